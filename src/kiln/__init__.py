@@ -1,0 +1,36 @@
+"""kiln: a self-hosted ML platform.
+
+The public API::
+
+    kiln.Workspace      the entry point: ws.data, ws.jobs, ws.models, ws.endpoints, ws.train(), ws.transform()
+    kiln.errors         the exception tree (kiln.KilnError is its root)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+# scikit-learn's and LightGBM's OpenMP runtimes spin idle threads that fight for the cores; this
+# must be set before either library loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__version__ = "0.1.0"
+__all__ = ["KilnError", "Workspace", "__version__"]
+
+if TYPE_CHECKING:
+    from kiln.errors import KilnError
+    from kiln.workspace import Workspace
+
+
+def __getattr__(name: str):
+    # Lazy, so `import kiln` (and every CLI command) stays fast.
+    if name == "Workspace":
+        from kiln.workspace import Workspace
+
+        return Workspace
+    if name == "KilnError":
+        from kiln.errors import KilnError
+
+        return KilnError
+    raise AttributeError(f"module 'kiln' has no attribute {name!r}")

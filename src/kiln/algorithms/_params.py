@@ -1,0 +1,128 @@
+"""Typed hyperparameter schemas: parameter constraints as data, one error wording for all."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from kiln.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its type, allowed range or choices, default and meaning."""
+
+    name: str
+    type: str  # "int" | "float" | "choice" | "bool"
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    nullable: bool = False
+
+    def describe(self) -> str:
+        if self.type == "choice":
+            allowed = "one of " + ", ".join(map(str, self.choices))
+        elif self.type == "bool":
+            allowed = "true or false"
+        else:
+            kind = "an integer" if self.type == "int" else "a number"
+            allowed = f"{kind} in [{_fmt(self.low)}, {_fmt(self.high)}]"
+        if self.nullable:
+            allowed += " or none"
+        return allowed
+
+    def parse(self, raw: Any, *, algorithm: str) -> Any:
+        """Convert a CLI string or Python value and check it; raise a uniform error if invalid."""
+        value = raw
+        try:
+            if isinstance(raw, str):
+                text = raw.strip()
+                if self.nullable and text.lower() in ("none", "null"):
+                    return None
+                if self.type == "int":
+                    number = float(text)
+                    if not number.is_integer():
+                        raise ValueError
+                    value = int(number)
+                elif self.type == "float":
+                    value = float(text)
+                elif self.type == "bool":
+                    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError
+                    value = text.lower() in ("true", "1", "yes")
+                else:
+                    value = _choice_from_text(text, self.choices)
+            elif raw is None and self.nullable:
+                return None
+            if self.type == "int":
+                if isinstance(value, bool) or not float(value).is_integer():
+                    raise ValueError
+                value = int(value)
+            elif self.type == "float":
+                if isinstance(value, bool):
+                    raise ValueError
+                value = float(value)
+                if math.isnan(value):
+                    raise ValueError
+            elif self.type == "bool" and not isinstance(value, bool):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise self._error(algorithm, raw) from None
+        if self.type in ("int", "float") and not (self.low <= value <= self.high):
+            raise self._error(algorithm, raw)
+        if self.type == "choice" and value not in self.choices:
+            raise self._error(algorithm, raw)
+        return value
+
+    def _error(self, algorithm: str, raw: Any) -> ConfigError:
+        return ConfigError(
+            f"The {self.name!r} hyperparameter of {algorithm} must be {self.describe()}. "
+            f"Got {raw!r}.",
+            code="algorithm.bad-hyperparameter",
+            field=self.name,
+        )
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
+        if self.type in ("int", "float"):
+            out.update(low=self.low, high=self.high)
+        if self.choices:
+            out["choices"] = list(self.choices)
+        return out
+
+
+def _choice_from_text(text: str, choices: tuple) -> Any:
+    for choice in choices:
+        if str(choice).lower() == text.lower():
+            return choice
+    return text
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "?"
+    if value == math.inf:
+        return "inf"
+    return f"{value:g}"
+
+
+def validate_hyperparameters(algorithm: str, schema: list[Param], given: dict[str, Any]) -> dict:
+    """Defaults overlaid with ``given``; unknown names and invalid values raise ConfigError."""
+    by_name = {p.name: p for p in schema}
+    values = {p.name: p.default for p in schema}
+    for name, raw in given.items():
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{algorithm} has no hyperparameter {name!r}.{hint} Valid ones: "
+                f"{', '.join(by_name)}. See 'kiln algorithms show {algorithm}'.",
+                code="algorithm.unknown-hyperparameter",
+                field=name,
+            )
+        values[name] = by_name[name].parse(raw, algorithm=algorithm)
+    return values

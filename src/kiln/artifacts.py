@@ -1,0 +1,113 @@
+"""Content-addressed files over fsspec: a local folder and ``s3://bucket/prefix`` work the same.
+
+A file lives at ``sha256/ab/cdef...`` under the root. Every read checks the content against the
+digest the caller recorded in the metadata store, and refuses a changed or missing file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import fsspec
+
+from kiln.errors import IntegrityError
+
+__all__ = ["ArtifactStore", "sha256_file"]
+
+_CHUNK = 1024 * 1024
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ArtifactStore:
+    """Put and get immutable files by SHA-256 digest."""
+
+    def __init__(self, url: str, *, cache_dir: Path | None = None):
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.is_local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+        self._cache_dir = cache_dir
+
+    def _key(self, digest: str) -> str:
+        return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
+
+    def put_file(self, path: str | os.PathLike) -> str:
+        """Store a file; returns its digest. Storing the same content twice is a no-op."""
+        digest = sha256_file(path)
+        key = self._key(digest)
+        if self.fs.exists(key):
+            return digest
+        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        if self.is_local:
+            # Copy then rename, so a crash never leaves a half-written file under its digest.
+            tmp = f"{key}.{os.getpid()}.tmp"
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, key)
+        else:
+            self.fs.put_file(str(path), key)
+        return digest
+
+    def put_bytes(self, data: bytes) -> str:
+        with tempfile.NamedTemporaryFile(delete=False) as handle:
+            handle.write(data)
+        try:
+            return self.put_file(handle.name)
+        finally:
+            os.unlink(handle.name)
+
+    def local_path(self, digest: str, *, what: str = "artifact") -> Path:
+        """A local path to the verified content (remote files are copied to the cache first)."""
+        key = self._key(digest)
+        if self.is_local:
+            path = Path(key)
+        else:
+            cache = self._cache_dir or Path(tempfile.gettempdir()) / "kiln-cache"
+            path = cache / digest
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.fs.exists(key):
+                    raise self._missing(what, digest, key)
+                self.fs.get_file(key, str(path))
+        if not path.exists():
+            raise self._missing(what, digest, str(path))
+        actual = sha256_file(path)
+        if actual != digest:
+            raise IntegrityError(
+                f"The {what} file {path} was changed after it was stored: its SHA-256 is "
+                f"{actual[:12]}…, the store recorded {digest[:12]}…. kiln refuses to load it. "
+                "Restore the file from a backup, or re-create the record (re-ingest or retrain).",
+                code="artifact.digest-mismatch",
+            )
+        return path
+
+    def read_bytes(self, digest: str, *, what: str = "artifact") -> bytes:
+        path = self.local_path(digest, what=what)
+        data = path.read_bytes()
+        # Check the bytes we return, not only the file we looked at: it could change in between.
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise IntegrityError(
+                f"The {what} file {path} changed while it was being read. Try again.",
+                code="artifact.digest-mismatch",
+            )
+        return data
+
+    def exists(self, digest: str) -> bool:
+        return self.fs.exists(self._key(digest))
+
+    @staticmethod
+    def _missing(what: str, digest: str, where: str) -> IntegrityError:
+        return IntegrityError(
+            f"The {what} file {where} (SHA-256 {digest[:12]}…) is missing from the artifact store. "
+            "Restore it from a backup, or re-create the record (re-ingest or retrain).",
+            code="artifact.missing",
+        )

@@ -1,0 +1,149 @@
+"""Shared CLI plumbing: the workspace option, JSON output, tables and progress."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON only.")
+
+
+def workspace(ctx: typer.Context | None = None):
+    from kiln.workspace import Workspace
+
+    home = None
+    if ctx is not None:
+        root = ctx.find_root()
+        home = (root.obj or {}).get("home")
+    return Workspace(home)
+
+
+def _default(value: Any):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=_default, allow_nan=False) + "\n")
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*["" if v is None else str(v) for v in row])
+    console.print(out)
+
+
+def fields(title: str, values: dict[str, Any]) -> None:
+    out = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    out.add_column(style="bold")
+    out.add_column()
+    for key, value in values.items():
+        out.add_row(key, "" if value is None else str(value))
+    console.print(out)
+
+
+def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:
+    parts = [p for p in ("train", "validation", "test") if p in metrics]
+    names = [n for n in metrics.get(parts[-1], {}) if not isinstance(metrics[parts[-1]][n], list)] if parts else []
+    rows = [[name, *[_fmt(metrics[p].get(name)) for p in parts]] for name in names]
+    table(title, ["metric", *parts], rows)
+    for part in parts:
+        matrix = metrics[part].get("confusion_matrix")
+        if matrix and part == parts[-1]:
+            console.print(f"[bold]Confusion matrix ({part})[/]: rows = actual, columns = predicted: {matrix}")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+@contextmanager
+def job_progress(title: str, *, quiet: bool):
+    """A spinner with the job's latest log line; every line is echoed to stderr."""
+    if quiet:
+        yield None
+        return
+    with err_console.status(title) as status:
+        def on_log(message: str) -> None:
+            err_console.print(Text(f"  {message}", style="dim"))
+            status.update(Text(f"{title} — {message[:80]}"))
+
+        yield on_log
+
+
+@contextmanager
+def transform_progress(*, quiet: bool):
+    """A progress bar fed by the transform job's ``Progress N% (R rows)`` log lines."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    pattern = re.compile(r"Progress ([\d.]+)% \((\d+) rows\)")
+    with Progress(
+        TextColumn("[bold]Transform"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), console=err_console,
+    ) as progress:
+        task = progress.add_task("transform", total=100, rows=0)
+
+        def on_log(message: str) -> None:
+            match = pattern.match(message)
+            if match:
+                progress.update(task, completed=float(match.group(1)), rows=int(match.group(2)))
+            else:
+                progress.console.print(Text(f"  {message}", style="dim"))
+
+        yield on_log
+        progress.update(task, completed=100)
+
+
+def parse_key_values(items: list[str] | None, *, option: str) -> dict[str, str]:
+    from kiln.errors import ConfigError
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"{option} takes key=value, e.g. {option} max_depth=4. Got {item!r}.",
+                code="cli.bad-option",
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    from kiln.errors import ConfigError
+
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--ratios takes three numbers train,validation,test, e.g. 0.7,0.1,0.2. Got {text!r}.",
+            code="split.bad-ratios",
+        ) from None
+    return values  # type: ignore[return-value]

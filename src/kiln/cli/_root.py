@@ -1,0 +1,226 @@
+"""The ``kiln`` command: workspace, training, deployment and serving commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kiln.cli import _data, _jobs, _models
+from kiln.cli._common import (
+    JsonOption,
+    console,
+    err_console,
+    fields,
+    job_progress,
+    metrics_table,
+    parse_key_values,
+    parse_ratios,
+    print_json,
+    table,
+    transform_progress,
+    workspace,
+)
+
+app = typer.Typer(
+    name="kiln",
+    help="kiln: a self-hosted ML platform — data lake, training, registry, endpoints, batch transform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(_data.app, name="data")
+app.add_typer(_jobs.app, name="jobs")
+app.add_typer(_models.app, name="models")
+app.add_typer(_models.algorithms_app, name="algorithms")
+endpoints_app = typer.Typer(help="Deployed endpoints.", no_args_is_help=True)
+app.add_typer(endpoints_app, name="endpoints")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from kiln import __version__
+
+        print(f"kiln {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path = typer.Option(None, "--home", envvar="KILN_HOME", help="The workspace folder (default: ./.kiln)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = {"home": home}
+
+
+@app.command()
+def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Create a workspace (.kiln/ here, or --home / $KILN_HOME)."""
+    from kiln.workspace import Workspace
+
+    ws = Workspace.init(ctx.obj["home"])
+    if as_json:
+        print_json({"home": str(ws.home), "store_url": ws.settings.store_url, "artifacts_url": ws.settings.artifacts_url})
+        return
+    console.print(f"Workspace ready at [bold]{ws.home}[/]. Next: kiln data ingest FILE --name NAME")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    data: str = typer.Option(..., "--data", help="Data set: NAME or NAME:VERSION."),
+    target: str = typer.Option(..., "--target", help="The column to predict."),
+    algorithm: str = typer.Option(..., "--algorithm", help="See 'kiln algorithms list'."),
+    hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter key=value (repeatable)."),
+    name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
+    problem_type: str = typer.Option(None, "--problem-type", help="binary, multiclass or regression (default: inferred)."),
+    ratios: str = typer.Option("0.7,0.1,0.2", "--ratios", help="train,validation,test shares."),
+    time_column: str = typer.Option(None, "--time-column", help="Split in time order by this column."),
+    seed: int = typer.Option(42, "--seed"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train a model as a job, evaluate it and register it."""
+    ws = workspace(ctx)
+    with job_progress(f"Training {algorithm} on {data}", quiet=as_json) as on_log:
+        result = ws.train(
+            data, target=target, algorithm=algorithm,
+            hyperparameters=parse_key_values(hp, option="--hp"), name=name,
+            problem_type=problem_type, ratios=parse_ratios(ratios), time_column=time_column,
+            seed=seed, on_log=on_log,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    metrics_table({k: v for k, v in result.metrics.items() if k != "train"}, title=f"Metrics of {result.model.ref}")
+    console.print(
+        f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
+        f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
+    )
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="GROUP:VERSION"),
+    endpoint: str = typer.Option(..., "--endpoint", help="Endpoint name (created if new)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Deploy a model version to an endpoint."""
+    result = workspace(ctx).endpoints.deploy(model, endpoint=endpoint)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"Endpoint [bold]{result.name}[/] now serves [bold]{result.model}[/] (revision {result.revision}). "
+        f"A running 'kiln serve' picks it up within a second; otherwise start one."
+    )
+
+
+@endpoints_app.command("list")
+def endpoints_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List endpoints and the model each serves."""
+    endpoints = workspace(ctx).endpoints.list()
+    if as_json:
+        print_json([e.to_dict() for e in endpoints])
+        return
+    table("Endpoints", ["endpoint", "model", "revision", "updated"],
+          [[e.name, e.model, e.revision, f"{e.updated_at:%Y-%m-%d %H:%M:%S}"] for e in endpoints])
+
+
+@endpoints_app.command("show")
+def endpoints_show(ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Show an endpoint with its deployment history."""
+    service = workspace(ctx).endpoints
+    endpoint = service.get(name)
+    history = service.history(name)
+    if as_json:
+        print_json(endpoint.to_dict() | {"history": history})
+        return
+    fields(f"Endpoint {endpoint.name}", {
+        "id": endpoint.id, "model": endpoint.model, "revision": endpoint.revision,
+        "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
+        "invoke": f"POST /endpoints/{endpoint.name}/invocations",
+    })
+    table("Deployments", ["revision", "model", "when", "by"],
+          [[h["revision"], h["variants"][0]["model"], h["created_at"], h["created_by"]] for h in history])
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Serve every endpoint of the workspace over HTTP (OpenAPI at /docs)."""
+    import uvicorn
+
+    from kiln.serving._app import create_app
+
+    app_ = create_app(workspace(ctx))
+    err_console.print(f"Serving on http://{host}:{port} — docs at http://{host}:{port}/docs")
+    uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command()
+def predict(
+    endpoint: str = typer.Option(..., "--endpoint", help="Endpoint name."),
+    data: Path = typer.Option(..., "--data", help="CSV, JSON (a list of records) or JSON-lines file."),
+    url: str = typer.Option("http://127.0.0.1:8080", "--url", help="The running kiln server."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Send rows from a file to a running endpoint and print the predictions."""
+    from kiln.serving._client import EndpointClient
+
+    with EndpointClient(url) as client:
+        response = client.invoke_file(endpoint, data)
+    if as_json:
+        print_json(response)
+        return
+    rows = []
+    for i, p in enumerate(response["predictions"]):
+        if "label" in p:
+            rows.append([i, p["label"], ", ".join(f"{k}={v:.3f}" for k, v in p["probabilities"].items())])
+        else:
+            rows.append([i, f"{p['value']:.4f}", ""])
+    table(f"Predictions of {response['model']}", ["row", "prediction", "probabilities"], rows)
+    for warning in response.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {warning}")
+
+
+@app.command()
+def transform(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="GROUP:VERSION"),
+    input: Path = typer.Option(..., "--input", help="CSV or Parquet file to score."),
+    output: Path = typer.Option(..., "--output", help="CSV or Parquet file to write."),
+    keep: str = typer.Option("input", "--keep", help="input (all input columns), id (--id-column only) or none."),
+    id_column: str = typer.Option(None, "--id-column", help="Keep only this column beside the predictions."),
+    chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="Rows per chunk (bounds memory)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Batch transform: score a file of any size in chunks."""
+    if id_column and keep == "input":
+        keep = "id"
+    ws = workspace(ctx)
+    with transform_progress(quiet=as_json) as on_log:
+        job = ws.transform(model, input=input, output=output, keep=keep, id_column=id_column,
+                           chunk_rows=chunk_rows, on_log=on_log)
+    if as_json:
+        print_json({"job": job.id} | job.result)
+        return
+    console.print(f"Wrote {job.result['rows']:,} predictions to [bold]{job.result['output']}[/] "
+                  f"in {job.result['seconds']:.1f}s (job {job.id}).")
+
+
+@app.command()
+def quickstart(
+    ctx: typer.Context,
+    data: Path = typer.Option(None, "--data", help="The telco churn CSV (default: examples/churn/)."),
+    port: int = typer.Option(0, "--port", help="Port for the demo server (0: a free one)."),
+) -> None:
+    """The whole lifecycle on the telco churn data, in about a minute."""
+    from kiln.quickstart import run_quickstart
+
+    run_quickstart(home=ctx.obj["home"], data=data, port=port, say=console.print)

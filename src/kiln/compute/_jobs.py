@@ -1,0 +1,186 @@
+"""Job records: every long-running operation, with status, logs, metrics and lineage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from kiln.errors import NotFound, StateError
+from kiln.store import JobLogRow, JobMetricRow, JobRow, link, new_id, now, who
+
+if TYPE_CHECKING:
+    from kiln.workspace import Workspace
+
+__all__ = ["Job", "JobContext", "JobService", "FINAL_STATUSES"]
+
+PENDING, IN_PROGRESS, COMPLETED, FAILED, STOPPED = (
+    "Pending",
+    "InProgress",
+    "Completed",
+    "Failed",
+    "Stopped",
+)
+FINAL_STATUSES = (COMPLETED, FAILED, STOPPED)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    status: str
+    spec: dict
+    parent_id: str | None
+    failure_reason: str | None
+    result: dict
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_by: str
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return ((self.ended_at or now()) - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("created_at", "started_at", "ended_at"):
+            out[key] = out[key].isoformat() + "Z" if out[key] else None
+        out["duration_seconds"] = self.duration_seconds
+        return out
+
+    @classmethod
+    def _from_row(cls, row: JobRow) -> Job:
+        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
+
+class JobService:
+    """``ws.jobs``: create, run, inspect and log jobs."""
+
+    def __init__(self, workspace: Workspace):
+        self._ws = workspace
+
+    def create(self, kind: str, spec: dict, *, parent_id: str | None = None) -> Job:
+        with self._ws.store.write() as session:
+            row = JobRow(
+                id=new_id(kind[:5]),
+                kind=kind,
+                status=PENDING,
+                spec=spec,
+                parent_id=parent_id,
+                result={},
+                created_at=now(),
+                created_by=who(),
+            )
+            session.add(row)
+        return Job._from_row(row)
+
+    def get(self, job_id: str) -> Job:
+        with self._ws.store.read() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise NotFound(
+                    f"No job with id {job_id!r}. See 'kiln jobs list'.", code="jobs.unknown-job"
+                )
+            return Job._from_row(row)
+
+    def list(self, *, kind: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+        with self._ws.store.read() as session:
+            query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+            if kind:
+                query = query.where(JobRow.kind == kind)
+            if status:
+                query = query.where(JobRow.status == status)
+            return [Job._from_row(r) for r in session.scalars(query)]
+
+    def logs(self, job_id: str, *, after: int = 0) -> list[tuple[int, datetime, str, str]]:
+        """``(sequence, time, level, message)`` lines, those after ``after`` only."""
+        self.get(job_id)
+        with self._ws.store.read() as session:
+            rows = session.scalars(
+                select(JobLogRow)
+                .where(JobLogRow.job_id == job_id, JobLogRow.id > after)
+                .order_by(JobLogRow.id)
+            )
+            return [(r.id, r.time, r.level, r.message) for r in rows]
+
+    def metrics(self, job_id: str) -> dict[str, list[tuple[int, float]]]:
+        """Per-step metrics logged by the job: ``{name: [(step, value), ...]}``."""
+        self.get(job_id)
+        with self._ws.store.read() as session:
+            out: dict[str, list[tuple[int, float]]] = {}
+            for r in session.scalars(
+                select(JobMetricRow).where(JobMetricRow.job_id == job_id).order_by(JobMetricRow.id)
+            ):
+                out.setdefault(r.name, []).append((r.step, r.value))
+            return out
+
+    def add_lineage(self, job_id: str, record: tuple[str, str], relation: str) -> None:
+        """``relation`` "input": record → job; "output": job → record."""
+        with self._ws.store.write() as session:
+            if relation == "input":
+                link(session, record, ("job", job_id), relation)
+            else:
+                link(session, ("job", job_id), record, relation)
+
+    # -- state changes (used by the executor and the job's own process) -------------------------
+    def start(self, job_id: str, *, pid: int) -> None:
+        with self._ws.store.write() as session:
+            row = session.get(JobRow, job_id)
+            if row.status != PENDING:
+                raise StateError(f"Job {job_id} is {row.status}; only a Pending job can start.")
+            row.status, row.started_at, row.pid = IN_PROGRESS, now(), pid
+
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        result: dict | None = None,
+        failure_reason: str | None = None,
+    ) -> bool:
+        """Move a job to a final status; returns False if it was already final."""
+        with self._ws.store.write() as session:
+            row = session.get(JobRow, job_id)
+            if row.status in FINAL_STATUSES:
+                return False
+            row.status = status
+            row.ended_at = now()
+            if row.started_at is None:
+                row.started_at = row.ended_at
+            if result is not None:
+                row.result = result
+            if failure_reason is not None:
+                row.failure_reason = failure_reason[-4000:]
+            return True
+
+    def context(self, job_id: str) -> JobContext:
+        return JobContext(self._ws, job_id)
+
+
+class JobContext:
+    """What a running job uses to report: log lines and per-step metrics."""
+
+    def __init__(self, workspace: Workspace, job_id: str):
+        self.workspace = workspace
+        self.job_id = job_id
+
+    @property
+    def job(self) -> Job:
+        return self.workspace.jobs.get(self.job_id)
+
+    def log(self, message: str, *, level: str = "INFO") -> None:
+        with self.workspace.store.write() as session:
+            for line in str(message).splitlines() or [""]:
+                session.add(JobLogRow(job_id=self.job_id, time=now(), level=level, message=line))
+
+    def log_metric_series(self, name: str, values: list[float], *, start_step: int = 1) -> None:
+        with self.workspace.store.write() as session:
+            session.add_all(
+                JobMetricRow(job_id=self.job_id, name=name, step=start_step + i, value=float(v))
+                for i, v in enumerate(values)
+            )

@@ -1,0 +1,110 @@
+"""The local executor: each job in a separate Python process.
+
+A crash in the job (an exception, a segfault, an out-of-memory kill) marks it Failed with what it
+printed and never takes the caller down; Ctrl-C marks it Stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kiln.compute._jobs import COMPLETED, FAILED, FINAL_STATUSES, STOPPED, Job
+from kiln.errors import JobFailed
+
+if TYPE_CHECKING:
+    from kiln.workspace import Workspace
+
+__all__ = ["JOB_KINDS", "LocalExecutor", "serving_thread_environment"]
+
+# kind → "module:function"; the function takes (workspace, context, spec) and returns a result dict.
+JOB_KINDS = {
+    "training": "kiln.training._job:run_training_job",
+    "transform": "kiln.serving._transform:run_transform_job",
+}
+
+
+def serving_thread_environment() -> dict[str, str]:
+    """OpenMP settings for worker processes: scikit-learn's and LightGBM's OpenMP runtimes spin
+    idle threads that fight for the cores unless told to wait passively."""
+    return {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+
+
+class LocalExecutor:
+    def __init__(self, workspace: Workspace):
+        self._ws = workspace
+
+    def run(
+        self,
+        job: Job,
+        *,
+        on_log: Callable[[str], None] | None = None,
+        poll_seconds: float = 0.25,
+    ) -> Job:
+        """Run the job in a child process and wait for it; raise JobFailed unless it completes."""
+        env = {**os.environ, **self._ws.environment(), **serving_thread_environment()}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with tempfile.TemporaryFile() as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "kiln.compute._worker", job.id],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            seen = 0
+            try:
+                while process.poll() is None:
+                    seen = self._forward_logs(job.id, seen, on_log)
+                    time.sleep(poll_seconds)
+            except KeyboardInterrupt:
+                self._stop(process, job.id)
+                raise
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            self._forward_logs(job.id, seen, on_log)
+            stderr.seek(0)
+            tail = stderr.read()[-3000:].decode(errors="replace").strip()
+        final = self._ws.jobs.get(job.id)
+        if final.status not in FINAL_STATUSES:
+            reason = f"The job process exited with code {process.returncode}"
+            if process.returncode < 0:
+                reason += f" (killed by signal {signal.Signals(-process.returncode).name})"
+            reason += f" before finishing. {tail}".rstrip()
+            self._ws.jobs.context(job.id).log(reason, level="ERROR")
+            self._ws.jobs.finish(job.id, FAILED, failure_reason=reason)
+            final = self._ws.jobs.get(job.id)
+        if final.status != COMPLETED:
+            raise JobFailed(
+                f"Job {job.id} {final.status.lower()}: {final.failure_reason or 'no reason given'} "
+                f"See 'kiln jobs logs {job.id}'.",
+                code=f"job.{final.status.lower()}",
+            )
+        return final
+
+    def _forward_logs(self, job_id: str, seen: int, on_log) -> int:
+        if on_log is None:
+            return seen
+        for seq, _time, level, message in self._ws.jobs.logs(job_id, after=seen):
+            on_log(message if level == "INFO" else f"{level}: {message}")
+            seen = seq
+        return seen
+
+    def _stop(self, process: subprocess.Popen, job_id: str) -> None:
+        # Ctrl-C in a terminal reaches the child too; this covers callers that were interrupted
+        # some other way. Give it a moment to record Stopped itself.
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._ws.jobs.finish(job_id, STOPPED, failure_reason="Stopped by the user (interrupt).")

@@ -1,0 +1,82 @@
+"""The default preprocessing recipe, compiled to a scikit-learn ColumnTransformer.
+
+Numerics: median imputation plus a missing-indicator column (and standard scaling for linear
+models). Categoricals and booleans: one-hot with the rarest values grouped, unseen values mapped to
+that group (or to all zeros). Datetimes: calendar parts. Text and identifier columns are not used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC
+
+MISSING_CATEGORY = "__missing__"
+MAX_CATEGORIES = 50
+
+
+def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
+    """Categorical values as Python strings, missing as one marker, so mixed types encode alike."""
+    values = frame.to_numpy(dtype=object)
+    out = np.empty(values.shape, dtype=object)
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        missing = pd.isna(column)
+        out[:, j] = [MISSING_CATEGORY if m else str(v) for v, m in zip(column, missing, strict=True)]
+    return out
+
+
+def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
+    parts = []
+    for name in frame.columns:
+        moments = pd.to_datetime(frame[name], errors="coerce", format="ISO8601")
+        for attribute in ("year", "month", "day", "dayofweek", "hour"):
+            parts.append(getattr(moments.dt, attribute).to_numpy(dtype=float, na_value=np.nan))
+    return np.column_stack(parts) if parts else np.empty((len(frame), 0))
+
+
+def build_preprocessor(column_types: dict[str, str], *, scale_numeric: bool) -> ColumnTransformer:
+    """A ColumnTransformer for the columns the model uses (others must be dropped beforehand)."""
+    numeric = [c for c, t in column_types.items() if t == NUMERIC]
+    categorical = [c for c, t in column_types.items() if t in (CATEGORICAL, BOOLEAN)]
+    dates = [c for c, t in column_types.items() if t == DATETIME]
+    numeric_steps = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
+    if scale_numeric:
+        numeric_steps.append(("scale", StandardScaler()))
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), numeric))
+    if categorical:
+        transformers.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("as_text", FunctionTransformer(as_category_strings)),
+                        (
+                            "one_hot",
+                            OneHotEncoder(
+                                handle_unknown="infrequent_if_exist",
+                                max_categories=MAX_CATEGORIES,
+                                sparse_output=False,
+                            ),
+                        ),
+                    ]
+                ),
+                categorical,
+            )
+        )
+    if dates:
+        date_steps = [
+            ("parts", FunctionTransformer(datetime_parts)),
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ]
+        if scale_numeric:
+            date_steps.append(("scale", StandardScaler()))
+        transformers.append(("datetime", Pipeline(date_steps), dates))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)

@@ -1,0 +1,141 @@
+"""Endpoints: a name that serves a model version, with a deployment history."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from kiln.errors import NotFound
+from kiln.refs import check_name
+from kiln.store import DeploymentRow, EndpointRow, link, new_id, now, who
+
+if TYPE_CHECKING:
+    from kiln.workspace import Workspace
+
+__all__ = ["Endpoint", "EndpointService"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    name: str
+    variants: list
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+
+    @property
+    def model(self) -> str:
+        """The model of the live variant (``GROUP:VERSION``)."""
+        return next(v["model"] for v in self.variants if v.get("role", "live") == "live")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["model"] = self.model
+        for key in ("created_at", "updated_at"):
+            out[key] = out[key].isoformat() + "Z"
+        return out
+
+    @classmethod
+    def _from_row(cls, row: EndpointRow) -> Endpoint:
+        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
+
+class EndpointService:
+    """``ws.endpoints``: deploy models to named endpoints and inspect them."""
+
+    def __init__(self, workspace: Workspace):
+        self._ws = workspace
+
+    def deploy(self, model: str, *, endpoint: str) -> Endpoint:
+        """Point ``endpoint`` at model version ``model`` (creating the endpoint if needed).
+
+        Refuses a Rejected model, and anything not Approved when the workspace sets
+        ``require_approval``. The model file is verified before the endpoint changes.
+        """
+        check_name(endpoint, what="endpoint")
+        version = self._ws.models.get(model)
+        self._ws.models.check_deployable(version)
+        self._ws.models.load(version)  # refuses a missing or tampered artifact up front
+        variants = [
+            {
+                "name": "primary",
+                "model": version.ref,
+                "model_version_id": version.id,
+                "weight": 1.0,
+                "role": "live",
+            }
+        ]
+        with self._ws.store.write() as session:
+            row = session.scalars(select(EndpointRow).where(EndpointRow.name == endpoint)).first()
+            stamp = now()
+            if row is None:
+                row = EndpointRow(
+                    id=new_id("ep"),
+                    name=endpoint,
+                    variants=variants,
+                    revision=1,
+                    created_at=stamp,
+                    updated_at=stamp,
+                    created_by=who(),
+                )
+                session.add(row)
+            else:
+                row.variants = variants
+                row.revision = row.revision + 1
+                row.updated_at = stamp
+            session.flush()
+            session.add(
+                DeploymentRow(
+                    endpoint_id=row.id,
+                    revision=row.revision,
+                    variants=variants,
+                    created_at=stamp,
+                    created_by=who(),
+                )
+            )
+            link(session, ("model_version", version.id), ("endpoint", row.id), "deployed")
+            return Endpoint._from_row(row)
+
+    def get(self, name: str) -> Endpoint:
+        with self._ws.store.read() as session:
+            row = session.scalars(select(EndpointRow).where(EndpointRow.name == name)).first()
+            if row is None:
+                raise NotFound(
+                    f"No endpoint named {name!r}. See 'kiln endpoints list', or create it with "
+                    f"'kiln deploy GROUP:VERSION --endpoint {name}'.",
+                    code="serving.unknown-endpoint",
+                )
+            return Endpoint._from_row(row)
+
+    def list(self) -> list[Endpoint]:
+        with self._ws.store.read() as session:
+            rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
+            return [Endpoint._from_row(r) for r in rows]
+
+    def revisions(self) -> dict[str, int]:
+        """``{name: revision}`` of every endpoint: a cheap check for changes."""
+        with self._ws.store.read() as session:
+            return dict(session.execute(select(EndpointRow.name, EndpointRow.revision)).all())
+
+    def history(self, name: str) -> list[dict]:
+        endpoint = self.get(name)
+        with self._ws.store.read() as session:
+            rows = session.scalars(
+                select(DeploymentRow)
+                .where(DeploymentRow.endpoint_id == endpoint.id)
+                .order_by(DeploymentRow.revision)
+            ).all()
+            return [
+                {
+                    "revision": r.revision,
+                    "variants": r.variants,
+                    "created_at": r.created_at.isoformat() + "Z",
+                    "created_by": r.created_by,
+                }
+                for r in rows
+            ]

@@ -1,0 +1,92 @@
+"""Workspace settings: arguments, then environment, then ``kiln.toml``, then defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from kiln.errors import ConfigError
+
+DEFAULT_HOME_NAME = ".kiln"
+CONFIG_FILE = "kiln.toml"
+
+_ENV = {
+    "store_url": "KILN_STORE_URL",
+    "artifacts_url": "KILN_ARTIFACTS_URL",
+    "executor": "KILN_EXECUTOR",
+    "ray_address": "KILN_RAY_ADDRESS",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one workspace."""
+
+    home: Path
+    store_url: str
+    artifacts_url: str
+    executor: str = "local"
+    ray_address: str | None = None
+    require_approval: bool = False
+    max_request_bytes: int = 10 * 1024 * 1024
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_home(home: str | os.PathLike | None = None) -> Path:
+    """The workspace folder: the argument, else ``$KILN_HOME``, else ``./.kiln``."""
+    if home is not None:
+        return Path(home).expanduser().resolve()
+    env = os.environ.get("KILN_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return (Path.cwd() / DEFAULT_HOME_NAME).resolve()
+
+
+def load_settings(home: Path, **overrides) -> Settings:
+    """Merge arguments, environment, ``kiln.toml`` and defaults for the workspace at ``home``."""
+    file_values: dict = {}
+    config = home / CONFIG_FILE
+    if config.exists():
+        try:
+            file_values = tomllib.loads(config.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"The workspace settings file {config} is not valid TOML: {exc}. Fix or delete it.",
+                code="config.bad-toml",
+            ) from exc
+        file_values = file_values.get("kiln", file_values)
+    known = {f.name for f in fields(Settings)} - {"home", "extra"}
+    unknown = sorted(set(file_values) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(map(repr, unknown))} in {config}. "
+            f"Valid settings: {', '.join(sorted(known))}.",
+            code="config.unknown-setting",
+        )
+    values = {
+        "store_url": f"sqlite:///{home / 'kiln.db'}",
+        "artifacts_url": str(home / "artifacts"),
+    }
+    values.update(file_values)
+    for name, var in _ENV.items():
+        if os.environ.get(var):
+            values[name] = os.environ[var]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if not isinstance(values.get("require_approval", False), bool):
+        raise ConfigError(
+            f"The 'require_approval' setting must be true or false. "
+            f"Got {values['require_approval']!r}.",
+            code="config.bad-value",
+        )
+    try:
+        max_bytes = int(values.get("max_request_bytes", Settings.max_request_bytes))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"The 'max_request_bytes' setting must be an integer. "
+            f"Got {values['max_request_bytes']!r}.",
+            code="config.bad-value",
+        ) from exc
+    values["max_request_bytes"] = max_bytes
+    return Settings(home=home, **values)

@@ -1,0 +1,32 @@
+"""The metadata store: one SQL database (SQLite embedded, PostgreSQL for teams) through SQLAlchemy."""
+
+from kiln.store._db import SCHEMA_REVISION, Store, link, new_id, now, who
+from kiln.store._tables import (
+    DatasetVersionRow,
+    DeploymentRow,
+    EndpointRow,
+    JobLogRow,
+    JobMetricRow,
+    JobRow,
+    LineageRow,
+    ModelGroupRow,
+    ModelVersionRow,
+)
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "DatasetVersionRow",
+    "DeploymentRow",
+    "EndpointRow",
+    "JobLogRow",
+    "JobMetricRow",
+    "JobRow",
+    "LineageRow",
+    "ModelGroupRow",
+    "ModelVersionRow",
+    "Store",
+    "link",
+    "new_id",
+    "now",
+    "who",
+]

@@ -1,0 +1,135 @@
+"""Engine set-up, migrations and sessions for the metadata store."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kiln.errors import ConfigError
+
+# The newest migration in migrations/versions; a test checks it matches Alembic's head.
+SCHEMA_REVISION = "0001"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _sqlite_engine(url: str, *, immediate: bool):
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not pysqlite, issue BEGIN, so writes can take the lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # BEGIN IMMEDIATE takes the write lock at the start, so two writers queue on busy_timeout
+        # instead of one failing with "database is locked" when it upgrades a read lock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Sessions over the metadata database; ``write()`` for changes, ``read()`` for queries."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        try:
+            if self.is_sqlite:
+                self._read_engine = _sqlite_engine(url, immediate=False)
+                self._write_engine = _sqlite_engine(url, immediate=True)
+            else:
+                self._read_engine = self._write_engine = create_engine(url, pool_pre_ping=True)
+        except Exception as exc:  # an unknown dialect or a missing driver
+            raise ConfigError(
+                f"Cannot open the metadata store {url!r}: {exc}. Check KILN_STORE_URL "
+                "(for PostgreSQL: pip install 'kiln[postgres]').",
+                code="store.unavailable",
+            ) from exc
+        self._read = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back whole on any error."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def revision(self) -> str | None:
+        try:
+            with self._read_engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (OperationalError, ProgrammingError):
+            return None
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision (a no-op when it is already there)."""
+        if self.revision() == SCHEMA_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url)
+        with self._write_engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self._read_engine.dispose()
+        if self._write_engine is not self._read_engine:
+            self._write_engine.dispose()
+
+
+def link(session: Session, source: tuple[str, str], target: tuple[str, str], relation: str) -> None:
+    """Record a lineage edge: ``source`` (kind, id) was used to produce ``target``."""
+    from kiln.store._tables import LineageRow
+
+    session.add(
+        LineageRow(
+            source_kind=source[0],
+            source_id=source[1],
+            target_kind=target[0],
+            target_id=target[1],
+            relation=relation,
+            created_at=now(),
+        )
+    )

@@ -1,0 +1,122 @@
+"""``TrainedModel``: the fitted scikit-learn Pipeline plus what it needs to answer requests.
+
+This one object is what batch transform and the endpoints run, so both give the same answers.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kiln.algorithms import REGRESSION
+
+__all__ = ["TrainedModel", "library_versions"]
+
+_PICKLE_PROTOCOL = 5
+
+
+def library_versions() -> dict[str, str]:
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for package in ("kiln", "scikit-learn", "pandas", "numpy", "pyarrow", "xgboost-cpu", "lightgbm"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class TrainedModel:
+    """A fitted ``pipeline`` (preprocessing + estimator) with its signature and class labels."""
+
+    def __init__(self, pipeline, *, problem_type: str, classes: list | None, signature: dict):
+        self.pipeline = pipeline
+        self.problem_type = problem_type
+        self.classes = classes
+        self.signature = signature
+        self.input_columns = [c["name"] for c in signature["inputs"]]
+        self.library_versions = library_versions()
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.problem_type != REGRESSION
+
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[self.input_columns]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes``."""
+        return self.pipeline.predict_proba(self._inputs(frame))
+
+    def predict_values(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.pipeline.predict(self._inputs(frame)), dtype=float)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Labels (classification, in the target's own values) or values (regression)."""
+        if not self.is_classifier:
+            return self.predict_values(frame)
+        return np.asarray(self.classes, dtype=object)[self.predict_proba(frame).argmax(axis=1)]
+
+    def predictions(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        """One JSON-ready object per row: ``{"label", "probabilities"}`` or ``{"value"}``."""
+        if not self.is_classifier:
+            return [{"value": float(v)} for v in self.predict_values(frame)]
+        proba = self.predict_proba(frame)
+        names = [str(c) for c in self.classes]
+        labels = [_native(c) for c in self.classes]
+        best = proba.argmax(axis=1)
+        return [
+            {"label": labels[b], "probabilities": dict(zip(names, map(float, row), strict=True))}
+            for b, row in zip(best, proba.round(6).tolist(), strict=True)
+        ]
+
+    def prediction_table(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predictions as columns: ``prediction`` and, for classifiers, ``probability_<label>``."""
+        if not self.is_classifier:
+            return pd.DataFrame({"prediction": self.predict_values(frame)}, index=frame.index)
+        proba = self.predict_proba(frame)
+        out = {"prediction": np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]}
+        for i, label in enumerate(self.classes):
+            out[f"probability_{label}"] = proba[:, i]
+        return pd.DataFrame(out, index=frame.index)
+
+    def set_threads(self, threads: int) -> None:
+        """Threads used at prediction time (1 for serving: per-call thread pools cost more than
+        they save on small batches)."""
+        estimator = self.pipeline[-1]
+        params = estimator.get_params()
+        for name in ("n_jobs", "nthread", "num_threads"):
+            if name in params:
+                estimator.set_params(**{name: threads})
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps(self, protocol=_PICKLE_PROTOCOL)
+
+    @staticmethod
+    def from_bytes(data: bytes) -> TrainedModel:
+        """Unpickle a model. Unpickling runs code: only call this on verified artifacts."""
+        model = pickle.loads(data)  # noqa: S301 - digest-verified by the caller
+        current = library_versions()
+        changed = {
+            name: (version, current.get(name))
+            for name, version in model.library_versions.items()
+            if name != "python" and current.get(name) != version
+        }
+        if changed:
+            described = ", ".join(f"{n} {old} → {new}" for n, (old, new) in changed.items())
+            warnings.warn(
+                f"This model was trained with other library versions ({described}); its "
+                "predictions may differ. Retrain it to be sure.",
+                stacklevel=2,
+            )
+        return model
+
+
+def _native(value):
+    return value.item() if hasattr(value, "item") else value
