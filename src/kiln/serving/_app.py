@@ -232,7 +232,9 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
         loaded = cache.get(name)
         body = await _read_body(request, max_bytes)
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        if content_type in ("application/json", "", "*/*"):
+        # curl -d sends form-urlencoded by default; a body that starts like JSON is read as JSON.
+        looks_json = content_type == "application/x-www-form-urlencoded" and body.lstrip()[:1] in (b"[", b"{")
+        if content_type in ("application/json", "", "*/*") or looks_json:
             try:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError as exc:

@@ -8,6 +8,7 @@ its "rare / other" group, or as no known category) and reported back as warnings
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -143,9 +144,13 @@ class RequestSchema:
             )
         except pa.ArrowInvalid as exc:
             message = str(exc)
-            field = next((n for n in self.columns if f"'{n}'" in message or f" {n}:" in message), None)
+            field = None
+            position = re.search(r"column #(\d+)", message)
+            if position and int(position.group(1)) < len(header):
+                field = header[int(position.group(1))]
+                message = message.replace(position.group(0), f"column {field!r}")
             raise RequestError(
-                f"The CSV body does not match the model's inputs: {message}",
+                f"The CSV body does not match the model's inputs: {message}.",
                 code="request.wrong-type",
                 field=field,
             ) from None
@@ -163,7 +168,8 @@ class RequestSchema:
                 if value is not None and value == value and value not in known:
                     warnings.append(
                         f"Column {name!r}: value {value!r} was not seen in training; the model "
-                        "treats it as its 'rare / other' category."
+                        "encodes it as an unknown category (its 'infrequent' group if the column "
+                        "has one, else no category)."
                     )
                     if len(warnings) >= MAX_WARNINGS:
                         return warnings
