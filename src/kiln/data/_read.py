@@ -169,10 +169,11 @@ def read_sql(query: str, conn: str) -> pa.Table:
     try:
         with engine.connect() as connection:
             frame = pd.read_sql_query(query, connection)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
         raise DataError(
             f"The SQL query failed on {engine.url.render_as_string(hide_password=True)}: "
-            f"{getattr(exc, 'orig', exc)}. Check the query.",
+            f"{getattr(cause, 'orig', cause)}. Check the query.",
             code="data.bad-query",
         ) from exc
     finally:

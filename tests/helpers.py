@@ -1,0 +1,32 @@
+"""Helpers shared by the tests: free ports and running the real CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_kiln(*args: str, home: Path | None = None, cwd: Path | None = None, check: bool = False,
+             timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run the real CLI (``python -m kiln``) in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
+    env["COLUMNS"] = "200"
+    command = [sys.executable, "-m", "kiln"]
+    if home is not None:
+        command += ["--home", str(home)]
+    result = subprocess.run(command + list(args), capture_output=True, text=True, cwd=cwd, env=env,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+

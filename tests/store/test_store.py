@@ -1,0 +1,86 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+import kiln
+from kiln.store import SCHEMA_REVISION, Store
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+def test_schema_revision_constant_matches_alembic_head():
+    config = Config()
+    config.set_main_option("script_location", str(Path(kiln.__file__).parent / "store" / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
+
+
+def test_sqlite_runs_in_wal_mode(ws):
+    with ws.store.read() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert ws.store.revision() == SCHEMA_REVISION
+
+
+def test_old_workspace_databases_upgrade_and_read_back(tmp_path):
+    for asset in sorted(ASSETS.glob("kiln_*.db")):
+        home = tmp_path / asset.stem
+        kiln.Workspace.init(home).close()
+        shutil.copy(asset, home / "kiln.db")
+        ws = kiln.Workspace(home)
+        assert ws.store.revision() == SCHEMA_REVISION
+        tiny = ws.data.get("tiny")
+        assert tiny.row_count == 4
+        job = ws.jobs.list()[0]
+        assert [m for *_, m in ws.jobs.logs(job.id)] == ["hello from revision 0001"]
+
+
+WRITER = """
+import sys
+from kiln.workspace import Workspace
+ws = Workspace(sys.argv[1])
+for i in range(40):
+    job = ws.jobs.create("training", {"writer": sys.argv[2], "i": i})
+    ws.jobs.context(job.id).log(f"line {i}")
+    ws.jobs.context(job.id).log_metric_series("loss", [1.0, 0.5, 0.25])
+"""
+
+
+def test_concurrent_writers_from_several_processes(ws):
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(ws.home), str(n)], stderr=subprocess.PIPE)
+        for n in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in processes]
+    assert all(p.returncode == 0 for p in processes), errors
+    with ws.store.read() as session:
+        assert session.execute(text("SELECT count(*) FROM jobs")).scalar() == 160
+        assert session.execute(text("SELECT count(*) FROM job_logs")).scalar() == 160
+        assert session.execute(text("SELECT count(*) FROM job_metrics")).scalar() == 480
+        assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def test_a_failed_transaction_writes_nothing(ws):
+    from kiln.store import JobRow, new_id, now, who
+
+    try:
+        with ws.store.write() as session:
+            session.add(JobRow(id=new_id("t"), kind="x", status="Pending", spec={}, result={},
+                               created_at=now(), created_by=who()))
+            session.flush()
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert ws.jobs.list() == []
+
+
+def test_unknown_store_url_is_a_config_error():
+    import pytest
+
+    from kiln.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="KILN_STORE_URL"):
+        Store("nosuchdialect://x")

@@ -1,0 +1,58 @@
+import pytest
+
+import kiln
+from kiln.errors import ConfigError, WorkspaceNotFound
+from kiln.settings import load_settings
+
+
+def test_defaults_live_in_the_workspace(tmp_path):
+    ws = kiln.Workspace.init(tmp_path / "w")
+    assert ws.settings.store_url == f"sqlite:///{tmp_path / 'w' / 'kiln.db'}"
+    assert ws.settings.artifacts_url == str(tmp_path / "w" / "artifacts")
+    assert ws.settings.require_approval is False
+
+
+def test_environment_overrides_the_file_and_arguments_override_both(tmp_path, monkeypatch):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text('[kiln]\nartifacts_url = "/from/file"\nrequire_approval = true\n')
+    monkeypatch.setenv("KILN_ARTIFACTS_URL", "/from/env")
+    assert load_settings(home).artifacts_url == "/from/env"
+    assert load_settings(home).require_approval is True
+    assert load_settings(home, artifacts_url="/from/arg").artifacts_url == "/from/arg"
+
+
+def test_unknown_setting_is_named(tmp_path):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text("[kiln]\nrequire_aproval = true\n")
+    with pytest.raises(ConfigError, match="require_aproval"):
+        load_settings(home)
+
+
+def test_bad_toml_is_reported_with_the_file(tmp_path):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text("[kiln\n")
+    with pytest.raises(ConfigError, match="kiln.toml"):
+        load_settings(home)
+
+
+def test_opening_a_missing_workspace_says_how_to_make_one(tmp_path):
+    with pytest.raises(WorkspaceNotFound, match="kiln init"):
+        kiln.Workspace(tmp_path / "nothing")
+
+
+def test_kiln_home_environment_variable(tmp_path, monkeypatch):
+    kiln.Workspace.init(tmp_path / "elsewhere")
+    monkeypatch.setenv("KILN_HOME", str(tmp_path / "elsewhere"))
+    assert kiln.Workspace().home == (tmp_path / "elsewhere").resolve()
+
+
+def test_import_kiln_is_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, kiln; print(any(m in sys.modules for m in ('pandas', 'sklearn', 'sqlalchemy')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,154 @@
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from conftest import FIXTURES
+from kiln.errors import ConfigError, DataError, JobFailed
+
+FAST = {
+    "xgboost": {"n_estimators": 80},
+    "lightgbm": {"n_estimators": 80},
+    "linear": {},
+    "random_forest": {"n_estimators": 60},
+}
+
+
+@pytest.fixture
+def datasets(ws, churn_csv):
+    ws.data.ingest(churn_csv, name="churn")
+    ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
+    iris = load_iris(as_frame=True).frame
+    iris["species"] = iris.pop("target").map(dict(enumerate(load_iris().target_names)))
+    ws.data.ingest(iris, name="iris")
+    return ws
+
+
+# Floors a correct implementation reaches on the held-out test split.
+@pytest.mark.parametrize("algorithm", sorted(FAST))
+def test_each_algorithm_reaches_its_floor_on_real_data(datasets, algorithm):
+    ws = datasets
+    churn = ws.train("churn", target="churn", algorithm=algorithm, hyperparameters=FAST[algorithm])
+    assert churn.model.problem_type == "binary"
+    assert churn.metrics["test"]["roc_auc"] >= 0.80
+    housing = ws.train("housing", target="price", algorithm=algorithm, hyperparameters=FAST[algorithm])
+    assert housing.model.problem_type == "regression"
+    assert housing.metrics["test"]["r2"] >= 0.45
+    iris = ws.train("iris", target="species", algorithm=algorithm, hyperparameters=FAST[algorithm])
+    assert iris.model.problem_type == "multiclass"
+    assert iris.metrics["test"]["accuracy"] >= 0.85
+    assert set(iris.model.signature["outputs"]["labels"]) == {"setosa", "versicolor", "virginica"}
+
+
+def test_training_job_record_lineage_and_iteration_metrics(datasets):
+    ws = datasets
+    lines = []
+    result = ws.train("churn", target="churn", algorithm="lightgbm", name="churn_gbm",
+                      hyperparameters={"n_estimators": 50, "early_stopping_rounds": 0}, on_log=lines.append)
+    job = result.job
+    assert job.status == "Completed" and job.kind == "training"
+    assert job.spec["hyperparameters"]["n_estimators"] == 50
+    assert job.started_at <= job.ended_at and job.duration_seconds > 0
+    assert result.model.ref == "churn_gbm:1"
+    assert result.model.approval_status == "PendingManualApproval"
+    assert result.model.hyperparameters["n_estimators"] == 50
+    assert {"scikit-learn", "lightgbm", "python"} <= set(result.model.library_versions)
+    series = ws.jobs.metrics(job.id)
+    assert len(series["validation_binary_logloss"]) == 50
+    assert len(series["train_binary_logloss"]) == 50
+    assert any("Registered model churn_gbm:1" in line for line in lines)
+    for part in ("validation", "test"):
+        assert {"accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc",
+                "log_loss", "confusion_matrix"} <= set(result.metrics[part])
+    signature = result.model.signature
+    assert {c["name"] for c in signature["inputs"]} == set(ws.data.get("churn").columns) - {"churn"}
+    contract = next(c for c in signature["inputs"] if c["name"] == "contract")
+    assert contract["categories"] == ["Month-to-month", "One year", "Two year"]
+    assert signature["outputs"]["positive_label"] == "Yes"
+
+
+def test_problem_type_can_be_forced(datasets):
+    ws = datasets
+    frame = ws.data.load("housing")
+    frame["bedrooms_class"] = frame["bedrooms"].clip(upper=4)
+    ws.data.ingest(frame, name="housing_rooms")
+    result = ws.train("housing_rooms", target="bedrooms_class", algorithm="linear",
+                      problem_type="regression")
+    assert result.model.problem_type == "regression"
+    with pytest.raises(ConfigError, match="binary, multiclass, regression"):
+        ws.train("housing", target="price", algorithm="linear", problem_type="ranking")
+
+
+def test_regression_on_a_text_target_fails_the_job_with_a_clear_reason(datasets):
+    ws = datasets
+    with pytest.raises(JobFailed, match="not numeric"):
+        ws.train("churn", target="contract", algorithm="linear", problem_type="regression")
+    failed = ws.jobs.list(status="Failed")[0]
+    assert "not numeric" in failed.failure_reason
+
+
+def test_bad_arguments_fail_before_a_job_is_created(datasets):
+    ws = datasets
+    with pytest.raises(DataError, match="Did you mean 'churn'"):
+        ws.train("churn", target="chrn", algorithm="linear")
+    with pytest.raises(ConfigError, match="max_depth"):
+        ws.train("churn", target="churn", algorithm="xgboost", hyperparameters={"max_depth": 99})
+    assert ws.jobs.list() == []
+
+
+def test_a_crash_in_the_job_marks_it_failed_with_the_traceback(datasets, tmp_path, monkeypatch):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import kiln.training._job as job\n"
+        "def crash(*args):\n"
+        "    raise RuntimeError('simulated crash in the estimator')\n"
+        "job.run_training_job = crash\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hook) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with pytest.raises(JobFailed, match="simulated crash"):
+        datasets.train("churn", target="churn", algorithm="linear")
+    job = datasets.jobs.list()[0]
+    assert job.status == "Failed"
+    log = "\n".join(m for *_, m in datasets.jobs.logs(job.id))
+    assert "Traceback" in log and "RuntimeError: simulated crash" in log
+
+
+def _signal_worker_when_running(ws, sig):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        jobs = ws.jobs.list(status="InProgress")
+        if jobs:
+            time.sleep(0.5)
+            from kiln.store import JobRow
+
+            with ws.store.read() as session:
+                pid = session.get(JobRow, jobs[0].id).pid
+            os.kill(pid, sig)
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGKILL, "Failed"), (signal.SIGINT, "Stopped")])
+def test_killed_or_interrupted_jobs_are_marked(datasets, sig, status):
+    ws = datasets
+    killer = threading.Thread(target=_signal_worker_when_running, args=(ws, sig))
+    killer.start()
+    with pytest.raises(JobFailed):
+        ws.train("churn", target="churn", algorithm="random_forest",
+                 hyperparameters={"n_estimators": 3000})
+    killer.join()
+    job = ws.jobs.list()[0]
+    assert job.status == status
+    if sig == signal.SIGKILL:
+        assert "SIGKILL" in job.failure_reason
+
+
+def test_missing_target_values_are_a_data_error(ws):
+    ws.data.ingest(pd.DataFrame({"x": range(30), "y": [1.0, None, 2.0] * 10}), name="holes")
+    with pytest.raises(JobFailed, match="missing in 10 row"):
+        ws.train("holes", target="y", algorithm="linear")
