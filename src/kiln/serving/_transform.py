@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from kiln.data._read import csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
-from kiln.serving._validation import RequestSchema, arrow_types
+from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
 
 if TYPE_CHECKING:
     from kiln.compute import JobContext
@@ -96,21 +96,34 @@ def _batches(path: Path, fmt: str, schema: RequestSchema, chunk_rows: int) -> It
     ).schema.names
     types = {n: t for n, t in arrow_types(schema).items() if n in header}
     bad_rows: list = []
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=8 << 20),
-        parse_options=csv_parse_options(delimiter, bad_rows),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
-    )
-    for batch in reader:
-        if bad_rows:
-            row = bad_rows[0]
-            raise DataError(
-                f"{path} line {row.number}: expected {row.expected_columns} fields, found "
-                f"{row.actual_columns}. The output is incomplete; fix the line and run again.",
-                code="data.broken-rows",
-            )
-        yield batch
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=8 << 20),
+            parse_options=csv_parse_options(delimiter, bad_rows),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+        )
+        batches = iter(reader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            if bad_rows:
+                row = bad_rows[0]
+                raise DataError(
+                    f"{path} line {row.number}: expected {row.expected_columns} fields, found "
+                    f"{row.actual_columns}. No output was written; fix the line and run again.",
+                    code="data.broken-rows",
+                )
+            yield batch
+    except pa.ArrowInvalid as exc:
+        message, column = name_csv_column(str(exc), header)
+        raise DataError(
+            f"{path}: {message}. No output was written; fix the value and run again.",
+            code="data.wrong-type",
+            field=column,
+        ) from None
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:

@@ -143,12 +143,7 @@ class RequestSchema:
                 ),
             )
         except pa.ArrowInvalid as exc:
-            message = str(exc)
-            field = None
-            position = re.search(r"column #(\d+)", message)
-            if position and int(position.group(1)) < len(header):
-                field = header[int(position.group(1))]
-                message = message.replace(position.group(0), f"column {field!r}")
+            message, field = name_csv_column(str(exc), header)
             raise RequestError(
                 f"The CSV body does not match the model's inputs: {message}.",
                 code="request.wrong-type",
@@ -217,6 +212,15 @@ class RequestSchema:
             "required": self.columns,
             "additionalProperties": False,
         }
+
+
+def name_csv_column(message: str, header: list[str]) -> tuple[str, str | None]:
+    """Replace Arrow's "column #3" in an error message by the column's name."""
+    position = re.search(r"column #(\d+)", message)
+    if position is None or int(position.group(1)) >= len(header):
+        return message, None
+    name = header[int(position.group(1))]
+    return message.replace(position.group(0), f"column {name!r}"), name
 
 
 def _csv_header(data: bytes) -> list[str]:

@@ -1,0 +1,80 @@
+import pandas as pd
+import pytest
+
+from kiln.errors import DataError, JobFailed
+
+
+@pytest.fixture(scope="module")
+def scored_input(trained, tmp_path_factory):
+    ws, result = trained
+    folder = tmp_path_factory.mktemp("transform")
+    test = ws.data.load(result.job.result["splits"]["test"])
+    path = folder / "input.csv"
+    test.assign(customer=[f"c{i}" for i in range(len(test))]).to_csv(path, index=False)
+    return path, test
+
+
+def test_csv_to_csv_in_chunks_keeps_input_columns_and_matches_the_model(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, test = scored_input
+    output = tmp_path / "out.csv"
+    job = ws.transform(result.model.ref, input=path, output=output, chunk_rows=500)
+    assert job.status == "Completed" and job.result["rows"] == len(test)
+    out = pd.read_csv(output)
+    assert list(out.columns[:21]) == [*test.columns, "customer"]
+    assert {"prediction", "probability_No", "probability_Yes"} <= set(out.columns)
+    expected = ws.models.load(result.model.ref).predict_proba(test)[:, 1]
+    assert out["probability_Yes"].to_numpy() == pytest.approx(expected, abs=1e-9)
+    assert ((out["probability_Yes"] > 0.5) == (out["prediction"] == "Yes")).all()
+
+
+def test_parquet_output_with_only_an_id_column(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, test = scored_input
+    output = tmp_path / "out.parquet"
+    ws.transform(result.model.ref, input=path, output=output, keep="id", id_column="customer")
+    out = pd.read_parquet(output)
+    assert list(out.columns) == ["customer", "prediction", "probability_No", "probability_Yes"]
+    assert len(out) == len(test)
+
+
+def test_parquet_input(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, test = scored_input
+    parquet = tmp_path / "in.parquet"
+    pd.read_csv(path).to_parquet(parquet)
+    job = ws.transform(result.model.ref, input=parquet, output=tmp_path / "o.csv", keep="none", chunk_rows=300)
+    assert job.result["rows"] == len(test)
+    assert list(pd.read_csv(tmp_path / "o.csv").columns) == ["prediction", "probability_No", "probability_Yes"]
+
+
+def test_missing_model_column_fails_and_leaves_no_output(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, _ = scored_input
+    broken = tmp_path / "broken.csv"
+    pd.read_csv(path).drop(columns=["tenure"]).to_csv(broken, index=False)
+    output = tmp_path / "o.csv"
+    with pytest.raises(JobFailed, match="tenure"):
+        ws.transform(result.model.ref, input=broken, output=output)
+    assert not output.exists()
+    assert not list(tmp_path.glob(".o.csv*"))
+
+
+def test_wrong_type_in_a_later_chunk_fails_cleanly(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, _ = scored_input
+    frame = pd.read_csv(path)
+    frame["tenure"] = frame["tenure"].astype(object)
+    frame.loc[len(frame) - 1, "tenure"] = "many"
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    output = tmp_path / "o.csv"
+    with pytest.raises(JobFailed, match="column 'tenure'.*'many'"):
+        ws.transform(result.model.ref, input=bad, output=output, chunk_rows=200)
+    assert not output.exists()
+
+
+def test_missing_input_file(trained, tmp_path):
+    ws, result = trained
+    with pytest.raises(DataError, match="No such input file"):
+        ws.transform(result.model.ref, input=tmp_path / "none.csv", output=tmp_path / "o.csv")
