@@ -89,7 +89,9 @@ class Param:
     def to_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
         if self.type in ("int", "float"):
-            out.update(low=self.low, high=self.high)
+            # JSON has no infinity: an unbounded side is null.
+            out.update(low=None if self.low == -math.inf else self.low,
+                       high=None if self.high == math.inf else self.high)
         if self.choices:
             out["choices"] = list(self.choices)
         return out

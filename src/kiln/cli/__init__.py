@@ -6,9 +6,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI: a KilnError prints one line and exits 2; a bug prints its traceback, exits 1."""
-    import click
-
+    """Run the CLI: a KilnError prints one line and exits 2, a usage error exits 2, a bug prints
+    its traceback and exits 1."""
     from kiln.errors import KilnError
 
     try:
@@ -16,9 +15,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from kiln.cli._root import app
 
-        command = typer.main.get_command(app)
-        result = command.main(args=argv, prog_name="kiln", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        # standalone mode: typer reports usage errors itself (exit 2); KilnError comes through.
+        typer.main.get_command(app).main(args=argv, prog_name="kiln", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KilnError as exc:
         from rich.text import Text
 
@@ -29,17 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
-        print("Aborted.", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
+    return 0
 
 
 def run() -> None:
