@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -45,8 +44,9 @@ def trained(tmp_path_factory):
     home = tmp_path_factory.mktemp("trained") / "ws"
     workspace = kiln.Workspace.init(home)
     workspace.data.ingest(CHURN_CSV, name="churn")
-    result = workspace.train("churn", target="churn", algorithm="lightgbm",
-                             hyperparameters={"n_estimators": 60})
+    result = workspace.train(
+        "churn", target="churn", algorithm="lightgbm", hyperparameters={"n_estimators": 60}
+    )
     workspace.endpoints.deploy(result.model.ref, endpoint="churn")
     return workspace, result
 
@@ -58,9 +58,21 @@ def server(trained):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kiln", "--home", str(workspace.home), "serve", "--port", str(port),
-         "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "kiln",
+            "--home",
+            str(workspace.home),
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -15,18 +15,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_kiln(*args: str, home: Path | None = None, cwd: Path | None = None, check: bool = False,
-             timeout: float = 180) -> subprocess.CompletedProcess:
+def run_kiln(
+    *args: str,
+    home: Path | None = None,
+    cwd: Path | None = None,
+    check: bool = False,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess:
     """Run the real CLI (``python -m kiln``) in a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
     env["COLUMNS"] = "200"
     command = [sys.executable, "-m", "kiln"]
     if home is not None:
         command += ["--home", str(home)]
-    result = subprocess.run(command + list(args), capture_output=True, text=True, cwd=cwd, env=env,
-                            timeout=timeout)
+    result = subprocess.run(
+        command + list(args), capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
-
-

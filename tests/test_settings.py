@@ -15,7 +15,9 @@ def test_defaults_live_in_the_workspace(tmp_path):
 def test_environment_overrides_the_file_and_arguments_override_both(tmp_path, monkeypatch):
     home = tmp_path / "w"
     kiln.Workspace.init(home)
-    (home / "kiln.toml").write_text('[kiln]\nartifacts_url = "/from/file"\nrequire_approval = true\n')
+    (home / "kiln.toml").write_text(
+        '[kiln]\nartifacts_url = "/from/file"\nrequire_approval = true\n'
+    )
     monkeypatch.setenv("KILN_ARTIFACTS_URL", "/from/env")
     assert load_settings(home).artifacts_url == "/from/env"
     assert load_settings(home).require_approval is True
@@ -53,6 +55,7 @@ def test_import_kiln_is_lazy():
     import subprocess
     import sys
 
-    code = "import sys, kiln; print(any(m in sys.modules for m in ('pandas', 'sklearn', 'sqlalchemy')))"
+    heavy = "('pandas', 'sklearn', 'sqlalchemy')"
+    code = f"import sys, kiln; print(any(m in sys.modules for m in {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,8 @@
 
 The public API::
 
-    kiln.Workspace      the entry point: ws.data, ws.jobs, ws.models, ws.endpoints, ws.train(), ws.transform()
+    kiln.Workspace      the entry point: ws.data, ws.jobs, ws.models, ws.endpoints,
+                        ws.train(), ws.transform()
     kiln.errors         the exception tree (kiln.KilnError is its root)
 """
 

@@ -35,7 +35,9 @@ class ArtifactStore:
     def __init__(self, url: str, *, cache_dir: Path | None = None):
         self.url = url.rstrip("/")
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
-        self.is_local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+        self.is_local = (
+            self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+        )
         self._cache_dir = cache_dir
 
     def _key(self, digest: str) -> str:

@@ -21,10 +21,14 @@ TARGET = "churn"
 
 
 def find_churn_csv(given: str | os.PathLike | None = None) -> Path:
-    candidates = [Path(given)] if given else [
-        Path.cwd() / "examples" / "churn" / "telco_churn.csv",
-        Path(__file__).resolve().parents[2] / "examples" / "churn" / "telco_churn.csv",
-    ]
+    candidates = (
+        [Path(given)]
+        if given
+        else [
+            Path.cwd() / "examples" / "churn" / "telco_churn.csv",
+            Path(__file__).resolve().parents[2] / "examples" / "churn" / "telco_churn.csv",
+        ]
+    )
     for path in candidates:
         if path.exists():
             return path
@@ -46,8 +50,18 @@ def start_server(home: Path, port: int, *, timeout: float = 60.0) -> subprocess.
     import httpx
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "kiln", "--home", str(home), "serve", "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "kiln",
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -64,8 +78,10 @@ def start_server(home: Path, port: int, *, timeout: float = 60.0) -> subprocess.
         except httpx.TransportError:
             time.sleep(0.2)
     process.terminate()
-    raise ConfigError(f"The server did not answer on port {port} within {timeout:.0f}s.",
-                      code="quickstart.server-failed")
+    raise ConfigError(
+        f"The server did not answer on port {port} within {timeout:.0f}s.",
+        code="quickstart.server-failed",
+    )
 
 
 def run_quickstart(
@@ -83,11 +99,21 @@ def run_quickstart(
     started = time.perf_counter()
     csv_path = find_churn_csv(data)
     ws = Workspace.init(home)
-    steps = ["ingest", "split", *[f"train {a}" for a in ALGORITHMS], "approve and deploy",
-             "serve and predict", "batch transform"]
+    steps = [
+        "ingest",
+        "split",
+        *[f"train {a}" for a in ALGORITHMS],
+        "approve and deploy",
+        "serve and predict",
+        "batch transform",
+    ]
     summary: dict = {"workspace": str(ws.home)}
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn()) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    ) as progress:
         overall = progress.add_task("quickstart", total=len(steps))
 
         def step(name: str) -> None:
@@ -95,19 +121,25 @@ def run_quickstart(
 
         step("ingest")
         dataset = ws.data.ingest(csv_path, name="churn")
-        progress.console.print(f"Data set [bold]{dataset.ref}[/]: {dataset.row_count} rows, "
-                               f"{dataset.column_count} columns, from {csv_path}")
+        progress.console.print(
+            f"Data set [bold]{dataset.ref}[/]: {dataset.row_count} rows, "
+            f"{dataset.column_count} columns, from {csv_path}"
+        )
         progress.advance(overall)
 
         step("split")
         splits = ws.data.split(dataset, target=TARGET, seed=42)
-        progress.console.print("Split: " + ", ".join(f"{p} {v.ref} ({v.row_count} rows)" for p, v in splits.items()))
+        progress.console.print(
+            "Split: " + ", ".join(f"{p} {v.ref} ({v.row_count} rows)" for p, v in splits.items())
+        )
         progress.advance(overall)
 
         results = {}
         for algorithm in ALGORITHMS:
             step(f"train {algorithm}")
-            results[algorithm] = ws.train(dataset.ref, target=TARGET, algorithm=algorithm, name="churn")
+            results[algorithm] = ws.train(
+                dataset.ref, target=TARGET, algorithm=algorithm, name="churn"
+            )
             m = results[algorithm].metrics["validation"]
             progress.console.print(
                 f"Trained [bold]{results[algorithm].model.ref}[/] ({algorithm}): validation "
@@ -120,10 +152,14 @@ def run_quickstart(
         best = results[best_algorithm].model
         for algorithm, result in results.items():
             if algorithm != best_algorithm:
-                ws.models.reject(result.model.ref, reason=f"lower validation ROC-AUC than {best.ref}")
+                ws.models.reject(
+                    result.model.ref, reason=f"lower validation ROC-AUC than {best.ref}"
+                )
         ws.models.approve(best.ref, reason="best validation ROC-AUC in the quickstart comparison")
         endpoint = ws.endpoints.deploy(best.ref, endpoint="churn")
-        progress.console.print(f"Approved [bold]{best.ref}[/] and deployed it to endpoint [bold]{endpoint.name}[/]")
+        progress.console.print(
+            f"Approved [bold]{best.ref}[/] and deployed it to endpoint [bold]{endpoint.name}[/]"
+        )
         progress.advance(overall)
 
         step("serve and predict")
@@ -131,7 +167,12 @@ def run_quickstart(
         server = start_server(ws.home, port)
         try:
             test = ws.data.load(splits["test"]).head(5)
-            rows = test.drop(columns=[TARGET]).astype(object).where(test.notna(), None).to_dict("records")
+            rows = (
+                test.drop(columns=[TARGET])
+                .astype(object)
+                .where(test.notna(), None)
+                .to_dict("records")
+            )
             for row in rows:
                 row.pop(TARGET, None)
             with EndpointClient(f"http://127.0.0.1:{port}") as client:
@@ -152,12 +193,23 @@ def run_quickstart(
         probabilities = ", ".join(f"{k}={v:.3f}" for k, v in prediction["probabilities"].items())
         say(f"  actual {actual:<4} predicted {prediction['label']:<4} ({probabilities})")
     test_metrics = results[best_algorithm].metrics["test"]
-    say(f"[bold]{best.ref}[/] on the held-out test split: " + ", ".join(
-        f"{k} {v:.4f}" for k, v in test_metrics.items() if isinstance(v, float)))
+    say(
+        f"[bold]{best.ref}[/] on the held-out test split: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in test_metrics.items() if isinstance(v, float))
+    )
     say(f"Batch transform wrote {transform_job.result['rows']} predictions to {output}")
-    say(f"Workspace: {ws.home} (metadata {ws.settings.store_url}, artifacts {ws.settings.artifacts_url})")
-    say(f"Done in {time.perf_counter() - started:.0f}s. Next: 'kiln models list', "
-        f"'kiln serve', then POST rows to http://127.0.0.1:8080/endpoints/churn/invocations")
-    summary.update(model=best.ref, predictions=response["predictions"], test_metrics=test_metrics,
-                   transform_output=str(output))
+    say(
+        f"Workspace: {ws.home} (metadata {ws.settings.store_url}, "
+        f"artifacts {ws.settings.artifacts_url})"
+    )
+    say(
+        f"Done in {time.perf_counter() - started:.0f}s. Next: 'kiln models list', "
+        f"'kiln serve', then POST rows to http://127.0.0.1:8080/endpoints/churn/invocations"
+    )
+    summary.update(
+        model=best.ref,
+        predictions=response["predictions"],
+        test_metrics=test_metrics,
+        transform_output=str(output),
+    )
     return summary

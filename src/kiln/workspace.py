@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["Workspace"]
 
 _CONFIG_TEMPLATE = """\
-# kiln workspace settings. Environment variables (KILN_STORE_URL, KILN_ARTIFACTS_URL) override these.
+# kiln workspace settings.
+# Environment variables (KILN_STORE_URL, KILN_ARTIFACTS_URL) override these.
 [kiln]
 # store_url = "postgresql://user@host/kiln"
 # artifacts_url = "s3://bucket/prefix"

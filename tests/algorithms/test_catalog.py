@@ -20,7 +20,9 @@ def test_defaults_build_a_clonable_estimator(name, problem_type):
 def test_hyperparameter_values_are_converted_from_cli_strings():
     hp = get_algorithm("xgboost").hyperparameters({"max_depth": "4", "learning_rate": "0.1"})
     assert hp["max_depth"] == 4 and hp["learning_rate"] == 0.1
-    assert get_algorithm("random_forest").hyperparameters({"max_depth": "none"})["max_depth"] is None
+    assert (
+        get_algorithm("random_forest").hyperparameters({"max_depth": "none"})["max_depth"] is None
+    )
 
 
 def test_out_of_range_value_reads_the_same_for_every_parameter():

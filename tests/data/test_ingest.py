@@ -11,7 +11,12 @@ from kiln.errors import ConfigError, DataError, NotFound
 
 def test_csv_ingest_makes_a_versioned_parquet_snapshot(ws, churn_csv):
     version = ws.data.ingest(churn_csv, name="churn")
-    assert (version.name, version.version, version.row_count, version.column_count) == ("churn", 1, 7043, 20)
+    assert (version.name, version.version, version.row_count, version.column_count) == (
+        "churn",
+        1,
+        7043,
+        20,
+    )
     types = version.column_types()
     assert types["churn"] == "boolean"
     assert types["contract"] == "categorical"
@@ -101,8 +106,12 @@ def test_parquet_and_json_lines(ws, tmp_path):
     frame.to_parquet(parquet)
     from_parquet = ws.data.ingest(parquet, name="pq")
     jsonl = tmp_path / "d.jsonl"
-    jsonl.write_text("\n".join(json.dumps(r) for r in [{"x": 1.5, "label": "a"}, {"x": 2.5, "label": "b"},
-                                                       {"x": None, "label": "a"}]))
+    jsonl.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [{"x": 1.5, "label": "a"}, {"x": 2.5, "label": "b"}, {"x": None, "label": "a"}]
+        )
+    )
     from_json = ws.data.ingest(jsonl, name="js")
     assert from_parquet.row_count == from_json.row_count == 3
     assert from_json.column_types() == {"x": "numeric", "label": "categorical"}
@@ -119,9 +128,13 @@ def test_sql_query_against_sqlite(ws, tmp_path):
     db = tmp_path / "shop.db"
     with sqlite3.connect(db) as connection:
         connection.execute("CREATE TABLE orders (id INTEGER, amount REAL, country TEXT)")
-        connection.executemany("INSERT INTO orders VALUES (?, ?, ?)",
-                               [(i, i * 1.5, "NO" if i % 2 else "SE") for i in range(50)])
-    version = ws.data.ingest(name="orders", sql="SELECT * FROM orders WHERE amount > 3", conn=f"sqlite:///{db}")
+        connection.executemany(
+            "INSERT INTO orders VALUES (?, ?, ?)",
+            [(i, i * 1.5, "NO" if i % 2 else "SE") for i in range(50)],
+        )
+    version = ws.data.ingest(
+        name="orders", sql="SELECT * FROM orders WHERE amount > 3", conn=f"sqlite:///{db}"
+    )
     assert version.row_count == 47
     assert version.source.startswith("sql: SELECT")
     with pytest.raises(DataError, match="no such table"):
@@ -139,20 +152,30 @@ def test_dataframe_ingest_and_invalid_names(ws):
 
 def test_semantic_types(ws):
     n = 60
-    frame = pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)],
-        "row_id": range(n),
-        "when": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-        "note": [f"customer number {i} wrote a long complaint about the service" for i in range(n)],
-        "flag": ["yes", "no"] * (n // 2),
-        "real_bool": [True, False] * (n // 2),
-        "plan": ["a", "b", "c"] * (n // 3),
-        "amount": [i * 1.25 for i in range(n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "row_id": range(n),
+            "when": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "note": [
+                f"customer number {i} wrote a long complaint about the service" for i in range(n)
+            ],
+            "flag": ["yes", "no"] * (n // 2),
+            "real_bool": [True, False] * (n // 2),
+            "plan": ["a", "b", "c"] * (n // 3),
+            "amount": [i * 1.25 for i in range(n)],
+        }
+    )
     types = ws.data.ingest(frame, name="typed").column_types()
     assert types == {
-        "customer_id": "identifier", "row_id": "identifier", "when": "datetime", "note": "text",
-        "flag": "boolean", "real_bool": "boolean", "plan": "categorical", "amount": "numeric",
+        "customer_id": "identifier",
+        "row_id": "identifier",
+        "when": "datetime",
+        "note": "text",
+        "flag": "boolean",
+        "real_bool": "boolean",
+        "plan": "categorical",
+        "amount": "numeric",
     }
 
 

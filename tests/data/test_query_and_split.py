@@ -13,7 +13,9 @@ def test_query_latest_and_pinned_versions(ws, churn):
     ws.data.ingest(pd.DataFrame({"churn": ["Yes"]}), name="churn")  # version 2: one row
     assert ws.data.query("SELECT count(*) AS n FROM churn")["n"][0] == 1
     assert ws.data.query("SELECT count(*) AS n FROM churn@1")["n"][0] == 7043
-    grouped = ws.data.query("SELECT churn, count(*) AS n FROM churn@1 GROUP BY churn ORDER BY churn")
+    grouped = ws.data.query(
+        "SELECT churn, count(*) AS n FROM churn@1 GROUP BY churn ORDER BY churn"
+    )
     assert grouped.to_dict("records") == [{"churn": "No", "n": 5174}, {"churn": "Yes", "n": 1869}]
 
 
@@ -47,8 +49,9 @@ def test_split_is_stratified_seeded_and_recorded(ws, churn):
 
 
 def test_time_ordered_split(ws):
-    frame = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=100).strftime("%Y-%m-%d"),
-                          "y": range(100)}).sample(frac=1, random_state=1)
+    frame = pd.DataFrame(
+        {"day": pd.date_range("2024-01-01", periods=100).strftime("%Y-%m-%d"), "y": range(100)}
+    ).sample(frac=1, random_state=1)
     version = ws.data.ingest(frame, name="series")
     parts = ws.data.split(version, time_column="day", ratios=(0.6, 0.2, 0.2))
     train, validation, test = (ws.data.load(parts[p]) for p in ("train", "validation", "test"))

@@ -40,17 +40,34 @@ def test_init_in_the_current_directory(tmp_path):
 def test_the_lifecycle_through_the_cli(home, tmp_path):
     ingested = kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)
     assert ingested["ref"] == "churn:1" and ingested["row_count"] == 7043 and ingested["created"]
-    assert kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)["created"] is False
+    assert (
+        kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)["created"]
+        is False
+    )
     assert [d["ref"] for d in kiln_json("data", "list", home=home)] == ["churn:1"]
     assert kiln_json("data", "show", "churn:1", home=home)["column_count"] == 20
     assert len(kiln_json("data", "head", "churn", "-n", "4", home=home)) == 4
-    counts = kiln_json("data", "query", "SELECT churn, count(*) AS n FROM churn@1 GROUP BY 1 ORDER BY 1", home=home)
+    counts = kiln_json(
+        "data", "query", "SELECT churn, count(*) AS n FROM churn@1 GROUP BY 1 ORDER BY 1", home=home
+    )
     assert counts == [{"churn": "No", "n": 5174}, {"churn": "Yes", "n": 1869}]
     parts = kiln_json("data", "split", "churn", "--target", "churn", home=home)
     assert parts["train"]["ref"] == "churn_train:1"
 
-    trained = kiln_json("train", "--data", "churn", "--target", "churn", "--algorithm", "xgboost",
-                        "--hp", "n_estimators=60", "--hp", "max_depth=3", home=home)
+    trained = kiln_json(
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "churn",
+        "--algorithm",
+        "xgboost",
+        "--hp",
+        "n_estimators=60",
+        "--hp",
+        "max_depth=3",
+        home=home,
+    )
     assert set(trained) == {"job", "model", "metrics"}
     assert trained["model"] == "churn:1"
     assert trained["metrics"]["test"]["roc_auc"] > 0.8
@@ -63,9 +80,14 @@ def test_the_lifecycle_through_the_cli(home, tmp_path):
     assert "Registered model churn:1" in logs
 
     assert kiln_json("models", "list", home=home)[0]["ref"] == "churn:1"
-    assert kiln_json("models", "show", "churn:1", home=home)["signature"]["outputs"]["labels"] == ["No", "Yes"]
+    assert kiln_json("models", "show", "churn:1", home=home)["signature"]["outputs"]["labels"] == [
+        "No",
+        "Yes",
+    ]
     approved = kiln_json("models", "approve", "churn:1", "--reason", "good enough", home=home)
-    assert approved["approval_status"] == "Approved" and approved["approval_reason"] == "good enough"
+    assert (
+        approved["approval_status"] == "Approved" and approved["approval_reason"] == "good enough"
+    )
 
     deployed = kiln_json("deploy", "churn:1", "--endpoint", "churn", home=home)
     assert deployed["model"] == "churn:1"
@@ -73,7 +95,9 @@ def test_the_lifecycle_through_the_cli(home, tmp_path):
     assert kiln_json("endpoints", "show", "churn", home=home)["history"][0]["revision"] == 1
 
     output = tmp_path / "scored.csv"
-    result = kiln_json("transform", "churn:1", "--input", str(CHURN_CSV), "--output", str(output), home=home)
+    result = kiln_json(
+        "transform", "churn:1", "--input", str(CHURN_CSV), "--output", str(output), home=home
+    )
     assert result["rows"] == 7043 and output.exists()
 
     table = run_kiln("models", "list", home=home, check=True).stdout
@@ -89,10 +113,28 @@ def test_the_lifecycle_through_the_cli(home, tmp_path):
     ("args", "expected"),
     [
         (("data", "show", "nope"), "No data set named 'nope'"),
-        (("train", "--data", "churn", "--target", "churn", "--algorithm", "xgbost"), "Did you mean 'xgboost'"),
-        (("train", "--data", "churn", "--target", "churn", "--algorithm", "xgboost", "--hp", "max_depth=0"),
-         "must be an integer in [1, 30]. Got '0'"),
-        (("train", "--data", "churn", "--target", "churn", "--algorithm", "linear", "--hp", "C"), "key=value"),
+        (
+            ("train", "--data", "churn", "--target", "churn", "--algorithm", "xgbost"),
+            "Did you mean 'xgboost'",
+        ),
+        (
+            (
+                "train",
+                "--data",
+                "churn",
+                "--target",
+                "churn",
+                "--algorithm",
+                "xgboost",
+                "--hp",
+                "max_depth=0",
+            ),
+            "must be an integer in [1, 30]. Got '0'",
+        ),
+        (
+            ("train", "--data", "churn", "--target", "churn", "--algorithm", "linear", "--hp", "C"),
+            "key=value",
+        ),
         (("models", "approve", "ghost:1"), "No model named 'ghost'"),
         (("jobs", "show", "job-000"), "No job with id"),
         (("data", "query", "SELECT * FROM missing_table"), "The query failed"),
@@ -120,7 +162,9 @@ def test_usage_errors_exit_2(home):
 
 
 def test_algorithms_list_and_show():
-    names = [a["name"] for a in json.loads(run_kiln("algorithms", "list", "--json", check=True).stdout)]
+    names = [
+        a["name"] for a in json.loads(run_kiln("algorithms", "list", "--json", check=True).stdout)
+    ]
     assert {"xgboost", "lightgbm", "linear", "random_forest"} <= set(names)
     shown = json.loads(run_kiln("algorithms", "show", "linear", "--json", check=True).stdout)
     assert "penalty" in [p["name"] for p in shown["hyperparameters"]]

@@ -25,7 +25,9 @@ def test_invocations_over_http(server, rows, trained):
     assert body["model"] == result.model.ref
     assert [set(p) for p in body["predictions"]] == [{"label", "probabilities"}] * 4
     csv = pd.DataFrame(rows).to_csv(index=False)
-    as_csv = httpx.post(f"{server}/endpoints/churn/invocations", content=csv, headers={"content-type": "text/csv"})
+    as_csv = httpx.post(
+        f"{server}/endpoints/churn/invocations", content=csv, headers={"content-type": "text/csv"}
+    )
     assert as_csv.json()["predictions"] == body["predictions"]
 
 
@@ -38,7 +40,11 @@ def test_bad_requests_never_500_and_the_server_keeps_serving(server, rows):
         httpx.post(url, json=[]),
         httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}),
         httpx.post(f"{server}/endpoints/ghost/invocations", json=rows),
-        httpx.post(url, content=b"[" + b"0," * 6_000_000 + b"0]", headers={"content-type": "application/json"}),
+        httpx.post(
+            url,
+            content=b"[" + b"0," * 6_000_000 + b"0]",
+            headers={"content-type": "application/json"},
+        ),
     ]
     assert [r.status_code for r in bad] == [422, 422, 422, 422, 422, 404, 413]
     for response in bad:
@@ -70,11 +76,15 @@ def test_concurrent_clients_get_their_own_answers(server, rows):
 def test_kiln_predict_against_the_running_server(server, rows, tmp_path):
     path = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    result = run_kiln("predict", "--endpoint", "churn", "--data", str(path), "--url", server, "--json", check=True)
+    result = run_kiln(
+        "predict", "--endpoint", "churn", "--data", str(path), "--url", server, "--json", check=True
+    )
     assert len(json.loads(result.stdout)["predictions"]) == 4
     as_json = tmp_path / "rows.json"
     as_json.write_text(json.dumps(rows))
-    table = run_kiln("predict", "--endpoint", "churn", "--data", str(as_json), "--url", server, check=True)
+    table = run_kiln(
+        "predict", "--endpoint", "churn", "--data", str(as_json), "--url", server, check=True
+    )
     assert "Predictions of churn" in table.stdout
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps([dict(rows[0], tenure="x")]))
@@ -88,7 +98,10 @@ def test_a_new_deployment_is_picked_up_without_a_restart(server, trained, rows):
     ws.endpoints.deploy(retrained.model.ref, endpoint="churn_v2")
     response = httpx.post(f"{server}/endpoints/churn_v2/invocations", json=rows)
     assert response.status_code == 200 and response.json()["model"] == retrained.model.ref
-    assert httpx.post(f"{server}/endpoints/churn/invocations", json=rows).json()["model"] == result.model.ref
+    assert (
+        httpx.post(f"{server}/endpoints/churn/invocations", json=rows).json()["model"]
+        == result.model.ref
+    )
 
 
 def test_predict_without_a_server_says_how_to_start_one(tmp_path, rows):
@@ -96,5 +109,13 @@ def test_predict_without_a_server_says_how_to_start_one(tmp_path, rows):
 
     path = tmp_path / "rows.json"
     path.write_text(json.dumps(rows))
-    result = run_kiln("predict", "--endpoint", "churn", "--data", str(path), "--url", f"http://127.0.0.1:{free_port()}")
+    result = run_kiln(
+        "predict",
+        "--endpoint",
+        "churn",
+        "--data",
+        str(path),
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+    )
     assert result.returncode == 2 and "kiln serve" in result.stderr

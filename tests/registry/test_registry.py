@@ -30,8 +30,9 @@ def test_deploy_refuses_rejected_and_honours_require_approval(ws, trained):
     source, result = trained
     # A workspace of its own, so the shared one keeps its approved model.
     model = source.models.load(result.model.ref)
-    version = ws.models.register(model, group="m", algorithm="lightgbm", target="churn",
-                                 hyperparameters={}, metrics={})
+    version = ws.models.register(
+        model, group="m", algorithm="lightgbm", target="churn", hyperparameters={}, metrics={}
+    )
     ws.models.reject(version.ref, reason="worse than m:0")
     with pytest.raises(StateError, match="Rejected") as info:
         ws.endpoints.deploy(version.ref, endpoint="e")
@@ -39,8 +40,9 @@ def test_deploy_refuses_rejected_and_honours_require_approval(ws, trained):
     ws.models.approve(version.ref)
     assert ws.endpoints.deploy(version.ref, endpoint="e").model == version.ref
 
-    second = ws.models.register(model, group="m", algorithm="lightgbm", target="churn",
-                                hyperparameters={}, metrics={})
+    second = ws.models.register(
+        model, group="m", algorithm="lightgbm", target="churn", hyperparameters={}, metrics={}
+    )
     (ws.home / "kiln.toml").write_text("[kiln]\nrequire_approval = true\n")
     strict = kiln.Workspace(ws.home)
     with pytest.raises(StateError, match="require_approval"):
@@ -51,8 +53,9 @@ def test_deploy_refuses_rejected_and_honours_require_approval(ws, trained):
 def test_a_tampered_model_artifact_is_refused(ws, trained):
     source, result = trained
     model = source.models.load(result.model.ref)
-    version = ws.models.register(model, group="t", algorithm="lightgbm", target="churn",
-                                 hyperparameters={}, metrics={})
+    version = ws.models.register(
+        model, group="t", algorithm="lightgbm", target="churn", hyperparameters={}, metrics={}
+    )
     path = ws.artifacts.local_path(version.digest)
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
@@ -68,8 +71,12 @@ def test_a_tampered_model_artifact_is_refused(ws, trained):
 def test_deployment_history_and_revisions(ws, trained):
     source, result = trained
     model = source.models.load(result.model.ref)
-    first = ws.models.register(model, group="h", algorithm="x", target="churn", hyperparameters={}, metrics={})
-    second = ws.models.register(model, group="h", algorithm="x", target="churn", hyperparameters={}, metrics={})
+    first = ws.models.register(
+        model, group="h", algorithm="x", target="churn", hyperparameters={}, metrics={}
+    )
+    second = ws.models.register(
+        model, group="h", algorithm="x", target="churn", hyperparameters={}, metrics={}
+    )
     ws.endpoints.deploy(first.ref, endpoint="h")
     endpoint = ws.endpoints.deploy(second.ref, endpoint="h")
     assert endpoint.revision == 2 and endpoint.model == "h:2"

@@ -14,7 +14,9 @@ def scored_input(trained, tmp_path_factory):
     return path, test
 
 
-def test_csv_to_csv_in_chunks_keeps_input_columns_and_matches_the_model(trained, scored_input, tmp_path):
+def test_csv_to_csv_in_chunks_keeps_input_columns_and_matches_the_model(
+    trained, scored_input, tmp_path
+):
     ws, result = trained
     path, test = scored_input
     output = tmp_path / "out.csv"
@@ -43,9 +45,15 @@ def test_parquet_input(trained, scored_input, tmp_path):
     path, test = scored_input
     parquet = tmp_path / "in.parquet"
     pd.read_csv(path).to_parquet(parquet)
-    job = ws.transform(result.model.ref, input=parquet, output=tmp_path / "o.csv", keep="none", chunk_rows=300)
+    job = ws.transform(
+        result.model.ref, input=parquet, output=tmp_path / "o.csv", keep="none", chunk_rows=300
+    )
     assert job.result["rows"] == len(test)
-    assert list(pd.read_csv(tmp_path / "o.csv").columns) == ["prediction", "probability_No", "probability_Yes"]
+    assert list(pd.read_csv(tmp_path / "o.csv").columns) == [
+        "prediction",
+        "probability_No",
+        "probability_Yes",
+    ]
 
 
 def test_missing_model_column_fails_and_leaves_no_output(trained, scored_input, tmp_path):

@@ -15,7 +15,9 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 def test_schema_revision_constant_matches_alembic_head():
     config = Config()
-    config.set_main_option("script_location", str(Path(kiln.__file__).parent / "store" / "migrations"))
+    config.set_main_option(
+        "script_location", str(Path(kiln.__file__).parent / "store" / "migrations")
+    )
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
 
 
@@ -51,7 +53,9 @@ for i in range(40):
 
 def test_concurrent_writers_from_several_processes(ws):
     processes = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(ws.home), str(n)], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(ws.home), str(n)], stderr=subprocess.PIPE
+        )
         for n in range(4)
     ]
     errors = [p.communicate(timeout=120)[1].decode() for p in processes]
@@ -68,8 +72,17 @@ def test_a_failed_transaction_writes_nothing(ws):
 
     try:
         with ws.store.write() as session:
-            session.add(JobRow(id=new_id("t"), kind="x", status="Pending", spec={}, result={},
-                               created_at=now(), created_by=who()))
+            session.add(
+                JobRow(
+                    id=new_id("t"),
+                    kind="x",
+                    status="Pending",
+                    spec={},
+                    result={},
+                    created_at=now(),
+                    created_by=who(),
+                )
+            )
             session.flush()
             raise RuntimeError("boom")
     except RuntimeError:

@@ -35,7 +35,9 @@ def test_each_algorithm_reaches_its_floor_on_real_data(datasets, algorithm):
     churn = ws.train("churn", target="churn", algorithm=algorithm, hyperparameters=FAST[algorithm])
     assert churn.model.problem_type == "binary"
     assert churn.metrics["test"]["roc_auc"] >= 0.80
-    housing = ws.train("housing", target="price", algorithm=algorithm, hyperparameters=FAST[algorithm])
+    housing = ws.train(
+        "housing", target="price", algorithm=algorithm, hyperparameters=FAST[algorithm]
+    )
     assert housing.model.problem_type == "regression"
     assert housing.metrics["test"]["r2"] >= 0.45
     iris = ws.train("iris", target="species", algorithm=algorithm, hyperparameters=FAST[algorithm])
@@ -47,8 +49,14 @@ def test_each_algorithm_reaches_its_floor_on_real_data(datasets, algorithm):
 def test_training_job_record_lineage_and_iteration_metrics(datasets):
     ws = datasets
     lines = []
-    result = ws.train("churn", target="churn", algorithm="lightgbm", name="churn_gbm",
-                      hyperparameters={"n_estimators": 50, "early_stopping_rounds": 0}, on_log=lines.append)
+    result = ws.train(
+        "churn",
+        target="churn",
+        algorithm="lightgbm",
+        name="churn_gbm",
+        hyperparameters={"n_estimators": 50, "early_stopping_rounds": 0},
+        on_log=lines.append,
+    )
     job = result.job
     assert job.status == "Completed" and job.kind == "training"
     assert job.spec["hyperparameters"]["n_estimators"] == 50
@@ -62,8 +70,17 @@ def test_training_job_record_lineage_and_iteration_metrics(datasets):
     assert len(series["train_binary_logloss"]) == 50
     assert any("Registered model churn_gbm:1" in line for line in lines)
     for part in ("validation", "test"):
-        assert {"accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc",
-                "log_loss", "confusion_matrix"} <= set(result.metrics[part])
+        assert {
+            "accuracy",
+            "precision",
+            "recall",
+            "specificity",
+            "f1",
+            "roc_auc",
+            "pr_auc",
+            "log_loss",
+            "confusion_matrix",
+        } <= set(result.metrics[part])
     signature = result.model.signature
     assert {c["name"] for c in signature["inputs"]} == set(ws.data.get("churn").columns) - {"churn"}
     contract = next(c for c in signature["inputs"] if c["name"] == "contract")
@@ -76,8 +93,9 @@ def test_problem_type_can_be_forced(datasets):
     frame = ws.data.load("housing")
     frame["bedrooms_class"] = frame["bedrooms"].clip(upper=4)
     ws.data.ingest(frame, name="housing_rooms")
-    result = ws.train("housing_rooms", target="bedrooms_class", algorithm="linear",
-                      problem_type="regression")
+    result = ws.train(
+        "housing_rooms", target="bedrooms_class", algorithm="linear", problem_type="regression"
+    )
     assert result.model.problem_type == "regression"
     with pytest.raises(ConfigError, match="binary, multiclass, regression"):
         ws.train("housing", target="price", algorithm="linear", problem_type="ranking")
@@ -133,14 +151,20 @@ def _signal_worker_when_running(ws, sig):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGKILL, "Failed"), (signal.SIGINT, "Stopped")])
+@pytest.mark.parametrize(
+    ("sig", "status"), [(signal.SIGKILL, "Failed"), (signal.SIGINT, "Stopped")]
+)
 def test_killed_or_interrupted_jobs_are_marked(datasets, sig, status):
     ws = datasets
     killer = threading.Thread(target=_signal_worker_when_running, args=(ws, sig))
     killer.start()
     with pytest.raises(JobFailed):
-        ws.train("churn", target="churn", algorithm="random_forest",
-                 hyperparameters={"n_estimators": 3000})
+        ws.train(
+            "churn",
+            target="churn",
+            algorithm="random_forest",
+            hyperparameters={"n_estimators": 3000},
+        )
     killer.join()
     job = ws.jobs.list()[0]
     assert job.status == status

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from kiln.algorithms._params import Param, validate_hyperparameters
 from kiln.errors import ConfigError
@@ -58,8 +59,12 @@ _BOOSTING_COMMON = [
     Param("reg_lambda", "float", 1.0, "L2 regularisation on leaf weights", 0.0, INF),
     Param("reg_alpha", "float", 0.0, "L1 regularisation on leaf weights", 0.0, INF),
     Param(
-        "early_stopping_rounds", "int", 30,
-        "stop when the validation loss has not improved for this many rounds (0: off)", 0, 10000,
+        "early_stopping_rounds",
+        "int",
+        30,
+        "stop when the validation loss has not improved for this many rounds (0: off)",
+        0,
+        10000,
     ),
 ]
 
@@ -72,7 +77,9 @@ def _build_xgboost(problem_type: str, hp: dict, seed: int):
     common = dict(random_state=seed, n_jobs=default_threads(), tree_method="hist", **params)
     if problem_type == REGRESSION:
         return xgboost.XGBRegressor(eval_metric="rmse", **common)
-    return xgboost.XGBClassifier(eval_metric="logloss" if problem_type == BINARY else "mlogloss", **common)
+    return xgboost.XGBClassifier(
+        eval_metric="logloss" if problem_type == BINARY else "mlogloss", **common
+    )
 
 
 def _xgboost_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
@@ -101,8 +108,12 @@ _LIGHTGBM_PARAMS = [
     Param("reg_lambda", "float", 0.0, "L2 regularisation", 0.0, INF),
     Param("reg_alpha", "float", 0.0, "L1 regularisation", 0.0, INF),
     Param(
-        "early_stopping_rounds", "int", 30,
-        "stop when the validation loss has not improved for this many rounds (0: off)", 0, 10000,
+        "early_stopping_rounds",
+        "int",
+        30,
+        "stop when the validation loss has not improved for this many rounds (0: off)",
+        0,
+        10000,
     ),
 ]
 
@@ -140,13 +151,23 @@ def _lightgbm_curves(estimator) -> dict[str, list[float]]:
 
 # -- linear ---------------------------------------------------------------------------------------
 _LINEAR_PARAMS = [
-    Param("penalty", "choice", "l2", "regularisation: l2 (ridge), l1 (lasso), elasticnet or none",
-          choices=("l2", "l1", "elasticnet", "none")),
+    Param(
+        "penalty",
+        "choice",
+        "l2",
+        "regularisation: l2 (ridge), l1 (lasso), elasticnet or none",
+        choices=("l2", "l1", "elasticnet", "none"),
+    ),
     Param("alpha", "float", 1.0, "regularisation strength (larger: simpler model)", 1e-8, 1e6),
     Param("l1_ratio", "float", 0.5, "share of L1 in elasticnet", 0.0, 1.0),
     Param("max_iter", "int", 1000, "maximum solver iterations", 10, 100000),
-    Param("class_weight", "choice", "none", "balanced re-weights classes by inverse frequency",
-          choices=("none", "balanced")),
+    Param(
+        "class_weight",
+        "choice",
+        "none",
+        "balanced re-weights classes by inverse frequency",
+        choices=("none", "balanced"),
+    ),
 ]
 
 
@@ -177,12 +198,24 @@ def _build_linear(problem_type: str, hp: dict, seed: int):
 # -- random forest --------------------------------------------------------------------------------
 _FOREST_PARAMS = [
     Param("n_estimators", "int", 300, "number of trees", 1, 10000),
-    Param("max_depth", "int", None, "maximum tree depth (none: grow fully)", 1, 1000, nullable=True),
+    Param(
+        "max_depth", "int", None, "maximum tree depth (none: grow fully)", 1, 1000, nullable=True
+    ),
     Param("min_samples_leaf", "int", 1, "minimum rows in a leaf", 1, 100000),
-    Param("max_features", "choice", "sqrt", "features tried per split",
-          choices=("sqrt", "log2", "all")),
-    Param("class_weight", "choice", "none", "balanced re-weights classes by inverse frequency",
-          choices=("none", "balanced", "balanced_subsample")),
+    Param(
+        "max_features",
+        "choice",
+        "sqrt",
+        "features tried per split",
+        choices=("sqrt", "log2", "all"),
+    ),
+    Param(
+        "class_weight",
+        "choice",
+        "none",
+        "balanced re-weights classes by inverse frequency",
+        choices=("none", "balanced", "balanced_subsample"),
+    ),
 ]
 
 
@@ -207,20 +240,36 @@ ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
         Algorithm(
-            "xgboost", "XGBoost gradient-boosted trees (hist)", PROBLEM_TYPES, _BOOSTING_COMMON,
-            _build_xgboost, iteration_metrics=_xgboost_curves, fit_options=_xgboost_fit_options,
+            "xgboost",
+            "XGBoost gradient-boosted trees (hist)",
+            PROBLEM_TYPES,
+            _BOOSTING_COMMON,
+            _build_xgboost,
+            iteration_metrics=_xgboost_curves,
+            fit_options=_xgboost_fit_options,
         ),
         Algorithm(
-            "lightgbm", "LightGBM gradient-boosted trees (leaf-wise)", PROBLEM_TYPES,
-            _LIGHTGBM_PARAMS, _build_lightgbm, iteration_metrics=_lightgbm_curves,
+            "lightgbm",
+            "LightGBM gradient-boosted trees (leaf-wise)",
+            PROBLEM_TYPES,
+            _LIGHTGBM_PARAMS,
+            _build_lightgbm,
+            iteration_metrics=_lightgbm_curves,
             fit_options=_lightgbm_fit_options,
         ),
         Algorithm(
-            "linear", "Logistic / linear regression with L1, L2 or elastic-net regularisation",
-            PROBLEM_TYPES, _LINEAR_PARAMS, _build_linear, scale_numeric=True,
+            "linear",
+            "Logistic / linear regression with L1, L2 or elastic-net regularisation",
+            PROBLEM_TYPES,
+            _LINEAR_PARAMS,
+            _build_linear,
+            scale_numeric=True,
         ),
         Algorithm(
-            "random_forest", "Random forest of fully grown trees", PROBLEM_TYPES, _FOREST_PARAMS,
+            "random_forest",
+            "Random forest of fully grown trees",
+            PROBLEM_TYPES,
+            _FOREST_PARAMS,
             _build_random_forest,
         ),
     ]

@@ -90,8 +90,10 @@ class Param:
         out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
         if self.type in ("int", "float"):
             # JSON has no infinity: an unbounded side is null.
-            out.update(low=None if self.low == -math.inf else self.low,
-                       high=None if self.high == math.inf else self.high)
+            out.update(
+                low=None if self.low == -math.inf else self.low,
+                high=None if self.high == math.inf else self.high,
+            )
         if self.choices:
             out["choices"] = list(self.choices)
         return out

@@ -64,13 +64,19 @@ def fields(title: str, values: dict[str, Any]) -> None:
 
 def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:
     parts = [p for p in ("train", "validation", "test") if p in metrics]
-    names = [n for n in metrics.get(parts[-1], {}) if not isinstance(metrics[parts[-1]][n], list)] if parts else []
+    names = (
+        [n for n in metrics.get(parts[-1], {}) if not isinstance(metrics[parts[-1]][n], list)]
+        if parts
+        else []
+    )
     rows = [[name, *[_fmt(metrics[p].get(name)) for p in parts]] for name in names]
     table(title, ["metric", *parts], rows)
     for part in parts:
         matrix = metrics[part].get("confusion_matrix")
         if matrix and part == parts[-1]:
-            console.print(f"[bold]Confusion matrix ({part})[/]: rows = actual, columns = predicted: {matrix}")
+            console.print(
+                f"[bold]Confusion matrix ({part})[/]: rows = actual, columns = predicted: {matrix}"
+            )
 
 
 def _fmt(value: Any) -> str:
@@ -88,6 +94,7 @@ def job_progress(title: str, *, quiet: bool):
         yield None
         return
     with err_console.status(title) as status:
+
         def on_log(message: str) -> None:
             err_console.print(Text(f"  {message}", style="dim"))
             status.update(Text(f"{title} — {message[:80]}"))
@@ -105,8 +112,12 @@ def transform_progress(*, quiet: bool):
 
     pattern = re.compile(r"Progress ([\d.]+)% \((\d+) rows\)")
     with Progress(
-        TextColumn("[bold]Transform"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), console=err_console,
+        TextColumn("[bold]Transform"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[rows]} rows"),
+        TimeElapsedColumn(),
+        console=err_console,
     ) as progress:
         task = progress.add_task("transform", total=100, rows=0)
 

@@ -18,7 +18,11 @@ def _frame_json(frame) -> list[dict]:
 
 
 def _frame_table(frame, title: str | None = None) -> None:
-    table(title, [str(c) for c in frame.columns], frame.astype(object).where(frame.notna(), None).values.tolist())
+    table(
+        title,
+        [str(c) for c in frame.columns],
+        frame.astype(object).where(frame.notna(), None).values.tolist(),
+    )
 
 
 @app.command()
@@ -28,20 +32,25 @@ def ingest(
     name: str = typer.Option(..., "--name", "-n", help="The data set name."),
     sql: str = typer.Option(None, "--sql", help="Ingest the result of this SQL query instead."),
     conn: str = typer.Option(None, "--conn", help="SQLAlchemy URL of the database for --sql."),
-    format: str = typer.Option(None, "--format", help="csv, parquet or jsonl (default: from the name)."),
+    format: str = typer.Option(
+        None, "--format", help="csv, parquet or jsonl (default: from the name)."
+    ),
     delimiter: str = typer.Option(None, "--delimiter", help="CSV delimiter (default: detected)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest a file or a SQL query as a new immutable version of a data set."""
     ws = workspace(ctx)
     before = {v.id for v in ws.data.list(name)} if _exists(ws, name) else set()
-    version = ws.data.ingest(source, name=name, sql=sql, conn=conn, format=format, delimiter=delimiter)
+    version = ws.data.ingest(
+        source, name=name, sql=sql, conn=conn, format=format, delimiter=delimiter
+    )
     if as_json:
         print_json(version.to_dict() | {"created": version.id not in before})
         return
     verb = "Ingested" if version.id not in before else "Unchanged content; existing version"
     console.print(
-        f"{verb} [bold]{version.ref}[/]: {version.row_count} rows × {version.column_count} columns, "
+        f"{verb} [bold]{version.ref}[/]: {version.row_count} rows × "
+        f"{version.column_count} columns, "
         f"sha256 {version.digest[:12]}…"
     )
     _schema_table(version)
@@ -58,8 +67,11 @@ def _exists(ws, name: str) -> bool:
 
 
 def _schema_table(version) -> None:
-    table(None, ["column", "type", "dtype", "missing"],
-          [[c["name"], c["type"], c["dtype"], c["missing"]] for c in version.schema["columns"]])
+    table(
+        None,
+        ["column", "type", "dtype", "missing"],
+        [[c["name"], c["type"], c["dtype"], c["missing"]] for c in version.schema["columns"]],
+    )
 
 
 @app.command("list")
@@ -76,23 +88,43 @@ def list_(
     table(
         "Data sets" if name is None else f"Versions of {name}",
         ["data set", "rows", "columns", "sha256", "created", "source"],
-        [[v.ref, v.row_count, v.column_count, v.digest[:12], f"{v.created_at:%Y-%m-%d %H:%M}", v.source[:60]]
-         for v in versions],
+        [
+            [
+                v.ref,
+                v.row_count,
+                v.column_count,
+                v.digest[:12],
+                f"{v.created_at:%Y-%m-%d %H:%M}",
+                v.source[:60],
+            ]
+            for v in versions
+        ],
     )
 
 
 @app.command()
-def show(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME:VERSION"), as_json: bool = JsonOption) -> None:
+def show(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME or NAME:VERSION"),
+    as_json: bool = JsonOption,
+) -> None:
     """Show a data set version: schema, size, hash, source."""
     version = workspace(ctx).data.get(ref)
     if as_json:
         print_json(version.to_dict())
         return
-    fields(f"Data set {version.ref}", {
-        "id": version.id, "rows": version.row_count, "columns": version.column_count,
-        "sha256": version.digest, "size": f"{version.size_bytes:,} bytes", "source": version.source,
-        "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
-    })
+    fields(
+        f"Data set {version.ref}",
+        {
+            "id": version.id,
+            "rows": version.row_count,
+            "columns": version.column_count,
+            "sha256": version.digest,
+            "size": f"{version.size_bytes:,} bytes",
+            "source": version.source,
+            "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
+        },
+    )
     _schema_table(version)
 
 
@@ -114,7 +146,9 @@ def head(
 @app.command()
 def query(
     ctx: typer.Context,
-    sql: str = typer.Argument(..., help='SQL over data set names, e.g. "SELECT * FROM churn@2 LIMIT 5".'),
+    sql: str = typer.Argument(
+        ..., help='SQL over data set names, e.g. "SELECT * FROM churn@2 LIMIT 5".'
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Query the lake with SQL (DuckDB). A name is its latest version; name@3 a given version."""
@@ -132,7 +166,9 @@ def split(
     ref: str = typer.Argument(..., help="NAME or NAME:VERSION"),
     target: str = typer.Option(None, "--target", help="Stratify on this column (classification)."),
     ratios: str = typer.Option("0.7,0.1,0.2", "--ratios", help="train,validation,test shares."),
-    time_column: str = typer.Option(None, "--time-column", help="Order by this column instead: train earliest, test latest."),
+    time_column: str = typer.Option(
+        None, "--time-column", help="Order by this column instead: train earliest, test latest."
+    ),
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -143,4 +179,6 @@ def split(
     if as_json:
         print_json({part: v.to_dict() for part, v in parts.items()})
         return
-    table("Split", ["part", "data set", "rows"], [[p, v.ref, v.row_count] for p, v in parts.items()])
+    table(
+        "Split", ["part", "data set", "rows"], [[p, v.ref, v.row_count] for p, v in parts.items()]
+    )

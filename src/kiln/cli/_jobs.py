@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from kiln.cli._common import JsonOption, console, fields, metrics_table, print_json, table, workspace
+from kiln.cli._common import (
+    JsonOption,
+    console,
+    fields,
+    metrics_table,
+    print_json,
+    table,
+    workspace,
+)
 
 app = typer.Typer(help="Training, transform and other long-running jobs.", no_args_is_help=True)
 
@@ -13,7 +21,9 @@ app = typer.Typer(help="Training, transform and other long-running jobs.", no_ar
 def list_(
     ctx: typer.Context,
     kind: str = typer.Option(None, "--kind", help="training, transform, ..."),
-    status: str = typer.Option(None, "--status", help="Pending, InProgress, Completed, Failed, Stopped"),
+    status: str = typer.Option(
+        None, "--status", help="Pending, InProgress, Completed, Failed, Stopped"
+    ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -22,12 +32,21 @@ def list_(
     if as_json:
         print_json([j.to_dict() for j in jobs])
         return
-    table("Jobs", ["job", "kind", "status", "created", "seconds", "result"], [
-        [j.id, j.kind, j.status, f"{j.created_at:%Y-%m-%d %H:%M:%S}",
-         f"{j.duration_seconds:.1f}" if j.duration_seconds is not None else None,
-         j.result.get("model") or j.result.get("output") or (j.failure_reason or "")[:60]]
-        for j in jobs
-    ])
+    table(
+        "Jobs",
+        ["job", "kind", "status", "created", "seconds", "result"],
+        [
+            [
+                j.id,
+                j.kind,
+                j.status,
+                f"{j.created_at:%Y-%m-%d %H:%M:%S}",
+                f"{j.duration_seconds:.1f}" if j.duration_seconds is not None else None,
+                j.result.get("model") or j.result.get("output") or (j.failure_reason or "")[:60],
+            ]
+            for j in jobs
+        ],
+    )
 
 
 @app.command()
@@ -37,15 +56,22 @@ def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = 
     job = ws.jobs.get(job_id)
     series = ws.jobs.metrics(job_id)
     if as_json:
-        print_json(job.to_dict() | {"metric_series": {k: [list(p) for p in v] for k, v in series.items()}})
+        print_json(
+            job.to_dict() | {"metric_series": {k: [list(p) for p in v] for k, v in series.items()}}
+        )
         return
-    fields(f"Job {job.id}", {
-        "kind": job.kind, "status": job.status, "failure reason": job.failure_reason,
-        "created": f"{job.created_at:%Y-%m-%d %H:%M:%S} by {job.created_by}",
-        "seconds": f"{job.duration_seconds:.1f}" if job.duration_seconds is not None else None,
-        **{f"spec.{k}": v for k, v in job.spec.items()},
-        **{f"result.{k}": v for k, v in job.result.items() if k != "metrics"},
-    })
+    fields(
+        f"Job {job.id}",
+        {
+            "kind": job.kind,
+            "status": job.status,
+            "failure reason": job.failure_reason,
+            "created": f"{job.created_at:%Y-%m-%d %H:%M:%S} by {job.created_by}",
+            "seconds": f"{job.duration_seconds:.1f}" if job.duration_seconds is not None else None,
+            **{f"spec.{k}": v for k, v in job.spec.items()},
+            **{f"result.{k}": v for k, v in job.result.items() if k != "metrics"},
+        },
+    )
     if job.result.get("metrics"):
         metrics_table(job.result["metrics"])
     for name, points in series.items():

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from kiln.cli._common import JsonOption, console, fields, metrics_table, print_json, table, workspace
+from kiln.cli._common import (
+    JsonOption,
+    console,
+    fields,
+    metrics_table,
+    print_json,
+    table,
+    workspace,
+)
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
 algorithms_app = typer.Typer(help="The built-in algorithms.", no_args_is_help=True)
@@ -19,41 +27,76 @@ def _headline(version) -> str:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, group: str = typer.Argument(None, help="Only this model group."), as_json: bool = JsonOption) -> None:
+def list_(
+    ctx: typer.Context,
+    group: str = typer.Argument(None, help="Only this model group."),
+    as_json: bool = JsonOption,
+) -> None:
     """List model versions."""
     versions = workspace(ctx).models.list(group)
     if as_json:
         print_json([v.to_dict() for v in versions])
         return
-    table("Models", ["model", "algorithm", "problem", "test", "status", "created"], [
-        [v.ref, v.algorithm, v.problem_type, _headline(v), v.approval_status, f"{v.created_at:%Y-%m-%d %H:%M}"]
-        for v in versions
-    ])
+    table(
+        "Models",
+        ["model", "algorithm", "problem", "test", "status", "created"],
+        [
+            [
+                v.ref,
+                v.algorithm,
+                v.problem_type,
+                _headline(v),
+                v.approval_status,
+                f"{v.created_at:%Y-%m-%d %H:%M}",
+            ]
+            for v in versions
+        ],
+    )
 
 
 @app.command()
-def show(ctx: typer.Context, ref: str = typer.Argument(..., help="GROUP or GROUP:VERSION"), as_json: bool = JsonOption) -> None:
+def show(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="GROUP or GROUP:VERSION"),
+    as_json: bool = JsonOption,
+) -> None:
     """Show a model version: signature, metrics, lineage, approval."""
     ws = workspace(ctx)
     version = ws.models.get(ref)
     if as_json:
         print_json(version.to_dict())
         return
-    dataset = ws.data.get_by_id(version.dataset_version_id).ref if version.dataset_version_id else None
-    fields(f"Model {version.ref}", {
-        "id": version.id, "algorithm": version.algorithm, "problem type": version.problem_type,
-        "target": version.target, "data set": dataset, "training job": version.job_id,
-        "status": version.approval_status,
-        "approval": f"{version.approval_by} at {version.approval_at:%Y-%m-%d %H:%M}: {version.approval_reason}"
-        if version.approval_at else None,
-        "sha256": version.digest, "hyperparameters": version.hyperparameters,
-        "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
-        "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
-    })
-    table("Signature (inputs)", ["column", "type", "dtype", "categories"], [
-        [c["name"], c["type"], c["dtype"], ", ".join(map(str, c.get("categories", [])[:8]))]
-        for c in version.signature["inputs"]
-    ])
+    dataset = (
+        ws.data.get_by_id(version.dataset_version_id).ref if version.dataset_version_id else None
+    )
+    fields(
+        f"Model {version.ref}",
+        {
+            "id": version.id,
+            "algorithm": version.algorithm,
+            "problem type": version.problem_type,
+            "target": version.target,
+            "data set": dataset,
+            "training job": version.job_id,
+            "status": version.approval_status,
+            "approval": f"{version.approval_by} at {version.approval_at:%Y-%m-%d %H:%M}: "
+            f"{version.approval_reason}"
+            if version.approval_at
+            else None,
+            "sha256": version.digest,
+            "hyperparameters": version.hyperparameters,
+            "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
+            "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
+        },
+    )
+    table(
+        "Signature (inputs)",
+        ["column", "type", "dtype", "categories"],
+        [
+            [c["name"], c["type"], c["dtype"], ", ".join(map(str, c.get("categories", [])[:8]))]
+            for c in version.signature["inputs"]
+        ],
+    )
     metrics_table(version.metrics)
 
 
@@ -96,8 +139,11 @@ def algorithms_list(as_json: bool = JsonOption) -> None:
     if as_json:
         print_json([a.to_dict() for a in ALGORITHMS.values()])
         return
-    table("Algorithms", ["algorithm", "problem types", "summary"],
-          [[a.name, ", ".join(a.problem_types), a.summary] for a in ALGORITHMS.values()])
+    table(
+        "Algorithms",
+        ["algorithm", "problem types", "summary"],
+        [[a.name, ", ".join(a.problem_types), a.summary] for a in ALGORITHMS.values()],
+    )
 
 
 @algorithms_app.command("show")
@@ -110,5 +156,8 @@ def algorithms_show(name: str = typer.Argument(...), as_json: bool = JsonOption)
         print_json(algorithm.to_dict())
         return
     console.print(f"[bold]{algorithm.name}[/]: {algorithm.summary}")
-    table("Hyperparameters (--hp name=value)", ["name", "allowed", "default", "meaning"],
-          [[p.name, p.describe(), p.default, p.help] for p in algorithm.params])
+    table(
+        "Hyperparameters (--hp name=value)",
+        ["name", "allowed", "default", "meaning"],
+        [[p.name, p.describe(), p.default, p.help] for p in algorithm.params],
+    )

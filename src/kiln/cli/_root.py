@@ -24,7 +24,8 @@ from kiln.cli._common import (
 
 app = typer.Typer(
     name="kiln",
-    help="kiln: a self-hosted ML platform — data lake, training, registry, endpoints, batch transform.",
+    help="kiln: a self-hosted ML platform — data lake, training, registry, endpoints, "
+    "batch transform.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -48,8 +49,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Path = typer.Option(None, "--home", envvar="KILN_HOME", help="The workspace folder (default: ./.kiln)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    home: Path = typer.Option(
+        None, "--home", envvar="KILN_HOME", help="The workspace folder (default: ./.kiln)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     ctx.obj = {"home": home}
 
@@ -61,7 +66,13 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 
     ws = Workspace.init(ctx.obj["home"])
     if as_json:
-        print_json({"home": str(ws.home), "store_url": ws.settings.store_url, "artifacts_url": ws.settings.artifacts_url})
+        print_json(
+            {
+                "home": str(ws.home),
+                "store_url": ws.settings.store_url,
+                "artifacts_url": ws.settings.artifacts_url,
+            }
+        )
         return
     console.print(f"Workspace ready at [bold]{ws.home}[/]. Next: kiln data ingest FILE --name NAME")
 
@@ -74,9 +85,13 @@ def train(
     algorithm: str = typer.Option(..., "--algorithm", help="See 'kiln algorithms list'."),
     hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter key=value (repeatable)."),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
-    problem_type: str = typer.Option(None, "--problem-type", help="binary, multiclass or regression (default: inferred)."),
+    problem_type: str = typer.Option(
+        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+    ),
     ratios: str = typer.Option("0.7,0.1,0.2", "--ratios", help="train,validation,test shares."),
-    time_column: str = typer.Option(None, "--time-column", help="Split in time order by this column."),
+    time_column: str = typer.Option(
+        None, "--time-column", help="Split in time order by this column."
+    ),
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -84,15 +99,24 @@ def train(
     ws = workspace(ctx)
     with job_progress(f"Training {algorithm} on {data}", quiet=as_json) as on_log:
         result = ws.train(
-            data, target=target, algorithm=algorithm,
-            hyperparameters=parse_key_values(hp, option="--hp"), name=name,
-            problem_type=problem_type, ratios=parse_ratios(ratios), time_column=time_column,
-            seed=seed, on_log=on_log,
+            data,
+            target=target,
+            algorithm=algorithm,
+            hyperparameters=parse_key_values(hp, option="--hp"),
+            name=name,
+            problem_type=problem_type,
+            ratios=parse_ratios(ratios),
+            time_column=time_column,
+            seed=seed,
+            on_log=on_log,
         )
     if as_json:
         print_json(result.to_dict())
         return
-    metrics_table({k: v for k, v in result.metrics.items() if k != "train"}, title=f"Metrics of {result.model.ref}")
+    metrics_table(
+        {k: v for k, v in result.metrics.items() if k != "train"},
+        title=f"Metrics of {result.model.ref}",
+    )
     console.print(
         f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
         f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
@@ -112,7 +136,8 @@ def deploy(
         print_json(result.to_dict())
         return
     console.print(
-        f"Endpoint [bold]{result.name}[/] now serves [bold]{result.model}[/] (revision {result.revision}). "
+        f"Endpoint [bold]{result.name}[/] now serves [bold]{result.model}[/] "
+        f"(revision {result.revision}). "
         f"A running 'kiln serve' picks it up within a second; otherwise start one."
     )
 
@@ -124,12 +149,17 @@ def endpoints_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     if as_json:
         print_json([e.to_dict() for e in endpoints])
         return
-    table("Endpoints", ["endpoint", "model", "revision", "updated"],
-          [[e.name, e.model, e.revision, f"{e.updated_at:%Y-%m-%d %H:%M:%S}"] for e in endpoints])
+    table(
+        "Endpoints",
+        ["endpoint", "model", "revision", "updated"],
+        [[e.name, e.model, e.revision, f"{e.updated_at:%Y-%m-%d %H:%M:%S}"] for e in endpoints],
+    )
 
 
 @endpoints_app.command("show")
-def endpoints_show(ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+def endpoints_show(
+    ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption
+) -> None:
     """Show an endpoint with its deployment history."""
     service = workspace(ctx).endpoints
     endpoint = service.get(name)
@@ -137,13 +167,24 @@ def endpoints_show(ctx: typer.Context, name: str = typer.Argument(...), as_json:
     if as_json:
         print_json(endpoint.to_dict() | {"history": history})
         return
-    fields(f"Endpoint {endpoint.name}", {
-        "id": endpoint.id, "model": endpoint.model, "revision": endpoint.revision,
-        "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
-        "invoke": f"POST /endpoints/{endpoint.name}/invocations",
-    })
-    table("Deployments", ["revision", "model", "when", "by"],
-          [[h["revision"], h["variants"][0]["model"], h["created_at"], h["created_by"]] for h in history])
+    fields(
+        f"Endpoint {endpoint.name}",
+        {
+            "id": endpoint.id,
+            "model": endpoint.model,
+            "revision": endpoint.revision,
+            "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
+            "invoke": f"POST /endpoints/{endpoint.name}/invocations",
+        },
+    )
+    table(
+        "Deployments",
+        ["revision", "model", "when", "by"],
+        [
+            [h["revision"], h["variants"][0]["model"], h["created_at"], h["created_by"]]
+            for h in history
+        ],
+    )
 
 
 @app.command()
@@ -166,7 +207,9 @@ def serve(
 @app.command()
 def predict(
     endpoint: str = typer.Option(..., "--endpoint", help="Endpoint name."),
-    data: Path = typer.Option(..., "--data", help="CSV, JSON (a list of records) or JSON-lines file."),
+    data: Path = typer.Option(
+        ..., "--data", help="CSV, JSON (a list of records) or JSON-lines file."
+    ),
     url: str = typer.Option("http://127.0.0.1:8080", "--url", help="The running kiln server."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -181,7 +224,9 @@ def predict(
     rows = []
     for i, p in enumerate(response["predictions"]):
         if "label" in p:
-            rows.append([i, p["label"], ", ".join(f"{k}={v:.3f}" for k, v in p["probabilities"].items())])
+            rows.append(
+                [i, p["label"], ", ".join(f"{k}={v:.3f}" for k, v in p["probabilities"].items())]
+            )
         else:
             rows.append([i, f"{p['value']:.4f}", ""])
     table(f"Predictions of {response['model']}", ["row", "prediction", "probabilities"], rows)
@@ -195,8 +240,12 @@ def transform(
     model: str = typer.Argument(..., help="GROUP:VERSION"),
     input: Path = typer.Option(..., "--input", help="CSV or Parquet file to score."),
     output: Path = typer.Option(..., "--output", help="CSV or Parquet file to write."),
-    keep: str = typer.Option("input", "--keep", help="input (all input columns), id (--id-column only) or none."),
-    id_column: str = typer.Option(None, "--id-column", help="Keep only this column beside the predictions."),
+    keep: str = typer.Option(
+        "input", "--keep", help="input (all input columns), id (--id-column only) or none."
+    ),
+    id_column: str = typer.Option(
+        None, "--id-column", help="Keep only this column beside the predictions."
+    ),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="Rows per chunk (bounds memory)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -205,19 +254,30 @@ def transform(
         keep = "id"
     ws = workspace(ctx)
     with transform_progress(quiet=as_json) as on_log:
-        job = ws.transform(model, input=input, output=output, keep=keep, id_column=id_column,
-                           chunk_rows=chunk_rows, on_log=on_log)
+        job = ws.transform(
+            model,
+            input=input,
+            output=output,
+            keep=keep,
+            id_column=id_column,
+            chunk_rows=chunk_rows,
+            on_log=on_log,
+        )
     if as_json:
         print_json({"job": job.id} | job.result)
         return
-    console.print(f"Wrote {job.result['rows']:,} predictions to [bold]{job.result['output']}[/] "
-                  f"in {job.result['seconds']:.1f}s (job {job.id}).")
+    console.print(
+        f"Wrote {job.result['rows']:,} predictions to [bold]{job.result['output']}[/] "
+        f"in {job.result['seconds']:.1f}s (job {job.id})."
+    )
 
 
 @app.command()
 def quickstart(
     ctx: typer.Context,
-    data: Path = typer.Option(None, "--data", help="The telco churn CSV (default: examples/churn/)."),
+    data: Path = typer.Option(
+        None, "--data", help="The telco churn CSV (default: examples/churn/)."
+    ),
     port: int = typer.Option(0, "--port", help="Port for the demo server (0: a free one)."),
 ) -> None:
     """The whole lifecycle on the telco churn data, in about a minute."""

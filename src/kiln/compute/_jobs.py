@@ -88,7 +88,9 @@ class JobService:
                 )
             return Job._from_row(row)
 
-    def list(self, *, kind: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+    def list(
+        self, *, kind: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[Job]:
         with self._ws.store.read() as session:
             query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
             if kind:

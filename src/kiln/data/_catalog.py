@@ -128,7 +128,9 @@ class DataCatalog:
                     return DatasetVersion._from_row(existing)
                 self._ws.artifacts.put_file(path)
                 latest = session.scalar(
-                    select(func.max(DatasetVersionRow.version)).where(DatasetVersionRow.name == name)
+                    select(func.max(DatasetVersionRow.version)).where(
+                        DatasetVersionRow.name == name
+                    )
                 )
                 row = DatasetVersionRow(
                     id=new_id("ds"),
@@ -181,7 +183,9 @@ class DataCatalog:
         with self._ws.store.read() as session:
             row = session.get(DatasetVersionRow, dataset_id)
             if row is None:
-                raise NotFound(f"No data set version with id {dataset_id!r}.", code="data.unknown-id")
+                raise NotFound(
+                    f"No data set version with id {dataset_id!r}.", code="data.unknown-id"
+                )
             return DatasetVersion._from_row(row)
 
     def list(self, name: str | None = None) -> list[DatasetVersion]:
@@ -254,16 +258,16 @@ class DataCatalog:
         try:
             for view, ref in views.items():
                 path = str(self.path(ref)).replace("'", "''")
-                connection.execute(f'CREATE VIEW "{view}" AS SELECT * FROM read_parquet(\'{path}\')')
+                connection.execute(
+                    f"CREATE VIEW \"{view}\" AS SELECT * FROM read_parquet('{path}')"
+                )
             return connection.execute(rewritten).df()
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
             hint = (
                 f" Known data sets: {', '.join(sorted(names))}." if names else " No data sets yet."
             )
-            raise DataError(
-                f"The query failed: {message}.{hint}", code="data.bad-query"
-            ) from exc
+            raise DataError(f"The query failed: {message}.{hint}", code="data.bad-query") from exc
         finally:
             connection.close()
 
@@ -292,7 +296,12 @@ class DataCatalog:
                 raise _unknown_column(column, version)
         frame = self.load(version)
         parts = split_frame(
-            frame, target=target, ratios=ratios, time_column=time_column, stratify=stratify, seed=seed
+            frame,
+            target=target,
+            ratios=ratios,
+            time_column=time_column,
+            stratify=stratify,
+            seed=seed,
         )
         description = (
             f"split of {version.ref}: ratios={list(ratios)} seed={seed} target={target} "

@@ -16,7 +16,9 @@ _DELIMITERS = ",;\t|"
 _MAX_REPORTED = 10
 
 
-def read_source(path: str | Path, *, format: str | None = None, delimiter: str | None = None) -> pa.Table:
+def read_source(
+    path: str | Path, *, format: str | None = None, delimiter: str | None = None
+) -> pa.Table:
     """Read a file; the format comes from the extension unless given."""
     path = Path(path)
     if not path.exists():

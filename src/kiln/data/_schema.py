@@ -24,9 +24,11 @@ _ID_NAME = re.compile(r"(^id$|_id$|^id_|(?<=[a-z])Id$|^uuid$|^key$)", re.IGNOREC
 
 
 def normalise_table(table: pa.Table, *, source: str) -> pa.Table:
-    """Blank strings become missing; text columns that hold only numbers or ISO dates are converted."""
+    """Blank strings become missing; text columns of only numbers or ISO dates are converted."""
     if table.num_columns == 0:
-        raise DataError(f"{source} has no columns. Check the file and its delimiter.", code="data.empty")
+        raise DataError(
+            f"{source} has no columns. Check the file and its delimiter.", code="data.empty"
+        )
     names = table.column_names
     blanks = [i + 1 for i, n in enumerate(names) if not str(n).strip()]
     if blanks:
@@ -89,7 +91,11 @@ def infer_semantic_type(name: str, column: pa.ChunkedArray, row_count: int) -> s
         return DATETIME
     non_null = row_count - column.null_count
     if pa.types.is_integer(kind):
-        if non_null >= 20 and _ID_NAME.search(name) and pc.count_distinct(column).as_py() == non_null:
+        if (
+            non_null >= 20
+            and _ID_NAME.search(name)
+            and pc.count_distinct(column).as_py() == non_null
+        ):
             return IDENTIFIER
         return NUMERIC
     if pa.types.is_floating(kind) or pa.types.is_decimal(kind):

@@ -10,7 +10,14 @@ from sklearn import metrics as skm
 from kiln.algorithms import BINARY, REGRESSION
 
 CLASSIFICATION_METRICS = (
-    "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "log_loss",
+    "accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
 )
 REGRESSION_METRICS = ("mse", "rmse", "mae", "mape", "r2", "adjusted_r2")
 # Metrics where smaller is better; everything else is maximised.
@@ -77,7 +84,7 @@ def _binary(y_true, y_pred, proba, positive) -> dict:
 
 
 def _specificity(matrix: np.ndarray, positive: int) -> float:
-    """True-negative rate: of the rows that are not ``positive``, the share predicted not positive."""
+    """True-negative rate: of the rows not ``positive``, the share predicted not positive."""
     negatives = [i for i in range(matrix.shape[0]) if i != positive]
     actual_negative = matrix[negatives, :].sum()
     true_negative = matrix[np.ix_(negatives, negatives)].sum()
@@ -99,7 +106,11 @@ def _multiclass(y_true, y_pred, proba) -> dict:
         weights = None if average == "macro" else support
         valid = ~np.isnan(specificities)
         out[f"specificity_{average}"] = (
-            float(np.average(specificities[valid], weights=None if weights is None else weights[valid]))
+            float(
+                np.average(
+                    specificities[valid], weights=None if weights is None else weights[valid]
+                )
+            )
             if valid.any()
             else float("nan")
         )

@@ -27,7 +27,9 @@ def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
     for j in range(values.shape[1]):
         column = values[:, j]
         missing = pd.isna(column)
-        out[:, j] = [MISSING_CATEGORY if m else str(v) for v, m in zip(column, missing, strict=True)]
+        out[:, j] = [
+            MISSING_CATEGORY if m else str(v) for v, m in zip(column, missing, strict=True)
+        ]
     return out
 
 

@@ -80,7 +80,9 @@ class ModelRegistry:
         digest = self._ws.artifacts.put_bytes(model.to_bytes())
         with self._ws.store.write() as session:
             if session.get(ModelGroupRow, group) is None:
-                session.add(ModelGroupRow(name=group, description="", created_at=now(), created_by=who()))
+                session.add(
+                    ModelGroupRow(name=group, description="", created_at=now(), created_by=who())
+                )
                 session.flush()
             latest = session.scalar(
                 select(func.max(ModelVersionRow.version)).where(ModelVersionRow.group == group)
@@ -139,7 +141,9 @@ class ModelRegistry:
         with self._ws.store.read() as session:
             row = session.get(ModelVersionRow, model_version_id)
             if row is None:
-                raise NotFound(f"No model version with id {model_version_id!r}.", code="registry.unknown-id")
+                raise NotFound(
+                    f"No model version with id {model_version_id!r}.", code="registry.unknown-id"
+                )
             return ModelVersion._from_row(row)
 
     def list(self, group: str | None = None) -> list[ModelVersion]:
@@ -187,7 +191,8 @@ class ModelRegistry:
             )
         if self._ws.settings.require_approval and version.approval_status != APPROVED:
             raise StateError(
-                f"Model {version.ref} is {version.approval_status}, and this workspace deploys only "
+                f"Model {version.ref} is {version.approval_status}, and this workspace "
+                "deploys only "
                 f"approved models (require_approval). Approve it with "
                 f"'kiln models approve {version.ref} --reason ...'.",
                 code="registry.not-approved",

@@ -95,7 +95,9 @@ class EndpointCache:
         model = self.workspace.models.load(version)
         model.set_threads(1)
         log.info("Endpoint %s serves %s (revision %s)", name, version.ref, endpoint.revision)
-        return LoadedEndpoint(name, endpoint.revision, version.ref, model, RequestSchema(version.signature))
+        return LoadedEndpoint(
+            name, endpoint.revision, version.ref, model, RequestSchema(version.signature)
+        )
 
     def get(self, name: str) -> LoadedEndpoint:
         self.refresh()
@@ -116,7 +118,8 @@ class EndpointCache:
 
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(
-        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
         media_type="application/json",
     )
 
@@ -184,8 +187,11 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
             for e in sorted(cache.loaded.values(), key=lambda e: e.name)
         ]
 
-    @app.get("/endpoints/{name}", summary="An endpoint, its model and input signature",
-             responses={404: _ERRORS[404]})
+    @app.get(
+        "/endpoints/{name}",
+        summary="An endpoint, its model and input signature",
+        responses={404: _ERRORS[404]},
+    )
     def show_endpoint(name: str) -> dict:
         loaded = cache.get(name)
         return {
@@ -233,7 +239,10 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
         body = await _read_body(request, max_bytes)
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
         # curl -d sends form-urlencoded by default; a body that starts like JSON is read as JSON.
-        looks_json = content_type == "application/x-www-form-urlencoded" and body.lstrip()[:1] in (b"[", b"{")
+        looks_json = content_type == "application/x-www-form-urlencoded" and body.lstrip()[:1] in (
+            b"[",
+            b"{",
+        )
         if content_type in ("application/json", "", "*/*") or looks_json:
             try:
                 parsed = orjson.loads(body)
@@ -285,5 +294,7 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
-        raise RequestError("The body is empty. Send JSON records or CSV rows.", code="request.empty")
+        raise RequestError(
+            "The body is empty. Send JSON records or CSV rows.", code="request.empty"
+        )
     return body

@@ -42,7 +42,9 @@ class EndpointClient:
                 body = response.json()
             except ValueError:
                 body = {"error": f"http.{response.status_code}", "detail": response.text[:500]}
-            error = RequestError(body.get("detail", str(body)), code=body.get("error"), field=body.get("field"))
+            error = RequestError(
+                body.get("detail", str(body)), code=body.get("error"), field=body.get("field")
+            )
             error.http_status = response.status_code
             raise error
         return response.json()
@@ -50,10 +52,14 @@ class EndpointClient:
     def ping(self) -> dict:
         return self._send("GET", "/ping")
 
-    def invoke(self, endpoint: str, rows: list[dict] | None = None, *, csv: bytes | None = None) -> dict:
+    def invoke(
+        self, endpoint: str, rows: list[dict] | None = None, *, csv: bytes | None = None
+    ) -> dict:
         if csv is not None:
             return self._send(
-                "POST", f"/endpoints/{endpoint}/invocations", content=csv,
+                "POST",
+                f"/endpoints/{endpoint}/invocations",
+                content=csv,
                 headers={"content-type": "text/csv"},
             )
         return self._send("POST", f"/endpoints/{endpoint}/invocations", json=rows)
@@ -69,9 +75,11 @@ class EndpointClient:
         if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
             text = data.decode("utf-8")
             try:
-                rows = json.loads(text) if path.suffix.lower() == ".json" else [
-                    json.loads(line) for line in text.splitlines() if line.strip()
-                ]
+                rows = (
+                    json.loads(text)
+                    if path.suffix.lower() == ".json"
+                    else [json.loads(line) for line in text.splitlines() if line.strip()]
+                )
             except json.JSONDecodeError as exc:
                 raise KilnError(f"{path} is not valid JSON: {exc}.", code="data.bad-json") from exc
             return self.invoke(endpoint, rows)

@@ -60,13 +60,19 @@ def transform(
     if not source.exists():
         raise DataError(f"No such input file: {source}.", code="data.file-not-found")
     if source == target:
-        raise ConfigError("The output file must differ from the input file.", code="transform.same-file")
+        raise ConfigError(
+            "The output file must differ from the input file.", code="transform.same-file"
+        )
     if keep not in ("input", "id", "none"):
-        raise ConfigError(f"keep must be input, id or none; got {keep!r}.", code="transform.bad-keep")
+        raise ConfigError(
+            f"keep must be input, id or none; got {keep!r}.", code="transform.bad-keep"
+        )
     if keep == "id" and not id_column:
         raise ConfigError("keep='id' needs id_column (--id-column).", code="transform.bad-keep")
     if chunk_rows < 1:
-        raise ConfigError(f"chunk_rows must be at least 1; got {chunk_rows}.", code="transform.bad-chunk")
+        raise ConfigError(
+            f"chunk_rows must be at least 1; got {chunk_rows}.", code="transform.bad-chunk"
+        )
     _format(source, None, what="input")
     _format(target, None, what="output")
     spec = {
@@ -83,7 +89,9 @@ def transform(
     return LocalExecutor(workspace).run(job, on_log=on_log)
 
 
-def _batches(path: Path, fmt: str, schema: RequestSchema, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(
+    path: Path, fmt: str, schema: RequestSchema, chunk_rows: int
+) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=chunk_rows):
@@ -91,7 +99,8 @@ def _batches(path: Path, fmt: str, schema: RequestSchema, chunk_rows: int) -> It
         return
     delimiter = sniff_delimiter(path)
     header = pacsv.open_csv(
-        path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        path,
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
         read_options=pacsv.ReadOptions(block_size=1 << 16),
     ).schema.names
     types = {n: t for n, t in arrow_types(schema).items() if n in header}
@@ -154,7 +163,9 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
     total = max(_estimate_rows(source, in_fmt), 1)
     checked = False
     try:
-        for table in _rechunk(_batches(source, in_fmt, schema, spec["chunk_rows"]), spec["chunk_rows"]):
+        for table in _rechunk(
+            _batches(source, in_fmt, schema, spec["chunk_rows"]), spec["chunk_rows"]
+        ):
             if not checked:
                 _check_columns(table.column_names, schema, spec, source)
                 checked = True
@@ -195,7 +206,9 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
         if tmp.exists():
             tmp.unlink()
     seconds = time.perf_counter() - started
-    context.log(f"Wrote {rows} predictions to {target} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s).")
+    context.log(
+        f"Wrote {rows} predictions to {target} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s)."
+    )
     return {"rows": rows, "output": str(target), "seconds": round(seconds, 3), "model": version.ref}
 
 
@@ -219,6 +232,7 @@ def _check_columns(columns: list[str], schema: RequestSchema, spec: dict, source
         )
     if spec["keep"] == "id" and spec["id_column"] not in columns:
         raise DataError(
-            f"{source} has no id column {spec['id_column']!r}.", code="data.unknown-column",
+            f"{source} has no id column {spec['id_column']!r}.",
+            code="data.unknown-column",
             field=spec["id_column"],
         )

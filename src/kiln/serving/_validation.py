@@ -16,8 +16,12 @@ import pandas as pd
 
 from kiln.errors import RequestError
 
-_JSON_TYPE = {"number": "a number", "string": "a string", "boolean": "true or false",
-              "datetime": "an ISO-8601 date-time string"}
+_JSON_TYPE = {
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "datetime": "an ISO-8601 date-time string",
+}
 MAX_WARNINGS = 20
 
 
@@ -50,7 +54,7 @@ class RequestSchema:
             body = body["instances"]
         if not isinstance(body, list):
             raise RequestError(
-                f"The body must be a JSON list of records or {{\"instances\": [...]}}; got "
+                f'The body must be a JSON list of records or {{"instances": [...]}}; got '
                 f"{type(body).__name__}.",
                 code="request.bad-body",
             )
@@ -121,8 +125,10 @@ class RequestSchema:
         import pyarrow.csv as pacsv
 
         if not data.strip():
-            raise RequestError("The CSV body is empty. Send a header row and at least one row.",
-                               code="request.empty")
+            raise RequestError(
+                "The CSV body is empty. Send a header row and at least one row.",
+                code="request.empty",
+            )
         header = _csv_header(data)
         for name in header:
             if name not in self.allowed:
@@ -186,7 +192,9 @@ class RequestSchema:
     def _wrong_type(self, name: str, value: Any, row: int) -> RequestError:
         expected = _JSON_TYPE[self.dtypes[name]]
         if name in self.categories and len(self.categories[name]) <= 10:
-            expected += " (one of " + ", ".join(map(repr, sorted(self.categories[name], key=str))) + ")"
+            expected += (
+                " (one of " + ", ".join(map(repr, sorted(self.categories[name], key=str))) + ")"
+            )
         return RequestError(
             f"Column {name!r} in row {row} must be {expected} or null; got "
             f"{type(value).__name__} {value!r}.",
@@ -198,8 +206,12 @@ class RequestSchema:
         """JSON Schema of one record, for the endpoint's OpenAPI document."""
         properties = {}
         for spec in self.inputs:
-            kind = {"number": "number", "string": "string", "boolean": "boolean",
-                    "datetime": "string"}[spec["dtype"]]
+            kind = {
+                "number": "number",
+                "string": "string",
+                "boolean": "boolean",
+                "datetime": "string",
+            }[spec["dtype"]]
             prop: dict = {"type": [kind, "null"], "description": f"{spec['type']} input"}
             if spec["dtype"] == "datetime":
                 prop["format"] = "date-time"
@@ -234,6 +246,10 @@ def arrow_types(schema: RequestSchema) -> dict:
     """The Arrow type each model input is read as, from CSV or Parquet."""
     import pyarrow as pa
 
-    kinds = {"number": pa.float64(), "string": pa.string(), "boolean": pa.bool_(),
-             "datetime": pa.timestamp("us")}
+    kinds = {
+        "number": pa.float64(),
+        "string": pa.string(),
+        "boolean": pa.bool_(),
+        "datetime": pa.timestamp("us"),
+    }
     return {name: kinds[schema.dtypes[name]] for name in schema.columns}

@@ -1,4 +1,4 @@
-"""The metadata store: one SQL database (SQLite embedded, PostgreSQL for teams) through SQLAlchemy."""
+"""The metadata store: one SQL database (SQLite embedded, PostgreSQL for teams)."""
 
 from kiln.store._db import SCHEMA_REVISION, Store, link, new_id, now, who
 from kiln.store._tables import (

@@ -28,7 +28,9 @@ def infer_problem_type(target: pd.Series) -> str:
         return BINARY
     kind = values.dtype.kind
     if kind == "f":
-        return REGRESSION if not np.allclose(values, values.round()) or distinct > 10 else MULTICLASS
+        return (
+            REGRESSION if not np.allclose(values, values.round()) or distinct > 10 else MULTICLASS
+        )
     if kind in "iu":
         return MULTICLASS if distinct <= 10 else REGRESSION
     return MULTICLASS
@@ -63,7 +65,8 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
     algorithm = get_algorithm(spec["algorithm"])
     if problem_type not in algorithm.problem_types:
         raise ConfigError(
-            f"{algorithm.name} does not support {problem_type} problems.", code="algorithm.problem-type"
+            f"{algorithm.name} does not support {problem_type} problems.",
+            code="algorithm.problem-type",
         )
     log(f"Problem type: {problem_type} (target {target!r}).")
 
@@ -131,9 +134,10 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
             code="training.no-features",
         )
     if signature["ignored"]:
-        log("Not used as features: " + ", ".join(
-            f"{c['name']} ({c['type']})" for c in signature["ignored"]
-        ))
+        log(
+            "Not used as features: "
+            + ", ".join(f"{c['name']} ({c['type']})" for c in signature["ignored"])
+        )
     X = {part: frame[features] for part, frame in frames.items()}
 
     hyperparameters = dict(spec["hyperparameters"])
@@ -161,8 +165,13 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         curves = algorithm.iteration_metrics(estimator)
         for name, values in curves.items():
             context.log_metric_series(name, values)
-        best = getattr(estimator, "best_iteration", None) or getattr(estimator, "best_iteration_", None)
-        log(f"Logged per-iteration {', '.join(curves)}" + (f"; best iteration {best}." if best else "."))
+        best = getattr(estimator, "best_iteration", None) or getattr(
+            estimator, "best_iteration_", None
+        )
+        log(
+            f"Logged per-iteration {', '.join(curves)}"
+            + (f"; best iteration {best}." if best else ".")
+        )
     pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])
     model = TrainedModel(pipeline, problem_type=problem_type, classes=classes, signature=signature)
 
@@ -172,12 +181,16 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
             continue
         if problem_type == REGRESSION:
             metrics[part] = evaluate(
-                problem_type, y[part], y_pred=model.predict_values(X[part]),
+                problem_type,
+                y[part],
+                y_pred=model.predict_values(X[part]),
                 n_features=len(features),
             )
         else:
             proba = model.predict_proba(X[part])
-            metrics[part] = evaluate(problem_type, y[part], y_pred=proba.argmax(axis=1), proba=proba)
+            metrics[part] = evaluate(
+                problem_type, y[part], y_pred=proba.argmax(axis=1), proba=proba
+            )
     for part in ("validation", "test"):
         if part in metrics:
             shown = {k: v for k, v in metrics[part].items() if not isinstance(v, list)}

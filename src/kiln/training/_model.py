@@ -5,6 +5,7 @@ This one object is what batch transform and the endpoints run, so both give the 
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import warnings
 from typing import Any
@@ -24,11 +25,17 @@ def library_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for package in ("kiln", "scikit-learn", "pandas", "numpy", "pyarrow", "xgboost-cpu", "lightgbm"):
-        try:
+    for package in (
+        "kiln",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "xgboost-cpu",
+        "lightgbm",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 

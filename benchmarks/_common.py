@@ -1,0 +1,286 @@
+"""Shared helpers of the kiln benchmarks: workspace set-up, process control, statistics, reports.
+
+Every process a benchmark starts (kiln servers, baselines, load generators, transform jobs) gets
+``OMP_WAIT_POLICY=PASSIVE``, the setting kiln itself applies on import, so that OpenMP thread
+pools never spin against the process being measured on a small machine.
+
+Run as a script, this module is the fallback load generator for ``serving.py`` when ``wrk`` is
+not installed::
+
+    python benchmarks/_common.py loadgen URL BODY_FILE CONCURRENCY SECONDS
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# Before numpy, scikit-learn or LightGBM load anywhere in this process (the scripts import this
+# module first and the heavy libraries only inside functions).
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CHURN_CSV = REPO / "examples" / "churn" / "telco_churn.csv"
+OUT_DIR = HERE / "out"
+TARGET = "churn"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for every process a benchmark starts."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the workspace and model under test --------------------------------------------------------
+def prepare_workspace(home: Path):
+    """A fresh workspace at ``home`` with the churn data ingested and LightGBM trained on it.
+
+    Returns ``(workspace, model_ref)``.
+    """
+    import kiln
+
+    ws = kiln.Workspace.init(home)
+    ws.data.ingest(CHURN_CSV, name="churn")
+    result = ws.train("churn", target=TARGET, algorithm="lightgbm")
+    return ws, result.model.ref
+
+
+def sample_record(row: int = 1) -> dict[str, Any]:
+    """One row of the churn data (without the target) as a JSON-ready record."""
+    import pandas as pd
+
+    frame = pd.read_csv(CHURN_CSV, nrows=row + 1).drop(columns=[TARGET])
+    values = frame.iloc[row].to_dict()
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}
+
+
+# -- processes ----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_ping(process: subprocess.Popen, url: str, timeout: float = 90.0) -> None:
+    """Wait until ``url`` answers 200, failing early if ``process`` exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"Server exited early with code {process.returncode}: {err[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate one process we started, then kill it if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+class RssPoller:
+    """Polls a process and all its descendants every ``interval`` seconds, in a thread.
+
+    Records the peak of the summed RSS of the tree and the peak RSS of any single process.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.peak_tree_bytes = 0
+        self.peak_single_bytes = 0
+        self.peak_single_cmd = ""
+        self.samples = 0
+        self.max_processes = 0
+
+    def __enter__(self) -> RssPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self._root, *self._root.children(recursive=True)]
+            except psutil.Error:
+                return
+            total = 0
+            alive = 0
+            for proc in procs:
+                try:
+                    rss = proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                alive += 1
+                total += rss
+                if rss > self.peak_single_bytes:
+                    self.peak_single_bytes = rss
+                    try:
+                        self.peak_single_cmd = " ".join(proc.cmdline()[1:4])
+                    except psutil.Error:
+                        self.peak_single_cmd = "?"
+            self.peak_tree_bytes = max(self.peak_tree_bytes, total)
+            self.max_processes = max(self.max_processes, alive)
+            self.samples += 1
+            self._stop.wait(self._interval)
+
+
+# -- statistics and reports ---------------------------------------------------------------------
+def percentile(samples: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarize_ms(samples_s: list[float]) -> dict[str, float]:
+    ms = [s * 1e3 for s in samples_s]
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 3),
+        "p90_ms": round(percentile(ms, 90), 3),
+        "p99_ms": round(percentile(ms, 99), 3),
+        "mean_ms": round(statistics.fmean(ms), 3),
+    }
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    from importlib import metadata
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in ("kiln", "fastapi", "starlette", "uvicorn", "httpx", "orjson", "pandas", "numpy",
+                 "scikit-learn", "lightgbm", "pyarrow", "uvloop", "httptools"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu,
+        "platform": platform.platform(),
+        "versions": versions,
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def write_json(name: str, payload: dict) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+# -- fallback load generator (used only when wrk is missing) -------------------------------------
+def _loadgen(url: str, body_file: str, concurrency: int, seconds: float) -> None:
+    """Closed-loop load: ``concurrency`` tasks each send the body, await the answer, repeat."""
+    import asyncio
+
+    import httpx
+
+    body = Path(body_file).read_bytes()
+    headers = {"content-type": "application/json"}
+
+    async def main() -> dict:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    try:
+                        response = await client.post(url, content=body, headers=headers)
+                        ok = response.status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    if ok:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        errors += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+        return {
+            "requests": len(latencies),
+            "errors": errors,
+            "seconds": elapsed,
+            "rps": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1e3,
+            "p99_ms": percentile(latencies, 99) * 1e3,
+        }
+
+    print(json.dumps(asyncio.run(main())))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "loadgen":
+        _loadgen(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+    else:
+        sys.exit(__doc__)

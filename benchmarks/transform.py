@@ -1,0 +1,292 @@
+"""Batch transform benchmark: ``kiln transform`` on 1,000,000 rows against in-process chunked
+``predict_proba``.
+
+Target: kiln's batch transform of 1,000,000 rows at >= 70% of the rows/s of in-process chunked
+prediction, with the peak RSS of the kiln process tree under 2 GB.
+
+What it does: a fresh temporary workspace; ingest examples/churn/telco_churn.csv as ``churn``;
+train ``lightgbm``; write a 1,000,000-row CSV of rows sampled (with replacement, seeded) from the
+churn data without the ``churn`` column. Then, alternating, for each round:
+
+* baseline: a fresh subprocess unpickles the same model and loops over
+  ``pd.read_csv(chunksize=100_000)`` calling ``model.predict_proba(chunk)``; rows/s over reading
+  and predicting (no output written; interpreter start-up and model load not counted). A second
+  baseline also appends each chunk with its probabilities to a CSV (``DataFrame.to_csv``).
+* kiln: ``python -m kiln --home WS transform REF --input big.csv --output out.csv --json`` as a
+  subprocess, rows/s from its wall time (everything: CLI start-up, job process, model load,
+  reading, predicting, writing every input column plus the predictions); then the same with
+  ``--output out.parquet``.
+
+Peak RSS: psutil polls the process and all its descendants every 50 ms (the transform runs in a
+child, ``python -m kiln.compute._worker JOB_ID``); both the peak of the tree's summed RSS and the
+peak of any single process are reported.
+
+    .venv/bin/python benchmarks/transform.py              # about 3-4 minutes
+    .venv/bin/python benchmarks/transform.py --rows 200000 --rounds 1   # a smoke run
+
+Prints a Markdown table and writes benchmarks/out/transform.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# _common sets OMP_WAIT_POLICY=PASSIVE; numpy, pandas and LightGBM are imported inside functions.
+import _common
+from _common import CHURN_CSV, TARGET, RssPoller, child_env, log, markdown_table
+
+THROUGHPUT_TARGET = 0.70
+RSS_LIMIT_BYTES = 2 * 1024**3
+
+
+# -- data ---------------------------------------------------------------------------------------
+def make_big_csv(path: Path, rows: int, seed: int) -> int:
+    """``rows`` lines of the churn data without the target, sampled with replacement.
+
+    Works on the text lines (the file has no quoted fields), so values keep their exact form.
+    """
+    import numpy as np
+
+    lines = CHURN_CSV.read_bytes().splitlines()
+    header, body = lines[0].split(b","), lines[1:]
+    if b'"' in CHURN_CSV.read_bytes() or header[0] != TARGET.encode():
+        raise RuntimeError(f"{CHURN_CSV}: expected an unquoted CSV whose first column is {TARGET}")
+    stripped = [line.split(b",", 1)[1] for line in body]
+    picks = np.random.default_rng(seed).integers(0, len(stripped), size=rows)
+    with open(path, "wb") as handle:
+        handle.write(b",".join(header[1:]) + b"\n")
+        step = 100_000
+        for start in range(0, rows, step):
+            handle.write(b"\n".join(stripped[i] for i in picks[start:start + step]) + b"\n")
+    return path.stat().st_size
+
+
+# -- baseline (runs in its own fresh process) ---------------------------------------------------
+def baseline_worker(model_path: str, csv_path: str, chunk_rows: int, output: str | None) -> None:
+    import pickle
+
+    import pandas as pd
+
+    loaded = time.perf_counter()
+    model = pickle.loads(Path(model_path).read_bytes())  # noqa: S301 - our own file
+    load_seconds = time.perf_counter() - loaded
+    started = time.perf_counter()
+    rows = 0
+    predict_seconds = 0.0
+    first = True
+    for chunk in pd.read_csv(csv_path, chunksize=chunk_rows):
+        before = time.perf_counter()
+        proba = model.predict_proba(chunk)
+        predict_seconds += time.perf_counter() - before
+        rows += len(chunk)
+        if output:
+            for i, label in enumerate(model.classes):
+                chunk[f"probability_{label}"] = proba[:, i]
+            chunk.to_csv(output, mode="w" if first else "a", header=first, index=False)
+            first = False
+    seconds = time.perf_counter() - started
+    print(json.dumps({"rows": rows, "seconds": seconds, "predict_seconds": predict_seconds,
+                      "model_load_seconds": load_seconds,
+                      "n_jobs": model.pipeline[-1].get_params().get("n_jobs")}))
+
+
+def run_baseline(model_path: Path, csv_path: Path, chunk_rows: int, output: Path | None) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--baseline-worker", str(model_path),
+               str(csv_path), str(chunk_rows)]
+    if output is not None:
+        command.append(str(output))
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    with RssPoller(process.pid) as rss:
+        out, err = process.communicate(timeout=1800)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"The baseline failed: {err.decode(errors='replace')[-2000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    return {
+        "rows": result["rows"],
+        "seconds": round(result["seconds"], 3),
+        "rows_per_s": result["rows"] / result["seconds"],
+        "process_wall_seconds": round(wall, 3),
+        "predict_seconds": round(result["predict_seconds"], 3),
+        "model_load_seconds": round(result["model_load_seconds"], 3),
+        "n_jobs": result["n_jobs"],
+        "peak_rss_tree_mb": round(rss.peak_tree_bytes / 2**20, 1),
+        "peak_rss_single_mb": round(rss.peak_single_bytes / 2**20, 1),
+    }
+
+
+# -- kiln ---------------------------------------------------------------------------------------
+def run_kiln(home: Path, ref: str, csv_path: Path, output: Path, chunk_rows: int) -> dict:
+    command = [sys.executable, "-m", "kiln", "--home", str(home), "transform", ref,
+               "--input", str(csv_path), "--output", str(output), "--chunk-rows", str(chunk_rows),
+               "--json"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    with RssPoller(process.pid) as rss:
+        out, err = process.communicate(timeout=1800)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"kiln transform failed: {err.decode(errors='replace')[-2000:]}")
+    result = json.loads(out)
+    return {
+        "rows": result["rows"],
+        "seconds": round(wall, 3),
+        "rows_per_s": result["rows"] / wall,
+        "job_seconds": result["seconds"],
+        "job": result["job"],
+        "output_mb": round(output.stat().st_size / 1e6, 1),
+        "peak_rss_tree_mb": round(rss.peak_tree_bytes / 2**20, 1),
+        "peak_rss_single_mb": round(rss.peak_single_bytes / 2**20, 1),
+        "peak_rss_single_process": rss.peak_single_cmd,
+        "rss_samples": rss.samples,
+    }
+
+
+def check_output(model, csv_path: Path, output: Path, rows: int) -> None:
+    """The first rows of kiln's output carry the same probabilities as the model in-process."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    head = pd.read_csv(csv_path, nrows=1000)
+    expected = model.predict_proba(head)
+    if output.suffix == ".parquet":
+        written = pq.ParquetFile(output)
+        assert written.metadata.num_rows == rows, (written.metadata.num_rows, rows)
+        got = next(written.iter_batches(batch_size=1000)).to_pandas()
+    else:
+        got = pd.read_csv(output, nrows=1000)
+    columns = [f"probability_{label}" for label in model.classes]
+    assert np.allclose(got[columns].to_numpy(), expected, atol=1e-9), "predictions differ"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of (baseline, kiln CSV, kiln Parquet); medians are compared")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-write-baseline", action="store_true",
+                        help="skip the reference baseline that also writes a CSV")
+    args = parser.parse_args()
+
+    began = time.perf_counter()
+    info = _common.machine_info()
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-transform-") as tmp_name:
+        tmp = Path(tmp_name)
+        log("Training lightgbm on the churn data in a fresh workspace")
+        ws, ref = _common.prepare_workspace(tmp / "ws")
+        model = ws.models.load(ref)  # as the transform job loads it: n_jobs as trained
+        model_path = tmp / "model.pkl"
+        model_path.write_bytes(model.to_bytes())
+        big = tmp / "big.csv"
+        size = make_big_csv(big, args.rows, args.seed)
+        log(f"Wrote {args.rows:,} rows ({size / 1e6:.0f} MB) to {big}")
+
+        runs: dict[str, list[dict]] = {"baseline": [], "baseline_write_csv": [], "kiln_csv": [],
+                                       "kiln_parquet": []}
+        try:
+            for round_ in range(args.rounds):
+                steps = [
+                    ("baseline", lambda: run_baseline(model_path, big, args.chunk_rows, None)),
+                    ("kiln_csv", lambda: run_kiln(ws.home, ref, big, tmp / "out.csv",
+                                                  args.chunk_rows)),
+                    ("kiln_parquet", lambda: run_kiln(ws.home, ref, big, tmp / "out.parquet",
+                                                      args.chunk_rows)),
+                ]
+                if not args.no_write_baseline:
+                    steps.insert(1, ("baseline_write_csv", lambda: run_baseline(
+                        model_path, big, args.chunk_rows, tmp / "baseline-out.csv")))
+                for name, step in steps:
+                    result = step()
+                    result["round"] = round_ + 1
+                    runs[name].append(result)
+                    log(f"  round {round_ + 1} {name}: {result['rows_per_s']:,.0f} rows/s "
+                        f"({result['seconds']:.1f}s), peak RSS tree "
+                        f"{result['peak_rss_tree_mb']:.0f} MB")
+                    if result["rows"] != args.rows:
+                        raise RuntimeError(f"{name} scored {result['rows']} rows, not {args.rows}")
+            check_output(model, big, tmp / "out.csv", args.rows)
+            check_output(model, big, tmp / "out.parquet", args.rows)
+        finally:
+            ws.close()
+
+    runs = {name: values for name, values in runs.items() if values}
+    median = {name: statistics.median(r["rows_per_s"] for r in values)
+              for name, values in runs.items()}
+    peak_tree = max(r["peak_rss_tree_mb"] for n in ("kiln_csv", "kiln_parquet") for r in runs[n])
+    peak_single = max(r["peak_rss_single_mb"] for n in ("kiln_csv", "kiln_parquet")
+                      for r in runs[n])
+    ratio_csv = median["kiln_csv"] / median["baseline"]
+    ratio_parquet = median["kiln_parquet"] / median["baseline"]
+    targets = {
+        "throughput_target": THROUGHPUT_TARGET,
+        "ratio_kiln_csv": round(ratio_csv, 4),
+        "ratio_kiln_parquet": round(ratio_parquet, 4),
+        "throughput_met": ratio_csv >= THROUGHPUT_TARGET,
+        "throughput_met_parquet": ratio_parquet >= THROUGHPUT_TARGET,
+        "rss_limit_mb": RSS_LIMIT_BYTES / 2**20,
+        "peak_rss_tree_mb": peak_tree,
+        "peak_rss_single_mb": peak_single,
+        "rss_met": peak_tree * 2**20 < RSS_LIMIT_BYTES,
+    }
+
+    labels = {
+        "baseline": "baseline: read_csv chunks + predict_proba (no write)",
+        "baseline_write_csv": "reference: baseline + to_csv of each chunk",
+        "kiln_csv": "kiln transform → CSV (wall time of the CLI)",
+        "kiln_parquet": "kiln transform → Parquet (wall time of the CLI)",
+    }
+    rows = []
+    for name, values in runs.items():
+        for r in values:
+            rows.append([f"{labels[name]}, round {r['round']}", r["rows_per_s"], r["seconds"],
+                         r["peak_rss_tree_mb"], r["peak_rss_single_mb"]])
+    rows.append(["**median baseline**", median["baseline"], "", "", ""])
+    if "baseline_write_csv" in median:
+        rows.append(["**median reference (baseline + CSV write)**", median["baseline_write_csv"],
+                     "", "", ""])
+    rows.append(["**median kiln → CSV**", median["kiln_csv"], "", "", ""])
+    rows.append(["**median kiln → Parquet**", median["kiln_parquet"], "", "", ""])
+    print(f"\n### Batch transform of {args.rows:,} rows ({size / 1e6:.0f} MB CSV), chunks of "
+          f"{args.chunk_rows:,}\n")
+    print(markdown_table(["run", "rows/s", "seconds", "peak RSS tree MB",
+                          "peak RSS one process MB"], rows))
+    verdict = "MET" if targets["throughput_met"] else "MISSED"
+    print(f"\nkiln → CSV / baseline = {ratio_csv:.3f}, kiln → Parquet / baseline = "
+          f"{ratio_parquet:.3f} (target >= {THROUGHPUT_TARGET}): {verdict}")
+    print(f"peak RSS of the kiln process tree = {peak_tree:,.0f} MB (largest single process "
+          f"{peak_single:,.0f} MB; limit 2048 MB): {'MET' if targets['rss_met'] else 'MISSED'}")
+
+    payload = {
+        "benchmark": "transform",
+        "command": "python benchmarks/transform.py " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "parameters": {**vars(args), "model": ref, "csv_mb": round(size / 1e6, 1)},
+        "runs": runs,
+        "median_rows_per_s": median,
+        "targets": targets,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    path = _common.write_json("transform", payload)
+    print(f"\nWrote {path} in {payload['seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 5 and sys.argv[1] == "--baseline-worker":
+        baseline_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]),
+                        sys.argv[5] if len(sys.argv) > 5 else None)
+        sys.exit(0)
+    sys.exit(main())
