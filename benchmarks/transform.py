@@ -174,11 +174,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of (baseline, kiln CSV, kiln Parquet); medians are compared")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-write-baseline", action="store_true",
-                        help="skip the reference baseline that also writes a CSV")
+                        help="skip the reference baseline that also writes a CSV (round 1 only)")
     args = parser.parse_args()
 
     began = time.perf_counter()
@@ -192,11 +192,19 @@ def main() -> int:
         model_path.write_bytes(model.to_bytes())
         big = tmp / "big.csv"
         size = make_big_csv(big, args.rows, args.seed)
+        small = tmp / "small.csv"
+        make_big_csv(small, 1_000, args.seed)
         log(f"Wrote {args.rows:,} rows ({size / 1e6:.0f} MB) to {big}")
 
         runs: dict[str, list[dict]] = {"baseline": [], "baseline_write_csv": [], "kiln_csv": [],
                                        "kiln_parquet": []}
         try:
+            # Fixed costs, from 1,000-row runs: what a job costs before and after its rows.
+            log("Fixed costs: kiln transform and the baseline process on 1,000 rows")
+            fixed_kiln = min(run_kiln(ws.home, ref, small, tmp / "small-out.csv", args.chunk_rows)
+                             ["seconds"] for _ in range(2))
+            fixed_baseline = min(run_baseline(model_path, small, args.chunk_rows, None)
+                                 ["process_wall_seconds"] for _ in range(2))
             for round_ in range(args.rounds):
                 steps = [
                     ("baseline", lambda: run_baseline(model_path, big, args.chunk_rows, None)),
@@ -205,7 +213,7 @@ def main() -> int:
                     ("kiln_parquet", lambda: run_kiln(ws.home, ref, big, tmp / "out.parquet",
                                                       args.chunk_rows)),
                 ]
-                if not args.no_write_baseline:
+                if round_ == 0 and not args.no_write_baseline:
                     steps.insert(1, ("baseline_write_csv", lambda: run_baseline(
                         model_path, big, args.chunk_rows, tmp / "baseline-out.csv")))
                 for name, step in steps:
@@ -225,6 +233,11 @@ def main() -> int:
     runs = {name: values for name, values in runs.items() if values}
     median = {name: statistics.median(r["rows_per_s"] for r in values)
               for name, values in runs.items()}
+    # The baseline measured as its whole process (start-up, imports, model load included).
+    median["baseline_process"] = statistics.median(
+        r["rows"] / r["process_wall_seconds"] for r in runs["baseline"])
+    kiln_seconds = statistics.median(r["seconds"] for r in runs["kiln_csv"])
+    median["kiln_csv_without_fixed"] = args.rows / max(kiln_seconds - fixed_kiln, 1e-9)
     peak_tree = max(r["peak_rss_tree_mb"] for n in ("kiln_csv", "kiln_parquet") for r in runs[n])
     peak_single = max(r["peak_rss_single_mb"] for n in ("kiln_csv", "kiln_parquet")
                       for r in runs[n])
@@ -236,6 +249,12 @@ def main() -> int:
         "ratio_kiln_parquet": round(ratio_parquet, 4),
         "throughput_met": ratio_csv >= THROUGHPUT_TARGET,
         "throughput_met_parquet": ratio_parquet >= THROUGHPUT_TARGET,
+        "ratio_kiln_csv_vs_baseline_process": round(
+            median["kiln_csv"] / median["baseline_process"], 4),
+        "ratio_kiln_csv_without_fixed_costs": round(
+            median["kiln_csv_without_fixed"] / median["baseline"], 4),
+        "fixed_seconds_kiln_1000_rows": fixed_kiln,
+        "fixed_seconds_baseline_process_1000_rows": fixed_baseline,
         "rss_limit_mb": RSS_LIMIT_BYTES / 2**20,
         "peak_rss_tree_mb": peak_tree,
         "peak_rss_single_mb": peak_single,
@@ -245,27 +264,36 @@ def main() -> int:
     labels = {
         "baseline": "baseline: read_csv chunks + predict_proba (no write)",
         "baseline_write_csv": "reference: baseline + to_csv of each chunk",
-        "kiln_csv": "kiln transform → CSV (wall time of the CLI)",
-        "kiln_parquet": "kiln transform → Parquet (wall time of the CLI)",
+        "kiln_csv": "kiln transform → CSV",
+        "kiln_parquet": "kiln transform → Parquet",
     }
+    base = median["baseline"]
     rows = []
     for name, values in runs.items():
         for r in values:
-            rows.append([f"{labels[name]}, round {r['round']}", r["rows_per_s"], r["seconds"],
-                         r["peak_rss_tree_mb"], r["peak_rss_single_mb"]])
-    rows.append(["**median baseline**", median["baseline"], "", "", ""])
-    if "baseline_write_csv" in median:
-        rows.append(["**median reference (baseline + CSV write)**", median["baseline_write_csv"],
-                     "", "", ""])
-    rows.append(["**median kiln → CSV**", median["kiln_csv"], "", "", ""])
-    rows.append(["**median kiln → Parquet**", median["kiln_parquet"], "", "", ""])
+            rows.append([f"{labels[name]}, round {r['round']}", r["rows_per_s"],
+                         r["rows_per_s"] / base, r["seconds"], r["peak_rss_tree_mb"],
+                         r["peak_rss_single_mb"]])
+    summary = [
+        ("**median baseline**", "baseline"),
+        ("**median kiln → CSV**", "kiln_csv"),
+        ("**median kiln → Parquet**", "kiln_parquet"),
+        ("baseline as a whole process (start-up, imports, model load counted)",
+         "baseline_process"),
+        (f"kiln → CSV without its fixed cost ({fixed_kiln:.2f}s, from a 1,000-row run)",
+         "kiln_csv_without_fixed"),
+    ]
+    for label, key in summary:
+        rows.append([label, median[key], median[key] / base, "", "", ""])
     print(f"\n### Batch transform of {args.rows:,} rows ({size / 1e6:.0f} MB CSV), chunks of "
           f"{args.chunk_rows:,}\n")
-    print(markdown_table(["run", "rows/s", "seconds", "peak RSS tree MB",
+    print(markdown_table(["run", "rows/s", "× baseline", "seconds", "peak RSS tree MB",
                           "peak RSS one process MB"], rows))
     verdict = "MET" if targets["throughput_met"] else "MISSED"
     print(f"\nkiln → CSV / baseline = {ratio_csv:.3f}, kiln → Parquet / baseline = "
           f"{ratio_parquet:.3f} (target >= {THROUGHPUT_TARGET}): {verdict}")
+    print(f"Fixed cost of a transform (1,000 rows, wall): kiln {fixed_kiln:.2f}s, baseline "
+          f"process {fixed_baseline:.2f}s")
     print(f"peak RSS of the kiln process tree = {peak_tree:,.0f} MB (largest single process "
           f"{peak_single:,.0f} MB; limit 2048 MB): {'MET' if targets['rss_met'] else 'MISSED'}")
 
