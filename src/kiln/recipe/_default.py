@@ -23,21 +23,16 @@ MAX_CATEGORIES = 50
 def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
     """Categorical values as Python strings, missing as one marker, so mixed types encode alike."""
     values = frame.to_numpy(dtype=object)
-    out = np.empty(values.shape, dtype=object)
-    for j in range(values.shape[1]):
-        column = values[:, j]
-        missing = pd.isna(column)
-        out[:, j] = [
-            MISSING_CATEGORY if m else str(v) for v, m in zip(column, missing, strict=True)
-        ]
-    return out
+    text = values.astype(str).astype(object)
+    text[pd.isna(values)] = MISSING_CATEGORY
+    return text
 
 
 def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
     parts = []
     for name in frame.columns:
         moments = pd.to_datetime(frame[name], errors="coerce", format="ISO8601")
-        for attribute in ("year", "month", "day", "dayofweek", "hour"):
+        for attribute in ("year", "month", "day", "day_of_week", "hour"):
             parts.append(getattr(moments.dt, attribute).to_numpy(dtype=float, na_value=np.nan))
     return np.column_stack(parts) if parts else np.empty((len(frame), 0))
 

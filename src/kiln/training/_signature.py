@@ -21,6 +21,9 @@ def storage_kind(series: pd.Series) -> str:
         return "number"
     if kind == "M":
         return "datetime"
+    values = series.dropna()
+    if len(values) and values.map(type).eq(bool).all():
+        return "boolean"  # a bool column with missing values arrives as objects
     return "string"
 
 

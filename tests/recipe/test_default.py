@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from kiln.recipe import build_preprocessor
+from kiln.recipe._default import MISSING_CATEGORY, as_category_strings
+
+TYPES = {"n": "numeric", "c": "categorical", "b": "boolean", "d": "datetime"}
+
+
+def frame(rows=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "n": np.where(rng.random(rows) < 0.2, np.nan, rng.normal(size=rows)),
+            "c": rng.choice(["red", "green", "blue", None], size=rows),
+            "b": rng.choice(["yes", "no"], size=rows),
+            "d": pd.date_range("2024-01-01", periods=rows, freq="h"),
+        }
+    )
+
+
+def test_missing_categories_become_one_marker():
+    out = as_category_strings(pd.DataFrame({"a": ["x", None, np.nan], "b": [1, 2, None]}))
+    assert out[:, 0].tolist() == ["x", MISSING_CATEGORY, MISSING_CATEGORY]
+    assert out[2, 1] == MISSING_CATEGORY
+
+
+def test_fit_uses_training_rows_only_and_transforms_a_single_row():
+    train, other = frame(seed=1), frame(seed=2)
+    pre = build_preprocessor(TYPES, scale_numeric=True).fit(train)
+    median = pre.named_transformers_["numeric"].named_steps["impute"].statistics_[0]
+    assert median == np.nanmedian(train["n"])
+    one = pre.transform(other.head(1))
+    assert one.shape == (1, pre.transform(train).shape[1])
+    unseen = other.head(1).assign(c="purple", n=np.nan)
+    assert np.isfinite(pre.transform(unseen)).all()
+
+
+def test_clone_round_trip():
+    pre = build_preprocessor(TYPES, scale_numeric=False)
+    assert clone(pre).get_params().keys() == pre.get_params().keys()
