@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kiln.registry import ModelRegistry
     from kiln.serving import EndpointService
     from kiln.training import TrainingResult
+    from kiln.training._experiments import ExperimentService
 
 __all__ = ["Workspace"]
 
@@ -112,6 +113,12 @@ class Workspace:
         from kiln.compute import JobService
 
         return JobService(self)
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        from kiln.training._experiments import ExperimentService
+
+        return ExperimentService(self)
 
     @cached_property
     def models(self) -> ModelRegistry:

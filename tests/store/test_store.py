@@ -37,7 +37,7 @@ def test_old_workspace_databases_upgrade_and_read_back(tmp_path):
         tiny = ws.data.get("tiny")
         assert tiny.row_count == 4
         job = ws.jobs.list()[0]
-        assert [m for *_, m in ws.jobs.logs(job.id)] == ["hello from revision 0001"]
+        assert [m for *_, m in ws.jobs.logs(job.id)] == [f"hello from revision {asset.stem[5:]}"]
 
 
 WRITER = """

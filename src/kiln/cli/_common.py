@@ -63,20 +63,20 @@ def fields(title: str, values: dict[str, Any]) -> None:
 
 
 def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:
-    parts = [p for p in ("train", "validation", "test") if p in metrics]
-    names = (
-        [n for n in metrics.get(parts[-1], {}) if not isinstance(metrics[parts[-1]][n], list)]
-        if parts
-        else []
-    )
+    """Metrics by split (columns) and name (rows); the last split's confusion matrix below."""
+    order = ("train", "cv_mean", "cv_std", "validation", "test")
+    parts = [p for p in order if metrics.get(p)]
+    names: list[str] = []
+    for part in parts:
+        names += [n for n, v in metrics[part].items() if not isinstance(v, list) and n not in names]
     rows = [[name, *[_fmt(metrics[p].get(name)) for p in parts]] for name in names]
     table(title, ["metric", *parts], rows)
-    for part in parts:
-        matrix = metrics[part].get("confusion_matrix")
-        if matrix and part == parts[-1]:
-            console.print(
-                f"[bold]Confusion matrix ({part})[/]: rows = actual, columns = predicted: {matrix}"
-            )
+    last = next((p for p in reversed(parts) if metrics[p].get("confusion_matrix")), None)
+    if last:
+        console.print(
+            f"[bold]Confusion matrix ({last})[/], rows actual, columns predicted: "
+            f"{metrics[last]['confusion_matrix']}"
+        )
 
 
 def _fmt(value: Any) -> str:

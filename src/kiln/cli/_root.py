@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli import _data, _jobs, _models
+from kiln.cli import _data, _experiments, _jobs, _models
 from kiln.cli._common import (
     JsonOption,
     console,
@@ -34,6 +34,7 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_jobs.app, name="jobs")
 app.add_typer(_models.app, name="models")
 app.add_typer(_models.algorithms_app, name="algorithms")
+app.add_typer(_experiments.app, name="experiments")
 endpoints_app = typer.Typer(help="Deployed endpoints.", no_args_is_help=True)
 app.add_typer(endpoints_app, name="endpoints")
 
@@ -90,8 +91,21 @@ def train(
     ),
     ratios: str = typer.Option("0.7,0.1,0.2", "--ratios", help="train,validation,test shares."),
     time_column: str = typer.Option(
-        None, "--time-column", help="Split in time order by this column."
+        None, "--time-column", help="Split (and timeseries-validate) in time order by this column."
     ),
+    validation: str = typer.Option(
+        "holdout",
+        "--validation",
+        help="holdout, kfold:K, stratified_kfold:K, repeated_kfold:KxR, loocv, timeseries:K or "
+        "group_kfold:K.",
+    ),
+    group_column: str = typer.Option(None, "--group-column", help="Groups for group_kfold."),
+    require: list[str] = typer.Option(
+        None, "--require", help='Success criterion, e.g. "roc_auc>=0.85" (repeatable).'
+    ),
+    cost_fp: float = typer.Option(None, "--cost-fp", help="Cost of a false positive (binary)."),
+    cost_fn: float = typer.Option(None, "--cost-fn", help="Cost of a false negative (binary)."),
+    experiment: str = typer.Option(None, "--experiment", help="Group the run in an experiment."),
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -107,16 +121,29 @@ def train(
             problem_type=problem_type,
             ratios=parse_ratios(ratios),
             time_column=time_column,
+            validation=validation,
+            group_column=group_column,
+            require=require,
+            cost_fp=cost_fp,
+            cost_fn=cost_fn,
+            experiment=experiment,
             seed=seed,
             on_log=on_log,
         )
     if as_json:
         print_json(result.to_dict())
         return
-    metrics_table(
-        {k: v for k, v in result.metrics.items() if k != "train"},
-        title=f"Metrics of {result.model.ref}",
-    )
+    shown = {
+        k: v for k, v in result.metrics.items() if k in ("cv_mean", "cv_std", "validation", "test")
+    }
+    metrics_table(shown, title=f"Metrics of {result.model.ref}")
+    if result.job.result.get("threshold") is not None:
+        console.print(f"Decision threshold: {result.job.result['threshold']:.2f} (chosen by cost).")
+    for check in result.criteria:
+        verdict = "[green]pass[/]" if check["passed"] else "[red]FAIL[/]"
+        console.print(
+            f"Criterion {check['criterion']} on {check['split']}: {check['value']} {verdict}"
+        )
     console.print(
         f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
         f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."

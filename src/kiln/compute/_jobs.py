@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.errors import NotFound, StateError
-from kiln.store import JobLogRow, JobMetricRow, JobRow, link, new_id, now, who
+from kiln.store import ExperimentRow, JobLogRow, JobMetricRow, JobRow, link, new_id, now, who
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
@@ -33,6 +33,7 @@ class Job:
     status: str
     spec: dict
     parent_id: str | None
+    experiment: str | None
     failure_reason: str | None
     result: dict
     created_at: datetime
@@ -64,14 +65,23 @@ class JobService:
     def __init__(self, workspace: Workspace):
         self._ws = workspace
 
-    def create(self, kind: str, spec: dict, *, parent_id: str | None = None) -> Job:
+    def create(
+        self, kind: str, spec: dict, *, parent_id: str | None = None, experiment: str | None = None
+    ) -> Job:
         with self._ws.store.write() as session:
+            if experiment is not None and session.get(ExperimentRow, experiment) is None:
+                session.add(
+                    ExperimentRow(
+                        name=experiment, description="", created_at=now(), created_by=who()
+                    )
+                )
             row = JobRow(
                 id=new_id(kind[:5]),
                 kind=kind,
                 status=PENDING,
                 spec=spec,
                 parent_id=parent_id,
+                experiment=experiment,
                 result={},
                 created_at=now(),
                 created_by=who(),
@@ -89,14 +99,24 @@ class JobService:
             return Job._from_row(row)
 
     def list(
-        self, *, kind: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        experiment: str | None = None,
+        limit: int | None = 50,
     ) -> list[Job]:
+        """Newest first."""
         with self._ws.store.read() as session:
-            query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+            query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
+            if limit:
+                query = query.limit(limit)
             if kind:
                 query = query.where(JobRow.kind == kind)
             if status:
                 query = query.where(JobRow.status == status)
+            if experiment:
+                query = query.where(JobRow.experiment == experiment)
             return [Job._from_row(r) for r in session.scalars(query)]
 
     def logs(self, job_id: str, *, after: int = 0) -> list[tuple[int, datetime, str, str]]:

@@ -3,8 +3,17 @@
 from kiln.evaluation._metrics import (
     CLASSIFICATION_METRICS,
     LOWER_IS_BETTER,
+    MULTICLASS_METRICS,
     REGRESSION_METRICS,
     evaluate,
+    metric_names,
 )
 
-__all__ = ["CLASSIFICATION_METRICS", "LOWER_IS_BETTER", "REGRESSION_METRICS", "evaluate"]
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "MULTICLASS_METRICS",
+    "REGRESSION_METRICS",
+    "evaluate",
+    "metric_names",
+]

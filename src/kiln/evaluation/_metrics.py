@@ -20,8 +20,29 @@ CLASSIFICATION_METRICS = (
     "log_loss",
 )
 REGRESSION_METRICS = ("mse", "rmse", "mae", "mape", "r2", "adjusted_r2")
+MULTICLASS_METRICS = (
+    "accuracy",
+    "log_loss",
+    *(
+        f"{m}_{a}"
+        for m in ("precision", "recall", "f1", "specificity", "roc_auc", "pr_auc")
+        for a in ("macro", "weighted")
+    ),
+)
 # Metrics where smaller is better; everything else is maximised.
 LOWER_IS_BETTER = {"log_loss", "mse", "rmse", "mae", "mape"}
+
+
+def metric_names(problem_type: str | None = None) -> set[str]:
+    """The metric names a problem type reports (all of them when ``problem_type`` is None)."""
+    by_type = {
+        "binary": CLASSIFICATION_METRICS,
+        "multiclass": MULTICLASS_METRICS,
+        "regression": REGRESSION_METRICS,
+    }
+    if problem_type is None:
+        return {name for names in by_type.values() for name in names}
+    return set(by_type[problem_type])
 
 
 def evaluate(

@@ -50,6 +50,7 @@ class JobRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     spec: Mapped[dict] = mapped_column(JSON)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    experiment: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[dict] = mapped_column(JSON, default=dict)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -77,6 +78,15 @@ class JobMetricRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     step: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
 
 
 class ModelGroupRow(Base):

@@ -28,8 +28,16 @@ class TrainingResult:
     def metrics(self) -> dict:
         return self.job.result["metrics"]
 
+    @property
+    def criteria(self) -> list[dict]:
+        return self.job.result.get("criteria", [])
+
     def to_dict(self) -> dict:
-        return {"job": self.job.id, "model": self.model.ref, "metrics": self.metrics}
+        out = {"job": self.job.id, "model": self.model.ref, "metrics": self.metrics}
+        if self.criteria:
+            out["criteria"] = self.criteria
+            out["passed"] = all(c["passed"] for c in self.criteria)
+        return out
 
 
 def train(
@@ -43,6 +51,12 @@ def train(
     problem_type: str | None = None,
     ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
     time_column: str | None = None,
+    validation: str = "holdout",
+    group_column: str | None = None,
+    require: list[str] | None = None,
+    cost_fp: float | None = None,
+    cost_fn: float | None = None,
+    experiment: str | None = None,
     seed: int = 42,
     on_log: Callable[[str], None] | None = None,
 ) -> TrainingResult:
@@ -60,6 +74,20 @@ def train(
         The model group to register in; defaults to the data set name.
     problem_type
         ``binary``, ``multiclass`` or ``regression``; inferred from the target when omitted.
+    validation
+        ``holdout`` (the default), ``kfold:K``, ``stratified_kfold:K``, ``repeated_kfold:KxR``,
+        ``loocv``, ``timeseries:K`` (needs ``time_column``) or ``group_kfold:K`` (needs
+        ``group_column``). Cross-validation runs on the train + validation rows, reports each
+        metric's mean and standard deviation, and refits the final model on all of them.
+    require
+        Success criteria such as ``"roc_auc>=0.85"`` or ``"test.rmse<3000"``; a model that fails
+        one is registered as Rejected with the failures as the reason.
+    cost_fp, cost_fn
+        Business cost of a false positive / negative (binary): the decision threshold that
+        minimises the expected cost on validation (or out-of-fold) predictions is chosen, and the
+        model uses it.
+    experiment
+        Group this run with others under an experiment name (``kiln experiments``).
 
     Returns
     -------
@@ -69,6 +97,9 @@ def train(
     from kiln.compute import LocalExecutor
     from kiln.data._catalog import _unknown_column
     from kiln.data._split import check_ratios
+    from kiln.evaluation import metric_names
+    from kiln.training._criteria import check_metric_names, parse_criterion
+    from kiln.training._validation import parse_validation
 
     dataset = workspace.data.get(data)
     if target not in dataset.columns:
@@ -81,6 +112,33 @@ def train(
             f"Unknown problem type {problem_type!r}. Use one of {', '.join(PROBLEM_TYPES)}.",
             code="training.bad-problem-type",
         )
+    checked = parse_validation(validation)
+    if checked.kind == "timeseries" and time_column is None:
+        raise ConfigError(
+            "timeseries validation needs --time-column, the column that orders the rows.",
+            code="training.bad-validation",
+            field="time_column",
+        )
+    if checked.kind == "group_kfold" and group_column is None:
+        raise ConfigError(
+            "group_kfold validation needs --group-column, the column whose values must not be "
+            "split across folds.",
+            code="training.bad-validation",
+            field="group_column",
+        )
+    if group_column is not None and group_column not in dataset.columns:
+        raise _unknown_column(group_column, dataset)
+    criteria = [parse_criterion(c) for c in require or []]
+    check_metric_names(criteria, metric_names())
+    for option, cost in (("cost_fp", cost_fp), ("cost_fn", cost_fn)):
+        if cost is not None and (cost < 0 or cost != cost):
+            raise ConfigError(
+                f"{option} must be a cost of 0 or more. Got {cost}.",
+                code="training.bad-cost",
+                field=option,
+            )
+    if experiment is not None:
+        check_name(experiment, what="experiment")
     spec = {
         "dataset": dataset.ref,
         "dataset_version_id": dataset.id,
@@ -91,6 +149,11 @@ def train(
         "problem_type": problem_type,
         "ratios": list(check_ratios(tuple(ratios))),
         "time_column": time_column,
+        "validation": str(checked),
+        "group_column": group_column,
+        "require": [c.text for c in criteria],
+        "cost_fp": cost_fp,
+        "cost_fn": cost_fn,
         "seed": int(seed),
     }
     if workspace.settings.executor != "local":
@@ -98,7 +161,7 @@ def train(
             f"Unknown executor {workspace.settings.executor!r}. Available: local.",
             code="compute.unknown-executor",
         )
-    job = workspace.jobs.create("training", spec)
+    job = workspace.jobs.create("training", spec, experiment=experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = LocalExecutor(workspace).run(job, on_log=on_log)
     return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))

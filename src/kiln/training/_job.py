@@ -1,20 +1,23 @@
-"""The training job: split, preprocess, fit, evaluate and register — in the job's own process."""
+"""The training job: split, preprocess, fit, validate, evaluate, register — in its own process."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, get_algorithm
+from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, Algorithm, get_algorithm
 from kiln.compute import JobContext
 from kiln.errors import ConfigError, DataError
-from kiln.evaluation import evaluate
+from kiln.evaluation import evaluate, metric_names
 from kiln.recipe import build_preprocessor
+from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._model import TrainedModel
 from kiln.training._signature import build_signature
+from kiln.training._validation import Validation, fold_indices, parse_validation
 from kiln.workspace import Workspace
 
 _POSITIVE_NAMES = ("yes", "y", "true", "t", "1", "positive", "pos")
@@ -28,9 +31,8 @@ def infer_problem_type(target: pd.Series) -> str:
         return BINARY
     kind = values.dtype.kind
     if kind == "f":
-        return (
-            REGRESSION if not np.allclose(values, values.round()) or distinct > 10 else MULTICLASS
-        )
+        whole = np.allclose(values, values.round())
+        return MULTICLASS if whole and distinct <= 10 else REGRESSION
     if kind in "iu":
         return MULTICLASS if distinct <= 10 else REGRESSION
     return MULTICLASS
@@ -46,29 +48,87 @@ def order_classes(values: list) -> list:
     return classes
 
 
+@dataclass
+class Problem:
+    """Everything the fits share: data, labels, features and the algorithm."""
+
+    problem_type: str
+    algorithm: Algorithm
+    hyperparameters: dict
+    column_types: dict[str, str]
+    features: list[str]
+    classes: list | None
+    seed: int
+    X: dict[str, pd.DataFrame] = field(default_factory=dict)
+    y: dict[str, np.ndarray] = field(default_factory=dict)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def fit(self, X_train, y_train, X_eval=None, y_eval=None, *, hyperparameters=None):
+        """Fit a fresh recipe and estimator on these rows only; returns (pipeline, curves)."""
+        hp = dict(hyperparameters or self.hyperparameters)
+        has_eval = X_eval is not None and len(X_eval) > 0
+        if not has_eval and "early_stopping_rounds" in hp:
+            hp["early_stopping_rounds"] = 0
+        preprocessor = build_preprocessor(
+            {c: self.column_types[c] for c in self.features},
+            scale_numeric=self.algorithm.scale_numeric,
+        )
+        Xt = preprocessor.fit_transform(X_train, y_train)
+        estimator = self.algorithm.build(self.problem_type, hp, self.seed)
+        options = {}
+        if self.algorithm.fit_options is not None and has_eval:
+            options = self.algorithm.fit_options(
+                hp, (Xt, y_train), (preprocessor.transform(X_eval), y_eval)
+            )
+        estimator.fit(Xt, y_train, **options)
+        curves = {}
+        if self.algorithm.iteration_metrics is not None and options:
+            curves = self.algorithm.iteration_metrics(estimator)
+        return Pipeline([("preprocess", preprocessor), ("model", estimator)]), curves
+
+    def model(self, pipeline, signature=None, threshold=None) -> TrainedModel:
+        """The TrainedModel for ``pipeline``; without a signature, one for scoring only."""
+        if signature is None:
+            signature = {"inputs": [{"name": c} for c in self.features], "outputs": {}}
+        model = TrainedModel(
+            pipeline, problem_type=self.problem_type, classes=self.classes, signature=signature
+        )
+        if threshold is not None:
+            model.threshold = threshold
+        return model
+
+    def scores(self, model: TrainedModel, X, y) -> dict:
+        if len(X) == 0:
+            return {}
+        if self.problem_type == REGRESSION:
+            return evaluate(
+                REGRESSION, y, y_pred=model.predict_values(X), n_features=len(self.features)
+            )
+        proba = model.predict_proba(X)
+        return evaluate(self.problem_type, y, y_pred=model.encoded_labels(proba), proba=proba)
+
+
 def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
     started = time.perf_counter()
     log = context.log
     data = workspace.data
     dataset = data.get_by_id(spec["dataset_version_id"])
     target = spec["target"]
+    validation = parse_validation(spec.get("validation"))
     log(f"Data set {dataset.ref}: {dataset.row_count} rows, {dataset.column_count} columns.")
-    if target not in dataset.columns:
-        raise DataError(
-            f"Data set {dataset.ref} has no column {target!r} to use as the target.",
-            code="data.unknown-column",
-            field=target,
-        )
     column_types = dataset.column_types()
     target_values = data.load(dataset, columns=[target])[target]
     problem_type = spec.get("problem_type") or infer_problem_type(target_values)
     algorithm = get_algorithm(spec["algorithm"])
     if problem_type not in algorithm.problem_types:
         raise ConfigError(
-            f"{algorithm.name} does not support {problem_type} problems.",
+            f"{algorithm.name} does not support {problem_type} problems; it supports "
+            f"{', '.join(algorithm.problem_types)}.",
             code="algorithm.problem-type",
         )
-    log(f"Problem type: {problem_type} (target {target!r}).")
+    criteria = [parse_criterion(c) for c in spec.get("require") or []]
+    check_metric_names(criteria, metric_names(problem_type))
+    log(f"Problem type: {problem_type} (target {target!r}); validation: {validation}.")
 
     splits = data.split(
         dataset,
@@ -79,26 +139,12 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         seed=spec["seed"],
     )
     frames = {part: data.load(version) for part, version in splits.items()}
-    log(
-        "Split "
-        + ", ".join(f"{part} {splits[part].ref} ({len(f)} rows)" for part, f in frames.items())
-    )
+    log("Split " + ", ".join(f"{p} {splits[p].ref} ({len(f)} rows)" for p, f in frames.items()))
     for version in splits.values():
         workspace.jobs.add_lineage(context.job_id, ("dataset_version", version.id), "input")
 
     classes = None
-    y = {}
-    if problem_type == REGRESSION:
-        for part, frame in frames.items():
-            if not pd.api.types.is_numeric_dtype(frame[target]):
-                raise DataError(
-                    f"The target {target!r} is not numeric, so it cannot be a regression target. "
-                    "Use --problem-type binary or multiclass.",
-                    code="training.bad-target",
-                    field=target,
-                )
-            y[part] = frame[target].to_numpy(dtype=float)
-    else:
+    if problem_type != REGRESSION:
         classes = order_classes(target_values.dropna().unique().tolist())
         if problem_type == BINARY and len(classes) != 2:
             raise DataError(
@@ -106,21 +152,11 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
                 code="training.bad-target",
                 field=target,
             )
-        index = {c: i for i, c in enumerate(classes)}
-        for part, frame in frames.items():
-            y[part] = frame[target].map(index).to_numpy(dtype=int)
-        missing = sorted(set(range(len(classes))) - set(np.unique(y["train"])))
-        if missing:
-            raise DataError(
-                f"The training split has no rows of class(es) {[classes[i] for i in missing]}. "
-                "Use more data or a stratified (not time-ordered) split.",
-                code="training.missing-class",
-            )
         log(f"Classes: {classes}.")
-
+    group_column = spec.get("group_column")
     signature = build_signature(
         frames["train"],
-        column_types=column_types,
+        column_types={c: t for c, t in column_types.items() if c != group_column},
         target=target,
         problem_type=problem_type,
         classes=classes,
@@ -134,85 +170,293 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
             code="training.no-features",
         )
     if signature["ignored"]:
-        log(
-            "Not used as features: "
-            + ", ".join(f"{c['name']} ({c['type']})" for c in signature["ignored"])
-        )
-    X = {part: frame[features] for part, frame in frames.items()}
-
-    hyperparameters = dict(spec["hyperparameters"])
-    has_validation = len(X["validation"]) > 0
-    if not has_validation and "early_stopping_rounds" in hyperparameters:
-        hyperparameters["early_stopping_rounds"] = 0
-    preprocessor = build_preprocessor(
-        {c: column_types[c] for c in features}, scale_numeric=algorithm.scale_numeric
+        ignored = ", ".join(f"{c['name']} ({c['type']})" for c in signature["ignored"])
+        log(f"Not used as features: {ignored}.")
+    problem = Problem(
+        problem_type=problem_type,
+        algorithm=algorithm,
+        hyperparameters=dict(spec["hyperparameters"]),
+        column_types=column_types,
+        features=features,
+        classes=classes,
+        seed=spec["seed"],
     )
-    fit_started = time.perf_counter()
-    Xt_train = preprocessor.fit_transform(X["train"], y["train"])
-    log(f"Preprocessing fit on the training split: {Xt_train.shape[1]} model inputs.")
-    estimator = algorithm.build(problem_type, hyperparameters, spec["seed"])
-    fit_options = {}
-    if algorithm.fit_options is not None and has_validation:
-        fit_options = algorithm.fit_options(
-            hyperparameters,
-            (Xt_train, y["train"]),
-            (preprocessor.transform(X["validation"]), y["validation"]),
-        )
-    log(f"Fitting {algorithm.name} with {hyperparameters}.")
-    estimator.fit(Xt_train, y["train"], **fit_options)
-    fit_seconds = time.perf_counter() - fit_started
-    if algorithm.iteration_metrics is not None and fit_options:
-        curves = algorithm.iteration_metrics(estimator)
-        for name, values in curves.items():
-            context.log_metric_series(name, values)
-        best = getattr(estimator, "best_iteration", None) or getattr(
-            estimator, "best_iteration_", None
+    for part, frame in frames.items():
+        problem.X[part] = frame[features]
+        problem.y[part] = _encode_target(frame[target], problem_type, classes, target)
+        if group_column:
+            problem.groups[part] = frame[group_column].to_numpy()
+    if classes is not None:
+        missing = sorted(set(range(len(classes))) - set(np.unique(problem.y["train"])))
+        if missing:
+            raise DataError(
+                f"The training split has no rows of class(es) {[classes[i] for i in missing]}. "
+                "Use more data or a stratified (not time-ordered) split.",
+                code="training.missing-class",
+            )
+
+    if validation.is_cross_validation:
+        result = _cross_validate(problem, validation, context)
+    else:
+        result = _holdout(problem, context)
+    pipeline, metrics = result["pipeline"], result["metrics"]
+
+    threshold = None
+    if problem_type == BINARY and (
+        spec.get("cost_fp") is not None or spec.get("cost_fn") is not None
+    ):
+        y_scores, p_scores = result["threshold_data"]
+        threshold, table = choose_threshold(
+            y_scores,
+            p_scores,
+            cost_fp=spec.get("cost_fp") or 0.0,
+            cost_fn=spec.get("cost_fn") or 0.0,
         )
         log(
-            f"Logged per-iteration {', '.join(curves)}"
-            + (f"; best iteration {best}." if best else ".")
+            f"Decision threshold {threshold:.3f} minimises the expected cost "
+            f"(false positive {spec.get('cost_fp') or 0}, "
+            f"false negative {spec.get('cost_fn') or 0}) "
+            f"on {result['threshold_source']} predictions."
         )
-    pipeline = Pipeline([("preprocess", preprocessor), ("model", estimator)])
-    model = TrainedModel(pipeline, problem_type=problem_type, classes=classes, signature=signature)
-
-    metrics = {}
-    for part in ("train", "validation", "test"):
-        if len(X[part]) == 0:
-            continue
-        if problem_type == REGRESSION:
-            metrics[part] = evaluate(
-                problem_type,
-                y[part],
-                y_pred=model.predict_values(X[part]),
-                n_features=len(features),
-            )
-        else:
-            proba = model.predict_proba(X[part])
-            metrics[part] = evaluate(
-                problem_type, y[part], y_pred=proba.argmax(axis=1), proba=proba
-            )
-    for part in ("validation", "test"):
-        if part in metrics:
+        signature["outputs"]["threshold"] = threshold
+        metrics["threshold_analysis"] = table
+    model = problem.model(pipeline, signature, threshold)
+    if threshold is not None:
+        # Recompute label metrics at the chosen threshold.
+        rows = {
+            "train": result["train_rows"],
+            "validation": (problem.X["validation"], problem.y["validation"]),
+            "test": (problem.X["test"], problem.y["test"]),
+        }
+        for part, (X_part, y_part) in rows.items():
+            if part in metrics and len(X_part):
+                metrics[part] = problem.scores(model, X_part, y_part)
+    for part in ("cv_mean", "validation", "test"):
+        if metrics.get(part):
             shown = {k: v for k, v in metrics[part].items() if not isinstance(v, list)}
             log(f"{part} metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
+    checked = [c.check(metrics) for c in criteria]
+    failed = [c for c in checked if not c["passed"]]
+    for check in checked:
+        log(
+            f"Criterion {check['criterion']} on {check['split']}: {check['value']} → "
+            f"{'pass' if check['passed'] else 'FAIL'}."
+        )
     version = workspace.models.register(
         model,
         group=spec["group"],
         algorithm=algorithm.name,
         target=target,
-        hyperparameters=hyperparameters,
+        hyperparameters=result["hyperparameters"],
         metrics=metrics,
         dataset_version_id=dataset.id,
         job_id=context.job_id,
     )
+    if failed:
+        reason = "Failed success criteria: " + "; ".join(
+            f"{c['criterion']} (got {c['value']} on {c['split']})" for c in failed
+        )
+        version = workspace.models.reject(version.ref, reason=reason)
+        log(reason, level="WARNING")
     log(f"Registered model {version.ref} ({version.approval_status}).")
     return {
         "model": version.ref,
         "model_version_id": version.id,
         "problem_type": problem_type,
+        "validation": str(validation),
         "metrics": metrics,
+        "criteria": checked,
+        "threshold": threshold,
         "splits": {part: v.ref for part, v in splits.items()},
-        "fit_seconds": round(fit_seconds, 3),
+        "folds": result.get("folds", []),
+        "fit_seconds": round(result["fit_seconds"], 3),
         "total_seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _encode_target(values: pd.Series, problem_type: str, classes, target: str) -> np.ndarray:
+    if problem_type == REGRESSION:
+        if not pd.api.types.is_numeric_dtype(values):
+            raise DataError(
+                f"The target {target!r} is not numeric, so it cannot be a regression target. "
+                "Use --problem-type binary or multiclass.",
+                code="training.bad-target",
+                field=target,
+            )
+        return values.to_numpy(dtype=float)
+    index = {c: i for i, c in enumerate(classes)}
+    return values.map(index).to_numpy(dtype=int)
+
+
+def _log_curves(context: JobContext, curves: dict, prefix: str = "") -> None:
+    for name, values in curves.items():
+        context.log_metric_series(f"{prefix}{name}", values)
+
+
+def _holdout(problem: Problem, context: JobContext) -> dict:
+    X, y = problem.X, problem.y
+    fit_started = time.perf_counter()
+    context.log(f"Fitting {problem.algorithm.name} with {problem.hyperparameters}.")
+    pipeline, curves = problem.fit(X["train"], y["train"], X["validation"], y["validation"])
+    fit_seconds = time.perf_counter() - fit_started
+    _log_curves(context, curves)
+    if curves:
+        best = _best_iteration(pipeline[-1])
+        context.log(
+            f"Logged per-iteration {', '.join(curves)}"
+            + (f"; best iteration {best}." if best else ".")
+        )
+    model = problem.model(pipeline)
+    metrics = {
+        part: problem.scores(model, X[part], y[part])
+        for part in ("train", "validation", "test")
+        if len(X[part])
+    }
+    out = {
+        "pipeline": pipeline,
+        "metrics": metrics,
+        "fit_seconds": fit_seconds,
+        "hyperparameters": problem.hyperparameters,
+        "train_rows": (X["train"], y["train"]),
+    }
+    if problem.problem_type == BINARY and len(X["validation"]):
+        out["threshold_data"] = (y["validation"], model.predict_proba(X["validation"])[:, 1])
+        out["threshold_source"] = "validation"
+    return out
+
+
+def _cross_validate(problem: Problem, validation: Validation, context: JobContext) -> dict:
+    """Fit one fresh recipe + model per fold on the development rows (train + validation split),
+    report each metric's mean and spread, then refit on all development rows."""
+    X = pd.concat([problem.X["train"], problem.X["validation"]])
+    y = np.concatenate([problem.y["train"], problem.y["validation"]])
+    groups = None
+    if validation.kind == "group_kfold":
+        if not problem.groups:
+            raise ConfigError(
+                "group_kfold needs --group-column.",
+                code="training.bad-validation",
+                field="group_column",
+            )
+        groups = np.concatenate([problem.groups["train"], problem.groups["validation"]])
+    folds = fold_indices(
+        validation,
+        n_rows=len(X),
+        y=y if problem.problem_type != REGRESSION else None,
+        groups=groups,
+        seed=problem.seed,
+    )
+    context.log(f"Cross-validation {validation}: {len(folds)} fits on {len(X)} development rows.")
+    fit_started = time.perf_counter()
+    per_fold, best_iterations = [], []
+    oof_index, oof_scores, oof_y = [], [], []
+    pooled = validation.kind == "loocv"
+    for number, (train_idx, held_idx) in enumerate(folds, start=1):
+        X_train, X_held = X.iloc[train_idx], X.iloc[held_idx]
+        pipeline, curves = problem.fit(X_train, y[train_idx], X_held, y[held_idx])
+        if number <= 10:  # enough curves to see the spread; LOOCV would log thousands
+            _log_curves(context, curves, prefix=f"fold{number}/")
+        best = _best_iteration(pipeline[-1])
+        if best:
+            best_iterations.append(best)
+        model = problem.model(pipeline)
+        if problem.problem_type == REGRESSION:
+            oof_scores.append(model.predict_values(X_held))
+        else:
+            oof_scores.append(model.predict_proba(X_held))
+        oof_index.append(held_idx)
+        oof_y.append(y[held_idx])
+        if not pooled:
+            scores = problem.scores(model, X_held, y[held_idx])
+            per_fold.append({k: v for k, v in scores.items() if not isinstance(v, list)})
+        if number % max(1, len(folds) // 10) == 0 or number == len(folds):
+            context.log(f"Fold {number}/{len(folds)} done.")
+    metrics: dict = {}
+    y_oof = np.concatenate(oof_y)
+    scores_oof = np.concatenate(oof_scores)
+    if pooled:
+        if problem.problem_type == REGRESSION:
+            metrics["cv_mean"] = evaluate(
+                REGRESSION, y_oof, y_pred=scores_oof, n_features=len(problem.features)
+            )
+        else:
+            metrics["cv_mean"] = evaluate(
+                problem.problem_type, y_oof, y_pred=scores_oof.argmax(axis=1), proba=scores_oof
+            )
+        metrics["cv_std"] = {}
+    else:
+        names = [n for n in per_fold[0] if all(f.get(n) is not None for f in per_fold)]
+        metrics["cv_mean"] = {n: round(float(np.mean([f[n] for f in per_fold])), 6) for n in names}
+        metrics["cv_std"] = {
+            n: round(float(np.std([f[n] for f in per_fold], ddof=1)), 6)
+            if len(per_fold) > 1
+            else 0.0
+            for n in names
+        }
+
+    hyperparameters = dict(problem.hyperparameters)
+    if best_iterations and "n_estimators" in hyperparameters:
+        rounds = int(round(np.mean(best_iterations)))
+        context.log(
+            f"Early stopping chose {rounds} rounds on average across folds; the final "
+            "model is refit with that many."
+        )
+        hyperparameters["n_estimators"] = max(rounds, 1)
+    pipeline, _ = problem.fit(X, y, hyperparameters=hyperparameters)
+    fit_seconds = time.perf_counter() - fit_started
+    model = problem.model(pipeline)
+    metrics["train"] = problem.scores(model, X, y)
+    if len(problem.X["test"]):
+        metrics["test"] = problem.scores(model, problem.X["test"], problem.y["test"])
+    out = {
+        "pipeline": pipeline,
+        "metrics": metrics,
+        "fit_seconds": fit_seconds,
+        "hyperparameters": hyperparameters,
+        "folds": per_fold,
+        "train_rows": (X, y),
+    }
+    if problem.problem_type == BINARY:
+        out["threshold_data"] = (y_oof, scores_oof[:, 1])
+        out["threshold_source"] = "out-of-fold"
+    return out
+
+
+def _best_iteration(estimator) -> int | None:
+    for name in ("best_iteration_", "best_iteration"):
+        try:
+            value = getattr(estimator, name, None)
+        except (AttributeError, ValueError):
+            value = None
+        if value:
+            return int(value) + (1 if name == "best_iteration" else 0)
+    return None
+
+
+def choose_threshold(y: np.ndarray, scores: np.ndarray, *, cost_fp: float, cost_fn: float):
+    """The threshold on the positive-class probability with the lowest expected cost per row,
+    and the analysis table (precision, recall, F1, cost by threshold)."""
+    thresholds = np.round(np.linspace(0.01, 0.99, 99), 2)
+    positives = y == 1
+    table = []
+    for t in thresholds:
+        predicted = scores >= t
+        tp = int(np.sum(predicted & positives))
+        fp = int(np.sum(predicted & ~positives))
+        fn = int(np.sum(~predicted & positives))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        cost = (cost_fp * fp + cost_fn * fn) / max(len(y), 1)
+        table.append(
+            {
+                "threshold": float(t),
+                "precision": round(precision, 6),
+                "recall": round(recall, 6),
+                "f1": round(f1, 6),
+                "cost": round(cost, 6),
+            }
+        )
+    best = min(table, key=lambda row: (row["cost"], abs(row["threshold"] - 0.5)))
+    return best["threshold"], table

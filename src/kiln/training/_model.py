@@ -40,7 +40,13 @@ def library_versions() -> dict[str, str]:
 
 
 class TrainedModel:
-    """A fitted ``pipeline`` (preprocessing + estimator) with its signature and class labels."""
+    """A fitted ``pipeline`` (preprocessing + estimator) with its signature and class labels.
+
+    Binary classifiers predict the positive class (the second label) when its probability is at
+    least ``threshold`` (0.5 unless a business cost chose another at training time).
+    """
+
+    threshold = 0.5
 
     def __init__(self, pipeline, *, problem_type: str, classes: list | None, signature: dict):
         self.pipeline = pipeline
@@ -64,11 +70,19 @@ class TrainedModel:
     def predict_values(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.pipeline.predict(self._inputs(frame)), dtype=float)
 
+    def encoded_labels(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices from probabilities: the threshold for binary, the most likely else."""
+        if proba.shape[1] == 2:
+            return (proba[:, 1] >= self.threshold).astype(int)
+        return proba.argmax(axis=1)
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Labels (classification, in the target's own values) or values (regression)."""
         if not self.is_classifier:
             return self.predict_values(frame)
-        return np.asarray(self.classes, dtype=object)[self.predict_proba(frame).argmax(axis=1)]
+        return np.asarray(self.classes, dtype=object)[
+            self.encoded_labels(self.predict_proba(frame))
+        ]
 
     def predictions(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
         """One JSON-ready object per row: ``{"label", "probabilities"}`` or ``{"value"}``."""
@@ -77,7 +91,7 @@ class TrainedModel:
         proba = self.predict_proba(frame)
         names = [str(c) for c in self.classes]
         labels = [_native(c) for c in self.classes]
-        best = proba.argmax(axis=1)
+        best = self.encoded_labels(proba)
         return [
             {"label": labels[b], "probabilities": dict(zip(names, map(float, row), strict=True))}
             for b, row in zip(best, proba.round(6).tolist(), strict=True)
@@ -88,7 +102,7 @@ class TrainedModel:
         if not self.is_classifier:
             return pd.DataFrame({"prediction": self.predict_values(frame)}, index=frame.index)
         proba = self.predict_proba(frame)
-        out = {"prediction": np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]}
+        out = {"prediction": np.asarray(self.classes, dtype=object)[self.encoded_labels(proba)]}
         for i, label in enumerate(self.classes):
             out[f"probability_{label}"] = proba[:, i]
         return pd.DataFrame(out, index=frame.index)
