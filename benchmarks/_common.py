@@ -215,8 +215,26 @@ def machine_info() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    import kiln
+
+    source = Path(kiln.__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    snapshot = source / ".." / "COMMIT"  # a `git archive` export records its commit here
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "kiln_source": str(source),
+        "kiln_commit": (snapshot.read_text().strip() if snapshot.exists()
+                        else git("rev-parse", "HEAD")),
+        "kiln_source_is_repo": source == REPO / "src",
+        "repo_src_dirty": bool(git("status", "--porcelain", "src")) if source == REPO / "src"
+        else None,
         "cpus": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu_model": cpu,

@@ -47,10 +47,12 @@ RSS_LIMIT_BYTES = 2 * 1024**3
 
 
 # -- data ---------------------------------------------------------------------------------------
-def make_big_csv(path: Path, rows: int, seed: int) -> int:
+def make_big_csv(path: Path, rows: int, seed: int, long_value: int = 0) -> int:
     """``rows`` lines of the churn data without the target, sampled with replacement.
 
     Works on the text lines (the file has no quoted fields), so values keep their exact form.
+    ``long_value`` > 0 replaces the ``payment_method`` of the middle row by that many characters
+    (an unseen category, as free text in a categorical column would be).
     """
     import numpy as np
 
@@ -60,6 +62,12 @@ def make_big_csv(path: Path, rows: int, seed: int) -> int:
         raise RuntimeError(f"{CHURN_CSV}: expected an unquoted CSV whose first column is {TARGET}")
     stripped = [line.split(b",", 1)[1] for line in body]
     picks = np.random.default_rng(seed).integers(0, len(stripped), size=rows)
+    if long_value:
+        column = header[1:].index(b"payment_method")
+        fields = stripped[picks[rows // 2]].split(b",")
+        fields[column] = b"x" * long_value
+        stripped.append(b",".join(fields))
+        picks[rows // 2] = len(stripped) - 1
     with open(path, "wb") as handle:
         handle.write(b",".join(header[1:]) + b"\n")
         step = 100_000
@@ -177,6 +185,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of (baseline, kiln CSV, kiln Parquet); medians are compared")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--long-value", type=int, default=0, metavar="CHARS",
+                        help="make one categorical value of the middle row CHARS long")
     parser.add_argument("--no-write-baseline", action="store_true",
                         help="skip the reference baseline that also writes a CSV (round 1 only)")
     args = parser.parse_args()
@@ -191,7 +201,7 @@ def main() -> int:
         model_path = tmp / "model.pkl"
         model_path.write_bytes(model.to_bytes())
         big = tmp / "big.csv"
-        size = make_big_csv(big, args.rows, args.seed)
+        size = make_big_csv(big, args.rows, args.seed, args.long_value)
         small = tmp / "small.csv"
         make_big_csv(small, 1_000, args.seed)
         log(f"Wrote {args.rows:,} rows ({size / 1e6:.0f} MB) to {big}")

@@ -31,6 +31,8 @@ class Algorithm:
     params: list[Param]
     build: Callable[[str, dict, int], Any]
     scale_numeric: bool = False
+    # One-hot columns stay a scipy sparse matrix (for models built for sparse input).
+    sparse_input: bool = False
     # Reads per-iteration losses off a fitted estimator: {metric name: [values by iteration]}.
     iteration_metrics: Callable[[Any], dict[str, list[float]]] | None = None
     # Extra fit() arguments given the training and validation (X, y) pairs, e.g. eval_set.

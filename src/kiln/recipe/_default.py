@@ -37,8 +37,13 @@ def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack(parts) if parts else np.empty((len(frame), 0))
 
 
-def build_preprocessor(column_types: dict[str, str], *, scale_numeric: bool) -> ColumnTransformer:
-    """A ColumnTransformer for the columns the model uses (others must be dropped beforehand)."""
+def build_preprocessor(
+    column_types: dict[str, str], *, scale_numeric: bool, sparse: bool = False
+) -> ColumnTransformer:
+    """A ColumnTransformer for the columns the model uses (others must be dropped beforehand).
+
+    ``sparse=True`` keeps the one-hot block sparse and returns a scipy sparse matrix.
+    """
     numeric = [c for c, t in column_types.items() if t == NUMERIC]
     categorical = [c for c, t in column_types.items() if t in (CATEGORICAL, BOOLEAN)]
     dates = [c for c, t in column_types.items() if t == DATETIME]
@@ -60,7 +65,7 @@ def build_preprocessor(column_types: dict[str, str], *, scale_numeric: bool) -> 
                             OneHotEncoder(
                                 handle_unknown="infrequent_if_exist",
                                 max_categories=MAX_CATEGORIES,
-                                sparse_output=False,
+                                sparse_output=sparse,
                             ),
                         ),
                     ]
@@ -76,4 +81,9 @@ def build_preprocessor(column_types: dict[str, str], *, scale_numeric: bool) -> 
         if scale_numeric:
             date_steps.append(("scale", StandardScaler()))
         transformers.append(("datetime", Pipeline(date_steps), dates))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+    return ColumnTransformer(
+        transformers,
+        remainder="drop",
+        verbose_feature_names_out=True,
+        sparse_threshold=1.0 if sparse else 0.0,
+    )

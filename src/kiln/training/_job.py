@@ -72,6 +72,7 @@ class Problem:
         preprocessor = build_preprocessor(
             {c: self.column_types[c] for c in self.features},
             scale_numeric=self.algorithm.scale_numeric,
+            sparse=self.algorithm.sparse_input,
         )
         Xt = preprocessor.fit_transform(X_train, y_train)
         estimator = self.algorithm.build(self.problem_type, hp, self.seed)
