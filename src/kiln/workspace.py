@@ -133,7 +133,9 @@ class Workspace:
         return EndpointService(self)
 
     # -- actions --------------------------------------------------------------------------------
-    def train(self, data: str, *, target: str, algorithm: str, **options: Any) -> TrainingResult:
+    def train(
+        self, data: str, *, algorithm: str, target: str | None = None, **options: Any
+    ) -> TrainingResult:
         """Train a model as a job and register it; see :func:`kiln.training.train`."""
         from kiln.training import train
 

@@ -33,10 +33,15 @@ class Algorithm:
     scale_numeric: bool = False
     # One-hot columns stay a scipy sparse matrix (for models built for sparse input).
     sparse_input: bool = False
+    # Reads the data set's text columns (TF-IDF / counts) instead of the tabular recipe.
+    text_input: bool = False
     # Reads per-iteration losses off a fitted estimator: {metric name: [values by iteration]}.
     iteration_metrics: Callable[[Any], dict[str, list[float]]] | None = None
     # Extra fit() arguments given the training and validation (X, y) pairs, e.g. eval_set.
     fit_options: Callable[[dict, tuple, tuple], dict] | None = None
+    # The hyperparameter counting boosting rounds or epochs: a cross-validated model is refit with
+    # the folds' mean best iteration (from early stopping) in it.
+    iterations_param: str = "n_estimators"
     aliases: tuple[str, ...] = field(default=())
 
     def hyperparameters(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -238,6 +243,389 @@ def _build_random_forest(problem_type: str, hp: dict, seed: int):
     return ensemble.RandomForestClassifier(class_weight=class_weight, **common)
 
 
+# -- CatBoost (optional extra) --------------------------------------------------------------------
+_CATBOOST_PARAMS = [
+    Param("n_estimators", "int", 500, "number of boosting rounds", 1, 10000),
+    Param("learning_rate", "float", 0.05, "shrinkage per round", 1e-4, 1.0),
+    Param("depth", "int", 6, "depth of the symmetric (oblivious) trees", 1, 16),
+    Param("l2_leaf_reg", "float", 3.0, "L2 regularisation on leaf values", 0.0, INF),
+    Param(
+        "random_strength",
+        "float",
+        1.0,
+        "noise added to split scores (against overfitting)",
+        0.0,
+        INF,
+    ),
+    Param("colsample_bylevel", "float", 1.0, "column fraction tried at each tree level", 0.05, 1.0),
+    Param(
+        "early_stopping_rounds",
+        "int",
+        30,
+        "stop when the validation loss has not improved for this many rounds (0: off)",
+        0,
+        10000,
+    ),
+]
+
+
+def _build_catboost(problem_type: str, hp: dict, seed: int):
+    try:
+        import catboost
+    except ImportError as exc:
+        raise ConfigError(
+            "CatBoost is not installed: pip install 'kiln[catboost]'",
+            code="algorithm.missing-dependency",
+        ) from exc
+    common = dict(
+        iterations=hp["n_estimators"],
+        learning_rate=hp["learning_rate"],
+        depth=hp["depth"],
+        l2_leaf_reg=hp["l2_leaf_reg"],
+        random_strength=hp["random_strength"],
+        rsm=hp["colsample_bylevel"],
+        early_stopping_rounds=hp["early_stopping_rounds"] or None,
+        random_seed=seed,
+        thread_count=default_threads(),
+        verbose=False,
+        allow_writing_files=False,
+    )
+    if problem_type == REGRESSION:
+        return catboost.CatBoostRegressor(loss_function="RMSE", **common)
+    loss = "Logloss" if problem_type == BINARY else "MultiClass"
+    return catboost.CatBoostClassifier(loss_function=loss, **common)
+
+
+def _catboost_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
+    return {"eval_set": validation}
+
+
+def _catboost_curves(estimator) -> dict[str, list[float]]:
+    names = {"learn": "train", "validation": "validation"}
+    return {
+        f"{names.get(split, split)}_{metric.lower()}": [float(v) for v in values]
+        for split, metrics in estimator.get_evals_result().items()
+        for metric, values in metrics.items()
+    }
+
+
+# -- extra trees ----------------------------------------------------------------------------------
+_EXTRA_TREES_PARAMS = [
+    Param("n_estimators", "int", 300, "number of trees", 1, 10000),
+    Param(
+        "max_depth", "int", None, "maximum tree depth (none: grow fully)", 1, 1000, nullable=True
+    ),
+    Param("min_samples_leaf", "int", 3, "minimum rows in a leaf", 1, 100000),
+    Param(
+        "max_features",
+        "choice",
+        "auto",
+        "features tried per split (auto: sqrt for classification, all for regression)",
+        choices=("auto", "sqrt", "log2", "all"),
+    ),
+    Param(
+        "class_weight",
+        "choice",
+        "none",
+        "balanced re-weights classes by inverse frequency",
+        choices=("none", "balanced", "balanced_subsample"),
+    ),
+]
+
+
+def _build_extra_trees(problem_type: str, hp: dict, seed: int):
+    from sklearn import ensemble
+
+    max_features = hp["max_features"]
+    if max_features == "auto":
+        max_features = "all" if problem_type == REGRESSION else "sqrt"
+    common = dict(
+        n_estimators=hp["n_estimators"],
+        max_depth=hp["max_depth"],
+        min_samples_leaf=hp["min_samples_leaf"],
+        max_features=None if max_features == "all" else max_features,
+        n_jobs=default_threads(),
+        random_state=seed,
+    )
+    if problem_type == REGRESSION:
+        return ensemble.ExtraTreesRegressor(**common)
+    class_weight = None if hp["class_weight"] == "none" else hp["class_weight"]
+    return ensemble.ExtraTreesClassifier(class_weight=class_weight, **common)
+
+
+# -- decision tree --------------------------------------------------------------------------------
+_DECISION_TREE_PARAMS = [
+    Param("max_depth", "int", 6, "maximum tree depth (none: grow fully)", 1, 1000, nullable=True),
+    Param("min_samples_leaf", "int", 5, "minimum rows in a leaf", 1, 100000),
+    Param(
+        "ccp_alpha",
+        "float",
+        0.0,
+        "cost-complexity pruning: larger prunes more of the grown tree",
+        0.0,
+        INF,
+    ),
+    Param(
+        "class_weight",
+        "choice",
+        "none",
+        "balanced re-weights classes by inverse frequency",
+        choices=("none", "balanced"),
+    ),
+]
+
+
+def _build_decision_tree(problem_type: str, hp: dict, seed: int):
+    from sklearn import tree
+
+    common = dict(
+        max_depth=hp["max_depth"],
+        min_samples_leaf=hp["min_samples_leaf"],
+        ccp_alpha=hp["ccp_alpha"],
+        random_state=seed,
+    )
+    if problem_type == REGRESSION:
+        return tree.DecisionTreeRegressor(**common)
+    class_weight = None if hp["class_weight"] == "none" else hp["class_weight"]
+    return tree.DecisionTreeClassifier(class_weight=class_weight, **common)
+
+
+# -- k-nearest neighbours -------------------------------------------------------------------------
+_KNN_PARAMS = [
+    Param("n_neighbors", "int", 15, "neighbours that vote (or are averaged)", 1, 10000),
+    Param(
+        "weights",
+        "choice",
+        "uniform",
+        "uniform: every neighbour counts the same; distance: closer ones count more",
+        choices=("uniform", "distance"),
+    ),
+    Param(
+        "metric",
+        "choice",
+        "euclidean",
+        "distance between rows (numerics standardised)",
+        choices=("euclidean", "manhattan"),
+    ),
+]
+
+
+def _build_knn(problem_type: str, hp: dict, seed: int):
+    from sklearn import neighbors
+
+    common = dict(
+        n_neighbors=hp["n_neighbors"],
+        weights=hp["weights"],
+        metric=hp["metric"],
+        n_jobs=default_threads(),
+    )
+    if problem_type == REGRESSION:
+        return neighbors.KNeighborsRegressor(**common)
+    return neighbors.KNeighborsClassifier(**common)
+
+
+# -- naive Bayes ----------------------------------------------------------------------------------
+_NAIVE_BAYES_PARAMS = [
+    Param(
+        "var_smoothing",
+        "float",
+        1e-9,
+        "share of the largest feature variance added to every variance (stability)",
+        0.0,
+        1.0,
+    ),
+]
+
+
+def _build_naive_bayes(problem_type: str, hp: dict, seed: int):
+    from sklearn import naive_bayes
+
+    return naive_bayes.GaussianNB(var_smoothing=hp["var_smoothing"])
+
+
+# -- support vector machine -----------------------------------------------------------------------
+_SVM_PARAMS = [
+    Param("kernel", "choice", "rbf", "kernel function", choices=("rbf", "linear", "poly")),
+    Param("C", "float", 1.0, "penalty on margin violations (larger: less regularised)", 1e-6, 1e6),
+    Param(
+        "gamma",
+        "float",
+        0.01,
+        "rbf/poly kernel coefficient (none: 1 / (features × variance), scikit-learn's 'scale')",
+        1e-8,
+        1e4,
+        nullable=True,
+    ),
+    Param("degree", "int", 3, "degree of the poly kernel", 1, 10),
+    Param(
+        "epsilon",
+        "float",
+        0.1,
+        "regression: width of the no-penalty tube, in standard deviations of the target",
+        0.0,
+        10.0,
+    ),
+    Param(
+        "class_weight",
+        "choice",
+        "none",
+        "balanced re-weights classes by inverse frequency",
+        choices=("none", "balanced"),
+    ),
+]
+
+
+def _build_svm(problem_type: str, hp: dict, seed: int):
+    from sklearn import svm
+
+    kernel = dict(
+        kernel=hp["kernel"],
+        C=hp["C"],
+        gamma="scale" if hp["gamma"] is None else hp["gamma"],
+        degree=hp["degree"],
+        cache_size=500,
+    )
+    if problem_type == REGRESSION:
+        from sklearn.compose import TransformedTargetRegressor
+        from sklearn.preprocessing import StandardScaler
+
+        # On the standardised target, so C and epsilon mean the same for any target scale.
+        return TransformedTargetRegressor(
+            regressor=svm.SVR(epsilon=hp["epsilon"], **kernel), transformer=StandardScaler()
+        )
+    from sklearn.calibration import CalibratedClassifierCV
+
+    # Platt scaling fitted on 5-fold out-of-fold decision values, one final SVC on all rows:
+    # what SVC(probability=True) did before scikit-learn 1.9 deprecated it.
+    class_weight = None if hp["class_weight"] == "none" else "balanced"
+    return CalibratedClassifierCV(
+        svm.SVC(class_weight=class_weight, random_state=seed, **kernel),
+        method="sigmoid",
+        cv=5,
+        ensemble=False,
+    )
+
+
+# -- epoch-trained models: linear learner, multilayer perceptron, factorization machines -------
+def _early_stopping(unit: str, default: int) -> Param:
+    return Param(
+        "early_stopping_rounds",
+        "int",
+        default,
+        f"stop when the validation loss has not improved for this many {unit} (0: off)",
+        0,
+        10000,
+    )
+
+
+LINEAR_LEARNER_PARAMS = [
+    Param(
+        "optimizer",
+        "choice",
+        "minibatch",
+        "minibatch: each step averages batch_size rows; sgd: one step per row (scikit-learn SGD)",
+        choices=("minibatch", "sgd"),
+    ),
+    Param("batch_size", "int", 64, "rows per step of the minibatch optimizer", 1, 100000),
+    Param("epochs", "int", 50, "passes over the training rows", 1, 10000),
+    Param(
+        "penalty",
+        "choice",
+        "l2",
+        "regularisation: l2 (ridge), l1 (lasso), elasticnet or none",
+        choices=("l2", "l1", "elasticnet", "none"),
+    ),
+    Param("alpha", "float", 1e-4, "regularisation strength (larger: simpler model)", 1e-10, 1e3),
+    Param("l1_ratio", "float", 0.15, "share of L1 in elasticnet", 0.0, 1.0),
+    Param(
+        "learning_rate",
+        "choice",
+        "adaptive",
+        "step-size schedule: constant (eta0), optimal (1 / (alpha·(t + t0))), invscaling "
+        "(eta0 / t^power_t) or adaptive (eta0, divided by 5 when the training loss stalls)",
+        choices=("constant", "optimal", "invscaling", "adaptive"),
+    ),
+    Param("eta0", "float", 0.1, "initial step size (constant, invscaling, adaptive)", 1e-6, 10.0),
+    Param("power_t", "float", 0.25, "exponent of the invscaling schedule", 0.0, 5.0),
+    _early_stopping("epochs", 5),
+]
+
+
+def _build_linear_learner(problem_type: str, hp: dict, seed: int):
+    from kiln.algorithms import _linear_learner
+
+    if problem_type == REGRESSION:
+        return _linear_learner.LinearLearnerRegressor(random_state=seed, **hp)
+    return _linear_learner.LinearLearnerClassifier(random_state=seed, **hp)
+
+
+MLP_PARAMS = [
+    Param(
+        "hidden_layer_sizes",
+        "int_list",
+        "64,32",
+        "neurons in each hidden layer, first to last",
+        1,
+        4096,
+    ),
+    Param(
+        "activation",
+        "choice",
+        "relu",
+        "activation of the hidden layers",
+        choices=("relu", "tanh", "logistic"),
+    ),
+    Param("alpha", "float", 1e-3, "L2 penalty on the weights", 0.0, 1e3),
+    Param("learning_rate_init", "float", 1e-3, "Adam step size", 1e-6, 1.0),
+    Param("batch_size", "int", 64, "rows per Adam step", 1, 100000),
+    Param("epochs", "int", 100, "passes over the training rows", 1, 10000),
+    _early_stopping("epochs", 10),
+]
+
+
+def _build_mlp(problem_type: str, hp: dict, seed: int):
+    from kiln.algorithms import _neural
+
+    if problem_type == REGRESSION:
+        return _neural.NeuralNetworkRegressor(random_state=seed, **hp)
+    return _neural.NeuralNetworkClassifier(random_state=seed, **hp)
+
+
+FACTORIZATION_MACHINE_PARAMS = [
+    Param("num_factors", "int", 8, "length of each feature's latent vector", 1, 1024),
+    Param(
+        "optimizer",
+        "choice",
+        "adam",
+        "adam, or sgd (plain mini-batch gradient steps)",
+        choices=("adam", "sgd"),
+    ),
+    Param("epochs", "int", 50, "passes over the training rows", 1, 10000),
+    Param("batch_size", "int", 128, "rows per step", 1, 100000),
+    Param("learning_rate", "float", 0.01, "step size", 1e-6, 10.0),
+    Param("reg_linear", "float", 1e-4, "L2 penalty on the linear weights", 0.0, 1e3),
+    Param("reg_factors", "float", 1e-3, "L2 penalty on the latent vectors", 0.0, 1e3),
+    Param("init_std", "float", 0.01, "standard deviation of the initial latent vectors", 1e-6, 1.0),
+    _early_stopping("epochs", 5),
+]
+
+
+def _build_factorization_machines(problem_type: str, hp: dict, seed: int):
+    from kiln.algorithms import _factorization
+
+    if problem_type == REGRESSION:
+        return _factorization.FactorizationMachineRegressor(random_state=seed, **hp)
+    return _factorization.FactorizationMachineClassifier(random_state=seed, **hp)
+
+
+def _epoch_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
+    return {"eval_set": validation}
+
+
+def _epoch_curves(estimator) -> dict[str, list[float]]:
+    return estimator.iteration_metrics()
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
@@ -273,6 +661,88 @@ ALGORITHMS: dict[str, Algorithm] = {
             PROBLEM_TYPES,
             _FOREST_PARAMS,
             _build_random_forest,
+        ),
+        Algorithm(
+            "linear_learner",
+            "Logistic / linear regression trained by SGD or mini-batch SGD, epoch by epoch",
+            PROBLEM_TYPES,
+            LINEAR_LEARNER_PARAMS,
+            _build_linear_learner,
+            scale_numeric=True,
+            iteration_metrics=_epoch_curves,
+            fit_options=_epoch_fit_options,
+            iterations_param="epochs",
+        ),
+        Algorithm(
+            "catboost",
+            "CatBoost gradient-boosted oblivious trees (optional extra: kiln[catboost])",
+            PROBLEM_TYPES,
+            _CATBOOST_PARAMS,
+            _build_catboost,
+            iteration_metrics=_catboost_curves,
+            fit_options=_catboost_fit_options,
+        ),
+        Algorithm(
+            "extra_trees",
+            "Extremely randomised trees: a forest with random split thresholds",
+            PROBLEM_TYPES,
+            _EXTRA_TREES_PARAMS,
+            _build_extra_trees,
+        ),
+        Algorithm(
+            "decision_tree",
+            "A single CART decision tree (depth-limited, prunable)",
+            PROBLEM_TYPES,
+            _DECISION_TREE_PARAMS,
+            _build_decision_tree,
+        ),
+        Algorithm(
+            "knn",
+            "k-nearest neighbours on standardised numerics and one-hot categories",
+            PROBLEM_TYPES,
+            _KNN_PARAMS,
+            _build_knn,
+            scale_numeric=True,
+        ),
+        Algorithm(
+            "naive_bayes",
+            "Gaussian naive Bayes (classification only)",
+            (BINARY, MULTICLASS),
+            _NAIVE_BAYES_PARAMS,
+            _build_naive_bayes,
+            scale_numeric=True,
+        ),
+        Algorithm(
+            "svm",
+            "Support vector machine (SVC with Platt probabilities, SVR); for small and medium "
+            "data: fit time grows quadratically with rows",
+            PROBLEM_TYPES,
+            _SVM_PARAMS,
+            _build_svm,
+            scale_numeric=True,
+        ),
+        Algorithm(
+            "mlp",
+            "Multilayer perceptron (Adam) trained epoch by epoch, early stopping on validation",
+            PROBLEM_TYPES,
+            MLP_PARAMS,
+            _build_mlp,
+            scale_numeric=True,
+            iteration_metrics=_epoch_curves,
+            fit_options=_epoch_fit_options,
+            iterations_param="epochs",
+        ),
+        Algorithm(
+            "factorization_machines",
+            "Factorization machine (pairwise interactions through latent vectors) on sparse input",
+            (BINARY, REGRESSION),
+            FACTORIZATION_MACHINE_PARAMS,
+            _build_factorization_machines,
+            scale_numeric=True,
+            sparse_input=True,
+            iteration_metrics=_epoch_curves,
+            fit_options=_epoch_fit_options,
+            iterations_param="epochs",
         ),
     ]
 }

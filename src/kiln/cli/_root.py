@@ -82,7 +82,11 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def train(
     ctx: typer.Context,
     data: str = typer.Option(..., "--data", help="Data set: NAME or NAME:VERSION."),
-    target: str = typer.Option(..., "--target", help="The column to predict."),
+    target: str = typer.Option(
+        None,
+        "--target",
+        help="The column to predict (for unsupervised algorithms: optional labels).",
+    ),
     algorithm: str = typer.Option(..., "--algorithm", help="See 'kiln algorithms list'."),
     hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter key=value (repeatable)."),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),

@@ -30,7 +30,39 @@ MULTICLASS_METRICS = (
     ),
 )
 # Metrics where smaller is better; everything else is maximised.
-LOWER_IS_BETTER = {"log_loss", "mse", "rmse", "mae", "mape"}
+LOWER_IS_BETTER = {
+    "log_loss",
+    "mse",
+    "rmse",
+    "mae",
+    "mape",
+    "davies_bouldin",
+    "reconstruction_mse",
+    "perplexity",
+}
+UNSUPERVISED_METRICS = {
+    "clustering": (
+        "clusters",
+        "noise_share",
+        "silhouette",
+        "davies_bouldin",
+        "calinski_harabasz",
+        "rand",
+        "adjusted_rand",
+        "adjusted_mutual_info",
+    ),
+    "anomaly_detection": (
+        "flagged_share",
+        "score_mean",
+        "score_p95",
+        "roc_auc",
+        "pr_auc",
+        "precision",
+        "recall",
+    ),
+    "dimensionality_reduction": ("explained_variance", "reconstruction_mse", "components"),
+    "topic_modeling": ("perplexity", "log_likelihood"),
+}
 
 
 def metric_names(problem_type: str | None = None) -> set[str]:
@@ -39,6 +71,7 @@ def metric_names(problem_type: str | None = None) -> set[str]:
         "binary": CLASSIFICATION_METRICS,
         "multiclass": MULTICLASS_METRICS,
         "regression": REGRESSION_METRICS,
+        **UNSUPERVISED_METRICS,
     }
     if problem_type is None:
         return {name for names in by_type.values() for name in names}

@@ -87,3 +87,35 @@ def build_preprocessor(
         verbose_feature_names_out=True,
         sparse_threshold=1.0 if sparse else 0.0,
     )
+
+
+def join_text(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The text columns of each row joined by spaces (missing values as empty text)."""
+    return frame[columns].fillna("").astype(str).agg(" ".join, axis=1).to_numpy()
+
+
+def build_text_preprocessor(
+    columns: list[str], *, ngram_max: int, min_df: int, max_features: int, counts: bool = False
+) -> Pipeline:
+    """Word n-grams of the text columns: TF-IDF weights, or raw counts (``counts=True``, for
+    topic models)."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    options = dict(
+        ngram_range=(1, ngram_max),
+        min_df=min_df,
+        max_features=max_features,
+        lowercase=True,
+        strip_accents="unicode",
+    )
+    vectorizer = (
+        CountVectorizer(stop_words="english", **options)
+        if counts
+        else TfidfVectorizer(sublinear_tf=True, **options)
+    )
+    return Pipeline(
+        [
+            ("join", FunctionTransformer(join_text, kw_args={"columns": list(columns)})),
+            ("vectorize", vectorizer),
+        ]
+    )

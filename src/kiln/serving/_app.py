@@ -36,11 +36,36 @@ class ValuePrediction(BaseModel):
     value: float = Field(description="The predicted value.")
 
 
+class ClusterPrediction(BaseModel):
+    cluster: int = Field(description="The cluster the row falls in (-1: noise, for DBSCAN).")
+
+
+class AnomalyPrediction(BaseModel):
+    score: float = Field(description="Anomaly score: higher is more anomalous.")
+    anomaly: bool = Field(description="Whether the score is past the model's threshold.")
+
+
+class ComponentsPrediction(BaseModel):
+    components: list[float] = Field(description="The row's coordinates on the components.")
+
+
+class TopicPrediction(BaseModel):
+    topic: int = Field(description="The most likely topic.")
+    topics: list[float] = Field(description="The row's weight on each topic.")
+
+
 class InvocationResponse(BaseModel):
     """One prediction per input row, in input order."""
 
     model: str = Field(description="The model version that answered, GROUP:VERSION.")
-    predictions: list[ClassPrediction | ValuePrediction]
+    predictions: list[
+        ClassPrediction
+        | ValuePrediction
+        | ClusterPrediction
+        | AnomalyPrediction
+        | ComponentsPrediction
+        | TopicPrediction
+    ]
     warnings: list[str] = Field(
         default_factory=list,
         description="Unseen categories and other accepted oddities of the input (omitted if none).",

@@ -37,7 +37,9 @@ class RequestSchema:
             c["name"]: set(c["categories"]) for c in self.inputs if "categories" in c
         }
         self.ignored = {c["name"] for c in signature.get("ignored", [])}
-        self.allowed = set(self.columns) | self.ignored | {signature["outputs"]["target"]}
+        self.allowed = set(self.columns) | self.ignored
+        if signature["outputs"].get("target"):
+            self.allowed.add(signature["outputs"]["target"])
 
     # -- JSON -----------------------------------------------------------------------------------
     def records(self, body: Any) -> list:

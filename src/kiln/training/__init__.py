@@ -44,8 +44,8 @@ def train(
     workspace: Workspace,
     data: str,
     *,
-    target: str,
     algorithm: str,
+    target: str | None = None,
     hyperparameters: dict[str, Any] | None = None,
     name: str | None = None,
     problem_type: str | None = None,
@@ -67,7 +67,8 @@ def train(
     data
         A data set reference: ``name`` (latest version) or ``name:3``.
     target
-        The column to predict.
+        The column to predict. Unsupervised algorithms (clustering, anomaly detection, PCA, topic
+        models) need none; given one, they use it only to evaluate (e.g. adjusted Rand index).
     hyperparameters
         Overrides of the algorithm's defaults; see ``kiln algorithms show NAME``.
     name
@@ -94,6 +95,7 @@ def train(
     TrainingResult
         The completed job and the registered model version. Raises ``JobFailed`` otherwise.
     """
+    from kiln.algorithms import UNSUPERVISED_PROBLEM_TYPES
     from kiln.compute import LocalExecutor
     from kiln.data._catalog import _unknown_column
     from kiln.data._split import check_ratios
@@ -102,12 +104,25 @@ def train(
     from kiln.training._validation import parse_validation
 
     dataset = workspace.data.get(data)
-    if target not in dataset.columns:
+    spec_algorithm = get_algorithm(algorithm)
+    supervised = not set(spec_algorithm.problem_types) & set(UNSUPERVISED_PROBLEM_TYPES)
+    if target is None and supervised:
+        raise ConfigError(
+            f"{spec_algorithm.name} is supervised: give the column to predict with --target.",
+            code="training.missing-target",
+            field="target",
+        )
+    if target is not None and target not in dataset.columns:
         raise _unknown_column(target, dataset)
     if time_column is not None and time_column not in dataset.columns:
         raise _unknown_column(time_column, dataset)
-    spec_algorithm = get_algorithm(algorithm)
-    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+    if problem_type is not None and problem_type not in spec_algorithm.problem_types:
+        if problem_type in (*PROBLEM_TYPES, *UNSUPERVISED_PROBLEM_TYPES):
+            raise ConfigError(
+                f"{spec_algorithm.name} does not do {problem_type}; it does "
+                f"{', '.join(spec_algorithm.problem_types)}.",
+                code="algorithm.problem-type",
+            )
         raise ConfigError(
             f"Unknown problem type {problem_type!r}. Use one of {', '.join(PROBLEM_TYPES)}.",
             code="training.bad-problem-type",

@@ -9,14 +9,21 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, Algorithm, get_algorithm
+from kiln.algorithms import (
+    BINARY,
+    MULTICLASS,
+    REGRESSION,
+    UNSUPERVISED_PROBLEM_TYPES,
+    Algorithm,
+    get_algorithm,
+)
 from kiln.compute import JobContext
 from kiln.errors import ConfigError, DataError
 from kiln.evaluation import evaluate, metric_names
-from kiln.recipe import build_preprocessor
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._model import TrainedModel
 from kiln.training._signature import build_signature
+from kiln.training._unsupervised import build_features, estimator_params, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
 from kiln.workspace import Workspace
 
@@ -69,13 +76,13 @@ class Problem:
         has_eval = X_eval is not None and len(X_eval) > 0
         if not has_eval and "early_stopping_rounds" in hp:
             hp["early_stopping_rounds"] = 0
-        preprocessor = build_preprocessor(
-            {c: self.column_types[c] for c in self.features},
-            scale_numeric=self.algorithm.scale_numeric,
-            sparse=self.algorithm.sparse_input,
+        preprocessor = build_features(
+            self.algorithm, self.problem_type, self.features, self.column_types, hp
         )
         Xt = preprocessor.fit_transform(X_train, y_train)
-        estimator = self.algorithm.build(self.problem_type, hp, self.seed)
+        estimator = self.algorithm.build(
+            self.problem_type, estimator_params(self.algorithm, hp), self.seed
+        )
         options = {}
         if self.algorithm.fit_options is not None and has_eval:
             options = self.algorithm.fit_options(
@@ -118,9 +125,18 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
     validation = parse_validation(spec.get("validation"))
     log(f"Data set {dataset.ref}: {dataset.row_count} rows, {dataset.column_count} columns.")
     column_types = dataset.column_types()
+    algorithm = get_algorithm(spec["algorithm"])
+    unsupervised = [t for t in algorithm.problem_types if t in UNSUPERVISED_PROBLEM_TYPES]
+    if unsupervised:
+        criteria = [parse_criterion(c) for c in spec.get("require") or []]
+        check_metric_names(criteria, metric_names(unsupervised[0]))
+        log(
+            f"Problem type: {unsupervised[0]}"
+            + (f" (labels {target!r} for evaluation only)." if target else ".")
+        )
+        return run_unsupervised(workspace, context, spec, dataset, algorithm, unsupervised[0])
     target_values = data.load(dataset, columns=[target])[target]
     problem_type = spec.get("problem_type") or infer_problem_type(target_values)
-    algorithm = get_algorithm(spec["algorithm"])
     if problem_type not in algorithm.problem_types:
         raise ConfigError(
             f"{algorithm.name} does not support {problem_type} problems; it supports "
@@ -162,12 +178,19 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         problem_type=problem_type,
         classes=classes,
         positive_label=classes[1] if problem_type == BINARY else None,
+        text_inputs=algorithm.text_input,
     )
     features = [c["name"] for c in signature["inputs"]]
     if not features:
+        what = (
+            "text columns"
+            if algorithm.text_input
+            else (
+                "feature columns (text and identifier columns are not used by the default recipe)"
+            )
+        )
         raise DataError(
-            f"No usable feature columns besides the target {target!r} (text and identifier "
-            "columns are not used by the default recipe).",
+            f"No usable {what} besides the target {target!r} in {dataset.ref}.",
             code="training.no-features",
         )
     if signature["ignored"]:
@@ -237,10 +260,47 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
             shown = {k: v for k, v in metrics[part].items() if not isinstance(v, list)}
             log(f"{part} metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
+    return register_and_finish(
+        workspace,
+        context,
+        spec,
+        model=model,
+        metrics=metrics,
+        dataset=dataset,
+        algorithm=algorithm,
+        hyperparameters=result["hyperparameters"],
+        splits=splits,
+        extra={
+            "problem_type": problem_type,
+            "validation": str(validation),
+            "threshold": threshold,
+            "folds": result.get("folds", []),
+            "fit_seconds": round(result["fit_seconds"], 3),
+            "total_seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+
+
+def register_and_finish(
+    workspace: Workspace,
+    context: JobContext,
+    spec: dict,
+    *,
+    model,
+    metrics,
+    dataset,
+    algorithm,
+    hyperparameters,
+    splits,
+    extra: dict,
+) -> dict:
+    """Check the success criteria, register the model (Rejected if a criterion fails) and build
+    the job's result."""
+    criteria = [parse_criterion(c) for c in spec.get("require") or []]
     checked = [c.check(metrics) for c in criteria]
     failed = [c for c in checked if not c["passed"]]
     for check in checked:
-        log(
+        context.log(
             f"Criterion {check['criterion']} on {check['split']}: {check['value']} → "
             f"{'pass' if check['passed'] else 'FAIL'}."
         )
@@ -248,8 +308,8 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         model,
         group=spec["group"],
         algorithm=algorithm.name,
-        target=target,
-        hyperparameters=result["hyperparameters"],
+        target=spec.get("target") or "",
+        hyperparameters=hyperparameters,
         metrics=metrics,
         dataset_version_id=dataset.id,
         job_id=context.job_id,
@@ -259,20 +319,15 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
             f"{c['criterion']} (got {c['value']} on {c['split']})" for c in failed
         )
         version = workspace.models.reject(version.ref, reason=reason)
-        log(reason, level="WARNING")
-    log(f"Registered model {version.ref} ({version.approval_status}).")
+        context.log(reason, level="WARNING")
+    context.log(f"Registered model {version.ref} ({version.approval_status}).")
     return {
         "model": version.ref,
         "model_version_id": version.id,
-        "problem_type": problem_type,
-        "validation": str(validation),
         "metrics": metrics,
         "criteria": checked,
-        "threshold": threshold,
         "splits": {part: v.ref for part, v in splits.items()},
-        "folds": result.get("folds", []),
-        "fit_seconds": round(result["fit_seconds"], 3),
-        "total_seconds": round(time.perf_counter() - started, 3),
+        **extra,
     }
 
 

@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kiln.algorithms import REGRESSION
+from kiln.algorithms import (
+    ANOMALY_DETECTION,
+    BINARY,
+    CLUSTERING,
+    DIMENSIONALITY_REDUCTION,
+    MULTICLASS,
+    REGRESSION,
+    TOPIC_MODELING,
+)
 
 __all__ = ["TrainedModel", "library_versions"]
 
@@ -58,7 +66,28 @@ class TrainedModel:
 
     @property
     def is_classifier(self) -> bool:
-        return self.problem_type != REGRESSION
+        return self.problem_type in (BINARY, MULTICLASS)
+
+    # -- unsupervised outputs --------------------------------------------------------------------
+    def _features(self, frame: pd.DataFrame):
+        return self.pipeline[:-1].transform(self._inputs(frame))
+
+    def clusters(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.pipeline[-1].predict(self._features(frame)), dtype=int)
+
+    def anomaly_scores(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(score, is_anomaly): higher scores are more anomalous."""
+        estimator = self.pipeline[-1]
+        features = self._features(frame)
+        if hasattr(estimator, "anomaly_score"):
+            scores = estimator.anomaly_score(features)
+        else:  # scikit-learn's outlier detectors score normal points higher
+            scores = -estimator.score_samples(features)
+        return np.asarray(scores, dtype=float), estimator.predict(features) == -1
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        """Components (PCA) or topic weights (LDA) per row."""
+        return np.asarray(self.pipeline.transform(self._inputs(frame)), dtype=float)
 
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[self.input_columns]
@@ -85,9 +114,26 @@ class TrainedModel:
         ]
 
     def predictions(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        """One JSON-ready object per row: ``{"label", "probabilities"}`` or ``{"value"}``."""
-        if not self.is_classifier:
+        """One JSON-ready object per row: ``{"label", "probabilities"}`` for classifiers,
+        ``{"value"}`` for regression, ``{"cluster"}``, ``{"score", "anomaly"}``,
+        ``{"components"}`` or ``{"topic", "topics"}`` for unsupervised models."""
+        if self.problem_type == REGRESSION:
             return [{"value": float(v)} for v in self.predict_values(frame)]
+        if self.problem_type == CLUSTERING:
+            return [{"cluster": int(c)} for c in self.clusters(frame)]
+        if self.problem_type == ANOMALY_DETECTION:
+            scores, flags = self.anomaly_scores(frame)
+            return [
+                {"score": round(float(s), 6), "anomaly": bool(f)}
+                for s, f in zip(scores, flags, strict=True)
+            ]
+        if self.problem_type == DIMENSIONALITY_REDUCTION:
+            return [{"components": row} for row in self.embed(frame).round(6).tolist()]
+        if self.problem_type == TOPIC_MODELING:
+            weights = self.embed(frame)
+            return [
+                {"topic": int(row.argmax()), "topics": row.round(6).tolist()} for row in weights
+            ]
         proba = self.predict_proba(frame)
         names = [str(c) for c in self.classes]
         labels = [_native(c) for c in self.classes]
@@ -98,9 +144,27 @@ class TrainedModel:
         ]
 
     def prediction_table(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Predictions as columns: ``prediction`` and, for classifiers, ``probability_<label>``."""
-        if not self.is_classifier:
+        """Predictions as columns: ``prediction`` and, for classifiers, ``probability_<label>``;
+        ``cluster``; ``anomaly_score`` and ``anomaly``; ``component_<i>``; ``topic`` and
+        ``topic_<i>``."""
+        if self.problem_type == REGRESSION:
             return pd.DataFrame({"prediction": self.predict_values(frame)}, index=frame.index)
+        if self.problem_type == CLUSTERING:
+            return pd.DataFrame({"cluster": self.clusters(frame)}, index=frame.index)
+        if self.problem_type == ANOMALY_DETECTION:
+            scores, flags = self.anomaly_scores(frame)
+            return pd.DataFrame({"anomaly_score": scores, "anomaly": flags}, index=frame.index)
+        if self.problem_type in (DIMENSIONALITY_REDUCTION, TOPIC_MODELING):
+            values = self.embed(frame)
+            prefix = "component" if self.problem_type == DIMENSIONALITY_REDUCTION else "topic"
+            out = pd.DataFrame(
+                values,
+                index=frame.index,
+                columns=[f"{prefix}_{i + 1}" for i in range(values.shape[1])],
+            )
+            if self.problem_type == TOPIC_MODELING:
+                out.insert(0, "topic", values.argmax(axis=1))
+            return out
         proba = self.predict_proba(frame)
         out = {"prediction": np.asarray(self.classes, dtype=object)[self.encoded_labels(proba)]}
         for i, label in enumerate(self.classes):

@@ -31,16 +31,19 @@ def build_signature(
     frame: pd.DataFrame,
     *,
     column_types: dict[str, str],
-    target: str,
+    target: str | None,
     problem_type: str,
     classes: list | None,
     positive_label=None,
+    text_inputs: bool = False,
 ) -> dict:
+    """Inputs: the columns the model reads — text columns for text models, else every column but
+    text and identifiers. ``ignored`` columns may be sent and are not used."""
     inputs, ignored = [], []
     for name, semantic in column_types.items():
         if name == target:
             continue
-        if semantic in (TEXT, IDENTIFIER):
+        if (semantic == TEXT) != text_inputs or semantic == IDENTIFIER:
             ignored.append({"name": name, "type": semantic})
             continue
         series = frame[name]
