@@ -186,6 +186,8 @@ def _clean(values: dict) -> dict:
     for name, value in values.items():
         if isinstance(value, list):
             out[name] = value
+        elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+            out[name] = int(value)
         else:
             value = float(value)
             out[name] = None if np.isnan(value) or np.isinf(value) else round(value, 6)
