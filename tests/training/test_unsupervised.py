@@ -94,3 +94,10 @@ def test_supervised_algorithms_need_a_target_and_unsupervised_ones_refuse_other_
         iris.train("iris", algorithm="lightgbm")
     with pytest.raises(ConfigError, match="does not do binary"):
         iris.train("iris", algorithm="kmeans", problem_type="binary")
+
+
+def test_clustering_report_has_the_clustering_section(iris, tmp_path):
+    result = iris.train("iris", algorithm="kmeans", target="species", hyperparameters={"k": 3})
+    report = iris.jobs.report(result.job.id, out=tmp_path / "kmeans.html")
+    html = report.path.read_text()
+    assert "Rows per cluster" in html and "adjusted_rand" in html

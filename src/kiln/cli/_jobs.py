@@ -1,12 +1,15 @@
-"""``kiln jobs``: list, show and read the logs of jobs."""
+"""``kiln jobs``: list, show, read the logs of, and report on jobs."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from kiln.cli._common import (
     JsonOption,
     console,
+    err_console,
     fields,
     metrics_table,
     print_json,
@@ -83,3 +86,40 @@ def logs(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
     """Print a job's log, tracebacks included."""
     for _seq, time, level, message in workspace(ctx).jobs.logs(job_id):
         print(f"{time:%H:%M:%S} {level:<7} {message}")
+
+
+@app.command("report")
+def report_(
+    ctx: typer.Context,
+    job_id: str = typer.Argument(..., help="A completed training job."),
+    out: Path = typer.Option(
+        None, "--out", help="The HTML file (default: <workspace>/reports/<job id>.html)."
+    ),
+    learning_curve: bool = typer.Option(
+        True,
+        "--learning-curve/--no-learning-curve",
+        help="Refit on 10%…100% of the training split for the learning curve.",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write a training job's evaluation report: one self-contained HTML page with metrics,
+    curves, calibration, learning curve, feature importance and a bias/variance diagnosis."""
+    from kiln.evaluation import report
+
+    ws = workspace(ctx)
+    if as_json:
+        print_json(report(ws, job_id, out=out, learning_curve=learning_curve).to_dict())
+        return
+    with err_console.status(f"Building the report of job {job_id}"):
+        result = report(ws, job_id, out=out, learning_curve=learning_curve)
+    size = result.path.stat().st_size / 1e6
+    console.print(
+        f"Report written to [bold]{result.path}[/] ({size:.1f} MB, {result.seconds:.1f} s)."
+    )
+    verdict = result.diagnosis["verdict"]
+    colour = {"balanced": "green", "overfitting": "red", "underfitting": "yellow"}.get(verdict)
+    console.print(f"Diagnosis: [{colour or 'bold'}]{verdict}[/]")
+    for line in result.diagnosis["evidence"]:
+        console.print(f"  • {line}", highlight=False)
+    for line in result.diagnosis["suggestions"]:
+        console.print(f"  → {line}", highlight=False)

@@ -141,6 +141,13 @@ class JobService:
                 out.setdefault(r.name, []).append((r.step, r.value))
             return out
 
+    def report(self, job_id: str, *, out=None, learning_curve: bool = True):
+        """Write the HTML evaluation report of a completed training job; see
+        :func:`kiln.evaluation.report`."""
+        from kiln.evaluation import report
+
+        return report(self._ws, job_id, out=out, learning_curve=learning_curve)
+
     def add_lineage(self, job_id: str, record: tuple[str, str], relation: str) -> None:
         """``relation`` "input": record → job; "output": job → record."""
         with self._ws.store.write() as session:

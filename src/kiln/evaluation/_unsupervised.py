@@ -12,7 +12,14 @@ from kiln.evaluation._metrics import _clean
 MAX_SILHOUETTE_ROWS = 5000
 
 
-def clustering_metrics(features, labels: np.ndarray, labels_true=None, *, seed: int = 0) -> dict:
+def clustering_metrics(
+    features,
+    labels: np.ndarray,
+    labels_true=None,
+    *,
+    seed: int = 0,
+    sample_size: int = MAX_SILHOUETTE_ROWS,
+) -> dict:
     """Silhouette, Davies-Bouldin and Calinski-Harabasz on the model's features (noise points,
     label -1, left out); Rand, adjusted Rand and adjusted mutual information when true labels
     are given."""
@@ -26,7 +33,7 @@ def clustering_metrics(features, labels: np.ndarray, labels_true=None, *, seed: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out["silhouette"] = skm.silhouette_score(
-                X, y, sample_size=min(len(X), MAX_SILHOUETTE_ROWS), random_state=seed
+                X, y, sample_size=min(len(X), sample_size), random_state=seed
             )
             out["davies_bouldin"] = skm.davies_bouldin_score(X, y)
             out["calinski_harabasz"] = skm.calinski_harabasz_score(X, y)

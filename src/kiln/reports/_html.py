@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
-__all__ = ["Section", "figure", "render", "table", "write"]
+__all__ = ["Section", "bullets", "fields", "figure", "grid", "note", "render", "table", "write"]
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -31,15 +32,31 @@ _TEMPLATE = """<!doctype html>
  th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7eb; text-align: right; }
  th { background: #f0f2f5; } td:first-child, th:first-child { text-align: left; }
  .pass { color: #0f7b3f; font-weight: 600; } .fail { color: #c0362c; font-weight: 600; }
- .note { color: #52606d; font-size: 13px; } .grid { display: flex; flex-wrap: wrap; gap: 12px; }
- .grid > div { flex: 1 1 560px; min-width: 420px; }
+ .note { color: #52606d; font-size: 13px; }
+ .grid { display: grid; gap: 12px;
+         grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); }
+ .grid > div { min-width: 0; }
+ .fields th { text-align: left; background: none; color: #52606d; font-weight: 600; }
+ .fields td { text-align: left; } ul { margin: 6px 0; padding-left: 22px; } li { margin: 3px 0; }
+ .badge { display: inline-block; padding: 2px 10px; border-radius: 10px; font-weight: 600;
+          background: #e4e7eb; } .badge.good { background: #d5f5e3; color: #0f7b3f; }
+ .badge.bad { background: #fde2e1; color: #c0362c; } .badge.warn { background: #fff1cc;
+          color: #8a5a00; }
+ nav { font-size: 13px; margin: 12px 0 0; } nav a { color: #3e4c59; margin-right: 14px; }
 </style>
 <script>{{ plotly_js }}</script>
 </head><body>
 <header><h1>{{ title }}</h1><p>{{ subtitle }}</p></header>
 <main>
-{% for section in sections %}<section><h2>{{ section.title }}</h2>{{ section.body }}</section>
-{% endfor %}</main></body></html>
+{% if toc %}<nav>{% for section in sections %}<a href="#s{{ loop.index }}">{{ section.title }}</a>
+{% endfor %}</nav>{% endif %}
+{% for section in sections %}<section id="s{{ loop.index }}"><h2>{{ section.title }}</h2>
+{{ section.body }}</section>
+{% endfor %}</main>
+<script>window.addEventListener("load", function () {
+  document.querySelectorAll(".js-plotly-plot").forEach(function (p) { Plotly.Plots.resize(p); });
+});</script>
+</body></html>
 """
 
 
@@ -56,25 +73,58 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
-def figure(fig: Any, *, height: int | None = None) -> str:
-    """One plotly figure as an HTML fragment (the library is included once by ``render``)."""
+# The layout part of plotly's "plotly_white" template, without the per-trace defaults and the
+# polar/ternary/geo/3-D settings: every figure embeds its template, and the full one is ~7 kB.
+_COMPACT_LAYOUT_KEYS = (
+    "autotypenumbers",
+    "colorway",
+    "font",
+    "hovermode",
+    "hoverlabel",
+    "paper_bgcolor",
+    "plot_bgcolor",
+    "coloraxis",
+    "xaxis",
+    "yaxis",
+    "shapedefaults",
+    "annotationdefaults",
+    "title",
+)
+
+
+@cache
+def _compact_template() -> dict:
+    import plotly.io as pio
+
+    layout = pio.templates["plotly_white"].layout.to_plotly_json()
+    return {"layout": {k: layout[k] for k in _COMPACT_LAYOUT_KEYS if k in layout}}
+
+
+def figure(fig: Any, *, height: int | None = None, compact: bool = False) -> str:
+    """One plotly figure as an HTML fragment (the library is included once by ``render``).
+
+    ``compact=True`` embeds a trimmed copy of the "plotly_white" template (same colours, grid and
+    fonts), which keeps reports with many small figures light.
+    """
     if height:
         fig.update_layout(height=height)
-    fig.update_layout(margin=dict(l=50, r=20, t=40, b=40), template="plotly_white")
+    template = _compact_template() if compact else "plotly_white"
+    fig.update_layout(margin=dict(l=50, r=20, t=40, b=40), template=template)
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return html.escape(str(value))
 
 
 def table(
     columns: list[str], rows: list[list[Any]], *, classes: dict[int, str] | None = None
 ) -> str:
     """An HTML table; cells are escaped, floats shown with 4 decimals."""
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, float):
-            return f"{value:.4f}"
-        return html.escape(str(value))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = []
@@ -86,13 +136,38 @@ def table(
                 css = "pass" if value in (True, "pass", "balanced") else "fail"
                 value = {True: "pass", False: "fail"}.get(value, value)
             cells.append(
-                f'<td class="{css}">{cell(value)}</td>' if css else f"<td>{cell(value)}</td>"
+                f'<td class="{css}">{_cell(value)}</td>' if css else f"<td>{_cell(value)}</td>"
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def render(title: str, sections: list[Section], *, subtitle: str = "") -> str:
+def fields(values: dict[str, Any]) -> str:
+    """A two-column table of labelled values (a record's fields); ``Markup`` values stay HTML."""
+    rows = []
+    for key, value in values.items():
+        shown = value if isinstance(value, markupsafe.Markup) else _cell(value)
+        rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{shown}</td></tr>")
+    return f'<table class="fields"><tbody>{"".join(rows)}</tbody></table>'
+
+
+def bullets(items: list[str]) -> str:
+    """An escaped bullet list."""
+    return "<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in items) + "</ul>"
+
+
+def note(text: str) -> str:
+    """An escaped paragraph in the muted note style."""
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def grid(*fragments: str) -> str:
+    """Fragments (figures, tables) side by side, wrapping on narrow screens."""
+    return '<div class="grid">' + "".join(f"<div>{f}</div>" for f in fragments if f) + "</div>"
+
+
+def render(title: str, sections: list[Section], *, subtitle: str = "", toc: bool = False) -> str:
+    """The whole page; ``toc=True`` adds links to each section under the title."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     environment = jinja2.Environment(autoescape=True)
     template = environment.from_string(_TEMPLATE)
@@ -103,6 +178,7 @@ def render(title: str, sections: list[Section], *, subtitle: str = "") -> str:
         else f"generated {stamp} by kiln",
         sections=[Section(s.title, jinja2.utils.markupsafe.Markup(s.body)) for s in sections],
         plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js()),
+        toc=toc,
     )
 
 

@@ -274,6 +274,7 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
             "problem_type": problem_type,
             "validation": str(validation),
             "threshold": threshold,
+            "threshold_source": result.get("threshold_source") if threshold is not None else None,
             "folds": result.get("folds", []),
             "fit_seconds": round(result["fit_seconds"], 3),
             "total_seconds": round(time.perf_counter() - started, 3),
