@@ -191,8 +191,10 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
             return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
         return str(value)
 
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -209,8 +211,21 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     versions = {"python": platform.python_version()}
-    for name in ("kiln", "fastapi", "starlette", "uvicorn", "httpx", "orjson", "pandas", "numpy",
-                 "scikit-learn", "lightgbm", "pyarrow", "uvloop", "httptools"):
+    for name in (
+        "kiln",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "httpx",
+        "orjson",
+        "pandas",
+        "numpy",
+        "scikit-learn",
+        "lightgbm",
+        "pyarrow",
+        "uvloop",
+        "httptools",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -221,19 +236,26 @@ def machine_info() -> dict[str, Any]:
 
     def git(*args: str) -> str | None:
         try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
-                                  text=True, timeout=10, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(REPO), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
 
-    snapshot = source / ".." / "COMMIT"  # a `git archive` export records its commit here
+    snapshot = source.parent / "COMMIT"  # a `git archive` export records its commit here
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "kiln_source": str(source),
-        "kiln_commit": (snapshot.read_text().strip() if snapshot.exists()
-                        else git("rev-parse", "HEAD")),
+        "kiln_commit": (
+            snapshot.read_text().strip() if snapshot.exists() else git("rev-parse", "HEAD")
+        ),
         "kiln_source_is_repo": source == REPO / "src",
-        "repo_src_dirty": bool(git("status", "--porcelain", "src")) if source == REPO / "src"
+        "repo_src_dirty": bool(git("status", "--porcelain", "src"))
+        if source == REPO / "src"
         else None,
         "cpus": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

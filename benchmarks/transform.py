@@ -72,7 +72,7 @@ def make_big_csv(path: Path, rows: int, seed: int, long_value: int = 0) -> int:
         handle.write(b",".join(header[1:]) + b"\n")
         step = 100_000
         for start in range(0, rows, step):
-            handle.write(b"\n".join(stripped[i] for i in picks[start:start + step]) + b"\n")
+            handle.write(b"\n".join(stripped[i] for i in picks[start : start + step]) + b"\n")
     return path.stat().st_size
 
 
@@ -100,19 +100,34 @@ def baseline_worker(model_path: str, csv_path: str, chunk_rows: int, output: str
             chunk.to_csv(output, mode="w" if first else "a", header=first, index=False)
             first = False
     seconds = time.perf_counter() - started
-    print(json.dumps({"rows": rows, "seconds": seconds, "predict_seconds": predict_seconds,
-                      "model_load_seconds": load_seconds,
-                      "n_jobs": model.pipeline[-1].get_params().get("n_jobs")}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": seconds,
+                "predict_seconds": predict_seconds,
+                "model_load_seconds": load_seconds,
+                "n_jobs": model.pipeline[-1].get_params().get("n_jobs"),
+            }
+        )
+    )
 
 
 def run_baseline(model_path: Path, csv_path: Path, chunk_rows: int, output: Path | None) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--baseline-worker", str(model_path),
-               str(csv_path), str(chunk_rows)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--baseline-worker",
+        str(model_path),
+        str(csv_path),
+        str(chunk_rows),
+    ]
     if output is not None:
         command.append(str(output))
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     with RssPoller(process.pid) as rss:
         out, err = process.communicate(timeout=1800)
     wall = time.perf_counter() - started
@@ -134,12 +149,26 @@ def run_baseline(model_path: Path, csv_path: Path, chunk_rows: int, output: Path
 
 # -- kiln ---------------------------------------------------------------------------------------
 def run_kiln(home: Path, ref: str, csv_path: Path, output: Path, chunk_rows: int) -> dict:
-    command = [sys.executable, "-m", "kiln", "--home", str(home), "transform", ref,
-               "--input", str(csv_path), "--output", str(output), "--chunk-rows", str(chunk_rows),
-               "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "kiln",
+        "--home",
+        str(home),
+        "transform",
+        ref,
+        "--input",
+        str(csv_path),
+        "--output",
+        str(output),
+        "--chunk-rows",
+        str(chunk_rows),
+        "--json",
+    ]
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     with RssPoller(process.pid) as rss:
         out, err = process.communicate(timeout=1800)
     wall = time.perf_counter() - started
@@ -182,13 +211,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of (baseline, kiln CSV, kiln Parquet); medians are compared")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of (baseline, kiln CSV, kiln Parquet); medians are compared",
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--long-value", type=int, default=0, metavar="CHARS",
-                        help="make one categorical value of the middle row CHARS long")
-    parser.add_argument("--no-write-baseline", action="store_true",
-                        help="skip the reference baseline that also writes a CSV (round 1 only)")
+    parser.add_argument(
+        "--long-value",
+        type=int,
+        default=0,
+        metavar="CHARS",
+        help="make one categorical value of the middle row CHARS long",
+    )
+    parser.add_argument(
+        "--no-write-baseline",
+        action="store_true",
+        help="skip the reference baseline that also writes a CSV (round 1 only)",
+    )
     args = parser.parse_args()
 
     began = time.perf_counter()
@@ -206,33 +247,54 @@ def main() -> int:
         make_big_csv(small, 1_000, args.seed)
         log(f"Wrote {args.rows:,} rows ({size / 1e6:.0f} MB) to {big}")
 
-        runs: dict[str, list[dict]] = {"baseline": [], "baseline_write_csv": [], "kiln_csv": [],
-                                       "kiln_parquet": []}
+        runs: dict[str, list[dict]] = {
+            "baseline": [],
+            "baseline_write_csv": [],
+            "kiln_csv": [],
+            "kiln_parquet": [],
+        }
         try:
             # Fixed costs, from 1,000-row runs: what a job costs before and after its rows.
             log("Fixed costs: kiln transform and the baseline process on 1,000 rows")
-            fixed_kiln = min(run_kiln(ws.home, ref, small, tmp / "small-out.csv", args.chunk_rows)
-                             ["seconds"] for _ in range(2))
-            fixed_baseline = min(run_baseline(model_path, small, args.chunk_rows, None)
-                                 ["process_wall_seconds"] for _ in range(2))
+            fixed_kiln = min(
+                run_kiln(ws.home, ref, small, tmp / "small-out.csv", args.chunk_rows)["seconds"]
+                for _ in range(2)
+            )
+            fixed_baseline = min(
+                run_baseline(model_path, small, args.chunk_rows, None)["process_wall_seconds"]
+                for _ in range(2)
+            )
             for round_ in range(args.rounds):
                 steps = [
                     ("baseline", lambda: run_baseline(model_path, big, args.chunk_rows, None)),
-                    ("kiln_csv", lambda: run_kiln(ws.home, ref, big, tmp / "out.csv",
-                                                  args.chunk_rows)),
-                    ("kiln_parquet", lambda: run_kiln(ws.home, ref, big, tmp / "out.parquet",
-                                                      args.chunk_rows)),
+                    (
+                        "kiln_csv",
+                        lambda: run_kiln(ws.home, ref, big, tmp / "out.csv", args.chunk_rows),
+                    ),
+                    (
+                        "kiln_parquet",
+                        lambda: run_kiln(ws.home, ref, big, tmp / "out.parquet", args.chunk_rows),
+                    ),
                 ]
                 if round_ == 0 and not args.no_write_baseline:
-                    steps.insert(1, ("baseline_write_csv", lambda: run_baseline(
-                        model_path, big, args.chunk_rows, tmp / "baseline-out.csv")))
+                    steps.insert(
+                        1,
+                        (
+                            "baseline_write_csv",
+                            lambda: run_baseline(
+                                model_path, big, args.chunk_rows, tmp / "baseline-out.csv"
+                            ),
+                        ),
+                    )
                 for name, step in steps:
                     result = step()
                     result["round"] = round_ + 1
                     runs[name].append(result)
-                    log(f"  round {round_ + 1} {name}: {result['rows_per_s']:,.0f} rows/s "
+                    log(
+                        f"  round {round_ + 1} {name}: {result['rows_per_s']:,.0f} rows/s "
                         f"({result['seconds']:.1f}s), peak RSS tree "
-                        f"{result['peak_rss_tree_mb']:.0f} MB")
+                        f"{result['peak_rss_tree_mb']:.0f} MB"
+                    )
                     if result["rows"] != args.rows:
                         raise RuntimeError(f"{name} scored {result['rows']} rows, not {args.rows}")
             check_output(model, big, tmp / "out.csv", args.rows)
@@ -241,16 +303,19 @@ def main() -> int:
             ws.close()
 
     runs = {name: values for name, values in runs.items() if values}
-    median = {name: statistics.median(r["rows_per_s"] for r in values)
-              for name, values in runs.items()}
+    median = {
+        name: statistics.median(r["rows_per_s"] for r in values) for name, values in runs.items()
+    }
     # The baseline measured as its whole process (start-up, imports, model load included).
     median["baseline_process"] = statistics.median(
-        r["rows"] / r["process_wall_seconds"] for r in runs["baseline"])
+        r["rows"] / r["process_wall_seconds"] for r in runs["baseline"]
+    )
     kiln_seconds = statistics.median(r["seconds"] for r in runs["kiln_csv"])
     median["kiln_csv_without_fixed"] = args.rows / max(kiln_seconds - fixed_kiln, 1e-9)
     peak_tree = max(r["peak_rss_tree_mb"] for n in ("kiln_csv", "kiln_parquet") for r in runs[n])
-    peak_single = max(r["peak_rss_single_mb"] for n in ("kiln_csv", "kiln_parquet")
-                      for r in runs[n])
+    peak_single = max(
+        r["peak_rss_single_mb"] for n in ("kiln_csv", "kiln_parquet") for r in runs[n]
+    )
     ratio_csv = median["kiln_csv"] / median["baseline"]
     ratio_parquet = median["kiln_parquet"] / median["baseline"]
     targets = {
@@ -260,9 +325,11 @@ def main() -> int:
         "throughput_met": ratio_csv >= THROUGHPUT_TARGET,
         "throughput_met_parquet": ratio_parquet >= THROUGHPUT_TARGET,
         "ratio_kiln_csv_vs_baseline_process": round(
-            median["kiln_csv"] / median["baseline_process"], 4),
+            median["kiln_csv"] / median["baseline_process"], 4
+        ),
         "ratio_kiln_csv_without_fixed_costs": round(
-            median["kiln_csv_without_fixed"] / median["baseline"], 4),
+            median["kiln_csv_without_fixed"] / median["baseline"], 4
+        ),
         "fixed_seconds_kiln_1000_rows": fixed_kiln,
         "fixed_seconds_baseline_process_1000_rows": fixed_baseline,
         "rss_limit_mb": RSS_LIMIT_BYTES / 2**20,
@@ -281,31 +348,58 @@ def main() -> int:
     rows = []
     for name, values in runs.items():
         for r in values:
-            rows.append([f"{labels[name]}, round {r['round']}", r["rows_per_s"],
-                         r["rows_per_s"] / base, r["seconds"], r["peak_rss_tree_mb"],
-                         r["peak_rss_single_mb"]])
+            rows.append(
+                [
+                    f"{labels[name]}, round {r['round']}",
+                    r["rows_per_s"],
+                    r["rows_per_s"] / base,
+                    r["seconds"],
+                    r["peak_rss_tree_mb"],
+                    r["peak_rss_single_mb"],
+                ]
+            )
     summary = [
         ("**median baseline**", "baseline"),
         ("**median kiln → CSV**", "kiln_csv"),
         ("**median kiln → Parquet**", "kiln_parquet"),
-        ("baseline as a whole process (start-up, imports, model load counted)",
-         "baseline_process"),
-        (f"kiln → CSV without its fixed cost ({fixed_kiln:.2f}s, from a 1,000-row run)",
-         "kiln_csv_without_fixed"),
+        ("baseline as a whole process (start-up, imports, model load counted)", "baseline_process"),
+        (
+            f"kiln → CSV without its fixed cost ({fixed_kiln:.2f}s, from a 1,000-row run)",
+            "kiln_csv_without_fixed",
+        ),
     ]
     for label, key in summary:
         rows.append([label, median[key], median[key] / base, "", "", ""])
-    print(f"\n### Batch transform of {args.rows:,} rows ({size / 1e6:.0f} MB CSV), chunks of "
-          f"{args.chunk_rows:,}\n")
-    print(markdown_table(["run", "rows/s", "× baseline", "seconds", "peak RSS tree MB",
-                          "peak RSS one process MB"], rows))
+    print(
+        f"\n### Batch transform of {args.rows:,} rows ({size / 1e6:.0f} MB CSV), chunks of "
+        f"{args.chunk_rows:,}\n"
+    )
+    print(
+        markdown_table(
+            [
+                "run",
+                "rows/s",
+                "× baseline",
+                "seconds",
+                "peak RSS tree MB",
+                "peak RSS one process MB",
+            ],
+            rows,
+        )
+    )
     verdict = "MET" if targets["throughput_met"] else "MISSED"
-    print(f"\nkiln → CSV / baseline = {ratio_csv:.3f}, kiln → Parquet / baseline = "
-          f"{ratio_parquet:.3f} (target >= {THROUGHPUT_TARGET}): {verdict}")
-    print(f"Fixed cost of a transform (1,000 rows, wall): kiln {fixed_kiln:.2f}s, baseline "
-          f"process {fixed_baseline:.2f}s")
-    print(f"peak RSS of the kiln process tree = {peak_tree:,.0f} MB (largest single process "
-          f"{peak_single:,.0f} MB; limit 2048 MB): {'MET' if targets['rss_met'] else 'MISSED'}")
+    print(
+        f"\nkiln → CSV / baseline = {ratio_csv:.3f}, kiln → Parquet / baseline = "
+        f"{ratio_parquet:.3f} (target >= {THROUGHPUT_TARGET}): {verdict}"
+    )
+    print(
+        f"Fixed cost of a transform (1,000 rows, wall): kiln {fixed_kiln:.2f}s, baseline "
+        f"process {fixed_baseline:.2f}s"
+    )
+    print(
+        f"peak RSS of the kiln process tree = {peak_tree:,.0f} MB (largest single process "
+        f"{peak_single:,.0f} MB; limit 2048 MB): {'MET' if targets['rss_met'] else 'MISSED'}"
+    )
 
     payload = {
         "benchmark": "transform",
@@ -324,7 +418,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "--baseline-worker":
-        baseline_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]),
-                        sys.argv[5] if len(sys.argv) > 5 else None)
+        baseline_worker(
+            sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else None
+        )
         sys.exit(0)
     sys.exit(main())

@@ -21,7 +21,29 @@ from kiln.algorithms._unsupervised import (
 
 ALGORITHMS.update(UNSUPERVISED_ALGORITHMS)
 
+_ESTIMATORS = {
+    "LinearLearnerClassifier": "kiln.algorithms._linear_learner",
+    "LinearLearnerRegressor": "kiln.algorithms._linear_learner",
+    "NeuralNetworkClassifier": "kiln.algorithms._neural",
+    "NeuralNetworkRegressor": "kiln.algorithms._neural",
+    "FactorizationMachineClassifier": "kiln.algorithms._factorization",
+    "FactorizationMachineRegressor": "kiln.algorithms._factorization",
+    "RandomCutForest": "kiln.algorithms._rcf",
+    "DBSCANClusterer": "kiln.algorithms._unsupervised",
+}
+
+
+def __getattr__(name: str):
+    # kiln's own estimators, imported on first use (they pull in scikit-learn and SciPy).
+    if name in _ESTIMATORS:
+        import importlib
+
+        return getattr(importlib.import_module(_ESTIMATORS[name]), name)
+    raise AttributeError(f"module 'kiln.algorithms' has no attribute {name!r}")
+
+
 __all__ = [
+    *_ESTIMATORS,
     "ALGORITHMS",
     "ANOMALY_DETECTION",
     "CLUSTERING",

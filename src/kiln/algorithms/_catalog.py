@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import os
 from collections.abc import Callable
@@ -42,6 +43,8 @@ class Algorithm:
     # The hyperparameter counting boosting rounds or epochs: a cross-validated model is refit with
     # the folds' mean best iteration (from early stopping) in it.
     iterations_param: str = "n_estimators"
+    # The best iteration of a fitted estimator, counted from 1 (None: no early stopping took place).
+    best_iteration: Callable[[Any], int | None] | None = None
     aliases: tuple[str, ...] = field(default=())
 
     def hyperparameters(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -141,11 +144,15 @@ def _lightgbm_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
     import lightgbm
 
     rounds = hp["early_stopping_rounds"]
-    return {
-        "eval_set": [train, validation],
+    options = {
         "eval_names": ["train", "validation"],
         "callbacks": [lightgbm.early_stopping(rounds, verbose=False)] if rounds else [],
     }
+    if "eval_X" in inspect.signature(lightgbm.LGBMModel.fit).parameters:  # LightGBM >= 4.6
+        options.update(eval_X=(train[0], validation[0]), eval_y=(train[1], validation[1]))
+    else:
+        options["eval_set"] = [train, validation]
+    return options
 
 
 def _lightgbm_curves(estimator) -> dict[str, list[float]]:
@@ -300,6 +307,11 @@ def _catboost_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
     return {"eval_set": validation}
 
 
+def _catboost_best_iteration(estimator) -> int | None:
+    best = estimator.get_best_iteration()  # counted from 0; None without an eval set
+    return None if best is None else best + 1
+
+
 def _catboost_curves(estimator) -> dict[str, list[float]]:
     names = {"learn": "train", "validation": "validation"}
     return {
@@ -446,12 +458,12 @@ def _build_naive_bayes(problem_type: str, hp: dict, seed: int):
 # -- support vector machine -----------------------------------------------------------------------
 _SVM_PARAMS = [
     Param("kernel", "choice", "rbf", "kernel function", choices=("rbf", "linear", "poly")),
-    Param("C", "float", 1.0, "penalty on margin violations (larger: less regularised)", 1e-6, 1e6),
+    Param("C", "float", 0.5, "penalty on margin violations (larger: less regularised)", 1e-6, 1e6),
     Param(
         "gamma",
         "float",
-        0.01,
-        "rbf/poly kernel coefficient (none: 1 / (features × variance), scikit-learn's 'scale')",
+        None,
+        "rbf/poly kernel coefficient (none: 1 / number of features, scikit-learn's 'auto')",
         1e-8,
         1e4,
         nullable=True,
@@ -481,7 +493,7 @@ def _build_svm(problem_type: str, hp: dict, seed: int):
     kernel = dict(
         kernel=hp["kernel"],
         C=hp["C"],
-        gamma="scale" if hp["gamma"] is None else hp["gamma"],
+        gamma="auto" if hp["gamma"] is None else hp["gamma"],
         degree=hp["degree"],
         cache_size=500,
     )
@@ -526,8 +538,8 @@ LINEAR_LEARNER_PARAMS = [
         "minibatch: each step averages batch_size rows; sgd: one step per row (scikit-learn SGD)",
         choices=("minibatch", "sgd"),
     ),
-    Param("batch_size", "int", 64, "rows per step of the minibatch optimizer", 1, 100000),
-    Param("epochs", "int", 50, "passes over the training rows", 1, 10000),
+    Param("batch_size", "int", 32, "rows per step of the minibatch optimizer", 1, 100000),
+    Param("epochs", "int", 100, "passes over the training rows", 1, 10000),
     Param(
         "penalty",
         "choice",
@@ -541,11 +553,21 @@ LINEAR_LEARNER_PARAMS = [
         "learning_rate",
         "choice",
         "adaptive",
-        "step-size schedule: constant (eta0), optimal (1 / (alpha·(t + t0))), invscaling "
-        "(eta0 / t^power_t) or adaptive (eta0, divided by 5 when the training loss stalls)",
+        "step-size schedule (t: rows seen): constant (eta0), optimal (1 / (alpha·(t + t0))), "
+        "invscaling (eta0 / (t + 1)^power_t) or adaptive (eta0, divided by 5 whenever the "
+        "training objective stalls for 2 epochs)",
         choices=("constant", "optimal", "invscaling", "adaptive"),
     ),
-    Param("eta0", "float", 0.1, "initial step size (constant, invscaling, adaptive)", 1e-6, 10.0),
+    Param(
+        "eta0",
+        "float",
+        None,
+        "initial step size for constant, invscaling and adaptive (none: 1 / the loss's "
+        "curvature bound from the mean squared row norm)",
+        1e-6,
+        100.0,
+        nullable=True,
+    ),
     Param("power_t", "float", 0.25, "exponent of the invscaling schedule", 0.0, 5.0),
     _early_stopping("epochs", 5),
 ]
@@ -626,6 +648,10 @@ def _epoch_curves(estimator) -> dict[str, list[float]]:
     return estimator.iteration_metrics()
 
 
+def _epoch_best_iteration(estimator) -> int | None:
+    return estimator.best_iteration_
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
@@ -672,15 +698,17 @@ ALGORITHMS: dict[str, Algorithm] = {
             iteration_metrics=_epoch_curves,
             fit_options=_epoch_fit_options,
             iterations_param="epochs",
+            best_iteration=_epoch_best_iteration,
         ),
         Algorithm(
             "catboost",
-            "CatBoost gradient-boosted oblivious trees (optional extra: kiln[catboost])",
+            "CatBoost gradient-boosted oblivious trees (needs the optional catboost extra)",
             PROBLEM_TYPES,
             _CATBOOST_PARAMS,
             _build_catboost,
             iteration_metrics=_catboost_curves,
             fit_options=_catboost_fit_options,
+            best_iteration=_catboost_best_iteration,
         ),
         Algorithm(
             "extra_trees",
@@ -731,6 +759,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             iteration_metrics=_epoch_curves,
             fit_options=_epoch_fit_options,
             iterations_param="epochs",
+            best_iteration=_epoch_best_iteration,
         ),
         Algorithm(
             "factorization_machines",
@@ -743,6 +772,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             iteration_metrics=_epoch_curves,
             fit_options=_epoch_fit_options,
             iterations_param="epochs",
+            best_iteration=_epoch_best_iteration,
         ),
     ]
 }

@@ -15,7 +15,7 @@ class Param:
     """One hyperparameter: its type, allowed range or choices, default and meaning."""
 
     name: str
-    type: str  # "int" | "float" | "choice" | "bool"
+    type: str  # "int" | "float" | "choice" | "bool" | "int_list" (e.g. layer sizes "64,32")
     default: Any
     help: str
     low: float | None = None
@@ -28,6 +28,10 @@ class Param:
             allowed = "one of " + ", ".join(map(str, self.choices))
         elif self.type == "bool":
             allowed = "true or false"
+        elif self.type == "int_list":
+            allowed = (
+                f"comma-separated integers in [{_fmt(self.low)}, {_fmt(self.high)}], such as 64,32"
+            )
         else:
             kind = "an integer" if self.type == "int" else "a number"
             allowed = f"{kind} in [{_fmt(self.low)}, {_fmt(self.high)}]"
@@ -37,6 +41,8 @@ class Param:
 
     def parse(self, raw: Any, *, algorithm: str) -> Any:
         """Convert a CLI string or Python value and check it; raise a uniform error if invalid."""
+        if self.type == "int_list":
+            return self._parse_int_list(raw, algorithm=algorithm)
         value = raw
         try:
             if isinstance(raw, str):
@@ -78,6 +84,30 @@ class Param:
             raise self._error(algorithm, raw)
         return value
 
+    def _parse_int_list(self, raw: Any, *, algorithm: str) -> str | None:
+        """A list of integers given as "64,32" or [64, 32]; returned as the text "64,32"."""
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "null")):
+            if self.nullable:
+                return None
+            raise self._error(algorithm, raw)
+        if isinstance(raw, str):
+            items = raw.split(",")
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            items = [raw]
+        else:
+            items = raw
+        try:
+            numbers = [float(item) for item in items if not isinstance(item, bool)]
+        except (TypeError, ValueError):
+            raise self._error(algorithm, raw) from None
+        if (
+            not numbers
+            or len(numbers) != len(items)
+            or not all(n.is_integer() and self.low <= n <= self.high for n in numbers)
+        ):
+            raise self._error(algorithm, raw)
+        return ",".join(str(int(n)) for n in numbers)
+
     def _error(self, algorithm: str, raw: Any) -> ConfigError:
         return ConfigError(
             f"The {self.name!r} hyperparameter of {algorithm} must be {self.describe()}. "
@@ -88,7 +118,7 @@ class Param:
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
-        if self.type in ("int", "float"):
+        if self.type in ("int", "float", "int_list"):
             # JSON has no infinity: an unbounded side is null.
             out.update(
                 low=None if self.low == -math.inf else self.low,

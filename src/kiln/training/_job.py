@@ -359,7 +359,7 @@ def _holdout(problem: Problem, context: JobContext) -> dict:
     fit_seconds = time.perf_counter() - fit_started
     _log_curves(context, curves)
     if curves:
-        best = _best_iteration(pipeline[-1])
+        best = _best_iteration(problem.algorithm, pipeline[-1])
         context.log(
             f"Logged per-iteration {', '.join(curves)}"
             + (f"; best iteration {best}." if best else ".")
@@ -414,7 +414,7 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
         pipeline, curves = problem.fit(X_train, y[train_idx], X_held, y[held_idx])
         if number <= 10:  # enough curves to see the spread; LOOCV would log thousands
             _log_curves(context, curves, prefix=f"fold{number}/")
-        best = _best_iteration(pipeline[-1])
+        best = _best_iteration(problem.algorithm, pipeline[-1])
         if best:
             best_iterations.append(best)
         model = problem.model(pipeline)
@@ -453,13 +453,14 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
         }
 
     hyperparameters = dict(problem.hyperparameters)
-    if best_iterations and "n_estimators" in hyperparameters:
+    param = problem.algorithm.iterations_param
+    if best_iterations and param in hyperparameters:
         rounds = int(round(np.mean(best_iterations)))
         context.log(
-            f"Early stopping chose {rounds} rounds on average across folds; the final "
+            f"Early stopping chose {rounds} {param} on average across folds; the final "
             "model is refit with that many."
         )
-        hyperparameters["n_estimators"] = max(rounds, 1)
+        hyperparameters[param] = max(rounds, 1)
     pipeline, _ = problem.fit(X, y, hyperparameters=hyperparameters)
     fit_seconds = time.perf_counter() - fit_started
     model = problem.model(pipeline)
@@ -480,7 +481,10 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
     return out
 
 
-def _best_iteration(estimator) -> int | None:
+def _best_iteration(algorithm: Algorithm, estimator) -> int | None:
+    """The iteration early stopping kept, counted from 1 (None without early stopping)."""
+    if algorithm.best_iteration is not None:
+        return algorithm.best_iteration(estimator)
     for name in ("best_iteration_", "best_iteration"):
         try:
             value = getattr(estimator, name, None)
