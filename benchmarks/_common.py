@@ -12,6 +12,7 @@ not installed::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -160,6 +161,43 @@ class RssPoller:
             self.max_processes = max(self.max_processes, alive)
             self.samples += 1
             self._stop.wait(self._interval)
+
+
+class CpuMeter:
+    """How much CPU other tenants of the machine used between two marks.
+
+    ``share()`` returns the fraction of all cores' time, since the previous mark, that was busy
+    with processes outside this benchmark's own tree (this process, its live descendants, and
+    every descendant it has already waited for), plus the hypervisor's steal time. Near 0 on a
+    quiet machine; a benchmark phase with a large share shared the cores with someone else.
+    """
+
+    def __init__(self) -> None:
+        self._last = self._snapshot()
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float, float, float]:
+        import psutil
+
+        times = psutil.cpu_times()
+        busy = sum(getattr(times, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
+        steal = getattr(times, "steal", 0.0)
+        own = os.times()
+        mine = own.user + own.system + own.children_user + own.children_system
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    mine += sum(child.cpu_times()[:2])
+        return time.monotonic(), busy, steal, mine
+
+    def share(self) -> dict[str, float]:
+        now = self._snapshot()
+        wall = max(now[0] - self._last[0], 1e-9) * (os.cpu_count() or 1)
+        foreign = max(0.0, (now[1] - self._last[1]) - (now[3] - self._last[3]))
+        steal = max(0.0, now[2] - self._last[2])
+        self._last = now
+        return {"foreign_cpu_share": round(foreign / wall, 3),
+                "steal_share": round(steal / wall, 3)}
 
 
 # -- statistics and reports ---------------------------------------------------------------------

@@ -107,7 +107,7 @@ def run(algorithms: list[str], datasets: list[str], *, skip_slow_svm: bool) -> l
 
 
 def reference() -> str:
-    """The hyperparameter tables of every supervised algorithm, from the catalog."""
+    """The hyperparameter tables of every algorithm, from the catalog."""
     from kiln.algorithms import ALGORITHMS
 
     lines = [
@@ -117,7 +117,8 @@ def reference() -> str:
         "is also seeded by the run's `--seed`.",
         "",
     ]
-    for name in supervised_algorithms():
+    names = supervised_algorithms()
+    for name in [*names, *(n for n in ALGORITHMS if n not in names)]:
         algorithm = ALGORITHMS[name]
         lines += [
             f"### `{name}`",
