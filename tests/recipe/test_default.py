@@ -40,3 +40,10 @@ def test_fit_uses_training_rows_only_and_transforms_a_single_row():
 def test_clone_round_trip():
     pre = build_preprocessor(TYPES, scale_numeric=False)
     assert clone(pre).get_params().keys() == pre.get_params().keys()
+
+
+def test_one_long_value_does_not_widen_every_cell():
+    frame = pd.DataFrame({"c": ["x" * 10_000] + ["y"] * 999, "b": [True, None] * 500})
+    out = as_category_strings(frame)
+    assert out.dtype == object and out.nbytes == 2000 * 8  # pointers, not 10,000-wide text
+    assert out[1, 1] == MISSING_CATEGORY and out[0, 1] == "True"

@@ -21,11 +21,18 @@ MAX_CATEGORIES = 50
 
 
 def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
-    """Categorical values as Python strings, missing as one marker, so mixed types encode alike."""
-    values = frame.to_numpy(dtype=object)
-    text = values.astype(str).astype(object)
-    text[pd.isna(values)] = MISSING_CATEGORY
-    return text
+    """Categorical values as Python strings, missing as one marker, so mixed types encode alike.
+
+    The result is an object array: NumPy's fixed-width text would size every cell for the longest
+    value, so one long value in a chunk could take gigabytes.
+    """
+    out = np.empty(frame.shape, dtype=object)
+    for j, name in enumerate(frame.columns):
+        column = frame[name]
+        if not pd.api.types.is_string_dtype(column):
+            column = column.astype(object).astype(str).where(column.notna())
+        out[:, j] = column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
+    return out
 
 
 def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
