@@ -18,6 +18,7 @@ optional.
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,7 +46,7 @@ def squared(X: Any) -> Any:
     return X.multiply(X).tocsr() if sparse.issparse(X) else X * X
 
 
-class EpochTrainedEstimator(BaseEstimator):
+class EpochTrainedEstimator(BaseEstimator, metaclass=ABCMeta):
     """Shared ``fit`` of the estimators kiln trains epoch by epoch.
 
     ``fit(X, y, eval_set=(X_val, y_val))`` records ``train_loss_`` and ``validation_loss_`` (log
@@ -184,20 +185,25 @@ class EpochTrainedEstimator(BaseEstimator):
     def _finish(self) -> None:
         """Called at the end of ``fit``: drop what only training needs (optimizer moments)."""
 
+    @abstractmethod
     def _initialize(self, hp: dict, X, target: np.ndarray, rng: np.random.Generator) -> None:
-        raise NotImplementedError
+        """Create the model's parameters before the first epoch."""
 
+    @abstractmethod
     def _train_epoch(self, hp: dict, X, target: np.ndarray, rng: np.random.Generator) -> None:
-        raise NotImplementedError
+        """One pass over the training rows."""
 
+    @abstractmethod
     def _scores(self, X) -> np.ndarray:
-        raise NotImplementedError
+        """Raw model outputs for rows ``X`` (probabilities or values)."""
 
+    @abstractmethod
     def _state(self) -> Any:
-        raise NotImplementedError
+        """A copy of the learned parameters (to keep the best epoch)."""
 
+    @abstractmethod
     def _restore(self, state: Any) -> None:
-        raise NotImplementedError
+        """Put back parameters saved by ``_state``."""
 
 
 class EpochClassifierMixin(ClassifierMixin):
