@@ -6,12 +6,12 @@ printed and never takes the caller down; Ctrl-C marks it Stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,9 @@ class LocalExecutor:
             try:
                 while process.poll() is None:
                     seen = self._forward_logs(job.id, seen, on_log)
-                    time.sleep(poll_seconds)
+                    # Returns as soon as the job ends, not at the next poll.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(timeout=poll_seconds)
             except KeyboardInterrupt:
                 self._stop(process, job.id)
                 raise

@@ -5,19 +5,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
-
-from kiln.data._read import csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
-from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from kiln.compute import JobContext
+    from kiln.serving._validation import RequestSchema
     from kiln.workspace import Workspace
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -92,6 +90,13 @@ def transform(
 def _batches(
     path: Path, fmt: str, schema: RequestSchema, chunk_rows: int
 ) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from kiln.data._read import csv_parse_options, sniff_delimiter
+    from kiln.serving._validation import arrow_types, name_csv_column
+
     if fmt == "parquet":
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=chunk_rows):
@@ -135,7 +140,47 @@ def _batches(
         ) from None
 
 
+def _prefetch(items: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Produce the next item in a background thread while the caller works on this one."""
+    import queue
+    import threading
+
+    buffer: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(done)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            buffer.put(exc)
+
+    thread = threading.Thread(target=produce, name="kiln-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    import pyarrow as pa
+
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
@@ -149,6 +194,12 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
 
 
 def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from kiln.serving._validation import RequestSchema
+
     started = time.perf_counter()
     version = workspace.models.get_by_id(spec["model_version_id"])
     model = workspace.models.load(version)
@@ -162,10 +213,16 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
     rows = 0
     total = max(_estimate_rows(source, in_fmt), 1)
     checked = False
+    # Arrow reads, parses and writes without holding the GIL: one thread reads the next chunk and
+    # one writes the last while this one is scored, so I/O overlaps prediction. Each queue holds
+    # at most one chunk, so memory stays bounded.
+    io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-write")
+    pending_write = None
+    chunks = _prefetch(
+        _rechunk(_batches(source, in_fmt, schema, spec["chunk_rows"]), spec["chunk_rows"])
+    )
     try:
-        for table in _rechunk(
-            _batches(source, in_fmt, schema, spec["chunk_rows"]), spec["chunk_rows"]
-        ):
+        for table in chunks:
             if not checked:
                 _check_columns(table.column_names, schema, spec, source)
                 checked = True
@@ -192,15 +249,20 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
                     if out_fmt == "parquet"
                     else pacsv.CSVWriter(tmp, out.schema)
                 )
-            writer.write_table(out)
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = io_pool.submit(writer.write_table, out)
             rows += table.num_rows
             context.log(f"Progress {min(rows / total, 1.0) * 100:.1f}% ({rows} rows)")
         if writer is None:
             raise DataError(f"{source} has no rows to score.", code="data.empty")
+        pending_write.result()
         writer.close()
         writer = None
         os.replace(tmp, target)
     finally:
+        chunks.close()
+        io_pool.shutdown(wait=True)
         if writer is not None:
             writer.close()
         if tmp.exists():
@@ -214,6 +276,8 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
 
 def _estimate_rows(path: Path, fmt: str) -> float:
     """Rows in the file (exact for Parquet; from the first megabyte's line length for CSV)."""
+    import pyarrow.parquet as pq
+
     if fmt == "parquet":
         return pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as handle:
