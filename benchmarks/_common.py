@@ -163,6 +163,19 @@ class RssPoller:
             self._stop.wait(self._interval)
 
 
+def speed_probe() -> float:
+    """Seconds for a fixed pure-Python loop (~30 ms on a quiet core): a host speed gauge.
+
+    On a shared virtual machine the host can slow every core by 2-3x for seconds at a time
+    without any process inside the VM being busy; the spread of these probes over a run shows it.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i * i
+    return time.perf_counter() - started
+
+
 class CpuMeter:
     """How much CPU other tenants of the machine used between two marks.
 
@@ -196,8 +209,10 @@ class CpuMeter:
         foreign = max(0.0, (now[1] - self._last[1]) - (now[3] - self._last[3]))
         steal = max(0.0, now[2] - self._last[2])
         self._last = now
-        return {"foreign_cpu_share": round(foreign / wall, 3),
-                "steal_share": round(steal / wall, 3)}
+        return {
+            "foreign_cpu_share": round(foreign / wall, 3),
+            "steal_share": round(steal / wall, 3),
+        }
 
 
 # -- statistics and reports ---------------------------------------------------------------------

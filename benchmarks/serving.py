@@ -10,12 +10,16 @@ What it does: a fresh temporary workspace; ingest examples/churn/telco_churn.csv
 train ``lightgbm``; deploy it to endpoint ``churn``; start ``python -m kiln serve`` and the bare
 app (one uvicorn worker each, access log off, log level warning, OMP_WAIT_POLICY=PASSIVE, n_jobs=1
 on the estimator) on free loopback ports. Latency: sequential single-row requests over one
-keep-alive ``httpx.Client``, kiln and bare alternating in blocks. Throughput: ``wrk`` (one thread,
-16 connections, a separate process) or, without wrk, an asyncio httpx load generator in a
-separate process; kiln and bare alternate, the medians are compared.
+keep-alive ``httpx.Client``; kiln, bare, in-process ``predict_proba`` and the in-process handler
+paths are timed in interleaved blocks so that all see the same host speed. Throughput: ``wrk``
+(one thread, 16 connections, a separate process) or, without wrk, an asyncio httpx load generator
+in a separate process; short kiln and bare runs alternate and the medians are compared.
 
-    .venv/bin/python benchmarks/serving.py            # about 2-3 minutes
-    .venv/bin/python benchmarks/serving.py --quick    # a smoke run, ~1 minute
+A speed probe (a fixed pure-Python loop) and the CPU share of other processes are recorded along
+the way: on a shared VM the host's speed can drift 2-3x within minutes.
+
+    .venv/bin/python benchmarks/serving.py            # about 2.5 minutes
+    .venv/bin/python benchmarks/serving.py --quick    # a smoke run, ~40 s
 
 Prints a Markdown table and writes benchmarks/out/serving.json.
 """
@@ -115,19 +119,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 # -- latency ------------------------------------------------------------------------------------
-def timed_requests(client, url: str, body: bytes, count: int) -> list[float]:
-    headers = {"content-type": "application/json"}
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        response = client.post(url, content=body, headers=headers)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:500]}")
-        samples.append(elapsed)
-    return samples
-
-
 def timed_calls(function, count: int) -> list[float]:
     samples = []
     for _ in range(count):
@@ -146,7 +137,7 @@ def run_wrk(url: str, lua: Path, concurrency: int, seconds: float) -> dict:
         "wrk",
         "-t1",
         f"-c{concurrency}",
-        f"-d{int(round(seconds))}s",
+        f"-d{max(1, round(seconds))}s",
         "--latency",
         "--timeout",
         "10s",
@@ -201,26 +192,22 @@ def run_loadgen(url: str, body_file: Path, concurrency: int, seconds: float) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests", type=int, default=2000, help="measured latency requests per server"
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=200, help="latency warm-up requests per server"
-    )
-    parser.add_argument(
-        "--blocks", type=int, default=2, help="alternating latency blocks per server"
-    )
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per path")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up requests per path")
+    parser.add_argument("--blocks", type=int, default=10, help="interleaved latency blocks")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=12.0, help="seconds per throughput run")
-    parser.add_argument("--throughput-warmup", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3, help="kiln/bare throughput pairs")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per throughput run")
+    parser.add_argument("--throughput-warmup", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=6, help="kiln/bare throughput pairs")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--quick", action="store_true", help="smoke run, about 40 s")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: fewer requests, short runs"
+        "--out", default="serving", help="name of the JSON file in benchmarks/out/ (no suffix)"
     )
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.warmup, args.duration, args.throughput_warmup = 400, 50, 4.0, 1.0
+        args.requests, args.warmup, args.blocks = 400, 50, 4
+        args.duration, args.throughput_warmup, args.rounds = 3.0, 1.0, 2
     loadgen = args.loadgen
     if loadgen == "auto":
         loadgen = "wrk" if shutil.which("wrk") else "python"
@@ -264,44 +251,29 @@ def main() -> int:
         try:
             servers["kiln"] = start_kiln(ws.home, kiln_port)
             servers["bare"] = start_bare(model_path, bare_port)
+            headers = {"content-type": "application/json"}
 
             # Same answers from all three, or the comparison means nothing.
             frame = pd.DataFrame([record])
             expected = model.predict_proba(frame)[0]
-            kiln_answer = httpx.post(
-                urls["kiln"], content=body, headers={"content-type": "application/json"}
-            ).json()
-            bare_answer = httpx.post(
-                urls["bare"], content=body, headers={"content-type": "application/json"}
-            ).json()
+            kiln_answer = httpx.post(urls["kiln"], content=body, headers=headers).json()
+            bare_answer = httpx.post(urls["bare"], content=body, headers=headers).json()
             kiln_proba = [
                 kiln_answer["predictions"][0]["probabilities"][str(c)] for c in model.classes
             ]
             assert np.allclose(kiln_proba, expected, atol=1e-6), (kiln_proba, expected)
             assert np.allclose(bare_answer[0], expected, atol=1e-12), (bare_answer, expected)
 
-            # -- latency: sequential single-row requests, kiln and bare alternating in blocks --
-            log(
-                f"Latency: {args.warmup} warm-up + {args.requests} requests per server, "
-                f"{args.blocks} alternating blocks"
-            )
-            samples: dict[str, list[float]] = {"kiln": [], "bare": []}
-            per_block = max(1, args.requests // args.blocks)
-            with httpx.Client(timeout=30.0) as client:
-                for name in ("kiln", "bare"):
-                    timed_requests(client, urls[name], body, args.warmup)
-                for _ in range(args.blocks):
-                    for name in ("kiln", "bare"):
-                        samples[name] += timed_requests(client, urls[name], body, per_block)
-                ping = f"http://127.0.0.1:{bare_port}/ping"
-                for _ in range(50):
-                    client.get(ping)
-                floor = timed_calls(lambda: client.get(ping), 500)
-
-            # -- in-process, in this process, same row, same pipeline, n_jobs=1 ---------------
-            log("In-process predict_proba and handler paths")
+            # -- latency: every path in each block, blocks interleaved, so that all of them ----
+            # -- see the same host speed (a shared VM's speed drifts by 2-3x over minutes) -----
             schema = RequestSchema(model.signature)
             pipeline, columns = model.pipeline, model.input_columns
+            client = httpx.Client(timeout=30.0)
+
+            def post(url: str) -> None:
+                response = client.post(url, content=body, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text}")
 
             def bare_handler() -> bytes:
                 rows = orjson.loads(body)
@@ -315,118 +287,139 @@ def main() -> int:
                     option=orjson.OPT_SERIALIZE_NUMPY,
                 )
 
-            in_process = {}
-            for name, function, count in (
-                ("predict_proba", lambda: model.predict_proba(frame), args.requests),
-                ("bare_handler", bare_handler, args.requests // 2),
-                ("kiln_handler", kiln_handler, args.requests // 2),
-            ):
-                timed_calls(function, args.warmup)
-                in_process[name] = summarize_ms(timed_calls(function, count))
-
-            # -- throughput: 16 concurrent clients, separate load-generator process ----------
+            ping = f"http://127.0.0.1:{bare_port}/ping"
+            paths = {
+                "kiln": (lambda: post(urls["kiln"]), 1.0),
+                "bare": (lambda: post(urls["bare"]), 1.0),
+                "predict_proba": (lambda: model.predict_proba(frame), 1.0),
+                "kiln_handler": (kiln_handler, 0.5),
+                "bare_handler": (bare_handler, 0.5),
+                "ping": (lambda: client.get(ping), 0.25),
+            }
+            per_block = max(1, args.requests // args.blocks)
             log(
-                f"Throughput: {args.rounds} x (kiln, bare), {args.duration:.0f}s each, "
+                f"Latency: {args.warmup} warm-up + {per_block * args.blocks} calls per path in "
+                f"{args.blocks} interleaved blocks"
+            )
+            meter = _common.CpuMeter()
+            others: dict[str, dict] = {}
+            samples: dict[str, list[float]] = {name: [] for name in paths}
+            block_p50: dict[str, list[float]] = {name: [] for name in paths}
+            probes: list[float] = []
+            for function, _share in paths.values():
+                timed_calls(function, args.warmup)
+            names = list(paths)
+            for block in range(args.blocks):
+                probes.append(_common.speed_probe())
+                for name in names[block % len(names) :] + names[: block % len(names)]:
+                    function, share = paths[name]
+                    taken = timed_calls(function, max(1, int(per_block * share)))
+                    samples[name] += taken
+                    block_p50[name].append(statistics.median(taken) * 1e3)
+            client.close()
+            others["latency"] = meter.share()
+
+            # -- throughput: 16 concurrent clients from a separate process; short runs, kiln --
+            # -- and bare alternating (and swapping who goes first), ratios per pair -----------
+            log(
+                f"Throughput: {args.rounds} pairs of {args.duration:.0f}s runs, "
                 f"{args.concurrency} connections, load generator {loadgen}"
             )
             throughput: dict[str, list[dict]] = {"kiln": [], "bare": []}
             for round_ in range(args.rounds):
-                for name in ("kiln", "bare"):
+                order = ("kiln", "bare") if round_ % 2 == 0 else ("bare", "kiln")
+                for name in order:
 
-                    def load(seconds: float, url: str = urls[name]) -> dict:
+                    def generate(seconds: float, url: str = urls[name]) -> dict:
                         if loadgen == "wrk":
                             return run_wrk(url, lua, args.concurrency, seconds)
                         return run_loadgen(url, body_file, args.concurrency, seconds)
 
-                    load(args.throughput_warmup)
+                    generate(args.throughput_warmup)
+                    probe = _common.speed_probe()
                     cpu_before = cpu_seconds(servers[name].pid)
-                    result = load(args.duration)
+                    meter.share()
+                    result = generate(args.duration)
+                    result.update(meter.share())
                     cpu_used = cpu_seconds(servers[name].pid) - cpu_before
                     result["server_cpu_ms_per_request"] = round(
                         cpu_used * 1e3 / max(result["requests"], 1), 3
                     )
                     result["round"] = round_ + 1
+                    result["speed_probe_s"] = round(probe, 4)
                     throughput[name].append(result)
                     log(
                         f"  {name} round {round_ + 1}: {result['rps']:.0f} req/s, "
                         f"{result['errors']} errors, server CPU "
-                        f"{result['server_cpu_ms_per_request']:.2f} ms/request"
+                        f"{result['server_cpu_ms_per_request']:.2f} ms/request, "
+                        f"probe {probe * 1e3:.0f} ms, others' CPU {result['foreign_cpu_share']:.0%}"
                     )
+                    probes.append(probe)
         finally:
             for process in servers.values():
                 stop(process)
             ws.close()
 
+    # -- results --------------------------------------------------------------------------------
     latency = {name: summarize_ms(values) for name, values in samples.items()}
-    latency["http_floor_bare_ping"] = summarize_ms(floor)
+    gap = latency["kiln"]["p50_ms"] - latency["predict_proba"]["p50_ms"]
+    block_gaps = [k - p for k, p in zip(block_p50["kiln"], block_p50["predict_proba"], strict=True)]
     median_rps = {n: statistics.median(r["rps"] for r in runs) for n, runs in throughput.items()}
     median_cpu = {
         n: statistics.median(r["server_cpu_ms_per_request"] for r in runs)
         for n, runs in throughput.items()
     }
+    pair_ratios = [
+        k["rps"] / b["rps"] for k, b in zip(throughput["kiln"], throughput["bare"], strict=True)
+    ]
     errors = sum(r["errors"] for runs in throughput.values() for r in runs)
-    gap = latency["kiln"]["p50_ms"] - in_process["predict_proba"]["p50_ms"]
     ratio = median_rps["kiln"] / median_rps["bare"]
+    busiest = max(
+        others["latency"]["foreign_cpu_share"],
+        *(r["foreign_cpu_share"] for runs in throughput.values() for r in runs),
+    )
     targets = {
         "latency_p50_gap_ms": round(gap, 3),
+        "latency_p50_gap_median_of_blocks_ms": round(statistics.median(block_gaps), 3),
         "latency_target_ms": LATENCY_TARGET_MS,
         "latency_met": gap <= LATENCY_TARGET_MS,
         "throughput_ratio": round(ratio, 4),
+        "throughput_ratio_median_of_pairs": round(statistics.median(pair_ratios), 4),
         "throughput_target": THROUGHPUT_TARGET,
         "throughput_met": ratio >= THROUGHPUT_TARGET and errors == 0,
-        # Less sensitive to other tenants of the machine: bare's CPU per request over kiln's.
+        # Less sensitive to the host's speed: bare's server CPU per request over kiln's.
         "cpu_per_request_ratio_bare_over_kiln": round(median_cpu["bare"] / median_cpu["kiln"], 4),
+        # Other processes' CPU in the busiest measured phase (0 on a quiet machine).
+        "max_other_processes_cpu_share": busiest,
+        # Slowest over fastest speed probe: how much the host's speed drifted during the run.
+        "host_speed_spread": round(max(probes) / min(probes), 2),
     }
 
+    labels = {
+        "kiln": "kiln endpoint (HTTP)",
+        "bare": "bare FastAPI (HTTP)",
+        "predict_proba": "in-process predict_proba (1-row DataFrame)",
+        "kiln_handler": "in-process kiln handler path (parse, validate, predict, serialize)",
+        "bare_handler": "in-process bare handler path",
+        "ping": "HTTP floor: bare GET /ping",
+    }
     rows = [
         [
-            "kiln endpoint (HTTP)",
-            latency["kiln"]["p50_ms"],
-            latency["kiln"]["p90_ms"],
-            latency["kiln"]["p99_ms"],
-            latency["kiln"]["n"],
-        ],
-        [
-            "bare FastAPI (HTTP)",
-            latency["bare"]["p50_ms"],
-            latency["bare"]["p90_ms"],
-            latency["bare"]["p99_ms"],
-            latency["bare"]["n"],
-        ],
-        [
-            "in-process predict_proba (1-row DataFrame)",
-            in_process["predict_proba"]["p50_ms"],
-            in_process["predict_proba"]["p90_ms"],
-            in_process["predict_proba"]["p99_ms"],
-            in_process["predict_proba"]["n"],
-        ],
-        [
-            "in-process kiln handler path (parse, validate, predict, serialize)",
-            in_process["kiln_handler"]["p50_ms"],
-            in_process["kiln_handler"]["p90_ms"],
-            in_process["kiln_handler"]["p99_ms"],
-            in_process["kiln_handler"]["n"],
-        ],
-        [
-            "in-process bare handler path",
-            in_process["bare_handler"]["p50_ms"],
-            in_process["bare_handler"]["p90_ms"],
-            in_process["bare_handler"]["p99_ms"],
-            in_process["bare_handler"]["n"],
-        ],
-        [
-            "HTTP floor: bare GET /ping",
-            latency["http_floor_bare_ping"]["p50_ms"],
-            latency["http_floor_bare_ping"]["p90_ms"],
-            latency["http_floor_bare_ping"]["p99_ms"],
-            latency["http_floor_bare_ping"]["n"],
-        ],
+            labels[name],
+            latency[name]["p50_ms"],
+            latency[name]["p90_ms"],
+            latency[name]["p99_ms"],
+            latency[name]["n"],
+        ]
+        for name in labels
     ]
     print("\n### Single-row latency (sequential, one keep-alive client)\n")
     print(markdown_table(["path", "p50 ms", "p90 ms", "p99 ms", "n"], rows))
+    verdict = "MET" if targets["latency_met"] else "MISSED"
     print(
-        f"\nkiln p50 - in-process predict_proba p50 = {gap:.3f} ms "
-        f"(target <= {LATENCY_TARGET_MS} ms): {'MET' if targets['latency_met'] else 'MISSED'}"
+        f"\nkiln p50 - in-process predict_proba p50 = {gap:.3f} ms (median over "
+        f"{len(block_gaps)} blocks: {targets['latency_p50_gap_median_of_blocks_ms']:.3f} ms); "
+        f"target <= {LATENCY_TARGET_MS} ms: {verdict}"
     )
 
     rows = []
@@ -440,25 +433,36 @@ def main() -> int:
                     r.get("p99_ms", ""),
                     r["server_cpu_ms_per_request"],
                     r["errors"],
+                    r["speed_probe_s"] * 1e3,
                 ]
             )
-        rows.append([f"**{name} median**", median_rps[name], "", "", median_cpu[name], ""])
+        rows.append([f"**{name} median**", median_rps[name], "", "", median_cpu[name], "", ""])
     print(
         f"\n### Throughput ({args.concurrency} concurrent clients, {args.duration:.0f}s per run, "
         f"load generator: {loadgen})\n"
     )
+    headers = ["server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors", "probe ms"]
+    print(markdown_table(headers, rows))
+    verdict = "MET" if targets["throughput_met"] else "MISSED"
     print(
-        markdown_table(["server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors"], rows)
-    )
-    print(
-        f"\nkiln/bare throughput = {ratio:.3f} (target >= {THROUGHPUT_TARGET}): "
-        f"{'MET' if targets['throughput_met'] else 'MISSED'}"
+        f"\nkiln/bare throughput = {ratio:.3f} (median of per-pair ratios "
+        f"{targets['throughput_ratio_median_of_pairs']:.3f}); target >= {THROUGHPUT_TARGET}: "
+        f"{verdict}"
     )
     print(
         f"server CPU per request, bare/kiln = "
-        f"{targets['cpu_per_request_ratio_bare_over_kiln']:.3f} (the same ratio, measured in CPU "
-        "time rather than wall time)"
+        f"{targets['cpu_per_request_ratio_bare_over_kiln']:.3f} (the same ratio in CPU time)"
     )
+    print(
+        f"\nHost speed probe: {min(probes) * 1e3:.0f}-{max(probes) * 1e3:.0f} ms "
+        f"(spread {targets['host_speed_spread']:.2f}x); other processes' CPU share at most "
+        f"{busiest:.0%}."
+    )
+    if busiest > 0.10 or targets["host_speed_spread"] > 1.5:
+        print(
+            "WARNING: the machine was shared during the run (busy neighbours or a host whose "
+            "speed drifted); the ratios are interleaved, but absolute numbers are not reliable."
+        )
 
     payload = {
         "benchmark": "serving",
@@ -466,14 +470,17 @@ def main() -> int:
         "machine": info,
         "parameters": {**vars(args), "loadgen": loadgen, "model": ref, "row": record},
         "latency": latency,
-        "in_process": in_process,
+        "latency_block_p50_ms": block_p50,
+        "other_processes_cpu": others,
+        "speed_probes_s": [round(p, 4) for p in probes],
         "throughput": throughput,
         "throughput_median_rps": median_rps,
+        "throughput_pair_ratios": [round(r, 4) for r in pair_ratios],
         "server_cpu_ms_per_request_median": median_cpu,
         "targets": targets,
         "seconds": round(time.perf_counter() - began, 1),
     }
-    path = _common.write_json("serving", payload)
+    path = _common.write_json(args.out, payload)
     print(f"\nWrote {path} in {payload['seconds']:.0f}s")
     return 0
 
