@@ -18,12 +18,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kiln
 from kiln.errors import KilnError, NotFound, RequestError
+from kiln.serving._fast import RowEncoder, probe_rows
 from kiln.serving._validation import RequestSchema
 from kiln.training import TrainedModel
 from kiln.workspace import Workspace
 
 log = logging.getLogger("kiln.serving")
 REFRESH_SECONDS = 1.0
+# Up to this many rows per request go through the compiled recipe; larger batches amortise the
+# pipeline's per-call cost and use it directly.
+FAST_PATH_MAX_ROWS = 64
 
 
 # -- response shapes, for the OpenAPI document ----------------------------------------------------
@@ -86,6 +90,7 @@ class LoadedEndpoint:
     model_ref: str
     model: TrainedModel
     schema: RequestSchema
+    fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
 
 
 class EndpointCache:
@@ -119,9 +124,19 @@ class EndpointCache:
         version = self.workspace.models.get(endpoint.model)
         model = self.workspace.models.load(version)
         model.set_threads(1)
-        log.info("Endpoint %s serves %s (revision %s)", name, version.ref, endpoint.revision)
+        fast = None
+        if model.problem_type in ("binary", "multiclass", "regression"):
+            preprocessor = model.pipeline[0]
+            fast = RowEncoder.compile(preprocessor, probe_rows(version.signature, preprocessor))
+        log.info(
+            "Endpoint %s serves %s (revision %s%s)",
+            name,
+            version.ref,
+            endpoint.revision,
+            ", compiled recipe" if fast else "",
+        )
         return LoadedEndpoint(
-            name, endpoint.revision, version.ref, model, RequestSchema(version.signature)
+            name, endpoint.revision, version.ref, model, RequestSchema(version.signature), fast
         )
 
     def get(self, name: str) -> LoadedEndpoint:
@@ -275,7 +290,24 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
                 raise RequestError(
                     f"The body is not valid JSON: {exc}.", code="request.malformed-json"
                 ) from None
-            frame, warnings = loaded.schema.frame_from_records(loaded.schema.records(parsed))
+            rows = loaded.schema.records(parsed)
+            if loaded.fast is not None and len(rows) <= FAST_PATH_MAX_ROWS:
+                columns, warnings = loaded.schema.columns_from_records(rows)
+                try:
+                    scores = loaded.model.score_encoded(loaded.fast.encode(columns))
+                except (ValueError, TypeError) as exc:
+                    raise RequestError(
+                        f"The model could not score these rows: {exc}",
+                        code="request.prediction-failed",
+                    ) from None
+                payload = {
+                    "model": loaded.model_ref,
+                    "predictions": loaded.model.format_predictions(scores),
+                }
+                if warnings:
+                    payload["warnings"] = warnings
+                return _json(payload)
+            frame, warnings = loaded.schema.frame_from_records(rows)
         elif content_type in ("text/csv", "application/csv"):
             frame, warnings = loaded.schema.frame_from_csv(body)
         else:

@@ -68,6 +68,11 @@ class RequestSchema:
         return body
 
     def frame_from_records(self, records: list) -> tuple[pd.DataFrame, list[str]]:
+        data, warnings = self.columns_from_records(records)
+        return pd.DataFrame(data, copy=False), warnings
+
+    def columns_from_records(self, records: list) -> tuple[dict[str, np.ndarray], list[str]]:
+        """The checked input columns of JSON records, and warnings about unseen categories."""
         columns: dict[str, list] = {name: [] for name in self.columns}
         allowed, required = self.allowed, self.columns
         for i, record in enumerate(records):
@@ -92,7 +97,7 @@ class RequestSchema:
                         field=name,
                     ) from None
         data = {name: self._convert(name, values) for name, values in columns.items()}
-        return pd.DataFrame(data, copy=False), self._unseen(data)
+        return data, self._unseen(data)
 
     def _convert(self, name: str, values: list) -> np.ndarray:
         dtype = self.dtypes[name]

@@ -118,7 +118,9 @@ class TrainedModel:
         ``{"value"}`` for regression, ``{"cluster"}``, ``{"score", "anomaly"}``,
         ``{"components"}`` or ``{"topic", "topics"}`` for unsupervised models."""
         if self.problem_type == REGRESSION:
-            return [{"value": float(v)} for v in self.predict_values(frame)]
+            return self.format_predictions(self.predict_values(frame))
+        if self.is_classifier:
+            return self.format_predictions(self.predict_proba(frame))
         if self.problem_type == CLUSTERING:
             return [{"cluster": int(c)} for c in self.clusters(frame)]
         if self.problem_type == ANOMALY_DETECTION:
@@ -134,13 +136,26 @@ class TrainedModel:
             return [
                 {"topic": int(row.argmax()), "topics": row.round(6).tolist()} for row in weights
             ]
-        proba = self.predict_proba(frame)
+        raise ValueError(f"Unknown problem type {self.problem_type!r}.")
+
+    def score_encoded(self, X) -> np.ndarray:
+        """The estimator alone on an already encoded input matrix: probabilities for
+        classifiers, values for regression (the fast path of endpoints)."""
+        estimator = self.pipeline[-1]
+        if self.is_classifier:
+            return estimator.predict_proba(X)
+        return np.asarray(estimator.predict(X), dtype=float)
+
+    def format_predictions(self, scores: np.ndarray) -> list[dict[str, Any]]:
+        """JSON-ready predictions from class probabilities or regression values."""
+        if not self.is_classifier:
+            return [{"value": float(v)} for v in scores]
         names = [str(c) for c in self.classes]
         labels = [_native(c) for c in self.classes]
-        best = self.encoded_labels(proba)
+        best = self.encoded_labels(scores)
         return [
             {"label": labels[b], "probabilities": dict(zip(names, map(float, row), strict=True))}
-            for b, row in zip(best, proba.round(6).tolist(), strict=True)
+            for b, row in zip(best, scores.round(6).tolist(), strict=True)
         ]
 
     def prediction_table(self, frame: pd.DataFrame) -> pd.DataFrame:

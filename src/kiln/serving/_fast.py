@@ -1,0 +1,137 @@
+"""A compiled form of the default recipe for small batches.
+
+A fitted ColumnTransformer spends milliseconds on a one-row pandas DataFrame (column selection,
+validation, dtype checks); the trees then answer in microseconds. For endpoints, ``RowEncoder``
+reads the fitted recipe's learned state (medians, missing indicators, scaling, the one-hot
+encoder's own column for every category) and builds the model's input matrix with NumPy directly
+from the request's columns. It is checked against the fitted recipe when compiled and used only
+when both agree; anything it does not know (custom recipes, datetime parts) keeps the pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+
+from kiln.recipe._default import MISSING_CATEGORY
+
+_UNKNOWN = "\x00kiln-unseen\x00"
+
+
+class RowEncoder:
+    """Turns request columns into the estimator's input matrix, like the fitted recipe does."""
+
+    def __init__(self, numeric: list[str], categorical: list[str]):
+        self.numeric = numeric
+        self.categorical = categorical
+
+    @classmethod
+    def compile(cls, preprocessor, probe: pd.DataFrame) -> RowEncoder | None:
+        """The encoder for a fitted default recipe, or None when it cannot reproduce it exactly
+        on ``probe`` rows."""
+        try:
+            encoder = cls._build(preprocessor)
+            if encoder is None:
+                return None
+            expected = np.asarray(preprocessor.transform(probe), dtype=float)
+            columns = {name: probe[name].to_numpy(dtype=object) for name in probe.columns}
+            if np.allclose(encoder.encode(columns), expected, equal_nan=True):
+                return encoder
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            pass
+        return None
+
+    @classmethod
+    def _build(cls, preprocessor) -> RowEncoder | None:
+        if not isinstance(preprocessor, ColumnTransformer):
+            return None
+        names = [name for name, _, _ in preprocessor.transformers_ if name != "remainder"]
+        if not set(names) <= {"numeric", "categorical"} or preprocessor.sparse_output_:
+            return None
+        blocks = dict((n, (t, c)) for n, t, c in preprocessor.transformers_ if n != "remainder")
+        numeric, categorical = (
+            blocks.get("numeric", (None, [])),
+            blocks.get("categorical", (None, [])),
+        )
+        self = cls(list(numeric[1]), list(categorical[1]))
+        self.order = names
+        if numeric[0] is not None:
+            steps = numeric[0].named_steps
+            imputer = steps["impute"]
+            if np.isnan(imputer.statistics_).any() or set(steps) - {"impute", "scale"}:
+                return None
+            self.medians = imputer.statistics_.astype(float)
+            indicator = getattr(imputer, "indicator_", None)
+            self.indicated = indicator.features_ if indicator is not None else np.array([], int)
+            scaler = steps.get("scale")
+            self.mean = scaler.mean_ if scaler is not None and scaler.with_mean else None
+            self.scale = scaler.scale_ if scaler is not None and scaler.with_std else None
+        if categorical[0] is not None:
+            steps = categorical[0].named_steps
+            if set(steps) != {"as_text", "one_hot"}:
+                return None
+            one_hot = steps["one_hot"]
+            widths = list(one_hot._n_features_outs)
+            self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+            self.width = int(self.offsets[-1])
+            self.lookup: list[dict[str, int]] = []
+            self.unknown: list[int] = []
+            base = [str(c[0]) for c in one_hot.categories_]
+            for j, categories in enumerate(one_hot.categories_):
+                values = [str(c) for c in categories] + [_UNKNOWN]
+                probe = np.array([base] * len(values), dtype=object)
+                probe[:, j] = values
+                out = one_hot.transform(probe)
+                out = out.toarray() if hasattr(out, "toarray") else np.asarray(out)
+                block = out[:, self.offsets[j] : self.offsets[j + 1]]
+                positions = [int(row.argmax()) if row.any() else -1 for row in block]
+                self.lookup.append(dict(zip(values[:-1], positions[:-1], strict=True)))
+                self.unknown.append(positions[-1])
+        return self
+
+    def encode(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(columns.values())))
+        parts = []
+        for name in self.order:
+            if name == "numeric":
+                values = np.column_stack(
+                    [np.asarray(columns[c], dtype=float) for c in self.numeric]
+                ).reshape(n, len(self.numeric))
+                missing = np.isnan(values)
+                filled = np.where(missing, self.medians, values)
+                block = np.hstack([filled, missing[:, self.indicated].astype(float)])
+                if self.mean is not None:
+                    block = block - self.mean
+                if self.scale is not None:
+                    block = block / self.scale
+                parts.append(block)
+            else:
+                block = np.zeros((n, self.width))
+                for j, name_j in enumerate(self.categorical):
+                    lookup, unknown, offset = self.lookup[j], self.unknown[j], self.offsets[j]
+                    for i, value in enumerate(columns[name_j]):
+                        key = MISSING_CATEGORY if value is None or value != value else str(value)
+                        position = lookup.get(key, unknown)
+                        if position >= 0:
+                            block[i, offset + position] = 1.0
+                parts.append(block)
+        return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+
+def probe_rows(signature: dict, preprocessor, rows: int = 24) -> pd.DataFrame:
+    """Synthetic rows covering every known category, unseen values and missing values."""
+    rng = np.random.default_rng(0)
+    data = {}
+    for spec in signature["inputs"]:
+        if spec["dtype"] == "number":
+            values = rng.normal(size=rows) * 10
+            values[::5] = np.nan
+            data[spec["name"]] = values
+        else:
+            known = list(spec.get("categories", [])) or ["a"]
+            column = [known[i % len(known)] for i in range(rows)]
+            column[3] = None
+            column[4] = "never-seen-value"
+            data[spec["name"]] = pd.Series(column, dtype=object)
+    return pd.DataFrame(data)

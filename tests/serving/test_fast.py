@@ -1,0 +1,50 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CHURN_CSV
+from kiln.recipe import build_preprocessor
+from kiln.serving._fast import RowEncoder, probe_rows
+
+
+@pytest.fixture(scope="module")
+def churn_rows():
+    frame = pd.read_csv(CHURN_CSV).drop(columns=["churn"]).head(600)
+    frame.loc[::7, "contract"] = None
+    frame.loc[::11, "payment_method"] = "Bitcoin"  # never seen in training
+    frame.loc[::13, "tenure"] = np.nan
+    return frame
+
+
+def _columns(frame):
+    return {c: frame[c].to_numpy(dtype=object) for c in frame.columns}
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_compiled_recipe_matches_the_fitted_one(trained, churn_rows, scale):
+    ws, result = trained
+    types = {c["name"]: c["type"] for c in result.model.signature["inputs"]}
+    train = ws.data.load(result.job.result["splits"]["train"])[list(types)]
+    preprocessor = build_preprocessor(types, scale_numeric=scale).fit(train)
+    encoder = RowEncoder.compile(preprocessor, probe_rows(result.model.signature, preprocessor))
+    assert encoder is not None
+    expected = preprocessor.transform(churn_rows[list(types)])
+    assert np.allclose(encoder.encode(_columns(churn_rows[list(types)])), expected, equal_nan=True)
+
+
+def test_endpoint_fast_path_gives_the_pipeline_answers(trained, churn_rows):
+    ws, result = trained
+    model = ws.models.load(result.model.ref)
+    frame = churn_rows[model.input_columns]
+    encoder = RowEncoder.compile(
+        model.pipeline[0], probe_rows(result.model.signature, model.pipeline[0])
+    )
+    fast = model.score_encoded(encoder.encode(_columns(frame)))
+    assert np.allclose(fast, model.predict_proba(frame), atol=1e-9)
+
+
+def test_recipes_it_cannot_reproduce_keep_the_pipeline():
+    frame = pd.DataFrame({"d": pd.date_range("2024-01-01", periods=30).astype(str), "x": range(30)})
+    preprocessor = build_preprocessor({"d": "datetime", "x": "numeric"}, scale_numeric=False)
+    preprocessor.fit(frame)
+    assert RowEncoder.compile(preprocessor, frame) is None
