@@ -17,6 +17,15 @@ BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
 INF = math.inf
 
+# Shared by the classifiers that can re-weight classes.
+CLASS_WEIGHT = Param(
+    "class_weight",
+    "choice",
+    "none",
+    "balanced re-weights classes by inverse frequency",
+    choices=("none", "balanced"),
+)
+
 
 def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
@@ -175,13 +184,7 @@ _LINEAR_PARAMS = [
     Param("alpha", "float", 1.0, "regularisation strength (larger: simpler model)", 1e-8, 1e6),
     Param("l1_ratio", "float", 0.5, "share of L1 in elasticnet", 0.0, 1.0),
     Param("max_iter", "int", 1000, "maximum solver iterations", 10, 100000),
-    Param(
-        "class_weight",
-        "choice",
-        "none",
-        "balanced re-weights classes by inverse frequency",
-        choices=("none", "balanced"),
-    ),
+    CLASS_WEIGHT,
 ]
 
 
@@ -377,13 +380,7 @@ _DECISION_TREE_PARAMS = [
         0.0,
         INF,
     ),
-    Param(
-        "class_weight",
-        "choice",
-        "none",
-        "balanced re-weights classes by inverse frequency",
-        choices=("none", "balanced"),
-    ),
+    CLASS_WEIGHT,
 ]
 
 
@@ -477,13 +474,7 @@ _SVM_PARAMS = [
         0.0,
         10.0,
     ),
-    Param(
-        "class_weight",
-        "choice",
-        "none",
-        "balanced re-weights classes by inverse frequency",
-        choices=("none", "balanced"),
-    ),
+    CLASS_WEIGHT,
 ]
 
 
