@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from kiln.errors import NotFound, StateError
-from kiln.store import ExperimentRow, JobLogRow, JobMetricRow, JobRow, link, new_id, now, who
+from kiln.store import (
+    ExperimentRow,
+    JobLogRow,
+    JobMetricRow,
+    JobRow,
+    Record,
+    link,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
@@ -27,7 +37,7 @@ FINAL_STATUSES = (COMPLETED, FAILED, STOPPED)
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(Record):
     id: str
     kind: str
     status: str
@@ -48,15 +58,7 @@ class Job:
         return ((self.ended_at or now()) - self.started_at).total_seconds()
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        for key in ("created_at", "started_at", "ended_at"):
-            out[key] = out[key].isoformat() + "Z" if out[key] else None
-        out["duration_seconds"] = self.duration_seconds
-        return out
-
-    @classmethod
-    def _from_row(cls, row: JobRow) -> Job:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+        return self._plain() | {"duration_seconds": self.duration_seconds}
 
 
 class JobService:

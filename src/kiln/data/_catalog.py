@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from kiln.data._read import read_source, read_sql, table_from_frame
 from kiln.data._schema import infer_schema, normalise_table
 from kiln.errors import ConfigError, DataError, NotFound
 from kiln.refs import check_name, parse_ref
-from kiln.store import DatasetVersionRow, link, new_id, now, who
+from kiln.store import DatasetVersionRow, Record, link, new_id, now, who
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,7 @@ __all__ = ["DataCatalog", "DatasetVersion"]
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(Record):
     """One immutable version of a data set."""
 
     id: str
@@ -57,14 +57,7 @@ class DatasetVersion:
         return {c["name"]: c["type"] for c in self.schema["columns"]}
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["created_at"] = self.created_at.isoformat() + "Z"
-        out["ref"] = self.ref
-        return out
-
-    @classmethod
-    def _from_row(cls, row: DatasetVersionRow) -> DatasetVersion:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+        return self._plain() | {"ref": self.ref}
 
 
 class DataCatalog:

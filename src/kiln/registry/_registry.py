@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from kiln.errors import NotFound, StateError
 from kiln.refs import parse_ref
-from kiln.store import ModelGroupRow, ModelVersionRow, link, new_id, now, who
+from kiln.store import ModelGroupRow, ModelVersionRow, Record, link, new_id, now, who
 
 if TYPE_CHECKING:
     from kiln.training import TrainedModel
@@ -22,7 +22,7 @@ PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(Record):
     id: str
     group: str
     version: int
@@ -48,15 +48,7 @@ class ModelVersion:
         return f"{self.group}:{self.version}"
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["ref"] = self.ref
-        for key in ("created_at", "approval_at"):
-            out[key] = out[key].isoformat() + "Z" if out[key] else None
-        return out
-
-    @classmethod
-    def _from_row(cls, row: ModelVersionRow) -> ModelVersion:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+        return self._plain() | {"ref": self.ref}
 
 
 class ModelRegistry:

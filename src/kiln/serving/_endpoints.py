@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from kiln.errors import NotFound
 from kiln.refs import check_name
-from kiln.store import DeploymentRow, EndpointRow, link, new_id, now, who
+from kiln.store import DeploymentRow, EndpointRow, Record, link, new_id, now, who
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
@@ -19,7 +19,7 @@ __all__ = ["Endpoint", "EndpointService"]
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Record):
     id: str
     name: str
     variants: list
@@ -34,15 +34,7 @@ class Endpoint:
         return next(v["model"] for v in self.variants if v.get("role", "live") == "live")
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["model"] = self.model
-        for key in ("created_at", "updated_at"):
-            out[key] = out[key].isoformat() + "Z"
-        return out
-
-    @classmethod
-    def _from_row(cls, row: EndpointRow) -> Endpoint:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+        return self._plain() | {"model": self.model}
 
 
 class EndpointService:

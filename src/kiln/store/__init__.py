@@ -1,6 +1,6 @@
 """The metadata store: one SQL database (SQLite embedded, PostgreSQL for teams)."""
 
-from kiln.store._db import SCHEMA_REVISION, Store, link, new_id, now, who
+from kiln.store._db import SCHEMA_REVISION, Record, Store, link, new_id, now, who
 from kiln.store._tables import (
     DatasetVersionRow,
     DeploymentRow,
@@ -24,6 +24,7 @@ __all__ = [
     "JobMetricRow",
     "JobRow",
     "LineageRow",
+    "Record",
     "ModelGroupRow",
     "ModelVersionRow",
     "Store",

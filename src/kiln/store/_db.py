@@ -133,3 +133,20 @@ def link(session: Session, source: tuple[str, str], target: tuple[str, str], rel
             created_at=now(),
         )
     )
+
+
+class Record:
+    """Mixin for the frozen dataclasses services hand out: built from a table row, and turned
+    into JSON-ready dicts (times as ISO 8601 UTC)."""
+
+    @classmethod
+    def _from_row(cls, row):
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+    def _plain(self) -> dict:
+        from dataclasses import asdict
+
+        return {
+            key: value.isoformat() + "Z" if isinstance(value, datetime) else value
+            for key, value in asdict(self).items()
+        }
