@@ -48,3 +48,15 @@ def test_recipes_it_cannot_reproduce_keep_the_pipeline():
     preprocessor = build_preprocessor({"d": "datetime", "x": "numeric"}, scale_numeric=False)
     preprocessor.fit(frame)
     assert RowEncoder.compile(preprocessor, frame) is None
+
+
+def test_small_and_large_batches_encode_alike(trained, churn_rows):
+    ws, result = trained
+    model = ws.models.load(result.model.ref)
+    encoder = RowEncoder.compile(
+        model.pipeline[0], probe_rows(result.model.signature, model.pipeline[0])
+    )
+    frame = churn_rows[model.input_columns]
+    whole = encoder.encode(_columns(frame))  # index lookups
+    rows = np.vstack([encoder.encode(_columns(frame.iloc[i : i + 1])) for i in range(40)])
+    assert np.array_equal(whole[:40], rows)

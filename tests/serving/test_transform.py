@@ -86,3 +86,13 @@ def test_missing_input_file(trained, tmp_path):
     ws, result = trained
     with pytest.raises(DataError, match="No such input file"):
         ws.transform(result.model.ref, input=tmp_path / "none.csv", output=tmp_path / "o.csv")
+
+
+def test_chunks_never_exceed_chunk_rows():
+    import pyarrow as pa
+
+    from kiln.serving._transform import _rechunk
+
+    batches = [pa.record_batch({"x": list(range(n))}) for n in (7, 30, 3, 11)]
+    sizes = [t.num_rows for t in _rechunk(iter(batches), 10)]
+    assert sizes == [10, 10, 10, 10, 10, 1]

@@ -17,6 +17,8 @@ from sklearn.compose import ColumnTransformer
 from kiln.recipe._default import MISSING_CATEGORY
 
 _UNKNOWN = "\x00kiln-unseen\x00"
+# Above this many rows the one-hot block is built with index lookups instead of a Python loop.
+VECTOR_ROWS = 16
 
 
 class RowEncoder:
@@ -88,6 +90,9 @@ class RowEncoder:
                 positions = [int(row.argmax()) if row.any() else -1 for row in block]
                 self.lookup.append(dict(zip(values[:-1], positions[:-1], strict=True)))
                 self.unknown.append(positions[-1])
+            # For large batches: the known values as an index, and each one's column.
+            self.indexes = [pd.Index(list(lookup)) for lookup in self.lookup]
+            self.positions = [np.array(list(lookup.values()), dtype=int) for lookup in self.lookup]
         return self
 
     def encode(self, columns: dict[str, np.ndarray]) -> np.ndarray:
@@ -109,6 +114,9 @@ class RowEncoder:
             else:
                 block = np.zeros((n, self.width))
                 for j, name_j in enumerate(self.categorical):
+                    if n > VECTOR_ROWS:
+                        self._one_hot_batch(block, j, columns[name_j])
+                        continue
                     lookup, unknown, offset = self.lookup[j], self.unknown[j], self.offsets[j]
                     for i, value in enumerate(columns[name_j]):
                         key = MISSING_CATEGORY if value is None or value != value else str(value)
@@ -117,6 +125,16 @@ class RowEncoder:
                             block[i, offset + position] = 1.0
                 parts.append(block)
         return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+    def _one_hot_batch(self, block: np.ndarray, j: int, values) -> None:
+        """Vectorised one-hot of column ``j`` for many rows (the same text conversion as the
+        recipe's, then an index lookup)."""
+        column = pd.Series(values, dtype=object)
+        text = column.astype(str).where(column.notna(), MISSING_CATEGORY)
+        codes = self.indexes[j].get_indexer(text)
+        positions = np.where(codes >= 0, self.positions[j][codes], self.unknown[j])
+        hit = positions >= 0
+        block[np.flatnonzero(hit), self.offsets[j] + positions[hit]] = 1.0
 
 
 def probe_rows(signature: dict, preprocessor, rows: int = 24) -> pd.DataFrame:

@@ -186,10 +186,13 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
     for batch in batches:
         pending.append(batch)
         count += batch.num_rows
-        if count >= rows:
-            yield pa.Table.from_batches(pending)
-            pending, count = [], 0
-    if pending:
+        while count >= rows:
+            # Exactly ``rows`` rows per chunk: the option bounds memory, so it is an upper bound.
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
         yield pa.Table.from_batches(pending)
 
 
@@ -198,12 +201,22 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from kiln.algorithms._catalog import default_threads
+    from kiln.serving._fast import RowEncoder, probe_rows
     from kiln.serving._validation import RequestSchema
 
     started = time.perf_counter()
     version = workspace.models.get_by_id(spec["model_version_id"])
     model = workspace.models.load(version)
+    # The model keeps the thread count of the machine that trained it; use this one's.
+    model.set_threads(default_threads())
     schema = RequestSchema(version.signature)
+    encoder = None
+    if model.problem_type in ("binary", "multiclass", "regression"):
+        encoder = RowEncoder.compile(
+            model.pipeline[0], probe_rows(version.signature, model.pipeline[0])
+        )
+    context.log("Scoring with the " + ("compiled recipe." if encoder else "model's pipeline."))
     source, target = Path(spec["input"]), Path(spec["output"])
     in_fmt, out_fmt = _format(source, None, what="input"), _format(target, None, what="output")
     size = source.stat().st_size
@@ -227,7 +240,13 @@ def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> 
                 _check_columns(table.column_names, schema, spec, source)
                 checked = True
             frame = table.select(schema.columns).to_pandas()
-            predictions = pa.Table.from_pandas(model.prediction_table(frame), preserve_index=False)
+            if encoder is not None:
+                columns = {name: frame[name].to_numpy() for name in schema.columns}
+                scores = model.score_encoded(encoder.encode(columns))
+                scored = model.table_from_scores(scores, frame.index)
+            else:
+                scored = model.prediction_table(frame)
+            predictions = pa.Table.from_pandas(scored, preserve_index=False)
             if spec["keep"] == "input":
                 kept = table
             elif spec["keep"] == "id":

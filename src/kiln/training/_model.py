@@ -163,7 +163,9 @@ class TrainedModel:
         ``cluster``; ``anomaly_score`` and ``anomaly``; ``component_<i>``; ``topic`` and
         ``topic_<i>``."""
         if self.problem_type == REGRESSION:
-            return pd.DataFrame({"prediction": self.predict_values(frame)}, index=frame.index)
+            return self.table_from_scores(self.predict_values(frame), frame.index)
+        if self.is_classifier:
+            return self.table_from_scores(self.predict_proba(frame), frame.index)
         if self.problem_type == CLUSTERING:
             return pd.DataFrame({"cluster": self.clusters(frame)}, index=frame.index)
         if self.problem_type == ANOMALY_DETECTION:
@@ -180,11 +182,16 @@ class TrainedModel:
             if self.problem_type == TOPIC_MODELING:
                 out.insert(0, "topic", values.argmax(axis=1))
             return out
-        proba = self.predict_proba(frame)
-        out = {"prediction": np.asarray(self.classes, dtype=object)[self.encoded_labels(proba)]}
+        raise ValueError(f"Unknown problem type {self.problem_type!r}.")
+
+    def table_from_scores(self, scores: np.ndarray, index) -> pd.DataFrame:
+        """Prediction columns from class probabilities or regression values."""
+        if not self.is_classifier:
+            return pd.DataFrame({"prediction": scores}, index=index)
+        out = {"prediction": np.asarray(self.classes, dtype=object)[self.encoded_labels(scores)]}
         for i, label in enumerate(self.classes):
-            out[f"probability_{label}"] = proba[:, i]
-        return pd.DataFrame(out, index=frame.index)
+            out[f"probability_{label}"] = scores[:, i]
+        return pd.DataFrame(out, index=index)
 
     def set_threads(self, threads: int) -> None:
         """Threads used at prediction time (1 for serving: per-call thread pools cost more than
