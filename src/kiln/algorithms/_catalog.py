@@ -564,14 +564,6 @@ LINEAR_LEARNER_PARAMS = [
 ]
 
 
-def _build_linear_learner(problem_type: str, hp: dict, seed: int):
-    from kiln.algorithms import _linear_learner
-
-    if problem_type == REGRESSION:
-        return _linear_learner.LinearLearnerRegressor(random_state=seed, **hp)
-    return _linear_learner.LinearLearnerClassifier(random_state=seed, **hp)
-
-
 MLP_PARAMS = [
     Param(
         "hidden_layer_sizes",
@@ -596,14 +588,6 @@ MLP_PARAMS = [
 ]
 
 
-def _build_mlp(problem_type: str, hp: dict, seed: int):
-    from kiln.algorithms import _neural
-
-    if problem_type == REGRESSION:
-        return _neural.NeuralNetworkRegressor(random_state=seed, **hp)
-    return _neural.NeuralNetworkClassifier(random_state=seed, **hp)
-
-
 FACTORIZATION_MACHINE_PARAMS = [
     Param("num_factors", "int", 8, "length of each feature's latent vector", 1, 1024),
     Param(
@@ -623,12 +607,18 @@ FACTORIZATION_MACHINE_PARAMS = [
 ]
 
 
-def _build_factorization_machines(problem_type: str, hp: dict, seed: int):
-    from kiln.algorithms import _factorization
+def _kiln_estimator(module: str, prefix: str) -> Callable[[str, dict, int], Any]:
+    """The build function of one of kiln's own estimator pairs (``<prefix>Classifier`` and
+    ``<prefix>Regressor`` in ``kiln.algorithms.<module>``), imported on first use."""
 
-    if problem_type == REGRESSION:
-        return _factorization.FactorizationMachineRegressor(random_state=seed, **hp)
-    return _factorization.FactorizationMachineClassifier(random_state=seed, **hp)
+    def build(problem_type: str, hp: dict, seed: int):
+        import importlib
+
+        estimators = importlib.import_module(f"kiln.algorithms.{module}")
+        kind = "Regressor" if problem_type == REGRESSION else "Classifier"
+        return getattr(estimators, f"{prefix}{kind}")(random_state=seed, **hp)
+
+    return build
 
 
 def _epoch_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
@@ -684,7 +674,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "Logistic / linear regression trained by SGD or mini-batch SGD, epoch by epoch",
             PROBLEM_TYPES,
             LINEAR_LEARNER_PARAMS,
-            _build_linear_learner,
+            _kiln_estimator("_linear_learner", "LinearLearner"),
             scale_numeric=True,
             iteration_metrics=_epoch_curves,
             fit_options=_epoch_fit_options,
@@ -745,7 +735,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "Multilayer perceptron (Adam) trained epoch by epoch, early stopping on validation",
             PROBLEM_TYPES,
             MLP_PARAMS,
-            _build_mlp,
+            _kiln_estimator("_neural", "NeuralNetwork"),
             scale_numeric=True,
             iteration_metrics=_epoch_curves,
             fit_options=_epoch_fit_options,
@@ -757,7 +747,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "Factorization machine (pairwise interactions through latent vectors) on sparse input",
             (BINARY, REGRESSION),
             FACTORIZATION_MACHINE_PARAMS,
-            _build_factorization_machines,
+            _kiln_estimator("_factorization", "FactorizationMachine"),
             scale_numeric=True,
             sparse_input=True,
             iteration_metrics=_epoch_curves,
