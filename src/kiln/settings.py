@@ -17,6 +17,7 @@ _ENV = {
     "artifacts_url": "KILN_ARTIFACTS_URL",
     "executor": "KILN_EXECUTOR",
     "ray_address": "KILN_RAY_ADDRESS",
+    "pii_key": "KILN_PII_KEY",
 }
 
 
@@ -31,6 +32,8 @@ class Settings:
     ray_address: str | None = None
     require_approval: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
+    # The secret of recipes' hash_pii step; never stored in a model or a record.
+    pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
 
 

@@ -144,6 +144,41 @@ def head(
 
 
 @app.command()
+def preview(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME or NAME:VERSION"),
+    recipe: Path = typer.Option(..., "--recipe", help="The recipe (YAML) to try."),
+    target: str = typer.Option(None, "--target", help="Needed by steps that learn from it."),
+    rows: int = typer.Option(5, "--rows", "-n", help="How many rows to show."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Fit a recipe on a data set as training would; show the output schema and the first rows
+    before and after."""
+    with console.status("Fitting the recipe", spinner="dots") if not as_json else _nothing():
+        result = workspace(ctx).data.preview(ref, recipe, target=target, rows=rows)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _frame_table(result.before, title=f"Before: {result.dataset}")
+    _frame_table(result.after, title=f"After: {' → '.join(result.steps)}")
+    table("Output schema", ["column", "type"], [[c["name"], c["type"]] for c in result.schema])
+    fitted = f"{result.fitted_rows} rows" + (
+        f" (a uniform sample of {result.total_rows})" if result.sampled else ""
+    )
+    console.print(
+        f"Fit on {fitted}; {result.training_rows_after} training rows after the recipe's row "
+        f"steps; {len(result.features)} model inputs once the default recipe has encoded what "
+        "the steps left raw."
+    )
+
+
+def _nothing():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+@app.command()
 def query(
     ctx: typer.Context,
     sql: str = typer.Argument(

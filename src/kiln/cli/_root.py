@@ -111,6 +111,9 @@ def train(
     cost_fn: float = typer.Option(None, "--cost-fn", help="Cost of a false negative (binary)."),
     experiment: str = typer.Option(None, "--experiment", help="Group the run in an experiment."),
     seed: int = typer.Option(42, "--seed"),
+    recipe: Path = typer.Option(
+        None, "--recipe", help="Feature-engineering recipe (YAML) instead of the default one."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a model as a job, evaluate it and register it."""
@@ -132,6 +135,7 @@ def train(
             cost_fn=cost_fn,
             experiment=experiment,
             seed=seed,
+            recipe=recipe,
             on_log=on_log,
         )
     if as_json:

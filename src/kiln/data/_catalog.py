@@ -231,6 +231,13 @@ class DataCatalog:
             return parquet.schema_arrow.empty_table().to_pandas()
         return pa.Table.from_batches([batch]).slice(0, n).to_pandas()
 
+    def preview(self, ref: str, recipe, *, target: str | None = None, rows: int = 5):
+        """Fit a recipe on data set ``ref`` and show rows before and after; see
+        :func:`kiln.recipe.preview`."""
+        from kiln.recipe._preview import preview
+
+        return preview(self._ws, ref, recipe, target=target, rows=rows)
+
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL through DuckDB; each data set name is a table (its latest version), ``name@3``
         a given version."""

@@ -1,5 +1,35 @@
-"""Preprocessing recipes compiled into the scikit-learn Pipeline a model carries."""
+"""Preprocessing recipes compiled into the scikit-learn Pipeline a model carries.
 
+The default recipe (``_default``) needs no configuration; a user's recipe (``Recipe``) is a
+declarative list of steps (``_spec``), fit on training rows only (``_ops``, ``_compile``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.recipe._compile import ModelPipeline, RecipeTransformer, compile_recipe, plan
 from kiln.recipe._default import build_preprocessor, build_text_preprocessor
+from kiln.recipe._ops import set_pii_key
+from kiln.recipe._spec import STEPS, Recipe, RecipeError
 
-__all__ = ["build_preprocessor", "build_text_preprocessor"]
+__all__ = [
+    "STEPS",
+    "ModelPipeline",
+    "Recipe",
+    "RecipeError",
+    "RecipeTransformer",
+    "build_preprocessor",
+    "build_text_preprocessor",
+    "compile_recipe",
+    "plan",
+    "recipe_reads",
+    "set_pii_key",
+]
+
+
+def recipe_reads(recipe: Any, column_types: dict[str, str], problem_type: str | None) -> list:
+    """The text or identifier columns ``recipe`` reads (the default recipe reads none)."""
+    if not recipe:
+        return []
+    return plan(Recipe.parse(recipe), column_types, problem_type)

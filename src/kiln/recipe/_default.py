@@ -18,6 +18,7 @@ from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC
 
 MISSING_CATEGORY = "__missing__"
 MAX_CATEGORIES = 50
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
 def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
@@ -39,9 +40,13 @@ def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
     parts = []
     for name in frame.columns:
         moments = pd.to_datetime(frame[name], errors="coerce", format="ISO8601")
-        for attribute in ("year", "month", "day", "day_of_week", "hour"):
+        for attribute in DATETIME_PARTS:
             parts.append(getattr(moments.dt, attribute).to_numpy(dtype=float, na_value=np.nan))
     return np.column_stack(parts) if parts else np.empty((len(frame), 0))
+
+
+def datetime_part_names(transformer, names) -> list[str]:
+    return [f"{n}_{part}" for n in names for part in DATETIME_PARTS]
 
 
 def build_preprocessor(
@@ -66,7 +71,12 @@ def build_preprocessor(
                 "categorical",
                 Pipeline(
                     [
-                        ("as_text", FunctionTransformer(as_category_strings)),
+                        (
+                            "as_text",
+                            FunctionTransformer(
+                                as_category_strings, feature_names_out="one-to-one"
+                            ),
+                        ),
                         (
                             "one_hot",
                             OneHotEncoder(
@@ -82,7 +92,7 @@ def build_preprocessor(
         )
     if dates:
         date_steps = [
-            ("parts", FunctionTransformer(datetime_parts)),
+            ("parts", FunctionTransformer(datetime_parts, feature_names_out=datetime_part_names)),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ]
         if scale_numeric:

@@ -58,6 +58,7 @@ def train(
     cost_fn: float | None = None,
     experiment: str | None = None,
     seed: int = 42,
+    recipe: Any = None,
     on_log: Callable[[str], None] | None = None,
 ) -> TrainingResult:
     """Train ``algorithm`` on data set ``data`` as a job in its own process, and register the model.
@@ -89,6 +90,10 @@ def train(
         model uses it.
     experiment
         Group this run with others under an experiment name (``kiln experiments``).
+    recipe
+        Feature engineering instead of the default recipe: a YAML file path, a list of step
+        dicts or a ``kiln.recipe.Recipe`` (see docs/recipes.md). It is checked against the data
+        set's columns before the job starts, and fit on the training rows only.
 
     Returns
     -------
@@ -154,6 +159,14 @@ def train(
             )
     if experiment is not None:
         check_name(experiment, what="experiment")
+    steps = None
+    if recipe is not None:
+        from kiln.recipe import Recipe, plan
+
+        parsed = Recipe.parse(recipe)
+        columns = {c: t for c, t in dataset.column_types().items() if c != target}
+        plan(parsed, columns, problem_type or ("supervised" if target else None))
+        steps = parsed.to_list()
     spec = {
         "dataset": dataset.ref,
         "dataset_version_id": dataset.id,
@@ -170,6 +183,7 @@ def train(
         "cost_fp": cost_fp,
         "cost_fn": cost_fn,
         "seed": int(seed),
+        "recipe": steps,
     }
     if workspace.settings.executor != "local":
         raise ConfigError(

@@ -20,6 +20,7 @@ from kiln.algorithms import (
 from kiln.compute import JobContext
 from kiln.errors import ConfigError, DataError
 from kiln.evaluation import evaluate, metric_names
+from kiln.recipe import ModelPipeline, recipe_reads
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._model import TrainedModel
 from kiln.training._signature import build_signature
@@ -66,6 +67,7 @@ class Problem:
     features: list[str]
     classes: list | None
     seed: int
+    recipe: list[dict] | None = None
     X: dict[str, pd.DataFrame] = field(default_factory=dict)
     y: dict[str, np.ndarray] = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
@@ -77,9 +79,19 @@ class Problem:
         if not has_eval and "early_stopping_rounds" in hp:
             hp["early_stopping_rounds"] = 0
         preprocessor = build_features(
-            self.algorithm, self.problem_type, self.features, self.column_types, hp
+            self.algorithm,
+            self.problem_type,
+            self.features,
+            self.column_types,
+            hp,
+            self.recipe,
+            self.seed,
         )
-        Xt = preprocessor.fit_transform(X_train, y_train)
+        if self.recipe:
+            # The recipe may drop or synthesise training rows; the estimator fits on those.
+            Xt, y_train = preprocessor.fit_resample(X_train, y_train)
+        else:
+            Xt = preprocessor.fit_transform(X_train, y_train)
         estimator = self.algorithm.build(
             self.problem_type, estimator_params(self.algorithm, hp), self.seed
         )
@@ -92,7 +104,8 @@ class Problem:
         curves = {}
         if self.algorithm.iteration_metrics is not None and options:
             curves = self.algorithm.iteration_metrics(estimator)
-        return Pipeline([("preprocess", preprocessor), ("model", estimator)]), curves
+        kind = ModelPipeline if self.recipe else Pipeline
+        return kind([("preprocess", preprocessor), ("model", estimator)]), curves
 
     def model(self, pipeline, signature=None, threshold=None) -> TrainedModel:
         """The TrainedModel for ``pipeline``; without a signature, one for scoring only."""
@@ -179,6 +192,7 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         classes=classes,
         positive_label=classes[1] if problem_type == BINARY else None,
         text_inputs=algorithm.text_input,
+        also=recipe_reads(spec.get("recipe"), column_types, problem_type),
     )
     features = [c["name"] for c in signature["inputs"]]
     if not features:
@@ -204,7 +218,10 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         features=features,
         classes=classes,
         seed=spec["seed"],
+        recipe=spec.get("recipe"),
     )
+    if problem.recipe:
+        log(f"Recipe: {' → '.join(step['step'] for step in problem.recipe)}.")
     for part, frame in frames.items():
         problem.X[part] = frame[features]
         problem.y[part] = _encode_target(frame[target], problem_type, classes, target)

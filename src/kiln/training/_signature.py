@@ -36,14 +36,17 @@ def build_signature(
     classes: list | None,
     positive_label=None,
     text_inputs: bool = False,
+    also: list[str] | None = None,
 ) -> dict:
     """Inputs: the columns the model reads — text columns for text models, else every column but
-    text and identifiers. ``ignored`` columns may be sent and are not used."""
+    text and identifiers, plus ``also`` (text or identifier columns a recipe uses). ``ignored``
+    columns may be sent and are not used."""
     inputs, ignored = [], []
+    also = set(also or ())
     for name, semantic in column_types.items():
         if name == target:
             continue
-        if (semantic == TEXT) != text_inputs or semantic == IDENTIFIER:
+        if name not in also and ((semantic == TEXT) != text_inputs or semantic == IDENTIFIER):
             ignored.append({"name": name, "type": semantic})
             continue
         series = frame[name]

@@ -22,14 +22,25 @@ from kiln.evaluation._unsupervised import (
     reduction_metrics,
     topic_metrics,
 )
-from kiln.recipe import build_preprocessor, build_text_preprocessor
+from kiln.recipe import build_preprocessor, build_text_preprocessor, compile_recipe, recipe_reads
 from kiln.training._model import TrainedModel
 from kiln.training._signature import build_signature
 from kiln.workspace import Workspace
 
 
-def build_features(algorithm: Algorithm, problem_type: str, features, column_types, hp):
-    """The recipe part of the pipeline: text vectoriser or the default tabular recipe."""
+def build_features(
+    algorithm: Algorithm, problem_type: str, features, column_types, hp, recipe=None, seed=42
+):
+    """The recipe part of the pipeline: the user's recipe, else the text vectoriser or the
+    default tabular recipe."""
+    if recipe:
+        return compile_recipe(
+            recipe,
+            {c: column_types[c] for c in features},
+            problem_type=problem_type,
+            scale_numeric=algorithm.scale_numeric,
+            seed=seed,
+        )
     if algorithm.text_input:
         return build_text_preprocessor(
             features,
@@ -88,6 +99,7 @@ def run_unsupervised(
         problem_type=problem_type,
         classes=None,
         text_inputs=algorithm.text_input,
+        also=recipe_reads(spec.get("recipe"), column_types, None),
     )
     features = [c["name"] for c in signature["inputs"]]
     if not features:
@@ -98,7 +110,9 @@ def run_unsupervised(
             code="training.no-features",
         )
     hp = dict(spec["hyperparameters"])
-    preprocessor = build_features(algorithm, problem_type, features, column_types, hp)
+    preprocessor = build_features(
+        algorithm, problem_type, features, column_types, hp, spec.get("recipe"), spec["seed"]
+    )
     fit_started = time.perf_counter()
     Xt = preprocessor.fit_transform(frames["train"][features])
     log(f"Preprocessing fit on the training split: {Xt.shape[1]} model inputs.")
