@@ -18,7 +18,13 @@ from helpers import free_port  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch):
-    for name in ("KILN_HOME", "KILN_STORE_URL", "KILN_ARTIFACTS_URL", "KILN_EXECUTOR"):
+    for name in (
+        "KILN_HOME",
+        "KILN_STORE_URL",
+        "KILN_ARTIFACTS_URL",
+        "KILN_EXECUTOR",
+        "KILN_PII_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -100,7 +100,7 @@ def infer_semantic_type(name: str, column: pa.ChunkedArray, row_count: int) -> s
         return NUMERIC
     if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return NUMERIC
-    if not pa.types.is_string(kind):
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return CATEGORICAL
     if non_null == 0:
         return CATEGORICAL

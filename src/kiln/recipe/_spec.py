@@ -642,8 +642,12 @@ class Recipe:
         """A Recipe from a Recipe, a list of step dicts, ``{steps: [...]}``, or a YAML path."""
         if isinstance(value, Recipe):
             return value
-        if isinstance(value, str | Path) and not isinstance(value, list):
+        if isinstance(value, str | Path):
             return cls.from_yaml(value)
+        return cls._from_data(value, source)
+
+    @classmethod
+    def _from_data(cls, value: Any, source: str) -> Recipe:
         if isinstance(value, dict) and set(value) == {"steps"}:
             value = value["steps"]
         if not isinstance(value, list):
@@ -671,7 +675,7 @@ class Recipe:
             ) from exc
         if value is None:
             raise RecipeError(f"Recipe file {path} is empty.", code="recipe.bad-format")
-        return cls.parse(value, source=str(path))
+        return cls._from_data(value, str(path))
 
     def to_list(self) -> list[dict]:
         return [{"step": s.name, **s.model_dump(mode="json")} for s in self.steps]

@@ -1,0 +1,158 @@
+"""A recipe end to end: CLI training and preview, the endpoint and batch transform run it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+import kiln
+from conftest import CHURN_CSV
+from helpers import run_kiln
+from kiln.recipe import set_pii_key
+from kiln.serving._app import create_app
+
+RECIPE = [
+    {"step": "impute", "columns": ["total_charges"], "strategy": "median"},
+    {"step": "ratio", "numerator": ["total_charges"], "denominator": ["monthly_charges"]},
+    {"step": "hash_pii", "columns": ["payment_method"]},
+    {"step": "target_encode", "columns": ["payment_method", "contract"]},
+    {"step": "one_hot", "max_categories": 4},
+    {"step": "smote"},
+]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("recipe") / "ws"
+    run_kiln("init", home=home, check=True)
+    with open(home / "kiln.toml", "a") as settings:
+        settings.write('pii_key = "not-in-any-model"\n')
+    run_kiln("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home, check=True)
+    (home.parent / "recipe.yaml").write_text(yaml.safe_dump({"steps": RECIPE}))
+    yield home
+    set_pii_key(None)
+
+
+@pytest.fixture(scope="module")
+def trained(home):
+    result = run_kiln(
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "churn",
+        "--algorithm",
+        "lightgbm",
+        "--hp",
+        "n_estimators=40",
+        "--recipe",
+        str(home.parent / "recipe.yaml"),
+        "--json",
+        home=home,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_cli_training_with_a_recipe_registers_a_model(trained, home):
+    assert trained["model"] == "churn:1"
+    assert trained["metrics"]["test"]["roc_auc"] > 0.8
+    logs = run_kiln("jobs", "logs", trained["job"], home=home, check=True).stdout
+    assert "Recipe: impute → ratio → hash_pii → target_encode → one_hot → smote" in logs
+    artifacts = b"".join(p.read_bytes() for p in (home / "artifacts").rglob("*") if p.is_file())
+    assert b"not-in-any-model" not in artifacts
+
+
+def test_endpoint_and_batch_transform_run_the_recipe(trained, home, tmp_path):
+    ws = kiln.Workspace(home)
+    ws.endpoints.deploy(trained["model"], endpoint="churn_recipe")
+    model = ws.models.load(trained["model"])
+    rows = pd.read_csv(CHURN_CSV).drop(columns=["churn"])
+    rows = rows[rows["total_charges"].isna()].head(2)  # missing values go through the recipe
+    expected = model.predict_proba(rows)[:, 1]
+    body = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    with TestClient(create_app(ws)) as client:
+        response = client.post("/endpoints/churn_recipe/invocations", json=body)
+    assert response.status_code == 200, response.text
+    got = [p["probabilities"]["Yes"] for p in response.json()["predictions"]]
+    assert got == pytest.approx(expected, abs=1e-5)  # responses carry 5 decimals
+
+    source = tmp_path / "in.csv"
+    rows.to_csv(source, index=False)
+    job = ws.transform(trained["model"], input=source, output=tmp_path / "out.csv")
+    assert job.status == "Completed"
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["probability_Yes"].to_numpy() == pytest.approx(expected, abs=1e-9)
+    ws.close()
+
+
+def test_preview_shows_schema_and_rows_before_and_after(home):
+    result = run_kiln(
+        "data",
+        "preview",
+        "churn",
+        "--recipe",
+        str(home.parent / "recipe.yaml"),
+        "--target",
+        "churn",
+        "--rows",
+        "3",
+        "--json",
+        home=home,
+        check=True,
+    )
+    preview = json.loads(result.stdout)
+    assert preview["steps"] == [s["step"] for s in RECIPE]
+    assert len(preview["before"]) == len(preview["after"]) == 3
+    assert preview["before"][0]["payment_method"] == "Electronic check"
+    after = preview["after"][0]
+    assert after["total_charges_per_monthly_charges"] == pytest.approx(29.85 / 29.85)
+    assert "payment_method_target" in after and "contract_target" in after
+    schema = {c["name"]: c["type"] for c in preview["schema"]}
+    assert schema["payment_method_target"] == "numeric"
+    assert preview["training_rows_after"] > 7043  # SMOTE added minority rows
+    table = run_kiln(
+        "data",
+        "preview",
+        "churn",
+        "--recipe",
+        str(home.parent / "recipe.yaml"),
+        "--target",
+        "churn",
+        home=home,
+        check=True,
+    ).stdout
+    assert "Output schema" in table and "Before" in table and "After" in table
+
+
+@pytest.mark.parametrize(
+    "steps, message",
+    [
+        ([{"step": "onehot"}], "unknown step 'onehot'. Did you mean 'one_hot'?"),
+        ([{"step": "scale", "columns": ["contract"]}], "column 'contract' is categorical"),
+        ([{"step": "impute", "columns": ["tenur"]}], "unknown column 'tenur'"),
+    ],
+)
+def test_bad_recipes_fail_before_any_job_starts(home, steps, message):
+    path = home.parent / "bad.yaml"
+    path.write_text(yaml.safe_dump(steps))
+    jobs_before = json.loads(run_kiln("jobs", "list", "--json", home=home).stdout)
+    result = run_kiln(
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "churn",
+        "--algorithm",
+        "lightgbm",
+        "--recipe",
+        str(path),
+        home=home,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr + result.stdout
+    assert json.loads(run_kiln("jobs", "list", "--json", home=home).stdout) == jobs_before
