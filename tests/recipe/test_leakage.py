@@ -150,7 +150,7 @@ def check_fitted_on(ws, data, target, steps, *, algorithm="lightgbm", validation
     )
     model = ws.models.load(result.model.ref)
     fitted = model.pipeline[0]
-    assert fitted.steps == Recipe.parse(steps).to_list()
+    assert fitted.recipe == Recipe.parse(steps).to_list()
     train = ws.data.load(f"{data}_train")
     validation_rows = ws.data.load(f"{data}_validation")
     test = ws.data.load(f"{data}_test")
@@ -194,7 +194,7 @@ def test_row_steps_keep_only_training_rows(step):
     y = (train.pop("churn") == "Yes").to_numpy(int)
     features = ["tenure", "monthly_charges", "total_charges"]
     recipe = RecipeTransformer(
-        steps=[{"step": "impute", "columns": ["tenure"]}, {"step": step}],
+        recipe=[{"step": "impute", "columns": ["tenure"]}, {"step": step}],
         column_types=dict.fromkeys(features, "numeric"),
         problem_type="binary",
     )

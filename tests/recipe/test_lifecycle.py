@@ -63,6 +63,9 @@ def test_cli_training_with_a_recipe_registers_a_model(trained, home):
     assert trained["metrics"]["test"]["roc_auc"] > 0.8
     logs = run_kiln("jobs", "logs", trained["job"], home=home, check=True).stdout
     assert "Recipe: impute → ratio → hash_pii → target_encode → one_hot → smote" in logs
+    report = home.parent / "report.html"
+    run_kiln("jobs", "report", trained["job"], "--out", str(report), home=home, check=True)
+    assert "impute(total_charges) → ratio(total_charges, monthly_charges)" in report.read_text()
     artifacts = b"".join(p.read_bytes() for p in (home / "artifacts").rglob("*") if p.is_file())
     assert b"not-in-any-model" not in artifacts
 

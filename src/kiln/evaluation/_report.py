@@ -312,6 +312,13 @@ def _scalar_metrics(metrics: dict) -> dict:
 
 
 # -- summary, metrics and diagnosis ---------------------------------------------------------------
+def _recipe_columns(step: dict) -> str:
+    columns = step.get("columns")
+    if step["step"] == "ratio":
+        columns = [*step["numerator"], *step["denominator"]]
+    return ", ".join(columns) if isinstance(columns, list) else str(columns)
+
+
 def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Section:
     from markupsafe import Markup
 
@@ -334,6 +341,10 @@ def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Sectio
         "Problem": problem,
         "Data set": f"{job.spec.get('dataset', '?')}; splits: {split_text or 'none recorded'}",
         "Validation": result.get("validation", job.spec.get("validation", "holdout")),
+        "Recipe": " → ".join(
+            f"{step['step']}({_recipe_columns(step)})" for step in job.spec.get("recipe") or []
+        )
+        or "the default recipe",
     }
     if run.problem_type == BINARY:
         threshold = result.get("threshold")

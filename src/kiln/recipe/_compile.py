@@ -98,13 +98,13 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        steps: list[dict] | None = None,
+        recipe: list[dict] | None = None,
         column_types: dict[str, str] | None = None,
         problem_type: str | None = None,
         scale_numeric: bool = False,
         seed: int = 42,
     ):
-        self.steps = steps
+        self.recipe = recipe  # not ``steps``: code that walks Pipelines reads that name
         self.column_types = column_types
         self.problem_type = problem_type
         self.scale_numeric = scale_numeric
@@ -113,13 +113,13 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
     # -- fitting --------------------------------------------------------------------------
 
     def fit_resample(self, X: pd.DataFrame, y=None):
-        recipe = Recipe.parse(self.steps or [])
+        parsed = Recipe.parse(self.recipe or [])
         context = Context(self.problem_type, self.seed)
         self.inputs_ = list(X.columns)
         frame = self._frame(X)
         y = None if y is None else np.asarray(y)
         self.ops_, resamplers = [], []
-        for index, step in enumerate(recipe.steps, 1):
+        for index, step in enumerate(parsed.steps, 1):
             if step.needs_target and y is None:
                 raise RecipeError(
                     f"{step_label(step, index)} learns from the target, and none was given.",
@@ -230,7 +230,7 @@ def compile_recipe(
     """An unfitted RecipeTransformer for ``recipe`` (a Recipe, list of dicts or YAML path)."""
     parsed = Recipe.parse(recipe)
     return RecipeTransformer(
-        steps=parsed.to_list(),
+        recipe=parsed.to_list(),
         column_types=dict(column_types),
         problem_type=problem_type,
         scale_numeric=scale_numeric,
