@@ -1,9 +1,10 @@
 """Nothing from validation or test rows reaches a recipe's fit.
 
-For every fitting step, a training job's fitted recipe must equal the same recipe fitted in this
+For every fitting step, the state a training job's step learnt (statistics, encoders, detectors,
+vocabularies, components, selected features) must equal the state of the same step fitted in this
 process on the training split alone (with cross-validation: on train + validation, the rows the
-final model is refit on). A step fitted on more rows would learn different statistics, and each
-test also checks that it would notice: the recipe fitted on all rows differs.
+final model is refit on). Each step's state is also checked to differ when fitted on all rows, so
+the comparison would notice a leak.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ CHURN_CHAINS = {
         {"step": "drop_missing_columns", "threshold": 0.5},
         {"step": "missing_indicator"},
         {"step": "impute", "columns": ["total_charges"], "strategy": "mean"},
+        {"step": "impute", "columns": ["multiple_lines"], "strategy": "most_frequent"},
+        {"step": "outliers", "columns": ["tenure"], "detect": "percentile", "treat": "clip"},
         {"step": "outliers", "columns": ["monthly_charges"], "detect": "iqr", "treat": "clip"},
         {
             "step": "outliers",
@@ -68,18 +71,19 @@ CHURN_CHAINS = {
             "treat": "mean",
         },
         {"step": "transform", "columns": ["monthly_charges"], "function": "box_cox"},
-        {"step": "bin", "columns": ["tenure"], "method": "width", "bins": 3},
-        {"step": "scale", "columns": ["total_charges"], "method": "robust"},
+        {"step": "bin", "columns": ["total_charges"], "method": "width", "bins": 3},
+        {"step": "scale", "columns": ["tenure"], "method": "robust"},
         {"step": "scale", "columns": ["monthly_charges"], "method": "minmax"},
         {
             "step": "pca",
-            "columns": ["monthly_charges", "total_charges", "senior_citizen"],
+            "columns": ["monthly_charges", "tenure", "senior_citizen"],
             "n_components": 2,
         },
         {"step": "one_hot"},
         {"step": "select_by_importance", "k": 20},
     ],
     "more_models": [
+        {"step": "impute", "columns": ["total_charges"], "strategy": "median"},
         {"step": "impute", "columns": "numeric", "strategy": "iterative"},
         {
             "step": "outliers",
@@ -115,12 +119,34 @@ TEXT_CHAIN_3 = [
 ]
 
 
+def with_canaries(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """``frame`` with marked validation and test rows, where the training job will split them:
+    a category no training row has (both), and in test rows only a missing tenure (training rows
+    have none) and 400 more "Yes" in multiple_lines (enough to change its mode). A recipe that
+    saw those rows would grow a one-hot column or a missing indicator, or impute another value.
+    """
+    from kiln.data._split import split_frame
+
+    numbered = frame.assign(_row=np.arange(len(frame)))
+    parts = split_frame(
+        numbered, target=target, ratios=(0.7, 0.1, 0.2), time_column=None, stratify=True, seed=42
+    )
+    marked = frame.copy()
+    validation, test = parts["validation"]["_row"].to_numpy(), parts["test"]["_row"].to_numpy()
+    marked.loc[validation[:25], "payment_method"] = "CANARY_VALIDATION"
+    marked.loc[test[:25], "payment_method"] = "CANARY_TEST"
+    marked.loc[test[:5], "tenure"] = np.nan
+    no = test[marked.loc[test, "multiple_lines"].to_numpy() == "No"]
+    marked.loc[no[:400], "multiple_lines"] = "Yes"
+    return marked
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     import kiln
 
     ws = kiln.Workspace.init(tmp_path_factory.mktemp("leakage") / "ws")
-    ws.data.ingest(CHURN_CSV, name="churn")
+    ws.data.ingest(with_canaries(pd.read_csv(CHURN_CSV), "churn"), name="churn")
     ws.data.ingest(FIXTURES / "docstrings.csv", name="docs")
     yield ws
     ws.close()
@@ -133,6 +159,76 @@ def refit(model, frame: pd.DataFrame, target: str):
     recipe = clone(model.pipeline[0])
     recipe.fit_resample(frame[model.input_columns], y)
     return recipe
+
+
+# Steps whose state does not depend on the rows they are fitted on.
+STATELESS = {
+    "ordinal",
+    "ratio",
+    "product",
+    "polynomial",
+    "cross",
+    "hash_encode",
+    "datetime_parts",
+    "lowercase",
+    "remove_punctuation",
+    "remove_stopwords",
+    "stem",
+    "drop_columns",
+    "function",
+    "hash_pii",
+}
+
+
+def same_state(a, b, path="", depth=0) -> str | None:
+    """None when ``a`` and ``b`` hold the same fitted state, else where they first differ."""
+    if depth > 40:
+        return None
+    if type(a) is not type(b):
+        return f"{path}: {type(a).__name__} vs {type(b).__name__}"
+    if isinstance(a, np.ndarray):
+        if a.shape != b.shape:
+            return f"{path}: shape {a.shape} vs {b.shape}"
+        if a.dtype.kind in "fc":
+            return None if np.allclose(a, b, equal_nan=True, rtol=1e-9) else f"{path}: values"
+        if a.dtype.kind == "O":
+            for i, (x, y) in enumerate(zip(a.ravel(), b.ravel(), strict=True)):
+                if (where := same_state(x, y, f"{path}[{i}]", depth + 1)) is not None:
+                    return where
+            return None
+        return None if np.array_equal(a, b) else f"{path}: values"
+    if sp.issparse(a):
+        return None if a.shape == b.shape and (a != b).nnz == 0 else f"{path}: sparse values"
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return f"{path}: keys"
+        for key in a:
+            if (where := same_state(a[key], b[key], f"{path}.{key}", depth + 1)) is not None:
+                return where
+        return None
+    if isinstance(a, list | tuple):
+        if len(a) != len(b):
+            return f"{path}: length {len(a)} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if (where := same_state(x, y, f"{path}[{i}]", depth + 1)) is not None:
+                return where
+        return None
+    if isinstance(a, float | np.floating):
+        return None if np.isclose(a, b, equal_nan=True, rtol=1e-9) else f"{path}: {a} vs {b}"
+    if isinstance(a, str | int | bool | set | frozenset | type(None) | np.integer | np.bool_):
+        return None if a == b else f"{path}: {a!r} vs {b!r}"
+    if isinstance(a, np.random.RandomState):
+        return same_state(a.get_state()[1], b.get_state()[1], path, depth + 1)
+    if isinstance(a, type):
+        return None if a is b else f"{path}: {a} vs {b}"
+    if callable(a) and not hasattr(a, "__dict__"):
+        return None
+    state_a, state_b = a.__getstate__(), b.__getstate__()
+    if isinstance(state_a, dict):
+        skip = ("context", "_cached", "_stop_words_id")  # not fitted state: ids and caches
+        state_a = {k: v for k, v in state_a.items() if k not in skip}
+        state_b = {k: v for k, v in state_b.items() if k not in skip}
+    return same_state(state_a, state_b, path, depth + 1)
 
 
 def dense(matrix):
@@ -152,17 +248,32 @@ def check_fitted_on(ws, data, target, steps, *, algorithm="lightgbm", validation
     fitted = model.pipeline[0]
     assert fitted.recipe == Recipe.parse(steps).to_list()
     train = ws.data.load(f"{data}_train")
+    if "payment_method" in train:  # the canaries are where the job's split put them
+        assert not train["payment_method"].str.startswith("CANARY").any()
+        assert train["tenure"].notna().all()
+        counts = train["multiple_lines"].value_counts()
+        assert counts["No"] > counts["Yes"]
     validation_rows = ws.data.load(f"{data}_validation")
     test = ws.data.load(f"{data}_test")
     development = train if validation == "holdout" else pd.concat([train, validation_rows])
     development = development.reset_index(drop=True)
     probe = test[model.input_columns]
     expected = refit(model, development, target)
-    assert np.allclose(dense(fitted.transform(probe)), dense(expected.transform(probe)))
     everything = pd.concat([train, validation_rows, test]).reset_index(drop=True)
     leaky = refit(model, everything, target)
-    leaky_out, out = dense(leaky.transform(probe)), dense(fitted.transform(probe))
-    assert leaky_out.shape != out.shape or not np.allclose(leaky_out, out), "insensitive test"
+    assert len(fitted.ops_) == len(expected.ops_) == len(steps)
+    for mine, theirs, leaked in zip(fitted.ops_, expected.ops_, leaky.ops_, strict=True):
+        assert same_state(vars(mine), vars(theirs)) is None, (
+            f"{mine.label} learnt from rows beyond the training split: "
+            f"{same_state(vars(mine), vars(theirs))}"
+        )
+        stateless = mine.step.name in STATELESS or getattr(mine.step, "method", "") == "normalizer"
+        if not stateless:
+            assert same_state(vars(mine), vars(leaked)) is not None, (
+                f"{mine.label}: fitting on all rows changes nothing, so this check is blind"
+            )
+    assert same_state(fitted.finish_, expected.finish_) is None
+    assert np.allclose(dense(fitted.transform(probe)), dense(expected.transform(probe)))
 
 
 @pytest.mark.parametrize("chain", sorted(CHURN_CHAINS))

@@ -139,6 +139,17 @@ def test_iqr_clip_uses_training_quartiles(housing):
     assert np.allclose(huge, high)
 
 
+def test_percentile_clip_winsorises_at_training_percentiles(housing):
+    frame, _, _ = housing
+    step = {"step": "outliers", "columns": ["lotsize"], "detect": "percentile", "threshold": 0.1}
+    recipe, _, _ = fit([step], housing)
+    low, high = np.percentile(frame["lotsize"], [10, 90])
+    out = after(recipe, frame)["lotsize"]
+    assert out.min() == pytest.approx(low) and out.max() == pytest.approx(high)
+    inside = (frame["lotsize"] > low) & (frame["lotsize"] < high)
+    assert (out[inside] == frame["lotsize"][inside]).all()
+
+
 def test_zscore_median_replacement_and_log_treatment(housing):
     frame, _, _ = housing
     recipe, _, _ = fit(

@@ -107,8 +107,8 @@ class DropMissingRowsOp(Op):
 
 class DropMissingColumnsOp(Op):
     def fit(self, frame, y):
-        share = frame.dense[self.columns].isna().mean()
-        self.dropped = [c for c in self.columns if share[c] > self.step.threshold]
+        self.shares = frame.dense[self.columns].isna().mean().to_dict()
+        self.dropped = [c for c in self.columns if self.shares[c] > self.step.threshold]
 
     def apply(self, frame):
         frame.drop(self.dropped)
@@ -200,7 +200,7 @@ class OutliersOp(Op):
     """Univariate detectors learn bounds per column; model-based ones learn which rows are
     inliers (on the selected columns, missing values read as the training median)."""
 
-    univariate = ("zscore", "iqr")
+    univariate = ("zscore", "iqr", "percentile")
 
     def fit(self, frame, y):
         X = frame.numbers(self.columns)
@@ -211,6 +211,15 @@ class OutliersOp(Op):
                 t = self.step.threshold or 3.0
                 mean, std = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
                 self.low, self.high = mean - t * std, mean + t * std
+            elif detect == "percentile":
+                tail = self.step.threshold or 0.05
+                if tail >= 0.5:
+                    raise self.error(
+                        f"percentile threshold is the share cut from each tail and must be below "
+                        f"0.5; got {tail}.",
+                        code="recipe.bad-parameter",
+                    )
+                self.low, self.high = np.nanpercentile(X, [100 * tail, 100 * (1 - tail)], axis=0)
             else:
                 k = self.step.threshold or 1.5
                 q1, q3 = np.nanpercentile(X, [25, 75], axis=0)

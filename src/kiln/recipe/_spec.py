@@ -120,14 +120,22 @@ class MissingIndicator(Step):
 
 
 class Outliers(Step):
-    """Detect outliers and treat them. ``zscore`` and ``iqr`` judge each value; the model-based
-    detectors judge whole rows on the selected columns."""
+    """Detect outliers and treat them. ``zscore``, ``iqr`` and ``percentile`` judge each value
+    (``percentile`` with ``treat: clip`` winsorises); the model-based detectors judge whole rows
+    on the selected columns."""
 
     name = "outliers"
     group = "outliers"
     example = "{step: outliers, columns: [monthly_charges], detect: iqr, treat: clip}"
     detect: Literal[
-        "zscore", "iqr", "isolation_forest", "lof", "elliptic_envelope", "one_class_svm", "dbscan"
+        "zscore",
+        "iqr",
+        "percentile",
+        "isolation_forest",
+        "lof",
+        "elliptic_envelope",
+        "one_class_svm",
+        "dbscan",
     ] = Field("iqr", description="Detector.")
     treat: Literal["drop", "clip", "log", "mean", "median"] = Field(
         "clip",
@@ -137,7 +145,12 @@ class Outliers(Step):
         ),
     )
     threshold: float | None = Field(
-        None, gt=0, description="zscore: |z| above it (default 3); iqr: k × IQR (default 1.5)."
+        None,
+        gt=0,
+        description=(
+            "zscore: |z| above it (default 3); iqr: k × IQR beyond the quartiles (default 1.5); "
+            "percentile: the share cut from each tail (default 0.05)."
+        ),
     )
     contamination: float = Field(
         0.05, gt=0, lt=0.5, description="Model-based detectors: expected outlier share."
