@@ -217,3 +217,75 @@ def split(
     table(
         "Split", ["part", "data set", "rows"], [[p, v.ref, v.row_count] for p, v in parts.items()]
     )
+
+
+@app.command()
+def profile(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME or NAME:VERSION"),
+    target: str = typer.Option(
+        None,
+        "--target",
+        help="The column to predict (adds target plots, "
+        "leakage and imbalance checks, and a quick model).",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Where to write the HTML report (default: "
+        "<workspace>/reports/profile_NAME_VERSION[_TARGET].html).",
+    ),
+    refresh: bool = typer.Option(False, "--refresh", help="Recompute a stored profile."),
+    sample_rows: int = typer.Option(
+        50_000, "--sample-rows", help="Row limit of the sample used for plots and the quick model."
+    ),
+    no_model: bool = typer.Option(False, "--no-model", help="Skip the quick model."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Profile a data set version: statistics, warnings, plots and a quick model, as HTML."""
+    from kiln.cli._common import job_progress
+
+    ws = workspace(ctx)
+    with job_progress(f"Profiling {ref}", quiet=as_json) as on_stage:
+        result = ws.data.profile(
+            ref,
+            target=target,
+            refresh=refresh,
+            sample_rows=sample_rows,
+            model=not no_model,
+            progress=on_stage,
+        )
+    path = result.write_html(out or Path(ws.home) / "reports" / result.default_filename)
+    if as_json:
+        print_json(result.facts | result.to_dict() | {"report": str(path)})
+        return
+    facts = result.facts
+    quick = facts["quick_model"]
+    model_line = (
+        ", ".join(f"{k} {v['mean']:.4f} ± {v['std']:.4f}" for k, v in quick["metrics"].items())
+        if quick["status"] == "ok"
+        else f"skipped ({quick['reason']})"
+    )
+    fields(
+        f"Profile of {result.dataset}" + (" (stored, reused)" if result.reused else ""),
+        {
+            "rows": f"{facts['rows']:,}",
+            "columns": facts["columns"],
+            "sample": f"{facts['sample']['rows']:,} rows for plots and the quick model"
+            if facts["sample"]["sampled"]
+            else "all rows",
+            "missing cells": f"{facts['missing_cells']:,} ({facts['missing_cells_pct']:.2f}%)",
+            "duplicated rows": f"{facts['duplicate_rows']:,}",
+            "target": target or "none",
+            "quick model": model_line,
+            "report": str(path),
+        },
+    )
+    if facts["warnings"]:
+        table(
+            f"Warnings ({len(facts['warnings'])})",
+            ["warning", "columns", "evidence"],
+            [[w["kind"], ", ".join(w["columns"]), w["message"]] for w in facts["warnings"]],
+        )
+    else:
+        console.print("No warnings.")

@@ -317,6 +317,25 @@ class DataCatalog:
             for part, rows in parts.items()
         }
 
+    # -- profile --------------------------------------------------------------------------------
+    def profile(
+        self,
+        ref: str | DatasetVersion,
+        *,
+        target: str | None = None,
+        refresh: bool = False,
+        **options,
+    ):
+        """The profile of a version (statistics, warnings, plots, quick model), stored with it.
+
+        Profiling the same version for the same target again returns the stored profile;
+        ``refresh=True`` recomputes it. Options: ``sample_rows``, ``seed``, ``model``,
+        ``progress``. See docs/profiling.md.
+        """
+        from kiln.profile._store import profile_version
+
+        return profile_version(self._ws, ref, target=target, refresh=refresh, **options)
+
 
 def _unknown_column(column: str, version: DatasetVersion) -> DataError:
     import difflib

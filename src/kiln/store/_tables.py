@@ -158,3 +158,22 @@ class LineageRow(Base):
     target_id: Mapped[str] = mapped_column(String(40), index=True)
     relation: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
+
+
+class DatasetProfileRow(Base):
+    """The stored profile of a data set version for one target (``""`` for none)."""
+
+    __tablename__ = "dataset_profiles"
+    __table_args__ = (
+        UniqueConstraint("dataset_version_id", "target", name="uq_profile_version_target"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_version_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict] = mapped_column(JSON)
+    json_digest: Mapped[str] = mapped_column(String(64))
+    html_digest: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,56 @@
+"""``kiln data profile`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import run_kiln
+
+
+def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
+    home = tmp_path / "ws"
+    run_kiln("init", home=home, check=True)
+    run_kiln("data", "ingest", str(churn_csv), "--name", "churn", home=home, check=True)
+    out = tmp_path / "report.html"
+    result = run_kiln(
+        "data",
+        "profile",
+        "churn",
+        "--target",
+        "churn",
+        "--out",
+        str(out),
+        "--json",
+        "--sample-rows",
+        "3000",
+        home=home,
+        check=True,
+    )
+    facts = json.loads(result.stdout)
+    assert facts["report"] == str(out) and out.stat().st_size < 5_000_000
+    assert facts["dataset"] == "churn:1" and facts["reused"] is False
+    assert facts["quick_model"]["status"] == "ok"
+    assert [w["kind"] for w in facts["warnings"]] == ["duplicate-rows"]
+
+    human = run_kiln(
+        "data",
+        "profile",
+        "churn:1",
+        "--target",
+        "churn",
+        "--sample-rows",
+        "3000",
+        home=home,
+        check=True,
+    )
+    assert "(stored, reused)" in human.stdout and "duplicate-rows" in human.stdout
+    assert (home / "reports" / "profile_churn_1_churn.html").exists()
+
+    bad_target = run_kiln("data", "profile", "churn", "--target", "chrun", home=home)
+    assert bad_target.returncode == 2
+    assert "no column 'chrun'" in bad_target.stderr + bad_target.stdout
+    assert "profile.unknown-target" in bad_target.stderr + bad_target.stdout
+
+    unknown = run_kiln("data", "profile", "nope", home=home)
+    assert unknown.returncode == 2
+    assert "No data set named 'nope'" in unknown.stderr + unknown.stdout
