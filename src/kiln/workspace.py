@@ -57,10 +57,9 @@ class Workspace:
                 "(or point KILN_HOME or --home at an existing workspace).",
             )
         self.settings: Settings = load_settings(home_path, **overrides)
-        if self.settings.pii_key:
-            from kiln.recipe import set_pii_key
+        from kiln.recipe import set_pii_key
 
-            set_pii_key(self.settings.pii_key)
+        set_pii_key(self.settings.pii_key)  # None too: never another workspace's key
         self.home = home_path
         self.store = Store(self.settings.store_url)
         self.store.upgrade()

@@ -159,3 +159,56 @@ def test_bad_recipes_fail_before_any_job_starts(home, steps, message):
     assert result.returncode == 2
     assert message in result.stderr + result.stdout
     assert json.loads(run_kiln("jobs", "list", "--json", home=home).stdout) == jobs_before
+
+
+def test_topic_model_with_a_recipe_names_its_topics_in_words(ws):
+    from conftest import FIXTURES
+
+    ws.data.ingest(FIXTURES / "docstrings.csv", name="docs")
+    result = ws.train(
+        "docs",
+        algorithm="lda",
+        hyperparameters={"topics": 3},
+        recipe=[
+            {"step": "remove_stopwords", "columns": ["text"]},
+            {"step": "bag_of_words", "columns": ["text"], "min_df": 2},
+        ],
+    )
+    topics = result.model.signature["outputs"]["topic_words"]
+    assert len(topics) == 3 and all(w.isalpha() for words in topics for w in words)
+
+
+@pytest.mark.parametrize(
+    "algorithm, steps, message",
+    [
+        # text_classifier reads only text columns: 'tenure' will not be there.
+        ("text_classifier", [{"step": "scale", "columns": ["tenure"]}], "unknown column 'tenure'"),
+        # The target is inferred as regression: no class to balance.
+        (
+            "lightgbm",
+            [{"step": "smote"}],
+            "needs a classification target; this problem is regression",
+        ),
+    ],
+)
+def test_recipes_are_checked_against_what_the_job_will_see(ws, algorithm, steps, message):
+    frame = pd.read_csv(CHURN_CSV).head(500)
+    frame["notes"] = frame["contract"] + " customer paying by " + frame["payment_method"] + "."
+    ws.data.ingest(frame, name="notes")
+    target = "churn" if algorithm == "text_classifier" else "monthly_charges"
+    with pytest.raises(kiln.recipe.RecipeError, match=message):
+        ws.train("notes", target=target, algorithm=algorithm, recipe=steps)
+    assert ws.jobs.list() == []
+
+
+def test_opening_a_workspace_without_a_pii_key_forgets_the_previous_one(tmp_path):
+    from kiln.recipe._ops import pii_key
+
+    first = kiln.Workspace.init(tmp_path / "a")
+    (tmp_path / "a" / "kiln.toml").write_text('[kiln]\npii_key = "key-of-a"\n')
+    kiln.Workspace(tmp_path / "a").close()
+    assert pii_key() == "key-of-a"
+    kiln.Workspace.init(tmp_path / "b").close()
+    with pytest.raises(kiln.recipe.RecipeError, match="needs a secret key"):
+        pii_key()
+    first.close()

@@ -392,7 +392,7 @@ def test_datetime_parts(churn):
     assert "signup" not in out
     assert (out["signup_month"] == moments.dt.month).all()
     assert (out["signup_hour"] == moments.dt.hour).all()
-    assert (out["signup_weekend"] == (moments.dt.dayofweek >= 5)).all()
+    assert (out["signup_weekend"] == (moments.dt.day_of_week >= 5)).all()
 
 
 def test_tree_leaves_are_one_hot_leaf_memberships(churn):
@@ -427,22 +427,34 @@ def docstrings():
 
 def test_text_cleaning_steps(docstrings):
     frame, _, _ = docstrings
-    recipe, _, _ = fit(
-        [
-            {"step": "lowercase", "columns": ["text"]},
-            {"step": "remove_punctuation", "columns": ["text"]},
-            {"step": "remove_stopwords", "columns": ["text"]},
-            {"step": "stem", "columns": ["text"]},
-        ],
-        docstrings,
-    )
-    cleaned = after(recipe, frame.head(3))["text"]
+    cleaning = [
+        {"step": "lowercase", "columns": ["text"]},
+        {"step": "remove_punctuation", "columns": ["text"]},
+        {"step": "remove_stopwords", "columns": ["text"]},
+        {"step": "stem", "columns": ["text"]},
+    ]
+    recipe, _, _ = fit([*cleaning, {"step": "bag_of_words", "columns": ["text"]}], docstrings)
     assert frame["text"][0] == "Calculate the absolute value element-wise."
-    assert cleaned[0] == "calcul absolut valu element wise"
-    assert (
-        pickle.loads(pickle.dumps(recipe)).transform_frame(frame.head(3)).dense["text"][0]
-        == cleaned[0]
+    cleaned = (
+        recipe.ops_[-2]
+        .apply(
+            recipe.ops_[-3].apply(
+                recipe.ops_[-4].apply(recipe.ops_[-5].apply(recipe._frame(frame.head(1))))
+            )
+        )
+        .dense["text"][0]
     )
+    assert cleaned == "calcul absolut valu element wise"
+    vocabulary = {n.split("=", 1)[1] for n in recipe.get_feature_names_out()}
+    assert {"calcul", "absolut", "valu"} <= vocabulary and not {"the", "Calculate"} & vocabulary
+    restored = pickle.loads(pickle.dumps(recipe))
+    assert (restored.transform(frame.head(5)) != recipe.transform(frame.head(5))).nnz == 0
+
+
+def test_text_left_raw_is_not_a_feature(docstrings):
+    with pytest.raises(RecipeError, match="no features .* need a vectorising step") as error:
+        fit([{"step": "lowercase", "columns": ["text"]}], docstrings)
+    assert error.value.code == "recipe.no-features"
 
 
 @pytest.mark.parametrize("step", ["bag_of_words", "tfidf", "osb"])
@@ -598,3 +610,87 @@ def test_selectors_regex_and_errors(churn):
     assert error.value.code == "recipe.empty-selection"
     with pytest.raises(RecipeError, match="learns from the target"):
         plan(Recipe.parse([{"step": "target_encode"}]), types, None)
+
+
+# --- inference-time robustness ----------------------------------------------------------
+
+
+def test_integers_at_training_and_floats_at_inference_are_the_same_category(churn):
+    """Requests carry JSON numbers and CSV columns read as floats; the lake holds integers."""
+    frame, _, _ = churn
+    set_pii_key("a-key")
+    try:
+        recipe, _, _ = fit(
+            [
+                {"step": "hash_pii", "columns": ["tenure"]},
+                {"step": "cross", "columns": ["contract", "tenure"]},
+                {"step": "frequency_encode", "columns": ["tenure"]},
+            ],
+            churn,
+        )
+        as_ints = recipe.transform(frame.head(20))
+        as_floats = recipe.transform(frame.head(20).astype({"tenure": float}))
+        as_objects = recipe.transform(frame.head(20).astype({"tenure": object}))
+        assert np.array_equal(as_ints, as_floats) and np.array_equal(as_ints, as_objects)
+        assert (after(recipe, frame.head(20))["tenure_frequency"] > 0).all()
+    finally:
+        set_pii_key(None)
+
+
+def test_only_matrix_steps_take_text_blocks(docstrings):
+    frame, _, _ = docstrings
+    recipe, X, _ = fit(
+        [{"step": "tfidf", "columns": ["text"]}, {"step": "missing_indicator"}], docstrings
+    )
+    assert X.shape[0] == len(frame)  # "all" means the dense columns; the block is left alone
+    with pytest.raises(RecipeError, match="matches no numeric column"):
+        fit(
+            [{"step": "tfidf", "columns": ["text"]}, {"step": "scale", "columns": "features"}],
+            docstrings,
+        )
+
+
+def test_a_text_or_identifier_column_is_an_input_only_when_named(docstrings):
+    _, types, _ = docstrings
+    assert plan(Recipe.parse([{"step": "missing_indicator"}]), types, "binary") == []
+    named = [{"step": "tfidf", "columns": ["text"]}, {"step": "hash_pii", "columns": ["name"]}]
+    assert plan(Recipe.parse(named), types, "binary") == ["text", "name"]
+    assert plan(Recipe.parse([{"step": "tfidf"}]), types, "binary") == ["text"]
+
+
+def test_late_errors_are_recipe_errors_naming_the_column(housing, docstrings):
+    frame, types, y = housing
+    with pytest.raises(RecipeError, match="'lotsize' is numeric, so fill_value must be a number"):
+        fit(
+            [
+                {
+                    "step": "impute",
+                    "columns": ["lotsize"],
+                    "strategy": "constant",
+                    "fill_value": "missing",
+                }
+            ],
+            housing,
+        )
+    flat = frame.assign(flat=3.0)
+    with pytest.raises(RecipeError, match="two distinct training values in column 'flat'"):
+        fit(
+            [{"step": "transform", "columns": ["flat"], "function": "box_cox"}],
+            (flat, types_of(flat), y),
+        )
+    text, text_types, labels = docstrings
+    holed = text.assign(size=np.where(np.arange(len(text)) % 7, 1.0, np.nan))
+    with pytest.raises(RecipeError, match=r"size \(\d+ missing\).*impute"):
+        fit(
+            [{"step": "tfidf", "columns": ["text"]}, {"step": "truncated_svd"}],
+            (holed, {**text_types, "size": "numeric"}, labels),
+        )
+
+
+def test_yaml_yes_and_no_in_an_ordinal_order_match_the_data(housing, tmp_path):
+    frame, _, _ = housing
+    path = tmp_path / "recipe.yaml"
+    path.write_text("- {step: ordinal, columns: [driveway], order: {driveway: [no, yes]}}\n")
+    recipe, _, _ = fit(Recipe.parse(path).to_list(), housing)
+    out = after(recipe, frame)["driveway"]
+    assert (out == (frame["driveway"] == "yes").astype(float)).all()

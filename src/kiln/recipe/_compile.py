@@ -55,10 +55,15 @@ def plan(recipe: Recipe, column_types: dict[str, str], problem_type: str | None)
         if isinstance(step, s._Resampler):
             continue
         columns = _columns_of(step, types, index, open_ended=open_ended)
+        # Text and identifier columns become model inputs only when a step asks for them by
+        # name, pattern or type; "all" and the like mean the columns the model uses anyway.
+        broad = isinstance(step.columns, str) and step.columns in s.SELECTORS
+        broad = broad and step.columns not in (TEXT, IDENTIFIER)
         reads += [
             c
             for c in columns
-            if c in column_types
+            if not broad
+            and c in column_types
             and types.get(c) == column_types[c]
             and column_types[c] in (TEXT, IDENTIFIER)
             and c not in reads
@@ -159,6 +164,13 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
             ).fit(frame.dense[list(raw)], y)
         self.finish_columns_ = list(raw)
         self.blocks_ = list(frame.blocks)
+        if not raw and not frame.blocks:
+            left = ", ".join(f"{c} ({t})" for c, t in frame.types.items()) or "none"
+            raise RecipeError(
+                f"The recipe leaves the model no features (columns left: {left}). Text columns "
+                "need a vectorising step (tfidf, bag_of_words, osb) to become features.",
+                code="recipe.no-features",
+            )
         names = []
         if self.finish_ is not None:
             names += [

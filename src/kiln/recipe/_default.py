@@ -21,6 +21,17 @@ MAX_CATEGORIES = 50
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
+def category_text(value) -> str:
+    """One spelling per value: ``5``, ``5.0`` and ``np.int64(5)`` are all ``"5"``.
+
+    Training data holds integers where requests (JSON numbers, CSV columns read as floats) may
+    hold floats; without this the same category would be unseen at inference.
+    """
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
     """Categorical values as Python strings, missing as one marker, so mixed types encode alike.
 
@@ -31,7 +42,7 @@ def as_category_strings(frame: pd.DataFrame) -> np.ndarray:
     for j, name in enumerate(frame.columns):
         column = frame[name]
         if not pd.api.types.is_string_dtype(column):
-            column = column.astype(object).astype(str).where(column.notna())
+            column = column.astype(object).map(category_text, na_action="ignore")
         out[:, j] = column.to_numpy(dtype=object, na_value=MISSING_CATEGORY)
     return out
 

@@ -113,7 +113,7 @@ def select(frame_types: dict[str, str], step: Step, index: int, *, open_ended: b
     that earlier steps may create.
     """
     label = step_label(step, index)
-    accepts = set(step.accepts) | ({SPARSE} if NUMERIC in step.accepts else set())
+    accepts = set(step.accepts) | ({SPARSE} if step.takes_blocks else set())
     spec = step.columns
     if isinstance(spec, str) and spec in SELECTORS:
         chosen = [c for c, t in frame_types.items() if matches_selector(spec, t) and t in accepts]

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
 from kiln.recipe import _spec as s
-from kiln.recipe._default import MISSING_CATEGORY, as_category_strings
+from kiln.recipe._default import MISSING_CATEGORY, as_category_strings, category_text
 from kiln.recipe._frame import Frame, step_label
 from kiln.recipe._spec import RecipeError
 
@@ -133,6 +133,12 @@ class ImputeOp(Op):
             column = frame.dense[c]
             if strategy == "constant":
                 value = self.step.fill_value
+                if c in numeric and isinstance(value, str):
+                    raise self.error(
+                        f"column {c!r} is numeric, so fill_value must be a number; got {value!r}.",
+                        code="recipe.bad-parameter",
+                        column=c,
+                    )
                 self.fill[c] = value if value is not None else (0 if c in numeric else "missing")
             elif strategy == "mean":
                 self.fill[c] = float(pd.to_numeric(column).mean())
@@ -341,6 +347,15 @@ class TransformOp(Op):
         if function in ("box_cox", "yeo_johnson"):
             from sklearn.preprocessing import PowerTransformer
 
+            for j, c in enumerate(self.columns):
+                present = X[:, j][~np.isnan(X[:, j])]
+                if len(np.unique(present)) < 2:
+                    raise self.error(
+                        f"{function} needs at least two distinct training values in column "
+                        f"{c!r}; it has {len(np.unique(present))}. Leave the column out.",
+                        column=c,
+                    )
+
             method = "box-cox" if function == "box_cox" else "yeo-johnson"
             self.model = PowerTransformer(method=method, standardize=False).fit(X)
 
@@ -478,9 +493,10 @@ class OrdinalOp(Op):
                 code="recipe.bad-parameter",
                 column=missing[0],
             )
-        self.codes = {c: {str(v): i for i, v in enumerate(order[c])} for c in self.columns}
+        self.codes = {}
         for c in self.columns:
             seen = set(as_category_strings(frame.dense[[c]])[:, 0]) - {MISSING_CATEGORY}
+            self.codes[c] = {_order_text(v, seen): i for i, v in enumerate(order[c])}
             unknown = sorted(seen - set(self.codes[c]))
             if unknown:
                 raise self.error(
@@ -496,6 +512,20 @@ class OrdinalOp(Op):
             out[c] = text.map(self.codes[c]).to_numpy(dtype=float, na_value=np.nan)
         frame.put(out, NUMERIC)
         return frame
+
+
+_TRUE, _FALSE = ("yes", "true", "y", "t", "1"), ("no", "false", "n", "f", "0")
+
+
+def _order_text(value, seen: set[str]) -> str:
+    """An ordinal order's value as the data spells it. YAML reads ``yes``/``no`` as booleans, so
+    ``True`` matches the column's ``yes`` (or ``true``, ``Y``, ...) when the data has one."""
+    if isinstance(value, bool):
+        words = _TRUE if value else _FALSE
+        for text in sorted(seen):
+            if text.lower() in words:
+                return text
+    return category_text(value)
 
 
 class TargetEncodeOp(Op):
@@ -654,7 +684,7 @@ class DatetimePartsOp(Op):
             moments = pd.to_datetime(frame.dense[c], errors="coerce", format="ISO8601")
             for part in self.step.parts:
                 if part == "weekend":
-                    values = (moments.dt.dayofweek >= 5).astype(float).where(moments.notna())
+                    values = (moments.dt.day_of_week >= 5).astype(float).where(moments.notna())
                 else:
                     values = getattr(moments.dt, part)
                 out[f"{c}_{part}"] = values.to_numpy(dtype=float, na_value=np.nan)
@@ -821,10 +851,8 @@ class _MatrixOp(Op):
     """Steps over a feature matrix: the selected numeric columns and sparse blocks."""
 
     def features(self, frame):
-        X, names = frame.matrix(self.columns)
-        if not sp.issparse(X) and np.isnan(X).any():
-            self.no_missing(frame, [c for c in self.columns if c in frame.types])
-        return X, names
+        self.no_missing(frame, [c for c in self.columns if c in frame.types])
+        return frame.matrix(self.columns)
 
 
 class ReduceOp(_MatrixOp):
@@ -932,7 +960,7 @@ class HashPiiOp(Op):
             column = frame.dense[c]
             text = column.astype(object).where(column.notna())
             out[c] = text.map(
-                lambda v: hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:20],
+                lambda v: hmac.new(key, category_text(v).encode(), hashlib.sha256).hexdigest()[:20],
                 na_action="ignore",
             ).to_numpy(dtype=object)
         kinds = {

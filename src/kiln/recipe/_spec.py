@@ -45,6 +45,8 @@ class Step(BaseModel):
     # The semantic types the step accepts; explicit columns of another type are an error.
     accepts: ClassVar[tuple[str, ...]] = ("numeric",)
     needs_target: ClassVar[bool] = False
+    # Steps that work on sparse text blocks (``COLUMN_tfidf``) as well as on dense columns.
+    takes_blocks: ClassVar[bool] = False
     # Steps that change training rows (drop, resample): they run at fit time only.
     training_only: ClassVar[bool] = False
 
@@ -81,8 +83,9 @@ class DropMissingColumns(Step):
 
 
 class Impute(Step):
-    """Fill missing values. ``ffill``/``bfill``/``interpolate`` follow the row order of the
-    batch; what they cannot fill (a single-row request) gets the training median or mode."""
+    """Fill missing values. ``ffill``/``bfill``/``interpolate`` take values from neighbouring rows
+    of the same batch, in its order (meant for time-ordered data); what they cannot fill, such as
+    a single-row request, gets the training median or mode."""
 
     name = "impute"
     group = "missing values"
@@ -205,8 +208,8 @@ class Scale(Step):
 
 
 class OneHot(Step):
-    """One 0/1 column per value; values beyond the ``max_categories - 1`` most frequent, and
-    unseen ones, share the column ``NAME=other``."""
+    """One 0/1 column per value. With more than ``max_categories`` values, the rarest share the
+    column ``NAME=other``, and so do unseen values; otherwise unseen values get all zeros."""
 
     name = "one_hot"
     group = "categorical encoding"
@@ -421,6 +424,7 @@ class Osb(_Vectorizer):
 class Pca(Step):
     """Replace the columns by their first principal components (``pc1``...)."""
 
+    takes_blocks = True
     name = "pca"
     group = "reduction and selection"
     example = "{step: pca, columns: numeric, n_components: 0.95}"
@@ -433,6 +437,7 @@ class Pca(Step):
 class TruncatedSvd(Step):
     """Replace the columns (typically a text block) by ``n_components`` SVD components."""
 
+    takes_blocks = True
     name = "truncated_svd"
     group = "reduction and selection"
     example = "{step: truncated_svd, columns: features, n_components: 50}"
@@ -444,6 +449,7 @@ class TruncatedSvd(Step):
 class VarianceThreshold(Step):
     """Drop features whose training variance is at most ``threshold``."""
 
+    takes_blocks = True
     name = "variance_threshold"
     group = "reduction and selection"
     example = "{step: variance_threshold, threshold: 0.0}"
@@ -463,6 +469,7 @@ class CorrelationFilter(Step):
 class SelectMutualInfo(Step):
     """Keep the ``k`` features with the highest mutual information with the target."""
 
+    takes_blocks = True
     name = "select_mutual_info"
     group = "reduction and selection"
     example = "{step: select_mutual_info, k: 20}"
@@ -474,6 +481,7 @@ class SelectMutualInfo(Step):
 class SelectByImportance(Step):
     """Keep the ``k`` features an extra-trees model finds most important."""
 
+    takes_blocks = True
     name = "select_by_importance"
     group = "reduction and selection"
     example = "{step: select_by_importance, k: 20}"
@@ -485,6 +493,7 @@ class SelectByImportance(Step):
 class Rfe(Step):
     """Recursive feature elimination with a linear model down to ``k`` features."""
 
+    takes_blocks = True
     name = "rfe"
     group = "reduction and selection"
     example = "{step: rfe, columns: numeric, k: 10}"
@@ -575,6 +584,7 @@ class EditedNearestNeighbours(_Resampler):
 class DropColumns(Step):
     """Drop columns from the features."""
 
+    takes_blocks = True
     name = "drop_columns"
     group = "other"
     example = "{step: drop_columns, columns: [customer_id]}"

@@ -161,12 +161,9 @@ def train(
         check_name(experiment, what="experiment")
     steps = None
     if recipe is not None:
-        from kiln.recipe import Recipe, plan
-
-        parsed = Recipe.parse(recipe)
-        columns = {c: t for c, t in dataset.column_types().items() if c != target}
-        plan(parsed, columns, problem_type or ("supervised" if target else None))
-        steps = parsed.to_list()
+        steps = _checked_recipe(
+            recipe, dataset, spec_algorithm, target, group_column, problem_type, workspace
+        )
     spec = {
         "dataset": dataset.ref,
         "dataset_version_id": dataset.id,
@@ -194,3 +191,27 @@ def train(
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = LocalExecutor(workspace).run(job, on_log=on_log)
     return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+def _checked_recipe(recipe, dataset, algorithm, target, group_column, problem_type, workspace):
+    """The recipe as JSON steps, checked against the columns the job will give it."""
+    from kiln.data._schema import IDENTIFIER, TEXT
+    from kiln.recipe import Recipe, plan
+
+    parsed = Recipe.parse(recipe)
+    columns = {c: t for c, t in dataset.column_types().items() if c not in (target, group_column)}
+    if problem_type is None and target is not None:
+        problem_type = "supervised"
+        if any(step.training_only and step.needs_target for step in parsed.steps):
+            from kiln.training._job import infer_problem_type
+
+            values = workspace.data.load(dataset, columns=[target])[target]
+            problem_type = infer_problem_type(values)
+    reads = plan(parsed, columns, problem_type)
+    usable = {
+        c: t
+        for c, t in columns.items()
+        if c in reads or ((t == TEXT) if algorithm.text_input else (t not in (TEXT, IDENTIFIER)))
+    }
+    plan(parsed, usable, problem_type)
+    return parsed.to_list()

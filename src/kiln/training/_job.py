@@ -192,7 +192,11 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         classes=classes,
         positive_label=classes[1] if problem_type == BINARY else None,
         text_inputs=algorithm.text_input,
-        also=recipe_reads(spec.get("recipe"), column_types, problem_type),
+        also=recipe_reads(
+            spec.get("recipe"),
+            {c: t for c, t in column_types.items() if c not in (target, group_column)},
+            problem_type,
+        ),
     )
     features = [c["name"] for c in signature["inputs"]]
     if not features:

@@ -153,7 +153,10 @@ def run_unsupervised(
             metrics[part] = topic_metrics(estimator, features_part)
         log(f"{part} metrics: " + ", ".join(f"{k}={v}" for k, v in metrics[part].items()))
     if problem_type == TOPIC_MODELING:
-        vocabulary = preprocessor[-1].get_feature_names_out()
+        if hasattr(preprocessor, "fit_resample"):  # a recipe: "COLUMN_bag_of_words=word"
+            vocabulary = [n.split("=", 1)[-1] for n in preprocessor.get_feature_names_out()]
+        else:
+            vocabulary = preprocessor[-1].get_feature_names_out()
         top = np.argsort(-estimator.components_, axis=1)[:, :8]
         signature["outputs"]["topic_words"] = [[str(vocabulary[i]) for i in row] for row in top]
         for number, words in enumerate(signature["outputs"]["topic_words"]):
