@@ -526,38 +526,35 @@ class _Resampler(Step):
     columns: Columns = Field("features", description="Unused: resampling acts on whole rows.")
 
 
-class Oversample(_Resampler):
+class _Balancer(_Resampler):
+    ratio: float | None = Field(
+        None, gt=0, le=1, description="Minority/majority after; all equal when omitted."
+    )
+
+
+class Oversample(_Balancer):
     """Repeat random minority-class training rows (runs last, on the encoded features)."""
 
     name = "oversample"
     group = "class imbalance"
     example = "{step: oversample, ratio: 0.5}"
-    ratio: float | None = Field(
-        None, gt=0, le=1, description="Minority/majority after; all equal when omitted."
-    )  # noqa: E501
 
 
-class Undersample(_Resampler):
+class Undersample(_Balancer):
     """Drop random majority-class training rows (runs last, on the encoded features)."""
 
     name = "undersample"
     group = "class imbalance"
     example = "{step: undersample, ratio: 0.5}"
-    ratio: float | None = Field(
-        None, gt=0, le=1, description="Minority/majority after; all equal when omitted."
-    )  # noqa: E501
 
 
-class Smote(_Resampler):
+class Smote(_Balancer):
     """Synthesize minority-class training rows between neighbours (SMOTE)."""
 
     name = "smote"
     group = "class imbalance"
     example = "{step: smote, k_neighbors: 5}"
     k_neighbors: int = Field(5, ge=1, description="Neighbours to interpolate between.")
-    ratio: float | None = Field(
-        None, gt=0, le=1, description="Minority/majority after; all equal when omitted."
-    )  # noqa: E501
 
 
 class Adasyn(_Resampler):
@@ -603,7 +600,7 @@ class Function(Step):
     columns: Columns = "all"
     function: str = Field(
         ..., description="Import path 'module:name' of f(DataFrame) -> DataFrame."
-    )  # noqa: E501
+    )
 
 
 STEPS: dict[str, type[Step]] = {
