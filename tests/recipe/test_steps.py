@@ -694,3 +694,23 @@ def test_yaml_yes_and_no_in_an_ordinal_order_match_the_data(housing, tmp_path):
     recipe, _, _ = fit(Recipe.parse(path).to_list(), housing)
     out = after(recipe, frame)["driveway"]
     assert (out == (frame["driveway"] == "yes").astype(float)).all()
+
+
+def test_small_batches_finish_through_the_compiled_default_recipe_alike(churn):
+    """Real-time requests skip the ColumnTransformer's per-call overhead; results must agree."""
+    frame, _, _ = churn
+    steps = [
+        {"step": "impute", "columns": ["total_charges"]},
+        {"step": "ratio", "numerator": ["total_charges"], "denominator": ["tenure"]},
+        {"step": "bin", "columns": ["tenure"], "bins": 4},
+        {"step": "cross", "columns": ["contract", "internet_service"]},
+    ]
+    recipe, _, _ = fit(steps, churn, scale=True)
+    assert recipe.fast_finish_ is not None
+    odd = frame.head(40).copy()
+    odd.loc[0, "internet_service"] = "Satellite"  # unseen
+    odd.loc[1, "monthly_charges"] = np.nan
+    odd.loc[2, "tech_support"] = None
+    in_one_go = recipe.transform(pd.concat([odd] * 3, ignore_index=True))[:40]  # > 64 rows
+    small = np.vstack([recipe.transform(odd.iloc[i : i + 8]) for i in range(0, 40, 8)])
+    assert np.allclose(in_one_go, small)

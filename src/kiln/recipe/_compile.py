@@ -24,6 +24,8 @@ from kiln.recipe._ops import OPS, OUTPUT_TYPES, Context, ResampleOp
 from kiln.recipe._spec import Recipe, RecipeError
 
 RAW_TYPES = (NUMERIC, CATEGORICAL, BOOLEAN, DATETIME)
+# Batches up to this size finish through the compiled default recipe (real-time requests).
+FAST_ROWS = 64
 
 
 def _columns_of(step: s.Step, types: dict[str, str], index: int, *, open_ended=False):
@@ -180,6 +182,17 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
         for block in self.blocks_:
             names += frame.blocks[block][0]
         self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.fast_finish_ = self._compile_finish()
+
+    def _compile_finish(self):
+        """The default-recipe part compiled to NumPy for small batches (as endpoints do for the
+        default recipe), or None when the compiled form does not reproduce it."""
+        from kiln.serving._fast import RowEncoder, finish_signature, probe_rows
+
+        signature = finish_signature(self.finish_) if self.finish_ is not None else None
+        if signature is None:
+            return None
+        return RowEncoder.compile(self.finish_, probe_rows(signature, self.finish_))
 
     # -- inference ------------------------------------------------------------------------
 
@@ -207,7 +220,14 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
 
     def _finish(self, frame: Frame):
         parts = []
-        if self.finish_ is not None:
+        fast = getattr(self, "fast_finish_", None)
+        if fast is not None and len(frame) <= FAST_ROWS:
+            columns = {c: frame.numbers([c])[:, 0] for c in fast.numeric}
+            for c in fast.categorical:
+                column = frame.dense[c].astype(object)
+                columns[c] = column.where(column.notna(), None).to_numpy()
+            parts.append(fast.encode(columns))
+        elif self.finish_ is not None:
             parts.append(
                 np.asarray(self.finish_.transform(frame.dense[self.finish_columns_]), float)
             )

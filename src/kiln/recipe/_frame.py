@@ -77,11 +77,9 @@ class Frame:
         values = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
         values.index = self.dense.index
         new = [n for n in values.columns if n not in self.dense.columns]
-        replaced = [n for n in values.columns if n in self.dense.columns]
-        if replaced:
-            self.dense = self.dense.drop(columns=replaced).join(values[replaced])[
-                [*self.dense.columns]
-            ]
+        for name in values.columns:
+            if name not in new:
+                self.dense[name] = values[name]
         if new:
             self.dense = pd.concat([self.dense, values[new]], axis=1)
         for name in values.columns:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from kiln.recipe._default import MISSING_CATEGORY
+from kiln.recipe._default import MISSING_CATEGORY, category_text
 
 _UNKNOWN = "\x00kiln-unseen\x00"
 # Above this many rows the one-hot block is built with index lookups instead of a Python loop.
@@ -119,7 +119,11 @@ class RowEncoder:
                         continue
                     lookup, unknown, offset = self.lookup[j], self.unknown[j], self.offsets[j]
                     for i, value in enumerate(columns[name_j]):
-                        key = MISSING_CATEGORY if value is None or value != value else str(value)
+                        key = (
+                            MISSING_CATEGORY
+                            if value is None or value != value
+                            else category_text(value)
+                        )
                         position = lookup.get(key, unknown)
                         if position >= 0:
                             block[i, offset + position] = 1.0
@@ -130,11 +134,31 @@ class RowEncoder:
         """Vectorised one-hot of column ``j`` for many rows (the same text conversion as the
         recipe's, then an index lookup)."""
         column = pd.Series(values, dtype=object)
-        text = column.astype(str).where(column.notna(), MISSING_CATEGORY)
+        text = column.map(category_text, na_action="ignore").where(column.notna(), MISSING_CATEGORY)
         codes = self.indexes[j].get_indexer(text)
         positions = np.where(codes >= 0, self.positions[j][codes], self.unknown[j])
         hit = positions >= 0
         block[np.flatnonzero(hit), self.offsets[j] + positions[hit]] = 1.0
+
+
+def finish_signature(preprocessor) -> dict | None:
+    """A signature-shaped description of a fitted default recipe's inputs (numbers, and text
+    with the categories it learnt), for ``probe_rows`` where there is no model signature."""
+    if not isinstance(preprocessor, ColumnTransformer):
+        return None
+    inputs = []
+    for name, transformer, columns in preprocessor.transformers_:
+        if name == "numeric":
+            inputs += [{"name": c, "dtype": "number"} for c in columns]
+        elif name == "categorical":
+            learnt = transformer.named_steps["one_hot"].categories_
+            inputs += [
+                {"name": c, "dtype": "string", "categories": [str(v) for v in known]}
+                for c, known in zip(columns, learnt, strict=True)
+            ]
+        elif name != "remainder":
+            return None
+    return {"inputs": inputs}
 
 
 def probe_rows(signature: dict, preprocessor, rows: int = 24) -> pd.DataFrame:
