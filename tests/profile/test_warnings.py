@@ -99,3 +99,26 @@ def test_target_leakage_regression(housing):
 
 def test_no_false_alarms_on_the_churn_data(churn_profile):
     assert [w["kind"] for w in churn_profile.warnings] == ["duplicate-rows"]
+
+
+def test_strongly_associated_categorical_pair(churn):
+    frame = churn.copy()
+    frame["contract_code"] = frame["contract"].map(
+        {"Month-to-month": "M", "One year": "1Y", "Two year": "2Y"}
+    )
+    rng = np.random.default_rng(0)
+    frame["coin"] = rng.choice(["heads", "tails"], len(frame))  # independent of everything
+    result = profile(frame, title="churn", model=False)
+    pairs = kinds(result, "high-association")
+    assert [w["columns"] for w in pairs] == [["contract", "contract_code"]]
+    assert pairs[0]["evidence"]["cramers_v"] == pytest.approx(1.0)
+    associations = result.facts["associations"]
+    columns, matrix = associations["columns"], np.array(associations["cramers_v"], dtype=float)
+    coin = columns.index("coin")
+    assert np.nanmax(np.delete(matrix[coin], coin)) < 0.05  # bias-corrected: about 0
+    # Close to scipy's (uncorrected) Cramér's V on a real, moderately associated pair.
+    from scipy.stats.contingency import association
+
+    i, j = columns.index("internet_service"), columns.index("online_security")
+    table = pd.crosstab(frame["internet_service"], frame["online_security"]).to_numpy()
+    assert matrix[i, j] == pytest.approx(association(table, method="cramer"), abs=0.005)

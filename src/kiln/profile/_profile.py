@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kiln.data._schema import CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
+from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
 from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
 from kiln.profile._stats import clean
@@ -32,6 +32,8 @@ SCATTER_COLUMNS = 5
 SCATTER_POINTS = 1_000
 MISSING_BLOCKS = 50
 MISSING_PATTERNS = 10
+# Categorical columns with at most this many values get Cramér's V with each other.
+MAX_ASSOCIATION_VALUES = 50
 FEATURE_CATEGORIES = 10  # categories shown per feature-against-target plot
 MAX_TARGET_CLASSES = 50  # a classification target with more classes gets no per-class plots
 
@@ -210,6 +212,13 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
     lap("sample")
     spearman = _stats.spearman_matrix(sample, correlated)
     lap("spearman")
+    associated = [
+        c
+        for c, t in types.items()
+        if t in (CATEGORICAL, BOOLEAN) and 1 < stats[c]["distinct"] <= MAX_ASSOCIATION_VALUES
+    ]
+    cramers_v = _stats.cramers_v_matrix(sample, associated)
+    lap("associations")
 
     warnings: list[dict] = []
     for column, column_stats in stats.items():
@@ -222,6 +231,7 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
             or pa.types.is_large_string(kind),
         )
     warnings += _warnings.correlation_warnings(correlated, pearson, spearman)
+    warnings += _warnings.association_warnings(associated, cramers_v)
     warnings += _warnings.duplicate_warning(duplicates, n)
 
     say("plots")
@@ -288,6 +298,7 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
             "used_for": [
                 "plots",
                 "spearman correlations",
+                "cramér's v associations",
                 "single-feature power",
                 "quick model",
             ],
@@ -298,6 +309,7 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
             "pearson": _matrix(pearson),
             "spearman": _matrix(spearman),
         },
+        "associations": {"columns": associated, "cramers_v": _matrix(cramers_v)},
         "target": target_facts,
         "quick_model": quick,
         "warnings": warnings,

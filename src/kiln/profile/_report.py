@@ -360,17 +360,17 @@ def _columns(facts: dict, plots: dict) -> Section:
     return _section("Columns", note(_sample_note(facts)) + body)
 
 
-def _heatmap(matrix, labels, title):
+def _heatmap(matrix, labels, title, *, signed: bool = True):
     fig = _Figure(
         _trace(
             "heatmap",
             z=matrix,
             x=labels,
             y=labels,
-            zmin=-1,
+            zmin=-1 if signed else 0,
             zmax=1,
-            colorscale="RdBu",
-            reversescale=True,
+            colorscale="RdBu" if signed else "Blues",
+            reversescale=signed,
             text=[[("" if v is None else f"{v:.2f}") for v in row] for row in matrix],
             texttemplate="%{text}" if len(labels) <= 15 else None,
             hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>",
@@ -386,7 +386,10 @@ def _correlations(facts: dict, plots: dict) -> Section:
     corr = facts["correlations"]
     labels = corr["columns"]
     if len(labels) < 2:
-        return _section("Correlations", note("Fewer than two non-constant numeric columns."))
+        return _section(
+            "Correlations",
+            note("Fewer than two non-constant numeric columns.") + _associations(facts),
+        )
     height = max(380, 160 + 22 * len(labels))
     pairs = [w for w in facts["warnings"] if w["kind"] == "high-correlation"]
     body = grid(
@@ -398,7 +401,34 @@ def _correlations(facts: dict, plots: dict) -> Section:
             ["column", "column", "Pearson r", "Spearman ρ"],
             [[*w["columns"], w["evidence"]["pearson"], w["evidence"]["spearman"]] for w in pairs],
         )
-    return _section("Correlations", body + note("Numeric columns only, pairwise-complete rows."))
+    body += note("Numeric columns only, pairwise-complete rows.")
+    return _section("Correlations", body + _associations(facts))
+
+
+def _associations(facts: dict) -> str:
+    """Cramér's V between categorical columns, and the strongly associated pairs."""
+    from markupsafe import Markup
+
+    from kiln.reports import note, table
+
+    associations = facts.get("associations") or {}
+    labels = associations.get("columns") or []
+    if len(labels) < 2:
+        return Markup("")
+    height = max(380, 160 + 22 * len(labels))
+    body = _fig(
+        _heatmap(associations["cramers_v"], labels, "Cramér's V (sample)", signed=False), height
+    )
+    pairs = [w for w in facts["warnings"] if w["kind"] == "high-association"]
+    if pairs:
+        body += table(
+            ["column", "column", "Cramér's V"],
+            [[*w["columns"], w["evidence"]["cramers_v"]] for w in pairs],
+        )
+    return body + note(
+        "Categorical and boolean columns with at most 50 values; bias-corrected Cramér's V, "
+        "missing values as a category of their own."
+    )
 
 
 def _scatter(plots: dict) -> Section:

@@ -337,3 +337,33 @@ def spearman_matrix(sample: pd.DataFrame, columns: list[str]) -> np.ndarray:
     block[~np.isfinite(block)] = np.nan
     centre = np.nan_to_num(np.nanmean(block, axis=0)) if len(block) else np.zeros(len(columns))
     return _pearson(iter([block]), len(columns), centre)
+
+
+def cramers_v_matrix(sample: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Bias-corrected Cramér's V (Bergsma 2013) between categorical columns, on the sample;
+    missing values count as a category of their own.
+
+    Computed here from contingency counts: ``scipy.stats.contingency.association`` would cost a
+    ``scipy.stats`` import (about a second) for a few lines of arithmetic.
+    """
+    codes = []
+    for column in columns:
+        values, _ = pd.factorize(sample[column], use_na_sentinel=False)
+        codes.append((values, int(values.max()) + 1 if len(values) else 0))
+    n = len(sample)
+    out = np.eye(len(columns))
+    for i in range(len(columns)):
+        for j in range(i + 1, len(columns)):
+            (a, ka), (b, kb) = codes[i], codes[j]
+            value = np.nan
+            if n > 1 and ka > 1 and kb > 1:
+                table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(float)
+                expected = table.sum(1, keepdims=True) @ table.sum(0, keepdims=True) / n
+                chi2 = ((table - expected) ** 2 / np.where(expected > 0, expected, 1)).sum()
+                phi2 = max(0.0, chi2 / n - (ka - 1) * (kb - 1) / (n - 1))
+                rows = ka - (ka - 1) ** 2 / (n - 1)
+                cols = kb - (kb - 1) ** 2 / (n - 1)
+                denominator = min(rows - 1, cols - 1)
+                value = np.sqrt(phi2 / denominator) if denominator > 0 else np.nan
+            out[i, j] = out[j, i] = value
+    return out

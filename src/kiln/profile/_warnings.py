@@ -10,6 +10,7 @@ import numpy as np
 from kiln.data._schema import CATEGORICAL, IDENTIFIER, NUMERIC, TEXT
 
 HIGH_CORRELATION = 0.9  # |Pearson r| or |Spearman ρ| at or above
+HIGH_ASSOCIATION = 0.9  # Cramér's V between two categorical columns at or above
 NEAR_CONSTANT_SHARE = 0.99  # the most frequent value's share of the non-missing values
 HIGH_CARDINALITY = 50  # distinct values of a categorical column above
 SKEW = 2.0  # |skewness| above
@@ -151,6 +152,26 @@ def correlation_warnings(
                     )
                 )
     return sorted(out, key=lambda w: -max(abs(w["evidence"]["pearson"] or 0), 0))
+
+
+def association_warnings(columns: list[str], cramers_v: np.ndarray) -> list[dict]:
+    """Pairs of categorical columns with Cramér's V at or above the threshold."""
+    out = []
+    for i in range(len(columns)):
+        for j in range(i + 1, len(columns)):
+            v = cramers_v[i, j]
+            if not np.isnan(v) and v >= HIGH_ASSOCIATION:
+                out.append(
+                    _warning(
+                        "high-association",
+                        [columns[i], columns[j]],
+                        f"{columns[i]!r} and {columns[j]!r} are strongly associated (Cramér's V "
+                        f"{v:.3f}; threshold {HIGH_ASSOCIATION}): one largely determines the "
+                        "other, so one of them may be redundant.",
+                        cramers_v=round(float(v), 6),
+                    )
+                )
+    return sorted(out, key=lambda w: -w["evidence"]["cramers_v"])
 
 
 def _fmt(value: float) -> str:
