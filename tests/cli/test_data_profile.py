@@ -54,3 +54,8 @@ def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
     unknown = run_kiln("data", "profile", "nope", home=home)
     assert unknown.returncode == 2
     assert "No data set named 'nope'" in unknown.stderr + unknown.stdout
+
+    shown = json.loads(run_kiln("data", "show", "churn", "--json", home=home, check=True).stdout)
+    assert [(p["target"], p["warnings"]) for p in shown["profiles"]] == [("churn", 1)]
+    text = run_kiln("data", "show", "churn", home=home, check=True).stdout
+    assert "target churn (1 warning," in text

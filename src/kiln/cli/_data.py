@@ -108,10 +108,14 @@ def show(
     ref: str = typer.Argument(..., help="NAME or NAME:VERSION"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Show a data set version: schema, size, hash, source."""
-    version = workspace(ctx).data.get(ref)
+    """Show a data set version: schema, size, hash, source, and the profiles stored with it."""
+    from kiln.profile._store import stored_profiles
+
+    ws = workspace(ctx)
+    version = ws.data.get(ref)
+    profiles = stored_profiles(ws, version)
     if as_json:
-        print_json(version.to_dict())
+        print_json(version.to_dict() | {"profiles": profiles})
         return
     fields(
         f"Data set {version.ref}",
@@ -123,6 +127,12 @@ def show(
             "size": f"{version.size_bytes:,} bytes",
             "source": version.source,
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
+            "profiles": ", ".join(
+                f"target {p['target'] or 'none'} ({p['warnings']} "
+                f"warning{'' if p['warnings'] == 1 else 's'}, {p['created_at'][:10]})"
+                for p in profiles
+            )
+            or f"none (kiln data profile {version.ref})",
         },
     )
     _schema_table(version)
