@@ -247,7 +247,10 @@ def profile(
     ),
     refresh: bool = typer.Option(False, "--refresh", help="Recompute a stored profile."),
     sample_rows: int = typer.Option(
-        50_000, "--sample-rows", help="Row limit of the sample used for plots and the quick model."
+        50_000,
+        "--sample-rows",
+        min=1,
+        help="Row limit of the sample used for plots and the quick model.",
     ),
     no_model: bool = typer.Option(False, "--no-model", help="Skip the quick model."),
     as_json: bool = JsonOption,

@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
+from kiln.data._schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    DATETIME,
+    IDENTIFIER,
+    NUMERIC,
+    SEMANTIC_TYPES,
+    TEXT,
+)
 from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
 from kiln.profile._stats import clean
@@ -79,7 +87,22 @@ def _as_source(data: Any) -> tuple[_stats.Source, pa.Table | None]:
     if isinstance(data, pd.DataFrame):
         frame = data.reset_index(drop=True)
         frame.columns = [str(c) for c in frame.columns]
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+        if repeated:
+            raise DataError(
+                f"The table has more than one column named {repeated[0]!r}; give each column "
+                "its own name.",
+                code="profile.bad-input",
+                field=repeated[0],
+            )
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(
+                f"A column mixes value types that have no common type ({exc}). Make each "
+                "column one type (e.g. frame[col].astype(str)) before profiling.",
+                code="profile.bad-input",
+            ) from None
     elif isinstance(data, pa.Table):
         table = data
     else:
@@ -147,6 +170,12 @@ def profile(
     """
     started = time.perf_counter()
     say = progress or (lambda _stage: None)
+    if not isinstance(sample_rows, int) or sample_rows < 1:
+        raise DataError(
+            f"sample_rows must be a whole number of at least 1; got {sample_rows!r}.",
+            code="profile.bad-input",
+            field="sample_rows",
+        )
     source, table = _as_source(data)
     try:
         return _profile(source, table, target, types, title, sample_rows, seed, model, say, started)
@@ -182,8 +211,18 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
         timings[name] = round(now - clock[0], 3)
         clock[0] = now
 
-    types = dict(types) if types else _infer_types(source, table)
-    types = {c: types.get(c, CATEGORICAL) for c in source.arrow_types}
+    given = dict(types or {})
+    inferred = _infer_types(source, table) if set(source.arrow_types) - set(given) else {}
+    unknown_types = {c: t for c, t in given.items() if t not in SEMANTIC_TYPES}
+    if unknown_types:
+        column, kind = next(iter(unknown_types.items()))
+        raise DataError(
+            f"Unknown semantic type {kind!r} for column {column!r}; use one of "
+            f"{', '.join(SEMANTIC_TYPES)}.",
+            code="profile.bad-input",
+            field=column,
+        )
+    types = {c: given.get(c, inferred.get(c, CATEGORICAL)) for c in source.arrow_types}
     if target is not None and types[target] == DATETIME:
         raise DataError(
             f"The target {target!r} of {title} is a datetime column; choose a numeric, "
@@ -334,6 +373,8 @@ def _numeric_plot(values: pd.Series, stats: dict) -> dict:
     x = x[np.isfinite(x)]
     if len(x) == 0:
         return {}
+    if x.min() == x.max():  # one value: one bar (np.histogram cannot bin 1e17 ± 0.5)
+        return {"counts": [len(x)], "edges": [float(x.min()), float(x.max())]}
     counts, edges = np.histogram(x, bins=HIST_BINS if stats["distinct"] > 1 else 1)
     out = {"counts": counts.tolist(), "edges": [float(e) for e in edges]}
     if stats["distinct"] > 2 and np.std(x) > 0:
@@ -386,18 +427,13 @@ def _missing_pattern(sample: pd.DataFrame, stats: dict) -> dict:
     missing = sample[columns].isna()
     blocks = np.array_split(np.arange(len(sample)), min(MISSING_BLOCKS, len(sample)))
     shares = [[float(missing[c].to_numpy()[b].mean()) for c in columns] for b in blocks]
-    patterns = (
-        missing[missing.any(axis=1)].value_counts().head(MISSING_PATTERNS).reset_index(name="n")
-    )
+    patterns = missing[missing.any(axis=1)].value_counts().head(MISSING_PATTERNS)
     return {
         "columns": columns,
         "block_shares": shares,
         "patterns": [
-            {
-                "missing": [c for c in columns if row[c]],
-                "rows": int(row["n"]),
-            }
-            for _, row in patterns.iterrows()
+            {"missing": [c for c, flag in zip(columns, key, strict=True) if flag], "rows": int(n)}
+            for key, n in patterns.items()
         ],
     }
 
@@ -425,10 +461,18 @@ def _class_counts(source: _stats.Source, target: str, stats: dict) -> list[tuple
     if _target.problem_type(stats[target]) not in (_target.BINARY, _target.MULTICLASS):
         return None
     expression = source.expression(target)
-    return source.rows(
-        f"SELECT {expression} AS v, count(*) FROM {source.relation} WHERE v IS NOT NULL "
+    rows = source.rows(
+        f"SELECT {expression} AS v, count(*) FROM {source.relation} "
+        f"WHERE {expression} IS NOT NULL "
         f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_TARGET_CLASSES + 1}"
     )
+    # Labels as the data holds them: the expression reads integers and booleans as numbers.
+    kind = source.arrow_types[target]
+    if pa.types.is_boolean(kind):
+        return [(bool(v), n) for v, n in rows]
+    if pa.types.is_integer(kind):
+        return [(int(v), n) for v, n in rows]
+    return rows
 
 
 def _analyse_target(sample, target, types, stats, counts):
@@ -442,7 +486,7 @@ def _analyse_target(sample, target, types, stats, counts):
     }
     warnings: list[dict] = []
     plots: dict[str, Any] = {"features": {}}
-    rows = sample[sample[target].notna()]
+    rows = _target.labelled(sample, target)
     if problem in (_target.BINARY, _target.MULTICLASS):
         total = column["count"]
         facts["classes"] = [

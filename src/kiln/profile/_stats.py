@@ -6,10 +6,11 @@ time, so memory stays near the size of one column rather than the whole table.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kiln.data._schema import BOOLEAN, DATETIME, NUMERIC
+from kiln.errors import DataError
 
 # Most frequent values kept per column (categorical bars, near-constant checks).
 TOP_VALUES = 10
@@ -47,8 +49,66 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _pct(part: float, whole: float) -> float:
-    return round(100.0 * part / whole, 4) if whole else 0.0
+def _pct(part: float | None, whole: float | None) -> float:
+    return round(100.0 * (part or 0) / whole, 4) if whole else 0.0
+
+
+def _count(value: Any) -> int:
+    """A count from DuckDB as an int; ``count_if`` over only NULL inputs gives NULL, which is 0."""
+    return int(value) if value is not None else 0
+
+
+def _is_text_like(kind: pa.DataType) -> bool:
+    """Nested (list, struct, map) and binary columns, which are profiled as their text."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_nested(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    )
+
+
+def _is_zoned(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind) and kind.tz is not None
+
+
+def _bytes_text(value: bytes) -> str:
+    """Bytes as DuckDB casts a BLOB to VARCHAR: printable ASCII kept, other bytes as ``\\xHH``."""
+    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02X}" for b in value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return _bytes_text(bytes(value))
+    if isinstance(value, list):
+        return "[" + ", ".join("NULL" if v is None else _text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"'{k}': {'NULL' if v is None else _text(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    return str(value)
+
+
+def _for_pandas(table: pa.Table) -> pa.Table:
+    """The sample's table with nested and binary columns as text, as the statistics see them."""
+    for i, kind in enumerate(table.schema.types):
+        if _is_text_like(kind):
+            values = [None if v is None else _text(v) for v in table.column(i).to_pylist()]
+            table = table.set_column(i, table.field(i).name, pa.array(values, pa.string()))
+    return table
+
+
+def _for_duckdb(table: pa.Table, aliases: list[str]) -> pa.Table:
+    """The table as DuckDB scans it: columns renamed to positional aliases (DuckDB binds names
+    case-insensitively, so "a" and "A" would be one column) and float16, which DuckDB cannot
+    read from Arrow, widened to float32."""
+    table = table.rename_columns(aliases)
+    for i, kind in enumerate(table.schema.types):
+        if pa.types.is_float16(kind):
+            table = table.set_column(i, aliases[i], table.column(i).cast(pa.float32()))
+    return table
 
 
 @dataclass
@@ -61,19 +121,53 @@ class Source:
     parquet: Path | None = None
     table: pa.Table | None = None
     _connection: Any = None
+    # Real column name -> the positional alias (c0, c1, ...) DuckDB knows it by.
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.aliases:
+            self.aliases = {c: f"c{i}" for i, c in enumerate(self.arrow_types)}
 
     @classmethod
     def open(cls, data: pa.Table | Path) -> Source:
         if isinstance(data, pa.Table):
-            types = dict(zip(data.column_names, data.schema.types, strict=True))
+            names = data.column_names
+            if len(set(names)) < len(names):
+                repeated = sorted({c for c in names if names.count(c) > 1})
+                raise DataError(
+                    f"The table has more than one column named {', '.join(map(repr, repeated))}. "
+                    "Give each column a distinct name before profiling.",
+                    code="profile.bad-input",
+                    field=repeated[0],
+                )
+            types = dict(zip(names, data.schema.types, strict=True))
             return cls("kiln_profile_table", data.num_rows, types, table=data)
         import pyarrow.parquet as pq
 
-        path = str(data).replace("'", "''")
-        metadata = pq.ParquetFile(data)
+        try:
+            metadata = pq.ParquetFile(data)
+        except FileNotFoundError:
+            raise DataError(
+                f"There is no file {str(data)!r} to profile. Check the path, or give a pandas "
+                "DataFrame or a pyarrow Table instead.",
+                code="profile.bad-input",
+            ) from None
+        except (OSError, pa.ArrowException) as err:
+            raise DataError(
+                f"Cannot read {str(data)!r} as a Parquet file ({err}). Give the path of a Parquet "
+                "file (convert CSV with pandas.read_csv(...).to_parquet(...)), a pandas DataFrame "
+                "or a pyarrow Table.",
+                code="profile.bad-input",
+            ) from None
         schema = metadata.schema_arrow
         types = dict(zip(schema.names, schema.types, strict=True))
-        return cls(f"read_parquet('{path}')", metadata.metadata.num_rows, types, Path(data))
+        path = str(data).replace("'", "''")
+        relation = f"read_parquet('{path}')"
+        if types:
+            # Positional aliases: DuckDB binds names case-insensitively ("a" and "A" clash).
+            aliases = ", ".join(f"c{i}" for i in range(len(types)))
+            relation = f"{relation} AS kiln_profile_table({aliases})"
+        return cls(relation, metadata.metadata.num_rows, types, Path(data))
 
     @property
     def connection(self) -> Any:
@@ -81,8 +175,13 @@ class Source:
             import duckdb
 
             self._connection = duckdb.connect(config={"threads": min(os.cpu_count() or 1, 4)})
+            # Timestamps with a time zone are shown in UTC (see ``expression``); without the ICU
+            # extension DuckDB only knows UTC anyway.
+            with contextlib.suppress(duckdb.Error):
+                self._connection.execute("SET TimeZone = 'UTC'")
             if self.table is not None:
-                self._connection.register("kiln_profile_table", self.table)
+                aliases = [self.aliases[c] for c in self.table.column_names]
+                self._connection.register("kiln_profile_table", _for_duckdb(self.table, aliases))
         return self._connection
 
     def rows(self, sql: str) -> list[tuple]:
@@ -94,17 +193,40 @@ class Source:
             self._connection.close()
             self._connection = None
 
+    def quoted(self, column: str) -> str:
+        """The column's raw DuckDB identifier (its positional alias), for ``hash`` and the like."""
+        return _quote(self.aliases[column])
+
     def expression(self, column: str) -> str:
-        """The column as DuckDB sees it; floats have NaN and ±inf turned into NULL."""
+        """The column as a SQL expression (valid in SELECT and WHERE) for counting and grouping.
+
+        Floats have NaN and ±inf turned into NULL and decimals are DOUBLE; integers keep their
+        type, so IDs above 2**53 stay distinct; booleans are 0/1; timestamps with a time zone are
+        plain UTC timestamps (fetching TIMESTAMPTZ values needs pytz); nested and binary columns
+        are their text.
+        """
         kind = self.arrow_types[column]
-        quoted = _quote(column)
+        quoted = self.quoted(column)
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
         if pa.types.is_floating(kind):
             return f"CASE WHEN isfinite({quoted}) THEN CAST({quoted} AS DOUBLE) END"
-        if pa.types.is_integer(kind) or pa.types.is_decimal(kind):
+        if pa.types.is_decimal(kind):
             return f"CAST({quoted} AS DOUBLE)"
         if pa.types.is_boolean(kind):
             return f"CAST({quoted} AS INTEGER)"
+        if _is_zoned(kind):
+            return f"CAST({quoted} AS TIMESTAMP)"
+        if _is_text_like(kind):
+            return f"CAST({quoted} AS VARCHAR)"
         return quoted
+
+    def number(self, column: str) -> str:
+        """The column as DOUBLE for moments and outlier fences (integers and decimals cast)."""
+        kind = self.arrow_types[column]
+        if pa.types.is_integer(kind) or pa.types.is_decimal(kind):
+            return f"CAST({self.quoted(column)} AS DOUBLE)"
+        return self.expression(column)
 
     def sample(self, rows: int, *, seed: int) -> tuple[pd.DataFrame, np.ndarray | None]:
         """A uniform sample without replacement (in table order), or every row if it fits."""
@@ -112,7 +234,7 @@ class Source:
             return self._read_all(), None
         index = np.sort(np.random.default_rng(seed).choice(self.row_count, rows, replace=False))
         if self.table is not None:
-            return self.table.take(pa.array(index)).to_pandas(), index
+            return _for_pandas(self.table.take(pa.array(index))).to_pandas(), index
         import pyarrow.parquet as pq
 
         # One row group at a time, keeping the chosen rows: memory holds one batch, not the table.
@@ -123,14 +245,14 @@ class Source:
             if hi > lo:
                 parts.append(batch.take(pa.array(index[lo:hi] - start)))
             start = end
-        return pa.Table.from_batches(parts).to_pandas(), index
+        return _for_pandas(pa.Table.from_batches(parts)).to_pandas(), index
 
     def _read_all(self) -> pd.DataFrame:
         if self.table is not None:
-            return self.table.to_pandas()
+            return _for_pandas(self.table).to_pandas()
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.parquet).to_pandas()
+        return _for_pandas(pq.read_table(self.parquet)).to_pandas()
 
 
 def top_values(source: Source, column: str) -> tuple[list[dict], int]:
@@ -149,7 +271,7 @@ def top_values(source: Source, column: str) -> tuple[list[dict], int]:
     kind = source.arrow_types[column]
     if pa.types.is_boolean(kind):
         values = [(bool(v), n) for v, n in values]
-    return [{"value": clean(v), "count": int(n)} for v, n in values], int(groups - has_null)
+    return [{"value": clean(v), "count": int(n)} for v, n in values], _count(groups - has_null)
 
 
 def column_stats(source: Source, column: str, semantic: str) -> dict:
@@ -157,20 +279,21 @@ def column_stats(source: Source, column: str, semantic: str) -> dict:
     n = source.row_count
     values, distinct = top_values(source, column)
     expression = source.expression(column)
+    number = source.number(column)
     stats: dict[str, Any] = {
         "type": semantic,
         "dtype": str(source.arrow_types[column]),
     }
     if semantic == NUMERIC:
         (row,) = source.rows(
-            f"SELECT count({expression}), avg({expression}), stddev_samp({expression}), "
-            f"min({expression}), quantile_cont({expression}, [0.25, 0.5, 0.75]), "
-            f"max({expression}), skewness({expression}), kurtosis({expression}), "
-            f"count_if({expression} = 0) FROM {source.relation}"
+            f"SELECT count({number}), avg({number}), stddev_samp({number}), "
+            f"min({number}), quantile_cont({number}, [0.25, 0.5, 0.75]), "
+            f"max({number}), skewness({number}), kurtosis({number}), "
+            f"count_if({number} = 0) FROM {source.relation}"
         )
         count, mean, std, low, quartiles, high, skew, kurt, zeros = row
         quartiles = quartiles or [None, None, None]
-        stats |= {"count": int(count)}
+        stats |= {"count": _count(count)}
         stats |= {
             "mean": clean(mean),
             "std": clean(std),
@@ -181,7 +304,7 @@ def column_stats(source: Source, column: str, semantic: str) -> dict:
             "max": clean(high),
             "skewness": clean(skew),
             "kurtosis": clean(kurt),
-            "zeros": int(zeros),
+            "zeros": _count(zeros),
             "zeros_pct": _pct(zeros, count),
         }
     else:
@@ -193,7 +316,7 @@ def column_stats(source: Source, column: str, semantic: str) -> dict:
         ):
             extra = f", avg(length({expression}))"
         (row,) = source.rows(f"SELECT count({expression}){extra} FROM {source.relation}")
-        count = int(row[0])
+        count = _count(row[0])
         stats |= {"count": count}
         if semantic == DATETIME:
             stats |= {"min": clean(row[1]), "max": clean(row[2])}
@@ -222,7 +345,7 @@ def outlier_stats(source: Source, numeric: dict[str, dict]) -> None:
             stats |= {"outliers_z": 0, "outliers_iqr": 0}
             stats |= {"whisker_low": stats["min"], "whisker_high": stats["max"]}
             continue
-        x = source.expression(column)
+        x = source.number(column)
         iqr = stats["q3"] - stats["q1"]
         low, high = stats["q1"] - IQR_FENCE * iqr, stats["q3"] + IQR_FENCE * iqr
         parts += [
@@ -238,8 +361,8 @@ def outlier_stats(source: Source, numeric: dict[str, dict]) -> None:
     for i, column in enumerate(names):
         z, iqr_count, whisker_low, whisker_high = row[4 * i : 4 * i + 4]
         numeric[column] |= {
-            "outliers_z": int(z),
-            "outliers_iqr": int(iqr_count),
+            "outliers_z": _count(z),
+            "outliers_iqr": _count(iqr_count),
             "whisker_low": clean(whisker_low),
             "whisker_high": clean(whisker_high),
         }
@@ -247,11 +370,11 @@ def outlier_stats(source: Source, numeric: dict[str, dict]) -> None:
 
 def duplicate_rows(source: Source) -> int:
     """Rows equal to an earlier row, counted through 64-bit hashes of whole rows."""
-    columns = ", ".join(_quote(c) for c in source.arrow_types)
+    columns = ", ".join(source.quoted(c) for c in source.arrow_types)
     (row,) = source.rows(
         f"SELECT count(*) - count(DISTINCT hash({columns})) FROM {source.relation}"
     )
-    return int(row[0])
+    return _count(row[0])
 
 
 def _numeric_batches(source: Source, columns: list[str]) -> Iterator[np.ndarray]:
@@ -269,7 +392,8 @@ def _numeric_batches(source: Source, columns: list[str]) -> Iterator[np.ndarray]
     for batch in batches:
         block = np.column_stack(
             [
-                pc.cast(batch.column(i), pa.float64()).to_numpy(zero_copy_only=False)
+                # Unsafe: int64 above 2**53 rounds to the nearest double instead of raising.
+                pc.cast(batch.column(i), pa.float64(), safe=False).to_numpy(zero_copy_only=False)
                 for i in range(len(columns))
             ]
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ class DatasetProfile:
 
     def write_html(self, path: str | os.PathLike) -> Path:
         """A copy of the report at ``path`` (a folder gets ``profile_NAME_VERSION.html``)."""
+        folder = str(path).endswith(("/", os.sep))
         path = Path(path)
-        if path.is_dir():
+        if path.is_dir() or folder:
             path = path / self.default_filename
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.html_path, path)
@@ -58,7 +60,9 @@ class DatasetProfile:
     @property
     def default_filename(self) -> str:
         name = "profile_" + self.dataset.replace(":", "_")
-        return f"{name}_{self.target}.html" if self.target else f"{name}.html"
+        if self.target:  # a column name may hold any character, "/" included
+            name += "_" + re.sub(r"[^\w.-]+", "_", self.target)
+        return f"{name}.html"
 
     def to_dict(self) -> dict:
         return {

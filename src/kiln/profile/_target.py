@@ -28,6 +28,16 @@ MODEL_MAX_CATEGORIES = 200
 TOP_FEATURES = 15
 
 
+def labelled(sample: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The sample rows with a known target: not missing, and finite for a float target (the
+    column statistics count ±inf as missing too)."""
+    values = sample[target]
+    known = values.notna()
+    if pd.api.types.is_float_dtype(values):
+        known &= np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    return sample[known.to_numpy()]
+
+
 def problem_type(stats: dict) -> str | None:
     """``binary``, ``multiclass`` or ``regression`` from the target's column statistics."""
     if stats["distinct"] < 2:
@@ -47,6 +57,8 @@ def _codes(feature: pd.Series, semantic: str) -> np.ndarray:
         edges = np.unique(np.quantile(values[present], np.linspace(0, 1, POWER_BINS + 1)[1:-1]))
         return np.where(present, np.searchsorted(edges, values, side="right"), -1).astype(np.int64)
     codes, uniques = pd.factorize(feature)  # missing values get -1
+    if len(uniques) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     frequent = np.argsort(-counts, kind="stable")[:POWER_CATEGORIES]
     group = np.full(len(uniques), POWER_CATEGORIES, dtype=np.int64)  # the rest: "other"
@@ -65,7 +77,7 @@ def single_feature_power(
     the target's variance explained by the feature's group means (η²), plus |Spearman ρ| for a
     numeric feature. A value near 1 means the feature alone predicts the target.
     """
-    rows = sample[sample[target].notna()]
+    rows = labelled(sample, target)
     y = rows[target]
     out = []
     for column, semantic in types.items():
@@ -141,20 +153,22 @@ def quick_model(
     from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 
     started = time.perf_counter()
-    data = sample[sample[target].notna()]
+    data = labelled(sample, target)
     if len(data) > rows:
         data = data.sample(rows, random_state=seed)
     if not features:
         return {"status": "skipped", "reason": "no usable feature columns"}
-    X = pd.DataFrame(index=data.index)
-    for column in features:
+    # Positional names: LightGBM refuses feature names with JSON characters (, : " [ ] { }).
+    encoded = {}
+    for i, column in enumerate(features):
         values = data[column]
         if isinstance(values.dtype, pd.CategoricalDtype) or not (
             pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
         ):
-            X[column] = values.astype("string").astype("category")
+            encoded[f"f{i}"] = values.astype("string").astype("category")
         else:
-            X[column] = values.astype("float64")
+            encoded[f"f{i}"] = values.astype("float64")
+    X = pd.DataFrame(encoded, index=data.index)
     params = dict(
         n_estimators=MODEL_TREES,
         learning_rate=0.1,

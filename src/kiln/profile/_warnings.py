@@ -17,7 +17,7 @@ SKEW = 2.0  # |skewness| above
 Z_OUTLIER_SHARE = 0.01  # share of values with |z| > 3 above
 IQR_OUTLIER_SHARE = 0.05  # share of values outside Q1 − 1.5 IQR … Q3 + 1.5 IQR above
 MIN_ID_ROWS = 20  # rows needed before "every value distinct" means identifier-like
-IMBALANCE_SHARE = 0.10  # the rarest target class's share below
+IMBALANCE_OF_EVEN = 0.2  # the rarest class below this fraction of an even share 1/k (10 % of 2)
 LEAKAGE_SKILL = 0.98  # single-feature skill (accuracy skill or η²) at or above
 LEAKAGE_AUC = 0.99  # single-feature ROC-AUC (binary target) at or above
 LEAKAGE_SPEARMAN = 0.99  # single-feature |Spearman ρ| (regression target) at or above
@@ -50,8 +50,12 @@ def column_warnings(column: str, stats: dict, *, arrow_integer_or_string: bool) 
             _warning(
                 "constant",
                 [column],
-                f"{column!r} has a single value ({value!r})"
-                + (" besides missing values" if stats["missing"] else "")
+                (
+                    f"{column!r} has no values: every row is missing"
+                    if value is None and stats["count"] == 0
+                    else f"{column!r} has a single value ({value!r})"
+                    + (" besides missing values" if stats["missing"] else "")
+                )
                 + ": it carries no information.",
                 distinct=distinct,
                 value=value,
@@ -198,15 +202,17 @@ def imbalance_warning(target: str, classes: list[dict]) -> list[dict]:
         return []
     rarest = min(classes, key=lambda c: c["count"])
     share = rarest["count"] / total
-    if share >= IMBALANCE_SHARE:
+    # Relative to an even split, so ten balanced classes (10 % each) are not "imbalanced".
+    threshold = IMBALANCE_OF_EVEN / len(classes)
+    if share >= threshold:
         return []
     return [
         _warning(
             "imbalanced-target",
             [target],
             f"The target {target!r} is imbalanced: class {rarest['value']!r} is {share:.2%} of "
-            f"the rows (threshold {IMBALANCE_SHARE:.0%}). Use stratified splits and a metric "
-            "such as ROC-AUC or PR-AUC, or resample.",
+            f"the rows (threshold {threshold:.2%} for {len(classes)} classes). Use stratified "
+            "splits and a metric such as ROC-AUC or PR-AUC, or resample.",
             rarest_class=rarest["value"],
             rarest_share=round(share, 6),
             classes={str(c["value"]): c["count"] for c in classes},
