@@ -21,8 +21,9 @@ def test_report_is_self_contained_and_has_every_section(churn_profile, tmp_path)
     page = path.read_text("utf-8")
     from kiln.reports._html import _plotly_js
 
-    assert _plotly_js() in page  # inlined once, so the page opens offline
-    rest = page.replace(_plotly_js(), "")
+    assert _plotly_js("cartesian") in page  # inlined once, so the page opens offline
+    assert "cartesian - minified" in _plotly_js("cartesian")[:200]  # the 1.5 MB bundle
+    rest = page.replace(_plotly_js("cartesian"), "")
     assert "<script src" not in rest and "http" not in rest.split("</head>")[1]
     for title in (
         "Overview",
@@ -48,7 +49,20 @@ def test_report_is_self_contained_and_has_every_section(churn_profile, tmp_path)
         "missing share by row block",
     ):
         assert expected in titles, expected
-    assert len(page.encode()) < 5_000_000
+    assert len(page.encode()) < 2_000_000
+    assert not [f for f in drawn if any(t["type"] not in CARTESIAN for t in f[1])]
+
+
+# The trace types plotly's cartesian bundle draws (the report inlines that bundle).
+CARTESIAN = {"bar", "box", "heatmap", "histogram", "scatter"}
+
+
+def test_a_wide_table_still_makes_a_small_report():
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame({f"n{i}": rng.normal(size=2000) for i in range(100)})
+    wide = wide.join(pd.DataFrame({f"c{i}": rng.choice(list("abcdef"), 2000) for i in range(50)}))
+    wide["y"] = rng.integers(0, 2, 2000)
+    assert len(profile(wide, target="y", model=False).to_html().encode()) < 5_000_000
 
 
 def test_report_size_does_not_grow_with_rows(churn):
@@ -58,12 +72,13 @@ def test_report_size_does_not_grow_with_rows(churn):
     big = profile(big_frame, target="churn", title="t", sample_rows=5_000, model=False).to_html()
     from kiln.reports._html import _plotly_js
 
-    plotly_bytes = len(_plotly_js())
+    plotly_bytes = len(_plotly_js("cartesian"))
     extra_small, extra_big = len(small) - plotly_bytes, len(big) - plotly_bytes
     assert extra_big < 250_000
     assert extra_big < 1.5 * extra_small
-    scatter = next(f for f in figures(big) if f[1][0]["type"] == "splom")
-    assert all(len(d["values"]) <= 1_000 for d in scatter[1][0]["dimensions"])
+    scatter = next(f for f in figures(big) if f[2]["title"]["text"] == "Scatter-plot matrix")
+    assert len(scatter[1]) == 10  # 5 columns: the 10 panels below the diagonal
+    assert all(len(t["x"]) <= 1_000 and len(t["y"]) <= 1_000 for t in scatter[1])
 
 
 def test_user_text_is_escaped():

@@ -153,6 +153,7 @@ def render_profile(profile: Profile) -> str:
         sections,
         subtitle=f"{facts['rows']:,} rows × {facts['columns']} columns",
         toc=True,
+        plotly_bundle="cartesian",
     )
 
 
@@ -449,17 +450,42 @@ def _scatter(plots: dict) -> Section:
             n = len(steps)
             scale = [[edge, steps[i]] for i in range(n) for edge in (i / n, (i + 1) / n)]
             marker |= dict(color=codes, colorscale=scale, cmin=-0.5, cmax=len(levels) - 0.5)
-    fig = _Figure(
-        _trace(
-            "splom",
-            dimensions=[dict(label=c, values=scatter["values"][c]) for c in columns],
-            marker=marker,
-            diagonal_visible=False,
-            showupperhalf=False,
-        )
-    )
+    # The lower triangle as scatter panels on their own axes: plotly's "splom" trace is not in
+    # the cartesian bundle the report inlines (1.5 MB instead of 4.8 MB).
+    fig = _Figure()
+    k = len(columns) - 1
+    gap = 0.04
+    width = (1 - gap * (k - 1)) / k
+    panel = 0
+    for i in range(1, len(columns)):
+        for j in range(i):
+            panel += 1
+            fig.add_trace(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "x": scatter["values"][columns[j]],
+                    "y": scatter["values"][columns[i]],
+                    "xaxis": f"x{panel}",
+                    "yaxis": f"y{panel}",
+                    "marker": _expand(marker) | ({} if panel == 1 else {"showscale": False}),
+                    "showlegend": False,
+                    "hovertemplate": f"{columns[j]} %{{x}}<br>{columns[i]} %{{y}}<extra></extra>",
+                }
+            )
+            left, top = j * (width + gap), 1 - (i - 1) * (width + gap)
+            fig.layout[f"xaxis{panel}"] = {
+                "domain": [left, left + width],
+                "anchor": f"y{panel}",
+                "title": {"text": columns[j] if i == k else ""},
+            }
+            fig.layout[f"yaxis{panel}"] = {
+                "domain": [top - width, top],
+                "anchor": f"x{panel}",
+                "title": {"text": columns[i] if j == 0 else ""},
+            }
     size = 160 * len(columns) + 80
-    fig.update_layout(width=None, height=size, title="Scatter-plot matrix")
+    fig.update_layout(height=size, title="Scatter-plot matrix")
     return _section(
         "Scatter-plot matrix",
         _fig(fig, size)
