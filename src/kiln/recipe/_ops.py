@@ -13,6 +13,7 @@ import importlib
 import os
 import re
 import string
+from abc import ABC, abstractmethod
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ class Context:
         return self.problem_type in ("binary", "multiclass")
 
 
-class Op:
+class Op(ABC):
     """A step bound to the columns it selected; stateless unless ``fit`` learns something."""
 
     def __init__(self, step: s.Step, columns: list[str], index: int, context: Context):
@@ -66,11 +67,12 @@ class Op:
     def label(self) -> str:
         return step_label(self.step, self.index)
 
-    def fit(self, frame: Frame, y: np.ndarray | None) -> None:
-        pass
+    def fit(self, frame: Frame, y: np.ndarray | None) -> None:  # noqa: B027 - optional hook
+        """Learn from training rows; steps that learn nothing keep this."""
 
+    @abstractmethod
     def apply(self, frame: Frame) -> Frame:
-        raise NotImplementedError  # every concrete op below overrides it
+        """The step on any rows (inference), never adding or dropping rows."""
 
     def fit_apply(self, frame: Frame, y: np.ndarray | None):
         self.fit(frame, y)
