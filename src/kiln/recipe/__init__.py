@@ -22,10 +22,24 @@ __all__ = [
     "build_preprocessor",
     "build_text_preprocessor",
     "compile_recipe",
+    "model_inputs",
     "plan",
     "recipe_reads",
     "set_pii_key",
 ]
+
+
+def model_inputs(
+    column_types: dict[str, str], reads: list[str], *, text_input: bool = False
+) -> dict[str, str]:
+    """The columns a model is given: text columns for text models, else all but text and
+    identifier columns, plus those a recipe reads (``reads``)."""
+    from kiln.data._schema import IDENTIFIER, TEXT
+
+    def default(kind: str) -> bool:
+        return kind == TEXT if text_input else kind not in (TEXT, IDENTIFIER)
+
+    return {c: t for c, t in column_types.items() if c in reads or default(t)}
 
 
 def recipe_reads(recipe: Any, column_types: dict[str, str], problem_type: str | None) -> list:

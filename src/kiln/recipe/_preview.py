@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from kiln.data._schema import IDENTIFIER, TEXT
 from kiln.recipe._compile import compile_recipe, plan
 from kiln.recipe._spec import Recipe
 
@@ -67,6 +66,7 @@ def preview(
     """Fit ``recipe`` on data set ``ref`` (a uniform sample of ``sample_rows`` at most) as
     training would, and show its first ``rows`` rows before and after, with the output schema."""
     from kiln.data._catalog import _unknown_column
+    from kiln.recipe import model_inputs
     from kiln.training._job import infer_problem_type, order_classes
 
     version = workspace.data.get(ref)
@@ -80,7 +80,7 @@ def preview(
         frame = frame[frame[target].notna()].reset_index(drop=True)
         problem_type = infer_problem_type(frame[target])
     reads = plan(parsed, types, problem_type)
-    features = [c for c, t in types.items() if t not in (TEXT, IDENTIFIER) or c in reads]
+    features = list(model_inputs(types, reads))
     fitted = frame
     if len(frame) > sample_rows:
         fitted = frame.sample(sample_rows, random_state=seed).reset_index(drop=True)

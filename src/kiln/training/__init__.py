@@ -195,8 +195,7 @@ def train(
 
 def _checked_recipe(recipe, dataset, algorithm, target, group_column, problem_type, workspace):
     """The recipe as JSON steps, checked against the columns the job will give it."""
-    from kiln.data._schema import IDENTIFIER, TEXT
-    from kiln.recipe import Recipe, plan
+    from kiln.recipe import Recipe, model_inputs, plan
 
     parsed = Recipe.parse(recipe)
     columns = {c: t for c, t in dataset.column_types().items() if c not in (target, group_column)}
@@ -208,10 +207,5 @@ def _checked_recipe(recipe, dataset, algorithm, target, group_column, problem_ty
             values = workspace.data.load(dataset, columns=[target])[target]
             problem_type = infer_problem_type(values)
     reads = plan(parsed, columns, problem_type)
-    usable = {
-        c: t
-        for c, t in columns.items()
-        if c in reads or ((t == TEXT) if algorithm.text_input else (t not in (TEXT, IDENTIFIER)))
-    }
-    plan(parsed, usable, problem_type)
+    plan(parsed, model_inputs(columns, reads, text_input=algorithm.text_input), problem_type)
     return parsed.to_list()
