@@ -51,6 +51,9 @@ CHURN_CHAINS = {
         {"step": "select_mutual_info", "k": 25},
     ],
     "models": [
+        # Their fallback for what neighbours cannot fill is the training mode or median.
+        {"step": "impute", "columns": ["multiple_lines"], "strategy": "ffill"},
+        {"step": "impute", "columns": ["monthly_charges"], "strategy": "interpolate"},
         {"step": "impute", "columns": "numeric", "strategy": "knn"},
         {
             "step": "outliers",
@@ -314,3 +317,28 @@ def test_row_steps_keep_only_training_rows(step):
     assert all(tuple(np.round(r, 6)) in seen for r in X)
     held = {tuple(np.round(r, 6)) for r in recipe.transform(held_out[features])}
     assert held - seen  # held-out rows would have been noticed
+
+
+@pytest.mark.parametrize("step", ["smote", "adasyn"])
+def test_synthetic_rows_come_from_training_rows_only(step):
+    """SMOTE and ADASYN keep the training rows and add points between training minority rows:
+    none reaches the extreme values planted in the held-out rows."""
+    frame = pd.read_csv(CHURN_CSV)
+    train, held_out = frame.iloc[:5000].copy(), frame.iloc[5000:].copy()
+    held_out["monthly_charges"] = 1e6  # a canary a leaky resampler would interpolate towards
+    y = (train.pop("churn") == "Yes").to_numpy(int)
+    features = ["tenure", "monthly_charges", "total_charges"]
+    recipe = RecipeTransformer(
+        recipe=[{"step": "impute", "columns": ["total_charges"]}, {"step": step}],
+        column_types=dict.fromkeys(features, "numeric"),
+        problem_type="binary",
+    )
+    X, y_fit = recipe.fit_resample(train[features], y)
+    original = recipe.transform(train[features])
+    assert np.allclose(X[: len(original)], original)  # the training rows, then new ones
+    synthetic = X[len(original) :]
+    assert len(synthetic) and (y_fit[len(original) :] == 1).all()
+    minority = original[y == 1]
+    assert (synthetic >= minority.min(axis=0) - 1e-9).all()
+    assert (synthetic <= minority.max(axis=0) + 1e-9).all()
+    assert recipe.transform(held_out[features])[:, 1].max() == 1e6  # the canary is real
