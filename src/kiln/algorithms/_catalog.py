@@ -7,7 +7,7 @@ import inspect
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kiln.algorithms._params import Param, validate_hyperparameters
@@ -55,6 +55,8 @@ class Algorithm:
     # The best iteration of a fitted estimator, counted from 1 (None: no early stopping took place).
     best_iteration: Callable[[Any], int | None] | None = None
     aliases: tuple[str, ...] = field(default=())
+    # The default search space of a tuning job, as --range texts (see kiln.tuning).
+    tuning_ranges: tuple[str, ...] = field(default=())
 
     def hyperparameters(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
         return validate_hyperparameters(self.name, self.params, given or {})
@@ -633,8 +635,66 @@ def _epoch_best_iteration(estimator) -> int | None:
     return estimator.best_iteration_
 
 
+# Default tuning ranges: where good values usually are, much narrower than what is valid.
+TUNING_RANGES: dict[str, tuple[str, ...]] = {
+    "xgboost": (
+        "n_estimators=50:1000:log",
+        "learning_rate=0.005:0.3:log",
+        "max_depth=2:12",
+        "subsample=0.5:1",
+        "colsample_bytree=0.5:1",
+        "reg_lambda=0.001:10:log",
+        "reg_alpha=0.001:10:log",
+    ),
+    "lightgbm": (
+        "n_estimators=50:1000:log",
+        "learning_rate=0.005:0.3:log",
+        "num_leaves=8:256:log",
+        "min_child_samples=5:200:log",
+        "subsample=0.5:1",
+        "colsample_bytree=0.5:1",
+        "reg_lambda=0.001:10:log",
+        "reg_alpha=0.001:10:log",
+    ),
+    "catboost": (
+        "n_estimators=100:1500:log",
+        "learning_rate=0.01:0.3:log",
+        "depth=3:10",
+        "l2_leaf_reg=0.1:30:log",
+    ),
+    "linear": ("alpha=0.0001:1000:log", "penalty=l2,l1,elasticnet", "l1_ratio=0:1"),
+    "linear_learner": ("alpha=0.000001:1:log", "l1_ratio=0:1", "batch_size=16:512:log"),
+    "random_forest": (
+        "n_estimators=100:1000:log",
+        "max_depth=3:40",
+        "min_samples_leaf=1:50:log",
+        "max_features=sqrt,log2,all",
+    ),
+    "extra_trees": (
+        "n_estimators=100:1000:log",
+        "max_depth=3:40",
+        "min_samples_leaf=1:50:log",
+        "max_features=sqrt,log2,all",
+    ),
+    "decision_tree": ("max_depth=2:30", "min_samples_leaf=1:100:log", "ccp_alpha=0:0.02"),
+    "knn": ("n_neighbors=1:100:log", "weights=uniform,distance", "metric=euclidean,manhattan"),
+    "naive_bayes": ("var_smoothing=0.000000001:0.01:log",),
+    "svm": ("C=0.01:100:log", "gamma=0.0001:1:log", "kernel=rbf,linear"),
+    "mlp": (
+        "alpha=0.000001:0.1:log",
+        "learning_rate_init=0.0001:0.03:log",
+        "batch_size=16:256:log",
+        "activation=relu,tanh",
+    ),
+    "factorization_machines": (
+        "num_factors=2:64:log",
+        "learning_rate=0.0005:0.1:log",
+        "reg_factors=0.000001:0.1:log",
+    ),
+}
+
 ALGORITHMS: dict[str, Algorithm] = {
-    a.name: a
+    a.name: replace(a, tuning_ranges=TUNING_RANGES.get(a.name, ()))
     for a in [
         Algorithm(
             "xgboost",
