@@ -106,9 +106,10 @@ class JobService:
         kind: str | None = None,
         status: str | None = None,
         experiment: str | None = None,
+        parent_id: str | None = None,
         limit: int | None = 50,
     ) -> list[Job]:
-        """Newest first."""
+        """Newest first; ``parent_id``: the jobs a job started (a tuning job's trials)."""
         with self._ws.store.read() as session:
             query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
             if limit:
@@ -119,6 +120,8 @@ class JobService:
                 query = query.where(JobRow.status == status)
             if experiment:
                 query = query.where(JobRow.experiment == experiment)
+            if parent_id:
+                query = query.where(JobRow.parent_id == parent_id)
             return [Job._from_row(r) for r in session.scalars(query)]
 
     def logs(self, job_id: str, *, after: int = 0) -> list[tuple[int, datetime, str, str]]:

@@ -27,6 +27,7 @@ __all__ = ["JOB_KINDS", "LocalExecutor", "serving_thread_environment"]
 JOB_KINDS = {
     "training": "kiln.training._job:run_training_job",
     "transform": "kiln.serving._transform:run_transform_job",
+    "tuning": "kiln.tuning._job:run_tuning_job",
 }
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from kiln.registry import ModelVersion
     from kiln.workspace import Workspace
 
-__all__ = ["TrainedModel", "TrainingResult", "train"]
+__all__ = ["TrainedModel", "TrainingResult", "train", "training_spec"]
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,78 @@ def train(
     TrainingResult
         The completed job and the registered model version. Raises ``JobFailed`` otherwise.
     """
-    from kiln.algorithms import UNSUPERVISED_PROBLEM_TYPES
     from kiln.compute import LocalExecutor
+
+    spec, dataset = training_spec(
+        workspace,
+        data,
+        algorithm=algorithm,
+        target=target,
+        hyperparameters=hyperparameters,
+        name=name,
+        problem_type=problem_type,
+        ratios=ratios,
+        time_column=time_column,
+        validation=validation,
+        group_column=group_column,
+        require=require,
+        cost_fp=cost_fp,
+        cost_fn=cost_fn,
+        experiment=experiment,
+        seed=seed,
+        recipe=recipe,
+    )
+    if workspace.settings.executor != "local":
+        raise ConfigError(
+            f"Unknown executor {workspace.settings.executor!r}. Available: local.",
+            code="compute.unknown-executor",
+        )
+    job = workspace.jobs.create("training", spec, experiment=experiment)
+    workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
+    finished = LocalExecutor(workspace).run(job, on_log=on_log)
+    return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+def _checked_recipe(recipe, dataset, algorithm, target, group_column, problem_type, workspace):
+    """The recipe as JSON steps, checked against the columns the job will give it."""
+    from kiln.recipe import Recipe, model_inputs, plan
+
+    parsed = Recipe.parse(recipe)
+    columns = {c: t for c, t in dataset.column_types().items() if c not in (target, group_column)}
+    if problem_type is None and target is not None:
+        problem_type = "supervised"
+        if any(step.training_only and step.needs_target for step in parsed.steps):
+            from kiln.training._job import infer_problem_type
+
+            values = workspace.data.load(dataset, columns=[target])[target]
+            problem_type = infer_problem_type(values)
+    reads = plan(parsed, columns, problem_type)
+    plan(parsed, model_inputs(columns, reads, text_input=algorithm.text_input), problem_type)
+    return parsed.to_list()
+
+
+def training_spec(
+    workspace: Workspace,
+    data: str,
+    *,
+    algorithm: str,
+    target: str | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    name: str | None = None,
+    problem_type: str | None = None,
+    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
+    time_column: str | None = None,
+    validation: str = "holdout",
+    group_column: str | None = None,
+    require: list[str] | None = None,
+    cost_fp: float | None = None,
+    cost_fn: float | None = None,
+    experiment: str | None = None,
+    seed: int = 42,
+    recipe: Any = None,
+) -> tuple[dict, Any]:
+    """The checked spec of a training job (see :func:`train`) and its data set version."""
+    from kiln.algorithms import UNSUPERVISED_PROBLEM_TYPES
     from kiln.data._catalog import _unknown_column
     from kiln.data._split import check_ratios
     from kiln.evaluation import metric_names
@@ -182,30 +252,4 @@ def train(
         "seed": int(seed),
         "recipe": steps,
     }
-    if workspace.settings.executor != "local":
-        raise ConfigError(
-            f"Unknown executor {workspace.settings.executor!r}. Available: local.",
-            code="compute.unknown-executor",
-        )
-    job = workspace.jobs.create("training", spec, experiment=experiment)
-    workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
-    finished = LocalExecutor(workspace).run(job, on_log=on_log)
-    return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
-
-
-def _checked_recipe(recipe, dataset, algorithm, target, group_column, problem_type, workspace):
-    """The recipe as JSON steps, checked against the columns the job will give it."""
-    from kiln.recipe import Recipe, model_inputs, plan
-
-    parsed = Recipe.parse(recipe)
-    columns = {c: t for c, t in dataset.column_types().items() if c not in (target, group_column)}
-    if problem_type is None and target is not None:
-        problem_type = "supervised"
-        if any(step.training_only and step.needs_target for step in parsed.steps):
-            from kiln.training._job import infer_problem_type
-
-            values = workspace.data.load(dataset, columns=[target])[target]
-            problem_type = infer_problem_type(values)
-    reads = plan(parsed, columns, problem_type)
-    plan(parsed, model_inputs(columns, reads, text_input=algorithm.text_input), problem_type)
-    return parsed.to_list()
+    return spec, dataset

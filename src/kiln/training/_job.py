@@ -326,6 +326,16 @@ def register_and_finish(
             f"Criterion {check['criterion']} on {check['split']}: {check['value']} → "
             f"{'pass' if check['passed'] else 'FAIL'}."
         )
+    if spec.get("register") is False:  # a tuning trial: the tuning job registers the best
+        digest = workspace.artifacts.put_bytes(model.to_bytes())
+        context.log(f"Stored the model as artifact {digest[:12]} (not registered).")
+        return {
+            "artifact": digest,
+            "metrics": metrics,
+            "criteria": checked,
+            "splits": {part: v.ref for part, v in splits.items()},
+            **extra,
+        }
     version = workspace.models.register(
         model,
         group=spec["group"],

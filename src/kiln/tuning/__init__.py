@@ -1,5 +1,6 @@
 """Hyperparameter tuning: search spaces and searches (Optuna) over training jobs."""
 
 from kiln.tuning._space import Range, parse_range, search_space
+from kiln.tuning._tune import TuningResult, tune
 
-__all__ = ["Range", "parse_range", "search_space"]
+__all__ = ["Range", "TuningResult", "parse_range", "search_space", "tune"]

@@ -1,0 +1,233 @@
+"""The tuning job: an Optuna study whose trials are training jobs, children of this job.
+
+The study lives in memory and is rebuilt from the trial jobs' records, so a tuning job that was
+interrupted resumes without repeating finished trials, and a new one can be warm-started with a
+finished one's trials. Trials run in their own processes, up to ``max_parallel_jobs`` at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from kiln.compute import JobContext
+from kiln.errors import ConfigError, JobFailed
+from kiln.workspace import Workspace
+
+STRATEGIES = ("grid", "random", "bayesian", "tpe", "hyperband")
+
+
+def make_sampler(strategy: str, space, seed: int):
+    import optuna
+
+    if strategy == "grid":
+        return optuna.samplers.GridSampler({r.name: r.grid() for r in space}, seed=seed)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if strategy == "bayesian":
+        try:
+            import torch  # noqa: F401 - Optuna's Gaussian-process sampler is built on it
+        except ImportError:
+            raise ConfigError(
+                "The bayesian strategy (Gaussian-process search) needs PyTorch: "
+                "pip install 'kiln[bayesian]' (torch 2.13, CPU). Or use --strategy tpe.",
+                code="tuning.missing-dependency",
+            ) from None
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def trial_value(result: dict, objective: str) -> float | None:
+    """The objective from a trial's metrics: cross-validated mean, else the validation split's
+    (never the test split's: it stays for the final, unbiased estimate)."""
+    metrics = result.get("metrics", {})
+    for part in ("cv_mean", "validation"):
+        value = (metrics.get(part) or {}).get(objective)
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
+    import optuna
+
+    from kiln.algorithms import get_algorithm
+    from kiln.compute import LocalExecutor
+    from kiln.tuning._space import parse_range
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log = context.log
+    base = spec["training"]
+    algorithm = get_algorithm(base["algorithm"])
+    space = [parse_range(text, algorithm) for text in spec["space"]]
+    objective, direction = spec["objective"], spec["direction"]
+    study = optuna.create_study(
+        direction=direction, sampler=make_sampler(spec["strategy"], space, spec["seed"])
+    )
+    distributions = _distributions(space)
+
+    done = 0
+    for source in [spec.get("warm_start"), context.job_id]:
+        if not source:
+            continue
+        for child in workspace.jobs.list(parent_id=source, limit=None):
+            trial = child.spec.get("tuning") or {}
+            value = (
+                trial_value(child.result or {}, objective) if child.status == "Completed" else None
+            )
+            if value is None or set(trial.get("params", {})) != set(distributions):
+                continue
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=trial["params"], distributions=distributions, value=value
+                )
+            )
+            if source == context.job_id:
+                done += 1
+    if done:
+        log(f"Resuming: {done} finished trial(s) are kept.")
+    elif spec.get("warm_start"):
+        log(f"Warm start: {len(study.trials)} trial(s) from {spec['warm_start']}.")
+    remaining = max(0, spec["max_jobs"] - done)
+    log(
+        f"Tuning {algorithm.name} on {base['dataset']}: {remaining} trial(s), up to "
+        f"{spec['max_parallel_jobs']} at once, {spec['strategy']} search, "
+        f"{direction} {objective}."
+    )
+
+    lock = threading.Lock()
+    launched = [0]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if launched[0] >= remaining:
+                    return
+                launched[0] += 1
+                trial = study.ask()
+                values = {r.name: r.suggest(trial) for r in space}
+            hyperparameters = {**base["hyperparameters"], **values}
+            child = workspace.jobs.create(
+                "training",
+                {
+                    **base,
+                    "hyperparameters": algorithm.hyperparameters(hyperparameters),
+                    "register": False,
+                    "tuning": {
+                        "job": context.job_id,
+                        "trial": trial.number,
+                        "params": trial.params,
+                    },
+                },
+                parent_id=context.job_id,
+            )
+            log(f"Trial {trial.number}: job {child.id} with {values}.")
+            try:
+                finished = LocalExecutor(workspace).run(child)
+            except JobFailed as exc:
+                log(f"Trial {trial.number} failed: {exc}", level="WARNING")
+                with lock:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                continue
+            value = trial_value(finished.result, objective)
+            with lock:
+                if value is None:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, value)
+            log(f"Trial {trial.number}: {objective} = {value}.")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(spec["max_parallel_jobs"]) as pool:
+        for future in [pool.submit(worker) for _ in range(spec["max_parallel_jobs"])]:
+            future.result()
+    return _finish(workspace, context, spec, study, time.perf_counter() - started)
+
+
+def _distributions(space) -> dict:
+    import optuna
+
+    out = {}
+    for r in space:
+        if r.kind == "categorical":
+            out[r.name] = optuna.distributions.CategoricalDistribution(list(r.choices))
+        elif r.scale == "reverse_log":
+            out[f"{r.name}__one_minus"] = optuna.distributions.FloatDistribution(
+                1 - r.high, 1 - r.low, log=True
+            )
+        elif r.kind == "int":
+            out[r.name] = optuna.distributions.IntDistribution(
+                int(r.low), int(r.high), log=r.scale == "log"
+            )
+        else:
+            out[r.name] = optuna.distributions.FloatDistribution(
+                r.low, r.high, log=r.scale == "log"
+            )
+    return out
+
+
+def _finish(workspace: Workspace, context: JobContext, spec: dict, study, seconds: float) -> dict:
+    import optuna
+
+    from kiln.training import TrainedModel
+
+    trials = []
+    by_number = {}
+    for child in workspace.jobs.list(parent_id=context.job_id, limit=None):
+        tuning = child.spec.get("tuning") or {}
+        by_number[tuning.get("trial")] = child
+        trials.append(
+            {
+                "trial": tuning.get("trial"),
+                "job": child.id,
+                "status": child.status,
+                "hyperparameters": {k: child.spec["hyperparameters"][k] for k in _ranged(spec)},
+                "value": trial_value(child.result or {}, spec["objective"]),
+            }
+        )
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    own = [t for t in completed if t.number in by_number]
+    if not own:
+        raise JobFailed(
+            "No trial of this tuning job completed; see the trial jobs' logs "
+            f"('kiln jobs list --parent {context.job_id}').",
+            code="tuning.no-trial",
+        )
+    best_trial = (max if spec["direction"] == "maximize" else min)(own, key=lambda t: t.value)
+    best_job = workspace.jobs.get(by_number[best_trial.number].id)
+    data = workspace.artifacts.read_bytes(best_job.result["artifact"], what=f"job {best_job.id}")
+    model = TrainedModel.from_bytes(data)
+    base = spec["training"]
+    version = workspace.models.register(
+        model,
+        group=base["group"],
+        algorithm=base["algorithm"],
+        target=base.get("target") or "",
+        hyperparameters=best_job.spec["hyperparameters"],
+        metrics=best_job.result["metrics"],
+        dataset_version_id=base["dataset_version_id"],
+        job_id=best_job.id,
+    )
+    context.log(
+        f"Best: trial {best_trial.number} (job {best_job.id}), {spec['objective']} = "
+        f"{best_trial.value}; registered {version.ref}."
+    )
+    return {
+        "best": {
+            "trial": best_trial.number,
+            "job": best_job.id,
+            "hyperparameters": best_job.spec["hyperparameters"],
+            "value": best_trial.value,
+            "metrics": best_job.result["metrics"],
+            "model": version.ref,
+        },
+        "objective": spec["objective"],
+        "direction": spec["direction"],
+        "trials": sorted(trials, key=lambda t: t["trial"] if t["trial"] is not None else -1),
+        "seconds": round(seconds, 3),
+    }
+
+
+def _ranged(spec: dict) -> list[str]:
+    return [text.split("=", 1)[0] for text in spec["space"]]

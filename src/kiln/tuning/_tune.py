@@ -1,0 +1,129 @@
+"""``kiln tune``: start (or resume) a tuning job and wait for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kiln.errors import ConfigError, StateError
+
+if TYPE_CHECKING:
+    from kiln.compute import Job
+    from kiln.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    job: Job
+
+    @property
+    def best(self) -> dict:
+        return self.job.result["best"]
+
+    def to_dict(self) -> dict:
+        result = self.job.result
+        return {"job": self.job.id, "best": result["best"], "trials": result["trials"]}
+
+
+def tune(
+    workspace: Workspace,
+    data: str,
+    *,
+    target: str,
+    algorithm: str,
+    objective: str | None = None,
+    direction: str | None = None,
+    strategy: str = "tpe",
+    max_jobs: int = 20,
+    max_parallel_jobs: int = 1,
+    ranges: list[str] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    warm_start: str | None = None,
+    seed: int = 42,
+    on_log: Callable[[str], None] | None = None,
+    **training: Any,
+) -> TuningResult:
+    """Search ``algorithm``'s hyperparameters on data set ``data``: each trial is a training job
+    (a child of the tuning job); the best trial's model is registered. ``training`` takes the
+    options of :func:`kiln.training.train` (validation, ratios, recipe, name, ...)."""
+    from kiln.algorithms import get_algorithm
+    from kiln.compute import LocalExecutor
+    from kiln.evaluation import LOWER_IS_BETTER, metric_names
+    from kiln.training import training_spec
+    from kiln.tuning._job import STRATEGIES
+    from kiln.tuning._space import search_space
+
+    chosen = get_algorithm(algorithm)
+    if strategy not in STRATEGIES:
+        raise ConfigError(
+            f"Unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}.",
+            code="tuning.bad-strategy",
+            field="strategy",
+        )
+    for option, value in (("max_jobs", max_jobs), ("max_parallel_jobs", max_parallel_jobs)):
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(
+                f"{option} must be a whole number of at least 1; got {value!r}.",
+                code="tuning.bad-option",
+                field=option,
+            )
+    static = chosen.hyperparameters(hyperparameters)
+    given = dict(hyperparameters or {})
+    space = search_space(chosen, ranges, static=given)
+    spec, dataset = training_spec(
+        workspace,
+        data,
+        algorithm=algorithm,
+        target=target,
+        hyperparameters=given,
+        seed=seed,
+        **training,
+    )
+    spec["hyperparameters"] = static
+    objective = objective or _default_objective(workspace, dataset, target, spec)
+    if objective not in metric_names():
+        raise ConfigError(
+            f"Unknown objective metric {objective!r}; metrics: {', '.join(metric_names())}.",
+            code="tuning.bad-objective",
+            field="objective",
+        )
+    direction = direction or ("minimize" if objective in LOWER_IS_BETTER else "maximize")
+    if direction not in ("maximize", "minimize"):
+        raise ConfigError(
+            f"direction is maximize or minimize; got {direction!r}.",
+            code="tuning.bad-option",
+            field="direction",
+        )
+    if warm_start is not None:
+        previous = workspace.jobs.get(warm_start)
+        if previous.kind != "tuning":
+            raise StateError(
+                f"Job {warm_start} is a {previous.kind} job; warm start takes a tuning job.",
+                code="tuning.bad-warm-start",
+            )
+    job = workspace.jobs.create(
+        "tuning",
+        {
+            "training": spec,
+            "space": [r.to_text() for r in space],
+            "objective": objective,
+            "direction": direction,
+            "strategy": strategy,
+            "max_jobs": max_jobs,
+            "max_parallel_jobs": min(max_parallel_jobs, max_jobs),
+            "warm_start": warm_start,
+            "seed": seed,
+        },
+    )
+    workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
+    return TuningResult(LocalExecutor(workspace).run(job, on_log=on_log))
+
+
+def _default_objective(workspace, dataset, target, spec) -> str:
+    from kiln.training._job import infer_problem_type
+
+    problem = spec.get("problem_type") or infer_problem_type(
+        workspace.data.load(dataset, columns=[target])[target]
+    )
+    return {"binary": "roc_auc", "multiclass": "log_loss"}.get(problem, "rmse")
