@@ -159,6 +159,86 @@ def train(
 
 
 @app.command()
+def tune(
+    ctx: typer.Context,
+    data: str = typer.Option(None, "--data", help="Data set: NAME or NAME:VERSION."),
+    target: str = typer.Option(None, "--target", help="The column to predict."),
+    algorithm: str = typer.Option(None, "--algorithm", help="See 'kiln algorithms list'."),
+    objective: str = typer.Option(
+        None,
+        "--objective",
+        help="Metric to optimise (default: roc_auc, log_loss or rmse by problem type).",
+    ),
+    direction: str = typer.Option(None, "--direction", help="maximize or minimize."),
+    strategy: str = typer.Option(
+        "tpe", "--strategy", help="grid, random, bayesian, tpe, hyperband."
+    ),
+    max_jobs: int = typer.Option(20, "--max-jobs", help="Trials (training jobs) in all."),
+    max_parallel_jobs: int = typer.Option(1, "--max-parallel-jobs", help="Trials at once."),
+    ranges: list[str] = typer.Option(
+        None,
+        "--range",
+        help="name=low:high[:log|:reverse_log] or "
+        "name=a,b,c (repeatable; default: the algorithm's).",
+    ),
+    hp: list[str] = typer.Option(None, "--hp", help="Fixed hyperparameter key=value."),
+    warm_start: str = typer.Option(None, "--warm-start", help="Seed with a tuning job's trials."),
+    validation: str = typer.Option("holdout", "--validation", help="As for kiln train."),
+    recipe: Path = typer.Option(None, "--recipe", help="Feature-engineering recipe (YAML)."),
+    resume_job: str = typer.Option(None, "--resume", help="Resume an interrupted tuning job."),
+    seed: int = typer.Option(42, "--seed"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Tune an algorithm's hyperparameters: each trial is a training job; the best is registered."""
+    from kiln.errors import ConfigError
+    from kiln.tuning import resume
+    from kiln.tuning import tune as run_tune
+
+    ws = workspace(ctx)
+    with job_progress("Tuning", quiet=as_json) as on_log:
+        if resume_job:
+            result = resume(ws, resume_job, on_log=on_log)
+        else:
+            missing = [
+                o
+                for o, v in (("--data", data), ("--target", target), ("--algorithm", algorithm))
+                if v is None
+            ]
+            if missing:
+                raise ConfigError(
+                    f"kiln tune needs {', '.join(missing)} (or --resume JOB_ID).",
+                    code="cli.bad-option",
+                )
+            result = run_tune(
+                ws,
+                data,
+                target=target,
+                algorithm=algorithm,
+                objective=objective,
+                direction=direction,
+                strategy=strategy,
+                max_jobs=max_jobs,
+                max_parallel_jobs=max_parallel_jobs,
+                ranges=ranges or None,
+                hyperparameters=parse_key_values(hp, option="--hp"),
+                warm_start=warm_start,
+                validation=validation,
+                recipe=recipe,
+                seed=seed,
+                on_log=on_log,
+            )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    best = result.best
+    console.print(
+        f"Tuning job [bold]{result.job.id}[/]: best trial {best['trial']} (job {best['job']}) "
+        f"with {result.job.result['objective']} = {best['value']}; registered "
+        f"[bold]{best['model']}[/]."
+    )
+
+
+@app.command()
 def deploy(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="GROUP:VERSION"),

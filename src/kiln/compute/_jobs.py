@@ -169,6 +169,24 @@ class JobService:
                 raise StateError(f"Job {job_id} is {row.status}; only a Pending job can start.")
             row.status, row.started_at, row.pid = IN_PROGRESS, now(), pid
 
+    def reopen(self, job_id: str) -> Job:
+        """A Failed or Stopped job back to Pending, to run again (a tuning job resumes)."""
+        with self._ws.store.write() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise NotFound(f"No job {job_id!r}.", code="jobs.unknown-job")
+            if row.status not in (FAILED, STOPPED):
+                raise StateError(
+                    f"Job {job_id} is {row.status}; only a Failed or Stopped job can resume.",
+                    code="jobs.not-resumable",
+                )
+            row.status, row.ended_at, row.failure_reason, row.pid = PENDING, None, None, None
+            for child in session.scalars(select(JobRow).where(JobRow.parent_id == job_id)):
+                if child.status not in FINAL_STATUSES:
+                    child.status, child.ended_at = FAILED, now()
+                    child.failure_reason = "Interrupted with its tuning job."
+        return self.get(job_id)
+
     def finish(
         self,
         job_id: str,

@@ -1,6 +1,6 @@
 """Hyperparameter tuning: search spaces and searches (Optuna) over training jobs."""
 
 from kiln.tuning._space import Range, parse_range, search_space
-from kiln.tuning._tune import TuningResult, tune
+from kiln.tuning._tune import TuningResult, resume, tune
 
-__all__ = ["Range", "TuningResult", "parse_range", "search_space", "tune"]
+__all__ = ["Range", "TuningResult", "parse_range", "resume", "search_space", "tune"]

@@ -168,15 +168,12 @@ def _distributions(space) -> dict:
 
 
 def _finish(workspace: Workspace, context: JobContext, spec: dict, study, seconds: float) -> dict:
-    import optuna
 
     from kiln.training import TrainedModel
 
     trials = []
-    by_number = {}
     for child in workspace.jobs.list(parent_id=context.job_id, limit=None):
         tuning = child.spec.get("tuning") or {}
-        by_number[tuning.get("trial")] = child
         trials.append(
             {
                 "trial": tuning.get("trial"),
@@ -186,16 +183,16 @@ def _finish(workspace: Workspace, context: JobContext, spec: dict, study, second
                 "value": trial_value(child.result or {}, spec["objective"]),
             }
         )
-    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    own = [t for t in completed if t.number in by_number]
+    # The best of this job's own completed trials (a warm start's trials are not ours to register).
+    own = [t for t in trials if t["status"] == "Completed" and t["value"] is not None]
     if not own:
         raise JobFailed(
             "No trial of this tuning job completed; see the trial jobs' logs "
             f"('kiln jobs list --parent {context.job_id}').",
             code="tuning.no-trial",
         )
-    best_trial = (max if spec["direction"] == "maximize" else min)(own, key=lambda t: t.value)
-    best_job = workspace.jobs.get(by_number[best_trial.number].id)
+    best_trial = (max if spec["direction"] == "maximize" else min)(own, key=lambda t: t["value"])
+    best_job = workspace.jobs.get(best_trial["job"])
     data = workspace.artifacts.read_bytes(best_job.result["artifact"], what=f"job {best_job.id}")
     model = TrainedModel.from_bytes(data)
     base = spec["training"]
@@ -210,15 +207,15 @@ def _finish(workspace: Workspace, context: JobContext, spec: dict, study, second
         job_id=best_job.id,
     )
     context.log(
-        f"Best: trial {best_trial.number} (job {best_job.id}), {spec['objective']} = "
-        f"{best_trial.value}; registered {version.ref}."
+        f"Best: trial {best_trial['trial']} (job {best_job.id}), {spec['objective']} = "
+        f"{best_trial['value']}; registered {version.ref}."
     )
     return {
         "best": {
-            "trial": best_trial.number,
+            "trial": best_trial["trial"],
             "job": best_job.id,
             "hyperparameters": best_job.spec["hyperparameters"],
-            "value": best_trial.value,
+            "value": best_trial["value"],
             "metrics": best_job.result["metrics"],
             "model": version.ref,
         },

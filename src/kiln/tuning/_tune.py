@@ -127,3 +127,18 @@ def _default_objective(workspace, dataset, target, spec) -> str:
         workspace.data.load(dataset, columns=[target])[target]
     )
     return {"binary": "roc_auc", "multiclass": "log_loss"}.get(problem, "rmse")
+
+
+def resume(
+    workspace: Workspace, job_id: str, *, on_log: Callable[[str], None] | None = None
+) -> TuningResult:
+    """Run an interrupted (Failed or Stopped) tuning job again; finished trials are kept."""
+    from kiln.compute import LocalExecutor
+
+    job = workspace.jobs.get(job_id)
+    if job.kind != "tuning":
+        raise StateError(
+            f"Job {job_id} is a {job.kind} job; only tuning jobs resume.",
+            code="jobs.not-resumable",
+        )
+    return TuningResult(LocalExecutor(workspace).run(workspace.jobs.reopen(job_id), on_log=on_log))
