@@ -21,9 +21,9 @@ STRATEGIES = ("grid", "random", "bayesian", "tpe", "hyperband")
 def make_sampler(strategy: str, space, seed: int):
     import optuna
 
-    if strategy == "grid":
-        return optuna.samplers.GridSampler({r.name: r.grid() for r in space}, seed=seed)
-    if strategy == "random":
+    if strategy in ("grid", "random"):
+        # Grid points are enqueued by the job: Optuna's GridSampler stops the study when the grid
+        # is exhausted, which ask-and-tell (trials in our own threads) does not allow.
         return optuna.samplers.RandomSampler(seed=seed)
     if strategy == "bayesian":
         try:
@@ -90,6 +90,12 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
     elif spec.get("warm_start"):
         log(f"Warm start: {len(study.trials)} trial(s) from {spec['warm_start']}.")
     remaining = max(0, spec["max_jobs"] - done)
+    if spec["strategy"] == "grid":
+        seen = [t.params for t in study.trials]
+        points = [p for p in grid_points(space) if p not in seen]
+        for params in points:
+            study.enqueue_trial(params)
+        remaining = min(remaining, len(points))
     log(
         f"Tuning {algorithm.name} on {base['dataset']}: {remaining} trial(s), up to "
         f"{spec['max_parallel_jobs']} at once, {spec['strategy']} search, "
@@ -143,6 +149,21 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         for future in [pool.submit(worker) for _ in range(spec["max_parallel_jobs"])]:
             future.result()
     return _finish(workspace, context, spec, study, time.perf_counter() - started)
+
+
+def grid_points(space) -> list[dict]:
+    """Every combination of the ranges' grid values, as Optuna parameters."""
+    import itertools
+
+    names, values = [], []
+    for r in space:
+        if r.scale == "reverse_log":
+            names.append(f"{r.name}__one_minus")
+            values.append([1 - v for v in r.grid()])
+        else:
+            names.append(r.name)
+            values.append(r.grid())
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 def _distributions(space) -> dict:
