@@ -183,6 +183,9 @@ def tune(
     ),
     hp: list[str] = typer.Option(None, "--hp", help="Fixed hyperparameter key=value."),
     warm_start: str = typer.Option(None, "--warm-start", help="Seed with a tuning job's trials."),
+    early_stopping: str = typer.Option(
+        "off", "--early-stopping", help="auto: stop trials worse than the median at an iteration."
+    ),
     validation: str = typer.Option("holdout", "--validation", help="As for kiln train."),
     recipe: Path = typer.Option(None, "--recipe", help="Feature-engineering recipe (YAML)."),
     resume_job: str = typer.Option(None, "--resume", help="Resume an interrupted tuning job."),
@@ -222,6 +225,7 @@ def tune(
                 ranges=ranges or None,
                 hyperparameters=parse_key_values(hp, option="--hp"),
                 warm_start=warm_start,
+                early_stopping=early_stopping,
                 validation=validation,
                 recipe=recipe,
                 seed=seed,

@@ -47,8 +47,11 @@ class LocalExecutor:
         *,
         on_log: Callable[[str], None] | None = None,
         poll_seconds: float = 0.25,
+        should_stop: Callable[[], str | None] | None = None,
     ) -> Job:
-        """Run the job in a child process and wait for it; raise JobFailed unless it completes."""
+        """Run the job in a child process and wait for it; raise JobFailed unless it completes.
+
+        ``should_stop`` is asked at every poll; a reason it returns stops the job (Stopped)."""
         env = {**os.environ, **self._ws.environment(), **serving_thread_environment()}
         env.setdefault("PYTHONUNBUFFERED", "1")
         with tempfile.TemporaryFile() as stderr:
@@ -62,6 +65,10 @@ class LocalExecutor:
             try:
                 while process.poll() is None:
                     seen = self._forward_logs(job.id, seen, on_log)
+                    reason = should_stop() if should_stop is not None else None
+                    if reason:
+                        self._stop(process, job.id, reason=reason)
+                        break
                     # Returns as soon as the job ends, not at the next poll.
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         process.wait(timeout=poll_seconds)
@@ -100,14 +107,20 @@ class LocalExecutor:
             seen = seq
         return seen
 
-    def _stop(self, process: subprocess.Popen, job_id: str) -> None:
+    def _stop(
+        self,
+        process: subprocess.Popen,
+        job_id: str,
+        reason: str = "Stopped by the user (interrupt).",
+    ) -> None:
         # Ctrl-C in a terminal reaches the child too; this covers callers that were interrupted
         # some other way. Give it a moment to record Stopped itself.
         if process.poll() is None:
+            self._ws.jobs.context(job_id).log(reason, level="WARNING")
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self._ws.jobs.finish(job_id, STOPPED, failure_reason="Stopped by the user (interrupt).")
+        self._ws.jobs.finish(job_id, STOPPED, failure_reason=reason)

@@ -68,6 +68,8 @@ class Problem:
     classes: list | None
     seed: int
     recipe: list[dict] | None = None
+    # A tuning trial's fit writes its validation loss as it goes (see _live).
+    live: object | None = None
     X: dict[str, pd.DataFrame] = field(default_factory=dict)
     y: dict[str, np.ndarray] = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
@@ -100,7 +102,13 @@ class Problem:
             options = self.algorithm.fit_options(
                 hp, (Xt, y_train), (preprocessor.transform(X_eval), y_eval)
             )
+        if self.live is not None and options:
+            from kiln.training._live import attach
+
+            attach(self.algorithm.name, estimator, options, self.live)
         estimator.fit(Xt, y_train, **options)
+        if self.live is not None:
+            self.live.flush()
         curves = {}
         if self.algorithm.iteration_metrics is not None and options:
             curves = self.algorithm.iteration_metrics(estimator)
@@ -224,6 +232,10 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         seed=spec["seed"],
         recipe=spec.get("recipe"),
     )
+    if spec.get("tuning", {}).get("live") and not validation.is_cross_validation:
+        from kiln.training._live import LiveLoss
+
+        problem.live = LiveLoss(context)
     if problem.recipe:
         log(f"Recipe: {' → '.join(step['step'] for step in problem.recipe)}.")
     for part, frame in frames.items():

@@ -38,6 +38,49 @@ def make_sampler(strategy: str, space, seed: int):
     return optuna.samplers.TPESampler(seed=seed)
 
 
+LIVE_ALGORITHMS = ("lightgbm", "xgboost")
+
+
+def make_pruner(spec: dict):
+    """hyperband: successive halving on iterations; early stopping: the median rule (a trial
+    worse than the median of earlier trials at the same iteration stops)."""
+    import optuna
+
+    if spec["strategy"] == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=10, reduction_factor=3)
+    if spec.get("early_stopping") == "auto":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=10)
+    return optuna.pruners.NopPruner()
+
+
+class _Pruning:
+    """Asked by the executor at every poll: reports the trial's live validation loss to Optuna
+    and returns a reason to stop once the pruner says so."""
+
+    def __init__(self, workspace, job_id: str, trial, lock, direction: str):
+        self.workspace, self.job_id, self.trial, self.lock = workspace, job_id, trial, lock
+        # The loss falls as the model improves; a maximised objective wants rising values.
+        self.sign = -1.0 if direction == "maximize" else 1.0
+        self.reported = 0
+        self.pruned_at: int | None = None
+
+    def __call__(self) -> str | None:
+        from kiln.training._live import LIVE_METRIC
+
+        series = self.workspace.jobs.metrics(self.job_id).get(LIVE_METRIC, [])
+        new = [(step, value) for step, value in series if step > self.reported]
+        if not new:
+            return None
+        with self.lock:
+            for step, value in new:
+                self.trial.report(self.sign * value, step)
+            self.reported = new[-1][0]
+            if self.trial.should_prune():
+                self.pruned_at = self.reported
+                return f"Pruned by its tuning job at iteration {self.reported}."
+        return None
+
+
 def trial_value(result: dict, objective: str) -> float | None:
     """The objective from a trial's metrics: cross-validated mean, else the validation split's
     (never the test split's: it stays for the final, unbiased estimate)."""
@@ -62,9 +105,18 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
     algorithm = get_algorithm(base["algorithm"])
     space = [parse_range(text, algorithm) for text in spec["space"]]
     objective, direction = spec["objective"], spec["direction"]
+    pruning = spec["strategy"] == "hyperband" or spec.get("early_stopping") == "auto"
     study = optuna.create_study(
-        direction=direction, sampler=make_sampler(spec["strategy"], space, spec["seed"])
+        direction=direction,
+        sampler=make_sampler(spec["strategy"], space, spec["seed"]),
+        pruner=make_pruner(spec),
     )
+    if pruning and algorithm.name not in LIVE_ALGORITHMS:
+        log(
+            f"{algorithm.name} reports no per-iteration loss while it trains, so no trial can be "
+            f"stopped early (pruning works with {', '.join(LIVE_ALGORITHMS)}).",
+            level="WARNING",
+        )
     distributions = _distributions(space)
 
     done = 0
@@ -124,17 +176,24 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
                         "job": context.job_id,
                         "trial": trial.number,
                         "params": trial.params,
+                        "live": pruning,
                     },
                 },
                 parent_id=context.job_id,
             )
             log(f"Trial {trial.number}: job {child.id} with {values}.")
+            watch = _Pruning(workspace, child.id, trial, lock, direction) if pruning else None
             try:
-                finished = LocalExecutor(workspace).run(child)
+                finished = LocalExecutor(workspace).run(child, should_stop=watch)
             except JobFailed as exc:
-                log(f"Trial {trial.number} failed: {exc}", level="WARNING")
+                pruned = watch is not None and watch.pruned_at is not None
+                if pruned:
+                    log(f"Trial {trial.number} pruned at iteration {watch.pruned_at}.")
+                else:
+                    log(f"Trial {trial.number} failed: {exc}", level="WARNING")
                 with lock:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    state = optuna.trial.TrialState
+                    study.tell(trial, state=state.PRUNED if pruned else state.FAIL)
                 continue
             value = trial_value(finished.result, objective)
             with lock:

@@ -40,6 +40,7 @@ def tune(
     ranges: list[str] | None = None,
     hyperparameters: dict[str, Any] | None = None,
     warm_start: str | None = None,
+    early_stopping: str = "off",
     seed: int = 42,
     on_log: Callable[[str], None] | None = None,
     **training: Any,
@@ -68,6 +69,12 @@ def tune(
                 code="tuning.bad-option",
                 field=option,
             )
+    if early_stopping not in ("auto", "off"):
+        raise ConfigError(
+            f"early_stopping is auto or off; got {early_stopping!r}.",
+            code="tuning.bad-option",
+            field="early_stopping",
+        )
     static = chosen.hyperparameters(hyperparameters)
     given = dict(hyperparameters or {})
     space = search_space(chosen, ranges, static=given)
@@ -113,6 +120,7 @@ def tune(
             "max_jobs": max_jobs,
             "max_parallel_jobs": min(max_parallel_jobs, max_jobs),
             "warm_start": warm_start,
+            "early_stopping": early_stopping,
             "seed": seed,
         },
     )

@@ -1,0 +1,53 @@
+"""Per-iteration validation loss written while a boosted model trains, so that a tuning job can
+prune a trial that is clearly worse than others at the same iteration (stopping its process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LIVE_METRIC = "live_validation_loss"
+EVERY = 10  # iterations per write: one small transaction, not one per tree
+
+
+class LiveLoss:
+    """Buffers the validation loss by iteration and writes it to the job's metrics."""
+
+    def __init__(self, context, every: int = EVERY):
+        self.context, self.every = context, every
+        self.values: list[float] = []
+        self.written = 0
+
+    def add(self, value: float) -> None:
+        self.values.append(float(value))
+        if len(self.values) - self.written >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        new = self.values[self.written :]
+        if new:
+            self.context.log_metric_series(LIVE_METRIC, new, start_step=self.written + 1)
+            self.written = len(self.values)
+
+
+def attach(algorithm: str, estimator: Any, options: dict, live: LiveLoss) -> None:
+    """Hook ``live`` into a LightGBM or XGBoost fit (other algorithms report nothing live)."""
+    if algorithm == "lightgbm":
+
+        def callback(env) -> None:
+            for data_name, _metric, value, _higher in env.evaluation_result_list:
+                if data_name == "validation":
+                    live.add(value)
+                    return
+
+        options.setdefault("callbacks", []).append(callback)
+    elif algorithm == "xgboost":
+        import xgboost
+
+        class Callback(xgboost.callback.TrainingCallback):
+            def after_iteration(self, model, epoch, evals_log) -> bool:
+                validation = evals_log.get("validation_1") or {}
+                if validation:
+                    live.add(next(iter(validation.values()))[-1])
+                return False
+
+        estimator.set_params(callbacks=[Callback()])
