@@ -117,6 +117,8 @@ def report_(
         f"Report written to [bold]{result.path}[/] ({size:.1f} MB, {result.seconds:.1f} s)."
     )
     verdict = result.diagnosis["verdict"]
+    if verdict == "tuning":
+        return
     colour = {"balanced": "green", "overfitting": "red", "underfitting": "yellow"}.get(verdict)
     console.print(f"Diagnosis: [{colour or 'bold'}]{verdict}[/]")
     for line in result.diagnosis["evidence"]:

@@ -152,6 +152,10 @@ def report(
 
     started = time.perf_counter()
     job = workspace.jobs.get(job_id)
+    if job.kind == "tuning" and job.status == "Completed":
+        from kiln.tuning._report import tuning_report
+
+        return tuning_report(workspace, job, out=out)
     _check_reportable(job)
     run = _load(workspace, job)
     if run.cross_validated and run.problem_type in SUPERVISED:
