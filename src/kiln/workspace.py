@@ -144,6 +144,13 @@ class Workspace:
 
         return train(self, data, target=target, algorithm=algorithm, **options)
 
+    def tune(self, data: str, *, target: str, algorithm: str, **options: Any):
+        """Tune an algorithm's hyperparameters with training jobs as trials, and register the
+        best model; see :func:`kiln.tuning.tune`."""
+        from kiln.tuning import tune
+
+        return tune(self, data, target=target, algorithm=algorithm, **options)
+
     def transform(self, model: str, *, input: str | Path, output: str | Path, **options: Any):
         """Batch transform a file with a model; see :func:`kiln.serving.transform`."""
         from kiln.serving import transform

@@ -69,3 +69,129 @@ def test_warm_start_and_resume_keep_finished_trials(churn_ws):
     assert "Warm start: 2 trial(s)" in logs
     with pytest.raises(Exception, match="only a Failed or Stopped job can resume"):
         resume(churn_ws, first.job.id)
+
+
+def test_pruning_stops_losing_boosted_trials(ws):
+    ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
+    result = tune(
+        ws,
+        "housing",
+        target="price",
+        algorithm="lightgbm",
+        max_jobs=8,
+        early_stopping="auto",
+        ranges=["learning_rate=0.0005:0.3:log"],
+        hyperparameters={"n_estimators": 300, "early_stopping_rounds": 0},
+    )
+    stopped = [t for t in result.to_dict()["trials"] if t["status"] == "Stopped"]
+    assert stopped, "no trial was pruned"
+    reason = ws.jobs.get(stopped[0]["job"]).failure_reason
+    logs = " ".join(m for *_, m in ws.jobs.logs(stopped[0]["job"]))
+    assert "Pruned by its tuning job at iteration" in logs, (reason, logs[-300:])
+    assert ws.jobs.metrics(stopped[0]["job"])["live_validation_loss"]
+
+
+def test_bayesian_search_and_the_report(ws):
+    ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
+    result = tune(
+        ws,
+        "housing",
+        target="price",
+        algorithm="linear",
+        strategy="bayesian",
+        max_jobs=4,
+        ranges=["alpha=0.001:1000:log", "l1_ratio=0:1"],
+        hyperparameters={"penalty": "elasticnet"},
+    )
+    assert result.job.result["objective"] == "rmse" and result.job.result["direction"] == "minimize"
+    report = ws.jobs.report(result.job.id, out=ws.home / "tuning.html")
+    assert report.sections == [
+        "Summary",
+        "Trials",
+        "Optimisation history",
+        "Slice plots",
+        "Parameter importance",
+        "Contour plots",
+    ]
+
+
+def test_a_killed_tuning_job_resumes_without_repeating_finished_trials(churn_ws):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from kiln.store._tables import JobRow
+
+    script = (
+        "import kiln; from kiln.tuning import tune; "
+        f"ws = kiln.Workspace({str(churn_ws.home)!r}); "
+        "tune(ws, 'churn', target='churn', algorithm='lightgbm', max_jobs=4, "
+        "ranges=['learning_rate=0.01:0.3:log'], hyperparameters={'n_estimators': 20})"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    job = None
+    while time.time() < deadline:
+        tuning = churn_ws.jobs.list(kind="tuning")
+        if tuning and len(churn_ws.jobs.list(parent_id=tuning[0].id, status="Completed")) >= 2:
+            job = tuning[0]
+            break
+        time.sleep(0.2)
+    assert job is not None
+    with churn_ws.store.read() as session:
+        pid = session.get(JobRow, job.id).pid
+    os.kill(pid, signal.SIGKILL)  # the tuning job's own process
+    process.wait(timeout=60)
+    assert churn_ws.jobs.get(job.id).status == "Failed"
+    kept = {c.id for c in churn_ws.jobs.list(parent_id=job.id, status="Completed")}
+    result = resume(churn_ws, job.id)
+    trials = result.to_dict()["trials"]
+    completed = {t["job"] for t in trials if t["status"] == "Completed"}
+    assert kept <= completed and len(completed) == 4
+    logs = " ".join(m for *_, m in churn_ws.jobs.logs(job.id))
+    assert f"Resuming: {len(kept)} finished trial(s) are kept." in logs
+
+
+def test_cli_json_and_bad_options(tmp_path, churn_csv):
+    import json
+
+    from helpers import run_kiln
+
+    home = tmp_path / "ws"
+    run_kiln("init", home=home, check=True)
+    run_kiln("data", "ingest", str(churn_csv), "--name", "churn", home=home, check=True)
+    out = run_kiln(
+        "tune",
+        "--data",
+        "churn",
+        "--target",
+        "churn",
+        "--algorithm",
+        "lightgbm",
+        "--max-jobs",
+        "2",
+        "--hp",
+        "n_estimators=20",
+        "--range",
+        "num_leaves=8,31",
+        "--json",
+        home=home,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    assert result["best"]["model"] == "churn:1" and len(result["trials"]) == 2
+    bad = run_kiln(
+        "tune",
+        "--data",
+        "churn",
+        "--target",
+        "churn",
+        "--algorithm",
+        "lightgbm",
+        "--range",
+        "num_leaf=8:64",
+        home=home,
+    )
+    assert bad.returncode == 2 and "Did you mean 'num_leaves'?" in bad.stderr + bad.stdout

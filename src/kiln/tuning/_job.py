@@ -106,19 +106,8 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
     space = [parse_range(text, algorithm) for text in spec["space"]]
     objective, direction = spec["objective"], spec["direction"]
     pruning = spec["strategy"] == "hyperband" or spec.get("early_stopping") == "auto"
-    study = optuna.create_study(
-        direction=direction,
-        sampler=make_sampler(spec["strategy"], space, spec["seed"]),
-        pruner=make_pruner(spec),
-    )
-    if pruning and algorithm.name not in LIVE_ALGORITHMS:
-        log(
-            f"{algorithm.name} reports no per-iteration loss while it trains, so no trial can be "
-            f"stopped early (pruning works with {', '.join(LIVE_ALGORITHMS)}).",
-            level="WARNING",
-        )
     distributions = _distributions(space)
-
+    known = []  # finished trials of the warm-start job and of this one (when resuming)
     done = 0
     for source in [spec.get("warm_start"), context.job_id]:
         if not source:
@@ -130,13 +119,26 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
             )
             if value is None or set(trial.get("params", {})) != set(distributions):
                 continue
-            study.add_trial(
+            known.append(
                 optuna.trial.create_trial(
                     params=trial["params"], distributions=distributions, value=value
                 )
             )
-            if source == context.job_id:
-                done += 1
+            done += source == context.job_id
+    study = optuna.create_study(
+        direction=direction,
+        # A new seed after earlier trials, so a resumed or warm-started search does not draw
+        # the same first points again.
+        sampler=make_sampler(spec["strategy"], space, spec["seed"] + len(known)),
+        pruner=make_pruner(spec),
+    )
+    study.add_trials(known)
+    if pruning and algorithm.name not in LIVE_ALGORITHMS:
+        log(
+            f"{algorithm.name} reports no per-iteration loss while it trains, so no trial can be "
+            f"stopped early (pruning works with {', '.join(LIVE_ALGORITHMS)}).",
+            level="WARNING",
+        )
     if done:
         log(f"Resuming: {done} finished trial(s) are kept.")
     elif spec.get("warm_start"):
