@@ -78,7 +78,7 @@ def test_pruning_stops_losing_boosted_trials(ws):
         "housing",
         target="price",
         algorithm="lightgbm",
-        max_jobs=8,
+        max_jobs=6,
         early_stopping="auto",
         ranges=["learning_rate=0.0005:0.3:log"],
         hyperparameters={"n_estimators": 300, "early_stopping_rounds": 0},
