@@ -3,7 +3,9 @@
 The public API::
 
     kiln.Workspace      the entry point: ws.data, ws.jobs, ws.models, ws.endpoints,
-                        ws.train(), ws.transform()
+                        ws.train(), ws.tune(), ws.automl(), ws.transform()
+    kiln.AutoML         AutoML from a notebook: fit(), predict(), predict_proba(),
+                        leaderboard()
     kiln.errors         the exception tree (kiln.KilnError is its root)
 """
 
@@ -17,9 +19,10 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-__all__ = ["KilnError", "Workspace", "__version__"]
+__all__ = ["AutoML", "KilnError", "Workspace", "__version__"]
 
 if TYPE_CHECKING:
+    from kiln.automl import AutoML
     from kiln.errors import KilnError
     from kiln.workspace import Workspace
 
@@ -30,6 +33,10 @@ def __getattr__(name: str):
         from kiln.workspace import Workspace
 
         return Workspace
+    if name == "AutoML":
+        from kiln.automl import AutoML
+
+        return AutoML
     if name == "KilnError":
         from kiln.errors import KilnError
 

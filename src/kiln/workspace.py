@@ -151,6 +151,13 @@ class Workspace:
 
         return tune(self, data, target=target, algorithm=algorithm, **options)
 
+    def automl(self, data: str, *, target: str, time_limit: float, **options: Any):
+        """Search algorithms, recipes and hyperparameters within ``time_limit`` seconds, and
+        register the best model or ensemble; see :func:`kiln.automl.automl`."""
+        from kiln.automl import automl
+
+        return automl(self, data, target=target, time_limit=time_limit, **options)
+
     def transform(self, model: str, *, input: str | Path, output: str | Path, **options: Any):
         """Batch transform a file with a model; see :func:`kiln.serving.transform`."""
         from kiln.serving import transform

@@ -28,6 +28,10 @@ CLASS_WEIGHT = Param(
 
 
 def default_threads() -> int:
+    """The cores this process may use (its CPU affinity, e.g. under taskset or a container
+    limit), not all the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 

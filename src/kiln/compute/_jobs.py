@@ -78,7 +78,7 @@ class JobService:
                     )
                 )
             row = JobRow(
-                id=new_id({"tuning": "tune"}.get(kind, kind[:5])),
+                id=new_id({"tuning": "tune", "automl": "automl"}.get(kind, kind[:5])),
                 kind=kind,
                 status=PENDING,
                 spec=spec,

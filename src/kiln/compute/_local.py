@@ -28,6 +28,7 @@ JOB_KINDS = {
     "training": "kiln.training._job:run_training_job",
     "transform": "kiln.serving._transform:run_transform_job",
     "tuning": "kiln.tuning._job:run_tuning_job",
+    "automl": "kiln.automl._job:run_automl_job",
 }
 
 

@@ -42,6 +42,7 @@ class ModelVersion(Record):
     approval_reason: str | None
     created_at: datetime
     created_by: str
+    details: dict | None = None
 
     @property
     def ref(self) -> str:
@@ -68,7 +69,10 @@ class ModelRegistry:
         metrics: dict,
         dataset_version_id: str | None = None,
         job_id: str | None = None,
+        details: dict | None = None,
     ) -> ModelVersion:
+        """Store ``model``'s artifact and record it as the next version of ``group``.
+        ``details`` holds what the version carries beyond metrics (e.g. an AutoML leaderboard)."""
         digest = self._ws.artifacts.put_bytes(model.to_bytes())
         with self._ws.store.write() as session:
             if session.get(ModelGroupRow, group) is None:
@@ -96,6 +100,7 @@ class ModelRegistry:
                 approval_status=PENDING,
                 created_at=now(),
                 created_by=who(),
+                details=details,
             )
             session.add(row)
             session.flush()

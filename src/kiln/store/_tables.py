@@ -121,6 +121,8 @@ class ModelVersionRow(Base):
     approval_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+    # What a version carries beyond metrics: an AutoML model's leaderboard, ensemble, explanation.
+    details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class EndpointRow(Base):

@@ -22,7 +22,7 @@ from kiln.errors import ConfigError, DataError
 from kiln.evaluation import evaluate, metric_names
 from kiln.recipe import ModelPipeline, recipe_reads
 from kiln.training._criteria import check_metric_names, parse_criterion
-from kiln.training._model import TrainedModel
+from kiln.training._model import TrainedModel, set_estimator_threads
 from kiln.training._signature import build_signature
 from kiln.training._unsupervised import build_features, estimator_params, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
@@ -70,6 +70,8 @@ class Problem:
     recipe: list[dict] | None = None
     # A tuning trial's fit writes its validation loss as it goes (see _live).
     live: object | None = None
+    # Threads per estimator (None: the machine's cores); AutoML fits one model per core.
+    threads: int | None = None
     X: dict[str, pd.DataFrame] = field(default_factory=dict)
     y: dict[str, np.ndarray] = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
@@ -97,6 +99,8 @@ class Problem:
         estimator = self.algorithm.build(
             self.problem_type, estimator_params(self.algorithm, hp), self.seed
         )
+        if self.threads is not None:
+            set_estimator_threads(estimator, self.threads)
         options = {}
         if self.algorithm.fit_options is not None and has_eval:
             options = self.algorithm.fit_options(

@@ -23,7 +23,7 @@ from kiln.algorithms import (
     TOPIC_MODELING,
 )
 
-__all__ = ["TrainedModel", "library_versions"]
+__all__ = ["TrainedModel", "library_versions", "set_estimator_threads"]
 
 _PICKLE_PROTOCOL = 5
 
@@ -196,11 +196,7 @@ class TrainedModel:
     def set_threads(self, threads: int) -> None:
         """Threads used at prediction time (1 for serving: per-call thread pools cost more than
         they save on small batches)."""
-        estimator = self.pipeline[-1]
-        params = estimator.get_params()
-        for name in ("n_jobs", "nthread", "num_threads"):
-            if name in params:
-                estimator.set_params(**{name: threads})
+        set_estimator_threads(self.pipeline[-1], threads)
 
     def to_bytes(self) -> bytes:
         return pickle.dumps(self, protocol=_PICKLE_PROTOCOL)
@@ -223,6 +219,17 @@ class TrainedModel:
                 stacklevel=2,
             )
         return model
+
+
+def set_estimator_threads(estimator, threads: int) -> None:
+    """Set an estimator's thread count, whatever its library calls it."""
+    if hasattr(estimator, "set_threads"):  # kiln's ensembles pass it on to their members
+        estimator.set_threads(threads)
+        return
+    params = estimator.get_params()
+    for name in ("n_jobs", "nthread", "num_threads", "thread_count"):
+        if name in params:
+            estimator.set_params(**{name: threads})
 
 
 def _native(value):

@@ -1,0 +1,115 @@
+"""The AutoML ensemble: greedy ensemble selection over out-of-fold predictions, and the fitted
+estimator that averages its members.
+
+Ensemble selection (Caruana et al., "Ensemble selection from libraries of models", ICML 2004) is
+written here because neither scikit-learn nor Optuna has it: scikit-learn's Voting and Stacking
+estimators refit their members, and AutoML already holds each candidate's fold models and
+out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from kiln.algorithms import REGRESSION
+
+SELECTION_ROUNDS = 40
+
+
+def select_ensemble(
+    predictions: list[np.ndarray],
+    loss: Callable[[np.ndarray], float],
+    *,
+    rounds: int = SELECTION_ROUNDS,
+) -> tuple[list[float], float]:
+    """Weights (summing to 1) of the average of ``predictions`` with the lowest ``loss``.
+
+    Greedy forward selection with replacement, starting from the best single candidate; the
+    weights are how often each was picked, at the round with the lowest loss.
+    """
+    count = len(predictions)
+    single = [loss(p) for p in predictions]
+    first = int(np.argmin(single))
+    picks = np.zeros(count)
+    picks[first] = 1
+    total = predictions[first].astype(float).copy()
+    best_loss, best_picks = single[first], picks.copy()
+    for step in range(2, rounds + 1):
+        trial_losses = [loss((total + p) / step) for p in predictions]
+        chosen = int(np.argmin(trial_losses))
+        total += predictions[chosen]
+        picks[chosen] += 1
+        if trial_losses[chosen] < best_loss - 1e-12:
+            best_loss, best_picks = trial_losses[chosen], picks.copy()
+    weights = best_picks / best_picks.sum()
+    return [float(w) for w in weights], float(best_loss)
+
+
+class BaggedMember:
+    """One candidate: its fold pipelines (recipe + estimator each), predicting their mean."""
+
+    def __init__(self, name: str, pipelines: list, problem_type: str):
+        self.name = name
+        self.pipelines = pipelines
+        self.problem_type = problem_type
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (classification) or values (regression), averaged over folds."""
+        if self.problem_type == REGRESSION:
+            outs = [np.asarray(p.predict(X), dtype=float) for p in self.pipelines]
+        else:
+            outs = [np.asarray(p.predict_proba(X), dtype=float) for p in self.pipelines]
+        return np.mean(outs, axis=0)
+
+
+class WeightedEnsemble(BaseEstimator):
+    """The weighted average of bagged members; takes the raw input columns (each member runs its
+    own recipe)."""
+
+    def __init__(self, members: list[BaggedMember], weights: list[float], problem_type: str):
+        self.members = members
+        self.weights = weights
+        self.problem_type = problem_type
+
+    def fit(self, X=None, y=None):
+        """Nothing to fit: the members were fit by the search (scikit-learn asks for the
+        method)."""
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def _average(self, X: pd.DataFrame) -> np.ndarray:
+        total = None
+        for member, weight in zip(self.members, self.weights, strict=True):
+            part = weight * member.predict(X)
+            total = part if total is None else total + part
+        return total
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        proba = self._average(X)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.problem_type == REGRESSION:
+            return self._average(X)
+        return self.predict_proba(X).argmax(axis=1)
+
+    def set_threads(self, threads: int) -> None:
+        from kiln.training._model import set_estimator_threads
+
+        for member in self.members:
+            for pipeline in member.pipelines:
+                set_estimator_threads(pipeline[-1], threads)
+
+
+def ensemble_pipeline(ensemble: WeightedEnsemble, sample: pd.DataFrame) -> Pipeline:
+    """The ensemble as the (identity preprocessing, estimator) Pipeline a TrainedModel holds."""
+    identity = FunctionTransformer(feature_names_out="one-to-one").fit(sample)
+    return Pipeline([("preprocess", identity), ("model", ensemble)])

@@ -1,0 +1,462 @@
+"""The AutoML job: profile, search, ensemble, explain and register — within the time limit."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from kiln.algorithms import BINARY, REGRESSION, get_algorithm
+from kiln.automl._ensemble import (
+    BaggedMember,
+    WeightedEnsemble,
+    ensemble_pipeline,
+    select_ensemble,
+)
+from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial
+from kiln.compute import JobContext
+from kiln.data._schema import IDENTIFIER, NUMERIC, TEXT
+from kiln.errors import DataError
+from kiln.evaluation import LOWER_IS_BETTER, evaluate
+from kiln.workspace import Workspace
+
+IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imbalanced target
+TEXT_VOCABULARY = 5000
+EXPLAIN_ROWS = 300
+SHAP_ROWS = 200
+TREE_FAMILIES = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_trees")
+
+
+def finish_reserve(time_limit: float) -> float:
+    """Seconds kept after the search for the ensemble, the explanation, registering and the
+    process's exit."""
+    return 3.0 + 0.05 * time_limit
+
+
+def explain_seconds(time_limit: float, remaining: float) -> float:
+    """Seconds the explanation may take: a small share of the limit, within what is left."""
+    return max(0.5, min(0.5 + 0.03 * time_limit, remaining - 2.0))
+
+
+def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
+    from kiln.algorithms._catalog import default_threads
+    from kiln.training._job import _encode_target, infer_problem_type, order_classes
+    from kiln.training._signature import build_signature
+
+    log = context.log
+    time_limit = float(spec["time_limit"])
+    # The caller's wall-clock deadline (its clock started before this process did).
+    deadline = time.monotonic() + (spec["deadline"] - time.time())
+    started = time.monotonic()
+    dataset = workspace.data.get_by_id(spec["dataset_version_id"])
+    target = spec["target"]
+    frame = workspace.data.load(dataset)
+    missing_target = int(frame[target].isna().sum())
+    if missing_target:
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+        log(f"Dropped {missing_target} rows whose target {target!r} is missing.")
+    if len(frame) < 20:
+        raise DataError(
+            f"AutoML needs at least 20 rows with a target; {dataset.ref} has {len(frame)}.",
+            code="automl.too-few-rows",
+        )
+    problem_type = spec.get("problem_type") or infer_problem_type(frame[target])
+    classes = None
+    if problem_type != REGRESSION:
+        classes = order_classes(frame[target].unique().tolist())
+    y = _encode_target(frame[target], problem_type, classes, target)
+    metric = spec["metric"] or _default_metric(problem_type)
+    log(
+        f"Data set {dataset.ref}: {len(frame)} rows, {dataset.column_count} columns; "
+        f"problem type {problem_type} (target {target!r}); optimising {metric}; "
+        f"time limit {time_limit:g} s."
+    )
+
+    profile = workspace.data.profile(dataset, target=target, model=False)
+    warnings_found = profile.to_dict().get("warnings", [])
+    for warning in warnings_found:
+        log(f"Profile: {warning['message']}")
+    column_types = dataset.column_types()
+    text_columns = [c for c, t in column_types.items() if t == TEXT and c != target]
+    signature = build_signature(
+        frame,
+        column_types=column_types,
+        target=target,
+        problem_type=problem_type,
+        classes=classes,
+        positive_label=classes[1] if problem_type == BINARY else None,
+        also=text_columns,
+    )
+    features = [c["name"] for c in signature["inputs"]]
+    if not features:
+        raise DataError(
+            f"No usable feature columns besides the target {target!r} in {dataset.ref} "
+            "(identifier columns are not used).",
+            code="training.no-features",
+        )
+    ignored = [c["name"] for c in signature["ignored"]]
+    if ignored:
+        log(f"Not used as features (identifiers): {', '.join(ignored)}.")
+    imbalanced = False
+    if classes is not None:
+        counts = np.bincount(y, minlength=len(classes))
+        if counts.min() < 2:
+            rare = classes[int(counts.argmin())]
+            raise DataError(
+                f"Class {rare!r} of {target!r} has {int(counts.min())} row(s); every class needs "
+                "at least 2 to be cross-validated. Drop it or collect more rows.",
+                code="automl.rare-class",
+                field=target,
+            )
+        imbalanced = counts.min() / counts.sum() < IMBALANCED_SHARE
+        if imbalanced:
+            log(
+                f"Imbalanced target: the rarest class {classes[int(counts.argmin())]!r} is "
+                f"{counts.min() / counts.sum():.1%} of rows; class weights join the search and "
+                "folds are stratified."
+            )
+    recipes = _recipes(column_types, features, text_columns)
+    families = _families(problem_type, len(frame), spec.get("algorithms"))
+    X = frame[features]
+    workers = max(1, min(default_threads(), 5))
+    search = Search(
+        problem_type=problem_type,
+        X=X,
+        y=y,
+        column_types=column_types,
+        features=features,
+        classes=classes,
+        metric=metric,
+        recipes={name: recipes["scaled" if name in SCALE_SENSITIVE else "trees"] for name in families},
+        families=families,
+        imbalanced=imbalanced,
+        workers=workers,
+        seed=spec["seed"],
+        log=log,
+    )
+    log(
+        f"Candidates: {', '.join(f.name for f in search.families)}; {search.validation}; "
+        f"{workers} fit(s) at once."
+    )
+    search_deadline = deadline - finish_reserve(time_limit)
+    best = [math.inf]
+
+    def on_trial(trial: Trial) -> None:
+        done = min(100.0, 100 * (time.monotonic() - started) / max(deadline - started, 1e-9))
+        shown = _shown(trial.loss, metric)
+        if trial.state == "complete":
+            best[0] = min(best[0], trial.loss)
+        log(
+            f"Progress {done:.0f}% — trial {trial.number} {trial.family} ({trial.recipe} recipe): "
+            f"{metric} {shown} in {trial.seconds:.1f} s; best {_shown(best[0], metric)}"
+        )
+
+    search.run(search_deadline, on_trial=on_trial)
+    search_done = time.monotonic()
+    kept = search.kept()
+    if not kept:
+        failures = "; ".join(t.error or "" for t in search.trials[:3])
+        raise DataError(
+            "No candidate model could be fit within the time limit"
+            + (f" (failures: {failures})" if failures else "")
+            + ". Give a longer --time-limit.",
+            code="automl.no-model",
+        )
+    log(f"Search done: {len(search.trials)} trials in {time.monotonic() - started:.1f} s.")
+
+    weights, ensemble_loss = select_ensemble([t.oof for t in kept], search.loss)
+    chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
+    members = [
+        BaggedMember(f"trial {t.number} {t.family}", t.pipelines, problem_type) for t, _ in chosen
+    ]
+    ensemble = WeightedEnsemble(members, [w for _, w in chosen], problem_type)
+    oof = sum(w * t.oof for t, w in chosen)
+    best_single = kept[0]
+    log(
+        f"Ensemble of {len(chosen)} candidate(s): {metric} {_shown(ensemble_loss, metric)} "
+        f"out of fold, against {_shown(best_single.loss, metric)} for the best single one "
+        f"(trial {best_single.number}, {best_single.family})."
+    )
+
+    from kiln.training import TrainedModel
+
+    model = TrainedModel(
+        ensemble_pipeline(ensemble, X.head(5)),
+        problem_type=problem_type,
+        classes=classes,
+        signature=signature,
+    )
+    y_rows = y[search.rows]
+    threshold = None
+    if problem_type == BINARY and imbalanced:
+        threshold = _minority_threshold(y_rows, oof[:, 1])
+        model.threshold = threshold
+        signature["outputs"]["threshold"] = threshold
+        log(
+            f"Decision threshold {threshold:.2f}: the best F1 of the rarer class on "
+            "out-of-fold predictions."
+        )
+    metrics = {"validation": _metrics(problem_type, y_rows, oof, model, len(features))}
+    explanation = explain(
+        model,
+        X.iloc[search.rows],
+        y_rows,
+        metric,
+        chosen,
+        seconds=explain_seconds(time_limit, deadline - time.monotonic()),
+        seed=spec["seed"],
+    )
+    log(
+        f"Ensemble and explanation took {time.monotonic() - search_done:.1f} s "
+        f"(permutation importance on {explanation['rows']} rows"
+        + (f", SHAP of trial {explanation['shap']['trial']}" if "shap" in explanation else "")
+        + ")."
+    )
+    leaderboard = _leaderboard(search, chosen, ensemble_loss, metric)
+    ensemble_spec = [
+        {
+            "trial": t.number,
+            "algorithm": t.family,
+            "recipe": t.recipe,
+            "recipe_steps": search.family(t.family).recipes[t.recipe],
+            "weight": round(w, 4),
+            "hyperparameters": t.hyperparameters,
+        }
+        for t, w in chosen
+    ]
+    details = {
+        "kind": "automl",
+        "metric": metric,
+        "validation": search.validation,
+        "leaderboard": leaderboard,
+        "ensemble": ensemble_spec,
+        "explanation": explanation,
+        "profile_warnings": [w["message"] for w in warnings_found],
+        "threshold": threshold,
+    }
+    version = workspace.models.register(
+        model,
+        group=spec["group"],
+        algorithm="automl",
+        target=target,
+        hyperparameters={"ensemble": ensemble_spec},
+        metrics=metrics,
+        dataset_version_id=dataset.id,
+        job_id=context.job_id,
+        details=details,
+    )
+    seconds = time.monotonic() - started
+    log(f"Registered model {version.ref} ({version.approval_status}) after {seconds:.1f} s.")
+    return {
+        "model": version.ref,
+        "model_version_id": version.id,
+        "problem_type": problem_type,
+        "metric": metric,
+        "score": _shown(ensemble_loss, metric),
+        "best_single": {
+            "trial": best_single.number,
+            "algorithm": best_single.family,
+            metric: _shown(best_single.loss, metric),
+        },
+        "trials": len(search.trials),
+        "metrics": metrics,
+        "threshold": threshold,
+        "time_limit": time_limit,
+        "search_seconds": round(sum(t.seconds for t in search.trials), 3),
+        "total_seconds": round(seconds, 3),
+        **details,
+    }
+
+
+def _default_metric(problem_type: str) -> str:
+    return {"binary": "roc_auc", "multiclass": "log_loss"}.get(problem_type, "rmse")
+
+
+def _shown(loss: float, metric: str):
+    """A loss back in the metric's own sign (None for no score)."""
+    if not math.isfinite(loss):
+        return None
+    return round(loss if metric in LOWER_IS_BETTER else -loss, 6)
+
+
+def _recipes(column_types: dict, features: list[str], text_columns: list[str]) -> dict:
+    """Recipe variants (name → steps; None is the default recipe) for tree models and for the
+    scale-sensitive ones (linear, k-NN, neural nets)."""
+    text = [c for c in features if c in text_columns]
+    base: list[dict] = []
+    if text:
+        base.append(
+            {"step": "tfidf", "columns": text, "max_features": TEXT_VOCABULARY, "min_df": 2}
+        )
+    trees = {"default": base or None}
+    scaled = dict(trees)
+    numeric = [c for c in features if column_types.get(c) == NUMERIC]
+    if numeric:
+        scaled["power"] = [
+            *base,
+            {"step": "transform", "columns": numeric, "function": "yeo_johnson"},
+        ]
+    return {"trees": trees, "scaled": scaled}
+
+
+def _families(problem_type: str, rows: int, only: list[str] | None) -> list[str]:
+    names = list(only or FAMILIES)
+    out = []
+    for name in names:
+        algorithm = get_algorithm(name)
+        if problem_type not in algorithm.problem_types:
+            continue
+        if name == "catboost" and only is None:
+            try:
+                import catboost  # noqa: F401 - an optional extra
+            except ImportError:
+                continue
+        if name == "knn" and rows > 100_000 and only is None:
+            continue  # prediction cost grows with the training rows
+        out.append(algorithm.name)
+    return out
+
+
+def _minority_threshold(y: np.ndarray, positive: np.ndarray) -> float:
+    """The threshold on P(second class) with the best F1 for the rarer class."""
+    from sklearn.metrics import f1_score
+
+    rare = int(np.bincount(y, minlength=2).argmin())
+    best, chosen = -1.0, 0.5
+    for threshold in np.round(np.linspace(0.05, 0.95, 91), 2):
+        predicted = (positive >= threshold).astype(int)
+        score = f1_score(y, predicted, pos_label=rare, zero_division=0)
+        if score > best + 1e-12:
+            best, chosen = score, float(threshold)
+    return chosen
+
+
+def _metrics(problem_type, y, oof, model, n_features) -> dict:
+    if problem_type == REGRESSION:
+        return evaluate(REGRESSION, y, y_pred=oof, n_features=n_features)
+    proba = oof / oof.sum(axis=1, keepdims=True)
+    return evaluate(problem_type, y, y_pred=model.encoded_labels(proba), proba=proba)
+
+
+def _leaderboard(search: Search, chosen, ensemble_loss: float, metric: str) -> list[dict]:
+    weights = {t.number: w for t, w in chosen}
+    rows = [
+        {
+            "rank": 0,
+            "trial": None,
+            "algorithm": "ensemble",
+            "recipe": "",
+            "hyperparameters": {
+                "members": [f"{t.family} (trial {t.number}) × {w:.2f}" for t, w in chosen]
+            },
+            metric: _shown(ensemble_loss, metric),
+            "fit_seconds": round(sum(t.seconds for t, _ in chosen), 3),
+            "state": "complete",
+            "weight": 1.0,
+        }
+    ]
+    ranked = sorted(search.trials, key=lambda t: (t.loss, t.number))
+    for rank, trial in enumerate(ranked, start=1):
+        row = trial.row(metric)
+        row["rank"] = rank
+        row["weight"] = round(weights.get(trial.number, 0.0), 4)
+        rows.append(row)
+    return rows
+
+
+def explain(
+    model, X: pd.DataFrame, y: np.ndarray, metric: str, chosen, *, seconds: float, seed: int
+) -> dict:
+    """Permutation importance of the input columns for the whole model, and SHAP values of the
+    heaviest tree member, each on a sample of the rows and within ``seconds``."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(X), size=min(EXPLAIN_ROWS, len(X)), replace=False)
+    sample, y_sample = X.iloc[rows], y[rows]
+    started = time.monotonic()
+    out: dict = {"rows": len(rows), "note": "on training rows (out-of-fold rows for the bags)"}
+    out["permutation_importance"] = _permutation_importance(
+        model, sample, y_sample, metric, seconds=0.7 * seconds, seed=seed
+    )
+    remaining = seconds - (time.monotonic() - started)
+    trees = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
+    if trees and remaining > 0.3:
+        trial, weight = max(trees, key=lambda pair: pair[1])
+        out["shap"] = _shap(trial, sample.head(SHAP_ROWS))
+    return out
+
+
+def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: int) -> list:
+    """Each input column's importance: how much the metric worsens when the column's values are
+    shuffled, averaged over repeats.
+
+    Written here rather than with sklearn.inspection.permutation_importance, which predicts once
+    per column and repeat: an ensemble of bagged pipelines spends most of a call in per-call
+    overhead, so all shuffled copies are stacked and predicted in one call.
+    """
+    from kiln.automl._search import metric_loss
+
+    def predictions(frame):
+        if model.problem_type == REGRESSION:
+            return model.predict_values(frame)
+        return model.predict_proba(frame)
+
+    rng = np.random.default_rng(seed)
+    columns = list(X.columns)
+    started = time.monotonic()
+    base_loss = metric_loss(metric, model.problem_type, y)(predictions(X))
+    one_call = max(time.monotonic() - started, 1e-3)
+    # A stacked call costs about one call per copy once rows dominate; keep within the time.
+    copies = max(1, int(seconds / one_call))
+    repeats = max(1, min(3, copies // max(len(columns), 1)))
+    if copies < len(columns):
+        keep = max(30, int(len(X) * copies / len(columns)))
+        X, y = X.iloc[:keep], y[:keep]
+        base_loss = metric_loss(metric, model.problem_type, y)(predictions(X))
+    blocks = []
+    for column in columns:
+        for _ in range(repeats):
+            shuffled = X.copy()
+            shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
+            blocks.append(shuffled)
+    stacked = predictions(pd.concat(blocks, ignore_index=True))
+    loss = metric_loss(metric, model.problem_type, y)
+    n = len(X)
+    increases = np.array(
+        [loss(stacked[b * n : (b + 1) * n]) - base_loss for b in range(len(blocks))]
+    ).reshape(len(columns), repeats)
+    ranked = np.argsort(-increases.mean(axis=1), kind="stable")
+    return [
+        {
+            "feature": columns[i],
+            "importance": round(float(increases[i].mean()), 6),
+            "std": round(float(increases[i].std()), 6),
+        }
+        for i in ranked
+    ]
+
+
+def _shap(trial: Trial, sample: pd.DataFrame) -> dict:
+    from kiln.evaluation._report import _shap_values, transformed_feature_names
+
+    pipeline = trial.pipelines[0]
+    preprocessor, estimator = pipeline[:-1], pipeline[-1]
+    try:
+        Xt = preprocessor.transform(sample)
+        values, method, units = _shap_values(estimator, Xt)
+    except Exception as exc:  # noqa: BLE001 - an optional part of the explanation
+        return {"error": f"{type(exc).__name__}: {exc}"[:300], "trial": trial.number}
+    names = transformed_feature_names(preprocessor, values.shape[-1])
+    strength = np.abs(values).mean(axis=0).sum(axis=0)
+    top = np.argsort(-strength, kind="stable")[:20]
+    return {
+        "trial": trial.number,
+        "algorithm": trial.family,
+        "method": method,
+        "units": units,
+        "rows": int(values.shape[0]),
+        "mean_abs": [
+            {"feature": names[i], "value": round(float(strength[i]), 6)} for i in top
+        ],
+    }

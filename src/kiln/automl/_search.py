@@ -1,0 +1,469 @@
+"""The AutoML search: candidate algorithms and recipes, their hyperparameters searched with
+Optuna within a deadline, and each trial's fold models and out-of-fold predictions kept for the
+ensemble.
+
+Every trial is cross-validated (a holdout split on large data) and fits one model per core at
+once (joblib's process pool), each with one thread: on small tables one-thread fits side by side
+use the cores far better than one fit with several threads. How the time is shared between
+algorithms is kiln's own (below, ``Search.pick``); sampling within an algorithm is Optuna's TPE.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, Algorithm, get_algorithm
+from kiln.evaluation import LOWER_IS_BETTER
+
+# Metrics AutoML can optimise, by problem type (the first is the default).
+METRICS = {
+    BINARY: ("roc_auc", "log_loss", "accuracy", "f1", "pr_auc"),
+    MULTICLASS: ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_macro"),
+    REGRESSION: ("rmse", "mse", "mae", "r2"),
+}
+# Candidate algorithms in the order their first (default) trial runs: cheap and strong first.
+FAMILIES = (
+    "lightgbm",
+    "linear",
+    "xgboost",
+    "catboost",
+    "extra_trees",
+    "knn",
+    "mlp",
+    "random_forest",
+)
+SCALE_SENSITIVE = {"linear", "knn", "mlp"}
+# First-trial time estimate relative to the slowest trial seen so far.
+FIRST_TRIAL_FACTOR = {"catboost": 3.0, "mlp": 3.0, "random_forest": 2.0, "xgboost": 1.5}
+# Known-good starting points tried after every family's default (then TPE takes over).
+PORTFOLIO = {
+    "lightgbm": [
+        {
+            "n_estimators": 1000,
+            "learning_rate": 0.03,
+            "num_leaves": 15,
+            "min_child_samples": 10,
+            "subsample": 0.8,
+            "colsample_bytree": 0.7,
+            "reg_lambda": 1.0,
+        },
+        {
+            "n_estimators": 600,
+            "learning_rate": 0.08,
+            "num_leaves": 63,
+            "min_child_samples": 30,
+            "subsample": 0.7,
+            "colsample_bytree": 0.5,
+            "reg_lambda": 3.0,
+        },
+    ],
+    "xgboost": [
+        {
+            "n_estimators": 1000,
+            "learning_rate": 0.03,
+            "max_depth": 4,
+            "subsample": 0.8,
+            "colsample_bytree": 0.7,
+        }
+    ],
+    "linear": [{"alpha": 0.1}, {"alpha": 10.0}],
+    "knn": [{"n_neighbors": 30, "weights": "distance"}],
+}
+CV_FOLDS = 5
+HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
+KEEP_MODELS = 15  # trials whose fold models are kept for the ensemble (the rest: scores only)
+MIN_SHARE = 0.01
+
+
+def metric_loss(metric: str, problem_type: str, y: np.ndarray) -> Callable[[np.ndarray], float]:
+    """A function of out-of-fold predictions (probabilities or values) to minimise."""
+    from sklearn import metrics as skm
+
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    labels = None if problem_type == REGRESSION else np.arange(int(y.max()) + 1)
+
+    def score(pred: np.ndarray) -> float:
+        if problem_type == REGRESSION:
+            functions = {
+                "rmse": lambda: skm.root_mean_squared_error(y, pred),
+                "mse": lambda: skm.mean_squared_error(y, pred),
+                "mae": lambda: skm.mean_absolute_error(y, pred),
+                "r2": lambda: skm.r2_score(y, pred),
+            }
+            return functions[metric]()
+        proba = np.clip(pred, 1e-15, 1.0)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        hard = proba.argmax(axis=1)
+        functions = {
+            "log_loss": lambda: skm.log_loss(y, proba, labels=labels),
+            "accuracy": lambda: skm.accuracy_score(y, hard),
+            "roc_auc": lambda: skm.roc_auc_score(y, proba[:, 1]),
+            "pr_auc": lambda: skm.average_precision_score(y, proba[:, 1]),
+            "f1": lambda: skm.f1_score(y, hard, zero_division=0),
+            "f1_macro": lambda: skm.f1_score(y, hard, average="macro", zero_division=0),
+            "f1_weighted": lambda: skm.f1_score(y, hard, average="weighted", zero_division=0),
+            "roc_auc_macro": lambda: skm.roc_auc_score(
+                y, proba, multi_class="ovr", average="macro", labels=labels
+            ),
+        }
+        return functions[metric]()
+
+    return lambda pred: sign * float(score(pred))
+
+
+@dataclass
+class Trial:
+    """One candidate: an algorithm, a recipe and hyperparameters, scored out of fold."""
+
+    number: int
+    family: str
+    recipe: str
+    hyperparameters: dict
+    loss: float = math.inf
+    seconds: float = 0.0
+    state: str = "complete"  # complete | failed
+    error: str | None = None
+    oof: np.ndarray | None = None
+    pipelines: list | None = None
+
+    def row(self, metric: str) -> dict:
+        value = None
+        if math.isfinite(self.loss):
+            value = round(self.loss if metric in LOWER_IS_BETTER else -self.loss, 6)
+        return {
+            "trial": self.number,
+            "algorithm": self.family,
+            "recipe": self.recipe,
+            "hyperparameters": self.hyperparameters,
+            metric: value,
+            "fit_seconds": round(self.seconds, 3),
+            "state": self.state,
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+@dataclass
+class Family:
+    """A candidate algorithm: its Optuna study and what it has cost and scored so far."""
+
+    name: str
+    algorithm: Algorithm
+    space: list
+    recipes: dict[str, list | None]
+    portfolio: list[dict]
+    study: object
+    spent: float = 0.0
+    trials: int = 0
+    failures: int = 0
+    best: float = math.inf
+    slowest: float = 0.0
+    pending: list = field(default_factory=list)
+
+
+def _fit_fold(problem, X_train, y_train, X_held, y_held):
+    """Fit one fold (in a pool process): the pipeline, its held-out predictions, its seconds."""
+    import warnings
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline, _ = problem.fit(X_train, y_train, X_held, y_held)
+        model = problem.model(pipeline)
+        if problem.problem_type == REGRESSION:
+            held = model.predict_values(X_held)
+        else:
+            held = model.predict_proba(X_held)
+    return pipeline, held, time.perf_counter() - started
+
+
+class Search:
+    """Runs trials until the deadline, sharing the time between algorithm families."""
+
+    def __init__(
+        self,
+        *,
+        problem_type: str,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        column_types: dict[str, str],
+        features: list[str],
+        classes: list | None,
+        metric: str,
+        recipes: dict[str, dict[str, list | None]],
+        families: list[str],
+        imbalanced: bool,
+        workers: int,
+        seed: int,
+        log: Callable[..., None],
+    ):
+        self.problem_type = problem_type
+        self.X, self.y = X, y
+        self.column_types = column_types
+        self.features = features
+        self.classes = classes
+        self.metric = metric
+        self.workers = workers
+        self.seed = seed
+        self.log = log
+        self.trials: list[Trial] = []
+        self.folds = self._folds()
+        # The rows predictions are scored on: all of them (cross-validation) or the held ones.
+        self.rows = np.sort(np.concatenate([held for _, held in self.folds]))
+        self.loss = metric_loss(metric, problem_type, y[self.rows])
+        self.families = [
+            self._family(name, recipes[name], imbalanced) for name in families if name in recipes
+        ]
+        self._parallel = None
+
+    # -- setup ------------------------------------------------------------------------------------
+    def _folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+        n = len(self.X)
+        stratify = self.problem_type != REGRESSION
+        if n > HOLDOUT_ROWS:
+            train, held = train_test_split(
+                np.arange(n),
+                test_size=0.2,
+                random_state=self.seed,
+                stratify=self.y if stratify else None,
+            )
+            return [(np.sort(train), np.sort(held))]
+        folds = CV_FOLDS
+        if stratify:
+            smallest = int(np.bincount(self.y).min())
+            folds = max(2, min(CV_FOLDS, smallest))
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=self.seed)
+            return list(splitter.split(np.zeros(n), self.y))
+        return list(KFold(folds, shuffle=True, random_state=self.seed).split(np.zeros(n)))
+
+    @property
+    def validation(self) -> str:
+        if len(self.folds) == 1:
+            return "holdout (20% of rows)"
+        return f"{len(self.folds)}-fold cross-validation"
+
+    def _family(self, name: str, recipes: dict, imbalanced: bool) -> Family:
+        import optuna
+
+        from kiln.tuning._space import Range, search_space
+
+        algorithm = get_algorithm(name)
+        space = search_space(algorithm, None)
+        params = {p.name for p in algorithm.params}
+        if imbalanced and "class_weight" in params:
+            space.append(Range("class_weight", "categorical", choices=("none", "balanced")))
+        if len(recipes) > 1:
+            space.append(Range("recipe", "categorical", choices=tuple(recipes)))
+        sampler = optuna.samplers.TPESampler(
+            seed=self.seed,
+            n_startup_trials=4,
+            multivariate=True,
+            warn_independent_sampling=False,
+        )
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        first = next(iter(recipes))
+        portfolio = [{"recipe": first}]
+        portfolio += [{"recipe": first, **p} for p in PORTFOLIO.get(name, [])]
+        portfolio += [{"recipe": r} for r in list(recipes)[1:]]
+        return Family(name, algorithm, space, recipes, portfolio, study)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, deadline: float, on_trial: Callable[[Trial], None] | None = None) -> None:
+        """Run trials until ``deadline`` (time.monotonic()) leaves no room for another."""
+        from joblib import Parallel
+
+        with Parallel(n_jobs=self.workers, backend="loky" if self.workers > 1 else "sequential") as (
+            parallel
+        ):
+            self._parallel = parallel
+            while True:
+                remaining = deadline - time.monotonic()
+                family = self.pick(remaining)
+                if family is None:
+                    break
+                trial = self._run_trial(family, deadline)
+                if trial is None:
+                    break
+                if on_trial is not None:
+                    on_trial(trial)
+        self._parallel = None
+        if self.workers > 1:
+            # The pool's processes would otherwise idle (holding memory) until this one exits.
+            from joblib.externals.loky import get_reusable_executor
+
+            get_reusable_executor().shutdown(wait=False, kill_workers=True)
+
+    def _estimate(self, family: Family) -> float:
+        """Seconds the family's next trial will likely take."""
+        if family.trials:
+            return family.slowest
+        seen = max((t.seconds for t in self.trials), default=0.0)
+        return seen * FIRST_TRIAL_FACTOR.get(family.name, 1.0)
+
+    def pick(self, remaining: float) -> Family | None:
+        """The family to run next: every family's portfolio first (in FAMILIES order, one
+        config per family per round), then a share of the time proportional to how close its
+        best score is to the leader's, so the best families get most of it and cheap trials
+        naturally get more of them."""
+        eligible = [
+            f
+            for f in self.families
+            if f.failures < 3 and self._estimate(f) < remaining and remaining > 0
+        ]
+        if not eligible:
+            return None
+        starting = [f for f in eligible if f.trials < len(f.portfolio)]
+        if starting:
+            fewest = min(f.trials for f in starting)
+            return next(f for f in starting if f.trials == fewest)
+        scored = [f for f in eligible if math.isfinite(f.best)]
+        if not scored:
+            return eligible[0]
+        leader = min(f.best for f in scored)
+        scale = 0.02 * abs(leader) + 1e-9
+
+        def share(f: Family) -> float:
+            return max(math.exp(-(f.best - leader) / scale), MIN_SHARE)
+
+        return min(scored, key=lambda f: f.spent / share(f))
+
+    def _next_config(self, family: Family):
+        """(Optuna trial or None, recipe name, hyperparameters) for the family's next trial."""
+        if family.trials < len(family.portfolio):
+            config = dict(family.portfolio[family.trials])
+            return None, config.pop("recipe"), config
+        trial = family.study.ask()
+        values = {r.name: r.suggest(trial) for r in family.space}
+        recipe = values.pop("recipe", next(iter(family.recipes)))
+        return trial, recipe, values
+
+    def _tell_portfolio(self, family: Family, recipe: str, hp: dict, loss: float) -> None:
+        """Record a portfolio trial in the family's study (values clipped into the ranges), so
+        TPE learns from it."""
+        import optuna
+
+        distributions, params = {}, {}
+        values = {**family.algorithm.hyperparameters(hp), "recipe": recipe}
+        for r in family.space:
+            if r.scale == "reverse_log" or r.name not in values:
+                continue
+            value = values[r.name]
+            if r.kind == "categorical":
+                if value not in r.choices:
+                    continue
+                distributions[r.name] = optuna.distributions.CategoricalDistribution(
+                    list(r.choices)
+                )
+            elif value is None:
+                continue
+            else:
+                value = min(max(value, r.low), r.high)
+                kind = optuna.distributions.IntDistribution
+                if r.kind == "float":
+                    kind = optuna.distributions.FloatDistribution
+                    value = float(value)
+                distributions[r.name] = kind(r.low, r.high, log=r.scale == "log")
+            params[r.name] = value
+        family.study.add_trial(
+            optuna.trial.create_trial(params=params, distributions=distributions, value=loss)
+        )
+
+    def _run_trial(self, family: Family, deadline: float) -> Trial | None:
+        from kiln.training._job import Problem
+
+        optuna_trial, recipe, hp = self._next_config(family)
+        number = len(self.trials) + 1
+        trial = Trial(number, family.name, recipe, hp)
+        started = time.perf_counter()
+        try:
+            hyperparameters = family.algorithm.hyperparameters(hp)
+            problem = Problem(
+                problem_type=self.problem_type,
+                algorithm=family.algorithm,
+                hyperparameters=hyperparameters,
+                column_types=self.column_types,
+                features=self.features,
+                classes=self.classes,
+                seed=self.seed,
+                recipe=family.recipes[recipe],
+                threads=1,
+            )
+            trial.hyperparameters = hyperparameters
+            results = self._fit_folds(problem, deadline)
+        except Exception as exc:  # noqa: BLE001 - a failing candidate must not end the search
+            trial.state, trial.error = "failed", f"{type(exc).__name__}: {exc}"[:500]
+            family.failures += 1
+            if optuna_trial is not None:
+                family.study.tell(optuna_trial, state=_failed())
+            self.log(f"Trial {number} ({family.name}) failed: {trial.error}", level="WARNING")
+            results = None
+        trial.seconds = time.perf_counter() - started
+        family.spent += trial.seconds
+        family.trials += 1
+        family.slowest = max(family.slowest, trial.seconds)
+        if results is not None:
+            pipelines, oof = results
+            trial.oof, trial.pipelines = oof, pipelines
+            trial.loss = self.loss(oof)
+            if not math.isfinite(trial.loss):
+                trial.loss = math.inf
+            family.best = min(family.best, trial.loss)
+            if optuna_trial is None:
+                self._tell_portfolio(family, recipe, hp, trial.loss)
+            else:
+                family.study.tell(optuna_trial, trial.loss)
+        self.trials.append(trial)
+        self._forget_models()
+        return trial
+
+    def _fit_folds(self, problem, deadline: float):
+        from joblib import delayed
+
+        X, y = self.X, self.y
+        tasks = [
+            delayed(_fit_fold)(problem, X.iloc[train], y[train], X.iloc[held], y[held])
+            for train, held in self.folds
+        ]
+        results = self._parallel(tasks)
+        pipelines = [r[0] for r in results]
+        first = results[0][1]
+        oof = np.zeros((len(X), *first.shape[1:]), dtype=float)
+        for (_, held), (_, predictions, _) in zip(self.folds, results, strict=True):
+            oof[held] = predictions
+        return pipelines, oof[self.rows]
+
+    def _forget_models(self) -> None:
+        """Keep the fold models of the best trials only (memory); their scores stay."""
+        ranked = sorted(
+            (t for t in self.trials if t.pipelines is not None), key=lambda t: t.loss
+        )
+        best_of_family = {}
+        for t in ranked:
+            best_of_family.setdefault(t.family, t.number)
+        keep = {t.number for t in ranked[:KEEP_MODELS]} | set(best_of_family.values())
+        for t in ranked:
+            if t.number not in keep:
+                t.pipelines = None
+
+    def family(self, name: str) -> Family:
+        return next(f for f in self.families if f.name == name)
+
+    def kept(self) -> list[Trial]:
+        """Completed trials with models, best first."""
+        return sorted(
+            (t for t in self.trials if t.pipelines is not None and math.isfinite(t.loss)),
+            key=lambda t: t.loss,
+        )
+
+
+def _failed():
+    import optuna
+
+    return optuna.trial.TrialState.FAIL
