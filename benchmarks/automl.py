@@ -58,10 +58,7 @@ def load(name: str):
     from sklearn.model_selection import train_test_split
 
     kind, source, target = DATASETS[name]
-    if kind == "csv":
-        frame = pd.read_csv(source)
-    else:
-        frame = getattr(datasets, source)(as_frame=True).frame
+    frame = pd.read_csv(source) if kind == "csv" else getattr(datasets, source)(as_frame=True).frame
     if name == "wine" or name == "breast_cancer":
         frame[target] = frame[target].astype(int)
     task = "regression" if name in REGRESSION else "classification"
@@ -196,8 +193,10 @@ def table(path: Path) -> str:
                 continue
             lower = k["metric"] in ("rmse", "log_loss")
             # Relative difference, positive when kiln is better.
-            diff = (f["score"] - k["score"]) / abs(f["score"]) if lower else (
-                (k["score"] - f["score"]) / abs(f["score"])
+            diff = (
+                (f["score"] - k["score"]) / abs(f["score"])
+                if lower
+                else ((k["score"] - f["score"]) / abs(f["score"]))
             )
             wins[budget][1] += 1
             if diff >= 0:

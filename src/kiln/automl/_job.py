@@ -17,7 +17,7 @@ from kiln.automl._ensemble import (
 )
 from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial
 from kiln.compute import JobContext
-from kiln.data._schema import IDENTIFIER, NUMERIC, TEXT
+from kiln.data._schema import NUMERIC, TEXT
 from kiln.errors import DataError
 from kiln.evaluation import LOWER_IS_BETTER, evaluate
 from kiln.workspace import Workspace
@@ -69,6 +69,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
     y = _encode_target(frame[target], problem_type, classes, target)
     metric = spec["metric"] or _default_metric(problem_type)
     log(
+        f"Started {time_limit - (deadline - started):.1f} s after the call. "
         f"Data set {dataset.ref}: {len(frame)} rows, {dataset.column_count} columns; "
         f"problem type {problem_type} (target {target!r}); optimising {metric}; "
         f"time limit {time_limit:g} s."
@@ -129,7 +130,9 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         features=features,
         classes=classes,
         metric=metric,
-        recipes={name: recipes["scaled" if name in SCALE_SENSITIVE else "trees"] for name in families},
+        recipes={
+            name: recipes["scaled" if name in SCALE_SENSITIVE else "trees"] for name in families
+        },
         families=families,
         imbalanced=imbalanced,
         workers=workers,
@@ -248,7 +251,10 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         details=details,
     )
     seconds = time.monotonic() - started
-    log(f"Registered model {version.ref} ({version.approval_status}) after {seconds:.1f} s.")
+    log(
+        f"Registered model {version.ref} ({version.approval_status}) "
+        f"{time_limit - (deadline - time.monotonic()):.1f} s after the call."
+    )
     return {
         "model": version.ref,
         "model_version_id": version.id,
@@ -404,28 +410,24 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
 
     rng = np.random.default_rng(seed)
     columns = list(X.columns)
-    started = time.monotonic()
-    base_loss = metric_loss(metric, model.problem_type, y)(predictions(X))
-    one_call = max(time.monotonic() - started, 1e-3)
-    # A stacked call costs about one call per copy once rows dominate; keep within the time.
-    copies = max(1, int(seconds / one_call))
-    repeats = max(1, min(3, copies // max(len(columns), 1)))
-    if copies < len(columns):
-        keep = max(30, int(len(X) * copies / len(columns)))
-        X, y = X.iloc[:keep], y[:keep]
-        base_loss = metric_loss(metric, model.problem_type, y)(predictions(X))
-    blocks = []
-    for column in columns:
-        for _ in range(repeats):
-            shuffled = X.copy()
-            shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
-            blocks.append(shuffled)
-    stacked = predictions(pd.concat(blocks, ignore_index=True))
     loss = metric_loss(metric, model.problem_type, y)
+    base_loss = loss(predictions(X))
     n = len(X)
-    increases = np.array(
-        [loss(stacked[b * n : (b + 1) * n]) - base_loss for b in range(len(blocks))]
-    ).reshape(len(columns), repeats)
+    deadline = time.monotonic() + seconds
+    repeats = []
+    while len(repeats) < 3:
+        # One repeat: every column shuffled in its own copy, all copies predicted at once.
+        started = time.monotonic()
+        blocks = []
+        for column in columns:
+            shuffled = X.copy()
+            shuffled[column] = X[column].to_numpy()[rng.permutation(n)]
+            blocks.append(shuffled)
+        stacked = predictions(pd.concat(blocks, ignore_index=True))
+        repeats.append([loss(stacked[b * n : (b + 1) * n]) - base_loss for b in range(len(blocks))])
+        if time.monotonic() + (time.monotonic() - started) > deadline:
+            break
+    increases = np.array(repeats).T
     ranked = np.argsort(-increases.mean(axis=1), kind="stable")
     return [
         {
@@ -456,7 +458,5 @@ def _shap(trial: Trial, sample: pd.DataFrame) -> dict:
         "method": method,
         "units": units,
         "rows": int(values.shape[0]),
-        "mean_abs": [
-            {"feature": names[i], "value": round(float(strength[i]), 6)} for i in top
-        ],
+        "mean_abs": [{"feature": names[i], "value": round(float(strength[i]), 6)} for i in top],
     }

@@ -279,9 +279,9 @@ class Search:
         """Run trials until ``deadline`` (time.monotonic()) leaves no room for another."""
         from joblib import Parallel
 
-        with Parallel(n_jobs=self.workers, backend="loky" if self.workers > 1 else "sequential") as (
-            parallel
-        ):
+        with Parallel(
+            n_jobs=self.workers, backend="loky" if self.workers > 1 else "sequential"
+        ) as (parallel):
             self._parallel = parallel
             while True:
                 remaining = deadline - time.monotonic()
@@ -441,9 +441,7 @@ class Search:
 
     def _forget_models(self) -> None:
         """Keep the fold models of the best trials only (memory); their scores stay."""
-        ranked = sorted(
-            (t for t in self.trials if t.pipelines is not None), key=lambda t: t.loss
-        )
+        ranked = sorted((t for t in self.trials if t.pipelines is not None), key=lambda t: t.loss)
         best_of_family = {}
         for t in ranked:
             best_of_family.setdefault(t.family, t.number)

@@ -104,6 +104,37 @@ def job_progress(title: str, *, quiet: bool):
 
 
 @contextmanager
+def automl_progress(time_limit: float, *, quiet: bool):
+    """A progress bar over the time limit, fed by the AutoML job's ``Progress N% — ...`` lines."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    pattern = re.compile(r"Progress ([\d.]+)% — (.*)")
+    with Progress(
+        TextColumn("[bold]AutoML"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn(f"of {time_limit:g} s"),
+        TextColumn("{task.fields[latest]}", style="dim"),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("automl", total=100, latest="")
+
+        def on_log(message: str) -> None:
+            match = pattern.match(message)
+            if match:
+                progress.update(task, completed=float(match.group(1)), latest=match.group(2)[:60])
+            else:
+                progress.console.print(Text(f"  {message}", style="dim"))
+
+        yield on_log
+        progress.update(task, completed=100)
+
+
+@contextmanager
 def transform_progress(*, quiet: bool):
     """A progress bar fed by the transform job's ``Progress N% (R rows)`` log lines."""
     if quiet:

@@ -9,6 +9,7 @@ import typer
 from kiln.cli import _data, _experiments, _jobs, _models
 from kiln.cli._common import (
     JsonOption,
+    automl_progress,
     console,
     err_console,
     fields,
@@ -239,6 +240,66 @@ def tune(
         f"Tuning job [bold]{result.job.id}[/]: best trial {best['trial']} (job {best['job']}) "
         f"with {result.job.result['objective']} = {best['value']}; registered "
         f"[bold]{best['model']}[/]."
+    )
+
+
+@app.command()
+def automl(
+    ctx: typer.Context,
+    data: str = typer.Option(..., "--data", help="Data set: NAME or NAME:VERSION."),
+    target: str = typer.Option(..., "--target", help="The column to predict."),
+    time_limit: float = typer.Option(
+        ..., "--time-limit", help="Seconds for the whole run, search to registered model (>= 10)."
+    ),
+    metric: str = typer.Option(
+        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."
+    ),
+    problem_type: str = typer.Option(
+        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+    ),
+    name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
+    algorithms: str = typer.Option(
+        None, "--algorithms", help="Comma-separated candidates (default: all that fit the problem)."
+    ),
+    seed: int = typer.Option(42, "--seed"),
+    as_json: bool = JsonOption,
+) -> None:
+    """AutoML: search algorithms, recipes and hyperparameters within the time limit, ensemble the
+    best and register the model."""
+    from kiln.automl import automl as run_automl
+
+    ws = workspace(ctx)
+    with automl_progress(time_limit, quiet=as_json) as on_log:
+        result = run_automl(
+            ws,
+            data,
+            target=target,
+            time_limit=time_limit,
+            metric=metric,
+            problem_type=problem_type,
+            name=name,
+            algorithms=[a.strip() for a in algorithms.split(",")] if algorithms else None,
+            seed=seed,
+            on_log=on_log,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    summary = result.to_dict()
+    metric_name = summary["metric"]
+    table(
+        f"Leaderboard ({metric_name}, {summary['validation']}; top 15)",
+        ["rank", "algorithm", "recipe", metric_name, "fit s", "weight"],
+        [
+            [r["rank"], r["algorithm"], r["recipe"], r[metric_name], r["fit_seconds"], r["weight"]]
+            for r in summary["leaderboard"][:16]
+        ],
+    )
+    console.print(
+        f"AutoML job [bold]{result.job.id}[/]: {summary['trials']} trials in "
+        f"{summary['seconds']:.0f} s; {metric_name} {summary['score']} out of fold; registered "
+        f"[bold]{result.model.ref}[/] ({result.model.approval_status}). "
+        f"Report: kiln jobs report {result.job.id}"
     )
 
 

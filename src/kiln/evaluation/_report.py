@@ -156,6 +156,10 @@ def report(
         from kiln.tuning._report import tuning_report
 
         return tuning_report(workspace, job, out=out)
+    if job.kind == "automl" and job.status == "Completed":
+        from kiln.automl._report import automl_report
+
+        return automl_report(workspace, job, out=out)
     _check_reportable(job)
     run = _load(workspace, job)
     if run.cross_validated and run.problem_type in SUPERVISED:

@@ -1,0 +1,228 @@
+"""AutoML end to end: the SDK (kiln.AutoML), the registered model, serving it, the report, the
+CLI, the time limit, and every bad input named in docs/automl.md."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.metrics import roc_auc_score
+
+from conftest import CHURN_CSV, FIXTURES
+from helpers import run_kiln
+from kiln import AutoML
+from kiln.errors import ConfigError, DataError, JobFailed, StateError
+
+TIME_LIMIT = 10
+
+
+@pytest.fixture(scope="module")
+def churn_split():
+    frame = pd.read_csv(CHURN_CSV).sample(2500, random_state=3).reset_index(drop=True)
+    return frame.iloc[:2000], frame.iloc[2000:]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, churn_split):
+    """One AutoML run on churn, from a DataFrame, into a workspace it creates itself."""
+    train, _ = churn_split
+    home = tmp_path_factory.mktemp("automl") / "ws"
+    automl = AutoML(target="churn", time_limit=TIME_LIMIT, workspace=str(home))
+    started = time.perf_counter()
+    automl.fit(train)
+    return automl, time.perf_counter() - started
+
+
+def test_fit_finishes_within_the_time_limit_and_predicts_well(fitted, churn_split):
+    automl, seconds = fitted
+    assert seconds <= TIME_LIMIT * 1.1
+    _, test = churn_split
+    proba = automl.predict_proba(test.drop(columns=["churn"]))
+    assert list(proba.columns) == ["No", "Yes"] and list(proba.index) == list(test.index)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert roc_auc_score(test["churn"] == "Yes", proba["Yes"]) > 0.80
+    labels = automl.predict(test)
+    assert set(labels) <= {"No", "Yes"} and len(labels) == len(test)
+
+
+def test_the_leaderboard_has_a_row_per_candidate_and_the_ensemble_first(fitted):
+    automl, _ = fitted
+    board = automl.leaderboard()
+    assert board.iloc[0]["algorithm"] == "ensemble"
+    trials = board.iloc[1:]
+    assert len(trials) >= 4
+    assert trials["algorithm"].nunique() >= 3  # several families were tried
+    scores = trials["roc_auc"].dropna().to_numpy()
+    assert (np.diff(scores) <= 1e-12).all()  # best first
+    assert board.iloc[0]["roc_auc"] >= scores[0]  # the ensemble is no worse out of fold
+    assert trials["weight"].sum() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_registered_version_carries_leaderboard_recipe_and_explanation(fitted, churn_split):
+    automl, _ = fitted
+    version = automl.model
+    assert version.algorithm == "automl" and version.problem_type == "binary"
+    details = version.details
+    assert details["metric"] == "roc_auc" and details["leaderboard"][0]["algorithm"] == "ensemble"
+    assert all("recipe" in m and m["weight"] > 0 for m in details["ensemble"])
+    importance = details["explanation"]["permutation_importance"]
+    inputs = {c["name"] for c in version.signature["inputs"]}
+    assert {i["feature"] for i in importance} == inputs
+    assert importance[0]["importance"] > 0  # shuffling the top column hurts
+    assert version.metrics["validation"]["roc_auc"] > 0.8
+    if "shap" in details["explanation"]:
+        assert details["explanation"]["shap"]["mean_abs"]
+    # The stored model predicts what AutoML predicts.
+    ws = automl.workspace
+    model = ws.models.load(version)
+    _, test = churn_split
+    assert np.allclose(
+        model.predict_proba(test), automl.predict_proba(test.drop(columns=["churn"]))
+    )
+
+
+def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_path):
+    from kiln.serving._app import create_app
+
+    automl, _ = fitted
+    ws = automl.workspace
+    ws.models.approve(automl.model.ref, reason="AutoML test")
+    ws.endpoints.deploy(automl.model.ref, endpoint="auto")
+    _, test = churn_split
+    rows = test.head(3).drop(columns=["churn"])
+    body = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    with TestClient(create_app(ws)) as client:
+        response = client.post("/endpoints/auto/invocations", json=body)
+    assert response.status_code == 200, response.text
+    served = [p["probabilities"]["Yes"] for p in response.json()["predictions"]]
+    assert np.allclose(served, automl.predict_proba(rows)["Yes"], atol=1e-6)
+    # Batch transform runs the same model.
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows.to_csv(source, index=False)
+    ws.transform(automl.model.ref, input=source, output=out)
+    scored = pd.read_csv(out)
+    assert np.allclose(scored["probability_Yes"], served, atol=1e-6)
+
+
+def test_the_job_report_shows_leaderboard_ensemble_and_explanation(fitted, tmp_path):
+    from kiln.evaluation import report
+
+    automl, _ = fitted
+    written = report(automl.workspace, automl.result.job.id, out=tmp_path / "automl.html")
+    for title in ("Leaderboard", "Ensemble", "Permutation importance", "Trials"):
+        assert title in written.sections
+    assert "plotly" in written.path.read_text()[:2_000_000]
+
+
+def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path):
+    home = tmp_path / "ws"
+    run_kiln("init", home=home, check=True)
+    run_kiln(
+        "data",
+        "ingest",
+        str(FIXTURES / "housing_prices.csv"),
+        "--name",
+        "housing",
+        home=home,
+        check=True,
+    )
+    result = run_kiln(
+        "automl",
+        "--data",
+        "housing",
+        "--target",
+        "price",
+        "--time-limit",
+        "10",
+        "--algorithms",
+        "linear,lightgbm,knn",
+        "--json",
+        home=home,
+        check=True,
+    )
+    out = json.loads(result.stdout)
+    assert out["problem_type"] == "regression" and out["metric"] == "rmse"
+    assert out["model"] == "housing:1"
+    assert {r["algorithm"] for r in out["leaderboard"][1:]} <= {"linear", "lightgbm", "knn"}
+    assert out["score"] < 25_000  # RMSE in dollars; predicting the mean gives about 26,000
+    shown = run_kiln("models", "show", "housing:1", "--json", home=home, check=True)
+    assert json.loads(shown.stdout)["details"]["ensemble"]
+
+
+def test_multiclass_uses_log_loss_and_one_probability_column_per_class(tmp_path):
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    automl = AutoML(
+        target="target",
+        time_limit=10,
+        algorithms=["linear", "lightgbm"],
+        workspace=str(tmp_path / "ws"),
+    ).fit(frame)
+    assert automl.result.job.result["metric"] == "log_loss"
+    proba = automl.predict_proba(frame.head(5))
+    assert list(proba.columns) == [0, 1, 2]
+    assert (automl.predict(frame) == frame["target"]).mean() > 0.9
+
+
+# -- bad input -------------------------------------------------------------------------------
+@pytest.fixture
+def churn_ws(ws):
+    ws.data.ingest(CHURN_CSV, name="churn")
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "words"),
+    [
+        ({"time_limit": 3}, "automl.bad-time-limit", "at least 10"),
+        ({"time_limit": 30, "metric": "rmse"}, "automl.bad-metric", "roc_auc"),
+        ({"time_limit": 30, "problem_type": "ranking"}, "training.bad-problem-type", "binary"),
+        ({"time_limit": 30, "algorithms": ["svm"]}, "automl.bad-algorithm", "lightgbm"),
+    ],
+)
+def test_bad_options_fail_before_any_job(churn_ws, options, code, words):
+    with pytest.raises(ConfigError) as error:
+        churn_ws.automl("churn", target="churn", **options)
+    assert error.value.code == code and words in error.value.message
+    assert churn_ws.jobs.list() == []
+
+
+def test_an_unknown_target_names_the_columns(churn_ws):
+    with pytest.raises(DataError) as error:
+        churn_ws.automl("churn", target="churned", time_limit=30)
+    assert "churned" in error.value.message and "churn" in error.value.message
+
+
+def test_a_dataframe_without_the_target_and_predict_before_fit(tmp_path):
+    automl = AutoML(target="label", time_limit=10, workspace=str(tmp_path / "ws"))
+    with pytest.raises(StateError, match="fit"):
+        automl.predict(pd.DataFrame({"x": [1]}))
+    with pytest.raises(DataError, match="'label'"):
+        automl.fit(pd.DataFrame({"x": [1, 2], "y": [3, 4]}))
+
+
+def test_too_few_rows_fail_the_job_and_register_nothing(ws):
+    ws.data.ingest(pd.DataFrame({"x": range(12), "y": [0, 1] * 6}), name="tiny")
+    with pytest.raises(JobFailed, match="at least 20 rows"):
+        ws.automl("tiny", target="y", time_limit=10)
+    assert ws.models.list() == []
+    assert ws.jobs.list()[0].status == "Failed"
+
+
+def test_predicting_without_an_input_column_names_it(fitted, churn_split):
+    automl, _ = fitted
+    _, test = churn_split
+    with pytest.raises(DataError, match="'tenure'"):
+        automl.predict(test.drop(columns=["tenure"]))
+
+
+def test_cli_errors_exit_2_with_the_message(tmp_path):
+    home = tmp_path / "ws"
+    run_kiln("init", home=home, check=True)
+    result = run_kiln("automl", "--data", "nope", "--target", "y", "--time-limit", "10", home=home)
+    assert result.returncode == 2 and "nope" in result.stderr

@@ -1,0 +1,49 @@
+"""Ensemble selection and the AutoML metric losses, on hand-made predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiln.automl._ensemble import select_ensemble
+from kiln.automl._job import _minority_threshold
+from kiln.automl._search import metric_loss
+
+
+def test_selection_averages_models_that_err_on_different_rows():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=400)
+    noise = rng.normal(size=(3, 400))
+    # Two decent models with independent errors and one bad one.
+    candidates = [truth + noise[0], truth + noise[1], truth + 3 * noise[2]]
+    loss = metric_loss("rmse", "regression", truth)
+    weights, best = select_ensemble(candidates, loss)
+    assert sum(weights) == pytest.approx(1.0)
+    assert weights[0] > 0.25 and weights[1] > 0.25 and weights[2] < weights[0]
+    blended = sum(w * c for w, c in zip(weights, candidates, strict=True))
+    assert best == pytest.approx(loss(blended))
+    assert best < min(loss(c) for c in candidates) * 0.8
+
+
+def test_selection_keeps_a_single_model_that_nothing_improves():
+    truth = np.linspace(0, 1, 50)
+    weights, best = select_ensemble([truth, truth + 1.0], metric_loss("mae", "regression", truth))
+    assert weights == [1.0, 0.0] and best == 0.0
+
+
+def test_losses_are_minimised_whatever_the_metric_direction():
+    y = np.array([0, 0, 1, 1])
+    good = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]])
+    bad = good[:, ::-1]
+    for metric in ("roc_auc", "log_loss", "accuracy", "f1", "pr_auc"):
+        loss = metric_loss(metric, "binary", y)
+        assert loss(good) < loss(bad), metric
+    assert metric_loss("roc_auc", "binary", y)(good) == -1.0
+
+
+def test_the_threshold_for_a_rare_class_moves_below_one_half():
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.1).astype(int)
+    # A model that ranks the rare class well but under-predicts its probability.
+    p = np.clip(0.05 + 0.3 * y + rng.normal(0, 0.08, size=2000), 0, 1)
+    assert _minority_threshold(y, p) < 0.5
