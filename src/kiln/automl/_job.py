@@ -143,7 +143,8 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         f"Candidates: {', '.join(f.name for f in search.families)}; {search.validation}; "
         f"{workers} fit(s) at once."
     )
-    search_deadline = deadline - finish_reserve(time_limit)
+    reserve = finish_reserve(time_limit)
+    search_deadline = deadline - reserve
     best = [math.inf]
 
     def on_trial(trial: Trial) -> None:
@@ -156,7 +157,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
             f"{metric} {shown} in {trial.seconds:.1f} s; best {_shown(best[0], metric)}"
         )
 
-    search.run(search_deadline, on_trial=on_trial)
+    search.run(search_deadline, on_trial=on_trial, hard_deadline=search_deadline + reserve / 3)
     search_done = time.monotonic()
     kept = search.kept()
     if not kept:

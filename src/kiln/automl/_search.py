@@ -166,10 +166,16 @@ class Family:
     pending: list = field(default_factory=list)
 
 
+class OutOfTime(Exception):
+    """A trial's fold would start after the search's hard deadline."""
+
+
 def _fit_fold(problem, X_train, y_train, X_held, y_held):
     """Fit one fold (in a pool process): the pipeline, its held-out predictions, its seconds."""
     import warnings
 
+    if problem.deadline is not None and time.time() > problem.deadline:
+        raise OutOfTime("the time limit was reached before this fold started")
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -256,6 +262,12 @@ class Search:
 
         algorithm = get_algorithm(name)
         space = search_space(algorithm, None)
+        if name in ("random_forest", "extra_trees"):
+            # Forests gain little past a few hundred trees, and cost grows with every one.
+            space = [
+                Range("n_estimators", "int", 100, 500, "log") if r.name == "n_estimators" else r
+                for r in space
+            ]
         params = {p.name for p in algorithm.params}
         if imbalanced and "class_weight" in params:
             space.append(Range("class_weight", "categorical", choices=("none", "balanced")))
@@ -275,9 +287,20 @@ class Search:
         return Family(name, algorithm, space, recipes, portfolio, study)
 
     # -- the loop ---------------------------------------------------------------------------------
-    def run(self, deadline: float, on_trial: Callable[[Trial], None] | None = None) -> None:
-        """Run trials until ``deadline`` (time.monotonic()) leaves no room for another."""
+    def run(
+        self,
+        deadline: float,
+        on_trial: Callable[[Trial], None] | None = None,
+        *,
+        hard_deadline: float | None = None,
+    ) -> None:
+        """Run trials until ``deadline`` (time.monotonic()) leaves no room for another. A trial
+        still running at ``hard_deadline`` stops: boosted fits keep the trees grown so far, and
+        folds not yet started are not fit (the trial is dropped)."""
         from joblib import Parallel
+
+        hard = hard_deadline if hard_deadline is not None else deadline
+        self.stop_time = time.time() + (hard - time.monotonic())
 
         with Parallel(
             n_jobs=self.workers, backend="loky" if self.workers > 1 else "sequential"
@@ -394,9 +417,15 @@ class Search:
                 seed=self.seed,
                 recipe=family.recipes[recipe],
                 threads=1,
+                deadline=self.stop_time,
             )
             trial.hyperparameters = hyperparameters
             results = self._fit_folds(problem, deadline)
+        except OutOfTime as exc:
+            trial.state, trial.error = "out of time", str(exc)
+            if optuna_trial is not None:
+                family.study.tell(optuna_trial, state=_failed())
+            results = None
         except Exception as exc:  # noqa: BLE001 - a failing candidate must not end the search
             trial.state, trial.error = "failed", f"{type(exc).__name__}: {exc}"[:500]
             family.failures += 1

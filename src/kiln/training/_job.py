@@ -72,6 +72,8 @@ class Problem:
     live: object | None = None
     # Threads per estimator (None: the machine's cores); AutoML fits one model per core.
     threads: int | None = None
+    # Boosted fits stop growing trees at this time.time() (AutoML's time limit).
+    deadline: float | None = None
     X: dict[str, pd.DataFrame] = field(default_factory=dict)
     y: dict[str, np.ndarray] = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
@@ -110,9 +112,17 @@ class Problem:
             from kiln.training._live import attach
 
             attach(self.algorithm.name, estimator, options, self.live)
+        if self.deadline is not None and options:
+            from kiln.training._live import stop_at
+
+            stop_at(self.algorithm.name, estimator, options, self.deadline)
         estimator.fit(Xt, y_train, **options)
         if self.live is not None:
             self.live.flush()
+        if self.deadline is not None or self.live is not None:
+            from kiln.training._live import unhook
+
+            unhook(self.algorithm.name, estimator)
         curves = {}
         if self.algorithm.iteration_metrics is not None and options:
             curves = self.algorithm.iteration_metrics(estimator)

@@ -51,3 +51,43 @@ def attach(algorithm: str, estimator: Any, options: dict, live: LiveLoss) -> Non
                 return False
 
         estimator.set_params(callbacks=[Callback()])
+
+
+def stop_at(algorithm: str, estimator: Any, options: dict, deadline: float) -> None:
+    """Stop a LightGBM, XGBoost or CatBoost fit at ``deadline`` (``time.time()``), keeping the
+    trees grown so far: AutoML's time limit holds even when a trial is slower than expected."""
+    import time
+
+    if algorithm == "lightgbm":
+        import lightgbm
+
+        def callback(env) -> None:
+            if time.time() > deadline:
+                raise lightgbm.callback.EarlyStopException(
+                    env.iteration, env.evaluation_result_list
+                )
+
+        options.setdefault("callbacks", []).append(callback)
+    elif algorithm == "xgboost":
+        import xgboost
+
+        class Callback(xgboost.callback.TrainingCallback):
+            def after_iteration(self, model, epoch, evals_log) -> bool:
+                return time.time() > deadline
+
+        callbacks = list(estimator.get_params().get("callbacks") or [])
+        estimator.set_params(callbacks=[*callbacks, Callback()])
+    elif algorithm == "catboost":
+
+        class Continue:
+            def after_iteration(self, info) -> bool:
+                return time.time() <= deadline
+
+        options.setdefault("callbacks", []).append(Continue())
+
+
+def unhook(algorithm: str, estimator: Any) -> None:
+    """Drop the fit-time callbacks an XGBoost estimator keeps as a parameter (local classes
+    cannot be pickled with the model, and the model has no use for them)."""
+    if algorithm == "xgboost":
+        estimator.set_params(callbacks=None)
