@@ -90,6 +90,24 @@ def score(name: str, truth, proba_or_values, classes) -> float:
     return float(metrics.roc_auc_score(np.asarray(truth) == classes[1], proba[:, 1]))
 
 
+def bootstrap_se(name: str, truth, proba_or_values, classes, resamples: int = 200) -> float:
+    """The standard error of the test metric over bootstrap resamples of the test rows: how
+    much of a difference between tools the test set can tell from noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    truth = np.asarray(truth)
+    values = np.asarray(proba_or_values)
+    scores = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(truth), len(truth))
+        try:
+            scores.append(score(name, truth[rows], values[rows], classes))
+        except ValueError:  # a resample with one class only
+            continue
+    return float(np.std(scores, ddof=1))
+
+
 def peak_rss_mb() -> float:
     import resource
 
@@ -148,6 +166,7 @@ def run_one(tool: str, name: str, budget: float) -> dict:
         "budget": budget,
         "metric": metric_of(name),
         "score": round(score(name, y_test, predictions, classes), 6),
+        "bootstrap_se": round(bootstrap_se(name, y_test, predictions, classes), 6),
         "fit_seconds": round(fit_seconds, 2),
         "peak_rss_mb": peak_rss_mb(),
         "cores": cores,
@@ -181,9 +200,9 @@ def table(path: Path) -> str:
         latest[(row["tool"], row["dataset"], row["budget"])] = row
     budgets = sorted({b for _, _, b in latest})
     out = [
-        "| data set | metric | budget | kiln | FLAML | kiln vs FLAML | kiln fit s | FLAML fit s "
-        "| kiln peak MB | FLAML peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| data set | metric | budget | kiln | FLAML | kiln vs FLAML | test-set noise (1 SE) "
+        "| kiln fit s | FLAML fit s | kiln peak MB | FLAML peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     wins = {b: [0, 0, 0.0] for b in budgets}
     for budget in budgets:
@@ -204,7 +223,7 @@ def table(path: Path) -> str:
             wins[budget][2] = min(wins[budget][2], diff)
             out.append(
                 f"| {name} | {k['metric']} | {budget:g} s | {k['score']:.4f} | {f['score']:.4f} "
-                f"| {diff:+.2%} | {k['fit_seconds']:.1f} | {f['fit_seconds']:.1f} "
+                f"| {diff:+.2%} | {_noise(k, f)} | {k['fit_seconds']:.1f} | {f['fit_seconds']:.1f} "
                 f"| {k['peak_rss_mb']:.0f} | {f['peak_rss_mb']:.0f} |"
             )
     for budget, (won, total, worst) in wins.items():
@@ -213,6 +232,12 @@ def table(path: Path) -> str:
             f"worst relative difference {worst:+.2%}."
         )
     return "\n".join(out)
+
+
+def _noise(k: dict, f: dict) -> str:
+    """kiln's bootstrap standard error, relative to FLAML's score."""
+    se = k.get("bootstrap_se")
+    return "—" if se is None else f"±{se / abs(f['score']):.2%}"
 
 
 def main() -> None:

@@ -226,3 +226,55 @@ def test_cli_errors_exit_2_with_the_message(tmp_path):
     run_kiln("init", home=home, check=True)
     result = run_kiln("automl", "--data", "nope", "--target", "y", "--time-limit", "10", home=home)
     assert result.returncode == 2 and "nope" in result.stderr
+
+
+def test_text_dates_missing_values_and_an_imbalanced_target_need_no_setup(tmp_path):
+    rng = np.random.default_rng(7)
+    n = 600
+    positive = rng.random(n) < 0.15
+    good = ["great service and fast", "really happy with it", "works well, would buy again"]
+    bad = ["awful, broke after a week", "terrible support, never again", "slow and broken"]
+    review = [
+        f"{rng.choice(bad if p else good)} order {i} {rng.choice(['today', 'online', 'store'])}"
+        for i, p in enumerate(positive)
+    ]
+    signup = pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    spend = rng.gamma(2.0, 50.0, n) + 40 * positive
+    spend[rng.random(n) < 0.1] = np.nan
+    plan = rng.choice(["basic", "plus", "pro", None], n)
+    frame = pd.DataFrame(
+        {
+            "review": review,
+            "signup": signup,
+            "spend": spend,
+            "plan": plan,
+            "returned": np.where(positive, "yes", "no"),
+        }
+    )
+    automl = AutoML(
+        target="returned",
+        time_limit=12,
+        algorithms=["linear", "lightgbm"],
+        workspace=str(tmp_path / "ws"),
+    ).fit(frame.iloc[:500])
+    version = automl.model
+    types = {c["name"]: c["type"] for c in version.signature["inputs"]}
+    assert types == {
+        "review": "text",
+        "signup": "datetime",
+        "spend": "numeric",
+        "plan": "categorical",
+    }
+    steps = [s["step"] for m in version.details["ensemble"] for s in m["recipe_steps"] or []]
+    assert "tfidf" in steps
+    importance = {
+        i["feature"]: i["importance"]
+        for i in version.details["explanation"]["permutation_importance"]
+    }
+    assert importance["review"] == max(importance.values())  # the words carry the signal
+    assert version.details["threshold"] is not None  # imbalanced: threshold from out of fold
+    test = frame.iloc[500:].drop(columns=["returned"]).copy()
+    test.loc[test.index[:3], "plan"] = "enterprise"  # a category never seen in training
+    proba = automl.predict_proba(test)
+    truth = frame.iloc[500:]["returned"] == "yes"
+    assert roc_auc_score(truth, proba["yes"]) > 0.9

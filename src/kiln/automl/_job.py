@@ -32,7 +32,7 @@ TREE_FAMILIES = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_tree
 def finish_reserve(time_limit: float) -> float:
     """Seconds kept after the search for the ensemble, the explanation, registering and the
     process's exit."""
-    return 3.0 + 0.05 * time_limit
+    return 3.0 + 0.1 * time_limit
 
 
 def explain_seconds(time_limit: float, remaining: float) -> float:
@@ -170,11 +170,23 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         )
     log(f"Search done: {len(search.trials)} trials in {time.monotonic() - started:.1f} s.")
 
-    weights, ensemble_loss = select_ensemble([t.oof for t in kept], search.loss)
-    chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
+    library = search.library()
+    weights, ensemble_loss = select_ensemble([t.oof for t in library], search.loss)
+    chosen = [(t, w) for t, w in zip(library, weights, strict=True) if w > 0]
+    chosen.sort(key=lambda pair: -pair[1])
+    # Members refit on all rows where time allows (more data than any fold had); the others
+    # keep their fold models.
+    refit_seconds = deadline - time.monotonic() - explain_seconds(time_limit, 1e9) - 2.0
+    refits = search.refit([t for t, _ in chosen], refit_seconds) if refit_seconds > 0 else {}
     members = [
-        BaggedMember(f"trial {t.number} {t.family}", t.pipelines, problem_type) for t, _ in chosen
+        BaggedMember(
+            f"trial {t.number} {t.family}",
+            [refits[t.number]] if t.number in refits else t.pipelines,
+            problem_type,
+        )
+        for t, _ in chosen
     ]
+    log(f"Refit {len(refits)} of {len(chosen)} ensemble member(s) on all rows.")
     ensemble = WeightedEnsemble(members, [w for _, w in chosen], problem_type)
     oof = sum(w * t.oof for t, w in chosen)
     best_single = kept[0]
@@ -226,6 +238,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
             "recipe": t.recipe,
             "recipe_steps": search.family(t.family).recipes[t.recipe],
             "weight": round(w, 4),
+            "refit_on_all_rows": t.number in refits,
             "hyperparameters": t.hyperparameters,
         }
         for t, w in chosen

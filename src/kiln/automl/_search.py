@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,7 @@ CV_FOLDS = 5
 HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
 KEEP_MODELS = 15  # trials whose fold models are kept for the ensemble (the rest: scores only)
 MIN_SHARE = 0.01
+EARLY_STOPPING_SHARE = 0.1
 
 
 def metric_loss(metric: str, problem_type: str, y: np.ndarray) -> Callable[[np.ndarray], float]:
@@ -131,6 +132,8 @@ class Trial:
     error: str | None = None
     oof: np.ndarray | None = None
     pipelines: list | None = None
+    problem: object | None = None  # the fit's settings (no data), to refit on all rows
+    fold_seconds: float = 0.0
 
     def row(self, metric: str) -> dict:
         value = None
@@ -171,7 +174,12 @@ class OutOfTime(Exception):
 
 
 def _fit_fold(problem, X_train, y_train, X_held, y_held):
-    """Fit one fold (in a pool process): the pipeline, its held-out predictions, its seconds."""
+    """Fit one fold (in a pool process): the pipeline, its held-out predictions, its seconds.
+
+    Models that stop early (boosted trees, the neural net) stop on an inner split of the fold's
+    training rows, never on the held-out rows: early stopping on the rows a model is scored on
+    would flatter exactly those models, and the ensemble would lean on them.
+    """
     import warnings
 
     if problem.deadline is not None and time.time() > problem.deadline:
@@ -179,13 +187,43 @@ def _fit_fold(problem, X_train, y_train, X_held, y_held):
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipeline, _ = problem.fit(X_train, y_train, X_held, y_held)
+        if problem.algorithm.fit_options is not None:
+            X_fit, y_fit, X_stop, y_stop = _early_stopping_split(problem, X_train, y_train)
+            pipeline, _ = problem.fit(X_fit, y_fit, X_stop, y_stop)
+        else:
+            pipeline, _ = problem.fit(X_train, y_train)
         model = problem.model(pipeline)
         if problem.problem_type == REGRESSION:
             held = model.predict_values(X_held)
         else:
             held = model.predict_proba(X_held)
     return pipeline, held, time.perf_counter() - started
+
+
+def _refit(problem, X, y):
+    """Fit on all rows (in a pool process), without early stopping."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return problem.fit(X, y)[0]
+
+
+def _early_stopping_split(problem, X, y):
+    """(X_fit, y_fit, X_stop, y_stop): a seeded 10 % of the rows (stratified when every class
+    can be) to stop on."""
+    from sklearn.model_selection import train_test_split
+
+    size = max(EARLY_STOPPING_SHARE, min(0.5, 20 / max(len(y), 1)))
+    stratify = None
+    if problem.problem_type != REGRESSION:
+        counts = np.bincount(y)
+        if counts[counts > 0].min() >= 2:
+            stratify = y
+    fit, stop = train_test_split(
+        np.arange(len(y)), test_size=size, random_state=problem.seed, stratify=stratify
+    )
+    return X.iloc[fit], y[fit], X.iloc[stop], y[stop]
 
 
 class Search:
@@ -417,10 +455,12 @@ class Search:
                 seed=self.seed,
                 recipe=family.recipes[recipe],
                 threads=1,
-                deadline=self.stop_time,
+                # Until one trial completes there is no model at all: the first is not cut short.
+                deadline=self.stop_time if self.kept() else None,
             )
             trial.hyperparameters = hyperparameters
             results = self._fit_folds(problem, deadline)
+            trial.problem = problem
         except OutOfTime as exc:
             trial.state, trial.error = "out of time", str(exc)
             if optuna_trial is not None:
@@ -440,6 +480,7 @@ class Search:
         if results is not None:
             pipelines, oof = results
             trial.oof, trial.pipelines = oof, pipelines
+            trial.fold_seconds = self._last_fold_seconds
             trial.loss = self.loss(oof)
             if not math.isfinite(trial.loss):
                 trial.loss = math.inf
@@ -461,6 +502,7 @@ class Search:
             for train, held in self.folds
         ]
         results = self._parallel(tasks)
+        self._last_fold_seconds = float(np.mean([r[2] for r in results]))
         pipelines = [r[0] for r in results]
         first = results[0][1]
         oof = np.zeros((len(X), *first.shape[1:]), dtype=float)
@@ -479,8 +521,56 @@ class Search:
             if t.number not in keep:
                 t.pipelines = None
 
+    def refit(self, trials: list[Trial], seconds: float) -> dict[int, object]:
+        """Refit trials on all rows, in the order given, as many as fit in ``seconds``:
+        {trial number: pipeline}. Early-stopped models get their folds' mean best iteration
+        (scaled to the larger training set) instead of stopping early again."""
+        from joblib import Parallel, delayed
+
+        from kiln.training._job import _best_iteration
+
+        train_share = np.mean([len(train) for train, _ in self.folds]) / len(self.X)
+        budget = seconds * self.workers
+        chosen = []
+        for trial in trials:
+            cost = trial.fold_seconds / max(train_share, 0.1)
+            if cost <= budget:
+                chosen.append(trial)
+                budget -= cost
+        if not chosen:
+            return {}
+        tasks = []
+        for trial in chosen:
+            problem = replace(trial.problem, deadline=time.time() + seconds)
+            algorithm = problem.algorithm
+            best = [_best_iteration(algorithm, p[-1]) for p in trial.pipelines]
+            best = [b for b in best if b]
+            if best and algorithm.iterations_param in problem.hyperparameters:
+                rounds = int(round(np.mean(best) / (1 - EARLY_STOPPING_SHARE)))
+                problem.hyperparameters = {
+                    **problem.hyperparameters,
+                    algorithm.iterations_param: max(rounds, 1),
+                }
+            tasks.append(delayed(_refit)(problem, self.X, self.y))
+        workers = min(self.workers, len(tasks))
+        backend = "loky" if workers > 1 else "sequential"
+        with Parallel(n_jobs=workers, backend=backend) as parallel:
+            pipelines = parallel(tasks)
+        return {t.number: p for t, p in zip(chosen, pipelines, strict=True)}
+
     def family(self, name: str) -> Family:
         return next(f for f in self.families if f.name == name)
+
+    def library(self, top: int = 3) -> list[Trial]:
+        """The ensemble's candidates, best first: each family's best trial and the best ``top``
+        overall. Many near-identical configurations of one family would let greedy selection
+        fit the out-of-fold noise."""
+        kept = self.kept()
+        best_of_family: dict[str, Trial] = {}
+        for trial in kept:
+            best_of_family.setdefault(trial.family, trial)
+        chosen = {t.number for t in kept[:top]} | {t.number for t in best_of_family.values()}
+        return [t for t in kept if t.number in chosen]
 
     def kept(self) -> list[Trial]:
         """Completed trials with models, best first."""

@@ -85,6 +85,7 @@ def show(
             else None,
             "sha256": version.digest,
             "hyperparameters": version.hyperparameters,
+            "automl": _automl_summary(version.details) if version.details else None,
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
         },
@@ -160,4 +161,12 @@ def algorithms_show(name: str = typer.Argument(...), as_json: bool = JsonOption)
         "Hyperparameters (--hp name=value)",
         ["name", "allowed", "default", "meaning"],
         [[p.name, p.describe(), p.default, p.help] for p in algorithm.params],
+    )
+
+
+def _automl_summary(details: dict) -> str:
+    members = ", ".join(f"{m['algorithm']} × {m['weight']:.2f}" for m in details["ensemble"])
+    return (
+        f"ensemble of {members}; {len(details['leaderboard']) - 1} candidates tried "
+        f"({details['validation']}); leaderboard and explanation in 'kiln models show --json'"
     )
