@@ -26,7 +26,9 @@ IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imba
 TEXT_VOCABULARY = 5000
 EXPLAIN_ROWS = 300
 SHAP_ROWS = 200
-TREE_FAMILIES = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_trees")
+BOOSTED_FAMILIES = ("lightgbm", "xgboost", "catboost")
+TREE_FAMILIES = (*BOOSTED_FAMILIES, "random_forest", "extra_trees")
+FOREST_SHAP_ROWS = 50
 
 
 def finish_reserve(time_limit: float) -> float:
@@ -223,6 +225,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         chosen,
         seconds=explain_seconds(time_limit, deadline - time.monotonic()),
         seed=spec["seed"],
+        final=refits,
     )
     log(
         f"Ensemble and explanation took {time.monotonic() - search_done:.1f} s "
@@ -387,10 +390,19 @@ def _leaderboard(search: Search, chosen, ensemble_loss: float, metric: str) -> l
 
 
 def explain(
-    model, X: pd.DataFrame, y: np.ndarray, metric: str, chosen, *, seconds: float, seed: int
+    model,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    metric: str,
+    chosen,
+    *,
+    seconds: float,
+    seed: int,
+    final: dict | None = None,
 ) -> dict:
     """Permutation importance of the input columns for the whole model, and SHAP values of the
     heaviest tree member, each on a sample of the rows and within ``seconds``."""
+    final = final or {}
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(X), size=min(EXPLAIN_ROWS, len(X)), replace=False)
     sample, y_sample = X.iloc[rows], y[rows]
@@ -400,10 +412,14 @@ def explain(
         model, sample, y_sample, metric, seconds=0.7 * seconds, seed=seed
     )
     remaining = seconds - (time.monotonic() - started)
-    trees = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
-    if trees and remaining > 0.3:
-        trial, weight = max(trees, key=lambda pair: pair[1])
-        out["shap"] = _shap(trial, sample.head(SHAP_ROWS))
+    # Boosted trees give SHAP values natively and fast; shap's TreeExplainer on a deep forest
+    # takes seconds even on a few rows, so a forest is explained only when no booster is in.
+    boosted = [(t, w) for t, w in chosen if t.family in BOOSTED_FAMILIES]
+    forests = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
+    if remaining > 0.3 and (boosted or forests):
+        trial, _ = max(boosted or forests, key=lambda pair: pair[1])
+        rows = SHAP_ROWS if boosted else FOREST_SHAP_ROWS
+        out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
     return out
 
 
@@ -453,10 +469,11 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
     ]
 
 
-def _shap(trial: Trial, sample: pd.DataFrame) -> dict:
+def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:
+    """Mean |SHAP| per model feature of one member's pipeline (its refit model, else its first
+    fold model)."""
     from kiln.evaluation._report import _shap_values, transformed_feature_names
 
-    pipeline = trial.pipelines[0]
     preprocessor, estimator = pipeline[:-1], pipeline[-1]
     try:
         Xt = preprocessor.transform(sample)

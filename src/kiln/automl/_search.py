@@ -74,8 +74,11 @@ PORTFOLIO = {
     ],
     "linear": [{"alpha": 0.1}, {"alpha": 10.0}],
     "knn": [{"n_neighbors": 30, "weights": "distance"}],
+    "extra_trees": [{"min_samples_leaf": 1, "max_features": "sqrt"}],
 }
 CV_FOLDS = 5
+SMALL_ROWS = 3_000  # up to this many rows, cross-validation is repeated (REPEATS_SMALL times)
+REPEATS_SMALL = 2
 HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
 KEEP_MODELS = 15  # trials whose fold models are kept for the ensemble (the rest: scores only)
 MIN_SHARE = 0.01
@@ -258,7 +261,7 @@ class Search:
         self.trials: list[Trial] = []
         self.folds = self._folds()
         # The rows predictions are scored on: all of them (cross-validation) or the held ones.
-        self.rows = np.sort(np.concatenate([held for _, held in self.folds]))
+        self.rows = np.unique(np.concatenate([held for _, held in self.folds]))
         self.loss = metric_loss(metric, problem_type, y[self.rows])
         self.families = [
             self._family(name, recipes[name], imbalanced) for name in families if name in recipes
@@ -267,7 +270,7 @@ class Search:
 
     # -- setup ------------------------------------------------------------------------------------
     def _folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+        from sklearn.model_selection import train_test_split
 
         n = len(self.X)
         stratify = self.problem_type != REGRESSION
@@ -279,19 +282,35 @@ class Search:
                 stratify=self.y if stratify else None,
             )
             return [(np.sort(train), np.sort(held))]
+        from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+        # Small tables: out-of-fold scores are noisy, so every row is predicted twice (two
+        # shuffles of the folds) and its predictions averaged.
+        repeats = REPEATS_SMALL if n <= SMALL_ROWS else 1
         folds = CV_FOLDS
         if stratify:
             smallest = int(np.bincount(self.y).min())
             folds = max(2, min(CV_FOLDS, smallest))
-            splitter = StratifiedKFold(folds, shuffle=True, random_state=self.seed)
+            splitter = RepeatedStratifiedKFold(
+                n_splits=folds, n_repeats=repeats, random_state=self.seed
+            )
             return list(splitter.split(np.zeros(n), self.y))
-        return list(KFold(folds, shuffle=True, random_state=self.seed).split(np.zeros(n)))
+        splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=self.seed)
+        return list(splitter.split(np.zeros(n)))
 
     @property
     def validation(self) -> str:
         if len(self.folds) == 1:
             return "holdout (20% of rows)"
-        return f"{len(self.folds)}-fold cross-validation"
+        repeats = len(self.folds) // self.fold_count
+        prefix = f"{repeats}× " if repeats > 1 else ""
+        return f"{prefix}{self.fold_count}-fold cross-validation"
+
+    @property
+    def fold_count(self) -> int:
+        """Folds per repeat (each row is held out once per repeat)."""
+        first = self.folds[0][1]
+        return len(self.X) // max(len(first), 1) if len(self.folds) > 1 else 1
 
     def _family(self, name: str, recipes: dict, imbalanced: bool) -> Family:
         import optuna
@@ -506,9 +525,12 @@ class Search:
         pipelines = [r[0] for r in results]
         first = results[0][1]
         oof = np.zeros((len(X), *first.shape[1:]), dtype=float)
+        times = np.zeros(len(X))
         for (_, held), (_, predictions, _) in zip(self.folds, results, strict=True):
-            oof[held] = predictions
-        return pipelines, oof[self.rows]
+            oof[held] += predictions
+            times[held] += 1
+        oof = oof[self.rows] / times[self.rows].reshape(-1, *([1] * (oof.ndim - 1)))
+        return pipelines, oof
 
     def _forget_models(self) -> None:
         """Keep the fold models of the best trials only (memory); their scores stay."""
