@@ -253,7 +253,7 @@ def test_text_dates_missing_values_and_an_imbalanced_target_need_no_setup(tmp_pa
     )
     automl = AutoML(
         target="returned",
-        time_limit=12,
+        time_limit=10,
         algorithms=["linear", "lightgbm"],
         workspace=str(tmp_path / "ws"),
     ).fit(frame.iloc[:500])
