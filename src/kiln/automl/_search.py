@@ -302,15 +302,16 @@ class Search:
     def validation(self) -> str:
         if len(self.folds) == 1:
             return "holdout (20% of rows)"
-        repeats = len(self.folds) // self.fold_count
+        repeats = round(sum(len(h) for _, h in self.folds) / len(self.X))
         prefix = f"{repeats}× " if repeats > 1 else ""
         return f"{prefix}{self.fold_count}-fold cross-validation"
 
     @property
     def fold_count(self) -> int:
         """Folds per repeat (each row is held out once per repeat)."""
-        first = self.folds[0][1]
-        return len(self.X) // max(len(first), 1) if len(self.folds) > 1 else 1
+        held = sum(len(h) for _, h in self.folds)
+        repeats = max(1, round(held / len(self.X)))
+        return len(self.folds) // repeats
 
     def _family(self, name: str, recipes: dict, imbalanced: bool) -> Family:
         import optuna
