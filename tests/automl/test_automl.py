@@ -17,7 +17,7 @@ from helpers import run_kiln
 from kiln import AutoML
 from kiln.errors import ConfigError, DataError, JobFailed, StateError
 
-TIME_LIMIT = 10
+TIME_LIMIT = 15
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +190,30 @@ def test_bad_options_fail_before_any_job(churn_ws, options, code, words):
         churn_ws.automl("churn", target="churn", **options)
     assert error.value.code == code and words in error.value.message
     assert churn_ws.jobs.list() == []
+
+
+def test_targets_that_cannot_be_the_problem_asked_for_fail_before_any_job(ws):
+    frame = pd.DataFrame(
+        {"x": range(30), "label": ["a", "b", "c"] * 10, "y": np.linspace(0, 1, 30)}
+    )
+    frame.loc[3, "y"] = np.inf
+    ws.data.ingest(frame, name="odd")
+    cases = [
+        ({"target": "label", "problem_type": "regression"}, "not numeric"),
+        ({"target": "label", "problem_type": "binary"}, "exactly 2"),
+        ({"target": "y"}, "infinite"),
+    ]
+    for options, words in cases:
+        with pytest.raises(ConfigError) as error:
+            ws.automl("odd", time_limit=30, **options)
+        assert error.value.code == "training.bad-target" and words in error.value.message
+    assert ws.jobs.list() == []
+
+
+def test_a_dataframe_with_duplicated_column_names_is_refused(tmp_path):
+    frame = pd.DataFrame([[1, 2, 0], [3, 4, 1]], columns=["a", "a", "y"])
+    with pytest.raises(DataError, match="duplicated column name"):
+        AutoML(target="y", time_limit=10, workspace=str(tmp_path / "ws")).fit(frame)
 
 
 def test_an_unknown_target_names_the_columns(churn_ws):

@@ -47,3 +47,21 @@ def test_the_threshold_for_a_rare_class_moves_below_one_half():
     # A model that ranks the rare class well but under-predicts its probability.
     p = np.clip(0.05 + 0.3 * y + rng.normal(0, 0.08, size=2000), 0, 1)
     assert _minority_threshold(y, p) < 0.5
+
+
+def test_a_fold_model_that_never_saw_a_rare_class_gets_a_zero_column_for_it():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from kiln.automl._ensemble import BaggedMember, full_proba
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    pipeline = Pipeline([("identity", FunctionTransformer()), ("model", LogisticRegression())]).fit(
+        X, np.array([0, 0, 2, 2])
+    )  # class 1 is missing from this fold
+    proba = full_proba(pipeline, X, 3)
+    assert proba.shape == (4, 3) and (proba[:, 1] == 0).all()
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    member = BaggedMember("m", [pipeline, pipeline], "multiclass", n_classes=3)
+    assert member.predict(X).shape == (4, 3)

@@ -67,6 +67,13 @@ def test_all_nan_float_column(tmp_path):
         assert x["outliers_z"] == 0
 
 
+def test_all_nan_float_column_beside_a_binary_target():
+    frame = pd.DataFrame({"x": [np.nan] * 10, "z": np.arange(10.0), "y": ["a", "b"] * 5})
+    result = profile(frame, target="y", model=False)
+    assert result.columns["x"]["missing"] == 10
+    assert result.facts["target"]["problem_type"] == "binary"
+
+
 def test_all_infinite_float_column():
     x = profile(pd.DataFrame({"x": [np.inf, -np.inf] * 5}), model=False).columns["x"]
     assert x["count"] == 0 and x["zeros"] == 0

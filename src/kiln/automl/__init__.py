@@ -52,7 +52,7 @@ class AutoMLResult:
             "trials": result["trials"],
             "ensemble": result["ensemble"],
             "leaderboard": result["leaderboard"],
-            "seconds": result["total_seconds"],
+            "seconds": result.get("seconds_since_call", result["total_seconds"]),
         }
 
 
@@ -121,11 +121,28 @@ def automl(
             code="automl.empty-target",
             field="target",
         )
+    import pandas as pd
+
     kind = problem_type or infer_problem_type(values)
-    if kind == "regression" and not np.issubdtype(values.dtype, np.number):
+    if kind == "regression" and not pd.api.types.is_numeric_dtype(values):
         raise ConfigError(
             f"The target {target!r} is not numeric, so it cannot be a regression target. "
             "Use problem_type binary or multiclass.",
+            code="training.bad-target",
+            field="target",
+        )
+    if kind == "regression" and not np.isfinite(values.to_numpy(dtype=float)).all():
+        count = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
+        raise ConfigError(
+            f"The target {target!r} has {count} infinite value(s). Fix or drop those rows "
+            "(rows with a missing target are dropped for you).",
+            code="training.bad-target",
+            field="target",
+        )
+    if kind == "binary" and values.nunique() != 2:
+        raise ConfigError(
+            f"A binary problem needs exactly 2 target values; {target!r} has "
+            f"{values.nunique()}. Use problem_type multiclass.",
             code="training.bad-target",
             field="target",
         )
@@ -226,6 +243,16 @@ class AutoML:
                     f"{', '.join(map(str, list(data.columns)[:20]))}.",
                     code="data.unknown-column",
                     field="target",
+                )
+            duplicated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+            if duplicated:
+                from kiln.errors import DataError
+
+                raise DataError(
+                    f"The DataFrame has duplicated column name(s) {', '.join(duplicated)}; "
+                    "rename them so each column has its own name.",
+                    code="data.duplicate-column",
+                    field=duplicated[0],
                 )
             ref = ws.data.ingest(data, name=self.name or _data_name(self.target)).ref
         else:

@@ -54,18 +54,31 @@ def select_ensemble(
 class BaggedMember:
     """One candidate: its fold pipelines (recipe + estimator each), predicting their mean."""
 
-    def __init__(self, name: str, pipelines: list, problem_type: str):
+    def __init__(self, name: str, pipelines: list, problem_type: str, n_classes: int = 0):
         self.name = name
         self.pipelines = pipelines
         self.problem_type = problem_type
+        self.n_classes = n_classes
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (classification) or values (regression), averaged over folds."""
         if self.problem_type == REGRESSION:
             outs = [np.asarray(p.predict(X), dtype=float) for p in self.pipelines]
         else:
-            outs = [np.asarray(p.predict_proba(X), dtype=float) for p in self.pipelines]
+            outs = [full_proba(p, X, self.n_classes) for p in self.pipelines]
         return np.mean(outs, axis=0)
+
+
+def full_proba(pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Probabilities with a column for every class (encoded 0..n-1), zero for classes the model
+    never saw: a fold of a rare class can lack it."""
+    proba = np.asarray(pipeline.predict_proba(X), dtype=float)
+    if not n_classes or proba.shape[1] == n_classes:
+        return proba
+    seen = np.asarray(pipeline[-1].classes_, dtype=int)
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, seen] = proba
+    return out
 
 
 class WeightedEnsemble(BaseEstimator):

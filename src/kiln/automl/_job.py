@@ -77,8 +77,12 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         f"time limit {time_limit:g} s."
     )
 
-    profile = workspace.data.profile(dataset, target=target, model=False)
-    warnings_found = profile.to_dict().get("warnings", [])
+    try:
+        profile = workspace.data.profile(dataset, target=target, model=False)
+        warnings_found = profile.to_dict().get("warnings", [])
+    except Exception as exc:  # noqa: BLE001 - the profile informs; it must not stop the search
+        log(f"Profiling failed ({type(exc).__name__}: {exc}); going on without it.", "WARNING")
+        warnings_found = []
     for warning in warnings_found:
         log(f"Profile: {warning['message']}")
     column_types = dataset.column_types()
@@ -159,7 +163,12 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
             f"{metric} {shown} in {trial.seconds:.1f} s; best {_shown(best[0], metric)}"
         )
 
-    search.run(search_deadline, on_trial=on_trial, hard_deadline=search_deadline + reserve / 3)
+    search.run(
+        search_deadline,
+        on_trial=on_trial,
+        hard_deadline=search_deadline + reserve / 3,
+        last_stop=deadline - 1.5,
+    )
     search_done = time.monotonic()
     kept = search.kept()
     if not kept:
@@ -185,6 +194,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
             f"trial {t.number} {t.family}",
             [refits[t.number]] if t.number in refits else t.pipelines,
             problem_type,
+            n_classes=len(classes) if classes else 0,
         )
         for t, _ in chosen
     ]
@@ -289,6 +299,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         "time_limit": time_limit,
         "search_seconds": round(sum(t.seconds for t in search.trials), 3),
         "total_seconds": round(seconds, 3),
+        "seconds_since_call": round(time_limit - (deadline - time.monotonic()), 3),
         **details,
     }
 
@@ -440,6 +451,14 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
 
     rng = np.random.default_rng(seed)
     columns = list(X.columns)
+    started = time.monotonic()
+    predictions(X)
+    one_call = time.monotonic() - started
+    # A repeat predicts len(columns) copies of the rows; on a wide table with little time left,
+    # fewer rows keep it within the time given.
+    if one_call * len(columns) > seconds:
+        keep = max(30, int(len(X) * seconds / (one_call * len(columns))))
+        X, y = X.iloc[:keep], y[:keep]
     loss = metric_loss(metric, model.problem_type, y)
     base_loss = loss(predictions(X))
     n = len(X)

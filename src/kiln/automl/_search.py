@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, Algorithm, get_algorithm
+from kiln.automl._ensemble import full_proba
 from kiln.evaluation import LOWER_IS_BETTER
 
 # Metrics AutoML can optimise, by problem type (the first is the default).
@@ -79,6 +80,7 @@ PORTFOLIO = {
 CV_FOLDS = 5
 SMALL_ROWS = 3_000  # up to this many rows, cross-validation is repeated (REPEATS_SMALL times)
 REPEATS_SMALL = 2
+SMALL_CELLS = 100_000  # ... and this many cells (rows × columns): wide tables are not small
 HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
 KEEP_MODELS = 15  # trials whose fold models are kept for the ensemble (the rest: scores only)
 MIN_SHARE = 0.01
@@ -176,7 +178,7 @@ class OutOfTime(Exception):
     """A trial's fold would start after the search's hard deadline."""
 
 
-def _fit_fold(problem, X_train, y_train, X_held, y_held):
+def _fit_fold(problem, X_train, y_train, X_held, y_held, must_finish=False):
     """Fit one fold (in a pool process): the pipeline, its held-out predictions, its seconds.
 
     Models that stop early (boosted trees, the neural net) stop on an inner split of the fold's
@@ -185,7 +187,7 @@ def _fit_fold(problem, X_train, y_train, X_held, y_held):
     """
     import warnings
 
-    if problem.deadline is not None and time.time() > problem.deadline:
+    if not must_finish and problem.deadline is not None and time.time() > problem.deadline:
         raise OutOfTime("the time limit was reached before this fold started")
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -195,11 +197,10 @@ def _fit_fold(problem, X_train, y_train, X_held, y_held):
             pipeline, _ = problem.fit(X_fit, y_fit, X_stop, y_stop)
         else:
             pipeline, _ = problem.fit(X_train, y_train)
-        model = problem.model(pipeline)
         if problem.problem_type == REGRESSION:
-            held = model.predict_values(X_held)
+            held = problem.model(pipeline).predict_values(X_held)
         else:
-            held = model.predict_proba(X_held)
+            held = full_proba(pipeline, X_held, len(problem.classes))
     return pipeline, held, time.perf_counter() - started
 
 
@@ -286,7 +287,8 @@ class Search:
 
         # Small tables: out-of-fold scores are noisy, so every row is predicted twice (two
         # shuffles of the folds) and its predictions averaged.
-        repeats = REPEATS_SMALL if n <= SMALL_ROWS else 1
+        cells = n * self.X.shape[1]
+        repeats = REPEATS_SMALL if n <= SMALL_ROWS and cells <= SMALL_CELLS else 1
         folds = CV_FOLDS
         if stratify:
             smallest = int(np.bincount(self.y).min())
@@ -351,6 +353,7 @@ class Search:
         on_trial: Callable[[Trial], None] | None = None,
         *,
         hard_deadline: float | None = None,
+        last_stop: float | None = None,
     ) -> None:
         """Run trials until ``deadline`` (time.monotonic()) leaves no room for another. A trial
         still running at ``hard_deadline`` stops: boosted fits keep the trees grown so far, and
@@ -359,6 +362,7 @@ class Search:
 
         hard = hard_deadline if hard_deadline is not None else deadline
         self.stop_time = time.time() + (hard - time.monotonic())
+        self.last_stop_time = time.time() + (last_stop - time.monotonic()) if last_stop else None
 
         with Parallel(
             n_jobs=self.workers, backend="loky" if self.workers > 1 else "sequential"
@@ -393,11 +397,11 @@ class Search:
         config per family per round), then a share of the time proportional to how close its
         best score is to the leader's, so the best families get most of it and cheap trials
         naturally get more of them."""
-        eligible = [
-            f
-            for f in self.families
-            if f.failures < 3 and self._estimate(f) < remaining and remaining > 0
-        ]
+        alive = [f for f in self.families if f.failures < 3]
+        if not self.kept():
+            # No model yet: one more trial whatever the clock says (the first family left).
+            return alive[0] if alive else None
+        eligible = [f for f in alive if self._estimate(f) < remaining and remaining > 0]
         if not eligible:
             return None
         starting = [f for f in eligible if f.trials < len(f.portfolio)]
@@ -475,12 +479,14 @@ class Search:
                 seed=self.seed,
                 recipe=family.recipes[recipe],
                 threads=1,
-                # Until one trial completes there is no model at all: the first is not cut short.
-                deadline=self.stop_time if self.kept() else None,
+                deadline=self.stop_time if self.kept() else self.last_stop_time,
             )
             trial.hyperparameters = hyperparameters
-            results = self._fit_folds(problem, deadline)
+            # Until one trial completes there is no model at all: every fold of the first one
+            # runs (boosted fits still stop growing trees when the time is up).
+            results = self._fit_folds(problem, deadline, must_finish=not self.kept())
             trial.problem = problem
+            loss = self.loss(results[1])
         except OutOfTime as exc:
             trial.state, trial.error = "out of time", str(exc)
             if optuna_trial is not None:
@@ -501,7 +507,7 @@ class Search:
             pipelines, oof = results
             trial.oof, trial.pipelines = oof, pipelines
             trial.fold_seconds = self._last_fold_seconds
-            trial.loss = self.loss(oof)
+            trial.loss = loss
             if not math.isfinite(trial.loss):
                 trial.loss = math.inf
             family.best = min(family.best, trial.loss)
@@ -513,12 +519,12 @@ class Search:
         self._forget_models()
         return trial
 
-    def _fit_folds(self, problem, deadline: float):
+    def _fit_folds(self, problem, deadline: float, must_finish: bool = False):
         from joblib import delayed
 
         X, y = self.X, self.y
         tasks = [
-            delayed(_fit_fold)(problem, X.iloc[train], y[train], X.iloc[held], y[held])
+            delayed(_fit_fold)(problem, X.iloc[train], y[train], X.iloc[held], y[held], must_finish)
             for train, held in self.folds
         ]
         results = self._parallel(tasks)

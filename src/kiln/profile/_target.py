@@ -118,6 +118,8 @@ def _auc(values: pd.Series, labels: np.ndarray) -> float | None:
     Computed as the Mann-Whitney U statistic over average ranks, which is the ROC-AUC.
     """
     present = values.notna().to_numpy()
+    if not present.any():  # an all-missing column scores nothing
+        return None
     positive = labels[present] == labels[present].max()
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if not n_pos or not n_neg:
