@@ -452,17 +452,18 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
     rng = np.random.default_rng(seed)
     columns = list(X.columns)
     started = time.monotonic()
-    predictions(X)
+    deadline = started + seconds
+    base = predictions(X)
     one_call = time.monotonic() - started
     # A repeat predicts len(columns) copies of the rows; on a wide table with little time left,
-    # fewer rows keep it within the time given.
+    # fewer rows keep it within the time given (rows are scored independently, so the base
+    # predictions of the kept rows are the first ones).
     if one_call * len(columns) > seconds:
         keep = max(30, int(len(X) * seconds / (one_call * len(columns))))
-        X, y = X.iloc[:keep], y[:keep]
+        X, y, base = X.iloc[:keep], y[:keep], base[:keep]
     loss = metric_loss(metric, model.problem_type, y)
-    base_loss = loss(predictions(X))
+    base_loss = loss(base)
     n = len(X)
-    deadline = time.monotonic() + seconds
     repeats = []
     while len(repeats) < 3:
         # One repeat: every column shuffled in its own copy, all copies predicted at once.
@@ -474,7 +475,8 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
             blocks.append(shuffled)
         stacked = predictions(pd.concat(blocks, ignore_index=True))
         repeats.append([loss(stacked[b * n : (b + 1) * n]) - base_loss for b in range(len(blocks))])
-        if time.monotonic() + (time.monotonic() - started) > deadline:
+        now = time.monotonic()
+        if now + (now - started) > deadline:
             break
     increases = np.array(repeats).T
     ranked = np.argsort(-increases.mean(axis=1), kind="stable")
