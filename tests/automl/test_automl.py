@@ -119,17 +119,12 @@ def test_the_job_report_shows_leaderboard_ensemble_and_explanation(fitted, tmp_p
 
 
 def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path):
+    import kiln
+
     home = tmp_path / "ws"
-    run_kiln("init", home=home, check=True)
-    run_kiln(
-        "data",
-        "ingest",
-        str(FIXTURES / "housing_prices.csv"),
-        "--name",
-        "housing",
-        home=home,
-        check=True,
-    )
+    workspace = kiln.Workspace.init(home)  # set up in-process: the CLI under test is automl
+    workspace.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
+    workspace.close()
     result = run_kiln(
         "automl",
         "--data",
@@ -246,8 +241,10 @@ def test_predicting_without_an_input_column_names_it(fitted, churn_split):
 
 
 def test_cli_errors_exit_2_with_the_message(tmp_path):
+    import kiln
+
     home = tmp_path / "ws"
-    run_kiln("init", home=home, check=True)
+    kiln.Workspace.init(home).close()
     result = run_kiln("automl", "--data", "nope", "--target", "y", "--time-limit", "10", home=home)
     assert result.returncode == 2 and "nope" in result.stderr
 
