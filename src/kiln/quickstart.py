@@ -93,7 +93,7 @@ def run_quickstart(
 ) -> dict:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from kiln.serving._client import EndpointClient
+    from kiln.serving import EndpointClient
     from kiln.workspace import Workspace
 
     started = time.perf_counter()

@@ -93,3 +93,19 @@ def load_settings(home: Path, **overrides) -> Settings:
         ) from exc
     values["max_request_bytes"] = max_bytes
     return Settings(home=home, **values)
+
+
+# The key of the recipe's hash_pii step in this process. Opening a workspace sets it from that
+# workspace's settings (None too: a process never hashes with another workspace's key).
+_pii_key: str | None = None
+
+
+def set_pii_key(key: str | None) -> None:
+    """The key ``hash_pii`` uses in this process (set when a workspace is opened)."""
+    global _pii_key
+    _pii_key = key
+
+
+def active_pii_key() -> str | None:
+    """The key set for this process, else ``$KILN_PII_KEY``; None when neither is set."""
+    return _pii_key or os.environ.get("KILN_PII_KEY") or None

@@ -1,42 +1,29 @@
-"""``Workspace``: the one entry point. It opens the stores and hands out the services."""
+"""``Workspace``: the one entry point. It opens the stores, hands out the record services
+(through :class:`kiln.context.Context`) and owns the actions that cross layers."""
 
 from __future__ import annotations
 
-import os
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiln.artifacts import ArtifactStore
-from kiln.errors import WorkspaceNotFound
-from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home
-from kiln.store import Store
+from kiln.context import Context
 
 if TYPE_CHECKING:
-    from kiln.compute import JobService
-    from kiln.data import DataCatalog
-    from kiln.registry import ModelRegistry
-    from kiln.serving import EndpointService
+    from kiln.automl import AutoMLResult
+    from kiln.data import DatasetVersion
+    from kiln.profile import DatasetProfile
+    from kiln.recipe import RecipePreview
+    from kiln.reports import JobReport
     from kiln.training import TrainingResult
-    from kiln.training._experiments import ExperimentService
+    from kiln.tuning import TuningResult
 
 __all__ = ["Workspace"]
 
-_CONFIG_TEMPLATE = """\
-# kiln workspace settings.
-# Environment variables (KILN_STORE_URL, KILN_ARTIFACTS_URL) override these.
-[kiln]
-# store_url = "postgresql://user@host/kiln"
-# artifacts_url = "s3://bucket/prefix"
-# Deploy only models whose approval status is Approved.
-require_approval = false
-# Largest invocation body the server accepts, in bytes.
-max_request_bytes = 10485760
-"""
-
-
-class Workspace:
-    """A kiln workspace: metadata store, artifact store and executor, with their services.
+class Workspace(Context):
+    """A kiln workspace: metadata store, artifact store and executor, with their services
+    (``ws.data``, ``ws.jobs``, ``ws.models``, ``ws.endpoints``, ``ws.experiments``) and the
+    lifecycle's actions (``ws.profile``, ``ws.preview``, ``ws.train``, ``ws.tune``,
+    ``ws.automl``, ``ws.transform``, ``ws.report``).
 
     Parameters
     ----------
@@ -49,93 +36,36 @@ class Workspace:
     >>> ws.data.ingest("churn.csv", name="churn")       # doctest: +SKIP
     """
 
-    def __init__(self, home: str | os.PathLike | None = None, **overrides: Any):
-        home_path = resolve_home(home)
-        if not (home_path / CONFIG_FILE).exists():
-            raise WorkspaceNotFound(
-                f"No kiln workspace at {home_path}. Create one with 'kiln init' "
-                "(or point KILN_HOME or --home at an existing workspace).",
-            )
-        self.settings: Settings = load_settings(home_path, **overrides)
-        from kiln.recipe import set_pii_key
+    # The actions import their packages when called: each loads heavy libraries (LightGBM,
+    # Optuna, FastAPI, plotly) that `import kiln` and most CLI commands do not need.
+    def profile(
+        self,
+        data: str | DatasetVersion,
+        *,
+        target: str | None = None,
+        refresh: bool = False,
+        **options: Any,
+    ) -> DatasetProfile:
+        """The profile of a data set version (statistics, warnings, plots, quick model), stored
+        with it.
 
-        set_pii_key(self.settings.pii_key)  # None too: never another workspace's key
-        self.home = home_path
-        self.store = Store(self.settings.store_url)
-        self.store.upgrade()
-        self.artifacts = ArtifactStore(self.settings.artifacts_url, cache_dir=home_path / "cache")
+        Profiling the same version for the same target again returns the stored profile;
+        ``refresh=True`` recomputes it. Options: ``sample_rows``, ``seed``, ``model``,
+        ``progress``. See docs/profiling.md.
+        """
+        from kiln.profile import profile_version
 
-    @classmethod
-    def init(cls, home: str | os.PathLike | None = None, **overrides: Any) -> Workspace:
-        """Create the workspace (or open it, when it exists already)."""
-        home_path = resolve_home(home)
-        home_path.mkdir(parents=True, exist_ok=True)
-        config = home_path / CONFIG_FILE
-        if not config.exists():
-            config.write_text(_CONFIG_TEMPLATE)
-            (home_path / ".gitignore").write_text("*\n")
-        return cls(home_path, **overrides)
+        return profile_version(self, data, target=target, refresh=refresh, **options)
 
-    @classmethod
-    def open_or_create(cls, home: str | os.PathLike | None = None) -> Workspace:
-        """The workspace at ``home``; the default one is created when missing (for notebooks)."""
-        try:
-            return cls(home)
-        except WorkspaceNotFound:
-            return cls.init(home)
+    def preview(
+        self, data: str, recipe: Any, *, target: str | None = None, rows: int = 5
+    ) -> RecipePreview:
+        """Fit a recipe on data set ``data`` and show rows before and after; see
+        :func:`kiln.recipe.preview`."""
+        from kiln.recipe import preview
 
-    def __repr__(self) -> str:
-        return f"Workspace({str(self.home)!r})"
+        return preview(self, data, recipe, target=target, rows=rows)
 
-    def close(self) -> None:
-        self.store.dispose()
-
-    def __enter__(self) -> Workspace:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def environment(self) -> dict[str, str]:
-        """Environment variables that let a child process open this same workspace."""
-        return {
-            "KILN_HOME": str(self.home),
-            "KILN_STORE_URL": self.settings.store_url,
-            "KILN_ARTIFACTS_URL": self.settings.artifacts_url,
-        }
-
-    # -- services -------------------------------------------------------------------------------
-    @cached_property
-    def data(self) -> DataCatalog:
-        from kiln.data import DataCatalog
-
-        return DataCatalog(self)
-
-    @cached_property
-    def jobs(self) -> JobService:
-        from kiln.compute import JobService
-
-        return JobService(self)
-
-    @cached_property
-    def experiments(self) -> ExperimentService:
-        from kiln.training._experiments import ExperimentService
-
-        return ExperimentService(self)
-
-    @cached_property
-    def models(self) -> ModelRegistry:
-        from kiln.registry import ModelRegistry
-
-        return ModelRegistry(self)
-
-    @cached_property
-    def endpoints(self) -> EndpointService:
-        from kiln.serving import EndpointService
-
-        return EndpointService(self)
-
-    # -- actions --------------------------------------------------------------------------------
     def train(
         self, data: str, *, algorithm: str, target: str | None = None, **options: Any
     ) -> TrainingResult:
@@ -144,14 +74,14 @@ class Workspace:
 
         return train(self, data, target=target, algorithm=algorithm, **options)
 
-    def tune(self, data: str, *, target: str, algorithm: str, **options: Any):
+    def tune(self, data: str, *, target: str, algorithm: str, **options: Any) -> TuningResult:
         """Tune an algorithm's hyperparameters with training jobs as trials, and register the
         best model; see :func:`kiln.tuning.tune`."""
         from kiln.tuning import tune
 
         return tune(self, data, target=target, algorithm=algorithm, **options)
 
-    def automl(self, data: str, *, target: str, time_limit: float, **options: Any):
+    def automl(self, data: str, *, target: str, time_limit: float, **options: Any) -> AutoMLResult:
         """Search algorithms, recipes and hyperparameters within ``time_limit`` seconds, and
         register the best model or ensemble; see :func:`kiln.automl.automl`."""
         from kiln.automl import automl
@@ -163,3 +93,8 @@ class Workspace:
         from kiln.serving import transform
 
         return transform(self, model, input=input, output=output, **options)
+
+    def report(self, job_id: str, *, out: str | Path | None = None, **options: Any) -> JobReport:
+        """Write the HTML report of a completed training, tuning or AutoML job; see
+        :func:`kiln.evaluation.training_report` for the options of a training job's report."""
+        return self.jobs.report(job_id, out=out, **options)

@@ -86,7 +86,7 @@ def test_the_registered_version_carries_leaderboard_recipe_and_explanation(fitte
 
 
 def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_path):
-    from kiln.serving._app import create_app
+    from kiln.serving import create_app
 
     automl, _ = fitted
     ws = automl.workspace
@@ -109,10 +109,8 @@ def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_pa
 
 
 def test_the_job_report_shows_leaderboard_ensemble_and_explanation(fitted, tmp_path):
-    from kiln.evaluation import report
-
     automl, _ = fitted
-    written = report(automl.workspace, automl.result.job.id, out=tmp_path / "automl.html")
+    written = automl.workspace.jobs.report(automl.result.job.id, out=tmp_path / "automl.html")
     for title in ("Leaderboard", "Ensemble", "Permutation importance", "Trials"):
         assert title in written.sections
     assert "plotly" in written.path.read_text()[:2_000_000]

@@ -13,7 +13,7 @@ from sklearn.datasets import load_iris, make_blobs
 from conftest import FIXTURES
 from helpers import run_kiln
 from kiln.errors import ConfigError, DataError, JobFailed, NotFound, StateError
-from kiln.evaluation._report import clustering_section, report, transformed_feature_names
+from kiln.evaluation import clustering_section, transformed_feature_names
 
 COMMON = ["Summary", "Metrics", "Bias and variance", "Learning curve", "Loss by iteration"]
 IMPORTANCE = ["Permutation importance", "SHAP values"]
@@ -34,7 +34,7 @@ def check_page(path) -> str:
 def test_binary_report_has_every_section(trained, tmp_path):
     ws, result = trained
     started = time.perf_counter()
-    out = report(ws, result.job.id, out=tmp_path / "churn.html")
+    out = ws.report(result.job.id, out=tmp_path / "churn.html")
     seconds = time.perf_counter() - started
     assert seconds < 60  # ~4 s on two cores; generous for a loaded machine
     assert out.path == tmp_path / "churn.html"
@@ -57,7 +57,7 @@ def test_binary_report_has_every_section(trained, tmp_path):
 
 def test_default_path_is_in_the_workspace(trained):
     ws, result = trained
-    out = report(ws, result.job.id, learning_curve=False)
+    out = ws.report(result.job.id, learning_curve=False)
     assert out.path == ws.home / "reports" / f"{result.job.id}.html"
     assert "Learning curve" not in out.sections
     check_page(out.path)
@@ -97,7 +97,7 @@ def test_cost_threshold_and_cross_validation(ws, churn_csv, tmp_path):
         cost_fn=5,
         require=["roc_auc>=0.5"],
     )
-    out = report(ws, trained.job.id, out=tmp_path / "cv.html")
+    out = ws.report(trained.job.id, out=tmp_path / "cv.html")
     text = check_page(out.path)
     assert "Threshold analysis" in out.sections
     # The job's own threshold analysis (out-of-fold, with cost) is plotted.
@@ -114,7 +114,7 @@ def test_cost_threshold_and_cross_validation(ws, churn_csv, tmp_path):
 def test_regression_report(ws, tmp_path):
     ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
     trained = ws.train("housing", target="price", algorithm="linear")
-    out = report(ws, trained.job.id, out=tmp_path / "housing.html")
+    out = ws.report(trained.job.id, out=tmp_path / "housing.html")
     assert out.sections == [*COMMON, "Predicted against actual", "Residuals", *IMPORTANCE]
     text = check_page(out.path)
     assert "R² by training-set size" in text and "residual (actual − predicted)" in text
@@ -132,7 +132,7 @@ def test_multiclass_report(ws, tmp_path):
     trained = ws.train(
         "iris", target="species", algorithm="random_forest", hyperparameters={"n_estimators": 30}
     )
-    out = report(ws, trained.job.id, out=tmp_path / "iris.html")
+    out = ws.report(trained.job.id, out=tmp_path / "iris.html")
     assert out.sections == [*COMMON, *CLASSIFICATION, *IMPORTANCE]
     text = check_page(out.path)
     for label in ("setosa", "versicolor", "virginica"):
@@ -145,20 +145,20 @@ def test_multiclass_report(ws, tmp_path):
 
 def test_unknown_failed_and_non_training_jobs_are_refused(ws, churn_csv, tmp_path):
     with pytest.raises(NotFound, match="No job with id 'train-nope'"):
-        report(ws, "train-nope")
+        ws.report("train-nope")
     ws.data.ingest(churn_csv, name="churn")
     # A real failed run: 'churn' holds text, so it cannot be a regression target.
     with pytest.raises(JobFailed):
         ws.train("churn", target="churn", algorithm="linear", problem_type="regression")
     failed = ws.jobs.list(status="Failed")[0]
     with pytest.raises(StateError, match="is Failed") as error:
-        report(ws, failed.id)
+        ws.report(failed.id)
     assert error.value.code == "reports.job-not-completed"
     assert f"kiln jobs logs {failed.id}" in error.value.message
     other = ws.jobs.create("transform", {})
     ws.jobs.finish(other.id, "Completed", result={})
-    with pytest.raises(ConfigError, match="reports are for training jobs"):
-        report(ws, other.id)
+    with pytest.raises(ConfigError, match="has no report; reports are for training"):
+        ws.report(other.id)
 
     done = run_kiln("jobs", "report", failed.id, home=ws.home)
     assert done.returncode == 2

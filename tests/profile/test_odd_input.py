@@ -111,7 +111,7 @@ def test_a_target_name_with_a_slash_makes_a_flat_file_name(tmp_path):
     ws = kiln.Workspace.init(tmp_path / "ws")
     frame = pd.DataFrame({"x": rng.normal(size=60), "km/h": rng.normal(size=60)})
     ws.data.ingest(frame, name="speeds")
-    stored = ws.data.profile("speeds", target="km/h", model=False)
+    stored = ws.profile("speeds", target="km/h", model=False)
     assert "/" not in stored.default_filename
     written = stored.write_html(f"{tmp_path / 'new_folder'}/")  # a folder, not yet there
     assert written.parent == tmp_path / "new_folder" and written.exists()

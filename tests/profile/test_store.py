@@ -19,39 +19,39 @@ def churn_ws(ws, churn_csv):
 
 
 def test_profile_is_stored_with_the_version_and_reused(churn_ws):
-    first = churn_ws.data.profile("churn", target="churn", sample_rows=2_000)
+    first = churn_ws.profile("churn", target="churn", sample_rows=2_000)
     assert not first.reused and first.dataset == "churn:1"
     assert first.html_path.read_bytes().startswith(b"<!doctype html>")
     stored = churn_ws.artifacts.local_path(first.json_digest).read_text("utf-8")
     assert json.loads(stored) == first.facts
-    again = churn_ws.data.profile("churn:1", target="churn", sample_rows=2_000)
+    again = churn_ws.profile("churn:1", target="churn", sample_rows=2_000)
     assert again.reused and again.id == first.id
     assert again.facts == first.facts
-    refreshed = churn_ws.data.profile("churn", target="churn", sample_rows=2_000, refresh=True)
+    refreshed = churn_ws.profile("churn", target="churn", sample_rows=2_000, refresh=True)
     assert not refreshed.reused and refreshed.id == first.id
     assert refreshed.created_at >= first.created_at
-    other = churn_ws.data.profile("churn", sample_rows=2_000, model=False)
+    other = churn_ws.profile("churn", sample_rows=2_000, model=False)
     assert other.id != first.id and other.facts["target"] is None
     listed = stored_profiles(churn_ws, "churn")
     assert sorted(str(p["target"]) for p in listed) == ["None", "churn"]
 
 
 def test_changed_settings_recompute(churn_ws):
-    first = churn_ws.data.profile("churn", model=False)
-    second = churn_ws.data.profile("churn", model=False, sample_rows=1_000)
+    first = churn_ws.profile("churn", model=False)
+    second = churn_ws.profile("churn", model=False, sample_rows=1_000)
     assert not second.reused and second.facts["sample"]["rows"] == 1_000
     assert first.id == second.id
 
 
 def test_unknown_data_set(ws):
     with pytest.raises(NotFound, match="No data set named 'nope'") as err:
-        ws.data.profile("nope")
+        ws.profile("nope")
     assert err.value.code == "data.unknown-dataset"
 
 
 def test_unknown_target_names_the_column_and_suggests(churn_ws):
     with pytest.raises(DataError, match="no column 'chrun'.*Did you mean 'churn'") as err:
-        churn_ws.data.profile("churn", target="chrun")
+        churn_ws.profile("churn", target="chrun")
     assert err.value.code == "profile.unknown-target" and err.value.field == "chrun"
 
 

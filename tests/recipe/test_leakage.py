@@ -16,8 +16,8 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 from conftest import CHURN_CSV, FIXTURES
+from kiln.problems import order_classes
 from kiln.recipe import Recipe, RecipeTransformer
-from kiln.training._job import order_classes
 
 CHURN_CHAINS = {
     "statistics": [

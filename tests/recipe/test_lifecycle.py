@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 import kiln
 from conftest import CHURN_CSV
 from helpers import run_kiln
-from kiln.recipe import set_pii_key
-from kiln.serving._app import create_app
+from kiln.serving import create_app
+from kiln.settings import set_pii_key
 
 RECIPE = [
     {"step": "impute", "columns": ["total_charges"], "strategy": "median"},

@@ -12,8 +12,9 @@ import scipy.stats
 
 from conftest import CHURN_CSV, FIXTURES
 from kiln.data._schema import infer_schema
-from kiln.recipe import RecipeError, compile_recipe, plan, set_pii_key
+from kiln.recipe import RecipeError, compile_recipe, plan
 from kiln.recipe._spec import Recipe
+from kiln.settings import set_pii_key
 
 
 def types_of(frame: pd.DataFrame) -> dict[str, str]:

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from kiln.serving._app import create_app
+from kiln.serving import create_app
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,7 @@ import pandas as pd
 import pytest
 
 from conftest import CHURN_CSV
-from kiln.recipe import build_preprocessor
-from kiln.serving._fast import RowEncoder, probe_rows
+from kiln.recipe import RowEncoder, build_preprocessor, probe_rows
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from kiln.errors import ConfigError
+from kiln.training import choose_threshold
 from kiln.training._criteria import parse_criterion
-from kiln.training._job import choose_threshold
 
 
 def test_parse_and_check_criteria():

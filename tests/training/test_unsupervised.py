@@ -41,7 +41,7 @@ def test_pca_and_serving_unsupervised_outputs(iris, tmp_path):
     clusters = iris.train("iris", algorithm="kmeans", target="species", hyperparameters={"k": 3})
     iris.endpoints.deploy(result.model.ref, endpoint="pca")
     iris.endpoints.deploy(clusters.model.ref, endpoint="clusters")
-    from kiln.serving._app import create_app
+    from kiln.serving import create_app
 
     rows = load_iris(as_frame=True).frame.drop(columns=["target"]).head(2).to_dict("records")
     with TestClient(create_app(iris)) as client:

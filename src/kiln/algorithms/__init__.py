@@ -2,20 +2,24 @@
 
 from kiln.algorithms._catalog import (
     ALGORITHMS,
-    BINARY,
-    MULTICLASS,
-    PROBLEM_TYPES,
-    REGRESSION,
     Algorithm,
+    best_iteration,
+    default_threads,
     get_algorithm,
 )
 from kiln.algorithms._params import Param
-from kiln.algorithms._unsupervised import (
+from kiln.algorithms._unsupervised import UNSUPERVISED_ALGORITHMS
+
+# The problem types, re-exported: each algorithm declares which of them it does.
+from kiln.problems import (
     ANOMALY_DETECTION,
+    BINARY,
     CLUSTERING,
     DIMENSIONALITY_REDUCTION,
+    MULTICLASS,
+    PROBLEM_TYPES,
+    REGRESSION,
     TOPIC_MODELING,
-    UNSUPERVISED_ALGORITHMS,
     UNSUPERVISED_PROBLEM_TYPES,
 )
 
@@ -56,5 +60,7 @@ __all__ = [
     "REGRESSION",
     "Algorithm",
     "Param",
+    "best_iteration",
+    "default_threads",
     "get_algorithm",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -12,9 +13,8 @@ from typing import Any
 
 from kiln.algorithms._params import Param, validate_hyperparameters
 from kiln.errors import ConfigError
+from kiln.problems import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
 
-BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
-PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
 INF = math.inf
 
 # Shared by the classifiers that can re-weight classes.
@@ -833,3 +833,22 @@ def get_algorithm(name: str) -> Algorithm:
         code="algorithm.unknown",
         field="algorithm",
     )
+
+
+def best_iteration(algorithm: Algorithm | None, estimator) -> int | None:
+    """The iteration early stopping kept, counted from 1 (None without early stopping).
+
+    The algorithm's own reader when it has one (CatBoost counts from 0, kiln's epoch models keep
+    ``best_iteration_``); otherwise the scikit-learn-style attributes. ``algorithm`` may be None
+    for a model kiln did not build from its catalog.
+    """
+    if algorithm is not None and algorithm.best_iteration is not None:
+        return algorithm.best_iteration(estimator)
+    for name in ("best_iteration_", "best_iteration"):
+        try:
+            value = getattr(estimator, name, None)
+        except (AttributeError, ValueError):
+            value = None
+        if isinstance(value, numbers.Integral) and value > 0:
+            return int(value) + (1 if name == "best_iteration" else 0)
+    return None

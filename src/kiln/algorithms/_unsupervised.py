@@ -12,14 +12,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from kiln.algorithms._catalog import BINARY, MULTICLASS, Algorithm, default_threads
 from kiln.algorithms._params import Param
-
-CLUSTERING = "clustering"
-ANOMALY_DETECTION = "anomaly_detection"
-DIMENSIONALITY_REDUCTION = "dimensionality_reduction"
-TOPIC_MODELING = "topic_modeling"
-UNSUPERVISED_PROBLEM_TYPES = (
-    CLUSTERING,
+from kiln.problems import (
     ANOMALY_DETECTION,
+    CLUSTERING,
     DIMENSIONALITY_REDUCTION,
     TOPIC_MODELING,
 )

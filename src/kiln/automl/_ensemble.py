@@ -115,7 +115,7 @@ class WeightedEnsemble(BaseEstimator):
         return self.predict_proba(X).argmax(axis=1)
 
     def set_threads(self, threads: int) -> None:
-        from kiln.training._model import set_estimator_threads
+        from kiln.registry import set_estimator_threads
 
         for member in self.members:
             for pipeline in member.pipelines:

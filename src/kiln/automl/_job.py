@@ -17,10 +17,12 @@ from kiln.automl._ensemble import (
 )
 from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial
 from kiln.compute import JobContext
-from kiln.data._schema import NUMERIC, TEXT
+from kiln.context import Context
+from kiln.data import NUMERIC, TEXT
 from kiln.errors import DataError
-from kiln.evaluation import LOWER_IS_BETTER, evaluate
-from kiln.workspace import Workspace
+from kiln.evaluation import evaluate, shap_values, transformed_feature_names
+from kiln.problems import LOWER_IS_BETTER
+from kiln.profile import profile_version
 
 IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imbalanced target
 TEXT_VOCABULARY = 5000
@@ -42,10 +44,10 @@ def explain_seconds(time_limit: float, remaining: float) -> float:
     return max(0.5, min(0.5 + 0.03 * time_limit, remaining - 2.0))
 
 
-def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
-    from kiln.algorithms._catalog import default_threads
-    from kiln.training._job import _encode_target, infer_problem_type, order_classes
-    from kiln.training._signature import build_signature
+def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
+    from kiln.algorithms import default_threads
+    from kiln.problems import encode_target, infer_problem_type, order_classes
+    from kiln.training import build_signature
 
     log = context.log
     time_limit = float(spec["time_limit"])
@@ -68,7 +70,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
     classes = None
     if problem_type != REGRESSION:
         classes = order_classes(frame[target].unique().tolist())
-    y = _encode_target(frame[target], problem_type, classes, target)
+    y = encode_target(frame[target], problem_type, classes, target)
     metric = spec["metric"] or _default_metric(problem_type)
     log(
         f"Started {time_limit - (deadline - started):.1f} s after the call. "
@@ -78,7 +80,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
     )
 
     try:
-        profile = workspace.data.profile(dataset, target=target, model=False)
+        profile = profile_version(workspace, dataset, target=target, model=False)
         warnings_found = profile.to_dict().get("warnings", [])
     except Exception as exc:  # noqa: BLE001 - the profile informs; it must not stop the search
         log(f"Profiling failed ({type(exc).__name__}: {exc}); going on without it.", "WARNING")
@@ -208,7 +210,7 @@ def run_automl_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
         f"(trial {best_single.number}, {best_single.family})."
     )
 
-    from kiln.training import TrainedModel
+    from kiln.registry import TrainedModel
 
     model = TrainedModel(
         ensemble_pipeline(ensemble, X.head(5)),
@@ -493,12 +495,10 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
 def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:
     """Mean |SHAP| per model feature of one member's pipeline (its refit model, else its first
     fold model)."""
-    from kiln.evaluation._report import _shap_values, transformed_feature_names
-
     preprocessor, estimator = pipeline[:-1], pipeline[-1]
     try:
         Xt = preprocessor.transform(sample)
-        values, method, units = _shap_values(estimator, Xt)
+        values, method, units = shap_values(estimator, Xt)
     except Exception as exc:  # noqa: BLE001 - an optional part of the explanation
         return {"error": f"{type(exc).__name__}: {exc}"[:300], "trial": trial.number}
     names = transformed_feature_names(preprocessor, values.shape[-1])

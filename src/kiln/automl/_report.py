@@ -7,17 +7,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.reports import JobReport, Section, bullets, fields, figure, note, render, table, write
+
 if TYPE_CHECKING:
     from kiln.compute import Job
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 
-def automl_report(workspace: Workspace, job: Job, out=None):
+def automl_report(workspace: Context, job: Job, *, out=None, **_options):
     """Write the report of a completed AutoML job; returns a JobReport."""
     import plotly.graph_objects as go
 
-    from kiln.evaluation._report import JobReport
-    from kiln.reports import Section, bullets, fields, figure, note, render, table, write
 
     started = time.perf_counter()
     result = job.result

@@ -18,9 +18,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, Algorithm, get_algorithm
+from kiln.algorithms import (
+    BINARY,
+    MULTICLASS,
+    REGRESSION,
+    Algorithm,
+    best_iteration,
+    get_algorithm,
+)
 from kiln.automl._ensemble import full_proba
-from kiln.evaluation import LOWER_IS_BETTER
+from kiln.problems import LOWER_IS_BETTER
 
 # Metrics AutoML can optimise, by problem type (the first is the default).
 METRICS = {
@@ -318,7 +325,7 @@ class Search:
     def _family(self, name: str, recipes: dict, imbalanced: bool) -> Family:
         import optuna
 
-        from kiln.tuning._space import Range, search_space
+        from kiln.tuning import Range, search_space
 
         algorithm = get_algorithm(name)
         space = search_space(algorithm, None)
@@ -461,7 +468,7 @@ class Search:
         )
 
     def _run_trial(self, family: Family, deadline: float) -> Trial | None:
-        from kiln.training._job import Problem
+        from kiln.training import Problem
 
         optuna_trial, recipe, hp = self._next_config(family)
         number = len(self.trials) + 1
@@ -556,8 +563,6 @@ class Search:
         (scaled to the larger training set) instead of stopping early again."""
         from joblib import Parallel, delayed
 
-        from kiln.training._job import _best_iteration
-
         train_share = np.mean([len(train) for train, _ in self.folds]) / len(self.X)
         budget = seconds * self.workers
         chosen = []
@@ -572,7 +577,7 @@ class Search:
         for trial in chosen:
             problem = replace(trial.problem, deadline=time.time() + seconds)
             algorithm = problem.algorithm
-            best = [_best_iteration(algorithm, p[-1]) for p in trial.pipelines]
+            best = [best_iteration(algorithm, p[-1]) for p in trial.pipelines]
             best = [b for b in best if b]
             if best and algorithm.iterations_param in problem.hyperparameters:
                 rounds = int(round(np.mean(best) / (1 - EARLY_STOPPING_SHARE)))

@@ -109,7 +109,7 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a data set version: schema, size, hash, source, and the profiles stored with it."""
-    from kiln.profile._store import stored_profiles
+    from kiln.profile import stored_profiles
 
     ws = workspace(ctx)
     version = ws.data.get(ref)
@@ -165,7 +165,7 @@ def preview(
     """Fit a recipe on a data set as training would; show the output schema and the first rows
     before and after."""
     with console.status("Fitting the recipe", spinner="dots") if not as_json else _nothing():
-        result = workspace(ctx).data.preview(ref, recipe, target=target, rows=rows)
+        result = workspace(ctx).preview(ref, recipe, target=target, rows=rows)
     if as_json:
         print_json(result.to_dict())
         return
@@ -260,7 +260,7 @@ def profile(
 
     ws = workspace(ctx)
     with job_progress(f"Profiling {ref}", quiet=as_json) as on_stage:
-        result = ws.data.profile(
+        result = ws.profile(
             ref,
             target=target,
             refresh=refresh,

@@ -104,14 +104,12 @@ def report_(
 ) -> None:
     """Write a training job's evaluation report: one self-contained HTML page with metrics,
     curves, calibration, learning curve, feature importance and a bias/variance diagnosis."""
-    from kiln.evaluation import report
-
     ws = workspace(ctx)
     if as_json:
-        print_json(report(ws, job_id, out=out, learning_curve=learning_curve).to_dict())
+        print_json(ws.report(job_id, out=out, learning_curve=learning_curve).to_dict())
         return
     with err_console.status(f"Building the report of job {job_id}"):
-        result = report(ws, job_id, out=out, learning_curve=learning_curve)
+        result = ws.report(job_id, out=out, learning_curve=learning_curve)
     size = result.path.stat().st_size / 1e6
     console.print(
         f"Report written to [bold]{result.path}[/] ({size:.1f} MB, {result.seconds:.1f} s)."

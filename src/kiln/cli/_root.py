@@ -377,7 +377,7 @@ def serve(
     """Serve every endpoint of the workspace over HTTP (OpenAPI at /docs)."""
     import uvicorn
 
-    from kiln.serving._app import create_app
+    from kiln.serving import create_app
 
     app_ = create_app(workspace(ctx))
     err_console.print(f"Serving on http://{host}:{port} — docs at http://{host}:{port}/docs")
@@ -394,7 +394,7 @@ def predict(
     as_json: bool = JsonOption,
 ) -> None:
     """Send rows from a file to a running endpoint and print the predictions."""
-    from kiln.serving._client import EndpointClient
+    from kiln.serving import EndpointClient
 
     with EndpointClient(url) as client:
         response = client.invoke_file(endpoint, data)

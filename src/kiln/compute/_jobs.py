@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from kiln.errors import NotFound, StateError
+from kiln.compute._kinds import job_kind, job_kinds
+from kiln.errors import ConfigError, NotFound, StateError
 from kiln.store import (
     ExperimentRow,
     JobLogRow,
@@ -22,7 +23,7 @@ from kiln.store import (
 )
 
 if TYPE_CHECKING:
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 __all__ = ["Job", "JobContext", "JobService", "FINAL_STATUSES"]
 
@@ -64,7 +65,7 @@ class Job(Record):
 class JobService:
     """``ws.jobs``: create, run, inspect and log jobs."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self._ws = workspace
 
     def create(
@@ -78,7 +79,7 @@ class JobService:
                     )
                 )
             row = JobRow(
-                id=new_id({"tuning": "tune", "automl": "automl"}.get(kind, kind[:5])),
+                id=new_id(job_kind(kind).id_prefix),
                 kind=kind,
                 status=PENDING,
                 spec=spec,
@@ -146,12 +147,29 @@ class JobService:
                 out.setdefault(r.name, []).append((r.step, r.value))
             return out
 
-    def report(self, job_id: str, *, out=None, learning_curve: bool = True):
-        """Write the HTML evaluation report of a completed training job; see
-        :func:`kiln.evaluation.report`."""
-        from kiln.evaluation import report
-
-        return report(self._ws, job_id, out=out, learning_curve=learning_curve)
+    def report(self, job_id: str, *, out=None, **options):
+        """Write the HTML report of a completed job, by its kind (training: the evaluation
+        report, see :func:`kiln.evaluation.report`; tuning; AutoML). Returns a ``JobReport``."""
+        job = self.get(job_id)
+        function = job_kind(job.kind).report_function()
+        if function is None:
+            reportable = ", ".join(k.name for k in job_kinds() if k.report)
+            raise ConfigError(
+                f"Job {job.id} is a {job.kind} job, which has no report; reports are for "
+                f"{reportable} jobs. See 'kiln jobs list --kind training'.",
+                code="reports.not-training-job",
+            )
+        if job.status != COMPLETED:
+            reason = (
+                f" ({job.failure_reason.strip().splitlines()[-1]})" if job.failure_reason else ""
+            )
+            raise StateError(
+                f"{job.kind.capitalize()} job {job.id} is {job.status}{reason}, so it has no "
+                f"model to report on. See 'kiln jobs logs {job.id}', or report on a completed "
+                "job.",
+                code="reports.job-not-completed",
+            )
+        return function(self._ws, job, out=out, **options)
 
     def add_lineage(self, job_id: str, record: tuple[str, str], relation: str) -> None:
         """``relation`` "input": record → job; "output": job → record."""
@@ -217,7 +235,7 @@ class JobService:
 class JobContext:
     """What a running job uses to report: log lines and per-step metrics."""
 
-    def __init__(self, workspace: Workspace, job_id: str):
+    def __init__(self, workspace: Context, job_id: str):
         self.workspace = workspace
         self.job_id = job_id
 

@@ -19,18 +19,9 @@ from kiln.compute._jobs import COMPLETED, FAILED, FINAL_STATUSES, STOPPED, Job
 from kiln.errors import JobFailed
 
 if TYPE_CHECKING:
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
-__all__ = ["JOB_KINDS", "LocalExecutor", "serving_thread_environment"]
-
-# kind → "module:function"; the function takes (workspace, context, spec) and returns a result dict.
-JOB_KINDS = {
-    "training": "kiln.training._job:run_training_job",
-    "transform": "kiln.serving._transform:run_transform_job",
-    "tuning": "kiln.tuning._job:run_tuning_job",
-    "automl": "kiln.automl._job:run_automl_job",
-}
-
+__all__ = ["LocalExecutor", "serving_thread_environment"]
 
 def serving_thread_environment() -> dict[str, str]:
     """OpenMP settings for worker processes: scikit-learn's and LightGBM's OpenMP runtimes spin
@@ -39,7 +30,7 @@ def serving_thread_environment() -> dict[str, str]:
 
 
 class LocalExecutor:
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self._ws = workspace
 
     def run(
@@ -57,7 +48,7 @@ class LocalExecutor:
         env.setdefault("PYTHONUNBUFFERED", "1")
         with tempfile.TemporaryFile() as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "kiln.compute._worker", job.id],
+                [sys.executable, "-m", "kiln.worker", job.id],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -1,33 +1,39 @@
-"""Entry point of a job's own process: ``python -m kiln.compute._worker JOB_ID``."""
+"""What a job's own process does: mark the job running, run its kind's function, record the end.
+
+The process itself starts in :mod:`kiln.worker`, which opens the workspace (the top layer) and
+calls :func:`run_job`.
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
-import sys
 import traceback
+from typing import TYPE_CHECKING
+
+from kiln.compute._jobs import COMPLETED, FAILED, STOPPED
+from kiln.compute._kinds import job_kind
+from kiln.errors import KilnError
+
+if TYPE_CHECKING:
+    from kiln.context import Context
+
+__all__ = ["run_job"]
 
 
 def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(job_id: str) -> int:
-    from kiln.compute._jobs import COMPLETED, FAILED, STOPPED
-    from kiln.compute._local import JOB_KINDS
-    from kiln.errors import KilnError
-    from kiln.workspace import Workspace
-
+def run_job(workspace: Context, job_id: str) -> int:
+    """Run job ``job_id`` in this process; returns the process exit code."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    workspace = Workspace()
     jobs = workspace.jobs
     job = jobs.get(job_id)
     context = jobs.context(job_id)
     jobs.start(job_id, pid=os.getpid())
     try:
-        module_name, function_name = JOB_KINDS[job.kind].split(":")
-        function = getattr(importlib.import_module(module_name), function_name)
+        function = job_kind(job.kind).run_function()
         result = function(workspace, context, job.spec)
     except KeyboardInterrupt:
         context.log("Stopped by the user.", level="WARNING")
@@ -43,7 +49,3 @@ def main(job_id: str) -> int:
         return 1
     jobs.finish(job_id, COMPLETED, result=result)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))

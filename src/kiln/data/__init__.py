@@ -1,6 +1,35 @@
-"""The data lake: ingest, version, query and split data sets."""
+"""The data lake: ingest, version, query and split data sets; semantic column types."""
 
-from kiln.data._catalog import DataCatalog, DatasetVersion
-from kiln.data._schema import SEMANTIC_TYPES
+from kiln.data._catalog import DataCatalog, DatasetVersion, unknown_column
+from kiln.data._read import csv_bytes_to_table, csv_parse_options, sniff_delimiter
+from kiln.data._schema import (
+    BOOLEAN,
+    CATEGORICAL,
+    DATETIME,
+    IDENTIFIER,
+    NUMERIC,
+    SEMANTIC_TYPES,
+    TEXT,
+    infer_schema,
+)
+from kiln.data._split import check_ratios, is_classification_target, split_frame
 
-__all__ = ["SEMANTIC_TYPES", "DataCatalog", "DatasetVersion"]
+__all__ = [
+    "BOOLEAN",
+    "CATEGORICAL",
+    "DATETIME",
+    "IDENTIFIER",
+    "NUMERIC",
+    "SEMANTIC_TYPES",
+    "TEXT",
+    "DataCatalog",
+    "DatasetVersion",
+    "check_ratios",
+    "csv_bytes_to_table",
+    "csv_parse_options",
+    "infer_schema",
+    "is_classification_target",
+    "sniff_delimiter",
+    "split_frame",
+    "unknown_column",
+]

@@ -24,7 +24,7 @@ from kiln.store import DatasetVersionRow, Record, link, new_id, now, who
 if TYPE_CHECKING:
     import pandas as pd
 
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 __all__ = ["DataCatalog", "DatasetVersion"]
 
@@ -63,7 +63,7 @@ class DatasetVersion(Record):
 class DataCatalog:
     """``ws.data``: ingest, list, load, query and split data set versions."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self._ws = workspace
 
     # -- ingest ---------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class DataCatalog:
         if columns:
             unknown = [c for c in columns if c not in version.columns]
             if unknown:
-                raise _unknown_column(unknown[0], version)
+                raise unknown_column(unknown[0], version)
         return pq.read_table(self.path(version), columns=columns).to_pandas()
 
     def head(self, ref: str, n: int = 10) -> pd.DataFrame:
@@ -230,13 +230,6 @@ class DataCatalog:
         if batch is None:
             return parquet.schema_arrow.empty_table().to_pandas()
         return pa.Table.from_batches([batch]).slice(0, n).to_pandas()
-
-    def preview(self, ref: str, recipe, *, target: str | None = None, rows: int = 5):
-        """Fit a recipe on data set ``ref`` and show rows before and after; see
-        :func:`kiln.recipe.preview`."""
-        from kiln.recipe._preview import preview
-
-        return preview(self._ws, ref, recipe, target=target, rows=rows)
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL through DuckDB; each data set name is a table (its latest version), ``name@3``
@@ -293,7 +286,7 @@ class DataCatalog:
         version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
         for column in (target, time_column):
             if column is not None and column not in version.columns:
-                raise _unknown_column(column, version)
+                raise unknown_column(column, version)
         frame = self.load(version)
         parts = split_frame(
             frame,
@@ -317,27 +310,9 @@ class DataCatalog:
             for part, rows in parts.items()
         }
 
-    # -- profile --------------------------------------------------------------------------------
-    def profile(
-        self,
-        ref: str | DatasetVersion,
-        *,
-        target: str | None = None,
-        refresh: bool = False,
-        **options,
-    ):
-        """The profile of a version (statistics, warnings, plots, quick model), stored with it.
 
-        Profiling the same version for the same target again returns the stored profile;
-        ``refresh=True`` recomputes it. Options: ``sample_rows``, ``seed``, ``model``,
-        ``progress``. See docs/profiling.md.
-        """
-        from kiln.profile._store import profile_version
-
-        return profile_version(self._ws, ref, target=target, refresh=refresh, **options)
-
-
-def _unknown_column(column: str, version: DatasetVersion) -> DataError:
+def unknown_column(column: str, version: DatasetVersion) -> DataError:
+    """The error for a column ``version`` does not have, with the closest name suggested."""
     import difflib
 
     close = difflib.get_close_matches(column, version.columns, n=1)

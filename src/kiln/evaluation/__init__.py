@@ -1,25 +1,28 @@
-"""Model evaluation: metrics per problem type."""
+"""Model evaluation: metrics per problem type, the bias/variance diagnosis, explanations and the
+training job's report."""
 
 from kiln.evaluation._diagnosis import diagnose
-from kiln.evaluation._metrics import (
-    CLASSIFICATION_METRICS,
-    LOWER_IS_BETTER,
-    MULTICLASS_METRICS,
-    REGRESSION_METRICS,
-    evaluate,
-    metric_names,
+from kiln.evaluation._explain import ShapUnavailable, shap_values, transformed_feature_names
+from kiln.evaluation._metrics import evaluate
+from kiln.evaluation._report import clustering_section, threshold_table, training_report
+from kiln.evaluation._unsupervised import (
+    anomaly_metrics,
+    clustering_metrics,
+    reduction_metrics,
+    topic_metrics,
 )
-from kiln.evaluation._report import JobReport, clustering_section, report
 
 __all__ = [
-    "CLASSIFICATION_METRICS",
-    "JobReport",
+    "ShapUnavailable",
+    "anomaly_metrics",
+    "clustering_metrics",
     "clustering_section",
     "diagnose",
-    "report",
-    "LOWER_IS_BETTER",
-    "MULTICLASS_METRICS",
-    "REGRESSION_METRICS",
     "evaluate",
-    "metric_names",
+    "reduction_metrics",
+    "shap_values",
+    "threshold_table",
+    "topic_metrics",
+    "training_report",
+    "transformed_feature_names",
 ]

@@ -40,13 +40,15 @@ __all__ = [
     "OVERFIT_LOG_LOSS_RATIO",
     "OVERFIT_RMSE_RATIO",
     "OVERFIT_SKILL_GAP",
-    "PRIMARY_METRIC",
+    "SKILL_METRIC",
     "SPLIT_DISAGREEMENT",
     "UNDERFIT_SKILL",
     "diagnose",
 ]
 
-PRIMARY_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "r2"}
+# The diagnosis reads a skill score: a metric bounded by a baseline (0) and a perfect score (1),
+# which R² is and RMSE (the primary metric that ranks regression models) is not.
+SKILL_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "r2"}
 LOSS_METRIC = {BINARY: "log_loss", MULTICLASS: "log_loss", REGRESSION: "rmse"}
 METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
@@ -127,13 +129,13 @@ def diagnose(
     >>> diagnose("regression", {"train": {"r2": 0.98}, "validation": {"r2": 0.61}})["verdict"]
     'overfitting'
     """
-    if problem_type not in PRIMARY_METRIC:
+    if problem_type not in SKILL_METRIC:
         raise ConfigError(
-            f"The bias/variance diagnosis is for {', '.join(PRIMARY_METRIC)} problems; "
+            f"The bias/variance diagnosis is for {', '.join(SKILL_METRIC)} problems; "
             f"got {problem_type!r}.",
             code="reports.no-diagnosis",
         )
-    metric, loss = PRIMARY_METRIC[problem_type], LOSS_METRIC[problem_type]
+    metric, loss = SKILL_METRIC[problem_type], LOSS_METRIC[problem_type]
     label, loss_label = METRIC_LABELS[metric], METRIC_LABELS[loss]
     held_split = next((s for s in ("cv_mean", "validation", "test") if metrics.get(s)), None)
     scores = {

@@ -1,4 +1,5 @@
-"""Metrics for classification and regression, as plain JSON-ready dicts."""
+"""Computing the metrics of classification and regression, as plain JSON-ready dicts (which
+metrics exist, and which way each is better, is declared in :mod:`kiln.problems`)."""
 
 from __future__ import annotations
 
@@ -7,75 +8,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-from kiln.algorithms import BINARY, REGRESSION
-
-CLASSIFICATION_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "specificity",
-    "f1",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-)
-REGRESSION_METRICS = ("mse", "rmse", "mae", "mape", "r2", "adjusted_r2")
-MULTICLASS_METRICS = (
-    "accuracy",
-    "log_loss",
-    *(
-        f"{m}_{a}"
-        for m in ("precision", "recall", "f1", "specificity", "roc_auc", "pr_auc")
-        for a in ("macro", "weighted")
-    ),
-)
-# Metrics where smaller is better; everything else is maximised.
-LOWER_IS_BETTER = {
-    "log_loss",
-    "mse",
-    "rmse",
-    "mae",
-    "mape",
-    "davies_bouldin",
-    "reconstruction_mse",
-    "perplexity",
-}
-UNSUPERVISED_METRICS = {
-    "clustering": (
-        "clusters",
-        "noise_share",
-        "silhouette",
-        "davies_bouldin",
-        "calinski_harabasz",
-        "rand",
-        "adjusted_rand",
-        "adjusted_mutual_info",
-    ),
-    "anomaly_detection": (
-        "flagged_share",
-        "score_mean",
-        "score_p95",
-        "roc_auc",
-        "pr_auc",
-        "precision",
-        "recall",
-    ),
-    "dimensionality_reduction": ("explained_variance", "reconstruction_mse", "components"),
-    "topic_modeling": ("perplexity", "log_likelihood"),
-}
-
-
-def metric_names(problem_type: str | None = None) -> set[str]:
-    """The metric names a problem type reports (all of them when ``problem_type`` is None)."""
-    by_type = {
-        "binary": CLASSIFICATION_METRICS,
-        "multiclass": MULTICLASS_METRICS,
-        "regression": REGRESSION_METRICS,
-        **UNSUPERVISED_METRICS,
-    }
-    if problem_type is None:
-        return {name for names in by_type.values() for name in names}
-    return set(by_type[problem_type])
+from kiln.problems import BINARY, REGRESSION
 
 
 def evaluate(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,31 +17,38 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from kiln.algorithms import BINARY, MULTICLASS, REGRESSION
+from kiln.algorithms import ALGORITHMS, BINARY, MULTICLASS, REGRESSION, Algorithm, best_iteration
 from kiln.errors import ConfigError, DataError, StateError
-from kiln.evaluation._diagnosis import LOSS_METRIC, METRIC_LABELS, PRIMARY_METRIC, diagnose
+from kiln.evaluation._diagnosis import LOSS_METRIC, METRIC_LABELS, SKILL_METRIC, diagnose
+from kiln.evaluation._explain import ShapUnavailable, shap_values, transformed_feature_names
 from kiln.evaluation._metrics import evaluate
+from kiln.reports import (
+    JobReport,
+    Section,
+    bullets,
+    fields,
+    figure,
+    grid,
+    note,
+    render,
+    table,
+    write,
+)
 
 if TYPE_CHECKING:
     import os
 
     from kiln.compute import Job
-    from kiln.registry import ModelVersion
-    from kiln.reports import Section
-    from kiln.training import TrainedModel
-    from kiln.workspace import Workspace
+    from kiln.context import Context
+    from kiln.registry import ModelVersion, TrainedModel
 
-__all__ = ["JobReport", "clustering_section", "report", "transformed_feature_names"]
+__all__ = ["clustering_section", "threshold_table", "training_report"]
 
 SUPERVISED = (BINARY, MULTICLASS, REGRESSION)
 # Shares of the training split the learning curve refits on.
 LEARNING_CURVE_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 # Rows of the test split used for permutation importance and SHAP (a seeded sample).
 IMPORTANCE_ROWS = 2000
-# shap.TreeExplainer on scikit-learn forests is slow (fully grown trees): it explains as many rows
-# (within these bounds) as fit a budget of tree nodes × rows, about 4 s on one core.
-SHAP_EXPLAINER_ROWS = (40, 300)
-SHAP_NODE_BUDGET = 20_000_000
 PERMUTATION_REPEATS = 5
 # Time budget of the permutation importance, and the fewest rows it may cut down to.
 PERMUTATION_SECONDS = 8.0
@@ -65,27 +71,11 @@ _COLOURS = {"train": "#9aa5b1", "validation": "#EF553B", "test": "#636efa"}
 _PALETTE = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692")
 
 
-@dataclass(frozen=True)
-class JobReport:
-    """A written report: where it is, and the diagnosis and metrics it shows."""
-
-    path: Path
-    job_id: str
-    diagnosis: dict
-    metrics: dict
-    seconds: float
-    sections: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        """What ``kiln jobs report --json`` prints."""
-        return {"report": str(self.path), "diagnosis": self.diagnosis, "metrics": self.metrics}
-
-
 @dataclass
 class _Run:
     """Everything the sections share: the job, its model, the split rows and predictions."""
 
-    ws: Workspace
+    ws: Context
     job: Job
     version: ModelVersion
     model: TrainedModel
@@ -110,13 +100,18 @@ class _Run:
         return [s for s in parts if len(self.y.get(s, ()))]
 
     @property
+    def algorithm(self) -> Algorithm | None:
+        """The catalog entry the model was trained with (None for models built otherwise)."""
+        return ALGORITHMS.get(self.version.algorithm)
+
+    @property
     def labels(self) -> list[str]:
         return [str(c) for c in self.model.classes or []]
 
 
-def report(
-    workspace: Workspace,
-    job_id: str,
+def training_report(
+    workspace: Context,
+    job: Job,
     *,
     out: str | os.PathLike | None = None,
     learning_curve: bool = True,
@@ -127,8 +122,8 @@ def report(
     ----------
     workspace
         The workspace that ran the job.
-    job_id
-        The training job's id (``kiln jobs list --kind training``).
+    job
+        The training job (``ws.jobs.get(JOB_ID)``; ``kiln jobs list --kind training``).
     out
         Where to write the page; a folder gets ``<job id>.html`` inside it. Defaults to
         ``<workspace home>/reports/<job id>.html``.
@@ -145,21 +140,11 @@ def report(
     Examples
     --------
     >>> result = ws.train("churn", target="churn", algorithm="lightgbm")     # doctest: +SKIP
-    >>> report(ws, result.job.id).path                                        # doctest: +SKIP
+    >>> ws.report(result.job.id).path                                          # doctest: +SKIP
     PosixPath('.kiln/reports/train-21ec411d2f62.html')
     """
-    from kiln.reports import render, write
 
     started = time.perf_counter()
-    job = workspace.jobs.get(job_id)
-    if job.kind == "tuning" and job.status == "Completed":
-        from kiln.tuning._report import tuning_report
-
-        return tuning_report(workspace, job, out=out)
-    if job.kind == "automl" and job.status == "Completed":
-        from kiln.automl._report import automl_report
-
-        return automl_report(workspace, job, out=out)
     _check_reportable(job)
     run = _load(workspace, job)
     if run.cross_validated and run.problem_type in SUPERVISED:
@@ -259,7 +244,7 @@ def _check_reportable(job: Job) -> None:
         )
 
 
-def _load(ws: Workspace, job: Job) -> _Run:
+def _load(ws: Context, job: Job) -> _Run:
     version = ws.models.get(job.result["model"])
     model = ws.models.load(version)
     problem_type = job.result.get("problem_type") or version.problem_type
@@ -304,7 +289,7 @@ def _predict(run: _Run) -> None:
             run.proba[split] = run.model.predict_proba(frame)
 
 
-def _output_path(ws: Workspace, job: Job, out) -> Path:
+def _output_path(ws: Context, job: Job, out) -> Path:
     if out is None:
         return Path(ws.home) / "reports" / f"{job.id}.html"
     path = Path(out)
@@ -330,7 +315,6 @@ def _recipe_columns(step: dict) -> str:
 def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Section:
     from markupsafe import Markup
 
-    from kiln.reports import Section, fields
 
     job, version = run.job, run.version
     result = job.result
@@ -412,8 +396,6 @@ def _badge(verdict: str) -> str:
 
 
 def _metrics_section(metrics: dict) -> Section:
-    from kiln.reports import Section, note
-
     parts = [p for p in _SPLIT_ORDER if metrics.get(p)]
     names: list[str] = []
     for part in parts:
@@ -436,8 +418,6 @@ def _metrics_section(metrics: dict) -> Section:
 
 
 def _diagnosis_section(diagnosis: dict) -> Section:
-    from kiln.reports import Section, bullets
-
     body = f"<p>Verdict: {_badge(diagnosis['verdict'])}</p><h3>Evidence</h3>"
     body += bullets(diagnosis["evidence"])
     if diagnosis["suggestions"]:
@@ -452,7 +432,6 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
     import plotly.graph_objects as go
     from sklearn.base import clone
 
-    from kiln.reports import Section, figure, note
 
     title = "Learning curve"
     if not len(run.y.get("train", ())):
@@ -463,8 +442,8 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
     X, y = run.frames["train"], run.y["train"]
     order = _stratified_order(y, run.seed, classification=run.problem_type != REGRESSION)
     n_classes = len(run.model.classes or [])
-    base = _refit_template(run.model.pipeline)
-    metric = PRIMARY_METRIC[run.problem_type]
+    base = _refit_template(run.model.pipeline, run.algorithm)
+    metric = SKILL_METRIC[run.problem_type]
     sizes = sorted(
         {max(int(round(f * len(y))), 2 * n_classes, 10) for f in LEARNING_CURVE_FRACTIONS}
     )
@@ -534,7 +513,7 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
         "rows grow means more "
         "data helps; two curves that meet low mean the model is too simple."
     )
-    if _best_iteration(run.model.pipeline[-1]):
+    if best_iteration(run.algorithm, run.model.pipeline[-1]):
         text += " Boosted models are refit with the number of rounds early stopping chose."
     body += note(text)
     if skipped:
@@ -542,7 +521,7 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
     return points, Section(title, body)
 
 
-def _refit_template(pipeline):
+def _refit_template(pipeline, algorithm: Algorithm | None):
     """An unfitted copy of the pipeline with the rounds early stopping chose and no early
     stopping (the refits have no evaluation set)."""
     from sklearn.base import clone
@@ -550,26 +529,16 @@ def _refit_template(pipeline):
     template = clone(pipeline)
     name, estimator = template.steps[-1]
     params = estimator.get_params(deep=False)
-    best = _best_iteration(pipeline[-1])
+    best = best_iteration(algorithm, pipeline[-1])
+    rounds = algorithm.iterations_param if algorithm is not None else "n_estimators"
     updates: dict[str, Any] = {}
-    if best and "n_estimators" in params:
-        updates["n_estimators"] = best
+    if best and rounds in params:
+        updates[rounds] = best
     if params.get("early_stopping_rounds") is not None:
         updates["early_stopping_rounds"] = None
     if updates:
         estimator.set_params(**updates)
     return template
-
-
-def _best_iteration(estimator) -> int | None:
-    for name in ("best_iteration_", "best_iteration"):
-        try:
-            value = getattr(estimator, name, None)
-        except (AttributeError, ValueError):
-            value = None
-        if isinstance(value, int | np.integer) and value > 0:
-            return int(value) + (1 if name == "best_iteration" else 0)
-    return None
 
 
 def _stratified_order(y: np.ndarray, seed: int, *, classification: bool) -> np.ndarray:
@@ -595,7 +564,6 @@ def _scores(run: _Run, pipeline, X: pd.DataFrame, y: np.ndarray) -> dict:
 def _iteration_section(run: _Run) -> Section:
     import plotly.graph_objects as go
 
-    from kiln.reports import Section, figure, grid, note
 
     title = "Loss by iteration"
     series = run.ws.jobs.metrics(run.job.id)
@@ -617,7 +585,7 @@ def _iteration_section(run: _Run) -> Section:
                 split, metric = candidate, rest[len(candidate) + 1 :]
         by_metric.setdefault(metric, []).append((fold, split, points))
     figures = []
-    best = _best_iteration(run.model.pipeline[-1])
+    best = best_iteration(run.algorithm, run.model.pipeline[-1])
     for metric, traces in by_metric.items():
         fig = go.Figure()
         folds = sorted({fold for fold, _, _ in traces}, key=_fold_number)
@@ -667,8 +635,6 @@ def _fold_number(fold: str) -> int:
 
 # -- classification -------------------------------------------------------------------------------
 def _classification_sections(run: _Run) -> list[Section]:
-    from kiln.reports import Section, note
-
     if not run.held_out:
         return [Section("Curves", note("The job has no held-out rows to draw curves on."))]
     sections = [_roc_pr_section(run), _confusion_section(run), _calibration_section(run)]
@@ -686,7 +652,6 @@ def _roc_pr_section(run: _Run) -> Section:
         roc_curve,
     )
 
-    from kiln.reports import Section, figure, grid, note
 
     roc, pr = go.Figure(), go.Figure()
     roc.add_scatter(
@@ -784,7 +749,6 @@ def _frequent_classes(y: np.ndarray, n_classes: int) -> list[int]:
 def _confusion_section(run: _Run) -> Section:
     from sklearn.metrics import confusion_matrix
 
-    from kiln.reports import Section, figure, grid, note
 
     figures = []
     k = len(run.labels)
@@ -857,7 +821,6 @@ def _calibration_section(run: _Run) -> Section:
     import plotly.graph_objects as go
     from sklearn.metrics import brier_score_loss
 
-    from kiln.reports import Section, figure, grid, note
 
     curve = go.Figure()
     curve.add_scatter(
@@ -962,7 +925,6 @@ def threshold_table(y: np.ndarray, scores: np.ndarray) -> list[dict]:
 def _threshold_section(run: _Run) -> Section:
     import plotly.graph_objects as go
 
-    from kiln.reports import Section, figure, note
 
     result = run.job.result
     stored = (result.get("metrics") or {}).get("threshold_analysis") or result.get(
@@ -1046,7 +1008,6 @@ def _threshold_section(run: _Run) -> Section:
 def _regression_sections(run: _Run) -> list[Section]:
     import plotly.graph_objects as go
 
-    from kiln.reports import Section, figure, grid, note
 
     if not run.held_out:
         return [Section("Predictions", note("The job has no held-out rows to plot."))]
@@ -1153,7 +1114,6 @@ def _permutation_section(run: _Run) -> Section:
     import plotly.graph_objects as go
     from sklearn.inspection import permutation_importance
 
-    from kiln.reports import Section, figure, note
 
     title = "Permutation importance"
     picked = _importance_rows(run)
@@ -1186,7 +1146,7 @@ def _permutation_section(run: _Run) -> Section:
     )
     order = np.argsort(-result.importances_mean, kind="stable")
     top = order[:TOP_FEATURES][::-1]
-    label = METRIC_LABELS[PRIMARY_METRIC[run.problem_type]]
+    label = METRIC_LABELS[SKILL_METRIC[run.problem_type]]
     fig = go.Figure(
         go.Bar(
             x=_f32(result.importances_mean[top]),
@@ -1221,14 +1181,9 @@ def _permutation_section(run: _Run) -> Section:
     return Section(title, body)
 
 
-class _NoShap(Exception):
-    """SHAP values are not available for this model; the message says why."""
-
-
 def _shap_section(run: _Run) -> Section:
     import plotly.graph_objects as go
 
-    from kiln.reports import Section, figure, note
 
     title = "SHAP values"
     picked = _importance_rows(run)
@@ -1238,8 +1193,8 @@ def _shap_section(run: _Run) -> Section:
     preprocessor, estimator = run.model.pipeline[:-1], run.model.pipeline[-1]
     try:
         Xt = preprocessor.transform(X)
-        values, method, units = _shap_values(estimator, Xt)
-    except _NoShap as exc:
+        values, method, units = shap_values(estimator, Xt)
+    except ShapUnavailable as exc:
         return Section(title, note(str(exc)))
     except Exception as exc:  # an optional section: say why, and keep the rest of the report
         return Section(
@@ -1289,137 +1244,6 @@ def _shap_section(run: _Run) -> Section:
     )
 
 
-def _shap_values(estimator, Xt) -> tuple[np.ndarray, str, str]:
-    """SHAP values as (rows, outputs, features), how they were computed, and their units."""
-    import scipy.sparse as sp
-
-    module = type(estimator).__module__.split(".")[0]
-    classifier = hasattr(estimator, "predict_proba")
-    margin = "log-odds" if classifier else "target units"
-    if module == "lightgbm":
-        contrib = estimator.predict(Xt, pred_contrib=True)
-        if isinstance(contrib, list):  # sparse input, multiclass: one matrix per class
-            contrib = np.stack([c.toarray() if sp.issparse(c) else c for c in contrib], axis=1)
-        elif sp.issparse(contrib):
-            contrib = contrib.toarray()
-        n_features = Xt.shape[1]
-        contrib = np.asarray(contrib).reshape(Xt.shape[0], -1, n_features + 1)
-        return contrib[..., :-1], "LightGBM's own tree contributions (pred_contrib)", margin
-    if module == "xgboost":
-        import xgboost
-
-        booster = estimator.get_booster()
-        options = {}
-        best = getattr(estimator, "best_iteration", None)
-        if isinstance(best, int):
-            options["iteration_range"] = (0, best + 1)
-        contrib = booster.predict(xgboost.DMatrix(Xt), pred_contribs=True, **options)
-        contrib = np.asarray(contrib)
-        if contrib.ndim == 2:
-            contrib = contrib[:, None, :]
-        return contrib[..., :-1], "XGBoost's own tree contributions (pred_contribs)", margin
-    if module == "catboost":
-        from catboost import Pool
-
-        data = Xt.toarray() if sp.issparse(Xt) else Xt
-        pool = Pool(data, cat_features=estimator.get_cat_feature_indices() or None)
-        contrib = np.asarray(estimator.get_feature_importance(pool, type="ShapValues"))
-        if contrib.ndim == 2:
-            contrib = contrib[:, None, :]
-        return contrib[..., :-1], "CatBoost's own ShapValues", margin
-    if module == "sklearn" and (hasattr(estimator, "tree_") or hasattr(estimator, "estimators_")):
-        try:
-            with warnings.catch_warnings():  # shap's own deprecation noise at import
-                warnings.simplefilter("ignore")
-                import shap
-        except ImportError:
-            raise _NoShap(
-                f"SHAP values for {type(estimator).__name__} need the shap library: "
-                "pip install 'kiln[explain]'. Permutation importance above covers every model."
-            ) from None
-        data = Xt.toarray() if sp.issparse(Xt) else np.asarray(Xt)
-        trees = np.ravel(getattr(estimator, "estimators_", [estimator]))
-        nodes = sum(getattr(getattr(t, "tree_", None), "node_count", 0) for t in trees) or 1
-        low, high = SHAP_EXPLAINER_ROWS
-        data = data[: int(np.clip(SHAP_NODE_BUDGET // nodes, low, high))]
-        try:
-            raw = shap.TreeExplainer(estimator).shap_values(data, check_additivity=False)
-        except Exception as exc:  # shap supports most, not all, scikit-learn tree models
-            raise _NoShap(
-                f"shap could not explain {type(estimator).__name__}: {str(exc).rstrip('.!')}. "
-                "Permutation importance above covers every model."
-            ) from None
-        if isinstance(raw, list):
-            values = np.stack(raw, axis=1)
-        else:
-            values = np.asarray(raw)
-            values = values[:, None, :] if values.ndim == 2 else np.moveaxis(values, 2, 1)
-        if values.shape[1] == 2:  # binary: the positive class; the other is its mirror image
-            values = values[:, 1:, :]
-        # Forests and trees average probabilities; gradient boosting adds up log-odds.
-        boosted = "GradientBoosting" in type(estimator).__name__
-        units = "probability" if classifier and not boosted else margin
-        return values, "shap.TreeExplainer", units
-    raise _NoShap(
-        f"SHAP values are computed for tree models (LightGBM, XGBoost, CatBoost and scikit-learn "
-        f"tree ensembles); this model is {type(estimator).__name__}. Permutation importance "
-        "above covers every model."
-    )
-
-
-def transformed_feature_names(preprocessor, width: int) -> list[str]:
-    """Names of the columns the recipe outputs (``contract_Two year``, ``tenure``, …), or
-    ``feature_<i>`` when they cannot be told."""
-    names = _recipe_names(preprocessor)
-    if names is None or len(names) != width:
-        try:
-            names = [str(n) for n in preprocessor.get_feature_names_out()]
-        except Exception:  # a step without get_feature_names_out
-            names = None
-    if names is None or len(names) != width:
-        names = [f"feature_{i}" for i in range(width)]
-    return names
-
-
-def _recipe_names(preprocessor) -> list[str] | None:
-    steps = [s for _, s in preprocessor.steps] if hasattr(preprocessor, "steps") else [preprocessor]
-    names: list[str] | None = None
-    for step in steps:
-        if hasattr(step, "transformers_"):
-            names = []
-            for name, transformer, columns in step.transformers_:
-                if transformer == "drop" or name == "remainder":
-                    continue
-                inner = _step_names(transformer, [str(c) for c in columns])
-                if inner is None:
-                    return None
-                names += inner
-        else:
-            names = _step_names(step, names or [])
-            if names is None:
-                return None
-    return names
-
-
-def _step_names(transformer, columns: list[str]) -> list[str] | None:
-    steps = [s for _, s in transformer.steps] if hasattr(transformer, "steps") else [transformer]
-    names = columns
-    for step in steps:
-        if step == "passthrough":
-            continue
-        function = getattr(step, "func", None)
-        if function is not None and getattr(step, "feature_names_out", None) is None:
-            if getattr(function, "__name__", "") == "datetime_parts":
-                parts = ("year", "month", "day", "day_of_week", "hour")
-                names = [f"{c}_{p}" for c in names for p in parts]
-            continue  # other recipe functions keep one output column per input column
-        try:
-            names = [str(n) for n in step.get_feature_names_out(names)]
-        except Exception:
-            return None
-    return names
-
-
 # -- clustering -----------------------------------------------------------------------------------
 def clustering_section(
     X,
@@ -1456,7 +1280,6 @@ def clustering_section(
     import scipy.sparse as sp
 
     from kiln.evaluation._unsupervised import clustering_metrics
-    from kiln.reports import Section, figure, grid, note
 
     if isinstance(X, pd.DataFrame):
         X = X.select_dtypes("number").to_numpy(dtype=float)
@@ -1583,7 +1406,6 @@ def clustering_section(
 # -- helpers --------------------------------------------------------------------------------------
 def _table(columns: list[str], rows: list[list[Any]], **options: Any) -> str:
     """``reports.table``, with large numbers shown with thousands separators and one decimal."""
-    from kiln.reports import table
 
     def shown(value: Any) -> Any:
         if isinstance(value, float) and np.isfinite(value) and abs(value) >= 1000:

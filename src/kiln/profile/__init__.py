@@ -6,6 +6,14 @@
 """
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, Profile, profile
-from kiln.profile._store import DatasetProfile
+from kiln.profile._store import DatasetProfile, profile_version, stored_profiles
 
-__all__ = ["FORMAT", "SAMPLE_ROWS", "DatasetProfile", "Profile", "profile"]
+__all__ = [
+    "FORMAT",
+    "SAMPLE_ROWS",
+    "DatasetProfile",
+    "Profile",
+    "profile",
+    "profile_version",
+    "stored_profiles",
+]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kiln.data._schema import (
+from kiln.data import (
     BOOLEAN,
     CATEGORICAL,
     DATETIME,
@@ -26,6 +26,7 @@ from kiln.data._schema import (
 from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
 from kiln.profile._stats import clean
+from kiln.reports import write
 
 __all__ = ["FORMAT", "SAMPLE_ROWS", "Profile", "profile"]
 
@@ -76,8 +77,6 @@ class Profile:
         return render_profile(self)
 
     def write_html(self, path: str | os.PathLike) -> Path:
-        from kiln.reports import write
-
         return write(path, self.to_html())
 
 
@@ -115,7 +114,7 @@ def _as_source(data: Any) -> tuple[_stats.Source, pa.Table | None]:
 
 
 def _infer_types(source: _stats.Source, table: pa.Table | None) -> dict[str, str]:
-    from kiln.data._schema import infer_schema
+    from kiln.data import infer_schema
 
     if table is None:
         import pyarrow.parquet as pq

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import markupsafe
 
-from kiln.data._schema import NUMERIC
+from kiln.data import NUMERIC
+from kiln.reports import Section, compact_template, fields, grid, note, render, table
 
 if TYPE_CHECKING:
     from kiln.profile._profile import Profile
@@ -108,9 +109,7 @@ def _round(value):
 
 
 def _script(figures: list) -> str:
-    from kiln.reports._html import _compact_template
-
-    template = _compact_template()
+    template = compact_template()
     payload = json.dumps(_round(figures), separators=(",", ":"), ensure_ascii=False)
     payload = payload.replace("</", "<\\/")
     template_json = json.dumps(template, separators=(",", ":")).replace("</", "<\\/")
@@ -127,7 +126,6 @@ def _script(figures: list) -> str:
 
 def render_profile(profile: Profile) -> str:
     """The whole report page."""
-    from kiln.reports import Section, render
 
     facts, plots = profile.facts, profile.plots
     token = _FIGURES.set([])
@@ -158,8 +156,6 @@ def render_profile(profile: Profile) -> str:
 
 
 def _section(title: str, body: str) -> Section:
-    from kiln.reports import Section
-
     return Section(title, body)
 
 
@@ -176,8 +172,6 @@ def _sample_note(facts: dict) -> str:
 
 
 def _overview(facts: dict) -> Section:
-    from kiln.reports import fields, note
-
     target = facts["target"]
     values = {
         "Data set": facts["title"],
@@ -200,8 +194,6 @@ def _overview(facts: dict) -> Section:
 
 
 def _warnings(facts: dict) -> Section:
-    from kiln.reports import note, table
-
     if not facts["warnings"]:
         return _section("Warnings", note("No warnings."))
     rows = [[w["kind"], ", ".join(w["columns"]), w["message"]] for w in facts["warnings"]]
@@ -213,8 +205,6 @@ def _warnings(facts: dict) -> Section:
 
 
 def _quick_model(facts: dict) -> Section:
-    from kiln.reports import fields, grid, note
-
     quick = facts["quick_model"]
     if quick["status"] != "ok":
         return _section("Quick model", note(f"Skipped: {quick['reason']}."))
@@ -293,8 +283,6 @@ def _histogram(hist: dict, title: str, colour: str = _BLUE):
 
 
 def _column_block(name: str, stats: dict, plots: dict) -> str:
-    from kiln.reports import grid, table
-
     rows = [
         [label, stats[key]] for key, label in _STAT_ROWS if key in stats and stats[key] is not None
     ]
@@ -353,8 +341,6 @@ def _column_block(name: str, stats: dict, plots: dict) -> str:
 
 
 def _columns(facts: dict, plots: dict) -> Section:
-    from kiln.reports import note
-
     body = "".join(
         _column_block(name, stats, plots) for name, stats in facts["column_stats"].items()
     )
@@ -382,8 +368,6 @@ def _heatmap(matrix, labels, title, *, signed: bool = True):
 
 
 def _correlations(facts: dict, plots: dict) -> Section:
-    from kiln.reports import grid, note, table
-
     corr = facts["correlations"]
     labels = corr["columns"]
     if len(labels) < 2:
@@ -410,7 +394,6 @@ def _associations(facts: dict) -> str:
     """Cramér's V between categorical columns, and the strongly associated pairs."""
     from markupsafe import Markup
 
-    from kiln.reports import note, table
 
     associations = facts.get("associations") or {}
     labels = associations.get("columns") or []
@@ -433,8 +416,6 @@ def _associations(facts: dict) -> str:
 
 
 def _scatter(plots: dict) -> Section:
-    from kiln.reports import note
-
     scatter = plots["scatter"]
     columns = scatter["columns"]
     marker = dict(size=3, opacity=0.5, color=_BLUE)
@@ -498,8 +479,6 @@ def _scatter(plots: dict) -> Section:
 
 
 def _target(facts: dict, plots: dict) -> Section:
-    from kiln.reports import fields, grid, note, table
-
     target = facts["target"]
     target_plots = plots.get("target", {})
     parts = []
@@ -615,8 +594,6 @@ def _feature_figure(feature: str, target: str, data: dict) -> str:
 
 
 def _missing(facts: dict, plots: dict) -> Section:
-    from kiln.reports import grid, note, table
-
     missing = plots.get("missing") or {}
     if not missing:
         return _section("Missing values", note("No missing values."))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kiln.data._schema import BOOLEAN, DATETIME, NUMERIC
+from kiln.data import BOOLEAN, DATETIME, NUMERIC
 from kiln.errors import DataError
 
 # Most frequent values kept per column (categorical bars, near-constant checks).

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, profile
-from kiln.store import new_id, now, who
-from kiln.store._tables import DatasetProfileRow
+from kiln.store import DatasetProfileRow, new_id, now, who
 
 if TYPE_CHECKING:
+    from kiln.context import Context
     from kiln.data import DatasetVersion
-    from kiln.workspace import Workspace
 
 __all__ = ["DatasetProfile", "profile_version", "stored_profiles"]
 
@@ -76,7 +75,7 @@ class DatasetProfile:
         }
 
 
-def _record(ws: Workspace, row: DatasetProfileRow, version: DatasetVersion, reused: bool):
+def _record(ws: Context, row: DatasetProfileRow, version: DatasetVersion, reused: bool):
     what = f"profile of {version.ref}"
     facts = json.loads(ws.artifacts.local_path(row.json_digest, what=what).read_text("utf-8"))
     return DatasetProfile(
@@ -105,7 +104,7 @@ def _find(session, version_id: str, target: str | None) -> DatasetProfileRow | N
 
 
 def profile_version(
-    ws: Workspace,
+    ws: Context,
     ref: str | DatasetVersion,
     *,
     target: str | None = None,
@@ -163,7 +162,7 @@ def profile_version(
         return _record(ws, row, version, reused=False)
 
 
-def stored_profiles(ws: Workspace, ref: str | DatasetVersion) -> list[dict]:
+def stored_profiles(ws: Context, ref: str | DatasetVersion) -> list[dict]:
     """``[{"target", "created_at", "warnings", ...}]`` for the profiles stored with a version."""
     version = ws.data.get(ref) if isinstance(ref, str) else ref
     with ws.store.read() as session:

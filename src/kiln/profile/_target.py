@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, IDENTIFIER, NUMERIC, TEXT
+from kiln.data import BOOLEAN, CATEGORICAL, IDENTIFIER, NUMERIC, TEXT
 from kiln.profile._stats import clean
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"

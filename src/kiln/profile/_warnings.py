@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiln.data._schema import CATEGORICAL, IDENTIFIER, NUMERIC, TEXT
+from kiln.data import CATEGORICAL, IDENTIFIER, NUMERIC, TEXT
 
 HIGH_CORRELATION = 0.9  # |Pearson r| or |Spearman ρ| at or above
 HIGH_ASSOCIATION = 0.9  # Cramér's V between two categorical columns at or above

@@ -6,11 +6,11 @@ declarative list of steps (``_spec``), fit on training rows only (``_ops``, ``_c
 
 from __future__ import annotations
 
-from typing import Any
-
 from kiln.recipe._compile import ModelPipeline, RecipeTransformer, compile_recipe, plan
 from kiln.recipe._default import build_preprocessor, build_text_preprocessor
-from kiln.recipe._ops import set_pii_key
+from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
+from kiln.recipe._inputs import model_inputs, recipe_reads
+from kiln.recipe._preview import RecipePreview, preview
 from kiln.recipe._spec import STEPS, Recipe, RecipeError
 
 __all__ = [
@@ -18,32 +18,17 @@ __all__ = [
     "ModelPipeline",
     "Recipe",
     "RecipeError",
+    "RecipePreview",
     "RecipeTransformer",
+    "RowEncoder",
     "build_preprocessor",
     "build_text_preprocessor",
     "compile_recipe",
+    "finish_signature",
     "model_inputs",
     "plan",
+    "preview",
+    "probe_rows",
     "recipe_reads",
-    "set_pii_key",
 ]
 
-
-def model_inputs(
-    column_types: dict[str, str], reads: list[str], *, text_input: bool = False
-) -> dict[str, str]:
-    """The columns a model is given: text columns for text models, else all but text and
-    identifier columns, plus those a recipe reads (``reads``)."""
-    from kiln.data._schema import IDENTIFIER, TEXT
-
-    def default(kind: str) -> bool:
-        return kind == TEXT if text_input else kind not in (TEXT, IDENTIFIER)
-
-    return {c: t for c, t in column_types.items() if c in reads or default(t)}
-
-
-def recipe_reads(recipe: Any, column_types: dict[str, str], problem_type: str | None) -> list:
-    """The text or identifier columns ``recipe`` reads (the default recipe reads none)."""
-    if not recipe:
-        return []
-    return plan(Recipe.parse(recipe), column_types, problem_type)

@@ -16,9 +16,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
+from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
 from kiln.recipe import _spec as s
 from kiln.recipe._default import build_preprocessor
+from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
 from kiln.recipe._frame import SPARSE, Frame, select, step_label
 from kiln.recipe._ops import OPS, OUTPUT_TYPES, Context, ResampleOp
 from kiln.recipe._spec import Recipe, RecipeError
@@ -187,8 +188,6 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
     def _compile_finish(self):
         """The default-recipe part compiled to NumPy for small batches (as endpoints do for the
         default recipe), or None when the compiled form does not reproduce it."""
-        from kiln.serving._fast import RowEncoder, finish_signature, probe_rows
-
         signature = finish_signature(self.finish_) if self.finish_ is not None else None
         if signature is None:
             return None

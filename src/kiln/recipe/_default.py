@@ -14,7 +14,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC
+from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC
 
 MISSING_CATEGORY = "__missing__"
 MAX_CATEGORIES = 50

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, NUMERIC
+from kiln.data import BOOLEAN, CATEGORICAL, NUMERIC
 from kiln.recipe._spec import SELECTORS, RecipeError, Step
 
 SPARSE = "sparse"  # the type of a sparse block: numeric features, many of them

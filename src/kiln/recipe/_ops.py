@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import os
 import re
 import string
 from abc import ABC, abstractmethod
@@ -19,23 +18,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
+from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
 from kiln.recipe import _spec as s
 from kiln.recipe._default import MISSING_CATEGORY, as_category_strings, category_text
 from kiln.recipe._frame import Frame, step_label
 from kiln.recipe._spec import RecipeError
-
-_PII_KEY: str | None = None
-
-
-def set_pii_key(key: str | None) -> None:
-    """The key ``hash_pii`` uses in this process (set from the workspace settings)."""
-    global _PII_KEY
-    _PII_KEY = key
+from kiln.settings import active_pii_key
 
 
 def pii_key() -> str:
-    key = _PII_KEY or os.environ.get("KILN_PII_KEY")
+    key = active_pii_key()
     if not key:
         raise RecipeError(
             "The recipe's hash_pii step needs a secret key: set pii_key in kiln.toml or the "
@@ -996,7 +988,7 @@ class FunctionOp(Op):
             ) from exc
 
     def apply(self, frame):
-        from kiln.data._schema import infer_schema
+        from kiln.data import infer_schema
 
         given = frame.dense[self.columns].copy()
         result = self._function()(given)

@@ -8,11 +8,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from kiln.data import unknown_column
+from kiln.problems import encode_target, infer_problem_type, order_classes
 from kiln.recipe._compile import compile_recipe, plan
+from kiln.recipe._inputs import model_inputs
 from kiln.recipe._spec import Recipe
 
 if TYPE_CHECKING:
-    from kiln.workspace import Workspace
+    from kiln.context import Context
+
+__all__ = ["RecipePreview", "preview"]
 
 SAMPLE_ROWS = 10_000
 
@@ -54,7 +59,7 @@ class RecipePreview:
 
 
 def preview(
-    workspace: Workspace,
+    workspace: Context,
     ref: str,
     recipe: Any,
     *,
@@ -65,14 +70,10 @@ def preview(
 ) -> RecipePreview:
     """Fit ``recipe`` on data set ``ref`` (a uniform sample of ``sample_rows`` at most) as
     training would, and show its first ``rows`` rows before and after, with the output schema."""
-    from kiln.data._catalog import _unknown_column
-    from kiln.recipe import model_inputs
-    from kiln.training._job import infer_problem_type, order_classes
-
     version = workspace.data.get(ref)
     parsed = Recipe.parse(recipe)
     if target is not None and target not in version.columns:
-        raise _unknown_column(target, version)
+        raise unknown_column(target, version)
     types = {c: t for c, t in version.column_types().items() if c != target}
     frame = workspace.data.load(version)
     problem_type, y = None, None
@@ -85,11 +86,10 @@ def preview(
     if len(frame) > sample_rows:
         fitted = frame.sample(sample_rows, random_state=seed).reset_index(drop=True)
     if target is not None:
-        if problem_type == "regression":
-            y = fitted[target].to_numpy(dtype=float)
-        else:
+        classes = None
+        if problem_type != "regression":
             classes = order_classes(fitted[target].unique().tolist())
-            y = fitted[target].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
+        y = encode_target(fitted[target], problem_type, classes, target)
     transformer = compile_recipe(
         parsed,
         {c: types[c] for c in features},

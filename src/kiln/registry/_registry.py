@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from kiln.errors import NotFound, StateError
 from kiln.refs import parse_ref
+from kiln.registry._model import TrainedModel
 from kiln.store import ModelGroupRow, ModelVersionRow, Record, link, new_id, now, who
 
 if TYPE_CHECKING:
-    from kiln.training import TrainedModel
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 __all__ = ["APPROVED", "PENDING", "REJECTED", "ModelRegistry", "ModelVersion"]
 
@@ -55,7 +55,7 @@ class ModelVersion(Record):
 class ModelRegistry:
     """``ws.models``: register, find, approve, reject and load model versions."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self._ws = workspace
 
     def register(
@@ -171,7 +171,6 @@ class ModelRegistry:
 
     def load(self, ref: str | ModelVersion) -> TrainedModel:
         """The fitted model, after checking its file against the recorded digest."""
-        from kiln.training import TrainedModel
 
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
         data = self._ws.artifacts.read_bytes(version.digest, what=f"model {version.ref}")

@@ -3,6 +3,7 @@
 from kiln.reports._html import (
     Section,
     bullets,
+    compact_template,
     fields,
     figure,
     grid,
@@ -11,5 +12,18 @@ from kiln.reports._html import (
     table,
     write,
 )
+from kiln.reports._job import JobReport
 
-__all__ = ["Section", "bullets", "fields", "figure", "grid", "note", "render", "table", "write"]
+__all__ = [
+    "JobReport",
+    "Section",
+    "bullets",
+    "compact_template",
+    "fields",
+    "figure",
+    "grid",
+    "note",
+    "render",
+    "table",
+    "write",
+]

@@ -12,7 +12,18 @@ from typing import Any
 import jinja2
 import markupsafe
 
-__all__ = ["Section", "bullets", "fields", "figure", "grid", "note", "render", "table", "write"]
+__all__ = [
+    "Section",
+    "bullets",
+    "compact_template",
+    "fields",
+    "figure",
+    "grid",
+    "note",
+    "render",
+    "table",
+    "write",
+]
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -101,7 +112,8 @@ _COMPACT_LAYOUT_KEYS = (
 
 
 @cache
-def _compact_template() -> dict:
+def compact_template() -> dict:
+    """The small plotly layout template of compact figures (also used by the profile page)."""
     import plotly.io as pio
 
     layout = pio.templates["plotly_white"].layout.to_plotly_json()
@@ -116,7 +128,7 @@ def figure(fig: Any, *, height: int | None = None, compact: bool = False) -> str
     """
     if height:
         fig.update_layout(height=height)
-    template = _compact_template() if compact else "plotly_white"
+    template = compact_template() if compact else "plotly_white"
     fig.update_layout(margin=dict(l=50, r=20, t=40, b=40), template=template)
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 

@@ -17,11 +17,11 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kiln
+from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
-from kiln.serving._fast import RowEncoder, probe_rows
+from kiln.recipe import RowEncoder, probe_rows
+from kiln.registry import TrainedModel
 from kiln.serving._validation import RequestSchema
-from kiln.training import TrainedModel
-from kiln.workspace import Workspace
 
 log = logging.getLogger("kiln.serving")
 REFRESH_SECONDS = 1.0
@@ -96,7 +96,7 @@ class LoadedEndpoint:
 class EndpointCache:
     """The models behind each endpoint, reloaded when an endpoint's revision changes."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self.workspace = workspace
         self.loaded: dict[str, LoadedEndpoint] = {}
         self._checked = 0.0
@@ -177,9 +177,9 @@ _ERRORS = {
 }
 
 
-def create_app(workspace: Workspace | None = None) -> FastAPI:
+def create_app(workspace: Context | None = None) -> FastAPI:
     """The serving app for ``workspace`` (the default one when omitted)."""
-    workspace = workspace or Workspace()
+    workspace = workspace or Context()  # KILN_HOME, else .kiln here
     cache = EndpointCache(workspace)
     max_bytes = workspace.settings.max_request_bytes
 

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from kiln.compute import JobContext
+    from kiln.context import Context
     from kiln.serving._validation import RequestSchema
-    from kiln.workspace import Workspace
 
 DEFAULT_CHUNK_ROWS = 100_000
 _FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -36,7 +36,7 @@ def _format(path: Path, given: str | None, *, what: str) -> str:
 
 
 def transform(
-    workspace: Workspace,
+    workspace: Context,
     model: str,
     *,
     input: str | os.PathLike,
@@ -94,7 +94,7 @@ def _batches(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from kiln.data._read import csv_parse_options, sniff_delimiter
+    from kiln.data import csv_parse_options, sniff_delimiter
     from kiln.serving._validation import arrow_types, name_csv_column
 
     if fmt == "parquet":
@@ -196,13 +196,13 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending)
 
 
-def run_transform_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
+def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from kiln.algorithms._catalog import default_threads
-    from kiln.serving._fast import RowEncoder, probe_rows
+    from kiln.algorithms import default_threads
+    from kiln.recipe import RowEncoder, probe_rows
     from kiln.serving._validation import RequestSchema
 
     started = time.perf_counter()

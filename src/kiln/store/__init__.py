@@ -2,6 +2,7 @@
 
 from kiln.store._db import SCHEMA_REVISION, Record, Store, link, new_id, now, who
 from kiln.store._tables import (
+    DatasetProfileRow,
     DatasetVersionRow,
     DeploymentRow,
     EndpointRow,
@@ -16,6 +17,7 @@ from kiln.store._tables import (
 
 __all__ = [
     "SCHEMA_REVISION",
+    "DatasetProfileRow",
     "DatasetVersionRow",
     "DeploymentRow",
     "EndpointRow",

@@ -11,49 +11,23 @@ from sklearn.pipeline import Pipeline
 
 from kiln.algorithms import (
     BINARY,
-    MULTICLASS,
     REGRESSION,
     UNSUPERVISED_PROBLEM_TYPES,
     Algorithm,
+    best_iteration,
     get_algorithm,
 )
 from kiln.compute import JobContext
+from kiln.context import Context
 from kiln.errors import ConfigError, DataError
-from kiln.evaluation import evaluate, metric_names
+from kiln.evaluation import evaluate
+from kiln.problems import encode_target, infer_problem_type, metric_names, order_classes
 from kiln.recipe import ModelPipeline, recipe_reads
+from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
-from kiln.training._model import TrainedModel, set_estimator_threads
 from kiln.training._signature import build_signature
 from kiln.training._unsupervised import build_features, estimator_params, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
-from kiln.workspace import Workspace
-
-_POSITIVE_NAMES = ("yes", "y", "true", "t", "1", "positive", "pos")
-
-
-def infer_problem_type(target: pd.Series) -> str:
-    """binary for two values, multiclass for text labels or few integers, else regression."""
-    values = target.dropna()
-    distinct = values.nunique()
-    if distinct <= 2:
-        return BINARY
-    kind = values.dtype.kind
-    if kind == "f":
-        whole = np.allclose(values, values.round())
-        return MULTICLASS if whole and distinct <= 10 else REGRESSION
-    if kind in "iu":
-        return MULTICLASS if distinct <= 10 else REGRESSION
-    return MULTICLASS
-
-
-def order_classes(values: list) -> list:
-    """Sorted labels, the positive one last for binary problems (so it is column 1)."""
-    classes = sorted(values, key=lambda v: (str(type(v)), v))
-    if len(classes) == 2:
-        first, second = classes
-        if str(first).lower() in _POSITIVE_NAMES and str(second).lower() not in _POSITIVE_NAMES:
-            classes = [second, first]
-    return classes
 
 
 @dataclass
@@ -151,7 +125,7 @@ class Problem:
         return evaluate(self.problem_type, y, y_pred=model.encoded_labels(proba), proba=proba)
 
 
-def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
+def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     started = time.perf_counter()
     log = context.log
     data = workspace.data
@@ -254,7 +228,7 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
         log(f"Recipe: {' → '.join(step['step'] for step in problem.recipe)}.")
     for part, frame in frames.items():
         problem.X[part] = frame[features]
-        problem.y[part] = _encode_target(frame[target], problem_type, classes, target)
+        problem.y[part] = encode_target(frame[target], problem_type, classes, target)
         if group_column:
             problem.groups[part] = frame[group_column].to_numpy()
     if classes is not None:
@@ -330,7 +304,7 @@ def run_training_job(workspace: Workspace, context: JobContext, spec: dict) -> d
 
 
 def register_and_finish(
-    workspace: Workspace,
+    workspace: Context,
     context: JobContext,
     spec: dict,
     *,
@@ -389,20 +363,6 @@ def register_and_finish(
     }
 
 
-def _encode_target(values: pd.Series, problem_type: str, classes, target: str) -> np.ndarray:
-    if problem_type == REGRESSION:
-        if not pd.api.types.is_numeric_dtype(values):
-            raise DataError(
-                f"The target {target!r} is not numeric, so it cannot be a regression target. "
-                "Use --problem-type binary or multiclass.",
-                code="training.bad-target",
-                field=target,
-            )
-        return values.to_numpy(dtype=float)
-    index = {c: i for i, c in enumerate(classes)}
-    return values.map(index).to_numpy(dtype=int)
-
-
 def _log_curves(context: JobContext, curves: dict, prefix: str = "") -> None:
     for name, values in curves.items():
         context.log_metric_series(f"{prefix}{name}", values)
@@ -416,7 +376,7 @@ def _holdout(problem: Problem, context: JobContext) -> dict:
     fit_seconds = time.perf_counter() - fit_started
     _log_curves(context, curves)
     if curves:
-        best = _best_iteration(problem.algorithm, pipeline[-1])
+        best = best_iteration(problem.algorithm, pipeline[-1])
         context.log(
             f"Logged per-iteration {', '.join(curves)}"
             + (f"; best iteration {best}." if best else ".")
@@ -471,7 +431,7 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
         pipeline, curves = problem.fit(X_train, y[train_idx], X_held, y[held_idx])
         if number <= 10:  # enough curves to see the spread; LOOCV would log thousands
             _log_curves(context, curves, prefix=f"fold{number}/")
-        best = _best_iteration(problem.algorithm, pipeline[-1])
+        best = best_iteration(problem.algorithm, pipeline[-1])
         if best:
             best_iterations.append(best)
         model = problem.model(pipeline)
@@ -536,20 +496,6 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
         out["threshold_data"] = (y_oof, scores_oof[:, 1])
         out["threshold_source"] = "out-of-fold"
     return out
-
-
-def _best_iteration(algorithm: Algorithm, estimator) -> int | None:
-    """The iteration early stopping kept, counted from 1 (None without early stopping)."""
-    if algorithm.best_iteration is not None:
-        return algorithm.best_iteration(estimator)
-    for name in ("best_iteration_", "best_iteration"):
-        try:
-            value = getattr(estimator, name, None)
-        except (AttributeError, ValueError):
-            value = None
-        if value:
-            return int(value) + (1 if name == "best_iteration" else 0)
-    return None
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, *, cost_fp: float, cost_fn: float):

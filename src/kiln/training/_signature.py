@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kiln.data._schema import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
+from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
 
 MAX_LISTED_CATEGORIES = 1000
 

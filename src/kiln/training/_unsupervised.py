@@ -15,17 +15,18 @@ from kiln.algorithms import (
     Algorithm,
 )
 from kiln.compute import JobContext
+from kiln.context import Context
 from kiln.errors import DataError
-from kiln.evaluation._unsupervised import (
+from kiln.evaluation import (
     anomaly_metrics,
     clustering_metrics,
     reduction_metrics,
     topic_metrics,
 )
+from kiln.problems import order_classes
 from kiln.recipe import build_preprocessor, build_text_preprocessor, compile_recipe, recipe_reads
-from kiln.training._model import TrainedModel
+from kiln.registry import TrainedModel
 from kiln.training._signature import build_signature
-from kiln.workspace import Workspace
 
 
 def build_features(
@@ -67,14 +68,14 @@ def estimator_params(algorithm: Algorithm, hp: dict) -> dict:
 
 
 def run_unsupervised(
-    workspace: Workspace,
+    workspace: Context,
     context: JobContext,
     spec: dict,
     dataset,
     algorithm: Algorithm,
     problem_type: str,
 ) -> dict:
-    from kiln.training._job import order_classes, register_and_finish
+    from kiln.training._job import register_and_finish  # _job imports this module
 
     started = time.perf_counter()
     data, log = workspace.data, context.log

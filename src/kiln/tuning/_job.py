@@ -12,8 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from kiln.compute import JobContext
+from kiln.context import Context
 from kiln.errors import ConfigError, JobFailed
-from kiln.workspace import Workspace
 
 STRATEGIES = ("grid", "random", "bayesian", "tpe", "hyperband")
 
@@ -65,7 +65,7 @@ class _Pruning:
         self.pruned_at: int | None = None
 
     def __call__(self) -> str | None:
-        from kiln.training._live import LIVE_METRIC
+        from kiln.training import LIVE_METRIC
 
         series = self.workspace.jobs.metrics(self.job_id).get(LIVE_METRIC, [])
         new = [(step, value) for step, value in series if step > self.reported]
@@ -92,7 +92,7 @@ def trial_value(result: dict, objective: str) -> float | None:
     return None
 
 
-def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dict:
+def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     import optuna
 
     from kiln.algorithms import get_algorithm
@@ -249,9 +249,9 @@ def _distributions(space) -> dict:
     return out
 
 
-def _finish(workspace: Workspace, context: JobContext, spec: dict, study, seconds: float) -> dict:
+def _finish(workspace: Context, context: JobContext, spec: dict, study, seconds: float) -> dict:
 
-    from kiln.training import TrainedModel
+    from kiln.registry import TrainedModel
 
     trials = []
     for child in workspace.jobs.list(parent_id=context.job_id, limit=None):

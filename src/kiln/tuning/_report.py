@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.reports import JobReport, Section, fields, figure, note, render, table, write
+
 if TYPE_CHECKING:
     from kiln.compute import Job
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 
-def study_of(workspace: Workspace, job: Job):
+def study_of(workspace: Context, job: Job):
     """An in-memory Optuna study holding the tuning job's completed trials, by hyperparameter."""
     import optuna
 
@@ -46,12 +48,10 @@ def _distribution(r):
     return optuna.distributions.FloatDistribution(r.low, r.high, log=r.scale == "log")
 
 
-def tuning_report(workspace: Workspace, job: Job, out=None):
+def tuning_report(workspace: Context, job: Job, *, out=None, **_options):
     """Write the report of a completed tuning job; returns a JobReport."""
     import optuna.visualization as vis
 
-    from kiln.evaluation._report import JobReport
-    from kiln.reports import Section, fields, figure, note, render, table, write
 
     started = time.perf_counter()
     result, spec = job.result, job.spec

@@ -13,8 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from kiln.algorithms import Algorithm
-from kiln.algorithms._params import Param
+from kiln.algorithms import Algorithm, Param
 from kiln.errors import ConfigError
 
 SCALES = ("linear", "log", "reverse_log")

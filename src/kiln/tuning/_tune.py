@@ -10,7 +10,7 @@ from kiln.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
     from kiln.compute import Job
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TuningResult:
 
 
 def tune(
-    workspace: Workspace,
+    workspace: Context,
     data: str,
     *,
     target: str,
@@ -50,7 +50,7 @@ def tune(
     options of :func:`kiln.training.train` (validation, ratios, recipe, name, ...)."""
     from kiln.algorithms import get_algorithm
     from kiln.compute import LocalExecutor
-    from kiln.evaluation import LOWER_IS_BETTER, metric_names
+    from kiln.problems import LOWER_IS_BETTER, metric_names
     from kiln.training import training_spec
     from kiln.tuning._job import STRATEGIES
     from kiln.tuning._space import search_space
@@ -129,7 +129,7 @@ def tune(
 
 
 def _default_objective(workspace, dataset, target, spec) -> str:
-    from kiln.training._job import infer_problem_type
+    from kiln.problems import infer_problem_type
 
     problem = spec.get("problem_type") or infer_problem_type(
         workspace.data.load(dataset, columns=[target])[target]
@@ -138,7 +138,7 @@ def _default_objective(workspace, dataset, target, spec) -> str:
 
 
 def resume(
-    workspace: Workspace, job_id: str, *, on_log: Callable[[str], None] | None = None
+    workspace: Context, job_id: str, *, on_log: Callable[[str], None] | None = None
 ) -> TuningResult:
     """Run an interrupted (Failed or Stopped) tuning job again; finished trials are kept."""
     from kiln.compute import LocalExecutor

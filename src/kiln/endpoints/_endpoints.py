@@ -13,7 +13,7 @@ from kiln.refs import check_name
 from kiln.store import DeploymentRow, EndpointRow, Record, link, new_id, now, who
 
 if TYPE_CHECKING:
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
 __all__ = ["Endpoint", "EndpointService"]
 
@@ -40,7 +40,7 @@ class Endpoint(Record):
 class EndpointService:
     """``ws.endpoints``: deploy models to named endpoints and inspect them."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self._ws = workspace
 
     def deploy(self, model: str, *, endpoint: str) -> Endpoint:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kiln.algorithms import (
+from kiln.problems import (
     ANOMALY_DETECTION,
     BINARY,
     CLUSTERING,

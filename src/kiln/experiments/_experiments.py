@@ -7,17 +7,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from kiln.errors import NotFound
+from kiln.problems import LOWER_IS_BETTER, PRIMARY_METRIC
 from kiln.store import ExperimentRow, JobRow
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from kiln.compute import Job
-    from kiln.workspace import Workspace
+    from kiln.context import Context
 
-__all__ = ["ExperimentService", "PRIMARY_METRIC"]
-
-PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
+__all__ = ["ExperimentService"]
 
 
 def _scores(job: Job) -> tuple[str, dict]:
@@ -32,7 +31,7 @@ def _scores(job: Job) -> tuple[str, dict]:
 class ExperimentService:
     """``ws.experiments``: list experiments, their runs, and compare them."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self._ws = workspace
 
     def list(self) -> list[dict]:
@@ -75,8 +74,6 @@ class ExperimentService:
 
     def best(self, name: str) -> dict | None:
         """The completed run with the best primary metric on its held-out split."""
-        from kiln.evaluation import LOWER_IS_BETTER
-
         candidates = []
         for job in self.runs(name):
             if job.status != "Completed":
@@ -124,7 +121,6 @@ class ExperimentService:
         import plotly.express as px
         import plotly.graph_objects as go
 
-        from kiln.evaluation import LOWER_IS_BETTER
         from kiln.reports import Section, figure, render, table, write
 
         frame = self.compare(name)

@@ -1,0 +1,336 @@
+"""``automl`` (checks the options and runs the job) and ``AutoML``, its notebook face."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiln.context import Context
+from kiln.errors import ConfigError, StateError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kiln.compute import Job
+    from kiln.registry import ModelVersion, TrainedModel
+
+__all__ = ["AutoML", "AutoMLResult", "automl"]
+
+MIN_TIME_LIMIT = 10.0
+
+
+@dataclass(frozen=True)
+class AutoMLResult:
+    job: Job
+    model: ModelVersion
+
+    @property
+    def leaderboard(self) -> list[dict]:
+        return self.job.result["leaderboard"]
+
+    def to_dict(self) -> dict:
+        result = self.job.result
+        return {
+            "job": self.job.id,
+            "model": self.model.ref,
+            "problem_type": result["problem_type"],
+            "metric": result["metric"],
+            "score": result["score"],
+            "validation": result["validation"],
+            "trials": result["trials"],
+            "ensemble": result["ensemble"],
+            "leaderboard": result["leaderboard"],
+            "seconds": result.get("seconds_since_call", result["total_seconds"]),
+        }
+
+
+def automl(
+    workspace: Context,
+    data: str,
+    *,
+    target: str,
+    time_limit: float,
+    metric: str | None = None,
+    problem_type: str | None = None,
+    name: str | None = None,
+    algorithms: list[str] | None = None,
+    seed: int = 42,
+    on_log: Callable[[str], None] | None = None,
+    started: float | None = None,
+) -> AutoMLResult:
+    """Run AutoML on data set ``data`` (``name`` or ``name:3``) as a job, and register the model.
+
+    Parameters
+    ----------
+    time_limit
+        Seconds for the whole run, from this call to the registered model (at least 10). The
+        search stops early enough to ensemble, explain and register within it.
+    metric
+        What to optimise: ``roc_auc`` (binary), ``log_loss`` (multiclass) or ``rmse``
+        (regression) by default; see ``kiln.automl._search.METRICS`` for the others.
+    problem_type
+        ``binary``, ``multiclass`` or ``regression``; inferred from the target when omitted.
+    name
+        The model group to register in; defaults to the data set name.
+    algorithms
+        Restrict the candidates (default: lightgbm, linear, extra_trees, xgboost,
+        random_forest, knn, catboost when installed, mlp).
+    started
+        ``time.time()`` when the caller's clock started (defaults to now): the deadline is
+        ``started + time_limit``.
+    """
+    from kiln.algorithms import PROBLEM_TYPES, get_algorithm
+    from kiln.automl._search import FAMILIES, METRICS
+    from kiln.compute import LocalExecutor
+    from kiln.data import unknown_column
+    from kiln.problems import infer_problem_type
+    from kiln.refs import check_name
+
+    started = time.time() if started is None else started
+    if not isinstance(time_limit, int | float) or not time_limit >= MIN_TIME_LIMIT:
+        raise ConfigError(
+            f"time_limit must be at least {MIN_TIME_LIMIT:g} seconds; got {time_limit!r}.",
+            code="automl.bad-time-limit",
+            field="time_limit",
+        )
+    dataset = workspace.data.get(data)
+    if target not in dataset.columns:
+        raise unknown_column(target, dataset)
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise ConfigError(
+            f"Unknown problem type {problem_type!r}. Use one of {', '.join(PROBLEM_TYPES)}.",
+            code="training.bad-problem-type",
+            field="problem_type",
+        )
+    values = workspace.data.load(dataset, columns=[target])[target].dropna()
+    if values.empty:
+        raise ConfigError(
+            f"The target {target!r} of {dataset.ref} has no values.",
+            code="automl.empty-target",
+            field="target",
+        )
+    import pandas as pd
+
+    kind = problem_type or infer_problem_type(values)
+    if kind == "regression" and not pd.api.types.is_numeric_dtype(values):
+        raise ConfigError(
+            f"The target {target!r} is not numeric, so it cannot be a regression target. "
+            "Use problem_type binary or multiclass.",
+            code="training.bad-target",
+            field="target",
+        )
+    if kind == "regression" and not np.isfinite(values.to_numpy(dtype=float)).all():
+        count = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
+        raise ConfigError(
+            f"The target {target!r} has {count} infinite value(s). Fix or drop those rows "
+            "(rows with a missing target are dropped for you).",
+            code="training.bad-target",
+            field="target",
+        )
+    if kind == "binary" and values.nunique() != 2:
+        raise ConfigError(
+            f"A binary problem needs exactly 2 target values; {target!r} has "
+            f"{values.nunique()}. Use problem_type multiclass.",
+            code="training.bad-target",
+            field="target",
+        )
+    if metric is not None and metric not in METRICS[kind]:
+        raise ConfigError(
+            f"AutoML cannot optimise {metric!r} for a {kind} problem; use one of "
+            f"{', '.join(METRICS[kind])}.",
+            code="automl.bad-metric",
+            field="metric",
+        )
+    if algorithms:
+        for algorithm in algorithms:
+            checked = get_algorithm(algorithm).name
+            if checked not in FAMILIES:
+                raise ConfigError(
+                    f"AutoML does not search {checked!r}; it searches {', '.join(FAMILIES)}.",
+                    code="automl.bad-algorithm",
+                    field="algorithms",
+                )
+        algorithms = [get_algorithm(a).name for a in algorithms]
+    spec = {
+        "dataset": dataset.ref,
+        "dataset_version_id": dataset.id,
+        "target": target,
+        "problem_type": problem_type,
+        "metric": metric,
+        "time_limit": float(time_limit),
+        "deadline": started + float(time_limit),
+        "group": check_name(name or dataset.name, what="model group"),
+        "algorithms": algorithms,
+        "seed": int(seed),
+    }
+    job = workspace.jobs.create("automl", spec)
+    workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
+    finished = LocalExecutor(workspace).run(job, on_log=on_log)
+    return AutoMLResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+class AutoML:
+    """AutoML from a notebook or a script, with nothing set up::
+
+        automl = AutoML(target="churn", time_limit=60)
+        automl.fit(train_df)              # a pandas DataFrame, or a data set name
+        automl.predict(test_df)           # labels or values
+        automl.predict_proba(test_df)     # DataFrame, one column per class label
+        automl.leaderboard()              # DataFrame, one row per candidate
+
+    It uses the current workspace (``$KILN_HOME``, else ``.kiln`` here), creating it when there
+    is none, and registers its model there; ``automl.model`` is the registered version.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        time_limit: float = 60,
+        metric: str | None = None,
+        *,
+        problem_type: str | None = None,
+        name: str | None = None,
+        algorithms: list[str] | None = None,
+        workspace: Context | str | None = None,
+        seed: int = 42,
+        verbose: bool = False,
+    ):
+        self.target = target
+        self.time_limit = time_limit
+        self.metric = metric
+        self.problem_type = problem_type
+        self.name = name
+        self.algorithms = algorithms
+        self.seed = seed
+        self.verbose = verbose
+        self._workspace = workspace
+        self.result: AutoMLResult | None = None
+        self._model: TrainedModel | None = None
+
+    @property
+    def workspace(self) -> Context:
+        if not hasattr(self._workspace, "data"):
+            self._workspace = Context.open_or_create(self._workspace)
+        return self._workspace
+
+    def fit(self, data: pd.DataFrame | str) -> AutoML:
+        """Search, ensemble and register a model for ``data`` (a DataFrame is stored as a new
+        version of the data set ``automl_<target>``, or of ``name`` when given)."""
+        started = time.time()
+        ws = self.workspace
+        if isinstance(data, str):
+            ref = data
+        elif hasattr(data, "columns"):
+            if self.target not in data.columns:
+                from kiln.errors import DataError
+
+                raise DataError(
+                    f"The DataFrame has no column {self.target!r} (the target). Its columns: "
+                    f"{', '.join(map(str, list(data.columns)[:20]))}.",
+                    code="data.unknown-column",
+                    field="target",
+                )
+            duplicated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+            if duplicated:
+                from kiln.errors import DataError
+
+                raise DataError(
+                    f"The DataFrame has duplicated column name(s) {', '.join(duplicated)}; "
+                    "rename them so each column has its own name.",
+                    code="data.duplicate-column",
+                    field=duplicated[0],
+                )
+            ref = ws.data.ingest(data, name=self.name or _data_name(self.target)).ref
+        else:
+            raise ConfigError(
+                f"fit() takes a pandas DataFrame or a data set name; got {type(data).__name__}.",
+                code="automl.bad-data",
+            )
+        self.result = automl(
+            ws,
+            ref,
+            target=self.target,
+            time_limit=self.time_limit,
+            metric=self.metric,
+            problem_type=self.problem_type,
+            name=self.name,
+            algorithms=self.algorithms,
+            seed=self.seed,
+            on_log=print if self.verbose else None,
+            started=started,
+        )
+        self._model = None
+        return self
+
+    @property
+    def model(self) -> ModelVersion:
+        """The registered model version."""
+        return self._fitted().model
+
+    def _fitted(self) -> AutoMLResult:
+        if self.result is None:
+            raise StateError(
+                "This AutoML has not been fit yet: call fit(data) first.", code="automl.not-fit"
+            )
+        return self.result
+
+    def _trained(self) -> TrainedModel:
+        if self._model is None:
+            self._model = self.workspace.models.load(self._fitted().model)
+        return self._model
+
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        model = self._trained()
+        missing = [c for c in model.input_columns if c not in frame.columns]
+        if missing:
+            from kiln.errors import DataError
+
+            raise DataError(
+                f"Missing input column(s) {', '.join(map(repr, missing))}; the model reads "
+                f"{', '.join(model.input_columns)}.",
+                code="automl.missing-columns",
+                field=missing[0],
+            )
+        return frame
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Labels (classification, in the target's own values) or values (regression)."""
+        return self._trained().predict(self._inputs(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities: one column per class label, rows as ``frame``'s."""
+        import pandas as pd
+
+        model = self._trained()
+        if not model.is_classifier:
+            raise StateError(
+                "predict_proba is for classification; this is a regression model. Use predict.",
+                code="automl.not-classifier",
+            )
+        proba = model.predict_proba(self._inputs(frame))
+        return pd.DataFrame(proba, columns=list(model.classes), index=frame.index)
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per candidate, best first; the first row is the ensemble."""
+        return leaderboard_frame(self._fitted().leaderboard)
+
+
+def leaderboard_frame(rows: list[dict]) -> pd.DataFrame:
+    import json
+
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame["hyperparameters"] = frame["hyperparameters"].map(
+        lambda hp: json.dumps(hp, sort_keys=True, default=str)
+    )
+    return frame.set_index("rank")
+
+
+def _data_name(target: str) -> str:
+    return "automl_" + (re.sub(r"[^A-Za-z0-9_]", "_", target) or "data")

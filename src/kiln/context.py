@@ -1,0 +1,142 @@
+"""``Context``: an open workspace's stores and record services, what services and jobs take.
+
+The layers run, from the bottom: errors, refs, settings → store, artifacts → compute → record
+services (data sets, jobs, models, experiments, endpoints) → this context → stage libraries →
+actions → the :class:`kiln.Workspace` facade → CLI and HTTP. A job's function, a service and the
+HTTP app take a ``Context``; only the facade owns the actions that cross layers (train, tune, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any
+
+from kiln.artifacts import ArtifactStore
+from kiln.compute import JobService, register_job_kind
+from kiln.data import DataCatalog
+from kiln.endpoints import EndpointService
+from kiln.errors import WorkspaceNotFound
+from kiln.experiments import ExperimentService
+from kiln.registry import ModelRegistry
+from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home, set_pii_key
+from kiln.store import Store
+
+__all__ = ["Context"]
+
+_CONFIG_TEMPLATE = """\
+# kiln workspace settings.
+# Environment variables (KILN_STORE_URL, KILN_ARTIFACTS_URL) override these.
+[kiln]
+# store_url = "postgresql://user@host/kiln"
+# artifacts_url = "s3://bucket/prefix"
+# Deploy only models whose approval status is Approved.
+require_approval = false
+# Largest invocation body the server accepts, in bytes.
+max_request_bytes = 10485760
+"""
+
+
+# The built-in job kinds: what runs in a job's process and what writes its report. They are named
+# as strings, not imported: a job's process imports only its own kind's libraries, and the
+# context stays below the actions it names (see kiln.compute).
+register_job_kind(
+    "training",
+    run="kiln.training:run_training_job",
+    report="kiln.evaluation:training_report",
+    id_prefix="train",
+)
+register_job_kind(
+    "tuning", run="kiln.tuning:run_tuning_job", report="kiln.tuning:tuning_report", id_prefix="tune"
+)
+register_job_kind(
+    "automl",
+    run="kiln.automl:run_automl_job",
+    report="kiln.automl:automl_report",
+    id_prefix="automl",
+)
+register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
+
+
+class Context:
+    """An open workspace: settings, metadata store, artifact store and the record services.
+
+    Parameters
+    ----------
+    home
+        The workspace folder. Defaults to ``$KILN_HOME``, else ``.kiln`` in the current directory.
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None, **overrides: Any):
+        home_path = resolve_home(home)
+        if not (home_path / CONFIG_FILE).exists():
+            raise WorkspaceNotFound(
+                f"No kiln workspace at {home_path}. Create one with 'kiln init' "
+                "(or point KILN_HOME or --home at an existing workspace).",
+            )
+        self.settings: Settings = load_settings(home_path, **overrides)
+        set_pii_key(self.settings.pii_key)
+        self.home = home_path
+        self.store = Store(self.settings.store_url)
+        self.store.upgrade()
+        self.artifacts = ArtifactStore(self.settings.artifacts_url, cache_dir=home_path / "cache")
+
+    @classmethod
+    def init(cls, home: str | os.PathLike | None = None, **overrides: Any):
+        """Create the workspace (or open it, when it exists already)."""
+        home_path = resolve_home(home)
+        home_path.mkdir(parents=True, exist_ok=True)
+        config = home_path / CONFIG_FILE
+        if not config.exists():
+            config.write_text(_CONFIG_TEMPLATE)
+            (home_path / ".gitignore").write_text("*\n")
+        return cls(home_path, **overrides)
+
+    @classmethod
+    def open_or_create(cls, home: str | os.PathLike | None = None):
+        """The workspace at ``home``; the default one is created when missing (for notebooks)."""
+        try:
+            return cls(home)
+        except WorkspaceNotFound:
+            return cls.init(home)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.home)!r})"
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that let a child process open this same workspace."""
+        return {
+            "KILN_HOME": str(self.home),
+            "KILN_STORE_URL": self.settings.store_url,
+            "KILN_ARTIFACTS_URL": self.settings.artifacts_url,
+        }
+
+    # -- record services ------------------------------------------------------------------------
+    @cached_property
+    def data(self) -> DataCatalog:
+        return DataCatalog(self)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self)
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        return ExperimentService(self)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        return ModelRegistry(self)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        return EndpointService(self)

@@ -1,0 +1,5 @@
+"""Endpoint records: which model version each endpoint serves (``ws.endpoints``)."""
+
+from kiln.endpoints._endpoints import Endpoint, EndpointService
+
+__all__ = ["Endpoint", "EndpointService"]

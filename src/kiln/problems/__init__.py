@@ -1,0 +1,55 @@
+"""Problem types (binary, multiclass, regression and the unsupervised ones), the target, and
+the metrics each problem type reports.
+
+The problem specification (success criteria, owner, ...) will live here too.
+"""
+
+from kiln.problems._metrics import (
+    CLASSIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    METRICS,
+    MULTICLASS_METRICS,
+    PRIMARY_METRIC,
+    REGRESSION_METRICS,
+    UNSUPERVISED_METRICS,
+    Metric,
+    metric_names,
+)
+from kiln.problems._target import (
+    ANOMALY_DETECTION,
+    BINARY,
+    CLUSTERING,
+    DIMENSIONALITY_REDUCTION,
+    MULTICLASS,
+    PROBLEM_TYPES,
+    REGRESSION,
+    TOPIC_MODELING,
+    UNSUPERVISED_PROBLEM_TYPES,
+    encode_target,
+    infer_problem_type,
+    order_classes,
+)
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "METRICS",
+    "MULTICLASS_METRICS",
+    "PRIMARY_METRIC",
+    "REGRESSION_METRICS",
+    "UNSUPERVISED_METRICS",
+    "Metric",
+    "metric_names",
+    "ANOMALY_DETECTION",
+    "BINARY",
+    "CLUSTERING",
+    "DIMENSIONALITY_REDUCTION",
+    "MULTICLASS",
+    "PROBLEM_TYPES",
+    "REGRESSION",
+    "TOPIC_MODELING",
+    "UNSUPERVISED_PROBLEM_TYPES",
+    "encode_target",
+    "infer_problem_type",
+    "order_classes",
+]

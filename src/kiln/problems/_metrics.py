@@ -1,0 +1,121 @@
+"""The metrics kiln reports, by problem type, with the direction in which each is better.
+
+This is the one table of metrics: evaluation computes them, success criteria and tuning
+objectives are checked against it, and experiments, tuning and AutoML rank by it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiln.problems._target import BINARY, MULTICLASS, REGRESSION
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "METRICS",
+    "MULTICLASS_METRICS",
+    "PRIMARY_METRIC",
+    "REGRESSION_METRICS",
+    "UNSUPERVISED_METRICS",
+    "Metric",
+    "metric_names",
+]
+
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+)
+REGRESSION_METRICS = ("mse", "rmse", "mae", "mape", "r2", "adjusted_r2")
+MULTICLASS_METRICS = (
+    "accuracy",
+    "log_loss",
+    *(
+        f"{m}_{a}"
+        for m in ("precision", "recall", "f1", "specificity", "roc_auc", "pr_auc")
+        for a in ("macro", "weighted")
+    ),
+)
+# Metrics where smaller is better; everything else is maximised.
+LOWER_IS_BETTER = {
+    "log_loss",
+    "mse",
+    "rmse",
+    "mae",
+    "mape",
+    "davies_bouldin",
+    "reconstruction_mse",
+    "perplexity",
+}
+UNSUPERVISED_METRICS = {
+    "clustering": (
+        "clusters",
+        "noise_share",
+        "silhouette",
+        "davies_bouldin",
+        "calinski_harabasz",
+        "rand",
+        "adjusted_rand",
+        "adjusted_mutual_info",
+    ),
+    "anomaly_detection": (
+        "flagged_share",
+        "score_mean",
+        "score_p95",
+        "roc_auc",
+        "pr_auc",
+        "precision",
+        "recall",
+    ),
+    "dimensionality_reduction": ("explained_variance", "reconstruction_mse", "components"),
+    "topic_modeling": ("perplexity", "log_likelihood"),
+}
+
+
+_BY_PROBLEM_TYPE = {
+    BINARY: CLASSIFICATION_METRICS,
+    MULTICLASS: MULTICLASS_METRICS,
+    REGRESSION: REGRESSION_METRICS,
+    **UNSUPERVISED_METRICS,
+}
+# The metric that ranks models of a problem type (experiments' best run, the tuning objective
+# when none is given); higher or lower is better as LOWER_IS_BETTER says.
+PRIMARY_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric kiln reports: its name, the problem types that report it, and its direction."""
+
+    name: str
+    problem_types: tuple[str, ...]
+    lower_is_better: bool
+
+    @property
+    def direction(self) -> str:
+        """Optuna's word for it: ``minimize`` or ``maximize``."""
+        return "minimize" if self.lower_is_better else "maximize"
+
+
+METRICS: dict[str, Metric] = {
+    name: Metric(
+        name=name,
+        problem_types=tuple(k for k, names in _BY_PROBLEM_TYPE.items() if name in names),
+        lower_is_better=name in LOWER_IS_BETTER,
+    )
+    for names in _BY_PROBLEM_TYPE.values()
+    for name in names
+}
+
+
+def metric_names(problem_type: str | None = None) -> set[str]:
+    """The metric names a problem type reports (all of them when ``problem_type`` is None)."""
+    if problem_type is None:
+        return set(METRICS)
+    return set(_BY_PROBLEM_TYPE[problem_type])
