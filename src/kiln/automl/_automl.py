@@ -10,8 +10,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kiln.algorithms import PROBLEM_TYPES, get_algorithm
+from kiln.automl._search import FAMILIES, METRICS
+from kiln.compute import LocalExecutor
 from kiln.context import Context
-from kiln.errors import ConfigError, StateError
+from kiln.data import unknown_column
+from kiln.errors import ConfigError, DataError, StateError
+from kiln.problems import infer_problem_type
+from kiln.refs import check_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,12 +90,6 @@ def automl(
         ``time.time()`` when the caller's clock started (defaults to now): the deadline is
         ``started + time_limit``.
     """
-    from kiln.algorithms import PROBLEM_TYPES, get_algorithm
-    from kiln.automl._search import FAMILIES, METRICS
-    from kiln.compute import LocalExecutor
-    from kiln.data import unknown_column
-    from kiln.problems import infer_problem_type
-    from kiln.refs import check_name
 
     started = time.time() if started is None else started
     if not isinstance(time_limit, int | float) or not time_limit >= MIN_TIME_LIMIT:
@@ -227,8 +227,6 @@ class AutoML:
             ref = data
         elif hasattr(data, "columns"):
             if self.target not in data.columns:
-                from kiln.errors import DataError
-
                 raise DataError(
                     f"The DataFrame has no column {self.target!r} (the target). Its columns: "
                     f"{', '.join(map(str, list(data.columns)[:20]))}.",
@@ -237,8 +235,6 @@ class AutoML:
                 )
             duplicated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
             if duplicated:
-                from kiln.errors import DataError
-
                 raise DataError(
                     f"The DataFrame has duplicated column name(s) {', '.join(duplicated)}; "
                     "rename them so each column has its own name.",
@@ -288,8 +284,6 @@ class AutoML:
         model = self._trained()
         missing = [c for c in model.input_columns if c not in frame.columns]
         if missing:
-            from kiln.errors import DataError
-
             raise DataError(
                 f"Missing input column(s) {', '.join(map(repr, missing))}; the model reads "
                 f"{', '.join(model.input_columns)}.",

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from kiln.algorithms import REGRESSION
+from kiln.registry import set_estimator_threads
 
 SELECTION_ROUNDS = 40
 
@@ -115,8 +116,6 @@ class WeightedEnsemble(BaseEstimator):
         return self.predict_proba(X).argmax(axis=1)
 
     def set_threads(self, threads: int) -> None:
-        from kiln.registry import set_estimator_threads
-
         for member in self.members:
             for pipeline in member.pipelines:
                 set_estimator_threads(pipeline[-1], threads)

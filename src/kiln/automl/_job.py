@@ -8,21 +8,23 @@ import time
 import numpy as np
 import pandas as pd
 
-from kiln.algorithms import BINARY, REGRESSION, get_algorithm
+from kiln.algorithms import BINARY, REGRESSION, default_threads, get_algorithm
 from kiln.automl._ensemble import (
     BaggedMember,
     WeightedEnsemble,
     ensemble_pipeline,
     select_ensemble,
 )
-from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial
+from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial, metric_loss
 from kiln.compute import JobContext
 from kiln.context import Context
 from kiln.data import NUMERIC, TEXT
 from kiln.errors import DataError
 from kiln.evaluation import evaluate, shap_values, transformed_feature_names
-from kiln.problems import LOWER_IS_BETTER
+from kiln.problems import LOWER_IS_BETTER, encode_target, infer_problem_type, order_classes
 from kiln.profile import profile_version
+from kiln.registry import TrainedModel
+from kiln.training import build_signature
 
 IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imbalanced target
 TEXT_VOCABULARY = 5000
@@ -45,9 +47,6 @@ def explain_seconds(time_limit: float, remaining: float) -> float:
 
 
 def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
-    from kiln.algorithms import default_threads
-    from kiln.problems import encode_target, infer_problem_type, order_classes
-    from kiln.training import build_signature
 
     log = context.log
     time_limit = float(spec["time_limit"])
@@ -210,7 +209,6 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         f"(trial {best_single.number}, {best_single.family})."
     )
 
-    from kiln.registry import TrainedModel
 
     model = TrainedModel(
         ensemble_pipeline(ensemble, X.head(5)),
@@ -444,7 +442,6 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
     per column and repeat: an ensemble of bagged pipelines spends most of a call in per-call
     overhead, so all shuffled copies are stacked and predicted in one call.
     """
-    from kiln.automl._search import metric_loss
 
     def predictions(frame):
         if model.problem_type == REGRESSION:

@@ -28,6 +28,8 @@ from kiln.algorithms import (
 )
 from kiln.automl._ensemble import full_proba
 from kiln.problems import LOWER_IS_BETTER
+from kiln.training import Problem
+from kiln.tuning import Range, search_space
 
 # Metrics AutoML can optimise, by problem type (the first is the default).
 METRICS = {
@@ -325,7 +327,6 @@ class Search:
     def _family(self, name: str, recipes: dict, imbalanced: bool) -> Family:
         import optuna
 
-        from kiln.tuning import Range, search_space
 
         algorithm = get_algorithm(name)
         space = search_space(algorithm, None)
@@ -468,8 +469,6 @@ class Search:
         )
 
     def _run_trial(self, family: Family, deadline: float) -> Trial | None:
-        from kiln.training import Problem
-
         optuna_trial, recipe, hp = self._next_config(family)
         number = len(self.trials) + 1
         trial = Trial(number, family.name, recipe, hp)

@@ -153,7 +153,8 @@ class JobService:
         job = self.get(job_id)
         function = job_kind(job.kind).report_function()
         if function is None:
-            reportable = ", ".join(k.name for k in job_kinds() if k.report)
+            *first, last = [k.name for k in job_kinds() if k.report]
+            reportable = f"{', '.join(first)} and {last}" if first else last
             raise ConfigError(
                 f"Job {job.id} is a {job.kind} job, which has no report; reports are for "
                 f"{reportable} jobs. See 'kiln jobs list --kind training'.",

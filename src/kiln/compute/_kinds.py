@@ -71,7 +71,8 @@ def job_kind(name: str) -> JobKind:
 
 
 def job_kinds() -> list[JobKind]:
-    return [_KINDS[name] for name in sorted(_KINDS)]
+    """The registered kinds, in the order they were registered."""
+    return list(_KINDS.values())
 
 
 def _resolve(ref: str) -> Callable:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from kiln.artifacts import sha256_file
 from kiln.data._read import read_source, read_sql, table_from_frame
 from kiln.data._schema import infer_schema, normalise_table
+from kiln.data._split import split_frame
 from kiln.errors import ConfigError, DataError, NotFound
 from kiln.refs import check_name, parse_ref
 from kiln.store import DatasetVersionRow, Record, link, new_id, now, who
@@ -281,7 +282,6 @@ class DataCatalog:
         ordered by ``time_column`` when given (train earliest, test latest), seeded. Splitting the
         same version the same way returns the same versions.
         """
-        from kiln.data._split import split_frame
 
         version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
         for column in (target, time_column):

@@ -22,6 +22,7 @@ from kiln.errors import ConfigError, DataError, StateError
 from kiln.evaluation._diagnosis import LOSS_METRIC, METRIC_LABELS, SKILL_METRIC, diagnose
 from kiln.evaluation._explain import ShapUnavailable, shap_values, transformed_feature_names
 from kiln.evaluation._metrics import evaluate
+from kiln.evaluation._unsupervised import clustering_metrics
 from kiln.reports import (
     JobReport,
     Section,
@@ -1279,7 +1280,6 @@ def clustering_section(
     import plotly.graph_objects as go
     import scipy.sparse as sp
 
-    from kiln.evaluation._unsupervised import clustering_metrics
 
     if isinstance(X, pd.DataFrame):
         X = X.select_dtypes("number").to_numpy(dtype=float)

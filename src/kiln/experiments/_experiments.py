@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from kiln.errors import NotFound
 from kiln.problems import LOWER_IS_BETTER, PRIMARY_METRIC
+from kiln.reports import Section, figure, render, table, write
 from kiln.store import ExperimentRow, JobRow
 
 if TYPE_CHECKING:
@@ -121,7 +122,6 @@ class ExperimentService:
         import plotly.express as px
         import plotly.graph_objects as go
 
-        from kiln.reports import Section, figure, render, table, write
 
         frame = self.compare(name)
         sections = [

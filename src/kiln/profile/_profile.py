@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kiln import __version__
 from kiln.data import (
     BOOLEAN,
     CATEGORICAL,
@@ -22,9 +23,11 @@ from kiln.data import (
     NUMERIC,
     SEMANTIC_TYPES,
     TEXT,
+    infer_schema,
 )
 from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
+from kiln.profile._report import render_profile
 from kiln.profile._stats import clean
 from kiln.reports import write
 
@@ -72,7 +75,6 @@ class Profile:
 
     def to_html(self) -> str:
         """The self-contained HTML report (plotly.js inlined; opens offline)."""
-        from kiln.profile._report import render_profile
 
         return render_profile(self)
 
@@ -114,8 +116,6 @@ def _as_source(data: Any) -> tuple[_stats.Source, pa.Table | None]:
 
 
 def _infer_types(source: _stats.Source, table: pa.Table | None) -> dict[str, str]:
-    from kiln.data import infer_schema
-
     if table is None:
         import pyarrow.parquet as pq
 
@@ -315,7 +315,6 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
     type_counts: dict[str, int] = {}
     for t in types.values():
         type_counts[t] = type_counts.get(t, 0) + 1
-    from kiln import __version__
 
     facts = {
         "format": FORMAT,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
+from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT, infer_schema
 from kiln.recipe import _spec as s
 from kiln.recipe._default import MISSING_CATEGORY, as_category_strings, category_text
 from kiln.recipe._frame import Frame, step_label
@@ -988,8 +988,6 @@ class FunctionOp(Op):
             ) from exc
 
     def apply(self, frame):
-        from kiln.data import infer_schema
-
         given = frame.dense[self.columns].copy()
         result = self._function()(given)
         if not isinstance(result, pd.DataFrame) or len(result) != len(given):

@@ -9,7 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.algorithms import default_threads
+from kiln.compute import LocalExecutor
+from kiln.data import csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
+from kiln.recipe import RowEncoder, probe_rows
+from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,7 +56,6 @@ def transform(
     ``keep="input"`` writes every input column beside the predictions, ``keep="id"`` only
     ``id_column``, ``keep="none"`` only the predictions. Returns the completed Job.
     """
-    from kiln.compute import LocalExecutor
 
     source, target = Path(input).resolve(), Path(output).resolve()
     version = workspace.models.get(model)
@@ -94,8 +98,6 @@ def _batches(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from kiln.data import csv_parse_options, sniff_delimiter
-    from kiln.serving._validation import arrow_types, name_csv_column
 
     if fmt == "parquet":
         parquet = pq.ParquetFile(path)
@@ -201,9 +203,6 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from kiln.algorithms import default_threads
-    from kiln.recipe import RowEncoder, probe_rows
-    from kiln.serving._validation import RequestSchema
 
     started = time.perf_counter()
     version = workspace.models.get_by_id(spec["model_version_id"])

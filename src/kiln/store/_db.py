@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import ConfigError
+from kiln.store._tables import LineageRow
 
 # The newest migration in migrations/versions; a test checks it matches Alembic's head.
 SCHEMA_REVISION = "0004"
@@ -121,7 +122,6 @@ class Store:
 
 def link(session: Session, source: tuple[str, str], target: tuple[str, str], relation: str) -> None:
     """Record a lineage edge: ``source`` (kind, id) was used to produce ``target``."""
-    from kiln.store._tables import LineageRow
 
     session.add(
         LineageRow(

@@ -25,6 +25,7 @@ from kiln.problems import encode_target, infer_problem_type, metric_names, order
 from kiln.recipe import ModelPipeline, recipe_reads
 from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
+from kiln.training._live import LiveLoss, attach, stop_at, unhook
 from kiln.training._signature import build_signature
 from kiln.training._unsupervised import build_features, estimator_params, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
@@ -83,19 +84,13 @@ class Problem:
                 hp, (Xt, y_train), (preprocessor.transform(X_eval), y_eval)
             )
         if self.live is not None and options:
-            from kiln.training._live import attach
-
             attach(self.algorithm.name, estimator, options, self.live)
         if self.deadline is not None and options:
-            from kiln.training._live import stop_at
-
             stop_at(self.algorithm.name, estimator, options, self.deadline)
         estimator.fit(Xt, y_train, **options)
         if self.live is not None:
             self.live.flush()
         if self.deadline is not None or self.live is not None:
-            from kiln.training._live import unhook
-
             unhook(self.algorithm.name, estimator)
         curves = {}
         if self.algorithm.iteration_metrics is not None and options:
@@ -221,8 +216,6 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
         recipe=spec.get("recipe"),
     )
     if spec.get("tuning", {}).get("live") and not validation.is_cross_validation:
-        from kiln.training._live import LiveLoss
-
         problem.live = LiveLoss(context)
     if problem.recipe:
         log(f"Recipe: {' → '.join(step['step'] for step in problem.recipe)}.")

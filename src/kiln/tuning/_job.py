@@ -11,9 +11,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kiln.compute import JobContext
+from kiln.algorithms import get_algorithm
+from kiln.compute import JobContext, LocalExecutor
 from kiln.context import Context
 from kiln.errors import ConfigError, JobFailed
+from kiln.registry import TrainedModel
+from kiln.training import LIVE_METRIC
+from kiln.tuning._space import parse_range
 
 STRATEGIES = ("grid", "random", "bayesian", "tpe", "hyperband")
 
@@ -65,8 +69,6 @@ class _Pruning:
         self.pruned_at: int | None = None
 
     def __call__(self) -> str | None:
-        from kiln.training import LIVE_METRIC
-
         series = self.workspace.jobs.metrics(self.job_id).get(LIVE_METRIC, [])
         new = [(step, value) for step, value in series if step > self.reported]
         if not new:
@@ -95,9 +97,6 @@ def trial_value(result: dict, objective: str) -> float | None:
 def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     import optuna
 
-    from kiln.algorithms import get_algorithm
-    from kiln.compute import LocalExecutor
-    from kiln.tuning._space import parse_range
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log = context.log
@@ -251,7 +250,6 @@ def _distributions(space) -> dict:
 
 def _finish(workspace: Context, context: JobContext, spec: dict, study, seconds: float) -> dict:
 
-    from kiln.registry import TrainedModel
 
     trials = []
     for child in workspace.jobs.list(parent_id=context.job_id, limit=None):

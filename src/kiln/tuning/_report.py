@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.algorithms import get_algorithm
 from kiln.reports import JobReport, Section, fields, figure, note, render, table, write
+from kiln.tuning._space import parse_range
 
 if TYPE_CHECKING:
     from kiln.compute import Job
@@ -18,8 +20,6 @@ def study_of(workspace: Context, job: Job):
     """An in-memory Optuna study holding the tuning job's completed trials, by hyperparameter."""
     import optuna
 
-    from kiln.algorithms import get_algorithm
-    from kiln.tuning._space import parse_range
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     algorithm = get_algorithm(job.spec["training"]["algorithm"])

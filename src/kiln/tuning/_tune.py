@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kiln.algorithms import get_algorithm
+from kiln.compute import LocalExecutor
 from kiln.errors import ConfigError, StateError
+from kiln.problems import LOWER_IS_BETTER, infer_problem_type, metric_names
+from kiln.training import training_spec
+from kiln.tuning._job import STRATEGIES
+from kiln.tuning._space import search_space
 
 if TYPE_CHECKING:
     from kiln.compute import Job
@@ -48,12 +54,6 @@ def tune(
     """Search ``algorithm``'s hyperparameters on data set ``data``: each trial is a training job
     (a child of the tuning job); the best trial's model is registered. ``training`` takes the
     options of :func:`kiln.training.train` (validation, ratios, recipe, name, ...)."""
-    from kiln.algorithms import get_algorithm
-    from kiln.compute import LocalExecutor
-    from kiln.problems import LOWER_IS_BETTER, metric_names
-    from kiln.training import training_spec
-    from kiln.tuning._job import STRATEGIES
-    from kiln.tuning._space import search_space
 
     chosen = get_algorithm(algorithm)
     if strategy not in STRATEGIES:
@@ -129,8 +129,6 @@ def tune(
 
 
 def _default_objective(workspace, dataset, target, spec) -> str:
-    from kiln.problems import infer_problem_type
-
     problem = spec.get("problem_type") or infer_problem_type(
         workspace.data.load(dataset, columns=[target])[target]
     )
@@ -141,7 +139,6 @@ def resume(
     workspace: Context, job_id: str, *, on_log: Callable[[str], None] | None = None
 ) -> TuningResult:
     """Run an interrupted (Failed or Stopped) tuning job again; finished trials are kept."""
-    from kiln.compute import LocalExecutor
 
     job = workspace.jobs.get(job_id)
     if job.kind != "tuning":
