@@ -16,6 +16,8 @@ from kiln.errors import ConfigError
 from kiln.problems import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
 
 INF = math.inf
+# The hyperparameters of a text model's vectoriser: the recipe takes them, not the estimator.
+TEXT_VECTORISER_PARAMS = ("ngram_max", "min_document_frequency", "vocabulary_size")
 
 # Shared by the classifiers that can re-weight classes.
 CLASS_WEIGHT = Param(
@@ -61,6 +63,13 @@ class Algorithm:
     aliases: tuple[str, ...] = field(default=())
     # The default search space of a tuning job, as --range texts (see kiln.tuning).
     tuning_ranges: tuple[str, ...] = field(default=())
+
+    def build_estimator(self, problem_type: str, hp: dict[str, Any], seed: int) -> Any:
+        """The estimator for hyperparameters ``hp``, less those of the text vectoriser (which the
+        recipe consumes); training and the report's refits build it this one way."""
+        if self.text_input:
+            hp = {k: v for k, v in hp.items() if k not in TEXT_VECTORISER_PARAMS}
+        return self.build(problem_type, hp, seed)
 
     def hyperparameters(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
         return validate_hyperparameters(self.name, self.params, given or {})

@@ -443,7 +443,7 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
     X, y = run.frames["train"], run.y["train"]
     order = _stratified_order(y, run.seed, classification=run.problem_type != REGRESSION)
     n_classes = len(run.model.classes or [])
-    base = _refit_template(run.model.pipeline, run.algorithm)
+    base = _refit_template(run)
     metric = SKILL_METRIC[run.problem_type]
     sizes = sorted(
         {max(int(round(f * len(y))), 2 * n_classes, 10) for f in LEARNING_CURVE_FRACTIONS}
@@ -522,23 +522,33 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
     return points, Section(title, body)
 
 
-def _refit_template(pipeline, algorithm: Algorithm | None):
-    """An unfitted copy of the pipeline with the rounds early stopping chose and no early
+def _refit_template(run: _Run):
+    """An unfitted copy of the model's pipeline for the learning curve's refits: the recipe, and
+    the estimator built as training builds it, with the rounds early stopping chose and no early
     stopping (the refits have no evaluation set)."""
     from sklearn.base import clone
 
+    pipeline = run.model.pipeline
     template = clone(pipeline)
-    name, estimator = template.steps[-1]
-    params = estimator.get_params(deep=False)
+    algorithm = run.algorithm
     best = best_iteration(algorithm, pipeline[-1])
-    rounds = algorithm.iterations_param if algorithm is not None else "n_estimators"
-    updates: dict[str, Any] = {}
-    if best and rounds in params:
-        updates[rounds] = best
-    if params.get("early_stopping_rounds") is not None:
-        updates["early_stopping_rounds"] = None
-    if updates:
+    if algorithm is None:  # a model built outside the catalog: adjust its own parameters
+        estimator = template.steps[-1][1]
+        params = estimator.get_params(deep=False)
+        updates: dict[str, Any] = {}
+        if best and "n_estimators" in params:
+            updates["n_estimators"] = best
+        if params.get("early_stopping_rounds") is not None:
+            updates["early_stopping_rounds"] = None
         estimator.set_params(**updates)
+        return template
+    hp = dict(run.version.hyperparameters)
+    if best and algorithm.iterations_param in hp:
+        hp[algorithm.iterations_param] = best
+    if "early_stopping_rounds" in hp:
+        hp["early_stopping_rounds"] = 0
+    name = template.steps[-1][0]
+    template.steps[-1] = (name, algorithm.build_estimator(run.problem_type, hp, run.seed))
     return template
 
 

@@ -27,7 +27,7 @@ from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._live import LiveLoss, attach, stop_at, unhook
 from kiln.training._signature import build_signature
-from kiln.training._unsupervised import build_features, estimator_params, run_unsupervised
+from kiln.training._unsupervised import build_features, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
 
 
@@ -73,9 +73,7 @@ class Problem:
             Xt, y_train = preprocessor.fit_resample(X_train, y_train)
         else:
             Xt = preprocessor.fit_transform(X_train, y_train)
-        estimator = self.algorithm.build(
-            self.problem_type, estimator_params(self.algorithm, hp), self.seed
-        )
+        estimator = self.algorithm.build_estimator(self.problem_type, hp, self.seed)
         if self.threads is not None:
             set_estimator_threads(estimator, self.threads)
         options = {}

@@ -57,16 +57,6 @@ def build_features(
     )
 
 
-TEXT_PARAMS = ("ngram_max", "min_document_frequency", "vocabulary_size")
-
-
-def estimator_params(algorithm: Algorithm, hp: dict) -> dict:
-    """Hyperparameters without the text vectoriser's, which the recipe consumes."""
-    if not algorithm.text_input:
-        return hp
-    return {k: v for k, v in hp.items() if k not in TEXT_PARAMS}
-
-
 def run_unsupervised(
     workspace: Context,
     context: JobContext,
@@ -117,7 +107,7 @@ def run_unsupervised(
     fit_started = time.perf_counter()
     Xt = preprocessor.fit_transform(frames["train"][features])
     log(f"Preprocessing fit on the training split: {Xt.shape[1]} model inputs.")
-    estimator = algorithm.build(problem_type, estimator_params(algorithm, hp), spec["seed"])
+    estimator = algorithm.build_estimator(problem_type, hp, spec["seed"])
     log(f"Fitting {algorithm.name} with {hp}.")
     estimator.fit(Xt)
     fit_seconds = time.perf_counter() - fit_started
