@@ -198,3 +198,43 @@ def test_the_algorithms_page_documents_every_hyperparameter():
                 else str(default)
             )
             assert f"| `{param.name}` | {param.describe()} | `{shown}` | {param.help} |" in section
+
+
+# -- the registry entry: what a new algorithm declares, and is checked for ------------------------
+@pytest.mark.parametrize("name", sorted(n for n, a in ALGORITHMS.items() if a.tuning_ranges))
+def test_default_tuning_ranges_parse_against_the_schema(name):
+    from kiln.tuning import parse_range
+
+    algorithm = ALGORITHMS[name]
+    ranges = [parse_range(text, algorithm) for text in algorithm.tuning_ranges]
+    assert {r.name for r in ranges} <= {p.name for p in algorithm.params}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, a in ALGORITHMS.items() if a.automl))
+def test_automl_hints_are_valid_hyperparameters(name):
+    algorithm = ALGORITHMS[name]
+    hints = algorithm.automl
+    assert hints.shap in (None, "native", "tree")
+    assert hints.first_trial_cost > 0
+    for point in hints.portfolio:
+        assert algorithm.hyperparameters(point)  # raises on an unknown or invalid value
+
+
+def test_automl_candidates_come_from_the_registry():
+    from kiln.automl._search import FAMILIES, SCALE_SENSITIVE
+
+    assert FAMILIES[0] == "lightgbm" and set(FAMILIES) == {
+        n for n, a in ALGORITHMS.items() if a.automl
+    }
+    assert SCALE_SENSITIVE == {n for n in FAMILIES if ALGORITHMS[n].scale_numeric}
+
+
+def test_a_registered_name_cannot_be_registered_again():
+    from dataclasses import replace
+
+    from kiln.algorithms import register_algorithm
+    from kiln.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'lightgbm' is registered already"):
+        register_algorithm(replace(ALGORITHMS["lightgbm"]))
+    assert list(ALGORITHMS).count("lightgbm") == 1

@@ -1,14 +1,16 @@
 """The built-in algorithm catalog."""
 
-from kiln.algorithms._catalog import (
+from kiln.algorithms import _catalog  # noqa: F401 - registers the built-in entries
+from kiln.algorithms._algorithm import (
     ALGORITHMS,
     Algorithm,
+    AutoMLHints,
     best_iteration,
     default_threads,
     get_algorithm,
+    register_algorithm,
 )
 from kiln.algorithms._params import Param
-from kiln.algorithms._unsupervised import UNSUPERVISED_ALGORITHMS
 
 # The problem types, re-exported: each algorithm declares which of them it does.
 from kiln.problems import (
@@ -22,8 +24,6 @@ from kiln.problems import (
     TOPIC_MODELING,
     UNSUPERVISED_PROBLEM_TYPES,
 )
-
-ALGORITHMS.update(UNSUPERVISED_ALGORITHMS)
 
 _ESTIMATORS = {
     "LinearLearnerClassifier": "kiln.algorithms._linear_learner",
@@ -59,8 +59,10 @@ __all__ = [
     "PROBLEM_TYPES",
     "REGRESSION",
     "Algorithm",
+    "AutoMLHints",
     "Param",
     "best_iteration",
     "default_threads",
     "get_algorithm",
+    "register_algorithm",
 ]

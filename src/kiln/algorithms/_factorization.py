@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from kiln.algorithms._catalog import FACTORIZATION_MACHINE_PARAMS
+from kiln.algorithms._epochs import FACTORIZATION_MACHINE_PARAMS
 from kiln.algorithms._iterative import (
     EpochClassifierMixin,
     EpochRegressorMixin,

@@ -26,7 +26,7 @@ import math
 import numpy as np
 from scipy.special import expit, softmax
 
-from kiln.algorithms._catalog import LINEAR_LEARNER_PARAMS
+from kiln.algorithms._epochs import LINEAR_LEARNER_PARAMS
 from kiln.algorithms._iterative import (
     EpochClassifierMixin,
     EpochRegressorMixin,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiln.algorithms._catalog import MLP_PARAMS
+from kiln.algorithms._epochs import MLP_PARAMS
 from kiln.algorithms._iterative import (
     EpochClassifierMixin,
     EpochRegressorMixin,

@@ -10,12 +10,14 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kiln.algorithms._catalog import BINARY, MULTICLASS, Algorithm, default_threads
+from kiln.algorithms._algorithm import Algorithm, default_threads
 from kiln.algorithms._params import Param
 from kiln.problems import (
     ANOMALY_DETECTION,
+    BINARY,
     CLUSTERING,
     DIMENSIONALITY_REDUCTION,
+    MULTICLASS,
     TOPIC_MODELING,
 )
 

@@ -30,8 +30,9 @@ IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imba
 TEXT_VOCABULARY = 5000
 EXPLAIN_ROWS = 300
 SHAP_ROWS = 200
-BOOSTED_FAMILIES = ("lightgbm", "xgboost", "catboost")
-TREE_FAMILIES = (*BOOSTED_FAMILIES, "random_forest", "extra_trees")
+# Members whose SHAP values the booster computes itself, and those shap.TreeExplainer can read.
+BOOSTED_FAMILIES = tuple(n for n in FAMILIES if get_algorithm(n).automl.shap == "native")
+TREE_FAMILIES = tuple(n for n in FAMILIES if get_algorithm(n).automl.shap in ("native", "tree"))
 FOREST_SHAP_ROWS = 50
 
 

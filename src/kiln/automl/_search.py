@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kiln.algorithms import (
+    ALGORITHMS,
     BINARY,
     MULTICLASS,
     REGRESSION,
@@ -37,55 +38,12 @@ METRICS = {
     MULTICLASS: ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_macro"),
     REGRESSION: ("rmse", "mse", "mae", "r2"),
 }
-# Candidate algorithms in the order their first (default) trial runs: cheap and strong first.
-FAMILIES = (
-    "lightgbm",
-    "linear",
-    "xgboost",
-    "catboost",
-    "extra_trees",
-    "knn",
-    "mlp",
-    "random_forest",
+# Candidate algorithms (those with AutoML hints), in the order their first (default) trial runs.
+FAMILIES = tuple(
+    a.name
+    for a in sorted((a for a in ALGORITHMS.values() if a.automl), key=lambda a: a.automl.order)
 )
-SCALE_SENSITIVE = {"linear", "knn", "mlp"}
-# First-trial time estimate relative to the slowest trial seen so far.
-FIRST_TRIAL_FACTOR = {"catboost": 3.0, "mlp": 3.0, "random_forest": 2.0, "xgboost": 1.5}
-# Known-good starting points tried after every family's default (then TPE takes over).
-PORTFOLIO = {
-    "lightgbm": [
-        {
-            "n_estimators": 1000,
-            "learning_rate": 0.03,
-            "num_leaves": 15,
-            "min_child_samples": 10,
-            "subsample": 0.8,
-            "colsample_bytree": 0.7,
-            "reg_lambda": 1.0,
-        },
-        {
-            "n_estimators": 600,
-            "learning_rate": 0.08,
-            "num_leaves": 63,
-            "min_child_samples": 30,
-            "subsample": 0.7,
-            "colsample_bytree": 0.5,
-            "reg_lambda": 3.0,
-        },
-    ],
-    "xgboost": [
-        {
-            "n_estimators": 1000,
-            "learning_rate": 0.03,
-            "max_depth": 4,
-            "subsample": 0.8,
-            "colsample_bytree": 0.7,
-        }
-    ],
-    "linear": [{"alpha": 0.1}, {"alpha": 10.0}],
-    "knn": [{"n_neighbors": 30, "weights": "distance"}],
-    "extra_trees": [{"min_samples_leaf": 1, "max_features": "sqrt"}],
-}
+SCALE_SENSITIVE = {name for name in FAMILIES if ALGORITHMS[name].scale_numeric}
 CV_FOLDS = 5
 SMALL_ROWS = 3_000  # up to this many rows, cross-validation is repeated (REPEATS_SMALL times)
 REPEATS_SMALL = 2
@@ -350,7 +308,7 @@ class Search:
         study = optuna.create_study(direction="minimize", sampler=sampler)
         first = next(iter(recipes))
         portfolio = [{"recipe": first}]
-        portfolio += [{"recipe": first, **p} for p in PORTFOLIO.get(name, [])]
+        portfolio += [{"recipe": first, **p} for p in get_algorithm(name).automl.portfolio]
         portfolio += [{"recipe": r} for r in list(recipes)[1:]]
         return Family(name, algorithm, space, recipes, portfolio, study)
 
@@ -398,7 +356,7 @@ class Search:
         if family.trials:
             return family.slowest
         seen = max((t.seconds for t in self.trials), default=0.0)
-        return seen * FIRST_TRIAL_FACTOR.get(family.name, 1.0)
+        return seen * get_algorithm(family.name).automl.first_trial_cost
 
     def pick(self, remaining: float) -> Family | None:
         """The family to run next: every family's portfolio first (in FAMILIES order, one

@@ -1,0 +1,286 @@
+"""Gradient-boosted trees: XGBoost, LightGBM and CatBoost (an optional extra)."""
+
+from __future__ import annotations
+
+import inspect
+
+from kiln.algorithms._algorithm import (
+    INF,
+    Algorithm,
+    AutoMLHints,
+    default_threads,
+)
+from kiln.algorithms._params import Param
+from kiln.errors import ConfigError
+from kiln.problems import BINARY, PROBLEM_TYPES, REGRESSION
+
+# -- XGBoost --------------------------------------------------------------------------------------
+_BOOSTING_COMMON = [
+    Param("n_estimators", "int", 300, "number of boosting rounds", 1, 10000),
+    Param("learning_rate", "float", 0.05, "shrinkage per round", 1e-4, 1.0),
+    Param("max_depth", "int", 6, "maximum tree depth", 1, 30),
+    Param("subsample", "float", 0.9, "row fraction sampled per round", 0.05, 1.0),
+    Param("colsample_bytree", "float", 0.9, "column fraction sampled per tree", 0.05, 1.0),
+    Param("reg_lambda", "float", 1.0, "L2 regularisation on leaf weights", 0.0, INF),
+    Param("reg_alpha", "float", 0.0, "L1 regularisation on leaf weights", 0.0, INF),
+    Param(
+        "early_stopping_rounds",
+        "int",
+        30,
+        "stop when the validation loss has not improved for this many rounds (0: off)",
+        0,
+        10000,
+    ),
+]
+
+
+def _build_xgboost(problem_type: str, hp: dict, seed: int):
+    import xgboost
+
+    params = dict(hp)
+    params["early_stopping_rounds"] = params["early_stopping_rounds"] or None
+    common = dict(random_state=seed, n_jobs=default_threads(), tree_method="hist", **params)
+    if problem_type == REGRESSION:
+        return xgboost.XGBRegressor(eval_metric="rmse", **common)
+    return xgboost.XGBClassifier(
+        eval_metric="logloss" if problem_type == BINARY else "mlogloss", **common
+    )
+
+
+def _xgboost_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
+    return {"eval_set": [train, validation], "verbose": False}
+
+
+def _xgboost_curves(estimator) -> dict[str, list[float]]:
+    results = estimator.evals_result()
+    names = {"validation_0": "train", "validation_1": "validation"}
+    return {
+        f"{names.get(split, split)}_{metric}": list(values)
+        for split, metrics in results.items()
+        for metric, values in metrics.items()
+    }
+
+
+# -- LightGBM -------------------------------------------------------------------------------------
+_LIGHTGBM_PARAMS = [
+    Param("n_estimators", "int", 300, "number of boosting rounds", 1, 10000),
+    Param("learning_rate", "float", 0.05, "shrinkage per round", 1e-4, 1.0),
+    Param("num_leaves", "int", 31, "maximum leaves per tree", 2, 131072),
+    Param("max_depth", "int", -1, "maximum tree depth (-1: no limit)", -1, 100),
+    Param("min_child_samples", "int", 20, "minimum rows in a leaf", 1, 100000),
+    Param("subsample", "float", 0.9, "row fraction sampled (bagging)", 0.05, 1.0),
+    Param("colsample_bytree", "float", 0.9, "column fraction sampled per tree", 0.05, 1.0),
+    Param("reg_lambda", "float", 0.0, "L2 regularisation", 0.0, INF),
+    Param("reg_alpha", "float", 0.0, "L1 regularisation", 0.0, INF),
+    Param(
+        "early_stopping_rounds",
+        "int",
+        30,
+        "stop when the validation loss has not improved for this many rounds (0: off)",
+        0,
+        10000,
+    ),
+]
+
+
+def _build_lightgbm(problem_type: str, hp: dict, seed: int):
+    import lightgbm
+
+    params = {k: v for k, v in hp.items() if k != "early_stopping_rounds"}
+    common = dict(
+        random_state=seed, n_jobs=default_threads(), verbose=-1, subsample_freq=1, **params
+    )
+    if problem_type == REGRESSION:
+        return lightgbm.LGBMRegressor(**common)
+    return lightgbm.LGBMClassifier(**common)
+
+
+def _lightgbm_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
+    import lightgbm
+
+    rounds = hp["early_stopping_rounds"]
+    options = {
+        "eval_names": ["train", "validation"],
+        "callbacks": [lightgbm.early_stopping(rounds, verbose=False)] if rounds else [],
+    }
+    if "eval_X" in inspect.signature(lightgbm.LGBMModel.fit).parameters:  # LightGBM >= 4.6
+        options.update(eval_X=(train[0], validation[0]), eval_y=(train[1], validation[1]))
+    else:
+        options["eval_set"] = [train, validation]
+    return options
+
+
+def _lightgbm_curves(estimator) -> dict[str, list[float]]:
+    return {
+        f"{split}_{metric}": list(values)
+        for split, metrics in estimator.evals_result_.items()
+        for metric, values in metrics.items()
+    }
+
+
+# -- CatBoost (optional extra) --------------------------------------------------------------------
+_CATBOOST_PARAMS = [
+    Param("n_estimators", "int", 500, "number of boosting rounds", 1, 10000),
+    Param("learning_rate", "float", 0.05, "shrinkage per round", 1e-4, 1.0),
+    Param("depth", "int", 6, "depth of the symmetric (oblivious) trees", 1, 16),
+    Param("l2_leaf_reg", "float", 3.0, "L2 regularisation on leaf values", 0.0, INF),
+    Param(
+        "random_strength",
+        "float",
+        1.0,
+        "noise added to split scores (against overfitting)",
+        0.0,
+        INF,
+    ),
+    Param("colsample_bylevel", "float", 1.0, "column fraction tried at each tree level", 0.05, 1.0),
+    Param(
+        "early_stopping_rounds",
+        "int",
+        30,
+        "stop when the validation loss has not improved for this many rounds (0: off)",
+        0,
+        10000,
+    ),
+]
+
+
+def _build_catboost(problem_type: str, hp: dict, seed: int):
+    try:
+        import catboost
+    except ImportError as exc:
+        raise ConfigError(
+            "CatBoost is not installed: pip install 'kiln[catboost]'",
+            code="algorithm.missing-dependency",
+        ) from exc
+    common = dict(
+        iterations=hp["n_estimators"],
+        learning_rate=hp["learning_rate"],
+        depth=hp["depth"],
+        l2_leaf_reg=hp["l2_leaf_reg"],
+        random_strength=hp["random_strength"],
+        rsm=hp["colsample_bylevel"],
+        early_stopping_rounds=hp["early_stopping_rounds"] or None,
+        random_seed=seed,
+        thread_count=default_threads(),
+        verbose=False,
+        allow_writing_files=False,
+    )
+    if problem_type == REGRESSION:
+        return catboost.CatBoostRegressor(loss_function="RMSE", **common)
+    loss = "Logloss" if problem_type == BINARY else "MultiClass"
+    return catboost.CatBoostClassifier(loss_function=loss, **common)
+
+
+def _catboost_fit_options(hp: dict, train: tuple, validation: tuple) -> dict:
+    return {"eval_set": validation}
+
+
+def _catboost_best_iteration(estimator) -> int | None:
+    best = estimator.get_best_iteration()  # counted from 0; None without an eval set
+    return None if best is None else best + 1
+
+
+def _catboost_curves(estimator) -> dict[str, list[float]]:
+    names = {"learn": "train", "validation": "validation"}
+    return {
+        f"{names.get(split, split)}_{metric.lower()}": [float(v) for v in values]
+        for split, metrics in estimator.get_evals_result().items()
+        for metric, values in metrics.items()
+    }
+
+
+# The catalog entries of this family (kiln.algorithms._catalog collects them).
+ALGORITHMS: list[Algorithm] = [
+    Algorithm(
+        "xgboost",
+        "XGBoost gradient-boosted trees (hist)",
+        PROBLEM_TYPES,
+        _BOOSTING_COMMON,
+        _build_xgboost,
+        iteration_metrics=_xgboost_curves,
+        fit_options=_xgboost_fit_options,
+        tuning_ranges=(
+            "n_estimators=50:1000:log",
+            "learning_rate=0.005:0.3:log",
+            "max_depth=2:12",
+            "subsample=0.5:1",
+            "colsample_bytree=0.5:1",
+            "reg_lambda=0.001:10:log",
+            "reg_alpha=0.001:10:log",
+        ),
+        automl=AutoMLHints(
+            order=2,
+            first_trial_cost=1.5,
+            portfolio=(
+                {
+                    "n_estimators": 1000,
+                    "learning_rate": 0.03,
+                    "max_depth": 4,
+                    "subsample": 0.8,
+                    "colsample_bytree": 0.7,
+                },
+            ),
+            shap="native",
+        ),
+    ),
+    Algorithm(
+        "lightgbm",
+        "LightGBM gradient-boosted trees (leaf-wise)",
+        PROBLEM_TYPES,
+        _LIGHTGBM_PARAMS,
+        _build_lightgbm,
+        iteration_metrics=_lightgbm_curves,
+        fit_options=_lightgbm_fit_options,
+        tuning_ranges=(
+            "n_estimators=50:1000:log",
+            "learning_rate=0.005:0.3:log",
+            "num_leaves=8:256:log",
+            "min_child_samples=5:200:log",
+            "subsample=0.5:1",
+            "colsample_bytree=0.5:1",
+            "reg_lambda=0.001:10:log",
+            "reg_alpha=0.001:10:log",
+        ),
+        automl=AutoMLHints(
+            order=0,
+            portfolio=(
+                {
+                    "n_estimators": 1000,
+                    "learning_rate": 0.03,
+                    "num_leaves": 15,
+                    "min_child_samples": 10,
+                    "subsample": 0.8,
+                    "colsample_bytree": 0.7,
+                    "reg_lambda": 1.0,
+                },
+                {
+                    "n_estimators": 600,
+                    "learning_rate": 0.08,
+                    "num_leaves": 63,
+                    "min_child_samples": 30,
+                    "subsample": 0.7,
+                    "colsample_bytree": 0.5,
+                    "reg_lambda": 3.0,
+                },
+            ),
+            shap="native",
+        ),
+    ),
+    Algorithm(
+        "catboost",
+        "CatBoost gradient-boosted oblivious trees (needs the optional catboost extra)",
+        PROBLEM_TYPES,
+        _CATBOOST_PARAMS,
+        _build_catboost,
+        iteration_metrics=_catboost_curves,
+        fit_options=_catboost_fit_options,
+        best_iteration=_catboost_best_iteration,
+        tuning_ranges=(
+            "n_estimators=100:1500:log",
+            "learning_rate=0.01:0.3:log",
+            "depth=3:10",
+            "l2_leaf_reg=0.1:30:log",
+        ),
+        automl=AutoMLHints(order=3, first_trial_cost=3.0, shap="native"),
+    ),
+]
