@@ -226,7 +226,7 @@ def test_automl_candidates_come_from_the_registry():
     assert FAMILIES[0] == "lightgbm" and set(FAMILIES) == {
         n for n, a in ALGORITHMS.items() if a.automl
     }
-    assert SCALE_SENSITIVE == {n for n in FAMILIES if ALGORITHMS[n].scale_numeric}
+    assert {n for n in FAMILIES if ALGORITHMS[n].scale_numeric} == SCALE_SENSITIVE
 
 
 def test_a_registered_name_cannot_be_registered_again():

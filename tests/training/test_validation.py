@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from kiln.errors import ConfigError
-from kiln.training._validation import fold_indices, parse_validation
+from kiln.training import VALIDATION_STRATEGIES, Validation, fold_indices, parse_validation
 
 
 @pytest.mark.parametrize(
@@ -13,6 +13,7 @@ from kiln.training._validation import fold_indices, parse_validation
         ("kfold:5", "kfold", 5, 1),
         ("stratified_kfold:3", "stratified_kfold", 3, 1),
         ("repeated_kfold:3x2", "repeated_kfold", 3, 2),
+        ("repeated_stratified_kfold:5x2", "repeated_stratified_kfold", 5, 2),
         ("loocv", "loocv", 0, 1),
         ("timeseries:4", "timeseries", 4, 1),
         ("group_kfold:3", "group_kfold", 3, 1),
@@ -24,7 +25,10 @@ def test_parse(text, kind, folds, repeats):
     assert str(v) == text
 
 
-@pytest.mark.parametrize("text", ["kfold", "kfold:1", "kfold:x", "bootstrap:5", "repeated_kfold:3"])
+@pytest.mark.parametrize(
+    "text",
+    ["kfold", "kfold:1", "kfold:x", "bootstrap:5", "repeated_kfold:3", "loocv:3", "holdout:2"],
+)
 def test_bad_strategies_list_the_valid_ones(text):
     with pytest.raises(ConfigError, match="stratified_kfold:K"):
         parse_validation(text)
@@ -118,3 +122,29 @@ def test_loocv_on_small_data(ws):
         ratios=(0.8, 0.0, 0.2),
     )
     assert result.metrics["cv_mean"]["accuracy"] > 0.85
+
+
+def test_every_registered_strategy_parses_its_own_form_and_splits():
+    """What a new strategy must pass: its written form round-trips and its folds cover every row
+    once per repeat (hold-out has no folds: training splits by ratios)."""
+    y = np.array([0, 1] * 30)
+    groups = np.arange(60) % 6
+    for strategy in VALIDATION_STRATEGIES.values():
+        text = strategy.form.replace("KxR", "3x2").replace("K", "3")
+        parsed = parse_validation(text)
+        assert (parsed.kind, str(parsed)) == (strategy.name, text)
+        if strategy.splitter is None:
+            continue
+        folds = fold_indices(parsed, n_rows=60, y=y, groups=groups, seed=0)
+        held = np.concatenate([h for _, h in folds])
+        if strategy.name != "timeseries":  # its first rows only ever train
+            assert np.bincount(held, minlength=60).tolist() == [parsed.repeats] * 60
+        for train, test in folds:
+            assert not set(train) & set(test)
+
+
+def test_automl_splits_through_the_registry():
+    from kiln.automl._search import Search  # noqa: F401 - AutoML imports the registry it uses
+
+    scheme = Validation("repeated_stratified_kfold", 5, 2)
+    assert str(scheme) == "repeated_stratified_kfold:5x2"

@@ -29,7 +29,7 @@ from kiln.algorithms import (
 )
 from kiln.automl._ensemble import full_proba
 from kiln.problems import LOWER_IS_BETTER
-from kiln.training import Problem
+from kiln.training import Problem, Validation
 from kiln.tuning import Range, search_space
 
 # Metrics AutoML can optimise, by problem type (the first is the default).
@@ -250,22 +250,19 @@ class Search:
                 stratify=self.y if stratify else None,
             )
             return [(np.sort(train), np.sort(held))]
-        from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
-
         # Small tables: out-of-fold scores are noisy, so every row is predicted twice (two
         # shuffles of the folds) and its predictions averaged.
         cells = n * self.X.shape[1]
         repeats = REPEATS_SMALL if n <= SMALL_ROWS and cells <= SMALL_CELLS else 1
-        folds = CV_FOLDS
         if stratify:
             smallest = int(np.bincount(self.y).min())
             folds = max(2, min(CV_FOLDS, smallest))
-            splitter = RepeatedStratifiedKFold(
-                n_splits=folds, n_repeats=repeats, random_state=self.seed
-            )
-            return list(splitter.split(np.zeros(n), self.y))
-        splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=self.seed)
-        return list(splitter.split(np.zeros(n)))
+            scheme = Validation("repeated_stratified_kfold", folds, repeats)
+        else:
+            scheme = Validation("repeated_kfold", CV_FOLDS, repeats)
+        # The registry's splitter without fold_indices' class check: AutoML keeps a class rarer
+        # than the folds (scikit-learn warns; fold models that never saw it predict 0 for it).
+        return list(scheme.strategy.splitter(scheme, self.seed).split(np.zeros(n), self.y))
 
     @property
     def validation(self) -> str:

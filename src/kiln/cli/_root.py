@@ -101,8 +101,8 @@ def train(
     validation: str = typer.Option(
         "holdout",
         "--validation",
-        help="holdout, kfold:K, stratified_kfold:K, repeated_kfold:KxR, loocv, timeseries:K or "
-        "group_kfold:K.",
+        help="holdout, kfold:K, stratified_kfold:K, repeated_kfold:KxR, "
+        "repeated_stratified_kfold:KxR, loocv, timeseries:K or group_kfold:K.",
     ),
     group_column: str = typer.Option(None, "--group-column", help="Groups for group_kfold."),
     require: list[str] = typer.Option(

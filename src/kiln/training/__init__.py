@@ -5,19 +5,29 @@ from kiln.training._job import Problem, choose_threshold, run_training_job
 from kiln.training._live import LIVE_METRIC
 from kiln.training._signature import build_signature
 from kiln.training._train import TrainingResult, train, training_spec
-from kiln.training._validation import Validation, fold_indices, parse_validation
+from kiln.training._validation import (
+    VALIDATION_STRATEGIES,
+    Validation,
+    ValidationStrategy,
+    fold_indices,
+    parse_validation,
+    register_validation,
+)
 
 __all__ = [
     "LIVE_METRIC",
+    "VALIDATION_STRATEGIES",
     "Problem",
     "TrainingResult",
     "Validation",
+    "ValidationStrategy",
     "build_signature",
     "check_metric_names",
     "choose_threshold",
     "fold_indices",
     "parse_criterion",
     "parse_validation",
+    "register_validation",
     "run_training_job",
     "train",
     "training_spec",

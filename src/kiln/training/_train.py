@@ -83,6 +83,7 @@ def train(
         ``binary``, ``multiclass`` or ``regression``; inferred from the target when omitted.
     validation
         ``holdout`` (the default), ``kfold:K``, ``stratified_kfold:K``, ``repeated_kfold:KxR``,
+        ``repeated_stratified_kfold:KxR``,
         ``loocv``, ``timeseries:K`` (needs ``time_column``) or ``group_kfold:K`` (needs
         ``group_column``). Cross-validation runs on the train + validation rows, reports each
         metric's mean and standard deviation, and refits the final model on all of them.
@@ -195,18 +196,14 @@ def training_spec(
             code="training.bad-problem-type",
         )
     checked = parse_validation(validation)
-    if checked.kind == "timeseries" and time_column is None:
+    needs = checked.strategy.needs
+    given = {"time_column": time_column, "group_column": group_column}
+    if needs is not None and given[needs] is None:
         raise ConfigError(
-            "timeseries validation needs --time-column, the column that orders the rows.",
+            f"{checked.kind} validation needs --{needs.replace('_', '-')}, "
+            f"{checked.strategy.needs_why}.",
             code="training.bad-validation",
-            field="time_column",
-        )
-    if checked.kind == "group_kfold" and group_column is None:
-        raise ConfigError(
-            "group_kfold validation needs --group-column, the column whose values must not be "
-            "split across folds.",
-            code="training.bad-validation",
-            field="group_column",
+            field=needs,
         )
     if group_column is not None and group_column not in dataset.columns:
         raise unknown_column(group_column, dataset)
