@@ -79,3 +79,15 @@ def test_missing_file_is_named(tmp_path):
     with pytest.raises(RecipeError, match="does not exist") as error:
         Recipe.parse(tmp_path / "nope.yaml")
     assert error.value.code == "recipe.not-found"
+
+
+def test_every_step_has_its_op_and_a_valid_output_type():
+    """What a new step must declare: its spec (in STEPS), the Op that @performs it, and the type
+    it leaves its columns with."""
+    from kiln.data import SEMANTIC_TYPES
+    from kiln.recipe import STEPS
+    from kiln.recipe._ops import Op, _OPS
+
+    for name, spec in STEPS.items():
+        assert issubclass(_OPS.get(spec, object), Op), f"step {name!r} has no Op"
+        assert spec.output_type in (*SEMANTIC_TYPES, "same", None), name

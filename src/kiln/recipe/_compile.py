@@ -21,7 +21,7 @@ from kiln.recipe import _spec as s
 from kiln.recipe._default import build_preprocessor
 from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
 from kiln.recipe._frame import SPARSE, Frame, select, step_label
-from kiln.recipe._ops import OPS, OUTPUT_TYPES, Context, ResampleOp
+from kiln.recipe._ops import Context, ResampleOp, op_for
 from kiln.recipe._spec import Recipe, RecipeError
 
 RAW_TYPES = (NUMERIC, CATEGORICAL, BOOLEAN, DATETIME)
@@ -71,7 +71,7 @@ def plan(recipe: Recipe, column_types: dict[str, str], problem_type: str | None)
             and column_types[c] in (TEXT, IDENTIFIER)
             and c not in reads
         ]
-        output = OUTPUT_TYPES.get(step.name, "same")
+        output = step.output_type
         if output is None:
             for c in columns:
                 types.pop(c, None)
@@ -133,7 +133,7 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
                     f"{step_label(step, index)} learns from the target, and none was given.",
                     code="recipe.needs-target",
                 )
-            op = OPS[type(step)](step, [], index, context)
+            op = op_for(step, [], index, context)
             if isinstance(op, ResampleOp):
                 resamplers.append(op)
                 continue

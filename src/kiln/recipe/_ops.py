@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT, infer_schema
+from kiln.data import BOOLEAN, CATEGORICAL, NUMERIC, infer_schema
 from kiln.recipe import _spec as s
 from kiln.recipe._default import MISSING_CATEGORY, as_category_strings, category_text
 from kiln.recipe._frame import Frame, step_label
@@ -47,6 +47,26 @@ class Context:
     @property
     def classification(self) -> bool:
         return self.problem_type in ("binary", "multiclass")
+
+
+_OPS: dict[type[s.Step], type[Op]] = {}
+
+
+def performs(*steps: type[s.Step]):
+    """Class decorator: the Op does what these step specs describe (one registry of steps: the
+    spec in ``_spec.STEPS``, its Op here, its output type on the spec)."""
+
+    def register(op: type[Op]) -> type[Op]:
+        for step in steps:
+            _OPS[step] = op
+        return op
+
+    return register
+
+
+def op_for(step: s.Step, columns: list[str], index: int, context: Context) -> Op:
+    """The Op that carries out ``step`` on ``columns``."""
+    return _OPS[type(step)](step, columns, index, context)
 
 
 class Op(ABC):
@@ -88,6 +108,7 @@ class Op(ABC):
 # --- missing values -----------------------------------------------------------------------
 
 
+@performs(s.DropMissingRows)
 class DropMissingRowsOp(Op):
     def fit_apply(self, frame, y):
         keep = frame.dense[self.columns].notna().all(axis=1).to_numpy()
@@ -99,6 +120,7 @@ class DropMissingRowsOp(Op):
         return frame
 
 
+@performs(s.DropMissingColumns)
 class DropMissingColumnsOp(Op):
     def fit(self, frame, y):
         self.shares = frame.dense[self.columns].isna().mean().to_dict()
@@ -109,6 +131,7 @@ class DropMissingColumnsOp(Op):
         return frame
 
 
+@performs(s.Impute)
 class ImputeOp(Op):
     def fit(self, frame, y):
         strategy = self.step.strategy
@@ -182,6 +205,7 @@ class ImputeOp(Op):
         return frame
 
 
+@performs(s.MissingIndicator)
 class MissingIndicatorOp(Op):
     def fit(self, frame, y):
         self.flagged = [c for c in self.columns if frame.dense[c].isna().any()]
@@ -196,6 +220,7 @@ class MissingIndicatorOp(Op):
 # --- outliers -----------------------------------------------------------------------------
 
 
+@performs(s.Outliers)
 class OutliersOp(Op):
     """Univariate detectors learn bounds per column; model-based ones learn which rows are
     inliers (on the selected columns, missing values read as the training median)."""
@@ -321,6 +346,7 @@ _DOMAINS = {
 }
 
 
+@performs(s.Transform)
 class TransformOp(Op):
     def fit(self, frame, y):
         function = self.step.function
@@ -373,6 +399,7 @@ class TransformOp(Op):
         return frame
 
 
+@performs(s.Bin)
 class BinOp(Op):
     def fit(self, frame, y):
         step = self.step
@@ -422,6 +449,7 @@ class BinOp(Op):
 # --- scaling --------------------------------------------------------------------------------
 
 
+@performs(s.Scale)
 class ScaleOp(Op):
     def fit(self, frame, y):
         from sklearn import preprocessing as p
@@ -448,6 +476,7 @@ class ScaleOp(Op):
 # --- categorical encoding -------------------------------------------------------------------
 
 
+@performs(s.OneHot)
 class OneHotOp(Op):
     def fit(self, frame, y):
         from sklearn.preprocessing import OneHotEncoder
@@ -476,6 +505,7 @@ def _one_hot_name(name: str, columns: list[str]) -> str:
     return name
 
 
+@performs(s.Ordinal)
 class OrdinalOp(Op):
     def fit(self, frame, y):
         order = self.step.order
@@ -522,6 +552,7 @@ def _order_text(value, seen: set[str]) -> str:
     return category_text(value)
 
 
+@performs(s.TargetEncode)
 class TargetEncodeOp(Op):
     def _encoder(self):
         from sklearn.preprocessing import TargetEncoder
@@ -560,6 +591,7 @@ class TargetEncodeOp(Op):
         return frame
 
 
+@performs(s.FrequencyEncode)
 class FrequencyEncodeOp(Op):
     def fit(self, frame, y):
         text = as_category_strings(frame.dense[self.columns])
@@ -579,6 +611,7 @@ class FrequencyEncodeOp(Op):
         return frame
 
 
+@performs(s.HashEncode)
 class HashEncodeOp(Op):
     def apply(self, frame):
         from sklearn.feature_extraction import FeatureHasher
@@ -598,6 +631,7 @@ class HashEncodeOp(Op):
 # --- feature creation -----------------------------------------------------------------------
 
 
+@performs(s.Cross)
 class CrossOp(Op):
     def fit(self, frame, y):
         if len(self.columns) < 2:
@@ -613,6 +647,7 @@ class CrossOp(Op):
         return frame
 
 
+@performs(s.Polynomial)
 class PolynomialOp(Op):
     def fit(self, frame, y):
         from sklearn.preprocessing import PolynomialFeatures
@@ -634,6 +669,7 @@ class PolynomialOp(Op):
         return frame
 
 
+@performs(s.Ratio)
 class RatioOp(Op):
     def fit(self, frame, y):
         for c in [*self.step.numerator, *self.step.denominator]:
@@ -658,6 +694,7 @@ class RatioOp(Op):
         return frame
 
 
+@performs(s.Product)
 class ProductOp(Op):
     def apply(self, frame):
         X = frame.numbers(self.columns)
@@ -671,6 +708,7 @@ class ProductOp(Op):
         return frame
 
 
+@performs(s.DatetimeParts)
 class DatetimePartsOp(Op):
     def apply(self, frame):
         out = {}
@@ -687,6 +725,7 @@ class DatetimePartsOp(Op):
         return frame
 
 
+@performs(s.TreeLeaves)
 class TreeLeavesOp(Op):
     def fit(self, frame, y):
         from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
@@ -738,16 +777,19 @@ class _TextOp(Op):
         return frame
 
 
+@performs(s.Lowercase)
 class LowercaseOp(_TextOp):
     def edit(self, text):
         return str(text).lower()
 
 
+@performs(s.RemovePunctuation)
 class RemovePunctuationOp(_TextOp):
     def edit(self, text):
         return _PUNCTUATION.sub(" ", str(text))
 
 
+@performs(s.RemoveStopwords)
 class RemoveStopwordsOp(_TextOp):
     def fit(self, frame, y):
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -758,6 +800,7 @@ class RemoveStopwordsOp(_TextOp):
         return " ".join(w for w in str(text).split() if w.lower() not in self.words)
 
 
+@performs(s.Stem)
 class StemOp(_TextOp):
     def fit(self, frame, y):
         import snowballstemmer
@@ -801,6 +844,7 @@ class OsbAnalyzer:
         ] or words
 
 
+@performs(s.BagOfWords, s.Tfidf, s.Osb)
 class VectorizeOp(Op):
     def _vectorizer(self):
         from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -849,6 +893,7 @@ class _MatrixOp(Op):
         return frame.matrix(self.columns)
 
 
+@performs(s.Pca, s.TruncatedSvd)
 class ReduceOp(_MatrixOp):
     def fit(self, frame, y):
         from sklearn.decomposition import PCA, TruncatedSVD
@@ -883,6 +928,7 @@ class ReduceOp(_MatrixOp):
         return frame
 
 
+@performs(s.VarianceThreshold, s.CorrelationFilter, s.SelectMutualInfo, s.SelectByImportance, s.Rfe)
 class SelectOp(_MatrixOp):
     """Keeps a subset of the features: dense columns are dropped, sparse blocks sliced."""
 
@@ -943,6 +989,7 @@ class SelectOp(_MatrixOp):
 # --- PII, resampling, other -------------------------------------------------------------------
 
 
+@performs(s.HashPii)
 class HashPiiOp(Op):
     def fit(self, frame, y):
         pii_key()  # fail now, not at the first request, when no key is set
@@ -965,12 +1012,14 @@ class HashPiiOp(Op):
         return frame
 
 
+@performs(s.DropColumns)
 class DropColumnsOp(Op):
     def apply(self, frame):
         frame.drop(self.columns)
         return frame
 
 
+@performs(s.Function)
 class FunctionOp(Op):
     def fit(self, frame, y):
         self._function()
@@ -1009,6 +1058,7 @@ class FunctionOp(Op):
         return frame
 
 
+@performs(s.Oversample, s.Undersample, s.Smote, s.Adasyn, s.EditedNearestNeighbours)
 class ResampleOp(Op):
     """Runs last, on the finished feature matrix (see ``RecipeTransformer``)."""
 
@@ -1039,67 +1089,4 @@ class ResampleOp(Op):
         return frame
 
 
-OPS: dict[type[s.Step], type[Op]] = {
-    s.DropMissingRows: DropMissingRowsOp,
-    s.DropMissingColumns: DropMissingColumnsOp,
-    s.Impute: ImputeOp,
-    s.MissingIndicator: MissingIndicatorOp,
-    s.Outliers: OutliersOp,
-    s.Transform: TransformOp,
-    s.Bin: BinOp,
-    s.Scale: ScaleOp,
-    s.OneHot: OneHotOp,
-    s.Ordinal: OrdinalOp,
-    s.TargetEncode: TargetEncodeOp,
-    s.FrequencyEncode: FrequencyEncodeOp,
-    s.HashEncode: HashEncodeOp,
-    s.Cross: CrossOp,
-    s.Polynomial: PolynomialOp,
-    s.Ratio: RatioOp,
-    s.Product: ProductOp,
-    s.DatetimeParts: DatetimePartsOp,
-    s.TreeLeaves: TreeLeavesOp,
-    s.Lowercase: LowercaseOp,
-    s.RemovePunctuation: RemovePunctuationOp,
-    s.RemoveStopwords: RemoveStopwordsOp,
-    s.Stem: StemOp,
-    s.BagOfWords: VectorizeOp,
-    s.Tfidf: VectorizeOp,
-    s.Osb: VectorizeOp,
-    s.Pca: ReduceOp,
-    s.TruncatedSvd: ReduceOp,
-    s.VarianceThreshold: SelectOp,
-    s.CorrelationFilter: SelectOp,
-    s.SelectMutualInfo: SelectOp,
-    s.SelectByImportance: SelectOp,
-    s.Rfe: SelectOp,
-    s.HashPii: HashPiiOp,
-    s.Oversample: ResampleOp,
-    s.Undersample: ResampleOp,
-    s.Smote: ResampleOp,
-    s.Adasyn: ResampleOp,
-    s.EditedNearestNeighbours: ResampleOp,
-    s.DropColumns: DropColumnsOp,
-    s.Function: FunctionOp,
-}
-
-# The semantic type each step leaves its selected columns with, for planning without data
-# (None: the columns are consumed, replaced by new ones whose names depend on the data).
-OUTPUT_TYPES: dict[str, str | None] = {
-    "bin": CATEGORICAL,
-    "one_hot": None,
-    "ordinal": NUMERIC,
-    "target_encode": None,
-    "frequency_encode": None,
-    "hash_encode": None,
-    "datetime_parts": None,
-    "bag_of_words": None,
-    "tfidf": None,
-    "osb": None,
-    "pca": None,
-    "truncated_svd": None,
-    "drop_columns": None,
-    "function": None,
-}
-
-__all__ = ["DATETIME", "IDENTIFIER", "OPS", "OUTPUT_TYPES", "TEXT", "Context", "Op"]
+__all__ = ["Context", "Op", "op_for", "performs"]

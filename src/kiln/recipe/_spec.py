@@ -49,6 +49,10 @@ class Step(BaseModel):
     takes_blocks: ClassVar[bool] = False
     # Steps that change training rows (drop, resample): they run at fit time only.
     training_only: ClassVar[bool] = False
+    # The semantic type the step leaves its selected columns with, for planning without data:
+    # "same" (unchanged), another type, or None (the columns are consumed, replaced by new ones
+    # whose names depend on the data). What the step does to data is its Op (see _ops.performs).
+    output_type: ClassVar[str | None] = "same"
 
     columns: Columns = Field("numeric", description="Columns or selector the step applies to.")
 
@@ -182,6 +186,7 @@ class Bin(Step):
     open, so values beyond the training range still get one."""
 
     name = "bin"
+    output_type = "categorical"
     group = "numeric transforms"
     example = "{step: bin, columns: [tenure], method: edges, edges: [12, 24, 48], labels: [new, young, settled, loyal]}"  # noqa: E501
     method: Literal["edges", "quantile", "width"] = Field("quantile", description="Bin edges.")
@@ -212,6 +217,7 @@ class OneHot(Step):
     column ``NAME=other``, and so do unseen values; otherwise unseen values get all zeros."""
 
     name = "one_hot"
+    output_type = None
     group = "categorical encoding"
     example = "{step: one_hot, columns: categorical, max_categories: 10}"
     accepts = ("categorical", "boolean", "identifier")
@@ -224,6 +230,7 @@ class Ordinal(Step):
     and an error in training data."""
 
     name = "ordinal"
+    output_type = "numeric"
     group = "categorical encoding"
     example = "{step: ordinal, columns: [contract], order: {contract: [Month-to-month, One year, Two year]}}"  # noqa: E501
     accepts = ("categorical", "boolean")
@@ -238,6 +245,7 @@ class TargetEncode(Step):
     out-of-fold values (cross-fitting), so a row's own target never encodes it."""
 
     name = "target_encode"
+    output_type = None
     group = "categorical encoding"
     example = "{step: target_encode, columns: [payment_method], smoothing: 10}"
     accepts = ("categorical", "boolean", "identifier")
@@ -251,6 +259,7 @@ class FrequencyEncode(Step):
     """Replace each category by its share of training rows (unseen values: 0)."""
 
     name = "frequency_encode"
+    output_type = None
     group = "categorical encoding"
     example = "{step: frequency_encode, columns: [city]}"
     accepts = ("categorical", "boolean", "identifier")
@@ -261,6 +270,7 @@ class HashEncode(Step):
     """Hash each value into ``n_features`` signed columns per input column."""
 
     name = "hash_encode"
+    output_type = None
     group = "categorical encoding"
     example = "{step: hash_encode, columns: [zip_code], n_features: 32}"
     accepts = ("categorical", "boolean", "identifier")
@@ -315,6 +325,7 @@ class DatetimeParts(Step):
     """Calendar parts of a datetime column as numbers; the original column is dropped."""
 
     name = "datetime_parts"
+    output_type = None
     group = "feature creation"
     example = "{step: datetime_parts, columns: [signup_date], parts: [year, month, weekend]}"
     accepts = ("datetime",)
@@ -392,6 +403,7 @@ class BagOfWords(_Vectorizer):
     """Word (n-gram) counts per text column, as a sparse block."""
 
     name = "bag_of_words"
+    output_type = None
     group = "text"
     example = "{step: bag_of_words, columns: [review], ngram_max: 2}"
     ngram_max: int = Field(1, ge=1, le=5, description="Longest word n-gram.")
@@ -402,6 +414,7 @@ class Tfidf(_Vectorizer):
     """TF-IDF weights of word n-grams per text column, as a sparse block."""
 
     name = "tfidf"
+    output_type = None
     group = "text"
     example = "{step: tfidf, columns: [review], ngram_max: 2, min_df: 2}"
     ngram_max: int = Field(1, ge=1, le=5, description="Longest word n-gram.")
@@ -413,6 +426,7 @@ class Osb(_Vectorizer):
     with the gap in the token (``a_1_c``), TF-IDF weighted."""
 
     name = "osb"
+    output_type = None
     group = "text"
     example = "{step: osb, columns: [review], window: 4}"
     window: int = Field(4, ge=2, le=10, description="Words per sliding window.")
@@ -426,6 +440,7 @@ class Pca(Step):
 
     takes_blocks = True
     name = "pca"
+    output_type = None
     group = "reduction and selection"
     example = "{step: pca, columns: numeric, n_components: 0.95}"
     n_components: float = Field(
@@ -439,6 +454,7 @@ class TruncatedSvd(Step):
 
     takes_blocks = True
     name = "truncated_svd"
+    output_type = None
     group = "reduction and selection"
     example = "{step: truncated_svd, columns: features, n_components: 50}"
     columns: Columns = "features"
@@ -583,6 +599,7 @@ class DropColumns(Step):
 
     takes_blocks = True
     name = "drop_columns"
+    output_type = None
     group = "other"
     example = "{step: drop_columns, columns: [customer_id]}"
     accepts = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
@@ -594,6 +611,7 @@ class Function(Step):
     columns it returns replace them. It must be importable wherever the model runs."""
 
     name = "function"
+    output_type = None
     group = "other"
     example = "{step: function, function: my_features:add_spend_per_month, columns: all}"
     accepts = ("numeric", "categorical", "boolean", "text", "datetime", "identifier")
