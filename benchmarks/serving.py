@@ -217,7 +217,7 @@ def main() -> int:
     import orjson
     import pandas as pd
 
-    from kiln.serving._validation import RequestSchema
+    from kiln.serving import RequestSchema
 
     began = time.perf_counter()
     info = _common.machine_info()

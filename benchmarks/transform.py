@@ -18,7 +18,7 @@ churn data without the ``churn`` column. Then, alternating, for each round:
   ``--output out.parquet``.
 
 Peak RSS: psutil polls the process and all its descendants every 50 ms (the transform runs in a
-child, ``python -m kiln.compute._worker JOB_ID``); both the peak of the tree's summed RSS and the
+child, ``python -m kiln.worker JOB_ID``); both the peak of the tree's summed RSS and the
 peak of any single process are reported.
 
     .venv/bin/python benchmarks/transform.py              # about 3-4 minutes
