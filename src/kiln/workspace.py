@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Workspace"]
 
+
 class Workspace(Context):
     """A kiln workspace: metadata store, artifact store and executor, with their services
     (``ws.data``, ``ws.jobs``, ``ws.models``, ``ws.endpoints``, ``ws.experiments``) and the
@@ -66,13 +67,13 @@ class Workspace(Context):
 
         return preview(self, data, recipe, target=target, rows=rows)
 
-    def train(
-        self, data: str, *, algorithm: str, target: str | None = None, **options: Any
-    ) -> TrainingResult:
-        """Train a model as a job and register it; see :func:`kiln.training.train`."""
+    def train(self, data: str, *, algorithm: str, **options: Any) -> TrainingResult:
+        """Train a model as a job and register it. ``options``: ``options=TrainingOptions(...)``
+        or its fields (``target=``, ``validation=``, ...), and ``on_log``; see
+        :func:`kiln.training.train`."""
         from kiln.training import train
 
-        return train(self, data, target=target, algorithm=algorithm, **options)
+        return train(self, data, algorithm=algorithm, **options)
 
     def tune(self, data: str, *, target: str, algorithm: str, **options: Any) -> TuningResult:
         """Tune an algorithm's hyperparameters with training jobs as trials, and register the

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
-from conftest import FIXTURES
+from conftest import CHURN_CSV, FIXTURES
 from kiln.errors import ConfigError, DataError, JobFailed
 
 FAST = {
@@ -122,10 +122,10 @@ def test_a_crash_in_the_job_marks_it_failed_with_the_traceback(datasets, tmp_pat
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
-        "import kiln.training._job as job\n"
+        "import kiln.training\n"
         "def crash(*args):\n"
         "    raise RuntimeError('simulated crash in the estimator')\n"
-        "job.run_training_job = crash\n"
+        "kiln.training.run_training_job = crash  # what the training job kind names\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(hook) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with pytest.raises(JobFailed, match="simulated crash"):
@@ -176,3 +176,20 @@ def test_missing_target_values_are_a_data_error(ws):
     ws.data.ingest(pd.DataFrame({"x": range(30), "y": [1.0, None, 2.0] * 10}), name="holes")
     with pytest.raises(JobFailed, match="missing in 10 row"):
         ws.train("holes", target="y", algorithm="linear")
+
+
+def test_training_options_are_defined_once_and_typos_are_refused(ws):
+    from kiln.errors import ConfigError
+    from kiln.training import TrainingOptions, TrainingSpec, training_spec
+
+    ws.data.ingest(CHURN_CSV, name="churn")
+    with pytest.raises(ConfigError, match="Did you mean 'validation'") as error:
+        ws.train("churn", target="churn", algorithm="lightgbm", validaton="kfold:3")
+    assert error.value.code == "training.unknown-option"
+    options = TrainingOptions(target="churn", validation="kfold:3", seed=7)
+    spec, dataset = training_spec(ws, "churn", algorithm="lightgbm", options=options)
+    assert (spec.validation, spec.seed, spec.group) == ("kfold:3", 7, "churn")
+    # the job stores it as plain JSON and reads it back typed
+    assert TrainingSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ConfigError, match="not both"):
+        training_spec(ws, "churn", algorithm="lightgbm", options=options, seed=3)

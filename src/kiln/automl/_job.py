@@ -210,7 +210,6 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         f"(trial {best_single.number}, {best_single.family})."
     )
 
-
     model = TrainedModel(
         ensemble_pipeline(ensemble, X.head(5)),
         problem_type=problem_type,

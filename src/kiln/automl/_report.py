@@ -18,7 +18,6 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
     """Write the report of a completed AutoML job; returns a JobReport."""
     import plotly.graph_objects as go
 
-
     started = time.perf_counter()
     result = job.result
     metric = result["metric"]

@@ -282,7 +282,6 @@ class Search:
     def _family(self, name: str, recipes: dict, imbalanced: bool) -> Family:
         import optuna
 
-
         algorithm = get_algorithm(name)
         space = search_space(algorithm, None)
         if name in ("random_forest", "extra_trees"):

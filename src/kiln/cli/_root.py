@@ -118,12 +118,12 @@ def train(
     as_json: bool = JsonOption,
 ) -> None:
     """Train a model as a job, evaluate it and register it."""
+    from kiln.training import TrainingOptions
+
     ws = workspace(ctx)
     with job_progress(f"Training {algorithm} on {data}", quiet=as_json) as on_log:
-        result = ws.train(
-            data,
+        options = TrainingOptions(
             target=target,
-            algorithm=algorithm,
             hyperparameters=parse_key_values(hp, option="--hp"),
             name=name,
             problem_type=problem_type,
@@ -137,8 +137,8 @@ def train(
             experiment=experiment,
             seed=seed,
             recipe=recipe,
-            on_log=on_log,
         )
+        result = ws.train(data, algorithm=algorithm, options=options, on_log=on_log)
     if as_json:
         print_json(result.to_dict())
         return

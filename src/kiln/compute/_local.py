@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalExecutor", "serving_thread_environment"]
 
+
 def serving_thread_environment() -> dict[str, str]:
     """OpenMP settings for worker processes: scikit-learn's and LightGBM's OpenMP runtimes spin
     idle threads that fight for the cores unless told to wait passively."""

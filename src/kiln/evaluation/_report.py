@@ -316,7 +316,6 @@ def _recipe_columns(step: dict) -> str:
 def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Section:
     from markupsafe import Markup
 
-
     job, version = run.job, run.version
     result = job.result
     split_text = ", ".join(
@@ -432,7 +431,6 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
     training split and score them on those rows and on the validation split."""
     import plotly.graph_objects as go
     from sklearn.base import clone
-
 
     title = "Learning curve"
     if not len(run.y.get("train", ())):
@@ -575,7 +573,6 @@ def _scores(run: _Run, pipeline, X: pd.DataFrame, y: np.ndarray) -> dict:
 def _iteration_section(run: _Run) -> Section:
     import plotly.graph_objects as go
 
-
     title = "Loss by iteration"
     series = run.ws.jobs.metrics(run.job.id)
     if not series:
@@ -662,7 +659,6 @@ def _roc_pr_section(run: _Run) -> Section:
         roc_auc_score,
         roc_curve,
     )
-
 
     roc, pr = go.Figure(), go.Figure()
     roc.add_scatter(
@@ -760,7 +756,6 @@ def _frequent_classes(y: np.ndarray, n_classes: int) -> list[int]:
 def _confusion_section(run: _Run) -> Section:
     from sklearn.metrics import confusion_matrix
 
-
     figures = []
     k = len(run.labels)
     for split in run.held_out:
@@ -831,7 +826,6 @@ def _reliability(hit: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
 def _calibration_section(run: _Run) -> Section:
     import plotly.graph_objects as go
     from sklearn.metrics import brier_score_loss
-
 
     curve = go.Figure()
     curve.add_scatter(
@@ -936,7 +930,6 @@ def threshold_table(y: np.ndarray, scores: np.ndarray) -> list[dict]:
 def _threshold_section(run: _Run) -> Section:
     import plotly.graph_objects as go
 
-
     result = run.job.result
     stored = (result.get("metrics") or {}).get("threshold_analysis") or result.get(
         "threshold_analysis"
@@ -1018,7 +1011,6 @@ def _threshold_section(run: _Run) -> Section:
 # -- regression -----------------------------------------------------------------------------------
 def _regression_sections(run: _Run) -> list[Section]:
     import plotly.graph_objects as go
-
 
     if not run.held_out:
         return [Section("Predictions", note("The job has no held-out rows to plot."))]
@@ -1125,7 +1117,6 @@ def _permutation_section(run: _Run) -> Section:
     import plotly.graph_objects as go
     from sklearn.inspection import permutation_importance
 
-
     title = "Permutation importance"
     picked = _importance_rows(run)
     if picked is None:
@@ -1194,7 +1185,6 @@ def _permutation_section(run: _Run) -> Section:
 
 def _shap_section(run: _Run) -> Section:
     import plotly.graph_objects as go
-
 
     title = "SHAP values"
     picked = _importance_rows(run)
@@ -1289,7 +1279,6 @@ def clustering_section(
     """
     import plotly.graph_objects as go
     import scipy.sparse as sp
-
 
     if isinstance(X, pd.DataFrame):
         X = X.select_dtypes("number").to_numpy(dtype=float)

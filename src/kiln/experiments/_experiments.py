@@ -122,7 +122,6 @@ class ExperimentService:
         import plotly.express as px
         import plotly.graph_objects as go
 
-
         frame = self.compare(name)
         sections = [
             Section(

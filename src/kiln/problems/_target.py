@@ -64,7 +64,6 @@ def order_classes(values: list) -> list:
     return classes
 
 
-
 def encode_target(values: pd.Series, problem_type: str, classes, target: str) -> np.ndarray:
     """The target as numbers: floats for regression, class indices (in ``classes`` order)
     otherwise."""

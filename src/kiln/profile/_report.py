@@ -394,7 +394,6 @@ def _associations(facts: dict) -> str:
     """Cramér's V between categorical columns, and the strongly associated pairs."""
     from markupsafe import Markup
 
-
     associations = facts.get("associations") or {}
     labels = associations.get("columns") or []
     if len(labels) < 2:

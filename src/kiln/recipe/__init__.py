@@ -31,4 +31,3 @@ __all__ = [
     "probe_rows",
     "recipe_reads",
 ]
-

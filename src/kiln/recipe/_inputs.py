@@ -16,6 +16,7 @@ def model_inputs(
 ) -> dict[str, str]:
     """The columns a model is given: text columns for text models, else all but text and
     identifier columns, plus those a recipe reads (``reads``)."""
+
     def default(kind: str) -> bool:
         return kind == TEXT if text_input else kind not in (TEXT, IDENTIFIER)
 

@@ -98,7 +98,6 @@ def _batches(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-
     if fmt == "parquet":
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=chunk_rows):
@@ -202,7 +201,6 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
-
 
     started = time.perf_counter()
     version = workspace.models.get_by_id(spec["model_version_id"])

@@ -3,6 +3,7 @@
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._job import Problem, choose_threshold, run_training_job
 from kiln.training._live import LIVE_METRIC
+from kiln.training._options import TrainingOptions, TrainingSpec
 from kiln.training._signature import build_signature
 from kiln.training._train import TrainingResult, train, training_spec
 from kiln.training._validation import (
@@ -18,7 +19,9 @@ __all__ = [
     "LIVE_METRIC",
     "VALIDATION_STRATEGIES",
     "Problem",
+    "TrainingOptions",
     "TrainingResult",
+    "TrainingSpec",
     "Validation",
     "ValidationStrategy",
     "build_signature",

@@ -26,6 +26,7 @@ from kiln.recipe import ModelPipeline, recipe_reads
 from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._live import LiveLoss, attach, stop_at, unhook
+from kiln.training._options import TrainingSpec
 from kiln.training._signature import build_signature
 from kiln.training._unsupervised import build_features, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
@@ -118,19 +119,21 @@ class Problem:
         return evaluate(self.problem_type, y, y_pred=model.encoded_labels(proba), proba=proba)
 
 
-def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dict:
+def run_training_job(workspace: Context, context: JobContext, stored: dict) -> dict:
+    """The training job's own process: split, fit, evaluate and register (see TrainingSpec)."""
+    spec = TrainingSpec.from_dict(stored)
     started = time.perf_counter()
     log = context.log
     data = workspace.data
-    dataset = data.get_by_id(spec["dataset_version_id"])
-    target = spec["target"]
-    validation = parse_validation(spec.get("validation"))
+    dataset = data.get_by_id(spec.dataset_version_id)
+    target = spec.target
+    validation = parse_validation(spec.validation)
     log(f"Data set {dataset.ref}: {dataset.row_count} rows, {dataset.column_count} columns.")
     column_types = dataset.column_types()
-    algorithm = get_algorithm(spec["algorithm"])
+    algorithm = get_algorithm(spec.algorithm)
     unsupervised = [t for t in algorithm.problem_types if t in UNSUPERVISED_PROBLEM_TYPES]
     if unsupervised:
-        criteria = [parse_criterion(c) for c in spec.get("require") or []]
+        criteria = [parse_criterion(c) for c in spec.require or []]
         check_metric_names(criteria, metric_names(unsupervised[0]))
         log(
             f"Problem type: {unsupervised[0]}"
@@ -138,24 +141,24 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
         )
         return run_unsupervised(workspace, context, spec, dataset, algorithm, unsupervised[0])
     target_values = data.load(dataset, columns=[target])[target]
-    problem_type = spec.get("problem_type") or infer_problem_type(target_values)
+    problem_type = spec.problem_type or infer_problem_type(target_values)
     if problem_type not in algorithm.problem_types:
         raise ConfigError(
             f"{algorithm.name} does not support {problem_type} problems; it supports "
             f"{', '.join(algorithm.problem_types)}.",
             code="algorithm.problem-type",
         )
-    criteria = [parse_criterion(c) for c in spec.get("require") or []]
+    criteria = [parse_criterion(c) for c in spec.require or []]
     check_metric_names(criteria, metric_names(problem_type))
     log(f"Problem type: {problem_type} (target {target!r}); validation: {validation}.")
 
     splits = data.split(
         dataset,
         target=target,
-        ratios=tuple(spec["ratios"]),
-        time_column=spec.get("time_column"),
+        ratios=tuple(spec.ratios),
+        time_column=spec.time_column,
         stratify=problem_type != REGRESSION,
-        seed=spec["seed"],
+        seed=spec.seed,
     )
     frames = {part: data.load(version) for part, version in splits.items()}
     log("Split " + ", ".join(f"{p} {splits[p].ref} ({len(f)} rows)" for p, f in frames.items()))
@@ -172,7 +175,7 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
                 field=target,
             )
         log(f"Classes: {classes}.")
-    group_column = spec.get("group_column")
+    group_column = spec.group_column
     signature = build_signature(
         frames["train"],
         column_types={c: t for c, t in column_types.items() if c != group_column},
@@ -182,7 +185,7 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
         positive_label=classes[1] if problem_type == BINARY else None,
         text_inputs=algorithm.text_input,
         also=recipe_reads(
-            spec.get("recipe"),
+            spec.recipe,
             {c: t for c, t in column_types.items() if c not in (target, group_column)},
             problem_type,
         ),
@@ -206,14 +209,14 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
     problem = Problem(
         problem_type=problem_type,
         algorithm=algorithm,
-        hyperparameters=dict(spec["hyperparameters"]),
+        hyperparameters=dict(spec.hyperparameters),
         column_types=column_types,
         features=features,
         classes=classes,
-        seed=spec["seed"],
-        recipe=spec.get("recipe"),
+        seed=spec.seed,
+        recipe=spec.recipe,
     )
-    if spec.get("tuning", {}).get("live") and not validation.is_cross_validation:
+    if spec.tuning.get("live") and not validation.is_cross_validation:
         problem.live = LiveLoss(context)
     if problem.recipe:
         log(f"Recipe: {' → '.join(step['step'] for step in problem.recipe)}.")
@@ -238,20 +241,18 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
     pipeline, metrics = result["pipeline"], result["metrics"]
 
     threshold = None
-    if problem_type == BINARY and (
-        spec.get("cost_fp") is not None or spec.get("cost_fn") is not None
-    ):
+    if problem_type == BINARY and (spec.cost_fp is not None or spec.cost_fn is not None):
         y_scores, p_scores = result["threshold_data"]
         threshold, table = choose_threshold(
             y_scores,
             p_scores,
-            cost_fp=spec.get("cost_fp") or 0.0,
-            cost_fn=spec.get("cost_fn") or 0.0,
+            cost_fp=spec.cost_fp or 0.0,
+            cost_fn=spec.cost_fn or 0.0,
         )
         log(
             f"Decision threshold {threshold:.3f} minimises the expected cost "
-            f"(false positive {spec.get('cost_fp') or 0}, "
-            f"false negative {spec.get('cost_fn') or 0}) "
+            f"(false positive {spec.cost_fp or 0}, "
+            f"false negative {spec.cost_fn or 0}) "
             f"on {result['threshold_source']} predictions."
         )
         signature["outputs"]["threshold"] = threshold
@@ -297,7 +298,7 @@ def run_training_job(workspace: Context, context: JobContext, spec: dict) -> dic
 def register_and_finish(
     workspace: Context,
     context: JobContext,
-    spec: dict,
+    spec: TrainingSpec,
     *,
     model,
     metrics,
@@ -309,7 +310,7 @@ def register_and_finish(
 ) -> dict:
     """Check the success criteria, register the model (Rejected if a criterion fails) and build
     the job's result."""
-    criteria = [parse_criterion(c) for c in spec.get("require") or []]
+    criteria = [parse_criterion(c) for c in spec.require or []]
     checked = [c.check(metrics) for c in criteria]
     failed = [c for c in checked if not c["passed"]]
     for check in checked:
@@ -317,7 +318,7 @@ def register_and_finish(
             f"Criterion {check['criterion']} on {check['split']}: {check['value']} → "
             f"{'pass' if check['passed'] else 'FAIL'}."
         )
-    if spec.get("register") is False:  # a tuning trial: the tuning job registers the best
+    if not spec.register:  # a tuning trial: the tuning job registers the best
         digest = workspace.artifacts.put_bytes(model.to_bytes())
         context.log(f"Stored the model as artifact {digest[:12]} (not registered).")
         return {
@@ -329,9 +330,9 @@ def register_and_finish(
         }
     version = workspace.models.register(
         model,
-        group=spec["group"],
+        group=spec.group,
         algorithm=algorithm.name,
-        target=spec.get("target") or "",
+        target=spec.target or "",
         hyperparameters=hyperparameters,
         metrics=metrics,
         dataset_version_id=dataset.id,

@@ -14,6 +14,7 @@ from kiln.problems import UNSUPERVISED_PROBLEM_TYPES, infer_problem_type, metric
 from kiln.recipe import Recipe, model_inputs, plan
 from kiln.refs import check_name
 from kiln.training._criteria import check_metric_names, parse_criterion
+from kiln.training._options import TrainingOptions, TrainingSpec
 from kiln.training._validation import parse_validation
 
 if TYPE_CHECKING:
@@ -50,21 +51,9 @@ def train(
     data: str,
     *,
     algorithm: str,
-    target: str | None = None,
-    hyperparameters: dict[str, Any] | None = None,
-    name: str | None = None,
-    problem_type: str | None = None,
-    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
-    time_column: str | None = None,
-    validation: str = "holdout",
-    group_column: str | None = None,
-    require: list[str] | None = None,
-    cost_fp: float | None = None,
-    cost_fn: float | None = None,
-    experiment: str | None = None,
-    seed: int = 42,
-    recipe: Any = None,
+    options: TrainingOptions | None = None,
     on_log: Callable[[str], None] | None = None,
+    **given: Any,
 ) -> TrainingResult:
     """Train ``algorithm`` on data set ``data`` as a job in its own process, and register the model.
 
@@ -72,68 +61,41 @@ def train(
     ----------
     data
         A data set reference: ``name`` (latest version) or ``name:3``.
-    target
-        The column to predict. Unsupervised algorithms (clustering, anomaly detection, PCA, topic
-        models) need none; given one, they use it only to evaluate (e.g. adjusted Rand index).
-    hyperparameters
-        Overrides of the algorithm's defaults; see ``kiln algorithms show NAME``.
-    name
-        The model group to register in; defaults to the data set name.
-    problem_type
-        ``binary``, ``multiclass`` or ``regression``; inferred from the target when omitted.
-    validation
-        ``holdout`` (the default), ``kfold:K``, ``stratified_kfold:K``, ``repeated_kfold:KxR``,
-        ``repeated_stratified_kfold:KxR``,
-        ``loocv``, ``timeseries:K`` (needs ``time_column``) or ``group_kfold:K`` (needs
-        ``group_column``). Cross-validation runs on the train + validation rows, reports each
-        metric's mean and standard deviation, and refits the final model on all of them.
-    require
-        Success criteria such as ``"roc_auc>=0.85"`` or ``"test.rmse<3000"``; a model that fails
-        one is registered as Rejected with the failures as the reason.
-    cost_fp, cost_fn
-        Business cost of a false positive / negative (binary): the decision threshold that
-        minimises the expected cost on validation (or out-of-fold) predictions is chosen, and the
-        model uses it.
-    experiment
-        Group this run with others under an experiment name (``kiln experiments``).
-    recipe
-        Feature engineering instead of the default recipe: a YAML file path, a list of step
-        dicts or a ``kiln.recipe.Recipe`` (see docs/recipes.md). It is checked against the data
-        set's columns before the job starts, and fit on the training rows only.
+    algorithm
+        A built-in algorithm (``kiln algorithms list``).
+    options, **given
+        A :class:`TrainingOptions`, or its fields as keyword arguments (``target=``,
+        ``validation=``, ``hyperparameters=``, ...; each is described there).
+    on_log
+        Called with each line the job logs.
 
     Returns
     -------
     TrainingResult
-        The completed job and the registered model version. Raises ``JobFailed`` otherwise.
+        The completed job and the registered model version. A job that fails with a kiln error
+        raises that error (a ``DataError`` for bad data); one that crashes raises ``JobFailed``.
     """
-    spec, dataset = training_spec(
-        workspace,
-        data,
-        algorithm=algorithm,
-        target=target,
-        hyperparameters=hyperparameters,
-        name=name,
-        problem_type=problem_type,
-        ratios=ratios,
-        time_column=time_column,
-        validation=validation,
-        group_column=group_column,
-        require=require,
-        cost_fp=cost_fp,
-        cost_fn=cost_fn,
-        experiment=experiment,
-        seed=seed,
-        recipe=recipe,
-    )
+    options = _options(options, given)
+    spec, dataset = training_spec(workspace, data, algorithm=algorithm, options=options)
     if workspace.settings.executor != "local":
         raise ConfigError(
             f"Unknown executor {workspace.settings.executor!r}. Available: local.",
             code="compute.unknown-executor",
         )
-    job = workspace.jobs.create("training", spec, experiment=experiment)
+    job = workspace.jobs.create("training", spec.to_dict(), experiment=options.experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = LocalExecutor(workspace).run(job, on_log=on_log)
     return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+def _options(options: TrainingOptions | None, given: dict[str, Any]) -> TrainingOptions:
+    if options is not None and given:
+        raise ConfigError(
+            f"Give the training options either as options=TrainingOptions(...) or as keyword "
+            f"arguments, not both (got options and {', '.join(sorted(given))}).",
+            code="training.unknown-option",
+        )
+    return options if options is not None else TrainingOptions.of(**given)
 
 
 def _checked_recipe(recipe, dataset, algorithm, target, group_column, problem_type, workspace):
@@ -155,22 +117,25 @@ def training_spec(
     data: str,
     *,
     algorithm: str,
-    target: str | None = None,
-    hyperparameters: dict[str, Any] | None = None,
-    name: str | None = None,
-    problem_type: str | None = None,
-    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
-    time_column: str | None = None,
-    validation: str = "holdout",
-    group_column: str | None = None,
-    require: list[str] | None = None,
-    cost_fp: float | None = None,
-    cost_fn: float | None = None,
-    experiment: str | None = None,
-    seed: int = 42,
-    recipe: Any = None,
-) -> tuple[dict, Any]:
+    options: TrainingOptions | None = None,
+    **given: Any,
+) -> tuple[TrainingSpec, Any]:
     """The checked spec of a training job (see :func:`train`) and its data set version."""
+    options = _options(options, given)
+    target = options.target
+    hyperparameters = options.hyperparameters
+    name = options.name
+    problem_type = options.problem_type
+    ratios = options.ratios
+    time_column = options.time_column
+    validation = options.validation
+    group_column = options.group_column
+    require = options.require
+    cost_fp = options.cost_fp
+    cost_fn = options.cost_fn
+    experiment = options.experiment
+    seed = options.seed
+    recipe = options.recipe
     dataset = workspace.data.get(data)
     spec_algorithm = get_algorithm(algorithm)
     supervised = not set(spec_algorithm.problem_types) & set(UNSUPERVISED_PROBLEM_TYPES)
@@ -223,22 +188,22 @@ def training_spec(
         steps = _checked_recipe(
             recipe, dataset, spec_algorithm, target, group_column, problem_type, workspace
         )
-    spec = {
-        "dataset": dataset.ref,
-        "dataset_version_id": dataset.id,
-        "target": target,
-        "algorithm": spec_algorithm.name,
-        "hyperparameters": spec_algorithm.hyperparameters(hyperparameters),
-        "group": check_name(name or dataset.name, what="model group"),
-        "problem_type": problem_type,
-        "ratios": list(check_ratios(tuple(ratios))),
-        "time_column": time_column,
-        "validation": str(checked),
-        "group_column": group_column,
-        "require": [c.text for c in criteria],
-        "cost_fp": cost_fp,
-        "cost_fn": cost_fn,
-        "seed": int(seed),
-        "recipe": steps,
-    }
+    spec = TrainingSpec(
+        dataset=dataset.ref,
+        dataset_version_id=dataset.id,
+        target=target,
+        algorithm=spec_algorithm.name,
+        hyperparameters=spec_algorithm.hyperparameters(hyperparameters),
+        group=check_name(name or dataset.name, what="model group"),
+        problem_type=problem_type,
+        ratios=list(check_ratios(tuple(ratios))),
+        time_column=time_column,
+        validation=str(checked),
+        group_column=group_column,
+        require=[c.text for c in criteria],
+        cost_fp=cost_fp,
+        cost_fn=cost_fn,
+        seed=int(seed),
+        recipe=steps,
+    )
     return spec, dataset

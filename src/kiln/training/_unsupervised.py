@@ -26,6 +26,7 @@ from kiln.evaluation import (
 from kiln.problems import order_classes
 from kiln.recipe import build_preprocessor, build_text_preprocessor, compile_recipe, recipe_reads
 from kiln.registry import TrainedModel
+from kiln.training._options import TrainingSpec
 from kiln.training._signature import build_signature
 
 
@@ -60,7 +61,7 @@ def build_features(
 def run_unsupervised(
     workspace: Context,
     context: JobContext,
-    spec: dict,
+    spec: TrainingSpec,
     dataset,
     algorithm: Algorithm,
     problem_type: str,
@@ -69,14 +70,14 @@ def run_unsupervised(
 
     started = time.perf_counter()
     data, log = workspace.data, context.log
-    labels_column = spec.get("target")
+    labels_column = spec.target
     splits = data.split(
         dataset,
         target=None,
-        ratios=tuple(spec["ratios"]),
-        time_column=spec.get("time_column"),
+        ratios=tuple(spec.ratios),
+        time_column=spec.time_column,
         stratify=False,
-        seed=spec["seed"],
+        seed=spec.seed,
     )
     frames = {part: data.load(version) for part, version in splits.items()}
     log("Split " + ", ".join(f"{p} {splits[p].ref} ({len(f)} rows)" for p, f in frames.items()))
@@ -90,7 +91,7 @@ def run_unsupervised(
         problem_type=problem_type,
         classes=None,
         text_inputs=algorithm.text_input,
-        also=recipe_reads(spec.get("recipe"), column_types, None),
+        also=recipe_reads(spec.recipe, column_types, None),
     )
     features = [c["name"] for c in signature["inputs"]]
     if not features:
@@ -100,14 +101,14 @@ def run_unsupervised(
             "none besides the ones it cannot use.",
             code="training.no-features",
         )
-    hp = dict(spec["hyperparameters"])
+    hp = dict(spec.hyperparameters)
     preprocessor = build_features(
-        algorithm, problem_type, features, column_types, hp, spec.get("recipe"), spec["seed"]
+        algorithm, problem_type, features, column_types, hp, spec.recipe, spec.seed
     )
     fit_started = time.perf_counter()
     Xt = preprocessor.fit_transform(frames["train"][features])
     log(f"Preprocessing fit on the training split: {Xt.shape[1]} model inputs.")
-    estimator = algorithm.build_estimator(problem_type, hp, spec["seed"])
+    estimator = algorithm.build_estimator(problem_type, hp, spec.seed)
     log(f"Fitting {algorithm.name} with {hp}.")
     estimator.fit(Xt)
     fit_seconds = time.perf_counter() - fit_started
@@ -131,7 +132,7 @@ def run_unsupervised(
         features_part = model.pipeline[:-1].transform(X)
         if problem_type == CLUSTERING:
             metrics[part] = clustering_metrics(
-                features_part, model.clusters(X), truth, seed=spec["seed"]
+                features_part, model.clusters(X), truth, seed=spec.seed
             )
         elif problem_type == ANOMALY_DETECTION:
             scores, flags = model.anomaly_scores(X)

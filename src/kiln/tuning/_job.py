@@ -97,7 +97,6 @@ def trial_value(result: dict, objective: str) -> float | None:
 def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     import optuna
 
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log = context.log
     base = spec["training"]
@@ -249,7 +248,6 @@ def _distributions(space) -> dict:
 
 
 def _finish(workspace: Context, context: JobContext, spec: dict, study, seconds: float) -> dict:
-
 
     trials = []
     for child in workspace.jobs.list(parent_id=context.job_id, limit=None):

@@ -20,7 +20,6 @@ def study_of(workspace: Context, job: Job):
     """An in-memory Optuna study holding the tuning job's completed trials, by hyperparameter."""
     import optuna
 
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     algorithm = get_algorithm(job.spec["training"]["algorithm"])
     space = [parse_range(text, algorithm) for text in job.spec["space"]]
@@ -51,7 +50,6 @@ def _distribution(r):
 def tuning_report(workspace: Context, job: Job, *, out=None, **_options):
     """Write the report of a completed tuning job; returns a JobReport."""
     import optuna.visualization as vis
-
 
     started = time.perf_counter()
     result, spec = job.result, job.spec

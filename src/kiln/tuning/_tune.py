@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kiln.algorithms import get_algorithm
 from kiln.compute import LocalExecutor
 from kiln.errors import ConfigError, StateError
 from kiln.problems import LOWER_IS_BETTER, infer_problem_type, metric_names
-from kiln.training import training_spec
+from kiln.training import TrainingOptions, training_spec
 from kiln.tuning._job import STRATEGIES
 from kiln.tuning._space import search_space
 
@@ -53,7 +53,7 @@ def tune(
 ) -> TuningResult:
     """Search ``algorithm``'s hyperparameters on data set ``data``: each trial is a training job
     (a child of the tuning job); the best trial's model is registered. ``training`` takes the
-    options of :func:`kiln.training.train` (validation, ratios, recipe, name, ...)."""
+    fields of :class:`kiln.training.TrainingOptions` (validation, ratios, recipe, name, ...)."""
 
     chosen = get_algorithm(algorithm)
     if strategy not in STRATEGIES:
@@ -78,16 +78,11 @@ def tune(
     static = chosen.hyperparameters(hyperparameters)
     given = dict(hyperparameters or {})
     space = search_space(chosen, ranges, static=given)
-    spec, dataset = training_spec(
-        workspace,
-        data,
-        algorithm=algorithm,
-        target=target,
-        hyperparameters=given,
-        seed=seed,
-        **training,
+    options = replace(
+        TrainingOptions.of(**training), target=target, hyperparameters=given, seed=seed
     )
-    spec["hyperparameters"] = static
+    checked, dataset = training_spec(workspace, data, algorithm=algorithm, options=options)
+    spec = checked.to_dict() | {"hyperparameters": static}
     objective = objective or _default_objective(workspace, dataset, target, spec)
     if objective not in metric_names():
         raise ConfigError(
