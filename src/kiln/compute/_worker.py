@@ -16,7 +16,7 @@ def _raise_interrupt(signum, _frame):
 def main(job_id: str) -> int:
     from kiln.compute._jobs import COMPLETED, FAILED, STOPPED
     from kiln.compute._local import JOB_KINDS
-    from kiln.errors import KilnError
+    from kiln.errors import KilnError, public_class
     from kiln.workspace import Workspace
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -35,7 +35,14 @@ def main(job_id: str) -> int:
         return 130
     except KilnError as exc:
         context.log(exc.message, level="ERROR")
-        jobs.finish(job_id, FAILED, failure_reason=exc.message)
+        # The code and class let the caller raise the same error (LocalExecutor.run).
+        jobs.finish(
+            job_id,
+            FAILED,
+            failure_reason=exc.message,
+            failure_code=exc.code,
+            failure_class=public_class(exc).__name__,
+        )
         return 2
     except BaseException as exc:  # noqa: BLE001 - every failure must land on the job record
         context.log(traceback.format_exc(), level="ERROR")

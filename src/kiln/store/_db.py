@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kiln.errors import ConfigError
 
 # The newest migration in migrations/versions; a test checks it matches Alembic's head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -98,7 +98,9 @@ def train(
     Returns
     -------
     TrainingResult
-        The completed job and the registered model version. Raises ``JobFailed`` otherwise.
+        The completed job and the registered model version. A job that fails with a kiln error
+        (bad data, say) raises that error, with its code and ``job_id``; a job that crashes or is
+        stopped raises ``JobFailed``.
     """
     from kiln.compute import LocalExecutor
 

@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from kiln.compute import JobContext
-from kiln.errors import ConfigError, JobFailed
+from kiln.errors import ConfigError, JobFailed, KilnError
 from kiln.workspace import Workspace
 
 STRATEGIES = ("grid", "random", "bayesian", "tpe", "hyperband")
@@ -187,7 +187,11 @@ def run_tuning_job(workspace: Workspace, context: JobContext, spec: dict) -> dic
             watch = _Pruning(workspace, child.id, trial, lock, direction) if pruning else None
             try:
                 finished = LocalExecutor(workspace).run(child, should_stop=watch)
-            except JobFailed as exc:
+            except KilnError as exc:
+                # A trial that failed (a crash, or a DataError in its data) is a failed trial;
+                # only errors of the trial's own job are, so anything else still propagates.
+                if exc.job_id != child.id:
+                    raise
                 pruned = watch is not None and watch.pruned_at is not None
                 if pruned:
                     log(f"Trial {trial.number} pruned at iteration {watch.pruned_at}.")
