@@ -5,13 +5,18 @@ do) and a short stable ``code`` that the CLI prints and the HTTP API returns::
 
     KilnError
     ├── ConfigError              settings, workspace, bad arguments
-    │   └── WorkspaceNotFound
+    │   ├── WorkspaceNotFound
+    │   └── RecipeError          a recipe that cannot be read, planned or fit (recipe.*)
     ├── NotFound                 an unknown data set, job, model or endpoint
     ├── StateError               an action the record's state forbids (deploying a rejected model)
     ├── DataError                bad rows, unreadable files, wrong types in data
     │   └── RequestError         a bad invocation body (HTTP 4xx)
     ├── IntegrityError           an artifact whose content does not match its recorded digest
-    └── JobFailed                a job ended Failed or Stopped
+    └── JobFailed                a job crashed, was stopped, or failed without a KilnError
+
+An error raised inside a job (which runs in its own process) reaches the caller as the same class,
+code and message, with ``job_id`` set to the job's id; errors raised in the caller's own process
+have ``job_id = None``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ __all__ = [
     "JobFailed",
     "KilnError",
     "NotFound",
+    "RecipeError",
     "RequestError",
     "StateError",
     "WorkspaceNotFound",
@@ -34,6 +40,8 @@ class KilnError(Exception):
 
     code = "kiln.error"
     http_status = 400
+    # The job the error was raised in, when it reached the caller from a job's process.
+    job_id: str | None = None
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
         super().__init__(message)
@@ -55,6 +63,13 @@ class ConfigError(KilnError):
 
 class WorkspaceNotFound(ConfigError):
     code = "workspace.not-found"
+
+
+class RecipeError(ConfigError):
+    """A recipe the user wrote that does not fit: its file, its steps, or the columns and values
+    they meet. A configuration error even when found in the data, since the fix is in the recipe."""
+
+    code = "recipe.invalid"
 
 
 class NotFound(KilnError):
@@ -84,3 +99,17 @@ class IntegrityError(KilnError):
 
 class JobFailed(KilnError):
     code = "job.failed"
+
+
+def public_class(error: KilnError) -> type[KilnError]:
+    """The nearest class of ``error`` that this module defines, to record and rebuild it by name."""
+    for cls in type(error).__mro__:
+        if cls.__module__ == __name__ and issubclass(cls, KilnError):
+            return cls
+    return KilnError
+
+
+def class_named(name: str | None) -> type[KilnError] | None:
+    """The class of this module called ``name`` (as recorded by :func:`public_class`), or None."""
+    cls = globals().get(name or "")
+    return cls if isinstance(cls, type) and issubclass(cls, KilnError) else None

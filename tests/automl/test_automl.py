@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from conftest import CHURN_CSV, FIXTURES
 from helpers import run_kiln
 from kiln import AutoML
-from kiln.errors import ConfigError, DataError, JobFailed, StateError
+from kiln.errors import ConfigError, DataError, StateError
 
 TIME_LIMIT = 15
 
@@ -225,8 +225,9 @@ def test_a_dataframe_without_the_target_and_predict_before_fit(tmp_path):
 
 def test_too_few_rows_fail_the_job_and_register_nothing(ws):
     ws.data.ingest(pd.DataFrame({"x": range(12), "y": [0, 1] * 6}), name="tiny")
-    with pytest.raises(JobFailed, match="at least 20 rows"):
+    with pytest.raises(DataError, match="at least 20 rows") as error:
         ws.automl("tiny", target="y", time_limit=10)
+    assert error.value.code == "automl.too-few-rows" and error.value.job_id is not None
     assert ws.models.list() == []
     assert ws.jobs.list()[0].status == "Failed"
 

@@ -148,6 +148,18 @@ def test_errors_are_one_line_with_exit_code_2(home, args, expected):
     assert "Traceback" not in result.stderr
 
 
+def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(home):
+    run_kiln("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home, check=True)
+    args = ("--data", "churn", "--target", "contract", "--algorithm", "linear")
+    result = run_kiln("train", *args, "--problem-type", "regression", home=home)
+    assert result.returncode == 2, result.stderr
+    assert "(training.bad-target)" in result.stderr and "not numeric" in result.stderr
+    assert "kiln jobs logs" in result.stderr and "Traceback" not in result.stderr
+    failed = kiln_json("jobs", "list", "--status", "Failed", home=home)[0]
+    shown = kiln_json("jobs", "show", failed["id"], home=home)
+    assert (shown["failure_code"], shown["failure_class"]) == ("training.bad-target", "DataError")
+
+
 def test_broken_csv_through_the_cli(home, tmp_path):
     path = tmp_path / "broken.csv"
     path.write_text("a;b\n1;2\n3;4;5\n")

@@ -12,7 +12,7 @@ from sklearn.datasets import load_iris, make_blobs
 
 from conftest import FIXTURES
 from helpers import run_kiln
-from kiln.errors import ConfigError, DataError, JobFailed, NotFound, StateError
+from kiln.errors import ConfigError, DataError, NotFound, StateError
 from kiln.evaluation import clustering_section, transformed_feature_names
 
 COMMON = ["Summary", "Metrics", "Bias and variance", "Learning curve", "Loss by iteration"]
@@ -148,7 +148,7 @@ def test_unknown_failed_and_non_training_jobs_are_refused(ws, churn_csv, tmp_pat
         ws.report("train-nope")
     ws.data.ingest(churn_csv, name="churn")
     # A real failed run: 'churn' holds text, so it cannot be a regression target.
-    with pytest.raises(JobFailed):
+    with pytest.raises(DataError, match="not numeric"):
         ws.train("churn", target="churn", algorithm="linear", problem_type="regression")
     failed = ws.jobs.list(status="Failed")[0]
     with pytest.raises(StateError, match="is Failed") as error:

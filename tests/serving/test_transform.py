@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from kiln.errors import DataError, JobFailed
+from kiln.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,9 @@ def test_missing_model_column_fails_and_leaves_no_output(trained, scored_input, 
     broken = tmp_path / "broken.csv"
     pd.read_csv(path).drop(columns=["tenure"]).to_csv(broken, index=False)
     output = tmp_path / "o.csv"
-    with pytest.raises(JobFailed, match="tenure"):
+    with pytest.raises(DataError, match="tenure") as error:
         ws.transform(result.model.ref, input=broken, output=output)
+    assert error.value.code == "data.missing-column" and error.value.job_id is not None
     assert not output.exists()
     assert not list(tmp_path.glob(".o.csv*"))
 
@@ -77,7 +78,7 @@ def test_wrong_type_in_a_later_chunk_fails_cleanly(trained, scored_input, tmp_pa
     bad = tmp_path / "bad.csv"
     frame.to_csv(bad, index=False)
     output = tmp_path / "o.csv"
-    with pytest.raises(JobFailed, match="column 'tenure'.*'many'"):
+    with pytest.raises(DataError, match="column 'tenure'.*'many'"):
         ws.transform(result.model.ref, input=bad, output=output, chunk_rows=200)
     assert not output.exists()
 

@@ -38,6 +38,18 @@ def test_old_workspace_databases_upgrade_and_read_back(tmp_path):
         assert tiny.row_count == 4
         job = ws.jobs.list()[0]
         assert [m for *_, m in ws.jobs.logs(job.id)] == [f"hello from revision {asset.stem[5:]}"]
+        # 0005: a job's failure keeps its error code and class; older jobs have none.
+        assert (job.failure_code, job.failure_class) == (None, None)
+        ws.jobs.finish(
+            job.id,
+            "Failed",
+            failure_reason="The target 'y' is not numeric.",
+            failure_code="training.bad-target",
+            failure_class="DataError",
+        )
+        failed = ws.jobs.get(job.id)
+        assert (failed.failure_code, failed.failure_class) == ("training.bad-target", "DataError")
+        ws.close()
 
 
 WRITER = """

@@ -101,12 +101,33 @@ def test_problem_type_can_be_forced(datasets):
         ws.train("housing", target="price", algorithm="linear", problem_type="ranking")
 
 
-def test_regression_on_a_text_target_fails_the_job_with_a_clear_reason(datasets):
+def test_regression_on_a_text_target_raises_the_jobs_data_error(datasets):
     ws = datasets
-    with pytest.raises(JobFailed, match="not numeric"):
+    # In process: the job function itself, on the spec ws.train would give the job.
+    from kiln.training import training_spec
+    from kiln.training._job import run_training_job
+
+    spec, _ = training_spec(
+        ws, "churn", algorithm="linear", target="contract", problem_type="regression"
+    )
+    probe = ws.jobs.create("training", spec)
+    with pytest.raises(DataError) as in_process:
+        run_training_job(ws, ws.jobs.context(probe.id), spec)
+    ws.jobs.finish(probe.id, "Stopped")
+
+    # Through a real job in its own process: the same class, code and message.
+    with pytest.raises(DataError, match="not numeric") as through_job:
         ws.train("churn", target="contract", algorithm="linear", problem_type="regression")
+    error = through_job.value
+    assert type(error) is type(in_process.value)
+    assert error.code == in_process.value.code == "training.bad-target"
+    assert error.message.startswith(in_process.value.message)
+    assert not isinstance(error, JobFailed)
     failed = ws.jobs.list(status="Failed")[0]
+    assert error.job_id == failed.id
+    assert error.message.endswith(f"See 'kiln jobs logs {failed.id}'.")
     assert "not numeric" in failed.failure_reason
+    assert (failed.failure_code, failed.failure_class) == ("training.bad-target", "DataError")
 
 
 def test_bad_arguments_fail_before_a_job_is_created(datasets):
@@ -128,10 +149,13 @@ def test_a_crash_in_the_job_marks_it_failed_with_the_traceback(datasets, tmp_pat
         "kiln.training.run_training_job = crash  # what the training job kind names\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(hook) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    with pytest.raises(JobFailed, match="simulated crash"):
+    with pytest.raises(JobFailed, match="simulated crash") as error:
         datasets.train("churn", target="churn", algorithm="linear")
     job = datasets.jobs.list()[0]
     assert job.status == "Failed"
+    # A bug is not the user's error: it keeps the generic code and records none.
+    assert error.value.code == "job.failed" and error.value.job_id == job.id
+    assert job.failure_code is None and job.failure_class is None
     log = "\n".join(m for *_, m in datasets.jobs.logs(job.id))
     assert "Traceback" in log and "RuntimeError: simulated crash" in log
 
@@ -158,7 +182,7 @@ def test_killed_or_interrupted_jobs_are_marked(datasets, sig, status):
     ws = datasets
     killer = threading.Thread(target=_signal_worker_when_running, args=(ws, sig))
     killer.start()
-    with pytest.raises(JobFailed):
+    with pytest.raises(JobFailed) as error:
         ws.train(
             "churn",
             target="churn",
@@ -168,14 +192,16 @@ def test_killed_or_interrupted_jobs_are_marked(datasets, sig, status):
     killer.join()
     job = ws.jobs.list()[0]
     assert job.status == status
+    assert error.value.code == f"job.{status.lower()}" and job.failure_code is None
     if sig == signal.SIGKILL:
         assert "SIGKILL" in job.failure_reason
 
 
 def test_missing_target_values_are_a_data_error(ws):
     ws.data.ingest(pd.DataFrame({"x": range(30), "y": [1.0, None, 2.0] * 10}), name="holes")
-    with pytest.raises(JobFailed, match="missing in 10 row"):
+    with pytest.raises(DataError, match="missing in 10 row") as error:
         ws.train("holes", target="y", algorithm="linear")
+    assert error.value.code == "split.missing-target"
 
 
 def test_training_options_are_defined_once_and_typos_are_refused(ws):

@@ -55,6 +55,31 @@ def test_a_failing_trial_is_marked_failed_and_the_search_goes_on(ws):
     assert result.best["hyperparameters"]["n_neighbors"] == 5
 
 
+def test_trials_that_fail_on_their_data_are_failed_trials(churn_ws):
+    from kiln.errors import JobFailed
+
+    # A DataError raised in a trial's job reaches the tuning job as a DataError with the trial's
+    # job_id: a failed trial, as a crash is, so the tuning job fails only for having none left.
+    with pytest.raises(JobFailed) as error:
+        tune(
+            churn_ws,
+            "churn",
+            target="contract",
+            algorithm="lightgbm",
+            problem_type="regression",  # 'contract' holds text
+            strategy="grid",
+            max_jobs=2,
+            ranges=["num_leaves=8,31"],
+            hyperparameters={"n_estimators": 5},
+        )
+    assert error.value.code == "tuning.no-trial"
+    tuning_job = churn_ws.jobs.list(kind="tuning")[0]
+    assert (tuning_job.failure_code, tuning_job.failure_class) == ("tuning.no-trial", "JobFailed")
+    trials = churn_ws.jobs.list(parent_id=tuning_job.id, limit=None)
+    assert len(trials) == 2
+    assert {(t.status, t.failure_code) for t in trials} == {("Failed", "training.bad-target")}
+
+
 def test_warm_start_and_resume_keep_finished_trials(churn_ws):
     options = dict(
         target="churn",

@@ -69,6 +69,7 @@ def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = 
             "kind": job.kind,
             "status": job.status,
             "failure reason": job.failure_reason,
+            "failure code": job.failure_code,
             "created": f"{job.created_at:%Y-%m-%d %H:%M:%S} by {job.created_by}",
             "seconds": f"{job.duration_seconds:.1f}" if job.duration_seconds is not None else None,
             **{f"spec.{k}": v for k, v in job.spec.items()},

@@ -46,6 +46,9 @@ class Job(Record):
     parent_id: str | None
     experiment: str | None
     failure_reason: str | None
+    # Set when the job failed with a KilnError: its code and kiln.errors class (e.g. "DataError").
+    failure_code: str | None
+    failure_class: str | None
     result: dict
     created_at: datetime
     started_at: datetime | None
@@ -200,6 +203,7 @@ class JobService:
                     code="jobs.not-resumable",
                 )
             row.status, row.ended_at, row.failure_reason, row.pid = PENDING, None, None, None
+            row.failure_code = row.failure_class = None
             for child in session.scalars(select(JobRow).where(JobRow.parent_id == job_id)):
                 if child.status not in FINAL_STATUSES:
                     child.status, child.ended_at = FAILED, now()
@@ -213,8 +217,13 @@ class JobService:
         *,
         result: dict | None = None,
         failure_reason: str | None = None,
+        failure_code: str | None = None,
+        failure_class: str | None = None,
     ) -> bool:
-        """Move a job to a final status; returns False if it was already final."""
+        """Move a job to a final status; returns False if it was already final.
+
+        ``failure_code`` and ``failure_class``: the code and kiln.errors class name of the
+        KilnError the job failed with, so the caller can raise the same error."""
         with self._ws.store.write() as session:
             row = session.get(JobRow, job_id)
             if row.status in FINAL_STATUSES:
@@ -227,6 +236,7 @@ class JobService:
                 row.result = result
             if failure_reason is not None:
                 row.failure_reason = failure_reason[-4000:]
+            row.failure_code, row.failure_class = failure_code, failure_class
             return True
 
     def context(self, job_id: str) -> JobContext:

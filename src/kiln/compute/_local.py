@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kiln.compute._jobs import COMPLETED, FAILED, FINAL_STATUSES, STOPPED, Job
-from kiln.errors import JobFailed
+from kiln.errors import JobFailed, KilnError, class_named
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -42,7 +42,10 @@ class LocalExecutor:
         poll_seconds: float = 0.25,
         should_stop: Callable[[], str | None] | None = None,
     ) -> Job:
-        """Run the job in a child process and wait for it; raise JobFailed unless it completes.
+        """Run the job in a child process and wait for it; raise unless it completes.
+
+        A job that failed with a KilnError raises the same class, code and message here (with
+        ``job_id`` set), as if it had run in process; any other failure raises JobFailed.
 
         ``should_stop`` is asked at every poll; a reason it returns stops the job (Stopped)."""
         env = {**os.environ, **self._ws.environment(), **serving_thread_environment()}
@@ -85,11 +88,7 @@ class LocalExecutor:
             self._ws.jobs.finish(job.id, FAILED, failure_reason=reason)
             final = self._ws.jobs.get(job.id)
         if final.status != COMPLETED:
-            raise JobFailed(
-                f"Job {job.id} {final.status.lower()}: {final.failure_reason or 'no reason given'} "
-                f"See 'kiln jobs logs {job.id}'.",
-                code=f"job.{final.status.lower()}",
-            )
+            raise _job_error(final)
         return final
 
     def _forward_logs(self, job_id: str, seen: int, on_log) -> int:
@@ -117,3 +116,19 @@ class LocalExecutor:
                 process.kill()
                 process.wait()
         self._ws.jobs.finish(job_id, STOPPED, failure_reason=reason)
+
+
+def _job_error(job: Job) -> KilnError:
+    """The error a caller sees for a job that did not complete."""
+    cls = class_named(job.failure_class) if job.status == FAILED else None
+    if cls is not None and job.failure_code:
+        error = cls(f"{job.failure_reason} See 'kiln jobs logs {job.id}'.", code=job.failure_code)
+    else:
+        # Literal codes rather than f"job.{status}", so the docs test sees both.
+        error = JobFailed(
+            f"Job {job.id} {job.status.lower()}: {job.failure_reason or 'no reason given'} "
+            f"See 'kiln jobs logs {job.id}'.",
+            code="job.stopped" if job.status == STOPPED else "job.failed",
+        )
+    error.job_id = job.id
+    return error

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kiln.compute._jobs import COMPLETED, FAILED, STOPPED
 from kiln.compute._kinds import job_kind
-from kiln.errors import KilnError
+from kiln.errors import KilnError, public_class
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -41,7 +41,14 @@ def run_job(workspace: Context, job_id: str) -> int:
         return 130
     except KilnError as exc:
         context.log(exc.message, level="ERROR")
-        jobs.finish(job_id, FAILED, failure_reason=exc.message)
+        # The code and class let the caller raise the same error (LocalExecutor.run).
+        jobs.finish(
+            job_id,
+            FAILED,
+            failure_reason=exc.message,
+            failure_code=exc.code,
+            failure_class=public_class(exc).__name__,
+        )
         return 2
     except BaseException as exc:  # noqa: BLE001 - every failure must land on the job record
         context.log(traceback.format_exc(), level="ERROR")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kiln.errors import ConfigError
+from kiln.errors import RecipeError
 
 SELECTORS = (
     "numeric",
@@ -28,10 +28,6 @@ SELECTORS = (
 )
 
 Columns = str | list[str] | dict[str, str]
-
-
-class RecipeError(ConfigError):
-    code = "recipe.invalid"
 
 
 class Step(BaseModel):

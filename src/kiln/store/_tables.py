@@ -52,6 +52,9 @@ class JobRow(Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     experiment: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A job that failed with a KilnError: its code and kiln.errors class name (migration 0005).
+    failure_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    failure_class: Mapped[str | None] = mapped_column(String(100), nullable=True)
     result: Mapped[dict] = mapped_column(JSON, default=dict)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kiln.algorithms import get_algorithm
 from kiln.compute import JobContext, LocalExecutor
 from kiln.context import Context
-from kiln.errors import ConfigError, JobFailed
+from kiln.errors import ConfigError, JobFailed, KilnError
 from kiln.registry import TrainedModel
 from kiln.training import LIVE_METRIC
 from kiln.tuning._space import parse_range
@@ -185,7 +185,11 @@ def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             watch = _Pruning(workspace, child.id, trial, lock, direction) if pruning else None
             try:
                 finished = LocalExecutor(workspace).run(child, should_stop=watch)
-            except JobFailed as exc:
+            except KilnError as exc:
+                # A trial that failed (a crash, or a DataError in its data) is a failed trial;
+                # only errors of the trial's own job are, so anything else still propagates.
+                if exc.job_id != child.id:
+                    raise
                 pruned = watch is not None and watch.pruned_at is not None
                 if pruned:
                     log(f"Trial {trial.number} pruned at iteration {watch.pruned_at}.")
