@@ -124,9 +124,7 @@ def layer_violations(modules: dict[str, Path]) -> list[str]:
             if imp.type_checking and imp.target == "kiln.context" and imp.names == ("Context",):
                 continue
             mine, theirs = layer_of(module), layer_of(imp.target)
-            if theirs > mine or (
-                theirs == mine and package_of(imp.target) != package_of(module)
-            ):
+            if theirs > mine or (theirs == mine and package_of(imp.target) != package_of(module)):
                 found.append(
                     f"{path.relative_to(SRC)}:{imp.line}: {module} imports {imp.target}, "
                     f"which is {'above it' if theirs > mine else 'beside it'}"

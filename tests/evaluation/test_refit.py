@@ -7,7 +7,8 @@ import pytest
 
 from conftest import CHURN_CSV
 from kiln.algorithms import best_iteration, get_algorithm
-from kiln.evaluation._report import _load, _refit_template
+from kiln.evaluation._curves import _refit_template
+from kiln.evaluation._run import _load
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,7 @@ def _run(ws, algorithm: str, **hp):
 
 
 def test_catboost_refits_with_its_best_iteration_counted_from_one(churn_ws):
-    run = _run(
-        churn_ws, "catboost", n_estimators=400, learning_rate=0.5, early_stopping_rounds=5
-    )
+    run = _run(churn_ws, "catboost", n_estimators=400, learning_rate=0.5, early_stopping_rounds=5)
     fitted = run.model.pipeline[-1]
     best = best_iteration(get_algorithm("catboost"), fitted)
     assert best is not None and best < 400, "early stopping should have stopped this fit"
@@ -40,9 +39,7 @@ def test_catboost_refits_with_its_best_iteration_counted_from_one(churn_ws):
 
 
 def test_lightgbm_refits_with_its_best_iteration(churn_ws):
-    run = _run(
-        churn_ws, "lightgbm", n_estimators=500, learning_rate=0.5, early_stopping_rounds=5
-    )
+    run = _run(churn_ws, "lightgbm", n_estimators=500, learning_rate=0.5, early_stopping_rounds=5)
     fitted = run.model.pipeline[-1]
     best = best_iteration(get_algorithm("lightgbm"), fitted)
     assert best == fitted.best_iteration_ and best < 500
