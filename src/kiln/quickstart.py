@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiln.errors import ConfigError
+from kiln.serving import EndpointClient
+from kiln.workspace import Workspace
 
 ALGORITHMS = ("lightgbm", "linear")
 TARGET = "churn"
@@ -92,9 +94,6 @@ def run_quickstart(
     say: Callable[..., None] = print,
 ) -> dict:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from kiln.serving import EndpointClient
-    from kiln.workspace import Workspace
 
     started = time.perf_counter()
     csv_path = find_churn_csv(data)

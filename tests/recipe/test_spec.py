@@ -86,7 +86,8 @@ def test_every_step_has_its_op_and_a_valid_output_type():
     it leaves its columns with."""
     from kiln.data import SEMANTIC_TYPES
     from kiln.recipe import STEPS
-    from kiln.recipe._ops import _OPS, Op
+    from kiln.recipe._ops import Op
+    from kiln.recipe._ops._base import _OPS
 
     for name, spec in STEPS.items():
         assert issubclass(_OPS.get(spec, object), Op), f"step {name!r} has no Op"

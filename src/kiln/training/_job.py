@@ -27,6 +27,7 @@ from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._live import LiveLoss, attach, stop_at, unhook
 from kiln.training._options import TrainingSpec
+from kiln.training._register import register_and_finish
 from kiln.training._signature import build_signature
 from kiln.training._unsupervised import build_features, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
@@ -293,66 +294,6 @@ def run_training_job(workspace: Context, context: JobContext, stored: dict) -> d
             "total_seconds": round(time.perf_counter() - started, 3),
         },
     )
-
-
-def register_and_finish(
-    workspace: Context,
-    context: JobContext,
-    spec: TrainingSpec,
-    *,
-    model,
-    metrics,
-    dataset,
-    algorithm,
-    hyperparameters,
-    splits,
-    extra: dict,
-) -> dict:
-    """Check the success criteria, register the model (Rejected if a criterion fails) and build
-    the job's result."""
-    criteria = [parse_criterion(c) for c in spec.require or []]
-    checked = [c.check(metrics) for c in criteria]
-    failed = [c for c in checked if not c["passed"]]
-    for check in checked:
-        context.log(
-            f"Criterion {check['criterion']} on {check['split']}: {check['value']} → "
-            f"{'pass' if check['passed'] else 'FAIL'}."
-        )
-    if not spec.register:  # a tuning trial: the tuning job registers the best
-        digest = workspace.artifacts.put_bytes(model.to_bytes())
-        context.log(f"Stored the model as artifact {digest[:12]} (not registered).")
-        return {
-            "artifact": digest,
-            "metrics": metrics,
-            "criteria": checked,
-            "splits": {part: v.ref for part, v in splits.items()},
-            **extra,
-        }
-    version = workspace.models.register(
-        model,
-        group=spec.group,
-        algorithm=algorithm.name,
-        target=spec.target or "",
-        hyperparameters=hyperparameters,
-        metrics=metrics,
-        dataset_version_id=dataset.id,
-        job_id=context.job_id,
-    )
-    if failed:
-        reason = "Failed success criteria: " + "; ".join(
-            f"{c['criterion']} (got {c['value']} on {c['split']})" for c in failed
-        )
-        version = workspace.models.reject(version.ref, reason=reason)
-        context.log(reason, level="WARNING")
-    context.log(f"Registered model {version.ref} ({version.approval_status}).")
-    return {
-        "model": version.ref,
-        "model_version_id": version.id,
-        "metrics": metrics,
-        "criteria": checked,
-        "splits": {part: v.ref for part, v in splits.items()},
-        **extra,
-    }
 
 
 def _log_curves(context: JobContext, curves: dict, prefix: str = "") -> None:

@@ -27,6 +27,7 @@ from kiln.problems import order_classes
 from kiln.recipe import build_preprocessor, build_text_preprocessor, compile_recipe, recipe_reads
 from kiln.registry import TrainedModel
 from kiln.training._options import TrainingSpec
+from kiln.training._register import register_and_finish
 from kiln.training._signature import build_signature
 
 
@@ -66,8 +67,6 @@ def run_unsupervised(
     algorithm: Algorithm,
     problem_type: str,
 ) -> dict:
-    from kiln.training._job import register_and_finish  # _job imports this module
-
     started = time.perf_counter()
     data, log = workspace.data, context.log
     labels_column = spec.target
