@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from kiln.errors import ConfigError, DataError
 
@@ -42,6 +41,9 @@ def split_frame(
     stratify: bool | None,
     seed: int,
 ) -> dict[str, pd.DataFrame]:
+    # scikit-learn takes seconds to import: only splitting needs it.
+    from sklearn.model_selection import train_test_split
+
     train_share, validation_share, test_share = check_ratios(ratios)
     n = len(frame)
     if n < 3:
