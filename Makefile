@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)
 	$(BIN)/kiln quickstart
 
+# The suite runs in parallel, one pytest worker per core (pytest-xdist). Every test works in
+# folders of its own, so any split works; TEST_DIST picks the split.
+TEST_WORKERS ?= auto
+TEST_DIST ?= loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

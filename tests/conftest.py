@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,11 @@ from helpers import free_port  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch):
+def _isolated_environment(monkeypatch, tmp_path):
+    # Each test runs in a folder of its own: the default workspace (./.kiln) and anything a
+    # library drops into the current directory stay out of the repository and out of the
+    # other tests' way when the suite runs in parallel (pytest -n).
+    monkeypatch.chdir(tmp_path)
     for name in (
         "KILN_HOME",
         "KILN_STORE_URL",
@@ -42,9 +47,22 @@ def churn_csv() -> Path:
     return CHURN_CSV
 
 
+def _state(workspace) -> tuple:
+    """What a test could change in a workspace: approvals, deployments and jobs."""
+    return (
+        sorted((v.ref, v.approval_status) for v in workspace.models.list()),
+        sorted((e.name, e.revision, e.model) for e in workspace.endpoints.list()),
+        len(workspace.jobs.list(limit=None)),
+    )
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """A workspace with churn ingested, a LightGBM model trained and deployed to 'churn'."""
+    """A workspace with churn ingested, a LightGBM model trained and deployed to 'churn'.
+
+    Shared by the whole session, so read-only: a test that approves, rejects, trains or deploys
+    takes ``trained_copy`` (or a ``ws`` of its own) instead. Teardown checks nothing changed.
+    """
     import kiln
 
     home = tmp_path_factory.mktemp("trained") / "ws"
@@ -54,13 +72,41 @@ def trained(tmp_path_factory):
         "churn", target="churn", algorithm="lightgbm", hyperparameters={"n_estimators": 60}
     )
     workspace.endpoints.deploy(result.model.ref, endpoint="churn")
-    return workspace, result
+    before = _state(workspace)
+    yield workspace, result
+    assert _state(workspace) == before, "a test changed the shared, read-only 'trained' workspace"
+
+
+def copy_workspace(workspace, home: Path):
+    """A private, writable copy of a workspace (its folder copied whole)."""
+    import kiln
+
+    shutil.copytree(workspace.home, home)
+    return kiln.Workspace(home)
+
+
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A private copy of the ``trained`` workspace, for tests that change it."""
+    source, result = trained
+    workspace = copy_workspace(source, tmp_path / "trained_copy")
+    yield workspace, result
+    workspace.close()
 
 
 @pytest.fixture(scope="session")
-def server(trained):
-    """A real 'kiln serve' on a free loopback port, for the trained workspace."""
-    workspace, _ = trained
+def served(trained, tmp_path_factory):
+    """What 'kiln serve' serves: a copy of ``trained``, so the server's tests may deploy."""
+    source, result = trained
+    workspace = copy_workspace(source, tmp_path_factory.mktemp("served") / "ws")
+    yield workspace, result
+    workspace.close()
+
+
+@pytest.fixture(scope="session")
+def server(served):
+    """A real 'kiln serve' on a free loopback port, for the ``served`` workspace."""
+    workspace, _ = served
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
     process = subprocess.Popen(

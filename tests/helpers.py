@@ -1,8 +1,10 @@
-"""Helpers shared by the tests: free ports and running the real CLI."""
+"""Helpers shared by the tests: free ports, running the real CLI, reading report pages."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,3 +38,9 @@ def run_kiln(
             f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def plotly_figures(page: str) -> list:
+    """The figures a report page draws: ``[id, traces, layout]`` for each."""
+    match = re.search(r"var F = (\[.*?\]);\n", page, re.S)
+    return json.loads(match.group(1).replace("<\\/", "</"))

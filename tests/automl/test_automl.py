@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
 
-from conftest import CHURN_CSV, FIXTURES
+from conftest import CHURN_CSV, FIXTURES, copy_workspace
 from helpers import run_kiln
 from kiln import AutoML
 from kiln.errors import ConfigError, DataError, StateError
@@ -74,8 +74,16 @@ def test_the_registered_version_carries_leaderboard_recipe_and_explanation(fitte
     assert {i["feature"] for i in importance} == inputs
     assert importance[0]["importance"] > 0  # shuffling the top column hurts
     assert version.metrics["validation"]["roc_auc"] > 0.8
-    if "shap" in details["explanation"]:
-        assert details["explanation"]["shap"]["mean_abs"]
+    # SHAP explains the heaviest tree member; churn's ensemble always has one (LightGBM at least).
+    trees = {m["algorithm"] for m in details["ensemble"]} & {
+        "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees"
+    }  # fmt: skip
+    assert trees, details["ensemble"]
+    shap = details["explanation"]["shap"]
+    assert "error" not in shap, shap.get("error")
+    assert shap["algorithm"] in trees and shap["rows"] > 0
+    assert shap["mean_abs"][0]["value"] > 0
+    assert any(f["feature"].startswith(("contract", "tenure")) for f in shap["mean_abs"])
     # The stored model predicts what AutoML predicts.
     ws = automl.workspace
     model = ws.models.load(version)
@@ -89,7 +97,7 @@ def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_pa
     from kiln.serving import create_app
 
     automl, _ = fitted
-    ws = automl.workspace
+    ws = copy_workspace(automl.workspace, tmp_path / "ws")  # the module's fit stays unchanged
     ws.models.approve(automl.model.ref, reason="AutoML test")
     ws.endpoints.deploy(automl.model.ref, endpoint="auto")
     _, test = churn_split
@@ -111,9 +119,13 @@ def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_pa
 def test_the_job_report_shows_leaderboard_ensemble_and_explanation(fitted, tmp_path):
     automl, _ = fitted
     written = automl.workspace.jobs.report(automl.result.job.id, out=tmp_path / "automl.html")
-    for title in ("Leaderboard", "Ensemble", "Permutation importance", "Trials"):
+    page = written.path.read_text()
+    for title in ("Leaderboard", "Ensemble", "Permutation importance", "SHAP values", "Trials"):
         assert title in written.sections
-    assert "plotly" in written.path.read_text()[:2_000_000]
+        assert f"<h2>{title}" in page, title
+    assert "plotly.js v" in page and automl.model.ref in page
+    top = automl.model.details["explanation"]["permutation_importance"][0]["feature"]
+    assert top in page  # the most important column is named on the page
 
 
 def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path):

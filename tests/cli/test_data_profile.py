@@ -8,9 +8,12 @@ from helpers import run_kiln
 
 
 def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
+    import kiln
+
     home = tmp_path / "ws"
-    run_kiln("init", home=home, check=True)
-    run_kiln("data", "ingest", str(churn_csv), "--name", "churn", home=home, check=True)
+    workspace = kiln.Workspace.init(home)  # set up in-process: the CLI under test is profile
+    workspace.data.ingest(churn_csv, name="churn")
+    workspace.close()
     out = tmp_path / "report.html"
     result = run_kiln(
         "data",
@@ -44,7 +47,8 @@ def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
         check=True,
     )
     assert "(stored, reused)" in human.stdout and "duplicate-rows" in human.stdout
-    assert (home / "reports" / "profile_churn_1_churn.html").exists()
+    page = (home / "reports" / "profile_churn_1_churn.html").read_text("utf-8")
+    assert "<h2>Target: churn" in page and "7,043" in page  # the stored report, all rows counted
 
     bad_target = run_kiln("data", "profile", "churn", "--target", "chrun", home=home)
     assert bad_target.returncode == 2

@@ -8,11 +8,21 @@ from conftest import CHURN_CSV
 from helpers import run_kiln
 
 
+def init(home, *, churn: bool = False):
+    """A workspace set up in-process: the commands under test come after."""
+    import kiln
+
+    workspace = kiln.Workspace.init(home)
+    if churn:
+        workspace.data.ingest(CHURN_CSV, name="churn")
+    workspace.close()
+    return home
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cli") / "ws"
-    run_kiln("init", home=home, check=True)
-    return home
+    """A workspace with churn ingested, for the error tests (which change nothing in it)."""
+    return init(tmp_path_factory.mktemp("cli") / "ws", churn=True)
 
 
 def kiln_json(*args, home):
@@ -37,7 +47,8 @@ def test_init_in_the_current_directory(tmp_path):
     assert run_kiln("data", "list", "--json", cwd=tmp_path, check=True).stdout.strip() == "[]"
 
 
-def test_the_lifecycle_through_the_cli(home, tmp_path):
+def test_the_lifecycle_through_the_cli(tmp_path):
+    home = init(tmp_path / "ws")
     ingested = kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)
     assert ingested["ref"] == "churn:1" and ingested["row_count"] == 7043 and ingested["created"]
     assert (
@@ -141,15 +152,14 @@ def test_the_lifecycle_through_the_cli(home, tmp_path):
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(home, args, expected):
-    run_kiln("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home, check=True)
     result = run_kiln(*args, home=home)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(home):
-    run_kiln("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home, check=True)
+def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path):
+    home = init(tmp_path / "ws", churn=True)
     args = ("--data", "churn", "--target", "contract", "--algorithm", "linear")
     result = run_kiln("train", *args, "--problem-type", "regression", home=home)
     assert result.returncode == 2, result.stderr
@@ -160,7 +170,8 @@ def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(home):
     assert (shown["failure_code"], shown["failure_class"]) == ("training.bad-target", "DataError")
 
 
-def test_broken_csv_through_the_cli(home, tmp_path):
+def test_broken_csv_through_the_cli(tmp_path):
+    home = init(tmp_path / "ws")
     path = tmp_path / "broken.csv"
     path.write_text("a;b\n1;2\n3;4;5\n")
     result = run_kiln("data", "ingest", str(path), "--name", "broken", home=home)

@@ -92,8 +92,8 @@ def test_kiln_predict_against_the_running_server(server, rows, tmp_path):
     assert refused.returncode == 2 and "'tenure'" in refused.stderr
 
 
-def test_a_new_deployment_is_picked_up_without_a_restart(server, trained, rows):
-    ws, result = trained
+def test_a_new_deployment_is_picked_up_without_a_restart(server, served, rows):
+    ws, result = served  # the server's own copy of the trained workspace
     retrained = ws.train("churn", target="churn", algorithm="linear", name="churn_linear")
     ws.endpoints.deploy(retrained.model.ref, endpoint="churn_v2")
     response = httpx.post(f"{server}/endpoints/churn_v2/invocations", json=rows)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import plotly_figures as figures
 from kiln.errors import DataError
 from kiln.profile import profile
 
@@ -33,7 +35,12 @@ def test_a_column_named_n_with_missing_values():
     x = rng.normal(size=100)
     x[:10] = np.nan
     result = profile(pd.DataFrame({"n": x, "y": rng.integers(0, 2, 100)}), target="y")
-    assert result.to_html()
+    assert result.facts["missing_cells"] == 10
+    assert result.facts["column_stats"]["n"]["missing_pct"] == 10.0
+    page = html.unescape(result.to_html())
+    for title in ("Overview", "Target: y", "Quick model", "Columns", "Missing values"):
+        assert f"<h2>{title}" in page, title
+    assert "Missing cells</th><td>10 (5.00%)" in page  # 10 of 200 cells
     json.dumps(result.to_dict(), allow_nan=False)
 
 
@@ -75,7 +82,11 @@ def test_imbalance_is_judged_against_an_even_share():
 def test_a_constant_huge_value_gets_one_bar():
     result = profile(pd.DataFrame({"big": [1e17] * 10, "x": range(10)}), model=False)
     assert "constant" in kinds(result)
-    assert result.to_html()
+    page = result.to_html()
+    assert "'big' has a single value (1e+17)" in html.unescape(page)
+    histograms = [f for f in figures(page) if f[2]["title"]["text"] == "histogram and density"]
+    bars = histograms[0][1][0]  # the first column's, big's
+    assert (bars["type"], bars["x"], bars["y"]) == ("bar", [1e17], [10])
 
 
 def test_given_types_are_overlaid_on_inferred_ones_and_checked():

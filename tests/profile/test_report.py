@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import numpy as np
 import pandas as pd
 
+from helpers import plotly_figures as figures
 from kiln.profile import profile
-
-
-def figures(page: str) -> list:
-    match = re.search(r"var F = (\[.*?\]);\n", page, re.S)
-    return json.loads(match.group(1).replace("<\\/", "</"))
 
 
 def test_report_is_self_contained_and_has_every_section(churn_profile, tmp_path):

@@ -4,16 +4,17 @@ import kiln
 from kiln.errors import IntegrityError, NotFound, StateError
 
 
-def test_approve_and_reject_record_who_when_why(trained):
-    ws, result = trained
+def test_approve_and_reject_record_who_when_why(trained_copy):
+    ws, result = trained_copy  # a copy: the session's shared workspace stays read-only
     ref = result.model.ref
     approved = ws.models.approve(ref, reason="beats the baseline")
     assert approved.approval_status == "Approved"
     assert approved.approval_reason == "beats the baseline"
     assert "@" in approved.approval_by and approved.approval_at is not None
     rejected = ws.models.reject(ref, reason="drift")
-    assert rejected.approval_status == "Rejected"
-    ws.models.approve(ref, reason="back again")
+    assert rejected.approval_status == "Rejected" and rejected.approval_reason == "drift"
+    assert rejected.approval_at >= approved.approval_at
+    assert ws.models.get(ref).approval_status == "Rejected"  # stored, not just returned
 
 
 def test_list_get_and_unknown_refs(trained):

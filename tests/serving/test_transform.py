@@ -1,7 +1,17 @@
 import pandas as pd
 import pytest
 
+from conftest import copy_workspace
 from kiln.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def trained(trained, tmp_path_factory):
+    """This module's own copy of the session's workspace: each transform records a job."""
+    source, result = trained
+    workspace = copy_workspace(source, tmp_path_factory.mktemp("transform_ws") / "ws")
+    yield workspace, result
+    workspace.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import CHURN_CSV, FIXTURES
+from kiln.errors import StateError
 from kiln.tuning import resume, tune
 
 
@@ -92,8 +93,9 @@ def test_warm_start_and_resume_keep_finished_trials(churn_ws):
     assert len(second.to_dict()["trials"]) == 1
     logs = " ".join(m for *_, m in churn_ws.jobs.logs(second.job.id))
     assert "Warm start: 2 trial(s)" in logs
-    with pytest.raises(Exception, match="only a Failed or Stopped job can resume"):
+    with pytest.raises(StateError, match="only a Failed or Stopped job can resume") as error:
         resume(churn_ws, first.job.id)
+    assert error.value.code == "jobs.not-resumable"
 
 
 def test_pruning_stops_losing_boosted_trials(ws):
@@ -182,11 +184,13 @@ def test_a_killed_tuning_job_resumes_without_repeating_finished_trials(churn_ws)
 def test_cli_json_and_bad_options(tmp_path, churn_csv):
     import json
 
+    import kiln
     from helpers import run_kiln
 
     home = tmp_path / "ws"
-    run_kiln("init", home=home, check=True)
-    run_kiln("data", "ingest", str(churn_csv), "--name", "churn", home=home, check=True)
+    workspace = kiln.Workspace.init(home)  # set up in-process: the CLI under test is tune
+    workspace.data.ingest(churn_csv, name="churn")
+    workspace.close()
     out = run_kiln(
         "tune",
         "--data",
