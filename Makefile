@@ -16,12 +16,14 @@ quickstart: $(STAMP)
 	$(BIN)/kiln quickstart
 
 # The suite runs in parallel, one pytest worker per core (pytest-xdist). Every test works in
-# folders of its own, so any split works; TEST_DIST picks the split.
+# folders of its own, so any split works; TEST_DIST picks the split. Tests marked solo measure
+# time (AutoML's time limit): they run afterwards, alone, so no other test takes their cores.
 TEST_WORKERS ?= auto
 TEST_DIST ?= loadfile
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo"
+	$(BIN)/python -m pytest -q -m solo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -38,7 +38,7 @@ max_request_bytes = 10485760
 
 
 # The built-in job kinds: what runs in a job's process and what writes its report. They are named
-# as strings, not imported: a job's process imports only its own kind's libraries, and the
+# as strings, not imported: a job's process imports its own kind's package only, and the
 # context stays below the actions it names (see kiln.compute).
 register_job_kind(
     "training",
@@ -54,6 +54,7 @@ register_job_kind(
     run="kiln.automl:run_automl_job",
     report="kiln.automl:automl_report",
     id_prefix="automl",
+    title="AutoML",
 )
 register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
 

@@ -238,3 +238,10 @@ def test_a_registered_name_cannot_be_registered_again():
     with pytest.raises(ConfigError, match="'lightgbm' is registered already"):
         register_algorithm(replace(ALGORITHMS["lightgbm"]))
     assert list(ALGORITHMS).count("lightgbm") == 1
+
+
+def test_automl_and_tuning_share_the_default_objective():
+    from kiln.automl._search import METRICS
+    from kiln.problems import DEFAULT_OBJECTIVE
+
+    assert {kind: names[0] for kind, names in METRICS.items()} == DEFAULT_OBJECTIVE

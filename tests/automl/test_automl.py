@@ -17,6 +17,9 @@ from helpers import run_kiln
 from kiln import AutoML
 from kiln.errors import ConfigError, DataError, StateError
 
+# AutoML works to a wall-clock time limit: these tests run alone, after the parallel suite.
+pytestmark = pytest.mark.solo
+
 TIME_LIMIT = 15
 
 

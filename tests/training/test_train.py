@@ -105,9 +105,9 @@ def test_regression_on_a_text_target_raises_the_jobs_data_error(datasets):
     spec, _ = training_spec(
         ws, "churn", algorithm="linear", target="contract", problem_type="regression"
     )
-    probe = ws.jobs.create("training", spec)
+    probe = ws.jobs.create("training", spec.to_dict())
     with pytest.raises(DataError) as in_process:
-        run_training_job(ws, ws.jobs.context(probe.id), spec)
+        run_training_job(ws, ws.jobs.context(probe.id), spec.to_dict())
     ws.jobs.finish(probe.id, "Stopped")
 
     # Through a real job in its own process: the same class, code and message.

@@ -27,7 +27,16 @@ def test_parse(text, kind, folds, repeats):
 
 @pytest.mark.parametrize(
     "text",
-    ["kfold", "kfold:1", "kfold:x", "bootstrap:5", "repeated_kfold:3", "loocv:3", "holdout:2"],
+    [
+        "kfold",
+        "kfold:1",
+        "kfold:x",
+        "bootstrap:5",
+        "repeated_kfold:3",
+        "loocv:3",
+        "holdout:2",
+        "holdout:",
+    ],
 )
 def test_bad_strategies_list_the_valid_ones(text):
     with pytest.raises(ConfigError, match="stratified_kfold:K"):

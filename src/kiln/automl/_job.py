@@ -21,7 +21,13 @@ from kiln.context import Context
 from kiln.data import NUMERIC, TEXT
 from kiln.errors import DataError
 from kiln.evaluation import evaluate, shap_values, transformed_feature_names
-from kiln.problems import LOWER_IS_BETTER, encode_target, infer_problem_type, order_classes
+from kiln.problems import (
+    DEFAULT_OBJECTIVE,
+    LOWER_IS_BETTER,
+    encode_target,
+    infer_problem_type,
+    order_classes,
+)
 from kiln.profile import profile_version
 from kiln.registry import TrainedModel
 from kiln.training import build_signature
@@ -71,7 +77,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     if problem_type != REGRESSION:
         classes = order_classes(frame[target].unique().tolist())
     y = encode_target(frame[target], problem_type, classes, target)
-    metric = spec["metric"] or _default_metric(problem_type)
+    metric = spec["metric"] or DEFAULT_OBJECTIVE[problem_type]
     log(
         f"Started {time_limit - (deadline - started):.1f} s after the call. "
         f"Data set {dataset.ref}: {len(frame)} rows, {dataset.column_count} columns; "
@@ -302,10 +308,6 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "seconds_since_call": round(time_limit - (deadline - time.monotonic()), 3),
         **details,
     }
-
-
-def _default_metric(problem_type: str) -> str:
-    return {"binary": "roc_auc", "multiclass": "log_loss"}.get(problem_type, "rmse")
 
 
 def _shown(loss: float, metric: str):

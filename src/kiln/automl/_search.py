@@ -32,7 +32,7 @@ from kiln.problems import LOWER_IS_BETTER
 from kiln.training import Problem, Validation
 from kiln.tuning import Range, search_space
 
-# Metrics AutoML can optimise, by problem type (the first is the default).
+# Metrics AutoML can optimise, by problem type (the first is kiln.problems.DEFAULT_OBJECTIVE).
 METRICS = {
     BINARY: ("roc_auc", "log_loss", "accuracy", "f1", "pr_auc"),
     MULTICLASS: ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_macro"),

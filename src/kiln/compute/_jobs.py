@@ -152,9 +152,11 @@ class JobService:
 
     def report(self, job_id: str, *, out=None, **options):
         """Write the HTML report of a completed job, by its kind (training: the evaluation
-        report, see :func:`kiln.evaluation.report`; tuning; AutoML). Returns a ``JobReport``."""
+        report, see :func:`kiln.evaluation.training_report`; tuning; AutoML). Returns a
+        ``JobReport``."""
         job = self.get(job_id)
-        function = job_kind(job.kind).report_function()
+        kind = job_kind(job.kind)
+        function = kind.report_function()
         if function is None:
             *first, last = [k.name for k in job_kinds() if k.report]
             reportable = f"{', '.join(first)} and {last}" if first else last
@@ -168,7 +170,7 @@ class JobService:
                 f" ({job.failure_reason.strip().splitlines()[-1]})" if job.failure_reason else ""
             )
             raise StateError(
-                f"{job.kind.capitalize()} job {job.id} is {job.status}{reason}, so it has no "
+                f"{kind.title} job {job.id} is {job.status}{reason}, so it has no "
                 f"model to report on. See 'kiln jobs logs {job.id}', or report on a completed "
                 "job.",
                 code="reports.job-not-completed",

@@ -32,6 +32,8 @@ class JobKind:
     run: str
     report: str | None = None
     id_prefix: str = ""
+    # How messages name its jobs ("AutoML job automl-…").
+    title: str = ""
 
     def run_function(self) -> Callable:
         return _resolve(self.run)
@@ -44,7 +46,12 @@ _KINDS: dict[str, JobKind] = {}
 
 
 def register_job_kind(
-    name: str, *, run: str, report: str | None = None, id_prefix: str | None = None
+    name: str,
+    *,
+    run: str,
+    report: str | None = None,
+    id_prefix: str | None = None,
+    title: str | None = None,
 ) -> JobKind:
     """Add (or replace) a job kind; ``run`` and ``report`` are ``"module:function"`` strings."""
     for ref in (run, report):
@@ -53,7 +60,13 @@ def register_job_kind(
                 f"Job kind {name!r}: {ref!r} is not a 'module:function' reference.",
                 code="compute.bad-job-kind",
             )
-    kind = JobKind(name=name, run=run, report=report, id_prefix=id_prefix or name[:5])
+    kind = JobKind(
+        name=name,
+        run=run,
+        report=report,
+        id_prefix=id_prefix or name[:5],
+        title=title or name.capitalize(),
+    )
     _KINDS[name] = kind
     return kind
 

@@ -121,7 +121,9 @@ def _learning_curve_section(run: _Run) -> tuple[list[dict], Section]:
         "data helps; two curves that meet low mean the model is too simple."
     )
     if best_iteration(run.algorithm, run.model.pipeline[-1]):
-        text += " Boosted models are refit with the number of rounds early stopping chose."
+        text += (
+            " Models that stopped early are refit with the rounds (or epochs) early stopping chose."
+        )
     body += note(text)
     if skipped:
         body += note("Skipped: " + "; ".join(skipped) + ".")

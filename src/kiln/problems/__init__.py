@@ -6,6 +6,7 @@ The problem specification (success criteria, owner, ...) will live here too.
 
 from kiln.problems._metrics import (
     CLASSIFICATION_METRICS,
+    DEFAULT_OBJECTIVE,
     LOWER_IS_BETTER,
     METRICS,
     MULTICLASS_METRICS,
@@ -32,6 +33,7 @@ from kiln.problems._target import (
 
 __all__ = [
     "CLASSIFICATION_METRICS",
+    "DEFAULT_OBJECTIVE",
     "LOWER_IS_BETTER",
     "METRICS",
     "MULTICLASS_METRICS",

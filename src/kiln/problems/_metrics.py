@@ -12,6 +12,7 @@ from kiln.problems._target import BINARY, MULTICLASS, REGRESSION
 
 __all__ = [
     "CLASSIFICATION_METRICS",
+    "DEFAULT_OBJECTIVE",
     "LOWER_IS_BETTER",
     "METRICS",
     "MULTICLASS_METRICS",
@@ -87,6 +88,10 @@ _BY_PROBLEM_TYPE = {
 # The metric that ranks models of a problem type (experiments' best run, the tuning objective
 # when none is given); higher or lower is better as LOWER_IS_BETTER says.
 PRIMARY_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+# What a search optimises when it is given no metric (a tuning job's objective, AutoML's metric).
+# For multiclass it is log loss, not accuracy: a proper scoring rule that still moves when a
+# search's candidates all classify the same rows right.
+DEFAULT_OBJECTIVE = {BINARY: "roc_auc", MULTICLASS: "log_loss", REGRESSION: "rmse"}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,17 @@
 """Deployment: the HTTP server for endpoints, its client, and batch transform."""
 
-from kiln.serving._app import create_app
-from kiln.serving._client import EndpointClient
 from kiln.serving._transform import run_transform_job, transform
 from kiln.serving._validation import RequestSchema
 
 __all__ = ["EndpointClient", "RequestSchema", "create_app", "run_transform_job", "transform"]
+
+# FastAPI and httpx load lazily: a transform job's process needs neither.
+_LAZY = {"create_app": "kiln.serving._app", "EndpointClient": "kiln.serving._client"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kiln.serving' has no attribute {name!r}")

@@ -174,11 +174,13 @@ def parse_validation(text: str | None) -> Validation:
         f"{', '.join(s.form for s in VALIDATION_STRATEGIES.values())} "
         "(K folds from 2 up, R repeats from 1 up), e.g. kfold:5."
     )
-    name, _, argument = text.partition(":")
+    name, colon, argument = text.partition(":")
     strategy = VALIDATION_STRATEGIES.get(name)
     if strategy is None:
         raise error
-    if strategy.form == name and not argument:
+    if strategy.form == name:
+        if colon:
+            raise error
         return Validation(name)
     if strategy.form.endswith(":K") and re.fullmatch(r"\d+", argument):
         if int(argument) < 2:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.algorithms import get_algorithm
 from kiln.compute import LocalExecutor
 from kiln.errors import ConfigError, StateError
-from kiln.problems import LOWER_IS_BETTER, infer_problem_type, metric_names
+from kiln.problems import DEFAULT_OBJECTIVE, LOWER_IS_BETTER, infer_problem_type, metric_names
 from kiln.training import TrainingOptions, training_spec
 from kiln.tuning._job import STRATEGIES
 from kiln.tuning._space import search_space
@@ -127,7 +127,7 @@ def _default_objective(workspace, dataset, target, spec) -> str:
     problem = spec.get("problem_type") or infer_problem_type(
         workspace.data.load(dataset, columns=[target])[target]
     )
-    return {"binary": "roc_auc", "multiclass": "log_loss"}.get(problem, "rmse")
+    return DEFAULT_OBJECTIVE[problem]
 
 
 def resume(
