@@ -20,7 +20,9 @@ from kiln.errors import ConfigError, DataError, StateError
 # AutoML works to a wall-clock time limit: these tests run alone, after the parallel suite.
 pytestmark = pytest.mark.solo
 
-TIME_LIMIT = 15
+# 30 s: on a slow two-core machine a 15 s run has time for its first trial only (measured at
+# 061fb8e and after), and the leaderboard test needs several families.
+TIME_LIMIT = 30
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ def test_the_job_report_shows_leaderboard_ensemble_and_explanation(fitted, tmp_p
     for title in ("Leaderboard", "Ensemble", "Permutation importance", "SHAP values", "Trials"):
         assert title in written.sections
         assert f"<h2>{title}" in page, title
-    assert "plotly.js v" in page and automl.model.ref in page
+    assert page.count("* plotly.js") == 1 and automl.model.ref in page  # inlined once
     top = automl.model.details["explanation"]["permutation_importance"][0]["feature"]
     assert top in page  # the most important column is named on the page
 
