@@ -26,3 +26,19 @@ def test_an_old_model_loads_and_predicts_as_it_did(path):
     assert np.allclose(model.predict_proba(rows)[:, 1], expected, atol=1e-9)
     # and it still serves: the compiled row encoder (when the recipe has one) agrees too
     assert model.predictions(rows.head(1))[0]["label"] in ("Yes", "No")
+
+
+def test_serving_threads_leave_a_fitted_catboost_model_as_it_is():
+    """An AutoML ensemble with a CatBoost member is served: CatBoost refuses to change a fitted
+    model's parameters, so it keeps the threads it was fitted with."""
+    from catboost import CatBoostClassifier
+
+    from kiln.registry import set_estimator_threads
+
+    X, y = np.arange(40.0).reshape(20, 2), np.array([0, 1] * 10)
+    unfitted = CatBoostClassifier(iterations=5, verbose=False, thread_count=4)
+    set_estimator_threads(unfitted, 1)
+    assert unfitted.get_params()["thread_count"] == 1
+    fitted = CatBoostClassifier(iterations=5, verbose=False, thread_count=2).fit(X, y)
+    set_estimator_threads(fitted, 1)  # no error
+    assert fitted.predict_proba(X).shape == (20, 2)

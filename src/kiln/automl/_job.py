@@ -425,14 +425,22 @@ def explain(
         model, sample, y_sample, metric, seconds=0.7 * seconds, seed=seed
     )
     remaining = seconds - (time.monotonic() - started)
-    # Boosted trees give SHAP values natively and fast; shap's TreeExplainer on a deep forest
-    # takes seconds even on a few rows, so a forest is explained only when no booster is in.
+    # Boosted trees give SHAP values natively, in a fraction of a second: the heaviest booster is
+    # always explained. shap's TreeExplainer on a deep forest takes seconds even on a few rows, so
+    # a forest is explained only when no booster is in and time is left.
     boosted = [(t, w) for t, w in chosen if t.family in BOOSTED_FAMILIES]
     forests = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
-    if remaining > 0.3 and (boosted or forests):
+    if boosted or (forests and remaining > 0.3):
         trial, _ = max(boosted or forests, key=lambda pair: pair[1])
         rows = SHAP_ROWS if boosted else FOREST_SHAP_ROWS
         out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
+    elif forests:
+        out["shap_skipped"] = (
+            f"the explanation's {seconds:.1f} s went to permutation importance, and shap's "
+            "TreeExplainer takes seconds on a forest"
+        )
+    else:
+        out["shap_skipped"] = "no member of the ensemble is a tree model"
     return out
 
 

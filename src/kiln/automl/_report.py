@@ -133,6 +133,9 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
         )
     elif shap.get("error"):
         sections.append(Section("SHAP values", note(f"Not computed: {shap['error']}")))
+    elif explanation.get("shap_skipped"):
+        reason = explanation["shap_skipped"]
+        sections.append(Section("SHAP values", note(f"Not computed: {reason}.")))
     warnings = result.get("profile_warnings") or []
     sections.append(
         Section(

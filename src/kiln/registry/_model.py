@@ -242,6 +242,8 @@ def set_estimator_threads(estimator, threads: int) -> None:
     if hasattr(estimator, "set_threads"):  # kiln's ensembles pass it on to their members
         estimator.set_threads(threads)
         return
+    if type(estimator).__module__.startswith("catboost") and estimator.is_fitted():
+        return  # CatBoost refuses to change a fitted model's parameters; it keeps its threads
     params = estimator.get_params()
     for name in ("n_jobs", "nthread", "num_threads", "thread_count"):
         if name in params:
