@@ -158,7 +158,9 @@ class JobService:
         kind = job_kind(job.kind)
         function = kind.report_function()
         if function is None:
-            *first, last = [k.name for k in job_kinds() if k.report]
+            # "AutoML" as its title says; the others in lower case, as in a sentence
+            names = [k.name if k.title == k.name.capitalize() else k.title for k in job_kinds()]
+            *first, last = [n for n, k in zip(names, job_kinds(), strict=True) if k.report]
             reportable = f"{', '.join(first)} and {last}" if first else last
             raise ConfigError(
                 f"Job {job.id} is a {job.kind} job, which has no report; reports are for "
