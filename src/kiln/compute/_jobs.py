@@ -158,9 +158,7 @@ class JobService:
         kind = job_kind(job.kind)
         function = kind.report_function()
         if function is None:
-            # "AutoML" as its title says; the others in lower case, as in a sentence
-            names = [k.name if k.title == k.name.capitalize() else k.title for k in job_kinds()]
-            *first, last = [n for n, k in zip(names, job_kinds(), strict=True) if k.report]
+            *first, last = [k.title for k in job_kinds() if k.report]
             reportable = f"{', '.join(first)} and {last}" if first else last
             raise ConfigError(
                 f"Job {job.id} is a {job.kind} job, which has no report; reports are for "
@@ -172,9 +170,9 @@ class JobService:
                 f" ({job.failure_reason.strip().splitlines()[-1]})" if job.failure_reason else ""
             )
             raise StateError(
-                f"{kind.title} job {job.id} is {job.status}{reason}, so it has no "
-                f"model to report on. See 'kiln jobs logs {job.id}', or report on a completed "
-                "job.",
+                f"{kind.title[0].upper()}{kind.title[1:]} job {job.id} is {job.status}{reason}, "
+                f"so it has no model to report on. See 'kiln jobs logs {job.id}', or report on "
+                "a completed job.",
                 code="reports.job-not-completed",
             )
         return function(self._ws, job, out=out, **options)

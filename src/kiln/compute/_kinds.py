@@ -32,7 +32,7 @@ class JobKind:
     run: str
     report: str | None = None
     id_prefix: str = ""
-    # How messages name its jobs ("AutoML job automl-…").
+    # How a sentence names its jobs ("a training job", "an AutoML job").
     title: str = ""
 
     def run_function(self) -> Callable:
@@ -65,7 +65,7 @@ def register_job_kind(
         run=run,
         report=report,
         id_prefix=id_prefix or name[:5],
-        title=title or name.capitalize(),
+        title=title or name,
     )
     _KINDS[name] = kind
     return kind
