@@ -16,6 +16,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 from helpers import free_port  # noqa: E402
 
+pytest_plugins = ["require_services"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch, tmp_path):
