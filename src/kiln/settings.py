@@ -32,6 +32,17 @@ class Settings:
     ray_address: str | None = None
     require_approval: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
+    # The server: a body must arrive within this many seconds (else 408).
+    request_timeout_seconds: float = 30.0
+    # Requests a server handles at once (reading, queued or scoring); past it, 503 at once.
+    max_concurrent_requests: int = 256
+    # Host header values answered besides loopback and the bind address ("*": any).
+    allowed_hosts: tuple[str, ...] = ()
+    # Web origins allowed to call the server from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+    # Read form-urlencoded bodies (curl -d's default) as JSON; off, so a web page's form post
+    # cannot invoke a local endpoint.
+    form_bodies_as_json: bool = False
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
@@ -92,6 +103,16 @@ def load_settings(home: Path, **overrides) -> Settings:
             code="config.bad-value",
         ) from exc
     values["max_request_bytes"] = max_bytes
+    for name in ("allowed_hosts", "cors_origins"):
+        value = values.get(name, ())
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(
+                f"The {name!r} setting must be a list of strings, e.g. {name} = "
+                f'["example.com"]. Got {value!r}.',
+                code="config.bad-value",
+            )
+        values[name] = tuple(value)
     return Settings(home=home, **values)
 
 
