@@ -118,3 +118,18 @@ def test_a_new_revision_that_fails_to_load_leaves_the_old_model_serving(trained,
         response = client.post("/endpoints/churn/invocations", json=rows)
         assert response.status_code == 200 and response.json()["model"] == result.model.ref
     ws.close()
+
+
+def test_the_loader_starts_again_after_a_lifespan_ends(trained, rows):
+    ws, _ = trained
+    app = create_app(ws)
+    with TestClient(app, base_url="http://localhost") as client:
+        assert client.get("/ping").json()["endpoints"] == ["churn"]
+    with TestClient(app, base_url="http://localhost") as client:
+        started = time.monotonic()
+        assert client.post("/endpoints/nope/invocations", json=rows).status_code == 404
+        assert time.monotonic() - started < 2
+    # Used without a lifespan at all, the first request loads the endpoints.
+    client = TestClient(create_app(ws), base_url="http://localhost")
+    assert client.post("/endpoints/churn/invocations", json=rows).status_code == 200
+    assert client.post("/endpoints/nope/invocations", json=rows).status_code == 404

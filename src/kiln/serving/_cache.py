@@ -103,10 +103,16 @@ class EndpointCache:
             self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
+        """End the loader thread (a later ``start`` begins again: an app's lifespan may run
+        more than once)."""
+        with self._start_lock:
+            if self._thread is None:
+                return
+            self._stop.set()
+            self._wake.set()
             self._thread.join(timeout=10)
+            self._thread = None
+            self._stop.clear()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -237,7 +243,7 @@ class EndpointCache:
         """Block (in a worker thread) until a look at the store that began after this call has
         ended; coalesced with other waiters."""
         asked = time.monotonic()
-        if self._thread is None:
+        if self._thread is None:  # no lifespan ran (or it ended): load here
             self.start()
             return
         with self._refreshed:
