@@ -59,3 +59,35 @@ def test_import_kiln_is_lazy():
     code = f"import sys, kiln; print(any(m in sys.modules for m in {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_job_liveness_settings_from_the_file_and_the_environment(tmp_path, monkeypatch):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    defaults = load_settings(home)
+    assert (defaults.job_heartbeat_seconds, defaults.job_lost_after_seconds) == (5.0, 30.0)
+    (home / "kiln.toml").write_text(
+        "[kiln]\njob_heartbeat_seconds = 1\njob_lost_after_seconds = 10\n"
+    )
+    assert load_settings(home).job_heartbeat_seconds == 1.0
+    monkeypatch.setenv("KILN_JOB_LOST_AFTER_SECONDS", "4.5")
+    assert load_settings(home).job_lost_after_seconds == 4.5
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("job_heartbeat_seconds = 0", "'job_heartbeat_seconds' setting must be a number"),
+        ("job_lost_after_seconds = 'soon'", "'job_lost_after_seconds' setting must be a number"),
+        ("job_heartbeat_seconds = true", "must be a number of seconds above 0. Got True."),
+        ("job_heartbeat_seconds = inf", "above 0"),
+        ("job_heartbeat_seconds = 10\njob_lost_after_seconds = 15", "at least twice"),
+    ],
+)
+def test_bad_job_liveness_settings_are_refused(tmp_path, text, match):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text(f"[kiln]\n{text}\n")
+    with pytest.raises(ConfigError, match=match) as error:
+        load_settings(home)
+    assert error.value.code == "config.bad-value"

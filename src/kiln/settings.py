@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,8 @@ _ENV = {
     "executor": "KILN_EXECUTOR",
     "ray_address": "KILN_RAY_ADDRESS",
     "pii_key": "KILN_PII_KEY",
+    "job_heartbeat_seconds": "KILN_JOB_HEARTBEAT_SECONDS",
+    "job_lost_after_seconds": "KILN_JOB_LOST_AFTER_SECONDS",
 }
 
 
@@ -32,6 +35,11 @@ class Settings:
     ray_address: str | None = None
     require_approval: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
+    # A job's process writes a heartbeat on its record this often. A job whose process is on
+    # another host and has written none for job_lost_after_seconds is lost (Failed, job.lost);
+    # on this host the process table says at once whether its process is gone.
+    job_heartbeat_seconds: float = 5.0
+    job_lost_after_seconds: float = 30.0
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
@@ -92,7 +100,30 @@ def load_settings(home: Path, **overrides) -> Settings:
             code="config.bad-value",
         ) from exc
     values["max_request_bytes"] = max_bytes
+    for name in ("job_heartbeat_seconds", "job_lost_after_seconds"):
+        values[name] = _positive_seconds(name, values.get(name, getattr(Settings, name)))
+    heartbeat = values["job_heartbeat_seconds"]
+    if values["job_lost_after_seconds"] < 2 * heartbeat:
+        raise ConfigError(
+            f"The 'job_lost_after_seconds' setting must be at least twice "
+            f"'job_heartbeat_seconds' ({heartbeat:g}), so one late heartbeat does not mark a "
+            f"running job lost. Got {values['job_lost_after_seconds']:g}.",
+            code="config.bad-value",
+        )
     return Settings(home=home, **values)
+
+
+def _positive_seconds(name: str, value) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (0 < seconds < math.inf) or isinstance(value, bool):
+        raise ConfigError(
+            f"The {name!r} setting must be a number of seconds above 0. Got {value!r}.",
+            code="config.bad-value",
+        )
+    return seconds
 
 
 # The key of the recipe's hash_pii step in this process. Opening a workspace sets it from that
