@@ -8,7 +8,7 @@ import sys
 import psutil
 
 from helpers import wait_for
-from kiln.compute._process import host_name, is_running, this_process
+from kiln.compute._process import host_name, is_running, started_by, this_process
 
 
 def test_this_process_is_running():
@@ -47,3 +47,9 @@ def test_a_zombie_is_gone_unless_its_parent_will_record_its_end():
     finally:
         process.kill()
         process.wait(timeout=60)
+
+
+def test_started_by_tells_a_process_from_a_later_one_with_its_pid():
+    me = this_process()
+    assert started_by(me.pid, me.created + 60)
+    assert not started_by(me.pid, me.created - 60)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
 from kiln.compute._kinds import job_kind, job_kinds
-from kiln.compute._process import host_name, is_running, this_process
+from kiln.compute._process import host_name, is_running, started_by, this_process
 from kiln.errors import ConfigError, JobFailed, NotFound, StateError, public_class
 from kiln.store import (
     ExperimentRow,
@@ -422,6 +422,8 @@ def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
         reason = f"Lost: {who} ({process}) {happened}."
     else:
         # Another host (or a job recorded before kiln kept hosts): only the heartbeat tells.
+        if row.host is None and _legacy_process_running(row):
+            return None
         last = row.heartbeat_at or row.started_at or row.created_at
         silent = (checked_at - last).total_seconds()
         if silent <= limit:
@@ -431,6 +433,14 @@ def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
             f"{silent:.0f} s (job_lost_after_seconds is {limit:g}); it or its machine is gone."
         )
     return f"{reason} {_what_next(row)}"
+
+
+def _legacy_process_running(row) -> bool:
+    """A job started before kiln recorded hosts and start times (migration 0006) whose process,
+    an older kiln's, runs here still. Never a reason to find it lost: it may run elsewhere."""
+    if row.pid is None or row.started_at is None:
+        return False
+    return started_by(row.pid, row.started_at.replace(tzinfo=UTC).timestamp())
 
 
 def _what_next(row) -> str:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import psutil
 
-__all__ = ["ProcessId", "is_running", "this_process"]
+__all__ = ["ProcessId", "host_name", "is_running", "started_by", "this_process"]
 
 # Two readings of one process's start time can differ by clock adjustments between them (psutil
 # adds the boot time, itself derived from the wall clock); a reused pid starts later than that.
@@ -55,4 +55,19 @@ def is_running(pid: int, created: float | None, *, reaped_by: int | None = None)
         return False
     except psutil.AccessDenied:
         # It exists and belongs to someone else: another user's job on a shared machine.
+        return True
+
+
+def started_by(pid: int, time: float) -> bool:
+    """Whether process ``pid`` of this host is running and started by ``time`` (epoch seconds):
+    a process that took the pid over later did not."""
+    try:
+        process = psutil.Process(pid)
+        return (
+            process.status() != psutil.STATUS_ZOMBIE
+            and process.create_time() <= time + _START_TIME_TOLERANCE
+        )
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
