@@ -8,6 +8,8 @@ import re
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -38,6 +40,42 @@ def run_kiln(
             f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def start_kiln(
+    *args: str,
+    home: Path,
+    log: Path,
+    new_session: bool = False,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start the real CLI (``python -m kiln``) without waiting, its output going to ``log``.
+
+    ``new_session``: in a process group of its own, so a test can signal the CLI with every
+    process it started (``os.killpg``) and nothing of pytest's."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
+    environment.update(env or {})
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kiln", "--home", str(home), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=new_session,
+        )
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 120, what: str = "it"):
+    """Poll ``condition`` until it returns something true, and return that; fail after
+    ``timeout`` seconds (generous: the suite shares a few cores)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
+        time.sleep(0.05)
 
 
 def plotly_figures(page: str) -> list:

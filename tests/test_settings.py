@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 import kiln
@@ -59,3 +61,55 @@ def test_import_kiln_is_lazy():
     code = f"import sys, kiln; print(any(m in sys.modules for m in {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_job_liveness_settings_from_the_file_and_the_environment(tmp_path, monkeypatch):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    defaults = load_settings(home)
+    assert (defaults.job_heartbeat_seconds, defaults.job_lost_after_seconds) == (5.0, 30.0)
+    (home / "kiln.toml").write_text(
+        "[kiln]\njob_heartbeat_seconds = 1\njob_lost_after_seconds = 10\n"
+    )
+    assert load_settings(home).job_heartbeat_seconds == 1.0
+    monkeypatch.setenv("KILN_JOB_LOST_AFTER_SECONDS", "4.5")
+    assert load_settings(home).job_lost_after_seconds == 4.5
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("job_heartbeat_seconds = 0", "'job_heartbeat_seconds' setting must be a number"),
+        ("job_lost_after_seconds = 'soon'", "'job_lost_after_seconds' setting must be a number"),
+        ("job_heartbeat_seconds = true", "must be a number of seconds above 0. Got True."),
+        ("job_heartbeat_seconds = inf", "above 0"),
+        ("job_heartbeat_seconds = 10\njob_lost_after_seconds = 15", "at least twice"),
+    ],
+)
+def test_bad_job_liveness_settings_are_refused(tmp_path, text, match):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text(f"[kiln]\n{text}\n")
+    with pytest.raises(ConfigError, match=match) as error:
+        load_settings(home)
+    assert error.value.code == "config.bad-value"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("request_timeout_seconds", 0),
+        ("request_timeout_seconds", "soon"),
+        ("max_concurrent_requests", 0),
+        ("max_concurrent_requests", True),
+        ("max_concurrent_requests", 2.5),
+        ("form_bodies_as_json", "yes"),
+        ("allowed_hosts", 3),
+        ("cors_origins", [1]),
+    ],
+)
+def test_server_settings_are_checked(tmp_path, name, value):
+    (tmp_path / "kiln.toml").write_text(f"{name} = {json.dumps(value)}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    assert caught.value.code == "config.bad-value" and name in caught.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,8 @@ _ENV = {
     "executor": "KILN_EXECUTOR",
     "ray_address": "KILN_RAY_ADDRESS",
     "pii_key": "KILN_PII_KEY",
+    "job_heartbeat_seconds": "KILN_JOB_HEARTBEAT_SECONDS",
+    "job_lost_after_seconds": "KILN_JOB_LOST_AFTER_SECONDS",
 }
 
 
@@ -43,6 +46,11 @@ class Settings:
     # Read form-urlencoded bodies (curl -d's default) as JSON; off, so a web page's form post
     # cannot invoke a local endpoint.
     form_bodies_as_json: bool = False
+    # A job's process writes a heartbeat on its record this often. A job whose process is on
+    # another host and has written none for job_lost_after_seconds is lost (Failed, job.lost);
+    # on this host the process table says at once whether its process is gone.
+    job_heartbeat_seconds: float = 5.0
+    job_lost_after_seconds: float = 30.0
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
@@ -88,10 +96,17 @@ def load_settings(home: Path, **overrides) -> Settings:
         if os.environ.get(var):
             values[name] = os.environ[var]
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if not isinstance(values.get("require_approval", False), bool):
+    for name in ("require_approval", "form_bodies_as_json"):
+        if not isinstance(values.get(name, False), bool):
+            raise ConfigError(
+                f"The {name!r} setting must be true or false. Got {values[name]!r}.",
+                code="config.bad-value",
+            )
+    limit = values.get("max_concurrent_requests", Settings.max_concurrent_requests)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ConfigError(
-            f"The 'require_approval' setting must be true or false. "
-            f"Got {values['require_approval']!r}.",
+            f"The 'max_concurrent_requests' setting must be a whole number of at least 1. "
+            f"Got {limit!r}.",
             code="config.bad-value",
         )
     try:
@@ -113,7 +128,30 @@ def load_settings(home: Path, **overrides) -> Settings:
                 code="config.bad-value",
             )
         values[name] = tuple(value)
+    for name in ("job_heartbeat_seconds", "job_lost_after_seconds", "request_timeout_seconds"):
+        values[name] = _positive_seconds(name, values.get(name, getattr(Settings, name)))
+    heartbeat = values["job_heartbeat_seconds"]
+    if values["job_lost_after_seconds"] < 2 * heartbeat:
+        raise ConfigError(
+            f"The 'job_lost_after_seconds' setting must be at least twice "
+            f"'job_heartbeat_seconds' ({heartbeat:g}), so one late heartbeat does not mark a "
+            f"running job lost. Got {values['job_lost_after_seconds']:g}.",
+            code="config.bad-value",
+        )
     return Settings(home=home, **values)
+
+
+def _positive_seconds(name: str, value) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (0 < seconds < math.inf) or isinstance(value, bool):
+        raise ConfigError(
+            f"The {name!r} setting must be a number of seconds above 0. Got {value!r}.",
+            code="config.bad-value",
+        )
+    return seconds
 
 
 # The key of the recipe's hash_pii step in this process. Opening a workspace sets it from that

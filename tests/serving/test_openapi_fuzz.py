@@ -29,8 +29,7 @@ def api_schema(trained):
 
 def test_every_route_is_fuzzed(api_schema):
     documented = {
-        (result.ok().path, result.ok().method.upper())
-        for result in api_schema.get_all_operations()
+        (result.ok().path, result.ok().method.upper()) for result in api_schema.get_all_operations()
     }
     assert documented == set(ROUTES)
 
