@@ -107,7 +107,7 @@ def test_sigterm_or_sighup_to_the_command_stops_its_job(churn_ws, tmp_path, sig)
     # The CLI stops the job, then the signal ends it as it would have without a job.
     assert cli.wait(timeout=120) == -sig, (tmp_path / "cli.log").read_text()
     stopped = churn_ws.jobs.get(job.id)
-    assert stopped.status == "Stopped"
+    assert stopped.status == "Stopped", (stopped.failure_code, stopped.failure_reason)
     assert stopped.failure_reason.startswith(f"Stopped: the command running it received {sig.name}")
     assert not is_running(job.pid, None)  # the CLI waited for it
     assert churn_ws.models.list() == []
