@@ -37,6 +37,42 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
 
+# What each setting may be: its type and, for numbers, the closed range allowed. Checked once,
+# with one wording for every setting (the estimator contract's: name, rule, value).
+_RULES: dict[str, tuple[type, tuple[int, int] | None]] = {
+    "store_url": (str, None),
+    "artifacts_url": (str, None),
+    "executor": (str, None),
+    "ray_address": (str, None),
+    "require_approval": (bool, None),
+    # Below 1 KiB no request fits; above 1 GiB a body, held in memory and parsed, would take
+    # several times that (batches that large belong to 'kiln transform').
+    "max_request_bytes": (int, (1024, 1 << 30)),
+    "pii_key": (str, None),
+}
+_WORDS = {str: "a string", bool: "true or false", int: "an integer"}
+
+
+def _checked(name: str, value, source: str):
+    """``value`` of setting ``name`` as the Settings field holds it, or a ConfigError naming the
+    setting, the rule, the value and where the value came from."""
+    kind, bounds = _RULES[name]
+    if kind is int and isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # "10485760" in kiln.toml was always read as the number
+    # bool is an int in Python; true is no byte count.
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if ok and bounds is not None:
+        ok = bounds[0] <= value <= bounds[1]
+    if ok:
+        return value
+    rule = _WORDS[kind] + (f" in [{bounds[0]}, {bounds[1]}]" if bounds else "")
+    shown = "true" if value is True else "false" if value is False else repr(value)
+    raise ConfigError(
+        f"The {name!r} setting (from {source}) must be {rule}. Got {shown}.",
+        code="config.bad-value",
+    )
+
+
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
     """The workspace folder: the argument, else ``$KILN_HOME``, else ``./.kiln``."""
     if home is not None:
@@ -68,31 +104,28 @@ def load_settings(home: Path, **overrides) -> Settings:
             f"Valid settings: {', '.join(sorted(known))}.",
             code="config.unknown-setting",
         )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(map(repr, unknown))} given as argument(s). "
+            f"Valid settings: {', '.join(sorted(known))}.",
+            code="config.unknown-setting",
+        )
     values = {
         "store_url": f"sqlite:///{home / 'kiln.db'}",
         "artifacts_url": str(home / "artifacts"),
     }
+    sources = dict.fromkeys(values, "the default")
     values.update(file_values)
+    sources.update(dict.fromkeys(file_values, str(config)))
     for name, var in _ENV.items():
         if os.environ.get(var):
-            values[name] = os.environ[var]
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    if not isinstance(values.get("require_approval", False), bool):
-        raise ConfigError(
-            f"The 'require_approval' setting must be true or false. "
-            f"Got {values['require_approval']!r}.",
-            code="config.bad-value",
-        )
-    try:
-        max_bytes = int(values.get("max_request_bytes", Settings.max_request_bytes))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"The 'max_request_bytes' setting must be an integer. "
-            f"Got {values['max_request_bytes']!r}.",
-            code="config.bad-value",
-        ) from exc
-    values["max_request_bytes"] = max_bytes
-    return Settings(home=home, **values)
+            values[name], sources[name] = os.environ[var], f"${var}"
+    values.update(overrides)
+    sources.update(dict.fromkeys(overrides, "an argument"))
+    checked = {name: _checked(name, value, sources[name]) for name, value in values.items()}
+    return Settings(home=home, **checked)
 
 
 # The key of the recipe's hash_pii step in this process. Opening a workspace sets it from that
