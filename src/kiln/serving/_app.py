@@ -285,7 +285,7 @@ def create_app(workspace: Context | None = None) -> FastAPI:
         )
         if content_type in ("application/json", "", "*/*") or looks_json:
             try:
-                parsed = orjson.loads(body)
+                parsed = loaded.schema.parse_json(body)  # orjson, and no key twice
             except orjson.JSONDecodeError as exc:
                 raise RequestError(
                     f"The body is not valid JSON: {exc}.", code="request.malformed-json"
