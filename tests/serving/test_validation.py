@@ -3,14 +3,19 @@ with every storage type. The HTTP tests (test_app.py) run the same readers behin
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from kiln.errors import RequestError
 from kiln.serving import RequestSchema
+from test_errors import _documented_codes
 
 SIGNATURE = {
     "inputs": [
@@ -305,6 +310,198 @@ def test_the_truncation_helper():
         nested = [nested]
     assert len(shown(nested)) < 100  # no RecursionError
     assert len(shown({i: "z" * 1000 for i in range(1000)})) < 200
+
+
+# -- property-based: whatever the body, rows or a documented 4xx --------------------------------
+DOCUMENTED = _documented_codes()
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Values as JSON text, so that bodies can also hold what orjson will not write: a key twice, an
+# array nested a thousand deep.
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    st.builds(lambda c, n: c * n, st.characters(), st.integers(0, 100_000)),  # huge strings
+    st.dates().map(str),
+    st.times().map(str),
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.sampled_from(["", " ", "a", "b", "true", "NaN", "2023-99-99", "12:30", "1e5", ":"]),
+)
+nested = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+fragments = st.one_of(
+    nested.map(orjson.dumps),
+    st.integers(1, 1_030).map(lambda d: b"[" * d + b"]" * d),
+    st.integers(2**64, 2**70).map(lambda i: str(i).encode()),  # orjson reads them as floats
+    st.sampled_from([b"1e400", b"-1e999", b"NaN", b"Infinity", b'"\\u003a"', b'"\\ud800"']),
+)
+
+
+def _body(pairs_per_row: list[list[tuple[str, bytes]]], wrap: str) -> bytes:
+    rows = [
+        b"{" + b",".join(orjson.dumps(k) + b":" + v for k, v in pairs) + b"}"
+        for pairs in pairs_per_row
+    ]
+    listed = b"[" + b",".join(rows) + b"]"
+    return {"list": listed, "instances": b'{"instances":' + listed + b"}"}.get(wrap, wrap.encode())
+
+
+def _sometimes(draw) -> bool:
+    """True one time in eight: each kind of damage is rare enough that many bodies stay valid."""
+    return draw(st.integers(0, 7)) == 0
+
+
+@st.composite
+def json_rows(draw, base: list[dict]) -> list[list[tuple[str, bytes]]]:
+    """Rows that start from real ones and are mutated: values replaced, keys dropped, unknown
+    or repeated keys added, the order shuffled."""
+    out = []
+    for _ in range(draw(st.integers(1, 3))):
+        row = draw(st.sampled_from(base))
+        pairs = [(k, orjson.dumps(v)) for k, v in row.items()]
+        if _sometimes(draw):
+            i = draw(st.integers(0, len(pairs) - 1))
+            pairs[i] = (pairs[i][0], draw(fragments))
+        if _sometimes(draw):
+            del pairs[draw(st.integers(0, len(pairs) - 1))]
+        if _sometimes(draw):
+            pairs.append((draw(st.text(max_size=8)), draw(fragments)))
+        if _sometimes(draw):
+            pairs.append((draw(st.sampled_from(pairs))[0], draw(fragments)))
+        out.append(draw(st.permutations(pairs)))
+    return out
+
+
+def _readers_json(schema: RequestSchema, body: bytes):
+    try:
+        data, _ = read_json(schema, body)
+    except orjson.JSONDecodeError:
+        event("request.malformed-json")  # what the app answers
+        return None
+    except RequestError as error:
+        assert error.code in DOCUMENTED, error.code
+        assert len(error.message) < 2_000 and len(error.field or "") <= 100
+        event(error.code)
+        return None
+    event("read")
+    return data
+
+
+@PROPERTY
+@given(
+    rows=json_rows([ROW, dict(ROW, d=None, t="23:59:59.5", c="zz")]),
+    wrap=st.sampled_from(["list"] * 4 + ["instances"] * 2 + ["3", '"x"', "{}"]),
+)
+def test_json_reader_gives_columns_or_a_documented_error(schema, rows, wrap):
+    data = _readers_json(schema, _body(rows, wrap))
+    if data is not None:
+        assert all(len(values) == len(rows) for values in data.values())
+
+
+csv_cells = st.one_of(
+    scalars.map(lambda v: "" if v is None else str(v)),
+    st.sampled_from(["inf", "-inf", "1e400", '"', "a,b", "x\ny", "\r", "NA", "\xff"]),
+)
+
+
+@st.composite
+def csv_bodies(draw, base: list[dict]) -> bytes:
+    header = list(base[0])
+    if _sometimes(draw):
+        del header[draw(st.integers(0, len(header) - 1))]
+    if _sometimes(draw):
+        header.append(draw(st.sampled_from([*base[0], "", " ", "zz", "x\ny"])))
+    header = draw(st.permutations(header))
+    rows = []
+    for _ in range(draw(st.integers(0, 3))):
+        row = draw(st.sampled_from(base))
+        cells = ["" if row.get(h) is None else str(row.get(h, "")) for h in header]
+        if cells and _sometimes(draw):
+            cells[draw(st.integers(0, len(cells) - 1))] = draw(csv_cells)
+        if draw(st.integers(0, 9)) == 0:
+            cells.append("extra")
+        rows.append(cells)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator=draw(st.sampled_from(["\n", "\r\n", "\r"])))
+    writer.writerow(header)
+    writer.writerows(rows)
+    body = (
+        text.getvalue().replace("\xff", "").encode()
+        if draw(st.booleans())
+        else text.getvalue().encode()
+    )
+    if draw(st.integers(0, 9)) == 0:
+        body = body.replace(b"\xc3\xbf", b"\xff")  # a byte that is not UTF-8
+    return (b"\xef\xbb\xbf" if draw(st.integers(0, 4)) == 0 else b"") + body
+
+
+@PROPERTY
+@given(body=csv_bodies([ROW, dict(ROW, d=None, t="23:59:59.5", c="zz")]))
+def test_csv_reader_gives_a_frame_or_a_documented_error(schema, body):
+    try:
+        frame, _ = schema.frame_from_csv(body)
+    except RequestError as error:
+        assert error.code in DOCUMENTED, error.code
+        assert len(error.message) < 2_000 and len(error.field or "") <= 100
+        event(error.code)
+        return
+    event("read")
+    assert set(schema.columns) <= set(frame.columns)
+
+
+# -- the same bodies sent to a real endpoint: predictions, or a documented 4xx -----------------
+@pytest.fixture(scope="module")
+def churn(trained):
+    from fastapi.testclient import TestClient
+
+    from kiln.serving import create_app
+
+    ws, result = trained
+    test = ws.data.load(result.job.result["splits"]["test"]).head(5).drop(columns=["churn"])
+    rows = test.astype(object).where(test.notna(), None).to_dict("records")
+    with TestClient(create_app(ws)) as client:
+        yield client, rows
+
+
+def _answer(client, body: bytes, content_type: str) -> dict:
+    response = client.post(
+        "/endpoints/churn/invocations", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 200 or 400 <= response.status_code < 500, response.text[:300]
+    answer = response.json()
+    if response.status_code != 200:
+        assert answer["error"] in DOCUMENTED, answer
+        assert len(response.content) < 4_000
+        event(answer["error"])
+    else:
+        event("predicted")
+    return answer
+
+
+@PROPERTY
+@given(data=st.data())
+def test_an_endpoint_answers_any_json_body_with_predictions_or_a_documented_4xx(churn, data):
+    client, rows = churn
+    pairs = data.draw(json_rows(rows))
+    wrap = data.draw(st.sampled_from(["list"] * 4 + ["instances"] * 2 + ["3", "{}"]))
+    answer = _answer(client, _body(pairs, wrap), "application/json")
+    if "predictions" in answer:
+        assert len(answer["predictions"]) == len(pairs)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_an_endpoint_answers_any_csv_body_with_predictions_or_a_documented_4xx(churn, data):
+    client, rows = churn
+    _answer(client, data.draw(csv_bodies(rows)), "text/csv")
 
 
 def test_date_times_with_and_without_offsets_in_one_request_are_refused(schema):
