@@ -31,6 +31,8 @@ def _isolated_environment(monkeypatch, tmp_path):
         "KILN_ARTIFACTS_URL",
         "KILN_EXECUTOR",
         "KILN_PII_KEY",
+        "KILN_JOB_HEARTBEAT_SECONDS",
+        "KILN_JOB_LOST_AFTER_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -8,6 +8,8 @@ import re
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -40,7 +42,115 @@ def run_kiln(
     return result
 
 
+def start_kiln(
+    *args: str,
+    home: Path,
+    log: Path,
+    new_session: bool = False,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start the real CLI (``python -m kiln``) without waiting, its output going to ``log``.
+
+    ``new_session``: in a process group of its own, so a test can signal the CLI with every
+    process it started (``os.killpg``) and nothing of pytest's."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
+    environment.update(env or {})
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kiln", "--home", str(home), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=new_session,
+        )
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 120, what: str = "it"):
+    """Poll ``condition`` until it returns something true, and return that; fail after
+    ``timeout`` seconds (generous: the suite shares a few cores)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
+        time.sleep(0.05)
+
+
 def plotly_figures(page: str) -> list:
     """The figures a report page draws: ``[id, traces, layout]`` for each."""
     match = re.search(r"var F = (\[.*?\]);\n", page, re.S)
     return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def workspace_with_settings(source, home: Path, **settings):
+    """A private copy of workspace ``source`` whose kiln.toml sets ``settings``."""
+    import shutil
+
+    import kiln
+
+    shutil.copytree(source.home, home)
+    lines = [f"{name} = {json.dumps(value)}" for name, value in settings.items()]
+    (home / "kiln.toml").write_text("\n".join(lines) + "\n")
+    return kiln.Workspace(home)
+
+
+class ServerThread:
+    """A real uvicorn server for a workspace, in a thread of the test's process, on a free port:
+    what ``kiln serve`` runs, with the app's internals still reachable from the test."""
+
+    def __init__(self, workspace, host: str = "127.0.0.1"):
+        import uvicorn
+
+        from kiln.serving import server_config
+
+        self.port = free_port()
+        self.config = server_config(workspace, host=host, port=self.port, log_level="warning")
+        self.server = uvicorn.Server(self.config)
+        self.url = f"http://{host}:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        return self
+
+    @property
+    def app(self):
+        return self.config.app
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def raw_http(port: int, requests: list[bytes], timeout: float = 10) -> list[bytes]:
+    """Send ``requests`` one after another on one TCP connection; the raw response to each.
+
+    Each response is read up to its Content-Length; a closed connection ends the list early."""
+    responses = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        stream = sock.makefile("rb")
+        for request in requests:
+            try:
+                sock.sendall(request)
+            except OSError:
+                break
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                byte = stream.read(1)
+                if not byte:
+                    return responses
+                head += byte
+            length = re.search(rb"content-length: (\d+)", head, re.I)
+            body = stream.read(int(length.group(1))) if length else b""
+            responses.append(head + body)
+    return responses

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 import kiln
@@ -87,8 +89,8 @@ def test_max_request_bytes_must_be_an_integer_in_range(tmp_path, value, shown):
         load_settings(home)
     assert error.value.code == "config.bad-value"
     assert error.value.message == (
-        f"The 'max_request_bytes' setting (from {home / 'kiln.toml'}) must be an integer in "
-        f"[1024, 1073741824]. Got {shown}."
+        "The 'max_request_bytes' setting must be an integer in [1024, 1073741824]. "
+        f"Got {shown} (from {home / 'kiln.toml'})."
     )
 
 
@@ -117,9 +119,41 @@ def test_other_settings_are_checked_by_type(tmp_path, line, key):
     assert error.value.code == "config.bad-value"
 
 
+def test_job_liveness_settings_from_the_file_and_the_environment(tmp_path, monkeypatch):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    defaults = load_settings(home)
+    assert (defaults.job_heartbeat_seconds, defaults.job_lost_after_seconds) == (5.0, 30.0)
+    (home / "kiln.toml").write_text(
+        "[kiln]\njob_heartbeat_seconds = 1\njob_lost_after_seconds = 10\n"
+    )
+    assert load_settings(home).job_heartbeat_seconds == 1.0
+    monkeypatch.setenv("KILN_JOB_LOST_AFTER_SECONDS", "4.5")
+    assert load_settings(home).job_lost_after_seconds == 4.5
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("job_heartbeat_seconds = 0", "'job_heartbeat_seconds' setting must be a number"),
+        ("job_lost_after_seconds = 'soon'", "'job_lost_after_seconds' setting must be a number"),
+        ("job_heartbeat_seconds = true", "must be a number of seconds above 0. Got true "),
+        ("job_heartbeat_seconds = inf", "above 0"),
+        ("job_heartbeat_seconds = 10\njob_lost_after_seconds = 15", "at least twice"),
+    ],
+)
+def test_bad_job_liveness_settings_are_refused(tmp_path, text, match):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text(f"[kiln]\n{text}\n")
+    with pytest.raises(ConfigError, match=match) as error:
+        load_settings(home)
+    assert error.value.code == "config.bad-value"
+
+
 def test_a_bad_value_names_where_it_came_from(tmp_path, monkeypatch):
     home = _settings_with(tmp_path, "")
-    with pytest.raises(ConfigError, match=r"\(from an argument\) must be .* Got 12\."):
+    with pytest.raises(ConfigError, match=r"must be .* Got 12 \(from an argument\)\."):
         load_settings(home, max_request_bytes=12)
     with pytest.raises(ConfigError, match="unknown-setting|Unknown setting") as error:
         load_settings(home, max_request_byte=2048)
@@ -132,3 +166,23 @@ def test_every_setting_has_a_rule():
     from kiln.settings import _RULES, Settings
 
     assert set(_RULES) == {f.name for f in fields(Settings)} - {"home", "extra"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("request_timeout_seconds", 0),
+        ("request_timeout_seconds", "soon"),
+        ("max_concurrent_requests", 0),
+        ("max_concurrent_requests", True),
+        ("max_concurrent_requests", 2.5),
+        ("form_bodies_as_json", "yes"),
+        ("allowed_hosts", 3),
+        ("cors_origins", [1]),
+    ],
+)
+def test_server_settings_are_checked(tmp_path, name, value):
+    (tmp_path / "kiln.toml").write_text(f"{name} = {json.dumps(value)}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    assert caught.value.code == "config.bad-value" and name in caught.value.message

@@ -34,6 +34,10 @@ _CONFIG_TEMPLATE = """\
 require_approval = false
 # Largest invocation body the server accepts, in bytes.
 max_request_bytes = 10485760
+# A job's process writes a heartbeat this often; a job whose process is on another host and has
+# written none for job_lost_after_seconds is marked lost (Failed, job.lost).
+# job_heartbeat_seconds = 5
+# job_lost_after_seconds = 30
 """
 
 
@@ -47,7 +51,11 @@ register_job_kind(
     id_prefix="train",
 )
 register_job_kind(
-    "tuning", run="kiln.tuning:run_tuning_job", report="kiln.tuning:tuning_report", id_prefix="tune"
+    "tuning",
+    run="kiln.tuning:run_tuning_job",
+    report="kiln.tuning:tuning_report",
+    id_prefix="tune",
+    resume="kiln tune --resume {job}",
 )
 register_job_kind(
     "automl",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -18,6 +20,8 @@ _ENV = {
     "executor": "KILN_EXECUTOR",
     "ray_address": "KILN_RAY_ADDRESS",
     "pii_key": "KILN_PII_KEY",
+    "job_heartbeat_seconds": "KILN_JOB_HEARTBEAT_SECONDS",
+    "job_lost_after_seconds": "KILN_JOB_LOST_AFTER_SECONDS",
 }
 
 
@@ -32,43 +36,95 @@ class Settings:
     ray_address: str | None = None
     require_approval: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
+    # The server: a body must arrive within this many seconds (else 408).
+    request_timeout_seconds: float = 30.0
+    # Requests a server handles at once (reading, queued or scoring); past it, 503 at once.
+    max_concurrent_requests: int = 256
+    # Host header values answered besides loopback and the bind address ("*": any).
+    allowed_hosts: tuple[str, ...] = ()
+    # Web origins allowed to call the server from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+    # Read form-urlencoded bodies (curl -d's default) as JSON; off, so a web page's form post
+    # cannot invoke a local endpoint.
+    form_bodies_as_json: bool = False
+    # A job's process writes a heartbeat on its record this often. A job whose process is on
+    # another host and has written none for job_lost_after_seconds is lost (Failed, job.lost);
+    # on this host the process table says at once whether its process is gone.
+    job_heartbeat_seconds: float = 5.0
+    job_lost_after_seconds: float = 30.0
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
 
 
-# What each setting may be: its type and, for numbers, the closed range allowed. Checked once,
-# with one wording for every setting (the estimator contract's: name, rule, value).
-_RULES: dict[str, tuple[type, tuple[int, int] | None]] = {
-    "store_url": (str, None),
-    "artifacts_url": (str, None),
-    "executor": (str, None),
-    "ray_address": (str, None),
-    "require_approval": (bool, None),
+# What each setting may be: how its value reads and, for numbers, the range allowed. Checked
+# once, with one wording for every setting (the estimator contract's: name, rule, value).
+@dataclass(frozen=True)
+class _Rule:
+    kind: str  # text, flag, integer, seconds (a number above 0) or names (a list of strings)
+    low: int | None = None
+    high: int | None = None
+
+    def words(self) -> str:
+        if self.kind == "integer":
+            if self.high is None:
+                return f"an integer of at least {self.low}"
+            return f"an integer in [{self.low}, {self.high}]"
+        return {
+            "text": "a string",
+            "flag": "true or false",
+            "seconds": "a number of seconds above 0",
+            "names": 'a list of strings, e.g. ["example.com"]',
+        }[self.kind]
+
+
+_RULES: dict[str, _Rule] = {
+    "store_url": _Rule("text"),
+    "artifacts_url": _Rule("text"),
+    "executor": _Rule("text"),
+    "ray_address": _Rule("text"),
+    "require_approval": _Rule("flag"),
     # Below 1 KiB no request fits; above 1 GiB a body, held in memory and parsed, would take
     # several times that (batches that large belong to 'kiln transform').
-    "max_request_bytes": (int, (1024, 1 << 30)),
-    "pii_key": (str, None),
+    "max_request_bytes": _Rule("integer", 1024, 1 << 30),
+    "request_timeout_seconds": _Rule("seconds"),
+    "max_concurrent_requests": _Rule("integer", 1),
+    "allowed_hosts": _Rule("names"),
+    "cors_origins": _Rule("names"),
+    "form_bodies_as_json": _Rule("flag"),
+    "job_heartbeat_seconds": _Rule("seconds"),
+    "job_lost_after_seconds": _Rule("seconds"),
+    "pii_key": _Rule("text"),
 }
-_WORDS = {str: "a string", bool: "true or false", int: "an integer"}
 
 
 def _checked(name: str, value, source: str):
     """``value`` of setting ``name`` as the Settings field holds it, or a ConfigError naming the
     setting, the rule, the value and where the value came from."""
-    kind, bounds = _RULES[name]
-    if kind is int and isinstance(value, str) and value.strip().isdigit():
-        value = int(value)  # "10485760" in kiln.toml was always read as the number
-    # bool is an int in Python; true is no byte count.
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if ok and bounds is not None:
-        ok = bounds[0] <= value <= bounds[1]
+    rule = _RULES[name]
+    ok = False
+    # bool is an int in Python: true is no count of bytes or seconds.
+    if rule.kind == "text":
+        ok = isinstance(value, str)
+    elif rule.kind == "flag":
+        ok = isinstance(value, bool)
+    elif rule.kind == "integer" and not isinstance(value, bool):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)  # "10485760" in kiln.toml was always read as the number
+        ok = isinstance(value, int) and rule.low <= value <= (rule.high or value)
+    elif rule.kind == "seconds" and not isinstance(value, bool):
+        with contextlib.suppress(TypeError, ValueError):
+            value = float(value)  # environment variables are text
+        ok = isinstance(value, float) and 0 < value < math.inf
+    elif rule.kind == "names":
+        value = [value] if isinstance(value, str) else value
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
     if ok:
         return value
-    rule = _WORDS[kind] + (f" in [{bounds[0]}, {bounds[1]}]" if bounds else "")
     shown = "true" if value is True else "false" if value is False else repr(value)
     raise ConfigError(
-        f"The {name!r} setting (from {source}) must be {rule}. Got {shown}.",
+        f"The {name!r} setting must be {rule.words()}. Got {shown} (from {source}).",
         code="config.bad-value",
     )
 
@@ -125,6 +181,15 @@ def load_settings(home: Path, **overrides) -> Settings:
     values.update(overrides)
     sources.update(dict.fromkeys(overrides, "an argument"))
     checked = {name: _checked(name, value, sources[name]) for name, value in values.items()}
+    heartbeat = checked.get("job_heartbeat_seconds", Settings.job_heartbeat_seconds)
+    lost_after = checked.get("job_lost_after_seconds", Settings.job_lost_after_seconds)
+    if lost_after < 2 * heartbeat:
+        raise ConfigError(
+            f"The 'job_lost_after_seconds' setting must be at least twice "
+            f"'job_heartbeat_seconds' ({heartbeat:g}), so one late heartbeat does not mark a "
+            f"running job lost. Got {lost_after:g}.",
+            code="config.bad-value",
+        )
     return Settings(home=home, **checked)
 
 

@@ -111,7 +111,7 @@ def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_pa
     _, test = churn_split
     rows = test.head(3).drop(columns=["churn"])
     body = rows.astype(object).where(rows.notna(), None).to_dict("records")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         response = client.post("/endpoints/auto/invocations", json=body)
     assert response.status_code == 200, response.text
     served = [p["probabilities"]["Yes"] for p in response.json()["predictions"]]

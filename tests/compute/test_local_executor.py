@@ -1,5 +1,6 @@
 """The local executor runs each job in a worker process of its own: a crash in the job, a
-SIGKILL of the worker and a Ctrl-C (SIGINT) each leave the job with the right final status."""
+SIGKILL of the worker, a Ctrl-C (SIGINT), SIGTERM or SIGHUP to the command and a SIGKILL of the
+command each leave the job with the right final status, and no job process behind."""
 
 import os
 import signal
@@ -9,6 +10,8 @@ import time
 import pytest
 
 from conftest import CHURN_CSV
+from helpers import start_kiln, wait_for
+from kiln.compute._process import is_running
 from kiln.errors import JobFailed
 
 
@@ -74,3 +77,80 @@ def test_killed_or_interrupted_jobs_are_marked(churn_ws, sig, status):
     assert error.value.code == f"job.{status.lower()}" and job.failure_code is None
     if sig == signal.SIGKILL:
         assert "SIGKILL" in job.failure_reason
+
+
+LONG_TRAINING = (
+    *("train", "--data", "churn", "--target", "churn", "--algorithm", "random_forest"),
+    *("--hp", "n_estimators=3000"),
+)
+
+
+def _running(ws):
+    jobs = ws.jobs.list(status="InProgress")
+    return jobs[0] if jobs else None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_to_the_command_stops_its_job(churn_ws, tmp_path, sig):
+    config = churn_ws.home / "kiln.toml"
+    config.write_text(config.read_text() + "job_heartbeat_seconds = 0.2\n")
+    # The CLI inherits SIGHUP's disposition: under nohup it would ignore it, as it should.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        cli = start_kiln(*LONG_TRAINING, home=churn_ws.home, log=tmp_path / "cli.log")
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    job = wait_for(lambda: _running(churn_ws), what="the job to run")
+    # Its process beats while it runs.
+    wait_for(lambda: churn_ws.jobs.get(job.id).heartbeat_at > job.heartbeat_at, what="a beat")
+    os.kill(cli.pid, sig)
+    # The CLI stops the job, then the signal ends it as it would have without a job.
+    assert cli.wait(timeout=120) == -sig, (tmp_path / "cli.log").read_text()
+    stopped = churn_ws.jobs.get(job.id)
+    assert stopped.status == "Stopped"
+    assert stopped.failure_reason.startswith(f"Stopped: the command running it received {sig.name}")
+    assert not is_running(job.pid, None)  # the CLI waited for it
+    assert churn_ws.models.list() == []
+
+
+def test_a_job_whose_command_is_sigkilled_stops_itself(churn_ws, tmp_path):
+    cli = start_kiln(*LONG_TRAINING, home=churn_ws.home, log=tmp_path / "cli.log")
+    job = wait_for(lambda: _running(churn_ws), what="the job to run")
+    os.kill(cli.pid, signal.SIGKILL)  # the CLI alone: nothing it could do about it
+    cli.wait(timeout=60)
+    stopped = wait_for(
+        lambda: (j := churn_ws.jobs.get(job.id)).status != "InProgress" and j,
+        what="the job's process to notice",
+    )
+    assert stopped.status == "Stopped", stopped.failure_reason
+    assert stopped.failure_reason.startswith(
+        f"Stopped: the command that started it (pid {cli.pid}) is gone"
+    )
+    wait_for(lambda: not is_running(job.pid, None), what="the job's process to end")
+    assert churn_ws.models.list() == []
+
+
+def test_the_command_beats_for_its_job_until_the_job_process_starts(churn_ws, tmp_path):
+    config = churn_ws.home / "kiln.toml"
+    config.write_text(config.read_text() + "job_heartbeat_seconds = 0.2\n")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    # A job process slow to start (a loaded machine): only job processes have a launcher.
+    (hook / "sitecustomize.py").write_text(
+        "import os, time\nif os.environ.get('KILN_LAUNCHER_PID'):\n    time.sleep(3)\n"
+    )
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    cli = start_kiln(
+        *("train", "--data", "churn", "--target", "churn", "--algorithm", "linear"),
+        home=churn_ws.home,
+        log=tmp_path / "cli.log",
+        env={"PYTHONPATH": path},
+    )
+
+    def beaten_while_pending():
+        jobs = churn_ws.jobs.list()
+        return jobs and jobs[0].status == "Pending" and jobs[0].heartbeat_at > jobs[0].created_at
+
+    wait_for(beaten_while_pending, what="a heartbeat of the Pending job")
+    assert cli.wait(timeout=180) == 0, (tmp_path / "cli.log").read_text()
+    assert churn_ws.jobs.list()[0].status == "Completed"

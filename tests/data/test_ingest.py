@@ -197,3 +197,196 @@ def test_tampered_snapshot_is_refused(ws):
 
     with pytest.raises(IntegrityError, match="data set t:1"):
         ws.data.load("t")
+
+
+# -- issue 19: the CSV reader never merges or splits rows silently -------------------------------
+
+
+def _rows_csv(path, rows: int, bad_row: int, bad_note: str):
+    lines = ["id,name,note"]
+    for i in range(1, rows + 1):
+        lines.append(f"{i},n{i},{bad_note if i == bad_row else f'note {i}'}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_unterminated_quote_is_a_broken_row_not_a_lost_tail(ws, tmp_path):
+    # Row 11 (file line 12) opens a quote in its last column and never closes it: pyarrow alone
+    # read the other 989 rows into that one value and reported 11 rows.
+    path = _rows_csv(tmp_path / "quote.csv", 1000, 11, '"unterminated')
+    with pytest.raises(DataError) as info:
+        ws.data.ingest(path, name="quote")
+    assert info.value.code == "data.broken-rows"
+    assert "line 12" in info.value.message and "never closed" in info.value.message
+    assert "Nothing was ingested" in info.value.message
+    assert ws.data.list() == []
+    assert not [p for p in (ws.home / "artifacts").rglob("*") if p.is_file()]
+
+
+def test_text_after_a_closing_quote_is_a_broken_row(ws, tmp_path):
+    # A stray quote on line 12 is "closed" by the quote that opens a value on line 22; pyarrow glued
+    # the lines between into one value (with the text after that quote), ten rows silently fewer.
+    lines = ["id,name,note"] + [f"{i},n{i},note {i}" for i in range(1, 31)]
+    lines[11] = '11,n11,"oops'
+    lines[21] = '21,n21,"note 21"'
+    path = tmp_path / "glued.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        ws.data.ingest(path, name="glued")
+    assert info.value.code == "data.broken-rows"
+    assert "line 12" in info.value.message and "line 22" in info.value.message
+    assert ws.data.list() == []
+
+
+def test_literal_quotes_inside_unquoted_values_are_text(ws, tmp_path):
+    path = tmp_path / "heights.csv"
+    path.write_text('name,height,note\nann,5\'10",ok\nbob,6\'1",a "b" c\ncid,5\'2","x, y"\n')
+    frame = ws.data.load(ws.data.ingest(path, name="heights"))
+    assert frame["height"].tolist() == ["5'10\"", "6'1\"", "5'2\""]
+    assert frame["note"].tolist() == ["ok", 'a "b" c', "x, y"]
+
+
+def test_quoted_newlines_blank_lines_and_broken_rows_are_named_by_file_line(ws, tmp_path):
+    path = tmp_path / "multiline.csv"
+    path.write_text('a,b,c\n\n1,"two\nlines",3\n4,5\n\n6,"x\r\ny",7\r\n8,9,10,11\n')
+    with pytest.raises(DataError) as info:
+        ws.data.ingest(path, name="multiline")
+    message = info.value.message
+    # Lines as an editor counts them, not records: "4,5" is line 5, "8,9,10,11" is line 9.
+    assert "2 broken row(s)" in message and "line 5:" in message and "line 9:" in message
+    ok = tmp_path / "ok.csv"
+    ok.write_text('a,b,c\n\n1,"two\nlines",3\r\n\r\n6,"x\r\ny",7\r\n8,9,10')
+    frame = ws.data.load(ws.data.ingest(ok, name="multiline"))
+    assert frame["b"].tolist() == ["two\nlines", "x\r\ny", "9"]
+
+
+# -- issue 19: encodings, binary and nested columns, names that are SQL keywords -----------------
+
+
+def test_invalid_utf8_is_refused_naming_the_line_and_the_byte(ws, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("name,city\nAnn,Oslo\nJosé,Málaga\n".encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        ws.data.ingest(path, name="people")
+    assert info.value.code == "data.bad-encoding"
+    message = info.value.message
+    assert "line 3" in message and "0xE9" in message and "encoding='cp1252'" in message
+    assert ws.data.list() == []
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16", "utf-8"])
+def test_a_declared_encoding_is_decoded(ws, tmp_path, encoding):
+    path = tmp_path / "people.csv"
+    path.write_bytes("name;city\nJosé;Málaga\nZoë;Köln\n".encode(encoding))
+    frame = ws.data.load(ws.data.ingest(path, name="people", encoding=encoding))
+    assert frame.to_dict("list") == {"name": ["José", "Zoë"], "city": ["Málaga", "Köln"]}
+
+
+def test_bytes_the_declared_encoding_lacks_are_refused(ws, tmp_path):
+    path = tmp_path / "cp.csv"
+    path.write_bytes(b"a,b\nx,1\ny\x81,2\n")
+    with pytest.raises(DataError, match=r"line 3.*0x81") as info:
+        ws.data.ingest(path, name="cp", encoding="cp1252")
+    assert info.value.code == "data.bad-encoding"
+    with pytest.raises(ConfigError, match="not an encoding") as unknown:
+        ws.data.ingest(path, name="cp", encoding="klingon")
+    assert unknown.value.code == "data.unknown-encoding"
+
+
+def test_invalid_utf8_in_json_lines_is_refused(ws, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes('{"a": "ok"}\n{"a": "Jos\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DataError, match="line 2") as info:
+        ws.data.ingest(path, name="js")
+    assert info.value.code == "data.bad-encoding"
+    assert ws.data.ingest(path, name="js", encoding="latin-1").row_count == 2
+
+
+def test_parquet_binary_columns(ws, tmp_path):
+    path = tmp_path / "bin.parquet"
+    pq.write_table(pa.table({"text": [b"abc", b"Jos\xc3\xa9"], "x": [1, 2]}), path)
+    version = ws.data.ingest(path, name="text_bytes")
+    assert version.column_types()["text"] == "categorical"
+    assert ws.data.load(version)["text"].tolist() == ["abc", "José"]
+    raw = tmp_path / "raw.parquet"
+    pq.write_table(pa.table({"blob": [b"\x00\xff", b"\x89PNG"], "x": [1, 2]}), raw)
+    with pytest.raises(DataError, match="'blob'") as info:
+        ws.data.ingest(raw, name="blobs")
+    assert info.value.code == "data.unsupported-type" and "bytes" in info.value.message
+
+
+def test_nested_parquet_columns_are_refused_by_name(ws, tmp_path):
+    path = tmp_path / "nested.parquet"
+    table = pa.table(
+        {
+            "id": [1, 2],
+            "address": [{"city": "Oslo", "zip": "0150"}, {"city": "Rome", "zip": "00100"}],
+            "tags": [["a", "b"], []],
+            "attrs": pa.array([[("k", 1)], [("j", 2)]], pa.map_(pa.string(), pa.int64())),
+        }
+    )
+    pq.write_table(table, path)
+    with pytest.raises(DataError) as info:
+        ws.data.ingest(path, name="nested")
+    assert info.value.code == "data.unsupported-type"
+    message = info.value.message
+    assert "'address' (struct)" in message and "'tags' (list)" in message
+    assert "'attrs' (map)" in message and "'id'" not in message
+    assert ws.data.list() == []
+
+
+def test_nested_json_lines_are_refused_by_name(ws, tmp_path):
+    path = tmp_path / "nested.jsonl"
+    path.write_text('{"id": 1, "user": {"name": "a"}, "tags": ["x"]}\n{"id": 2, "user": null}\n')
+    with pytest.raises(DataError, match=r"'user' \(struct\).*'tags' \(list\)") as info:
+        ws.data.ingest(path, name="nested")
+    assert info.value.code == "data.unsupported-type"
+
+
+@pytest.mark.parametrize("name", ["select", "Order", "from", "join", "left"])
+def test_sql_keywords_are_refused_as_data_set_names(ws, name):
+    with pytest.raises(ConfigError, match=f"'{name}_data'") as info:
+        ws.data.ingest(pd.DataFrame({"a": [1]}), name=name)
+    assert info.value.code == "name.sql-keyword"
+    # Keywords DuckDB accepts as table names stay valid names.
+    assert ws.data.ingest(pd.DataFrame({"a": [1]}), name="data").ref == "data:1"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 24])
+def test_the_bad_byte_is_placed_on_its_line_whatever_the_chunks(ws, tmp_path, monkeypatch, chunk):
+    import kiln.data._read as read
+
+    monkeypatch.setattr(read, "_DECODE_CHUNK", chunk)
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"a,b\r\nx,1\r\ny,2\rz,3\r\n\r\nJos\xe9,4\r\n")
+    with pytest.raises(DataError, match=r"line 6 has the byte 0xE9 after 'Jos'"):
+        ws.data.ingest(path, name="crlf")
+    path.write_bytes(path.read_bytes().replace(b"\xe9", b"\x81"))  # a byte cp1252 lacks
+    with pytest.raises(DataError, match=r"line 6 has the byte 0x81 after 'Jos'"):
+        ws.data.ingest(path, name="crlf", encoding="cp1252")
+
+
+def test_delimiter_option(ws, tmp_path):
+    path = tmp_path / "tabs.txt"
+    path.write_text("a\tb\n1\tx,y\n")
+    assert ws.data.ingest(path, name="tabs", delimiter="\\t").columns == ["a", "b"]
+    for bad in (";;", '"', "\n"):
+        with pytest.raises(ConfigError, match="one character") as info:
+            ws.data.ingest(path, name="tabs", delimiter=bad)
+        assert info.value.code == "data.bad-delimiter"
+
+
+def test_encoding_is_for_text_files_only(ws, tmp_path):
+    parquet = tmp_path / "d.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(parquet)
+    for source in (parquet, pd.DataFrame({"a": [1]})):
+        with pytest.raises(ConfigError, match="leave|Leave") as info:
+            ws.data.ingest(source, name="d", encoding="latin-1")
+        assert info.value.code == "data.unknown-encoding"
+
+
+def test_a_dataframe_column_of_mixed_types_is_named(ws):
+    with pytest.raises(DataError, match=r"column 'a b' mixes values.*astype\(str\)") as info:
+        ws.data.ingest(pd.DataFrame({"a b": [1, "x"], "c": [1, 2]}), name="mixed")
+    assert info.value.code == "data.wrong-type" and info.value.field == "a b"
+    assert ws.data.list() == []

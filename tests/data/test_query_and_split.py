@@ -68,3 +68,42 @@ def test_bad_ratios(ws, churn, ratios):
 def test_split_on_unknown_column_suggests_the_closest(ws, churn):
     with pytest.raises(DataError, match="Did you mean 'churn'"):
         ws.data.split(churn, target="chrn")
+
+
+# -- issue 19: the rewrite touches identifiers only; file access is the caller's to grant ---------
+
+
+def test_query_rewrites_refs_outside_strings_and_comments_only(ws, churn):
+    frame = ws.data.query(
+        "SELECT 'churn@1' AS s, count(*) AS n -- churn@7 is not read\nFROM churn@1 /* churn@9 */"
+    )
+    assert frame.to_dict("records") == [{"s": "churn@1", "n": 7043}]
+    assert ws.data.query("SELECT 'a@1' AS s")["s"][0] == "a@1"
+
+
+def test_query_without_external_access_reads_only_the_lake(ws, churn, tmp_path):
+    assert ws.data.query("SELECT count(*) AS n FROM churn@1")["n"][0] == 7043
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+    target = tmp_path / "out.csv"
+    for sql in (
+        f"SELECT * FROM read_csv('{secret}')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        f"COPY (SELECT * FROM churn) TO '{target}'",
+        f"ATTACH '{tmp_path / 'x.db'}' AS x",
+        "SET enable_external_access = true",
+    ):
+        with pytest.raises(DataError) as info:
+            ws.data.query(sql, external_access=False)
+        assert info.value.code == "data.external-access", sql
+        assert "external_access=True" in info.value.message
+    assert not target.exists() and not (tmp_path / "x.db").exists()
+    # The default is off too: a query on someone else's behalf cannot forget to turn it off.
+    with pytest.raises(DataError, match="data.external-access|outside the lake"):
+        ws.data.query(f"SELECT * FROM read_csv('{secret}')")
+    assert (
+        ws.data.query(f"SELECT count(*) AS n FROM read_csv('{secret}')", external_access=True)["n"][
+            0
+        ]
+        == 1
+    )

@@ -82,7 +82,7 @@ def test_endpoint_and_batch_transform_run_the_recipe(trained, home, tmp_path):
     rows = rows[rows["total_charges"].isna()].head(2)  # missing values go through the recipe
     expected = model.predict_proba(rows)[:, 1]
     body = rows.astype(object).where(rows.notna(), None).to_dict("records")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         response = client.post("/endpoints/churn_recipe/invocations", json=body)
     assert response.status_code == 200, response.text
     got = [p["probabilities"]["Yes"] for p in response.json()["predictions"]]

@@ -8,7 +8,7 @@ from kiln.serving import create_app
 @pytest.fixture(scope="module")
 def client(trained):
     ws, _ = trained
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         yield client
 
 
@@ -152,7 +152,7 @@ def test_regression_endpoint_answers_values(ws):
     result = ws.train("housing", target="price", algorithm="linear")
     ws.endpoints.deploy(result.model.ref, endpoint="housing")
     row = ws.data.load("housing").drop(columns=["price"]).head(1).to_dict("records")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         body = client.post("/endpoints/housing/invocations", json=row).json()
     assert set(body["predictions"][0]) == {"value"}
     assert 10_000 < body["predictions"][0]["value"] < 300_000
@@ -197,7 +197,7 @@ def dated(tmp_path_factory):
     ws.data.ingest(csv, name="dated")
     result = ws.train("dated", target="y", algorithm="linear")
     ws.endpoints.deploy(result.model.ref, endpoint="dated")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         yield client, result.model, ws
     ws.close()
 
@@ -250,7 +250,7 @@ def housing(tmp_path_factory):
     result = ws.train("housing", target="price", algorithm="linear")
     ws.endpoints.deploy(result.model.ref, endpoint="housing")
     row = ws.data.load("housing").drop(columns=["price"]).head(1).to_dict("records")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         yield client, row
     ws.close()
 

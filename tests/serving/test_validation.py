@@ -467,7 +467,7 @@ def churn(trained):
     ws, result = trained
     test = ws.data.load(result.job.result["splits"]["test"]).head(5).drop(columns=["churn"])
     rows = test.astype(object).where(test.notna(), None).to_dict("records")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
         yield client, rows
 
 

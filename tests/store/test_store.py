@@ -5,10 +5,10 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 import kiln
-from kiln.store import SCHEMA_REVISION, Store
+from kiln.store import SCHEMA_REVISION, JobRow, Store
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -36,18 +36,32 @@ def test_old_workspace_databases_upgrade_and_read_back(tmp_path):
         assert ws.store.revision() == SCHEMA_REVISION
         tiny = ws.data.get("tiny")
         assert tiny.row_count == 4
+        revision = asset.stem[5:]
+        with ws.store.read() as session:
+            row = session.scalars(select(JobRow)).one()
+            # 0005: a job's failure keeps its error code and class; older jobs have none.
+            assert (row.failure_code, row.failure_class) == (None, None)
+            # 0006: the process in charge of a job and its heartbeat; older jobs have none.
+            if revision < "0006":
+                assert (row.host, row.pid_created, row.heartbeat_at) == (None, None, None)
+        # Each asset's job was left Pending by a process long gone: reading it finds it lost.
         job = ws.jobs.list()[0]
-        assert [m for *_, m in ws.jobs.logs(job.id)] == [f"hello from revision {asset.stem[5:]}"]
-        # 0005: a job's failure keeps its error code and class; older jobs have none.
-        assert (job.failure_code, job.failure_class) == (None, None)
+        assert (job.status, job.failure_code, job.failure_class) == (
+            "Failed",
+            "job.lost",
+            "JobFailed",
+        )
+        logs = [m for *_, m in ws.jobs.logs(job.id)]
+        assert logs[0] == f"hello from revision {revision}" and logs[1].startswith("Lost: ")
+        fresh = ws.jobs.create("training", {"note": "after the upgrade"})
         ws.jobs.finish(
-            job.id,
+            fresh.id,
             "Failed",
             failure_reason="The target 'y' is not numeric.",
             failure_code="training.bad-target",
             failure_class="DataError",
         )
-        failed = ws.jobs.get(job.id)
+        failed = ws.jobs.get(fresh.id)
         assert (failed.failure_code, failed.failure_class) == ("training.bad-target", "DataError")
         ws.close()
 

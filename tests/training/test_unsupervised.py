@@ -44,7 +44,7 @@ def test_pca_and_serving_unsupervised_outputs(iris, tmp_path):
     from kiln.serving import create_app
 
     rows = load_iris(as_frame=True).frame.drop(columns=["target"]).head(2).to_dict("records")
-    with TestClient(create_app(iris)) as client:
+    with TestClient(create_app(iris), base_url="http://localhost") as client:
         pca = client.post("/endpoints/pca/invocations", json=rows).json()
         groups = client.post("/endpoints/clusters/invocations", json=rows).json()
     assert [len(p["components"]) for p in pca["predictions"]] == [2, 2]

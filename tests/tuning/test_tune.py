@@ -224,3 +224,78 @@ def test_cli_json_and_bad_options(tmp_path, churn_csv):
         home=home,
     )
     assert bad.returncode == 2 and "Did you mean 'num_leaves'?" in bad.stderr + bad.stdout
+
+
+def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, tmp_path):
+    import json
+    import os
+    import signal
+
+    from helpers import run_kiln, start_kiln, wait_for
+
+    cli = start_kiln(
+        *("tune", "--data", "churn", "--target", "churn", "--algorithm", "lightgbm"),
+        *("--max-jobs", "4", "--hp", "n_estimators=20", "--range", "learning_rate=0.01:0.3:log"),
+        home=churn_ws.home,
+        log=tmp_path / "tune.log",
+        new_session=True,
+    )
+
+    def two_trials_done():
+        tuning = churn_ws.jobs.list(kind="tuning")
+        done = tuning and churn_ws.jobs.list(parent_id=tuning[0].id, status="Completed")
+        return len(done or []) >= 2 and tuning[0]
+
+    job = wait_for(two_trials_done, timeout=240, what="two finished trials")
+    os.killpg(cli.pid, signal.SIGKILL)  # the CLI, the tuning job's process and its trial's
+    cli.wait(timeout=60)
+    # Read again: the tuning job is found lost (its process is gone) and says how to resume.
+    lost = wait_for(
+        lambda: (j := churn_ws.jobs.get(job.id)).status != "InProgress" and j,
+        timeout=60,
+        what="the tuning job to be found lost",
+    )
+    assert (lost.status, lost.failure_code) == ("Failed", "job.lost")
+    assert f"Resume it with 'kiln tune --resume {job.id}'." in lost.failure_reason
+    kept = {c.id for c in churn_ws.jobs.list(parent_id=job.id, status="Completed")}
+    out = run_kiln("tune", "--resume", job.id, "--json", home=churn_ws.home, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = json.loads(out.stdout)["trials"]
+    completed = {t["job"] for t in trials if t["status"] == "Completed"}
+    assert kept <= completed and len(completed) == 4
+    assert churn_ws.jobs.get(job.id).status == "Completed"
+    logs = " ".join(m for *_, m in churn_ws.jobs.logs(job.id))
+    assert f"Resuming: {len(kept)} finished trial(s) are kept." in logs
+    # Every trial ended one way or another: none was left running by the kill.
+    assert {c.status for c in churn_ws.jobs.list(parent_id=job.id)} <= {"Completed", "Failed"}
+
+
+def test_sigterm_to_a_tune_command_stops_its_trials_and_registers_nothing(churn_ws, tmp_path):
+    import os
+    import signal
+
+    from helpers import start_kiln, wait_for
+    from kiln.compute._process import is_running
+
+    cli = start_kiln(
+        *("tune", "--data", "churn", "--target", "churn", "--algorithm", "random_forest"),
+        *("--max-jobs", "3", "--hp", "n_estimators=3000", "--range", "max_depth=3,5"),
+        home=churn_ws.home,
+        log=tmp_path / "tune.log",
+    )
+
+    def trial_running():
+        trials = churn_ws.jobs.list(kind="training", status="InProgress")
+        return trials and trials[0]
+
+    trial = wait_for(trial_running, timeout=240, what="a trial to run")
+    os.kill(cli.pid, signal.SIGTERM)
+    assert cli.wait(timeout=120) == -signal.SIGTERM, (tmp_path / "tune.log").read_text()
+    tuning = churn_ws.jobs.get(trial.parent_id)
+    assert tuning.status == "Stopped"
+    assert "received SIGTERM" in tuning.failure_reason
+    stopped = churn_ws.jobs.get(trial.id)
+    assert (stopped.status, stopped.failure_reason) == ("Stopped", "Stopped with its tuning job.")
+    assert {c.status for c in churn_ws.jobs.list(parent_id=tuning.id)} == {"Stopped"}
+    assert not is_running(trial.pid, None) and not is_running(tuning.pid, None)
+    assert churn_ws.models.list() == []

@@ -36,13 +36,25 @@ def ingest(
         None, "--format", help="csv, parquet or jsonl (default: from the name)."
     ),
     delimiter: str = typer.Option(None, "--delimiter", help="CSV delimiter (default: detected)."),
+    encoding: str = typer.Option(
+        None,
+        "--encoding",
+        help="Encoding of a CSV or JSON-lines file, e.g. cp1252, latin-1, utf-16 "
+        "(default: utf-8; other bytes are refused).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest a file or a SQL query as a new immutable version of a data set."""
     ws = workspace(ctx)
     before = {v.id for v in ws.data.list(name)} if _exists(ws, name) else set()
     version = ws.data.ingest(
-        source, name=name, sql=sql, conn=conn, format=format, delimiter=delimiter
+        source,
+        name=name,
+        sql=sql,
+        conn=conn,
+        format=format,
+        delimiter=delimiter,
+        encoding=encoding,
     )
     if as_json:
         print_json(version.to_dict() | {"created": version.id not in before})
@@ -194,10 +206,20 @@ def query(
     sql: str = typer.Argument(
         ..., help='SQL over data set names, e.g. "SELECT * FROM churn@2 LIMIT 5".'
     ),
+    external_access: bool = typer.Option(
+        True,
+        "--external-access/--no-external-access",
+        help="Let the query read and write files (read_csv, COPY ... TO), attach databases and "
+        "load extensions, as you can. Turn it off for SQL that someone else wrote.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Query the lake with SQL (DuckDB). A name is its latest version; name@3 a given version."""
-    frame = workspace(ctx).data.query(sql)
+    """Query the lake with SQL (DuckDB). A name is its latest version; name@3 a given version.
+
+    The query runs as you: it can read any file you can (read_csv('...')) unless
+    --no-external-access is given.
+    """
+    frame = workspace(ctx).data.query(sql, external_access=external_access)
     if as_json:
         print_json(_frame_json(frame))
     else:

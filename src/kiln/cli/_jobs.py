@@ -55,6 +55,8 @@ def list_(
 @app.command()
 def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
     """Show a job: spec, status, timings, metrics."""
+    from kiln.store import now
+
     ws = workspace(ctx)
     job = ws.jobs.get(job_id)
     series = ws.jobs.metrics(job_id)
@@ -70,6 +72,12 @@ def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = 
             "status": job.status,
             "failure reason": job.failure_reason,
             "failure code": job.failure_code,
+            "process": (
+                f"pid {job.pid} on {job.host}, last heartbeat "
+                f"{(now() - job.heartbeat_at).total_seconds():.0f} s ago"
+                if job.status in ("Pending", "InProgress") and job.host and job.heartbeat_at
+                else None
+            ),
             "created": f"{job.created_at:%Y-%m-%d %H:%M:%S} by {job.created_by}",
             "seconds": f"{job.duration_seconds:.1f}" if job.duration_seconds is not None else None,
             **{f"spec.{k}": v for k, v in job.spec.items()},

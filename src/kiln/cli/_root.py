@@ -340,17 +340,25 @@ def endpoints_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def endpoints_show(
     ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption
 ) -> None:
-    """Show an endpoint with its deployment history."""
+    """Show an endpoint: its model, whether that model can be served, and its history."""
+    from rich.markup import escape
+
     service = workspace(ctx).endpoints
     endpoint = service.get(name)
     history = service.history(name)
+    health = service.health(name)
+
     if as_json:
-        print_json(endpoint.to_dict() | {"history": history})
+        print_json(endpoint.to_dict() | {"health": health, "history": history})
         return
+    status = health["status"]
+    if status != "ready":
+        status = f"[red]{status}[/]: {escape(health['reason'])}"
     fields(
         f"Endpoint {endpoint.name}",
         {
             "id": endpoint.id,
+            "status": status,
             "model": endpoint.model,
             "revision": endpoint.revision,
             "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
@@ -370,18 +378,24 @@ def endpoints_show(
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (0.0.0.0: every interface, see the warning)."
+    ),
     port: int = typer.Option(8080, "--port"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve every endpoint of the workspace over HTTP (OpenAPI at /docs)."""
     import uvicorn
 
-    from kiln.serving import create_app
+    from kiln.serving import exposure_warning, server_config
 
-    app_ = create_app(workspace(ctx))
+    ws = workspace(ctx)
+    config = server_config(ws, host=host, port=port, log_level=log_level)
+    warning = exposure_warning(ws, host)
+    if warning:
+        err_console.print(f"[yellow]Warning:[/] {warning}")
     err_console.print(f"Serving on http://{host}:{port} — docs at http://{host}:{port}/docs")
-    uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.Server(config).run()
 
 
 @app.command()

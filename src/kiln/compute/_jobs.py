@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from kiln.compute._kinds import job_kind, job_kinds
-from kiln.errors import ConfigError, NotFound, StateError
+from kiln.compute._process import host_name, is_running, started_by, this_process
+from kiln.errors import ConfigError, JobFailed, NotFound, StateError, public_class
 from kiln.store import (
     ExperimentRow,
     JobLogRow,
@@ -25,7 +26,7 @@ from kiln.store import (
 if TYPE_CHECKING:
     from kiln.context import Context
 
-__all__ = ["Job", "JobContext", "JobService", "FINAL_STATUSES"]
+__all__ = ["ACTIVE_STATUSES", "FINAL_STATUSES", "Job", "JobContext", "JobService"]
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED, STOPPED = (
     "Pending",
@@ -35,6 +36,7 @@ PENDING, IN_PROGRESS, COMPLETED, FAILED, STOPPED = (
     "Stopped",
 )
 FINAL_STATUSES = (COMPLETED, FAILED, STOPPED)
+ACTIVE_STATUSES = (PENDING, IN_PROGRESS)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ class Job(Record):
     started_at: datetime | None
     ended_at: datetime | None
     created_by: str
+    # The process in charge: the one that created the job while it is Pending, the job's own
+    # process once it runs; and that process's last heartbeat.
+    pid: int | None
+    host: str | None
+    heartbeat_at: datetime | None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -81,6 +88,8 @@ class JobService:
                         name=experiment, description="", created_at=now(), created_by=who()
                     )
                 )
+            created = now()
+            process = this_process()
             row = JobRow(
                 id=new_id(job_kind(kind).id_prefix),
                 kind=kind,
@@ -89,20 +98,33 @@ class JobService:
                 parent_id=parent_id,
                 experiment=experiment,
                 result={},
-                created_at=now(),
+                created_at=created,
                 created_by=who(),
+                # Until its own process starts, the creator is in charge: if the creator dies
+                # first, the job is lost rather than Pending forever.
+                pid=process.pid,
+                host=process.host,
+                pid_created=process.created,
+                heartbeat_at=created,
             )
             session.add(row)
         return Job._from_row(row)
 
     def get(self, job_id: str) -> Job:
+        self.reap(job_id)
         with self._ws.store.read() as session:
-            row = session.get(JobRow, job_id)
-            if row is None:
-                raise NotFound(
-                    f"No job with id {job_id!r}. See 'kiln jobs list'.", code="jobs.unknown-job"
-                )
-            return Job._from_row(row)
+            return Job._from_row(self._check_exists(session, job_id))
+
+    @staticmethod
+    def _check_exists(session, job_id: str) -> JobRow:
+        # Logs and metrics are read without reaping: the executor polls them while it waits for
+        # the job's process, and it, not a reader, records how that process ended.
+        row = session.get(JobRow, job_id)
+        if row is None:
+            raise NotFound(
+                f"No job with id {job_id!r}. See 'kiln jobs list'.", code="jobs.unknown-job"
+            )
+        return row
 
     def list(
         self,
@@ -114,6 +136,7 @@ class JobService:
         limit: int | None = 50,
     ) -> list[Job]:
         """Newest first; ``parent_id``: the jobs a job started (a tuning job's trials)."""
+        self.reap()
         with self._ws.store.read() as session:
             query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
             if limit:
@@ -130,8 +153,8 @@ class JobService:
 
     def logs(self, job_id: str, *, after: int = 0) -> list[tuple[int, datetime, str, str]]:
         """``(sequence, time, level, message)`` lines, those after ``after`` only."""
-        self.get(job_id)
         with self._ws.store.read() as session:
+            self._check_exists(session, job_id)
             rows = session.scalars(
                 select(JobLogRow)
                 .where(JobLogRow.job_id == job_id, JobLogRow.id > after)
@@ -141,8 +164,8 @@ class JobService:
 
     def metrics(self, job_id: str) -> dict[str, list[tuple[int, float]]]:
         """Per-step metrics logged by the job: ``{name: [(step, value), ...]}``."""
-        self.get(job_id)
         with self._ws.store.read() as session:
+            self._check_exists(session, job_id)
             out: dict[str, list[tuple[int, float]]] = {}
             for r in session.scalars(
                 select(JobMetricRow).where(JobMetricRow.job_id == job_id).order_by(JobMetricRow.id)
@@ -186,26 +209,132 @@ class JobService:
                 link(session, ("job", job_id), record, relation)
 
     # -- state changes (used by the executor and the job's own process) -------------------------
-    def start(self, job_id: str, *, pid: int) -> None:
+    def start(self, job_id: str, *, launcher_pid: int | None = None) -> None:
+        """Mark a Pending job InProgress, run by the calling process (the job's own);
+        ``launcher_pid``: its parent, which waits for it and records how it ended."""
+        process = this_process()
         with self._ws.store.write() as session:
             row = session.get(JobRow, job_id)
             if row.status != PENDING:
                 raise StateError(f"Job {job_id} is {row.status}; only a Pending job can start.")
-            row.status, row.started_at, row.pid = IN_PROGRESS, now(), pid
+            row.status, row.started_at = IN_PROGRESS, now()
+            row.pid, row.host, row.pid_created = process
+            row.heartbeat_at, row.launcher_pid = row.started_at, launcher_pid
+
+    def heartbeat(self, job_id: str, *, status: str = IN_PROGRESS) -> bool:
+        """Record that the process in charge of the job is alive; False when the job is no
+        longer ``status`` (it ended, or was marked lost), so that process can stop."""
+        with self._ws.store.write() as session:
+            changed = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == status)
+                .values(heartbeat_at=now())
+                .execution_options(synchronize_session=False)
+            )
+            return changed.rowcount == 1
+
+    def request_stop(self, job_id: str, reason: str) -> None:
+        """Record why a running job is being stopped, before its process is signalled: the
+        process then ends it Stopped with this reason rather than the signal's."""
+        with self._ws.store.write() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status.in_(ACTIVE_STATUSES))
+                .values(failure_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+
+    def reap(self, job_id: str | None = None) -> list[str]:
+        """Mark Failed (``job.lost``) the Pending and InProgress jobs whose process is gone;
+        returns their ids. ``job_id``: look at that job only.
+
+        On this host the process table decides at once (the pid, with its start time, is still
+        running or not); for a process on another host, a heartbeat older than the
+        ``job_lost_after_seconds`` setting does. Reading jobs calls this, so it costs one
+        indexed query when nothing is running, and a job changes only if it is still exactly
+        as it was read (a conditional UPDATE), so it is safe against the job's own process
+        starting, beating or finishing meanwhile, and against other readers reaping too."""
+        query = select(
+            JobRow.id,
+            JobRow.kind,
+            JobRow.status,
+            JobRow.parent_id,
+            JobRow.pid,
+            JobRow.host,
+            JobRow.pid_created,
+            JobRow.heartbeat_at,
+            JobRow.launcher_pid,
+            JobRow.started_at,
+            JobRow.created_at,
+        ).where(JobRow.status.in_(ACTIVE_STATUSES))
+        if job_id is not None:
+            query = query.where(JobRow.id == job_id)
+        with self._ws.store.read() as session:
+            candidates = session.execute(query).all()
+        if not candidates:
+            return []
+        here, checked_at = host_name(), now()
+        limit = self._ws.settings.job_lost_after_seconds
+        lost = [
+            (row, reason) for row in candidates if (reason := _lost(row, here, checked_at, limit))
+        ]
+        if not lost:
+            return []
+        reaped = []
+        with self._ws.store.write() as session:
+            for row, reason in lost:
+                error = JobFailed(reason, code="job.lost")
+                changed = session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id == row.id,
+                        JobRow.status == row.status,
+                        JobRow.pid.is_not_distinct_from(row.pid),
+                        JobRow.heartbeat_at.is_not_distinct_from(row.heartbeat_at),
+                    )
+                    .values(
+                        status=FAILED,
+                        ended_at=checked_at,
+                        started_at=func.coalesce(JobRow.started_at, checked_at),
+                        failure_reason=reason,
+                        failure_code=error.code,
+                        failure_class=public_class(error).__name__,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if changed.rowcount == 1:
+                    session.add(
+                        JobLogRow(job_id=row.id, time=checked_at, level="ERROR", message=reason)
+                    )
+                    reaped.append(row.id)
+        return reaped
 
     def reopen(self, job_id: str) -> Job:
-        """A Failed or Stopped job back to Pending, to run again (a tuning job resumes)."""
+        """A Failed or Stopped job back to Pending, to run again (a tuning job resumes).
+
+        A job whose process was killed is first found lost (see :meth:`reap`), so it resumes."""
+        self.reap()
+        process = this_process()
         with self._ws.store.write() as session:
             row = session.get(JobRow, job_id)
             if row is None:
                 raise NotFound(f"No job {job_id!r}.", code="jobs.unknown-job")
             if row.status not in (FAILED, STOPPED):
+                running = (
+                    f" (its process is pid {row.pid} on {row.host})"
+                    if row.status == IN_PROGRESS and row.host
+                    else ""
+                )
                 raise StateError(
-                    f"Job {job_id} is {row.status}; only a Failed or Stopped job can resume.",
+                    f"Job {job_id} is {row.status}{running}; only a Failed or Stopped job can "
+                    "resume. Stop it first (Ctrl-C or SIGTERM to the command running it), or "
+                    "wait for it to end.",
                     code="jobs.not-resumable",
                 )
-            row.status, row.ended_at, row.failure_reason, row.pid = PENDING, None, None, None
+            row.status, row.ended_at, row.failure_reason = PENDING, None, None
             row.failure_code = row.failure_class = None
+            row.pid, row.host, row.pid_created = process
+            row.heartbeat_at, row.launcher_pid = now(), None
             for child in session.scalars(select(JobRow).where(JobRow.parent_id == job_id)):
                 if child.status not in FINAL_STATUSES:
                     child.status, child.ended_at = FAILED, now()
@@ -236,8 +365,13 @@ class JobService:
                 row.started_at = row.ended_at
             if result is not None:
                 row.result = result
-            if failure_reason is not None:
+            # A stop asked for by another process (request_stop) keeps the reason it gave; a job
+            # that completed before the stop took effect keeps none.
+            kept = status == STOPPED and row.failure_reason is not None
+            if failure_reason is not None and not kept:
                 row.failure_reason = failure_reason[-4000:]
+            elif status == COMPLETED:
+                row.failure_reason = None
             row.failure_code, row.failure_class = failure_code, failure_class
             return True
 
@@ -267,3 +401,55 @@ class JobContext:
                 JobMetricRow(job_id=self.job_id, name=name, step=start_step + i, value=float(v))
                 for i, v in enumerate(values)
             )
+
+
+def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
+    """Why the job of ``row`` is lost, or None while its process is (or may be) alive."""
+    pending = row.status == PENDING
+    who = "the process that created it" if pending else "its process"
+    process = f"pid {row.pid} on {row.host}" if row.pid is not None and row.host else None
+    if row.host == here and row.pid is not None:
+        # The process table is the truth on this host, so a long call that holds the GIL (and
+        # the heartbeat thread with it) never makes a running job look lost.
+        if is_running(row.pid, row.pid_created, reaped_by=row.launcher_pid):
+            return None
+        happened = (
+            "ended before the job's own process started"
+            if pending
+            else "ended without recording how the job ended: it was killed (SIGKILL, the "
+            "out-of-memory killer) or its machine restarted"
+        )
+        reason = f"Lost: {who} ({process}) {happened}."
+    else:
+        # Another host (or a job recorded before kiln kept hosts): only the heartbeat tells.
+        if row.host is None and _legacy_process_running(row):
+            return None
+        last = row.heartbeat_at or row.started_at or row.created_at
+        silent = (checked_at - last).total_seconds()
+        if silent <= limit:
+            return None
+        reason = (
+            f"Lost: no heartbeat from {who}{f' ({process})' if process else ''} for "
+            f"{silent:.0f} s (job_lost_after_seconds is {limit:g}); it or its machine is gone."
+        )
+    return f"{reason} {_what_next(row)}"
+
+
+def _legacy_process_running(row) -> bool:
+    """A job started before kiln recorded hosts and start times (migration 0006) whose process,
+    an older kiln's, runs here still. Never a reason to find it lost: it may run elsewhere."""
+    if row.pid is None or row.started_at is None:
+        return False
+    return started_by(row.pid, row.started_at.replace(tzinfo=UTC).timestamp())
+
+
+def _what_next(row) -> str:
+    if row.parent_id:
+        return f"It was started by job {row.parent_id}."
+    try:
+        resume = job_kind(row.kind).resume
+    except ConfigError:  # a kind registered by a package this process has not imported
+        resume = None
+    if resume:
+        return f"Resume it with '{resume.format(job=row.id)}'."
+    return "Run it again."

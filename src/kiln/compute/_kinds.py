@@ -26,6 +26,8 @@ class JobKind:
     the job's result (a JSON-able dict). ``report``, when the kind has one, is called as
     ``report(context, job, out=None, **options)`` for a Completed job and returns a
     :class:`kiln.reports.JobReport`. ``id_prefix`` starts the ids of its jobs (``train-…``).
+    ``resume``, for a kind whose jobs can resume, is the command that does it, with ``{job}`` for
+    the job's id; a job that ended before its time says it.
     """
 
     name: str
@@ -34,6 +36,7 @@ class JobKind:
     id_prefix: str = ""
     # How a sentence names its jobs ("a training job", "an AutoML job").
     title: str = ""
+    resume: str | None = None
 
     def run_function(self) -> Callable:
         return _resolve(self.run)
@@ -52,8 +55,10 @@ def register_job_kind(
     report: str | None = None,
     id_prefix: str | None = None,
     title: str | None = None,
+    resume: str | None = None,
 ) -> JobKind:
-    """Add (or replace) a job kind; ``run`` and ``report`` are ``"module:function"`` strings."""
+    """Add (or replace) a job kind; ``run`` and ``report`` are ``"module:function"`` strings,
+    ``resume`` the command that resumes one of its jobs (``"kiln tune --resume {job}"``)."""
     for ref in (run, report):
         if ref is not None and ref.count(":") != 1:
             raise ConfigError(
@@ -66,6 +71,7 @@ def register_job_kind(
         report=report,
         id_prefix=id_prefix or name[:5],
         title=title or name,
+        resume=resume,
     )
     _KINDS[name] = kind
     return kind

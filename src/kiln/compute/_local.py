@@ -1,7 +1,10 @@
 """The local executor: each job in a separate Python process.
 
 A crash in the job (an exception, a segfault, an out-of-memory kill) marks it Failed with what it
-printed and never takes the caller down; Ctrl-C marks it Stopped.
+printed and never takes the caller down; Ctrl-C, SIGTERM and SIGHUP to the caller mark it Stopped
+(the job's process is stopped first, so nothing it would have made is left behind). If the caller
+is SIGKILLed, the job's process notices that its launcher is gone and stops itself (see
+:mod:`kiln.compute._worker`); if both are, the next read of the job marks it lost.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kiln.compute._jobs import COMPLETED, FAILED, FINAL_STATUSES, STOPPED, Job
+from kiln.compute._jobs import COMPLETED, FAILED, PENDING, STOPPED, Job
+from kiln.compute._worker import LAUNCHER_ENV
 from kiln.errors import JobFailed, KilnError, class_named
 
 if TYPE_CHECKING:
@@ -50,17 +56,31 @@ class LocalExecutor:
         ``should_stop`` is asked at every poll; a reason it returns stops the job (Stopped)."""
         env = {**os.environ, **self._ws.environment(), **serving_thread_environment()}
         env.setdefault("PYTHONUNBUFFERED", "1")
-        with tempfile.TemporaryFile() as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "kiln.worker", job.id],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
+        env[LAUNCHER_ENV] = str(os.getpid())
+        jobs = self._ws.jobs
+        heartbeat_seconds = self._ws.settings.job_heartbeat_seconds
+        with tempfile.TemporaryFile() as stderr, _StopSignals() as signals:
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "kiln.worker", job.id],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            except OSError as exc:
+                jobs.finish(job.id, FAILED, failure_reason=f"Its process did not start: {exc}.")
+                raise
             seen = 0
+            pending = True
+            next_beat = time.monotonic() + heartbeat_seconds
             try:
                 while process.poll() is None:
                     seen = self._forward_logs(job.id, seen, on_log)
+                    if pending and time.monotonic() >= next_beat:
+                        # Until its process has started (slow on a busy machine), this process
+                        # is in charge of the job and beats for it.
+                        pending = jobs.heartbeat(job.id, status=PENDING)
+                        next_beat = time.monotonic() + heartbeat_seconds
                     reason = should_stop() if should_stop is not None else None
                     if reason:
                         self._stop(process, job.id, reason=reason)
@@ -69,8 +89,9 @@ class LocalExecutor:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         process.wait(timeout=poll_seconds)
             except KeyboardInterrupt:
-                self._stop(process, job.id)
-                raise
+                self._stop(process, job.id, reason=signals.reason or _INTERRUPTED)
+                if signals.received is None:
+                    raise
             finally:
                 if process.poll() is None:
                     process.kill()
@@ -78,15 +99,20 @@ class LocalExecutor:
             self._forward_logs(job.id, seen, on_log)
             stderr.seek(0)
             tail = stderr.read()[-3000:].decode(errors="replace").strip()
-        final = self._ws.jobs.get(job.id)
-        if final.status not in FINAL_STATUSES:
-            reason = f"The job process exited with code {process.returncode}"
-            if process.returncode < 0:
-                reason += f" (killed by signal {signal.Signals(-process.returncode).name})"
-            reason += f" before finishing. {tail}".rstrip()
-            self._ws.jobs.context(job.id).log(reason, level="ERROR")
-            self._ws.jobs.finish(job.id, FAILED, failure_reason=reason)
-            final = self._ws.jobs.get(job.id)
+        if signals.received is not None:
+            # The job is stopped; now the signal does what it would have done without the job
+            # (by default, end this process), with the handler it had before.
+            signal.raise_signal(signals.received)
+        # Recorded before the job is read again, so that read does not find it lost instead:
+        # the exit status and what the process printed say more. A no-op when it recorded its
+        # own end.
+        reason = f"The job process exited with code {process.returncode}"
+        if process.returncode < 0:
+            reason += f" (killed by signal {signal.Signals(-process.returncode).name})"
+        reason += f" before finishing. {tail}".rstrip()
+        if jobs.finish(job.id, FAILED, failure_reason=reason):
+            jobs.context(job.id).log(reason, level="ERROR")
+        final = jobs.get(job.id)
         if final.status != COMPLETED:
             raise _job_error(final)
         return final
@@ -103,11 +129,12 @@ class LocalExecutor:
         self,
         process: subprocess.Popen,
         job_id: str,
-        reason: str = "Stopped by the user (interrupt).",
+        reason: str,
     ) -> None:
         # Ctrl-C in a terminal reaches the child too; this covers callers that were interrupted
-        # some other way. Give it a moment to record Stopped itself.
+        # some other way. Give it a moment to record Stopped itself, with our reason.
         if process.poll() is None:
+            self._ws.jobs.request_stop(job_id, reason)
             self._ws.jobs.context(job_id).log(reason, level="WARNING")
             process.send_signal(signal.SIGINT)
             try:
@@ -116,6 +143,53 @@ class LocalExecutor:
                 process.kill()
                 process.wait()
         self._ws.jobs.finish(job_id, STOPPED, failure_reason=reason)
+
+
+_INTERRUPTED = "Stopped by the user (interrupt)."
+_STOP_SIGNALS = {
+    signal.SIGTERM: "Stopped: the command running it received SIGTERM.",
+    # No SIGHUP on Windows.
+    **(
+        {signal.SIGHUP: "Stopped: the command running it received SIGHUP (its terminal closed)."}
+        if hasattr(signal, "SIGHUP")
+        else {}
+    ),
+}
+
+
+class _StopSignals:
+    """While a job runs, SIGTERM and SIGHUP to this process stop the job, as Ctrl-C does,
+    rather than end this process and leave the job's process running on its own.
+
+    Signal handlers belong to the main thread; in another thread (a tuning job's trials) this
+    does nothing, and the thread that owns the signals stops its jobs its own way. A signal this
+    process ignores (SIGHUP under nohup) stays ignored."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def reason(self) -> str | None:
+        return _STOP_SIGNALS.get(self.received) if self.received is not None else None
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in _STOP_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame) -> None:
+        # The first signal stops the job; more while it stops must not interrupt the stopping.
+        if self.received is None:
+            self.received = signum
+            raise KeyboardInterrupt(_STOP_SIGNALS[signum])
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            # None: a handler installed outside Python, which cannot be put back.
+            signal.signal(sig, signal.SIG_DFL if previous is None else previous)
 
 
 def _job_error(job: Job) -> KilnError:

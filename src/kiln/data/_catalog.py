@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -19,7 +20,7 @@ from kiln.data._read import read_source, read_sql, table_from_frame
 from kiln.data._schema import infer_schema, normalise_table
 from kiln.data._split import split_frame
 from kiln.errors import ConfigError, DataError, NotFound
-from kiln.refs import check_name, parse_ref
+from kiln.refs import NAME_PATTERN, check_name, parse_ref
 from kiln.store import DatasetVersionRow, Record, link, new_id, now, who
 
 if TYPE_CHECKING:
@@ -77,13 +78,23 @@ class DataCatalog:
         conn: str | None = None,
         format: str | None = None,
         delimiter: str | None = None,
+        encoding: str | None = None,
     ) -> DatasetVersion:
         """Ingest a file, a DataFrame or a SQL query as a new version of ``name``.
 
         Identical content returns the existing version instead of making a new one. On any error
-        nothing is written.
+        nothing is written. CSV and JSON-lines files are UTF-8 unless ``encoding`` names another
+        (``"cp1252"``, ``"latin-1"``, ``"utf-16"``: any Python codec).
         """
         check_name(name, what="data set")
+        _check_not_keyword(name)
+        is_frame = hasattr(source, "to_parquet") and hasattr(source, "columns")
+        if encoding is not None and (sql is not None or is_frame):
+            raise ConfigError(
+                f"The encoding ({encoding!r}) is for CSV and JSON-lines files; a DataFrame or a "
+                "SQL query is already text. Leave it out.",
+                code="data.unknown-encoding",
+            )
         if sql is not None:
             if not conn:
                 raise ConfigError(
@@ -94,11 +105,11 @@ class DataCatalog:
             table, description = read_sql(sql, conn), f"sql: {sql} @ {_hide_password(conn)}"
         elif source is None:
             raise ConfigError("Give a file, a DataFrame or --sql to ingest.", code="data.no-source")
-        elif hasattr(source, "to_parquet") and hasattr(source, "columns"):
+        elif is_frame:
             table, description = table_from_frame(source), "DataFrame"
         else:
             path = Path(source)
-            table = read_source(path, format=format, delimiter=delimiter)
+            table = read_source(path, format=format, delimiter=delimiter, encoding=encoding)
             description = f"file: {path.resolve()}"
         return self._store_table(table, name=name, source=description)
 
@@ -232,32 +243,53 @@ class DataCatalog:
             return parquet.schema_arrow.empty_table().to_pandas()
         return pa.Table.from_batches([batch]).slice(0, n).to_pandas()
 
-    def query(self, sql: str) -> pd.DataFrame:
+    def query(self, sql: str, *, external_access: bool = False) -> pd.DataFrame:
         """Run SQL through DuckDB; each data set name is a table (its latest version), ``name@3``
-        a given version."""
+        a given version.
+
+        Parameters
+        ----------
+        sql
+            The query. Only identifiers are rewritten: ``'churn@1'`` in a string stays as written.
+        external_access
+            Let the query reach past the lake: read any file the process can read
+            (``read_csv('/etc/passwd')``), write files (``COPY ... TO``), attach databases and load
+            extensions. Off by default, when the query can read only the data sets it names. The
+            CLI turns it on for the local user's own queries; keep it off for SQL written by
+            anyone else (a web request, a shared notebook service).
+        """
         import duckdb
 
         names = {v.name for v in self.list()}
-        rewritten = sql
-        views: dict[str, str] = {}
-        for match in set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)@(\d+)\b", sql)):
-            ref = f"{match[0]}@{match[1]}"
-            view = f"{match[0]}__v{match[1]}"
-            views[view] = ref
-            rewritten = re.sub(rf"\b{re.escape(ref)}\b", view, rewritten)
-        words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", rewritten))
-        for name in names & words:
-            views.setdefault(name, name)
-        connection = duckdb.connect()
+        rewritten, views = _rewrite_refs(sql, names)
+        connection = duckdb.connect(config={"python_enable_replacements": False})
         try:
-            for view, ref in views.items():
-                path = str(self.path(ref)).replace("'", "''")
+            paths = {view: str(self.path(ref)) for view, ref in views.items()}
+            if not external_access:
+                # DuckDB's own sandbox: only the files of the named versions stay readable, and
+                # the lock keeps the query from turning access back on (SET ...).
+                allowed = ", ".join(_sql_string(path) for path in paths.values())
+                connection.execute(f"SET allowed_paths = [{allowed}]")
+                connection.execute("SET enable_external_access = false")
+                connection.execute("SET lock_configuration = true")
+            for view, path in paths.items():
                 connection.execute(
-                    f"CREATE VIEW \"{view}\" AS SELECT * FROM read_parquet('{path}')"
+                    f'CREATE VIEW "{view}" AS SELECT * FROM read_parquet({_sql_string(path)})'
                 )
             return connection.execute(rewritten).df()
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
+            if not external_access and (
+                isinstance(exc, duckdb.PermissionException)
+                or "configuration has been locked" in message
+            ):
+                raise DataError(
+                    f"The query reaches outside the lake, which is turned off for it: {message}. "
+                    "It can read the data sets it names (FROM churn, churn@2); reading or writing "
+                    "files (read_csv, COPY ... TO), ATTACH, extensions and settings are refused. "
+                    "For your own queries, pass external_access=True (kiln data query does).",
+                    code="data.external-access",
+                ) from exc
             hint = (
                 f" Known data sets: {', '.join(sorted(names))}." if names else " No data sets yet."
             )
@@ -323,6 +355,78 @@ def unknown_column(column: str, version: DatasetVersion) -> DataError:
         code="data.unknown-column",
         field=column,
     )
+
+
+def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str]]:
+    """``sql`` with each ``name@N`` replaced by a view name, and the views it needs (view → ref).
+
+    DuckDB's tokenizer finds the identifiers, so strings and comments stay as written.
+    """
+    import duckdb
+
+    try:
+        tokens = duckdb.tokenize(sql)
+    except duckdb.Error:
+        return sql, {}  # DuckDB reports the syntax error when the query runs
+    spans = []
+    for index, (start, kind) in enumerate(tokens):
+        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
+        spans.append((start, start + len(sql[start:end].rstrip()), kind))
+    words = (duckdb.token_type.identifier, duckdb.token_type.keyword)
+    views: dict[str, str] = {}
+    pieces, done, index = [], 0, 0
+    while index < len(spans):
+        start, end, kind = spans[index]
+        text = sql[start:end]
+        if kind in words and index + 2 < len(spans):
+            (at, at_end, _), (number, number_end, number_kind) = spans[index + 1 : index + 3]
+            version = sql[number:number_end]
+            if (
+                at == end
+                and sql[at:at_end] == "@"
+                and number == at_end
+                and number_kind == duckdb.token_type.numeric_const
+                and version.isdigit()
+                and NAME_PATTERN.match(text)
+            ):
+                view = f"{text}__v{version}"
+                views[view] = f"{text}@{version}"
+                pieces += [sql[done:start], view]
+                done, index = number_end, index + 3
+                continue
+        if kind in words:
+            name = text[1:-1].replace('""', '"') if text.startswith('"') else text
+            if name in names:
+                views.setdefault(name, name)
+        index += 1
+    return "".join(pieces) + sql[done:], views
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@functools.cache
+def _sql_keywords() -> frozenset[str]:
+    """The keywords DuckDB cannot take as a table name unquoted (its reserved keywords and, but
+    for a few, those it keeps for type and function names: ``left``, ``join``)."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        rows = connection.execute(
+            "SELECT keyword_name FROM duckdb_keywords() "
+            "WHERE keyword_category IN ('reserved', 'type_function')"
+        ).fetchall()
+    return frozenset(row[0].lower() for row in rows)
+
+
+def _check_not_keyword(name: str) -> None:
+    if name.lower() in _sql_keywords():
+        raise ConfigError(
+            f"Invalid data set name {name!r}: it is an SQL keyword, so a query could not name it "
+            f"unquoted (SELECT * FROM {name}). Use another name, e.g. {name + '_data'!r}.",
+            code="name.sql-keyword",
+        )
 
 
 def _hide_password(url: str) -> str:

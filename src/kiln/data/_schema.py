@@ -45,19 +45,76 @@ def normalise_table(table: pa.Table, *, source: str) -> pa.Table:
                 code="data.duplicate-column",
             )
         seen.add(name)
-    columns = []
-    for name in names:
-        column = table.column(name)
+    columns = [_usable(table.column(name)) for name in names]
+    unsupported = {
+        name: _refused_kind(column.type)
+        for name, column in zip(names, columns, strict=True)
+        if _refused_kind(column.type)
+    }
+    if unsupported:
+        raise DataError(
+            f"{source} has column(s) of a type kiln does not take: "
+            f"{', '.join(f'{name!r} ({kind})' for name, kind in unsupported.items())}. "
+            "Nothing was ingested. Flatten nested values into plain columns first "
+            "(pandas.json_normalize, or in DuckDB SELECT address.city AS address_city ...), "
+            "turn bytes into text (hex, base64) or drop those columns.",
+            code="data.unsupported-type",
+            field=next(iter(unsupported)),
+        )
+    cleaned = []
+    for column in columns:
         if pa.types.is_null(column.type):
             column = column.cast(pa.string())
         if pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
         if pa.types.is_string(column.type):
             column = _clean_strings(column)
-        columns.append(column)
-    return pa.table(dict(zip(names, columns, strict=True)))
+        cleaned.append(column)
+    return pa.table(dict(zip(names, cleaned, strict=True)))
+
+
+def _usable(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Plain arrays for dictionaries and views; text stored as bytes (as some Parquet writers
+    do) becomes text."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    kind = column.type
+    if pa.types.is_string_view(kind):
+        return column.cast(pa.string())
+    if (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_binary_view(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    ):
+        try:
+            return column.cast(pa.binary()).cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return column  # bytes that are not UTF-8 text: refused, by name
+    return column
+
+
+def _refused_kind(kind: pa.DataType) -> str | None:
+    """How a column type kiln refuses is named to the user, or None for a type kiln takes."""
+    if pa.types.is_struct(kind):
+        return "struct"
+    if pa.types.is_map(kind):
+        return "map"
+    if pa.types.is_union(kind):
+        return "union"
+    if pa.types.is_nested(kind):
+        return "list"
+    if any(
+        test(kind)
+        for test in (
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_binary_view,
+            pa.types.is_fixed_size_binary,
+        )
+    ):
+        return "bytes that are not UTF-8 text"
+    return None
 
 
 def _clean_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:

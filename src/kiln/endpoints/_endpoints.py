@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from kiln.errors import NotFound
+from kiln.errors import KilnError, NotFound
 from kiln.refs import check_name
 from kiln.store import DeploymentRow, EndpointRow, Record, link, new_id, now, who
 
@@ -108,6 +108,19 @@ class EndpointService:
         with self._ws.store.read() as session:
             rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
             return [Endpoint._from_row(r) for r in rows]
+
+    def health(self, name: str) -> dict:
+        """Whether the endpoint's model can be served: its record, its file and its digest.
+
+        ``{"status": "ready"}``, or ``{"status": "failed", "reason": ...}`` when the model is
+        gone or its file is missing or changed (what a server would answer 503 for).
+        """
+        endpoint = self.get(name)
+        try:
+            self._ws.models.load(endpoint.model)
+        except KilnError as exc:
+            return {"status": "failed", "reason": exc.message}
+        return {"status": "ready"}
 
     def revisions(self) -> dict[str, int]:
         """``{name: revision}`` of every endpoint: a cheap check for changes."""

@@ -3,10 +3,23 @@
 from kiln.serving._transform import run_transform_job, transform
 from kiln.serving._validation import RequestSchema
 
-__all__ = ["EndpointClient", "RequestSchema", "create_app", "run_transform_job", "transform"]
+__all__ = [
+    "EndpointClient",
+    "RequestSchema",
+    "create_app",
+    "exposure_warning",
+    "run_transform_job",
+    "server_config",
+    "transform",
+]
 
 # FastAPI and httpx load lazily: a transform job's process needs neither.
-_LAZY = {"create_app": "kiln.serving._app", "EndpointClient": "kiln.serving._client"}
+_LAZY = {
+    "create_app": "kiln.serving._app",
+    "EndpointClient": "kiln.serving._client",
+    "server_config": "kiln.serving._server",
+    "exposure_warning": "kiln.serving._server",
+}
 
 
 def __getattr__(name: str):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
-import time
+import os
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,12 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
-from kiln.recipe import RowEncoder, probe_rows
-from kiln.registry import TrainedModel
-from kiln.serving._validation import RequestSchema
+from kiln.serving._cache import EndpointCache, LoadedEndpoint
+from kiln.serving._guard import Guard, allowed_hosts_for
 
 log = logging.getLogger("kiln.serving")
-REFRESH_SECONDS = 1.0
 # Up to this many rows per request go through the compiled recipe; larger batches amortise the
 # pipeline's per-call cost and use it directly.
 FAST_PATH_MAX_ROWS = 64
@@ -82,80 +80,6 @@ class ErrorResponse(BaseModel):
     field: str | None = Field(default=None, description="The column or field at fault.")
 
 
-# -- loaded endpoints -----------------------------------------------------------------------------
-@dataclass
-class LoadedEndpoint:
-    name: str
-    revision: int
-    model_ref: str
-    model: TrainedModel
-    schema: RequestSchema
-    fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
-
-
-class EndpointCache:
-    """The models behind each endpoint, reloaded when an endpoint's revision changes."""
-
-    def __init__(self, workspace: Context):
-        self.workspace = workspace
-        self.loaded: dict[str, LoadedEndpoint] = {}
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def refresh(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._checked < REFRESH_SECONDS:
-            return
-        with self._lock:
-            revisions = self.workspace.endpoints.revisions()
-            for name in list(self.loaded):
-                if name not in revisions:
-                    del self.loaded[name]
-            for name, revision in revisions.items():
-                current = self.loaded.get(name)
-                if current is None or current.revision != revision:
-                    try:
-                        self.loaded[name] = self._load(name)
-                    except KilnError as exc:
-                        log.error("Endpoint %s not loaded: %s", name, exc.message)
-            self._checked = time.monotonic()
-
-    def _load(self, name: str) -> LoadedEndpoint:
-        endpoint = self.workspace.endpoints.get(name)
-        version = self.workspace.models.get(endpoint.model)
-        model = self.workspace.models.load(version)
-        model.set_threads(1)
-        fast = None
-        if model.problem_type in ("binary", "multiclass", "regression"):
-            preprocessor = model.pipeline[0]
-            fast = RowEncoder.compile(preprocessor, probe_rows(version.signature, preprocessor))
-        log.info(
-            "Endpoint %s serves %s (revision %s%s)",
-            name,
-            version.ref,
-            endpoint.revision,
-            ", compiled recipe" if fast else "",
-        )
-        return LoadedEndpoint(
-            name, endpoint.revision, version.ref, model, RequestSchema(version.signature), fast
-        )
-
-    def get(self, name: str) -> LoadedEndpoint:
-        self.refresh()
-        try:
-            return self.loaded[name]
-        except KeyError:
-            self.refresh(force=True)
-            if name in self.loaded:
-                return self.loaded[name]
-            raise NotFound(
-                f"No endpoint named {name!r} is being served. Served endpoints: "
-                f"{', '.join(sorted(self.loaded)) or 'none'}. Deploy with "
-                f"'kiln deploy GROUP:VERSION --endpoint {name}'.",
-                code="serving.unknown-endpoint",
-                field="name",
-            ) from None
-
-
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(
         orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
@@ -169,24 +93,47 @@ def _error(exc: KilnError, status: int | None = None) -> Response:
 
 
 _ERRORS = {
-    400: {"model": ErrorResponse, "description": "Malformed body"},
+    400: {"model": ErrorResponse, "description": "Malformed body, or a Host the server refuses"},
     404: {"model": ErrorResponse, "description": "Unknown endpoint"},
+    408: {"model": ErrorResponse, "description": "The body did not arrive in time"},
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
     415: {"model": ErrorResponse, "description": "Unsupported content type"},
     422: {"model": ErrorResponse, "description": "Rows that do not match the model signature"},
+    503: {"model": ErrorResponse, "description": "The endpoint's model failed to load"},
 }
 
+_JSON_TYPES = ("application/json", "", "*/*")
+_CSV_TYPES = ("text/csv", "application/csv")
 
-def create_app(workspace: Context | None = None) -> FastAPI:
-    """The serving app for ``workspace`` (the default one when omitted)."""
+
+def scoring_threads() -> int:
+    """Requests scored at once: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> FastAPI:
+    """The serving app for ``workspace`` (the default one when omitted).
+
+    ``host`` is the address the server binds: with the ``allowed_hosts`` setting it decides which
+    Host headers are answered (loopback only, for a server bound to loopback).
+    """
     workspace = workspace or Context()  # KILN_HOME, else .kiln here
+    settings = workspace.settings
     cache = EndpointCache(workspace)
-    max_bytes = workspace.settings.max_request_bytes
+    max_bytes = settings.max_request_bytes
+    body_timeout = settings.request_timeout_seconds
+    form_as_json = settings.form_bodies_as_json
+    scoring = {"limiter": None}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        cache.refresh(force=True)
+        # Models load off the event loop: a big model never stalls the server's other clients.
+        await anyio.to_thread.run_sync(cache.start)
         yield
+        await anyio.to_thread.run_sync(cache.stop)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -195,45 +142,81 @@ def create_app(workspace: Context | None = None) -> FastAPI:
         description="Real-time inference for the endpoints of a kiln workspace.",
     )
     app.state.cache = cache
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type"],
+        )
+    app.add_middleware(
+        Guard,
+        allowed_hosts=allowed_hosts_for(host, settings.allowed_hosts),
+        max_concurrent=settings.max_concurrent_requests,
+    )
 
     @app.exception_handler(KilnError)
     async def _kiln_error(_request: Request, exc: KilnError) -> Response:
-        return _error(exc)
+        response = _error(exc)
+        if exc.http_status == 503:
+            response.headers["retry-after"] = "5"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         code = "http.not-found" if exc.status_code == 404 else f"http.{exc.status_code}"
-        return _json({"error": code, "detail": str(exc.detail)}, exc.status_code)
+        return _json({"error": code, "detail": str(exc.detail)[:200]}, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return _json({"error": "request.invalid", "detail": str(exc.errors())}, 422)
+        return _json({"error": "request.invalid", "detail": str(exc.errors())[:1000]}, 422)
 
-    @app.exception_handler(Exception)
-    async def _internal_error(_request: Request, exc: Exception) -> Response:
-        log.exception("Internal error")
-        return _json({"error": "internal", "detail": f"{type(exc).__name__}: {exc}"}, 500)
+    async def endpoint(name: str) -> LoadedEndpoint:
+        try:
+            return cache.lookup(name)
+        except NotFound:
+            if not cache.deserves_fresh_look(name):
+                raise
+            # Perhaps deployed a moment ago: one fresh look, shared with other waiters.
+            await anyio.to_thread.run_sync(cache.wait_for_fresh_look)
+            return cache.lookup(name)
+
+    async def off_loop(function, *args):
+        """Run CPU work in the scoring threads, so the event loop keeps answering."""
+        if scoring["limiter"] is None:
+            scoring["limiter"] = anyio.CapacityLimiter(scoring_threads())
+        return await anyio.to_thread.run_sync(function, *args, limiter=scoring["limiter"])
 
     @app.get("/ping", summary="Health check")
-    def ping() -> dict:
-        cache.refresh()
-        return {"status": "ok", "endpoints": sorted(cache.loaded)}
+    async def ping() -> dict:
+        """``ok`` when every endpoint serves; ``degraded`` with the reasons when some failed."""
+        failed = cache.failed
+        return {
+            "status": "degraded" if failed else "ok",
+            "endpoints": sorted(cache.loaded),
+            "failed": [failed[n].to_dict() for n in sorted(failed)],
+        }
 
     @app.get("/endpoints", summary="Served endpoints")
-    def list_endpoints() -> list[dict]:
-        cache.refresh()
+    async def list_endpoints() -> list[dict]:
         return [
-            {"name": e.name, "model": e.model_ref, "revision": e.revision}
+            {"name": e.name, "model": e.model_ref, "revision": e.revision, "status": "serving"}
             for e in sorted(cache.loaded.values(), key=lambda e: e.name)
+        ] + [
+            {**f.to_dict(), "status": "failed"}
+            for n, f in sorted(cache.failed.items())
+            if n not in cache.loaded
         ]
 
     @app.get(
         "/endpoints/{name}",
         summary="An endpoint, its model and input signature",
-        responses={404: _ERRORS[404]},
+        responses={404: _ERRORS[404], 503: _ERRORS[503]},
     )
-    def show_endpoint(name: str) -> dict:
-        loaded = cache.get(name)
+    async def show_endpoint(name: str) -> dict:
+        loaded = await endpoint(name)
         return {
             "name": loaded.name,
             "model": loaded.model_ref,
@@ -275,65 +258,80 @@ def create_app(workspace: Context | None = None) -> FastAPI:
         },
     )
     async def invoke(name: str, request: Request) -> Response:
-        loaded = cache.get(name)
-        body = await _read_body(request, max_bytes)
-        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        # curl -d sends form-urlencoded by default; a body that starts like JSON is read as JSON.
-        looks_json = content_type == "application/x-www-form-urlencoded" and body.lstrip()[:1] in (
-            b"[",
-            b"{",
-        )
-        if content_type in ("application/json", "", "*/*") or looks_json:
-            try:
-                parsed = loaded.schema.parse_json(body)  # orjson, and no key twice
-            except orjson.JSONDecodeError as exc:
-                raise RequestError(
-                    f"The body is not valid JSON: {exc}.", code="request.malformed-json"
-                ) from None
-            rows = loaded.schema.records(parsed)
-            if loaded.fast is not None and len(rows) <= FAST_PATH_MAX_ROWS:
-                columns, warnings = loaded.schema.columns_from_records(rows)
-                try:
-                    scores = loaded.model.score_encoded(loaded.fast.encode(columns))
-                except (ValueError, TypeError) as exc:
-                    raise RequestError(
-                        f"The model could not score these rows: {exc}",
-                        code="request.prediction-failed",
-                    ) from None
-                payload = {
-                    "model": loaded.model_ref,
-                    "predictions": loaded.model.format_predictions(scores),
-                }
-                if warnings:
-                    payload["warnings"] = warnings
-                return _json(payload)
-            frame, warnings = loaded.schema.frame_from_records(rows)
-        elif content_type in ("text/csv", "application/csv"):
-            frame, warnings = loaded.schema.frame_from_csv(body)
+        loaded = await endpoint(name)
+        body = await _read_body(request, max_bytes, body_timeout)
+        media_type = request.headers.get("content-type", "application/json")
+        media_type = media_type.split(";")[0].strip().lower()  # media types ignore case
+        if media_type == "application/x-www-form-urlencoded" and form_as_json:
+            # curl -d sends form-urlencoded by default; opted in by form_bodies_as_json.
+            media_type = "application/json"
+        if media_type in _JSON_TYPES:
+            payload = await off_loop(score_json, loaded, body)
+        elif media_type in _CSV_TYPES:
+            payload = await off_loop(score_csv, loaded, body)
         else:
             return _json(
                 {
                     "error": "request.unsupported-media-type",
-                    "detail": f"Content type {content_type!r} is not supported. "
-                    "Send application/json or text/csv.",
+                    "detail": f"Content type {media_type[:100]!r} is not supported. "
+                    "Send application/json or text/csv (with curl: "
+                    "-H 'content-type: application/json').",
                 },
                 415,
             )
-        try:
-            predictions = loaded.model.predictions(frame)
-        except (ValueError, TypeError) as exc:
-            raise RequestError(
-                f"The model could not score these rows: {exc}", code="request.prediction-failed"
-            ) from None
-        payload: dict[str, Any] = {"model": loaded.model_ref, "predictions": predictions}
-        if warnings:
-            payload["warnings"] = warnings
-        return _json(payload)
+        return Response(payload, media_type="application/json")
 
     return app
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
+def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
+    """Parse, check and score a JSON body; the response body."""
+    try:
+        parsed = loaded.schema.parse_json(body)  # orjson, and no key twice
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(
+            f"The body is not valid JSON: {exc}.", code="request.malformed-json"
+        ) from None
+    rows = loaded.schema.records(parsed)
+    if loaded.fast is not None and len(rows) <= FAST_PATH_MAX_ROWS:
+        columns, warnings = loaded.schema.columns_from_records(rows)
+        try:
+            scores = loaded.model.score_encoded(loaded.fast.encode(columns))
+        except (ValueError, TypeError) as exc:
+            raise RequestError(
+                f"The model could not score these rows: {exc}",
+                code="request.prediction-failed",
+            ) from None
+        return _payload(loaded, loaded.model.format_predictions(scores), warnings)
+    frame, warnings = loaded.schema.frame_from_records(rows)
+    return _predict(loaded, frame, warnings)
+
+
+def score_csv(loaded: LoadedEndpoint, body: bytes) -> bytes:
+    """Parse, check and score a CSV body; the response body."""
+    frame, warnings = loaded.schema.frame_from_csv(body)
+    return _predict(loaded, frame, warnings)
+
+
+def _predict(loaded: LoadedEndpoint, frame, warnings: list[str]) -> bytes:
+    try:
+        predictions = loaded.model.predictions(frame)
+    except (ValueError, TypeError) as exc:
+        raise RequestError(
+            f"The model could not score these rows: {exc}", code="request.prediction-failed"
+        ) from None
+    return _payload(loaded, predictions, warnings)
+
+
+def _payload(loaded: LoadedEndpoint, predictions: list, warnings: list[str]) -> bytes:
+    payload: dict[str, Any] = {"model": loaded.model_ref, "predictions": predictions}
+    if warnings:
+        payload["warnings"] = warnings
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def _read_body(request: Request, max_bytes: int, timeout: float) -> bytes:
+    """The whole body, refused when over ``max_bytes`` or slower than ``timeout`` seconds."""
     declared = request.headers.get("content-length")
     too_large = RequestError(
         f"The body is larger than the limit of {max_bytes} bytes. Send fewer rows per request, "
@@ -344,11 +342,21 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        slow = RequestError(
+            f"The body did not arrive within {timeout:g} s ({size} bytes received). Send the "
+            "whole body at once, or raise request_timeout_seconds in kiln.toml.",
+            code="request.timeout",
+        )
+        slow.http_status = 408
+        raise slow from None
     body = b"".join(chunks)
     if not body.strip():
         raise RequestError(

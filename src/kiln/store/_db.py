@@ -18,7 +18,7 @@ from kiln.errors import ConfigError
 from kiln.store._tables import LineageRow
 
 # The newest migration in migrations/versions; a test checks it matches Alembic's head.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -56,7 +56,15 @@ class JobRow(Base):
     failure_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
     failure_class: Mapped[str | None] = mapped_column(String(100), nullable=True)
     result: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The process in charge of the job (migration 0006): the one that created it while it is
+    # Pending, its own process once it runs. ``pid_created`` is that process's start time (epoch
+    # seconds), so a reused pid is not taken for it; ``heartbeat_at`` is its last sign of life;
+    # ``launcher_pid`` the parent that started the job's process and records how it ended.
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pid_created: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    launcher_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)

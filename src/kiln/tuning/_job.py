@@ -156,11 +156,13 @@ def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
 
     lock = threading.Lock()
     launched = [0]
+    # Set when this job is interrupted: running trials stop and no new one starts.
+    stopping = threading.Event()
 
     def worker() -> None:
         while True:
             with lock:
-                if launched[0] >= remaining:
+                if stopping.is_set() or launched[0] >= remaining:
                     return
                 launched[0] += 1
                 trial = study.ask()
@@ -183,13 +185,22 @@ def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             )
             log(f"Trial {trial.number}: job {child.id} with {values}.")
             watch = _Pruning(workspace, child.id, trial, lock, direction) if pruning else None
+
+            def should_stop(watch=watch) -> str | None:
+                if stopping.is_set():
+                    return "Stopped with its tuning job."
+                return watch() if watch is not None else None
+
             try:
-                finished = LocalExecutor(workspace).run(child, should_stop=watch)
+                finished = LocalExecutor(workspace).run(child, should_stop=should_stop)
             except KilnError as exc:
                 # A trial that failed (a crash, or a DataError in its data) is a failed trial;
                 # only errors of the trial's own job are, so anything else still propagates.
                 if exc.job_id != child.id:
                     raise
+                if stopping.is_set():
+                    log(f"Trial {trial.number} stopped with the tuning job.", level="WARNING")
+                    return
                 pruned = watch is not None and watch.pruned_at is not None
                 if pruned:
                     log(f"Trial {trial.number} pruned at iteration {watch.pruned_at}.")
@@ -208,9 +219,17 @@ def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             log(f"Trial {trial.number}: {objective} = {value}.")
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(spec["max_parallel_jobs"]) as pool:
+    pool = ThreadPoolExecutor(spec["max_parallel_jobs"])
+    try:
         for future in [pool.submit(worker) for _ in range(spec["max_parallel_jobs"])]:
             future.result()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM, the command that started it gone) or a trial thread's
+        # error: stop the trials still running, so none outlives this job, and start no more.
+        stopping.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
     return _finish(workspace, context, spec, study, time.perf_counter() - started)
 
 

@@ -1,0 +1,148 @@
+"""ASGI middleware in front of the serving app: the Host check and the last-resort 500.
+
+Written as plain ASGI rather than with Starlette's TrustedHostMiddleware and exception handlers:
+both answer with bodies outside kiln's error contract (plain text; the exception's own text), and
+a handler registered for ``Exception`` re-raises after answering, which makes uvicorn drop the
+keep-alive connection, so the client's next request fails too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import uuid
+from collections.abc import Iterable
+
+import orjson
+
+log = logging.getLogger("kiln.serving")
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts_for(bind_host: str, configured: Iterable[str] = ()) -> frozenset[str] | None:
+    """The Host header values a server bound to ``bind_host`` answers; None means any.
+
+    Loopback always; the bind address itself; and the configured ``allowed_hosts``. A server bound
+    to every interface accepts any Host unless ``allowed_hosts`` is set (it cannot know its own
+    names). ``*`` in ``allowed_hosts`` turns the check off.
+    """
+    configured = [h.lower() for h in configured]
+    if "*" in configured:
+        return None
+    if bind_host in _ANY_ADDRESS and not configured:
+        return None
+    names = {*LOOPBACK_NAMES, *configured}
+    if bind_host not in _ANY_ADDRESS:
+        names.add(bind_host.lower().strip("[]"))
+    return frozenset(names)
+
+
+def host_name(header: str) -> str:
+    """``example.com:8080`` → ``example.com``; ``[::1]:8080`` → ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    if header.count(":") == 1:
+        return header.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(header))
+    except ValueError:
+        return header
+
+
+async def send_json(send, status: int, payload: dict, headers: Iterable = ()) -> None:
+    body = orjson.dumps(payload)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """Refuse foreign Host headers (DNS rebinding) and requests past the concurrency limit; turn
+    an internal bug into a generic 500."""
+
+    def __init__(self, app, *, allowed_hosts: frozenset[str] | None, max_concurrent: int):
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.max_concurrent = max_concurrent
+        self.in_flight = 0  # the event loop is one thread: a plain counter is safe
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.allowed_hosts is not None:
+            headers = dict(scope.get("headers") or ())
+            host = host_name(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed_hosts:
+                shown = host[:100] or "(none)"
+                await send_json(
+                    send,
+                    400,
+                    {
+                        "error": "request.bad-host",
+                        "detail": f"This server does not answer for the host {shown!r}. It "
+                        f"answers {', '.join(sorted(self.allowed_hosts))}; add the name to "
+                        "allowed_hosts in kiln.toml if it is yours.",
+                        "field": "host",
+                    },
+                )
+                return
+        if self.in_flight >= self.max_concurrent:
+            await send_json(
+                send,
+                503,
+                {
+                    "error": "server.busy",
+                    "detail": f"The server is handling {self.in_flight} requests, its limit "
+                    "(max_concurrent_requests in kiln.toml). Retry shortly.",
+                },
+                headers=[(b"retry-after", b"1")],
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _guarded(self, scope, receive, send) -> None:
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception(
+                "Internal error %s on %s %s", error_id, scope.get("method"), scope.get("path")
+            )
+            if started:  # too late for a response: the connection has to go
+                raise
+            await send_json(
+                send,
+                500,
+                {
+                    "error": "internal",
+                    "detail": f"An internal error occurred (error id {error_id}). This is a bug "
+                    "in kiln, not in the request: the server's log has the details under that "
+                    "id; please report it.",
+                    "error_id": error_id,
+                },
+            )

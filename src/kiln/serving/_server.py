@@ -1,0 +1,36 @@
+"""Run the serving app under uvicorn with the workspace's limits."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from kiln.context import Context
+from kiln.serving._app import create_app
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def server_config(
+    workspace: Context, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info"
+) -> uvicorn.Config:
+    """The uvicorn configuration ``kiln serve`` runs (the app enforces the workspace's limits)."""
+    return uvicorn.Config(
+        create_app(workspace, host=host),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def exposure_warning(workspace: Context, host: str) -> str | None:
+    """What to tell the user who binds a non-loopback address, or None."""
+    if host in LOOPBACK:
+        return None
+    warning = (
+        f"serving on {host} makes every endpoint reachable from other machines, with no "
+        "authentication. Put it behind a proxy that authenticates, or bind 127.0.0.1."
+    )
+    if host in ("0.0.0.0", "::") and not workspace.settings.allowed_hosts:
+        warning += " Any Host header is answered: set allowed_hosts in kiln.toml."
+    return warning

@@ -1,0 +1,214 @@
+"""Jobs whose process is gone are found lost when they are read, instead of staying Pending or
+InProgress forever: at once on this host (the process table), after the heartbeat limit for a
+process on another host; and each lost job is marked once, however many readers race."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import kiln
+from conftest import CHURN_CSV
+from helpers import run_kiln, start_kiln, wait_for
+from kiln.compute._process import is_running
+from kiln.store import JobRow
+
+# The real CLI, with a hook that makes it hang where it would start the job's process.
+HANG_BEFORE_THE_JOB_PROCESS = """
+import subprocess
+import time
+
+_Popen = subprocess.Popen
+
+
+class _Hang(_Popen):
+    def __init__(self, args, *rest, **options):
+        if "kiln.worker" in list(args):
+            time.sleep(600)
+        super().__init__(args, *rest, **options)
+
+
+subprocess.Popen = _Hang
+"""
+
+
+def with_settings(workspace, **values):
+    """The workspace reopened with these settings added to its kiln.toml."""
+    config = workspace.home / "kiln.toml"
+    config.write_text(config.read_text() + "".join(f"{k} = {v}\n" for k, v in values.items()))
+    workspace.close()
+    return kiln.Workspace(workspace.home)
+
+
+@pytest.fixture
+def churn_ws(ws):
+    ws.data.ingest(CHURN_CSV, name="churn")
+    return ws
+
+
+def in_progress(workspace):
+    jobs = workspace.jobs.list(status="InProgress")
+    return jobs[0] if jobs else None
+
+
+def test_a_command_killed_before_the_job_process_starts_leaves_a_lost_job(churn_ws, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HANG_BEFORE_THE_JOB_PROCESS)
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    cli = start_kiln(
+        *("train", "--data", "churn", "--target", "churn", "--algorithm", "linear"),
+        home=churn_ws.home,
+        log=tmp_path / "cli.log",
+        env={"PYTHONPATH": path},
+    )
+    try:
+        # While the command that created it lives, a Pending job is not lost.
+        job = wait_for(lambda: churn_ws.jobs.list(status="Pending"), what="the job")[0]
+        assert churn_ws.jobs.get(job.id).status == "Pending"
+    finally:
+        cli.kill()
+        cli.wait(timeout=60)
+    # The next read finds it lost (the CLI's own), well before job_lost_after_seconds (30 s):
+    # on this host the process table says the command is gone.
+    shown = json.loads(run_kiln("jobs", "show", job.id, "--json", home=churn_ws.home).stdout)
+    assert (shown["status"], shown["failure_code"]) == ("Failed", "job.lost")
+    reason = shown["failure_reason"]
+    assert f"the process that created it (pid {cli.pid} on " in reason
+    assert "ended before the job's own process started" in reason and "Run it again." in reason
+    assert [m for _, _, level, m in churn_ws.jobs.logs(job.id) if level == "ERROR"] == [reason]
+
+
+def test_a_command_and_its_job_process_sigkilled_together_leave_a_lost_job(churn_ws, tmp_path):
+    cli = start_kiln(
+        *("train", "--data", "churn", "--target", "churn", "--algorithm", "random_forest"),
+        *("--hp", "n_estimators=3000"),
+        home=churn_ws.home,
+        log=tmp_path / "cli.log",
+        new_session=True,
+    )
+    job = wait_for(lambda: in_progress(churn_ws), what="the job to run")
+    os.killpg(cli.pid, signal.SIGKILL)  # the CLI and the job's process, as `kill -9 -PGID`
+    cli.wait(timeout=60)
+    # The job's process was re-parented when the CLI died, so nobody waits for it: it stays a
+    # zombie where init does not reap, which counts as gone.
+    wait_for(lambda: not is_running(job.pid, None), what="the job's process to end")
+    lost = churn_ws.jobs.get(job.id)
+    assert (lost.status, lost.failure_code, lost.failure_class) == (
+        "Failed",
+        "job.lost",
+        "JobFailed",
+    )
+    assert f"its process (pid {job.pid} on {job.host}) ended without recording" in (
+        lost.failure_reason
+    )
+    assert lost.ended_at is not None and churn_ws.models.list() == []
+
+
+def test_a_job_on_another_host_is_lost_once_its_heartbeat_is_older_than_the_limit(ws):
+    ws = with_settings(ws, job_heartbeat_seconds=0.5, job_lost_after_seconds=4)
+    job = ws.jobs.create("training", {"note": "runs elsewhere"})
+    with ws.store.write() as session:
+        row = session.get(JobRow, job.id)
+        row.status, row.pid, row.host = "InProgress", 4242, "another-host"
+    # While its process beats, it is alive, for longer than the limit.
+    beating_until = time.monotonic() + 5
+    while time.monotonic() < beating_until:
+        assert ws.jobs.heartbeat(job.id)
+        assert ws.jobs.get(job.id).status == "InProgress"
+        time.sleep(0.3)
+    last_beat = ws.jobs.get(job.id).heartbeat_at
+    lost = wait_for(lambda: ws.jobs.get(job.id).status == "Failed" and ws.jobs.get(job.id))
+    assert (lost.ended_at - last_beat).total_seconds() > 4  # not before the limit
+    assert lost.failure_code == "job.lost"
+    assert "no heartbeat from its process (pid 4242 on another-host) for " in lost.failure_reason
+    assert "(job_lost_after_seconds is 4)" in lost.failure_reason
+    # Its process, if it was alive after all, learns that the job is over, and stops.
+    assert not ws.jobs.heartbeat(job.id)
+    ws.close()
+
+
+def test_a_pending_job_beaten_for_by_its_launcher_is_not_lost(ws):
+    ws = with_settings(ws, job_heartbeat_seconds=0.5, job_lost_after_seconds=4)
+    job = ws.jobs.create("training", {})
+    with ws.store.write() as session:
+        session.get(JobRow, job.id).host = "another-host"
+    beating_until = time.monotonic() + 5
+    while time.monotonic() < beating_until:
+        assert ws.jobs.heartbeat(job.id, status="Pending")
+        time.sleep(0.3)
+    assert ws.jobs.get(job.id).status == "Pending"
+    ws.close()
+
+
+READER = """
+import pathlib, sys, time
+from kiln.workspace import Workspace
+
+ws = Workspace(sys.argv[1])
+pathlib.Path(sys.argv[2]).touch()
+while not pathlib.Path(sys.argv[3]).exists():
+    time.sleep(0.01)
+for _ in range(3):
+    ws.jobs.list(limit=None)
+"""
+
+
+def test_readers_racing_mark_each_lost_job_once(ws, tmp_path):
+    creator = "import sys, kiln; ws = kiln.Workspace(sys.argv[1]); "
+    creator += "[ws.jobs.create('training', {'i': i}) for i in range(30)]"
+    subprocess.run([sys.executable, "-c", creator, str(ws.home)], check=True, timeout=120)
+    go = tmp_path / "go"
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(ws.home), str(tmp_path / f"ready{n}"), str(go)],
+            stderr=subprocess.PIPE,
+        )
+        for n in range(4)
+    ]
+    wait_for(lambda: all((tmp_path / f"ready{n}").exists() for n in range(4)), what="readers")
+    go.touch()
+    errors = [p.communicate(timeout=120)[1].decode() for p in readers]
+    assert all(p.returncode == 0 for p in readers), errors
+    with ws.store.read() as session:
+        rows = session.query(JobRow).all()
+    assert len(rows) == 30 and {r.status for r in rows} == {"Failed"}
+    for row in rows:
+        lines = [m for *_, m in ws.jobs.logs(row.id)]
+        assert len(lines) == 1 and lines[0].startswith("Lost: "), lines
+
+
+def test_a_job_of_an_older_kiln_still_running_here_is_not_lost(ws):
+    from datetime import UTC, datetime
+
+    import psutil
+
+    ws = with_settings(ws, job_heartbeat_seconds=0.5, job_lost_after_seconds=1)
+    older = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        began = psutil.Process(older.pid).create_time() + 0.1
+        job = ws.jobs.create("training", {})
+        with ws.store.write() as session:
+            row = session.get(JobRow, job.id)
+            # As kiln wrote it before migration 0006: a pid, no host, start time or heartbeat.
+            row.status, row.pid, row.host, row.pid_created, row.heartbeat_at = (
+                "InProgress",
+                older.pid,
+                None,
+                None,
+                None,
+            )
+            row.started_at = datetime.fromtimestamp(began, UTC).replace(tzinfo=None)
+        wait_for(lambda: time.time() > began + 2, what="the limit to pass")
+        assert ws.jobs.get(job.id).status == "InProgress"
+    finally:
+        older.kill()
+        older.wait(timeout=60)
+    lost = ws.jobs.get(job.id)
+    assert (lost.status, lost.failure_code) == ("Failed", "job.lost")
+    assert "no heartbeat from its process" in lost.failure_reason
+    ws.close()

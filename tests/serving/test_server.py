@@ -1,0 +1,109 @@
+"""The server under uvicorn: slow bodies time out, connections are capped, the loop stays free."""
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from helpers import ServerThread, workspace_with_settings
+from kiln.serving import exposure_warning
+
+
+@pytest.fixture(scope="module")
+def rows(trained):
+    ws, result = trained
+    test = ws.data.load(result.job.result["splits"]["test"]).head(2).drop(columns=["churn"])
+    return test.astype(object).where(test.notna(), None).to_dict("records")
+
+
+def _stalled_upload(port: int) -> socket.socket:
+    """A connection that promises 1,000 bytes of body and sends 10."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /endpoints/churn/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"tenure": '
+    )
+    return sock
+
+
+def test_a_half_sent_body_times_out_with_408(trained, tmp_path, rows):
+    source, _ = trained
+    ws = workspace_with_settings(source, tmp_path / "ws", request_timeout_seconds=1.0)
+    with ServerThread(ws) as server:
+        sock = _stalled_upload(server.port)
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert body["error"] == "request.timeout" and "request_timeout_seconds" in body["detail"]
+        assert 0.5 < waited < 10
+        assert httpx.post(f"{server.url}/endpoints/churn/invocations", json=rows).status_code == 200
+    ws.close()
+
+
+def test_requests_past_max_concurrent_requests_get_503_not_a_queue(trained, tmp_path, rows):
+    source, _ = trained
+    ws = workspace_with_settings(
+        source, tmp_path / "ws", max_concurrent_requests=3, request_timeout_seconds=2.0
+    )
+    with ServerThread(ws) as server:
+        stalled = [_stalled_upload(server.port) for _ in range(3)]
+        time.sleep(0.3)
+        with httpx.Client() as client:
+            refused = client.post(f"{server.url}/endpoints/churn/invocations", json=rows)
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "server.busy" and refused.headers["retry-after"]
+        for sock in stalled:  # the stalled uploads time out and free their places
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+            sock.close()
+        deadline = time.monotonic() + 10
+        while True:
+            response = httpx.post(f"{server.url}/endpoints/churn/invocations", json=rows)
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert response.status_code == 200
+    ws.close()
+
+
+def test_scoring_runs_off_the_event_loop(trained, tmp_path, rows):
+    """/ping answers while a slow scoring call is in progress."""
+    source, _ = trained
+    ws = workspace_with_settings(source, tmp_path / "ws")
+    with ServerThread(ws) as server:
+        loaded = server.app.state.cache.loaded["churn"]
+        real = loaded.model.score_encoded
+        scoring = threading.Event()
+
+        def slow(*args, **kwargs):
+            scoring.set()
+            time.sleep(3)
+            return real(*args, **kwargs)
+
+        loaded.model.score_encoded = slow
+        result = {}
+        worker = threading.Thread(
+            target=lambda: result.update(
+                r=httpx.post(f"{server.url}/endpoints/churn/invocations", json=rows, timeout=30)
+            )
+        )
+        worker.start()
+        assert scoring.wait(10)
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/ping", timeout=30).status_code == 200
+        assert time.monotonic() - started < 1.5
+        worker.join()
+        assert result["r"].status_code == 200
+    ws.close()
+
+
+def test_binding_beyond_loopback_warns(trained):
+    ws, _ = trained
+    assert exposure_warning(ws, "127.0.0.1") is None
+    assert "allowed_hosts" in exposure_warning(ws, "0.0.0.0")
+    assert "no authentication" in exposure_warning(ws, "192.168.1.10")
