@@ -281,7 +281,9 @@ def main() -> int:
                 return orjson.dumps(proba.tolist())
 
             def kiln_handler() -> bytes:
-                built, _warnings = schema.frame_from_records(schema.records(orjson.loads(body)))
+                built, _warnings = schema.frame_from_records(
+                    schema.records(schema.parse_json(body))
+                )
                 return orjson.dumps(
                     {"model": ref, "predictions": model.predictions(built)},
                     option=orjson.OPT_SERIALIZE_NUMPY,

@@ -63,6 +63,62 @@ def test_import_kiln_is_lazy():
     assert out.stdout.strip() == "False"
 
 
+def _settings_with(tmp_path, line: str):
+    home = tmp_path / "w"
+    kiln.Workspace.init(home)
+    (home / "kiln.toml").write_text(f"[kiln]\n{line}\n")
+    return home
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("-1", "-1"),
+        ("0", "0"),
+        ("true", "true"),
+        ("1e99", "1e+99"),
+        ("1.5", "1.5"),
+        ('"10MB"', "'10MB'"),
+        ("512", "512"),
+        ("2147483648", "2147483648"),
+    ],
+)
+def test_max_request_bytes_must_be_an_integer_in_range(tmp_path, value, shown):
+    home = _settings_with(tmp_path, f"max_request_bytes = {value}")
+    with pytest.raises(ConfigError) as error:
+        load_settings(home)
+    assert error.value.code == "config.bad-value"
+    assert error.value.message == (
+        "The 'max_request_bytes' setting must be an integer in [1024, 1073741824]. "
+        f"Got {shown} (from {home / 'kiln.toml'})."
+    )
+
+
+def test_max_request_bytes_in_range_is_kept(tmp_path):
+    home = _settings_with(tmp_path, "max_request_bytes = 2048")
+    assert load_settings(home).max_request_bytes == 2048
+    assert load_settings(home, max_request_bytes=4096).max_request_bytes == 4096
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("require_approval = 1", "require_approval"),
+        ('require_approval = "yes"', "require_approval"),
+        ("store_url = 5", "store_url"),
+        ("artifacts_url = []", "artifacts_url"),
+        ("executor = true", "executor"),
+        ("ray_address = 1.5", "ray_address"),
+        ("pii_key = 12345", "pii_key"),
+    ],
+)
+def test_other_settings_are_checked_by_type(tmp_path, line, key):
+    home = _settings_with(tmp_path, line)
+    with pytest.raises(ConfigError, match=f"'{key}'") as error:
+        load_settings(home)
+    assert error.value.code == "config.bad-value"
+
+
 def test_job_liveness_settings_from_the_file_and_the_environment(tmp_path, monkeypatch):
     home = tmp_path / "w"
     kiln.Workspace.init(home)
@@ -81,7 +137,7 @@ def test_job_liveness_settings_from_the_file_and_the_environment(tmp_path, monke
     [
         ("job_heartbeat_seconds = 0", "'job_heartbeat_seconds' setting must be a number"),
         ("job_lost_after_seconds = 'soon'", "'job_lost_after_seconds' setting must be a number"),
-        ("job_heartbeat_seconds = true", "must be a number of seconds above 0. Got True."),
+        ("job_heartbeat_seconds = true", "must be a number of seconds above 0. Got true "),
         ("job_heartbeat_seconds = inf", "above 0"),
         ("job_heartbeat_seconds = 10\njob_lost_after_seconds = 15", "at least twice"),
     ],
@@ -93,6 +149,23 @@ def test_bad_job_liveness_settings_are_refused(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match) as error:
         load_settings(home)
     assert error.value.code == "config.bad-value"
+
+
+def test_a_bad_value_names_where_it_came_from(tmp_path, monkeypatch):
+    home = _settings_with(tmp_path, "")
+    with pytest.raises(ConfigError, match=r"must be .* Got 12 \(from an argument\)\."):
+        load_settings(home, max_request_bytes=12)
+    with pytest.raises(ConfigError, match="unknown-setting|Unknown setting") as error:
+        load_settings(home, max_request_byte=2048)
+    assert error.value.code == "config.unknown-setting"
+
+
+def test_every_setting_has_a_rule():
+    from dataclasses import fields
+
+    from kiln.settings import _RULES, Settings
+
+    assert set(_RULES) == {f.name for f in fields(Settings)} - {"home", "extra"}
 
 
 @pytest.mark.parametrize(

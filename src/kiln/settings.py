@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tomllib
@@ -56,6 +57,78 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
 
+# What each setting may be: how its value reads and, for numbers, the range allowed. Checked
+# once, with one wording for every setting (the estimator contract's: name, rule, value).
+@dataclass(frozen=True)
+class _Rule:
+    kind: str  # text, flag, integer, seconds (a number above 0) or names (a list of strings)
+    low: int | None = None
+    high: int | None = None
+
+    def words(self) -> str:
+        if self.kind == "integer":
+            if self.high is None:
+                return f"an integer of at least {self.low}"
+            return f"an integer in [{self.low}, {self.high}]"
+        return {
+            "text": "a string",
+            "flag": "true or false",
+            "seconds": "a number of seconds above 0",
+            "names": 'a list of strings, e.g. ["example.com"]',
+        }[self.kind]
+
+
+_RULES: dict[str, _Rule] = {
+    "store_url": _Rule("text"),
+    "artifacts_url": _Rule("text"),
+    "executor": _Rule("text"),
+    "ray_address": _Rule("text"),
+    "require_approval": _Rule("flag"),
+    # Below 1 KiB no request fits; above 1 GiB a body, held in memory and parsed, would take
+    # several times that (batches that large belong to 'kiln transform').
+    "max_request_bytes": _Rule("integer", 1024, 1 << 30),
+    "request_timeout_seconds": _Rule("seconds"),
+    "max_concurrent_requests": _Rule("integer", 1),
+    "allowed_hosts": _Rule("names"),
+    "cors_origins": _Rule("names"),
+    "form_bodies_as_json": _Rule("flag"),
+    "job_heartbeat_seconds": _Rule("seconds"),
+    "job_lost_after_seconds": _Rule("seconds"),
+    "pii_key": _Rule("text"),
+}
+
+
+def _checked(name: str, value, source: str):
+    """``value`` of setting ``name`` as the Settings field holds it, or a ConfigError naming the
+    setting, the rule, the value and where the value came from."""
+    rule = _RULES[name]
+    ok = False
+    # bool is an int in Python: true is no count of bytes or seconds.
+    if rule.kind == "text":
+        ok = isinstance(value, str)
+    elif rule.kind == "flag":
+        ok = isinstance(value, bool)
+    elif rule.kind == "integer" and not isinstance(value, bool):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)  # "10485760" in kiln.toml was always read as the number
+        ok = isinstance(value, int) and rule.low <= value <= (rule.high or value)
+    elif rule.kind == "seconds" and not isinstance(value, bool):
+        with contextlib.suppress(TypeError, ValueError):
+            value = float(value)  # environment variables are text
+        ok = isinstance(value, float) and 0 < value < math.inf
+    elif rule.kind == "names":
+        value = [value] if isinstance(value, str) else value
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    if ok:
+        return value
+    shown = "true" if value is True else "false" if value is False else repr(value)
+    raise ConfigError(
+        f"The {name!r} setting must be {rule.words()}. Got {shown} (from {source}).",
+        code="config.bad-value",
+    )
+
+
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
     """The workspace folder: the argument, else ``$KILN_HOME``, else ``./.kiln``."""
     if home is not None:
@@ -87,71 +160,37 @@ def load_settings(home: Path, **overrides) -> Settings:
             f"Valid settings: {', '.join(sorted(known))}.",
             code="config.unknown-setting",
         )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(map(repr, unknown))} given as argument(s). "
+            f"Valid settings: {', '.join(sorted(known))}.",
+            code="config.unknown-setting",
+        )
     values = {
         "store_url": f"sqlite:///{home / 'kiln.db'}",
         "artifacts_url": str(home / "artifacts"),
     }
+    sources = dict.fromkeys(values, "the default")
     values.update(file_values)
+    sources.update(dict.fromkeys(file_values, str(config)))
     for name, var in _ENV.items():
         if os.environ.get(var):
-            values[name] = os.environ[var]
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    for name in ("require_approval", "form_bodies_as_json"):
-        if not isinstance(values.get(name, False), bool):
-            raise ConfigError(
-                f"The {name!r} setting must be true or false. Got {values[name]!r}.",
-                code="config.bad-value",
-            )
-    limit = values.get("max_concurrent_requests", Settings.max_concurrent_requests)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(
-            f"The 'max_concurrent_requests' setting must be a whole number of at least 1. "
-            f"Got {limit!r}.",
-            code="config.bad-value",
-        )
-    try:
-        max_bytes = int(values.get("max_request_bytes", Settings.max_request_bytes))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"The 'max_request_bytes' setting must be an integer. "
-            f"Got {values['max_request_bytes']!r}.",
-            code="config.bad-value",
-        ) from exc
-    values["max_request_bytes"] = max_bytes
-    for name in ("allowed_hosts", "cors_origins"):
-        value = values.get(name, ())
-        value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(
-                f"The {name!r} setting must be a list of strings, e.g. {name} = "
-                f'["example.com"]. Got {value!r}.',
-                code="config.bad-value",
-            )
-        values[name] = tuple(value)
-    for name in ("job_heartbeat_seconds", "job_lost_after_seconds", "request_timeout_seconds"):
-        values[name] = _positive_seconds(name, values.get(name, getattr(Settings, name)))
-    heartbeat = values["job_heartbeat_seconds"]
-    if values["job_lost_after_seconds"] < 2 * heartbeat:
+            values[name], sources[name] = os.environ[var], f"${var}"
+    values.update(overrides)
+    sources.update(dict.fromkeys(overrides, "an argument"))
+    checked = {name: _checked(name, value, sources[name]) for name, value in values.items()}
+    heartbeat = checked.get("job_heartbeat_seconds", Settings.job_heartbeat_seconds)
+    lost_after = checked.get("job_lost_after_seconds", Settings.job_lost_after_seconds)
+    if lost_after < 2 * heartbeat:
         raise ConfigError(
             f"The 'job_lost_after_seconds' setting must be at least twice "
             f"'job_heartbeat_seconds' ({heartbeat:g}), so one late heartbeat does not mark a "
-            f"running job lost. Got {values['job_lost_after_seconds']:g}.",
+            f"running job lost. Got {lost_after:g}.",
             code="config.bad-value",
         )
-    return Settings(home=home, **values)
-
-
-def _positive_seconds(name: str, value) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if not (0 < seconds < math.inf) or isinstance(value, bool):
-        raise ConfigError(
-            f"The {name!r} setting must be a number of seconds above 0. Got {value!r}.",
-            code="config.bad-value",
-        )
-    return seconds
+    return Settings(home=home, **checked)
 
 
 # The key of the recipe's hash_pii step in this process. Opening a workspace sets it from that

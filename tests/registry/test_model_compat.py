@@ -28,6 +28,24 @@ def test_an_old_model_loads_and_predicts_as_it_did(path):
     assert model.predictions(rows.head(1))[0]["label"] in ("Yes", "No")
 
 
+@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+def test_an_old_model_s_signature_still_reads_requests(path):
+    """Signatures recorded by earlier versions keep validating requests, over JSON and CSV."""
+    import orjson
+
+    from kiln.serving import RequestSchema
+
+    model = TrainedModel.from_bytes(path.read_bytes())
+    schema = RequestSchema(model.signature)
+    rows = pd.read_csv(path.with_suffix(".rows.csv")).drop(columns=["expected_yes"]).head(3)
+    expected = model.predictions(rows)
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    frame, _ = schema.frame_from_records(schema.records(schema.parse_json(orjson.dumps(records))))
+    assert model.predictions(frame) == expected
+    frame, _ = schema.frame_from_csv(rows.to_csv(index=False).encode())
+    assert model.predictions(frame) == expected
+
+
 def test_serving_threads_leave_a_fitted_catboost_model_as_it_is():
     """An AutoML ensemble with a CatBoost member is served: CatBoost refuses to change a fitted
     model's parameters, so it keeps the threads it was fitted with."""

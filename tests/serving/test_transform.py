@@ -93,6 +93,46 @@ def test_wrong_type_in_a_later_chunk_fails_cleanly(trained, scored_input, tmp_pa
     assert not output.exists()
 
 
+@pytest.mark.parametrize("line", [3, 1200])  # within the first 64 KiB, and after it
+def test_a_broken_row_is_named_by_its_line(trained, scored_input, tmp_path, line):
+    ws, result = trained
+    path, _ = scored_input
+    lines = path.read_text().splitlines()
+    assert len("\n".join(lines[:1199]).encode()) > 1 << 16
+    lines[line - 1] += ",one,too,many"
+    broken = tmp_path / "broken.csv"
+    broken.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "o.csv"
+    with pytest.raises(DataError, match=f"line {line}") as error:
+        ws.transform(result.model.ref, input=broken, output=output)
+    assert error.value.code == "data.broken-rows"
+    assert not output.exists()
+
+
+def test_the_output_folder_is_created(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, test = scored_input
+    output = tmp_path / "new" / "folder" / "o.parquet"
+    job = ws.transform(result.model.ref, input=path, output=output, keep="none")
+    assert job.result["rows"] == len(test) and len(pd.read_parquet(output)) == len(test)
+
+
+def test_an_output_that_cannot_be_written_is_named(trained, scored_input, tmp_path):
+    from kiln.errors import ConfigError
+
+    ws, result = trained
+    path, _ = scored_input
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder.csv").mkdir()
+    for output, named in (
+        (tmp_path / "a_file" / "o.csv", tmp_path / "a_file"),
+        (tmp_path / "a_folder.csv", tmp_path / "a_folder.csv"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            ws.transform(result.model.ref, input=path, output=output)
+        assert error.value.code == "transform.bad-output" and str(named) in error.value.message
+
+
 def test_missing_input_file(trained, tmp_path):
     ws, result = trained
     with pytest.raises(DataError, match="No such input file"):

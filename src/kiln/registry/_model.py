@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kiln.errors import RequestError
 from kiln.problems import (
     ANOMALY_DETECTION,
     BINARY,
@@ -126,14 +127,18 @@ class TrainedModel:
             return [{"cluster": int(c)} for c in self.clusters(frame)]
         if self.problem_type == ANOMALY_DETECTION:
             scores, flags = self.anomaly_scores(frame)
+            _refuse_non_finite(scores)
             return [
                 {"score": round(float(s), 6), "anomaly": bool(f)}
                 for s, f in zip(scores, flags, strict=True)
             ]
         if self.problem_type == DIMENSIONALITY_REDUCTION:
-            return [{"components": row} for row in self.embed(frame).round(6).tolist()]
+            components = self.embed(frame)
+            _refuse_non_finite(components)
+            return [{"components": row} for row in components.round(6).tolist()]
         if self.problem_type == TOPIC_MODELING:
             weights = self.embed(frame)
+            _refuse_non_finite(weights)
             return [
                 {"topic": int(row.argmax()), "topics": row.round(6).tolist()} for row in weights
             ]
@@ -148,7 +153,13 @@ class TrainedModel:
         return np.asarray(estimator.predict(X), dtype=float)
 
     def format_predictions(self, scores: np.ndarray) -> list[dict[str, Any]]:
-        """JSON-ready predictions from class probabilities or regression values."""
+        """JSON-ready predictions from class probabilities or regression values.
+
+        JSON has no infinity or NaN (orjson would write null, which the endpoint's schema does
+        not allow), so a row whose prediction is not finite is refused with
+        ``request.non-finite-prediction``, naming the row.
+        """
+        _refuse_non_finite(scores)
         if not self.is_classifier:
             return [{"value": float(v)} for v in scores]
         names = [str(c) for c in self.classes]
@@ -252,3 +263,17 @@ def set_estimator_threads(estimator, threads: int) -> None:
 
 def _native(value):
     return value.item() if hasattr(value, "item") else value
+
+
+def _refuse_non_finite(scores: np.ndarray) -> None:
+    """Refuse predictions that JSON cannot hold, naming the first row that has one."""
+    finite = np.isfinite(scores)
+    if finite.all():
+        return
+    rows = np.flatnonzero(~finite.reshape(len(finite), -1).all(axis=1))
+    more = f" (and {len(rows) - 1} other row(s))" if len(rows) > 1 else ""
+    raise RequestError(
+        f"The model's prediction for row {rows[0]}{more} is not a finite number: its inputs are "
+        "probably far outside the values it was trained on. Check that row's numbers.",
+        code="request.non-finite-prediction",
+    )

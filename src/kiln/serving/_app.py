@@ -287,7 +287,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
 def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
     """Parse, check and score a JSON body; the response body."""
     try:
-        parsed = orjson.loads(body)
+        parsed = loaded.schema.parse_json(body)  # orjson, and no key twice
     except orjson.JSONDecodeError as exc:
         raise RequestError(
             f"The body is not valid JSON: {exc}.", code="request.malformed-json"

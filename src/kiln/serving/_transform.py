@@ -77,6 +77,7 @@ def transform(
         )
     _format(source, None, what="input")
     _format(target, None, what="output")
+    _check_output(target)
     spec = {
         "model": version.ref,
         "model_version_id": version.id,
@@ -104,11 +105,17 @@ def _batches(
             yield batch
         return
     delimiter = sniff_delimiter(path)
-    header = pacsv.open_csv(
-        path,
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        read_options=pacsv.ReadOptions(block_size=1 << 16),
-    ).schema.names
+    try:
+        # Broken rows in this first block are skipped here and reported by the reader below.
+        header = pacsv.open_csv(
+            path,
+            parse_options=csv_parse_options(delimiter, []),
+            read_options=pacsv.ReadOptions(block_size=1 << 16),
+        ).schema.names
+    except pa.ArrowInvalid as exc:
+        raise DataError(
+            f"Cannot read {path} as CSV (delimiter {delimiter!r}): {exc}", code="data.bad-csv"
+        ) from None
     types = {n: t for n, t in arrow_types(schema).items() if n in header}
     bad_rows: list = []
     try:
@@ -126,8 +133,9 @@ def _batches(
                 return
             if bad_rows:
                 row = bad_rows[0]
+                line = row.number or _first_broken_line(path, delimiter)
                 raise DataError(
-                    f"{path} line {row.number}: expected {row.expected_columns} fields, found "
+                    f"{path} line {line}: expected {row.expected_columns} fields, found "
                     f"{row.actual_columns}. No output was written; fix the line and run again.",
                     code="data.broken-rows",
                 )
@@ -139,6 +147,45 @@ def _batches(
             code="data.wrong-type",
             field=column,
         ) from None
+
+
+def _first_broken_line(path: Path, delimiter: str) -> int | None:
+    """The line of the first broken row: Arrow numbers rows only when it parses on one thread,
+    so the error (not every transform) pays for a second, serial pass."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    lines: list[int | None] = []
+
+    def stop(row) -> str:
+        lines.append(row.number)
+        return "error"
+
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    parse.invalid_row_handler = stop
+    try:
+        for _ in pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(use_threads=False), parse_options=parse
+        ):
+            pass
+    except pa.ArrowInvalid:
+        pass
+    return lines[0] if lines else None
+
+
+def _check_output(target: Path) -> None:
+    """Refuse an output path that cannot become a file; its missing folders are made."""
+    if target.is_dir():
+        raise ConfigError(
+            f"The output {target} is a folder. Name a file, e.g. {target / 'scored.parquet'}.",
+            code="transform.bad-output",
+        )
+    existing = next((p for p in target.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(
+            f"Cannot write {target}: {existing} is a file, not a folder.",
+            code="transform.bad-output",
+        )
 
 
 def _prefetch(items: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -218,6 +265,14 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
     in_fmt, out_fmt = _format(source, None, what="input"), _format(target, None, what="output")
     size = source.stat().st_size
     context.log(f"Scoring {source} ({size / 1e6:.1f} MB) with {version.ref} into {target}.")
+    try:
+        # A missing output folder is made, as the output file is: the path says where it goes.
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create the output folder {target.parent}: {exc.strerror or exc}.",
+            code="transform.bad-output",
+        ) from None
     tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
     writer = None
     rows = 0

@@ -5,6 +5,9 @@ It drives request validation, the endpoint's OpenAPI schema and the client's che
 
 from __future__ import annotations
 
+import datetime
+import numbers
+
 import pandas as pd
 
 from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
@@ -13,17 +16,61 @@ MAX_LISTED_CATEGORIES = 1000
 
 
 def storage_kind(series: pd.Series) -> str:
-    """How a column's values are written in a request: number, string, boolean or datetime."""
-    kind = series.dtype.kind
+    """How a column's values are written in a request: number, string, boolean, datetime, date
+    (YYYY-MM-DD) or time (HH:MM:SS).
+
+    ``series`` is a stored column as pandas reads it from Arrow: dates, times of day and decimals
+    arrive as Python objects, a bool or integer column with missing values as objects or floats,
+    a dictionary column as a categorical.
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return storage_kind(pd.Series(dtype.categories))
+    if isinstance(dtype, pd.ArrowDtype):
+        return _arrow_kind(dtype.pyarrow_dtype)
+    if isinstance(dtype, pd.StringDtype):
+        return "string"
+    kind = dtype.kind
     if kind == "b":
         return "boolean"
     if kind in "iuf":
         return "number"
     if kind == "M":
         return "datetime"
-    values = series.dropna()
-    if len(values) and values.map(type).eq(bool).all():
+    types = set(series.dropna().map(type))
+    if not types:
+        return "string"
+    if types == {bool}:
         return "boolean"  # a bool column with missing values arrives as objects
+    # datetime.datetime is a datetime.date: test it first
+    if all(issubclass(t, datetime.datetime) for t in types):
+        return "datetime"
+    if all(issubclass(t, datetime.date) for t in types):
+        return "date"
+    if all(issubclass(t, datetime.time) for t in types):
+        return "time"
+    if all(issubclass(t, numbers.Number) and not issubclass(t, bool) for t in types):
+        return "number"  # decimals
+    return "string"
+
+
+def _arrow_kind(arrow_type) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        return _arrow_kind(arrow_type.value_type)
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "number"
+    if pa.types.is_decimal(arrow_type):
+        return "number"
+    if pa.types.is_timestamp(arrow_type):
+        return "datetime"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_time(arrow_type):
+        return "time"
     return "string"
 
 
