@@ -165,7 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before-src", help="src folder of an older kiln to compare against")
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario and server")
-    parser.add_argument("--trees", type=int, default=90, help="size of the big model (~2.8 MB each)")
+    parser.add_argument(
+        "--trees", type=int, default=90, help="size of the big model (~2.8 MB a tree)"
+    )
     args = parser.parse_args()
 
     servers = {"after": None}

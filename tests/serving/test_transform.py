@@ -109,6 +109,21 @@ def test_a_broken_row_is_named_by_its_line(trained, scored_input, tmp_path, line
     assert not output.exists()
 
 
+def test_a_quote_never_closed_is_a_broken_row_not_a_lost_tail(trained, scored_input, tmp_path):
+    ws, result = trained
+    path, _ = scored_input
+    lines = path.read_text().splitlines()
+    head, last = lines[10].rsplit(",", 1)
+    lines[10] = f'{head},"{last}'  # row 10's last field opens a quote that never closes
+    broken = tmp_path / "broken.csv"
+    broken.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "o.csv"
+    with pytest.raises(DataError, match="line 11") as error:
+        ws.transform(result.model.ref, input=broken, output=output)
+    assert error.value.code == "data.broken-rows"
+    assert not output.exists()
+
+
 def test_the_output_folder_is_created(trained, scored_input, tmp_path):
     ws, result = trained
     path, test = scored_input

@@ -211,6 +211,16 @@ def test_csv_header_with_a_quoted_newline_is_an_unknown_column(schema):
     assert (found.code, found.field) == ("request.unknown-column", "x\ny")
 
 
+def test_a_quote_never_closed_in_a_csv_body_is_refused_not_a_lost_tail(schema):
+    """Arrow alone reads the rows after such a quote into the last value: 5 rows scored as 2."""
+    rows = [{k: v for k, v in ROW.items() if k != "c"} | {"c": f"v{i}"} for i in range(5)]
+    lines = csv_body(rows).decode().splitlines()
+    lines[2] = lines[2].replace(",v1", ',"v1')
+    found = error(schema.frame_from_csv, ("\n".join(lines) + "\n").encode())
+    assert found.code == "request.bad-row"
+    assert "line 3" in found.message and "never closed" in found.message
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

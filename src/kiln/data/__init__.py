@@ -1,6 +1,7 @@
 """The data lake: ingest, version, query and split data sets; semantic column types."""
 
 from kiln.data._catalog import DataCatalog, DatasetVersion, unknown_column
+from kiln.data._csv_check import count_body_records, count_records
 from kiln.data._read import csv_bytes_to_table, csv_parse_options, sniff_delimiter
 from kiln.data._schema import (
     BOOLEAN,
@@ -25,6 +26,8 @@ __all__ = [
     "DataCatalog",
     "DatasetVersion",
     "check_ratios",
+    "count_body_records",
+    "count_records",
     "csv_bytes_to_table",
     "csv_parse_options",
     "infer_schema",

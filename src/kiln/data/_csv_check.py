@@ -27,6 +27,7 @@ Lines are counted as an editor does: ``\\n``, ``\\r\\n`` and a lone ``\\r`` each
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,16 +79,36 @@ class CsvRecords:
         return lines_at(self.path, [offsets[record] for record in records])
 
 
-def count_records(path: Path, *, delimiter: str, display: str | None = None) -> CsvRecords:
+def count_records(
+    path: Path,
+    *,
+    delimiter: str,
+    display: str | None = None,
+    consequence: str = "Nothing was ingested.",
+) -> CsvRecords:
     """Count the records of a UTF-8 CSV file, or raise ``data.broken-rows`` naming the line of a
-    quote that is never closed or text glued after a closing quote."""
+    quote that is never closed or text glued after a closing quote (``consequence`` says what
+    the error left undone)."""
     try:
         count = sum(len(starts) for starts in _strict_records(_mapped(path), ord(delimiter)))
         return CsvRecords(count=count, path=path, delimiter=delimiter, strict=True)
     except _NotStrict:
         pass
-    count = sum(1 for _ in _csv_module_records(path, delimiter, display or str(path)))
-    return CsvRecords(count=count, path=path, delimiter=delimiter, strict=False)
+    records = _csv_module_records(path, delimiter, display or str(path), consequence)
+    return CsvRecords(count=sum(1 for _ in records), path=path, delimiter=delimiter, strict=False)
+
+
+def count_body_records(data: bytes, *, delimiter: str = ",", display: str = "The CSV body") -> int:
+    """The records of a CSV request body, header included, counted as :func:`count_records`
+    counts a file's (a ``data.broken-rows`` where a quote merges or splits rows)."""
+    try:
+        return sum(
+            len(starts) for starts in _strict_records(np.frombuffer(data, np.uint8), ord(delimiter))
+        )
+    except _NotStrict:
+        pass
+    records = _csv_module_records(data, delimiter, display, "Nothing was scored.")
+    return sum(1 for _ in records)
 
 
 def _mapped(path: Path) -> np.ndarray:
@@ -166,14 +187,17 @@ def _large_fields() -> Iterator[None]:
         csv.field_size_limit(old)
 
 
-def _csv_module_records(path: Path, delimiter: str, display: str) -> Iterator[tuple[int, int]]:
-    """``(record, first line)`` of each non-empty record, read by Python's csv module in strict
-    mode; a ``data.broken-rows`` where it refuses."""
+def _csv_module_records(
+    source: Path | bytes, delimiter: str, display: str, consequence: str = "Nothing was ingested."
+) -> Iterator[tuple[int, int]]:
+    """``(record, first line)`` of each non-empty record of a file or a body, read by Python's
+    csv module in strict mode; a ``data.broken-rows`` where it refuses."""
     record, last_line = 0, 0
-    with (
-        _large_fields(),
-        open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle,
-    ):
+    if isinstance(source, bytes):
+        opened = io.StringIO(source.decode("utf-8-sig", errors="surrogateescape"), newline="")
+    else:
+        opened = open(source, encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: SIM115 (closed by the with below)
+    with _large_fields(), opened as handle:
         reader = csv.reader(handle, delimiter=delimiter, strict=True)
         try:
             for row in reader:
@@ -182,10 +206,14 @@ def _csv_module_records(path: Path, delimiter: str, display: str) -> Iterator[tu
                     yield record, last_line + 1
                 last_line = reader.line_num
         except csv.Error as exc:
-            raise _quote_error(display, str(exc), start=last_line + 1, at=reader.line_num) from None
+            raise _quote_error(
+                display, str(exc), start=last_line + 1, at=reader.line_num, consequence=consequence
+            ) from None
 
 
-def _quote_error(display: str, reason: str, *, start: int, at: int) -> DataError:
+def _quote_error(
+    display: str, reason: str, *, start: int, at: int, consequence: str = "Nothing was ingested."
+) -> DataError:
     if "unexpected end of data" in reason:
         problem = (
             f"line {start}: a quoted value is never closed, so it would take in the rest of the "
@@ -201,7 +229,7 @@ def _quote_error(display: str, reason: str, *, start: int, at: int) -> DataError
     else:
         problem = f"line {start}: {reason}"
     return DataError(
-        f"{display} has a broken row — {problem}. Nothing was ingested. Quote values that contain "
+        f"{display} has a broken row — {problem}. {consequence} Quote values that contain "
         'quotes, the delimiter or line breaks, and double the quotes inside them ("a ""b"" c").',
         code="data.broken-rows",
     )

@@ -21,6 +21,7 @@ from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._cache import EndpointCache, LoadedEndpoint
 from kiln.serving._guard import Guard, allowed_hosts_for
+from kiln.serving._validation import cut
 
 log = logging.getLogger("kiln.serving")
 # Up to this many rows per request go through the compiled recipe; larger batches amortise the
@@ -299,7 +300,7 @@ def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
             scores = loaded.model.score_encoded(loaded.fast.encode(columns))
         except (ValueError, TypeError) as exc:
             raise RequestError(
-                f"The model could not score these rows: {exc}",
+                f"The model could not score these rows: {cut(str(exc), 300)}",
                 code="request.prediction-failed",
             ) from None
         return _payload(loaded, loaded.model.format_predictions(scores), warnings)
@@ -318,7 +319,8 @@ def _predict(loaded: LoadedEndpoint, frame, warnings: list[str]) -> bytes:
         predictions = loaded.model.predictions(frame)
     except (ValueError, TypeError) as exc:
         raise RequestError(
-            f"The model could not score these rows: {exc}", code="request.prediction-failed"
+            f"The model could not score these rows: {cut(str(exc), 300)}",
+            code="request.prediction-failed",
         ) from None
     return _payload(loaded, predictions, warnings)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kiln.algorithms import default_threads
 from kiln.compute import LocalExecutor
-from kiln.data import csv_parse_options, sniff_delimiter
+from kiln.data import count_records, csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
 from kiln.recipe import RowEncoder, probe_rows
 from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
@@ -105,6 +105,9 @@ def _batches(
             yield batch
         return
     delimiter = sniff_delimiter(path)
+    # Arrow's reader lets a quote that is never closed swallow the rest of the file; kiln's own
+    # count of records (which refuses such a quote, naming its line) is checked at the end.
+    records = count_records(path, delimiter=delimiter, consequence="No output was written.")
     try:
         # Broken rows in this first block are skipped here and reported by the reader below.
         header = pacsv.open_csv(
@@ -126,11 +129,20 @@ def _batches(
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )
         batches = iter(reader)
+        rows = 0
         while True:
             try:
                 batch = next(batches)
             except StopIteration:
+                if rows != records.count - 1:
+                    raise DataError(
+                        f"{path}: kiln counted {records.count - 1} data rows, but the CSV "
+                        f"reader read {rows}: quotes merge or split rows somewhere. No output "
+                        "was written; check the file's quoting.",
+                        code="data.broken-rows",
+                    ) from None
                 return
+            rows += batch.num_rows
             if bad_rows:
                 row = bad_rows[0]
                 line = row.number or _first_broken_line(path, delimiter)

@@ -20,8 +20,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from kiln.data import csv_parse_options
-from kiln.errors import RequestError
+from kiln.data import count_body_records, csv_parse_options
+from kiln.errors import DataError, RequestError
 
 # Storage types of signature inputs ("dtype"). "temporal" is what a signature recorded before
 # dates and times had their own storage type means by a datetime column stored as "string"
@@ -57,14 +57,15 @@ def shown(value: Any, *, quote: bool = True) -> str:
     """A request value as an error or warning echoes it: a bounded ``repr`` (the length of a long
     string added), or with ``quote=False`` the text itself cut to 80 characters, for ``field``."""
     if not quote:
-        return _cut(value if isinstance(value, str) else _REPR.repr(value), _FIELD_CHARACTERS)
-    text = _cut(_REPR.repr(value), _SHOWN_CHARACTERS)
+        return cut(value if isinstance(value, str) else _REPR.repr(value), _FIELD_CHARACTERS)
+    text = cut(_REPR.repr(value), _SHOWN_CHARACTERS)
     if isinstance(value, str) and len(value) > _REPR.maxstring:
         text += f" ({len(value):,} characters)"
     return text
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with "..." when cut."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -211,6 +212,12 @@ class RequestSchema:
         import pyarrow.csv as pacsv
 
         header = self._csv_header(data)
+        try:
+            # Arrow lets a quote that is never closed take in the rows after it; kiln's own
+            # count of the body's records holds its reading to account.
+            records = count_body_records(data)
+        except DataError as exc:
+            raise RequestError(exc.message, code="request.bad-row") from None
         types = {n: pa.string() if self.dtypes[n] in _TEMPORAL else t for n, t in _arrow(self)}
         bad_rows: list = []
         try:
@@ -228,7 +235,7 @@ class RequestSchema:
             raise _csv_error(str(exc), header) from None
         except pa.ArrowException as exc:  # Arrow read the header otherwise than the csv module
             raise RequestError(
-                f"The CSV body cannot be read: {_cut(str(exc), 200)}.", code="request.bad-body"
+                f"The CSV body cannot be read: {cut(str(exc), 200)}.", code="request.bad-body"
             ) from None
         if bad_rows:
             row = bad_rows[0]
@@ -240,6 +247,12 @@ class RequestSchema:
             )
         if table.num_rows == 0:
             raise RequestError("The CSV body has a header but no rows.", code="request.empty")
+        if table.num_rows != records - 1:
+            raise RequestError(
+                f"The CSV body has {records - 1} rows, but its quotes make {table.num_rows} of "
+                "them: check the quoting.",
+                code="request.bad-row",
+            )
         frame = table.to_pandas()
         for name in self.columns:
             if self.dtypes[name] == "number":
@@ -525,10 +538,10 @@ def _csv_error(message: str, header: list[str]) -> RequestError:
     text, name = name_csv_column(message, header)
     if "CSV parse error" in message:
         return RequestError(
-            f"The CSV body cannot be read: {_cut(text, 200)}.", code="request.bad-body"
+            f"The CSV body cannot be read: {cut(text, 200)}.", code="request.bad-body"
         )
     return RequestError(
-        f"The CSV body does not match the model's inputs: {_cut(text, 200)}.",
+        f"The CSV body does not match the model's inputs: {cut(text, 200)}.",
         code="request.wrong-type",
         field=name,
     )
