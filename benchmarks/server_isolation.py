@@ -14,8 +14,8 @@ With ``--before-src PATH`` (the ``src`` folder of an older checkout, e.g. a ``gi
 the commit before the change) each scenario runs against both servers, alternating, in one run:
 the ratio is what counts on a shared machine.
 
-    git worktree add /tmp/kiln-before 40c858b
-    .venv/bin/python benchmarks/server_isolation.py --before-src /tmp/kiln-before/src
+    git worktree add ../kiln-before 40c858b
+    .venv/bin/python benchmarks/server_isolation.py --before-src ../kiln-before/src
 
 Prints a Markdown table and writes benchmarks/out/server_isolation.json. About 6 minutes with
 ``--before-src`` (training the two big models takes one of them).
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,7 +131,9 @@ def measure(url: str, path: str, body: bytes | None, seconds: float) -> list[flo
     return samples
 
 
-def run_scenario(name: str, home: Path, url: str, big_ref: str, seconds: float) -> dict:
+def run_scenario(
+    name: str, home: Path, url: str, big_ref: str, seconds: float, src: str | None
+) -> dict:
     record = _common.sample_record()
     body = json.dumps([record]).encode()
     helper = None
@@ -142,7 +145,7 @@ def run_scenario(name: str, home: Path, url: str, big_ref: str, seconds: float) 
     elif name == "redeploy":
         helper = subprocess.Popen(
             [sys.executable, "-c", REDEPLOY, str(home), big_ref, str(seconds + 5)],
-            env=child_env(),
+            env=child_env(PYTHONPATH=src or ""),
         )
     time.sleep(2.0 if helper else 0.5)  # let the load start
     if name == "big-body":
@@ -161,47 +164,85 @@ def run_scenario(name: str, home: Path, url: str, big_ref: str, seconds: float) 
     }
 
 
+def prepare(home: Path, trees: int) -> dict:
+    """The workspace under test: churn served, a big model deployed, a broken big model deployed."""
+    ws, churn_ref = _common.prepare_workspace(home)
+    ws.endpoints.deploy(churn_ref, endpoint="churn")
+    big_ref = big_model(ws, seed=1, trees=trees)
+    broken_ref = big_model(ws, seed=2, trees=trees)
+    ws.endpoints.deploy(big_ref, endpoint="big")
+    ws.endpoints.deploy(broken_ref, endpoint="broken")
+    path = artifact_path(ws, broken_ref)
+    path.chmod(0o644)
+    with open(path, "r+b") as handle:  # one changed byte: the digest check fails
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 1]))
+    size_mb = artifact_path(ws, big_ref).stat().st_size / 1e6
+    ws.close()
+    return {"big_ref": big_ref, "big_model_mb": size_mb}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prepare", metavar="HOME", help=argparse.SUPPRESS)
     parser.add_argument("--before-src", help="src folder of an older kiln to compare against")
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario and server")
     parser.add_argument(
         "--trees", type=int, default=90, help="size of the big model (~2.8 MB a tree)"
     )
     args = parser.parse_args()
+    if args.prepare:
+        print(json.dumps(prepare(Path(args.prepare), args.trees)))
+        return
 
     servers = {"after": None}
     if args.before_src:
-        servers = {"before": args.before_src, "after": None}
+        servers = {"before": str(Path(args.before_src).resolve()), "after": None}
+        imported = subprocess.run(
+            [sys.executable, "-c", "import kiln; print(kiln.__file__)"],
+            env=child_env(PYTHONPATH=servers["before"]),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if not imported.startswith(servers["before"]):
+            raise SystemExit(f"--before-src {args.before_src}: kiln imports from {imported}")
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "ws"
+        # The workspace is made by the oldest code compared (a newer kiln upgrades its database
+        # when it opens it; an older one cannot read a newer one), then copied for each server.
+        first = Path(tmp) / "first"
         log("training the churn model and two big models")
-        ws, churn_ref = _common.prepare_workspace(home)
-        ws.endpoints.deploy(churn_ref, endpoint="churn")
-        big_ref = big_model(ws, seed=1, trees=args.trees)
-        broken_ref = big_model(ws, seed=2, trees=args.trees)
-        size_mb = artifact_path(ws, big_ref).stat().st_size / 1e6
-        ws.endpoints.deploy(big_ref, endpoint="big")
-        ws.endpoints.deploy(broken_ref, endpoint="broken")
-        path = artifact_path(ws, broken_ref)
-        path.chmod(0o644)
-        with open(path, "r+b") as handle:  # one changed byte: the digest check fails
-            handle.seek(-1, os.SEEK_END)
-            last = handle.read(1)
-            handle.seek(-1, os.SEEK_END)
-            handle.write(bytes([last[0] ^ 1]))
-        ws.close()
+        made = subprocess.run(
+            [sys.executable, __file__, "--prepare", str(first), "--trees", str(args.trees)],
+            env=child_env(PYTHONPATH=servers.get("before") or ""),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        prepared = json.loads(made.stdout.strip().splitlines()[-1])
+        size_mb = prepared["big_model_mb"]
         log(f"big model: {size_mb:.0f} MB")
+        homes = {}
+        for label in servers:
+            homes[label] = Path(tmp) / label
+            shutil.copytree(first, homes[label])
 
         results: dict[str, dict[str, dict]] = {}
         for scenario in ("quiet", "unknown", "redeploy", "big-body"):
             for label, src in servers.items():
                 port = free_port()
-                server = start_server(home, port, src)
+                server = start_server(homes[label], port, src)
                 try:
                     log(f"{scenario}: {label}")
                     results.setdefault(scenario, {})[label] = run_scenario(
-                        scenario, home, f"http://127.0.0.1:{port}", big_ref, args.seconds
+                        scenario,
+                        homes[label],
+                        f"http://127.0.0.1:{port}",
+                        prepared["big_ref"],
+                        args.seconds,
+                        src,
                     )
                 finally:
                     stop(server)
