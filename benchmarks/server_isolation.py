@@ -6,8 +6,8 @@ single-row requests over one keep-alive connection while, in a separate process:
   quiet      nothing else happens (an endpoint whose big model fails its digest check is deployed
              throughout, as in the reported defect);
   unknown    a client loops on ``POST /endpoints/nope/invocations``;
-  redeploy   a big model (extra trees, ~250 MB) is re-deployed to another endpoint over and over,
-             so the server loads it again at every revision;
+  redeploy   two big models (extra trees, ~250 MB each) are deployed in turn to another endpoint,
+             over and over, so the server loads a big model at every revision;
   big-body   (``/ping`` is timed instead) a client sends ~9 MiB JSON bodies in a loop.
 
 With ``--before-src PATH`` (the ``src`` folder of an older checkout, e.g. a ``git worktree`` at
@@ -18,7 +18,7 @@ the ratio is what counts on a shared machine.
     .venv/bin/python benchmarks/server_isolation.py --before-src ../kiln-before/src
 
 Prints a Markdown table and writes benchmarks/out/server_isolation.json. About 6 minutes with
-``--before-src`` (training the two big models takes one of them).
+``--before-src`` (training the three big models takes one of them).
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ with httpx.Client(timeout=60) as client:
 
 REDEPLOY = r"""
 import sys, time, kiln
-home, ref, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+home, refs, seconds = sys.argv[1], sys.argv[2].split(","), float(sys.argv[3])
 ws = kiln.Workspace(home)
 deadline = time.monotonic() + seconds
+deploys = 0
 while time.monotonic() < deadline:
-    ws.endpoints.deploy(ref, endpoint="big")
+    ws.endpoints.deploy(refs[deploys % 2], endpoint="big")  # another model each time: a load
+    deploys += 1
 """
 
 
@@ -132,7 +134,7 @@ def measure(url: str, path: str, body: bytes | None, seconds: float) -> list[flo
 
 
 def run_scenario(
-    name: str, home: Path, url: str, big_ref: str, seconds: float, src: str | None
+    name: str, home: Path, url: str, big_refs: str, seconds: float, src: str | None
 ) -> dict:
     record = _common.sample_record()
     body = json.dumps([record]).encode()
@@ -144,7 +146,7 @@ def run_scenario(
         )
     elif name == "redeploy":
         helper = subprocess.Popen(
-            [sys.executable, "-c", REDEPLOY, str(home), big_ref, str(seconds + 5)],
+            [sys.executable, "-c", REDEPLOY, str(home), big_refs, str(seconds + 5)],
             env=child_env(PYTHONPATH=src or ""),
         )
     time.sleep(2.0 if helper else 0.5)  # let the load start
@@ -168,9 +170,9 @@ def prepare(home: Path, trees: int) -> dict:
     """The workspace under test: churn served, a big model deployed, a broken big model deployed."""
     ws, churn_ref = _common.prepare_workspace(home)
     ws.endpoints.deploy(churn_ref, endpoint="churn")
-    big_ref = big_model(ws, seed=1, trees=trees)
-    broken_ref = big_model(ws, seed=2, trees=trees)
-    ws.endpoints.deploy(big_ref, endpoint="big")
+    big_refs = [big_model(ws, seed=seed, trees=trees) for seed in (1, 2)]
+    broken_ref = big_model(ws, seed=3, trees=trees)
+    ws.endpoints.deploy(big_refs[0], endpoint="big")
     ws.endpoints.deploy(broken_ref, endpoint="broken")
     path = artifact_path(ws, broken_ref)
     path.chmod(0o644)
@@ -179,15 +181,20 @@ def prepare(home: Path, trees: int) -> dict:
         last = handle.read(1)
         handle.seek(-1, os.SEEK_END)
         handle.write(bytes([last[0] ^ 1]))
-    size_mb = artifact_path(ws, big_ref).stat().st_size / 1e6
+    size_mb = artifact_path(ws, big_refs[0]).stat().st_size / 1e6
     ws.close()
-    return {"big_ref": big_ref, "big_model_mb": size_mb}
+    return {"big_refs": ",".join(big_refs), "big_model_mb": size_mb}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prepare", metavar="HOME", help=argparse.SUPPRESS)
     parser.add_argument("--before-src", help="src folder of an older kiln to compare against")
+    parser.add_argument(
+        "--scenarios",
+        default="quiet,unknown,redeploy,big-body",
+        help="comma-separated subset of quiet, unknown, redeploy, big-body",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="per scenario and server")
     parser.add_argument(
         "--trees", type=int, default=90, help="size of the big model (~2.8 MB a tree)"
@@ -230,7 +237,7 @@ def main() -> None:
             shutil.copytree(first, homes[label])
 
         results: dict[str, dict[str, dict]] = {}
-        for scenario in ("quiet", "unknown", "redeploy", "big-body"):
+        for scenario in args.scenarios.split(","):
             for label, src in servers.items():
                 port = free_port()
                 server = start_server(homes[label], port, src)
@@ -240,7 +247,7 @@ def main() -> None:
                         scenario,
                         homes[label],
                         f"http://127.0.0.1:{port}",
-                        prepared["big_ref"],
+                        prepared["big_refs"],
                         args.seconds,
                         src,
                     )

@@ -1,6 +1,7 @@
 """The endpoint loader: failed loads reported and retried off the request path."""
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -133,3 +134,23 @@ def test_the_loader_starts_again_after_a_lifespan_ends(trained, rows):
     client = TestClient(create_app(ws), base_url="http://localhost")
     assert client.post("/endpoints/churn/invocations", json=rows).status_code == 200
     assert client.post("/endpoints/nope/invocations", json=rows).status_code == 404
+
+
+def test_a_new_revision_of_the_same_model_is_not_loaded_again(trained, tmp_path, rows, monkeypatch):
+    source, result = trained
+    ws = workspace_with_settings(source, tmp_path / "ws")
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        loads = []
+        real_load = ws.models.load
+
+        def load(ref):
+            if threading.current_thread() is not threading.main_thread():  # the server's
+                loads.append(ref)
+            return real_load(ref)
+
+        monkeypatch.setattr(ws.models, "load", load)
+        revision = ws.endpoints.deploy(result.model.ref, endpoint="churn").revision
+        wait_for(lambda: client.get("/endpoints/churn").json()["revision"] == revision)
+        assert loads == []
+        assert client.post("/endpoints/churn/invocations", json=rows).status_code == 200
+    ws.close()

@@ -8,6 +8,7 @@ re-read every minute at most, never one per request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -141,7 +142,7 @@ class EndpointCache:
                 if same and time.monotonic() < previous.retry_at:
                     continue
                 try:
-                    loaded[name] = self._load(name)
+                    loaded[name] = self._load(name, current)
                     failed.pop(name, None)
                 except Exception as exc:  # any failure to load leaves the endpoint reported
                     attempts = previous.attempts + 1 if same else 1
@@ -178,8 +179,11 @@ class EndpointCache:
             name, revision, model_ref, reason, attempts, time.time(), time.monotonic() + delay
         )
 
-    def _load(self, name: str) -> LoadedEndpoint:
+    def _load(self, name: str, current: LoadedEndpoint | None = None) -> LoadedEndpoint:
         endpoint = self.workspace.endpoints.get(name)
+        if current is not None and current.model_ref == endpoint.model:
+            # A new revision of the same model (deployed again): nothing to load.
+            return dataclasses.replace(current, revision=endpoint.revision)
         version = self.workspace.models.get(endpoint.model)
         model = self.workspace.models.load(version)
         model.set_threads(1)
