@@ -58,7 +58,7 @@ def test_a_model_that_fails_to_load_is_reported_not_hidden(broken, rows):
         assert response.status_code == 503
         assert response.json()["error"] == "serving.endpoint-failed"
         assert result.model.ref in response.json()["detail"]
-        assert response.headers["retry-after"]
+        assert 1 <= int(response.headers["retry-after"]) <= 2  # the first retry is in 1 s
         listed = {e["name"]: e for e in client.get("/endpoints").json()}
         assert listed["churn"]["status"] == "failed"
     health = ws.endpoints.health("churn")
@@ -153,4 +153,52 @@ def test_a_new_revision_of_the_same_model_is_not_loaded_again(trained, tmp_path,
         wait_for(lambda: client.get("/endpoints/churn").json()["revision"] == revision)
         assert loads == []
         assert client.post("/endpoints/churn/invocations", json=rows).status_code == 200
+    ws.close()
+
+
+def test_the_backoff_never_overflows_however_long_a_model_fails(trained):
+    ws, _ = trained
+    cache = create_app(ws).state.cache
+    failure = cache._failure("churn", 1, RuntimeError("still broken"), attempts=5000)
+    assert failure.retry_at - time.monotonic() <= 60.5
+
+
+def test_an_endpoint_whose_model_is_loading_answers_503_loading(trained, tmp_path, rows):
+    source, result = trained
+    ws = workspace_with_settings(source, tmp_path / "ws")
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        cache = client.app.state.cache
+        real_load = cache._load
+
+        def slow_load(name, current=None):
+            if name == "slow":
+                time.sleep(4)
+            return real_load(name, current)
+
+        cache._load = slow_load
+        ws.endpoints.deploy(result.model.ref, endpoint="slow")
+        response = client.post("/endpoints/slow/invocations", json=rows)
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "serving.endpoint-loading"
+        assert response.headers["retry-after"] == "2"
+        wait_for(lambda: "slow" in client.get("/ping").json()["endpoints"])
+        assert client.post("/endpoints/slow/invocations", json=rows).status_code == 200
+    ws.close()
+
+
+def test_ping_says_degraded_when_the_workspace_cannot_be_read(trained, tmp_path, monkeypatch):
+    source, _ = trained
+    ws = workspace_with_settings(source, tmp_path / "ws")
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+
+        def down():
+            raise OSError("the store is down")
+
+        monkeypatch.setattr(ws.endpoints, "revisions", down)
+        wait_for(lambda: client.get("/ping").json()["status"] == "degraded")
+        ping = client.get("/ping").json()
+        assert "the store is down" in ping["workspace"]["error"]
+        assert ping["endpoints"] == ["churn"]  # what is loaded keeps serving
+        monkeypatch.undo()
+        wait_for(lambda: client.get("/ping").json()["status"] == "ok")
     ws.close()

@@ -37,6 +37,7 @@ def test_allowed_hosts_follow_the_bind_address():
         "ml.example.com",
     }
     assert allowed_hosts_for("127.0.0.1", ["*"]) is None
+    assert "ml.example.com" in allowed_hosts_for("127.0.0.1", ["ML.example.com:443"])
 
 
 @pytest.mark.parametrize(
@@ -47,6 +48,8 @@ def test_allowed_hosts_follow_the_bind_address():
         ("[::1]", "::1"),
         ("127.0.0.1", "127.0.0.1"),
         ("Example.COM", "example.com"),
+        ("localhost.:8080", "localhost"),
+        ("[0:0:0:0:0:0:0:1]:8080", "::1"),
     ],
 )
 def test_host_name(header, name):

@@ -1,6 +1,7 @@
 """The server under uvicorn: slow bodies time out, connections are capped, the loop stays free."""
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -29,16 +30,25 @@ def _stalled_upload(port: int) -> socket.socket:
     return sock
 
 
-def test_a_half_sent_body_times_out_with_408(trained, tmp_path, rows):
+def _read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_half_sent_body_times_out_with_408_and_the_connection_closes(trained, tmp_path, rows):
     source, _ = trained
     ws = workspace_with_settings(source, tmp_path / "ws", request_timeout_seconds=1.0)
     with ServerThread(ws) as server:
         sock = _stalled_upload(server.port)
         started = time.monotonic()
-        answer = sock.recv(65536)
+        answer = _read_all(sock)  # returns only because the server closes the connection
         waited = time.monotonic() - started
         sock.close()
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"connection: close" in answer.lower()
         body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
         assert body["error"] == "request.timeout" and "request_timeout_seconds" in body["detail"]
         assert 0.5 < waited < 10
@@ -58,8 +68,9 @@ def test_requests_past_max_concurrent_requests_get_503_not_a_queue(trained, tmp_
             refused = client.post(f"{server.url}/endpoints/churn/invocations", json=rows)
         assert refused.status_code == 503
         assert refused.json()["error"] == "server.busy" and refused.headers["retry-after"]
+        assert httpx.get(f"{server.url}/ping").status_code == 200  # health stays outside the cap
         for sock in stalled:  # the stalled uploads time out and free their places
-            assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+            assert _read_all(sock).startswith(b"HTTP/1.1 408")
             sock.close()
         deadline = time.monotonic() + 10
         while True:
@@ -107,3 +118,32 @@ def test_binding_beyond_loopback_warns(trained):
     assert exposure_warning(ws, "127.0.0.1") is None
     assert "allowed_hosts" in exposure_warning(ws, "0.0.0.0")
     assert "no authentication" in exposure_warning(ws, "192.168.1.10")
+    assert exposure_warning(ws, "127.0.0.2") is None  # all of 127/8 is loopback
+
+
+def test_a_client_leaving_mid_body_is_not_logged_as_an_internal_error(
+    trained, tmp_path, rows, caplog
+):
+    source, _ = trained
+    ws = workspace_with_settings(source, tmp_path / "ws")
+    with ServerThread(ws) as server, caplog.at_level(logging.DEBUG, logger="kiln.serving"):
+        sock = _stalled_upload(server.port)
+        time.sleep(0.3)
+        sock.close()
+        time.sleep(0.5)
+        assert httpx.post(f"{server.url}/endpoints/churn/invocations", json=rows).status_code == 200
+    assert "Internal error" not in caplog.text
+    assert "Client disconnected" in caplog.text
+    ws.close()
+
+
+def test_a_request_without_a_host_header_is_answered(trained, tmp_path):
+    """HTTP/1.0 health checkers send no Host; a browser always does, so this opens no rebinding."""
+    source, _ = trained
+    ws = workspace_with_settings(source, tmp_path / "ws")
+    with ServerThread(ws) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+            answer = _read_all(sock)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    ws.close()

@@ -110,16 +110,21 @@ class EndpointService:
             return [Endpoint._from_row(r) for r in rows]
 
     def health(self, name: str) -> dict:
-        """Whether the endpoint's model can be served: its record, its file and its digest.
+        """Whether the endpoint's model can be served as far as the workspace can tell: its
+        record exists and its file is there with its recorded digest.
 
-        ``{"status": "ready"}``, or ``{"status": "failed", "reason": ...}`` when the model is
-        gone or its file is missing or changed (what a server would answer 503 for).
+        ``{"status": "ready"}``, or ``{"status": "failed", "reason": ...}`` (what a server would
+        answer 503 for). Whether the model unpickles in the server's environment only the server
+        knows: its ``/ping`` lists the endpoints it failed to load.
         """
         endpoint = self.get(name)
         try:
-            self._ws.models.load(endpoint.model)
+            version = self._ws.models.get(endpoint.model)
+            self._ws.artifacts.local_path(version.digest, what=f"model {version.ref}")
         except KilnError as exc:
             return {"status": "failed", "reason": exc.message}
+        except Exception as exc:  # an unreadable file or store: reported, not raised
+            return {"status": "failed", "reason": f"{type(exc).__name__}: {str(exc)[:300]}"}
         return {"status": "ready"}
 
     def revisions(self) -> dict[str, int]:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
-from kiln.serving._cache import EndpointCache, LoadedEndpoint
+from kiln.serving._cache import EndpointCache, EndpointUnavailable, LoadedEndpoint
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._validation import cut
 
@@ -104,6 +104,9 @@ _ERRORS = {
 }
 
 _JSON_TYPES = ("application/json", "", "*/*")
+# /ping says degraded when the loader has not finished a look at the workspace for this long (the
+# store is down, or a load hangs).
+STALE_AFTER_SECONDS = 30.0
 _CSV_TYPES = ("text/csv", "application/csv")
 
 
@@ -161,8 +164,11 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     @app.exception_handler(KilnError)
     async def _kiln_error(_request: Request, exc: KilnError) -> Response:
         response = _error(exc)
-        if exc.http_status == 503:
-            response.headers["retry-after"] = "5"
+        if isinstance(exc, EndpointUnavailable):
+            response.headers["retry-after"] = str(exc.retry_after)
+        if exc.http_status in (408, 413):
+            # The rest of the body may still be on its way: do not wait for it on this connection.
+            response.headers["connection"] = "close"
         return response
 
     @app.exception_handler(StarletteHTTPException)
@@ -181,7 +187,11 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             if not cache.deserves_fresh_look(name):
                 raise
             # Perhaps deployed a moment ago: one fresh look, shared with other waiters.
-            await anyio.to_thread.run_sync(cache.wait_for_fresh_look)
+            cache.waiting += 1
+            try:
+                await anyio.to_thread.run_sync(cache.wait_for_fresh_look)
+            finally:
+                cache.waiting -= 1
             return cache.lookup(name)
 
     async def off_loop(function, *args):
@@ -192,24 +202,31 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
 
     @app.get("/ping", summary="Health check")
     async def ping() -> dict:
-        """``ok`` when every endpoint serves; ``degraded`` with the reasons when some failed."""
-        failed = cache.failed
-        return {
-            "status": "degraded" if failed else "ok",
-            "endpoints": sorted(cache.loaded),
+        """``ok`` when every endpoint serves; ``degraded`` with the reasons when some failed to
+        load or the server cannot read the workspace."""
+        loaded, failed = cache.snapshot()
+        stale = cache.stale_seconds()
+        body: dict[str, Any] = {
+            "status": "ok",
+            "endpoints": sorted(loaded),
             "failed": [failed[n].to_dict() for n in sorted(failed)],
         }
+        if failed or cache.last_store_error or stale > STALE_AFTER_SECONDS:
+            body["status"] = "degraded"
+        if cache.last_store_error or stale > STALE_AFTER_SECONDS:
+            body["workspace"] = {
+                "last_look_seconds_ago": round(stale, 1),
+                "error": cache.last_store_error,
+            }
+        return body
 
     @app.get("/endpoints", summary="Served endpoints")
     async def list_endpoints() -> list[dict]:
+        loaded, failed = cache.snapshot()
         return [
             {"name": e.name, "model": e.model_ref, "revision": e.revision, "status": "serving"}
-            for e in sorted(cache.loaded.values(), key=lambda e: e.name)
-        ] + [
-            {**f.to_dict(), "status": "failed"}
-            for n, f in sorted(cache.failed.items())
-            if n not in cache.loaded
-        ]
+            for e in sorted(loaded.values(), key=lambda e: e.name)
+        ] + [{**failed[n].to_dict(), "status": "failed"} for n in sorted(failed)]
 
     @app.get(
         "/endpoints/{name}",
@@ -260,17 +277,12 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     )
     async def invoke(name: str, request: Request) -> Response:
         loaded = await endpoint(name)
-        body = await _read_body(request, max_bytes, body_timeout)
         media_type = request.headers.get("content-type", "application/json")
         media_type = media_type.split(";")[0].strip().lower()  # media types ignore case
         if media_type == "application/x-www-form-urlencoded" and form_as_json:
             # curl -d sends form-urlencoded by default; opted in by form_bodies_as_json.
             media_type = "application/json"
-        if media_type in _JSON_TYPES:
-            payload = await off_loop(score_json, loaded, body)
-        elif media_type in _CSV_TYPES:
-            payload = await off_loop(score_csv, loaded, body)
-        else:
+        if media_type not in _JSON_TYPES + _CSV_TYPES:  # refused before the body is read
             return _json(
                 {
                     "error": "request.unsupported-media-type",
@@ -280,6 +292,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 },
                 415,
             )
+        body = await _read_body(request, max_bytes, body_timeout)
+        score = score_json if media_type in _JSON_TYPES else score_csv
+        payload = await off_loop(score, loaded, body)
         return Response(payload, media_type="application/json")
 
     return app

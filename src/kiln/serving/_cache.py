@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -19,7 +20,7 @@ from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.recipe import RowEncoder, probe_rows
 from kiln.registry import TrainedModel
-from kiln.serving._validation import RequestSchema
+from kiln.serving._validation import RequestSchema, cut
 
 log = logging.getLogger("kiln.serving")
 
@@ -29,6 +30,9 @@ REFRESH_SECONDS = 1.0
 # it). Fresh looks are capped per second, so a client trying random names costs a few cheap
 # revision reads in the loader thread, never a load and never the event loop.
 FRESH_LOOKS_PER_SECOND = 20
+# At most this many requests wait for a fresh look at once (each holds a worker thread); more are
+# answered from memory.
+MAX_FRESH_LOOK_WAITERS = 4
 _REMEMBERED_NAMES = 1000
 RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 60.0
@@ -68,9 +72,13 @@ class FailedEndpoint:
 
 
 class EndpointUnavailable(RequestError):
-    """An endpoint that exists but whose model failed to load (HTTP 503)."""
+    """An endpoint that exists but whose model is loading or failed to load (HTTP 503)."""
 
     http_status = 503
+
+    def __init__(self, message: str, *, code: str, retry_after: float, field: str | None = None):
+        super().__init__(message, code=code, field=field)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class EndpointCache:
@@ -79,18 +87,33 @@ class EndpointCache:
     def __init__(self, workspace: Context, *, refresh_seconds: float = REFRESH_SECONDS):
         self.workspace = workspace
         self.refresh_seconds = refresh_seconds
-        # Replaced whole (never mutated) by the loader thread, so readers need no lock.
-        self.loaded: dict[str, LoadedEndpoint] = {}
-        self.failed: dict[str, FailedEndpoint] = {}
+        # (loaded, failed), replaced whole (never mutated) by the loader thread: a request reads
+        # one consistent snapshot with no lock.
+        self._snapshot: tuple[dict[str, LoadedEndpoint], dict[str, FailedEndpoint]] = ({}, {})
+        self.last_store_error: str | None = None
+        self.loading: frozenset[str] = frozenset()
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # one per started thread
         self._refreshed = threading.Condition()
         self._last_refresh_started = float("-inf")
         self._last_completed_start = float("-inf")
         self._thread: threading.Thread | None = None
         self._asked: OrderedDict[str, float] = OrderedDict()  # unknown names, when looked up
         self._looks: deque[float] = deque()
+        self.waiting = 0  # requests waiting for a fresh look (counted on the event loop)
         self._start_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> dict[str, LoadedEndpoint]:
+        return self._snapshot[0]
+
+    @property
+    def failed(self) -> dict[str, FailedEndpoint]:
+        return self._snapshot[1]
+
+    def snapshot(self) -> tuple[dict[str, LoadedEndpoint], dict[str, FailedEndpoint]]:
+        """``(loaded, failed)`` as one consistent pair."""
+        return self._snapshot
 
     # -- the loader thread ------------------------------------------------------------------------
     def start(self) -> None:
@@ -98,14 +121,16 @@ class EndpointCache:
         with self._start_lock:
             if self._thread is not None:
                 return
-            self.refresh()
-            self._thread = threading.Thread(target=self._run, name="kiln-endpoint-loader")
-            self._thread.daemon = True
+            self._refresh_logged()
+            self._stop = stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(stop,), name="kiln-endpoint-loader", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
         """End the loader thread (a later ``start`` begins again: an app's lifespan may run
-        more than once)."""
+        more than once). A thread still busy loading ends after its load, on its own event."""
         with self._start_lock:
             if self._thread is None:
                 return
@@ -113,26 +138,40 @@ class EndpointCache:
             self._wake.set()
             self._thread.join(timeout=10)
             self._thread = None
-            self._stop.clear()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._wake.wait(self.refresh_seconds)
             self._wake.clear()
-            if self._stop.is_set():
+            if stop.is_set():
                 return
-            try:
-                self.refresh()
-            except Exception:  # the store is down, say: log, keep serving what is loaded
+            self._refresh_logged()
+
+    def _refresh_logged(self) -> None:
+        try:
+            self.refresh()
+        except Exception as exc:  # the store is down, say: keep serving what is loaded
+            message = f"{type(exc).__name__}: {cut(str(exc), 300)}"
+            if message != self.last_store_error:  # once per distinct error, not every second
                 log.exception("Could not check the workspace for endpoint changes")
+            self.last_store_error = message
+        else:
+            self.last_store_error = None
+
+    def stale_seconds(self) -> float:
+        """How long ago the last completed look at the store began."""
+        return time.monotonic() - self._last_completed_start
 
     def refresh(self) -> None:
         """Load what changed since the last look; drop deleted endpoints."""
         started = self._last_refresh_started = time.monotonic()
         try:
             revisions = self.workspace.endpoints.revisions()
-            loaded = {n: e for n, e in self.loaded.items() if n in revisions}
-            failed = {n: f for n, f in self.failed.items() if n in revisions}
+            current_loaded, current_failed = self._snapshot
+            loaded = {n: e for n, e in current_loaded.items() if n in revisions}
+            failed = {n: f for n, f in current_failed.items() if n in revisions}
+            # New endpoints about to load: answered "loading" (503), not "unknown" (404).
+            self.loading = frozenset(n for n in revisions if n not in loaded and n not in failed)
             for name, revision in revisions.items():
                 current = loaded.get(name)
                 if current is not None and current.revision == revision:
@@ -150,19 +189,22 @@ class EndpointCache:
                     if current is not None and current.revision != revision:
                         # The old model keeps serving until the new one loads.
                         loaded[name] = current
-            self.loaded, self.failed = loaded, failed
+                self._snapshot = (dict(loaded), dict(failed))  # each load shows at once
+                self.loading = self.loading - {name}
+            self._snapshot = (loaded, failed)
         finally:
+            self.loading = frozenset()
             with self._refreshed:
                 self._last_completed_start = started
                 self._refreshed.notify_all()
 
     def _failure(self, name: str, revision: int, exc: Exception, attempts: int) -> FailedEndpoint:
         if isinstance(exc, KilnError):
-            reason = exc.message
+            reason = cut(exc.message, 500)
         else:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = f"{type(exc).__name__}: {cut(str(exc), 300)}"
             log.exception("Endpoint %s (revision %s) could not be loaded", name, revision)
-        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempts - 1))
+        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** min(attempts - 1, 16))
         log.error(
             "Endpoint %s (revision %s) not loaded (attempt %d, next in %.0f s): %s",
             name,
@@ -205,10 +247,19 @@ class EndpointCache:
     # -- reading, from requests ---------------------------------------------------------------
     def lookup(self, name: str) -> LoadedEndpoint:
         """The endpoint as last loaded; raises for a failed or unknown one. Never blocks."""
-        loaded = self.loaded.get(name)
+        all_loaded, all_failed = self._snapshot
+        loaded = all_loaded.get(name)
         if loaded is not None:
             return loaded
-        failed = self.failed.get(name)
+        if name in self.loading:
+            raise EndpointUnavailable(
+                f"Endpoint {cut(name, 100)!r} was just deployed and its model is loading. "
+                "Retry in a few seconds.",
+                code="serving.endpoint-loading",
+                retry_after=2,
+                field="name",
+            )
+        failed = all_failed.get(name)
         if failed is not None:
             raise EndpointUnavailable(
                 f"Endpoint {name!r} is not serving: its model {failed.model_ref} could not be "
@@ -216,18 +267,22 @@ class EndpointCache:
                 f"{failed.to_dict()['retry_in_seconds']} s; redeploy a working model with "
                 f"'kiln deploy GROUP:VERSION --endpoint {name}'.",
                 code="serving.endpoint-failed",
+                retry_after=failed.retry_at - time.monotonic(),
                 field="name",
             )
+        shown = cut(name, 100)
         raise NotFound(
-            f"No endpoint named {name!r} is being served. Served endpoints: "
-            f"{', '.join(sorted(self.loaded)) or 'none'}. Deploy with "
-            f"'kiln deploy GROUP:VERSION --endpoint {name}'.",
+            f"No endpoint named {shown!r} is being served. Served endpoints: "
+            f"{', '.join(sorted(all_loaded)) or 'none'}. Deploy with "
+            f"'kiln deploy GROUP:VERSION --endpoint {shown}'.",
             code="serving.unknown-endpoint",
             field="name",
         )
 
     def deserves_fresh_look(self, name: str) -> bool:
         """Whether an unknown ``name`` is worth a look at the store (called on the event loop)."""
+        if self.waiting >= MAX_FRESH_LOOK_WAITERS:
+            return False
         now = time.monotonic()
         asked = self._asked.get(name)
         if asked is not None and now - asked < self.refresh_seconds:
@@ -243,7 +298,7 @@ class EndpointCache:
             self._asked.popitem(last=False)
         return True
 
-    def wait_for_fresh_look(self, timeout: float = 5.0) -> None:
+    def wait_for_fresh_look(self, timeout: float = 2.0) -> None:
         """Block (in a worker thread) until a look at the store that began after this call has
         ended; coalesced with other waiters."""
         asked = time.monotonic()

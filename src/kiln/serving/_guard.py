@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("kiln.serving")
 
@@ -28,28 +29,29 @@ def allowed_hosts_for(bind_host: str, configured: Iterable[str] = ()) -> frozens
     to every interface accepts any Host unless ``allowed_hosts`` is set (it cannot know its own
     names). ``*`` in ``allowed_hosts`` turns the check off.
     """
-    configured = [h.lower() for h in configured]
+    configured = [host_name(h) for h in configured]
     if "*" in configured:
         return None
     if bind_host in _ANY_ADDRESS and not configured:
         return None
     names = {*LOOPBACK_NAMES, *configured}
     if bind_host not in _ANY_ADDRESS:
-        names.add(bind_host.lower().strip("[]"))
+        names.add(host_name(bind_host))
     return frozenset(names)
 
 
 def host_name(header: str) -> str:
-    """``example.com:8080`` → ``example.com``; ``[::1]:8080`` → ``::1``."""
+    """The host of a Host header or a configured name, comparable: ``Example.com.:8080`` →
+    ``example.com``; ``[0:0::1]:8080`` → ``::1``."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else header
-    if header.count(":") == 1:
-        return header.split(":", 1)[0]
+        header = header[1 : header.find("]")] if "]" in header else header[1:]
+    elif header.count(":") == 1:
+        header = header.split(":", 1)[0]
     try:
         return str(ipaddress.ip_address(header))
     except ValueError:
-        return header
+        return header.rstrip(".")
 
 
 async def send_json(send, status: int, payload: dict, headers: Iterable = ()) -> None:
@@ -84,8 +86,10 @@ class Guard:
             return
         if self.allowed_hosts is not None:
             headers = dict(scope.get("headers") or ())
-            host = host_name(headers.get(b"host", b"").decode("latin-1"))
-            if host not in self.allowed_hosts:
+            raw = headers.get(b"host")
+            # No Host at all (HTTP/1.0 health checkers) is no rebinding: a browser always sends one.
+            host = host_name(raw.decode("latin-1")) if raw is not None else None
+            if host is not None and host not in self.allowed_hosts:
                 shown = host[:100] or "(none)"
                 await send_json(
                     send,
@@ -99,7 +103,8 @@ class Guard:
                     },
                 )
                 return
-        if self.in_flight >= self.max_concurrent:
+        # /ping stays outside the cap: a load balancer must see a busy server as alive.
+        if self.in_flight >= self.max_concurrent and scope.get("path") != "/ping":
             await send_json(
                 send,
                 503,
@@ -128,6 +133,8 @@ class Guard:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing broken
+            log.debug("Client disconnected during %s %s", scope.get("method"), scope.get("path"))
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception(

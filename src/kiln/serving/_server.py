@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import uvicorn
 
 from kiln.context import Context
@@ -10,22 +12,32 @@ from kiln.serving._app import create_app
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def server_config(
     workspace: Context, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info"
 ) -> uvicorn.Config:
-    """The uvicorn configuration ``kiln serve`` runs (the app enforces the workspace's limits)."""
+    """The uvicorn configuration ``kiln serve`` runs. The app enforces the workspace's limits on
+    requests; uvicorn's own cap on open connections (idle keep-alive ones included, so set well
+    above) keeps a flood of idle sockets from using up the process's file descriptors."""
     return uvicorn.Config(
         create_app(workspace, host=host),
         host=host,
         port=port,
         log_level=log_level,
         access_log=False,
+        limit_concurrency=4 * workspace.settings.max_concurrent_requests,
     )
 
 
 def exposure_warning(workspace: Context, host: str) -> str | None:
     """What to tell the user who binds a non-loopback address, or None."""
-    if host in LOOPBACK:
+    if host in LOOPBACK or _is_loopback(host):
         return None
     warning = (
         f"serving on {host} makes every endpoint reachable from other machines, with no "
