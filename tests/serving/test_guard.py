@@ -80,6 +80,7 @@ def test_allowed_hosts_setting_adds_names(trained, tmp_path):
 def test_no_cors_headers_unless_configured(client, trained, tmp_path, rows):
     origin = {"origin": "https://evil.example"}
     response = client.post("/endpoints/churn/invocations", json=rows, headers=origin)
+    assert response.status_code == 403  # see the next test
     assert "access-control-allow-origin" not in response.headers
     preflight = client.options(
         "/endpoints/churn/invocations",
@@ -94,6 +95,7 @@ def test_no_cors_headers_unless_configured(client, trained, tmp_path, rows):
         )
         assert ok.headers["access-control-allow-origin"] == "https://app.example"
         other = allowed.post("/endpoints/churn/invocations", json=rows, headers=origin)
+        assert other.status_code == 403
         assert "access-control-allow-origin" not in other.headers
     ws.close()
 
@@ -172,4 +174,31 @@ def test_an_internal_error_is_a_generic_500_with_an_id_and_the_connection_surviv
         assert second.startswith(b"HTTP/1.1 500")
         del loaded.model.score_encoded
         assert httpx.post(f"{server.url}/endpoints/churn/invocations", json=rows).status_code == 200
+    ws.close()
+
+
+def test_a_web_page_of_another_origin_cannot_invoke_an_endpoint(client, trained, tmp_path, rows):
+    """A form post or a no-cors fetch from a page carries its Origin; curl and the SDK send none."""
+    evil = client.post(
+        "/endpoints/churn/invocations", json=rows, headers={"origin": "https://evil.example"}
+    )
+    assert evil.status_code == 403 and evil.json()["error"] == "request.bad-origin"
+    blob = client.post(  # no Content-Type, as a no-cors fetch of a Blob sends
+        "/endpoints/churn/invocations",
+        content=json.dumps(rows).encode(),
+        headers={"origin": "null", "content-type": ""},
+    )
+    assert blob.status_code == 403
+    own = client.post(
+        "/endpoints/churn/invocations", json=rows, headers={"origin": "http://localhost"}
+    )
+    assert own.status_code == 200
+    assert client.get("/ping", headers={"origin": "https://evil.example"}).status_code == 200
+    source, _ = trained
+    ws = workspace_with_settings(source, tmp_path / "ws", cors_origins=["https://app.example"])
+    with TestClient(create_app(ws), base_url="http://localhost") as allowed:
+        ok = allowed.post(
+            "/endpoints/churn/invocations", json=rows, headers={"origin": "https://app.example"}
+        )
+        assert ok.status_code == 200
     ws.close()

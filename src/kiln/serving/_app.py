@@ -159,6 +159,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         Guard,
         allowed_hosts=allowed_hosts_for(host, settings.allowed_hosts),
         max_concurrent=settings.max_concurrent_requests,
+        cors_origins=settings.cors_origins,
     )
 
     @app.exception_handler(KilnError)

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import orjson
 from starlette.requests import ClientDisconnect
 
+from kiln.serving._validation import cut
+
 log = logging.getLogger("kiln.serving")
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -54,6 +56,14 @@ def host_name(header: str) -> str:
         return header.rstrip(".")
 
 
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def headers_of(scope) -> dict[bytes, bytes]:
+    """The request's headers by lower-case name (ASGI servers give names in lower case)."""
+    return dict(scope.get("headers") or ())
+
+
 async def send_json(send, status: int, payload: dict, headers: Iterable = ()) -> None:
     body = orjson.dumps(payload)
     await send(
@@ -74,10 +84,18 @@ class Guard:
     """Refuse foreign Host headers (DNS rebinding) and requests past the concurrency limit; turn
     an internal bug into a generic 500."""
 
-    def __init__(self, app, *, allowed_hosts: frozenset[str] | None, max_concurrent: int):
+    def __init__(
+        self,
+        app,
+        *,
+        allowed_hosts: frozenset[str] | None,
+        max_concurrent: int,
+        cors_origins: Iterable[str] = (),
+    ):
         self.app = app
         self.allowed_hosts = allowed_hosts
         self.max_concurrent = max_concurrent
+        self.cors_origins = frozenset(o.rstrip("/").lower() for o in cors_origins)
         self.in_flight = 0  # the event loop is one thread: a plain counter is safe
 
     async def __call__(self, scope, receive, send) -> None:
@@ -85,8 +103,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         if self.allowed_hosts is not None:
-            headers = dict(scope.get("headers") or ())
-            raw = headers.get(b"host")
+            raw = headers_of(scope).get(b"host")
             # No Host at all (HTTP/1.0 health checkers) is no rebinding: a browser always sends one.
             host = host_name(raw.decode("latin-1")) if raw is not None else None
             if host is not None and host not in self.allowed_hosts:
@@ -100,6 +117,21 @@ class Guard:
                         f"answers {', '.join(sorted(self.allowed_hosts))}; add the name to "
                         "allowed_hosts in kiln.toml if it is yours.",
                         "field": "host",
+                    },
+                )
+                return
+        if scope.get("method") not in _SAFE_METHODS:
+            origin = headers_of(scope).get(b"origin")
+            if origin is not None and not self._origin_allowed(origin.decode("latin-1"), scope):
+                await send_json(
+                    send,
+                    403,
+                    {
+                        "error": "request.bad-origin",
+                        "detail": f"A web page from {cut(origin.decode('latin-1'), 100)!r} may "
+                        "not call this server. Add the origin to cors_origins in kiln.toml if "
+                        "it is yours.",
+                        "field": "origin",
                     },
                 )
                 return
@@ -121,6 +153,14 @@ class Guard:
             await self._guarded(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+    def _origin_allowed(self, origin: str, scope) -> bool:
+        """A browser's cross-site POST (a form, a no-cors fetch) carries its page's Origin: only
+        the server's own pages and the configured ``cors_origins`` may invoke it."""
+        if origin.rstrip("/").lower() in self.cors_origins:
+            return True
+        own = headers_of(scope).get(b"host", b"").decode("latin-1").lower()
+        return bool(own) and origin.lower().split("://", 1)[-1].rstrip("/") == own
 
     async def _guarded(self, scope, receive, send) -> None:
         started = False
