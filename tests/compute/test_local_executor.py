@@ -113,6 +113,51 @@ def test_sigterm_or_sighup_to_the_command_stops_its_job(churn_ws, tmp_path, sig)
     assert churn_ws.models.list() == []
 
 
+# A job interrupted where the KeyboardInterrupt turns into another error, as it does inside an
+# import of a C extension: a pybind11 module (SciPy's) raises "ImportError: initialization
+# failed" from it. A job's process that starts on a busy machine spends seconds importing
+# scikit-learn and SciPy, so a stop then ended the job Failed.
+INTERRUPTED_IMPORT = """
+import time
+
+import kiln.training
+
+
+def importing(workspace, context, spec):
+    context.log("Importing.")
+    try:
+        while True:
+            time.sleep(0.05)
+    except KeyboardInterrupt as exc:
+        raise ImportError("initialization failed") from exc
+
+
+kiln.training.run_training_job = importing  # what the training job kind names
+"""
+
+
+def test_a_stop_that_surfaces_as_another_error_still_stops_the_job(churn_ws, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INTERRUPTED_IMPORT)
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    cli = start_kiln(
+        *("train", "--data", "churn", "--target", "churn", "--algorithm", "linear"),
+        home=churn_ws.home,
+        log=tmp_path / "cli.log",
+        env={"PYTHONPATH": path},
+    )
+    job = wait_for(lambda: _running(churn_ws), what="the job to run")
+    wait_for(lambda: churn_ws.jobs.logs(job.id), what="the job to log")
+    os.kill(cli.pid, signal.SIGTERM)
+    assert cli.wait(timeout=120) == -signal.SIGTERM, (tmp_path / "cli.log").read_text()
+    stopped = churn_ws.jobs.get(job.id)
+    assert (stopped.status, stopped.failure_code) == ("Stopped", None), stopped.failure_reason
+    assert stopped.failure_reason.startswith("Stopped: the command running it received SIGTERM")
+    log = [m for *_, m in churn_ws.jobs.logs(job.id)]
+    assert "The stop interrupted it with ImportError: initialization failed" in log
+
+
 def test_a_job_whose_command_is_sigkilled_stops_itself(churn_ws, tmp_path):
     cli = start_kiln(*LONG_TRAINING, home=churn_ws.home, log=tmp_path / "cli.log")
     job = wait_for(lambda: _running(churn_ws), what="the job to run")

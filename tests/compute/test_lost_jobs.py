@@ -212,3 +212,85 @@ def test_a_job_of_an_older_kiln_still_running_here_is_not_lost(ws):
     assert (lost.status, lost.failure_code) == ("Failed", "job.lost")
     assert "no heartbeat from its process" in lost.failure_reason
     ws.close()
+
+
+# The real CLI and job process, made to open the window between a job's process ending without
+# recording its end (here on purpose; a crash, or a kill after the stop's grace period) and the
+# command stopping it recording Stopped: the command waits there until the test says go.
+ENDS_UNRECORDED_WHILE_STOPPED = """
+import os
+import pathlib
+import time
+
+import kiln.training
+from kiln.compute._jobs import JobService
+
+HOOK = pathlib.Path(__file__).parent
+
+
+def ends_unrecorded(workspace, context, spec):
+    context.log("Running.")
+    try:
+        while True:
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        os._exit(1)
+
+
+_finish = JobService.finish
+
+
+def finish_when_told(self, job_id, status, **details):
+    if status == "Stopped":
+        (HOOK / "window").touch()
+        while not (HOOK / "go").exists():
+            time.sleep(0.05)
+    return _finish(self, job_id, status, **details)
+
+
+kiln.training.run_training_job = ends_unrecorded
+JobService.finish = finish_when_told
+"""
+
+
+def test_a_job_being_stopped_whose_process_ended_unrecorded_is_stopped_not_lost(churn_ws, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(ENDS_UNRECORDED_WHILE_STOPPED)
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    cli = start_kiln(
+        *("train", "--data", "churn", "--target", "churn", "--algorithm", "linear"),
+        home=churn_ws.home,
+        log=tmp_path / "cli.log",
+        env={"PYTHONPATH": path},
+    )
+    try:
+        job = wait_for(lambda: in_progress(churn_ws), what="the job to run")
+        wait_for(lambda: churn_ws.jobs.logs(job.id), what="the job to log")
+        os.kill(cli.pid, signal.SIGTERM)
+        # The job's process is gone and the command has not recorded the stop yet: a reader
+        # now finds the job stopped, as asked, not lost.
+        wait_for(lambda: (hook / "window").exists(), what="the command to stop the job")
+        assert not is_running(job.pid, None)
+        read = churn_ws.jobs.get(job.id)
+        assert (read.status, read.failure_code, read.failure_class) == ("Stopped", None, None)
+        assert read.failure_reason.startswith("Stopped: the command running it received SIGTERM")
+        lines = [(level, m) for _, _, level, m in churn_ws.jobs.logs(job.id)]
+        assert any(level == "WARNING" and m.startswith("Lost: ") for level, m in lines), lines
+    finally:
+        (hook / "go").touch()
+        code = cli.wait(timeout=120)
+    assert code == -signal.SIGTERM, (tmp_path / "cli.log").read_text()
+    assert churn_ws.jobs.get(job.id) == read
+
+
+def test_a_job_being_stopped_that_fails_ends_stopped(ws):
+    job = ws.jobs.create("training", {})
+    ws.jobs.request_stop(job.id, "Stopped with its tuning job.")
+    assert ws.jobs.finish(job.id, "Failed", failure_reason="Killed.", failure_code="job.failed")
+    ended = ws.jobs.get(job.id)
+    assert (ended.status, ended.failure_reason, ended.failure_code) == (
+        "Stopped",
+        "Stopped with its tuning job.",
+        None,
+    )

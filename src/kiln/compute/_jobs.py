@@ -235,7 +235,11 @@ class JobService:
 
     def request_stop(self, job_id: str, reason: str) -> None:
         """Record why a running job is being stopped, before its process is signalled: the
-        process then ends it Stopped with this reason rather than the signal's."""
+        process then ends it Stopped with this reason rather than the signal's.
+
+        From then on the job ends Stopped, with this reason, unless it completes: a failure
+        recorded by any process (see :meth:`finish`) or the job found lost (see :meth:`reap`)
+        is part of the stop."""
         with self._ws.store.write() as session:
             session.execute(
                 update(JobRow)
@@ -247,6 +251,10 @@ class JobService:
     def reap(self, job_id: str | None = None) -> list[str]:
         """Mark Failed (``job.lost``) the Pending and InProgress jobs whose process is gone;
         returns their ids. ``job_id``: look at that job only.
+
+        A job being stopped (see :meth:`request_stop`) is marked Stopped with the reason it was
+        given instead: its process may have ended before the process stopping it recorded the
+        stop, and what it was asked for is what happened.
 
         On this host the process table decides at once (the pid, with its start time, is still
         running or not); for a process on another host, a heartbeat older than the
@@ -266,6 +274,7 @@ class JobService:
             JobRow.launcher_pid,
             JobRow.started_at,
             JobRow.created_at,
+            JobRow.failure_reason,
         ).where(JobRow.status.in_(ACTIVE_STATUSES))
         if job_id is not None:
             query = query.where(JobRow.id == job_id)
@@ -283,7 +292,16 @@ class JobService:
         reaped = []
         with self._ws.store.write() as session:
             for row, reason in lost:
-                error = JobFailed(reason, code="job.lost")
+                if row.failure_reason is None:
+                    error = JobFailed(reason, code="job.lost")
+                    end = {
+                        "status": FAILED,
+                        "failure_reason": reason,
+                        "failure_code": error.code,
+                        "failure_class": public_class(error).__name__,
+                    }
+                else:  # being stopped (request_stop): it keeps the reason it was given
+                    end = {"status": STOPPED, "failure_code": None, "failure_class": None}
                 changed = session.execute(
                     update(JobRow)
                     .where(
@@ -291,20 +309,20 @@ class JobService:
                         JobRow.status == row.status,
                         JobRow.pid.is_not_distinct_from(row.pid),
                         JobRow.heartbeat_at.is_not_distinct_from(row.heartbeat_at),
+                        # A stop requested since the read: read it again next time.
+                        JobRow.failure_reason.is_not_distinct_from(row.failure_reason),
                     )
                     .values(
-                        status=FAILED,
                         ended_at=checked_at,
                         started_at=func.coalesce(JobRow.started_at, checked_at),
-                        failure_reason=reason,
-                        failure_code=error.code,
-                        failure_class=public_class(error).__name__,
+                        **end,
                     )
                     .execution_options(synchronize_session=False)
                 )
                 if changed.rowcount == 1:
+                    level = "ERROR" if end["status"] == FAILED else "WARNING"
                     session.add(
-                        JobLogRow(job_id=row.id, time=checked_at, level="ERROR", message=reason)
+                        JobLogRow(job_id=row.id, time=checked_at, level=level, message=reason)
                     )
                     reaped.append(row.id)
         return reaped
@@ -354,11 +372,18 @@ class JobService:
         """Move a job to a final status; returns False if it was already final.
 
         ``failure_code`` and ``failure_class``: the code and kiln.errors class name of the
-        KilnError the job failed with, so the caller can raise the same error."""
+        KilnError the job failed with, so the caller can raise the same error.
+
+        A job being stopped (see :meth:`request_stop`) that fails ends Stopped: the interrupt
+        that stops it can surface as another error (an interrupted import of a C extension),
+        and whichever process records the end first, the job's own or the one stopping it,
+        records the stop."""
         with self._ws.store.write() as session:
             row = session.get(JobRow, job_id)
             if row.status in FINAL_STATUSES:
                 return False
+            if status == FAILED and row.failure_reason is not None:
+                status, failure_code, failure_class = STOPPED, None, None
             row.status = status
             row.ended_at = now()
             if row.started_at is None:

@@ -33,6 +33,8 @@ LAUNCHER_ENV = "KILN_LAUNCHER_PID"
 STOP_GRACE_SECONDS = 30.0
 _INTERRUPTED = "Stopped by the user (interrupt)."
 _SIGNAL_REASONS = {
+    # Ctrl-C in a terminal, and how the executor stops the job (LocalExecutor._stop).
+    signal.SIGINT: _INTERRUPTED,
     signal.SIGTERM: "Stopped: its process received SIGTERM.",
     # No SIGHUP on Windows.
     **(
@@ -44,8 +46,15 @@ _SIGNAL_REASONS = {
 
 
 class _Stopping:
-    """Turns SIGTERM and SIGHUP into KeyboardInterrupt, as Ctrl-C is, and keeps why the job
-    stops; the watch thread stops the job the same way, with its own reason."""
+    """Turns SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt and keeps why the job stops; the
+    watch thread stops the job the same way, with its own reason.
+
+    That a stop signal arrived is kept apart from the exception it raised because the
+    KeyboardInterrupt does not always reach :func:`run_job` as one: raised inside an import of a
+    C extension or a class body, Python or the extension wraps it in another error (pybind11
+    modules: "ImportError: initialization failed"; Python 3.11: "RuntimeError: Error calling
+    __set_name__ ..."). A job's process that starts on a busy machine spends seconds importing
+    scikit-learn and SciPy, so a stop then must still end the job Stopped, not Failed."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
@@ -184,16 +193,42 @@ def run_job(workspace: Context, job_id: str) -> int:
         function = job_kind(job.kind).run_function()
         result = function(workspace, context, job.spec)
         stopping.armed = False
-    except KeyboardInterrupt:
+    except BaseException as exc:  # noqa: BLE001 - every end must land on the job record
         stopping.armed = False
+        if stopping.reason is None and not _interrupted(exc):
+            return _record_failure(jobs, context, job_id, exc)
+        if not isinstance(exc, KeyboardInterrupt):
+            context.log(
+                f"The stop interrupted it with {type(exc).__name__}: {exc}", level="WARNING"
+            )
         # A stop the executor asked for carries its reason (request_stop), logged already.
         requested = jobs.get(job_id).failure_reason
         if requested is None:
             context.log(stopping.reason or _INTERRUPTED, level="WARNING")
         jobs.finish(job_id, STOPPED, failure_reason=stopping.reason or _INTERRUPTED)
         return 130
-    except KilnError as exc:
-        stopping.armed = False
+    finally:
+        watch.close()
+    jobs.finish(job_id, COMPLETED, result=result)
+    return 0
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a KeyboardInterrupt: one that came
+    from somewhere other than a stop signal (``_thread.interrupt_main``, a library's own
+    SIGINT handler), wrapped like a signal's can be (see :class:`_Stopping`)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _record_failure(jobs: JobService, context, job_id: str, exc: BaseException) -> int:
+    """Record that the job failed with ``exc``; returns the process exit code."""
+    if isinstance(exc, KilnError):
         context.log(exc.message, level="ERROR")
         # The code and class let the caller raise the same error (LocalExecutor.run).
         jobs.finish(
@@ -204,12 +239,6 @@ def run_job(workspace: Context, job_id: str) -> int:
             failure_class=public_class(exc).__name__,
         )
         return 2
-    except BaseException as exc:  # noqa: BLE001 - every failure must land on the job record
-        stopping.armed = False
-        context.log(traceback.format_exc(), level="ERROR")
-        jobs.finish(job_id, FAILED, failure_reason=f"{type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        watch.close()
-    jobs.finish(job_id, COMPLETED, result=result)
-    return 0
+    context.log("".join(traceback.format_exception(exc)), level="ERROR")
+    jobs.finish(job_id, FAILED, failure_reason=f"{type(exc).__name__}: {exc}")
+    return 1
