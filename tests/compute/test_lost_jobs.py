@@ -294,3 +294,18 @@ def test_a_job_being_stopped_that_fails_ends_stopped(ws):
         "Stopped with its tuning job.",
         None,
     )
+
+
+def test_a_running_pid_whose_start_time_reads_otherwise_is_lost_only_once_it_stops_beating(ws):
+    """A wall-clock jump shifts the start times psutil reports: the heartbeat decides then."""
+    ws = with_settings(ws, job_heartbeat_seconds=0.5, job_lost_after_seconds=3)
+    job = ws.jobs.create("training", {})
+    with ws.store.write() as session:
+        row = session.get(JobRow, job.id)
+        row.status, row.pid = "InProgress", os.getpid()  # a live pid...
+        row.pid_created = row.pid_created - 3600 if row.pid_created else time.time() - 3600
+    assert ws.jobs.heartbeat(job.id)
+    assert ws.jobs.get(job.id).status == "InProgress"  # ...that beats: alive
+    lost = wait_for(lambda: ws.jobs.get(job.id).status == "Failed" and ws.jobs.get(job.id))
+    assert lost.failure_code == "job.lost"
+    ws.close()

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from kiln.compute._kinds import job_kind, job_kinds
-from kiln.compute._process import host_name, is_running, started_by, this_process
+from kiln.compute._process import (
+    host_name,
+    is_running,
+    pid_exists,
+    started_by,
+    this_process,
+)
 from kiln.errors import ConfigError, JobFailed, NotFound, StateError, public_class
 from kiln.store import (
     ExperimentRow,
@@ -438,6 +444,11 @@ def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
         # the heartbeat thread with it) never makes a running job look lost.
         if is_running(row.pid, row.pid_created, reaped_by=row.launcher_pid):
             return None
+        if pid_exists(row.pid) and _silent_seconds(row, checked_at) <= limit:
+            # The pid runs, but its start time reads otherwise: a reused pid, or a wall-clock
+            # jump (a paused VM, a time sync), which shifts the start times psutil reports. A
+            # process that beats is the job's; a reused pid stops beating and is lost later.
+            return None
         happened = (
             "ended before the job's own process started"
             if pending
@@ -449,8 +460,7 @@ def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
         # Another host (or a job recorded before kiln kept hosts): only the heartbeat tells.
         if row.host is None and _legacy_process_running(row):
             return None
-        last = row.heartbeat_at or row.started_at or row.created_at
-        silent = (checked_at - last).total_seconds()
+        silent = _silent_seconds(row, checked_at)
         if silent <= limit:
             return None
         reason = (
@@ -458,6 +468,12 @@ def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
             f"{silent:.0f} s (job_lost_after_seconds is {limit:g}); it or its machine is gone."
         )
     return f"{reason} {_what_next(row)}"
+
+
+def _silent_seconds(row, checked_at: datetime) -> float:
+    """Seconds since the job's process last beat (or since it started or was created)."""
+    last = row.heartbeat_at or row.started_at or row.created_at
+    return (checked_at - last).total_seconds()
 
 
 def _legacy_process_running(row) -> bool:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import psutil
 
-__all__ = ["ProcessId", "host_name", "is_running", "started_by", "this_process"]
+__all__ = ["ProcessId", "host_name", "is_running", "pid_exists", "started_by", "this_process"]
 
 # Two readings of one process's start time can differ by clock adjustments between them (psutil
 # adds the boot time, itself derived from the wall clock); a reused pid starts later than that.
@@ -56,6 +56,11 @@ def is_running(pid: int, created: float | None, *, reaped_by: int | None = None)
     except psutil.AccessDenied:
         # It exists and belongs to someone else: another user's job on a shared machine.
         return True
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether some process of this host has ``pid`` (whichever process that is)."""
+    return psutil.pid_exists(pid)
 
 
 def started_by(pid: int, time: float) -> bool:
