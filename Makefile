@@ -17,7 +17,8 @@ quickstart: $(STAMP)
 
 # The suite runs in parallel, one pytest worker per core (pytest-xdist). Every test works in
 # folders of its own, so any split works; TEST_DIST picks the split. Tests marked solo measure
-# time (AutoML's time limit): they run afterwards, alone, so no other test takes their cores.
+# time (AutoML's time limit) or race child processes against signals and timeouts (job stops,
+# lost jobs): they run afterwards, alone, so no other test takes their cores.
 TEST_WORKERS ?= auto
 TEST_DIST ?= loadfile
 

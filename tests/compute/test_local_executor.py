@@ -60,6 +60,7 @@ def _signal_worker_when_running(ws, sig):
 @pytest.mark.parametrize(
     ("sig", "status"), [(signal.SIGKILL, "Failed"), (signal.SIGINT, "Stopped")]
 )
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_killed_or_interrupted_jobs_are_marked(churn_ws, sig, status):
     ws = churn_ws
     killer = threading.Thread(target=_signal_worker_when_running, args=(ws, sig))
@@ -91,6 +92,7 @@ def _running(ws):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_sigterm_or_sighup_to_the_command_stops_its_job(churn_ws, tmp_path, sig):
     config = churn_ws.home / "kiln.toml"
     config.write_text(config.read_text() + "job_heartbeat_seconds = 0.2\n")
@@ -136,6 +138,7 @@ kiln.training.run_training_job = importing  # what the training job kind names
 """
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_stop_that_surfaces_as_another_error_still_stops_the_job(churn_ws, tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()
@@ -158,6 +161,7 @@ def test_a_stop_that_surfaces_as_another_error_still_stops_the_job(churn_ws, tmp
     assert "The stop interrupted it with ImportError: initialization failed" in log
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_job_whose_command_is_sigkilled_stops_itself(churn_ws, tmp_path):
     cli = start_kiln(*LONG_TRAINING, home=churn_ws.home, log=tmp_path / "cli.log")
     job = wait_for(lambda: _running(churn_ws), what="the job to run")
@@ -175,6 +179,7 @@ def test_a_job_whose_command_is_sigkilled_stops_itself(churn_ws, tmp_path):
     assert churn_ws.models.list() == []
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_the_command_beats_for_its_job_until_the_job_process_starts(churn_ws, tmp_path):
     config = churn_ws.home / "kiln.toml"
     config.write_text(config.read_text() + "job_heartbeat_seconds = 0.2\n")

@@ -55,6 +55,7 @@ def in_progress(workspace):
     return jobs[0] if jobs else None
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_command_killed_before_the_job_process_starts_leaves_a_lost_job(churn_ws, tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()
@@ -83,6 +84,7 @@ def test_a_command_killed_before_the_job_process_starts_leaves_a_lost_job(churn_
     assert [m for _, _, level, m in churn_ws.jobs.logs(job.id) if level == "ERROR"] == [reason]
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_command_and_its_job_process_sigkilled_together_leave_a_lost_job(churn_ws, tmp_path):
     cli = start_kiln(
         *("train", "--data", "churn", "--target", "churn", "--algorithm", "random_forest"),
@@ -253,6 +255,7 @@ JobService.finish = finish_when_told
 """
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_job_being_stopped_whose_process_ended_unrecorded_is_stopped_not_lost(churn_ws, tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()

@@ -98,6 +98,7 @@ def test_warm_start_and_resume_keep_finished_trials(churn_ws):
     assert error.value.code == "jobs.not-resumable"
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_pruning_stops_losing_boosted_trials(ws):
     ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
     result = tune(
@@ -142,6 +143,7 @@ def test_bayesian_search_and_the_report(ws):
     ]
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_killed_tuning_job_resumes_without_repeating_finished_trials(churn_ws):
     import os
     import signal
@@ -226,6 +228,7 @@ def test_cli_json_and_bad_options(tmp_path, churn_csv):
     assert bad.returncode == 2 and "Did you mean 'num_leaves'?" in bad.stderr + bad.stdout
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, tmp_path):
     import json
     import os
@@ -270,6 +273,7 @@ def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, t
     assert {c.status for c in churn_ws.jobs.list(parent_id=job.id)} <= {"Completed", "Failed"}
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
 def test_sigterm_to_a_tune_command_stops_its_trials_and_registers_nothing(churn_ws, tmp_path):
     import os
     import signal

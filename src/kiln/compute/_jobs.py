@@ -12,7 +12,7 @@ from kiln.compute._kinds import job_kind, job_kinds
 from kiln.compute._process import (
     host_name,
     is_running,
-    pid_exists,
+    pid_alive,
     started_by,
     this_process,
 )
@@ -444,7 +444,7 @@ def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:
         # the heartbeat thread with it) never makes a running job look lost.
         if is_running(row.pid, row.pid_created, reaped_by=row.launcher_pid):
             return None
-        if pid_exists(row.pid) and _silent_seconds(row, checked_at) <= limit:
+        if pid_alive(row.pid) and _silent_seconds(row, checked_at) <= limit:
             # The pid runs, but its start time reads otherwise: a reused pid, or a wall-clock
             # jump (a paused VM, a time sync), which shifts the start times psutil reports. A
             # process that beats is the job's; a reused pid stops beating and is lost later.

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import psutil
 
-__all__ = ["ProcessId", "host_name", "is_running", "pid_exists", "started_by", "this_process"]
+__all__ = ["ProcessId", "host_name", "is_running", "pid_alive", "started_by", "this_process"]
 
 # Two readings of one process's start time can differ by clock adjustments between them (psutil
 # adds the boot time, itself derived from the wall clock); a reused pid starts later than that.
@@ -58,9 +58,14 @@ def is_running(pid: int, created: float | None, *, reaped_by: int | None = None)
         return True
 
 
-def pid_exists(pid: int) -> bool:
-    """Whether some process of this host has ``pid`` (whichever process that is)."""
-    return psutil.pid_exists(pid)
+def pid_alive(pid: int) -> bool:
+    """Whether some live (not zombie) process of this host has ``pid``, whichever it is."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
 def started_by(pid: int, time: float) -> bool:
