@@ -162,8 +162,10 @@ def run_job(workspace: Context, job_id: str) -> int:
     """Run job ``job_id`` in this process; returns the process exit code."""
     stopping = _Stopping()
     for sig in _SIGNAL_REASONS:
-        # A SIGHUP ignored on purpose (nohup) stays ignored.
-        if signal.getsignal(sig) is not signal.SIG_IGN:
+        # A SIGHUP ignored on purpose (nohup) stays ignored. SIGINT and SIGTERM are how a job is
+        # stopped (LocalExecutor._stop, the watch thread), so they are always handled: a shell
+        # starts background commands with SIGINT ignored, and the job's process inherits that.
+        if sig in (signal.SIGINT, signal.SIGTERM) or signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, stopping.handle)
     jobs = workspace.jobs
     job = jobs.get(job_id)
