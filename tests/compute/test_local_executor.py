@@ -80,6 +80,30 @@ def test_killed_or_interrupted_jobs_are_marked(churn_ws, sig, status):
         assert "SIGKILL" in job.failure_reason
 
 
+@pytest.mark.solo  # signals and child processes against the clock: run alone
+def test_a_job_started_with_sigint_ignored_still_stops_on_sigint(churn_ws):
+    """A background shell starts commands with SIGINT ignored, and children inherit that; SIGINT
+    is how a job is stopped, so the job's process handles it all the same."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        killer = threading.Thread(
+            target=_signal_worker_when_running, args=(churn_ws, signal.SIGINT)
+        )
+        killer.start()
+        with pytest.raises(JobFailed) as error:
+            churn_ws.train(
+                "churn",
+                target="churn",
+                algorithm="random_forest",
+                hyperparameters={"n_estimators": 3000},
+            )
+        killer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert error.value.code == "job.stopped"
+    assert churn_ws.jobs.list()[0].status == "Stopped"
+
+
 LONG_TRAINING = (
     *("train", "--data", "churn", "--target", "churn", "--algorithm", "random_forest"),
     *("--hp", "n_estimators=3000"),
