@@ -169,9 +169,11 @@ def run_scenario(
 def prepare(home: Path, trees: int) -> dict:
     """The workspace under test: churn served, a big model deployed, a broken big model deployed."""
     ws, churn_ref = _common.prepare_workspace(home)
-    ws.endpoints.deploy(churn_ref, endpoint="churn")
     big_refs = [big_model(ws, seed=seed, trees=trees) for seed in (1, 2)]
     broken_ref = big_model(ws, seed=3, trees=trees)
+    for ref in (churn_ref, *big_refs, broken_ref):  # deploy takes Approved models only
+        ws.models.approve(ref, reason="benchmark")
+    ws.endpoints.deploy(churn_ref, endpoint="churn")
     ws.endpoints.deploy(big_refs[0], endpoint="big")
     ws.endpoints.deploy(broken_ref, endpoint="broken")
     path = artifact_path(ws, broken_ref)

@@ -225,7 +225,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         log("Training lightgbm on the churn data in a fresh workspace")
         ws, ref = _common.prepare_workspace(tmp / "ws")
-        endpoint = ws.endpoints.deploy(ref, endpoint="churn")
+        endpoint = ws.endpoints.deploy(ref, endpoint="churn", allow_unapproved=True)
         model = ws.models.load(ref)
         model_path = tmp / "model.pkl"
         model_path.write_bytes(model.to_bytes())

@@ -75,7 +75,7 @@ def trained(tmp_path_factory):
     result = workspace.train(
         "churn", target="churn", algorithm="lightgbm", hyperparameters={"n_estimators": 60}
     )
-    workspace.endpoints.deploy(result.model.ref, endpoint="churn")
+    workspace.endpoints.deploy(result.model.ref, endpoint="churn", allow_unapproved=True)
     before = _state(workspace)
     yield workspace, result
     assert _state(workspace) == before, "a test changed the shared, read-only 'trained' workspace"

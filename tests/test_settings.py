@@ -11,7 +11,7 @@ def test_defaults_live_in_the_workspace(tmp_path):
     ws = kiln.Workspace.init(tmp_path / "w")
     assert ws.settings.store_url == f"sqlite:///{tmp_path / 'w' / 'kiln.db'}"
     assert ws.settings.artifacts_url == str(tmp_path / "w" / "artifacts")
-    assert ws.settings.require_approval is False
+    assert ws.settings.require_approval is True  # deploy takes Approved models only
 
 
 def test_environment_overrides_the_file_and_arguments_override_both(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ The public API::
                         ws.train(), ws.tune(), ws.automl(), ws.transform()
     kiln.AutoML         AutoML from a notebook: fit(), predict(), predict_proba(),
                         leaderboard()
+    kiln.load_model()   a model file written by 'kiln models export' (a pickle: trusted files only)
     kiln.errors         the exception tree (kiln.KilnError is its root)
 """
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-__all__ = ["AutoML", "KilnError", "Workspace", "__version__"]
+__all__ = ["AutoML", "KilnError", "Workspace", "__version__", "load_model"]
 
 if TYPE_CHECKING:
     from kiln.automl import AutoML
@@ -37,6 +38,10 @@ def __getattr__(name: str):
         from kiln.automl import AutoML
 
         return AutoML
+    if name == "load_model":
+        from kiln.registry import load_model
+
+        return load_model
     if name == "KilnError":
         from kiln.errors import KilnError
 

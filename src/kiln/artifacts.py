@@ -6,19 +6,23 @@ digest the caller recorded in the metadata store, and refuses a changed or missi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 
 from kiln.errors import IntegrityError
 
-__all__ = ["ArtifactStore", "sha256_file"]
+__all__ = ["ArtifactStore", "StoredFile", "sha256_file"]
 
 _CHUNK = 1024 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -27,6 +31,14 @@ def sha256_file(path: str | os.PathLike) -> str:
         while block := handle.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    digest: str | None  # None: not a digest (a temporary file left by a crash)
+    size: int
+    modified: float  # seconds since the epoch
 
 
 class ArtifactStore:
@@ -102,6 +114,33 @@ class ArtifactStore:
                 code="artifact.digest-mismatch",
             )
         return data
+
+    def stored(self) -> list[StoredFile]:
+        """Every file under the store's root: digests, and temporary files a crash left."""
+        base = f"{self.root}/sha256"
+        if not self.fs.exists(base):
+            return []
+        out = []
+        for key, info in self.fs.find(base, detail=True).items():
+            *_, prefix, name = key.split("/")
+            modified = info.get("mtime") or info.get("LastModified") or info.get("created")
+            if hasattr(modified, "timestamp"):
+                modified = modified.timestamp()
+            digest = prefix + name
+            out.append(
+                StoredFile(
+                    key=key,
+                    digest=digest if _HEX64.fullmatch(digest) else None,
+                    size=int(info.get("size") or 0),
+                    modified=float(modified or 0.0),
+                )
+            )
+        return out
+
+    def remove(self, key: str) -> None:
+        """Delete one stored file by its key (from :meth:`stored`); gone already is fine."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(key)
 
     def exists(self, digest: str) -> bool:
         return self.fs.exists(self._key(digest))

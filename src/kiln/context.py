@@ -16,7 +16,7 @@ from kiln.artifacts import ArtifactStore
 from kiln.compute import JobService, register_job_kind
 from kiln.data import DataCatalog
 from kiln.endpoints import EndpointService
-from kiln.errors import WorkspaceNotFound
+from kiln.errors import ConfigError, WorkspaceNotFound
 from kiln.experiments import ExperimentService
 from kiln.registry import ModelRegistry
 from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home, set_pii_key
@@ -30,8 +30,9 @@ _CONFIG_TEMPLATE = """\
 [kiln]
 # store_url = "postgresql://user@host/kiln"
 # artifacts_url = "s3://bucket/prefix"
-# Deploy only models whose approval status is Approved.
-require_approval = false
+# Deploy only models whose approval status is Approved (false: deploy PendingManualApproval
+# models too, recorded in each endpoint's history; Rejected and Archived never deploy).
+require_approval = true
 # Largest invocation body the server accepts, in bytes.
 max_request_bytes = 10485760
 # A job's process writes a heartbeat this often; a job whose process is on another host and has
@@ -127,6 +128,47 @@ class Context:
             "KILN_HOME": str(self.home),
             "KILN_STORE_URL": self.settings.store_url,
             "KILN_ARTIFACTS_URL": self.settings.artifacts_url,
+        }
+
+    def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600) -> dict:
+        """Find (and with ``delete``, remove) artifact files no record refers to.
+
+        Files younger than ``min_age_seconds`` are kept: a running job stores its model before
+        it records it. Returns what was found: each file's key, size and age, and the totals.
+        """
+        import time
+
+        if min_age_seconds < 0:
+            raise ConfigError(
+                f"min_age_seconds must be 0 or more. Got {min_age_seconds}.", code="gc.bad-age"
+            )
+        referenced = self.store.referenced_digests()
+        clock = time.time()
+        unreferenced, young, kept = [], 0, 0
+        for stored in self.artifacts.stored():
+            if stored.digest is not None and stored.digest in referenced:
+                kept += 1
+            elif clock - stored.modified < min_age_seconds:
+                young += 1
+            else:
+                unreferenced.append(stored)
+        if delete:
+            for stored in unreferenced:
+                self.artifacts.remove(stored.key)
+        return {
+            "deleted": delete,
+            "files": [
+                {
+                    "key": f.key,
+                    "digest": f.digest,
+                    "bytes": f.size,
+                    "age_seconds": round(clock - f.modified),
+                }
+                for f in unreferenced
+            ],
+            "bytes": sum(f.size for f in unreferenced),
+            "kept": kept,
+            "too_young": young,
         }
 
     # -- record services ------------------------------------------------------------------------

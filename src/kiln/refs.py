@@ -1,4 +1,5 @@
-"""Parse the references users type: ``name``, ``name:3`` or ``name@3``."""
+"""Parse the references users type: ``name``, ``name:3``, ``name@3`` or, for models, an alias
+``name@production``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,27 @@ def parse_ref(ref: str, *, what: str) -> tuple[str, int | None]:
             code="name.invalid-ref",
         )
     return check_name(name, what=what), int(version)
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """``"churn:3"`` → ``("churn", 3, None)``; ``"churn@production"`` → ``("churn", None,
+    "production")``; ``"churn"`` → ``("churn", None, None)`` (the latest version)."""
+    name, sep, after = _split(ref)
+    if sep == "@" and after and not after.isdigit():
+        return check_name(name, what="model"), None, check_alias(after)
+    group, version = parse_ref(ref, what="model")
+    return group, version, None
+
+
+def check_alias(alias: str) -> str:
+    """An alias is a name (``production``, ``champion``); digits alone would read as a version."""
+    if not NAME_PATTERN.match(alias or ""):
+        raise ConfigError(
+            f"Invalid model alias {alias!r}: use letters, digits and underscores, starting with a "
+            "letter or underscore, e.g. 'production' (a number after '@' means a version).",
+            code="name.invalid-alias",
+        )
+    return alias
 
 
 def _split(ref: str) -> tuple[str, str, str]:

@@ -34,7 +34,7 @@ class Settings:
     artifacts_url: str
     executor: str = "local"
     ray_address: str | None = None
-    require_approval: bool = False
+    require_approval: bool = True
     max_request_bytes: int = 10 * 1024 * 1024
     # The server: a body must arrive within this many seconds (else 408).
     request_timeout_seconds: float = 30.0

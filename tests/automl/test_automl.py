@@ -107,7 +107,7 @@ def test_the_model_deploys_and_serves_like_any_other(fitted, churn_split, tmp_pa
     automl, _ = fitted
     ws = copy_workspace(automl.workspace, tmp_path / "ws")  # the module's fit stays unchanged
     ws.models.approve(automl.model.ref, reason="AutoML test")
-    ws.endpoints.deploy(automl.model.ref, endpoint="auto")
+    ws.endpoints.deploy(automl.model.ref, endpoint="auto", allow_unapproved=True)
     _, test = churn_split
     rows = test.head(3).drop(columns=["churn"])
     body = rows.astype(object).where(rows.notna(), None).to_dict("records")

@@ -114,6 +114,9 @@ def test_the_lifecycle_through_the_cli(tmp_path):
     table = run_kiln("models", "list", home=home, check=True).stdout
     assert "churn:1" in table and "Approved" in table
 
+    served = run_kiln("models", "reject", "churn:1", "--reason", "drift", home=home)
+    assert served.returncode == 2 and "served by endpoint(s) churn" in served.stderr
+    kiln_json("endpoints", "delete", "churn", "--yes", home=home)
     rejected = kiln_json("models", "reject", "churn:1", "--reason", "drift", home=home)
     assert rejected["approval_status"] == "Rejected"
     refused = run_kiln("deploy", "churn:1", "--endpoint", "other", home=home)

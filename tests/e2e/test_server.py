@@ -95,7 +95,7 @@ def test_kiln_predict_against_the_running_server(server, rows, tmp_path):
 def test_a_new_deployment_is_picked_up_without_a_restart(server, served, rows):
     ws, result = served  # the server's own copy of the trained workspace
     retrained = ws.train("churn", target="churn", algorithm="linear", name="churn_linear")
-    ws.endpoints.deploy(retrained.model.ref, endpoint="churn_v2")
+    ws.endpoints.deploy(retrained.model.ref, endpoint="churn_v2", allow_unapproved=True)
     response = httpx.post(f"{server}/endpoints/churn_v2/invocations", json=rows)
     assert response.status_code == 200 and response.json()["model"] == retrained.model.ref
     assert (

@@ -76,7 +76,7 @@ def test_cli_training_with_a_recipe_registers_a_model(trained, home):
 
 def test_endpoint_and_batch_transform_run_the_recipe(trained, home, tmp_path):
     ws = kiln.Workspace(home)
-    ws.endpoints.deploy(trained["model"], endpoint="churn_recipe")
+    ws.endpoints.deploy(trained["model"], endpoint="churn_recipe", allow_unapproved=True)
     model = ws.models.load(trained["model"])
     rows = pd.read_csv(CHURN_CSV).drop(columns=["churn"])
     rows = rows[rows["total_charges"].isna()].head(2)  # missing values go through the recipe

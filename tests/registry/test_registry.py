@@ -4,9 +4,16 @@ import kiln
 from kiln.errors import IntegrityError, NotFound, StateError
 
 
-def test_approve_and_reject_record_who_when_why(trained_copy):
-    ws, result = trained_copy  # a copy: the session's shared workspace stays read-only
-    ref = result.model.ref
+def test_approve_and_reject_record_who_when_why(ws, trained):
+    source, result = trained
+    ref = ws.models.register(
+        source.models.load(result.model.ref),
+        group="m",
+        algorithm="lightgbm",
+        target="churn",
+        hyperparameters={},
+        metrics={},
+    ).ref
     approved = ws.models.approve(ref, reason="beats the baseline")
     assert approved.approval_status == "Approved"
     assert approved.approval_reason == "beats the baseline"
@@ -27,7 +34,7 @@ def test_list_get_and_unknown_refs(trained):
         ws.models.get("churn:99")
 
 
-def test_deploy_refuses_rejected_and_honours_require_approval(ws, trained):
+def test_deploy_refuses_rejected_and_unapproved_unless_allowed(ws, trained):
     source, result = trained
     # A workspace of its own, so the shared one keeps its approved model.
     model = source.models.load(result.model.ref)
@@ -44,11 +51,24 @@ def test_deploy_refuses_rejected_and_honours_require_approval(ws, trained):
     second = ws.models.register(
         model, group="m", algorithm="lightgbm", target="churn", hyperparameters={}, metrics={}
     )
-    (ws.home / "kiln.toml").write_text("[kiln]\nrequire_approval = true\n")
-    strict = kiln.Workspace(ws.home)
-    with pytest.raises(StateError, match="require_approval"):
-        strict.endpoints.deploy(second.ref, endpoint="e")
-    assert strict.endpoints.get("e").model == version.ref
+    with pytest.raises(StateError, match="--allow-unapproved") as info:
+        ws.endpoints.deploy(second.ref, endpoint="e")
+    assert info.value.code == "registry.not-approved"
+    assert ws.endpoints.get("e").model == version.ref
+    ws.endpoints.deploy(second.ref, endpoint="e", allow_unapproved=True)
+    latest = ws.endpoints.history("e")[-1]
+    assert latest["note"] == "deployed m:2 while PendingManualApproval (--allow-unapproved)"
+    assert latest["variants"][0]["approval_status"] == "PendingManualApproval"
+
+    # A workspace that opts out deploys pending models without the flag, still recorded.
+    (ws.home / "kiln.toml").write_text("[kiln]\nrequire_approval = false\n")
+    lenient = kiln.Workspace(ws.home)
+    lenient.endpoints.deploy(second.ref, endpoint="lenient")
+    assert "require_approval = false" in lenient.endpoints.history("lenient")[-1]["note"]
+    lenient.models.archive(version.ref, undeploy=True)
+    with pytest.raises(StateError, match="Archived") as info:
+        lenient.endpoints.deploy(version.ref, endpoint="lenient", allow_unapproved=True)
+    assert info.value.code == "registry.rejected"
 
 
 def test_a_tampered_model_artifact_is_refused(ws, trained):
@@ -64,7 +84,7 @@ def test_a_tampered_model_artifact_is_refused(ws, trained):
     with pytest.raises(IntegrityError, match="model t:1"):
         ws.models.load(version.ref)
     with pytest.raises(IntegrityError):
-        ws.endpoints.deploy(version.ref, endpoint="t")
+        ws.endpoints.deploy(version.ref, endpoint="t", allow_unapproved=True)
     with pytest.raises(NotFound):
         ws.endpoints.get("t")
 
@@ -78,7 +98,7 @@ def test_deployment_history_and_revisions(ws, trained):
     second = ws.models.register(
         model, group="h", algorithm="x", target="churn", hyperparameters={}, metrics={}
     )
-    ws.endpoints.deploy(first.ref, endpoint="h")
-    endpoint = ws.endpoints.deploy(second.ref, endpoint="h")
+    ws.endpoints.deploy(first.ref, endpoint="h", allow_unapproved=True)
+    endpoint = ws.endpoints.deploy(second.ref, endpoint="h", allow_unapproved=True)
     assert endpoint.revision == 2 and endpoint.model == "h:2"
     assert [h["variants"][0]["model"] for h in ws.endpoints.history("h")] == ["h:1", "h:2"]

@@ -150,7 +150,7 @@ def test_regression_endpoint_answers_values(ws):
 
     ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
     result = ws.train("housing", target="price", algorithm="linear")
-    ws.endpoints.deploy(result.model.ref, endpoint="housing")
+    ws.endpoints.deploy(result.model.ref, endpoint="housing", allow_unapproved=True)
     row = ws.data.load("housing").drop(columns=["price"]).head(1).to_dict("records")
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         body = client.post("/endpoints/housing/invocations", json=row).json()
@@ -196,7 +196,7 @@ def dated(tmp_path_factory):
     frame.to_csv(csv, index=False)
     ws.data.ingest(csv, name="dated")
     result = ws.train("dated", target="y", algorithm="linear")
-    ws.endpoints.deploy(result.model.ref, endpoint="dated")
+    ws.endpoints.deploy(result.model.ref, endpoint="dated", allow_unapproved=True)
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         yield client, result.model, ws
     ws.close()
@@ -248,7 +248,7 @@ def housing(tmp_path_factory):
     ws = kiln.Workspace.init(tmp_path_factory.mktemp("housing") / "ws")
     ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
     result = ws.train("housing", target="price", algorithm="linear")
-    ws.endpoints.deploy(result.model.ref, endpoint="housing")
+    ws.endpoints.deploy(result.model.ref, endpoint="housing", allow_unapproved=True)
     row = ws.data.load("housing").drop(columns=["price"]).head(1).to_dict("records")
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         yield client, row

@@ -99,12 +99,12 @@ def test_redeploying_a_good_model_recovers_and_a_deployment_is_served_at_once(
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         assert client.post("/endpoints/churn/invocations", json=rows).status_code == 503
         retrained = ws.train("churn", target="churn", algorithm="linear")
-        ws.endpoints.deploy(retrained.model.ref, endpoint="churn")
+        ws.endpoints.deploy(retrained.model.ref, endpoint="churn", allow_unapproved=True)
         wait_for(lambda: client.get("/ping").json()["status"] == "ok")
         ok = client.post("/endpoints/churn/invocations", json=rows)
         assert ok.status_code == 200 and ok.json()["model"] == retrained.model.ref
         # A new endpoint answers its first request, with no wait for the next poll.
-        ws.endpoints.deploy(retrained.model.ref, endpoint="fresh")
+        ws.endpoints.deploy(retrained.model.ref, endpoint="fresh", allow_unapproved=True)
         assert client.post("/endpoints/fresh/invocations", json=rows).status_code == 200
 
 
@@ -113,7 +113,7 @@ def test_a_new_revision_that_fails_to_load_leaves_the_old_model_serving(trained,
     ws = workspace_with_settings(source, tmp_path / "ws")
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         retrained = ws.train("churn", target="churn", algorithm="linear")
-        ws.endpoints.deploy(retrained.model.ref, endpoint="churn")
+        ws.endpoints.deploy(retrained.model.ref, endpoint="churn", allow_unapproved=True)
         tamper(ws, retrained.model.ref)
         wait_for(lambda: client.get("/ping").json()["status"] == "degraded")
         response = client.post("/endpoints/churn/invocations", json=rows)
@@ -149,7 +149,9 @@ def test_a_new_revision_of_the_same_model_is_not_loaded_again(trained, tmp_path,
             return real_load(ref)
 
         monkeypatch.setattr(ws.models, "load", load)
-        revision = ws.endpoints.deploy(result.model.ref, endpoint="churn").revision
+        revision = ws.endpoints.deploy(
+            result.model.ref, endpoint="churn", allow_unapproved=True
+        ).revision
         wait_for(lambda: client.get("/endpoints/churn").json()["revision"] == revision)
         assert loads == []
         assert client.post("/endpoints/churn/invocations", json=rows).status_code == 200
@@ -176,7 +178,7 @@ def test_an_endpoint_whose_model_is_loading_answers_503_loading(trained, tmp_pat
             return real_load(name, current)
 
         cache._load = slow_load
-        ws.endpoints.deploy(result.model.ref, endpoint="slow")
+        ws.endpoints.deploy(result.model.ref, endpoint="slow", allow_unapproved=True)
         response = client.post("/endpoints/slow/invocations", json=rows)
         assert response.status_code == 503, response.text
         assert response.json()["error"] == "serving.endpoint-loading"

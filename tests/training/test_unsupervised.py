@@ -39,8 +39,8 @@ def test_pca_and_serving_unsupervised_outputs(iris, tmp_path):
     )
     assert result.metrics["train"]["explained_variance"] > 0.9
     clusters = iris.train("iris", algorithm="kmeans", target="species", hyperparameters={"k": 3})
-    iris.endpoints.deploy(result.model.ref, endpoint="pca")
-    iris.endpoints.deploy(clusters.model.ref, endpoint="clusters")
+    iris.endpoints.deploy(result.model.ref, endpoint="pca", allow_unapproved=True)
+    iris.endpoints.deploy(clusters.model.ref, endpoint="clusters", allow_unapproved=True)
     from kiln.serving import create_app
 
     rows = load_iris(as_frame=True).frame.drop(columns=["target"]).head(2).to_dict("records")

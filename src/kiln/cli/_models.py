@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from kiln.cli._common import (
     JsonOption,
     console,
+    err_console,
     fields,
     metrics_table,
     print_json,
@@ -15,6 +18,11 @@ from kiln.cli._common import (
 )
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
+UndeployOption = typer.Option(
+    False,
+    "--undeploy",
+    help="Roll the endpoints that serve it back to their previous Approved version.",
+)
 algorithms_app = typer.Typer(help="The built-in algorithms.", no_args_is_help=True)
 
 
@@ -63,8 +71,13 @@ def show(
     """Show a model version: signature, metrics, lineage, approval."""
     ws = workspace(ctx)
     version = ws.models.get(ref)
+    approvals = ws.models.approvals(version.ref)
+    aliases = [a for a, r in ws.models.aliases(version.group).items() if r == version.ref]
+    serving = ws.models.serving(version.ref)
     if as_json:
-        print_json(version.to_dict())
+        print_json(
+            version.to_dict() | {"approvals": approvals, "aliases": aliases, "served_by": serving}
+        )
         return
     dataset = (
         ws.data.get_by_id(version.dataset_version_id).ref if version.dataset_version_id else None
@@ -79,10 +92,8 @@ def show(
             "data set": dataset,
             "training job": version.job_id,
             "status": version.approval_status,
-            "approval": f"{version.approval_by} at {version.approval_at:%Y-%m-%d %H:%M}: "
-            f"{version.approval_reason}"
-            if version.approval_at
-            else None,
+            "aliases": ", ".join(aliases) or None,
+            "served by": ", ".join(serving) or None,
             "sha256": version.digest,
             "hyperparameters": version.hyperparameters,
             "automl": _automl_summary(version.details) if version.details else None,
@@ -98,16 +109,34 @@ def show(
             for c in version.signature["inputs"]
         ],
     )
+    if approvals:
+        table(
+            "Approval history",
+            ["when", "status", "by", "reason"],
+            [[a["at"], a["status"], a["by"], a["reason"]] for a in approvals],
+        )
     metrics_table(version.metrics)
 
 
-def _decide(ctx: typer.Context, ref: str, reason: str, approve: bool, as_json: bool) -> None:
-    models = workspace(ctx).models
-    version = models.approve(ref, reason=reason) if approve else models.reject(ref, reason=reason)
-    if as_json:
-        print_json(version.to_dict())
+def _decide(
+    ctx: typer.Context, ref: str, reason: str, status: str, as_json: bool, undeploy: bool = False
+) -> None:
+    ws = workspace(ctx)
+    models = ws.models
+    serving = models.serving(ref) if undeploy else []
+    if status == "Approved":
+        version = models.approve(ref, reason=reason)
+    elif status == "Rejected":
+        version = models.reject(ref, reason=reason, undeploy=undeploy)
     else:
-        console.print(f"Model [bold]{version.ref}[/] is now {version.approval_status}.")
+        version = models.archive(ref, reason=reason, undeploy=undeploy)
+    rolled_back = {name: ws.endpoints.get(name).model for name in serving}
+    if as_json:
+        print_json(version.to_dict() | {"rolled_back": rolled_back})
+        return
+    console.print(f"Model [bold]{version.ref}[/] is now {version.approval_status}.")
+    for name, model in rolled_back.items():
+        console.print(f"Endpoint [bold]{name}[/] rolled back to [bold]{model}[/].")
 
 
 @app.command()
@@ -118,7 +147,7 @@ def approve(
     as_json: bool = JsonOption,
 ) -> None:
     """Approve a model version for deployment."""
-    _decide(ctx, ref, reason, True, as_json)
+    _decide(ctx, ref, reason, "Approved", as_json)
 
 
 @app.command()
@@ -126,10 +155,101 @@ def reject(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="GROUP:VERSION"),
     reason: str = typer.Option("", "--reason", help="Why (recorded with who and when)."),
+    undeploy: bool = UndeployOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Reject a model version: it can no longer be deployed."""
-    _decide(ctx, ref, reason, False, as_json)
+    """Reject a model version: it can no longer be deployed. Refused while an endpoint serves
+    it, unless --undeploy."""
+    _decide(ctx, ref, reason, "Rejected", as_json, undeploy)
+
+
+@app.command()
+def archive(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="GROUP:VERSION"),
+    reason: str = typer.Option("", "--reason", help="Why (recorded with who and when)."),
+    undeploy: bool = UndeployOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Archive a model version: kept with its history, never deployed. Refused while an endpoint
+    serves it, unless --undeploy."""
+    _decide(ctx, ref, reason, "Archived", as_json, undeploy)
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="GROUP:VERSION"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete a model version's record (refused while deployed); 'kiln gc' frees its file."""
+    ws = workspace(ctx)
+    version = ws.models.get(ref)
+    if not yes:
+        typer.confirm(f"Delete model {version.ref} and its approval history?", abort=True)
+    deleted = ws.models.delete(ref)
+    if as_json:
+        print_json(deleted.to_dict())
+        return
+    console.print(
+        f"Deleted model [bold]{deleted.ref}[/]. Its file stays until 'kiln gc --delete' finds "
+        "no record refers to it."
+    )
+
+
+@app.command()
+def alias(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="GROUP:VERSION (or GROUP@ALIAS to remove with --delete)"),
+    name: str = typer.Argument(None, help="The alias, e.g. production."),
+    delete_: bool = typer.Option(False, "--delete", help="Remove the alias GROUP@ALIAS."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Point an alias (churn@production) at a version; usable wherever a version is."""
+    from kiln.errors import ConfigError
+
+    models = workspace(ctx).models
+    if delete_:
+        models.remove_alias(ref)
+        if as_json:
+            print_json({"removed": ref})
+        else:
+            console.print(f"Removed alias [bold]{ref}[/].")
+        return
+    if name is None:
+        raise ConfigError(
+            "Give the alias after the version, e.g. 'kiln models alias churn:3 production'.",
+            code="cli.bad-option",
+        )
+    version = models.set_alias(ref, name)
+    if as_json:
+        print_json({"alias": f"{version.group}@{name}", "model": version.ref})
+        return
+    console.print(f"[bold]{version.group}@{name}[/] now names [bold]{version.ref}[/].")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="GROUP:VERSION or GROUP@ALIAS"),
+    output: Path = typer.Option(..., "--output", "-o", help="File (or folder) to write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write a model version as a plain file, loadable with kiln.load_model(PATH)."""
+    ws = workspace(ctx)
+    version = ws.models.get(ref)
+    path = ws.models.export(version.ref, output, overwrite=force)
+    if as_json:
+        print_json({"model": version.ref, "path": str(path), "sha256": version.digest})
+        return
+    console.print(f"Wrote model [bold]{version.ref}[/] to {path} (SHA-256 {version.digest}).")
+    err_console.print(
+        "[yellow]warning:[/] the file is a Python pickle: loading it runs code. Load only files "
+        "you trust, with kiln.load_model(path), where the library versions in "
+        f"'kiln models show {version.ref}' are installed. ONNX export is not available yet."
+    )
 
 
 @algorithms_app.command("list")

@@ -23,6 +23,9 @@ from kiln.cli._common import (
     workspace,
 )
 
+# Exit statuses beyond 0 (done), 1 (a bug) and 2 (a KilnError): see docs/cli.md.
+CRITERIA_NOT_MET = 3
+
 app = typer.Typer(
     name="kiln",
     help="kiln: a self-hosted ML platform — data lake, training, registry, endpoints, "
@@ -139,8 +142,11 @@ def train(
             recipe=recipe,
         )
         result = ws.train(data, algorithm=algorithm, options=options, on_log=on_log)
+    failed = any(not check["passed"] for check in result.criteria)
     if as_json:
         print_json(result.to_dict())
+        if failed:
+            raise typer.Exit(CRITERIA_NOT_MET)
         return
     shown = {
         k: v for k, v in result.metrics.items() if k in ("cv_mean", "cv_std", "validation", "test")
@@ -157,6 +163,12 @@ def train(
         f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
         f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
     )
+    if failed:
+        err_console.print(
+            f"Success criteria not met: {result.model.ref} is Rejected (exit status "
+            f"{CRITERIA_NOT_MET})."
+        )
+        raise typer.Exit(CRITERIA_NOT_MET)
 
 
 @app.command()
@@ -306,12 +318,19 @@ def automl(
 @app.command()
 def deploy(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="GROUP:VERSION"),
+    model: str = typer.Argument(..., help="GROUP:VERSION or GROUP@ALIAS"),
     endpoint: str = typer.Option(..., "--endpoint", help="Endpoint name (created if new)."),
+    allow_unapproved: bool = typer.Option(
+        False,
+        "--allow-unapproved",
+        help="Deploy a PendingManualApproval version (recorded in the endpoint's history).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Deploy a model version to an endpoint."""
-    result = workspace(ctx).endpoints.deploy(model, endpoint=endpoint)
+    """Deploy an Approved model version to an endpoint."""
+    result = workspace(ctx).endpoints.deploy(
+        model, endpoint=endpoint, allow_unapproved=allow_unapproved
+    )
     if as_json:
         print_json(result.to_dict())
         return
@@ -367,11 +386,75 @@ def endpoints_show(
     )
     table(
         "Deployments",
-        ["revision", "model", "when", "by"],
+        ["revision", "model", "when", "by", "note"],
         [
-            [h["revision"], h["variants"][0]["model"], h["created_at"], h["created_by"]]
+            [
+                h["revision"],
+                ", ".join(v["model"] for v in h["variants"]),
+                h["created_at"],
+                h["created_by"],
+                h["note"],
+            ]
             for h in history
         ],
+    )
+
+
+@endpoints_app.command("delete")
+def endpoints_delete(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete an endpoint and its history; a running server stops serving it within a second."""
+    service = workspace(ctx).endpoints
+    endpoint = service.get(name)
+    if not yes:
+        typer.confirm(
+            f"Delete endpoint {endpoint.name} (serving {endpoint.model}) and its history?",
+            abort=True,
+        )
+    service.delete(name)
+    if as_json:
+        print_json(endpoint.to_dict() | {"deleted": True})
+        return
+    console.print(f"Deleted endpoint [bold]{endpoint.name}[/]; model {endpoint.model} stays.")
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    delete: bool = typer.Option(
+        False, "--delete", help="Delete the files found (without it: a dry run that lists them)."
+    ),
+    min_age: float = typer.Option(
+        3600,
+        "--min-age",
+        help="Keep files younger than this many seconds (a job may be about to record them).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Find artifact files no record refers to; --delete removes them."""
+    found = workspace(ctx).collect_garbage(delete=delete, min_age_seconds=min_age)
+    if as_json:
+        print_json(found)
+        return
+    size = found["bytes"] / 1e6
+    if found["files"]:
+        table(
+            "Unreferenced artifacts" + (" (deleted)" if delete else ""),
+            ["file", "MB", "age (h)"],
+            [
+                [f["key"], f"{f['bytes'] / 1e6:.2f}", f"{f['age_seconds'] / 3600:.1f}"]
+                for f in found["files"]
+            ],
+        )
+    verb = "Deleted" if delete else "Would delete"
+    console.print(
+        f"{verb} {len(found['files'])} file(s), {size:.1f} MB; kept {found['kept']} referenced "
+        f"and {found['too_young']} younger than {min_age:g} s."
+        + ("" if delete or not found["files"] else " Run 'kiln gc --delete' to delete them.")
     )
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from kiln.errors import KilnError, NotFound
 from kiln.refs import check_name
-from kiln.store import DeploymentRow, EndpointRow, Record, link, new_id, now, who
+from kiln.registry import APPROVED, live_variant, record_revision, write_revision
+from kiln.store import DeploymentRow, EndpointRow, LineageRow, Record, new_id, now, who
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -43,29 +45,26 @@ class EndpointService:
     def __init__(self, workspace: Context):
         self._ws = workspace
 
-    def deploy(self, model: str, *, endpoint: str) -> Endpoint:
+    def deploy(self, model: str, *, endpoint: str, allow_unapproved: bool = False) -> Endpoint:
         """Point ``endpoint`` at model version ``model`` (creating the endpoint if needed).
 
-        Refuses a Rejected model, and anything not Approved when the workspace sets
-        ``require_approval``. The model file is verified before the endpoint changes.
+        Only Approved versions are deployed, unless ``allow_unapproved`` (or the workspace sets
+        ``require_approval = false``), which the deployment history records; Rejected and
+        Archived never are. The model file is verified before the endpoint changes.
         """
         check_name(endpoint, what="endpoint")
         version = self._ws.models.get(model)
-        self._ws.models.check_deployable(version)
+        self._ws.models.check_deployable(version, allow_unapproved=allow_unapproved)
         self._ws.models.load(version)  # refuses a missing or tampered artifact up front
-        variants = [
-            {
-                "name": "primary",
-                "model": version.ref,
-                "model_version_id": version.id,
-                "weight": 1.0,
-                "role": "live",
-            }
-        ]
+        variants = [live_variant(version)]
+        note = None
+        if version.approval_status != APPROVED:
+            why = "--allow-unapproved" if allow_unapproved else "require_approval = false"
+            note = f"deployed {version.ref} while {version.approval_status} ({why})"
         with self._ws.store.write() as session:
             row = session.scalars(select(EndpointRow).where(EndpointRow.name == endpoint)).first()
-            stamp = now()
             if row is None:
+                stamp = now()
                 row = EndpointRow(
                     id=new_id("ep"),
                     name=endpoint,
@@ -76,22 +75,29 @@ class EndpointService:
                     created_by=who(),
                 )
                 session.add(row)
+                session.flush()
+                record_revision(session, row, note=note)
             else:
-                row.variants = variants
-                row.revision = row.revision + 1
-                row.updated_at = stamp
-            session.flush()
-            session.add(
-                DeploymentRow(
-                    endpoint_id=row.id,
-                    revision=row.revision,
-                    variants=variants,
-                    created_at=stamp,
-                    created_by=who(),
+                write_revision(session, row, variants, note=note)
+            return Endpoint._from_row(row)
+
+    def delete(self, name: str) -> Endpoint:
+        """Delete an endpoint and its deployment history; the models it served stay.
+
+        A running server stops serving it within a second (then answers 404).
+        """
+        endpoint = self.get(name)
+        with self._ws.store.write() as session:
+            session.execute(
+                sql_delete(DeploymentRow).where(DeploymentRow.endpoint_id == endpoint.id)
+            )
+            session.execute(
+                sql_delete(LineageRow).where(
+                    (LineageRow.target_kind == "endpoint") & (LineageRow.target_id == endpoint.id)
                 )
             )
-            link(session, ("model_version", version.id), ("endpoint", row.id), "deployed")
-            return Endpoint._from_row(row)
+            session.delete(session.get(EndpointRow, endpoint.id))
+        return endpoint
 
     def get(self, name: str) -> Endpoint:
         with self._ws.store.read() as session:
@@ -146,6 +152,7 @@ class EndpointService:
                     "variants": r.variants,
                     "created_at": r.created_at.isoformat() + "Z",
                     "created_by": r.created_by,
+                    "note": r.note,
                 }
                 for r in rows
             ]

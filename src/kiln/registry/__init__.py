@@ -1,15 +1,33 @@
 """The model registry: groups, versions, approval, and the model artifact (``TrainedModel``)."""
 
-from kiln.registry._model import TrainedModel, library_versions, set_estimator_threads
-from kiln.registry._registry import APPROVED, PENDING, REJECTED, ModelRegistry, ModelVersion
+from kiln.registry._deployments import live_variant, record_revision, write_revision
+from kiln.registry._model import (
+    TrainedModel,
+    library_versions,
+    load_model,
+    set_estimator_threads,
+)
+from kiln.registry._registry import (
+    APPROVED,
+    ARCHIVED,
+    PENDING,
+    REJECTED,
+    ModelRegistry,
+    ModelVersion,
+)
 
 __all__ = [
     "APPROVED",
+    "ARCHIVED",
     "PENDING",
     "REJECTED",
     "ModelRegistry",
     "ModelVersion",
     "TrainedModel",
     "library_versions",
+    "live_variant",
+    "load_model",
+    "record_revision",
     "set_estimator_threads",
+    "write_revision",
 ]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import pickle
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -277,3 +279,12 @@ def _refuse_non_finite(scores: np.ndarray) -> None:
         "probably far outside the values it was trained on. Check that row's numbers.",
         code="request.non-finite-prediction",
     )
+
+
+def load_model(path: str | os.PathLike) -> TrainedModel:
+    """A model file written by ``kiln models export`` (or ``ws.models.export``).
+
+    The file is a pickle and loading it runs code: load only files you trust. It has no
+    digest check of its own; compare its SHA-256 with ``kiln models show`` if it travelled.
+    """
+    return TrainedModel.from_bytes(Path(path).read_bytes())

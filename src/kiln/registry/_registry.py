@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, or_, select
 
-from kiln.errors import NotFound, StateError
-from kiln.refs import parse_ref
+from kiln.errors import ConfigError, NotFound, StateError
+from kiln.refs import check_alias, parse_model_ref
+from kiln.registry._deployments import serving_endpoints, write_revision
 from kiln.registry._model import TrainedModel
-from kiln.store import ModelGroupRow, ModelVersionRow, Record, link, new_id, now, who
+from kiln.store import (
+    DeploymentRow,
+    LineageRow,
+    ModelAliasRow,
+    ModelApprovalEventRow,
+    ModelGroupRow,
+    ModelVersionRow,
+    Record,
+    link,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
     from kiln.context import Context
 
-__all__ = ["APPROVED", "PENDING", "REJECTED", "ModelRegistry", "ModelVersion"]
+__all__ = ["APPROVED", "ARCHIVED", "PENDING", "REJECTED", "ModelRegistry", "ModelVersion"]
 
 PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+# Retired: kept with its history, never deployed; approve or reject again to bring it back.
+ARCHIVED = "Archived"
 
 
 @dataclass(frozen=True)
@@ -109,9 +127,11 @@ class ModelRegistry:
             return ModelVersion._from_row(row)
 
     def get(self, ref: str) -> ModelVersion:
-        """``group`` (its latest version) or ``group:3``."""
-        group, version = parse_ref(ref, what="model")
+        """``group`` (its latest version), ``group:3`` or an alias, ``group@production``."""
+        group, version, alias = parse_model_ref(ref)
         with self._ws.store.read() as session:
+            if alias is not None:
+                return ModelVersion._from_row(self._aliased(session, group, alias))
             query = select(ModelVersionRow).where(ModelVersionRow.group == group)
             if version is None:
                 query = query.order_by(ModelVersionRow.version.desc())
@@ -134,6 +154,21 @@ class ModelRegistry:
             code="registry.unknown-model",
         )
 
+    def _aliased(self, session, group: str, alias: str) -> ModelVersionRow:
+        row = session.get(ModelAliasRow, (group, alias))
+        if row is not None:
+            return session.get(ModelVersionRow, row.model_version_id)
+        known = session.scalars(select(ModelAliasRow.alias).where(ModelAliasRow.group == group))
+        names = ", ".join(f"{group}@{a}" for a in sorted(known))
+        if session.get(ModelGroupRow, group) is None:
+            self.get(group)  # raises registry.unknown-model
+        raise NotFound(
+            f"Model {group!r} has no alias {alias!r}; "
+            + (f"its aliases are {names}. " if names else "it has none. ")
+            + f"Set one with 'kiln models alias {group}:VERSION {alias}'.",
+            code="registry.unknown-alias",
+        )
+
     def get_by_id(self, model_version_id: str) -> ModelVersion:
         with self._ws.store.read() as session:
             row = session.get(ModelVersionRow, model_version_id)
@@ -153,21 +188,244 @@ class ModelRegistry:
             self.get(group)
         return [ModelVersion._from_row(r) for r in rows]
 
+    # -- approval ---------------------------------------------------------------------------
+
     def approve(self, ref: str, *, reason: str = "") -> ModelVersion:
-        return self._set_status(ref, APPROVED, reason)
+        """Mark a version Approved: deployable (see :meth:`check_deployable`)."""
+        return self._decide(ref, APPROVED, reason)
 
-    def reject(self, ref: str, *, reason: str = "") -> ModelVersion:
-        return self._set_status(ref, REJECTED, reason)
+    def reject(self, ref: str, *, reason: str = "", undeploy: bool = False) -> ModelVersion:
+        """Mark a version Rejected: never deployable.
 
-    def _set_status(self, ref: str, status: str, reason: str) -> ModelVersion:
+        A version an endpoint serves is refused (``registry.deployed``) unless ``undeploy``, which
+        rolls each such endpoint back to the newest earlier revision whose models are all
+        Approved, in the same transaction.
+        """
+        return self._decide(ref, REJECTED, reason, undeploy=undeploy)
+
+    def archive(self, ref: str, *, reason: str = "", undeploy: bool = False) -> ModelVersion:
+        """Retire a version: kept with its history, never deployable; like :meth:`reject` for
+        served versions. Approve or reject it again to bring it back."""
+        return self._decide(ref, ARCHIVED, reason, undeploy=undeploy)
+
+    def _decide(
+        self, ref: str, status: str, reason: str, *, undeploy: bool = False
+    ) -> ModelVersion:
         version = self.get(ref)
         with self._ws.store.write() as session:
             row = session.get(ModelVersionRow, version.id)
+            if status in (REJECTED, ARCHIVED):
+                serving = serving_endpoints(session, row.id)
+                if serving and not undeploy:
+                    names = ", ".join(e.name for e in serving)
+                    verb = "Rejecting" if status == REJECTED else "Archiving"
+                    command = "reject" if status == REJECTED else "archive"
+                    raise StateError(
+                        f"Model {version.ref} is served by endpoint(s) {names}. {verb} it would "
+                        f"leave them serving a {status} model. Roll them back to their previous "
+                        f"Approved version with 'kiln models {command} {version.ref} --undeploy' "
+                        "(SDK: undeploy=True), or deploy another version to them first.",
+                        code="registry.deployed",
+                    )
+                for endpoint in serving:
+                    self._roll_back(session, endpoint, version, status)
+            stamp, by = now(), who()
             row.approval_status = status
-            row.approval_by = who()
-            row.approval_at = now()
+            row.approval_by = by
+            row.approval_at = stamp
             row.approval_reason = reason
+            session.add(
+                ModelApprovalEventRow(
+                    model_version_id=row.id,
+                    status=status,
+                    reason=reason,
+                    created_at=stamp,
+                    created_by=by,
+                )
+            )
             return ModelVersion._from_row(row)
+
+    def _roll_back(self, session, endpoint, version: ModelVersion, status: str) -> None:
+        """Point ``endpoint`` at its newest earlier revision whose models are all Approved."""
+        history = session.scalars(
+            select(DeploymentRow)
+            .where(DeploymentRow.endpoint_id == endpoint.id)
+            .order_by(DeploymentRow.revision.desc())
+        ).all()
+        for entry in history:
+            ids = [v["model_version_id"] for v in entry.variants]
+            if version.id in ids:
+                continue
+            rows = [session.get(ModelVersionRow, i) for i in ids]
+            if not rows or any(r is None or r.approval_status != APPROVED for r in rows):
+                continue
+            for r in rows:  # refuses a missing or changed file before the endpoint changes
+                self._ws.artifacts.local_path(r.digest, what=f"model {r.group}:{r.version}")
+            by_id = {r.id: ModelVersion._from_row(r) for r in rows}
+            variants = [
+                v | {"model": by_id[v["model_version_id"]].ref, "approval_status": APPROVED}
+                for v in entry.variants
+            ]
+            write_revision(
+                session,
+                endpoint,
+                variants,
+                note=f"rolled back to revision {entry.revision}: {version.ref} was {status}",
+            )
+            return
+        raise StateError(
+            f"Endpoint {endpoint.name} serves {version.ref} and has no earlier revision whose "
+            f"models are all Approved to roll back to, so {version.ref} stays as it is. Deploy "
+            f"an Approved version to {endpoint.name} first, or delete the endpoint with "
+            f"'kiln endpoints delete {endpoint.name}'.",
+            code="registry.no-rollback-target",
+        )
+
+    def approvals(self, ref: str) -> list[dict]:
+        """Every approval decision on a version, oldest first: status, reason, who, when."""
+        version = self.get(ref)
+        with self._ws.store.read() as session:
+            rows = session.scalars(
+                select(ModelApprovalEventRow)
+                .where(ModelApprovalEventRow.model_version_id == version.id)
+                .order_by(ModelApprovalEventRow.id)
+            ).all()
+            return [
+                {
+                    "status": r.status,
+                    "reason": r.reason,
+                    "at": r.created_at.isoformat() + "Z",
+                    "by": r.created_by,
+                }
+                for r in rows
+            ]
+
+    def serving(self, ref: str) -> list[str]:
+        """The names of the endpoints that serve this version now."""
+        version = self.get(ref)
+        with self._ws.store.read() as session:
+            return [e.name for e in serving_endpoints(session, version.id)]
+
+    # -- aliases ----------------------------------------------------------------------------
+
+    def set_alias(self, ref: str, alias: str) -> ModelVersion:
+        """Point ``group@alias`` at the version ``ref`` names (moving it if it exists).
+
+        An endpoint deployed by alias keeps the version it resolved to; moving the alias does
+        not redeploy (deploy again to follow it).
+        """
+        check_alias(alias)
+        version = self.get(ref)
+        with self._ws.store.write() as session:
+            row = session.get(ModelAliasRow, (version.group, alias))
+            if row is None:
+                row = ModelAliasRow(group=version.group, alias=alias)
+                session.add(row)
+            row.model_version_id = version.id
+            row.created_at = now()
+            row.created_by = who()
+        return version
+
+    def remove_alias(self, ref: str) -> None:
+        """Remove ``group@alias``; the version it named stays."""
+        group, _, alias = parse_model_ref(ref)
+        if alias is None:
+            raise ConfigError(
+                f"Name the alias to remove as GROUP@ALIAS, e.g. 'churn@production'. Got {ref!r}.",
+                code="name.invalid-alias",
+            )
+        with self._ws.store.write() as session:
+            self._aliased(session, group, alias)  # raises when there is no such alias
+            session.delete(session.get(ModelAliasRow, (group, alias)))
+
+    def aliases(self, group: str | None = None) -> dict[str, str]:
+        """``{"churn@production": "churn:3", ...}``."""
+        with self._ws.store.read() as session:
+            query = select(ModelAliasRow, ModelVersionRow).join(
+                ModelVersionRow, ModelVersionRow.id == ModelAliasRow.model_version_id
+            )
+            if group is not None:
+                query = query.where(ModelAliasRow.group == group)
+            return {
+                f"{a.group}@{a.alias}": f"{v.group}:{v.version}"
+                for a, v in session.execute(
+                    query.order_by(ModelAliasRow.group, ModelAliasRow.alias)
+                )
+            }
+
+    # -- removal and export -----------------------------------------------------------------
+
+    def delete(self, ref: str) -> ModelVersion:
+        """Delete a version's record, approval history and aliases.
+
+        Refused while an endpoint serves it. The model file stays in the artifact store until
+        ``kiln gc`` finds no record refers to it, so a deletion can be undone from a backup of
+        the metadata store alone.
+        """
+        _, number, alias = parse_model_ref(ref)
+        if number is None and alias is None:
+            raise ConfigError(
+                f"Name the version to delete, e.g. '{ref}:1': deleting {ref!r} alone would pick "
+                "the latest version by accident.",
+                code="registry.delete-needs-version",
+            )
+        version = self.get(ref)
+        with self._ws.store.write() as session:
+            serving = serving_endpoints(session, version.id)
+            if serving:
+                names = ", ".join(e.name for e in serving)
+                raise StateError(
+                    f"Model {version.ref} is served by endpoint(s) {names} and cannot be deleted. "
+                    f"Archive it with 'kiln models archive {version.ref} --undeploy' (which rolls "
+                    "them back), deploy another version to them, or delete them first.",
+                    code="registry.deployed",
+                )
+            for model in (ModelAliasRow, ModelApprovalEventRow):
+                session.execute(sql_delete(model).where(model.model_version_id == version.id))
+            session.execute(
+                sql_delete(LineageRow).where(
+                    or_(
+                        (LineageRow.source_kind == "model_version")
+                        & (LineageRow.source_id == version.id),
+                        (LineageRow.target_kind == "model_version")
+                        & (LineageRow.target_id == version.id),
+                    )
+                )
+            )
+            session.delete(session.get(ModelVersionRow, version.id))
+            session.flush()
+            left = session.scalar(
+                select(func.count(ModelVersionRow.id)).where(ModelVersionRow.group == version.group)
+            )
+            if not left:
+                session.execute(
+                    sql_delete(ModelAliasRow).where(ModelAliasRow.group == version.group)
+                )
+                session.delete(session.get(ModelGroupRow, version.group))
+        return version
+
+    def export(self, ref: str, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the version's model file (verified against its digest) to ``path``.
+
+        The file is a pickle: loading it runs code, so load only files you trust, with
+        :func:`kiln.load_model` in an environment with the library versions the model records.
+        """
+        version = self.get(ref)
+        out = Path(path)
+        if out.is_dir():
+            out = out / f"{version.group}-{version.version}.kiln-model"
+        if out.exists() and not overwrite:
+            raise StateError(
+                f"{out} exists. Choose another path, or overwrite it (CLI --force, SDK "
+                "overwrite=True).",
+                code="registry.export-exists",
+            )
+        data = self._ws.artifacts.read_bytes(version.digest, what=f"model {version.ref}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+        return out
 
     def load(self, ref: str | ModelVersion) -> TrainedModel:
         """The fitted model, after checking its file against the recorded digest."""
@@ -176,20 +434,24 @@ class ModelRegistry:
         data = self._ws.artifacts.read_bytes(version.digest, what=f"model {version.ref}")
         return TrainedModel.from_bytes(data)
 
-    def check_deployable(self, version: ModelVersion) -> None:
-        if version.approval_status == REJECTED:
+    def check_deployable(self, version: ModelVersion, *, allow_unapproved: bool = False) -> None:
+        """Refuse what must not serve: Rejected and Archived always; anything not Approved
+        unless ``allow_unapproved`` or the workspace sets ``require_approval = false``."""
+        if version.approval_status in (REJECTED, ARCHIVED):
             raise StateError(
-                f"Model {version.ref} is Rejected"
+                f"Model {version.ref} is {version.approval_status}"
                 + (f" ({version.approval_reason})" if version.approval_reason else "")
-                + f" and cannot be deployed. Deploy another version, or approve it first with "
+                + " and cannot be deployed. Deploy another version, or approve it first with "
                 f"'kiln models approve {version.ref} --reason ...'.",
                 code="registry.rejected",
             )
-        if self._ws.settings.require_approval and version.approval_status != APPROVED:
+        if version.approval_status != APPROVED and not (
+            allow_unapproved or not self._ws.settings.require_approval
+        ):
             raise StateError(
-                f"Model {version.ref} is {version.approval_status}, and this workspace "
-                "deploys only "
-                f"approved models (require_approval). Approve it with "
-                f"'kiln models approve {version.ref} --reason ...'.",
+                f"Model {version.ref} is {version.approval_status}: only Approved models are "
+                f"deployed. Approve it with 'kiln models approve {version.ref} --reason ...', or "
+                "deploy it unapproved with --allow-unapproved (SDK: allow_unapproved=True), which "
+                "the deployment history records.",
                 code="registry.not-approved",
             )

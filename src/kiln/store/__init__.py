@@ -11,6 +11,8 @@ from kiln.store._tables import (
     JobMetricRow,
     JobRow,
     LineageRow,
+    ModelAliasRow,
+    ModelApprovalEventRow,
     ModelGroupRow,
     ModelVersionRow,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "JobRow",
     "LineageRow",
     "Record",
+    "ModelAliasRow",
+    "ModelApprovalEventRow",
     "ModelGroupRow",
     "ModelVersionRow",
     "Store",

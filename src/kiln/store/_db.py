@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import json
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -10,16 +12,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import JSON, String, Text, create_engine, event, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import ConfigError
-from kiln.store._tables import LineageRow
+from kiln.store._tables import Base, LineageRow
 
 # The newest migration in migrations/versions; a test checks it matches Alembic's head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+_NOT_REFERENCES = {"job_logs", "job_metrics", "lineage", "alembic_version"}
 
 
 def now() -> datetime:
@@ -113,6 +117,29 @@ class Store:
         with self._write_engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def referenced_digests(self) -> set[str]:
+        """Every SHA-256 digest any record mentions, in any text or JSON column.
+
+        Read widely on purpose: garbage collection deletes what is *not* in this set, so a
+        digest mentioned anywhere (a job result, an AutoML leaderboard, a profile) is kept.
+        Logs and metric series are not records of artifacts and are skipped.
+        """
+        found: set[str] = set()
+        with self.read() as session:
+            for table in Base.metadata.sorted_tables:
+                if table.name in _NOT_REFERENCES:
+                    continue
+                columns = [c for c in table.columns if isinstance(c.type, String | Text | JSON)]
+                if not columns:
+                    continue
+                for row in session.execute(select(*columns)).yield_per(1000):
+                    for value in row:
+                        if value is None:
+                            continue
+                        text_value = value if isinstance(value, str) else json.dumps(value)
+                        found.update(_DIGEST.findall(text_value))
+        return found
 
     def dispose(self) -> None:
         self._read_engine.dispose()

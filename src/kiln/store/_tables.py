@@ -136,6 +136,31 @@ class ModelVersionRow(Base):
     details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
+class ModelApprovalEventRow(Base):
+    """One approval decision on a model version; the version row holds the latest."""
+
+    __tablename__ = "model_approval_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ModelAliasRow(Base):
+    """A movable name for one version of a group: ``churn@production``."""
+
+    __tablename__ = "model_aliases"
+
+    group: Mapped[str] = mapped_column(ForeignKey("model_groups.name"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
 class EndpointRow(Base):
     __tablename__ = "endpoints"
 
@@ -157,6 +182,8 @@ class DeploymentRow(Base):
     variants: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+    # Why this revision exists beyond "someone deployed": a rollback, an unapproved deploy.
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class LineageRow(Base):

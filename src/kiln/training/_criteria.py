@@ -59,15 +59,18 @@ def parse_criterion(text: str) -> Criterion:
     return Criterion(text.strip(), split, metric, op, float(value))
 
 
-def check_metric_names(criteria: list[Criterion], known: set[str]) -> None:
+def check_metric_names(
+    criteria: list[Criterion], known: set[str], *, problem_type: str | None = None
+) -> None:
     import difflib
 
     for criterion in criteria:
         if criterion.metric not in known:
             close = difflib.get_close_matches(criterion.metric, sorted(known), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            which = f"A {problem_type} model does not report" if problem_type else "Unknown metric"
             raise ConfigError(
-                f"Unknown metric {criterion.metric!r} in the criterion {criterion.text!r}.{hint} "
+                f"{which} {criterion.metric!r}, named in the criterion {criterion.text!r}.{hint} "
                 f"Metrics: {', '.join(sorted(known))}.",
                 code="training.bad-criterion",
                 field="require",

@@ -173,7 +173,15 @@ def training_spec(
     if group_column is not None and group_column not in dataset.columns:
         raise unknown_column(group_column, dataset)
     criteria = [parse_criterion(c) for c in require or []]
-    check_metric_names(criteria, metric_names())
+    if criteria:
+        # Checked against the metrics this run will report, so a criterion it can never meet
+        # fails here, not as a Failed job after the training.
+        kind = problem_type
+        if kind is None and not supervised:
+            kind = spec_algorithm.problem_types[0]
+        elif kind is None and target is not None:
+            kind = infer_problem_type(workspace.data.load(dataset, columns=[target])[target])
+        check_metric_names(criteria, metric_names(kind), problem_type=kind)
     for option, cost in (("cost_fp", cost_fp), ("cost_fn", cost_fn)):
         if cost is not None and (cost < 0 or cost != cost):
             raise ConfigError(
