@@ -55,6 +55,20 @@ def test_binary_report_has_every_section(trained, tmp_path):
     json.dumps(payload, allow_nan=False)
 
 
+def test_the_report_carries_the_models_whole_approval_history(trained_copy, tmp_path):
+    ws, result = trained_copy
+    page = ws.report(result.job.id, out=tmp_path / "a.html", learning_curve=False)
+    assert "Approval history</th><td>no decision yet" in page.path.read_text().replace("\n", "")
+    ws.models.approve(result.model.ref, reason="beats the baseline")
+    ws.endpoints.delete("churn")
+    ws.models.reject(result.model.ref, reason="leaks the target")
+    text = html.unescape(
+        ws.report(result.job.id, out=tmp_path / "b.html", learning_curve=False).path.read_text()
+    )
+    assert re.search(r"Approved by \S+ at [\d-]+ [\d:]+ UTC: beats the baseline; Rejected by", text)
+    assert "leaks the target" in text
+
+
 def test_default_path_is_in_the_workspace(trained):
     ws, result = trained
     out = ws.report(result.job.id, learning_curve=False)

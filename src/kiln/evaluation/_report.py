@@ -184,8 +184,15 @@ def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Sectio
     if run.model.classes:
         shown = ", ".join(map(str, run.model.classes[:12]))
         problem += f" (classes {shown}{' …' if len(run.model.classes) > 12 else ''})"
+    approvals = run.ws.models.approvals(version.ref)
     values: dict[str, Any] = {
         "Model": f"{version.ref} ({version.approval_status})",
+        "Approval history": "; ".join(
+            f"{e['status']} by {e['by']} at {e['at'][:16].replace('T', ' ')} UTC"
+            + (f": {e['reason']}" if e["reason"] else "")
+            for e in approvals
+        )
+        or "no decision yet",
         "Algorithm": version.algorithm,
         "Hyperparameters": ", ".join(f"{k}={v}" for k, v in version.hyperparameters.items()),
         "Problem": problem,
