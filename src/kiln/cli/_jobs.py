@@ -123,6 +123,8 @@ def report_(
     console.print(
         f"Report written to [bold]{result.path}[/] ({size:.1f} MB, {result.seconds:.1f} s)."
     )
+    if result.diagnosis is None:
+        return
     verdict = result.diagnosis["verdict"]
     if verdict == "tuning":
         return

@@ -44,6 +44,14 @@ class ModelVersion(Record):
     created_by: str
     details: dict | None = None
 
+    def __post_init__(self) -> None:
+        # AutoML versions registered before metrics were labelled by source kept their
+        # out-of-fold metrics under "validation"; they read back under "oof", where new ones are.
+        legacy = self.metrics or {}
+        if self.algorithm == "automl" and "validation" in legacy and "oof" not in legacy:
+            metrics = {("oof" if k == "validation" else k): v for k, v in legacy.items()}
+            object.__setattr__(self, "metrics", metrics)
+
     @property
     def ref(self) -> str:
         return f"{self.group}:{self.version}"
