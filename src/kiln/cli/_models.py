@@ -100,7 +100,8 @@ def show(
             "hyperparameters": format_value(version.hyperparameters)
             if version.algorithm != "automl"
             else "an ensemble: see automl",
-            "automl": _automl_summary(version.details) if version.details else None,
+            "early stopping": _early_stopping(version.details),
+            "automl": _automl_summary(version.details) if version.algorithm == "automl" else None,
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
         },
@@ -177,6 +178,14 @@ def algorithms_show(name: str = typer.Argument(...), as_json: bool = JsonOption)
         ["name", "allowed", "default", "meaning"],
         [[p.name, p.describe(), p.default, p.help] for p in algorithm.params],
     )
+
+
+def _early_stopping(details: dict | None) -> str | None:
+    """``n_estimators 98 chosen of 300 configured``, from what the training job recorded."""
+    stopped = (details or {}).get("early_stopping")
+    if not stopped:
+        return None
+    return f"{stopped['param']} {stopped['chosen']} chosen of {stopped['configured']} configured"
 
 
 def _automl_summary(details: dict) -> str:
