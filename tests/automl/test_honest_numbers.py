@@ -155,3 +155,11 @@ def test_test_data_without_the_training_columns_is_refused_before_any_job(churn_
         churn_ws.automl("churn", target="churn", time_limit=30, test_data="other")
     assert error.value.code == "automl.bad-test-data" and "'tenure'" in error.value.message
     assert churn_ws.jobs.list() == []
+
+
+def test_an_older_automl_jobs_metrics_show_as_out_of_fold(ws):
+    job = ws.jobs.create("automl", {"dataset": "churn:1", "target": "churn"})
+    ws.jobs.finish(job.id, "Completed", result={"metrics": {"validation": {"roc_auc": 0.9123}}})
+    ws.close()
+    rows = table_rows(run_kiln("jobs", "show", job.id, home=ws.home, check=True).stdout)
+    assert ["metric", "out-of-fold"] in rows and ["roc_auc", "0.9123"] in rows

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.problems import legacy_automl_metrics
 from kiln.reports import (
     JobReport,
     Section,
@@ -172,7 +173,7 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
         path=path,
         job_id=job.id,
         diagnosis=None,  # a training job's bias/variance diagnosis has no AutoML counterpart
-        metrics=result["metrics"],
+        metrics=legacy_automl_metrics(result["metrics"]),
         seconds=time.perf_counter() - started,
         sections=[s.title for s in sections],
     )

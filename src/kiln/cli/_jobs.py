@@ -85,7 +85,10 @@ def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = 
         },
     )
     if job.result.get("metrics"):
-        metrics_table(job.result["metrics"])
+        from kiln.problems import legacy_automl_metrics
+
+        metrics = job.result["metrics"]
+        metrics_table(legacy_automl_metrics(metrics) if job.kind == "automl" else metrics)
     for name, points in series.items():
         console.print(f"[bold]{name}[/]: {len(points)} steps, last {points[-1][1]:.5f}")
 

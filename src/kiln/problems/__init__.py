@@ -17,6 +17,7 @@ from kiln.problems._metrics import (
     UNSUPERVISED_METRICS,
     Metric,
     headline_metrics,
+    legacy_automl_metrics,
     metric_names,
     selection_source,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "UNSUPERVISED_METRICS",
     "Metric",
     "headline_metrics",
+    "legacy_automl_metrics",
     "metric_names",
     "selection_source",
     "ANOMALY_DETECTION",

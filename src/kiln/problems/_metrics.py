@@ -23,6 +23,7 @@ __all__ = [
     "SELECTION_SOURCES",
     "Metric",
     "headline_metrics",
+    "legacy_automl_metrics",
     "metric_names",
     "selection_source",
 ]
@@ -161,3 +162,11 @@ def selection_source(metrics: dict) -> str | None:
     """The part of ``metrics`` a choice between runs should rest on: validation, else
     out-of-fold, else the cross-validation mean; None when there is none (test never is)."""
     return next((s for s in SELECTION_SOURCES if metrics.get(s)), None)
+
+
+def legacy_automl_metrics(metrics: dict) -> dict:
+    """An AutoML model's (or job's) metrics with the out-of-fold part under ``oof``: records
+    made before metrics were labelled by source kept it under ``validation``."""
+    if "validation" in metrics and "oof" not in metrics:
+        return {("oof" if k == "validation" else k): v for k, v in metrics.items()}
+    return metrics

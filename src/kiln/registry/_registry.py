@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from kiln.errors import NotFound, StateError
+from kiln.problems import legacy_automl_metrics
 from kiln.refs import parse_ref
 from kiln.registry._model import TrainedModel
 from kiln.store import ModelGroupRow, ModelVersionRow, Record, link, new_id, now, who
@@ -47,10 +48,8 @@ class ModelVersion(Record):
     def __post_init__(self) -> None:
         # AutoML versions registered before metrics were labelled by source kept their
         # out-of-fold metrics under "validation"; they read back under "oof", where new ones are.
-        legacy = self.metrics or {}
-        if self.algorithm == "automl" and "validation" in legacy and "oof" not in legacy:
-            metrics = {("oof" if k == "validation" else k): v for k, v in legacy.items()}
-            object.__setattr__(self, "metrics", metrics)
+        if self.algorithm == "automl" and self.metrics:
+            object.__setattr__(self, "metrics", legacy_automl_metrics(self.metrics))
 
     @property
     def ref(self) -> str:
