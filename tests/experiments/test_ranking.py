@@ -72,7 +72,8 @@ def test_cli_compare_names_the_ranking_split_and_prints_integers_as_integers(ws)
     models = _experiment(ws)
     ws.close()
     stdout = run_kiln("experiments", "compare", "e", home=ws.home, check=True).stdout
-    assert "Ranked on validation metrics" in stdout and "never used to choose" in stdout
+    assert "ranked on its validation metrics" in stdout and "never used to choose" in stdout
+    assert f"Best: {models['linear']} (roc_auc 0.8500 on validation)" in stdout
     rows = table_rows(stdout)
     runs = rows[0][1:]
     by_label = {r[0]: dict(zip(runs, r[1:], strict=True)) for r in rows[1:] if r[0]}

@@ -209,7 +209,12 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             + ". Give a longer --time-limit.",
             code="automl.no-model",
         )
-    log(f"Search done: {len(search.trials)} trials in {time.monotonic() - started:.1f} s.")
+    not_run = sum(t.state == "out of time" for t in search.trials)
+    log(
+        f"Search done: {len(search.trials) - not_run} trials ran in "
+        f"{time.monotonic() - started:.1f} s"
+        + (f" ({not_run} stopped by the time limit before they started)." if not_run else ".")
+    )
 
     library = search.library()
     weights, ensemble_loss = select_ensemble([t.oof for t in library], search.loss)

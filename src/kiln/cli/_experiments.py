@@ -120,9 +120,10 @@ def _print_comparison(name: str, frame, best: dict | None) -> None:
     table(f"Experiment {name}", ["", *frame.index], rows)
     if best:
         console.print(
-            f"Ranked on {METRIC_SOURCES.get(best['split'], best['split'])} metrics "
-            f"(validation, else out-of-fold, else cv mean); test metrics are shown, never used "
-            f"to choose. Best: {best['model']} ({best['metric']} {best['value']:.4f})."
+            "Each run is ranked on its validation metrics, else out-of-fold, else cv mean (the "
+            "'ranked on' row); test metrics are shown, never used to choose. Best: "
+            f"{best['model']} ({best['metric']} {best['value']:.4f} on "
+            f"{METRIC_SOURCES.get(best['split'], best['split'])})."
         )
     else:
         console.print("No completed run has validation, out-of-fold or cv mean metrics to rank.")
