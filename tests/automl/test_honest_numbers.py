@@ -103,6 +103,32 @@ def test_the_report_reads_the_stored_profile_and_the_jobs_clock_and_diagnoses_no
         assert html.escape(warning["message"]) in page
     assert f"{job.duration_seconds:.1f} s (job started {job.started_at:%H:%M:%S}" in page
     assert "held out before the search" in page
+    # The job itself recorded the stored profile's warnings too.
+    details = ws.models.get("churn:1").details
+    assert details["profile_warnings"] == [w["message"] for w in warnings]
+    assert details["profile"] == profile.id
+
+
+@pytest.mark.solo
+def test_the_report_lists_only_candidates_that_ran(cli_run, tmp_path):
+    import kiln
+    from conftest import copy_workspace
+    from kiln.store import JobRow
+
+    home, _, _ = cli_run
+    ws = copy_workspace(kiln.Workspace(home), tmp_path / "ws")
+    job_id = ws.models.get("churn:1").job_id
+    with ws.store.write() as session:  # a trial the time limit stopped before it started
+        row = session.get(JobRow, job_id)
+        result = dict(row.result)
+        never = {**result["leaderboard"][-1], "trial": 999, "algorithm": "knn"}
+        result["leaderboard"] = [*result["leaderboard"], never | {"state": "out of time"}]
+        row.result = result
+    written = ws.jobs.report(job_id, out=tmp_path / "automl.html")
+    page = written.path.read_text()
+    assert ">knn<" not in page and ">999<" not in page
+    assert "1 candidate(s) stopped by the time limit before they started" in page
+    assert written.diagnosis is None
 
 
 @pytest.mark.solo
