@@ -78,6 +78,14 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         classes = order_classes(frame[target].unique().tolist())
     y = encode_target(frame[target], problem_type, classes, target)
     metric = spec["metric"] or DEFAULT_OBJECTIVE[problem_type]
+    log(
+        f"Started {time_limit - (deadline - started):.1f} s after the call. "
+        f"Data set {dataset.ref}: {len(frame)} rows, {dataset.column_count} columns; "
+        f"problem type {problem_type} (target {target!r}); optimising {metric}; "
+        f"time limit {time_limit:g} s."
+    )
+    # The test rows leave before anything is learnt from the data: the search, the ensemble's
+    # weights, the decision threshold and the refits never see them.
     test_frame, y_test = None, None
     if spec.get("test_size"):
         frame, y, test_frame, y_test = _hold_out(frame, y, spec["test_size"], spec["seed"], classes)
@@ -89,12 +97,6 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             )
     elif spec.get("test_dataset_version_id"):
         test_frame, y_test = _test_data(workspace, spec, target, problem_type, classes)
-    log(
-        f"Started {time_limit - (deadline - started):.1f} s after the call. "
-        f"Data set {dataset.ref}: {len(frame)} rows, {dataset.column_count} columns; "
-        f"problem type {problem_type} (target {target!r}); optimising {metric}; "
-        f"time limit {time_limit:g} s."
-    )
 
     profile_id = None
     try:

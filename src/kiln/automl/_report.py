@@ -203,12 +203,13 @@ def _test_split(job: Job, result: dict) -> str:
 def _profile_warnings(workspace: Context, job: Job) -> str:
     """The warnings of the data set's stored profile (for the target), as the profile holds them
     now; the ones the job recorded when no profile is stored."""
+    from kiln.errors import NotFound
     from kiln.profile import stored_profile
 
     try:
         dataset = workspace.data.get_by_id(job.spec["dataset_version_id"])
         profile = stored_profile(workspace, dataset, job.spec["target"])
-    except Exception:  # noqa: BLE001 - the data set may be gone; the job's record remains
+    except NotFound:  # the data set was deleted; the job's record remains
         profile = None
     if profile is not None:
         warnings = [w["message"] for w in profile.facts.get("warnings", [])]
