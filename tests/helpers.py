@@ -84,6 +84,17 @@ def plotly_figures(page: str) -> list:
     return json.loads(match.group(1).replace("<\\/", "</"))
 
 
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of each row of the rich tables in a CLI's output (header rows included), so a
+    test can check which column a value is in."""
+    rows = []
+    for line in output.splitlines():
+        for bar in ("┃", "│"):
+            if line.startswith(bar):
+                rows.append([cell.strip() for cell in line.strip().strip(bar).split(bar)])
+    return rows
+
+
 def workspace_with_settings(source, home: Path, **settings):
     """A private copy of workspace ``source`` whose kiln.toml sets ``settings``."""
     import shutil

@@ -21,7 +21,7 @@ def test_experiments_group_runs_and_compare_them(ws, tmp_path):
     listed = {e["name"]: e for e in ws.experiments.list()}
     assert listed["baseline"]["runs"] == 2 and listed["other"]["runs"] == 1
     best = listed["baseline"]["best"]
-    assert best["metric"] == "roc_auc" and best["split"] == "test"
+    assert best["metric"] == "roc_auc" and best["split"] == "validation"  # never test
     frame = ws.experiments.compare("baseline")
     assert list(frame["algorithm"]) == ["linear", "lightgbm"]
     assert {"roc_auc", "hp.penalty", "hp.num_leaves"} <= set(frame.columns)

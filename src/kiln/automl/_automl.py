@@ -47,6 +47,9 @@ class AutoMLResult:
             "problem_type": result["problem_type"],
             "metric": result["metric"],
             "score": result["score"],
+            "score_source": "out-of-fold",
+            "test_score": result.get("test_score"),
+            "test_rows": result.get("test_rows"),
             "validation": result["validation"],
             "trials": result["trials"],
             "ensemble": result["ensemble"],
@@ -65,6 +68,8 @@ def automl(
     problem_type: str | None = None,
     name: str | None = None,
     algorithms: list[str] | None = None,
+    test_size: float | None = None,
+    test_data: str | None = None,
     seed: int = 42,
     on_log: Callable[[str], None] | None = None,
     started: float | None = None,
@@ -86,6 +91,13 @@ def automl(
     algorithms
         Restrict the candidates (default: lightgbm, linear, extra_trees, xgboost,
         random_forest, knn, catboost when installed, mlp).
+    test_size
+        A share of the rows (0 < test_size < 1) held out before the search as a test split:
+        never searched on or used to choose, only to score the final model (its ``test``
+        metrics), so the score compares with a trained model's test score.
+    test_data
+        A data set (``name`` or ``name:3``) with the same columns to score the final model on
+        instead; give ``test_size`` or ``test_data``, not both.
     started
         ``time.time()`` when the caller's clock started (defaults to now): the deadline is
         ``started + time_limit``.
@@ -156,6 +168,7 @@ def automl(
                     field="algorithms",
                 )
         algorithms = [get_algorithm(a).name for a in algorithms]
+    test_dataset = _check_test_options(workspace, dataset, target, test_size, test_data)
     spec = {
         "dataset": dataset.ref,
         "dataset_version_id": dataset.id,
@@ -166,12 +179,58 @@ def automl(
         "deadline": started + float(time_limit),
         "group": check_name(name or dataset.name, what="model group"),
         "algorithms": algorithms,
+        "test_size": float(test_size) if test_size is not None else None,
+        "test_dataset": test_dataset.ref if test_dataset else None,
+        "test_dataset_version_id": test_dataset.id if test_dataset else None,
         "seed": int(seed),
     }
     job = workspace.jobs.create("automl", spec)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
+    if test_dataset is not None:
+        workspace.jobs.add_lineage(job.id, ("dataset_version", test_dataset.id), "input")
     finished = LocalExecutor(workspace).run(job, on_log=on_log)
     return AutoMLResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+def _check_test_options(workspace: Context, dataset, target: str, test_size, test_data):
+    """The test data set version (or None), once the test options are known to be usable."""
+    if test_size is not None and test_data is not None:
+        raise ConfigError(
+            "Give test_size (a share of the rows to hold out) or test_data (a data set to test "
+            "on), not both.",
+            code="automl.bad-test-size",
+            field="test_size",
+        )
+    if test_size is not None and (
+        isinstance(test_size, bool)
+        or not isinstance(test_size, int | float)
+        or not 0 < test_size < 1
+    ):
+        raise ConfigError(
+            f"test_size is the share of rows held out for testing, between 0 and 1 (e.g. 0.2); "
+            f"got {test_size!r}.",
+            code="automl.bad-test-size",
+            field="test_size",
+        )
+    if test_data is None:
+        return None
+    test = workspace.data.get(test_data)
+    missing = [c for c in dataset.columns if c not in test.columns]
+    if missing:
+        raise DataError(
+            f"The test data set {test.ref} lacks column(s) {', '.join(map(repr, missing[:10]))} "
+            f"of {dataset.ref}; test on data with the same columns as the training data.",
+            code="automl.bad-test-data",
+            field="test_data",
+        )
+    if test.id == dataset.id:
+        raise ConfigError(
+            f"The test data set {test.ref} is the training data set; test on rows the search "
+            "never sees (or use test_size to hold some out).",
+            code="automl.bad-test-data",
+            field="test_data",
+        )
+    return test
 
 
 class AutoML:
@@ -196,6 +255,7 @@ class AutoML:
         problem_type: str | None = None,
         name: str | None = None,
         algorithms: list[str] | None = None,
+        test_size: float | None = None,
         workspace: Context | str | None = None,
         seed: int = 42,
         verbose: bool = False,
@@ -206,6 +266,7 @@ class AutoML:
         self.problem_type = problem_type
         self.name = name
         self.algorithms = algorithms
+        self.test_size = test_size
         self.seed = seed
         self.verbose = verbose
         self._workspace = workspace
@@ -218,14 +279,40 @@ class AutoML:
             self._workspace = Context.open_or_create(self._workspace)
         return self._workspace
 
-    def fit(self, data: pd.DataFrame | str) -> AutoML:
+    def fit(self, data: pd.DataFrame | str, test_data: pd.DataFrame | str | None = None) -> AutoML:
         """Search, ensemble and register a model for ``data`` (a DataFrame is stored as a new
-        version of the data set ``automl_<target>``, or of ``name`` when given)."""
+        version of the data set ``automl_<target>``, or of ``name`` when given).
+
+        ``test_data`` (a DataFrame, stored as ``<that name>_test``, or a data set name) is never
+        searched on: the final model is scored on it, and its ``test`` metrics recorded."""
         started = time.time()
         ws = self.workspace
+        name = self.name or _data_name(self.target)
+        ref = self._ingest(data, name)
+        test_ref = None if test_data is None else self._ingest(test_data, f"{name}_test")
+        self.result = automl(
+            ws,
+            ref,
+            target=self.target,
+            time_limit=self.time_limit,
+            metric=self.metric,
+            problem_type=self.problem_type,
+            name=self.name,
+            algorithms=self.algorithms,
+            test_size=self.test_size,
+            test_data=test_ref,
+            seed=self.seed,
+            on_log=print if self.verbose else None,
+            started=started,
+        )
+        self._model = None
+        return self
+
+    def _ingest(self, data: pd.DataFrame | str, name: str) -> str:
+        """The data set ref of ``data``: a name as given, a DataFrame stored as ``name``."""
         if isinstance(data, str):
-            ref = data
-        elif hasattr(data, "columns"):
+            return data
+        if hasattr(data, "columns"):
             if self.target not in data.columns:
                 raise DataError(
                     f"The DataFrame has no column {self.target!r} (the target). Its columns: "
@@ -241,27 +328,11 @@ class AutoML:
                     code="data.duplicate-column",
                     field=duplicated[0],
                 )
-            ref = ws.data.ingest(data, name=self.name or _data_name(self.target)).ref
-        else:
-            raise ConfigError(
-                f"fit() takes a pandas DataFrame or a data set name; got {type(data).__name__}.",
-                code="automl.bad-data",
-            )
-        self.result = automl(
-            ws,
-            ref,
-            target=self.target,
-            time_limit=self.time_limit,
-            metric=self.metric,
-            problem_type=self.problem_type,
-            name=self.name,
-            algorithms=self.algorithms,
-            seed=self.seed,
-            on_log=print if self.verbose else None,
-            started=started,
+            return self.workspace.data.ingest(data, name=name).ref
+        raise ConfigError(
+            f"fit() takes a pandas DataFrame or a data set name; got {type(data).__name__}.",
+            code="automl.bad-data",
         )
-        self._model = None
-        return self
 
     @property
     def model(self) -> ModelVersion:

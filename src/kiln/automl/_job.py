@@ -28,7 +28,7 @@ from kiln.problems import (
     infer_problem_type,
     order_classes,
 )
-from kiln.profile import profile_version
+from kiln.profile import profile_version, stored_profile
 from kiln.registry import TrainedModel
 from kiln.training import build_signature
 
@@ -84,15 +84,39 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         f"problem type {problem_type} (target {target!r}); optimising {metric}; "
         f"time limit {time_limit:g} s."
     )
+    # The test rows leave before anything is learnt from the data: the search, the ensemble's
+    # weights, the decision threshold and the refits never see them.
+    test_frame, y_test = None, None
+    if spec.get("test_size"):
+        frame, y, test_frame, y_test = _hold_out(frame, y, spec["test_size"], spec["seed"], classes)
+        if len(frame) < 20:
+            raise DataError(
+                f"AutoML needs at least 20 rows to search on; holding out {spec['test_size']:g} "
+                f"of {dataset.ref} for testing leaves {len(frame)}. Use a smaller test_size.",
+                code="automl.too-few-rows",
+            )
+    elif spec.get("test_dataset_version_id"):
+        test_frame, y_test = _test_data(workspace, spec, target, problem_type, classes)
 
+    profile_id = None
     try:
-        profile = profile_version(workspace, dataset, target=target, model=False)
-        warnings_found = profile.to_dict().get("warnings", [])
+        # The profile the user already has (with its quick model's warnings) when there is one.
+        profile = stored_profile(workspace, dataset, target) or profile_version(
+            workspace, dataset, target=target, model=False
+        )
+        warnings_found = profile.facts.get("warnings", [])
+        profile_id = profile.id
     except Exception as exc:  # noqa: BLE001 - the profile informs; it must not stop the search
         log(f"Profiling failed ({type(exc).__name__}: {exc}); going on without it.", "WARNING")
         warnings_found = []
     for warning in warnings_found:
         log(f"Profile: {warning['message']}")
+    if test_frame is not None:
+        source = spec.get("test_dataset") or f"{spec['test_size']:.0%} of the rows"
+        log(
+            f"Test split: {len(test_frame)} rows ({source}), held out from the search and the "
+            f"ensemble; {len(frame)} rows to search on."
+        )
     column_types = dataset.column_types()
     text_columns = [c for c, t in column_types.items() if t == TEXT and c != target]
     signature = build_signature(
@@ -187,7 +211,12 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             + ". Give a longer --time-limit.",
             code="automl.no-model",
         )
-    log(f"Search done: {len(search.trials)} trials in {time.monotonic() - started:.1f} s.")
+    not_run = sum(t.state == "out of time" for t in search.trials)
+    log(
+        f"Search done: {len(search.trials) - not_run} trials ran in "
+        f"{time.monotonic() - started:.1f} s"
+        + (f" ({not_run} stopped by the time limit before they started)." if not_run else ".")
+    )
 
     library = search.library()
     weights, ensemble_loss = select_ensemble([t.oof for t in library], search.loss)
@@ -232,7 +261,18 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             f"Decision threshold {threshold:.2f}: the best F1 of the rarer class on "
             "out-of-fold predictions."
         )
-    metrics = {"validation": _metrics(problem_type, y_rows, oof, model, len(features))}
+    # Out-of-fold: each row scored by models that never saw it, but the same rows chose the
+    # candidates and the ensemble weights, so the number flatters the model a little.
+    metrics = {"oof": _metrics(problem_type, y_rows, oof, model, len(features))}
+    test_score = None
+    if test_frame is not None:
+        metrics["test"] = _test_metrics(model, test_frame[features], y_test, len(features))
+        test_score = metrics["test"].get(metric)
+        log(
+            f"Test split ({len(test_frame)} rows, never used to choose): {metric} "
+            f"{test_score if test_score is not None else 'not defined'}; out of fold "
+            f"{_shown(ensemble_loss, metric)}."
+        )
     explanation = explain(
         model,
         X.iloc[search.rows],
@@ -269,6 +309,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "leaderboard": leaderboard,
         "ensemble": ensemble_spec,
         "explanation": explanation,
+        "profile": profile_id,
         "profile_warnings": [w["message"] for w in warnings_found],
         "threshold": threshold,
     }
@@ -300,6 +341,8 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             metric: _shown(best_single.loss, metric),
         },
         "trials": len(search.trials),
+        "test_score": test_score,
+        "test_rows": len(test_frame) if test_frame is not None else None,
         "metrics": metrics,
         "threshold": threshold,
         "time_limit": time_limit,
@@ -353,6 +396,53 @@ def _families(problem_type: str, rows: int, only: list[str] | None) -> list[str]
             continue  # prediction cost grows with the training rows
         out.append(algorithm.name)
     return out
+
+
+def _hold_out(frame: pd.DataFrame, y: np.ndarray, size: float, seed: int, classes):
+    """(frame, y, test frame, test y): a seeded share of the rows held out, stratified by class
+    when every class has two rows or more."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if classes is not None and np.bincount(y, minlength=len(classes)).min() >= 2:
+        stratify = y
+    keep, held = train_test_split(
+        np.arange(len(frame)), test_size=size, random_state=seed, stratify=stratify
+    )
+    keep, held = np.sort(keep), np.sort(held)
+    train = frame.iloc[keep].reset_index(drop=True)
+    return train, y[keep], frame.iloc[held].reset_index(drop=True), y[held]
+
+
+def _test_data(workspace: Context, spec: dict, target: str, problem_type: str, classes):
+    """(frame, y) of the test data set: its rows with a target, in the training classes."""
+    test = workspace.data.get_by_id(spec["test_dataset_version_id"])
+    frame = workspace.data.load(test)
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    if frame.empty:
+        raise DataError(
+            f"The test data set {test.ref} has no rows with a target {target!r}.",
+            code="automl.bad-test-data",
+            field="test_data",
+        )
+    if classes is not None:
+        unseen = sorted({str(v) for v in frame[target].unique() if v not in set(classes)})
+        if unseen:
+            raise DataError(
+                f"The test data set {test.ref} has target value(s) {', '.join(unseen[:5])} that "
+                f"the training data never has ({', '.join(map(str, classes[:10]))}).",
+                code="automl.bad-test-data",
+                field="test_data",
+            )
+    return frame, encode_target(frame[target], problem_type, classes, target)
+
+
+def _test_metrics(model: TrainedModel, X: pd.DataFrame, y: np.ndarray, n_features: int) -> dict:
+    """The final model's metrics on the held-out test rows (its decision threshold applied)."""
+    if model.problem_type == REGRESSION:
+        return evaluate(REGRESSION, y, y_pred=model.predict_values(X), n_features=n_features)
+    proba = model.predict_proba(X)
+    return evaluate(model.problem_type, y, y_pred=model.encoded_labels(proba), proba=proba)
 
 
 def _minority_threshold(y: np.ndarray, positive: np.ndarray) -> float:

@@ -7,7 +7,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiln.reports import JobReport, Section, bullets, fields, figure, note, render, table, write
+from kiln.problems import legacy_automl_metrics
+from kiln.reports import (
+    JobReport,
+    Section,
+    bullets,
+    fields,
+    figure,
+    format_value,
+    note,
+    render,
+    table,
+    write,
+)
 
 if TYPE_CHECKING:
     from kiln.compute import Job
@@ -21,33 +33,43 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
     started = time.perf_counter()
     result = job.result
     metric = result["metric"]
-    board = result["leaderboard"]
+    board = [r for r in result["leaderboard"] if r["state"] != "out of time"]
+    not_run = len(result["leaderboard"]) - len(board)
     trials = [r for r in board if r["trial"] is not None]
+    test_score = result.get("test_score")
+    summary = {
+        "Data set": job.spec["dataset"],
+        "Target": job.spec["target"],
+        "Problem type": result["problem_type"],
+        "Metric": f"{metric} (out-of-fold: {result['validation']})",
+        "Time limit": f"{result['time_limit']:g} s",
+        "Run time": _run_time(job, result),
+        "Trials": f"{len(trials)} ran ({sum(r['state'] == 'complete' for r in trials)} completed)"
+        + (f"; {not_run} stopped by the time limit before they started" if not_run else ""),
+        "Model": f"{result['model']}: {metric} {result['score']} out-of-fold"
+        + (f", {test_score} on the test split" if test_score is not None else ""),
+        "Test split": _test_split(job, result),
+        "Best single candidate": f"trial {result['best_single']['trial']} "
+        f"({result['best_single']['algorithm']}): "
+        f"{result['best_single'][metric]} out-of-fold",
+        "Decision threshold": result.get("threshold") or "0.5 (default)",
+    }
     sections = [
-        Section(
-            "Summary",
-            fields(
-                {
-                    "Data set": job.spec["dataset"],
-                    "Target": job.spec["target"],
-                    "Problem type": result["problem_type"],
-                    "Metric": f"{metric} ({result['validation']}, out of fold)",
-                    "Time limit": f"{result['time_limit']:g} s "
-                    f"(whole run {result['total_seconds']:.1f} s)",
-                    "Trials": f"{result['trials']} "
-                    f"({sum(r['state'] == 'complete' for r in trials)} completed)",
-                    "Model": f"{result['model']}: {metric} {result['score']} out of fold",
-                    "Best single candidate": f"trial {result['best_single']['trial']} "
-                    f"({result['best_single']['algorithm']}): "
-                    f"{result['best_single'][metric]}",
-                    "Decision threshold": result.get("threshold") or "0.5 (default)",
-                }
-            ),
-        ),
+        Section("Summary", fields(summary)),
         Section(
             "Leaderboard",
             table(
-                ["rank", "trial", "algorithm", "recipe", metric, "fit s", "weight", "state"],
+                [
+                    "rank",
+                    "trial",
+                    "algorithm",
+                    "recipe",
+                    f"{metric} (out-of-fold)",
+                    "hyperparameters",
+                    "fit s",
+                    "weight",
+                    "state",
+                ],
                 [
                     [
                         r["rank"],
@@ -55,6 +77,7 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
                         r["algorithm"],
                         r["recipe"],
                         r[metric],
+                        format_value(r["hyperparameters"]),
                         r["fit_seconds"],
                         r["weight"],
                         r["state"],
@@ -63,8 +86,15 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
                 ],
             )
             + note(
-                "Scores are out of fold: each row's predictions come from models that did not "
-                "see it. Rank 0 is the ensemble; its weights say how much each member counts."
+                "Scores are out-of-fold: each row's predictions come from models that did not "
+                "see it, though the same rows chose the candidates and the weights. Rank 0 is "
+                "the ensemble; its weights say how much each member counts."
+                + (
+                    f" {not_run} candidate(s) stopped by the time limit before they started "
+                    "are not listed."
+                    if not_run
+                    else ""
+                )
             ),
         ),
     ]
@@ -136,20 +166,62 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
     elif explanation.get("shap_skipped"):
         reason = explanation["shap_skipped"]
         sections.append(Section("SHAP values", note(f"Not computed: {reason}.")))
-    warnings = result.get("profile_warnings") or []
-    sections.append(
-        Section(
-            "Data profile warnings",
-            bullets(warnings) if warnings else note("The profile raised no warnings."),
-        )
-    )
+    sections.append(Section("Data profile warnings", _profile_warnings(workspace, job)))
     path = Path(out) if out else Path(workspace.home) / "reports" / f"{job.id}.html"
     write(path, render(f"AutoML job {job.id}", sections, toc=True, plotly_bundle="cartesian"))
     return JobReport(
         path=path,
         job_id=job.id,
-        diagnosis={"verdict": "automl", "evidence": [], "suggestions": []},
-        metrics=result["metrics"],
+        diagnosis=None,  # a training job's bias/variance diagnosis has no AutoML counterpart
+        metrics=legacy_automl_metrics(result["metrics"]),
         seconds=time.perf_counter() - started,
         sections=[s.title for s in sections],
     )
+
+
+def _run_time(job: Job, result: dict) -> str:
+    """The run time on the job's own clock (its start and end, as its log shows them)."""
+    if job.started_at is None or job.ended_at is None:
+        return f"{result['total_seconds']:.1f} s"
+    text = (
+        f"{job.duration_seconds:.1f} s (job started {job.started_at:%H:%M:%S}, ended "
+        f"{job.ended_at:%H:%M:%S} UTC, as in its log)"
+    )
+    if result.get("seconds_since_call") is not None:
+        text += f"; model registered {result['seconds_since_call']:.1f} s after the call"
+    return text
+
+
+def _test_split(job: Job, result: dict) -> str:
+    if result.get("test_rows") is None:
+        return "none (give --test-size or --test-data for a score comparable with a test split)"
+    source = job.spec.get("test_dataset") or f"{job.spec['test_size']:g} of the rows"
+    rows = result["test_rows"]
+    return f"{rows} rows ({source}), held out before the search, never used to choose"
+
+
+def _profile_warnings(workspace: Context, job: Job) -> str:
+    """The warnings of the data set's stored profile (for the target), as the profile holds them
+    now; the ones the job recorded when no profile is stored."""
+    from kiln.errors import NotFound
+    from kiln.profile import stored_profile
+
+    try:
+        dataset = workspace.data.get_by_id(job.spec["dataset_version_id"])
+        profile = stored_profile(workspace, dataset, job.spec["target"])
+    except NotFound:  # the data set was deleted; the job's record remains
+        profile = None
+    if profile is not None:
+        warnings = [w["message"] for w in profile.facts.get("warnings", [])]
+        where = f"the stored profile of {profile.dataset} (target {job.spec['target']!r})"
+    elif "profile" in job.result:
+        warnings = job.result.get("profile_warnings") or []
+        where = "the profile the job read"
+    else:
+        return note(
+            f"No stored profile of {job.spec['dataset']} for target {job.spec['target']!r}; "
+            f"'kiln data profile {job.spec['dataset']} --target {job.spec['target']}' makes one."
+        )
+    if not warnings:
+        return note(f"No warnings in {where}.")
+    return note(f"{len(warnings)} warning(s) in {where}:") + bullets(warnings)

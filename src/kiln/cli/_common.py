@@ -64,18 +64,22 @@ def fields(title: str, values: dict[str, Any]) -> None:
 
 
 def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:
-    """Metrics by split (columns) and name (rows); the last split's confusion matrix below."""
-    order = ("train", "cv_mean", "cv_std", "validation", "test")
+    """Metrics by source (columns: train, cv mean, cv std, out-of-fold, validation, test) and name
+    (rows); the last source's confusion matrix below."""
+    from kiln.problems import METRIC_SOURCES
+
+    labels = {"train": "train", "cv_std": "cv std", **METRIC_SOURCES}
+    order = ("train", "cv_mean", "cv_std", "oof", "validation", "test")
     parts = [p for p in order if metrics.get(p)]
     names: list[str] = []
     for part in parts:
         names += [n for n, v in metrics[part].items() if not isinstance(v, list) and n not in names]
     rows = [[name, *[_fmt(metrics[p].get(name)) for p in parts]] for name in names]
-    table(title, ["metric", *parts], rows)
+    table(title, ["metric", *[labels[p] for p in parts]], rows)
     last = next((p for p in reversed(parts) if metrics[p].get("confusion_matrix")), None)
     if last:
         console.print(
-            f"[bold]Confusion matrix ({last})[/], rows actual, columns predicted: "
+            f"[bold]Confusion matrix ({labels[last]})[/], rows actual, columns predicted: "
             f"{metrics[last]['confusion_matrix']}"
         )
 

@@ -80,14 +80,24 @@ def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = 
             ),
             "created": f"{job.created_at:%Y-%m-%d %H:%M:%S} by {job.created_by}",
             "seconds": f"{job.duration_seconds:.1f}" if job.duration_seconds is not None else None,
-            **{f"spec.{k}": v for k, v in job.spec.items()},
-            **{f"result.{k}": v for k, v in job.result.items() if k != "metrics"},
+            **{f"spec.{k}": _shown(v) for k, v in job.spec.items()},
+            **{f"result.{k}": _shown(v) for k, v in job.result.items() if k != "metrics"},
         },
     )
     if job.result.get("metrics"):
-        metrics_table(job.result["metrics"])
+        from kiln.problems import legacy_automl_metrics
+
+        metrics = job.result["metrics"]
+        metrics_table(legacy_automl_metrics(metrics) if job.kind == "automl" else metrics)
     for name, points in series.items():
         console.print(f"[bold]{name}[/]: {len(points)} steps, last {points[-1][1]:.5f}")
+
+
+def _shown(value):
+    """A spec or result value: integers as integers, other numbers to 4 significant digits."""
+    from kiln.reports import format_value
+
+    return None if value is None else format_value(value)
 
 
 @app.command()
@@ -123,6 +133,8 @@ def report_(
     console.print(
         f"Report written to [bold]{result.path}[/] ({size:.1f} MB, {result.seconds:.1f} s)."
     )
+    if result.diagnosis is None:
+        return
     verdict = result.diagnosis["verdict"]
     if verdict == "tuning":
         return

@@ -26,12 +26,22 @@ UndeployOption = typer.Option(
 algorithms_app = typer.Typer(help="The built-in algorithms.", no_args_is_help=True)
 
 
-def _headline(version) -> str:
-    part = version.metrics.get("test") or version.metrics.get("validation") or {}
-    for name in ("roc_auc", "roc_auc_macro", "accuracy", "rmse", "r2"):
-        if part.get(name) is not None:
-            return f"{name}={part[name]:.4f}"
-    return ""
+def _headline(versions) -> tuple[list[str], list[list]]:
+    """The model list's metric columns, one per source that any version has (test, validation,
+    cv mean, out-of-fold), and each version's cells: the headline metric's name, then its value
+    from each source, blank where the version has none."""
+    from kiln.problems import METRIC_SOURCES, headline_metrics
+
+    headlines = [headline_metrics(v.metrics) for v in versions]
+    sources = [s for s in METRIC_SOURCES if any(s in values for _, values in headlines)]
+    rows = [
+        [name or "", *[_fmt_metric(values.get(s)) for s in sources]] for name, values in headlines
+    ]
+    return ["metric", *[METRIC_SOURCES[s] for s in sources]], rows
+
+
+def _fmt_metric(value) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 @app.command("list")
@@ -40,24 +50,25 @@ def list_(
     group: str = typer.Argument(None, help="Only this model group."),
     as_json: bool = JsonOption,
 ) -> None:
-    """List model versions."""
+    """List model versions, with one headline metric from each source it was measured on."""
     versions = workspace(ctx).models.list(group)
     if as_json:
         print_json([v.to_dict() for v in versions])
         return
+    metric_columns, metric_cells = _headline(versions)
     table(
         "Models",
-        ["model", "algorithm", "problem", "test", "status", "created"],
+        ["model", "algorithm", "problem", *metric_columns, "status", "created"],
         [
             [
                 v.ref,
                 v.algorithm,
                 v.problem_type,
-                _headline(v),
+                *cells,
                 v.approval_status,
                 f"{v.created_at:%Y-%m-%d %H:%M}",
             ]
-            for v in versions
+            for v, cells in zip(versions, metric_cells, strict=True)
         ],
     )
 
@@ -69,6 +80,8 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a model version: signature, metrics, lineage, approval."""
+    from kiln.reports import format_value
+
     ws = workspace(ctx)
     version = ws.models.get(ref)
     approvals = ws.models.approvals(version.ref)
@@ -95,8 +108,11 @@ def show(
             "aliases": ", ".join(aliases) or None,
             "served by": ", ".join(serving) or None,
             "sha256": version.digest,
-            "hyperparameters": version.hyperparameters,
-            "automl": _automl_summary(version.details) if version.details else None,
+            "hyperparameters": format_value(version.hyperparameters)
+            if version.algorithm != "automl"
+            else "an ensemble: see automl",
+            "early stopping": _early_stopping(version.details),
+            "automl": _automl_summary(version.details) if version.algorithm == "automl" else None,
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
         },
@@ -284,9 +300,20 @@ def algorithms_show(name: str = typer.Argument(...), as_json: bool = JsonOption)
     )
 
 
+def _early_stopping(details: dict | None) -> str | None:
+    """``n_estimators 98 chosen of 300 configured``, from what the training job recorded."""
+    stopped = (details or {}).get("early_stopping")
+    if not stopped:
+        return None
+    return f"{stopped['param']} {stopped['chosen']} chosen of {stopped['configured']} configured"
+
+
 def _automl_summary(details: dict) -> str:
-    members = ", ".join(f"{m['algorithm']} × {m['weight']:.2f}" for m in details["ensemble"])
+    members = ", ".join(
+        f"{m['algorithm']} (trial {m['trial']}) × {m['weight']:.2f}" for m in details["ensemble"]
+    )
+    ran = sum(r["state"] != "out of time" for r in details["leaderboard"][1:])
     return (
-        f"ensemble of {members}; {len(details['leaderboard']) - 1} candidates tried "
-        f"({details['validation']}); leaderboard and explanation in 'kiln models show --json'"
+        f"ensemble of {members}; {ran} candidates ran ({details['validation']}); "
+        "leaderboard and explanation in 'kiln models show --json'"
     )

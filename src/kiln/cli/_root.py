@@ -273,6 +273,14 @@ def automl(
     algorithms: str = typer.Option(
         None, "--algorithms", help="Comma-separated candidates (default: all that fit the problem)."
     ),
+    test_size: float = typer.Option(
+        None,
+        "--test-size",
+        help="Share of rows held out before the search to score the final model on (e.g. 0.2).",
+    ),
+    test_data: str = typer.Option(
+        None, "--test-data", help="Data set to score the final model on instead of --test-size."
+    ),
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -291,25 +299,64 @@ def automl(
             problem_type=problem_type,
             name=name,
             algorithms=[a.strip() for a in algorithms.split(",")] if algorithms else None,
+            test_size=test_size,
+            test_data=test_data,
             seed=seed,
             on_log=on_log,
         )
     if as_json:
         print_json(result.to_dict())
         return
+    _print_automl(result)
+
+
+def _print_automl(result) -> None:
+    """The leaderboard of the candidates that ran (trial, algorithm, out-of-fold score,
+    hyperparameters) and the model's scores, each named by its source."""
+    from kiln.reports import format_value
+
     summary = result.to_dict()
     metric_name = summary["metric"]
+    board = summary["leaderboard"]
+    ran = [r for r in board[1:] if r["state"] == "complete"]
+    failed = sum(r["state"] == "failed" for r in board[1:])
+    not_run = sum(r["state"] == "out of time" for r in board[1:])
+    ensemble = board[0]
+    members = ", ".join(ensemble["hyperparameters"].get("members", []))
     table(
-        f"Leaderboard ({metric_name}, {summary['validation']}; top 15)",
-        ["rank", "algorithm", "recipe", metric_name, "fit s", "weight"],
-        [
-            [r["rank"], r["algorithm"], r["recipe"], r[metric_name], r["fit_seconds"], r["weight"]]
-            for r in summary["leaderboard"][:16]
+        f"Leaderboard ({metric_name} out-of-fold, {summary['validation']}; top 15)",
+        ["rank", "trial", "algorithm", f"{metric_name} (out-of-fold)", "hyperparameters", "weight"],
+        [[0, "", "ensemble", ensemble[metric_name], members, ""]]
+        + [
+            [
+                r["rank"],
+                r["trial"],
+                r["algorithm"],
+                r[metric_name],
+                format_value({"recipe": r["recipe"], **r["hyperparameters"]}),
+                r["weight"] or "",
+            ]
+            for r in ran[:15]
         ],
     )
+    hidden = []
+    if len(ran) > 15:
+        hidden.append(f"{len(ran) - 15} more completed")
+    if failed:
+        hidden.append(f"{failed} failed")
+    if not_run:
+        hidden.append(f"{not_run} stopped by the time limit before they started")
+    if hidden:
+        console.print(
+            f"Not listed: {'; '.join(hidden)} (all in 'kiln models show {result.model.ref} "
+            "--json')."
+        )
+    score = f"{metric_name} {summary['score']} out-of-fold"
+    if summary.get("test_score") is not None:
+        score += f", {summary['test_score']} on the test split ({summary['test_rows']} rows)"
     console.print(
-        f"AutoML job [bold]{result.job.id}[/]: {summary['trials']} trials in "
-        f"{summary['seconds']:.0f} s; {metric_name} {summary['score']} out of fold; registered "
+        f"AutoML job [bold]{result.job.id}[/]: {len(board) - 1 - not_run} trials ran in "
+        f"{summary['seconds']:.0f} s; {score}; registered "
         f"[bold]{result.model.ref}[/] ({result.model.approval_status}). "
         f"Report: kiln jobs report {result.job.id}"
     )

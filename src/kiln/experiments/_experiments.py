@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from kiln.errors import NotFound
-from kiln.problems import LOWER_IS_BETTER, PRIMARY_METRIC
+from kiln.problems import LOWER_IS_BETTER, PRIMARY_METRIC, selection_source
 from kiln.reports import Section, figure, render, table, write
 from kiln.store import ExperimentRow, JobRow
 
@@ -21,12 +21,17 @@ __all__ = ["ExperimentService"]
 
 
 def _scores(job: Job) -> tuple[str, dict]:
-    """The held-out split a run is best judged on, and its scalar metrics."""
+    """The split a run is chosen on (validation, else out-of-fold, else the cross-validation
+    mean; never test) and its scalar metrics there; ``("", {})`` when it has none."""
     metrics = job.result.get("metrics", {})
-    for split in ("test", "cv_mean", "validation"):
-        if metrics.get(split):
-            return split, {k: v for k, v in metrics[split].items() if not isinstance(v, list)}
-    return "", {}
+    split = selection_source(metrics)
+    if split is None:
+        return "", {}
+    return split, _scalars(metrics[split])
+
+
+def _scalars(part: dict) -> dict:
+    return {k: v for k, v in part.items() if not isinstance(v, list)}
 
 
 class ExperimentService:
@@ -74,19 +79,16 @@ class ExperimentService:
         return list(reversed(self._ws.jobs.list(experiment=name, limit=None)))
 
     def best(self, name: str) -> dict | None:
-        """The completed run with the best primary metric on its held-out split."""
-        candidates = []
-        for job in self.runs(name):
-            if job.status != "Completed":
-                continue
-            metric = PRIMARY_METRIC.get(job.result.get("problem_type", ""))
-            split, scores = _scores(job)
-            if metric and scores.get(metric) is not None:
-                candidates.append((job, metric, split, scores[metric]))
-        if not candidates:
+        """The completed run with the best primary metric on the split it is chosen on
+        (validation, else out-of-fold, else cross-validation mean): the test split is shown,
+        never used to choose."""
+        ranked = self._ranked(self.runs(name))
+        if not ranked:
             return None
-        sign = {c[1]: (1 if c[1] in LOWER_IS_BETTER else -1) for c in candidates}
-        job, metric, split, value = min(candidates, key=lambda c: sign[c[1]] * c[3])
+        job = ranked[0]
+        metric = PRIMARY_METRIC[job.result["problem_type"]]
+        split, scores = _scores(job)
+        value = scores[metric]
         return {
             "job": job.id,
             "model": job.result.get("model"),
@@ -96,14 +98,20 @@ class ExperimentService:
         }
 
     def compare(self, name: str) -> pd.DataFrame:
-        """One row per run: algorithm, validation, hyperparameters and held-out metrics."""
+        """One row per run: algorithm, validation, hyperparameters (``hp.NAME``; ``chosen.NAME``
+        for the rounds early stopping chose), the metrics of the split it is ranked on (``split``)
+        and its test metrics (``test.NAME``, never used to rank). ``rank`` orders the completed
+        runs by the primary metric on their ranking split (1 is best)."""
         import pandas as pd
 
+        runs = self.runs(name)
+        best = {job.id: rank for rank, job in enumerate(self._ranked(runs), start=1)}
         rows = []
-        for job in self.runs(name):
+        for job in runs:
             split, scores = _scores(job)
             row = {
                 "job": job.id,
+                "rank": best.get(job.id),
                 "status": job.status,
                 "model": job.result.get("model"),
                 "algorithm": job.spec.get("algorithm"),
@@ -113,9 +121,33 @@ class ExperimentService:
                 "seconds": round(job.duration_seconds or 0.0, 2),
             }
             row.update({f"hp.{k}": v for k, v in job.spec.get("hyperparameters", {}).items()})
+            stopped = job.result.get("early_stopping")
+            if stopped:
+                row[f"chosen.{stopped['param']}"] = stopped["chosen"]
             row.update(scores)
+            test = job.result.get("metrics", {}).get("test") or {}
+            row.update({f"test.{k}": v for k, v in _scalars(test).items()})
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        # A column of whole numbers with gaps (a hyperparameter one algorithm lacks) would turn
+        # float: keep it integer.
+        for column in frame.columns:
+            if column.startswith(("hp.", "chosen.")) or column == "rank":
+                values = [r[column] for r in rows if r.get(column) is not None]
+                if values and all(_is_int(v) for v in values):
+                    frame[column] = frame[column].astype("Int64")
+        return frame
+
+    def _ranked(self, runs: list[Job]) -> list[Job]:
+        """Completed runs with the primary metric on their ranking split, best first."""
+        candidates = []
+        for job in runs:
+            metric = PRIMARY_METRIC.get(job.result.get("problem_type", ""))
+            _, scores = _scores(job)
+            if job.status == "Completed" and metric and scores.get(metric) is not None:
+                sign = 1 if metric in LOWER_IS_BETTER else -1
+                candidates.append((sign * scores[metric], job.created_at, job))
+        return [job for *_, job in sorted(candidates, key=lambda c: (c[0], c[1]))]
 
     def report(self, name: str, out) -> str:
         """Write an HTML comparison: table, parallel coordinates, metric-by-run charts."""
@@ -136,8 +168,18 @@ class ExperimentService:
             c
             for c in frame.columns
             if c
-            not in ("job", "status", "model", "algorithm", "data", "validation", "split", "seconds")
-            and not c.startswith("hp.")
+            not in (
+                "job",
+                "rank",
+                "status",
+                "model",
+                "algorithm",
+                "data",
+                "validation",
+                "split",
+                "seconds",
+            )
+            and not c.startswith(("hp.", "chosen."))
             and frame[c].dtype.kind in "if"
         ]
         completed = frame[frame["status"] == "Completed"]
@@ -188,3 +230,9 @@ class ExperimentService:
             )
         path = write(out, render(f"Experiment {name}", sections, subtitle=subtitle))
         return str(path)
+
+
+def _is_int(value) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

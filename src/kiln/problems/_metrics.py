@@ -19,8 +19,13 @@ __all__ = [
     "PRIMARY_METRIC",
     "REGRESSION_METRICS",
     "UNSUPERVISED_METRICS",
+    "METRIC_SOURCES",
+    "SELECTION_SOURCES",
     "Metric",
+    "headline_metrics",
+    "legacy_automl_metrics",
     "metric_names",
+    "selection_source",
 ]
 
 CLASSIFICATION_METRICS = (
@@ -124,3 +129,44 @@ def metric_names(problem_type: str | None = None) -> set[str]:
     if problem_type is None:
         return set(METRICS)
     return set(_BY_PROBLEM_TYPE[problem_type])
+
+
+# Where a model's metrics came from: the key of each part of a model version's (and a job's)
+# ``metrics``, and the words the CLI and the reports show for it. Each is its own column; one
+# source's number never stands in for another's.
+METRIC_SOURCES = {
+    "test": "test",
+    "validation": "validation",
+    "cv_mean": "cv mean",
+    "oof": "out-of-fold",
+}
+# The sources a choice between runs may rest on, in order of preference. The test split is never
+# one of them: a number used to choose is no longer an unbiased estimate.
+SELECTION_SOURCES = ("validation", "oof", "cv_mean")
+# The one metric the model list shows for each problem type, the first one a version has.
+HEADLINE_METRICS = ("roc_auc", "roc_auc_macro", "accuracy", "rmse", "r2")
+
+
+def headline_metrics(metrics: dict) -> tuple[str | None, dict[str, float]]:
+    """(metric name, {source: value}): one headline metric and its value from each source that
+    has it (test, validation, cv mean, out-of-fold), so a list can show them side by side."""
+    parts = {s: metrics.get(s) or {} for s in METRIC_SOURCES}
+    for name in HEADLINE_METRICS:
+        values = {s: part[name] for s, part in parts.items() if part.get(name) is not None}
+        if values:
+            return name, values
+    return None, {}
+
+
+def selection_source(metrics: dict) -> str | None:
+    """The part of ``metrics`` a choice between runs should rest on: validation, else
+    out-of-fold, else the cross-validation mean; None when there is none (test never is)."""
+    return next((s for s in SELECTION_SOURCES if metrics.get(s)), None)
+
+
+def legacy_automl_metrics(metrics: dict) -> dict:
+    """An AutoML model's (or job's) metrics with the out-of-fold part under ``oof``: records
+    made before metrics were labelled by source kept it under ``validation``."""
+    if "validation" in metrics and "oof" not in metrics:
+        return {("oof" if k == "validation" else k): v for k, v in metrics.items()}
+    return metrics

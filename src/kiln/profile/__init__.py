@@ -6,7 +6,7 @@
 """
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, Profile, profile
-from kiln.profile._store import DatasetProfile, profile_version, stored_profiles
+from kiln.profile._store import DatasetProfile, profile_version, stored_profile, stored_profiles
 
 __all__ = [
     "FORMAT",
@@ -15,5 +15,6 @@ __all__ = [
     "Profile",
     "profile",
     "profile_version",
+    "stored_profile",
     "stored_profiles",
 ]

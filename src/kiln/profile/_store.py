@@ -162,6 +162,15 @@ def profile_version(
         return _record(ws, row, version, reused=False)
 
 
+def stored_profile(ws: Context, ref: str | DatasetVersion, target: str | None = None):
+    """The profile stored with a data set version for ``target`` (whatever its settings), or
+    None when there is none; never computes one."""
+    version = ws.data.get(ref) if isinstance(ref, str) else ref
+    with ws.store.read() as session:
+        row = _find(session, version.id, target)
+        return None if row is None else _record(ws, row, version, reused=True)
+
+
 def stored_profiles(ws: Context, ref: str | DatasetVersion) -> list[dict]:
     """``[{"target", "created_at", "warnings", ...}]`` for the profiles stored with a version."""
     version = ws.data.get(ref) if isinstance(ref, str) else ref

@@ -12,6 +12,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, or_, select
 
 from kiln.errors import ConfigError, NotFound, StateError
+from kiln.problems import legacy_automl_metrics
 from kiln.refs import check_alias, parse_model_ref
 from kiln.registry._deployments import serving_endpoints, write_revision
 from kiln.registry._model import TrainedModel
@@ -61,6 +62,12 @@ class ModelVersion(Record):
     created_at: datetime
     created_by: str
     details: dict | None = None
+
+    def __post_init__(self) -> None:
+        # AutoML versions registered before metrics were labelled by source kept their
+        # out-of-fold metrics under "validation"; they read back under "oof", where new ones are.
+        if self.algorithm == "automl" and self.metrics:
+            object.__setattr__(self, "metrics", legacy_automl_metrics(self.metrics))
 
     @property
     def ref(self) -> str:

@@ -1,5 +1,6 @@
 """Shared HTML report rendering: sections, tables and offline plotly figures."""
 
+from kiln.reports._format import format_value
 from kiln.reports._html import (
     Section,
     bullets,
@@ -21,6 +22,7 @@ __all__ = [
     "compact_template",
     "fields",
     "figure",
+    "format_value",
     "grid",
     "note",
     "render",

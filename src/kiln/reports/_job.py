@@ -14,7 +14,7 @@ class JobReport:
 
     path: Path
     job_id: str
-    diagnosis: dict
+    diagnosis: dict | None  # None: the report has no diagnosis (AutoML)
     metrics: dict
     seconds: float
     sections: list[str] = field(default_factory=list)

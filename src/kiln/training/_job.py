@@ -290,6 +290,7 @@ def run_training_job(workspace: Context, context: JobContext, stored: dict) -> d
             "threshold": threshold,
             "threshold_source": result.get("threshold_source") if threshold is not None else None,
             "folds": result.get("folds", []),
+            "early_stopping": result.get("early_stopping"),
             "fit_seconds": round(result["fit_seconds"], 3),
             "total_seconds": round(time.perf_counter() - started, 3),
         },
@@ -308,12 +309,14 @@ def _holdout(problem: Problem, context: JobContext) -> dict:
     pipeline, curves = problem.fit(X["train"], y["train"], X["validation"], y["validation"])
     fit_seconds = time.perf_counter() - fit_started
     _log_curves(context, curves)
+    stopped = None
     if curves:
         best = best_iteration(problem.algorithm, pipeline[-1])
         context.log(
             f"Logged per-iteration {', '.join(curves)}"
             + (f"; best iteration {best}." if best else ".")
         )
+        stopped = early_stopping_record(problem, [best] if best else [], best)
     model = problem.model(pipeline)
     metrics = {
         part: problem.scores(model, X[part], y[part])
@@ -326,6 +329,7 @@ def _holdout(problem: Problem, context: JobContext) -> dict:
         "fit_seconds": fit_seconds,
         "hyperparameters": problem.hyperparameters,
         "train_rows": (X["train"], y["train"]),
+        "early_stopping": stopped,
     }
     if problem.problem_type == BINARY and len(X["validation"]):
         out["threshold_data"] = (y["validation"], model.predict_proba(X["validation"])[:, 1])
@@ -404,6 +408,7 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
 
     hyperparameters = dict(problem.hyperparameters)
     param = problem.algorithm.iterations_param
+    stopped = None
     if best_iterations and param in hyperparameters:
         rounds = int(round(np.mean(best_iterations)))
         context.log(
@@ -411,6 +416,7 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
             "model is refit with that many."
         )
         hyperparameters[param] = max(rounds, 1)
+        stopped = early_stopping_record(problem, best_iterations, hyperparameters[param])
     pipeline, _ = problem.fit(X, y, hyperparameters=hyperparameters)
     fit_seconds = time.perf_counter() - fit_started
     model = problem.model(pipeline)
@@ -424,11 +430,25 @@ def _cross_validate(problem: Problem, validation: Validation, context: JobContex
         "hyperparameters": hyperparameters,
         "folds": per_fold,
         "train_rows": (X, y),
+        "early_stopping": stopped,
     }
     if problem.problem_type == BINARY:
         out["threshold_data"] = (y_oof, scores_oof[:, 1])
         out["threshold_source"] = "out-of-fold"
     return out
+
+
+def early_stopping_record(problem: Problem, best: list[int], chosen: int | None) -> dict | None:
+    """What early stopping chose, beside what was configured: ``{"param": "n_estimators",
+    "configured": 300, "chosen": 98, "per_fold": [...]}`` (None when it did not stop a fit)."""
+    param = problem.algorithm.iterations_param
+    configured = problem.hyperparameters.get(param)
+    if not chosen or configured is None:
+        return None
+    record = {"param": param, "configured": configured, "chosen": int(chosen)}
+    if len(best) > 1:
+        record["per_fold"] = [int(b) for b in best]
+    return record
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, *, cost_fp: float, cost_fn: float):

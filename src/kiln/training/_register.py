@@ -49,6 +49,7 @@ def register_and_finish(
             "splits": {part: v.ref for part, v in splits.items()},
             **extra,
         }
+    stopped = extra.get("early_stopping")
     version = workspace.models.register(
         model,
         group=spec.group,
@@ -58,6 +59,8 @@ def register_and_finish(
         metrics=metrics,
         dataset_version_id=dataset.id,
         job_id=context.job_id,
+        # The rounds early stopping chose, beside the configured ones the hyperparameters show.
+        details={"early_stopping": stopped} if stopped else None,
     )
     if failed:
         reason = "Failed success criteria: " + "; ".join(
