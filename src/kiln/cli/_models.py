@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from kiln.cli._common import (
+    App,
     JsonOption,
     console,
     fields,
@@ -14,8 +15,8 @@ from kiln.cli._common import (
     workspace,
 )
 
-app = typer.Typer(help="The model registry.", no_args_is_help=True)
-algorithms_app = typer.Typer(help="The built-in algorithms.", no_args_is_help=True)
+app = App(help="The model registry.", no_args_is_help=True)
+algorithms_app = App(help="The built-in algorithms.", no_args_is_help=True)
 
 
 def _headline(version) -> str:
