@@ -159,3 +159,11 @@ def test_cancel_stops_a_running_training_job(tmp_path):
     assert "job.stopped" in (tmp_path / "train.log").read_text()
     assert ws.models.list() == []
     ws.close()
+
+
+def test_list_counts_the_trials_an_automl_job_ran_in_its_own_process(ws, capsys):
+    job = ws.jobs.create("automl", {})
+    ws.jobs.finish(job.id, "Completed", result={"model": "churn:9", "trials": 42})
+    code, out, _ = kiln(capsys, "jobs", "list", home=ws.home)
+    row = next(line for line in out.splitlines() if job.id in line)
+    assert code == 0 and "model churn:9" in row and row.rstrip(" │").endswith("42")

@@ -33,7 +33,7 @@ def list_(
     ),
     limit: int = typer.Option(50, "--limit", help="Jobs to list at most (0: all)."),
     all_jobs: bool = typer.Option(
-        False, "--all", help="Also the trials of tuning and AutoML jobs, under their job."
+        False, "--all", help="Also the trials of tuning jobs, each under its tuning job."
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -44,11 +44,18 @@ def list_(
         print_json([j.to_dict() for j in jobs])
         return
     if all_jobs:
-        rows = [[*_row(job, depth), ""] for job, depth in _nested(jobs)]
+        rows = [[*_row(job, depth), _own_trials(job)] for job, depth in _nested(jobs)]
     else:
         counts = service.child_counts([j.id for j in jobs])
-        rows = [[*_row(job, 0), counts.get(job.id, "")] for job in jobs]
+        rows = [[*_row(job, 0), counts.get(job.id) or _own_trials(job)] for job in jobs]
     table("Jobs", ["job", "kind", "status", "created", "seconds", "result", "trials"], rows)
+
+
+def _own_trials(job) -> int | str:
+    """The trials an AutoML job ran in its own process (they are no jobs): its result counts
+    them."""
+    trials = job.result.get("trials")
+    return trials if isinstance(trials, int) and not isinstance(trials, bool) else ""
 
 
 def _nested(jobs: list) -> list[tuple]:
