@@ -120,3 +120,32 @@ def test_the_quickstart_help_and_the_readme_give_the_same_time():
     in_help = re.search(r"in (about [^.]+)\.", quickstart.__doc__).group(1)
     in_readme = re.search(r"make quickstart.*? in (about [^.]+)\.", readme, re.S).group(1)
     assert in_help == in_readme
+
+
+def test_hyperparameters_print_integers_whole_and_floats_to_four_digits():
+    values = {"max_depth": 4, "lr": 0.0123456789, "reg": 12345.678, "on": True, "penalty": "l2"}
+    assert _common.format_hyperparameters(values) == (
+        "max_depth=4, lr=0.01235, reg=12346, on=True, penalty=l2"
+    )
+    assert _common.format_hyperparameters({}) == "(defaults)"
+
+
+def test_models_show_prints_hyperparameters_as_name_value(trained, capsys):
+    from kiln.cli import main
+
+    workspace, result = trained
+    assert main(["--home", str(workspace.home), "models", "show", result.model.ref]) == 0
+    out = capsys.readouterr().out
+    assert "n_estimators=60" in out and "{'" not in out
+
+
+def test_data_list_prints_a_version_s_source_whole(ws, tmp_path, capsys):
+    from kiln.cli import main
+
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    ws.data.ingest(path, name="d")
+    ws.data.split("d", target="y", seed=1)
+    assert main(["--home", str(ws.home), "data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "part=validation" in out and "part=train" in out

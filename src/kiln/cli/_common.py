@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import sys
 from contextlib import contextmanager
@@ -147,6 +148,18 @@ def print_table(out: Table) -> None:
     Console(file=buffer, width=measured.maximum, color_system=None).print(out, crop=False)
     # Without the spaces rich pads each line with to the table's width.
     console.file.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
+
+
+def format_hyperparameters(values: dict) -> str:
+    """``name=value, ...``: integers as integers, floats to 4 significant digits (whole
+    numbers from 10,000 up)."""
+    return ", ".join(f"{k}={format_hyperparameter(v)}" for k, v in values.items()) or "(defaults)"
+
+
+def format_hyperparameter(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return str(value)
 
 
 def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:

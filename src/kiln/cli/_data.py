@@ -116,7 +116,7 @@ def list_(
                 v.column_count,
                 v.digest[:12],
                 f"{v.created_at:%Y-%m-%d %H:%M}",
-                v.source[:60],
+                v.source,
             ]
             for v in versions
         ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from kiln.cli._common import (
     console,
     err_console,
     fields,
+    format_hyperparameters,
     metrics_table,
     print_json,
     table,
@@ -199,18 +199,6 @@ def _cell(name: str, value: Any) -> str | None:
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return value
-
-
-def format_hyperparameters(values: dict) -> str:
-    """``name=value, ...``: integers as integers, floats to 4 significant digits (whole
-    numbers from 10,000 up)."""
-    return ", ".join(f"{k}={format_hyperparameter(v)}" for k, v in values.items()) or "(defaults)"
-
-
-def format_hyperparameter(value: Any) -> str:
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
-    return str(value)
 
 
 @app.command()

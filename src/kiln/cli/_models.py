@@ -9,6 +9,7 @@ from kiln.cli._common import (
     JsonOption,
     console,
     fields,
+    format_hyperparameters,
     metrics_table,
     print_json,
     table,
@@ -85,7 +86,7 @@ def show(
             if version.approval_at
             else None,
             "sha256": version.digest,
-            "hyperparameters": version.hyperparameters,
+            "hyperparameters": format_hyperparameters(version.hyperparameters or {}),
             "automl": _automl_summary(version.details) if version.details else None,
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
