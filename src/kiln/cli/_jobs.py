@@ -21,6 +21,8 @@ from kiln.cli._common import (
     workspace,
 )
 
+JobIdArgument = typer.Argument(..., help="The job's id, or a unique prefix of it (train-cd48).")
+
 app = App(help="Training, transform and other long-running jobs.", no_args_is_help=True)
 
 
@@ -107,7 +109,7 @@ def _result(job) -> str:
 
 
 @app.command()
-def show(ctx: typer.Context, job_id: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+def show(ctx: typer.Context, job_id: str = JobIdArgument, as_json: bool = JsonOption) -> None:
     """Show a job: status, timings, spec, result and metrics."""
     from kiln.store import now
 
@@ -202,7 +204,7 @@ def _cell(name: str, value: Any) -> str | None:
 
 
 @app.command()
-def logs(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
+def logs(ctx: typer.Context, job_id: str = JobIdArgument) -> None:
     """Print a job's log, tracebacks included."""
     for _seq, time, level, message in workspace(ctx).jobs.logs(job_id):
         print(f"{time:%H:%M:%S} {level:<7} {message}")
@@ -217,7 +219,7 @@ EXIT_TIMEOUT = 5
 @app.command()
 def wait(
     ctx: typer.Context,
-    job_id: str = typer.Argument(..., help="The job's id, or a unique prefix of it."),
+    job_id: str = JobIdArgument,
     timeout: float = typer.Option(
         None, "--timeout", help="Seconds to wait at most (default: until it ends)."
     ),
@@ -244,7 +246,7 @@ def wait(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    job_id: str = typer.Argument(..., help="The job's id, or a unique prefix of it."),
+    job_id: str = JobIdArgument,
     reason: str = typer.Option(None, "--reason", help="Why, kept as the job's failure reason."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -284,7 +286,9 @@ def _ended(job, *, as_json: bool) -> None:
 @app.command("report")
 def report_(
     ctx: typer.Context,
-    job_id: str = typer.Argument(..., help="A completed training job."),
+    job_id: str = typer.Argument(
+        ..., help="A completed training, tuning or AutoML job: its id, or a unique prefix of it."
+    ),
     out: Path = typer.Option(
         None, "--out", help="The HTML file (default: <workspace>/reports/<job id>.html)."
     ),

@@ -190,7 +190,9 @@ def tune(
     ),
     validation: str = typer.Option("holdout", "--validation", help="As for kiln train."),
     recipe: Path = typer.Option(None, "--recipe", help="Feature-engineering recipe (YAML)."),
-    resume_job: str = typer.Option(None, "--resume", help="Resume an interrupted tuning job."),
+    resume_job: str = typer.Option(
+        None, "--resume", help="Resume an interrupted tuning job (its id, or a unique prefix)."
+    ),
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
