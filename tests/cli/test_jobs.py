@@ -81,6 +81,8 @@ def test_list_filters_and_limit(tuned, capsys):
     assert [j["id"] for j in json.loads(out)] == [tuning.id]
     _, out, _ = kiln(capsys, "jobs", "list", "--limit", "1", "--json", home=ws.home)
     assert [j["id"] for j in json.loads(out)] == [tuning.id]
+    _, out, _ = kiln(capsys, "jobs", "list", "--parent", tuning.id[:9], "--json", home=ws.home)
+    assert sorted(j["id"] for j in json.loads(out)) == sorted(t.id for t in trials)
     code, _, err = kiln(capsys, "jobs", "list", "--status", "Done", home=ws.home)
     assert code == 2 and "jobs.bad-status" in err
 

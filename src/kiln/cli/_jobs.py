@@ -37,11 +37,20 @@ def list_(
     all_jobs: bool = typer.Option(
         False, "--all", help="Also the trials of tuning jobs, each under its tuning job."
     ),
+    parent: str = typer.Option(
+        None, "--parent", help="Only the jobs this job started (a tuning job's trials)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """List the newest jobs first; trials are counted on their job's row (--all lists them)."""
     service = workspace(ctx).jobs
-    jobs = service.list(kind=kind, status=status, limit=limit or None, top_level=not all_jobs)
+    jobs = service.list(
+        kind=kind,
+        status=status,
+        parent_id=parent,
+        limit=limit or None,
+        top_level=not (all_jobs or parent),
+    )
     if as_json:
         print_json([j.to_dict() for j in jobs])
         return
