@@ -13,10 +13,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln.errors import ConfigError
 from kiln.serving import EndpointClient
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ALGORITHMS = ("lightgbm", "linear")
 TARGET = "churn"
@@ -92,7 +96,10 @@ def run_quickstart(
     data: str | os.PathLike | None = None,
     port: int = 0,
     say: Callable[..., None] = print,
+    console: Console | None = None,
 ) -> dict:
+    """Run the quickstart; ``say`` prints the closing summary, ``console`` (rich) the progress
+    and the lines printed as each step ends."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     started = time.perf_counter()
@@ -112,6 +119,7 @@ def run_quickstart(
         TextColumn("[bold]{task.description}"),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
+        console=console,
     ) as progress:
         overall = progress.add_task("quickstart", total=len(steps))
 
@@ -174,11 +182,16 @@ def run_quickstart(
             )
             for row in rows:
                 row.pop(TARGET, None)
-            with EndpointClient(f"http://127.0.0.1:{port}") as client:
+            url = f"http://127.0.0.1:{port}"
+            with EndpointClient(url) as client:
                 response = client.invoke("churn", rows)
         finally:
             server.terminate()
             server.wait(timeout=10)
+        progress.console.print(
+            f"Served endpoint [bold]churn[/] on port {port}: sent {len(rows)} test rows to "
+            f"{url}/endpoints/churn/invocations (the demo server has stopped)"
+        )
         progress.advance(overall)
 
         step("batch transform")
@@ -206,6 +219,7 @@ def run_quickstart(
         f"'kiln serve', then POST rows to http://127.0.0.1:8080/endpoints/churn/invocations"
     )
     summary.update(
+        url=url,
         model=best.ref,
         predictions=response["predictions"],
         test_metrics=test_metrics,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -10,15 +11,60 @@ from datetime import date, datetime
 from typing import Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Console(Console):
+    """A rich console whose piped output is never wrapped: a long id or path printed into a pipe
+    or a file stays whole on its line, as it would be copied. A terminal wraps as usual."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **options: Any) -> None:
+        if soft_wrap is None and not self.is_terminal:
+            soft_wrap = True
+        super().print(*objects, soft_wrap=soft_wrap, **options)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON only.")
+
+
+class _FlagsWithoutType:
+    """Help that shows a flag (``--json``, ``--help``) as a flag: typer 0.29 prints the type of
+    every option, so a flag reads ``--json <bool>`` as if it took a value. An empty metavar
+    leaves the flag's type column blank; nothing else reads a flag's metavar."""
+
+    def get_params(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_FlagsWithoutType, TyperCommand):
+    pass
+
+
+class _Group(_FlagsWithoutType, TyperGroup):
+    pass
+
+
+class App(typer.Typer):
+    """A ``typer.Typer`` whose commands and groups show their flags as flags in ``--help``."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(cls=_Group, **options)
+
+    def command(self, *args: Any, cls: Any = None, **options: Any):  # noqa: ANN201
+        return super().command(*args, cls=cls or _Command, **options)
 
 
 def workspace(ctx: typer.Context | None = None):
@@ -46,21 +92,69 @@ def print_json(payload: Any) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table; its ids, paths and numbers are printed whole (see :func:`print_table`)."""
     out = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        out.add_column(column)
-    for row in rows:
-        out.add_row(*["" if v is None else escape(str(v)) for v in row])
-    console.print(out)
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    for index, column in enumerate(columns):
+        out.add_column(column, min_width=_longest_word(row[index] for row in cells))
+    for row in cells:
+        out.add_row(*[escape(v) for v in row])
+    print_table(out)
 
 
 def fields(title: str, values: dict[str, Any]) -> None:
+    """``key  value`` lines under a title; values are printed whole (see :func:`print_table`)."""
     out = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    out.add_column(style="bold")
-    out.add_column()
-    for key, value in values.items():
-        out.add_row(key, "" if value is None else str(value))
-    console.print(out)
+    shown = {key: "" if value is None else str(value) for key, value in values.items()}
+    out.add_column(style="bold", min_width=_longest_word(shown))
+    out.add_column(min_width=_longest_word(shown.values()))
+    for key, value in shown.items():
+        out.add_row(key, value)
+    print_table(out)
+
+
+def _longest_word(texts) -> int:
+    """The width of the longest run without spaces (an id, a path, a number) in ``texts``.
+
+    Rich markup in a cell is counted as text, which only widens the column a little."""
+    return max((cell_len(word) for text in texts for word in str(text).split()), default=0)
+
+
+def print_table(out: Table) -> None:
+    """Print a rich table so that no word in it (an id, a path, a number) is cut or broken.
+
+    Each column is at least as wide as its longest word (``min_width``), so only the spaces in
+    longer text wrap. Piped into another program or a file, the table takes its natural width,
+    one line per row, whatever the width rich would assume (80 columns); in a terminal, it
+    takes the terminal's width, or more when its words do not fit (the terminal then wraps the
+    lines, and the words stay whole)."""
+    for column in out.columns:
+        column.overflow = "fold"  # never an ellipsis: at worst a long word goes on a new line
+        column.min_width = max(column.min_width or 0, _longest_word([column.header]))
+    measured = Measurement.get(console, console.options.update_width(1_000_000), out)
+    if console.is_terminal:
+        # A console of that width: a print's own width can only be narrower than its console's.
+        sized = Console(
+            file=console.file,
+            width=max(console.width, measured.minimum),
+            force_terminal=True,
+            color_system=console.color_system,
+            no_color=console.no_color,
+        )
+        sized.print(out, crop=False)
+        return
+    buffer = io.StringIO()
+    Console(file=buffer, width=measured.maximum, color_system=None).print(out, crop=False)
+    # Without the spaces rich pads each line with to the table's width.
+    console.file.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
+
+
+def format_hyperparameters(values: dict) -> str:
+    """``name=value, ...``: integers as integers, floats to 4 significant digits (whole
+    numbers from 10,000 up); see :func:`kiln.reports.format_value`."""
+    from kiln.reports import format_value
+
+    return format_value(values) or "(defaults)"
 
 
 def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:

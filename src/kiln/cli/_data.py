@@ -6,9 +6,18 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli._common import JsonOption, console, fields, parse_ratios, print_json, table, workspace
+from kiln.cli._common import (
+    App,
+    JsonOption,
+    console,
+    fields,
+    parse_ratios,
+    print_json,
+    table,
+    workspace,
+)
 
-app = typer.Typer(help="The versioned data lake.", no_args_is_help=True)
+app = App(help="The versioned data lake.", no_args_is_help=True)
 
 
 def _frame_json(frame) -> list[dict]:
@@ -107,7 +116,7 @@ def list_(
                 v.column_count,
                 v.digest[:12],
                 f"{v.created_at:%Y-%m-%d %H:%M}",
-                v.source[:60],
+                v.source,
             ]
             for v in versions
         ],
@@ -174,8 +183,9 @@ def preview(
     rows: int = typer.Option(5, "--rows", "-n", help="How many rows to show."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Fit a recipe on a data set as training would; show the output schema and the first rows
-    before and after."""
+    """Fit a recipe on a data set as training would; show its features before and after.
+
+    Prints the output schema and the first rows before and after the recipe."""
     with console.status("Fitting the recipe", spinner="dots") if not as_json else _nothing():
         result = workspace(ctx).preview(ref, recipe, target=target, rows=rows)
     if as_json:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli._common import JsonOption, console, print_json, table, workspace
+from kiln.cli._common import App, JsonOption, console, print_json, table, workspace
 
-app = typer.Typer(help="Experiments: named groups of training runs.", no_args_is_help=True)
+app = App(help="Experiments: named groups of training runs.", no_args_is_help=True)
 
 
 @app.command("list")

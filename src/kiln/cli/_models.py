@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kiln.cli._common import (
+    App,
     JsonOption,
     console,
     err_console,
@@ -17,13 +18,13 @@ from kiln.cli._common import (
     workspace,
 )
 
-app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app = App(help="The model registry.", no_args_is_help=True)
 UndeployOption = typer.Option(
     False,
     "--undeploy",
     help="Roll the endpoints that serve it back to their previous Approved version.",
 )
-algorithms_app = typer.Typer(help="The built-in algorithms.", no_args_is_help=True)
+algorithms_app = App(help="The built-in algorithms.", no_args_is_help=True)
 
 
 def _headline(versions) -> tuple[list[str], list[list]]:

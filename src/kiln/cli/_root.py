@@ -8,6 +8,7 @@ import typer
 
 from kiln.cli import _data, _experiments, _jobs, _models
 from kiln.cli._common import (
+    App,
     JsonOption,
     automl_progress,
     console,
@@ -23,10 +24,10 @@ from kiln.cli._common import (
     workspace,
 )
 
-# Exit statuses beyond 0 (done), 1 (a bug) and 2 (a KilnError): see docs/cli.md.
+# Exit statuses beyond 0 (done), 1 (a bug) and 2 (a KilnError): the table in docs/cli.md.
 CRITERIA_NOT_MET = 3
 
-app = typer.Typer(
+app = App(
     name="kiln",
     help="kiln: a self-hosted ML platform — data lake, training, registry, endpoints, "
     "batch transform.",
@@ -39,7 +40,7 @@ app.add_typer(_jobs.app, name="jobs")
 app.add_typer(_models.app, name="models")
 app.add_typer(_models.algorithms_app, name="algorithms")
 app.add_typer(_experiments.app, name="experiments")
-endpoints_app = typer.Typer(help="Deployed endpoints.", no_args_is_help=True)
+endpoints_app = App(help="Deployed endpoints.", no_args_is_help=True)
 app.add_typer(endpoints_app, name="endpoints")
 
 
@@ -201,7 +202,9 @@ def tune(
     ),
     validation: str = typer.Option("holdout", "--validation", help="As for kiln train."),
     recipe: Path = typer.Option(None, "--recipe", help="Feature-engineering recipe (YAML)."),
-    resume_job: str = typer.Option(None, "--resume", help="Resume an interrupted tuning job."),
+    resume_job: str = typer.Option(
+        None, "--resume", help="Resume an interrupted tuning job (its id, or a unique prefix)."
+    ),
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -284,8 +287,10 @@ def automl(
     seed: int = typer.Option(42, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
-    """AutoML: search algorithms, recipes and hyperparameters within the time limit, ensemble the
-    best and register the model."""
+    """AutoML: search, ensemble and register the best model within a time limit.
+
+    Searches algorithms, recipes and hyperparameters, ensembles the best and registers the
+    model."""
     from kiln.automl import automl as run_automl
 
     ws = workspace(ctx)
@@ -604,7 +609,7 @@ def quickstart(
     ),
     port: int = typer.Option(0, "--port", help="Port for the demo server (0: a free one)."),
 ) -> None:
-    """The whole lifecycle on the telco churn data, in about a minute."""
+    """The whole lifecycle on the telco churn data, in about half a minute."""
     from kiln.quickstart import run_quickstart
 
-    run_quickstart(home=ctx.obj["home"], data=data, port=port, say=console.print)
+    run_quickstart(home=ctx.obj["home"], data=data, port=port, say=console.print, console=console)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -43,6 +46,8 @@ PENDING, IN_PROGRESS, COMPLETED, FAILED, STOPPED = (
 )
 FINAL_STATUSES = (COMPLETED, FAILED, STOPPED)
 ACTIVE_STATUSES = (PENDING, IN_PROGRESS)
+# Characters a job id prefix needs after its kind's part ("train-cd48"); see JobService.resolve.
+MIN_ID_PREFIX = 4
 
 
 @dataclass(frozen=True)
@@ -117,16 +122,57 @@ class JobService:
         return Job._from_row(row)
 
     def get(self, job_id: str) -> Job:
+        """The job with id ``job_id``, or whose id alone starts with ``job_id`` (see
+        :meth:`resolve`)."""
+        job_id = self.resolve(job_id)
         self.reap(job_id)
         with self._ws.store.read() as session:
             return Job._from_row(self._check_exists(session, job_id))
 
-    @staticmethod
-    def _check_exists(session, job_id: str) -> JobRow:
+    def resolve(self, job_id: str) -> str:
+        """The whole id of the job ``job_id`` names: its id, or a prefix of one job's id only.
+
+        A prefix needs at least :data:`MIN_ID_PREFIX` characters after the kind's part
+        (``train-cd48``), so one that is unique today stays unique as jobs are added; an
+        ambiguous one is refused with the jobs it matches."""
+        with self._ws.store.read() as session:
+            if session.get(JobRow, job_id) is not None:
+                return job_id
+            matches = list(
+                session.scalars(
+                    select(JobRow.id)
+                    .where(JobRow.id.startswith(job_id, autoescape=True))
+                    .order_by(JobRow.id)
+                    .limit(11)
+                )
+            )
+        if not matches:
+            raise NotFound(
+                f"No job with id {job_id!r}. See 'kiln jobs list'.", code="jobs.unknown-job"
+            )
+        _kind, dash, rest = job_id.partition("-")
+        if not dash or len(rest) < MIN_ID_PREFIX:
+            example = f"{matches[0].partition('-')[0]}-{matches[0].partition('-')[2][:6]}"
+            raise ConfigError(
+                f"Job id prefix {job_id!r} is too short: give at least {MIN_ID_PREFIX} "
+                f"characters after the kind, e.g. {example!r}, or the whole id from "
+                "'kiln jobs list'.",
+                code="jobs.short-id",
+            )
+        if len(matches) > 1:
+            count = "more than 10" if len(matches) > 10 else str(len(matches))
+            raise ConfigError(
+                f"Job id prefix {job_id!r} matches {count} jobs: {', '.join(matches[:10])}. "
+                "Give more of the id.",
+                code="jobs.ambiguous-id",
+            )
+        return matches[0]
+
+    def _check_exists(self, session, job_id: str) -> JobRow:
         # Logs and metrics are read without reaping: the executor polls them while it waits for
         # the job's process, and it, not a reader, records how that process ended.
-        row = session.get(JobRow, job_id)
-        if row is None:
+        row = session.get(JobRow, job_id) or session.get(JobRow, self.resolve(job_id))
+        if row is None:  # deleted between the two reads
             raise NotFound(
                 f"No job with id {job_id!r}. See 'kiln jobs list'.", code="jobs.unknown-job"
             )
@@ -139,9 +185,18 @@ class JobService:
         status: str | None = None,
         experiment: str | None = None,
         parent_id: str | None = None,
+        top_level: bool = False,
         limit: int | None = 50,
     ) -> list[Job]:
-        """Newest first; ``parent_id``: the jobs a job started (a tuning job's trials)."""
+        """Newest first; ``parent_id``: the jobs a job started (a tuning job's trials);
+        ``top_level``: only the jobs no other job started. ``status`` in any case
+        (``failed``); an unknown kind or status is refused."""
+        if kind:
+            job_kind(kind)  # refuses an unknown kind, naming the known ones
+        if status:
+            status = _status_named(status)
+        if parent_id:
+            parent_id = self.resolve(parent_id)
         self.reap()
         with self._ws.store.read() as session:
             query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id)
@@ -155,12 +210,89 @@ class JobService:
                 query = query.where(JobRow.experiment == experiment)
             if parent_id:
                 query = query.where(JobRow.parent_id == parent_id)
+            if top_level:
+                query = query.where(JobRow.parent_id.is_(None))
             return [Job._from_row(r) for r in session.scalars(query)]
+
+    def child_counts(self, job_ids: list[str]) -> dict[str, int]:
+        """How many jobs each of ``job_ids`` started (a tuning job's trials); 0s left out."""
+        if not job_ids:
+            return {}
+        with self._ws.store.read() as session:
+            rows = session.execute(
+                select(JobRow.parent_id, func.count())
+                .where(JobRow.parent_id.in_(job_ids))
+                .group_by(JobRow.parent_id)
+            )
+            return {parent: count for parent, count in rows}
+
+    def cancel(self, job_id: str, *, reason: str | None = None) -> Job:
+        """Stop a Pending or InProgress job; returns it as it is then (see :meth:`wait`).
+
+        A Pending job ends Stopped at once: its process, when it starts, finds it ended and does
+        not run. A running job's process, on this host, is sent SIGINT, as Ctrl-C would, and ends
+        the job Stopped with ``reason``, within seconds; on another host, the job is ended here
+        and its process stops at its next heartbeat. A job that has already ended is refused
+        (``jobs.not-active``): it is left as it ended."""
+        job = self.get(job_id)
+        if job.status in FINAL_STATUSES:
+            raise StateError(
+                f"Job {job.id} already ended {job.status} "
+                f"({job.ended_at:%Y-%m-%d %H:%M:%S}); there is nothing to cancel. See "
+                f"'kiln jobs show {job.id}'.",
+                code="jobs.not-active",
+            )
+        reason = reason or f"Cancelled by {who()}."
+        self.request_stop(job.id, reason)
+        self.context(job.id).log(reason, level="WARNING")
+        if job.status == PENDING:
+            with self._ws.store.write() as session:
+                ended = now()
+                changed = session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job.id, JobRow.status == PENDING)
+                    .values(status=STOPPED, started_at=ended, ended_at=ended)
+                    .execution_options(synchronize_session=False)
+                )
+            if changed.rowcount == 1:
+                return self.get(job.id)
+        with self._ws.store.read() as session:
+            row = session.get(JobRow, job.id)
+            status, pid, host, created = row.status, row.pid, row.host, row.pid_created
+        if status == IN_PROGRESS:
+            if host == host_name() and pid is not None and is_running(pid, created):
+                # The job's own process: it ends the job Stopped, keeping the reason above.
+                os.kill(pid, signal.SIGINT)
+            else:
+                self.finish(job.id, STOPPED, failure_reason=reason)
+        return self.get(job.id)
+
+    def wait(self, job_id: str, *, timeout: float | None = None, poll_seconds: float = 0.5) -> Job:
+        """Block until the job ends (Completed, Failed or Stopped) and return it.
+
+        ``timeout``: seconds to wait at most; then :class:`~kiln.errors.StateError`
+        ``jobs.wait-timeout``, the job left running."""
+        job = self.get(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while job.status not in FINAL_STATUSES:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise StateError(
+                    f"Job {job.id} is still {job.status} after {timeout:g} s. Wait longer "
+                    f"('kiln jobs wait {job.id} --timeout SECONDS') or cancel it "
+                    f"('kiln jobs cancel {job.id}').",
+                    code="jobs.wait-timeout",
+                )
+            pause = (
+                poll_seconds if deadline is None else min(poll_seconds, deadline - time.monotonic())
+            )
+            time.sleep(max(pause, 0))
+            job = self.get(job.id)
+        return job
 
     def logs(self, job_id: str, *, after: int = 0) -> list[tuple[int, datetime, str, str]]:
         """``(sequence, time, level, message)`` lines, those after ``after`` only."""
         with self._ws.store.read() as session:
-            self._check_exists(session, job_id)
+            job_id = self._check_exists(session, job_id).id
             rows = session.scalars(
                 select(JobLogRow)
                 .where(JobLogRow.job_id == job_id, JobLogRow.id > after)
@@ -171,7 +303,7 @@ class JobService:
     def metrics(self, job_id: str) -> dict[str, list[tuple[int, float]]]:
         """Per-step metrics logged by the job: ``{name: [(step, value), ...]}``."""
         with self._ws.store.read() as session:
-            self._check_exists(session, job_id)
+            job_id = self._check_exists(session, job_id).id
             out: dict[str, list[tuple[int, float]]] = {}
             for r in session.scalars(
                 select(JobMetricRow).where(JobMetricRow.job_id == job_id).order_by(JobMetricRow.id)
@@ -337,6 +469,7 @@ class JobService:
         """A Failed or Stopped job back to Pending, to run again (a tuning job resumes).
 
         A job whose process was killed is first found lost (see :meth:`reap`), so it resumes."""
+        job_id = self.resolve(job_id)
         self.reap()
         process = this_process()
         with self._ws.store.write() as session:
@@ -432,6 +565,18 @@ class JobContext:
                 JobMetricRow(job_id=self.job_id, name=name, step=start_step + i, value=float(v))
                 for i, v in enumerate(values)
             )
+
+
+def _status_named(status: str) -> str:
+    """The status ``status`` names, in any case; an unknown one is refused."""
+    statuses = (*ACTIVE_STATUSES, *FINAL_STATUSES)
+    for known in statuses:
+        if status.lower() == known.lower():
+            return known
+    raise ConfigError(
+        f"Unknown job status {status!r}: a job is {', '.join(statuses)}.",
+        code="jobs.bad-status",
+    )
 
 
 def _lost(row, here: str, checked_at: datetime, limit: float) -> str | None:

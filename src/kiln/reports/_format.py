@@ -26,6 +26,8 @@ def format_value(value: Any) -> str:
             return "—"
         if number.is_integer() and abs(number) < 1e15:
             return str(int(number))
+        if 1e4 <= abs(number) < 1e15:  # 12345.67 reads better as 12346 than as 1.235e+04
+            return f"{number:.0f}"
         return f"{number:.{SIGNIFICANT_DIGITS}g}"
     if isinstance(value, dict):
         return ", ".join(f"{k}={format_value(v)}" for k, v in value.items())

@@ -101,9 +101,10 @@ def tune(
         previous = workspace.jobs.get(warm_start)
         if previous.kind != "tuning":
             raise StateError(
-                f"Job {warm_start} is a {previous.kind} job; warm start takes a tuning job.",
+                f"Job {previous.id} is a {previous.kind} job; warm start takes a tuning job.",
                 code="tuning.bad-warm-start",
             )
+        warm_start = previous.id  # the whole id, when given a prefix of it
     job = workspace.jobs.create(
         "tuning",
         {
@@ -138,7 +139,7 @@ def resume(
     job = workspace.jobs.get(job_id)
     if job.kind != "tuning":
         raise StateError(
-            f"Job {job_id} is a {job.kind} job; only tuning jobs resume.",
+            f"Job {job.id} is a {job.kind} job; only tuning jobs resume.",
             code="jobs.not-resumable",
         )
-    return TuningResult(LocalExecutor(workspace).run(workspace.jobs.reopen(job_id), on_log=on_log))
+    return TuningResult(LocalExecutor(workspace).run(workspace.jobs.reopen(job.id), on_log=on_log))
