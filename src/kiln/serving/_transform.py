@@ -108,23 +108,33 @@ def _batches(
     # Arrow's reader lets a quote that is never closed swallow the rest of the file; kiln's own
     # count of records (which refuses such a quote, naming its line) is checked at the end.
     records = count_records(path, delimiter=delimiter, consequence="No output was written.")
+    block_size = 8 << 20
     try:
         # Broken rows in this first block are skipped here and reported by the reader below.
-        header = pacsv.open_csv(
+        # Arrow infers the type of every other column from this first block, as it does here.
+        inferred = pacsv.open_csv(
             path,
             parse_options=csv_parse_options(delimiter, []),
-            read_options=pacsv.ReadOptions(block_size=1 << 16),
-        ).schema.names
+            read_options=pacsv.ReadOptions(block_size=block_size),
+        ).schema
     except pa.ArrowInvalid as exc:
         raise DataError(
             f"Cannot read {path} as CSV (delimiter {delimiter!r}): {exc}", code="data.bad-csv"
         ) from None
+    header = inferred.names
     types = {n: t for n, t in arrow_types(schema).items() if n in header}
+    # The model's numbers are read as float64, which checks every value; a column of whole
+    # numbers goes back to int64 so that the output keeps the input's types, as from Parquet.
+    whole = [
+        n
+        for n, t in types.items()
+        if pa.types.is_floating(t) and pa.types.is_integer(inferred.field(n).type)
+    ]
     bad_rows: list = []
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=8 << 20),
+            read_options=pacsv.ReadOptions(block_size=block_size),
             parse_options=csv_parse_options(delimiter, bad_rows),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )
@@ -151,7 +161,7 @@ def _batches(
                     f"{row.actual_columns}. No output was written; fix the line and run again.",
                     code="data.broken-rows",
                 )
-            yield batch
+            yield _as_integers(batch, whole, path, first_row=rows - batch.num_rows)
     except pa.ArrowInvalid as exc:
         message, column = name_csv_column(str(exc), header)
         raise DataError(
@@ -159,6 +169,47 @@ def _batches(
             code="data.wrong-type",
             field=column,
         ) from None
+
+
+def _as_integers(
+    batch: pa.RecordBatch, names: list[str], path: Path, *, first_row: int
+) -> pa.RecordBatch:
+    """``batch`` with the float64 columns ``names`` cast to int64; a value that is not a whole
+    number is refused, as Arrow refuses it in a column it inferred as integers."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not names:
+        return batch
+    columns = list(batch.columns)
+    for name in names:
+        position = batch.schema.get_field_index(name)
+        try:
+            columns[position] = columns[position].cast(pa.int64())
+        except pa.ArrowInvalid:
+            values = columns[position].to_numpy(zero_copy_only=False)
+            bad = int(np.flatnonzero(~np.isnan(values) & (values != np.round(values)))[0])
+            raise DataError(
+                f"{path}: column {name!r} holds whole numbers in its first rows, so it is read "
+                f"as integers, but data row {first_row + bad + 1} holds {float(values[bad])!r}. No "
+                "output was written; write the column's first value as a decimal (e.g. 1.0) "
+                "to read it as decimals.",
+                code="data.wrong-type",
+                field=name,
+            ) from None
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _model_frame(table: pa.Table, schema: RequestSchema):
+    """The model's input columns as pandas, numbers as float64 (what the endpoint passes)."""
+    import pyarrow as pa
+
+    selected = table.select(schema.columns)
+    for position, name in enumerate(schema.columns):
+        column = selected.column(position)
+        if schema.dtypes[name] == "number" and pa.types.is_integer(column.type):
+            selected = selected.set_column(position, name, column.cast(pa.float64()))
+    return selected.to_pandas()
 
 
 def _first_broken_line(path: Path, delimiter: str) -> int | None:
@@ -303,7 +354,7 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
             if not checked:
                 _check_columns(table.column_names, schema, spec, source)
                 checked = True
-            frame = table.select(schema.columns).to_pandas()
+            frame = _model_frame(table, schema)
             if encoder is not None:
                 columns = {name: frame[name].to_numpy() for name in schema.columns}
                 scores = model.score_encoded(encoder.encode(columns))
