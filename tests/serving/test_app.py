@@ -360,3 +360,17 @@ def test_error_bodies_echo_values_truncated(client, rows):
     assert len(response.content) < 2_000
     answered = invoke(client, [dict(rows[0], contract=huge)])  # an unseen category: a warning
     assert answered.status_code == 200 and len(answered.content) < 2_000
+
+
+@pytest.mark.parametrize("rows", [1, 100])  # the compiled recipe, and the pipeline
+def test_a_boolean_column_takes_json_booleans_and_warns_on_an_unknown_value(housing, rows):
+    client, row = housing
+    spelled = dict(row[0], airco="yes", prefarea="no")
+    as_json = dict(row[0], airco=True, prefarea=False)
+    expected = post(client, orjson_dumps([spelled] * rows), name="housing").json()
+    answer = post(client, orjson_dumps([as_json] * rows), name="housing")
+    assert answer.status_code == 200 and answer.json() == expected
+    assert not answer.json().get("warnings")
+    unknown = post(client, orjson_dumps([dict(row[0], airco="maybe")] * rows), name="housing")
+    assert unknown.status_code == 200
+    assert "'airco'" in unknown.json()["warnings"][0] and "maybe" in unknown.json()["warnings"][0]
