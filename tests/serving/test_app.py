@@ -145,6 +145,20 @@ def test_ping_endpoints_and_openapi_document_the_response_shape(client):
     assert client.get("/docs").status_code == 200
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_their_scripts_and_styles_from_the_server(client, page):
+    import re
+
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(a.endswith(".js") for a in assets), html
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from elsewhere: blank offline"
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 1000, asset
+    assert "/openapi.json" in html
+
+
 def test_regression_endpoint_answers_values(ws):
     from conftest import FIXTURES
 

@@ -13,6 +13,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -139,7 +140,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         yield
         await anyio.to_thread.run_sync(cache.stop)
 
-    app = FastAPI(
+    # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
+    # they work on a machine without internet access.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="kiln endpoints",
         version=kiln.__version__,
