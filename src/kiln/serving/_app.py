@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
+from kiln.serving._access import AccessLog
 from kiln.serving._cache import EndpointCache, EndpointUnavailable, LoadedEndpoint
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._validation import cut
@@ -164,6 +165,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         max_concurrent=settings.max_concurrent_requests,
         cors_origins=settings.cors_origins,
     )
+    app.add_middleware(AccessLog)  # outermost: it logs the Guard's answers too
 
     @app.exception_handler(KilnError)
     async def _kiln_error(_request: Request, exc: KilnError) -> Response:
@@ -280,7 +282,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         },
     )
     async def invoke(name: str, request: Request) -> Response:
+        request.state.endpoint = name  # for the access log
         loaded = await endpoint(name)
+        request.state.variant = loaded.variant
         media_type = request.headers.get("content-type", "application/json")
         media_type = media_type.split(";")[0].strip().lower()  # media types ignore case
         if media_type == "application/x-www-form-urlencoded" and form_as_json:
