@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, profile
+from kiln.reports import write
 from kiln.store import DatasetProfileRow, new_id, now, who
 
 if TYPE_CHECKING:
@@ -52,9 +52,8 @@ class DatasetProfile:
         path = Path(path)
         if path.is_dir() or folder:
             path = path / self.default_filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.html_path, path)
-        return path
+        # the stored page is self-contained; its copy shares plotly.js with its folder's reports
+        return write(path, self.html_path.read_text(encoding="utf-8"))
 
     @property
     def default_filename(self) -> str:

@@ -1,8 +1,14 @@
-"""Self-contained HTML reports: plotly figures with plotly.js inlined once, so they open offline."""
+"""HTML reports with plotly figures that open offline.
+
+``render`` makes one self-contained page (plotly.js inlined). ``write`` puts plotly.js in a file
+of its own beside the page, named by its content, and has the page load it from there: every
+report written to one folder (a workspace's reports/) shares one copy of the 1.5-4.8 MB library,
+and each page is only its own figures and tables."""
 
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -55,7 +61,7 @@ _TEMPLATE = """<!doctype html>
           color: #8a5a00; }
  nav { font-size: 13px; margin: 12px 0 0; } nav a { color: #3e4c59; margin-right: 14px; }
 </style>
-<script>{{ plotly_js }}</script>
+<script data-kiln-library="plotly">{{ plotly_js }}</script>
 </head><body>
 <header><h1>{{ title }}</h1><p>{{ subtitle }}</p></header>
 <main>
@@ -211,10 +217,35 @@ def render(
     )
 
 
+_INLINE_LIBRARY = '<script data-kiln-library="plotly">'
+
+
 def write(path: str | Path, content: str) -> Path:
+    """Write a page made by ``render`` to ``path``, its plotly.js to a file beside it (named by
+    its content, written once per folder), loaded by the page from there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(content, encoding="utf-8")
-    tmp.replace(path)
+    start = content.find(_INLINE_LIBRARY)
+    if start >= 0:
+        end = content.index("</script>", start)
+        library = content[start + len(_INLINE_LIBRARY) : end]
+        name = library_file_name(library)
+        if not (path.parent / name).exists():
+            _write_atomically(path.parent / name, library)
+        content = f'{content[:start]}<script src="{name}">{content[end:]}'
+    _write_atomically(path, content)
     return path
+
+
+def library_file_name(library: str) -> str:
+    """The file name of a plotly.js text: its content's hash, so that pages written with another
+    plotly release load their own."""
+    import hashlib
+
+    return f"plotly-{hashlib.sha256(library.encode('utf-8')).hexdigest()[:16]}.min.js"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
