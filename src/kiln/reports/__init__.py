@@ -9,6 +9,7 @@ from kiln.reports._html import (
     grid,
     note,
     render,
+    split_library,
     table,
     write,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "grid",
     "note",
     "render",
+    "split_library",
     "table",
     "write",
 ]

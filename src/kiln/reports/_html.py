@@ -27,6 +27,7 @@ __all__ = [
     "grid",
     "note",
     "render",
+    "split_library",
     "table",
     "write",
 ]
@@ -220,21 +221,44 @@ def render(
 _INLINE_LIBRARY = '<script data-kiln-library="plotly">'
 
 
-def write(path: str | Path, content: str) -> Path:
+def write(path: str | Path, content: str, *, library: str | None = None) -> Path:
     """Write a page made by ``render`` to ``path``, its plotly.js to a file beside it (named by
-    its content, written once per folder), loaded by the page from there."""
+    its content, written once per folder), loaded by the page from there. ``library``: the
+    plotly.js of a page that ``split_library`` already took it out of."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    start = content.find(_INLINE_LIBRARY)
-    if start >= 0:
-        end = content.index("</script>", start)
-        library = content[start + len(_INLINE_LIBRARY) : end]
+    if library is None:
+        content, library = split_library(content)
+    if library is not None:
         name = library_file_name(library)
         if not (path.parent / name).exists():
             _write_atomically(path.parent / name, library)
-        content = f'{content[:start]}<script src="{name}">{content[end:]}'
     _write_atomically(path, content)
     return path
+
+
+def split_library(content: str) -> tuple[str, str | None]:
+    """A page made by ``render`` without its inlined plotly.js, which it loads from the file
+    ``library_file_name`` names instead (the tag also holds the library's SHA-256), and the
+    library; a page without one, and None."""
+    import hashlib
+
+    start = content.find(_INLINE_LIBRARY)
+    if start < 0:
+        return content, None
+    end = content.index("</script>", start)
+    library = content[start + len(_INLINE_LIBRARY) : end]
+    digest = hashlib.sha256(library.encode("utf-8")).hexdigest()
+    tag = f'<script src="{library_file_name(library)}" data-sha256="{digest}">'
+    return content[:start] + tag + content[end:], library
+
+
+def library_digest(page: str) -> str | None:
+    """The SHA-256 of the plotly.js that a page from ``split_library`` loads."""
+    import re
+
+    found = re.search(r'<script src="plotly-[0-9a-f]+\.min\.js" data-sha256="([0-9a-f]{64})"', page)
+    return found.group(1) if found else None
 
 
 def library_file_name(library: str) -> str:
