@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import tempfile
 import time
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             version = ws.models.get(ref)
             path = ws.artifacts.local_path(version.digest, what="model")
             rows.append(("model", f"{what} ({ref})", path.stat().st_size))
+            # the same model as a plain pickle, as models were stored before compression
+            plain = len(pickle.dumps(ws.models.load(ref), protocol=5))
+            rows.append(("pickle", f"{what} ({ref}), uncompressed", plain))
         for what, _, job_id in jobs:
             report = ws.report(job_id)
             rows.append(("report", f"{what} ({report.path.name})", report.path.stat().st_size))

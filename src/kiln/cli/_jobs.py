@@ -111,8 +111,9 @@ def report_(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Write a training job's evaluation report: one self-contained HTML page with metrics,
-    curves, calibration, learning curve, feature importance and a bias/variance diagnosis."""
+    """Write a training job's evaluation report: one HTML page (plotly.js in a file beside it)
+    with metrics, curves, calibration, learning curve, feature importance and a bias/variance
+    diagnosis."""
     ws = workspace(ctx)
     if as_json:
         print_json(ws.report(job_id, out=out, learning_curve=learning_curve).to_dict())
