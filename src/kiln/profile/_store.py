@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, profile
-from kiln.reports import split_library, write
-from kiln.reports._html import library_digest
+from kiln.reports import library_digest, split_library, write
 from kiln.store import DatasetProfileRow, new_id, now, who
 
 if TYPE_CHECKING:

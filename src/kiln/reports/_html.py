@@ -25,6 +25,7 @@ __all__ = [
     "fields",
     "figure",
     "grid",
+    "library_digest",
     "note",
     "render",
     "split_library",
