@@ -98,7 +98,7 @@ def test_a_decimal_after_the_first_block_of_a_whole_number_column_is_named(
     big.to_csv(source, index=False)
     assert source.stat().st_size > 8 << 20
     output = tmp_path / "o.parquet"
-    with pytest.raises(DataError, match=f"column 'tenure'.*row {len(big)} holds 12.5") as error:
+    with pytest.raises(DataError, match="column 'tenure'.*int64.*'12.5'") as error:
         ws.transform(result.model.ref, input=source, output=output)
     assert error.value.code == "data.wrong-type"
     assert not output.exists()

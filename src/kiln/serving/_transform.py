@@ -123,13 +123,12 @@ def _batches(
         ) from None
     header = inferred.names
     types = {n: t for n, t in arrow_types(schema).items() if n in header}
-    # The model's numbers are read as float64, which checks every value; a column of whole
-    # numbers goes back to int64 so that the output keeps the input's types, as from Parquet.
-    whole = [
-        n
-        for n, t in types.items()
-        if pa.types.is_floating(t) and pa.types.is_integer(inferred.field(n).type)
-    ]
+    # A model's number column of whole numbers is read as int64, as Arrow reads the other
+    # columns, so that the output keeps the input's types (as from Parquet) and every digit; a
+    # decimal past the first block is then a conversion error naming the column and the value.
+    for name, kind in types.items():
+        if pa.types.is_floating(kind) and pa.types.is_integer(inferred.field(name).type):
+            types[name] = pa.int64()
     bad_rows: list = []
     try:
         reader = pacsv.open_csv(
@@ -161,7 +160,7 @@ def _batches(
                     f"{row.actual_columns}. No output was written; fix the line and run again.",
                     code="data.broken-rows",
                 )
-            yield _as_integers(batch, whole, path, first_row=rows - batch.num_rows)
+            yield batch
     except pa.ArrowInvalid as exc:
         message, column = name_csv_column(str(exc), header)
         raise DataError(
@@ -169,35 +168,6 @@ def _batches(
             code="data.wrong-type",
             field=column,
         ) from None
-
-
-def _as_integers(
-    batch: pa.RecordBatch, names: list[str], path: Path, *, first_row: int
-) -> pa.RecordBatch:
-    """``batch`` with the float64 columns ``names`` cast to int64; a value that is not a whole
-    number is refused, as Arrow refuses it in a column it inferred as integers."""
-    import numpy as np
-    import pyarrow as pa
-
-    if not names:
-        return batch
-    columns = list(batch.columns)
-    for name in names:
-        position = batch.schema.get_field_index(name)
-        try:
-            columns[position] = columns[position].cast(pa.int64())
-        except pa.ArrowInvalid:
-            values = columns[position].to_numpy(zero_copy_only=False)
-            bad = int(np.flatnonzero(~np.isnan(values) & (values != np.round(values)))[0])
-            raise DataError(
-                f"{path}: column {name!r} holds whole numbers in its first rows, so it is read "
-                f"as integers, but data row {first_row + bad + 1} holds {float(values[bad])!r}. No "
-                "output was written; write the column's first value as a decimal (e.g. 1.0) "
-                "to read it as decimals.",
-                code="data.wrong-type",
-                field=name,
-            ) from None
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _model_frame(table: pa.Table, schema: RequestSchema):
