@@ -1,18 +1,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two stamps in one virtual environment: BASE_STAMP once kiln itself is installed (all that the
+# quickstart needs), STAMP once the dev extras are too (tests, lint: catboost, shap, torch, pytest).
+# Installing the dev extras installs kiln as well, so it renews both stamps: either order works, and
+# a change to pyproject.toml renews whichever is asked for next.
+BASE_STAMP := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 
 .PHONY: quickstart test lint benchmarks clean
 
-# Create the virtual environment when it is missing (or pyproject.toml changed).
+$(BASE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(BASE_STAMP)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(BASE_STAMP) $(STAMP)
 
-quickstart: $(STAMP)
+quickstart: $(BASE_STAMP)
 	$(BIN)/kiln quickstart
 
 # The suite runs in parallel, one pytest worker per core (pytest-xdist). Every test works in

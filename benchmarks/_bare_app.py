@@ -12,7 +12,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as kiln does, before LightGBM loads
 
-import pickle  # noqa: E402
+
 from pathlib import Path  # noqa: E402
 
 import orjson  # noqa: E402
@@ -20,7 +20,9 @@ import pandas as pd  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import Response  # noqa: E402
 
-_model = pickle.loads(Path(os.environ["BENCH_MODEL_PATH"]).read_bytes())  # noqa: S301 - our own file
+from kiln.registry import TrainedModel  # noqa: E402
+
+_model = TrainedModel.from_bytes(Path(os.environ["BENCH_MODEL_PATH"]).read_bytes())
 _model.set_threads(1)  # n_jobs=1 on the estimator, as kiln's server does
 pipeline = _model.pipeline
 input_columns = list(_model.input_columns)

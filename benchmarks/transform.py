@@ -78,12 +78,13 @@ def make_big_csv(path: Path, rows: int, seed: int, long_value: int = 0) -> int:
 
 # -- baseline (runs in its own fresh process) ---------------------------------------------------
 def baseline_worker(model_path: str, csv_path: str, chunk_rows: int, output: str | None) -> None:
-    import pickle
 
     import pandas as pd
 
     loaded = time.perf_counter()
-    model = pickle.loads(Path(model_path).read_bytes())  # noqa: S301 - our own file
+    from kiln.registry import TrainedModel
+
+    model = TrainedModel.from_bytes(Path(model_path).read_bytes())
     load_seconds = time.perf_counter() - loaded
     started = time.perf_counter()
     rows = 0

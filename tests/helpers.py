@@ -78,6 +78,18 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 120, what: str
         time.sleep(0.05)
 
 
+def report_page(path: Path) -> str:
+    """A written report's text, after checking that it opens offline: its one script file is
+    plotly.js, beside the page; nothing else is loaded from elsewhere."""
+    text = path.read_text(encoding="utf-8")
+    sources = re.findall(r"<script[^>]+src=\"([^\"]+)\"", text)
+    assert len(sources) == 1 and re.fullmatch(r"plotly-[0-9a-f]{16}\.min\.js", sources[0]), sources
+    assert "* plotly.js" in (path.parent / sources[0]).read_text(encoding="utf-8")[:200]
+    assert not re.search(r"<link[^>]+href=[\"']?http", text)
+    assert "* plotly.js" not in text  # not inlined as well
+    return text
+
+
 def plotly_figures(page: str) -> list:
     """The figures a report page draws: ``[id, traces, layout]`` for each."""
     match = re.search(r"var F = (\[.*?\]);\n", page, re.S)

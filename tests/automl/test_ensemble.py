@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kiln.automl._ensemble import select_ensemble
@@ -65,3 +66,32 @@ def test_a_fold_model_that_never_saw_a_rare_class_gets_a_zero_column_for_it():
     assert np.allclose(proba.sum(axis=1), 1.0)
     member = BaggedMember("m", [pipeline, pipeline], "multiclass", n_classes=3)
     assert member.predict(X).shape == (4, 3)
+
+
+def test_members_share_one_copy_of_a_recipe_fitted_alike():
+    import pickle
+
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from kiln.automl._ensemble import BaggedMember, WeightedEnsemble, share_identical_steps
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 40)), columns=[f"x{i}" for i in range(40)])
+    y = X.sum(axis=1)
+    folds = [X.index[:100], X.index[100:]]
+
+    def member(name, estimator):
+        pipelines = [make_pipeline(StandardScaler(), estimator).fit(X.loc[f], y[f]) for f in folds]
+        return BaggedMember(name, pipelines, "regression")
+
+    members = [member("linear", LinearRegression()), member("ridge", Ridge())]
+    before = WeightedEnsemble(members, [0.5, 0.5], "regression")
+    predicted, size = before.predict(X), len(pickle.dumps(before))
+    assert share_identical_steps(members) == 2  # each fold's scaler, once
+    assert members[0].pipelines[1][0] is members[1].pipelines[1][0]
+    assert members[0].pipelines[0][0] is not members[0].pipelines[1][0]  # other rows: kept
+    after = WeightedEnsemble(members, [0.5, 0.5], "regression")
+    assert np.array_equal(after.predict(X), predicted)
+    assert len(pickle.dumps(after)) < size - 2 * 40 * 8 * 2

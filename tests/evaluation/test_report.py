@@ -11,23 +11,20 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris, make_blobs
 
 from conftest import FIXTURES
-from helpers import run_kiln
+from helpers import report_page, run_kiln
 from kiln.errors import ConfigError, DataError, NotFound, StateError
 from kiln.evaluation import clustering_section, transformed_feature_names
 
 COMMON = ["Summary", "Metrics", "Bias and variance", "Learning curve", "Loss by iteration"]
 IMPORTANCE = ["Permutation importance", "SHAP values"]
 CLASSIFICATION = ["ROC and precision-recall", "Confusion matrix", "Calibration"]
-MAX_BYTES = 5_000_000
+MAX_BYTES = 1_000_000  # plotly.js (4.8 MB) is a file beside the page
 
 
 def check_page(path) -> str:
-    """The page is one self-contained file: plotly.js inlined once, no external scripts."""
-    text = path.read_text(encoding="utf-8")
+    """The page opens offline (plotly.js in a file beside it) and is small."""
+    text = report_page(path)
     assert path.stat().st_size < MAX_BYTES
-    assert text.count("plotly.js v") == 1  # the library's banner
-    assert not re.search(r"<script[^>]+src=", text)
-    assert not re.search(r"<link[^>]+href=[\"']?http", text)
     return html.unescape(text)
 
 

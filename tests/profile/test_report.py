@@ -6,18 +6,19 @@ import numpy as np
 import pandas as pd
 
 from helpers import plotly_figures as figures
+from helpers import report_page
 from kiln.profile import profile
 
 
 def test_report_is_self_contained_and_has_every_section(churn_profile, tmp_path):
     path = churn_profile.write_html(tmp_path / "profile.html")
-    page = path.read_text("utf-8")
-    from kiln.reports._html import _plotly_js
+    page = report_page(path)  # plotly.js beside it, so the page opens offline
+    from kiln.reports._html import _plotly_js, library_file_name
 
-    assert _plotly_js("cartesian") in page  # inlined once, so the page opens offline
     assert "cartesian - minified" in _plotly_js("cartesian")[:200]  # the 1.5 MB bundle
-    rest = page.replace(_plotly_js("cartesian"), "")
-    assert "<script src" not in rest and "http" not in rest.split("</head>")[1]
+    library = tmp_path / library_file_name(_plotly_js("cartesian"))
+    assert library.read_text("utf-8") == _plotly_js("cartesian")
+    assert "http" not in page.split("</head>")[1]
     for title in (
         "Overview",
         "Warnings",

@@ -74,3 +74,16 @@ def test_error_codes_are_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
     for code in ("profile.empty", "profile.unknown-target", "profile.bad-target"):
         assert f"`{code}`" in doc, code
+
+
+def test_stored_profiles_share_one_stored_plotly_and_their_copies_open_offline(churn_ws, tmp_path):
+    from helpers import report_page
+
+    first = churn_ws.profile("churn", target="churn", sample_rows=2_000, model=False)
+    second = churn_ws.profile("churn", sample_rows=2_000, model=False)
+    assert first.library_path is not None and first.library_path == second.library_path
+    assert first.html_path.stat().st_size < 500_000  # the page alone; plotly.js is 1.5 MB
+    assert first.library_path.stat().st_size > 1_000_000
+    for profile_ in (first, second):
+        report_page(profile_.write_html(tmp_path / f"{profile_.id}.html"))
+    assert len(list(tmp_path.glob("plotly-*.min.js"))) == 1

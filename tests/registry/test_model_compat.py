@@ -60,3 +60,17 @@ def test_serving_threads_leave_a_fitted_catboost_model_as_it_is():
     fitted = CatBoostClassifier(iterations=5, verbose=False, thread_count=2).fit(X, y)
     set_estimator_threads(fitted, 1)  # no error
     assert fitted.predict_proba(X).shape == (20, 2)
+
+
+def test_a_model_is_stored_compressed_and_loads_back(trained):
+    """Tree ensembles are mostly node arrays that compress well; a stored model is compressed
+    and reads back to the same predictions (plain pickles, as stored before, load above)."""
+    import pickle
+
+    ws, result = trained
+    model = ws.models.load(result.model.ref)
+    stored = model.to_bytes()
+    assert len(stored) < len(pickle.dumps(model, protocol=5)) / 2
+    rows = ws.data.load(result.job.result["splits"]["test"]).head(20)
+    restored = TrainedModel.from_bytes(stored)
+    assert np.array_equal(restored.predict_proba(rows), model.predict_proba(rows))

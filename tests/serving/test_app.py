@@ -145,6 +145,20 @@ def test_ping_endpoints_and_openapi_document_the_response_shape(client):
     assert client.get("/docs").status_code == 200
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_their_scripts_and_styles_from_the_server(client, page):
+    import re
+
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(a.endswith(".js") for a in assets), html
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from elsewhere: blank offline"
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 1000, asset
+    assert "/openapi.json" in html
+
+
 def test_regression_endpoint_answers_values(ws):
     from conftest import FIXTURES
 
@@ -360,3 +374,17 @@ def test_error_bodies_echo_values_truncated(client, rows):
     assert len(response.content) < 2_000
     answered = invoke(client, [dict(rows[0], contract=huge)])  # an unseen category: a warning
     assert answered.status_code == 200 and len(answered.content) < 2_000
+
+
+@pytest.mark.parametrize("rows", [1, 100])  # the compiled recipe, and the pipeline
+def test_a_boolean_column_takes_json_booleans_and_warns_on_an_unknown_value(housing, rows):
+    client, row = housing
+    spelled = dict(row[0], airco="yes", prefarea="no")
+    as_json = dict(row[0], airco=True, prefarea=False)
+    expected = post(client, orjson_dumps([spelled] * rows), name="housing").json()
+    answer = post(client, orjson_dumps([as_json] * rows), name="housing")
+    assert answer.status_code == 200 and answer.json() == expected
+    assert not answer.json().get("warnings")
+    unknown = post(client, orjson_dumps([dict(row[0], airco="maybe")] * rows), name="housing")
+    assert unknown.status_code == 200
+    assert "'airco'" in unknown.json()["warnings"][0] and "maybe" in unknown.json()["warnings"][0]

@@ -147,3 +147,54 @@ def test_a_request_without_a_host_header_is_answered(trained, tmp_path):
             answer = _read_all(sock)
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     ws.close()
+
+
+def test_each_request_gets_one_access_log_line_naming_endpoint_variant_status_and_latency(
+    trained, rows, caplog
+):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from kiln.serving import create_app
+
+    ws, result = trained
+    with (
+        TestClient(create_app(ws), base_url="http://localhost") as client,
+        caplog.at_level(logging.INFO, logger="kiln.serving.access"),
+    ):
+        assert client.post("/endpoints/churn/invocations", json=rows).status_code == 200
+        assert client.post("/endpoints/churn/invocations", json=[{}]).status_code == 422
+        assert client.get("/ping").status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "kiln.serving.access"]
+    assert len(lines) == 3, lines
+    pattern = r'"POST /endpoints/churn/invocations" endpoint=churn variant=primary {} [\d.]+ ms'
+    assert re.search(pattern.format(200), lines[0]) and re.search(pattern.format(422), lines[1])
+    assert re.search(r'"GET /ping" endpoint=- variant=- 200 [\d.]+ ms', lines[2])
+
+
+@pytest.mark.parametrize("level", ["info", "warning"])
+def test_kiln_serve_writes_the_access_log_at_info_only(trained, tmp_path, rows, level):
+    from conftest import copy_workspace
+    from helpers import free_port, start_kiln, wait_for
+
+    home = tmp_path / "ws"
+    copy_workspace(trained[0], home).close()
+    port, log = free_port(), tmp_path / "serve.log"
+    process = start_kiln("serve", "--port", str(port), "--log-level", level, home=home, log=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def answered():
+            try:
+                return httpx.post(f"{url}/endpoints/churn/invocations", json=rows, timeout=5)
+            except httpx.TransportError:
+                return None
+
+        assert wait_for(answered, what="the server").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    written = log.read_text()
+    logged = '"POST /endpoints/churn/invocations" endpoint=churn variant=primary 200' in written
+    assert logged == (level == "info"), written

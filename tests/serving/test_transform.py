@@ -66,6 +66,44 @@ def test_parquet_input(trained, scored_input, tmp_path):
     ]
 
 
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+def test_the_output_keeps_the_input_types(trained, scored_input, tmp_path, source):
+    import pyarrow.parquet as pq
+
+    ws, result = trained
+    path, test = scored_input
+    if source == "parquet":
+        path = tmp_path / "in.parquet"
+        pd.read_csv(scored_input[0]).to_parquet(path)
+    output = tmp_path / "out.parquet"
+    ws.transform(result.model.ref, input=path, output=output, chunk_rows=500)
+    types = {field.name: str(field.type) for field in pq.read_schema(output)}
+    # tenure is a model input of whole numbers, monthly_charges one of decimals
+    assert types["tenure"] == "int64" and types["female"] == "int64"
+    assert types["monthly_charges"] == "double"
+    expected = ws.models.load(result.model.ref).predict_proba(test)[:, 1]
+    assert pd.read_parquet(output)["probability_Yes"].to_numpy() == pytest.approx(expected)
+
+
+def test_a_decimal_after_the_first_block_of_a_whole_number_column_is_named(
+    trained, scored_input, tmp_path
+):
+    ws, result = trained
+    path, _ = scored_input
+    frame = pd.read_csv(path)
+    big = pd.concat([frame] * (9_000_000 // len(path.read_bytes()) + 1), ignore_index=True)
+    big["tenure"] = big["tenure"].astype(object)
+    big.loc[len(big) - 1, "tenure"] = 12.5  # past Arrow's first 8 MiB block
+    source = tmp_path / "big.csv"
+    big.to_csv(source, index=False)
+    assert source.stat().st_size > 8 << 20
+    output = tmp_path / "o.parquet"
+    with pytest.raises(DataError, match="column 'tenure'.*int64.*'12.5'") as error:
+        ws.transform(result.model.ref, input=source, output=output)
+    assert error.value.code == "data.wrong-type"
+    assert not output.exists()
+
+
 def test_missing_model_column_fails_and_leaves_no_output(trained, scored_input, tmp_path):
     ws, result = trained
     path, _ = scored_input

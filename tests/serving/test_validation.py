@@ -520,3 +520,42 @@ def test_date_times_with_and_without_offsets_in_one_request_are_refused(schema):
     assert (found.code, found.field) == ("request.wrong-type", "ts")
     data, _ = read_json(schema, [dict(ROW, ts="2023-01-05T12:00:00+02:00")] * 2)
     assert data["ts"][0] == data["ts"][1]
+
+
+# -- boolean columns (issue 11) -----------------------------------------------------------------
+BOOLEANS = {
+    "inputs": [
+        {"name": "yn", "type": "boolean", "dtype": "string", "categories": ["no", "yes"]},
+        {"name": "bit", "type": "boolean", "dtype": "number", "categories": [0, 1]},
+        {"name": "flag", "type": "boolean", "dtype": "boolean", "categories": [False, True]},
+    ],
+    "outputs": {"problem_type": "regression", "target": "y"},
+}
+
+
+def test_a_boolean_column_takes_json_booleans_as_the_training_data_wrote_them():
+    schema = RequestSchema(BOOLEANS)
+    rows = [{"yn": True, "bit": True, "flag": True}, {"yn": False, "bit": False, "flag": None}]
+    columns, warnings = read_json(schema, rows)
+    assert columns["yn"].tolist() == ["yes", "no"] and columns["bit"].tolist() == [1.0, 0.0]
+    assert columns["flag"].tolist() == [True, None] and warnings == []
+    # the words that spell a boolean are read the same, in JSON and in CSV
+    columns, warnings = read_json(schema, [{"yn": "True", "bit": 1, "flag": False}])
+    assert columns["yn"].tolist() == ["yes"] and warnings == []
+    frame, warnings = schema.frame_from_csv(b"yn,bit,flag\ntrue,1,true\nNO,0,false\n")
+    assert frame["yn"].tolist() == ["yes", "no"] and warnings == []
+    properties = schema.json_schema()["properties"]
+    assert properties["yn"]["type"] == ["string", "boolean", "null"]
+    assert properties["bit"]["type"] == ["number", "boolean", "null"]
+
+
+def test_an_unknown_value_in_a_boolean_column_is_an_unseen_category_over_json_and_csv():
+    schema = RequestSchema(BOOLEANS)
+    columns, warnings = read_json(schema, [{"yn": "maybe", "bit": 2, "flag": True}])
+    assert columns["yn"].tolist() == ["maybe"] and len(warnings) == 2
+    assert "'yn'" in warnings[0] and "'maybe'" in warnings[0] and "'bit'" in warnings[1]
+    _, warnings = schema.frame_from_csv(b"yn,bit,flag\nmaybe,1,true\n")
+    assert len(warnings) == 1 and "'maybe'" in warnings[0]
+    # a value of another storage type is still a wrong type, as in a categorical column
+    found = error(read_json, schema, [{"yn": 1, "bit": 1, "flag": True}])
+    assert found.code == "request.wrong-type" and found.field == "yn"

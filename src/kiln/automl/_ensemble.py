@@ -121,6 +121,26 @@ class WeightedEnsemble(BaseEstimator):
                 set_estimator_threads(pipeline[-1], threads)
 
 
+def share_identical_steps(members: list[BaggedMember]) -> int:
+    """Make members' fitted preprocessing steps that are identical (the same recipe fitted on the
+    same rows: one fold, or all rows, of two candidates) one object, so that the stored model
+    holds one copy (pickle writes a shared object once). Returns how many copies were dropped."""
+    import hashlib
+    import pickle
+
+    seen: dict[bytes, object] = {}
+    dropped = 0
+    for member in members:
+        for pipeline in member.pipelines:
+            for position, (name, step) in enumerate(pipeline.steps[:-1]):
+                key = hashlib.sha256(pickle.dumps(step, protocol=5)).digest()
+                shared = seen.setdefault(key, step)
+                if shared is not step:
+                    pipeline.steps[position] = (name, shared)
+                    dropped += 1
+    return dropped
+
+
 def ensemble_pipeline(ensemble: WeightedEnsemble, sample: pd.DataFrame) -> Pipeline:
     """The ensemble as the (identity preprocessing, estimator) Pipeline a TrainedModel holds."""
     identity = FunctionTransformer(feature_names_out="one-to-one").fit(sample)

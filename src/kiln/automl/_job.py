@@ -14,6 +14,7 @@ from kiln.automl._ensemble import (
     WeightedEnsemble,
     ensemble_pipeline,
     select_ensemble,
+    share_identical_steps,
 )
 from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial, metric_loss
 from kiln.compute import JobContext
@@ -236,6 +237,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         for t, _ in chosen
     ]
     log(f"Refit {len(refits)} of {len(chosen)} ensemble member(s) on all rows.")
+    share_identical_steps(members)  # one stored copy of a recipe that members fitted alike
     ensemble = WeightedEnsemble(members, [w for _, w in chosen], problem_type)
     oof = sum(w * t.oof for t, w in chosen)
     best_single = kept[0]

@@ -1,4 +1,4 @@
-"""The evaluation report of a training job: one self-contained HTML page.
+"""The evaluation report of a training job: one HTML page that opens offline.
 
 It reloads what the job recorded (model, split data set versions, metrics, per-iteration losses),
 recomputes predictions on the held-out splits and adds what the job did not compute: curves,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, profile
+from kiln.reports import library_digest, split_library, write
 from kiln.store import DatasetProfileRow, new_id, now, who
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ class DatasetProfile:
     target: str | None
     settings: dict
     facts: dict
-    html_path: Path  # the verified artifact; copy it, never edit it
+    html_path: Path  # the verified artifact, never edit it: the page, loading plotly.js from
+    library_path: Path | None  # this artifact (None: a page stored with plotly.js inlined)
     json_digest: str
     html_digest: str
     created_at: datetime
@@ -52,9 +53,9 @@ class DatasetProfile:
         path = Path(path)
         if path.is_dir() or folder:
             path = path / self.default_filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.html_path, path)
-        return path
+        # the copy shares plotly.js with its folder's reports
+        library = self.library_path.read_text("utf-8") if self.library_path else None
+        return write(path, self.html_path.read_text(encoding="utf-8"), library=library)
 
     @property
     def default_filename(self) -> str:
@@ -78,6 +79,9 @@ class DatasetProfile:
 def _record(ws: Context, row: DatasetProfileRow, version: DatasetVersion, reused: bool):
     what = f"profile of {version.ref}"
     facts = json.loads(ws.artifacts.local_path(row.json_digest, what=what).read_text("utf-8"))
+    html_path = ws.artifacts.local_path(row.html_digest, what=f"report of the {what}")
+    digest = library_digest(html_path.read_text("utf-8"))
+    library_path = ws.artifacts.local_path(digest, what="plotly.js") if digest else None
     return DatasetProfile(
         id=row.id,
         dataset=version.ref,
@@ -85,7 +89,8 @@ def _record(ws: Context, row: DatasetProfileRow, version: DatasetVersion, reused
         target=row.target or None,
         settings=row.settings,
         facts=facts,
-        html_path=ws.artifacts.local_path(row.html_digest, what=f"report of the {what}"),
+        html_path=html_path,
+        library_path=library_path,
         json_digest=row.json_digest,
         html_digest=row.html_digest,
         created_at=row.created_at,
@@ -138,7 +143,12 @@ def profile_version(
     json_digest = ws.artifacts.put_bytes(
         json.dumps(facts, allow_nan=False, ensure_ascii=False).encode("utf-8")
     )
-    html_digest = ws.artifacts.put_bytes(result.to_html().encode("utf-8"))
+    # The page and its plotly.js are stored apart: every profile's page refers to one stored
+    # copy of the library (artifacts are named by their content).
+    page, library = split_library(result.to_html())
+    if library is not None:
+        ws.artifacts.put_bytes(library.encode("utf-8"))
+    html_digest = ws.artifacts.put_bytes(page.encode("utf-8"))
     summary = {
         "warnings": len(facts["warnings"]),
         "rows": facts["rows"],

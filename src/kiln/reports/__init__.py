@@ -8,8 +8,10 @@ from kiln.reports._html import (
     fields,
     figure,
     grid,
+    library_digest,
     note,
     render,
+    split_library,
     table,
     write,
 )
@@ -24,8 +26,10 @@ __all__ = [
     "figure",
     "format_value",
     "grid",
+    "library_digest",
     "note",
     "render",
+    "split_library",
     "table",
     "write",
 ]

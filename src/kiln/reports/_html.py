@@ -1,8 +1,14 @@
-"""Self-contained HTML reports: plotly figures with plotly.js inlined once, so they open offline."""
+"""HTML reports with plotly figures that open offline.
+
+``render`` makes one self-contained page (plotly.js inlined). ``write`` puts plotly.js in a file
+of its own beside the page, named by its content, and has the page load it from there: every
+report written to one folder (a workspace's reports/) shares one copy of the 1.5-4.8 MB library,
+and each page is only its own figures and tables."""
 
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -19,8 +25,10 @@ __all__ = [
     "fields",
     "figure",
     "grid",
+    "library_digest",
     "note",
     "render",
+    "split_library",
     "table",
     "write",
 ]
@@ -55,7 +63,7 @@ _TEMPLATE = """<!doctype html>
           color: #8a5a00; }
  nav { font-size: 13px; margin: 12px 0 0; } nav a { color: #3e4c59; margin-right: 14px; }
 </style>
-<script>{{ plotly_js }}</script>
+<script data-kiln-library="plotly">{{ plotly_js }}</script>
 </head><body>
 <header><h1>{{ title }}</h1><p>{{ subtitle }}</p></header>
 <main>
@@ -211,10 +219,58 @@ def render(
     )
 
 
-def write(path: str | Path, content: str) -> Path:
+_INLINE_LIBRARY = '<script data-kiln-library="plotly">'
+
+
+def write(path: str | Path, content: str, *, library: str | None = None) -> Path:
+    """Write a page made by ``render`` to ``path``, its plotly.js to a file beside it (named by
+    its content, written once per folder), loaded by the page from there. ``library``: the
+    plotly.js of a page that ``split_library`` already took it out of."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(content, encoding="utf-8")
-    tmp.replace(path)
+    if library is None:
+        content, library = split_library(content)
+    if library is not None:
+        name = library_file_name(library)
+        if not (path.parent / name).exists():
+            _write_atomically(path.parent / name, library)
+    _write_atomically(path, content)
     return path
+
+
+def split_library(content: str) -> tuple[str, str | None]:
+    """A page made by ``render`` without its inlined plotly.js, which it loads from the file
+    ``library_file_name`` names instead (the tag also holds the library's SHA-256), and the
+    library; a page without one, and None."""
+    import hashlib
+
+    start = content.find(_INLINE_LIBRARY)
+    if start < 0:
+        return content, None
+    end = content.index("</script>", start)
+    library = content[start + len(_INLINE_LIBRARY) : end]
+    digest = hashlib.sha256(library.encode("utf-8")).hexdigest()
+    tag = f'<script src="{library_file_name(library)}" data-sha256="{digest}">'
+    return content[:start] + tag + content[end:], library
+
+
+def library_digest(page: str) -> str | None:
+    """The SHA-256 of the plotly.js that a page from ``split_library`` loads."""
+    import re
+
+    found = re.search(r'<script src="plotly-[0-9a-f]+\.min\.js" data-sha256="([0-9a-f]{64})"', page)
+    return found.group(1) if found else None
+
+
+def library_file_name(library: str) -> str:
+    """The file name of a plotly.js text: its content's hash, so that pages written with another
+    plotly release load their own."""
+    import hashlib
+
+    return f"plotly-{hashlib.sha256(library.encode('utf-8')).hexdigest()[:16]}.min.js"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

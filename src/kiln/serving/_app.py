@@ -13,12 +13,14 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
+from kiln.serving._access import AccessLog
 from kiln.serving._cache import EndpointCache, EndpointUnavailable, LoadedEndpoint
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._validation import cut
@@ -139,7 +141,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         yield
         await anyio.to_thread.run_sync(cache.stop)
 
-    app = FastAPI(
+    # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
+    # they work on a machine without internet access.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="kiln endpoints",
         version=kiln.__version__,
@@ -161,6 +165,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         max_concurrent=settings.max_concurrent_requests,
         cors_origins=settings.cors_origins,
     )
+    app.add_middleware(AccessLog)  # outermost: it logs the Guard's answers too
 
     @app.exception_handler(KilnError)
     async def _kiln_error(_request: Request, exc: KilnError) -> Response:
@@ -277,7 +282,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         },
     )
     async def invoke(name: str, request: Request) -> Response:
+        request.state.endpoint = name  # for the access log
         loaded = await endpoint(name)
+        request.state.variant = loaded.variant
         media_type = request.headers.get("content-type", "application/json")
         media_type = media_type.split(";")[0].strip().lower()  # media types ignore case
         if media_type == "application/x-www-form-urlencoded" and form_as_json:

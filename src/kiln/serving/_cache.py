@@ -46,6 +46,7 @@ class LoadedEndpoint:
     model: TrainedModel
     schema: RequestSchema
     fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
+    variant: str = "primary"  # the endpoint's live variant, which serves the model
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,15 @@ class EndpointCache:
             endpoint.revision,
             ", compiled recipe" if fast else "",
         )
+        live = next(v for v in endpoint.variants if v.get("role", "live") == "live")
         return LoadedEndpoint(
-            name, endpoint.revision, version.ref, model, RequestSchema(version.signature), fast
+            name,
+            endpoint.revision,
+            version.ref,
+            model,
+            RequestSchema(version.signature),
+            fast,
+            variant=live.get("name", "primary"),
         )
 
     # -- reading, from requests ---------------------------------------------------------------

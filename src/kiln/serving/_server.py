@@ -30,9 +30,29 @@ def server_config(
         host=host,
         port=port,
         log_level=log_level,
+        log_config=_log_config(log_level),
+        # kiln's own access log (kiln.serving.access) names the endpoint and variant too
         access_log=False,
         limit_concurrency=4 * workspace.settings.max_concurrent_requests,
     )
+
+
+def _log_config(log_level: str) -> dict:
+    """uvicorn's logging, plus kiln's serving loggers (the access log among them) at
+    ``log_level`` on the same stream and format."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["kiln.serving"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        # kiln's lines reach the root logger's handlers too, where there are any (none under
+        # kiln serve): an embedding program or a test may collect them there.
+        "propagate": True,
+    }
+    return config
 
 
 def exposure_warning(workspace: Context, host: str) -> str | None:

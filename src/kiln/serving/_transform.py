@@ -108,23 +108,32 @@ def _batches(
     # Arrow's reader lets a quote that is never closed swallow the rest of the file; kiln's own
     # count of records (which refuses such a quote, naming its line) is checked at the end.
     records = count_records(path, delimiter=delimiter, consequence="No output was written.")
+    block_size = 8 << 20
     try:
         # Broken rows in this first block are skipped here and reported by the reader below.
-        header = pacsv.open_csv(
+        # Arrow infers the type of every other column from this first block, as it does here.
+        inferred = pacsv.open_csv(
             path,
             parse_options=csv_parse_options(delimiter, []),
-            read_options=pacsv.ReadOptions(block_size=1 << 16),
-        ).schema.names
+            read_options=pacsv.ReadOptions(block_size=block_size),
+        ).schema
     except pa.ArrowInvalid as exc:
         raise DataError(
             f"Cannot read {path} as CSV (delimiter {delimiter!r}): {exc}", code="data.bad-csv"
         ) from None
+    header = inferred.names
     types = {n: t for n, t in arrow_types(schema).items() if n in header}
+    # A model's number column of whole numbers is read as int64, as Arrow reads the other
+    # columns, so that the output keeps the input's types (as from Parquet) and every digit; a
+    # decimal past the first block is then a conversion error naming the column and the value.
+    for name, kind in types.items():
+        if pa.types.is_floating(kind) and pa.types.is_integer(inferred.field(name).type):
+            types[name] = pa.int64()
     bad_rows: list = []
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=8 << 20),
+            read_options=pacsv.ReadOptions(block_size=block_size),
             parse_options=csv_parse_options(delimiter, bad_rows),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )
@@ -159,6 +168,18 @@ def _batches(
             code="data.wrong-type",
             field=column,
         ) from None
+
+
+def _model_frame(table: pa.Table, schema: RequestSchema):
+    """The model's input columns as pandas, numbers as float64 (what the endpoint passes)."""
+    import pyarrow as pa
+
+    selected = table.select(schema.columns)
+    for position, name in enumerate(schema.columns):
+        column = selected.column(position)
+        if schema.dtypes[name] == "number" and pa.types.is_integer(column.type):
+            selected = selected.set_column(position, name, column.cast(pa.float64()))
+    return selected.to_pandas()
 
 
 def _first_broken_line(path: Path, delimiter: str) -> int | None:
@@ -303,7 +324,7 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
             if not checked:
                 _check_columns(table.column_names, schema, spec, source)
                 checked = True
-            frame = table.select(schema.columns).to_pandas()
+            frame = _model_frame(table, schema)
             if encoder is not None:
                 columns = {name: frame[name].to_numpy() for name in schema.columns}
                 scores = model.score_encoded(encoder.encode(columns))

@@ -80,6 +80,13 @@ class RequestSchema:
         self.categories = {
             c["name"]: set(c["categories"]) for c in self.inputs if "categories" in c
         }
+        # A boolean column takes JSON true and false whatever its storage type, written as the
+        # training data wrote them (yes/no, 1/0, true/false), and words that spell them.
+        self.truths = {
+            c["name"]: _truth_spellings(c["dtype"], c.get("categories"))
+            for c in self.inputs
+            if c.get("type") == "boolean" and c["dtype"] in ("string", "number")
+        }
         self.ignored = {c["name"] for c in signature.get("ignored", [])}
         self.allowed = set(self.columns) | self.ignored
         if signature["outputs"].get("target"):
@@ -152,6 +159,9 @@ class RequestSchema:
 
     def _convert(self, name: str, values: list) -> np.ndarray:
         dtype = self.dtypes[name]
+        truths = self.truths.get(name)
+        if truths is not None:
+            values = [truths.get(_truth_key(v), v) for v in values]
         if dtype == "number":
             for i, v in enumerate(values):
                 if v is not None and (type(v) is bool or not isinstance(v, int | float)):
@@ -263,6 +273,8 @@ class RequestSchema:
             elif self.dtypes[name] in _TEMPORAL:
                 values = table.column(name).to_pylist()
                 frame[name] = self._temporal(name, self.dtypes[name], values, csv=True)
+            elif self.dtypes[name] == "string" and name in self.truths:
+                frame[name] = self._convert(name, frame[name].tolist())
         data_columns = {n: frame[n].to_numpy() for n in self.columns}
         return frame, self._unseen(data_columns)
 
@@ -367,7 +379,8 @@ class RequestSchema:
         for spec in self.inputs:
             dtype = self.dtypes[spec["name"]]
             kind = {"number": "number", "boolean": "boolean"}.get(dtype, "string")
-            prop: dict = {"type": [kind, "null"], "description": f"{spec['type']} input"}
+            kinds = [kind, "boolean"] if spec["name"] in self.truths else [kind]
+            prop: dict = {"type": [*kinds, "null"], "description": f"{spec['type']} input"}
             if dtype in _SCHEMA_FORMAT:
                 prop["format"] = _SCHEMA_FORMAT[dtype]
             if "categories" in spec and len(spec["categories"]) <= 100:
@@ -379,6 +392,38 @@ class RequestSchema:
             "required": self.columns,
             "additionalProperties": False,
         }
+
+
+_TRUE_WORDS = ("true", "yes", "y", "t", "1")
+_FALSE_WORDS = ("false", "no", "n", "f", "0")
+
+
+def _truth_key(value: Any) -> Any:
+    """The key of ``value`` in a boolean column's spellings: the JSON boolean itself, a string
+    lower-cased (so "Yes" is "yes"), None for anything else."""
+    if type(value) is bool:
+        return value
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _truth_spellings(dtype: str, categories: list | None) -> dict:
+    """For a boolean column stored as text or numbers: JSON true and false, and the words that
+    spell them, mapped to the value that the training data used for each."""
+    known = list(categories or [])
+    spelled = {}
+    for truth, words in ((True, _TRUE_WORDS), (False, _FALSE_WORDS)):
+        if dtype == "number":
+            spelled[truth] = 1 if truth else 0
+            continue
+        stored = next((c for c in known if isinstance(c, str) and c.lower() in words), None)
+        if stored is None:
+            continue  # the training data had no spelling of it: the value stays unseen
+        spelled[truth] = stored
+        spelled.update({word: stored for word in words})
+    for category in known:  # a value training saw is itself, whatever words it spells
+        if spelled.get(_truth_key(category), category) != category:
+            del spelled[_truth_key(category)]
+    return spelled
 
 
 def _request_dtype(spec: dict) -> str:

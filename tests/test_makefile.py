@@ -1,0 +1,71 @@
+"""The Makefile's install steps, run against a stand-in virtual environment whose python and kiln
+only record how they were called: the quickstart installs kiln alone, the tests add the dev
+extras, and neither installs again what the other already did."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+@pytest.fixture
+def venv(tmp_path) -> Path:
+    """A folder that passes for the virtual environment; its programs log their arguments."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for program in ("python", "kiln", "ruff"):
+        script = venv / "bin" / program
+        script.write_text(f'#!/bin/sh\necho "{program} $*" >> "{tmp_path}/calls"\n')
+        script.chmod(0o755)
+    return venv
+
+
+def make(target: str, venv: Path) -> list[str]:
+    """The calls of the venv's programs that ``make target`` made."""
+    calls = venv.parent / "calls"
+    calls.unlink(missing_ok=True)
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), target, f"VENV={venv}"],
+        check=True,
+        capture_output=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")},
+    )
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def installs(calls: list[str]) -> list[str]:
+    return [c for c in calls if "pip install" in c and "--upgrade pip" not in c]
+
+
+def test_quickstart_installs_kiln_without_the_dev_extras_and_test_adds_them(venv):
+    calls = make("quickstart", venv)
+    assert installs(calls) == ["python -m pip install --quiet -e ."]
+    assert calls[-1] == "kiln quickstart"
+    assert installs(make("lint", venv)) == ["python -m pip install --quiet -e .[dev]"]
+    assert installs(make("quickstart", venv)) == [] and installs(make("lint", venv)) == []
+
+
+def test_after_the_dev_extras_the_quickstart_installs_nothing(venv):
+    assert installs(make("lint", venv)) == ["python -m pip install --quiet -e .[dev]"]
+    assert installs(make("quickstart", venv)) == []
+
+
+def test_the_licence_is_an_spdx_expression_setuptools_reads_without_a_warning():
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    assert isinstance(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"], str
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config = read_configuration(ROOT / "pyproject.toml")
+    assert config["project"]["license"] == "Apache-2.0"
