@@ -251,3 +251,13 @@ def test_migration_keeps_each_versions_approval_as_its_first_event(tmp_path):
     ]
     assert ws.models.approvals("old:2") == []
     ws.close()
+
+
+def test_gc_keeps_the_plotly_js_a_stored_profile_page_loads(ws, churn_csv):
+    ws.data.ingest(churn_csv, name="churn")
+    ws.profile("churn", target="churn")
+    for stored in ws.artifacts.stored():
+        os.utime(stored.key, (time.time() - 7200,) * 2)
+    assert ws.collect_garbage(delete=True)["files"] == []
+    profile = ws.profile("churn", target="churn")  # the stored one, read back whole
+    assert profile.library_path is not None and profile.library_path.exists()

@@ -146,10 +146,13 @@ def profile_version(
     # The page and its plotly.js are stored apart: every profile's page refers to one stored
     # copy of the library (artifacts are named by their content).
     page, library = split_library(result.to_html())
+    library_digest_ = None
     if library is not None:
-        ws.artifacts.put_bytes(library.encode("utf-8"))
+        library_digest_ = ws.artifacts.put_bytes(library.encode("utf-8"))
     html_digest = ws.artifacts.put_bytes(page.encode("utf-8"))
     summary = {
+        # Recorded so that 'kiln gc' sees the record refers to it (the page names it too).
+        "library_digest": library_digest_,
         "warnings": len(facts["warnings"]),
         "rows": facts["rows"],
         "seconds": facts["seconds"],
