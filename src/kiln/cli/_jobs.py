@@ -100,7 +100,7 @@ def logs(ctx: typer.Context, job_id: str = typer.Argument(...)) -> None:
 @app.command("report")
 def report_(
     ctx: typer.Context,
-    job_id: str = typer.Argument(..., help="A completed training job."),
+    job_id: str = typer.Argument(..., help="A completed training, tuning or AutoML job."),
     out: Path = typer.Option(
         None, "--out", help="The HTML file (default: <workspace>/reports/<job id>.html)."
     ),
@@ -111,8 +111,9 @@ def report_(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Write a training job's evaluation report: one self-contained HTML page with metrics,
-    curves, calibration, learning curve, feature importance and a bias/variance diagnosis."""
+    """Write a job's report as one self-contained HTML page: for a training job its evaluation
+    (metrics, curves, calibration, learning curve, feature importance, bias/variance diagnosis);
+    for a tuning job its trials; for an AutoML job its leaderboard and ensemble."""
     ws = workspace(ctx)
     if as_json:
         print_json(ws.report(job_id, out=out, learning_curve=learning_curve).to_dict())
