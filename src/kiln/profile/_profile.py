@@ -34,7 +34,7 @@ from kiln.reports import write
 __all__ = ["FORMAT", "SAMPLE_ROWS", "Profile", "profile"]
 
 # Version of the JSON layout; a stored profile of another format is recomputed.
-FORMAT = 1
+FORMAT = 2
 # Plots, Spearman correlations, single-feature power and the quick model use a seeded uniform
 # sample of at most this many rows; every statistic in the column table uses all rows.
 SAMPLE_ROWS = 50_000
