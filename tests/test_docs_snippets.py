@@ -14,7 +14,10 @@ when its block ends.
 
 The pages of docs/ are references: their blocks are synopses with placeholders
 (``kiln data profile NAME[:VERSION]``) and fragments that continue one another, so they are not
-run; a page whose blocks are meant to run joins by being added to ``PAGES``.
+run; a page whose blocks are meant to run joins by being added to ``PAGES``. What every page's
+blocks name is checked instead (fast, no run): each ``kiln`` subcommand and option, synopsis
+brackets included, exists in the CLI; each file under examples/ or benchmarks/ exists; each
+Python block parses and its imports succeed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -228,3 +232,123 @@ def test_a_failing_shell_block_fails_with_its_output(tmp_path):
     result = run(snippet, fresh_clone(tmp_path / "clone"), 0)
     assert result.returncode != 0
     assert "before" in result.stdout and "after" not in result.stdout
+
+
+# -- every page's snippets name real commands, options, files and imports -------------------------
+#
+# The blocks of docs/ are not run (see the module docstring), but what they name must exist: a
+# renamed option or module would leave them stale without any run failing.
+
+ALL_PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+# Files of the repository a snippet reads (benchmarks/out/ holds what benchmarks write).
+_REPO_PATH = re.compile(r"(?<![\w/.])(examples/[\w./-]+\.\w+|benchmarks/[\w-]+\.py)")
+
+
+def kiln_commands(snippet: Snippet) -> list[list[str]]:
+    """The words of each ``kiln ...`` command of a shell block: continuation lines joined (a
+    trailing backslash, or an indented line of a synopsis), comments left out, and commands
+    inside pipes, ``$(...)``, ``&&`` and ``;`` found. Synopsis brackets (``[--json]``) and
+    ellipses are dropped, so optional parts are checked too."""
+    lines: list[str] = []
+    for line in snippet.code.splitlines():
+        text = re.sub(r"(^|\s)#.*", "", line).rstrip()
+        if lines and (lines[-1].endswith("\\") or (line[:1].isspace() and text.strip())):
+            lines[-1] = lines[-1].rstrip("\\") + " " + text.strip()
+        else:
+            lines.append(text)
+    commands = []
+    for line in lines:
+        lexer = shlex.shlex(
+            line.replace("[", " ").replace("]", " ").replace("...", " "),
+            posix=True,
+            punctuation_chars="|&;()",
+        )
+        lexer.whitespace_split = True
+        words: list[str] = []
+        for token in [*lexer, ";"]:
+            if token and set(token) <= set("|&;()"):
+                if words[:1] == ["kiln"]:
+                    commands.append(words)
+                words = []
+            else:
+                words.append(token)
+    return commands
+
+
+def unknown_names(words: list[str]) -> list[str]:
+    """The subcommands and options of a ``kiln`` command (its words) that the CLI lacks."""
+    import typer.main
+
+    from kiln.cli._root import app
+
+    current = typer.main.get_command(app)
+    wrong, takes_value = [], False
+    for word in words[1:]:
+        if takes_value:
+            takes_value = False
+        elif word.startswith("-"):
+            name = word.split("=", 1)[0]
+            option = next((p for p in current.params if name in (*p.opts, *p.secondary_opts)), None)
+            if option is None:
+                wrong.append(f"{current.name} {name}")
+            takes_value = option is not None and not option.is_flag and "=" not in word
+        elif hasattr(current, "commands"):  # a group: the word names a subcommand
+            if word not in current.commands:
+                wrong.append(f"{current.name} {word}")
+                break
+            current = current.commands[word]
+    return wrong
+
+
+@pytest.mark.parametrize("page", ALL_PAGES)
+def test_every_snippet_names_real_commands_options_files_and_imports(page):
+    import ast
+
+    problems = []
+    for snippet in snippets((ROOT / page).read_text("utf-8"), page):
+        for path in _REPO_PATH.findall(snippet.code):
+            if not (ROOT / path).exists():
+                problems.append(f"{snippet}: no file {path}")
+        if snippet.kind == "python":
+            try:
+                tree = ast.parse(snippet.code)
+            except SyntaxError as exc:
+                problems.append(f"{snippet}: not Python ({exc})")
+                continue
+            imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+            for node in imports:
+                try:
+                    exec(compile(ast.Module([node], []), page, "exec"), {})
+                except ImportError as exc:
+                    problems.append(f"{snippet}: {ast.unparse(node)} fails: {exc}")
+        else:
+            for words in kiln_commands(snippet):
+                command = " ".join(words)
+                problems += [f"{snippet}: {command!r}: no {n}" for n in unknown_names(words)]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_stale_option_command_or_file_is_found():
+    block = Snippet(
+        "page.md",
+        1,
+        "shell",
+        "kiln jobs report ID [--out x.html] [--learning-curves]\n"
+        "kiln --home /data/ml init \\\n  --json\n"
+        "kiln models retire churn:1   # gone\n"
+        'X=$(kiln jobs list --json | python -c "print(1)") && kiln data query "SELECT count(*)"\n'
+        "kiln data profile NAME [--target COLUMN]\n"
+        "                  [--refresh] [--sampled]\n",
+    )
+    commands = kiln_commands(block)
+    assert [unknown_names(c) for c in commands] == [
+        ["report --learning-curves"],
+        [],
+        ["models retire"],
+        [],
+        [],
+        ["profile --sampled"],
+    ]
+    assert _REPO_PATH.findall("kiln data ingest examples/churn/telco.csv --name x") == [
+        "examples/churn/telco.csv"
+    ]
