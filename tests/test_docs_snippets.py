@@ -120,7 +120,12 @@ def fresh_clone(folder: Path) -> Path:
     """A folder where the snippets see what a fresh clone has: examples/ and .venv."""
     folder.mkdir()
     shutil.copytree(ROOT / "examples", folder / "examples")
-    (folder / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    if (Path(sys.prefix) / "bin" / "activate").exists():  # the tests run in a virtualenv
+        (folder / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    else:  # an environment without one: 'source .venv/bin/activate' puts its bin first
+        (folder / ".venv" / "bin").mkdir(parents=True)
+        activate = f'export PATH="{Path(sys.executable).parent}:$PATH"\n'
+        (folder / ".venv" / "bin" / "activate").write_text(activate)
     return folder
 
 
