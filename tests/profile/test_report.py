@@ -131,9 +131,12 @@ def test_counts_agree_with_their_nouns(housing):
     assert "1 row (0.2 %) repeats an earlier row exactly." in _text(one.to_html())
     two = profile(pd.concat([housing, housing.iloc[:1]]), title="housing", model=False)
     assert "2 rows (0.4 %) repeat an earlier row exactly." in _text(two.to_html())
-    single = _text(profile(housing.iloc[:1][["price"]], title="one", model=False).to_html())
+    stages: list[str] = []
+    one_row = profile(housing.iloc[:1][["price"]], title="one", model=False, progress=stages.append)
+    single = _text(one_row.to_html())
     assert "1 row × 1 column" in single and "1 rows" not in single
     assert "all rows (1 row)" in single
+    assert "sampling 1 of 1 row" in stages
 
 
 def test_boolean_columns_get_true_counts_not_lengths(housing):

@@ -27,6 +27,7 @@ from kiln.data import (
 )
 from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
+from kiln.profile._format import counted
 from kiln.profile._report import render_profile
 from kiln.profile._stats import clean
 from kiln.reports import write
@@ -245,7 +246,7 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
     pearson = _stats.pearson_matrix(source, correlated, [stats[c]["mean"] for c in correlated])
     lap("pearson")
 
-    say(f"sampling {min(n, sample_rows):,} of {n:,} rows")
+    say(f"sampling {min(n, sample_rows):,} of {counted(n, 'row')}")
     sample, _index = source.sample(sample_rows, seed=seed)
     lap("sample")
     spearman = _stats.spearman_matrix(sample, correlated)

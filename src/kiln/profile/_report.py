@@ -596,7 +596,7 @@ def _feature_figure(feature: str, target: str, data: dict) -> str:
                 zmax=1,
                 text=[[f"{c:,}" for c in row] for row in counts],
                 texttemplate="%{text}",
-                hovertemplate=f"{feature}=%{{y}}, {target}=%{{x}}: %{{text}} rows "
+                hovertemplate=f"{feature}=%{{y}}, {target}=%{{x}}: rows %{{text}} "
                 "(%{z:.1%} of the row)<extra></extra>",
             )
         )
