@@ -40,7 +40,7 @@ def test_a_column_named_n_with_missing_values():
     page = html.unescape(result.to_html())
     for title in ("Overview", "Target: y", "Quick model", "Columns", "Missing values"):
         assert f"<h2>{title}" in page, title
-    assert "Missing cells</th><td>10 (5.00%)" in page  # 10 of 200 cells
+    assert "Missing cells</th><td>10 (5.0 %)" in page  # 10 of 200 cells
     json.dumps(result.to_dict(), allow_nan=False)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers import plotly_figures as figures
 from helpers import report_page
@@ -80,3 +83,81 @@ def test_user_text_is_escaped():
     page = profile(frame, title="<t>").to_html()
     assert "</script><b>x" not in page and "<i>a</i>" not in page
     assert "&lt;/script&gt;&lt;b&gt;x" in page
+
+
+def _text(page: str) -> str:
+    """The page as a reader sees it: no scripts, no tags, entities decoded, spaces collapsed."""
+    import html
+    import re
+
+    body = re.sub(r"<script>.*?</script>", "", page.split("</head>")[1], flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+def _tables(page: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Every table of the page (the fields tables aside): its header and its rows of cell text."""
+    import html
+    import re
+
+    found = []
+    for match in re.finditer(r"<table>(.*?)</table>", page, re.S):
+        head = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", match.group(1))]
+        body = match.group(1).split("</thead>")[-1]
+        rows = [
+            [html.unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body)
+        ]
+        found.append((head, rows))
+    return found
+
+
+def _power_table(page: str) -> list[str]:
+    return next(head for head, _ in _tables(page) if head[:3] == ["feature", "measure", "value"])
+
+
+def test_no_table_has_a_column_empty_in_every_row(housing, churn):
+    regression = profile(housing, target="price", title="housing", model=False).to_html()
+    assert _power_table(regression) == ["feature", "measure", "value", "|Spearman ρ|"]
+    binary = profile(churn, target="churn", title="churn", model=False).to_html()
+    assert _power_table(binary) == ["feature", "measure", "value", "ROC-AUC"]
+    for page in (regression, binary):
+        for head, rows in _tables(page):
+            for i, column in enumerate(head):
+                assert not rows or any(row[i] != "—" for row in rows), (head, column)
+
+
+def test_counts_agree_with_their_nouns(housing):
+    assert housing.duplicated().sum() == 1
+    one = profile(housing, title="housing", model=False)
+    assert "1 row (0.2 %) repeats an earlier row exactly." in _text(one.to_html())
+    two = profile(pd.concat([housing, housing.iloc[:1]]), title="housing", model=False)
+    assert "2 rows (0.4 %) repeat an earlier row exactly." in _text(two.to_html())
+    stages: list[str] = []
+    one_row = profile(housing.iloc[:1][["price"]], title="one", model=False, progress=stages.append)
+    single = _text(one_row.to_html())
+    assert "1 row × 1 column" in single and "1 rows" not in single
+    assert "all rows (1 row)" in single
+    assert "sampling 1 of 1 row" in stages
+
+
+def test_boolean_columns_get_true_counts_not_lengths(housing):
+    result = profile(housing, title="housing", model=False)
+    driveway = result.columns["driveway"]
+    assert driveway["type"] == "boolean" and "mean_length" not in driveway
+    assert driveway["true"] == (housing["driveway"] == "yes").sum() == 469
+    assert driveway["true_pct"] == pytest.approx(100 * 469 / len(housing), abs=1e-4)
+    text = _text(result.to_html())
+    block = text[text.index("driveway boolean") : text.index("recroom boolean")]
+    assert 'true ("yes") 469 true % 85.9 %' in block and "mean length" not in block
+    logical = profile(pd.DataFrame({"flag": [True, False, True, None] * 10}), model=False)
+    assert logical.columns["flag"]["true"] == 20  # of 30 non-missing values
+    assert logical.columns["flag"]["true_pct"] == pytest.approx(200 / 3, abs=1e-4)
+
+
+def test_percentages_read_to_one_decimal_and_tiny_shares_are_not_zero(churn):
+    frame = churn.copy()
+    frame.loc[0, "contract"] = "Three year"  # 1 of 7,043 rows: 0.014 %
+    text = _text(profile(frame, title="churn", model=False).to_html())
+    assert "Three year 1 < 0.1 %" in text
+    assert "Month-to-month 3874 55.0 %" in text
+    assert not re.search(r"\d\.\d{2,} ?%", text), re.search(r".{40}\d\.\d{2,} ?%", text)

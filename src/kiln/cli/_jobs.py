@@ -317,8 +317,9 @@ def report_(
 ) -> None:
     """Write the HTML report of a completed training, tuning or AutoML job.
 
-    For a training job: one HTML page (plotly.js in a file beside it) with metrics, curves,
-    calibration, learning curve, feature importance and a bias/variance diagnosis."""
+    For a training job its evaluation (metrics, curves, calibration, learning curve, feature
+    importance, bias/variance diagnosis); for a tuning job its trials; for an AutoML job its
+    leaderboard and ensemble. One HTML page, with plotly.js in a file beside it."""
     ws = workspace(ctx)
     if as_json:
         print_json(ws.report(job_id, out=out, learning_curve=learning_curve).to_dict())

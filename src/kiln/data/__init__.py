@@ -11,6 +11,7 @@ from kiln.data._schema import (
     NUMERIC,
     SEMANTIC_TYPES,
     TEXT,
+    TRUE_WORDS,
     infer_schema,
 )
 from kiln.data._split import check_ratios, is_classification_target, split_frame
@@ -23,6 +24,7 @@ __all__ = [
     "NUMERIC",
     "SEMANTIC_TYPES",
     "TEXT",
+    "TRUE_WORDS",
     "DataCatalog",
     "DatasetVersion",
     "check_ratios",

@@ -20,6 +20,8 @@ NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER = (
 SEMANTIC_TYPES = (NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER)
 
 _BOOLEAN_PAIRS = [{"yes", "no"}, {"true", "false"}, {"y", "n"}, {"t", "f"}]
+# The word of each pair that means true (any case): what a boolean text column counts as true.
+TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|(?<=[a-z])Id$|^uuid$|^key$)", re.IGNORECASE)
 
 

@@ -27,6 +27,7 @@ from kiln.data import (
 )
 from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
+from kiln.profile._format import counted
 from kiln.profile._report import render_profile
 from kiln.profile._stats import clean
 from kiln.reports import write
@@ -34,7 +35,7 @@ from kiln.reports import write
 __all__ = ["FORMAT", "SAMPLE_ROWS", "Profile", "profile"]
 
 # Version of the JSON layout; a stored profile of another format is recomputed.
-FORMAT = 1
+FORMAT = 2
 # Plots, Spearman correlations, single-feature power and the quick model use a seeded uniform
 # sample of at most this many rows; every statistic in the column table uses all rows.
 SAMPLE_ROWS = 50_000
@@ -245,7 +246,7 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
     pearson = _stats.pearson_matrix(source, correlated, [stats[c]["mean"] for c in correlated])
     lap("pearson")
 
-    say(f"sampling {min(n, sample_rows):,} of {n:,} rows")
+    say(f"sampling {min(n, sample_rows):,} of {counted(n, 'row')}")
     sample, _index = source.sample(sample_rows, seed=seed)
     lap("sample")
     spearman = _stats.spearman_matrix(sample, correlated)

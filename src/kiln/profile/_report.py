@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import markupsafe
 
 from kiln.data import NUMERIC
+from kiln.profile._format import counted, percent
 from kiln.reports import Section, compact_template, fields, grid, note, render, table
 
 if TYPE_CHECKING:
@@ -43,7 +44,10 @@ _STAT_ROWS = (
     ("outliers_iqr", "outliers outside 1.5 IQR"),
     ("mean_length", "mean length"),
     ("true", "true"),
+    ("true_pct", "true %"),
 )
+# Statistics that are percentages, shown as "12.3 %" rather than as raw floats.
+_PERCENT_STATS = {"missing_pct", "true_pct"}
 
 
 _NESTED = ("marker", "line", "xaxis", "yaxis", "diagonal")
@@ -149,7 +153,7 @@ def render_profile(profile: Profile) -> str:
     return render(
         f"Profile of {facts['title']}",
         sections,
-        subtitle=f"{facts['rows']:,} rows × {facts['columns']} columns",
+        subtitle=f"{counted(facts['rows'], 'row')} × {counted(facts['columns'], 'column')}",
         toc=True,
         plotly_bundle="cartesian",
     )
@@ -162,11 +166,11 @@ def _section(title: str, body: str) -> Section:
 def _sample_note(facts: dict) -> str:
     sample = facts["sample"]
     if not sample["sampled"]:
-        return f"All {sample['of']:,} rows are used for every statistic and plot."
+        return f"Every statistic and plot uses all rows ({counted(sample['of'], 'row')})."
     return (
         f"Statistics in the column tables, Pearson correlations, duplicates and class counts use "
         f"all {sample['of']:,} rows. Plots, Spearman correlations, single-feature power and the "
-        f"quick model use a uniform random sample of {sample['rows']:,} rows "
+        f"quick model use a uniform random sample of {counted(sample['rows'], 'row')} "
         f"(limit {sample['limit']:,}, seed {sample['seed']})."
     )
 
@@ -179,8 +183,8 @@ def _overview(facts: dict) -> Section:
         "Columns": f"{facts['columns']} ("
         + ", ".join(f"{n} {t}" for t, n in sorted(facts["types"].items()))
         + ")",
-        "Missing cells": f"{facts['missing_cells']:,} ({facts['missing_cells_pct']:.2f}%)",
-        "Duplicated rows": f"{facts['duplicate_rows']:,} ({facts['duplicate_rows_pct']:.2f}%)",
+        "Missing cells": f"{facts['missing_cells']:,} ({percent(facts['missing_cells_pct'])})",
+        "Duplicated rows": f"{facts['duplicate_rows']:,} ({percent(facts['duplicate_rows_pct'])})",
         "Target": f"{target['name']} ({target['problem_type'] or 'a single value'})"
         if target
         else "none",
@@ -210,7 +214,8 @@ def _quick_model(facts: dict) -> Section:
         return _section("Quick model", note(f"Skipped: {quick['reason']}."))
     values = {
         "Model": "LightGBM, " + ", ".join(f"{k}={v}" for k, v in quick["settings"].items()),
-        "Validation": f"{quick['folds']}-fold cross-validation on {quick['rows']:,} sample rows",
+        "Validation": f"{quick['folds']}-fold cross-validation on "
+        f"{counted(quick['rows'], 'sample row')}",
         "Features": quick["features"],
     }
     for name, score in quick["metrics"].items():
@@ -284,7 +289,12 @@ def _histogram(hist: dict, title: str, colour: str = _BLUE):
 
 def _column_block(name: str, stats: dict, plots: dict) -> str:
     rows = [
-        [label, stats[key]] for key, label in _STAT_ROWS if key in stats and stats[key] is not None
+        [
+            _stat_label(key, label, stats),
+            percent(stats[key]) if key in _PERCENT_STATS else stats[key],
+        ]
+        for key, label in _STAT_ROWS
+        if key in stats and stats[key] is not None
     ]
     figures = []
     if stats["type"] == NUMERIC:
@@ -314,7 +324,7 @@ def _column_block(name: str, stats: dict, plots: dict) -> str:
         counts = [v["count"] for v in top]
         other = stats["count"] - sum(counts)
         if other > 0:
-            labels.append(f"(other {stats['distinct'] - len(top):,} values)")
+            labels.append(f"(other {counted(stats['distinct'] - len(top), 'value')})")
             counts.append(other)
         if stats["missing"]:
             labels.append("(missing)")
@@ -327,7 +337,7 @@ def _column_block(name: str, stats: dict, plots: dict) -> str:
     if stats["type"] != NUMERIC and stats["top_values"]:
         top_table = table(
             ["value", "count", "%"],
-            [[v["value"], v["count"], v["pct"]] for v in stats["top_values"]],
+            [[v["value"], v["count"], percent(v["pct"])] for v in stats["top_values"]],
         )
         rows_html = table(["statistic", "value"], rows) + top_table
     else:
@@ -338,6 +348,13 @@ def _column_block(name: str, stats: dict, plots: dict) -> str:
         f'<span class="note">{html.escape(stats["dtype"])}</span></h3>'
     )
     return heading + grid(rows_html, *figures)
+
+
+def _stat_label(key: str, label: str, stats: dict) -> str:
+    """The label of a statistic; a boolean column of words names its true word: true ("yes")."""
+    if key == "true" and isinstance(stats.get("true_value"), str):
+        return f'true ("{stats["true_value"]}")'
+    return label
 
 
 def _columns(facts: dict, plots: dict) -> Section:
@@ -471,7 +488,7 @@ def _scatter(plots: dict) -> Section:
         _fig(fig, size)
         + note(
             f"The {len(columns)} numeric columns with the strongest Pearson correlation to "
-            f"another column; {scatter['points']:,} randomly sampled rows"
+            f"another column; {counted(scatter['points'], 'randomly sampled row')}"
             + (", coloured by the target." if "target" in scatter else ".")
         ),
     )
@@ -489,7 +506,7 @@ def _target(facts: dict, plots: dict) -> Section:
                 x=[str(c["value"]) for c in classes],
                 y=[c["count"] for c in classes],
                 marker_color=_BLUE,
-                text=[f"{c['pct']:.1f}%" for c in classes],
+                text=[percent(c["pct"]) for c in classes],
                 textposition="outside",
             )
         )
@@ -520,7 +537,7 @@ def _target(facts: dict, plots: dict) -> Section:
     if power:
         parts.append("<h3 style='font-size:15px'>Single-feature power</h3>")
         parts.append(
-            table(
+            _table_of_filled_columns(
                 ["feature", "measure", "value", "ROC-AUC", "|Spearman ρ|"],
                 [
                     [p["column"], p["measure"], p["value"], p.get("roc_auc"), p.get("abs_spearman")]
@@ -545,6 +562,13 @@ def _target(facts: dict, plots: dict) -> Section:
         parts.append("<h3 style='font-size:15px'>Each feature against the target (sample)</h3>")
         parts.append(grid(*figures))
     return _section(f"Target: {target['name']}", "".join(parts))
+
+
+def _table_of_filled_columns(columns: list[str], rows: list[list]) -> str:
+    """A table without the columns that are empty in every row (ROC-AUC for a regression
+    target, |Spearman ρ| for a classification one)."""
+    keep = [i for i in range(len(columns)) if any(row[i] is not None for row in rows)]
+    return table([columns[i] for i in keep], [[row[i] for i in keep] for row in rows])
 
 
 def _feature_figure(feature: str, target: str, data: dict) -> str:
@@ -572,7 +596,7 @@ def _feature_figure(feature: str, target: str, data: dict) -> str:
                 zmax=1,
                 text=[[f"{c:,}" for c in row] for row in counts],
                 texttemplate="%{text}",
-                hovertemplate=f"{feature}=%{{y}}, {target}=%{{x}}: %{{text}} rows "
+                hovertemplate=f"{feature}=%{{y}}, {target}=%{{x}}: rows %{{text}} "
                 "(%{z:.1%} of the row)<extra></extra>",
             )
         )

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kiln.data import BOOLEAN, DATETIME, NUMERIC
+from kiln.data import BOOLEAN, DATETIME, NUMERIC, TRUE_WORDS
 from kiln.errors import DataError
 
 # Most frequent values kept per column (categorical bars, near-constant checks).
@@ -51,6 +51,13 @@ def _quote(name: str) -> str:
 
 def _pct(part: float | None, whole: float | None) -> float:
     return round(100.0 * (part or 0) / whole, 4) if whole else 0.0
+
+
+def _is_true(value: Any) -> bool:
+    """A boolean column's value that means true: ``True``, ``1`` or a true word (``"yes"``)."""
+    if isinstance(value, str):
+        return value.strip().lower() in TRUE_WORDS
+    return value is True or value == 1
 
 
 def _count(value: Any) -> int:
@@ -311,8 +318,9 @@ def column_stats(source: Source, column: str, semantic: str) -> dict:
         extra = ""
         if semantic == DATETIME:
             extra = f", min({expression}), max({expression})"
-        elif pa.types.is_string(source.arrow_types[column]) or pa.types.is_large_string(
-            source.arrow_types[column]
+        elif semantic != BOOLEAN and (
+            pa.types.is_string(source.arrow_types[column])
+            or pa.types.is_large_string(source.arrow_types[column])
         ):
             extra = f", avg(length({expression}))"
         (row,) = source.rows(f"SELECT count({expression}){extra} FROM {source.relation}")
@@ -331,7 +339,11 @@ def column_stats(source: Source, column: str, semantic: str) -> dict:
         "top_values": [v | {"pct": _pct(v["count"], stats["count"])} for v in values],
     }
     if semantic == BOOLEAN:
-        stats["true"] = next((v["count"] for v in values if v["value"] in (True, 1)), None)
+        # How many values are true, whether the column holds booleans or words ("yes"/"no").
+        true = next((v for v in values if _is_true(v["value"])), None)
+        stats["true"] = true["count"] if true else 0
+        stats["true_pct"] = _pct(stats["true"], stats["count"])
+        stats["true_value"] = true["value"] if true else True
     # Keep the common keys first, in one order, whatever the type.
     order = ["type", "dtype", "count", "missing", "missing_pct", "distinct", "distinct_pct"]
     return {k: stats[k] for k in order} | {k: v for k, v in stats.items() if k not in order}

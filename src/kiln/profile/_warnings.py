@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.data import CATEGORICAL, IDENTIFIER, NUMERIC, TEXT
+from kiln.profile._format import counted, percent, share
 
 HIGH_CORRELATION = 0.9  # |Pearson r| or |Spearman ρ| at or above
 HIGH_ASSOCIATION = 0.9  # Cramér's V between two categorical columns at or above
@@ -68,8 +69,8 @@ def column_warnings(column: str, stats: dict, *, arrow_integer_or_string: bool) 
             _warning(
                 "near-constant",
                 [column],
-                f"{column!r} is {top['value']!r} in {top['pct']:.2f}% of its non-missing values "
-                f"(threshold {NEAR_CONSTANT_SHARE:.0%}).",
+                f"{column!r} is {top['value']!r} in {percent(top['pct'])} of its non-missing "
+                f"values (threshold {percent(100 * NEAR_CONSTANT_SHARE)}).",
                 value=top["value"],
                 share=round(top["count"] / count, 6),
             )
@@ -122,9 +123,9 @@ def column_warnings(column: str, stats: dict, *, arrow_integer_or_string: bool) 
             _warning(
                 "outliers",
                 [column],
-                f"{column!r} has {z:,} values with |z| > 3 ({z / count:.2%}) and {iqr:,} outside "
-                f"the 1.5 × IQR fences [{stats['whisker_low']}, {stats['whisker_high']}] "
-                f"({iqr / count:.2%}).",
+                f"{column!r} has {counted(z, 'value')} with |z| > 3 ({share(z, count)}) and "
+                f"{iqr:,} outside the 1.5 × IQR fences [{stats['whisker_low']}, "
+                f"{stats['whisker_high']}] ({share(iqr, count)}).",
                 outliers_z=z,
                 outliers_z_share=round(z / count, 6),
                 outliers_iqr=iqr,
@@ -189,7 +190,8 @@ def duplicate_warning(duplicates: int, rows: int) -> list[dict]:
         _warning(
             "duplicate-rows",
             [],
-            f"{duplicates:,} rows ({duplicates / rows:.2%}) repeat an earlier row exactly.",
+            f"{counted(duplicates, 'row')} ({share(duplicates, rows)}) "
+            f"{'repeats' if duplicates == 1 else 'repeat'} an earlier row exactly.",
             duplicates=duplicates,
             share=round(duplicates / rows, 6),
         )
@@ -201,20 +203,21 @@ def imbalance_warning(target: str, classes: list[dict]) -> list[dict]:
     if len(classes) < 2 or not total:
         return []
     rarest = min(classes, key=lambda c: c["count"])
-    share = rarest["count"] / total
+    rarest_share = rarest["count"] / total
     # Relative to an even split, so ten balanced classes (10 % each) are not "imbalanced".
     threshold = IMBALANCE_OF_EVEN / len(classes)
-    if share >= threshold:
+    if rarest_share >= threshold:
         return []
     return [
         _warning(
             "imbalanced-target",
             [target],
-            f"The target {target!r} is imbalanced: class {rarest['value']!r} is {share:.2%} of "
-            f"the rows (threshold {threshold:.2%} for {len(classes)} classes). Use stratified "
+            f"The target {target!r} is imbalanced: class {rarest['value']!r} is "
+            f"{percent(100 * rarest_share)} of the rows (threshold {percent(100 * threshold)} for "
+            f"{len(classes)} classes). Use stratified "
             "splits and a metric such as ROC-AUC or PR-AUC, or resample.",
             rarest_class=rarest["value"],
-            rarest_share=round(share, 6),
+            rarest_share=round(rarest_share, 6),
             classes={str(c["value"]): c["count"] for c in classes},
         )
     ]
