@@ -125,7 +125,7 @@ def test_the_quickstart_help_and_the_readme_give_the_same_time():
 def test_hyperparameters_print_integers_whole_and_floats_to_four_digits():
     values = {"max_depth": 4, "lr": 0.0123456789, "reg": 12345.678, "on": True, "penalty": "l2"}
     assert _common.format_hyperparameters(values) == (
-        "max_depth=4, lr=0.01235, reg=12346, on=True, penalty=l2"
+        "max_depth=4, lr=0.01235, reg=12346, on=true, penalty=l2"
     )
     assert _common.format_hyperparameters({}) == "(defaults)"
 

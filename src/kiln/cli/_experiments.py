@@ -67,8 +67,9 @@ def compare(
     out: Path = typer.Option(None, "--out", help="Also write an HTML comparison with plots."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Runs side by side: ranked on validation (else out-of-fold, else cv mean) metrics, with
-    test metrics shown, and hyperparameters."""
+    """Runs side by side, ranked on validation metrics (else out-of-fold, else cv mean).
+
+    Test metrics are shown, never used to rank; hyperparameters beside them."""
     service = workspace(ctx).experiments
     frame = service.compare(name)
     path = service.report(name, out) if out else None

@@ -19,6 +19,8 @@ from kiln.cli._common import (
 )
 
 app = App(help="The model registry.", no_args_is_help=True)
+RefArgument = typer.Argument(..., help="GROUP:VERSION or GROUP@ALIAS")
+ReasonOption = typer.Option("", "--reason", help="Why (recorded with who and when).")
 UndeployOption = typer.Option(
     False,
     "--undeploy",
@@ -159,8 +161,8 @@ def _decide(
 @app.command()
 def approve(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="GROUP:VERSION"),
-    reason: str = typer.Option("", "--reason", help="Why (recorded with who and when)."),
+    ref: str = RefArgument,
+    reason: str = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Approve a model version for deployment."""
@@ -170,26 +172,28 @@ def approve(
 @app.command()
 def reject(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="GROUP:VERSION"),
-    reason: str = typer.Option("", "--reason", help="Why (recorded with who and when)."),
+    ref: str = RefArgument,
+    reason: str = ReasonOption,
     undeploy: bool = UndeployOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Reject a model version: it can no longer be deployed. Refused while an endpoint serves
-    it, unless --undeploy."""
+    """Reject a model version: it can no longer be deployed.
+
+    Refused while an endpoint serves it, unless --undeploy."""
     _decide(ctx, ref, reason, "Rejected", as_json, undeploy)
 
 
 @app.command()
 def archive(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="GROUP:VERSION"),
-    reason: str = typer.Option("", "--reason", help="Why (recorded with who and when)."),
+    ref: str = RefArgument,
+    reason: str = ReasonOption,
     undeploy: bool = UndeployOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Archive a model version: kept with its history, never deployed. Refused while an endpoint
-    serves it, unless --undeploy."""
+    """Archive a model version: kept with its history, never deployed.
+
+    Refused while an endpoint serves it, unless --undeploy."""
     _decide(ctx, ref, reason, "Archived", as_json, undeploy)
 
 
