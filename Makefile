@@ -33,8 +33,8 @@ TEST_WORKERS ?= auto
 TEST_DIST ?= loadfile
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo"
-	$(BIN)/python -m pytest -q -m solo
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo" --durations=15
+	$(BIN)/python -m pytest -q -m solo --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
