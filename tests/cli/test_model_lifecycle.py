@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
+import pandas as pd
 import pytest
 
 from conftest import CHURN_CSV
-from helpers import run_kiln
 
 
 @pytest.fixture
@@ -19,13 +20,33 @@ def home(trained_copy):
     return ws.home
 
 
-def kiln_json(*args, home):
-    result = run_kiln(*args, "--json", home=home)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
+@pytest.fixture
+def run_kiln(capsys):
+    """The CLI in this process (its imports paid once, not per command), returning what
+    ``run_kiln`` in tests/helpers.py returns: exit status, stdout and stderr (not a terminal)."""
+    from kiln.cli import main
+
+    def run(*args: str, home, check: bool = False) -> subprocess.CompletedProcess:
+        code = main(["--home", str(home), *args])
+        out, err = capsys.readouterr()
+        if check:
+            assert code == 0, f"kiln {' '.join(args)} exited {code}:\n{out}\n{err}"
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
-def test_deploy_takes_approved_models_unless_allowed_and_records_it(home):
+@pytest.fixture
+def kiln_json(run_kiln):
+    def run(*args, home):
+        result = run_kiln(*args, "--json", home=home)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    return run
+
+
+def test_deploy_takes_approved_models_unless_allowed_and_records_it(home, run_kiln, kiln_json):
     refused = run_kiln("deploy", "churn:1", "--endpoint", "other", home=home)
     assert refused.returncode == 2
     assert "registry.not-approved" in refused.stderr and "--allow-unapproved" in refused.stderr
@@ -34,7 +55,7 @@ def test_deploy_takes_approved_models_unless_allowed_and_records_it(home):
     assert "--allow-unapproved" in shown
 
 
-def test_reject_of_a_served_model_is_refused_then_undeploy_rolls_back(home):
+def test_reject_of_a_served_model_is_refused_then_undeploy_rolls_back(home, run_kiln, kiln_json):
     kiln_json("models", "approve", "churn:1", "--reason", "first", home=home)
     kiln_json("deploy", "churn:1", "--endpoint", "churn", home=home)  # revision 2, approved
     refused = run_kiln("models", "reject", "churn:1", "--reason", "drift", home=home)
@@ -51,7 +72,7 @@ def test_reject_of_a_served_model_is_refused_then_undeploy_rolls_back(home):
     assert "Approval history" in table and "first" in table
 
 
-def test_alias_export_archive_delete_and_gc(home, tmp_path):
+def test_alias_export_archive_delete_and_gc(home, tmp_path, run_kiln, kiln_json):
     kiln_json("models", "alias", "churn:1", "production", home=home)
     assert kiln_json("models", "show", "churn@production", home=home)["aliases"] == [
         "churn@production"
@@ -80,14 +101,16 @@ def test_alias_export_archive_delete_and_gc(home, tmp_path):
     assert "Would delete 1 file(s)" in listed and "kiln gc --delete" in listed
     collected = kiln_json("gc", "--delete", home=home)
     assert len(collected["files"]) == 1 and collected["deleted"] is True
-    assert kiln_json("data", "show", "churn", home=home)["row_count"] == 7043
+    assert kiln_json("data", "show", "churn", home=home)["row_count"] == 7043  # data kept
 
 
-def test_a_failed_success_criterion_exits_3_and_an_impossible_one_is_refused_up_front(tmp_path):
+def test_a_failed_success_criterion_exits_3_and_an_impossible_one_is_refused_up_front(
+    tmp_path, run_kiln
+):
     import kiln
 
     ws = kiln.Workspace.init(tmp_path / "ws")
-    ws.data.ingest(CHURN_CSV, name="churn")
+    ws.data.ingest(pd.read_csv(CHURN_CSV, nrows=2000), name="churn")
     base = ("train", "--data", "churn", "--target", "churn", "--algorithm", "linear")
     failed = run_kiln(*base, "--require", "roc_auc>=0.999", home=ws.home)
     assert failed.returncode == 3, failed.stdout + failed.stderr
