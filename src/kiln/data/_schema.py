@@ -19,9 +19,13 @@ NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER = (
 )
 SEMANTIC_TYPES = (NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER)
 
-_BOOLEAN_PAIRS = [{"yes", "no"}, {"true", "false"}, {"y", "n"}, {"t", "f"}]
-# The word of each pair that means true (any case): what a boolean text column counts as true.
-TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
+# The words a boolean text column is written in, (true, false) pairs in any case. The one list:
+# ingest infers boolean columns from it, profiles count true words, recipes and the server read
+# JSON booleans against it.
+_BOOLEAN_WORDS = [("yes", "no"), ("true", "false"), ("y", "n"), ("t", "f")]
+_BOOLEAN_PAIRS = [set(pair) for pair in _BOOLEAN_WORDS]
+TRUE_WORDS = frozenset(true for true, _ in _BOOLEAN_WORDS)
+FALSE_WORDS = frozenset(false for _, false in _BOOLEAN_WORDS)
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|(?<=[a-z])Id$|^uuid$|^key$)", re.IGNORECASE)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from kiln.data import count_body_records, csv_parse_options
+from kiln.data import FALSE_WORDS, TRUE_WORDS, count_body_records, csv_parse_options
 from kiln.errors import DataError, RequestError
 
 # Storage types of signature inputs ("dtype"). "temporal" is what a signature recorded before
@@ -394,8 +394,8 @@ class RequestSchema:
         }
 
 
-_TRUE_WORDS = ("true", "yes", "y", "t", "1")
-_FALSE_WORDS = ("false", "no", "n", "f", "0")
+_TRUE_WORDS = TRUE_WORDS | {"1"}
+_FALSE_WORDS = FALSE_WORDS | {"0"}
 
 
 def _truth_key(value: Any) -> Any:

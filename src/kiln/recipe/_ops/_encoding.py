@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kiln.data import NUMERIC
+from kiln.data import FALSE_WORDS, NUMERIC, TRUE_WORDS
 from kiln.recipe import _spec as s
 from kiln.recipe._default import MISSING_CATEGORY, as_category_strings, category_text
 from kiln.recipe._ops._base import Op, performs
@@ -78,7 +78,7 @@ class OrdinalOp(Op):
         return frame
 
 
-_TRUE, _FALSE = ("yes", "true", "y", "t", "1"), ("no", "false", "n", "f", "0")
+_TRUE, _FALSE = TRUE_WORDS | {"1"}, FALSE_WORDS | {"0"}
 
 
 def _order_text(value, seen: set[str]) -> str:
