@@ -2,11 +2,13 @@
 
 from kiln.store._db import SCHEMA_REVISION, Record, Store, link, new_id, now, who
 from kiln.store._tables import (
+    ApiKeyRow,
     DatasetProfileRow,
     DatasetVersionRow,
     DeploymentRow,
     EndpointRow,
     ExperimentRow,
+    GroundTruthRow,
     JobLogRow,
     JobMetricRow,
     JobRow,
@@ -15,15 +17,18 @@ from kiln.store._tables import (
     ModelApprovalEventRow,
     ModelGroupRow,
     ModelVersionRow,
+    VariantMetricsRow,
 )
 
 __all__ = [
     "SCHEMA_REVISION",
+    "ApiKeyRow",
     "DatasetProfileRow",
     "DatasetVersionRow",
     "DeploymentRow",
     "EndpointRow",
     "ExperimentRow",
+    "GroundTruthRow",
     "JobLogRow",
     "JobMetricRow",
     "JobRow",
@@ -34,6 +39,7 @@ __all__ = [
     "ModelGroupRow",
     "ModelVersionRow",
     "Store",
+    "VariantMetricsRow",
     "link",
     "new_id",
     "now",

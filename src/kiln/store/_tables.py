@@ -171,6 +171,11 @@ class EndpointRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+    # Data capture settings (migration 0008): {"percent": 100.0, "format": "jsonl"}; {} for none.
+    capture: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The job id of the guarded deployment in progress (canary, linear, blue/green), else None:
+    # one deployment per endpoint at a time.
+    active_deployment: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class DeploymentRow(Base):
@@ -184,6 +189,72 @@ class DeploymentRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     # Why this revision exists beyond "someone deployed": a rollback, an unapproved deploy.
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Migration 0008: the strategy that made it ("canary:10%:5m"), the deployment job, and how that
+    # deployment ended on this revision ("completed", "rolled-back"; None while it runs).
+    strategy: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class VariantMetricsRow(Base):
+    """What one serving process saw of one variant in one period: counts, latency histograms and
+    the predictions' distribution. Servers add a row per period they served; readers sum them
+    (several workers, several servers)."""
+
+    __tablename__ = "variant_metrics"
+    __table_args__ = (Index("ix_variant_metrics_endpoint_period", "endpoint", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))  # live | shadow
+    period_start: Mapped[datetime]
+    period_seconds: Mapped[float] = mapped_column(Float)
+    worker: Mapped[str] = mapped_column(String(300))  # host:pid of the serving process
+    invocations: Mapped[int] = mapped_column(Integer)
+    errors_4xx: Mapped[int] = mapped_column(Integer)
+    errors_5xx: Mapped[int] = mapped_column(Integer)
+    # {"bounds": [...seconds], "counts": [... one more than bounds], "sum": s} per latency kind
+    model_latency: Mapped[dict] = mapped_column(JSON)
+    overhead_latency: Mapped[dict] = mapped_column(JSON)
+    # Classes: {"labels": {label: count}}; values: {"count", "sum", "sum_squares", "min", "max"}
+    predictions: Mapped[dict] = mapped_column(JSON)
+    # A shadow variant's comparison with the live answer: {"compared", "agreed", "errors",
+    # "probability_difference": histogram, "live_latency": histogram}; {} for live variants.
+    comparison: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ApiKeyRow(Base):
+    """An API key for the serving API: only a salted hash of the secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the public part of the key
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    endpoint: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: every one
+    salt: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)  # requests per second
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class GroundTruthRow(Base):
+    """The true label of one captured prediction, by its inference id (latest upload wins)."""
+
+    __tablename__ = "ground_truth"
+    __table_args__ = (
+        UniqueConstraint("endpoint", "inference_id", name="uq_ground_truth_inference"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    inference_id: Mapped[str] = mapped_column(String(64))
+    label: Mapped[dict] = mapped_column(JSON)  # {"value": ...}
+    received_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
 
 
 class LineageRow(Base):
