@@ -17,6 +17,7 @@ ROUTES = [
     ("/endpoints", "GET"),
     ("/endpoints/{name}", "GET"),
     ("/endpoints/{name}/invocations", "POST"),
+    ("/metrics", "GET"),
 ]
 HOST = {"host": "localhost"}
 

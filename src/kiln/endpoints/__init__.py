@@ -1,5 +1,30 @@
-"""Endpoint records: which model version each endpoint serves (``ws.endpoints``)."""
+"""Endpoint records: the variants each endpoint serves, their traffic, history and metrics
+(``ws.endpoints``), and guarded deployments."""
 
 from kiln.endpoints._endpoints import Endpoint, EndpointService
+from kiln.endpoints._metrics import (
+    DIFFERENCE_BOUNDS,
+    LATENCY_BOUNDS,
+    Histogram,
+    VariantStats,
+    variant_stats,
+)
+from kiln.endpoints._strategy import GRAMMAR, Strategy, parse_duration, parse_strategy
+from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 
-__all__ = ["Endpoint", "EndpointService"]
+__all__ = [
+    "DIFFERENCE_BOUNDS",
+    "GRAMMAR",
+    "LATENCY_BOUNDS",
+    "LIVE",
+    "SHADOW",
+    "Endpoint",
+    "EndpointService",
+    "Histogram",
+    "Strategy",
+    "VariantStats",
+    "parse_duration",
+    "parse_strategy",
+    "parse_weights",
+    "variant_stats",
+]

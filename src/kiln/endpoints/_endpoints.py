@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
-from kiln.errors import KilnError, NotFound
+from kiln.endpoints._strategy import parse_strategy
+from kiln.endpoints._variants import (
+    LIVE,
+    SHADOW,
+    check_weight,
+    check_weights_total,
+    live_variants,
+    parse_weights,
+    traffic_shares,
+    variant_named,
+)
+from kiln.errors import ConfigError, KilnError, NotFound, StateError
 from kiln.refs import check_name
 from kiln.registry import APPROVED, live_variant, record_revision, write_revision
 from kiln.store import DeploymentRow, EndpointRow, LineageRow, Record, new_id, now, who
@@ -29,14 +40,21 @@ class Endpoint(Record):
     created_at: datetime
     updated_at: datetime
     created_by: str
+    capture: dict
+    active_deployment: str | None
 
     @property
     def model(self) -> str:
-        """The model of the live variant (``GROUP:VERSION``)."""
-        return next(v["model"] for v in self.variants if v.get("role", "live") == "live")
+        """The model of the live variant with the most traffic (``GROUP:VERSION``)."""
+        return max(live_variants(self.variants), key=lambda v: v["weight"])["model"]
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each live variant's share of traffic."""
+        return traffic_shares(self.variants)
 
     def to_dict(self) -> dict:
-        return self._plain() | {"model": self.model}
+        return self._plain() | {"model": self.model, "shares": self.shares}
 
 
 class EndpointService:
@@ -45,25 +63,84 @@ class EndpointService:
     def __init__(self, workspace: Context):
         self._ws = workspace
 
-    def deploy(self, model: str, *, endpoint: str, allow_unapproved: bool = False) -> Endpoint:
-        """Point ``endpoint`` at model version ``model`` (creating the endpoint if needed).
+    def deploy(
+        self,
+        model: str,
+        *,
+        endpoint: str,
+        variant: str | None = None,
+        weight: float | None = None,
+        shadow: bool = False,
+        sample: float = 1.0,
+        strategy: str | None = None,
+        alarms: list[str] | None = None,
+        allow_unapproved: bool = False,
+        on_log=None,
+    ):
+        """Deploy model version ``model`` to ``endpoint`` (creating the endpoint if needed).
+
+        - No ``variant``, no ``strategy``: the endpoint serves this model alone, at once (its one
+          live variant is ``primary``).
+        - ``variant`` (and ``weight``): add that live variant, or point it at this model; the
+          other variants keep serving. Traffic is routed in proportion to the weights.
+        - ``shadow``: the model becomes the endpoint's shadow variant, sent a copy of ``sample``
+          of the live requests off the response path; its answers are never returned.
+        - ``strategy`` (``canary:10%:5m``, ``linear:25%:2m``, ``blue-green[:5m]``,
+          ``all-at-once``): a guarded deployment job that shifts traffic from the current live
+          variants to this model in steps, watching ``alarms`` during each bake, and rolls back
+          by itself when one fires. Returns the job (see :mod:`kiln.endpoints._rollout`).
 
         Only Approved versions are deployed, unless ``allow_unapproved`` (or the workspace sets
         ``require_approval = false``), which the deployment history records; Rejected and
         Archived never are. The model file is verified before the endpoint changes.
         """
         check_name(endpoint, what="endpoint")
+        if variant is not None:
+            check_name(variant, what="variant")
         version = self._ws.models.get(model)
         self._ws.models.check_deployable(version, allow_unapproved=allow_unapproved)
+        if strategy is not None and parse_strategy(strategy).kind != "all-at-once":
+            if shadow or weight is not None:
+                raise ConfigError(
+                    "A deployment --strategy moves all traffic to the new model in steps, so it "
+                    "takes neither --shadow nor --weight. Drop one of them.",
+                    code="endpoints.bad-strategy",
+                )
+            from kiln.endpoints._rollout import start_rollout
+
+            return start_rollout(
+                self._ws,
+                version,
+                endpoint=endpoint,
+                variant=variant,
+                strategy=strategy,
+                alarms=alarms,
+                allow_unapproved=allow_unapproved,
+                on_log=on_log,
+            )
         self._ws.models.load(version)  # refuses a missing or tampered artifact up front
-        variants = [live_variant(version)]
-        note = None
-        if version.approval_status != APPROVED:
-            why = "--allow-unapproved" if allow_unapproved else "require_approval = false"
-            note = f"deployed {version.ref} while {version.approval_status} ({why})"
+        note = _unapproved_note(version, allow_unapproved)
+        new = live_variant(version)
+        if shadow:
+            new |= {"name": variant or "shadow", "role": SHADOW, "sample": _sample(sample)}
+            new.pop("weight")
+        elif variant is not None:
+            new |= {
+                "name": variant,
+                "weight": check_weight(1.0 if weight is None else weight, variant=variant),
+            }
         with self._ws.store.write() as session:
             row = session.scalars(select(EndpointRow).where(EndpointRow.name == endpoint)).first()
             if row is None:
+                if shadow:
+                    raise NotFound(
+                        f"Endpoint {endpoint!r} does not exist, and a shadow variant needs a live "
+                        f"one to copy traffic from. Deploy a live model first: 'kiln deploy "
+                        f"GROUP:VERSION --endpoint {endpoint}'.",
+                        code="serving.unknown-endpoint",
+                    )
+                variants = [new]
+                check_weights_total(variants, endpoint=endpoint)
                 stamp = now()
                 row = EndpointRow(
                     id=new_id("ep"),
@@ -73,13 +150,148 @@ class EndpointService:
                     created_at=stamp,
                     updated_at=stamp,
                     created_by=who(),
+                    capture={},
                 )
                 session.add(row)
                 session.flush()
                 record_revision(session, row, note=note)
+                return Endpoint._from_row(row)
+            _refuse_during_rollout(row)
+            if shadow:
+                variants = [v for v in row.variants if v.get("role") != SHADOW] + [new]
+            elif variant is not None:
+                if any(v["name"] == variant and v.get("role") == SHADOW for v in row.variants):
+                    raise StateError(
+                        f"{variant!r} is the shadow variant of endpoint {endpoint!r}. Make it "
+                        f"live with 'kiln endpoints promote {endpoint} {variant}', or choose "
+                        "another variant name.",
+                        code="endpoints.variant-is-shadow",
+                    )
+                kept = [dict(v) for v in row.variants if v["name"] != variant]
+                old = next((v for v in row.variants if v["name"] == variant), None)
+                if old is not None and weight is None:
+                    new["weight"] = old["weight"]  # a new model for the variant, same traffic
+                variants = kept + [new]
             else:
-                write_revision(session, row, variants, note=note)
+                variants = [new] + [v for v in row.variants if v.get("role") == SHADOW]
+            check_weights_total(variants, endpoint=endpoint)
+            write_revision(session, row, variants, note=note)
             return Endpoint._from_row(row)
+
+    def update(
+        self,
+        name: str,
+        *,
+        weights: dict[str, float] | str | None = None,
+        remove: list[str] | None = None,
+        note: str | None = None,
+    ) -> Endpoint:
+        """Re-weight live variants (``{"blue": 0.9, "green": 0.1}`` or ``"blue=0.9,green=0.1"``;
+        variants not named keep their weight) and/or remove variants, as one new revision."""
+        if isinstance(weights, str):
+            weights = parse_weights(weights)
+        weights = {k: check_weight(w, variant=k) for k, w in (weights or {}).items()}
+        remove = list(remove or [])
+        if not weights and not remove:
+            raise ConfigError(
+                "Nothing to change: give --weights NAME=W,... and/or --remove NAME.",
+                code="endpoints.nothing-to-update",
+            )
+        with self._ws.store.write() as session:
+            row = self._row(session, name)
+            _refuse_during_rollout(row)
+            variants = [dict(v) for v in row.variants]
+            for variant_name in [*weights, *remove]:
+                variant_named(variants, variant_name, endpoint=name)
+            for variant in variants:
+                if variant["name"] in weights:
+                    if variant.get("role") == SHADOW:
+                        raise StateError(
+                            f"{variant['name']!r} is a shadow variant: it gets a copy of the "
+                            "traffic, not a weight. Promote it first with 'kiln endpoints "
+                            f"promote {name} {variant['name']}'.",
+                            code="endpoints.variant-is-shadow",
+                        )
+                    variant["weight"] = weights[variant["name"]]
+            variants = [v for v in variants if v["name"] not in remove]
+            check_weights_total(variants, endpoint=name)
+            changes = [f"{k}={v:g}" for k, v in weights.items()] + [f"-{r}" for r in remove]
+            write_revision(session, row, variants, note=note or "update " + ", ".join(changes))
+            return Endpoint._from_row(row)
+
+    def promote(
+        self,
+        name: str,
+        shadow: str,
+        *,
+        weight: float = 1.0,
+        replace: bool = True,
+        strategy: str | None = None,
+        alarms: list[str] | None = None,
+        on_log=None,
+    ):
+        """Make the shadow variant live: by ``strategy`` when given (a guarded deployment of its
+        model), else at once — replacing the live variants (``replace``) or beside them with
+        ``weight``."""
+        endpoint = self.get(name)
+        current = variant_named(endpoint.variants, shadow, endpoint=name)
+        if current.get("role") != SHADOW:
+            raise StateError(
+                f"Variant {shadow!r} of endpoint {name!r} is live already.",
+                code="endpoints.not-shadow",
+            )
+        if strategy is not None:
+            return self.deploy(
+                current["model"],
+                endpoint=name,
+                strategy=strategy,
+                alarms=alarms,
+                allow_unapproved=True,
+                on_log=on_log,
+            )
+        with self._ws.store.write() as session:
+            row = self._row(session, name)
+            _refuse_during_rollout(row)
+            promoted = {k: v for k, v in current.items() if k != "sample"}
+            promoted |= {"role": LIVE, "weight": check_weight(weight, variant=shadow)}
+            others = [v for v in row.variants if v["name"] != shadow]
+            variants = [promoted] + ([] if replace else others)
+            check_weights_total(variants, endpoint=name)
+            write_revision(session, row, variants, note=f"promoted shadow {shadow}")
+            return Endpoint._from_row(row)
+
+    def rollback(self, name: str, *, to: int | None = None) -> Endpoint:
+        """Serve the variants of an earlier revision again (by default the one before the
+        current), as a new revision. Models since Rejected or Archived are refused."""
+        with self._ws.store.write() as session:
+            row = self._row(session, name)
+            _refuse_during_rollout(row)
+            target_revision = row.revision - 1 if to is None else to
+            target = session.scalars(
+                select(DeploymentRow).where(
+                    (DeploymentRow.endpoint_id == row.id)
+                    & (DeploymentRow.revision == target_revision)
+                )
+            ).first()
+            if target is None or target_revision >= row.revision:
+                raise NotFound(
+                    f"Endpoint {name!r} has no earlier revision {target_revision} to roll back "
+                    f"to (it is at revision {row.revision}). See 'kiln endpoints history {name}'.",
+                    code="endpoints.no-such-revision",
+                )
+            variants = []
+            for variant in target.variants:
+                version = self._ws.models.get(variant["model"])
+                self._ws.models.check_deployable(version, allow_unapproved=True)
+                variants.append(variant | {"approval_status": version.approval_status})
+            write_revision(session, row, variants, note=f"rollback to revision {target_revision}")
+            return Endpoint._from_row(row)
+
+    def _row(self, session, name: str) -> EndpointRow:
+        row = session.scalars(select(EndpointRow).where(EndpointRow.name == name)).first()
+        if row is None:
+            self.get(name)  # raises the NotFound
+        return row
 
     def delete(self, name: str) -> Endpoint:
         """Delete an endpoint and its deployment history; the models it served stay.
@@ -153,6 +365,41 @@ class EndpointService:
                     "created_at": r.created_at.isoformat() + "Z",
                     "created_by": r.created_by,
                     "note": r.note,
+                    "strategy": r.strategy,
+                    "job": r.job_id,
+                    "outcome": r.outcome,
                 }
                 for r in rows
             ]
+
+
+def _unapproved_note(version, allow_unapproved: bool) -> str | None:
+    if version.approval_status == APPROVED:
+        return None
+    why = "--allow-unapproved" if allow_unapproved else "require_approval = false"
+    return f"deployed {version.ref} while {version.approval_status} ({why})"
+
+
+def _sample(sample: float) -> float:
+    try:
+        value = float(sample)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ConfigError(
+            f"Shadow sample {sample!r} is not a share of traffic in (0, 1]: e.g. 1.0 (every "
+            "request, --sample 100%) or 0.1 (--sample 10%).",
+            code="endpoints.bad-sample",
+        )
+    return value
+
+
+def _refuse_during_rollout(row: EndpointRow) -> None:
+    """One change at a time: a guarded deployment owns the endpoint until it ends."""
+    if row.active_deployment:
+        raise StateError(
+            f"Endpoint {row.name!r} is being deployed by job {row.active_deployment}: one "
+            f"deployment at a time. Wait for it ('kiln jobs wait {row.active_deployment}') or "
+            f"stop it, which rolls it back ('kiln jobs cancel {row.active_deployment}').",
+            code="endpoints.deployment-in-progress",
+        )

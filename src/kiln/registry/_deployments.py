@@ -43,18 +43,19 @@ def serving_endpoints(session: Session, model_version_id: str) -> list[EndpointR
 
 
 def write_revision(
-    session: Session, row: EndpointRow, variants: list[dict], *, note: str | None = None
+    session: Session, row: EndpointRow, variants: list[dict], **details: str | None
 ) -> None:
-    """Give an existing endpoint row new variants as its next revision, with a history entry."""
+    """Give an existing endpoint row new variants as its next revision, with a history entry
+    (``details``: ``note``, ``strategy``, ``job_id``, ``outcome``)."""
     stamp = now()
     row.variants = variants
     row.revision = row.revision + 1
     row.updated_at = stamp
     session.flush()
-    record_revision(session, row, note=note)
+    record_revision(session, row, **details)
 
 
-def record_revision(session: Session, row: EndpointRow, *, note: str | None = None) -> None:
+def record_revision(session: Session, row: EndpointRow, **details: str | None) -> None:
     """The history entry of the endpoint row's current revision, and its lineage links."""
     session.add(
         DeploymentRow(
@@ -63,7 +64,7 @@ def record_revision(session: Session, row: EndpointRow, *, note: str | None = No
             variants=row.variants,
             created_at=row.updated_at,
             created_by=who(),
-            note=note,
+            **details,
         )
     )
     for variant in row.variants:

@@ -16,11 +16,12 @@ class AccessLog:
     for it; a disabled logger costs one level check. The endpoint and variant are what the
     handler put in the request's state (``-`` for other paths)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, metrics=None) -> None:
         self.app = app
+        self.metrics = metrics  # ServingMetrics: each answered request of a variant is counted
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -36,14 +37,29 @@ class AccessLog:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            client = scope.get("client")
-            log.info(
-                '%s "%s %s" endpoint=%s variant=%s %d %.1f ms',
-                client[0] if client else "-",
-                scope.get("method"),
-                scope.get("path"),
-                state.get("endpoint", "-"),
-                state.get("variant", "-"),
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None and "model" in state:
+                self.metrics.request(
+                    state["endpoint"],
+                    state["variant"],
+                    state["model"],
+                    status=status,
+                    total_seconds=elapsed,
+                    model_seconds=state.get("model_seconds", 0.0),
+                )
+            if log.isEnabledFor(logging.INFO):
+                _log_line(scope, state, status, elapsed)
+
+
+def _log_line(scope, state, status: int, elapsed: float) -> None:
+    client = scope.get("client")
+    log.info(
+        '%s "%s %s" endpoint=%s variant=%s %d %.1f ms',
+        client[0] if client else "-",
+        scope.get("method"),
+        scope.get("path"),
+        state.get("endpoint", "-"),
+        state.get("variant", "-"),
+        status,
+        elapsed * 1000,
+    )

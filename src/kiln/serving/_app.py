@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import random
+import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,8 +16,9 @@ import anyio
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,14 +26,24 @@ import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._access import AccessLog
-from kiln.serving._cache import EndpointCache, EndpointUnavailable, LoadedEndpoint
+from kiln.serving._cache import (
+    EndpointCache,
+    EndpointUnavailable,
+    LoadedEndpoint,
+    LoadedModel,
+    LoadedVariant,
+)
 from kiln.serving._guard import Guard, allowed_hosts_for
+from kiln.serving._metrics import ServingMetrics
+from kiln.serving._shadow import ShadowCopies
 from kiln.serving._validation import cut
 
 log = logging.getLogger("kiln.serving")
 # Up to this many rows per request go through the compiled recipe; larger batches amortise the
 # pipeline's per-call cost and use it directly.
 FAST_PATH_MAX_ROWS = 64
+TARGET_VARIANT_HEADER = "x-kiln-target-variant"
+SESSION_HEADER = "x-kiln-session-id"
 
 
 # -- response shapes, for the OpenAPI document ----------------------------------------------------
@@ -63,6 +78,10 @@ class InvocationResponse(BaseModel):
     """One prediction per input row, in input order."""
 
     model: str = Field(description="The model version that answered, GROUP:VERSION.")
+    variant: str = Field(description="The endpoint's variant that answered.")
+    inference_id: str = Field(
+        description="This answer's id: send ground truth for it, find it in the capture."
+    )
     predictions: list[
         ClassPrediction
         | ValuePrediction
@@ -129,6 +148,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     workspace = workspace or Context()  # KILN_HOME, else .kiln here
     settings = workspace.settings
     cache = EndpointCache(workspace)
+    metrics = ServingMetrics(workspace)
+    shadows = ShadowCopies(metrics)
     max_bytes = settings.max_request_bytes
     body_timeout = settings.request_timeout_seconds
     form_as_json = settings.form_bodies_as_json
@@ -138,8 +159,11 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     async def lifespan(_app: FastAPI):
         # Models load off the event loop: a big model never stalls the server's other clients.
         await anyio.to_thread.run_sync(cache.start)
+        metrics.start()
         yield
+        await shadows.drain()
         await anyio.to_thread.run_sync(cache.stop)
+        await anyio.to_thread.run_sync(metrics.stop)
 
     # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
     # they work on a machine without internet access.
@@ -150,6 +174,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         description="Real-time inference for the endpoints of a kiln workspace.",
     )
     app.state.cache = cache
+    app.state.metrics = metrics
+    app.state.metrics_registry = metrics.registry
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -157,7 +183,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type"],
+            allow_headers=["content-type", TARGET_VARIANT_HEADER, SESSION_HEADER],
+            expose_headers=["x-kiln-variant", "x-kiln-model", "x-kiln-inference-id"],
         )
     app.add_middleware(
         Guard,
@@ -165,7 +192,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         max_concurrent=settings.max_concurrent_requests,
         cors_origins=settings.cors_origins,
     )
-    app.add_middleware(AccessLog)  # outermost: it logs the Guard's answers too
+    app.add_middleware(AccessLog, metrics=metrics)  # outermost: it sees the Guard's answers
 
     @app.exception_handler(KilnError)
     async def _kiln_error(_request: Request, exc: KilnError) -> Response:
@@ -230,7 +257,13 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     async def list_endpoints() -> list[dict]:
         loaded, failed = cache.snapshot()
         return [
-            {"name": e.name, "model": e.model_ref, "revision": e.revision, "status": "serving"}
+            {
+                "name": e.name,
+                "model": e.model_ref,
+                "revision": e.revision,
+                "status": "serving",
+                "variants": _variants(e),
+            }
             for e in sorted(loaded.values(), key=lambda e: e.name)
         ] + [{**failed[n].to_dict(), "status": "failed"} for n in sorted(failed)]
 
@@ -245,6 +278,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "name": loaded.name,
             "model": loaded.model_ref,
             "revision": loaded.revision,
+            "variants": _variants(loaded),
             "signature": loaded.schema.signature,
             "input_schema": loaded.schema.json_schema(),
         }
@@ -282,9 +316,11 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         },
     )
     async def invoke(name: str, request: Request) -> Response:
-        request.state.endpoint = name  # for the access log
+        state = request.state
+        state.endpoint = name  # for the access log and the metrics
         loaded = await endpoint(name)
-        request.state.variant = loaded.variant
+        variant = choose_variant(loaded, request.headers)
+        state.variant, state.model, state.role = variant.name, variant.model_ref, variant.role
         media_type = request.headers.get("content-type", "application/json")
         media_type = media_type.split(";")[0].strip().lower()  # media types ignore case
         if media_type == "application/x-www-form-urlencoded" and form_as_json:
@@ -301,15 +337,84 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 415,
             )
         body = await _read_body(request, max_bytes, body_timeout)
-        score = score_json if media_type in _JSON_TYPES else score_csv
-        payload = await off_loop(score, loaded, body)
-        return Response(payload, media_type="application/json")
+        as_json = media_type in _JSON_TYPES
+        inference_id = uuid.uuid4().hex
+        timing: dict[str, float] = {}
+        try:
+            predictions, warnings = await off_loop(_timed, variant.loaded, body, as_json, timing)
+        finally:
+            state.model_seconds = timing.get("seconds", 0.0)
+        metrics.predictions(name, variant.name, variant.model_ref, predictions)
+        payload: dict[str, Any] = {
+            "model": variant.model_ref,
+            "variant": variant.name,
+            "inference_id": inference_id,
+            "predictions": predictions,
+        }
+        if warnings:
+            payload["warnings"] = warnings
+        shadow = loaded.shadow
+        if shadow is not None and random.random() < shadow.sample:
+            shadows.copy(name, shadow, body, as_json, predictions, timing.get("seconds", 0.0))
+        return Response(
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+            headers={
+                "x-kiln-variant": variant.name,
+                "x-kiln-model": variant.model_ref,
+                "x-kiln-inference-id": inference_id,
+            },
+        )
+
+    @app.get(
+        "/metrics",
+        summary="Per-variant metrics in Prometheus format",
+        response_class=PlainTextResponse,
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
 
-def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
-    """Parse, check and score a JSON body; the response body."""
+def _variants(loaded: LoadedEndpoint) -> list[dict]:
+    shares = dict(zip((v.name for v in loaded.live), loaded.bounds, strict=True))
+    previous, out = 0.0, []
+    for variant in loaded.live:
+        out.append(
+            {
+                "name": variant.name,
+                "model": variant.model_ref,
+                "role": "live",
+                "weight": variant.weight,
+                "share": round(shares[variant.name] - previous, 6),
+            }
+        )
+        previous = shares[variant.name]
+    if loaded.shadow is not None:
+        shadow = loaded.shadow
+        out.append(
+            {
+                "name": shadow.name,
+                "model": shadow.model_ref,
+                "role": "shadow",
+                "sample": shadow.sample,
+            }
+        )
+    return out
+
+
+def _timed(loaded: LoadedModel, body: bytes, as_json: bool, timing: dict) -> tuple[list, list]:
+    """Score in a worker thread, timing the model's part of the request into ``timing``."""
+    started = time.perf_counter()
+    try:
+        return score_json(loaded, body) if as_json else score_csv(loaded, body)
+    finally:
+        timing["seconds"] = time.perf_counter() - started
+
+
+def score_json(loaded: LoadedModel, body: bytes) -> tuple[list, list[str]]:
+    """Parse, check and score a JSON body: the predictions and the warnings."""
     try:
         parsed = loaded.schema.parse_json(body)  # orjson, and no key twice
     except orjson.JSONDecodeError as exc:
@@ -326,33 +431,50 @@ def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
                 f"The model could not score these rows: {cut(str(exc), 300)}",
                 code="request.prediction-failed",
             ) from None
-        return _payload(loaded, loaded.model.format_predictions(scores), warnings)
+        return loaded.model.format_predictions(scores), warnings
     frame, warnings = loaded.schema.frame_from_records(rows)
-    return _predict(loaded, frame, warnings)
+    return _predict(loaded, frame), warnings
 
 
-def score_csv(loaded: LoadedEndpoint, body: bytes) -> bytes:
-    """Parse, check and score a CSV body; the response body."""
+def score_csv(loaded: LoadedModel, body: bytes) -> tuple[list, list[str]]:
+    """Parse, check and score a CSV body: the predictions and the warnings."""
     frame, warnings = loaded.schema.frame_from_csv(body)
-    return _predict(loaded, frame, warnings)
+    return _predict(loaded, frame), warnings
 
 
-def _predict(loaded: LoadedEndpoint, frame, warnings: list[str]) -> bytes:
+def _predict(loaded: LoadedModel, frame) -> list:
     try:
-        predictions = loaded.model.predictions(frame)
+        return loaded.model.predictions(frame)
     except (ValueError, TypeError) as exc:
         raise RequestError(
             f"The model could not score these rows: {cut(str(exc), 300)}",
             code="request.prediction-failed",
         ) from None
-    return _payload(loaded, predictions, warnings)
 
 
-def _payload(loaded: LoadedEndpoint, predictions: list, warnings: list[str]) -> bytes:
-    payload: dict[str, Any] = {"model": loaded.model_ref, "predictions": predictions}
-    if warnings:
-        payload["warnings"] = warnings
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+def choose_variant(loaded: LoadedEndpoint, headers) -> LoadedVariant:
+    """The live variant that answers: the one the caller names in X-Kiln-Target-Variant, else
+    by weight — at random, or by the X-Kiln-Session-Id header when sent, so that one caller
+    stays on one variant while the weights stay the same (a sticky A/B test)."""
+    target = headers.get(TARGET_VARIANT_HEADER)
+    if target is not None:
+        variant = loaded.variant(target.strip())
+        if variant is None:
+            names = ", ".join(v.name for v in loaded.live)
+            raise RequestError(
+                f"Endpoint {loaded.name!r} has no live variant {cut(target, 100)!r} (from the "
+                f"{TARGET_VARIANT_HEADER} header). Its live variants: {names}.",
+                code="request.unknown-variant",
+                field=TARGET_VARIANT_HEADER,
+            )
+        return variant
+    if len(loaded.live) == 1:
+        return loaded.live[0]
+    session = headers.get(SESSION_HEADER)
+    if session:
+        digest = hashlib.blake2b(session.encode(errors="replace"), digest_size=8).digest()
+        return loaded.route(int.from_bytes(digest, "big") / 2**64)
+    return loaded.route(random.random())
 
 
 async def _read_body(request: Request, max_bytes: int, timeout: float) -> bytes:

@@ -39,14 +39,76 @@ RETRY_MAX_SECONDS = 60.0
 
 
 @dataclass
-class LoadedEndpoint:
-    name: str
-    revision: int
-    model_ref: str
+class LoadedModel:
+    """A model version as the server holds it, shared by the variants that serve it."""
+
+    ref: str
     model: TrainedModel
     schema: RequestSchema
     fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
-    variant: str = "primary"  # the endpoint's live variant, which serves the model
+
+
+@dataclass
+class LoadedVariant:
+    name: str
+    role: str  # live | shadow
+    weight: float  # live: share of traffic before normalising; shadow: 0
+    sample: float  # shadow: share of live requests copied to it; live: 0
+    loaded: LoadedModel
+
+    @property
+    def model_ref(self) -> str:
+        return self.loaded.ref
+
+
+@dataclass
+class LoadedEndpoint:
+    """An endpoint's variants at one revision, ready to route to."""
+
+    name: str
+    revision: int
+    live: list[LoadedVariant]
+    shadow: LoadedVariant | None = None
+    capture: dict = dataclasses.field(default_factory=dict)
+    # Cumulative traffic shares of ``live``, ending at 1.0, for routing by a number in [0, 1).
+    bounds: list[float] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        total = sum(v.weight for v in self.live) or 1.0
+        running, self.bounds = 0.0, []
+        for variant in self.live:
+            running += variant.weight / total
+            self.bounds.append(running)
+        if self.bounds:
+            self.bounds[-1] = 1.0
+
+    @property
+    def main(self) -> LoadedVariant:
+        """The live variant with the most traffic: what ``GET /endpoints/{name}`` describes."""
+        return max(self.live, key=lambda v: v.weight)
+
+    def route(self, position: float) -> LoadedVariant:
+        """The live variant for a number in [0, 1): each gets its share of the interval."""
+        for variant, bound in zip(self.live, self.bounds, strict=True):
+            if position < bound and variant.weight > 0:
+                return variant
+        return next(v for v in reversed(self.live) if v.weight > 0)
+
+    def variant(self, name: str) -> LoadedVariant | None:
+        return next((v for v in self.live if v.name == name), None)
+
+    # The main variant's model, for callers that serve one model.
+    @property
+    def model_ref(self) -> str:
+        return self.main.loaded.ref
+
+    @property
+    def model(self) -> TrainedModel:
+        return self.main.loaded.model
+
+    @property
+    def schema(self) -> RequestSchema:
+        return self.main.loaded.schema
 
 
 @dataclass(frozen=True)
@@ -223,34 +285,51 @@ class EndpointCache:
         )
 
     def _load(self, name: str, current: LoadedEndpoint | None = None) -> LoadedEndpoint:
+        """The endpoint's current revision, every variant loaded; models the current revision
+        already holds are reused, so a change of weights loads nothing."""
         endpoint = self.workspace.endpoints.get(name)
-        if current is not None and current.model_ref == endpoint.model:
-            # A new revision of the same model (deployed again): nothing to load.
-            return dataclasses.replace(current, revision=endpoint.revision)
-        version = self.workspace.models.get(endpoint.model)
+        held: dict[str, LoadedModel] = {}
+        if current is not None:
+            for variant in [*current.live, *([current.shadow] if current.shadow else [])]:
+                held[variant.model_ref] = variant.loaded
+        live, shadow = [], None
+        for spec in endpoint.variants:
+            loaded = held.get(spec["model"])
+            if loaded is None:
+                loaded = held[spec["model"]] = self._load_model(spec["model"])
+                log.info(
+                    "Endpoint %s variant %s loaded %s (revision %s%s)",
+                    name,
+                    spec["name"],
+                    loaded.ref,
+                    endpoint.revision,
+                    ", compiled recipe" if loaded.fast else "",
+                )
+            role = spec.get("role", "live")
+            variant = LoadedVariant(
+                spec["name"],
+                role,
+                float(spec.get("weight", 0.0)) if role == "live" else 0.0,
+                float(spec.get("sample", 1.0)) if role == "shadow" else 0.0,
+                loaded,
+            )
+            if role == "shadow":
+                shadow = variant
+            else:
+                live.append(variant)
+        return LoadedEndpoint(
+            name, endpoint.revision, live, shadow, capture=dict(endpoint.capture or {})
+        )
+
+    def _load_model(self, ref: str) -> LoadedModel:
+        version = self.workspace.models.get(ref)
         model = self.workspace.models.load(version)
         model.set_threads(1)
         fast = None
         if model.problem_type in ("binary", "multiclass", "regression"):
             preprocessor = model.pipeline[0]
             fast = RowEncoder.compile(preprocessor, probe_rows(version.signature, preprocessor))
-        log.info(
-            "Endpoint %s serves %s (revision %s%s)",
-            name,
-            version.ref,
-            endpoint.revision,
-            ", compiled recipe" if fast else "",
-        )
-        live = next(v for v in endpoint.variants if v.get("role", "live") == "live")
-        return LoadedEndpoint(
-            name,
-            endpoint.revision,
-            version.ref,
-            model,
-            RequestSchema(version.signature),
-            fast,
-            variant=live.get("name", "primary"),
-        )
+        return LoadedModel(version.ref, model, RequestSchema(version.signature), fast)
 
     # -- reading, from requests ---------------------------------------------------------------
     def lookup(self, name: str) -> LoadedEndpoint:
