@@ -99,6 +99,33 @@ def trained_copy(trained, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def two_models(trained, tmp_path_factory):
+    """A copy of ``trained`` with a second version (churn:2, fewer trees) and both Approved:
+    read-only, like ``trained``; tests that deploy take ``two_models_copy``."""
+    source, first = trained
+    workspace = copy_workspace(source, tmp_path_factory.mktemp("two_models") / "ws")
+    second = workspace.train(
+        "churn", target="churn", algorithm="lightgbm", hyperparameters={"n_estimators": 20}
+    )
+    for result in (first, second):
+        workspace.models.approve(result.model.ref, reason="test fixture")
+    workspace.close()
+    yield workspace.home, first.model.ref, second.model.ref
+
+
+@pytest.fixture
+def two_models_copy(two_models, tmp_path):
+    """A private copy of ``two_models``: ``(workspace, "churn:1", "churn:2")``, with 'churn'
+    serving churn:1 as its one variant ``primary``."""
+    import kiln
+
+    home, first, second = two_models
+    workspace = copy_workspace(kiln.Workspace(home), tmp_path / "two_models")
+    yield workspace, first, second
+    workspace.close()
+
+
+@pytest.fixture(scope="session")
 def served(trained, tmp_path_factory):
     """What 'kiln serve' serves: a copy of ``trained``, so the server's tests may deploy."""
     source, result = trained

@@ -66,6 +66,12 @@ register_job_kind(
     title="AutoML",
 )
 register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
+register_job_kind(
+    "deployment",
+    run="kiln.endpoints._rollout:run_deployment_job",
+    id_prefix="deploy",
+    title="deployment",
+)
 
 
 class Context:

@@ -288,3 +288,17 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
             code="split.bad-ratios",
         ) from None
     return values  # type: ignore[return-value]
+
+
+def parse_share(text: str, *, what: str) -> float:
+    """``"10%"`` → 0.1; ``"0.1"`` → 0.1 (the SDK checks the range)."""
+    from kiln.errors import ConfigError
+
+    try:
+        text = text.strip()
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ConfigError(
+            f"{what} takes a percentage or a share, e.g. 10% or 0.1. Got {text!r}.",
+            code="endpoints.bad-sample",
+        ) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from kiln.cli._common import App, JsonOption, console, fields, print_json, table, workspace
@@ -25,18 +27,29 @@ def endpoints_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 
 @app.command("show")
 def endpoints_show(
-    ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    window: str = typer.Option("5m", "--window", help="Metrics over this last period."),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Show an endpoint: its model, whether that model can be served, and its history."""
+    """Show an endpoint: its variants and traffic, their metrics, health and recent history."""
     from rich.markup import escape
 
+    from kiln.endpoints import parse_duration
+
     service = workspace(ctx).endpoints
+    service.reconcile(name)
     endpoint = service.get(name)
+    seconds = parse_duration(window, what="--window")
+    metrics = service.metrics(name, seconds=seconds)
     history = service.history(name)
     health = service.health(name)
-
     if as_json:
-        print_json(endpoint.to_dict() | {"health": health, "history": history})
+        print_json(
+            endpoint.to_dict()
+            | {"health": health, "metrics": {"window_seconds": seconds, "variants": metrics}}
+            | {"history": history}
+        )
         return
     status = health["status"]
     if status != "ready":
@@ -46,26 +59,202 @@ def endpoints_show(
         {
             "id": endpoint.id,
             "status": status,
-            "model": endpoint.model,
             "revision": endpoint.revision,
+            "deployment": f"job {endpoint.active_deployment} in progress"
+            if endpoint.active_deployment
+            else "none in progress",
             "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
             "invoke": f"POST /endpoints/{endpoint.name}/invocations",
         },
     )
+    shares = endpoint.shares
     table(
-        "Deployments",
-        ["revision", "model", "when", "by", "note"],
+        "Variants",
+        ["variant", "model", "role", "weight", "traffic", "approval"],
+        [
+            [
+                v["name"],
+                v["model"],
+                v.get("role", "live"),
+                v.get("weight", ""),
+                f"{shares[v['name']]:.0%}"
+                if v["name"] in shares
+                else f"copy of {v.get('sample', 1.0):.0%}",
+                v.get("approval_status", ""),
+            ]
+            for v in endpoint.variants
+        ],
+    )
+    _metrics_table(f"Traffic, last {window}", metrics)
+    _history_table(history[-5:], title="Recent deployments (all: kiln endpoints history)")
+
+
+def _metrics_table(title: str, metrics: dict[str, dict]) -> None:
+    if not metrics:
+        console.print(f"{title}: no requests recorded.")
+        return
+    table(
+        title,
+        ["variant", "models", "requests", "4xx", "5xx", "p50 ms", "p99 ms", "overhead p99 ms"],
+        [
+            [
+                variant,
+                ", ".join(m["models"]),
+                m["invocations"],
+                m["errors_4xx"],
+                m["errors_5xx"],
+                m["latency_ms"]["model"]["p50"],
+                m["latency_ms"]["model"]["p99"],
+                m["latency_ms"]["overhead"]["p99"],
+            ]
+            for variant, m in metrics.items()
+        ],
+    )
+
+
+def _history_table(history: list[dict], *, title: str) -> None:
+    table(
+        title,
+        ["revision", "variants", "strategy", "outcome", "when", "by", "why"],
         [
             [
                 h["revision"],
-                ", ".join(v["model"] for v in h["variants"]),
+                ", ".join(
+                    f"{v['name']}={v['model']}"
+                    + (f"@{v['weight']:g}" if v.get("role", "live") == "live" else " shadow")
+                    for v in h["variants"]
+                ),
+                h.get("strategy") or "",
+                h.get("outcome") or "",
                 h["created_at"],
                 h["created_by"],
-                h["note"],
+                h["note"] or "",
             ]
             for h in history
         ],
     )
+
+
+@app.command("history")
+def endpoints_history(
+    ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption
+) -> None:
+    """Every revision: variants, strategy, who, when, why and the outcome."""
+    history = workspace(ctx).endpoints.history(name)
+    if as_json:
+        print_json(history)
+        return
+    _history_table(history, title=f"Deployments of {name}")
+
+
+@app.command("update")
+def endpoints_update(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    weights: str = typer.Option(
+        None, "--weights", help="NAME=WEIGHT,... e.g. blue=0.9,green=0.1 (others keep theirs)."
+    ),
+    remove: list[str] = typer.Option(None, "--remove", help="Remove this variant (repeatable)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-weight or remove variants of an endpoint, as one new revision."""
+    endpoint = workspace(ctx).endpoints.update(name, weights=weights, remove=remove)
+    if as_json:
+        print_json(endpoint.to_dict())
+        return
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in endpoint.shares.items())
+    console.print(f"Endpoint [bold]{name}[/] revision {endpoint.revision}: {shares}.")
+
+
+@app.command("rollback")
+def endpoints_rollback(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    to: int = typer.Option(None, "--to", help="The revision to return to (default: previous)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Serve an earlier revision's variants again (as a new revision)."""
+    endpoint = workspace(ctx).endpoints.rollback(name, to=to)
+    if as_json:
+        print_json(endpoint.to_dict())
+        return
+    served = ", ".join(f"{v['name']}={v['model']}" for v in endpoint.variants)
+    console.print(f"Endpoint [bold]{name}[/] revision {endpoint.revision} serves {served}.")
+
+
+@app.command("promote")
+def endpoints_promote(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    shadow: str = typer.Argument(..., help="The shadow variant to make live."),
+    strategy: str = typer.Option(
+        None, "--strategy", help="Shift traffic to it in steps (canary:10%:5m, ...)."
+    ),
+    alarm: list[str] = typer.Option(None, "--alarm", help="Alarms for --strategy."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Make the shadow variant live: at once, or with a deployment strategy."""
+    from kiln.cli._common import job_progress
+    from kiln.endpoints import Endpoint
+
+    with job_progress(f"Promoting {shadow}", quiet=as_json or not strategy) as log:
+        result = workspace(ctx).endpoints.promote(
+            name, shadow, strategy=strategy, alarms=alarm or None, on_log=log
+        )
+    if as_json:
+        print_json(result.to_dict() if isinstance(result, Endpoint) else result.result)
+        return
+    console.print(f"Endpoint [bold]{name}[/]: {shadow} is live.")
+
+
+@app.command("compare")
+def endpoints_compare(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    window: str = typer.Option(None, "--window", help="Only the last period (default: all)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Compare an endpoint's variants: traffic, errors, latency and predictions."""
+    from kiln.endpoints import parse_duration
+
+    seconds = parse_duration(window, what="--window") if window else None
+    metrics = workspace(ctx).endpoints.metrics(name, seconds=seconds)
+    if as_json:
+        print_json({"endpoint": name, "window_seconds": seconds, "variants": metrics})
+        return
+    _metrics_table(f"Variants of {name}" + (f", last {window}" if window else ""), metrics)
+    for variant, m in metrics.items():
+        predictions = m["predictions"]
+        if "labels" in predictions:
+            shown = ", ".join(
+                f"{label} {p['share']:.1%}" for label, p in list(predictions["labels"].items())[:6]
+            )
+        elif predictions:
+            shown = f"mean {predictions['mean']:.4g}, sd {predictions['std']:.4g}"
+        else:
+            shown = "none"
+        console.print(f"{variant}: predictions {shown}")
+        if "shadow_comparison" in m:
+            c = m["shadow_comparison"]
+            console.print(
+                f"{variant} (shadow): {c['compared']} compared, agreement "
+                f"{(c['agreement_rate'] or 0):.1%}, {c['shadow_errors']} errors"
+            )
+
+
+@app.command("shadow-report")
+def endpoints_shadow_report(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    out: Path = typer.Option(Path("shadow-report.html"), "--out", help="The HTML file to write."),
+    window: str = typer.Option(None, "--window", help="Only the last period (default: all)."),
+) -> None:
+    """Write the HTML report of an endpoint's shadow test."""
+    from kiln.endpoints import parse_duration
+
+    seconds = parse_duration(window, what="--window") if window else None
+    path = workspace(ctx).endpoints.shadow_report(name, out=out, seconds=seconds)
+    console.print(f"Wrote {path}")
 
 
 @app.command("delete")

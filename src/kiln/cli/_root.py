@@ -17,6 +17,7 @@ from kiln.cli._common import (
     metrics_table,
     parse_key_values,
     parse_ratios,
+    parse_share,
     print_json,
     table,
     transform_progress,
@@ -370,6 +371,32 @@ def deploy(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="GROUP:VERSION or GROUP@ALIAS"),
     endpoint: str = typer.Option(..., "--endpoint", help="Endpoint name (created if new)."),
+    variant: str = typer.Option(
+        None, "--variant", help="Add (or repoint) this live variant; the others keep serving."
+    ),
+    weight: float = typer.Option(
+        None, "--weight", help="The variant's traffic weight (relative to the others)."
+    ),
+    strategy: str = typer.Option(
+        None,
+        "--strategy",
+        help="all-at-once | canary:10%:5m | linear:25%:2m | blue-green[:5m] (with auto rollback).",
+    ),
+    alarm: list[str] = typer.Option(
+        None,
+        "--alarm",
+        help="An alarm that rolls a --strategy deployment back, e.g. error_rate>0.05 "
+        "(repeatable; default: the built-in alarms; 'none': no alarm).",
+    ),
+    alarm_window: str = typer.Option(
+        None, "--alarm-window", help="How far back alarms look (default: 60s, or the bake)."
+    ),
+    shadow: bool = typer.Option(
+        False, "--shadow", help="Deploy as the shadow variant: copies of live traffic, unanswered."
+    ),
+    sample: str = typer.Option(
+        "100%", "--sample", help="With --shadow: the share of live requests copied (e.g. 10%)."
+    ),
     allow_unapproved: bool = typer.Option(
         False,
         "--allow-unapproved",
@@ -377,17 +404,44 @@ def deploy(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Deploy an Approved model version to an endpoint."""
-    result = workspace(ctx).endpoints.deploy(
-        model, endpoint=endpoint, allow_unapproved=allow_unapproved
-    )
+    """Deploy a model version to an endpoint: alone, as a variant, as a shadow, or guarded."""
+    from kiln.endpoints import Endpoint
+
+    ws = workspace(ctx)
+    with job_progress(f"Deploying {model} to {endpoint}", quiet=as_json or not strategy) as log:
+        result = ws.endpoints.deploy(
+            model,
+            endpoint=endpoint,
+            variant=variant,
+            weight=weight,
+            shadow=shadow,
+            sample=parse_share(sample, what="--sample"),
+            strategy=strategy,
+            alarms=alarm or None,
+            alarm_window=alarm_window,
+            allow_unapproved=allow_unapproved,
+            on_log=log,
+        )
+    if not isinstance(result, Endpoint):  # a guarded deployment's job
+        if as_json:
+            print_json({"job": result.id} | result.result)
+            return
+        console.print(
+            f"Deployment job [bold]{result.id}[/] completed: endpoint [bold]{endpoint}[/] "
+            f"serves {result.result['variant']} ({result.result['model']}) with all traffic."
+        )
+        return
     if as_json:
         print_json(result.to_dict())
         return
+    served = ", ".join(
+        f"{v['name']}={v['model']}"
+        + (f" ({result.shares[v['name']]:.0%})" if v.get("role", "live") == "live" else " (shadow)")
+        for v in result.variants
+    )
     console.print(
-        f"Endpoint [bold]{result.name}[/] now serves [bold]{result.model}[/] "
-        f"(revision {result.revision}). "
-        f"A running 'kiln serve' picks it up within a second; otherwise start one."
+        f"Endpoint [bold]{result.name}[/] revision {result.revision}: {served}. "
+        "A running 'kiln serve' picks it up within a second; otherwise start one."
     )
 
 

@@ -1,11 +1,12 @@
 """Jobs, job kinds and the executors that run them."""
 
-from kiln.compute._jobs import FINAL_STATUSES, Job, JobContext, JobService
+from kiln.compute._jobs import FAILED, FINAL_STATUSES, Job, JobContext, JobService
 from kiln.compute._kinds import JobKind, job_kind, job_kinds, register_job_kind
 from kiln.compute._local import LocalExecutor, serving_thread_environment
 from kiln.compute._worker import run_job
 
 __all__ = [
+    "FAILED",
     "FINAL_STATUSES",
     "Job",
     "JobContext",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
+from kiln.endpoints._metrics import variant_stats
 from kiln.endpoints._strategy import parse_strategy
 from kiln.endpoints._variants import (
     LIVE,
@@ -17,6 +19,7 @@ from kiln.endpoints._variants import (
     check_weights_total,
     live_variants,
     parse_weights,
+    shadow_variant,
     traffic_shares,
     variant_named,
 )
@@ -74,6 +77,7 @@ class EndpointService:
         sample: float = 1.0,
         strategy: str | None = None,
         alarms: list[str] | None = None,
+        alarm_window: str | None = None,
         allow_unapproved: bool = False,
         on_log=None,
     ):
@@ -99,7 +103,10 @@ class EndpointService:
             check_name(variant, what="variant")
         version = self._ws.models.get(model)
         self._ws.models.check_deployable(version, allow_unapproved=allow_unapproved)
-        if strategy is not None and parse_strategy(strategy).kind != "all-at-once":
+        guarded = strategy is not None and parse_strategy(strategy).kind != "all-at-once"
+        if guarded and endpoint not in self.revisions():
+            guarded = False  # a new endpoint has no traffic to protect: it starts on this model
+        if guarded:
             if shadow or weight is not None:
                 raise ConfigError(
                     "A deployment --strategy moves all traffic to the new model in steps, so it "
@@ -115,6 +122,7 @@ class EndpointService:
                 variant=variant,
                 strategy=strategy,
                 alarms=alarms,
+                alarm_window=alarm_window,
                 allow_unapproved=allow_unapproved,
                 on_log=on_log,
             )
@@ -287,6 +295,12 @@ class EndpointService:
             write_revision(session, row, variants, note=f"rollback to revision {target_revision}")
             return Endpoint._from_row(row)
 
+    def reconcile(self, name: str | None = None) -> list[str]:
+        """Roll back endpoints whose guarded deployment died mid-way; their names."""
+        from kiln.endpoints._rollout import reconcile
+
+        return reconcile(self._ws, name)
+
     def _row(self, session, name: str) -> EndpointRow:
         row = session.scalars(select(EndpointRow).where(EndpointRow.name == name)).first()
         if row is None:
@@ -337,13 +351,40 @@ class EndpointService:
         """
         endpoint = self.get(name)
         try:
-            version = self._ws.models.get(endpoint.model)
-            self._ws.artifacts.local_path(version.digest, what=f"model {version.ref}")
+            for variant in endpoint.variants:
+                version = self._ws.models.get(variant["model"])
+                self._ws.artifacts.local_path(version.digest, what=f"model {version.ref}")
         except KilnError as exc:
             return {"status": "failed", "reason": exc.message}
         except Exception as exc:  # an unreadable file or store: reported, not raised
             return {"status": "failed", "reason": f"{type(exc).__name__}: {str(exc)[:300]}"}
         return {"status": "ready"}
+
+    def metrics(
+        self, name: str, *, seconds: float | None = 300.0, since: datetime | None = None
+    ) -> dict[str, dict]:
+        """Each variant's serving figures over the last ``seconds`` (or from ``since``; both
+        None: everything recorded), summed over every server that served it."""
+        self.get(name)
+        stats = variant_stats(self._ws.store, name, since=since, seconds=seconds)
+        return {variant: s.to_dict() for variant, s in sorted(stats.items())}
+
+    def shadow_report(self, name: str, *, out: str | Path, seconds: float | None = None) -> Path:
+        """Write the HTML report of the endpoint's shadow test (all of it, or the last
+        ``seconds``)."""
+        from kiln.endpoints._reports import shadow_report
+
+        endpoint = self.get(name)
+        shadow = shadow_variant(endpoint.variants)
+        if shadow is None:
+            raise StateError(
+                f"Endpoint {name!r} has no shadow variant. Start a shadow test with 'kiln deploy "
+                f"GROUP:VERSION --endpoint {name} --shadow'.",
+                code="endpoints.no-shadow",
+            )
+        stats = variant_stats(self._ws.store, name, seconds=seconds)
+        window = "everything recorded" if seconds is None else f"the last {seconds:g} s"
+        return shadow_report(name, shadow, stats, out=out, window=window)
 
     def revisions(self) -> dict[str, int]:
         """``{name: revision}`` of every endpoint: a cheap check for changes."""

@@ -115,7 +115,7 @@ def _error(exc: KilnError, status: int | None = None) -> Response:
 
 
 _ERRORS = {
-    400: {"model": ErrorResponse, "description": "Malformed body, or a Host the server refuses"},
+    400: {"model": ErrorResponse, "description": "Bad body or target variant; refused Host"},
     404: {"model": ErrorResponse, "description": "Unknown endpoint"},
     408: {"model": ErrorResponse, "description": "The body did not arrive in time"},
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
@@ -461,12 +461,14 @@ def choose_variant(loaded: LoadedEndpoint, headers) -> LoadedVariant:
         variant = loaded.variant(target.strip())
         if variant is None:
             names = ", ".join(v.name for v in loaded.live)
-            raise RequestError(
+            error = RequestError(
                 f"Endpoint {loaded.name!r} has no live variant {cut(target, 100)!r} (from the "
                 f"{TARGET_VARIANT_HEADER} header). Its live variants: {names}.",
                 code="request.unknown-variant",
                 field=TARGET_VARIANT_HEADER,
             )
+            error.http_status = 400
+            raise error
         return variant
     if len(loaded.live) == 1:
         return loaded.live[0]

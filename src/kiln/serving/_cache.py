@@ -229,6 +229,9 @@ class EndpointCache:
         """Load what changed since the last look; drop deleted endpoints."""
         started = self._last_refresh_started = time.monotonic()
         try:
+            # A guarded deployment whose job died is rolled back here too, so an endpoint is
+            # never left half-deployed while a server runs.
+            self.workspace.endpoints.reconcile()
             revisions = self.workspace.endpoints.revisions()
             current_loaded, current_failed = self._snapshot
             loaded = {n: e for n, e in current_loaded.items() if n in revisions}
