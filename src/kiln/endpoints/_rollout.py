@@ -83,25 +83,25 @@ def start_rollout(
         "baseline": current.variants,
         "baseline_revision": current.revision,
     }
+    if current.active_deployment:
+        raise _in_progress(endpoint, current.active_deployment)
     job = ws.jobs.create("deployment", spec)
+    refusal = None
     with ws.store.write() as session:
         row = session.scalars(select(EndpointRow).where(EndpointRow.name == endpoint)).one()
-        if row.active_deployment:
-            ws.jobs.finish(job.id, FAILED, failure_reason="Another deployment was running.")
-            raise StateError(
-                f"Endpoint {endpoint!r} is being deployed by job {row.active_deployment}: one "
-                f"deployment at a time. Wait for it ('kiln jobs wait {row.active_deployment}') "
-                f"or stop it, which rolls it back ('kiln jobs cancel {row.active_deployment}').",
-                code="endpoints.deployment-in-progress",
-            )
-        if row.revision != current.revision:
-            ws.jobs.finish(job.id, FAILED, failure_reason="The endpoint changed meanwhile.")
-            raise StateError(
+        if row.active_deployment:  # claimed since the look above
+            refusal = _in_progress(endpoint, row.active_deployment)
+        elif row.revision != current.revision:
+            refusal = StateError(
                 f"Endpoint {endpoint!r} changed while the deployment was being prepared "
                 f"(revision {current.revision} → {row.revision}). Run the deploy again.",
                 code="endpoints.changed",
             )
-        row.active_deployment = job.id
+        else:
+            row.active_deployment = job.id
+    if refusal is not None:
+        ws.jobs.finish(job.id, FAILED, failure_reason=refusal.message)
+        raise refusal
     try:
         return LocalExecutor(ws).run(job, on_log=on_log)
     finally:
@@ -262,6 +262,15 @@ def reconcile(ws: Context, endpoint: str | None = None) -> list[str]:
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _in_progress(endpoint: str, job_id: str) -> StateError:
+    return StateError(
+        f"Endpoint {endpoint!r} is being deployed by job {job_id}: one deployment at a time. "
+        f"Wait for it ('kiln jobs wait {job_id}') or stop it, which rolls it back "
+        f"('kiln jobs cancel {job_id}').",
+        code="endpoints.deployment-in-progress",
+    )
+
+
 def _variant_name(version: ModelVersion, variants: list[dict]) -> str:
     base = f"{version.group}_{version.version}"
     taken = {v["name"] for v in variants}
