@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,9 +22,11 @@ import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._access import AccessLog
+from kiln.serving._auth import Auth, KeyRing
 from kiln.serving._cache import EndpointCache, EndpointUnavailable, LoadedEndpoint
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._validation import cut
+from kiln.serving._workers import metrics_exposition
 
 log = logging.getLogger("kiln.serving")
 # Up to this many rows per request go through the compiled recipe; larger batches amortise the
@@ -133,12 +136,17 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     body_timeout = settings.request_timeout_seconds
     form_as_json = settings.form_bodies_as_json
     scoring = {"limiter": None}
+    keyring = KeyRing(workspace) if settings.require_auth else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Models load off the event loop: a big model never stalls the server's other clients.
         await anyio.to_thread.run_sync(cache.start)
+        if keyring is not None:
+            await anyio.to_thread.run_sync(keyring.start)
         yield
+        if keyring is not None:
+            await anyio.to_thread.run_sync(keyring.stop)
         await anyio.to_thread.run_sync(cache.stop)
 
     # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
@@ -150,6 +158,18 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         description="Real-time inference for the endpoints of a kiln workspace.",
     )
     app.state.cache = cache
+    app.state.keyring = keyring
+    app.state.metrics_registry = registry = CollectorRegistry()
+    refused = Counter(
+        "kiln_requests_refused",
+        "Requests refused for their API key or rate limit, by error code.",
+        ["code"],
+        registry=registry,
+    )
+    # Inside the Host and Origin checks and the CORS preflight, which need no key.
+    app.add_middleware(
+        Auth, keyring=keyring, client_rate_limit=settings.client_rate_limit, refused=refused
+    )
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -157,7 +177,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type"],
+            allow_headers=["content-type", "authorization", "x-api-key"],
         )
     app.add_middleware(
         Guard,
@@ -216,6 +236,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "status": "ok",
             "endpoints": sorted(loaded),
             "failed": [failed[n].to_dict() for n in sorted(failed)],
+            # Which server process answered: under --workers N each has its own.
+            "pid": os.getpid(),
         }
         if failed or cache.last_store_error or stale > STALE_AFTER_SECONDS:
             body["status"] = "degraded"
@@ -225,6 +247,12 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 "error": cache.last_store_error,
             }
         return body
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        """Every server process's metrics, in the Prometheus text format."""
+        body = await anyio.to_thread.run_sync(metrics_exposition, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/endpoints", summary="Served endpoints")
     async def list_endpoints() -> list[dict]:
