@@ -186,3 +186,24 @@ def test_the_http_client_sends_its_key(secured, rows):
         with EndpointClient(server.url) as client, pytest.raises(RequestError) as caught:
             client.invoke("churn", rows)
         assert caught.value.code == "auth.missing-key" and caught.value.http_status == 401
+
+
+def test_a_browsers_cors_preflight_needs_no_key_and_may_announce_one(trained, tmp_path):
+    source, _ = trained
+    origin = "https://dashboard.example.com"
+    ws = workspace_with_settings(source, tmp_path / "ws", require_auth=True, cors_origins=[origin])
+    with _client(ws) as client:
+        preflight = client.options(
+            INVOKE,
+            headers={
+                "origin": origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        refused = client.post(INVOKE, json=[], headers={"origin": origin})
+        assert refused.status_code == 401  # the request itself still needs its key
+        assert refused.headers["access-control-allow-origin"] == origin  # readable by the page
+    ws.close()
