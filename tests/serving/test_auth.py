@@ -207,3 +207,21 @@ def test_a_browsers_cors_preflight_needs_no_key_and_may_announce_one(trained, tm
         assert refused.status_code == 401  # the request itself still needs its key
         assert refused.headers["access-control-allow-origin"] == origin  # readable by the page
     ws.close()
+
+
+def test_kiln_predict_sends_api_key_or_kiln_api_key(secured, rows, tmp_path, capsys, monkeypatch):
+    import json
+
+    from kiln.cli import main
+
+    key = secured.keys.create().key
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps(rows))
+    with ServerThread(secured) as server:
+        predict = ["predict", "--endpoint", "churn", "--data", str(data), "--url", server.url]
+        assert main([*predict, "--json"]) == 2
+        assert "auth.missing-key" in capsys.readouterr().err
+        assert main([*predict, "--api-key", key, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["predictions"]
+        monkeypatch.setenv("KILN_API_KEY", key)
+        assert main([*predict, "--json"]) == 0

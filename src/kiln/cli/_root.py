@@ -448,22 +448,21 @@ def serve(
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
 ) -> None:
     """Serve every endpoint of the workspace over HTTP (OpenAPI at /docs)."""
-    from kiln.serving import check_tls, exposure_warning, serve
+    from kiln.serving import exposure_warning, serve
 
     ws = workspace(ctx, require_auth=require_auth)
-    tls = check_tls(tls_cert, tls_key)
-    warning = exposure_warning(ws, host, tls=tls is not None)
-    if warning:
-        err_console.print(f"[yellow]Warning:[/] {warning}")
-    if ws.settings.require_auth and not ws.keys.list():
-        err_console.print(
-            "[yellow]Warning:[/] API keys are required and the workspace has none: every "
-            "request but /ping will be refused. Create one with 'kiln keys create'."
-        )
-    scheme = "https" if tls else "http"
-    err_console.print(
-        f"Serving on {scheme}://{host}:{port} — docs at {scheme}://{host}:{port}/docs"
-    )
+
+    def announce(url: str) -> None:  # once the options are checked, before the port is bound
+        warning = exposure_warning(ws, host, tls=url.startswith("https:"))
+        if warning:
+            err_console.print(f"[yellow]Warning:[/] {warning}")
+        if ws.settings.require_auth and not ws.keys.list():
+            err_console.print(
+                "[yellow]Warning:[/] API keys are required and the workspace has none: every "
+                "request but /ping will be refused. Create one with 'kiln keys create'."
+            )
+        err_console.print(f"Serving on {url} — docs at {url}/docs")
+
     serve(
         ws,
         host=host,
@@ -472,6 +471,7 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         workers=workers,
+        announce=announce,
     )
 
 

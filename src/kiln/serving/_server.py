@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -106,12 +107,15 @@ def serve(
     tls_cert: str | os.PathLike | None = None,
     tls_key: str | os.PathLike | None = None,
     workers: int = 1,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the workspace until SIGINT or SIGTERM, which drain the requests in flight.
 
     With ``workers`` above 1, that many processes share the port, each with its own loader
     thread watching the workspace; the workspace and its settings reach them through the
-    environment, and their metrics are added up in a fresh ``PROMETHEUS_MULTIPROC_DIR``."""
+    environment, and their metrics are added up in a fresh ``PROMETHEUS_MULTIPROC_DIR``.
+    ``announce`` is called with the server's URL once the options are checked, before the port
+    is bound."""
     config = server_config(
         workspace,
         host=host,
@@ -121,6 +125,9 @@ def serve(
         tls_key=tls_key,
         workers=workers,
     )
+    if announce is not None:
+        shown = f"[{host}]" if ":" in host else host
+        announce(f"{'https' if config.is_ssl else 'http'}://{shown}:{port}")
     if workers == 1:
         uvicorn.Server(config).run()
         return
