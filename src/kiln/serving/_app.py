@@ -12,7 +12,7 @@ import anyio
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 from pydantic import BaseModel, Field
@@ -248,7 +248,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             }
         return body
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Every server process's metrics, in the Prometheus text format."""
         body = await anyio.to_thread.run_sync(metrics_exposition, registry)
