@@ -132,7 +132,7 @@ class KeyRing:
                 "'X-Api-Key: KEY'; create one with 'kiln keys create'.",
                 code="auth.missing-key",
             )
-        if self._verifiers is None:  # no lifespan ran: read the keys here, once
+        if self._verifiers is None and self._thread is None:  # no lifespan ran: read them here
             self.refresh()
         parts = split_key(key)
         verifier = (self._verifiers or {}).get(parts[0]) if parts else None
