@@ -123,15 +123,18 @@ class ServerThread:
     """A real uvicorn server for a workspace, in a thread of the test's process, on a free port:
     what ``kiln serve`` runs, with the app's internals still reachable from the test."""
 
-    def __init__(self, workspace, host: str = "127.0.0.1"):
+    def __init__(self, workspace, host: str = "127.0.0.1", **options):
         import uvicorn
 
         from kiln.serving import server_config
 
         self.port = free_port()
-        self.config = server_config(workspace, host=host, port=self.port, log_level="warning")
+        self.config = server_config(
+            workspace, host=host, port=self.port, log_level="warning", **options
+        )
         self.server = uvicorn.Server(self.config)
-        self.url = f"http://{host}:{self.port}"
+        scheme = "https" if options.get("tls_cert") else "http"
+        self.url = f"{scheme}://{host}:{self.port}"
 
     def __enter__(self) -> ServerThread:
         import threading
@@ -153,6 +156,22 @@ class ServerThread:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def self_signed_certificate(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
+    """A certificate for ``name`` and 127.0.0.1, and its unencrypted key (PEM), made with the
+    openssl command (the ``cryptography`` package is no dependency of kiln)."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def raw_http(port: int, requests: list[bytes], timeout: float = 10) -> list[bytes]:

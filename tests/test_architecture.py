@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.problems",),
     ("kiln.data",),
     ("kiln.registry",),
-    ("kiln.experiments", "kiln.endpoints"),
+    ("kiln.experiments", "kiln.endpoints", "kiln.keys"),
     ("kiln.context",),
     ("kiln.profile",),
     ("kiln.recipe",),

@@ -34,6 +34,7 @@ DYNAMIC = {
     # the error body of any KilnError, and a job's recorded code raised again by its caller.
     ("recipe/_ops/_base.py", "code"): set(),
     ("serving/_cache.py", "code"): set(),  # EndpointUnavailable's own argument
+    ("serving/_auth.py", "code"): set(),  # its _refusal helper's ``code`` argument
     ("training/_validation.py", "code"): set(),  # its _error helper's ``code`` argument
     ("errors.py", "self.code"): set(),
     ("compute/_local.py", "job.failure_code"): set(),

@@ -1,9 +1,10 @@
 """``Context``: an open workspace's stores and record services, what services and jobs take.
 
 The layers run, from the bottom: errors, refs, settings → store, artifacts → compute → record
-services (data sets, jobs, models, experiments, endpoints) → this context → stage libraries →
-actions → the :class:`kiln.Workspace` facade → CLI and HTTP. A job's function, a service and the
-HTTP app take a ``Context``; only the facade owns the actions that cross layers (train, tune, ...).
+services (data sets, jobs, models, experiments, endpoints, API keys) → this context → stage
+libraries → actions → the :class:`kiln.Workspace` facade → CLI and HTTP. A job's function, a
+service and the HTTP app take a ``Context``; only the facade owns the actions that cross layers
+(train, tune, ...).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kiln.data import DataCatalog
 from kiln.endpoints import EndpointService
 from kiln.errors import ConfigError, WorkspaceNotFound
 from kiln.experiments import ExperimentService
+from kiln.keys import KeyService
 from kiln.registry import ModelRegistry
 from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home, set_pii_key
 from kiln.store import Store
@@ -197,3 +199,7 @@ class Context:
     @cached_property
     def endpoints(self) -> EndpointService:
         return EndpointService(self)
+
+    @cached_property
+    def keys(self) -> KeyService:
+        return KeyService(self)

@@ -47,6 +47,11 @@ class Settings:
     # Read form-urlencoded bodies (curl -d's default) as JSON; off, so a web page's form post
     # cannot invoke a local endpoint.
     form_bodies_as_json: bool = False
+    # The server refuses requests without a valid API key ('kiln keys create'); /ping and the
+    # OpenAPI pages stay open.
+    require_auth: bool = False
+    # Requests per second one client address may send (bursts of one second's worth); 0: no limit.
+    client_rate_limit: float = 0.0
     # A job's process writes a heartbeat on its record this often. A job whose process is on
     # another host and has written none for job_lost_after_seconds is lost (Failed, job.lost);
     # on this host the process table says at once whether its process is gone.
@@ -61,7 +66,9 @@ class Settings:
 # once, with one wording for every setting (the estimator contract's: name, rule, value).
 @dataclass(frozen=True)
 class _Rule:
-    kind: str  # text, flag, integer, seconds (a number above 0) or names (a list of strings)
+    # text, flag, integer, seconds (a number above 0), rate (a number of at least 0) or names (a
+    # list of strings)
+    kind: str
     low: int | None = None
     high: int | None = None
 
@@ -74,6 +81,7 @@ class _Rule:
             "text": "a string",
             "flag": "true or false",
             "seconds": "a number of seconds above 0",
+            "rate": "a number of requests per second, 0 or more (0: no limit)",
             "names": 'a list of strings, e.g. ["example.com"]',
         }[self.kind]
 
@@ -92,6 +100,8 @@ _RULES: dict[str, _Rule] = {
     "allowed_hosts": _Rule("names"),
     "cors_origins": _Rule("names"),
     "form_bodies_as_json": _Rule("flag"),
+    "require_auth": _Rule("flag"),
+    "client_rate_limit": _Rule("rate"),
     "job_heartbeat_seconds": _Rule("seconds"),
     "job_lost_after_seconds": _Rule("seconds"),
     "pii_key": _Rule("text"),
@@ -116,6 +126,10 @@ def _checked(name: str, value, source: str):
         with contextlib.suppress(TypeError, ValueError):
             value = float(value)  # environment variables are text
         ok = isinstance(value, float) and 0 < value < math.inf
+    elif rule.kind == "rate" and not isinstance(value, bool):
+        with contextlib.suppress(TypeError, ValueError):
+            value = float(value)
+        ok = isinstance(value, float) and 0 <= value < math.inf
     elif rule.kind == "names":
         value = [value] if isinstance(value, str) else value
         ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)

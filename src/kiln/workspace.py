@@ -22,7 +22,8 @@ __all__ = ["Workspace"]
 
 class Workspace(Context):
     """A kiln workspace: metadata store, artifact store and executor, with their services
-    (``ws.data``, ``ws.jobs``, ``ws.models``, ``ws.endpoints``, ``ws.experiments``) and the
+    (``ws.data``, ``ws.jobs``, ``ws.models``, ``ws.endpoints``, ``ws.experiments``,
+    ``ws.keys``) and the
     lifecycle's actions (``ws.profile``, ``ws.preview``, ``ws.train``, ``ws.tune``,
     ``ws.automl``, ``ws.transform``, ``ws.report``).
 

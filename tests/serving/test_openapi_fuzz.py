@@ -14,6 +14,7 @@ from kiln.serving import create_app
 
 ROUTES = [
     ("/ping", "GET"),
+    ("/metrics", "GET"),
     ("/endpoints", "GET"),
     ("/endpoints/{name}", "GET"),
     ("/endpoints/{name}/invocations", "POST"),

@@ -67,14 +67,15 @@ class App(typer.Typer):
         return super().command(*args, cls=cls or _Command, **options)
 
 
-def workspace(ctx: typer.Context | None = None):
+def workspace(ctx: typer.Context | None = None, **settings: Any):
+    """The workspace of ``--home``; ``settings`` override its kiln.toml (None: not given)."""
     from kiln.workspace import Workspace
 
     home = None
     if ctx is not None:
         root = ctx.find_root()
         home = (root.obj or {}).get("home")
-    return Workspace(home)
+    return Workspace(home, **settings)
 
 
 def _default(value: Any):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli import _data, _endpoints, _experiments, _jobs, _models
+from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models
 from kiln.cli._common import (
     App,
     JsonOption,
@@ -41,6 +41,7 @@ app.add_typer(_models.app, name="models")
 app.add_typer(_models.algorithms_app, name="algorithms")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_endpoints.app, name="endpoints")
+app.add_typer(_keys.app, name="keys")
 
 
 def _version(value: bool) -> None:
@@ -489,19 +490,43 @@ def serve(
     ),
     port: int = typer.Option(8080, "--port"),
     log_level: str = typer.Option("info", "--log-level"),
+    require_auth: bool = typer.Option(
+        None,
+        "--require-auth/--no-require-auth",
+        help="Refuse requests without an API key ('kiln keys create'); default: require_auth "
+        "in kiln.toml.",
+        show_default=False,
+    ),
+    tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
+    tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
 ) -> None:
     """Serve every endpoint of the workspace over HTTP (OpenAPI at /docs)."""
-    import uvicorn
+    from kiln.serving import exposure_warning, serve
 
-    from kiln.serving import exposure_warning, server_config
+    ws = workspace(ctx, require_auth=require_auth)
 
-    ws = workspace(ctx)
-    config = server_config(ws, host=host, port=port, log_level=log_level)
-    warning = exposure_warning(ws, host)
-    if warning:
-        err_console.print(f"[yellow]Warning:[/] {warning}")
-    err_console.print(f"Serving on http://{host}:{port} — docs at http://{host}:{port}/docs")
-    uvicorn.Server(config).run()
+    def announce(url: str) -> None:  # once the options are checked, before the port is bound
+        warning = exposure_warning(ws, host, tls=url.startswith("https:"))
+        if warning:
+            err_console.print(f"[yellow]Warning:[/] {warning}")
+        if ws.settings.require_auth and not ws.keys.list():
+            err_console.print(
+                "[yellow]Warning:[/] API keys are required and the workspace has none: every "
+                "request but /ping will be refused. Create one with 'kiln keys create'."
+            )
+        err_console.print(f"Serving on {url} — docs at {url}/docs")
+
+    serve(
+        ws,
+        host=host,
+        port=port,
+        log_level=log_level,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        workers=workers,
+        announce=announce,
+    )
 
 
 @app.command()
@@ -511,12 +536,15 @@ def predict(
         ..., "--data", help="CSV, JSON (a list of records) or JSON-lines file."
     ),
     url: str = typer.Option("http://127.0.0.1:8080", "--url", help="The running kiln server."),
+    api_key: str = typer.Option(
+        None, "--api-key", envvar="KILN_API_KEY", help="The key of a server run --require-auth."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Send rows from a file to a running endpoint and print the predictions."""
     from kiln.serving import EndpointClient
 
-    with EndpointClient(url) as client:
+    with EndpointClient(url, api_key=api_key) as client:
         response = client.invoke_file(endpoint, data)
     if as_json:
         print_json(response)

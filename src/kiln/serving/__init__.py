@@ -6,9 +6,11 @@ from kiln.serving._validation import RequestSchema
 __all__ = [
     "EndpointClient",
     "RequestSchema",
+    "check_tls",
     "create_app",
     "exposure_warning",
     "run_transform_job",
+    "serve",
     "server_config",
     "transform",
 ]
@@ -19,6 +21,8 @@ _LAZY = {
     "EndpointClient": "kiln.serving._client",
     "server_config": "kiln.serving._server",
     "exposure_warning": "kiln.serving._server",
+    "check_tls": "kiln.serving._server",
+    "serve": "kiln.serving._server",
 }
 
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +26,7 @@ import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._access import AccessLog
+from kiln.serving._auth import Auth, KeyRing
 from kiln.serving._cache import (
     EndpointCache,
     EndpointUnavailable,
@@ -37,6 +38,7 @@ from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
 from kiln.serving._shadow import ShadowCopies
 from kiln.serving._validation import cut
+from kiln.serving._workers import metrics_exposition
 
 log = logging.getLogger("kiln.serving")
 # Up to this many rows per request go through the compiled recipe; larger batches amortise the
@@ -154,14 +156,19 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     body_timeout = settings.request_timeout_seconds
     form_as_json = settings.form_bodies_as_json
     scoring = {"limiter": None}
+    keyring = KeyRing(workspace) if settings.require_auth else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Models load off the event loop: a big model never stalls the server's other clients.
         await anyio.to_thread.run_sync(cache.start)
+        if keyring is not None:
+            await anyio.to_thread.run_sync(keyring.start)
         metrics.start()
         yield
         await shadows.drain()
+        if keyring is not None:
+            await anyio.to_thread.run_sync(keyring.stop)
         await anyio.to_thread.run_sync(cache.stop)
         await anyio.to_thread.run_sync(metrics.stop)
 
@@ -175,7 +182,18 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     )
     app.state.cache = cache
     app.state.metrics = metrics
-    app.state.metrics_registry = metrics.registry
+    app.state.keyring = keyring
+    app.state.metrics_registry = registry = metrics.registry
+    refused = Counter(
+        "kiln_requests_refused",
+        "Requests refused for their API key or rate limit, by error code.",
+        ["code"],
+        registry=registry,
+    )
+    # Inside the Host and Origin checks and the CORS preflight, which need no key.
+    app.add_middleware(
+        Auth, keyring=keyring, client_rate_limit=settings.client_rate_limit, refused=refused
+    )
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -183,7 +201,13 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type", TARGET_VARIANT_HEADER, SESSION_HEADER],
+            allow_headers=[
+                "content-type",
+                "authorization",
+                "x-api-key",
+                TARGET_VARIANT_HEADER,
+                SESSION_HEADER,
+            ],
             expose_headers=["x-kiln-variant", "x-kiln-model", "x-kiln-inference-id"],
         )
     app.add_middleware(
@@ -243,6 +267,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "status": "ok",
             "endpoints": sorted(loaded),
             "failed": [failed[n].to_dict() for n in sorted(failed)],
+            # Which server process answered: under --workers N each has its own.
+            "pid": os.getpid(),
         }
         if failed or cache.last_store_error or stale > STALE_AFTER_SECONDS:
             body["status"] = "degraded"
@@ -252,6 +278,12 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 "error": cache.last_store_error,
             }
         return body
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus_metrics() -> Response:
+        """Every server process's metrics, in the Prometheus text format."""
+        body = await anyio.to_thread.run_sync(metrics_exposition, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/endpoints", summary="Served endpoints")
     async def list_endpoints() -> list[dict]:
@@ -365,14 +397,6 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 "x-kiln-inference-id": inference_id,
             },
         )
-
-    @app.get(
-        "/metrics",
-        summary="Per-variant metrics in Prometheus format",
-        response_class=PlainTextResponse,
-    )
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

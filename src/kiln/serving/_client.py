@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,24 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class EndpointClient:
-    """Invoke endpoints over HTTP; server-side errors come back as ``KilnError``."""
+    """Invoke endpoints over HTTP; server-side errors come back as ``KilnError``.
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 60.0):
+    ``api_key`` is sent as ``Authorization: Bearer KEY``, for a server run ``--require-auth``;
+    ``verify`` is httpx's (an ``ssl.SSLContext`` trusting a self-signed certificate)."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 60.0,
+        api_key: str | None = None,
+        verify: bool | ssl.SSLContext = True,
+    ):
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, headers=headers, verify=verify
+        )
 
     def close(self) -> None:
         self._http.close()
