@@ -82,11 +82,16 @@ def trained(tmp_path_factory):
 
 
 def copy_workspace(workspace, home: Path):
-    """A private, writable copy of a workspace (its folder copied whole)."""
+    """A private, writable copy of a workspace (its folder copied whole), without the serving
+    metrics other tests' servers recorded in the original."""
     import kiln
+    from kiln.store import VariantMetricsRow
 
     shutil.copytree(workspace.home, home)
-    return kiln.Workspace(home)
+    copy = kiln.Workspace(home)
+    with copy.store.write() as session:
+        session.query(VariantMetricsRow).delete()
+    return copy
 
 
 @pytest.fixture
