@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +24,7 @@ from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._access import AccessLog
 from kiln.serving._cache import EndpointCache, EndpointUnavailable, LoadedEndpoint
+from kiln.serving._capture import CaptureWriter
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._validation import cut
 
@@ -63,6 +66,10 @@ class InvocationResponse(BaseModel):
     """One prediction per input row, in input order."""
 
     model: str = Field(description="The model version that answered, GROUP:VERSION.")
+    inference_id: str = Field(
+        description="This invocation's id (also the X-Kiln-Inference-Id header): ground truth "
+        "uploaded for it joins its captured prediction."
+    )
     predictions: list[
         ClassPrediction
         | ValuePrediction
@@ -134,12 +141,19 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     form_as_json = settings.form_bodies_as_json
     scoring = {"limiter": None}
 
+    from prometheus_client import CollectorRegistry
+
+    metrics_registry = CollectorRegistry()
+    capture = CaptureWriter(workspace, registry=metrics_registry)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Models load off the event loop: a big model never stalls the server's other clients.
         await anyio.to_thread.run_sync(cache.start)
+        await anyio.to_thread.run_sync(capture.start)
         yield
         await anyio.to_thread.run_sync(cache.stop)
+        await anyio.to_thread.run_sync(capture.stop)  # after the last request: nothing is lost
 
     # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
     # they work on a machine without internet access.
@@ -150,6 +164,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         description="Real-time inference for the endpoints of a kiln workspace.",
     )
     app.state.cache = cache
+    app.state.metrics_registry = metrics_registry
+    app.state.capture = capture
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -282,6 +298,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         },
     )
     async def invoke(name: str, request: Request) -> Response:
+        arrived, started = time.time(), time.perf_counter()
         request.state.endpoint = name  # for the access log
         loaded = await endpoint(name)
         request.state.variant = loaded.variant
@@ -302,13 +319,47 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             )
         body = await _read_body(request, max_bytes, body_timeout)
         score = score_json if media_type in _JSON_TYPES else score_csv
-        payload = await off_loop(score, loaded, body)
-        return Response(payload, media_type="application/json")
+        inference_id = uuid.uuid4().hex
+        payload = await off_loop(score, loaded, body, inference_id)
+        capture.offer(
+            endpoint=name,
+            variant=loaded.variant,
+            model=loaded.model_ref,
+            pipeline=loaded.model.pipeline,
+            inference_id=inference_id,
+            body=body,
+            content_type=media_type,
+            response=payload,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            timestamp=arrived,
+        )
+        return Response(
+            payload,
+            media_type="application/json",
+            headers={"x-kiln-inference-id": inference_id},
+        )
+
+    @app.post(
+        "/endpoints/{name}/ground-truth",
+        summary="Upload ground truth",
+        responses={404: _ERRORS[404], 422: _ERRORS[422]},
+    )
+    async def upload_ground_truth(name: str, labels: list[GroundTruthLabel]) -> dict:
+        """Store the true labels of captured predictions by inference id (the latest upload
+        wins). Answers the counts: received, stored, and inference ids the capture does not
+        hold (yet), with a few examples."""
+        records = [label.model_dump() for label in labels]
+        return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
     return app
 
 
-def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
+class GroundTruthLabel(BaseModel):
+    inference_id: str = Field(description="The inference id of the prediction, as answered.")
+    label: Any = Field(description="The true label (or value) of that prediction.")
+
+
+def score_json(loaded: LoadedEndpoint, body: bytes, inference_id: str | None = None) -> bytes:
     """Parse, check and score a JSON body; the response body."""
     try:
         parsed = loaded.schema.parse_json(body)  # orjson, and no key twice
@@ -326,18 +377,20 @@ def score_json(loaded: LoadedEndpoint, body: bytes) -> bytes:
                 f"The model could not score these rows: {cut(str(exc), 300)}",
                 code="request.prediction-failed",
             ) from None
-        return _payload(loaded, loaded.model.format_predictions(scores), warnings)
+        return _payload(loaded, loaded.model.format_predictions(scores), warnings, inference_id)
     frame, warnings = loaded.schema.frame_from_records(rows)
-    return _predict(loaded, frame, warnings)
+    return _predict(loaded, frame, warnings, inference_id)
 
 
-def score_csv(loaded: LoadedEndpoint, body: bytes) -> bytes:
+def score_csv(loaded: LoadedEndpoint, body: bytes, inference_id: str | None = None) -> bytes:
     """Parse, check and score a CSV body; the response body."""
     frame, warnings = loaded.schema.frame_from_csv(body)
-    return _predict(loaded, frame, warnings)
+    return _predict(loaded, frame, warnings, inference_id)
 
 
-def _predict(loaded: LoadedEndpoint, frame, warnings: list[str]) -> bytes:
+def _predict(
+    loaded: LoadedEndpoint, frame, warnings: list[str], inference_id: str | None = None
+) -> bytes:
     try:
         predictions = loaded.model.predictions(frame)
     except (ValueError, TypeError) as exc:
@@ -345,11 +398,15 @@ def _predict(loaded: LoadedEndpoint, frame, warnings: list[str]) -> bytes:
             f"The model could not score these rows: {cut(str(exc), 300)}",
             code="request.prediction-failed",
         ) from None
-    return _payload(loaded, predictions, warnings)
+    return _payload(loaded, predictions, warnings, inference_id)
 
 
-def _payload(loaded: LoadedEndpoint, predictions: list, warnings: list[str]) -> bytes:
+def _payload(
+    loaded: LoadedEndpoint, predictions: list, warnings: list[str], inference_id: str | None
+) -> bytes:
     payload: dict[str, Any] = {"model": loaded.model_ref, "predictions": predictions}
+    if inference_id is not None:
+        payload["inference_id"] = inference_id
     if warnings:
         payload["warnings"] = warnings
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
