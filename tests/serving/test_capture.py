@@ -257,3 +257,48 @@ def test_pii_columns_of_the_recipe_are_tokenised_in_the_capture(trained, tmp_pat
     finally:
         ws.close()
         set_pii_key(None)
+
+
+def test_a_killed_server_keeps_what_it_flushed(capturing, rows, tmp_path):
+    """SIGKILL: what was flushed (every second, with no stop) stays readable; nothing else
+    is lost than what was answered since the last flush."""
+    import os
+    import signal
+
+    import httpx
+
+    from helpers import free_port, start_kiln
+
+    ws, _ = capturing
+    port = free_port()
+    server = start_kiln(
+        "serve", "--port", str(port), "--log-level", "warning", home=ws.home, log=tmp_path / "log"
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/endpoints/churn/invocations"
+
+        def answered(count: int) -> set[str]:
+            return {httpx.post(url, json=rows[:1]).json()["inference_id"] for _ in range(count)}
+
+        wait_for(lambda: _pings(port), timeout=60, what="kiln serve")
+        before = answered(20)
+        wait_for(
+            lambda: before <= set(ws.data.capture("churn")["inference_id"]),
+            timeout=60,
+            what="the flush of the first invocations, with the server running",
+        )
+        after = answered(20)
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    captured = set(ws.data.capture("churn")["inference_id"])
+    assert before <= captured <= before | after
+
+
+def _pings(port: int) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
