@@ -103,3 +103,31 @@ def test_ingest_capture_without_labels_or_capture_is_refused(trained_copy):
         ws.endpoints.ingest_capture("churn", dataset="x")
     assert error.value.code == "capture.no-labels" and "--unlabelled" in error.value.message
     assert [v.name for v in ws.data.list()].count("x") == 0
+
+
+def test_capture_rows_flatten_predictions_and_keep_inputs_named_like_metadata():
+    from kiln.data._capture import capture_rows
+
+    record = {
+        "inference_id": "a" * 32,
+        "variant": "blue",
+        "model": "m:1",
+        "timestamp": "2026-12-05T08:00:00.000001Z",
+        "latency_ms": 2.5,
+        "input": [{"x": 1, "label": "given", "model": "input's own"}, {"x": 2}],
+        "output": [
+            {"label": "Yes", "probabilities": {"No": 0.25, "Yes": 0.75}},
+            {"label": "No", "probabilities": {"No": 0.5, "Yes": 0.5}},
+        ],
+    }
+    frame = capture_rows([record], {"a" * 32: "No"})
+    first = frame.iloc[0].to_dict()
+    assert first["input_label"] == "given" and first["input_model"] == "input's own"
+    assert first["model"] == "m:1" and first["label"] == "No" and first["row"] == 0
+    assert first["predicted_probabilities_Yes"] == 0.75 and first["predicted_label"] == "Yes"
+    assert list(frame["x"]) == [1, 2] and list(frame["label"]) == ["No", "No"]
+
+
+def test_an_endpoint_that_captured_nothing_is_an_empty_table(trained_copy):
+    ws, _ = trained_copy
+    assert ws.data.query("SELECT count(*) AS n FROM capture('churn')")["n"][0] == 0

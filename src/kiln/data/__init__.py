@@ -3,6 +3,7 @@
 from kiln.data._capture import (
     CAPTURE_FORMATS,
     CAPTURE_PREFIX,
+    META_COLUMNS,
     capture_file_name,
     capture_records,
     parse_since,
@@ -31,6 +32,7 @@ __all__ = [
     "CATEGORICAL",
     "DATETIME",
     "IDENTIFIER",
+    "META_COLUMNS",
     "NUMERIC",
     "SEMANTIC_TYPES",
     "TEXT",

@@ -127,7 +127,8 @@ def _parquet_records(data: bytes) -> list[dict]:
 
 def capture_rows(records: list[dict], labels: dict[str, Any] | None = None) -> pd.DataFrame:
     """One row per predicted row of ``records``: metadata, inputs and ``predicted_*`` columns,
-    and the ground-truth ``label`` joined by inference id (missing when none was uploaded)."""
+    and the ground-truth ``label`` joined by inference id (missing when none was uploaded). An
+    input column named like a metadata column (``label``, ``model``) is ``input_<name>``."""
     import pandas as pd
 
     labels = labels or {}
@@ -148,8 +149,8 @@ def capture_rows(records: list[dict], labels: dict[str, Any] | None = None) -> p
             }
             given = inputs[index] if index < len(inputs) else {}
             for column, value in (given or {}).items():
-                if column not in row:
-                    row[column] = value
+                # an input named like a metadata column keeps its value under another name
+                row[f"input_{column}" if column in META_COLUMNS else column] = value
             for field, value in (prediction or {}).items():
                 if isinstance(value, dict):
                     for key, item in value.items():

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
-from kiln.data import CAPTURE_FORMATS, capture_records, parse_since
+from kiln.data import CAPTURE_FORMATS, META_COLUMNS, capture_records, parse_since
 from kiln.errors import ConfigError, DataError, KilnError, NotFound
 from kiln.refs import check_name
 from kiln.registry import APPROVED, live_variant, record_revision, write_revision
@@ -301,8 +301,9 @@ class EndpointService:
                     "the rows without labels (--unlabelled).",
                     code="capture.no-labels",
                 )
-        meta = {"inference_id", "row", "variant", "model", "timestamp", "latency_ms", "label"}
-        inputs = [c for c in rows.columns if c not in meta and not c.startswith("predicted_")]
+        inputs = [
+            c for c in rows.columns if c not in META_COLUMNS and not c.startswith("predicted_")
+        ]
         frame = rows[inputs].reset_index(drop=True)
         frame[target] = rows["label"].to_numpy()
         version = self._ws.data.ingest(
