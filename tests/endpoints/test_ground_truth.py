@@ -80,6 +80,7 @@ def test_ids_that_look_like_numbers_stay_text_in_a_csv(captured, tmp_path):
             "ground-truth.missing-value",
         ),
         ("no-such-file.csv", "ground-truth.bad-source"),
+        (pd.DataFrame({"inference_id": ["a" * 65], "label": ["Yes"]}), "ground-truth.bad-id"),
     ],
 )
 def test_a_bad_upload_is_refused_and_stores_nothing(captured, upload, code):

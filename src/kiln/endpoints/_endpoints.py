@@ -320,6 +320,9 @@ class EndpointService:
             return "label"
 
 
+MAX_INFERENCE_ID = 64  # the ground_truth table's column
+
+
 def _label_frame(source: Any) -> pd.DataFrame:
     """The ground-truth upload as a DataFrame, inference ids read as text."""
     import pandas as pd
@@ -367,8 +370,16 @@ def _labels_by_id(frame: pd.DataFrame, target: str) -> dict[str, Any]:
             "needs both. Nothing was stored.",
             code="ground-truth.missing-value",
         )
+    ids = ids.astype(str).str.strip()
+    too_long = ids.str.len() > MAX_INFERENCE_ID
+    if too_long.any():
+        raise DataError(
+            f"Inference id {ids[too_long].iloc[0][:80]!r}… is longer than {MAX_INFERENCE_ID} "
+            "characters: it is not one kiln answered (32 hex digits). Nothing was stored.",
+            code="ground-truth.bad-id",
+        )
     labels: dict[str, Any] = {}
-    for inference_id, value in zip(ids.astype(str).str.strip(), values, strict=True):
+    for inference_id, value in zip(ids, values, strict=True):
         labels[inference_id] = value.item() if hasattr(value, "item") else value
         if isinstance(labels[inference_id], pd.Timestamp):
             labels[inference_id] = labels[inference_id].isoformat()
