@@ -171,10 +171,11 @@ def test_sampling_takes_none_at_0_percent_and_about_half_at_50(trained_copy):
     assert len(ws.data.capture("churn")) == taken
 
 
-def test_a_full_queue_drops_and_counts_without_blocking(trained_copy):
+@pytest.mark.parametrize("limit", [{"max_queue": 5}, {"max_queue_bytes": 5 * 55}])
+def test_a_full_queue_drops_and_counts_without_blocking(trained_copy, limit):
     ws, _ = trained_copy
     ws.endpoints.set_capture("churn", 100)
-    writer = CaptureWriter(ws, max_queue=5)
+    writer = CaptureWriter(ws, **limit)
     writer.refresh_settings()  # not started: nothing empties the queue
     response = orjson.dumps({"model": "m:1", "predictions": [{"value": 1.0}]})
     taken = [

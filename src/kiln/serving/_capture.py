@@ -1,9 +1,10 @@
 """Data capture: what endpoints were asked and answered, written off the response path.
 
 A request hands its body and its response's body to :meth:`CaptureWriter.offer`, which only
-samples and queues them (never blocks: a full queue drops and counts). One background thread
-parses, tokenises PII columns, and writes the records at least once a second, so a killed server
-loses at most the last second; a graceful stop (the app's lifespan ending) writes everything.
+samples and queues them (never blocks: a queue full by count or by bytes drops and counts). One
+background thread parses, tokenises PII columns, and writes the records at least once a second,
+so a killed server loses at most the last second; a graceful stop (the app's lifespan ending)
+writes everything.
 
 Files go to the artifact store under ``capture/<endpoint>/date=YYYY-MM-DD/hour=HH/`` as
 ``<host>-<pid>-<seq>.jsonl`` (appended to each flush, rotated by hour and size) or ``.parquet``
@@ -42,6 +43,7 @@ log = logging.getLogger("kiln.serving.capture")
 
 FLUSH_SECONDS = 1.0
 MAX_QUEUE = 10_000  # invocations waiting to be written; more are dropped (and counted)
+MAX_QUEUE_BYTES = 256 * 1024 * 1024  # and their bodies' bytes: memory stays bounded
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a JSON-lines file is rotated past this size
 _JSON_TYPES = ("application/json", "", "*/*", "application/x-www-form-urlencoded")
 
@@ -84,6 +86,7 @@ class CaptureWriter:
         registry: CollectorRegistry | None = None,
         flush_seconds: float = FLUSH_SECONDS,
         max_queue: int = MAX_QUEUE,
+        max_queue_bytes: int = MAX_QUEUE_BYTES,
         max_file_bytes: int = MAX_FILE_BYTES,
         seed: int | None = None,
     ):
@@ -114,6 +117,9 @@ class CaptureWriter:
         # by the writer thread, read lock-free by requests.
         self.settings: dict[str, dict] = {}
         self._queue: queue.Queue[_Offered] = queue.Queue(maxsize=max_queue)
+        self.max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0  # of the bodies in the queue
+        self._bytes_lock = threading.Lock()
         self._random = random.Random(seed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,12 +171,19 @@ class CaptureWriter:
             latency_ms,
             time.time() if timestamp is None else timestamp,
         )
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        size = len(body) + len(response)
+        with self._bytes_lock:
+            room = self._queued_bytes + size <= self.max_queue_bytes
+            if room:
+                try:
+                    self._queue.put_nowait(item)
+                except queue.Full:
+                    room = False
+                else:
+                    self._queued_bytes += size
+        if not room:
             self.dropped.labels(endpoint).inc()
-            return False
-        return True
+        return room
 
     # -- the writer thread ------------------------------------------------------------------
     def start(self) -> None:
@@ -209,7 +222,8 @@ class CaptureWriter:
         batch: list[_Offered] = []
         while not stop.is_set():
             with contextlib.suppress(queue.Empty):
-                batch.append(self._queue.get(timeout=max(0.0, next_flush - time.monotonic())))
+                item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
+                batch.append(self._taken(item))
             if time.monotonic() >= next_flush or len(batch) >= 5000:
                 batch += self._drain()
                 self._flush(batch)
@@ -218,11 +232,16 @@ class CaptureWriter:
                 next_flush = time.monotonic() + self.flush_seconds
         self._flush(batch + self._drain())
 
+    def _taken(self, item: _Offered) -> _Offered:
+        with self._bytes_lock:
+            self._queued_bytes -= len(item.body) + len(item.response)
+        return item
+
     def _drain(self) -> list[_Offered]:
         items = []
         while True:
             try:
-                items.append(self._queue.get_nowait())
+                items.append(self._taken(self._queue.get_nowait()))
             except queue.Empty:
                 return items
 
