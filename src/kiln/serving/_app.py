@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -84,6 +85,11 @@ class InvocationResponse(BaseModel):
     )
 
 
+class GroundTruthLabel(BaseModel):
+    inference_id: str = Field(description="The inference id of the prediction, as answered.")
+    label: Any = Field(description="The true label (or value) of that prediction.")
+
+
 class ErrorResponse(BaseModel):
     error: str = Field(description="A stable error code, e.g. request.unknown-column.")
     detail: str = Field(description="What went wrong and what to do.")
@@ -140,8 +146,6 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     body_timeout = settings.request_timeout_seconds
     form_as_json = settings.form_bodies_as_json
     scoring = {"limiter": None}
-
-    from prometheus_client import CollectorRegistry
 
     metrics_registry = CollectorRegistry()
     capture = CaptureWriter(workspace, registry=metrics_registry)
@@ -352,11 +356,6 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
     return app
-
-
-class GroundTruthLabel(BaseModel):
-    inference_id: str = Field(description="The inference id of the prediction, as answered.")
-    label: Any = Field(description="The true label (or value) of that prediction.")
 
 
 def score_json(loaded: LoadedEndpoint, body: bytes, inference_id: str | None = None) -> bytes:
