@@ -108,5 +108,14 @@ def test_the_http_route_takes_a_json_list(captured):
         unknown = client.post("/endpoints/nope/ground-truth", json=[])
         assert unknown.status_code == 404 and unknown.json()["error"] == "serving.unknown-endpoint"
         bad = client.post("/endpoints/churn/ground-truth", json=[{"label": "Yes"}])
-        assert bad.status_code == 422
+        assert bad.status_code == 422 and bad.json()["error"] == "request.bad-body"
+        assert "inference_id" in bad.json()["detail"]
+        limit = ws.settings.max_request_bytes
+        huge = b"[" + b'{"inference_id": "a", "label": 1},' * (limit // 30) + b"]"
+        too_large = client.post(
+            "/endpoints/churn/ground-truth",
+            content=huge,
+            headers={"content-type": "application/json"},
+        )
+        assert too_large.status_code == 413 and too_large.json()["error"] == "request.too-large"
     assert stored_labels(ws)[ids[2]] == "Yes"

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kiln
@@ -88,6 +88,9 @@ class InvocationResponse(BaseModel):
 class GroundTruthLabel(BaseModel):
     inference_id: str = Field(description="The inference id of the prediction, as answered.")
     label: Any = Field(description="The true label (or value) of that prediction.")
+
+
+_GROUND_TRUTH_BODY = TypeAdapter(list[GroundTruthLabel])
 
 
 class ErrorResponse(BaseModel):
@@ -346,12 +349,32 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     @app.post(
         "/endpoints/{name}/ground-truth",
         summary="Upload ground truth",
-        responses={404: _ERRORS[404], 422: _ERRORS[422]},
+        responses={s: _ERRORS[s] for s in (400, 404, 408, 413, 422)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": GroundTruthLabel.model_json_schema()}
+                    }
+                },
+            }
+        },
     )
-    async def upload_ground_truth(name: str, labels: list[GroundTruthLabel]) -> dict:
+    async def upload_ground_truth(name: str, request: Request) -> dict:
         """Store the true labels of captured predictions by inference id (the latest upload
         wins). Answers the counts: received, stored, and inference ids the capture does not
         hold (yet), with a few examples."""
+        # Read as invocations are: within max_request_bytes and request_timeout_seconds.
+        body = await _read_body(request, max_bytes, body_timeout)
+        try:
+            labels = _GROUND_TRUTH_BODY.validate_json(body)
+        except ValidationError as exc:
+            raise RequestError(
+                'The body must be a JSON list of {"inference_id": ..., "label": ...} objects: '
+                f"{cut(str(exc), 300)}",
+                code="request.bad-body",
+            ) from None
         records = [label.model_dump() for label in labels]
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
