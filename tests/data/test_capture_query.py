@@ -85,6 +85,13 @@ def test_ingest_capture_makes_a_labelled_version_with_lineage(captured):
         endpoint.id,
         "captured",
     )
+    again = ws.endpoints.ingest_capture("churn", dataset="churn_feedback")
+    assert again.id == version.id  # the same rows: the same version, and no second edge
+    with ws.store.read() as session:
+        assert (
+            len(session.scalars(select(LineageRow).where(LineageRow.target_id == version.id)).all())
+            == 1
+        )
     everything = ws.endpoints.ingest_capture("churn", dataset="churn_all", unlabelled=True)
     assert everything.row_count == 6
 

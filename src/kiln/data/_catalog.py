@@ -90,13 +90,16 @@ class DataCatalog:
         delimiter: str | None = None,
         encoding: str | None = None,
         description: str | None = None,
+        lineage: tuple[tuple[str, str, str], ...] = (),
     ) -> DatasetVersion:
         """Ingest a file, a DataFrame or a SQL query as a new version of ``name``.
 
         Identical content returns the existing version instead of making a new one. On any error
         nothing is written. CSV and JSON-lines files are UTF-8 unless ``encoding`` names another
         (``"cp1252"``, ``"latin-1"``, ``"utf-16"``: any Python codec). ``description`` replaces
-        the recorded source of a DataFrame (``"DataFrame"``), e.g. where its rows came from.
+        the recorded source of a DataFrame (``"DataFrame"``), e.g. where its rows came from;
+        ``lineage`` the edges ``(kind, id, relation)`` from the records the rows came from, written
+        in the same transaction as a new version.
         """
         check_name(name, what="data set")
         _check_not_keyword(name)
@@ -124,10 +127,16 @@ class DataCatalog:
             path = Path(source)
             table = read_source(path, format=format, delimiter=delimiter, encoding=encoding)
             description = f"file: {path.resolve()}"
-        return self._store_table(table, name=name, source=description)
+        return self._store_table(table, name=name, source=description, lineage=lineage)
 
     def _store_table(
-        self, table: pa.Table, *, name: str, source: str, parents: tuple[str, ...] = ()
+        self,
+        table: pa.Table,
+        *,
+        name: str,
+        source: str,
+        parents: tuple[str, ...] = (),
+        lineage: tuple[tuple[str, str, str], ...] = (),
     ) -> DatasetVersion:
         table = normalise_table(table, source=source.split(": ", 1)[-1])
         schema = infer_schema(table)
@@ -167,6 +176,8 @@ class DataCatalog:
                 session.flush()
                 for parent in parents:
                     link(session, ("dataset_version", parent), ("dataset_version", row.id), "split")
+                for kind, record_id, relation in lineage:
+                    link(session, (kind, record_id), ("dataset_version", row.id), relation)
                 return DatasetVersion._from_row(row)
 
     # -- read -----------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from kiln.store import (
     GroundTruthRow,
     LineageRow,
     Record,
-    link,
     new_id,
     now,
     who,
@@ -306,12 +305,12 @@ class EndpointService:
         ]
         frame = rows[inputs].reset_index(drop=True)
         frame[target] = rows["label"].to_numpy()
-        version = self._ws.data.ingest(
-            frame, name=dataset, description=f"capture of endpoint {name}{when}"
+        return self._ws.data.ingest(
+            frame,
+            name=dataset,
+            description=f"capture of endpoint {name}{when}",
+            lineage=(("endpoint", endpoint.id, "captured"),),
         )
-        with self._ws.store.write() as session:
-            link(session, ("endpoint", endpoint.id), ("dataset_version", version.id), "captured")
-        return version
 
     def _target_of(self, endpoint: Endpoint) -> str:
         try:
