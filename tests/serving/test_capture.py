@@ -303,3 +303,44 @@ def _pings(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_after_a_failed_append_the_next_records_go_to_a_new_file(trained_copy, monkeypatch):
+    import errno
+
+    ws, _ = trained_copy
+    ws.endpoints.set_capture("churn", 100)
+    writer = CaptureWriter(ws)
+    response = orjson.dumps({"model": "m:1", "predictions": [{"value": 1.0}]})
+
+    def flush(ids):  # offered to a running writer, written by its stop
+        writer.start()
+        for i in ids:
+            writer.offer(
+                endpoint="churn",
+                variant="primary",
+                model="m:1",
+                inference_id=i,
+                body=b'[{"x": 1}]',
+                content_type="application/json",
+                response=response,
+                latency_ms=1.0,
+            )
+        writer.stop()
+
+    flush(["a", "b"])
+    append = ws.artifacts.append_named
+
+    def disk_full_halfway(name, data):  # what a full disk does: part of the bytes, then ENOSPC
+        append(name, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ws.artifacts, "append_named", disk_full_halfway)
+    flush(["c", "d"])
+    monkeypatch.setattr(ws.artifacts, "append_named", append)
+    flush(["e", "f"])
+    captured = set(ws.data.capture("churn")["inference_id"])
+    assert {"a", "b", "e", "f"} <= captured <= {"a", "b", "c", "e", "f"}  # c: its line made it
+    assert len(capture_files(ws)) == 2
+    counted = writer.registry.get_sample_value
+    assert counted("kiln_capture_failures_total", {"endpoint": "churn"}) == 2

@@ -265,6 +265,8 @@ class CaptureWriter:
             except Exception as exc:
                 self.failures.labels(endpoint).inc(len(records))
                 self._log_once(f"Could not write the capture of endpoint {endpoint}", exc)
+                # A failed append may have left half a line: later records go to a new file.
+                self._open.pop((endpoint, hour), None)
             else:
                 self.records.labels(endpoint).inc(len(records))
 
