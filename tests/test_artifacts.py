@@ -41,3 +41,21 @@ def test_fsspec_memory_backend_works_the_same(tmp_path):
     digest = store.put_bytes(b"remote content")
     assert not store.is_local
     assert store.read_bytes(digest) == b"remote content"
+
+
+@pytest.mark.parametrize("url", ["local", "memory://named-files"])
+def test_named_files_append_list_and_stay_out_of_the_digests(tmp_path, url):
+    store = ArtifactStore(str(tmp_path / "artifacts") if url == "local" else url)
+    digest = store.put_bytes(b"model")
+    store.append_named("capture/churn/date=2026-12-05/hour=08/a.jsonl", b"one\n")
+    store.append_named("capture/churn/date=2026-12-05/hour=08/a.jsonl", b"two\n")
+    names = store.list_named("capture/churn")
+    assert names == ["capture/churn/date=2026-12-05/hour=08/a.jsonl"]
+    # a local folder appends; an object store replaces (its writers name a new file per write)
+    expected = b"one\ntwo\n" if store.can_append else b"two\n"
+    assert store.read_named(names[0]) == expected
+    assert [s.digest for s in store.stored()] == [digest]
+    assert store.list_named("capture/other") == []
+    for bad in ("../outside", "/etc/passwd", "sha256/ab/cd", ""):
+        with pytest.raises(ValueError):
+            store.named_key(bad)

@@ -2,6 +2,10 @@
 
 A file lives at ``sha256/ab/cdef...`` under the root. Every read checks the content against the
 digest the caller recorded in the metadata store, and refuses a changed or missing file.
+
+Beside them, named files live under other prefixes (``capture/...``: what endpoints captured):
+appended to and listed by name, never content-addressed, and never seen by garbage collection,
+which looks under ``sha256/`` only.
 """
 
 from __future__ import annotations
@@ -144,6 +148,44 @@ class ArtifactStore:
 
     def exists(self, digest: str) -> bool:
         return self.fs.exists(self._key(digest))
+
+    # -- named files (not content-addressed) -----------------------------------------------------
+    def named_key(self, name: str) -> str:
+        """The full key of the named file ``name`` (``capture/churn/...``) under the root."""
+        if not name or name.startswith("/") or ".." in name.split("/") or name.startswith("sha256"):
+            raise ValueError(f"Not a named file's key: {name!r}")
+        return f"{self.root}/{name}"
+
+    def append_named(self, name: str, data: bytes) -> None:
+        """Add ``data`` at the end of the named file (created with its folders if missing).
+
+        An object store cannot append: there each call writes ``name`` whole, so callers give a
+        new name per call there (see :attr:`can_append`).
+        """
+        key = self.named_key(name)
+        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        if self.can_append:
+            with open(key, "ab") as handle:
+                handle.write(data)
+        else:
+            self.fs.pipe_file(key, data)
+
+    @property
+    def can_append(self) -> bool:
+        """Whether :meth:`append_named` adds to a file (a local folder) or replaces it."""
+        return self.is_local
+
+    def list_named(self, prefix: str) -> list[str]:
+        """The names of the named files under ``prefix``, sorted; none when it does not exist."""
+        base = self.named_key(prefix.rstrip("/"))
+        if not self.fs.exists(base):
+            return []
+        start = len(self.root) + 1
+        return sorted(key[start:] for key in self.fs.find(base))
+
+    def read_named(self, name: str) -> bytes:
+        """The content of a named file."""
+        return self.fs.cat_file(self.named_key(name))
 
     @staticmethod
     def _missing(what: str, digest: str, where: str) -> IntegrityError:

@@ -20,6 +20,8 @@ ROUTES = [
     ("/endpoints/{name}/invocations", "POST"),
     ("/metrics", "GET"),
 ]
+# Routes that write to the workspace: fuzzed on a private copy of it.
+WRITING_ROUTES = [("/endpoints/{name}/ground-truth", "POST")]
 HOST = {"host": "localhost"}
 
 
@@ -33,12 +35,23 @@ def test_every_route_is_fuzzed(api_schema):
     documented = {
         (result.ok().path, result.ok().method.upper()) for result in api_schema.get_all_operations()
     }
-    assert documented == set(ROUTES)
+    assert documented == set(ROUTES + WRITING_ROUTES)
 
 
-@pytest.mark.parametrize(("path", "method"), ROUTES)
-def test_route_answers_as_documented(api_schema, path, method):
-    operation = api_schema[path][method]
+@pytest.fixture(scope="module")
+def writable_schema(trained, tmp_path_factory):
+    from conftest import copy_workspace
+
+    source, _ = trained
+    ws = copy_workspace(source, tmp_path_factory.mktemp("fuzz") / "ws")
+    yield schemathesis.openapi.from_asgi("/openapi.json", create_app(ws), headers=HOST)
+    ws.close()
+
+
+@pytest.mark.parametrize(("path", "method"), ROUTES + WRITING_ROUTES)
+def test_route_answers_as_documented(api_schema, writable_schema, path, method):
+    schema = writable_schema if (path, method) in WRITING_ROUTES else api_schema
+    operation = schema[path][method]
 
     @given(case=operation.as_strategy())
     @settings(

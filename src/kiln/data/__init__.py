@@ -1,5 +1,13 @@
 """The data lake: ingest, version, query and split data sets; semantic column types."""
 
+from kiln.data._capture import (
+    CAPTURE_FORMATS,
+    CAPTURE_PREFIX,
+    META_COLUMNS,
+    capture_file_name,
+    capture_records,
+    parse_since,
+)
 from kiln.data._catalog import DataCatalog, DatasetVersion, unknown_column
 from kiln.data._csv_check import count_body_records, count_records
 from kiln.data._read import csv_bytes_to_table, csv_parse_options, sniff_delimiter
@@ -19,9 +27,12 @@ from kiln.data._split import check_ratios, is_classification_target, split_frame
 
 __all__ = [
     "BOOLEAN",
+    "CAPTURE_FORMATS",
+    "CAPTURE_PREFIX",
     "CATEGORICAL",
     "DATETIME",
     "IDENTIFIER",
+    "META_COLUMNS",
     "NUMERIC",
     "SEMANTIC_TYPES",
     "TEXT",
@@ -29,6 +40,8 @@ __all__ = [
     "TRUE_WORDS",
     "DataCatalog",
     "DatasetVersion",
+    "capture_file_name",
+    "capture_records",
     "check_ratios",
     "count_body_records",
     "count_records",
@@ -36,6 +49,7 @@ __all__ = [
     "csv_parse_options",
     "infer_schema",
     "is_classification_target",
+    "parse_since",
     "sniff_delimiter",
     "split_frame",
     "unknown_column",

@@ -16,12 +16,22 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
 from kiln.artifacts import sha256_file
+from kiln.data._capture import capture_records, capture_rows, parse_since
 from kiln.data._read import read_source, read_sql, table_from_frame
 from kiln.data._schema import infer_schema, normalise_table
 from kiln.data._split import split_frame
 from kiln.errors import ConfigError, DataError, NotFound
 from kiln.refs import NAME_PATTERN, check_name, parse_ref
-from kiln.store import DatasetVersionRow, Record, link, new_id, now, who
+from kiln.store import (
+    DatasetVersionRow,
+    EndpointRow,
+    GroundTruthRow,
+    Record,
+    link,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,12 +89,17 @@ class DataCatalog:
         format: str | None = None,
         delimiter: str | None = None,
         encoding: str | None = None,
+        description: str | None = None,
+        lineage: tuple[tuple[str, str, str], ...] = (),
     ) -> DatasetVersion:
         """Ingest a file, a DataFrame or a SQL query as a new version of ``name``.
 
         Identical content returns the existing version instead of making a new one. On any error
         nothing is written. CSV and JSON-lines files are UTF-8 unless ``encoding`` names another
-        (``"cp1252"``, ``"latin-1"``, ``"utf-16"``: any Python codec).
+        (``"cp1252"``, ``"latin-1"``, ``"utf-16"``: any Python codec). ``description`` replaces
+        the recorded source of a DataFrame (``"DataFrame"``), e.g. where its rows came from;
+        ``lineage`` the edges ``(kind, id, relation)`` from the records the rows came from, written
+        in the same transaction as a new version.
         """
         check_name(name, what="data set")
         _check_not_keyword(name)
@@ -106,15 +121,22 @@ class DataCatalog:
         elif source is None:
             raise ConfigError("Give a file, a DataFrame or --sql to ingest.", code="data.no-source")
         elif is_frame:
-            table, description = table_from_frame(source), "DataFrame"
+            table = table_from_frame(source)
+            description = f"DataFrame: {description}" if description else "DataFrame"
         else:
             path = Path(source)
             table = read_source(path, format=format, delimiter=delimiter, encoding=encoding)
             description = f"file: {path.resolve()}"
-        return self._store_table(table, name=name, source=description)
+        return self._store_table(table, name=name, source=description, lineage=lineage)
 
     def _store_table(
-        self, table: pa.Table, *, name: str, source: str, parents: tuple[str, ...] = ()
+        self,
+        table: pa.Table,
+        *,
+        name: str,
+        source: str,
+        parents: tuple[str, ...] = (),
+        lineage: tuple[tuple[str, str, str], ...] = (),
     ) -> DatasetVersion:
         table = normalise_table(table, source=source.split(": ", 1)[-1])
         schema = infer_schema(table)
@@ -154,6 +176,8 @@ class DataCatalog:
                 session.flush()
                 for parent in parents:
                     link(session, ("dataset_version", parent), ("dataset_version", row.id), "split")
+                for kind, record_id, relation in lineage:
+                    link(session, (kind, record_id), ("dataset_version", row.id), relation)
                 return DatasetVersion._from_row(row)
 
     # -- read -----------------------------------------------------------------------------------
@@ -243,9 +267,39 @@ class DataCatalog:
             return parquet.schema_arrow.empty_table().to_pandas()
         return pa.Table.from_batches([batch]).slice(0, n).to_pandas()
 
+    def capture(self, endpoint: str, *, since: str | datetime | None = None) -> pd.DataFrame:
+        """What endpoint ``endpoint`` captured: one row per predicted row, with its inputs (PII
+        columns as tokens), ``predicted_*`` columns, ``inference_id``, ``row``, ``variant``,
+        ``model``, ``timestamp``, ``latency_ms`` and the ground-truth ``label`` (missing until
+        uploaded). ``since``: an ISO 8601 time or a duration back from now (``24h``).
+        """
+        records = capture_records(self._ws.artifacts, endpoint, since=parse_since(since))
+        if not records:
+            with self._ws.store.read() as session:
+                known = session.scalars(select(EndpointRow.name)).all()
+            if endpoint not in known:
+                raise NotFound(
+                    f"No endpoint named {endpoint!r} to read the capture of. Endpoints: "
+                    f"{', '.join(sorted(known)) or 'none'}.",
+                    code="serving.unknown-endpoint",
+                )
+        return capture_rows(records, self.ground_truth_labels(endpoint))
+
+    def ground_truth_labels(self, endpoint: str) -> dict:
+        """``{inference_id: label}`` of the ground truth uploaded for ``endpoint``."""
+        with self._ws.store.read() as session:
+            rows = session.execute(
+                select(GroundTruthRow.inference_id, GroundTruthRow.label).where(
+                    GroundTruthRow.endpoint == endpoint
+                )
+            ).all()
+        return {inference_id: (label or {}).get("value") for inference_id, label in rows}
+
     def query(self, sql: str, *, external_access: bool = False) -> pd.DataFrame:
         """Run SQL through DuckDB; each data set name is a table (its latest version), ``name@3``
         a given version.
+
+        ``capture('churn')`` is what endpoint ``churn`` captured, as :meth:`capture` returns it.
 
         Parameters
         ----------
@@ -261,9 +315,12 @@ class DataCatalog:
         import duckdb
 
         names = {v.name for v in self.list()}
-        rewritten, views = _rewrite_refs(sql, names)
+        rewritten, views, captures = _rewrite_refs(sql, names)
         connection = duckdb.connect(config={"python_enable_replacements": False})
         try:
+            for view, endpoint in captures.items():
+                # Registered as a table of rows: the query reads it without touching any file.
+                connection.register(view, self.capture(endpoint))
             paths = {view: str(self.path(ref)) for view, ref in views.items()}
             if not external_access:
                 # DuckDB's own sandbox: only the files of the named versions stay readable, and
@@ -357,8 +414,9 @@ def unknown_column(column: str, version: DatasetVersion) -> DataError:
     )
 
 
-def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str]]:
-    """``sql`` with each ``name@N`` replaced by a view name, and the views it needs (view → ref).
+def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``sql`` with each ``name@N`` and ``capture('E')`` replaced by a view name, the views it
+    needs (view → ref) and the captures (view → endpoint).
 
     DuckDB's tokenizer finds the identifiers, so strings and comments stay as written.
     """
@@ -367,17 +425,31 @@ def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str]]:
     try:
         tokens = duckdb.tokenize(sql)
     except duckdb.Error:
-        return sql, {}  # DuckDB reports the syntax error when the query runs
+        return sql, {}, {}  # DuckDB reports the syntax error when the query runs
     spans = []
     for index, (start, kind) in enumerate(tokens):
         end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
         spans.append((start, start + len(sql[start:end].rstrip()), kind))
     words = (duckdb.token_type.identifier, duckdb.token_type.keyword)
     views: dict[str, str] = {}
+    captures: dict[str, str] = {}
     pieces, done, index = [], 0, 0
     while index < len(spans):
         start, end, kind = spans[index]
         text = sql[start:end]
+        if kind in words and text.lower() == "capture" and index + 3 < len(spans):
+            following = [sql[a:b] for a, b, _ in spans[index + 1 : index + 4]]
+            if (
+                following[0] == "("
+                and following[2] == ")"
+                and spans[index + 2][2] == duckdb.token_type.string_const
+            ):
+                endpoint = following[1][1:-1].replace("''", "'")
+                view = f"capture__{len(captures)}"
+                captures[view] = endpoint
+                pieces += [sql[done:start], view]
+                done, index = spans[index + 3][1], index + 4
+                continue
         if kind in words and index + 2 < len(spans):
             (at, at_end, _), (number, number_end, number_kind) = spans[index + 1 : index + 3]
             version = sql[number:number_end]
@@ -399,7 +471,7 @@ def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str]]:
             if name in names:
                 views.setdefault(name, name)
         index += 1
-    return "".join(pieces) + sql[done:], views
+    return "".join(pieces) + sql[done:], views, captures
 
 
 def _sql_string(value: str) -> str:

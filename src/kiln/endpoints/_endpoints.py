@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
+from kiln.data import CAPTURE_FORMATS, META_COLUMNS, capture_records, parse_since
 from kiln.endpoints._metrics import variant_stats
 from kiln.endpoints._strategy import parse_strategy
 from kiln.endpoints._variants import (
@@ -23,13 +26,25 @@ from kiln.endpoints._variants import (
     traffic_shares,
     variant_named,
 )
-from kiln.errors import ConfigError, KilnError, NotFound, StateError
+from kiln.errors import ConfigError, DataError, KilnError, NotFound, StateError
 from kiln.refs import check_name
 from kiln.registry import APPROVED, live_variant, record_revision, write_revision
-from kiln.store import DeploymentRow, EndpointRow, LineageRow, Record, new_id, now, who
+from kiln.store import (
+    DeploymentRow,
+    EndpointRow,
+    GroundTruthRow,
+    LineageRow,
+    Record,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from kiln.context import Context
+    from kiln.data import DatasetVersion
 
 __all__ = ["Endpoint", "EndpointService"]
 
@@ -412,6 +427,215 @@ class EndpointService:
                 }
                 for r in rows
             ]
+
+    # -- data capture and ground truth ----------------------------------------------------------
+    def set_capture(self, name: str, percent: float = 100.0, *, format: str = "jsonl") -> Endpoint:
+        """Capture ``percent`` of the endpoint's invocations (0 turns capture off), as JSON lines
+        or Parquet files in the artifact store.
+
+        Running servers follow within about a second. Capture is a setting of the endpoint, not
+        a deployment: the revision and history stay as they are.
+
+        Examples
+        --------
+        >>> ws.endpoints.set_capture("churn", 100)          # doctest: +SKIP
+        """
+        given = percent
+        try:
+            percent = float(str(percent).strip().removesuffix("%"))
+        except (TypeError, ValueError):
+            percent = math.nan
+        if not 0 <= percent <= 100:
+            raise ConfigError(
+                f"The capture percentage must be a number from 0 (off) to 100. Got {given!r}.",
+                code="capture.bad-percent",
+            )
+        if format not in CAPTURE_FORMATS:
+            raise ConfigError(
+                f"Unknown capture format {format!r}. Use one of: {', '.join(CAPTURE_FORMATS)}.",
+                code="capture.bad-format",
+            )
+        with self._ws.store.write() as session:
+            row = session.scalars(select(EndpointRow).where(EndpointRow.name == name)).first()
+            if row is None:
+                self.get(name)  # raises the helpful NotFound
+            row.capture = {"percent": percent, "format": format} if percent > 0 else {}
+            return Endpoint._from_row(row)
+
+    def capture_settings(self) -> dict[str, dict]:
+        """``{name: capture settings}`` of every endpoint (``{}`` for those that do not capture):
+        what a server re-reads every second."""
+        with self._ws.store.read() as session:
+            rows = session.execute(select(EndpointRow.name, EndpointRow.capture)).all()
+            return {name: dict(capture or {}) for name, capture in rows}
+
+    def ground_truth(
+        self, name: str, source: str | os.PathLike | pd.DataFrame | list[dict]
+    ) -> dict:
+        """Store the true labels of captured predictions, by inference id.
+
+        ``source``: a CSV or JSON-lines file, a DataFrame or a list of records, with the columns
+        ``inference_id`` and ``label`` (or the model's target name instead of ``label``). A label
+        uploaded again for the same inference id replaces the earlier one; the whole upload is
+        stored in one transaction. Inference ids the capture does not hold (yet) are stored too,
+        counted and named in the result, so a mistake shows and a label that arrives before its
+        capture is written still joins it later.
+
+        Returns
+        -------
+        dict
+            ``{"received", "stored", "unknown_ids", "examples_of_unknown"}``.
+        """
+        endpoint = self.get(name)
+        frame = _label_frame(source)
+        target = self._target_of(endpoint)
+        labels = _labels_by_id(frame, target)
+        captured = {r.get("inference_id") for r in capture_records(self._ws.artifacts, name)}
+        unknown = [i for i in labels if i not in captured]
+        stamp, by = now(), who()
+        ids = list(labels)
+        with self._ws.store.write() as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                session.execute(
+                    sql_delete(GroundTruthRow).where(
+                        (GroundTruthRow.endpoint == name) & GroundTruthRow.inference_id.in_(chunk)
+                    )
+                )
+            session.add_all(
+                GroundTruthRow(
+                    endpoint=name,
+                    inference_id=i,
+                    label={"value": labels[i]},
+                    received_at=stamp,
+                    created_by=by,
+                )
+                for i in ids
+            )
+        return {
+            "received": len(frame),
+            "stored": len(ids),
+            "unknown_ids": len(unknown),
+            "examples_of_unknown": unknown[:5],
+        }
+
+    def ingest_capture(
+        self,
+        name: str,
+        *,
+        dataset: str,
+        since: str | datetime | None = None,
+        unlabelled: bool = False,
+    ) -> DatasetVersion:
+        """Make a data set version of what the endpoint captured, for retraining.
+
+        Its columns are the request's input columns and the ground-truth label, named as the
+        model's target. Only rows with a label are kept, unless ``unlabelled`` (then a row
+        without one has its target missing). ``since``: an ISO 8601 time or a duration back
+        from now (``7d``). The version's lineage names the endpoint.
+        """
+        endpoint = self.get(name)
+        target = self._target_of(endpoint)
+        rows = self._ws.data.capture(name, since=parse_since(since))
+        when = f" since {since}" if since else ""
+        if rows.empty:
+            raise DataError(
+                f"Endpoint {name!r} has captured nothing{when}. Turn capture on with "
+                f"'kiln endpoints capture {name} --percent 100' and send it requests.",
+                code="capture.empty",
+            )
+        if not unlabelled:
+            rows = rows[rows["label"].notna()]
+            if rows.empty:
+                raise DataError(
+                    f"None of what endpoint {name!r} captured{when} has a ground-truth label. "
+                    f"Upload labels with 'kiln endpoints ground-truth {name} FILE', or ingest "
+                    "the rows without labels (--unlabelled).",
+                    code="capture.no-labels",
+                )
+        inputs = [
+            c for c in rows.columns if c not in META_COLUMNS and not c.startswith("predicted_")
+        ]
+        frame = rows[inputs].reset_index(drop=True)
+        frame[target] = rows["label"].to_numpy()
+        return self._ws.data.ingest(
+            frame,
+            name=dataset,
+            description=f"capture of endpoint {name}{when}",
+            lineage=(("endpoint", endpoint.id, "captured"),),
+        )
+
+    def _target_of(self, endpoint: Endpoint) -> str:
+        try:
+            return self._ws.models.get(endpoint.model).target or "label"
+        except KilnError:
+            return "label"
+
+
+MAX_INFERENCE_ID = 64  # the ground_truth table's column
+
+
+def _label_frame(source: Any) -> pd.DataFrame:
+    """The ground-truth upload as a DataFrame, inference ids read as text."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, list):
+        return pd.DataFrame(source)
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(
+            f"No ground-truth file at {path}. Give a CSV or JSON-lines file with the columns "
+            "inference_id and label.",
+            code="ground-truth.bad-source",
+        )
+    try:
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            return pd.read_json(path, lines=True, dtype={"inference_id": str})
+        return pd.read_csv(path, dtype={"inference_id": str})
+    except ValueError as exc:
+        raise DataError(
+            f"Cannot read the ground-truth file {path}: {str(exc)[:200]}. Give a CSV (with a "
+            "header row) or a JSON-lines file with the columns inference_id and label.",
+            code="ground-truth.bad-source",
+        ) from exc
+
+
+def _labels_by_id(frame: pd.DataFrame, target: str) -> dict[str, Any]:
+    """``{inference_id: label}`` of an upload, the last row winning for an id given twice."""
+    import pandas as pd
+
+    column = "label" if "label" in frame.columns else target
+    if "inference_id" not in frame.columns or column not in frame.columns:
+        raise DataError(
+            "The ground truth needs the columns inference_id and label (or the model's target, "
+            f"{target!r}). It has: {', '.join(map(str, frame.columns[:20])) or 'none'}.",
+            code="ground-truth.bad-columns",
+        )
+    ids, values = frame["inference_id"], frame[column]
+    missing = ids.isna() | ids.astype(str).str.strip().eq("") | values.isna()
+    if missing.any():
+        row = int(missing.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"Row {row + 1} of the ground truth has no inference_id or no {column}; every row "
+            "needs both. Nothing was stored.",
+            code="ground-truth.missing-value",
+        )
+    ids = ids.astype(str).str.strip()
+    too_long = ids.str.len() > MAX_INFERENCE_ID
+    if too_long.any():
+        raise DataError(
+            f"Inference id {ids[too_long].iloc[0][:80]!r}… is longer than {MAX_INFERENCE_ID} "
+            "characters: it is not one kiln answered (32 hex digits). Nothing was stored.",
+            code="ground-truth.bad-id",
+        )
+    labels: dict[str, Any] = {}
+    for inference_id, value in zip(ids, values, strict=True):
+        labels[inference_id] = value.item() if hasattr(value, "item") else value
+        if isinstance(labels[inference_id], pd.Timestamp):
+            labels[inference_id] = labels[inference_id].isoformat()
+    return labels
 
 
 def _unapproved_note(version, allow_unapproved: bool) -> str | None:

@@ -10,6 +10,7 @@ from kiln.recipe._compile import ModelPipeline, RecipeTransformer, compile_recip
 from kiln.recipe._default import build_preprocessor, build_text_preprocessor
 from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
 from kiln.recipe._inputs import model_inputs, recipe_reads
+from kiln.recipe._pii import pii_columns, pii_token
 from kiln.recipe._preview import RecipePreview, preview
 from kiln.recipe._spec import STEPS, Recipe, RecipeError
 
@@ -26,6 +27,8 @@ __all__ = [
     "compile_recipe",
     "finish_signature",
     "model_inputs",
+    "pii_columns",
+    "pii_token",
     "plan",
     "preview",
     "probe_rows",

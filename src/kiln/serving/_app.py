@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, Counter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kiln
@@ -34,6 +34,7 @@ from kiln.serving._cache import (
     LoadedModel,
     LoadedVariant,
 )
+from kiln.serving._capture import CaptureWriter
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
 from kiln.serving._shadow import ShadowCopies
@@ -82,7 +83,8 @@ class InvocationResponse(BaseModel):
     model: str = Field(description="The model version that answered, GROUP:VERSION.")
     variant: str = Field(description="The endpoint's variant that answered.")
     inference_id: str = Field(
-        description="This answer's id: send ground truth for it, find it in the capture."
+        description="This invocation's id (also the X-Kiln-Inference-Id header): ground truth "
+        "uploaded for it joins its captured prediction."
     )
     predictions: list[
         ClassPrediction
@@ -96,6 +98,14 @@ class InvocationResponse(BaseModel):
         default_factory=list,
         description="Unseen categories and other accepted oddities of the input (omitted if none).",
     )
+
+
+class GroundTruthLabel(BaseModel):
+    inference_id: str = Field(description="The inference id of the prediction, as answered.")
+    label: Any = Field(description="The true label (or value) of that prediction.")
+
+
+_GROUND_TRUTH_BODY = TypeAdapter(list[GroundTruthLabel])
 
 
 class ErrorResponse(BaseModel):
@@ -152,6 +162,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     cache = EndpointCache(workspace)
     metrics = ServingMetrics(workspace)
     shadows = ShadowCopies(metrics)
+    capture = CaptureWriter(workspace, registry=metrics.registry)
     max_bytes = settings.max_request_bytes
     body_timeout = settings.request_timeout_seconds
     form_as_json = settings.form_bodies_as_json
@@ -164,6 +175,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         await anyio.to_thread.run_sync(cache.start)
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.start)
+        await anyio.to_thread.run_sync(capture.start)
         metrics.start()
         yield
         await shadows.drain()
@@ -171,6 +183,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             await anyio.to_thread.run_sync(keyring.stop)
         await anyio.to_thread.run_sync(cache.stop)
         await anyio.to_thread.run_sync(metrics.stop)
+        await anyio.to_thread.run_sync(capture.stop)  # after the last request: nothing is lost
 
     # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
     # they work on a machine without internet access.
@@ -182,6 +195,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     )
     app.state.cache = cache
     app.state.metrics = metrics
+    app.state.capture = capture
     app.state.keyring = keyring
     app.state.metrics_registry = registry = metrics.registry
     refused = Counter(
@@ -348,6 +362,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         },
     )
     async def invoke(name: str, request: Request) -> Response:
+        arrived, started = time.time(), time.perf_counter()
         state = request.state
         state.endpoint = name  # for the access log and the metrics
         loaded = await endpoint(name)
@@ -388,8 +403,21 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         shadow = loaded.shadow
         if shadow is not None and random.random() < shadow.sample:
             shadows.copy(name, shadow, body, as_json, predictions, timing.get("seconds", 0.0))
+        response = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        capture.offer(
+            endpoint=name,
+            variant=variant.name,
+            model=variant.model_ref,
+            pipeline=variant.loaded.model.pipeline,
+            inference_id=inference_id,
+            body=body,
+            content_type=media_type,
+            response=response,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            timestamp=arrived,
+        )
         return Response(
-            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+            response,
             media_type="application/json",
             headers={
                 "x-kiln-variant": variant.name,
@@ -397,6 +425,38 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 "x-kiln-inference-id": inference_id,
             },
         )
+
+    @app.post(
+        "/endpoints/{name}/ground-truth",
+        summary="Upload ground truth",
+        responses={s: _ERRORS[s] for s in (400, 404, 408, 413, 422)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": GroundTruthLabel.model_json_schema()}
+                    }
+                },
+            }
+        },
+    )
+    async def upload_ground_truth(name: str, request: Request) -> dict:
+        """Store the true labels of captured predictions by inference id (the latest upload
+        wins). Answers the counts: received, stored, and inference ids the capture does not
+        hold (yet), with a few examples."""
+        # Read as invocations are: within max_request_bytes and request_timeout_seconds.
+        body = await _read_body(request, max_bytes, body_timeout)
+        try:
+            labels = _GROUND_TRUTH_BODY.validate_json(body)
+        except ValidationError as exc:
+            raise RequestError(
+                'The body must be a JSON list of {"inference_id": ..., "label": ...} objects: '
+                f"{cut(str(exc), 300)}",
+                code="request.bad-body",
+            ) from None
+        records = [label.model_dump() for label in labels]
+        return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
     return app
 

@@ -29,7 +29,7 @@ from kiln.recipe._ops._missing import (
     MissingIndicatorOp,
 )
 from kiln.recipe._ops._numeric import BinOp, ScaleOp, TransformOp
-from kiln.recipe._ops._other import DropColumnsOp, FunctionOp, HashPiiOp, ResampleOp
+from kiln.recipe._ops._other import DropColumnsOp, FunctionOp, HashPiiOp, ResampleOp, pii_token
 from kiln.recipe._ops._outliers import OutliersOp
 from kiln.recipe._ops._selection import ReduceOp, SelectOp
 from kiln.recipe._ops._text import (
@@ -78,4 +78,5 @@ __all__ = [
     "op_for",
     "performs",
     "pii_key",
+    "pii_token",
 ]

@@ -13,7 +13,14 @@ from kiln.recipe import _spec as s
 from kiln.recipe._default import category_text
 from kiln.recipe._ops._base import Op, performs, pii_key
 
-__all__ = ["DropColumnsOp", "FunctionOp", "HashPiiOp", "ResampleOp"]
+__all__ = ["DropColumnsOp", "FunctionOp", "HashPiiOp", "ResampleOp", "pii_token"]
+
+
+def pii_token(value: object, key: bytes | None = None) -> str:
+    """The token ``hash_pii`` puts in place of ``value``: the first 20 hex digits of its
+    HMAC-SHA256 under the ``pii_key`` (the active one when ``key`` is None)."""
+    key = key if key is not None else pii_key().encode()
+    return hmac.new(key, category_text(value).encode(), hashlib.sha256).hexdigest()[:20]
 
 
 # --- PII, resampling, other -------------------------------------------------------------------
@@ -30,10 +37,9 @@ class HashPiiOp(Op):
         for c in self.columns:
             column = frame.dense[c]
             text = column.astype(object).where(column.notna())
-            out[c] = text.map(
-                lambda v: hmac.new(key, category_text(v).encode(), hashlib.sha256).hexdigest()[:20],
-                na_action="ignore",
-            ).to_numpy(dtype=object)
+            out[c] = text.map(lambda v: pii_token(v, key), na_action="ignore").to_numpy(
+                dtype=object
+            )
         kinds = {
             c: CATEGORICAL if frame.types[c] in (NUMERIC, BOOLEAN) else frame.types[c]
             for c in self.columns
