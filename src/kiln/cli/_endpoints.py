@@ -219,10 +219,11 @@ def endpoints_compare(
     from kiln.endpoints import parse_duration
 
     seconds = parse_duration(window, what="--window") if window else None
-    metrics = workspace(ctx).endpoints.metrics(name, seconds=seconds)
+    compared = workspace(ctx).endpoints.compare(name, seconds=seconds)
     if as_json:
-        print_json({"endpoint": name, "window_seconds": seconds, "variants": metrics})
+        print_json(compared)
         return
+    metrics = compared["variants"]
     _metrics_table(f"Variants of {name}" + (f", last {window}" if window else ""), metrics)
     for variant, m in metrics.items():
         predictions = m["predictions"]
@@ -241,6 +242,26 @@ def endpoints_compare(
                 f"{variant} (shadow): {c['compared']} compared, agreement "
                 f"{(c['agreement_rate'] or 0):.1%}, {c['shadow_errors']} errors"
             )
+    quality = compared["quality"]
+    if not quality["variants"]:
+        console.print(
+            "Model quality: no ground truth yet (upload it with 'kiln endpoints ground-truth "
+            f"{name} FILE'; it joins captured predictions, see 'kiln endpoints capture')."
+        )
+        return
+    metric = quality["metric"]
+    table(
+        f"Model quality on labelled traffic ({metric})",
+        ["variant", "labelled rows", metric],
+        [[v, q["labelled_rows"], q.get(metric)] for v, q in quality["variants"].items()],
+    )
+    for d in quality["differences"]:
+        low, high = d["ci95"]
+        verdict = "a real difference" if d["significant"] else "not distinguishable from 0"
+        console.print(
+            f"{d['variant']} − {d['against']}: {metric} {d['difference']:+.4f} "
+            f"(95% CI {low:+.4f} to {high:+.4f}; {verdict})"
+        )
 
 
 @app.command("shadow-report")

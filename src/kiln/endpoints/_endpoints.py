@@ -384,6 +384,25 @@ class EndpointService:
         stats = variant_stats(self._ws.store, name, since=since, seconds=seconds)
         return {variant: s.to_dict() for variant, s in sorted(stats.items())}
 
+    def compare(self, name: str, *, seconds: float | None = None) -> dict:
+        """The endpoint's variants side by side over the last ``seconds`` (None: everything):
+        serving metrics, and model quality on the captured rows that have ground truth, with
+        each variant's difference from the variant with the most traffic and its 95 % interval.
+        """
+        from kiln.endpoints._quality import quality_by_variant
+
+        endpoint = self.get(name)
+        metrics = self.metrics(name, seconds=seconds)
+        since = f"{seconds:g}s" if seconds is not None else None
+        capture = self._ws.data.capture(name, since=since)
+        reference = max(live_variants(endpoint.variants), key=lambda v: v["weight"])["name"]
+        return {
+            "endpoint": name,
+            "window_seconds": seconds,
+            "variants": metrics,
+            "quality": quality_by_variant(capture, reference),
+        }
+
     def shadow_report(self, name: str, *, out: str | Path, seconds: float | None = None) -> Path:
         """Write the HTML report of the endpoint's shadow test (all of it, or the last
         ``seconds``)."""
