@@ -209,6 +209,10 @@ def test_an_unwritable_capture_directory_keeps_serving_and_counts(capturing, row
             client.app.state.capture.stop()
             client.app.state.capture.start()
         registry = client.app.state.metrics_registry
+        ping = client.get("/ping").json()
+    assert (
+        ping["status"] == "degraded" and "Could not write the capture" in ping["capture"]["error"]
+    )
     assert statuses == [200] * 15
     assert registry.get_sample_value("kiln_capture_failures_total", {"endpoint": "churn"}) == 15
     assert registry.get_sample_value("kiln_capture_records_total", {"endpoint": "churn"}) is None

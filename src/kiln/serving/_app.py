@@ -140,6 +140,8 @@ _JSON_TYPES = ("application/json", "", "*/*")
 # /ping says degraded when the loader has not finished a look at the workspace for this long (the
 # store is down, or a load hangs).
 STALE_AFTER_SECONDS = 30.0
+# /ping says degraded for this long after data capture failed to write.
+CAPTURE_ALARM_SECONDS = 60.0
 _CSV_TYPES = ("text/csv", "application/csv")
 
 
@@ -284,6 +286,14 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             # Which server process answered: under --workers N each has its own.
             "pid": os.getpid(),
         }
+        failure = capture.last_failure
+        if failure is not None and time.monotonic() - failure[0] < CAPTURE_ALARM_SECONDS:
+            # Serving goes on, but what it answers is not being recorded: an operator's alarm.
+            body["status"] = "degraded"
+            body["capture"] = {
+                "error": failure[1],
+                "seconds_ago": round(time.monotonic() - failure[0], 1),
+            }
         if failed or cache.last_store_error or stale > STALE_AFTER_SECONDS:
             body["status"] = "degraded"
         if cache.last_store_error or stale > STALE_AFTER_SECONDS:

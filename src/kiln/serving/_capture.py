@@ -127,6 +127,7 @@ class CaptureWriter:
         self._errors_logged: set[str] = set()
         self._stem = f"{_safe(socket.gethostname())}-{os.getpid()}"
         self._seq = 0
+        self.last_failure: tuple[float, str] | None = None  # (time.monotonic(), what failed)
         self._open: dict[tuple[str, str], tuple[str, int]] = {}  # (endpoint, hour) → (name, size)
         self._pii: dict[str, list[str]] = {}  # model ref → its PII columns
 
@@ -318,6 +319,7 @@ class CaptureWriter:
 
     def _log_once(self, what: str, exc: Exception) -> None:
         message = f"{what}: {type(exc).__name__}: {cut(str(exc), 300)}"
+        self.last_failure = (time.monotonic(), message)  # /ping reports it (degraded)
         if message not in self._errors_logged:  # once per distinct error, not per request
             self._errors_logged.add(message)
             log.error("%s (counted in kiln_capture_failures_total; logged once)", message)
