@@ -20,8 +20,19 @@ def endpoints_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     table(
         "Endpoints",
-        ["endpoint", "model", "revision", "updated"],
-        [[e.name, e.model, e.revision, f"{e.updated_at:%Y-%m-%d %H:%M:%S}"] for e in endpoints],
+        ["endpoint", "model", "variants", "revision", "deployment", "updated"],
+        [
+            [
+                e.name,
+                e.model,
+                ", ".join(f"{name} {share:.0%}" for name, share in e.shares.items())
+                + "".join(f", {v['name']} shadow" for v in e.variants if v.get("role") == "shadow"),
+                e.revision,
+                e.active_deployment or "",
+                f"{e.updated_at:%Y-%m-%d %H:%M:%S}",
+            ]
+            for e in endpoints
+        ],
     )
 
 

@@ -9,6 +9,7 @@ import math
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from prometheus_client import Histogram as PromHistogram
 from prometheus_client import Summary as PromSummary
 
 from kiln.endpoints import DIFFERENCE_BOUNDS, LATENCY_BOUNDS, Histogram
+from kiln.endpoints._metrics import prune_metrics
 from kiln.store import VariantMetricsRow, now
 
 log = logging.getLogger("kiln.serving")
@@ -26,6 +28,9 @@ log = logging.getLogger("kiln.serving")
 # How often a server writes what it saw to the workspace. Alarms read these rows, so this bounds
 # how late an alarm can fire, and how much is lost when the server is killed.
 FLUSH_SECONDS = 1.0
+# Per-second rows older than this are deleted (hourly, by each server).
+KEEP_DAYS = 30.0
+PRUNE_EVERY_SECONDS = 3600.0
 _LABELS = ("endpoint", "variant", "model")
 
 
@@ -222,8 +227,15 @@ class ServingMetrics:
         self.flush()
 
     def _run(self, stop: threading.Event) -> None:
+        next_prune = 0.0
         while not stop.wait(FLUSH_SECONDS):
             self.flush()
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                try:
+                    prune_metrics(self.workspace.store, older_than_days=KEEP_DAYS)
+                except Exception:  # noqa: BLE001 - the store is busy or down: next hour
+                    log.debug("Could not prune old serving metrics", exc_info=True)
 
     def flush(self) -> None:
         """Write the current period's figures (one row per variant), and start a new period."""
