@@ -327,8 +327,7 @@ def endpoints_capture(
     format: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Capture an endpoint's invocations (requests, answers, inference ids) to the artifact
-    store; --percent 0 turns it off. Running servers follow within a second."""
+    """Capture a share of an endpoint's requests and answers (--percent 0: off)."""
     endpoint = workspace(ctx).endpoints.set_capture(name, percent, format=format)
     if as_json:
         print_json(endpoint.to_dict())
@@ -345,8 +344,7 @@ def endpoints_ground_truth(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Upload the true labels of captured predictions, by inference id (the latest upload of an
-    id wins)."""
+    """Upload true labels of captured predictions, by inference id (latest upload wins)."""
     counts = workspace(ctx).endpoints.ground_truth(name, file)
     if as_json:
         print_json(counts)
@@ -375,8 +373,9 @@ def endpoints_capture_ingest(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Ingest what an endpoint captured as a data set version for retraining: its input columns
-    and the ground-truth label, named as the model's target."""
+    """Make a data set version of an endpoint's labelled capture, for retraining.
+
+    Its input columns and the ground-truth label, named as the model's target."""
     version = workspace(ctx).endpoints.ingest_capture(
         name, dataset=dataset, since=since, unlabelled=unlabelled
     )
