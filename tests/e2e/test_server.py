@@ -7,7 +7,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from helpers import run_kiln
+from helpers import run_kiln, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,18 @@ def test_a_new_deployment_is_picked_up_without_a_restart(server, served, rows):
     ws, result = served  # the server's own copy of the trained workspace
     retrained = ws.train("churn", target="churn", algorithm="linear", name="churn_linear")
     ws.endpoints.deploy(retrained.model.ref, endpoint="churn_v2", allow_unapproved=True)
-    response = httpx.post(f"{server}/endpoints/churn_v2/invocations", json=rows)
+
+    # The first request looks at the workspace; a model still loading answers 503 with
+    # Retry-After (serving.endpoint-loading), as documented: a client retries.
+    def answered():
+        response = httpx.post(f"{server}/endpoints/churn_v2/invocations", json=rows)
+        loading = response.status_code == 503
+        if loading:
+            assert response.json()["error"] == "serving.endpoint-loading"
+            assert int(response.headers["retry-after"]) >= 1
+        return None if loading else response
+
+    response = wait_for(answered, timeout=60, what="the new endpoint to load")
     assert response.status_code == 200 and response.json()["model"] == retrained.model.ref
     assert (
         httpx.post(f"{server}/endpoints/churn/invocations", json=rows).json()["model"]

@@ -7,6 +7,7 @@ from kiln.endpoints._metrics import (
     LATENCY_BOUNDS,
     Histogram,
     VariantStats,
+    prune_metrics,
     variant_stats,
 )
 from kiln.endpoints._strategy import GRAMMAR, Strategy, parse_duration, parse_strategy
@@ -26,5 +27,6 @@ __all__ = [
     "parse_duration",
     "parse_strategy",
     "parse_weights",
+    "prune_metrics",
     "variant_stats",
 ]

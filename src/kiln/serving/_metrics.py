@@ -19,8 +19,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client import Histogram as PromHistogram
 from prometheus_client import Summary as PromSummary
 
-from kiln.endpoints import DIFFERENCE_BOUNDS, LATENCY_BOUNDS, Histogram
-from kiln.endpoints._metrics import prune_metrics
+from kiln.endpoints import DIFFERENCE_BOUNDS, LATENCY_BOUNDS, Histogram, prune_metrics
 from kiln.store import VariantMetricsRow, now
 
 log = logging.getLogger("kiln.serving")
