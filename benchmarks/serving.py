@@ -35,11 +35,17 @@ serialization_format="cloudpickle")`` and a signature inferred from 1,000 rows o
 serves it with ``--env-manager local``. Without that venv, MLflow is skipped and the output says
 why.
 
+With ``--before-src PATH`` (the ``src`` folder of an older kiln, exported with ``git archive``
+and a ``COMMIT`` file beside it), that kiln trains the same model in a workspace of its own and its
+``kiln serve`` joins the throughput rounds as ``kiln_before``: how much the request path changed.
+
 A speed probe (a fixed pure-Python loop) and the CPU share of other processes are recorded along
 the way: on a shared VM the host's speed can drift 2-3x within minutes.
 
     .venv/bin/python benchmarks/serving.py            # about 4 minutes
     .venv/bin/python benchmarks/serving.py --quick    # a smoke run, ~1.5 minutes
+    git archive 6a46522 src | tar -x -C /tmp/kiln-before && echo 6a46522 > /tmp/kiln-before/COMMIT
+    .venv/bin/python benchmarks/serving.py --before-src /tmp/kiln-before/src
 
 Prints Markdown tables and writes benchmarks/out/serving.json.
 """
@@ -80,7 +86,8 @@ DEFAULT_MLFLOW_PYTHON = HERE / "out" / "mlflow-venv" / "bin" / "python"
 
 
 # -- servers ------------------------------------------------------------------------------------
-def start_kiln(home: Path, port: int) -> subprocess.Popen:
+def start_kiln(home: Path, port: int, src: Path | None = None) -> subprocess.Popen:
+    """``kiln serve`` of ``home``; of the kiln in the ``src`` folder when given."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -96,12 +103,46 @@ def start_kiln(home: Path, port: int) -> subprocess.Popen:
             "--log-level",
             "warning",
         ],
-        env=child_env(),
+        env=child_env(PYTHONPATH=str(src)) if src else child_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     wait_for_ping(process, f"http://127.0.0.1:{port}/ping")
     return process
+
+
+_PREPARE_BEFORE = """
+import sys
+from pathlib import Path
+
+sys.path.insert(1, sys.argv[2])  # benchmarks/, after PYTHONPATH's older kiln
+import _common
+
+ws, ref = _common.prepare_workspace(Path(sys.argv[1]))
+ws.endpoints.deploy(ref, endpoint="churn", allow_unapproved=True)
+ws.close()
+"""
+
+
+def prepare_before(src: Path, home: Path) -> None:
+    """A workspace made and trained by the older kiln in ``src``, serving ``churn``."""
+    env = child_env(PYTHONPATH=str(src))
+    imported = subprocess.run(
+        [sys.executable, "-c", "import kiln; print(kiln.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not imported.startswith(str(src)):
+        raise SystemExit(f"--before-src {src}: kiln imports from {imported}")
+    subprocess.run(
+        [sys.executable, "-c", _PREPARE_BEFORE, str(home), str(HERE)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def start_bare(model_path: Path, port: int) -> subprocess.Popen:
@@ -344,7 +385,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=200, help="warm-up requests per path")
     parser.add_argument("--blocks", type=int, default=10, help="interleaved latency blocks")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds per throughput run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run")
     parser.add_argument("--throughput-warmup", type=float, default=1.0)
     parser.add_argument(
         "--rounds", type=int, default=6, help="throughput rounds (one run of each server)"
@@ -357,6 +398,12 @@ def main() -> int:
         help="the python of MLflow's own venv (see the docstring)",
     )
     parser.add_argument("--skip-mlflow", action="store_true", help="do not measure MLflow")
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        help="src folder of an older kiln (a git archive export): its kiln serve, on a workspace "
+        "it trained, joins the throughput rounds as kiln_before",
+    )
     parser.add_argument(
         "--capture",
         action="store_true",
@@ -443,12 +490,18 @@ def main() -> int:
         if mlflow_skipped:
             log(f"MLflow skipped: {mlflow_skipped}")
 
+        if args.before_src:
+            args.before_src = args.before_src.resolve()
+            log(f"Training the same model with the kiln in {args.before_src}")
+            prepare_before(args.before_src, tmp / "ws-before")
         kiln_port, bare_port, mlflow_port = free_port(), free_port(), free_port()
+        before_port = free_port()
         urls = {
             "kiln": f"http://127.0.0.1:{kiln_port}/endpoints/{endpoint.name}/invocations",
             "bare": f"http://127.0.0.1:{bare_port}/invocations",
             "kiln_ab": f"http://127.0.0.1:{kiln_port}/endpoints/churn_ab/invocations",
             "mlflow": f"http://127.0.0.1:{mlflow_port}/invocations",
+            "kiln_before": f"http://127.0.0.1:{before_port}/endpoints/churn/invocations",
         }
         log(f"Starting kiln serve on {kiln_port} and the bare app on {bare_port}")
         servers: dict[str, subprocess.Popen] = {}
@@ -456,6 +509,10 @@ def main() -> int:
             servers["kiln"] = start_kiln(ws.home, kiln_port)
             servers["kiln_ab"] = servers["kiln"]  # the same server, another endpoint
             servers["bare"] = start_bare(model_path, bare_port)
+            if args.before_src:
+                servers["kiln_before"] = start_kiln(
+                    tmp / "ws-before", before_port, src=args.before_src
+                )
             if mlflow_dir is not None:
                 log(f"Starting mlflow models serve on {mlflow_port}")
                 try:
@@ -475,6 +532,10 @@ def main() -> int:
             ]
             assert np.allclose(kiln_proba, expected, atol=1e-6), (kiln_proba, expected)
             assert np.allclose(bare_answer[0], expected, atol=1e-12), (bare_answer, expected)
+            if "kiln_before" in servers:
+                answer = httpx.post(urls["kiln_before"], content=body, headers=headers).json()
+                proba = [answer["predictions"][0]["probabilities"][str(c)] for c in model.classes]
+                assert np.allclose(proba, expected, atol=1e-6), (answer, expected)
             if "mlflow" in servers:
                 answer = httpx.post(urls["mlflow"], content=mlflow_body, headers=headers).json()
                 proba = answer["predictions"][0]
@@ -544,7 +605,9 @@ def main() -> int:
 
             # -- throughput: 16 concurrent clients from a separate process; short runs of ----
             # -- every server in turn (who goes first rotates each round), ratios per round ----
-            contenders = [n for n in ("kiln", "bare", "kiln_ab", "mlflow") if n in servers]
+            contenders = [
+                n for n in ("kiln", "bare", "kiln_ab", "mlflow", "kiln_before") if n in servers
+            ]
             log(
                 f"Throughput: {args.rounds} rounds of {args.duration:.0f}s runs of "
                 f"{', '.join(contenders)}; {args.concurrency} connections, load generator "
@@ -610,6 +673,9 @@ def main() -> int:
     ratio = median_rps["kiln"] / median_rps["bare"]
     variants_ratio = median_rps["kiln_ab"] / median_rps["kiln"]
     mlflow_ratio = median_rps["kiln"] / median_rps["mlflow"] if "mlflow" in median_rps else None
+    before_ratio = (
+        median_rps["kiln"] / median_rps["kiln_before"] if "kiln_before" in median_rps else None
+    )
     busiest = max(
         others["latency"]["foreign_cpu_share"],
         *(r["foreign_cpu_share"] for runs in throughput.values() for r in runs),
@@ -637,6 +703,13 @@ def main() -> int:
         "two_variants_target": VARIANTS_TARGET,
         "two_variants_met": variants_ratio >= VARIANTS_TARGET and errors == 0,
         "two_variants_capture": capture,
+        # kiln over the older kiln of --before-src (1.0: as fast; no target).
+        "before_ratio": round(before_ratio, 4) if before_ratio else None,
+        "before_ratio_median_of_rounds": (
+            round(statistics.median(round_ratios("kiln", "kiln_before")), 4)
+            if before_ratio
+            else None
+        ),
         # Less sensitive to the host's speed: bare's server CPU per request over kiln's.
         "cpu_per_request_ratio_bare_over_kiln": round(median_cpu["bare"] / median_cpu["kiln"], 4),
         # Other processes' CPU in the busiest measured phase (0 on a quiet machine).
@@ -712,6 +785,12 @@ def main() -> int:
         )
     else:
         print(f"kiln/MLflow: not measured ({mlflow_skipped})")
+    if before_ratio:
+        print(
+            f"kiln / the kiln of {args.before_src} = {before_ratio:.3f} (median of per-round "
+            f"ratios {targets['before_ratio_median_of_rounds']:.3f}); server CPU per request "
+            f"{median_cpu['kiln']:.3f} ms against {median_cpu['kiln_before']:.3f} ms"
+        )
     verdict = "MET" if targets["two_variants_met"] else "MISSED"
     print(
         f"two variants (0.5/0.5, capture {capture}) / one variant = {variants_ratio:.3f} "
@@ -739,6 +818,11 @@ def main() -> int:
             "model": ref,
             "second_model": second,
             "capture": capture,
+            "before_commit": (
+                (args.before_src.parent / "COMMIT").read_text().strip()
+                if args.before_src and (args.before_src.parent / "COMMIT").exists()
+                else None
+            ),
             "row": record,
         },
         "latency": latency,
