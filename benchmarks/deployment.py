@@ -379,7 +379,21 @@ def main() -> int:
     )
 
     print(f"\n### Deployments under continuous load ({args.concurrency} clients)\n")
+    steady = answers_between(load, load_started, phases[0]["started"]) if phases else {}
     rows = []
+    if steady:
+        rows.append(
+            [
+                f"(steady load before, {models['old']})",
+                "",
+                "",
+                round(phases[0]["started"] - load_started, 1),
+                steady["requests"],
+                steady["failed"],
+                ", ".join(f"{k}: {v}" for k, v in sorted(steady["variants"].items())),
+                steady["p99_ms"],
+            ]
+        )
     for p in phases:
         a = p["answers"]
         rows.append(
@@ -480,6 +494,7 @@ def main() -> int:
         "failing_share_of_bodies": failing_share,
         "phases": phases,
         "whole_run": whole,
+        "steady_before": steady,
         "serving_at_end": serving_now,
         "targets": targets,
         "seconds": round(time.perf_counter() - began, 1),
