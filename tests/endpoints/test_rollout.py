@@ -187,3 +187,63 @@ def test_a_server_rolls_back_a_deployment_nobody_is_running_any_more(two_models_
     endpoint = ws.endpoints.get("churn")
     assert [v["name"] for v in endpoint.variants] == ["primary"]
     assert endpoint.active_deployment is None
+
+
+def test_the_last_step_compares_the_new_model_with_the_old_ones_before_it(two_models_copy):
+    """At 100 % the old variants answer only the requests that arrive while the servers follow
+    the step: their few fast answers are no baseline for the new variant's p99, so a step that
+    leaves them no traffic compares with their figures from the window before it."""
+    from datetime import timedelta
+
+    from kiln.endpoints._alarms import default_alarms
+    from kiln.endpoints._metrics import Histogram
+    from kiln.endpoints._rollout import _bake
+    from kiln.store import VariantMetricsRow, now
+
+    ws, first, second = two_models_copy
+
+    def metrics(variant: str, model: str, at, count: int, seconds: float) -> VariantMetricsRow:
+        latency = Histogram()
+        for _ in range(count):
+            latency.observe(seconds)
+        return VariantMetricsRow(
+            endpoint="churn",
+            variant=variant,
+            model=model,
+            role="live",
+            period_start=at,
+            period_seconds=1.0,
+            worker="test:1",
+            invocations=count,
+            errors_4xx=0,
+            errors_5xx=0,
+            model_latency=latency.to_dict(),
+            overhead_latency=Histogram().to_dict(),
+            predictions={},
+            comparison={},
+        )
+
+    start = now()
+    with ws.store.write() as session:
+        # The step before: both variants equally slow (a busy machine).
+        session.add(metrics("primary", first, start - timedelta(seconds=5), 900, 0.02))
+        session.add(metrics("churn_2", second, start - timedelta(seconds=5), 100, 0.02))
+        # The last step (its rows dated later than the bake's start): the new variant as
+        # before, the old one's 30 stragglers fast.
+        session.add(metrics("churn_2", second, start + timedelta(seconds=30), 1000, 0.02))
+        session.add(metrics("primary", first, start + timedelta(seconds=30), 30, 0.001))
+    baseline = ws.endpoints.get("churn").variants
+
+    class Job:
+        def log(self, message: str, **_details) -> None:
+            pass
+
+    def bake(old_serve: bool):
+        alarms, seconds = default_alarms(), (0.0, 60.0)
+        return _bake(ws, Job(), "churn", "churn_2", baseline, alarms, *seconds, old_serve=old_serve)
+
+    assert bake(old_serve=False) is None
+    # A step the old variants still serve compares the same window: the stragglers' fast
+    # answers are all there is, and the alarm fires.
+    fired = bake(old_serve=True)
+    assert fired is not None and fired.name == "p99_latency_vs_old"

@@ -162,6 +162,7 @@ def run_deployment_job(ws: Context, job, spec: dict) -> dict:
                 alarms,
                 plan.bake_seconds,
                 spec["alarm_window_seconds"],
+                old_serve=share < 1.0,
             )
             if fired is not None:
                 say(f"Rolling back: {fired.message}", alarm=fired.name, evidence=fired.evidence)
@@ -289,10 +290,23 @@ def _shifted(baseline: list[dict], new: dict, share: float) -> list[dict]:
     return out + [v for v in baseline if v.get("role") == SHADOW]
 
 
-def _bake(ws, job, endpoint, name, baseline, alarms, bake_seconds, window_seconds):
-    """Watch the alarms for ``bake_seconds``; the first that fires, or None."""
+def _bake(
+    ws, job, endpoint, name, baseline, alarms, bake_seconds, window_seconds, *, old_serve=True
+):
+    """Watch the alarms for ``bake_seconds``; the first that fires, or None.
+
+    When the step leaves the old variants no traffic (``old_serve`` false: the last step, or
+    blue-green), they are judged on the alarm window before the step: the few requests they
+    answer while the servers follow the step are no baseline (a p99 of 30 requests against one
+    of thousands rolled good models back)."""
     started = now()
     old_names = {v["name"] for v in live_variants(baseline)}
+    before = None
+    if not old_serve:
+        earlier = variant_stats(
+            ws.store, endpoint, since=started - timedelta(seconds=window_seconds), until=started
+        )
+        before = _summed([s for n, s in earlier.items() if n in old_names])
     end = time.monotonic() + bake_seconds
     last_note = time.monotonic()
     while True:
@@ -300,7 +314,9 @@ def _bake(ws, job, endpoint, name, baseline, alarms, bake_seconds, window_second
         stats = variant_stats(ws.store, endpoint, since=since)
         window = Window(
             stats.get(name, VariantStats(name)),
-            _summed([s for n, s in stats.items() if n in old_names]),
+            before
+            if before is not None
+            else _summed([s for n, s in stats.items() if n in old_names]),
             window_seconds,
         )
         for alarm in alarms:
