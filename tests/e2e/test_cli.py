@@ -1,6 +1,11 @@
-"""Drive the real ``kiln`` command line in a temporary workspace."""
+"""Drive the real ``kiln`` command line in a temporary workspace.
+
+The lifecycle test runs the CLI in this process (``kiln.cli.main``: each command's imports paid
+once, not per command); the README tour runs the same commands through the installed ``kiln``
+program (tests/test_docs_snippets.py), and the other tests here run ``python -m kiln``."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -30,6 +35,27 @@ def kiln_json(*args, home):
     return json.loads(result.stdout)
 
 
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """``run_kiln`` and ``kiln_json`` with the CLI in this process: what ``run_kiln`` returns
+    (exit status, stdout, stderr), from ``kiln.cli.main``."""
+    from kiln.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # as run_kiln sets it: tables not cut short
+
+    def run(*args: str, home, check: bool = False) -> subprocess.CompletedProcess:
+        code = main(["--home", str(home), *args])
+        out, err = capsys.readouterr()
+        if check:
+            assert code == 0, f"kiln {' '.join(args)} exited {code}:\n{out}\n{err}"
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    def as_json(*args: str, home):
+        return json.loads(run(*args, "--json", home=home, check=True).stdout)
+
+    return run, as_json
+
+
 def test_version_and_python_dash_m():
     result = run_kiln("--version", check=True)
     assert result.stdout.strip().startswith("kiln 0.")
@@ -47,7 +73,8 @@ def test_init_in_the_current_directory(tmp_path):
     assert run_kiln("data", "list", "--json", cwd=tmp_path, check=True).stdout.strip() == "[]"
 
 
-def test_the_lifecycle_through_the_cli(tmp_path):
+def test_the_lifecycle_through_the_cli(tmp_path, in_process):
+    run_kiln, kiln_json = in_process
     home = init(tmp_path / "ws")
     ingested = kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)
     assert ingested["ref"] == "churn:1" and ingested["row_count"] == 7043 and ingested["created"]
