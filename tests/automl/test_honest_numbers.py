@@ -141,7 +141,6 @@ def test_models_list_and_show_label_automl_scores_by_source(cli_run):
     assert set(shown["metrics"]) == {"oof", "test"}
 
 
-@pytest.mark.solo
 def test_test_data_scores_the_final_model_on_another_data_set(tmp_path):
     frame = pd.read_csv(CHURN_CSV).sample(900, random_state=9).reset_index(drop=True)
     automl = AutoML(
