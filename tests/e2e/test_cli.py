@@ -1,8 +1,9 @@
 """Drive the real ``kiln`` command line in a temporary workspace.
 
-The lifecycle test runs the CLI in this process (``kiln.cli.main``: each command's imports paid
-once, not per command); the README tour runs the same commands through the installed ``kiln``
-program (tests/test_docs_snippets.py), and the other tests here run ``python -m kiln``."""
+The first tests run ``python -m kiln`` in a process of its own; the rest run the CLI in this
+process (``kiln.cli.main``: each command's imports paid once, not once per command), with the
+same exit statuses and output. The README tour runs the lifecycle through the installed
+``kiln`` program as well (tests/test_docs_snippets.py)."""
 
 import json
 import subprocess
@@ -30,27 +31,22 @@ def home(tmp_path_factory):
     return init(tmp_path_factory.mktemp("cli") / "ws", churn=True)
 
 
-def kiln_json(*args, home):
-    result = run_kiln(*args, "--json", home=home, check=True)
-    return json.loads(result.stdout)
-
-
 @pytest.fixture
-def in_process(capsys, monkeypatch):
+def cli(capsys, monkeypatch):
     """``run_kiln`` and ``kiln_json`` with the CLI in this process: what ``run_kiln`` returns
     (exit status, stdout, stderr), from ``kiln.cli.main``."""
     from kiln.cli import main
 
     monkeypatch.setenv("COLUMNS", "200")  # as run_kiln sets it: tables not cut short
 
-    def run(*args: str, home, check: bool = False) -> subprocess.CompletedProcess:
-        code = main(["--home", str(home), *args])
+    def run(*args: str, home=None, check: bool = False) -> subprocess.CompletedProcess:
+        code = main([*(["--home", str(home)] if home is not None else []), *args])
         out, err = capsys.readouterr()
         if check:
             assert code == 0, f"kiln {' '.join(args)} exited {code}:\n{out}\n{err}"
         return subprocess.CompletedProcess(args, code, out, err)
 
-    def as_json(*args: str, home):
+    def as_json(*args: str, home=None):
         return json.loads(run(*args, "--json", home=home, check=True).stdout)
 
     return run, as_json
@@ -73,8 +69,8 @@ def test_init_in_the_current_directory(tmp_path):
     assert run_kiln("data", "list", "--json", cwd=tmp_path, check=True).stdout.strip() == "[]"
 
 
-def test_the_lifecycle_through_the_cli(tmp_path, in_process):
-    run_kiln, kiln_json = in_process
+def test_the_lifecycle_through_the_cli(tmp_path, cli):
+    run_kiln, kiln_json = cli
     home = init(tmp_path / "ws")
     ingested = kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)
     assert ingested["ref"] == "churn:1" and ingested["row_count"] == 7043 and ingested["created"]
@@ -181,14 +177,16 @@ def test_the_lifecycle_through_the_cli(tmp_path, in_process):
         (("data", "query", "SELECT * FROM missing_table"), "The query failed"),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(home, args, expected):
+def test_errors_are_one_line_with_exit_code_2(home, args, expected, cli):
+    run_kiln, _ = cli
     result = run_kiln(*args, home=home)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path):
+def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path, cli):
+    run_kiln, kiln_json = cli
     home = init(tmp_path / "ws", churn=True)
     args = ("--data", "churn", "--target", "contract", "--algorithm", "linear")
     result = run_kiln("train", *args, "--problem-type", "regression", home=home)
@@ -200,7 +198,8 @@ def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path):
     assert (shown["failure_code"], shown["failure_class"]) == ("training.bad-target", "DataError")
 
 
-def test_broken_csv_through_the_cli(tmp_path):
+def test_broken_csv_through_the_cli(tmp_path, cli):
+    run_kiln, _ = cli
     home = init(tmp_path / "ws")
     path = tmp_path / "broken.csv"
     path.write_text("a;b\n1;2\n3;4;5\n")
@@ -209,15 +208,15 @@ def test_broken_csv_through_the_cli(tmp_path):
     assert run_kiln("data", "show", "broken", home=home).returncode == 2
 
 
-def test_usage_errors_exit_2(home):
+def test_usage_errors_exit_2(home, cli):
+    run_kiln, _ = cli
     result = run_kiln("train", "--data", "churn", home=home)
     assert result.returncode == 2 and "Missing option" in result.stderr
 
 
-def test_algorithms_list_and_show():
-    names = [
-        a["name"] for a in json.loads(run_kiln("algorithms", "list", "--json", check=True).stdout)
-    ]
+def test_algorithms_list_and_show(cli):
+    _, kiln_json = cli
+    names = [a["name"] for a in kiln_json("algorithms", "list")]
     assert {"xgboost", "lightgbm", "linear", "random_forest"} <= set(names)
-    shown = json.loads(run_kiln("algorithms", "show", "linear", "--json", check=True).stdout)
+    shown = kiln_json("algorithms", "show", "linear")
     assert "penalty" in [p["name"] for p in shown["hyperparameters"]]
