@@ -6,7 +6,6 @@ same exit statuses and output. The README tour runs the lifecycle through the in
 ``kiln`` program as well (tests/test_docs_snippets.py)."""
 
 import json
-import subprocess
 
 import pytest
 
@@ -32,24 +31,13 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture
-def cli(capsys, monkeypatch):
-    """``run_kiln`` and ``kiln_json`` with the CLI in this process: what ``run_kiln`` returns
-    (exit status, stdout, stderr), from ``kiln.cli.main``."""
-    from kiln.cli import main
-
-    monkeypatch.setenv("COLUMNS", "200")  # as run_kiln sets it: tables not cut short
-
-    def run(*args: str, home=None, check: bool = False) -> subprocess.CompletedProcess:
-        code = main([*(["--home", str(home)] if home is not None else []), *args])
-        out, err = capsys.readouterr()
-        if check:
-            assert code == 0, f"kiln {' '.join(args)} exited {code}:\n{out}\n{err}"
-        return subprocess.CompletedProcess(args, code, out, err)
+def cli(run_cli):
+    """The CLI in this process: ``run_kiln`` and ``kiln_json`` (``--json``, parsed)."""
 
     def as_json(*args: str, home=None):
-        return json.loads(run(*args, "--json", home=home, check=True).stdout)
+        return json.loads(run_cli(*args, "--json", home=home, check=True).stdout)
 
-    return run, as_json
+    return run_cli, as_json
 
 
 def test_version_and_python_dash_m():
