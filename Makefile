@@ -26,11 +26,14 @@ quickstart: $(BASE_STAMP)
 	$(BIN)/kiln quickstart
 
 # The suite runs in parallel, one pytest worker per core (pytest-xdist). Every test works in
-# folders of its own, so any split works; TEST_DIST picks the split. Tests marked solo measure
-# time (AutoML's time limit) or race child processes against signals and timeouts (job stops,
-# lost jobs): they run afterwards, alone, so no other test takes their cores.
+# folders of its own, so any split works; TEST_DIST picks the split. worksteal: each worker starts
+# on its half of the tests and an idle one takes half of what another has left, so a long test
+# near the end of a file does not hold back the rest of that file (loadfile) while a core idles.
+# Tests marked solo measure time (AutoML's time limit) or race child processes against signals
+# and timeouts (job stops, lost jobs): they run afterwards, alone, so no other test takes their
+# cores.
 TEST_WORKERS ?= auto
-TEST_DIST ?= loadfile
+TEST_DIST ?= worksteal
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo" --durations=15

@@ -46,6 +46,24 @@ def ws(tmp_path):
     workspace.close()
 
 
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """``run_kiln`` of tests/helpers.py with the CLI in this process (``kiln.cli.main``): the
+    same exit status, stdout and stderr, without a Python process's start-up per command."""
+    from kiln.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # as run_kiln sets it: tables not cut short
+
+    def run(*args: str, home: Path | None = None, check: bool = False):
+        code = main([*(["--home", str(home)] if home is not None else []), *args])
+        out, err = capsys.readouterr()
+        if check and code != 0:
+            raise AssertionError(f"kiln {' '.join(args)} exited {code}:\n{out}\n{err}")
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def churn_csv() -> Path:
     return CHURN_CSV

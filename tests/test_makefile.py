@@ -1,6 +1,7 @@
 """The Makefile's install steps, run against a stand-in virtual environment whose python and kiln
 only record how they were called: the quickstart installs kiln alone, the tests add the dev
-extras, and neither installs again what the other already did."""
+extras, and neither installs again what the other already did; the test target runs the
+parallel suite, then the solo tests alone."""
 
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ def test_quickstart_installs_kiln_without_the_dev_extras_and_test_adds_them(venv
 def test_after_the_dev_extras_the_quickstart_installs_nothing(venv):
     assert installs(make("lint", venv)) == ["python -m pip install --quiet -e .[dev]"]
     assert installs(make("quickstart", venv)) == []
+
+
+def test_make_test_runs_the_parallel_suite_then_the_solo_tests_alone(venv):
+    runs = [c.split()[3:] for c in make("test", venv) if c.startswith("python -m pytest")]
+    assert len(runs) == 2
+    parallel, solo = runs
+    # 'not solo' reaches the stand-in python as two words: it logs "$*".
+    assert "-n" in parallel and parallel[parallel.index("-m") + 1 : parallel.index("-m") + 3] == [
+        "not",
+        "solo",
+    ]
+    # Work stealing, not whole files per worker: one long test at the end of a file would
+    # otherwise keep the rest of its file waiting on one core while the other idles.
+    assert parallel[parallel.index("--dist") + 1] == "worksteal"
+    assert "-n" not in solo and solo[solo.index("-m") + 1 :][:1] == ["solo"]
 
 
 def test_the_licence_is_an_spdx_expression_setuptools_reads_without_a_warning():

@@ -84,7 +84,7 @@ def test_the_cli_leaderboard_names_trials_hyperparameters_and_the_score_source(c
 
 @pytest.mark.solo
 def test_the_report_reads_the_stored_profile_and_the_jobs_clock_and_diagnoses_nothing(
-    cli_run, tmp_path
+    cli_run, tmp_path, run_cli
 ):
     import kiln
 
@@ -94,7 +94,7 @@ def test_the_report_reads_the_stored_profile_and_the_jobs_clock_and_diagnoses_no
     ws = kiln.Workspace(home)
     job = ws.jobs.get(ws.models.get("churn:1").job_id)
     out = tmp_path / "automl.html"
-    printed = run_kiln("jobs", "report", job.id, "--out", str(out), home=home, check=True)
+    printed = run_cli("jobs", "report", job.id, "--out", str(out), home=home, check=True)
     assert "Diagnosis" not in printed.stdout
     page = out.read_text()
     assert "raised no warnings" not in page
@@ -132,16 +132,15 @@ def test_the_report_lists_only_candidates_that_ran(cli_run, tmp_path):
 
 
 @pytest.mark.solo
-def test_models_list_and_show_label_automl_scores_by_source(cli_run):
+def test_models_list_and_show_label_automl_scores_by_source(cli_run, run_cli):
     home, _, _ = cli_run
-    rows = table_rows(run_kiln("models", "list", home=home, check=True).stdout)
+    rows = table_rows(run_cli("models", "list", home=home, check=True).stdout)
     row = dict(zip(rows[0], rows[1], strict=True))
     assert row["test"] and row["out-of-fold"] and "validation" not in row
-    shown = json.loads(run_kiln("models", "show", "churn:1", "--json", home=home).stdout)
+    shown = json.loads(run_cli("models", "show", "churn:1", "--json", home=home).stdout)
     assert set(shown["metrics"]) == {"oof", "test"}
 
 
-@pytest.mark.solo
 def test_test_data_scores_the_final_model_on_another_data_set(tmp_path):
     frame = pd.read_csv(CHURN_CSV).sample(900, random_state=9).reset_index(drop=True)
     automl = AutoML(
@@ -183,9 +182,9 @@ def test_test_data_without_the_training_columns_is_refused_before_any_job(churn_
     assert churn_ws.jobs.list() == []
 
 
-def test_an_older_automl_jobs_metrics_show_as_out_of_fold(ws):
+def test_an_older_automl_jobs_metrics_show_as_out_of_fold(ws, run_cli):
     job = ws.jobs.create("automl", {"dataset": "churn:1", "target": "churn"})
     ws.jobs.finish(job.id, "Completed", result={"metrics": {"validation": {"roc_auc": 0.9123}}})
     ws.close()
-    rows = table_rows(run_kiln("jobs", "show", job.id, home=ws.home, check=True).stdout)
+    rows = table_rows(run_cli("jobs", "show", job.id, home=ws.home, check=True).stdout)
     assert ["metric", "out-of-fold"] in rows and ["roc_auc", "0.9123"] in rows

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-from helpers import run_kiln
 
-
-def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
+def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv, run_cli):
     import kiln
 
     home = tmp_path / "ws"
@@ -15,7 +13,7 @@ def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
     workspace.data.ingest(churn_csv, name="churn")
     workspace.close()
     out = tmp_path / "report.html"
-    result = run_kiln(
+    result = run_cli(
         "data",
         "profile",
         "churn",
@@ -35,7 +33,7 @@ def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
     assert facts["quick_model"]["status"] == "ok"
     assert [w["kind"] for w in facts["warnings"]] == ["duplicate-rows"]
 
-    human = run_kiln(
+    human = run_cli(
         "data",
         "profile",
         "churn:1",
@@ -50,16 +48,16 @@ def test_profile_cli_json_report_reuse_and_errors(tmp_path, churn_csv):
     page = (home / "reports" / "profile_churn_1_churn.html").read_text("utf-8")
     assert "<h2>Target: churn" in page and "7,043" in page  # the stored report, all rows counted
 
-    bad_target = run_kiln("data", "profile", "churn", "--target", "chrun", home=home)
+    bad_target = run_cli("data", "profile", "churn", "--target", "chrun", home=home)
     assert bad_target.returncode == 2
     assert "no column 'chrun'" in bad_target.stderr + bad_target.stdout
     assert "profile.unknown-target" in bad_target.stderr + bad_target.stdout
 
-    unknown = run_kiln("data", "profile", "nope", home=home)
+    unknown = run_cli("data", "profile", "nope", home=home)
     assert unknown.returncode == 2
     assert "No data set named 'nope'" in unknown.stderr + unknown.stdout
 
-    shown = json.loads(run_kiln("data", "show", "churn", "--json", home=home, check=True).stdout)
+    shown = json.loads(run_cli("data", "show", "churn", "--json", home=home, check=True).stdout)
     assert [(p["target"], p["warnings"]) for p in shown["profiles"]] == [("churn", 1)]
-    text = run_kiln("data", "show", "churn", home=home, check=True).stdout
+    text = run_cli("data", "show", "churn", home=home, check=True).stdout
     assert "target churn (1 warning," in text

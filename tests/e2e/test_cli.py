@@ -1,4 +1,9 @@
-"""Drive the real ``kiln`` command line in a temporary workspace."""
+"""Drive the real ``kiln`` command line in a temporary workspace.
+
+The first tests run ``python -m kiln`` in a process of its own; the rest run the CLI in this
+process (``kiln.cli.main``: each command's imports paid once, not once per command), with the
+same exit statuses and output. The README tour runs the lifecycle through the installed
+``kiln`` program as well (tests/test_docs_snippets.py)."""
 
 import json
 
@@ -25,9 +30,14 @@ def home(tmp_path_factory):
     return init(tmp_path_factory.mktemp("cli") / "ws", churn=True)
 
 
-def kiln_json(*args, home):
-    result = run_kiln(*args, "--json", home=home, check=True)
-    return json.loads(result.stdout)
+@pytest.fixture
+def cli(run_cli):
+    """The CLI in this process: ``run_kiln`` and ``kiln_json`` (``--json``, parsed)."""
+
+    def as_json(*args: str, home=None):
+        return json.loads(run_cli(*args, "--json", home=home, check=True).stdout)
+
+    return run_cli, as_json
 
 
 def test_version_and_python_dash_m():
@@ -47,7 +57,8 @@ def test_init_in_the_current_directory(tmp_path):
     assert run_kiln("data", "list", "--json", cwd=tmp_path, check=True).stdout.strip() == "[]"
 
 
-def test_the_lifecycle_through_the_cli(tmp_path):
+def test_the_lifecycle_through_the_cli(tmp_path, cli):
+    run_kiln, kiln_json = cli
     home = init(tmp_path / "ws")
     ingested = kiln_json("data", "ingest", str(CHURN_CSV), "--name", "churn", home=home)
     assert ingested["ref"] == "churn:1" and ingested["row_count"] == 7043 and ingested["created"]
@@ -154,14 +165,16 @@ def test_the_lifecycle_through_the_cli(tmp_path):
         (("data", "query", "SELECT * FROM missing_table"), "The query failed"),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(home, args, expected):
+def test_errors_are_one_line_with_exit_code_2(home, args, expected, cli):
+    run_kiln, _ = cli
     result = run_kiln(*args, home=home)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path):
+def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path, cli):
+    run_kiln, kiln_json = cli
     home = init(tmp_path / "ws", churn=True)
     args = ("--data", "churn", "--target", "contract", "--algorithm", "linear")
     result = run_kiln("train", *args, "--problem-type", "regression", home=home)
@@ -173,7 +186,8 @@ def test_a_job_failing_on_its_data_exits_2_with_the_jobs_code(tmp_path):
     assert (shown["failure_code"], shown["failure_class"]) == ("training.bad-target", "DataError")
 
 
-def test_broken_csv_through_the_cli(tmp_path):
+def test_broken_csv_through_the_cli(tmp_path, cli):
+    run_kiln, _ = cli
     home = init(tmp_path / "ws")
     path = tmp_path / "broken.csv"
     path.write_text("a;b\n1;2\n3;4;5\n")
@@ -182,15 +196,15 @@ def test_broken_csv_through_the_cli(tmp_path):
     assert run_kiln("data", "show", "broken", home=home).returncode == 2
 
 
-def test_usage_errors_exit_2(home):
+def test_usage_errors_exit_2(home, cli):
+    run_kiln, _ = cli
     result = run_kiln("train", "--data", "churn", home=home)
     assert result.returncode == 2 and "Missing option" in result.stderr
 
 
-def test_algorithms_list_and_show():
-    names = [
-        a["name"] for a in json.loads(run_kiln("algorithms", "list", "--json", check=True).stdout)
-    ]
+def test_algorithms_list_and_show(cli):
+    _, kiln_json = cli
+    names = [a["name"] for a in kiln_json("algorithms", "list")]
     assert {"xgboost", "lightgbm", "linear", "random_forest"} <= set(names)
-    shown = json.loads(run_kiln("algorithms", "show", "linear", "--json", check=True).stdout)
+    shown = kiln_json("algorithms", "show", "linear")
     assert "penalty" in [p["name"] for p in shown["hyperparameters"]]

@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris, make_blobs
 
 from conftest import FIXTURES
-from helpers import report_page, run_kiln
+from helpers import report_page
 from kiln.errors import ConfigError, DataError, NotFound, StateError
 from kiln.evaluation import clustering_section, transformed_feature_names
 
@@ -74,11 +74,11 @@ def test_default_path_is_in_the_workspace(trained):
     check_page(out.path)
 
 
-def test_cli_report_json_and_text(trained, tmp_path):
+def test_cli_report_json_and_text(trained, tmp_path, run_cli):
     ws, result = trained
     target = tmp_path / "out" / "r.html"
     # The learning curve (refits, the slow part) is checked in-process above; here, the CLI.
-    done = run_kiln(
+    done = run_cli(
         "jobs", "report", result.job.id, "--out", str(target), "--json", "--no-learning-curve",
         home=ws.home, check=True,
     )  # fmt: skip
@@ -90,7 +90,7 @@ def test_cli_report_json_and_text(trained, tmp_path):
     check_page(target)
 
     # A folder as --out gets <job id>.html inside it.
-    done = run_kiln(
+    done = run_cli(
         "jobs", "report", result.job.id, "--out", str(tmp_path), "--no-learning-curve",
         home=ws.home, check=True,
     )  # fmt: skip
@@ -156,7 +156,7 @@ def test_multiclass_report(ws, tmp_path):
     assert out.diagnosis["baseline"] == pytest.approx(1 / 3, abs=0.05)
 
 
-def test_unknown_failed_and_non_training_jobs_are_refused(ws, churn_csv, tmp_path):
+def test_unknown_failed_and_non_training_jobs_are_refused(ws, churn_csv, tmp_path, run_cli):
     with pytest.raises(NotFound, match="No job with id 'train-nope'"):
         ws.report("train-nope")
     ws.data.ingest(churn_csv, name="churn")
@@ -173,10 +173,10 @@ def test_unknown_failed_and_non_training_jobs_are_refused(ws, churn_csv, tmp_pat
     with pytest.raises(ConfigError, match="has no report; reports are for training"):
         ws.report(other.id)
 
-    done = run_kiln("jobs", "report", failed.id, home=ws.home)
+    done = run_cli("jobs", "report", failed.id, home=ws.home)
     assert done.returncode == 2
     assert "reports.job-not-completed" in done.stderr
-    done = run_kiln("jobs", "report", "train-nope", "--json", home=ws.home)
+    done = run_cli("jobs", "report", "train-nope", "--json", home=ws.home)
     assert done.returncode == 2 and "jobs.unknown-job" in done.stderr
     assert done.stdout == ""
 

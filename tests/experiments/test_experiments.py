@@ -3,11 +3,10 @@ import json
 import pytest
 
 from conftest import CHURN_CSV
-from helpers import run_kiln
 from kiln.errors import NotFound
 
 
-def test_experiments_group_runs_and_compare_them(ws, tmp_path):
+def test_experiments_group_runs_and_compare_them(ws, tmp_path, run_cli):
     ws.data.ingest(CHURN_CSV, name="churn")
     for algorithm in ("linear", "lightgbm"):
         ws.train(
@@ -34,8 +33,8 @@ def test_experiments_group_runs_and_compare_them(ws, tmp_path):
         ws.experiments.runs("nope")
 
     out = json.loads(
-        run_kiln("experiments", "compare", "baseline", "--json", home=ws.home, check=True).stdout
+        run_cli("experiments", "compare", "baseline", "--json", home=ws.home, check=True).stdout
     )
     assert len(out["runs"]) == 2 and out["best"]["model"] == best["model"]
-    shown = run_kiln("experiments", "list", home=ws.home, check=True).stdout
+    shown = run_cli("experiments", "list", home=ws.home, check=True).stdout
     assert "baseline" in shown

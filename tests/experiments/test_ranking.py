@@ -4,7 +4,7 @@ beside the rounds early stopping chose."""
 
 from __future__ import annotations
 
-from helpers import run_kiln, table_rows
+from helpers import table_rows
 
 
 def _run(ws, algorithm: str, hyperparameters: dict, metrics: dict, **result) -> str:
@@ -68,10 +68,10 @@ def test_the_best_run_is_chosen_on_validation_never_on_test(ws):
     assert ws.experiments.list()[0]["best"]["split"] == "validation"
 
 
-def test_cli_compare_names_the_ranking_split_and_prints_integers_as_integers(ws):
+def test_cli_compare_names_the_ranking_split_and_prints_integers_as_integers(ws, run_cli):
     models = _experiment(ws)
     ws.close()
-    stdout = run_kiln("experiments", "compare", "e", home=ws.home, check=True).stdout
+    stdout = run_cli("experiments", "compare", "e", home=ws.home, check=True).stdout
     assert "ranked on its validation metrics" in stdout and "never used to choose" in stdout
     assert f"Best: {models['linear']} (roc_auc 0.8500 on validation)" in stdout
     rows = table_rows(stdout)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from helpers import run_kiln, table_rows
+from helpers import table_rows
 
 
 def _register(ws, model, algorithm: str, metrics: dict):
@@ -21,14 +21,14 @@ def test_an_older_automl_version_reads_its_out_of_fold_metrics_under_oof(ws, tra
     assert ws.models.get(trained_one.ref).metrics == {"validation": {"roc_auc": 0.8}}
 
 
-def test_models_list_shows_each_source_in_its_own_column(ws, trained):
+def test_models_list_shows_each_source_in_its_own_column(ws, trained, run_cli):
     source, result = trained
     model = source.models.load(result.model.ref)
     _register(ws, model, "lightgbm", result.model.metrics)  # train, validation and test
     _register(ws, model, "automl", {"validation": {"roc_auc": 0.9912}})  # an older AutoML record
     _register(ws, model, "automl", {"oof": {"roc_auc": 0.95}, "test": {"roc_auc": 0.8765}})
     ws.close()
-    rows = table_rows(run_kiln("models", "list", home=ws.home, check=True).stdout)
+    rows = table_rows(run_cli("models", "list", home=ws.home, check=True).stdout)
     header, body = rows[0], {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
     assert [c for c in header if c in ("test", "validation", "out-of-fold")] == [
         "test",

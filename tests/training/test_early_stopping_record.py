@@ -4,10 +4,9 @@ details) and shown by 'kiln models show' and 'kiln jobs show'."""
 from __future__ import annotations
 
 from conftest import CHURN_CSV
-from helpers import run_kiln
 
 
-def test_holdout_and_cross_validation_record_the_rounds_early_stopping_chose(ws):
+def test_holdout_and_cross_validation_record_the_rounds_early_stopping_chose(ws, run_cli):
     ws.data.ingest(CHURN_CSV, name="churn")
     hp = {"n_estimators": 2000, "learning_rate": 0.5, "early_stopping_rounds": 5}
     holdout = ws.train("churn", target="churn", algorithm="lightgbm", hyperparameters=hp)
@@ -25,9 +24,9 @@ def test_holdout_and_cross_validation_record_the_rounds_early_stopping_chose(ws)
     assert crossed.model.hyperparameters["n_estimators"] == folds["chosen"]  # the refit's
 
     ws.close()
-    shown = run_kiln("models", "show", holdout.model.ref, home=ws.home, check=True).stdout
+    shown = run_cli("models", "show", holdout.model.ref, home=ws.home, check=True).stdout
     assert f"n_estimators {stopped['chosen']} chosen of 2000 configured" in shown
-    job = run_kiln("jobs", "show", holdout.job.id, home=ws.home, check=True).stdout
+    job = run_cli("jobs", "show", holdout.job.id, home=ws.home, check=True).stdout
     assert "n_estimators=2000, learning_rate=0.5," in job
     assert "2000.0" not in job
 

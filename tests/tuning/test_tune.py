@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CHURN_CSV, FIXTURES
+from conftest import CHURN_CSV, FIXTURES, copy_workspace
 from kiln.errors import StateError
 from kiln.tuning import resume, tune
 
@@ -15,17 +15,29 @@ def churn_ws(ws):
     return ws
 
 
-def test_trials_are_child_training_jobs_and_the_best_is_registered(churn_ws):
-    result = tune(
-        churn_ws,
-        "churn",
-        target="churn",
-        algorithm="lightgbm",
-        max_jobs=3,
-        max_parallel_jobs=2,
-        ranges=["learning_rate=0.01:0.3:log"],
-        hyperparameters={"n_estimators": 20},
-    )
+SEARCH = dict(
+    target="churn",
+    algorithm="lightgbm",
+    ranges=["learning_rate=0.01:0.3:log"],
+    hyperparameters={"n_estimators": 20},
+)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One three-trial search on churn (two at a time), read by the tests that follow; a test
+    that tunes again works on a copy."""
+    import kiln
+
+    workspace = kiln.Workspace.init(tmp_path_factory.mktemp("searched") / "ws")
+    workspace.data.ingest(CHURN_CSV, name="churn")
+    result = tune(workspace, "churn", max_jobs=3, max_parallel_jobs=2, **SEARCH)
+    yield workspace, result
+    workspace.close()
+
+
+def test_trials_are_child_training_jobs_and_the_best_is_registered(searched):
+    churn_ws, result = searched
     trials = result.to_dict()["trials"]
     assert len(trials) == 3 and all(t["status"] == "Completed" for t in trials)
     children = churn_ws.jobs.list(parent_id=result.job.id, limit=None)
@@ -81,18 +93,13 @@ def test_trials_that_fail_on_their_data_are_failed_trials(churn_ws):
     assert {(t.status, t.failure_code) for t in trials} == {("Failed", "training.bad-target")}
 
 
-def test_warm_start_and_resume_keep_finished_trials(churn_ws):
-    options = dict(
-        target="churn",
-        algorithm="lightgbm",
-        ranges=["learning_rate=0.01:0.3:log"],
-        hyperparameters={"n_estimators": 20},
-    )
-    first = tune(churn_ws, "churn", max_jobs=2, **options)
-    second = tune(churn_ws, "churn", max_jobs=1, warm_start=first.job.id, **options)
+def test_warm_start_and_resume_keep_finished_trials(searched, tmp_path):
+    source, first = searched
+    churn_ws = copy_workspace(source, tmp_path / "ws")
+    second = tune(churn_ws, "churn", max_jobs=1, warm_start=first.job.id, **SEARCH)
     assert len(second.to_dict()["trials"]) == 1
     logs = " ".join(m for *_, m in churn_ws.jobs.logs(second.job.id))
-    assert "Warm start: 2 trial(s)" in logs
+    assert "Warm start: 3 trial(s)" in logs
     with pytest.raises(StateError, match="only a Failed or Stopped job can resume") as error:
         resume(churn_ws, first.job.id)
     assert error.value.code == "jobs.not-resumable"
@@ -183,49 +190,32 @@ def test_a_killed_tuning_job_resumes_without_repeating_finished_trials(churn_ws)
     assert f"Resuming: {len(kept)} finished trial(s) are kept." in logs
 
 
-def test_cli_json_and_bad_options(tmp_path, churn_csv):
+def test_cli_json_and_bad_options(tmp_path, churn_csv, capsys):
     import json
 
     import kiln
-    from helpers import run_kiln
+    from kiln.cli import main
 
     home = tmp_path / "ws"
     workspace = kiln.Workspace.init(home)  # set up in-process: the CLI under test is tune
     workspace.data.ingest(churn_csv, name="churn")
     workspace.close()
-    out = run_kiln(
-        "tune",
-        "--data",
-        "churn",
-        "--target",
-        "churn",
-        "--algorithm",
-        "lightgbm",
-        "--max-jobs",
-        "2",
-        "--hp",
-        "n_estimators=20",
-        "--range",
-        "num_leaves=8,31",
-        "--json",
-        home=home,
-        check=True,
+    # The CLI in this process (its trials still run as jobs of their own).
+    base = ("--home", str(home), "tune", "--data", "churn", "--target", "churn")
+    code = main(
+        [
+            *base,
+            *("--algorithm", "lightgbm", "--max-jobs", "2", "--hp", "n_estimators=20"),
+            *("--range", "num_leaves=8,31", "--json"),
+        ]
     )
-    result = json.loads(out.stdout)
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    result = json.loads(out)
     assert result["best"]["model"] == "churn:1" and len(result["trials"]) == 2
-    bad = run_kiln(
-        "tune",
-        "--data",
-        "churn",
-        "--target",
-        "churn",
-        "--algorithm",
-        "lightgbm",
-        "--range",
-        "num_leaf=8:64",
-        home=home,
-    )
-    assert bad.returncode == 2 and "Did you mean 'num_leaves'?" in bad.stderr + bad.stdout
+    code = main([*base, "--algorithm", "lightgbm", "--range", "num_leaf=8:64"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Did you mean 'num_leaves'?" in err + out
 
 
 @pytest.mark.solo  # signals and child processes against the clock: run alone
