@@ -46,6 +46,17 @@ class _Period:
     comparison: dict = field(default_factory=dict)
 
 
+@dataclass
+class _Children:
+    invocations: object
+    errors_4xx: object
+    errors_5xx: object
+    model_latency: object
+    overhead_latency: object
+    values: object
+    labels: dict = field(default_factory=dict)
+
+
 class ServingMetrics:
     """Per-variant counters and histograms, in Prometheus and in the workspace."""
 
@@ -93,6 +104,7 @@ class ServingMetrics:
             (*_LABELS, "outcome"),
             registry=self.registry,
         )
+        self._labelled: dict[tuple[str, str, str], _Children] = {}
         self._lock = threading.Lock()
         self._periods: dict[tuple[str, str, str], _Period] = {}
         self._period_start = now()
@@ -102,6 +114,22 @@ class ServingMetrics:
         self.last_flush_error: str | None = None
 
     # -- recording (any thread) -------------------------------------------------------------
+    def _children(self, endpoint: str, variant: str, model: str) -> _Children:
+        """The Prometheus children of one variant, looked up once: ``labels()`` takes a lock and
+        builds a key on every call, which the request path need not pay."""
+        key = (endpoint, variant, model)
+        children = self._labelled.get(key)
+        if children is None:
+            children = self._labelled[key] = _Children(
+                self.invocations.labels(*key),
+                self.errors.labels(*key, "4xx"),
+                self.errors.labels(*key, "5xx"),
+                self.model_latency.labels(*key),
+                self.overhead_latency.labels(*key),
+                self.predicted_values.labels(*key),
+            )
+        return children
+
     def _period(self, endpoint: str, variant: str, model: str, role: str) -> _Period:
         key = (endpoint, variant, model)
         period = self._periods.get(key)
@@ -122,11 +150,12 @@ class ServingMetrics:
     ) -> None:
         """One answered request of a variant."""
         overhead = max(0.0, total_seconds - model_seconds)
-        self.invocations.labels(endpoint, variant, model).inc()
+        children = self._children(endpoint, variant, model)
+        children.invocations.inc()
         if status >= 400:
-            self.errors.labels(endpoint, variant, model, f"{status // 100}xx").inc()
-        self.model_latency.labels(endpoint, variant, model).observe(model_seconds)
-        self.overhead_latency.labels(endpoint, variant, model).observe(overhead)
+            (children.errors_4xx if status < 500 else children.errors_5xx).inc()
+        children.model_latency.observe(model_seconds)
+        children.overhead_latency.observe(overhead)
         with self._lock:
             period = self._period(endpoint, variant, model, role)
             period.invocations += 1
@@ -150,11 +179,16 @@ class ServingMetrics:
                 labels[str(prediction["cluster"])] += 1
             elif "anomaly" in prediction:
                 labels[str(prediction["anomaly"]).lower()] += 1
+        children = self._children(endpoint, variant, model)
         for label, count in labels.items():
-            self.predicted_labels.labels(endpoint, variant, model, label).inc(count)
-        summary = self.predicted_values.labels(endpoint, variant, model)
+            child = children.labels.get(label)
+            if child is None:
+                child = children.labels[label] = self.predicted_labels.labels(
+                    endpoint, variant, model, label
+                )
+            child.inc(count)
         for value in values:
-            summary.observe(value)
+            children.values.observe(value)
         with self._lock:
             period = self._period(endpoint, variant, model, "live")
             period.labels.update(labels)
