@@ -171,3 +171,14 @@ def test_alarms_fire_on_the_new_variant_against_the_old():
     with pytest.raises(ConfigError) as raised:
         parse_alarms(["latency>5"])
     assert raised.value.code == "endpoints.bad-alarm" and "p99_latency_ms" in raised.value.message
+
+
+def test_promoting_a_shadow_with_a_strategy_ends_the_shadow_test(two_models_copy):
+    ws, first, second = two_models_copy
+    ws.endpoints.deploy(second, endpoint="churn", shadow=True, variant="candidate")
+    job = ws.endpoints.promote("churn", "candidate", strategy="blue-green:1s", alarms=["none"])
+    assert job.result["outcome"] == "completed"
+    endpoint = ws.endpoints.get("churn")
+    assert [(v["model"], v["role"]) for v in endpoint.variants] == [(second, "live")]
+    notes = [h["note"] for h in ws.endpoints.history("churn")]
+    assert "shadow candidate promoted by blue-green:1s" in notes

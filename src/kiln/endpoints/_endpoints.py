@@ -264,6 +264,10 @@ class EndpointService:
                 code="endpoints.not-shadow",
             )
         if strategy is not None:
+            # The shadow test ends here: its model becomes a live variant by the strategy (and
+            # stops receiving copies), or, if the deployment rolls back, the endpoint serves as
+            # before without it.
+            self.update(name, remove=[shadow], note=f"shadow {shadow} promoted by {strategy}")
             return self.deploy(
                 current["model"],
                 endpoint=name,
