@@ -4,21 +4,13 @@ history, rollback, a guarded deployment, and the exit status and message of bad 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 
 @pytest.fixture
-def run_kiln(capsys):
-    from kiln.cli import main
-
-    def run(*args: str, home) -> subprocess.CompletedProcess:
-        code = main(["--home", str(home), *args])
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return run
+def run_kiln(run_cli):
+    return run_cli
 
 
 @pytest.fixture
