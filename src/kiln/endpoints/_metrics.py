@@ -96,6 +96,14 @@ class VariantStats:
     values: dict = field(default_factory=dict)
     comparison: dict = field(default_factory=dict)
 
+    def add(self, other: VariantStats) -> None:
+        """Add another variant's counts and latencies to these (old variants summed)."""
+        self.invocations += other.invocations
+        self.errors_4xx += other.errors_4xx
+        self.errors_5xx += other.errors_5xx
+        self.model_latency.add(other.model_latency.to_dict())
+        self.overhead_latency.add(other.overhead_latency.to_dict())
+
     @property
     def error_rate(self) -> float:
         return (self.errors_4xx + self.errors_5xx) / self.invocations if self.invocations else 0.0

@@ -338,11 +338,7 @@ def _bake(
 def _summed(stats: list[VariantStats]) -> VariantStats:
     total = VariantStats("old")
     for s in stats:
-        total.invocations += s.invocations
-        total.errors_4xx += s.errors_4xx
-        total.errors_5xx += s.errors_5xx
-        total.model_latency.add(s.model_latency.to_dict())
-        total.overhead_latency.add(s.overhead_latency.to_dict())
+        total.add(s)
     return total
 
 

@@ -19,7 +19,13 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client import Histogram as PromHistogram
 from prometheus_client import Summary as PromSummary
 
-from kiln.endpoints import DIFFERENCE_BOUNDS, LATENCY_BOUNDS, Histogram, prune_metrics
+from kiln.endpoints import (
+    DIFFERENCE_BOUNDS,
+    LATENCY_BOUNDS,
+    Histogram,
+    VariantStats,
+    prune_metrics,
+)
 from kiln.store import VariantMetricsRow, now
 
 log = logging.getLogger("kiln.serving")
@@ -31,19 +37,6 @@ FLUSH_SECONDS = 1.0
 KEEP_DAYS = 30.0
 PRUNE_EVERY_SECONDS = 3600.0
 _LABELS = ("endpoint", "variant", "model")
-
-
-@dataclass
-class _Period:
-    role: str
-    invocations: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    model_latency: Histogram = field(default_factory=Histogram)
-    overhead_latency: Histogram = field(default_factory=Histogram)
-    labels: Counter = field(default_factory=Counter)
-    values: dict = field(default_factory=dict)
-    comparison: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -106,7 +99,7 @@ class ServingMetrics:
         )
         self._labelled: dict[tuple[str, str, str], _Children] = {}
         self._lock = threading.Lock()
-        self._periods: dict[tuple[str, str, str], _Period] = {}
+        self._periods: dict[tuple[str, str, str], VariantStats] = {}
         self._period_start = now()
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
@@ -130,11 +123,11 @@ class ServingMetrics:
             )
         return children
 
-    def _period(self, endpoint: str, variant: str, model: str, role: str) -> _Period:
+    def _period(self, endpoint: str, variant: str, model: str, role: str) -> VariantStats:
         key = (endpoint, variant, model)
         period = self._periods.get(key)
         if period is None:
-            period = self._periods[key] = _Period(role)
+            period = self._periods[key] = VariantStats(variant, role=role)
         return period
 
     def request(
@@ -291,7 +284,7 @@ class ServingMetrics:
             self.last_flush_error = None
 
 
-def _row(key, period: _Period, started: datetime, seconds: float, worker: str):
+def _row(key, period: VariantStats, started: datetime, seconds: float, worker: str):
     endpoint, variant, model = key
     comparison = {
         k: (v.to_dict() if isinstance(v, Histogram) else v) for k, v in period.comparison.items()

@@ -54,25 +54,17 @@ class ShadowCopies:
             # One thread: the shadow never takes more than one core from live requests.
             self._limiter = anyio.CapacityLimiter(1)
         timing: dict[str, float] = {}
+        agreed, difference, error = None, None, False
         try:
             predictions, _warnings = await anyio.to_thread.run_sync(
                 _timed, shadow.loaded, body, as_json, timing, limiter=self._limiter
             )
         except Exception as exc:  # a failing shadow is recorded, never raised
             log.debug("Shadow %s of %s failed: %s", shadow.name, endpoint, exc)
-            self.metrics.shadow(
-                endpoint,
-                shadow.name,
-                shadow.model_ref,
-                agreed=None,
-                difference=None,
-                shadow_seconds=timing.get("seconds", 0.0),
-                live_seconds=live_seconds,
-                error=True,
-            )
-            return
-        agreed, difference = compare(live, predictions)
-        self.metrics.predictions(endpoint, shadow.name, shadow.model_ref, predictions)
+            error = True
+        else:
+            agreed, difference = compare(live, predictions)
+            self.metrics.predictions(endpoint, shadow.name, shadow.model_ref, predictions)
         self.metrics.shadow(
             endpoint,
             shadow.name,
@@ -81,7 +73,7 @@ class ShadowCopies:
             difference=difference,
             shadow_seconds=timing.get("seconds", 0.0),
             live_seconds=live_seconds,
-            error=False,
+            error=error,
         )
 
     async def drain(self, timeout: float = 10.0) -> None:
