@@ -34,6 +34,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.algorithms",),
     ("kiln.evaluation",),
     ("kiln.training",),
+    ("kiln.clarify",),
+    ("kiln.monitoring",),
     ("kiln.tuning", "kiln.serving"),
     ("kiln.automl",),
     ("kiln.workspace", "kiln.worker"),

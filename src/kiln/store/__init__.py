@@ -2,7 +2,10 @@
 
 from kiln.store._db import SCHEMA_REVISION, Record, Store, link, new_id, now, who
 from kiln.store._tables import (
+    AlarmEventRow,
+    AlarmRow,
     ApiKeyRow,
+    BaselineRow,
     DatasetProfileRow,
     DatasetVersionRow,
     DeploymentRow,
@@ -17,11 +20,17 @@ from kiln.store._tables import (
     ModelApprovalEventRow,
     ModelGroupRow,
     ModelVersionRow,
+    MonitorRow,
+    MonitorRunRow,
+    ScheduleRow,
     VariantMetricsRow,
 )
 
 __all__ = [
     "SCHEMA_REVISION",
+    "AlarmEventRow",
+    "AlarmRow",
+    "BaselineRow",
     "ApiKeyRow",
     "DatasetProfileRow",
     "DatasetVersionRow",
@@ -38,6 +47,9 @@ __all__ = [
     "ModelApprovalEventRow",
     "ModelGroupRow",
     "ModelVersionRow",
+    "MonitorRow",
+    "MonitorRunRow",
+    "ScheduleRow",
     "Store",
     "VariantMetricsRow",
     "link",

@@ -257,6 +257,115 @@ class GroundTruthRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
 
 
+class BaselineRow(Base):
+    """A monitoring baseline (migration 0009): the statistics of a reference data set (and its
+    model's predictions), and the constraints suggested from them, which the user may edit."""
+
+    __tablename__ = "baselines"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_version_id: Mapped[str] = mapped_column(String(40), index=True)
+    model: Mapped[str | None] = mapped_column(String(300), nullable=True)  # "group:version"
+    statistics: Mapped[dict] = mapped_column(JSON)
+    constraints: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]  # the constraints' last edit
+
+
+class MonitorRow(Base):
+    """A monitor on an endpoint's captured traffic (migration 0009)."""
+
+    __tablename__ = "monitors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    # data-quality | model-quality | bias | attribution
+    type: Mapped[str] = mapped_column(String(40))
+    baseline_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    schedule: Mapped[str] = mapped_column(String(100))  # hourly | daily | a cron expression
+    window_seconds: Mapped[float] = mapped_column(Float)
+    # How long before the run the window ends: labels arrive late (model quality, bias).
+    offset_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)  # per-type options (facet, ...)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class MonitorRunRow(Base):
+    """One run of a monitor, or of ``kiln monitor compare`` (``monitor`` None): the window it
+    read, its metrics (flat name -> number), its violations and its report."""
+
+    __tablename__ = "monitor_runs"
+    __table_args__ = (Index("ix_monitor_runs_monitor_started", "monitor", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    monitor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    type: Mapped[str] = mapped_column(String(40))
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # Completed | NoData | Failed
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    window_start: Mapped[datetime | None] = mapped_column(nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    # What was compared: {"reference": "...", "current": "..."} (data set refs, capture window).
+    inputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    violations: Mapped[list] = mapped_column(JSON, default=list)
+    # Statistics of the current data and counts (rows read, corrupt records skipped, ...).
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AlarmRow(Base):
+    """A user's alarm (migration 0009): a condition on a monitor's or an endpoint's metrics, and
+    the actions taken when it goes into ALARM."""
+
+    __tablename__ = "alarms"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))  # monitor:M | endpoint:E:METRIC
+    condition: Mapped[str] = mapped_column(String(300))
+    actions: Mapped[list] = mapped_column(JSON)  # ["log", "webhook:URL", ...]
+    state: Mapped[str] = mapped_column(String(30))  # OK | ALARM | INSUFFICIENT_DATA
+    state_changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class AlarmEventRow(Base):
+    """A state change of an alarm, its evidence, and the actions taken with their outcome."""
+
+    __tablename__ = "alarm_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alarm: Mapped[str] = mapped_column(String(200), index=True)
+    time: Mapped[datetime]
+    old_state: Mapped[str] = mapped_column(String(30))
+    new_state: Mapped[str] = mapped_column(String(30))
+    evidence: Mapped[dict] = mapped_column(JSON)
+    actions: Mapped[list] = mapped_column(JSON)  # [{"action", "outcome", "detail"}]
+
+
+class ScheduleRow(Base):
+    """Something the scheduler runs on a cron schedule (migration 0009): a monitor, a retraining.
+    ``lease_owner``/``lease_until`` make sure two schedulers never run one schedule twice."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)  # "monitor:M", "retrain:N"
+    kind: Mapped[str] = mapped_column(String(40))  # monitor | retrain
+    target: Mapped[dict] = mapped_column(JSON)  # what to run: {"monitor": M} or a training spec
+    expression: Mapped[str] = mapped_column(String(100))  # a cron expression (UTC)
+    next_run_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+
+
 class LineageRow(Base):
     """A directed edge: ``source`` was used to produce ``target``."""
 
