@@ -74,6 +74,8 @@ register_job_kind(
     id_prefix="deploy",
     title="deployment",
 )
+register_job_kind("monitor", run="kiln.monitoring:run_monitor_job", id_prefix="mon")
+register_job_kind("retraining", run="kiln.monitoring:run_retraining_job", id_prefix="retrain")
 
 
 class Context:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from kiln.context import Context
 if TYPE_CHECKING:
     from kiln.automl import AutoMLResult
     from kiln.data import DatasetVersion
+    from kiln.monitoring import MonitoringService
     from kiln.profile import DatasetProfile
     from kiln.recipe import RecipePreview
     from kiln.reports import JobReport
@@ -95,6 +97,13 @@ class Workspace(Context):
         from kiln.serving import transform
 
         return transform(self, model, input=input, output=output, **options)
+
+    @cached_property
+    def monitoring(self) -> MonitoringService:
+        """Baselines, monitors, alarms, schedules and retraining; see docs/monitoring.md."""
+        from kiln.monitoring import MonitoringService
+
+        return MonitoringService(self)
 
     def report(self, job_id: str, *, out: str | Path | None = None, **options: Any) -> JobReport:
         """Write the HTML report of a completed training, tuning or AutoML job; see

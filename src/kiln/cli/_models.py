@@ -116,6 +116,7 @@ def show(
             else "an ensemble: see automl",
             "early stopping": _early_stopping(version.details),
             "automl": _automl_summary(version.details) if version.algorithm == "automl" else None,
+            "retraining": _retraining_summary(version.details),
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
         },
@@ -311,6 +312,21 @@ def _early_stopping(details: dict | None) -> str | None:
     if not stopped:
         return None
     return f"{stopped['param']} {stopped['chosen']} chosen of {stopped['configured']} configured"
+
+
+def _retraining_summary(details: dict | None) -> str | None:
+    """A retrained version's comparison with the model it would replace, on the same test rows."""
+    found = (details or {}).get("retraining")
+    if not found:
+        return None
+    pairs = ", ".join(
+        f"{name} {row['candidate']:.4g} vs {row['deployed']:.4g}"
+        for name, row in list(found.get("comparison", {}).items())[:4]
+    )
+    return (
+        f"retrained from {found.get('replaces')} ({found.get('reason') or 'requested'}); "
+        f"on the same {found.get('test_rows')} test rows: {pairs}"
+    )
 
 
 def _automl_summary(details: dict) -> str:

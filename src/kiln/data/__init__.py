@@ -6,6 +6,7 @@ from kiln.data._capture import (
     META_COLUMNS,
     capture_file_name,
     capture_records,
+    capture_rows,
     parse_since,
 )
 from kiln.data._catalog import DataCatalog, DatasetVersion, unknown_column
@@ -42,6 +43,7 @@ __all__ = [
     "DatasetVersion",
     "capture_file_name",
     "capture_records",
+    "capture_rows",
     "check_ratios",
     "count_body_records",
     "count_records",

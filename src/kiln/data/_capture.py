@@ -81,36 +81,71 @@ def _utc(value: datetime) -> datetime:
 
 
 def capture_records(
-    artifacts: ArtifactStore, endpoint: str, *, since: datetime | None = None
+    artifacts: ArtifactStore,
+    endpoint: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    skipped: dict[str, int] | None = None,
 ) -> list[dict]:
     """Every captured invocation of ``endpoint`` (one dict per invocation, as written), oldest
-    file first; with ``since``, only those at or after it."""
+    file first; with ``since`` / ``until``, only those at or after / before them.
+
+    Lines that are not JSON records and files that cannot be read are skipped; with
+    ``skipped``, they are counted in it (``corrupt_lines``, ``unreadable_files``)."""
     records: list[dict] = []
-    cutoff = since.strftime("%Y-%m-%dT%H:%M:%S.%f") if since is not None else None
+    counts = skipped if skipped is not None else {}
+    counts.setdefault("corrupt_lines", 0)
+    counts.setdefault("unreadable_files", 0)
+    cutoff = _stamp(since) if since is not None else None
+    end = _stamp(until) if until is not None else None
     hour_cutoff = since.strftime("%Y-%m-%d/%H") if since is not None else None
+    hour_end = until.strftime("%Y-%m-%d/%H") if until is not None else None
     for name in artifacts.list_named(f"{CAPTURE_PREFIX}/{endpoint}"):
         partition = _PARTITION.search(name)
-        if hour_cutoff and partition and f"{partition[1]}/{partition[2]}" < hour_cutoff:
-            continue  # a whole hour before the cutoff: not read at all
-        if name.endswith(".jsonl"):
-            found = _jsonl_records(artifacts.read_named(name))
-        elif name.endswith(".parquet"):
-            found = _parquet_records(artifacts.read_named(name))
-        else:
+        hour = f"{partition[1]}/{partition[2]}" if partition else None
+        if hour and ((hour_cutoff and hour < hour_cutoff) or (hour_end and hour > hour_end)):
+            continue  # a whole hour outside the window: not read at all
+        try:
+            if name.endswith(".jsonl"):
+                found = _jsonl_records(artifacts.read_named(name), counts)
+            elif name.endswith(".parquet"):
+                found = _parquet_records(artifacts.read_named(name))
+            else:
+                continue
+        except Exception:  # noqa: BLE001 — a damaged file must not hide the others
+            counts["unreadable_files"] += 1
             continue
-        if cutoff is not None:
-            found = [r for r in found if str(r.get("timestamp", "")).rstrip("Z") >= cutoff]
+        if cutoff is not None or end is not None:
+            found = [
+                r
+                for r in found
+                if (cutoff is None or str(r.get("timestamp", "")).rstrip("Z") >= cutoff)
+                and (end is None or str(r.get("timestamp", "")).rstrip("Z") < end)
+            ]
         records += found
     return records
 
 
-def _jsonl_records(data: bytes) -> list[dict]:
+def _stamp(value: datetime) -> str:
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _jsonl_records(data: bytes, counts: dict[str, int]) -> list[dict]:
     records = []
     for line in data.splitlines():
+        if not line.strip():
+            continue
         try:
-            records.append(orjson.loads(line))
+            record = orjson.loads(line)
         except orjson.JSONDecodeError:
-            continue  # the last line of a file its server was killed while writing
+            # e.g. the last line of a file its server was killed while writing
+            counts["corrupt_lines"] += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            counts["corrupt_lines"] += 1
     return records
 
 

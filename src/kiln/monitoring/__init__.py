@@ -2,4 +2,27 @@
 drift, model quality, bias, attribution), alarms and their actions, the scheduler, and the
 retraining loop; the analogue of SageMaker Model Monitor. See docs/monitoring.md."""
 
-__all__: list[str] = []
+from kiln.monitoring._baselines import Baseline, model_frame
+from kiln.monitoring._monitors import (
+    MONITOR_TYPES,
+    Monitor,
+    MonitorRun,
+    run_monitor_job,
+    start_monitor_run,
+)
+from kiln.monitoring._retrain import model_metrics, run_retraining_job, start_retraining
+from kiln.monitoring._service import MonitoringService
+
+__all__ = [
+    "MONITOR_TYPES",
+    "Baseline",
+    "Monitor",
+    "MonitorRun",
+    "MonitoringService",
+    "model_frame",
+    "model_metrics",
+    "run_monitor_job",
+    "run_retraining_job",
+    "start_monitor_run",
+    "start_retraining",
+]

@@ -195,6 +195,16 @@ class ModelRegistry:
             self.get(group)
         return [ModelVersion._from_row(r) for r in rows]
 
+    def add_details(self, ref: str, **values) -> ModelVersion:
+        """Merge ``values`` into a version's ``details`` (what it carries beyond metrics: e.g. a
+        retraining's comparison with the model it would replace)."""
+        version = self.get(ref)
+        with self._ws.store.write() as session:
+            row = session.get(ModelVersionRow, version.id)
+            row.details = {**(row.details or {}), **values}
+            session.flush()
+            return ModelVersion._from_row(row)
+
     # -- approval ---------------------------------------------------------------------------
 
     def approve(self, ref: str, *, reason: str = "") -> ModelVersion:

@@ -1,0 +1,669 @@
+"""Monitors: a check of an endpoint's captured traffic over a window, run as a job on a schedule
+(data quality and drift, model quality, bias, attribution drift), and each run's record: its
+metrics, violations and HTML report. Also ``compare``: the data-quality check on two data set
+versions, without an endpoint."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
+
+from kiln.data import META_COLUMNS, capture_records, capture_rows
+from kiln.endpoints import parse_duration
+from kiln.errors import ConfigError, NotFound, StateError
+from kiln.monitoring._baselines import Baseline, create_baseline, get_baseline
+from kiln.store import MonitorRow, MonitorRunRow, Record, new_id, now, who
+
+if TYPE_CHECKING:
+    from kiln.context import Context
+
+__all__ = [
+    "MONITOR_TYPES",
+    "Monitor",
+    "MonitorRun",
+    "compare_datasets",
+    "create_monitor",
+    "delete_monitor",
+    "get_monitor",
+    "get_run",
+    "list_monitors",
+    "list_runs",
+    "monitor_history",
+    "run_monitor",
+    "run_monitor_job",
+    "run_report",
+    "start_monitor_run",
+]
+
+DATA_QUALITY, MODEL_QUALITY, BIAS, ATTRIBUTION = (
+    "data-quality",
+    "model-quality",
+    "bias",
+    "attribution",
+)
+MONITOR_TYPES = (DATA_QUALITY, MODEL_QUALITY, BIAS, ATTRIBUTION)
+COMPLETED, NO_DATA, FAILED = "Completed", "NoData", "Failed"
+# Labelled rows a model-quality or bias run needs before its figures mean anything.
+MIN_LABELLED_ROWS = 20
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+@dataclass(frozen=True)
+class Monitor(Record):
+    name: str
+    endpoint: str
+    type: str
+    baseline_id: str | None
+    schedule: str
+    window_seconds: float
+    offset_seconds: float
+    config: dict
+    created_at: datetime
+    created_by: str
+
+    def to_dict(self) -> dict:
+        return self._plain()
+
+
+@dataclass(frozen=True)
+class MonitorRun(Record):
+    id: str
+    monitor: str | None
+    type: str
+    job_id: str | None
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    window_start: datetime | None
+    window_end: datetime | None
+    inputs: dict
+    metrics: dict
+    violations: list
+    summary: dict
+    report_digest: str | None
+    failure_reason: str | None
+
+    def to_dict(self) -> dict:
+        return self._plain()
+
+
+# -- monitors ---------------------------------------------------------------------------------
+def create_monitor(
+    ctx: Context,
+    name: str,
+    *,
+    endpoint: str,
+    type: str,
+    schedule: str = "hourly",
+    baseline: str | None = None,
+    window: str | float = "1h",
+    offset: str | float = "0s",
+    **config: Any,
+) -> Monitor:
+    """Create monitor ``name`` on ``endpoint``'s captured traffic, and its schedule.
+
+    ``type``: data-quality, model-quality, bias or attribution. Without ``baseline``, one is
+    made from the endpoint's model (its training data, with its predictions). ``window``: how
+    much traffic each run reads; ``offset``: how long before the run the window ends (labels
+    arrive late). Bias monitors need ``facet`` and ``label_value`` in ``config`` (and may give
+    ``facet_value``, ``thresholds``); model-quality monitors may give ``thresholds``
+    (``{"accuracy": 0.8}``) instead of the baseline's.
+    """
+    from kiln.monitoring._scheduler import ScheduleService, parse_schedule
+
+    if not _NAME.fullmatch(name or ""):
+        raise ConfigError(
+            f"Cannot use {name!r} as a monitor name: use letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit (at most 100).",
+            code="monitor.bad-name",
+        )
+    if type not in MONITOR_TYPES:
+        raise ConfigError(
+            f"Unknown monitor type {type!r}. Types: {', '.join(MONITOR_TYPES)}.",
+            code="monitor.unknown-type",
+        )
+    expression = parse_schedule(schedule)
+    window_seconds = _seconds(window, "window")
+    offset_seconds = _seconds(offset, "offset", allow_zero=True)
+    target = ctx.endpoints.get(endpoint)
+    if not target.capture:
+        raise ConfigError(
+            f"Endpoint {endpoint!r} does not capture its traffic, so a monitor would see none. "
+            f"Turn capture on first: kiln endpoints capture {endpoint} --percent 100 (or "
+            "ws.endpoints.set_capture), then create the monitor.",
+            code="monitor.no-capture",
+        )
+    if type == BIAS:
+        _check_bias_config(config)
+    with ctx.store.read() as session:
+        if session.get(MonitorRow, name) is not None:
+            raise StateError(
+                f"A monitor named {name!r} exists already. Delete it first "
+                f"(kiln monitor delete {name}) or choose another name.",
+                code="monitor.exists",
+            )
+    if baseline is not None:
+        chosen: Baseline | None = get_baseline(ctx, baseline)
+    elif type in (DATA_QUALITY, ATTRIBUTION) or (
+        type == MODEL_QUALITY and "thresholds" not in config
+    ):
+        chosen = create_baseline(ctx, model=target.model)
+    else:
+        chosen = None
+    if (
+        type == MODEL_QUALITY
+        and chosen is not None
+        and not chosen.constraints.get("model_quality")
+        and "thresholds" not in config
+    ):
+        raise ConfigError(
+            f"Baseline {chosen.id} has no model-quality thresholds (it was made from data "
+            "alone). Use a model's baseline (kiln monitor baseline --model M), or give "
+            "thresholds in the monitor's config.",
+            code="monitor.no-quality-thresholds",
+        )
+    if type == ATTRIBUTION and chosen is not None and not chosen.statistics.get("attribution"):
+        raise ConfigError(
+            f"Baseline {chosen.id} holds no attributions: the model could not be explained, or "
+            "the baseline was made without a model (kiln monitor baseline --model M).",
+            code="monitor.no-attribution-baseline",
+        )
+    row = MonitorRow(
+        name=name,
+        endpoint=endpoint,
+        type=type,
+        baseline_id=chosen.id if chosen else None,
+        schedule=schedule,
+        window_seconds=window_seconds,
+        offset_seconds=offset_seconds,
+        config=config,
+        created_at=now(),
+        created_by=who(),
+    )
+    with ctx.store.write() as session:
+        session.add(row)
+        session.flush()
+        monitor = Monitor._from_row(row)
+    ScheduleService(ctx).put(
+        f"monitor:{name}", kind="monitor", target={"monitor": name}, expression=expression
+    )
+    return monitor
+
+
+def _check_bias_config(config: dict) -> None:
+    for key in ("facet", "label_value"):
+        if config.get(key) in (None, ""):
+            raise ConfigError(
+                f"A bias monitor needs {key!r}: --facet COLUMN[=VALUE] and --label-value V "
+                "(the favourable outcome).",
+                code="monitor.bias-config",
+            )
+
+
+def _seconds(value: str | float, what: str, *, allow_zero: bool = False) -> float:
+    seconds = float(value) if isinstance(value, int | float) else parse_duration(value, what=what)
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ConfigError(
+            f"The monitor's {what} must be {'0 or more' if allow_zero else 'more than 0'}; "
+            f"got {value!r}.",
+            code="monitor.bad-window",
+        )
+    return seconds
+
+
+def get_monitor(ctx: Context, name: str) -> Monitor:
+    with ctx.store.read() as session:
+        row = session.get(MonitorRow, name)
+        if row is None:
+            known = session.scalars(select(MonitorRow.name).order_by(MonitorRow.name)).all()
+            raise NotFound(
+                f"No monitor named {name!r}. Monitors: {', '.join(known) or 'none'} "
+                "(create one with 'kiln monitor create').",
+                code="monitor.unknown",
+            )
+        return Monitor._from_row(row)
+
+
+def list_monitors(ctx: Context, endpoint: str | None = None) -> list[Monitor]:
+    query = select(MonitorRow).order_by(MonitorRow.name)
+    if endpoint:
+        query = query.where(MonitorRow.endpoint == endpoint)
+    with ctx.store.read() as session:
+        return [Monitor._from_row(r) for r in session.scalars(query).all()]
+
+
+def delete_monitor(ctx: Context, name: str) -> Monitor:
+    """Delete the monitor and its schedule; its past runs stay readable."""
+    from kiln.monitoring._scheduler import ScheduleService
+
+    monitor = get_monitor(ctx, name)
+    with ctx.store.write() as session:
+        session.execute(sql_delete(MonitorRow).where(MonitorRow.name == name))
+    ScheduleService(ctx).remove(f"monitor:{name}", missing_ok=True)
+    return monitor
+
+
+# -- runs -------------------------------------------------------------------------------------
+def start_monitor_run(ctx: Context, name: str, *, at: datetime | None = None, on_log=None) -> str:
+    """Run monitor ``name`` as a job (in its own process) and wait for it; returns the job id.
+    ``at``: the time the run stands for (its window ends ``offset`` before it); now by default."""
+    from kiln.compute import LocalExecutor
+
+    monitor = get_monitor(ctx, name)
+    at = at or now()
+    job = ctx.jobs.create(
+        "monitor", {"monitor": monitor.name, "type": monitor.type, "at": at.isoformat()}
+    )
+    LocalExecutor(ctx).run(job, on_log=on_log)
+    return job.id
+
+
+def run_monitor(ctx: Context, name: str, *, at: datetime | None = None, on_log=None) -> MonitorRun:
+    """Run monitor ``name`` now (as a job) and return the run's record."""
+    job_id = start_monitor_run(ctx, name, at=at, on_log=on_log)
+    with ctx.store.read() as session:
+        row = session.scalars(select(MonitorRunRow).where(MonitorRunRow.job_id == job_id)).one()
+        return MonitorRun._from_row(row)
+
+
+def run_monitor_job(ws: Context, job, spec: dict) -> dict:
+    """The monitor job: read the window, check it, record the run and its report, and evaluate
+    the alarms that watch this monitor."""
+    monitor = get_monitor(ws, spec["monitor"])
+    at = datetime.fromisoformat(spec["at"]) if spec.get("at") else now()
+    end = at - timedelta(seconds=monitor.offset_seconds)
+    start = end - timedelta(seconds=monitor.window_seconds)
+    job.log(
+        f"Monitor {monitor.name} ({monitor.type}) on endpoint {monitor.endpoint}: traffic "
+        f"captured from {start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC."
+    )
+    run = execute_monitor(ws, monitor, start=start, end=end, job_id=job.job_id, log=job.log)
+    job.log(
+        f"Run {run.id}: {run.status}, {len(run.violations)} violation(s)"
+        + (f", {run.summary.get('rows', 0)} row(s) read." if run.status != FAILED else ".")
+    )
+    from kiln.monitoring._alarms import evaluate_alarms
+
+    for change in evaluate_alarms(ws, source=f"monitor:{monitor.name}"):
+        job.log(
+            f"Alarm {change.get('alarm')}: {change.get('old_state')} → {change.get('new_state')}"
+        )
+    return {"run": run.id, "status": run.status, "violations": len(run.violations)}
+
+
+def read_window(
+    ctx: Context, endpoint: str, start: datetime, end: datetime, *, labels: bool
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows ``endpoint`` captured in [start, end), with the ground truth joined when
+    ``labels``; and what was skipped (corrupt lines, unreadable files)."""
+    skipped: dict[str, int] = {}
+    records = capture_records(ctx.artifacts, endpoint, since=start, until=end, skipped=skipped)
+    truth = ctx.data.ground_truth_labels(endpoint) if labels else None
+    return capture_rows(records, truth), skipped
+
+
+def execute_monitor(
+    ctx: Context, monitor: Monitor, *, start: datetime, end: datetime, job_id: str | None, log
+) -> MonitorRun:
+    """Check ``monitor``'s window and store the run (Completed, NoData or Failed)."""
+    started = now()
+    needs_labels = monitor.type in (MODEL_QUALITY, BIAS)
+    frame, skipped = read_window(ctx, monitor.endpoint, start, end, labels=needs_labels)
+    summary: dict[str, Any] = {"rows": int(len(frame)), **skipped}
+    if skipped.get("corrupt_lines") or skipped.get("unreadable_files"):
+        log(
+            f"Skipped {skipped['corrupt_lines']} corrupt capture line(s) and "
+            f"{skipped['unreadable_files']} unreadable file(s).",
+        )
+    inputs = {"endpoint": monitor.endpoint, "window": f"{start.isoformat()}Z/{end.isoformat()}Z"}
+    baseline = get_baseline(ctx, monitor.baseline_id) if monitor.baseline_id else None
+    if baseline is not None:
+        inputs["baseline"] = baseline.id
+    metrics: dict[str, float] = {}
+    violations: list[dict] = []
+    status, reason = COMPLETED, None
+    if frame.empty:
+        status = NO_DATA
+        summary["reason"] = "No captured traffic in the window."
+    else:
+        try:
+            metrics, violations, extra = _check(ctx, monitor, baseline, frame)
+            summary.update(extra)
+            if extra.get("no_data"):
+                status = NO_DATA
+        except Exception as exc:  # noqa: BLE001 — recorded on the run, then raised by the job
+            status, reason = FAILED, f"{type(exc).__name__}: {exc}"
+            _store_run(
+                ctx,
+                monitor.name,
+                monitor.type,
+                job_id,
+                status,
+                started,
+                start,
+                end,
+                inputs,
+                metrics,
+                violations,
+                summary,
+                reason,
+            )
+            raise
+    metrics = {"rows": float(len(frame)), **metrics, "violations": float(len(violations))}
+    return _store_run(
+        ctx,
+        monitor.name,
+        monitor.type,
+        job_id,
+        status,
+        started,
+        start,
+        end,
+        inputs,
+        metrics,
+        violations,
+        summary,
+        reason,
+    )
+
+
+def _check(
+    ctx: Context, monitor: Monitor, baseline: Baseline | None, frame: pd.DataFrame
+) -> tuple[dict, list, dict]:
+    if monitor.type == DATA_QUALITY:
+        return _data_quality(baseline, _features(frame))
+    if monitor.type == MODEL_QUALITY:
+        from kiln.monitoring._model_quality import check_model_quality
+
+        return check_model_quality(ctx, monitor, baseline, frame)
+    if monitor.type == BIAS:
+        return _bias(monitor, frame)
+    return _attribution(ctx, monitor, baseline, frame)
+
+
+def _features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The captured inputs and predictions, without the invocation's metadata."""
+    return frame.drop(columns=[c for c in META_COLUMNS if c in frame.columns])
+
+
+def _data_quality(baseline: Baseline, current: pd.DataFrame) -> tuple[dict, list, dict]:
+    from kiln.monitoring._drift import check_data_quality
+
+    result = check_data_quality(baseline.statistics, baseline.constraints, current)
+    extra = {
+        "drift": result.drift,
+        "statistics": result.statistics,
+        "baseline_statistics": _without_model(baseline.statistics),
+    }
+    return dict(result.metrics), list(result.violations), extra
+
+
+def _without_model(statistics: dict) -> dict:
+    return {k: v for k, v in statistics.items() if k not in ("attribution",)}
+
+
+def _bias(monitor: Monitor, frame: pd.DataFrame) -> tuple[dict, list, dict]:
+    import kiln.clarify as clarify
+
+    config = monitor.config
+    labelled = frame[frame["label"].notna()] if "label" in frame else frame.iloc[0:0]
+    if len(labelled) < MIN_LABELLED_ROWS:
+        return (
+            {"labelled_rows": float(len(labelled))},
+            [],
+            {
+                "no_data": True,
+                "reason": f"{len(labelled)} labelled row(s) in the window; a bias run needs "
+                f"{MIN_LABELLED_ROWS}. Upload ground truth (kiln endpoints ground-truth).",
+            },
+        )
+    metrics, violations = clarify.check_bias(
+        labelled,
+        label="label",
+        predicted="predicted_label",
+        label_value=config["label_value"],
+        facet=config["facet"],
+        facet_value=config.get("facet_value"),
+        thresholds=config.get("thresholds"),
+    )
+    metrics = {**metrics, "labelled_rows": float(len(labelled))}
+    return metrics, violations, {"bias": metrics}
+
+
+def _attribution(
+    ctx: Context, monitor: Monitor, baseline: Baseline, frame: pd.DataFrame
+) -> tuple[dict, list, dict]:
+    import kiln.clarify as clarify
+
+    model = ctx.models.load(baseline.model) if baseline.model else None
+    if model is None:
+        raise ConfigError(
+            f"Baseline {baseline.id} names no model to explain the live traffic with.",
+            code="monitor.no-attribution-baseline",
+        )
+    sample = frame.sample(min(len(frame), 500), random_state=0)
+    threshold = float(baseline.constraints.get("attribution", {}).get("ndcg_threshold", 0.9))
+    metrics, violations, current = clarify.check_attribution(
+        model, baseline.statistics["attribution"], sample, threshold=threshold
+    )
+    return (
+        metrics,
+        violations,
+        {
+            "attribution": {
+                "baseline": baseline.statistics["attribution"],
+                "current": current,
+                "threshold": threshold,
+                **metrics,
+            }
+        },
+    )
+
+
+def _store_run(
+    ctx: Context,
+    monitor: str | None,
+    type_: str,
+    job_id: str | None,
+    status: str,
+    started: datetime,
+    start: datetime | None,
+    end: datetime | None,
+    inputs: dict,
+    metrics: dict,
+    violations: list,
+    summary: dict,
+    reason: str | None,
+) -> MonitorRun:
+    from kiln.monitoring._report import monitor_report
+    from kiln.reports import split_library
+
+    run_id = new_id("run")
+    record = {
+        "id": run_id,
+        "monitor": monitor,
+        "type": type_,
+        "job_id": job_id,
+        "status": status,
+        "window_start": start.isoformat() + "Z" if start else None,
+        "window_end": end.isoformat() + "Z" if end else None,
+        "inputs": inputs,
+        "metrics": metrics,
+        "violations": violations,
+        "summary": summary,
+        "failure_reason": reason,
+    }
+    page, library = split_library(monitor_report(record))
+    report_digest = ctx.artifacts.put_bytes(page.encode("utf-8"))
+    if library is not None:
+        summary = {**summary, "report_library": ctx.artifacts.put_bytes(library.encode("utf-8"))}
+    row = MonitorRunRow(
+        id=run_id,
+        monitor=monitor,
+        type=type_,
+        job_id=job_id,
+        status=status,
+        started_at=started,
+        ended_at=now(),
+        window_start=start,
+        window_end=end,
+        inputs=inputs,
+        metrics=metrics,
+        violations=violations,
+        summary=summary,
+        report_digest=report_digest,
+        failure_reason=reason,
+    )
+    with ctx.store.write() as session:
+        session.add(row)
+        session.flush()
+        return MonitorRun._from_row(row)
+
+
+def compare_datasets(
+    ctx: Context, reference: str, current: str, *, baseline: str | None = None
+) -> MonitorRun:
+    """The data-quality and drift check of data set ``current`` against ``reference`` (both
+    ``name[@V]``), recorded as a run without a monitor. ``baseline``: use that baseline's
+    (perhaps edited) constraints instead of ones suggested from ``reference``."""
+    started = now()
+    chosen = get_baseline(ctx, baseline) if baseline else create_baseline(ctx, reference)
+    version = ctx.data.get(current)
+    if version.row_count == 0:
+        raise ConfigError(
+            f"Data set {version.ref} has no rows to compare with the reference.",
+            code="monitor.empty-data",
+        )
+    frame = ctx.data.load(version)
+    metrics, violations, extra = _data_quality(chosen, frame)
+    summary = {"rows": int(len(frame)), **extra}
+    inputs = {
+        "reference": chosen.statistics.get("dataset", {}).get("ref", reference),
+        "current": version.ref,
+        "baseline": chosen.id,
+    }
+    metrics = {"rows": float(len(frame)), **metrics, "violations": float(len(violations))}
+    return _store_run(
+        ctx,
+        None,
+        DATA_QUALITY,
+        None,
+        COMPLETED,
+        started,
+        None,
+        None,
+        inputs,
+        metrics,
+        violations,
+        summary,
+        None,
+    )
+
+
+def get_run(ctx: Context, run_id: str) -> MonitorRun:
+    with ctx.store.read() as session:
+        row = session.get(MonitorRunRow, run_id)
+        if row is None:
+            raise NotFound(
+                f"No monitor run {run_id!r}. See 'kiln monitor runs MONITOR'.",
+                code="monitor.unknown-run",
+            )
+        return MonitorRun._from_row(row)
+
+
+def list_runs(ctx: Context, name: str | None = None, *, limit: int = 50) -> list[MonitorRun]:
+    """The latest runs (newest first), of monitor ``name`` or of every monitor and compare."""
+    query = select(MonitorRunRow).order_by(MonitorRunRow.started_at.desc()).limit(limit)
+    if name is not None:
+        get_monitor(ctx, name)
+        query = query.where(MonitorRunRow.monitor == name)
+    with ctx.store.read() as session:
+        return [MonitorRun._from_row(r) for r in session.scalars(query).all()]
+
+
+def run_report(ctx: Context, run_id: str, *, out: str | Path | None = None) -> Path:
+    """Write run ``run_id``'s HTML report to ``out`` (default: reports/<run id>.html in the
+    workspace) and return its path."""
+    from kiln.reports import write
+
+    run = get_run(ctx, run_id)
+    path = Path(out) if out else ctx.home / "reports" / f"{run.id}.html"
+    page = ctx.artifacts.read_bytes(run.report_digest, what="monitor report").decode("utf-8")
+    library_digest = run.summary.get("report_library")
+    library = (
+        ctx.artifacts.read_bytes(library_digest, what="plotly.js").decode("utf-8")
+        if library_digest
+        else None
+    )
+    return write(path, page, library=library)
+
+
+def monitor_history(
+    ctx: Context, name: str, *, metrics: list[str] | None = None, limit: int = 500
+) -> list[dict]:
+    """Each run of monitor ``name``, oldest first: its time, status, violations and metrics (all,
+    or those named)."""
+    runs = list_runs(ctx, name, limit=limit)
+    out = []
+    for run in reversed(runs):
+        values = run.metrics if not metrics else {m: run.metrics.get(m) for m in metrics}
+        out.append(
+            {
+                "run": run.id,
+                "time": run.started_at.isoformat() + "Z",
+                "window_end": run.window_end.isoformat() + "Z" if run.window_end else None,
+                "status": run.status,
+                "violations": len(run.violations),
+                "metrics": values,
+            }
+        )
+    return out
+
+
+def history_report(
+    ctx: Context, name: str, *, out: str | Path, metrics: list[str] | None = None
+) -> Path:
+    """An HTML page with each metric of monitor ``name`` over time (one plot per metric)."""
+    import plotly.graph_objects as go
+
+    from kiln.reports import Section, figure, render, table, write
+
+    monitor = get_monitor(ctx, name)
+    history = monitor_history(ctx, name, metrics=metrics)
+    names: list[str] = []
+    for point in history:
+        names += [m for m in point["metrics"] if m not in names]
+    shown = names if metrics else _headline(names)
+    figures = []
+    for metric in shown:
+        xs = [p["time"] for p in history if p["metrics"].get(metric) is not None]
+        ys = [p["metrics"][metric] for p in history if p["metrics"].get(metric) is not None]
+        if not xs:
+            continue
+        fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", name=metric))
+        figures.append(figure(fig.update_layout(title=metric, height=260), compact=True))
+    rows = [[p["time"], p["status"], p["violations"], p["run"]] for p in history[-50:]]
+    page = render(
+        f"Monitor {monitor.name}: history",
+        [
+            Section("Metrics over time", "".join(figures) or "<p>No runs yet.</p>"),
+            Section("Runs", table(["time", "status", "violations", "run"], rows)),
+        ],
+        subtitle=f"{monitor.type} on endpoint {monitor.endpoint}",
+        plotly_bundle="cartesian",
+    )
+    return write(out, page)
+
+
+def _headline(names: list[str]) -> list[str]:
+    """The metrics a history shows by default: counts and the summary figures, not every
+    column's every statistic (30 columns × 3 statistics would be 90 plots)."""
+    per_column = re.compile(r"^(drift|completeness)\.[^.]+\.")
+    return [n for n in names if not per_column.match(n)][:24]
