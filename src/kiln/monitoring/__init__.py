@@ -12,6 +12,7 @@ from kiln.monitoring._monitors import (
 )
 from kiln.monitoring._retrain import model_metrics, run_retraining_job, start_retraining
 from kiln.monitoring._service import MonitoringService
+from kiln.monitoring._simulate import drifted_columns, simulate_traffic
 
 __all__ = [
     "MONITOR_TYPES",
@@ -19,10 +20,12 @@ __all__ = [
     "Monitor",
     "MonitorRun",
     "MonitoringService",
+    "drifted_columns",
     "model_frame",
     "model_metrics",
     "run_monitor_job",
     "run_retraining_job",
+    "simulate_traffic",
     "start_monitor_run",
     "start_retraining",
 ]

@@ -1,0 +1,181 @@
+"""Monitors on an endpoint's captured traffic: data quality and drift, model quality with ground
+truth, what a run records, and the bad input each refuses or reports."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from kiln.data import capture_file_name
+from kiln.errors import ConfigError
+from kiln.monitoring import simulate_traffic
+from kiln.store import now
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "retraining" / "retraining_loop.py"
+
+
+def example():
+    """examples/retraining/retraining_loop.py as a module: the tests run the example's code."""
+    spec = importlib.util.spec_from_file_location("retraining_loop", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def replay(ws, rows: pd.DataFrame) -> None:
+    example().replay(ws, "churn", rows.drop(columns=["churn"], errors="ignore"))
+
+
+def test_a_monitor_needs_capture_on_its_endpoint(trained_copy):
+    ws, _ = trained_copy
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create("m", endpoint="churn", type="data-quality")
+    assert caught.value.code == "monitor.no-capture"
+    assert "kiln endpoints capture churn --percent 100" in caught.value.message
+    assert ws.monitoring.list() == []
+
+
+def test_a_bad_schedule_is_refused_before_anything_is_stored(capturing):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create("m", endpoint="churn", type="data-quality", schedule="every tuesday")
+    assert "every tuesday" in caught.value.message
+    assert ws.monitoring.list() == [] and ws.monitoring.baselines() == []
+
+
+def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
+    ws, churn = capturing
+    monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")
+    baseline = ws.monitoring.get_baseline(monitor.baseline_id)
+    assert baseline.model == ws.endpoints.get("churn").model
+    assert any(f["name"].startswith("predicted_") for f in baseline.statistics["features"])
+
+    replay(ws, simulate_traffic(churn, rows=400, drift=0.0, seed=1))
+    calm = ws.monitoring.run("quality")
+    assert calm.status == "Completed" and calm.metrics["rows"] == 400
+    assert calm.violations == [], calm.violations
+
+    replay(ws, simulate_traffic(churn, rows=400, drift=1.0, exclude=("churn",), seed=2))
+    stormy = ws.monitoring.run("quality")
+    drifted = {d["column"] for d in stormy.summary["drift"] if d["drifted"]}
+    assert {"tenure", "monthly_charges"} <= drifted
+    assert stormy.metrics["drift.num_cols"] >= 3
+    assert any(v["check"] == "baseline_drift_check" for v in stormy.violations)
+
+    history = ws.monitoring.history("quality")
+    assert [h["run"] for h in history] == [calm.id, stormy.id]
+    report = ws.monitoring.report(stormy.id, out=ws.home / "r.html")
+    assert report.stat().st_size < 1_000_000
+    assert "tenure" in report.read_text()
+
+
+def test_corrupt_capture_lines_are_skipped_counted_and_reported(capturing):
+    ws, churn = capturing
+    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
+    replay(ws, simulate_traffic(churn, rows=60, seed=3))
+    name = capture_file_name("churn", now(), "damaged-1", "jsonl")
+    ws.artifacts.append_named(name, b'{"inference_id": "x", "input": [\n[1, 2]\nnot json at all\n')
+    run = ws.monitoring.run("quality")
+    assert run.status == "Completed"
+    assert run.summary["corrupt_lines"] == 3
+    assert run.metrics["rows"] == 60
+
+
+def test_columns_missing_from_the_window_are_violations(capturing):
+    ws, churn = capturing
+    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
+    model = ws.models.load(ws.endpoints.get("churn").model)
+    rows = simulate_traffic(churn, rows=50, seed=4).drop(columns=["churn"])
+    outputs = model.predictions(rows)
+    inputs = rows.drop(columns=["tenure"]).astype(object).to_dict("records")
+    record = {
+        "inference_id": "a" * 32,
+        "timestamp": now().isoformat() + "Z",
+        "variant": "primary",
+        "model": ws.endpoints.get("churn").model,
+        "input": inputs,
+        "output": outputs,
+    }
+    ws.artifacts.append_named(
+        capture_file_name("churn", now(), "handmade-1", "jsonl"), orjson.dumps(record) + b"\n"
+    )
+    run = ws.monitoring.run("quality")
+    missing = [v for v in run.violations if v["check"] == "missing_column_check"]
+    assert [v["column"] for v in missing] == ["tenure"]
+
+
+def test_model_quality_joins_ground_truth_and_reports_unknown_labels(capturing):
+    ws, churn = capturing
+    ws.monitoring.create(
+        "accuracy", endpoint="churn", type="model-quality", thresholds={"accuracy": 0.95}
+    )
+    sample = simulate_traffic(churn, rows=80, seed=5)
+    replay(ws, sample)
+    captured = ws.data.capture("churn")
+    labels = sample["churn"].tolist()
+    labels[:5] = ["Maybe"] * 5  # a class the model never saw
+    ws.endpoints.ground_truth(
+        "churn", pd.DataFrame({"inference_id": captured["inference_id"], "label": labels})
+    )
+    run = ws.monitoring.run("accuracy")
+    assert run.status == "Completed"
+    assert run.metrics["labelled_rows"] == 80
+    assert 0.5 < run.metrics["accuracy"] < 0.95
+    checks = {v["check"]: v for v in run.violations}
+    assert checks["unknown_label_check"]["observed"] == 5
+    assert checks["unknown_label_check"]["evidence"]["examples"] == ["Maybe"]
+    assert checks["model_quality_check"]["column"] == "accuracy"
+
+
+def test_model_quality_without_labels_is_no_data(capturing):
+    ws, churn = capturing
+    ws.monitoring.create(
+        "accuracy", endpoint="churn", type="model-quality", thresholds={"accuracy": 0.7}
+    )
+    replay(ws, simulate_traffic(churn, rows=30, seed=6))
+    run = ws.monitoring.run("accuracy")
+    assert run.status == "NoData" and run.violations == []
+    assert "ground-truth" in run.summary["reason"]
+
+
+def test_a_baseline_of_an_empty_data_set_is_refused(ws):
+    ws.data.ingest(pd.DataFrame({"x": pd.Series([], dtype=float)}), name="empty")
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.baseline("empty")
+    assert caught.value.code == "monitor.empty-data"
+    assert ws.monitoring.baselines() == []
+
+
+def test_compare_two_versions_without_an_endpoint(ws):
+    from kiln.monitoring import simulate_traffic
+
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "examples/churn/telco_churn.csv")
+    ws.data.ingest(frame.iloc[:3000], name="first")
+    ws.data.ingest(simulate_traffic(frame.iloc[3000:], rows=3000, seed=1), name="same")
+    ws.data.ingest(
+        simulate_traffic(frame.iloc[3000:], rows=3000, drift=1.0, exclude=("churn",), seed=1),
+        name="moved",
+    )
+    assert ws.monitoring.compare("first", "same").violations == []
+    moved = ws.monitoring.compare("first", "moved")
+    assert moved.monitor is None and moved.inputs["current"] == "moved@1"
+    assert {"tenure", "monthly_charges", "total_charges"} <= {
+        d["column"] for d in moved.summary["drift"] if d["drifted"]
+    }
+
+
+def test_constraints_are_edited_by_path_and_a_bad_path_changes_nothing(ws):
+    ws.data.ingest(pd.DataFrame({"age": [20, 30, 40, 50] * 10}), name="people")
+    baseline = ws.monitoring.baseline("people")
+    edited = ws.monitoring.set_constraint(baseline.id, "age.completeness", 0.5)
+    assert (
+        next(f for f in edited.constraints["features"] if f["name"] == "age")["completeness"] == 0.5
+    )
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.set_constraint(baseline.id, "height.completeness", 0.5)
+    assert caught.value.code == "monitor.bad-constraint-path" and "age" in caught.value.message
+    assert ws.monitoring.get_baseline(baseline.id).constraints == edited.constraints
