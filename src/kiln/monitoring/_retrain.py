@@ -143,12 +143,14 @@ def run_retraining_job(ws: Context, job, spec: dict) -> dict:
     comparison: dict[str, dict] = {}
     test_rows = 0
     if test_ref:
-        frame = ws.data.load(test_ref)
+        # The candidate never saw its test rows; the deployed model may have trained on some of
+        # them (the new data set version holds the old rows), which would flatter it: those go.
+        frame = _unseen(ws.data.load(test_ref), _fit_rows(ws, deployed))
         test_rows = len(frame)
         mine = model_metrics(ws.models.load(candidate), frame, candidate.target)
         theirs = model_metrics(ws.models.load(deployed), frame, candidate.target)
         for name in mine:
-            if name in theirs and mine[name] is not None and theirs[name] is not None:
+            if _number(mine.get(name)) and _number(theirs.get(name)):
                 better = (
                     (mine[name] < theirs[name])
                     if name in LOWER_IS_BETTER
@@ -187,6 +189,29 @@ def run_retraining_job(ws: Context, job, spec: dict) -> dict:
         "test_rows": test_rows,
         "training_job": result.job.id,
     }
+
+
+def _fit_rows(ws: Context, version: ModelVersion):
+    """The rows ``version`` was fit or early-stopped on (its training and validation splits)."""
+    import pandas as pd
+
+    job = ws.jobs.get(version.job_id) if version.job_id else None
+    splits = ((job.result or {}).get("splits") or {}) if job else {}
+    parts = [ws.data.load(splits[p]) for p in ("train", "validation") if splits.get(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _unseen(frame, seen):
+    """The rows of ``frame`` that are not rows of ``seen`` (all columns equal)."""
+    if seen is None or seen.empty:
+        return frame
+    columns = [c for c in frame.columns if c in seen.columns]
+    marked = frame.merge(seen[columns].drop_duplicates(), on=columns, how="left", indicator=True)
+    return frame[(marked["_merge"] == "left_only").to_numpy()]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _reason_text(reason: Any) -> str:
