@@ -3,6 +3,7 @@ drift, model quality, bias, attribution), alarms and their actions, the schedule
 retraining loop; the analogue of SageMaker Model Monitor. See docs/monitoring.md."""
 
 from kiln.monitoring._baselines import Baseline, model_frame
+from kiln.monitoring._drift import QualityResult, check_data_quality
 from kiln.monitoring._monitors import (
     MONITOR_TYPES,
     Monitor,
@@ -10,9 +11,15 @@ from kiln.monitoring._monitors import (
     run_monitor_job,
     start_monitor_run,
 )
+from kiln.monitoring._report import monitor_report
 from kiln.monitoring._retrain import model_metrics, run_retraining_job, start_retraining
 from kiln.monitoring._service import MonitoringService
 from kiln.monitoring._simulate import drifted_columns, simulate_traffic
+from kiln.monitoring._statistics import (
+    dataset_statistics,
+    suggest_constraints,
+    validate_constraints,
+)
 
 __all__ = [
     "MONITOR_TYPES",
@@ -20,12 +27,18 @@ __all__ = [
     "Monitor",
     "MonitorRun",
     "MonitoringService",
+    "QualityResult",
+    "check_data_quality",
+    "dataset_statistics",
     "drifted_columns",
     "model_frame",
     "model_metrics",
+    "monitor_report",
     "run_monitor_job",
     "run_retraining_job",
     "simulate_traffic",
     "start_monitor_run",
     "start_retraining",
+    "suggest_constraints",
+    "validate_constraints",
 ]

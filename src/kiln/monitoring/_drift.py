@@ -1,0 +1,400 @@
+"""The data-quality check of a monitor run: the current data against a baseline's statistics and
+constraints, with drift per column.
+
+The reference is only its statistics document, so every drift statistic is computed from two
+sketches: the reference's, and the current column's, summarised the same way (1,001 quantiles of
+a numeric column, the counts of a categorical one). A column's CDF is known to within 0.001 from
+its quantiles, which bounds the error of the KS distance and the PSI shares by about 0.002.
+
+Decisions compare effect sizes with thresholds (KS distance, Wasserstein distance over the
+reference's standard deviation, PSI; L-infinity, Jensen-Shannon distance, bias-corrected
+Cramér's V of the chi-square test); p-values are reported beside them, never decide: with a
+million rows a p-value flags differences nobody cares about.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from kiln.monitoring._statistics import (
+    CATEGORICAL_TYPES,
+    FORMAT_VERSION,
+    NUMERIC_TYPES,
+    check_not_empty,
+    infer_type,
+    monitored_columns,
+    summarise_column,
+    validate_constraints,
+)
+
+__all__ = [
+    "QualityResult",
+    "categorical_drift",
+    "check_data_quality",
+    "numeric_drift",
+]
+
+# A share below this counts as this in the PSI (an empty bin would make it infinite).
+PSI_FLOOR = 1e-4
+PSI_BINS = 10
+_OTHER = "\x00other"  # the bucket of values outside the reference's kept categories
+
+
+@dataclass
+class QualityResult:
+    """The outcome of one data-quality check (see docs/monitoring-drift.md for every field)."""
+
+    statistics: dict  # the current data's statistics document
+    metrics: dict[str, float] = field(default_factory=dict)  # flat numeric names, for alarms
+    violations: list[dict] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)  # per column and statistic
+
+    def to_dict(self) -> dict:
+        return {
+            "statistics": self.statistics,
+            "metrics": self.metrics,
+            "violations": self.violations,
+            "drift": self.drift,
+        }
+
+
+def _cdf(quantiles: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A column's CDF at ``points`` from its inverted-CDF quantiles: the largest probability
+    k/1000 whose quantile is at most the point (the true CDF is within 0.001 above it)."""
+    index = np.searchsorted(quantiles, points, side="right") - 1
+    return np.maximum(index, 0) / (len(quantiles) - 1) * (index >= 0)
+
+
+def numeric_drift(reference: dict, current: dict) -> dict[str, tuple[float, float | None]]:
+    """KS distance (with its p-value), Wasserstein distance over the reference's standard
+    deviation, and PSI on the reference's deciles, from two ``numerical_statistics`` entries.
+
+    Returns ``{"ks": (value, p_value), "wasserstein": (value, None), "psi": (value, None)}``.
+    """
+    ref_q = np.asarray(reference["quantiles"]["values"], dtype=float)
+    cur_q = np.asarray(current["quantiles"]["values"], dtype=float)
+    points = np.union1d(ref_q, cur_q)
+    ks = float(np.max(np.abs(_cdf(ref_q, points) - _cdf(cur_q, points))))
+    n = reference["common"]["num_present"]
+    m = current["common"]["num_present"]
+    effective = round(n * m / (n + m))
+    ks_p = float(sps.kstwo.sf(ks, max(effective, 1)))
+
+    # W1 = the integral over p of |Q_ref(p) - Q_cur(p)|, by the trapezoid rule on the grid.
+    gaps = np.abs(ref_q - cur_q)
+    wasserstein = float((gaps[1:] + gaps[:-1]).sum() / 2 / (len(gaps) - 1))
+    scale = reference.get("std_dev") or 0.0
+    if scale > 0:
+        wasserstein /= scale
+
+    step = (len(ref_q) - 1) // PSI_BINS
+    edges = np.unique(ref_q[step : len(ref_q) - 1 : step][: PSI_BINS - 1])
+    ref_share = np.diff(np.concatenate([[0.0], _cdf(ref_q, edges), [1.0]]))
+    cur_share = np.diff(np.concatenate([[0.0], _cdf(cur_q, edges), [1.0]]))
+    return {
+        "ks": (ks, ks_p),
+        "wasserstein": (wasserstein, None),
+        "psi": (population_stability(ref_share, cur_share), None),
+    }
+
+
+def population_stability(reference: np.ndarray, current: np.ndarray) -> float:
+    """PSI = sum (current - reference) * ln(current / reference) over bins of shares, with
+    empty bins counted as ``PSI_FLOOR``."""
+    ref = np.maximum(reference, PSI_FLOOR)
+    cur = np.maximum(current, PSI_FLOOR)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def categorical_drift(reference: dict, current: dict) -> dict[str, tuple[float, float | None]]:
+    """L-infinity distance, Jensen-Shannon distance (base 2, in [0, 1]) and the chi-square
+    test's bias-corrected Cramér's V (with the test's p-value) between the category shares of two
+    ``string_statistics`` entries. Values outside the reference's kept categories (and the
+    reference's own "other" count) are one bucket."""
+    ref_counts = dict(reference.get("frequencies", {}))
+    ref_counts[_OTHER] = reference.get("other_count", 0)
+    cur_counts = {_OTHER: current.get("other_count", 0)}
+    for label, count in current.get("frequencies", {}).items():
+        key = label if label in ref_counts else _OTHER
+        cur_counts[key] = cur_counts.get(key, 0) + count
+    labels = list(ref_counts)
+    table = np.array(
+        [[ref_counts[k] for k in labels], [cur_counts.get(k, 0) for k in labels]], dtype=float
+    )
+    table = table[:, table.sum(axis=0) > 0]
+    ref_share = table[0] / table[0].sum()
+    cur_share = table[1] / table[1].sum()
+    linf = float(np.max(np.abs(ref_share - cur_share)))
+    middle = (ref_share + cur_share) / 2
+    divergence = 0.5 * (_kl(ref_share, middle) + _kl(cur_share, middle))
+    jensen_shannon = math.sqrt(max(divergence, 0.0))
+    if table.shape[1] < 2:
+        return {
+            "linf": (linf, None),
+            "jensen_shannon": (jensen_shannon, None),
+            "chi_square": (0.0, 1.0),
+        }
+    total = table.sum()
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / total
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    dof = table.shape[1] - 1
+    p_value = float(sps.chi2.sf(chi2, dof))
+    # Cramér's V of a 2 x k table is sqrt(chi2 / N); subtracting the degrees of freedom (chi2's
+    # expectation when nothing changed) keeps many rare categories from reading as drift.
+    cramers_v = math.sqrt(max(chi2 - dof, 0.0) / total)
+    return {
+        "linf": (linf, None),
+        "jensen_shannon": (jensen_shannon, None),
+        "chi_square": (cramers_v, p_value),
+    }
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    """Kullback-Leibler divergence in bits, 0 log 0 = 0."""
+    mask = p > 0
+    return float(np.sum(p[mask] * np.log2(p[mask] / q[mask])))
+
+
+def _thresholds(config: dict, feature: dict, kind: str) -> dict[str, float | None]:
+    defaults = config["distribution_constraints"]["thresholds"][kind]
+    return defaults | feature.get("drift", {})
+
+
+def _violation(column: str, check: str, observed: Any, expected: Any, **evidence: Any) -> dict:
+    return {
+        "column": column,
+        "check": check,
+        "observed": observed,
+        "expected": expected,
+        "evidence": evidence,
+    }
+
+
+def check_data_quality(
+    baseline_statistics: dict, constraints: dict, current: pd.DataFrame
+) -> QualityResult:
+    """The current data checked against a baseline: types, completeness, ranges, categories,
+    missing and extra columns, and drift per column.
+
+    Parameters
+    ----------
+    baseline_statistics
+        The reference's statistics document (:func:`dataset_statistics`).
+    constraints
+        The constraints document (:func:`suggest_constraints`, possibly edited); checked first.
+    current
+        The current data: a capture window's inputs and ``predicted_*`` outputs, or a data set.
+
+    Returns
+    -------
+    QualityResult
+        The current data's statistics, flat metrics, violations and the drift table.
+    """
+    constraints = validate_constraints(constraints)
+    check_not_empty(current, "current data")
+    config = constraints["monitoring_config"]
+    evaluate = config.get("evaluate_constraints", "Enabled") == "Enabled"
+    compare = config["distribution_constraints"].get("perform_comparison", "Enabled") == "Enabled"
+    rules = {f["name"]: f for f in constraints["features"]}
+    reference = {f["name"]: f for f in baseline_statistics.get("features", [])}
+    present = monitored_columns(current)
+    rows = len(current)
+    result = QualityResult(
+        {"version": FORMAT_VERSION, "dataset": {"item_count": rows}, "features": []}
+    )
+    metrics = result.metrics
+    metrics["rows"] = float(rows)
+    missing_columns = [name for name in reference if name not in current.columns]
+    extra_columns = [name for name in present if name not in reference]
+    for name in missing_columns:
+        result.violations.append(
+            _violation(
+                name,
+                "missing_column_check",
+                "absent",
+                "present",
+                baseline_completeness=reference[name].get("completeness"),
+            )
+        )
+    for name in extra_columns:
+        result.violations.append(
+            _violation(name, "extra_column_check", "present", "absent (not in the baseline)")
+        )
+    drifted: list[str] = []
+    for name in present:
+        if name not in reference:
+            kind = infer_type(current[name])
+            result.statistics["features"].append(summarise_column(name, current[name], kind).entry)
+            continue
+        ref = reference[name]
+        rule = rules.get(name, {"name": name, "inferred_type": ref["inferred_type"]})
+        kind = rule.get("inferred_type") or ref["inferred_type"]
+        summary = summarise_column(name, current[name], kind)
+        entry = summary.entry
+        result.statistics["features"].append(entry)
+        completeness = entry["completeness"] or 0.0
+        metrics[f"completeness.{name}"] = completeness
+        present_values = rows - int(current[name].isna().sum())
+        mismatch_share = summary.mismatches / present_values if present_values else 0.0
+        metrics[f"type_mismatch.{name}"] = mismatch_share
+        if evaluate:
+            result.violations.extend(
+                _constraint_violations(name, rule, summary, config, mismatch_share, metrics)
+            )
+        if compare:
+            column_drift = _column_drift(name, ref, entry, rule, config)
+            result.drift.extend(column_drift)
+            for item in column_drift:
+                metrics[f"drift.{name}.{item['statistic']}"] = item["value"]
+            passed = [d for d in column_drift if d["drifted"]]
+            if passed:
+                drifted.append(name)
+                result.violations.append(
+                    _violation(
+                        name,
+                        "baseline_drift_check",
+                        {d["statistic"]: d["value"] for d in passed},
+                        {d["statistic"]: d["threshold"] for d in passed},
+                        prediction=bool(ref.get("prediction")),
+                        statistics={
+                            d["statistic"]: {"value": d["value"], "p_value": d["p_value"]}
+                            for d in column_drift
+                        },
+                    )
+                )
+    predictions = [n for n in drifted if reference[n].get("prediction")]
+    metrics["drift.num_cols"] = float(len(drifted) - len(predictions))
+    metrics["prediction_drift.num_cols"] = float(len(predictions))
+    compared = {d["column"] for d in result.drift}
+    metrics["drift.share_cols"] = len(drifted) / len(compared) if compared else 0.0
+    metrics["missing_columns"] = float(len(missing_columns))
+    metrics["extra_columns"] = float(len(extra_columns))
+    metrics["violations"] = float(len(result.violations))
+    return result
+
+
+def _constraint_violations(
+    name: str,
+    rule: dict,
+    summary: Any,
+    config: dict,
+    mismatch_share: float,
+    metrics: dict[str, float],
+) -> list[dict]:
+    found = []
+    kind = rule["inferred_type"]
+    entry = summary.entry
+    if mismatch_share > config["datatype_check_threshold"]:
+        found.append(
+            _violation(
+                name,
+                "data_type_check",
+                f"{mismatch_share:.2%} of values are not {kind}",
+                f"at most {config['datatype_check_threshold']:.2%}",
+                mismatches=summary.mismatches,
+                share=mismatch_share,
+            )
+        )
+    required = rule.get("completeness")
+    if required is not None and (entry["completeness"] or 0.0) < required:
+        found.append(
+            _violation(
+                name,
+                "completeness_check",
+                entry["completeness"],
+                f">= {required}",
+                missing=entry.get("numerical_statistics", entry.get("string_statistics", {}))
+                .get("common", {})
+                .get("num_missing"),
+            )
+        )
+    ranges = rule.get("num_constraints")
+    if ranges and summary.ordered is not None and summary.ordered.size:
+        ordered = summary.ordered
+        low = ranges.get("min")
+        if ranges.get("is_non_negative"):
+            low = 0.0 if low is None else max(low, 0.0)
+        high = ranges.get("max")
+        below = int(np.searchsorted(ordered, low, side="left")) if low is not None else 0
+        above = (
+            ordered.size - int(np.searchsorted(ordered, high, side="right"))
+            if (high is not None)
+            else 0
+        )
+        share = (below + above) / ordered.size
+        metrics[f"out_of_range.{name}"] = share
+        if share > config["range_check_threshold"]:
+            found.append(
+                _violation(
+                    name,
+                    "range_check",
+                    f"{share:.2%} of values outside [{low}, {high}] "
+                    f"(min {ordered[0]:.6g}, max {ordered[-1]:.6g})",
+                    f"at most {config['range_check_threshold']:.2%}",
+                    below=below,
+                    above=above,
+                    observed_min=float(ordered[0]),
+                    observed_max=float(ordered[-1]),
+                )
+            )
+    domains = (rule.get("string_constraints") or {}).get("domains")
+    if domains is not None and summary.counts is not None and summary.counts.size:
+        counts = summary.counts
+        unknown = counts[~counts.index.isin(domains)]
+        share = float(unknown.sum() / counts.sum())
+        metrics[f"new_categories.{name}"] = share
+        if share > config["domain_content_threshold"]:
+            found.append(
+                _violation(
+                    name,
+                    "categorical_values_check",
+                    f"{share:.2%} of values outside the domain",
+                    f"at most {config['domain_content_threshold']:.2%}",
+                    new_values={str(k): int(v) for k, v in unknown.iloc[:10].items()},
+                    new_distinct=int(unknown.size),
+                )
+            )
+    return found
+
+
+def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -> list[dict]:
+    """The drift rows of one column (none when either side has no values to compare)."""
+    kind = ref["inferred_type"]
+    if kind in NUMERIC_TYPES:
+        before, after = ref.get("numerical_statistics"), entry.get("numerical_statistics")
+        if not before or not after or not before.get("quantiles") or not after.get("quantiles"):
+            return []
+        values, family = numeric_drift(before, after), "numeric"
+    elif kind in CATEGORICAL_TYPES:
+        before, after = ref.get("string_statistics"), entry.get("string_statistics")
+        if not before or not after or not before["common"]["num_present"]:
+            return []
+        if not after["common"]["num_present"]:
+            return []
+        values, family = categorical_drift(before, after), "categorical"
+    else:
+        return []
+    thresholds = _thresholds(config, rule, family)
+    prediction = bool(ref.get("prediction"))
+    rows = []
+    for statistic, (value, p_value) in values.items():
+        threshold = thresholds.get(statistic)
+        rows.append(
+            {
+                "column": name,
+                "kind": family,
+                "prediction": prediction,
+                "statistic": statistic,
+                "value": value,
+                "threshold": threshold,
+                "p_value": p_value,
+                "drifted": threshold is not None and value > threshold,
+            }
+        )
+    return rows
