@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 
 from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
+from kiln.cli import _alarms as _alarms_cli
+from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models
+from kiln.cli import _scheduler as _scheduler_cli
 from kiln.cli._common import (
     App,
     JsonOption,
@@ -43,6 +46,8 @@ app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_endpoints.app, name="endpoints")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_monitor.app, name="monitor")
+app.add_typer(_alarms_cli.app, name="alarms")
+app.add_typer(_scheduler_cli.app, name="scheduler")
 
 
 def _version(value: bool) -> None:
@@ -501,6 +506,9 @@ def serve(
     tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
     tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
+    scheduler: bool = typer.Option(
+        False, "--scheduler", help="Also run the scheduler (due monitors, retrainings, alarms)."
+    ),
 ) -> None:
     """Serve every endpoint of the workspace over HTTP (OpenAPI at /docs)."""
     from kiln.serving import exposure_warning, serve
@@ -518,16 +526,17 @@ def serve(
             )
         err_console.print(f"Serving on {url} — docs at {url}/docs")
 
-    serve(
-        ws,
-        host=host,
-        port=port,
-        log_level=log_level,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        workers=workers,
-        announce=announce,
-    )
+    with _scheduler_cli.scheduler_thread(ws, enabled=scheduler):
+        serve(
+            ws,
+            host=host,
+            port=port,
+            log_level=log_level,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            workers=workers,
+            announce=announce,
+        )
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """Endpoint records: the variants each endpoint serves, their traffic, history and metrics
 (``ws.endpoints``), and guarded deployments."""
 
+from kiln.endpoints._alarms import ALARM_METRICS
 from kiln.endpoints._endpoints import Endpoint, EndpointService
 from kiln.endpoints._metrics import (
     DIFFERENCE_BOUNDS,
@@ -14,6 +15,7 @@ from kiln.endpoints._strategy import GRAMMAR, Strategy, parse_duration, parse_st
 from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 
 __all__ = [
+    "ALARM_METRICS",
     "DIFFERENCE_BOUNDS",
     "GRAMMAR",
     "LATENCY_BOUNDS",

@@ -2,6 +2,13 @@
 drift, model quality, bias, attribution), alarms and their actions, the scheduler, and the
 retraining loop; the analogue of SageMaker Model Monitor. See docs/monitoring.md."""
 
+from kiln.monitoring._alarms import (
+    Alarm,
+    AlarmService,
+    evaluate_alarms,
+    monitoring_metrics,
+    parse_condition,
+)
 from kiln.monitoring._baselines import Baseline, model_frame
 from kiln.monitoring._drift import QualityResult, check_data_quality
 from kiln.monitoring._monitors import (
@@ -13,6 +20,13 @@ from kiln.monitoring._monitors import (
 )
 from kiln.monitoring._report import monitor_report
 from kiln.monitoring._retrain import model_metrics, run_retraining_job, start_retraining
+from kiln.monitoring._scheduler import (
+    SCHEDULE_KINDS,
+    Schedule,
+    Scheduler,
+    ScheduleService,
+    parse_schedule,
+)
 from kiln.monitoring._service import MonitoringService
 from kiln.monitoring._simulate import drifted_columns, simulate_traffic
 from kiln.monitoring._statistics import (
@@ -23,17 +37,27 @@ from kiln.monitoring._statistics import (
 
 __all__ = [
     "MONITOR_TYPES",
+    "SCHEDULE_KINDS",
+    "Alarm",
+    "AlarmService",
     "Baseline",
     "Monitor",
     "MonitorRun",
     "MonitoringService",
     "QualityResult",
+    "Schedule",
+    "ScheduleService",
+    "Scheduler",
     "check_data_quality",
     "dataset_statistics",
     "drifted_columns",
+    "evaluate_alarms",
     "model_frame",
     "model_metrics",
     "monitor_report",
+    "monitoring_metrics",
+    "parse_condition",
+    "parse_schedule",
     "run_monitor_job",
     "run_retraining_job",
     "simulate_traffic",
