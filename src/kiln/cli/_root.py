@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
 from kiln.cli import _alarms as _alarms_cli
-from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models
+from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
 from kiln.cli import _scheduler as _scheduler_cli
 from kiln.cli._common import (
     App,
