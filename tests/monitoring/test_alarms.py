@@ -357,3 +357,22 @@ def test_deployment_alarms_on_monitors_and_user_alarms(two_models_copy):
     alarms.evaluate()
     state = user_alarm.check(window)
     assert state.firing is True and state.evidence["state"] == "ALARM"
+
+
+def test_metrics_show_the_monitors_latest_runs_and_the_alarms_states(ws, alarms):
+    from fastapi.testclient import TestClient
+
+    from kiln.serving import create_app
+
+    add_run(ws, metrics={"drift.num_cols": 3.0, "drift.tenure.psi": 0.5}, violations=[VIOLATION])
+    alarms.create("drifting", on="monitor:drift", when="drift.num_cols > 2")
+    alarms.evaluate()
+    add_run(ws, metrics={"drift.num_cols": 1.0}, status="Failed")  # not a completed run
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        text = client.get("/metrics").text
+    assert 'kiln_monitor_metric{metric="drift.num_cols",monitor="drift"} 3.0' in text
+    assert 'kiln_monitor_metric{metric="drift.tenure.psi",monitor="drift"} 0.5' in text
+    assert 'kiln_monitor_violations{monitor="drift"} 1.0' in text
+    assert 'kiln_alarm_state{alarm="drifting",state="ALARM"} 1.0' in text
+    assert 'kiln_alarm_state{alarm="drifting",state="OK"} 0.0' in text
+    assert "kiln_invocations" in text  # the server's own metrics are still there
