@@ -99,3 +99,34 @@ def test_scheduler_commands(ws, run_cli, monkeypatch):
     gone = run_cli("scheduler", "remove", "nightly", home=home)
     assert gone.returncode == 2 and "scheduler.unknown-schedule" in gone.stderr
     assert run_cli("scheduler", "--poll", "0", home=home).returncode == 2
+
+
+def test_serve_scheduler_runs_beside_the_server_and_signs_off(ws):
+    from helpers import wait_for
+    from kiln.cli._scheduler import scheduler_thread
+
+    schedules = ScheduleService(ws)
+    with scheduler_thread(ws, enabled=True):
+        wait_for(lambda: schedules.status()["alive"], what="the scheduler's heartbeat")
+    assert schedules.status()["schedulers"] == []
+    with scheduler_thread(ws, enabled=False):
+        assert schedules.status()["schedulers"] == []
+
+
+def test_the_scheduler_process_stops_cleanly_on_ctrl_c(ws, tmp_path):
+    import signal
+
+    from helpers import start_kiln, wait_for
+
+    log = tmp_path / "scheduler.log"
+    process = start_kiln("scheduler", "--poll", "0.2", home=ws.home, log=log)
+    try:
+        schedules = ScheduleService(ws)
+        wait_for(lambda: schedules.status()["alive"], what="the scheduler's heartbeat")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Scheduler stopped." in log.read_text()
+    assert schedules.status()["schedulers"] == []  # it signed off
