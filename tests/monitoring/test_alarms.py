@@ -41,8 +41,11 @@ def add_monitor(ws, name: str = "drift", endpoint: str = "churn") -> None:
         )
 
 
-def add_run(ws, monitor: str = "drift", *, metrics: dict, violations=(), status="Completed") -> str:
-    """A finished monitor run, as the lead's monitors write them; its id."""
+def add_run(
+    ws, monitor: str = "drift", *, metrics: dict, violations=(), status="Completed", ended=True
+) -> str:
+    """A monitor run as the lead's monitors write them (finished unless ``ended`` is false);
+    its id."""
     at = now()
     run_id = new_id("mrun")
     with ws.store.write() as session:
@@ -53,7 +56,7 @@ def add_run(ws, monitor: str = "drift", *, metrics: dict, violations=(), status=
                 type="data-quality",
                 status=status,
                 started_at=at,
-                ended_at=at,
+                ended_at=at if ended else None,
                 window_start=at - timedelta(hours=1),
                 window_end=at,
                 metrics=metrics,
@@ -150,6 +153,8 @@ def test_an_alarm_follows_its_monitor_and_acts_on_entering_alarm_only(ws, alarms
 
     add_run(ws, metrics={"drift.num_cols": 4.0})
     assert alarms.evaluate() == []  # still in ALARM: no new event, no action again
+    add_run(ws, metrics={}, status="InProgress", ended=False)
+    assert alarms.evaluate() == []  # a run not yet finished is no evidence either way
     add_run(ws, metrics={"drift.num_cols": 0.0})
     [back] = alarms.evaluate()
     assert (back["new_state"], back["actions"]) == ("OK", [])

@@ -178,7 +178,8 @@ def _source_metrics(ctx: Context, source: Source) -> tuple[dict[str, float], dic
         with ctx.store.read() as session:
             run = session.scalars(
                 select(MonitorRunRow)
-                .where(MonitorRunRow.monitor == source.name)
+                # Finished runs only: a run being written is not yet evidence either way.
+                .where(MonitorRunRow.monitor == source.name, MonitorRunRow.ended_at.is_not(None))
                 .order_by(MonitorRunRow.started_at.desc())
                 .limit(1)
             ).first()
