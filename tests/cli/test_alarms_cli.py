@@ -90,6 +90,8 @@ def test_scheduler_commands(ws, run_cli, monkeypatch):
     assert "No scheduler is running" in status
     once = run_cli("scheduler", "--once", home=home, check=True).stdout
     assert "Started monitor:drift: job mon-job-1" in once and STARTED == ["drift"]
+    again = run_cli("scheduler", "--once", home=home, check=True).stdout
+    assert again.startswith("Nothing was due") and STARTED == ["drift"]
     shown = json.loads(run_cli("scheduler", "status", "--json", home=home, check=True).stdout)
     assert {s["name"]: s["last_job_id"] for s in shown["schedules"]} == {
         "monitor:drift": "mon-job-1",
