@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -245,6 +246,38 @@ def test_a_webhook_is_retried_with_backoff_and_its_outcome_recorded(ws, alarms, 
     )
     assert first["evidence"]["violations"] == [VIOLATION]
     assert alarms.history("hooked")[0]["actions"] == [outcome]
+
+
+def test_failing_actions_record_why(ws, alarms, monkeypatch, tmp_path):
+    monkeypatch.setattr(alarms_module, "COMMAND_TIMEOUT_SECONDS", 0.2)
+    _Hook.answers, _Hook.received = [404], []
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        late = tmp_path / "late"  # what the command would leave, were it not ended whole
+        actions = [f"webhook:{url}", f"command:(sleep 0.5; touch {late}) & wait", "rollback:churn"]
+        add_run(ws, metrics={}, violations=[VIOLATION])
+        with ws.store.write() as session:  # an alarm whose endpoint was deleted since
+            session.add(
+                AlarmRow(
+                    name="failing", source="monitor:drift", condition="violations > 0",
+                    actions=actions, state="OK", state_changed_at=now(), created_at=now(),
+                    created_by="test",
+                )
+            )  # fmt: skip
+        [change] = alarms.evaluate()
+    finally:
+        server.shutdown()
+        server.server_close()
+    hook, command, rollback = change["actions"]
+    # A 4xx is the receiver refusing the payload: not sent again.
+    assert hook["outcome"] == "failed" and hook["detail"]["attempts"] == [{"status_code": 404}]
+    assert (command["outcome"], command["detail"]) == ("failed", {"error": "timed out after 0.2 s"})
+    time.sleep(0.6)
+    assert not late.exists()
+    assert rollback["outcome"] == "failed" and "churn" in rollback["detail"]["error"]
 
 
 def test_rollback_and_retrain_actions(two_models_copy, monkeypatch):

@@ -80,6 +80,9 @@ def test_put_creates_then_updates_in_place(schedules):
     with pytest.raises(ConfigError) as caught:
         schedules.put("x", kind="cleanup", target={}, expression="hourly")
     assert caught.value.code == "scheduler.unknown-kind"
+    with pytest.raises(ConfigError) as caught:
+        schedules.put("monitor:x", kind="monitor", target={"spec": "x"}, expression="hourly")
+    assert caught.value.code == "scheduler.bad-target"
     schedules.remove("monitor:drift")
     with pytest.raises(NotFound) as missing:
         schedules.remove("monitor:drift")
