@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from kiln.endpoints import Histogram
 from kiln.errors import ConfigError, NotFound
 from kiln.monitoring import SCHEDULE_KINDS, Scheduler, ScheduleService, parse_schedule
-from kiln.store import ScheduleRow, now
+from kiln.store import AlarmRow, ScheduleRow, VariantMetricsRow, now
 
 STARTED: list[tuple[str, str]] = []  # (monitor, scheduler owner) per start
 _HOOKS: dict[str, object] = {}
@@ -79,6 +80,9 @@ def test_put_creates_then_updates_in_place(schedules):
     with pytest.raises(ConfigError) as caught:
         schedules.put("x", kind="cleanup", target={}, expression="hourly")
     assert caught.value.code == "scheduler.unknown-kind"
+    with pytest.raises(ConfigError) as caught:
+        schedules.put("monitor:x", kind="monitor", target={"spec": "x"}, expression="hourly")
+    assert caught.value.code == "scheduler.bad-target"
     schedules.remove("monitor:drift")
     with pytest.raises(NotFound) as missing:
         schedules.remove("monitor:drift")
@@ -176,9 +180,42 @@ def test_retraining_schedules_and_status(ws, schedules):
     assert schedules.list() == []
 
 
+def broken_start(ctx, name: str) -> str:
+    raise RuntimeError(f"monitor {name} is broken")
+
+
+def test_a_run_that_cannot_start_is_reported_and_waits_for_its_next_slot(ws, schedules):
+    SCHEDULE_KINDS["monitor"] = f"{__name__}:broken_start"  # the fixture restores it
+    schedules.put("monitor:a", kind="monitor", target={"monitor": "a"}, expression="hourly")
+    _make_due(ws, "monitor:a")
+    [entry] = Scheduler(ws).run_once()
+    assert entry["error"] == "RuntimeError: monitor a is broken"
+    record = schedules.get("monitor:a")
+    assert record.next_run_at > now() and record.lease_owner is None
+    assert record.last_job_id is None and record.last_run_at is not None
+
+
 def test_run_forever_starts_due_runs_until_stopped_and_signs_off(ws, schedules):
     schedules.put("monitor:a", kind="monitor", target={"monitor": "a"}, expression="hourly")
     _make_due(ws, "monitor:a")
+    # An endpoint alarm (written directly: the endpoint's own records do not matter here) and
+    # the serving metrics that put it into ALARM.
+    with ws.store.write() as session:
+        session.add(
+            AlarmRow(
+                name="errors", source="endpoint:churn:errors_5xx", condition="> 2",
+                actions=["log"], state="INSUFFICIENT_DATA", state_changed_at=now(),
+                created_at=now(), created_by="test",
+            )
+        )  # fmt: skip
+        session.add(
+            VariantMetricsRow(
+                endpoint="churn", variant="primary", model="churn:1", role="live",
+                period_start=now(), period_seconds=1.0, worker="test:1", invocations=10,
+                errors_4xx=0, errors_5xx=5, model_latency=Histogram().to_dict(),
+                overhead_latency=Histogram().to_dict(), predictions={}, comparison={},
+            )
+        )  # fmt: skip
     events: list[dict] = []
     stop = threading.Event()
     scheduler = Scheduler(ws, owner="loop")
@@ -190,12 +227,14 @@ def test_run_forever_starts_due_runs_until_stopped_and_signs_off(ws, schedules):
     thread.start()
     try:
         deadline = time.monotonic() + 30
-        while not STARTED and time.monotonic() < deadline:
+        while len(events) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert schedules.status()["alive"] is True
     finally:
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
-    assert [e["event"] for e in events] == ["started"]
+    assert sorted(e["event"] for e in events) == ["alarm", "started"]
+    [alarm] = [e for e in events if e["event"] == "alarm"]
+    assert (alarm["alarm"], alarm["new_state"]) == ("errors", "ALARM")
     assert schedules.status()["schedulers"] == []

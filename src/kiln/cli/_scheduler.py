@@ -88,10 +88,14 @@ def scheduler_run(
     ws = workspace(ctx)
     scheduler = Scheduler(ws)
     if once:
-        for entry in scheduler.run_once():
+        started = scheduler.run_once()
+        changes = evaluate_alarms(ws, source="endpoint")
+        for entry in started:
             _say({"event": "started", **entry})
-        for change in evaluate_alarms(ws, source="endpoint"):
+        for change in changes:
             _say({"event": "alarm", **change})
+        if not started and not changes:
+            console.print("Nothing was due, and no endpoint alarm changed state.")
         return
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

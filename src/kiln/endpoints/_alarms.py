@@ -3,7 +3,9 @@ the variants it replaces) over a window and says whether it fires, with its evid
 
 An alarm is anything with a ``name`` and ``check(window) -> AlarmState``; the built-in ones are
 read from text (``error_rate>0.05``, ``p99_latency_ms>=200``) or are the defaults below. Other
-sources (a model monitor's violations) plug in by implementing the same two members.
+sources plug in by implementing the same two members: ``monitor:NAME`` fires when a run of model
+monitor NAME that ended after the deployment started found violations, ``alarm:NAME`` while the
+user alarm NAME is in ALARM (both read from the store: kiln.monitoring is above this package).
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
 
 from kiln.endpoints._metrics import VariantStats
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, NotFound
+from kiln.store import AlarmRow, MonitorRow, MonitorRunRow
 
 __all__ = [
     "ALARM_METRICS",
     "Alarm",
     "AlarmState",
     "MetricAlarm",
+    "MonitorAlarm",
     "RelativeAlarm",
+    "UserAlarm",
     "Window",
+    "check_alarm_sources",
     "default_alarms",
     "parse_alarm",
     "parse_alarms",
@@ -49,6 +58,9 @@ class Window:
     new: VariantStats
     old: VariantStats  # the replaced variants, summed
     seconds: float
+    # For the alarms that read records: the store, and when the deployment started.
+    store: Any = None
+    deployment_started: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,66 @@ class RelativeAlarm:
         return AlarmState(self.name, new > max(self.floor, self.ratio * old), evidence)
 
 
+@dataclass(frozen=True)
+class MonitorAlarm:
+    """Fires when a completed run of model monitor ``monitor`` that ended after the deployment
+    started found violations (data drift in the traffic the new model answers, say)."""
+
+    monitor: str
+
+    @property
+    def name(self) -> str:
+        return f"monitor:{self.monitor}"
+
+    def check(self, window: Window) -> AlarmState:
+        evidence: dict = {"monitor": self.monitor}
+        if window.store is None or window.deployment_started is None:
+            return AlarmState(self.name, False, evidence)
+        with window.store.read() as session:
+            runs = session.execute(
+                select(MonitorRunRow.id, MonitorRunRow.ended_at, MonitorRunRow.violations)
+                .where(
+                    MonitorRunRow.monitor == self.monitor,
+                    MonitorRunRow.status == "Completed",
+                    MonitorRunRow.ended_at >= window.deployment_started,
+                )
+                .order_by(MonitorRunRow.ended_at)
+            ).all()
+        evidence["runs"] = len(runs)
+        for run_id, ended_at, violations in runs:
+            if violations:
+                evidence |= {
+                    "run": run_id,
+                    "ended_at": ended_at.isoformat() + "Z",
+                    "violations": len(violations),
+                    "columns": sorted({str(v.get("column")) for v in violations})[:10],
+                }
+                return AlarmState(self.name, True, evidence)
+        return AlarmState(self.name, False, evidence)
+
+
+@dataclass(frozen=True)
+class UserAlarm:
+    """Fires while the user alarm ``alarm`` ('kiln alarms create') is in ALARM."""
+
+    alarm: str
+
+    @property
+    def name(self) -> str:
+        return f"alarm:{self.alarm}"
+
+    def check(self, window: Window) -> AlarmState:
+        evidence: dict = {"alarm": self.alarm}
+        if window.store is None:
+            return AlarmState(self.name, False, evidence)
+        with window.store.read() as session:
+            row = session.get(AlarmRow, self.alarm)
+            if row is None:
+                return AlarmState(self.name, False, evidence | {"state": "deleted"})
+            evidence |= {"state": row.state, "since": row.state_changed_at.isoformat() + "Z"}
+            return AlarmState(self.name, row.state == "ALARM", evidence)
+
+
 def default_alarms() -> list[Alarm]:
     """What guards a deployment unless told otherwise: errors well above the old model's on the
     same traffic, any run of server errors, and a latency blow-up."""
@@ -142,13 +214,18 @@ def default_alarms() -> list[Alarm]:
 
 
 def parse_alarm(text: str) -> Alarm:
-    """``"p99_latency_ms>200"`` → a MetricAlarm on the new variant."""
+    """``"p99_latency_ms>200"`` → a MetricAlarm on the new variant; ``"monitor:NAME"`` → a
+    MonitorAlarm, ``"alarm:NAME"`` → a UserAlarm."""
+    kind, sep, name = (text or "").strip().partition(":")
+    if sep and kind in ("monitor", "alarm") and name.strip():
+        return MonitorAlarm(name.strip()) if kind == "monitor" else UserAlarm(name.strip())
     match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*", text or "")
     if not match or match.group(1) not in ALARM_METRICS:
         raise ConfigError(
             f"Cannot read the alarm {text!r}: write METRIC OP NUMBER, e.g. error_rate>0.05 or "
             f"p99_latency_ms>200, with METRIC one of {', '.join(ALARM_METRICS)} (the new "
-            "variant's, over the alarm window), or 'default' for the built-in alarms.",
+            "variant's, over the alarm window); monitor:NAME (a model monitor's violations), "
+            "alarm:NAME (a user alarm in ALARM); or 'default' for the built-in alarms.",
             code="endpoints.bad-alarm",
         )
     return MetricAlarm(match.group(1), match.group(2), float(match.group(3)))
@@ -168,6 +245,25 @@ def parse_alarms(texts: list[str] | None) -> list[Alarm]:
         else:
             alarms.append(parse_alarm(text))
     return alarms
+
+
+def check_alarm_sources(store, alarms: list[Alarm]) -> None:
+    """Refuse a deployment whose ``monitor:`` or ``alarm:`` alarm names nothing: it would
+    never fire."""
+    with store.read() as session:
+        for alarm in alarms:
+            if isinstance(alarm, MonitorAlarm) and session.get(MonitorRow, alarm.monitor) is None:
+                raise NotFound(
+                    f"The alarm {alarm.name!r} names no monitor: there is no monitor "
+                    f"{alarm.monitor!r} ('kiln monitor list').",
+                    code="endpoints.unknown-monitor",
+                )
+            if isinstance(alarm, UserAlarm) and session.get(AlarmRow, alarm.alarm) is None:
+                raise NotFound(
+                    f"The alarm {alarm.name!r} names no alarm: there is no alarm "
+                    f"{alarm.alarm!r} ('kiln alarms list').",
+                    code="endpoints.unknown-alarm",
+                )
 
 
 def _fmt(value) -> str:

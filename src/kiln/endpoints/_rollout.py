@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlalchemy import select
 
-from kiln.endpoints._alarms import AlarmState, Window, parse_alarms
+from kiln.endpoints._alarms import AlarmState, Window, check_alarm_sources, parse_alarms
 from kiln.endpoints._metrics import VariantStats, variant_stats
 from kiln.endpoints._strategy import format_duration, parse_duration, parse_strategy
 from kiln.endpoints._variants import LIVE, SHADOW, live_variants
@@ -57,7 +57,7 @@ def start_rollout(
     from kiln.compute import FAILED, LocalExecutor
 
     plan = parse_strategy(strategy)
-    parse_alarms(alarms)  # refuse a bad alarm before anything changes
+    check_alarm_sources(ws.store, parse_alarms(alarms))  # refuse a bad alarm before any change
     window = (parse_duration(alarm_window, what="alarm window") if alarm_window else None) or min(
         ALARM_WINDOW_SECONDS, plan.bake_seconds or ALARM_WINDOW_SECONDS
     )
@@ -116,6 +116,7 @@ def run_deployment_job(ws: Context, job, spec: dict) -> dict:
     baseline = spec["baseline"]
     version = ws.models.get(spec["model"])
     timeline: list[dict] = []
+    deployment_started = now()  # monitor alarms judge the runs that ended since
 
     def say(message: str, **details) -> None:
         job.log(message)
@@ -163,6 +164,7 @@ def run_deployment_job(ws: Context, job, spec: dict) -> dict:
                 plan.bake_seconds,
                 spec["alarm_window_seconds"],
                 old_serve=share < 1.0,
+                deployment_started=deployment_started,
             )
             if fired is not None:
                 say(f"Rolling back: {fired.message}", alarm=fired.name, evidence=fired.evidence)
@@ -291,7 +293,17 @@ def _shifted(baseline: list[dict], new: dict, share: float) -> list[dict]:
 
 
 def _bake(
-    ws, job, endpoint, name, baseline, alarms, bake_seconds, window_seconds, *, old_serve=True
+    ws,
+    job,
+    endpoint,
+    name,
+    baseline,
+    alarms,
+    bake_seconds,
+    window_seconds,
+    *,
+    old_serve=True,
+    deployment_started=None,
 ):
     """Watch the alarms for ``bake_seconds``; the first that fires, or None.
 
@@ -318,6 +330,8 @@ def _bake(
             if before is not None
             else _summed([s for n, s in stats.items() if n in old_names]),
             window_seconds,
+            store=ws.store,
+            deployment_started=deployment_started or started,
         )
         for alarm in alarms:
             state: AlarmState = alarm.check(window)

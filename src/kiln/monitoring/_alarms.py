@@ -17,6 +17,7 @@ import math
 import operator
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ def _source_metrics(ctx: Context, source: Source) -> tuple[dict[str, float], dic
         with ctx.store.read() as session:
             run = session.scalars(
                 select(MonitorRunRow)
-                .where(MonitorRunRow.monitor == source.name)
+                # Finished runs only: a run being written is not yet evidence either way.
+                .where(MonitorRunRow.monitor == source.name, MonitorRunRow.ended_at.is_not(None))
                 .order_by(MonitorRunRow.started_at.desc())
                 .limit(1)
             ).first()
@@ -306,24 +308,29 @@ def _run_command(command: str, payload: dict) -> dict:
         "KILN_ALARM_STATE": payload["state"],
         "KILN_ALARM_EVIDENCE": json.dumps(payload["evidence"], default=str),
     }
+    # A session of its own, so a timeout ends the command with every process it started.
+    process = subprocess.Popen(
+        command,
+        shell=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            command,
-            shell=True,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_SECONDS,
-        )
+        _, stderr = process.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         return {
             "outcome": "failed",
             "detail": {"error": f"timed out after {COMMAND_TIMEOUT_SECONDS:g} s"},
         }
-    detail = {"exit_code": done.returncode}
-    if done.returncode:
-        detail["stderr"] = done.stderr[-1000:]
-    return {"outcome": "ok" if done.returncode == 0 else "failed", "detail": detail}
+    detail: dict[str, Any] = {"exit_code": process.returncode}
+    if process.returncode:
+        detail["stderr"] = stderr[-1000:]
+    return {"outcome": "ok" if process.returncode == 0 else "failed", "detail": detail}
 
 
 # -- records and the service -----------------------------------------------------------------

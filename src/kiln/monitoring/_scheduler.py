@@ -42,6 +42,8 @@ SCHEDULE_KINDS: dict[str, str] = {
     "monitor": "kiln.monitoring._monitors:start_monitor_run",
     "retrain": "kiln.monitoring._retrain:start_retraining",
 }
+# What each kind's target must name (see start_scheduled).
+_TARGET_KEYS = {"monitor": "monitor", "retrain": "spec"}
 _ALIASES = {"hourly": "0 * * * *", "daily": "0 0 * * *"}
 # How long a claim on a schedule holds before another scheduler may take it over (the claiming
 # scheduler died between claiming and recording the run).
@@ -117,6 +119,13 @@ class ScheduleService:
             raise ConfigError(
                 f"A schedule needs a name of 1 to 300 characters. Got {name!r}.",
                 code="scheduler.bad-name",
+            )
+        needed = _TARGET_KEYS[kind]
+        if not isinstance(target, dict) or not target.get(needed):
+            raise ConfigError(
+                f"A {kind} schedule's target names its {needed}: {{{needed!r}: ...}}. "
+                f"Got {target!r}.",
+                code="scheduler.bad-target",
             )
         expression = parse_schedule(expression)
         at = now()

@@ -42,6 +42,20 @@ from kiln.serving._validation import cut
 from kiln.serving._workers import metrics_exposition
 
 log = logging.getLogger("kiln.serving")
+
+
+def _monitoring_exposition(workspace: Context) -> bytes:
+    """The monitors' and alarms' gauges; nothing (and a warning) when the workspace cannot be
+    read, so the server's own metrics still answer."""
+    from kiln.monitoring import monitoring_metrics
+
+    try:
+        return monitoring_metrics(workspace)
+    except Exception as exc:  # noqa: BLE001 - a scrape never fails for the monitors' part
+        log.warning("monitor metrics left out of /metrics: %s", exc)
+        return b""
+
+
 # Up to this many rows per request go through the compiled recipe; larger batches amortise the
 # pipeline's per-call cost and use it directly.
 FAST_PATH_MAX_ROWS = 64
@@ -305,8 +319,10 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prometheus_metrics() -> Response:
-        """Every server process's metrics, in the Prometheus text format."""
+        """Every server process's metrics, in the Prometheus text format, and the model
+        monitors' latest metrics and the alarms' states, read from the workspace now."""
         body = await anyio.to_thread.run_sync(metrics_exposition, registry)
+        body += await anyio.to_thread.run_sync(_monitoring_exposition, workspace)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/endpoints", summary="Served endpoints")
