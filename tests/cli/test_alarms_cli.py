@@ -33,7 +33,7 @@ def add_run(ws, *, metrics: dict, violations: list) -> None:
         )  # fmt: skip
 
 
-def start_monitor_run(ctx, name: str) -> str:
+def start_monitor_run(ctx, name: str, *, wait: bool = True) -> str:
     STARTED.append(name)
     return "mon-job-1"
 

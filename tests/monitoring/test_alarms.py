@@ -20,7 +20,7 @@ from kiln.store import AlarmRow, MonitorRow, MonitorRunRow, VariantMetricsRow, n
 RETRAININGS: list[dict] = []
 
 
-def start_retraining(ctx, spec, *, endpoint=None, reason=None) -> str:
+def start_retraining(ctx, spec, *, endpoint=None, reason=None, wait: bool = True) -> str:
     """Stands for kiln.monitoring._retrain.start_retraining (the lead's)."""
     RETRAININGS.append({"spec": spec, "endpoint": endpoint, "reason": reason})
     return "train-stand-in"

@@ -18,7 +18,7 @@ STARTED: list[tuple[str, str]] = []  # (monitor, scheduler owner) per start
 _HOOKS: dict[str, object] = {}
 
 
-def start_monitor_run(ctx, name: str) -> str:
+def start_monitor_run(ctx, name: str, *, wait: bool = True) -> str:
     """Stands for kiln.monitoring._monitors.start_monitor_run (the lead's), which starts a job."""
     hook = _HOOKS.get("during_start")
     if hook is not None:
@@ -30,7 +30,7 @@ def start_monitor_run(ctx, name: str) -> str:
     return f"job-{len(STARTED)}"
 
 
-def start_retraining(ctx, spec, *, endpoint=None, reason=None) -> str:
+def start_retraining(ctx, spec, *, endpoint=None, reason=None, wait: bool = True) -> str:
     STARTED.append((f"retrain {spec} {endpoint} {reason}", threading.current_thread().name))
     return "job-retrain"
 
@@ -180,7 +180,7 @@ def test_retraining_schedules_and_status(ws, schedules):
     assert schedules.list() == []
 
 
-def broken_start(ctx, name: str) -> str:
+def broken_start(ctx, name: str, *, wait: bool = True) -> str:
     raise RuntimeError(f"monitor {name} is broken")
 
 

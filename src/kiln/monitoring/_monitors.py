@@ -251,17 +251,20 @@ def delete_monitor(ctx: Context, name: str) -> Monitor:
 
 
 # -- runs -------------------------------------------------------------------------------------
-def start_monitor_run(ctx: Context, name: str, *, at: datetime | None = None, on_log=None) -> str:
-    """Run monitor ``name`` as a job (in its own process) and wait for it; returns the job id.
-    ``at``: the time the run stands for (its window ends ``offset`` before it); now by default."""
-    from kiln.compute import LocalExecutor
+def start_monitor_run(
+    ctx: Context, name: str, *, at: datetime | None = None, on_log=None, wait: bool = True
+) -> str:
+    """Run monitor ``name`` as a job (in its own process); returns the job id once it has ended,
+    or at once with ``wait=False`` (the scheduler). ``at``: the time the run stands for (its
+    window ends ``offset`` before it); now by default."""
+    from kiln.monitoring._jobs import launch
 
     monitor = get_monitor(ctx, name)
     at = at or now()
     job = ctx.jobs.create(
         "monitor", {"monitor": monitor.name, "type": monitor.type, "at": at.isoformat()}
     )
-    LocalExecutor(ctx).run(job, on_log=on_log)
+    launch(ctx, job, wait=wait, on_log=on_log)
     return job.id
 
 

@@ -59,10 +59,12 @@ def start_retraining(
     endpoint: str | None = None,
     reason: dict | str | None = None,
     on_log=None,
+    wait: bool = True,
 ) -> str:
-    """Run a retraining job (in its own process) and wait for it; returns the job id. ``endpoint``:
-    compare against that endpoint's live model (default: the spec's model)."""
-    from kiln.compute import LocalExecutor
+    """Run a retraining job (in its own process); returns the job id once it has ended, or at
+    once with ``wait=False`` (the scheduler). ``endpoint``: compare against that endpoint's live
+    model (default: the spec's model)."""
+    from kiln.monitoring._jobs import launch
 
     target = parse_retrain_spec(ctx, spec)
     if endpoint:
@@ -72,7 +74,7 @@ def start_retraining(
     job = ctx.jobs.create(
         "retraining", {**target, "spec": spec, "reason": reason if reason is not None else ""}
     )
-    LocalExecutor(ctx).run(job, on_log=on_log)
+    launch(ctx, job, wait=wait, on_log=on_log)
     return job.id
 
 

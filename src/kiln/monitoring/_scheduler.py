@@ -383,9 +383,10 @@ class Scheduler:
 def start_scheduled(ctx: Context, kind: str, target: dict, *, reason: str | None = None) -> str:
     """Start one run of a schedule's kind; the job id."""
     function = _resolve(SCHEDULE_KINDS[kind])
+    # The job runs on in a thread: a retraining may take longer than the schedule's lease.
     if kind == "monitor":
-        return function(ctx, target["monitor"])
-    return function(ctx, target["spec"], endpoint=target.get("endpoint"), reason=reason)
+        return function(ctx, target["monitor"], wait=False)
+    return function(ctx, target["spec"], endpoint=target.get("endpoint"), reason=reason, wait=False)
 
 
 def _resolve(ref: str) -> Callable:
