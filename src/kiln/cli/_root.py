@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models
+from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models
 from kiln.cli._common import (
     App,
     JsonOption,
@@ -42,6 +42,7 @@ app.add_typer(_models.algorithms_app, name="algorithms")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_endpoints.app, name="endpoints")
 app.add_typer(_keys.app, name="keys")
+app.add_typer(_clarify.app, name="clarify")
 
 
 def _version(value: bool) -> None:
