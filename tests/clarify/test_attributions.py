@@ -119,3 +119,23 @@ def test_features_no_name_tells_are_traced_by_changing_each_input_column():
     ).fit(inputs)
     owners = _by_perturbation(preprocessor, inputs, ["x", "colour"], 4)
     assert owners == [0, 1, 1, 1]
+
+
+def test_a_model_shap_cannot_explain_is_refused_with_the_reason():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from kiln.errors import ConfigError
+    from kiln.registry import TrainedModel
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    pipeline.fit(frame, [0, 0, 1, 1])
+    model = TrainedModel(
+        pipeline, problem_type="binary", classes=[0, 1], signature={"inputs": [{"name": "x"}]}
+    )
+    with pytest.raises(ConfigError) as caught:
+        global_attributions(model, frame)
+    assert caught.value.code == "clarify.no-attributions"
+    assert "LogisticRegression" in caught.value.message

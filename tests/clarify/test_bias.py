@@ -216,3 +216,12 @@ def test_a_facet_every_row_has_leaves_nothing_to_compare():
     with pytest.raises(DataError) as caught:
         pre_training_bias(TABLE.assign(f="d"), label="y", label_value=1, facet="f=d")
     assert caught.value.code == "clarify.one-group"
+
+
+def test_docs_give_every_metric_with_the_formula_the_code_uses():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "clarify.md").read_text()
+    for info in METRICS.values():
+        assert f"**{info.name}** {info.title}" in docs, info.name
+        assert info.formula.replace("|", "\\|") in docs, info.name

@@ -35,12 +35,15 @@ def _attribution_error(exc: Exception) -> ConfigError:
     return ConfigError(f"No attributions for this model: {exc}", code="clarify.no-attributions")
 
 
-def shap_by_column(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray, str, str]:
+def shap_by_column(
+    model: TrainedModel, frame: pd.DataFrame, *, encoded: Any = None
+) -> tuple[np.ndarray, str, str]:
     """SHAP values per row and input column, ``(rows, outputs, input columns)``, with how they
     were computed and their units.
 
     The model sees the recipe's features (one-hot columns, missing-value indicators); SHAP
-    values add up, so an input column's attribution is the sum of its features'.
+    values add up, so an input column's attribution is the sum of its features'. ``encoded``:
+    those features already computed for ``frame`` (the endpoints' compiled recipe).
     """
     if not model.is_classifier and model.problem_type != "regression":
         raise ConfigError(
@@ -56,7 +59,7 @@ def shap_by_column(model: TrainedModel, frame: pd.DataFrame) -> tuple[np.ndarray
         )
     inputs = frame[model.input_columns]
     preprocessor, estimator = model.pipeline[:-1], model.pipeline[-1]
-    Xt = preprocessor.transform(inputs)
+    Xt = preprocessor.transform(inputs) if encoded is None else encoded
     parts, method, units = [], "", ""
     start = 0
     try:
@@ -157,19 +160,21 @@ def global_attributions_and_method(
 
 
 def row_attributions(
-    model: TrainedModel, frame: pd.DataFrame, *, top: int = TOP_CONTRIBUTIONS
+    model: TrainedModel, frame: pd.DataFrame, *, top: int = TOP_CONTRIBUTIONS, encoded: Any = None
 ) -> tuple[list[dict[str, Any]], str, str]:
     """Each row's ``top`` largest contributions: ``{"column", "value", "attribution"}``, the
     attribution being the column's SHAP value towards the predicted class (the positive class
-    for binary classifiers) or the predicted value; and the method and units."""
-    values, method, units = shap_by_column(model, frame)
+    for binary classifiers) or the predicted value; and the method and units. ``encoded``: the
+    model's features of ``frame``, when already computed."""
+    values, method, units = shap_by_column(model, frame, encoded=encoded)
     if values.shape[1] > 1:  # multiclass: towards the class the model predicts
-        chosen = model.predict_proba(frame).argmax(axis=1)
+        scores = model.predict_proba(frame) if encoded is None else model.score_encoded(encoded)
+        chosen = scores.argmax(axis=1)
         values = values[np.arange(len(chosen)), chosen]
     else:
         values = values[:, 0]
     out = []
-    inputs = frame[model.input_columns]
+    inputs = frame[model.input_columns].to_numpy(dtype=object)  # cells without pandas' cost
     for row, contributions in enumerate(values):
         order = np.argsort(-np.abs(contributions), kind="stable")[:top]
         out.append(
@@ -177,7 +182,7 @@ def row_attributions(
                 "contributions": [
                     {
                         "column": str(model.input_columns[i]),
-                        "value": _plain(inputs.iloc[row, i]),
+                        "value": _plain(inputs[row, i]),
                         "attribution": round(float(contributions[i]), 6),
                     }
                     for i in order
@@ -189,7 +194,9 @@ def row_attributions(
 
 def _plain(value: Any) -> Any:
     """A JSON-ready cell: numpy scalars as Python ones, missing values as None."""
-    if np.isscalar(value) and pd.isna(value):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and np.isnan(value):
         return None
     return value.item() if hasattr(value, "item") else value
 

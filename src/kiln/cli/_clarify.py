@@ -98,9 +98,13 @@ def explain(
     if as_json:
         print_json(explanation.to_dict() | {"report": str(path) if path else None})
         return
+    console.print(
+        f"[bold]{explanation.model}[/] on {explanation.data}: SHAP values from "
+        f"{explanation.method}, in {explanation.units}; global over {explanation.rows} rows.",
+        highlight=False,
+    )
     table(
-        f"Global attributions of {explanation.model} on {explanation.data} "
-        f"({explanation.rows} rows; mean |SHAP| in {explanation.units})",
+        "Global attributions",
         ["column", "mean |SHAP|"],
         [[c, f"{v:.4f}"] for c, v in explanation.attributions.items()],
     )

@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -421,7 +422,13 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         metrics.predictions(name, variant.name, variant.model_ref, predictions)
         units = None
         if explain:  # docs/clarify.md: per-row SHAP attributions
-            units = await off_loop(explain_predictions, variant.loaded, body, as_json, predictions)
+            units = await off_loop(
+                partial(explain_predictions, fast_rows=FAST_PATH_MAX_ROWS),
+                variant.loaded,
+                body,
+                as_json,
+                predictions,
+            )
         payload: dict[str, Any] = {
             "model": variant.model_ref,
             "variant": variant.name,
