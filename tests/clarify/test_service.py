@@ -18,6 +18,7 @@ def test_bias_with_a_model_scores_its_predicted_labels(churn):
     ws, ref = churn
     report = ws.clarify.bias("churn", model=ref, facet="senior_citizen", label_value="Yes")
     assert report.label == "churn" and report.model == ref  # the model's target by default
+    assert report.label_value == "Yes" and report.facet == "senior_citizen = 1"
     frame = ws.data.load("churn")
     accepted = pd.Series(ws.models.load(ref).predict(frame) == "Yes")
     senior = frame["senior_citizen"] == 1

@@ -463,6 +463,7 @@ def bias_metrics(
         "facet": prepared.facet.describe(),
         "facet_column": prepared.facet.column,
         "label": prepared.label.describe(),
+        "label_value": prepared.label.value_text(),
         "rows": len(prepared.frame),
         "rows_a": int((~prepared.d).sum()),
         "rows_d": int(prepared.d.sum()),

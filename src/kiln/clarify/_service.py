@@ -194,7 +194,7 @@ class ClarifyService:
             data=data_ref,
             model=version.ref if version is not None else None,
             label=label,
-            label_value=facts["label"],
+            label_value=facts["label_value"],
             facet=facts["facet"],
             group=group,
             facts=facts,

@@ -38,8 +38,11 @@ def bias(
     out: Path = typer.Option(None, "--out", help="Also write an HTML report to this file."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Bias metrics: pre-training (of the labels) always, post-training (of the model's
-    predictions) with --model."""
+    """Bias metrics of a data set's labels, and of a model's predictions with --model.
+
+    Pre-training metrics (CI, DPL, KL, JS, LP, TVD, KS, CDDL) always; post-training metrics
+    (DPPL, DI, DCAcc, DCR, SD, RD, DAR, DRR, AD, TE, CDDPL, FT, GE) with --model. Formulas and
+    readings: docs/clarify.md."""
     ws = workspace(ctx)
     report = ws.clarify.bias(
         data, facet=facet, label_value=label_value, model=model, label=label, group=group
@@ -89,8 +92,10 @@ def explain(
     out: Path = typer.Option(None, "--out", help="Also write an HTML report to this file."),
     as_json: bool = JsonOption,
 ) -> None:
-    """SHAP attributions: the mean |SHAP| of each input column, and each row's largest
-    contributions."""
+    """SHAP attributions of a model: per input column, and each row's largest contributions.
+
+    Global: the mean |SHAP value| of each input column over the data (a sample of 2,000 rows
+    when there are more). Per row: the first --rows rows, their --top largest contributions."""
     ws = workspace(ctx)
     with err_console.status(f"Explaining {model} on {data}"):
         explanation = ws.clarify.explain(model, data, rows=rows, top=top)
