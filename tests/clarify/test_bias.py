@@ -225,3 +225,20 @@ def test_docs_give_every_metric_with_the_formula_the_code_uses():
     for info in METRICS.values():
         assert f"**{info.name}** {info.title}" in docs, info.name
         assert info.formula.replace("|", "\\|") in docs, info.name
+
+
+def test_predicted_values_meet_a_threshold_label_as_the_observed_ones_do():
+    # A regression model's predicted scores: positive when > 0.5, as the observed label.
+    frame = pd.DataFrame(
+        {
+            "f": ["a", "a", "d", "d"],
+            "score": [0.9, 0.2, 0.7, 0.1],
+            "predicted": [0.8, 0.6, 0.4, 0.3],
+        }
+    )
+    values = post_training_bias(
+        frame, label="score", predicted="predicted", label_value=">0.5", facet="f=d"
+    )
+    assert values["DPPL"] == pytest.approx(2 / 2 - 0 / 2)
+    assert values["RD"] == pytest.approx(1 / 1 - 0 / 1)  # d's one positive is missed
+    assert values["DI"] == 0.0
