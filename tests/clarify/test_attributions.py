@@ -139,3 +139,13 @@ def test_a_model_shap_cannot_explain_is_refused_with_the_reason():
         global_attributions(model, frame)
     assert caught.value.code == "clarify.no-attributions"
     assert "LogisticRegression" in caught.value.message
+
+
+@pytest.mark.parametrize("threshold", [0, 1.5])
+def test_an_ndcg_threshold_outside_zero_to_one_is_refused(model_and_rows, threshold):
+    from kiln.errors import ConfigError
+
+    model, rows = model_and_rows
+    with pytest.raises(ConfigError) as caught:
+        check_attribution(model, {"tenure": 1.0}, rows, threshold=threshold)
+    assert caught.value.code == "clarify.bad-threshold"

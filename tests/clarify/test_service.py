@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,33 @@ def test_cli_explain_gives_global_and_per_row_attributions(churn, run_cli, tmp_p
     shown = run_cli("clarify", "explain", "--model", ref, "--data", "churn", "--rows", "1",
                     home=ws.home, check=True).stdout  # fmt: skip
     assert "contract" in shown and "Per-row attributions" in shown
+
+
+def test_explain_refuses_empty_data_and_a_negative_row_count(churn):
+    ws, ref = churn
+    frame = ws.data.load("churn")
+    with pytest.raises(DataError) as caught:
+        ws.clarify.explain(ref, frame.head(0))
+    assert caught.value.code == "clarify.empty-data"
+    with pytest.raises(ConfigError) as caught:
+        ws.clarify.explain(ref, frame.head(5), rows=-1)
+    assert caught.value.code == "clarify.bad-value"
+
+
+def test_post_training_bias_needs_a_classifier_or_a_regressor(churn):
+    from sklearn.cluster import KMeans
+    from sklearn.pipeline import Pipeline
+
+    from kiln.clarify import ClarifyService
+    from kiln.registry import TrainedModel
+
+    ws, _ = churn
+    frame = pd.DataFrame({"x": [0.0, 1.0, 5.0, 6.0]})
+    pipeline = Pipeline([("model", KMeans(n_clusters=2, n_init=1, random_state=0))]).fit(frame)
+    model = TrainedModel(
+        pipeline, problem_type="clustering", classes=None, signature={"inputs": [{"name": "x"}]}
+    )
+    with pytest.raises(ConfigError) as caught:
+        ClarifyService(ws)._predictions(model, frame)
+    assert caught.value.code == "clarify.unsupported-model"
+    assert "Leave out --model" in caught.value.message
