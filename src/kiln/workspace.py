@@ -11,6 +11,7 @@ from kiln.context import Context
 
 if TYPE_CHECKING:
     from kiln.automl import AutoMLResult
+    from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
     from kiln.monitoring import MonitoringService
     from kiln.profile import DatasetProfile
@@ -91,6 +92,14 @@ class Workspace(Context):
         from kiln.automl import automl
 
         return automl(self, data, target=target, time_limit=time_limit, **options)
+
+    @cached_property
+    def clarify(self) -> ClarifyService:
+        """Bias metrics and explanations (``ws.clarify.bias``, ``ws.clarify.explain``); see
+        docs/clarify.md."""
+        from kiln.clarify import ClarifyService
+
+        return ClarifyService(self)
 
     def transform(self, model: str, *, input: str | Path, output: str | Path, **options: Any):
         """Batch transform a file with a model; see :func:`kiln.serving.transform`."""

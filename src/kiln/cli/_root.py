@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from kiln.cli import _alarms as _alarms_cli
-from kiln.cli import _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
+from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
 from kiln.cli import _scheduler as _scheduler_cli
 from kiln.cli._common import (
     App,
@@ -47,6 +47,7 @@ app.add_typer(_keys.app, name="keys")
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_alarms_cli.app, name="alarms")
 app.add_typer(_scheduler_cli.app, name="scheduler")
+app.add_typer(_clarify.app, name="clarify")
 
 
 def _version(value: bool) -> None:

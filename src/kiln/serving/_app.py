@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -35,6 +36,7 @@ from kiln.serving._cache import (
     LoadedVariant,
 )
 from kiln.serving._capture import CaptureWriter
+from kiln.serving._explain import explain_predictions
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
 from kiln.serving._shadow import ShadowCopies
@@ -64,12 +66,25 @@ SESSION_HEADER = "x-kiln-session-id"
 
 
 # -- response shapes, for the OpenAPI document ----------------------------------------------------
-class ClassPrediction(BaseModel):
+class Attribution(BaseModel):
+    column: str = Field(description="An input column.")
+    value: Any = Field(description="The row's value of that column.")
+    attribution: float = Field(description="Its SHAP value (units: attribution_units).")
+
+
+class _Explained(BaseModel):
+    attributions: list[Attribution] | None = Field(
+        default=None,
+        description="With ?explain=true: the row's largest contributions, largest first.",
+    )
+
+
+class ClassPrediction(_Explained):
     label: Any = Field(description="The predicted class, in the target's own values.")
     probabilities: dict[str, float] = Field(description="Probability of each class label.")
 
 
-class ValuePrediction(BaseModel):
+class ValuePrediction(_Explained):
     value: float = Field(description="The predicted value.")
 
 
@@ -111,6 +126,9 @@ class InvocationResponse(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="Unseen categories and other accepted oddities of the input (omitted if none).",
+    )
+    attribution_units: str | None = Field(
+        default=None, description="With ?explain=true: the units of the SHAP values."
     )
 
 
@@ -387,7 +405,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             }
         },
     )
-    async def invoke(name: str, request: Request) -> Response:
+    async def invoke(name: str, request: Request, explain: bool = False) -> Response:
         arrived, started = time.time(), time.perf_counter()
         state = request.state
         state.endpoint = name  # for the access log and the metrics
@@ -418,6 +436,15 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         finally:
             state.model_seconds = timing.get("seconds", 0.0)
         metrics.predictions(name, variant.name, variant.model_ref, predictions)
+        units = None
+        if explain:  # docs/clarify.md: per-row SHAP attributions
+            units = await off_loop(
+                partial(explain_predictions, fast_rows=FAST_PATH_MAX_ROWS),
+                variant.loaded,
+                body,
+                as_json,
+                predictions,
+            )
         payload: dict[str, Any] = {
             "model": variant.model_ref,
             "variant": variant.name,
@@ -426,6 +453,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         }
         if warnings:
             payload["warnings"] = warnings
+        if units is not None:
+            payload["attribution_units"] = units
         shadow = loaded.shadow
         if shadow is not None and random.random() < shadow.sample:
             shadows.copy(name, shadow, body, as_json, predictions, timing.get("seconds", 0.0))
