@@ -334,7 +334,7 @@ def _constraint_violations(
                 _violation(
                     name,
                     "range_check",
-                    f"{share:.2%} of values outside [{low}, {high}] "
+                    f"{share:.2%} of values outside [{_bound(low)}, {_bound(high)}] "
                     f"(min {ordered[0]:.6g}, max {ordered[-1]:.6g})",
                     f"at most {config['range_check_threshold']:.2%}",
                     below=below,
@@ -361,6 +361,10 @@ def _constraint_violations(
                 )
             )
     return found
+
+
+def _bound(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6g}"
 
 
 def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -> list[dict]:
