@@ -26,6 +26,7 @@ from kiln.monitoring._statistics import (
     CATEGORICAL_TYPES,
     FORMAT_VERSION,
     NUMERIC_TYPES,
+    ColumnSummary,
     check_not_empty,
     infer_type,
     monitored_columns,
@@ -237,7 +238,7 @@ def check_data_quality(
     metrics["rows"] = float(rows)
     missing_columns = [name for name in reference if name not in current.columns]
     extra_columns = [name for name in present if name not in reference]
-    for name in missing_columns:
+    for name in missing_columns if evaluate else []:
         result.violations.append(
             _violation(
                 name,
@@ -247,7 +248,7 @@ def check_data_quality(
                 baseline_completeness=reference[name].get("completeness"),
             )
         )
-    for name in extra_columns:
+    for name in extra_columns if evaluate else []:
         result.violations.append(
             _violation(name, "extra_column_check", "present", "absent (not in the baseline)")
         )
@@ -307,7 +308,7 @@ def check_data_quality(
 def _constraint_violations(
     name: str,
     rule: dict,
-    summary: Any,
+    summary: ColumnSummary,
     config: dict,
     mismatch_share: float,
     metrics: dict[str, float],
