@@ -67,7 +67,9 @@ def test_categorical_statistics():
     divergence = 0.5 * (
         0.5 * math.log2(0.5 / middle[0]) + 0.5 * math.log2(0.5 / middle[1])
     ) + 0.5 * (0.8 * math.log2(0.8 / middle[0]) + 0.2 * math.log2(0.2 / middle[1]))
-    assert drift["jensen_shannon"][0] == pytest.approx(math.sqrt(divergence))
+    # Less its expectation with no change: 1 degree of freedom, 100 rows on each side.
+    expected_divergence = 1 * (1 / 100 + 1 / 100) / (8 * math.log(2))
+    assert drift["jensen_shannon"][0] == pytest.approx(math.sqrt(divergence - expected_divergence))
     # 2 x 2 table [[50, 50], [80, 20]]: expected counts 65 and 35 in each row.
     chi2 = 2 * (15**2 / 65 + 15**2 / 35)
     assert drift["chi_square"][0] == pytest.approx(math.sqrt((chi2 - 1) / 200))
@@ -185,3 +187,44 @@ def test_an_empty_window_is_refused(baseline):
     with pytest.raises(ConfigError) as caught:
         check_data_quality(*baseline, _draw(5, 0).iloc[:0])
     assert caught.value.code == "monitor.empty-data"
+
+
+def test_many_rare_categories_are_not_drift():
+    # 1,000 categories with Zipf-like shares: most are seen a handful of times in 5,000 rows, so
+    # their shares differ between two draws by chance alone.
+    shares = 1 / np.arange(1, 1001) ** 1.1
+    labels = np.array([f"k{i}" for i in range(1000)])
+
+    def draw(seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame({"code": labels[rng.choice(1000, 5000, p=shares / shares.sum())]})
+
+    statistics = dataset_statistics(draw(1))
+    constraints = suggest_constraints(statistics)
+    constraints["features"][0].pop("string_constraints", None)  # values the reference missed
+    result = check_data_quality(statistics, constraints, draw(2))
+    assert not any(d["drifted"] for d in result.drift), result.drift
+
+
+def test_switches_and_an_edited_range(baseline):
+    statistics, constraints = baseline[0], copy.deepcopy(baseline[1])
+    current = _draw(2000, 7)
+    current["score"] = current["score"] + 2.0  # 7 % beyond the reference's maximum
+    current.loc[:99, "tenure"] = -1  # 5 % negative, which also moves its distribution
+    tenure = next(f for f in constraints["features"] if f["name"] == "tenure")
+    tenure["num_constraints"].update(min=None, max=None)  # open range, still non-negative
+    result = check_data_quality(statistics, constraints, current)
+    assert {(v["column"], v["check"]) for v in result.violations} == {
+        ("tenure", "range_check"),
+        ("tenure", "baseline_drift_check"),
+        ("score", "range_check"),
+        ("score", "baseline_drift_check"),
+    }
+    constraints["monitoring_config"]["evaluate_constraints"] = "Disabled"
+    result = check_data_quality(statistics, constraints, current)
+    assert {v["check"] for v in result.violations} == {"baseline_drift_check"}
+    constraints["monitoring_config"]["distribution_constraints"] = {
+        "perform_comparison": "Disabled"
+    }
+    result = check_data_quality(statistics, constraints, current)
+    assert result.violations == [] and result.drift == []

@@ -26,6 +26,7 @@ from kiln.monitoring._statistics import (
     CATEGORICAL_TYPES,
     FORMAT_VERSION,
     NUMERIC_TYPES,
+    ColumnSummary,
     check_not_empty,
     infer_type,
     monitored_columns,
@@ -43,6 +44,8 @@ __all__ = [
 # A share below this counts as this in the PSI (an empty bin would make it infinite).
 PSI_FLOOR = 1e-4
 PSI_BINS = 10
+# Categories expected fewer times than this in the smaller sample are pooled (see _pool_rare).
+MIN_EXPECTED = 5
 _OTHER = "\x00other"  # the bucket of values outside the reference's kept categories
 
 
@@ -113,10 +116,12 @@ def population_stability(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def categorical_drift(reference: dict, current: dict) -> dict[str, tuple[float, float | None]]:
-    """L-infinity distance, Jensen-Shannon distance (base 2, in [0, 1]) and the chi-square
-    test's bias-corrected Cramér's V (with the test's p-value) between the category shares of two
-    ``string_statistics`` entries. Values outside the reference's kept categories (and the
-    reference's own "other" count) are one bucket."""
+    """L-infinity distance, Jensen-Shannon distance (base 2, in [0, 1], less its expectation
+    with no change) and the chi-square test's bias-corrected Cramér's V (with the test's
+    p-value) between the category shares of two ``string_statistics`` entries. Values outside
+    the reference's kept categories (and the reference's own "other" count) are one "other"
+    bucket, which also takes the categories too rare to compare (expected fewer than 5 times in
+    the smaller sample)."""
     ref_counts = dict(reference.get("frequencies", {}))
     ref_counts[_OTHER] = reference.get("other_count", 0)
     cur_counts = {_OTHER: current.get("other_count", 0)}
@@ -127,12 +132,18 @@ def categorical_drift(reference: dict, current: dict) -> dict[str, tuple[float, 
     table = np.array(
         [[ref_counts[k] for k in labels], [cur_counts.get(k, 0) for k in labels]], dtype=float
     )
-    table = table[:, table.sum(axis=0) > 0]
+    table = _pool_rare(table)
     ref_share = table[0] / table[0].sum()
     cur_share = table[1] / table[1].sum()
     linf = float(np.max(np.abs(ref_share - cur_share)))
     middle = (ref_share + cur_share) / 2
     divergence = 0.5 * (_kl(ref_share, middle) + _kl(cur_share, middle))
+    # Less its expectation when nothing changed (JSD ~ chi2 (1/n + 1/m) / 8 nats, and chi2's
+    # expectation is its degrees of freedom): two samples of many categories otherwise differ by
+    # chance alone, more so the fewer rows there are.
+    dof = table.shape[1] - 1
+    n, m = table.sum(axis=1)
+    divergence -= dof * (1 / n + 1 / m) / (8 * math.log(2))
     jensen_shannon = math.sqrt(max(divergence, 0.0))
     if table.shape[1] < 2:
         return {
@@ -143,7 +154,6 @@ def categorical_drift(reference: dict, current: dict) -> dict[str, tuple[float, 
     total = table.sum()
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / total
     chi2 = float(((table - expected) ** 2 / expected).sum())
-    dof = table.shape[1] - 1
     p_value = float(sps.chi2.sf(chi2, dof))
     # Cramér's V of a 2 x k table is sqrt(chi2 / N); subtracting the degrees of freedom (chi2's
     # expectation when nothing changed) keeps many rare categories from reading as drift.
@@ -153,6 +163,22 @@ def categorical_drift(reference: dict, current: dict) -> dict[str, tuple[float, 
         "jensen_shannon": (jensen_shannon, None),
         "chi_square": (cramers_v, p_value),
     }
+
+
+def _pool_rare(table: np.ndarray) -> np.ndarray:
+    """The 2 x k count table (reference, current; the last column the "other" bucket) with the
+    categories too rare to compare pooled into "other": those expected fewer than
+    ``MIN_EXPECTED`` times in the smaller of the two samples. Without it a column of 1,000
+    categories reads as drifted on two draws of the same 5,000 rows (every rare category's share
+    is noise), and the chi-square test needs expected counts of about 5 anyway."""
+    smaller = table.sum(axis=1).min()
+    shares = table.sum(axis=0) / table.sum()
+    rare = shares * smaller < MIN_EXPECTED
+    rare[-1] = False
+    if rare.any():
+        pooled = table[:, rare].sum(axis=1)
+        table = np.column_stack([table[:, ~rare][:, :-1], table[:, -1] + pooled])
+    return table[:, table.sum(axis=0) > 0]
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -212,7 +238,7 @@ def check_data_quality(
     metrics["rows"] = float(rows)
     missing_columns = [name for name in reference if name not in current.columns]
     extra_columns = [name for name in present if name not in reference]
-    for name in missing_columns:
+    for name in missing_columns if evaluate else []:
         result.violations.append(
             _violation(
                 name,
@@ -222,7 +248,7 @@ def check_data_quality(
                 baseline_completeness=reference[name].get("completeness"),
             )
         )
-    for name in extra_columns:
+    for name in extra_columns if evaluate else []:
         result.violations.append(
             _violation(name, "extra_column_check", "present", "absent (not in the baseline)")
         )
@@ -282,7 +308,7 @@ def check_data_quality(
 def _constraint_violations(
     name: str,
     rule: dict,
-    summary: Any,
+    summary: ColumnSummary,
     config: dict,
     mismatch_share: float,
     metrics: dict[str, float],
@@ -334,7 +360,7 @@ def _constraint_violations(
                 _violation(
                     name,
                     "range_check",
-                    f"{share:.2%} of values outside [{low}, {high}] "
+                    f"{share:.2%} of values outside [{_bound(low)}, {_bound(high)}] "
                     f"(min {ordered[0]:.6g}, max {ordered[-1]:.6g})",
                     f"at most {config['range_check_threshold']:.2%}",
                     below=below,
@@ -361,6 +387,10 @@ def _constraint_violations(
                 )
             )
     return found
+
+
+def _bound(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6g}"
 
 
 def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -> list[dict]:

@@ -169,7 +169,8 @@ def sketch(ordered: np.ndarray) -> dict:
     return {
         "method": "inverted_cdf",
         "probabilities": f"0 to 1 in steps of 1/{QUANTILES - 1}",
-        "values": [float(v) for v in ordered[positions]],
+        # 9 significant digits: a readable, half-size document that changes no statistic.
+        "values": [float(f"{v:.9g}") for v in ordered[positions]],
     }
 
 
