@@ -119,3 +119,25 @@ def test_the_http_route_takes_a_json_list(captured):
         )
         assert too_large.status_code == 413 and too_large.json()["error"] == "request.too-large"
     assert stored_labels(ws)[ids[2]] == "Yes"
+
+
+def test_each_row_of_a_multi_row_request_gets_its_own_label_with_a_row_column(trained_copy):
+    ws, result = trained_copy
+    ws.endpoints.set_capture("churn", 100)
+    rows = ws.data.load("churn").head(3).drop(columns=["churn"]).astype(object)
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        answer = client.post("/endpoints/churn/invocations", json=rows.to_dict("records"))
+    inference_id = answer.json()["inference_id"]
+    with pytest.raises(DataError) as caught:
+        ws.endpoints.ground_truth(
+            "churn", pd.DataFrame({"inference_id": [inference_id], "row": [-1], "label": ["No"]})
+        )
+    assert caught.value.code == "ground-truth.bad-row" and "-1" in caught.value.message
+    ws.endpoints.ground_truth(
+        "churn",
+        pd.DataFrame(
+            {"inference_id": [inference_id] * 3, "row": [0, 1, 2], "label": ["No", "Yes", "No"]}
+        ),
+    )
+    captured = ws.data.capture("churn").sort_values("row")
+    assert captured["label"].tolist() == ["No", "Yes", "No"]

@@ -161,12 +161,13 @@ def test_a_per_column_override_takes_effect(baseline):
     statistics, constraints = baseline[0], copy.deepcopy(baseline[1])
     current = _draw(2000, 5)
     current["score"] = current["score"] + 0.2  # Wasserstein about 0.2 sd; KS and PSI below theirs
+    current.loc[:139, "plan"] = "pro"  # a real change of the plan mix, linf about 0.05
     flagged = check_data_quality(statistics, constraints, current)
     assert [v["column"] for v in flagged.violations] == ["score"]
     score = next(f for f in constraints["features"] if f["name"] == "score")
     score["drift"] = {"wasserstein": 0.5}
     plan = next(f for f in constraints["features"] if f["name"] == "plan")
-    plan["drift"] = {"linf": 0.0}  # any change at all in the plan mix
+    plan["drift"] = {"linf": 0.0}  # any significant change in the plan mix
     result = check_data_quality(statistics, constraints, current)
     assert [v["column"] for v in result.violations] == ["plan"]
     row = next(d for d in result.drift if (d["column"], d["statistic"]) == ("score", "wasserstein"))
@@ -210,7 +211,7 @@ def test_switches_and_an_edited_range(baseline):
     statistics, constraints = baseline[0], copy.deepcopy(baseline[1])
     current = _draw(2000, 7)
     current["score"] = current["score"] + 2.0  # 7 % beyond the reference's maximum
-    current.loc[:99, "tenure"] = -1  # 5 % negative, which also moves its distribution
+    current.loc[:299, "tenure"] = -1  # 15 % negative, which also moves its distribution
     tenure = next(f for f in constraints["features"] if f["name"] == "tenure")
     tenure["num_constraints"].update(min=None, max=None)  # open range, still non-negative
     result = check_data_quality(statistics, constraints, current)
@@ -228,3 +229,19 @@ def test_switches_and_an_edited_range(baseline):
     }
     result = check_data_quality(statistics, constraints, current)
     assert result.violations == [] and result.drift == []
+
+
+def test_a_small_window_of_the_same_distribution_is_no_violation(baseline):
+    """100 rows: sampling noise alone moves a Wasserstein distance past 0.1 sd, completeness
+    below its constraint or a share past its limit now and then; each must also pass its test at
+    the run's significance, which noise does not. A real shift still does."""
+    statistics, constraints = baseline
+    ungated = copy.deepcopy(constraints)
+    ungated["monitoring_config"]["distribution_constraints"]["significance"] = 1.0
+    draws = [_draw(100, seed) for seed in range(20, 40)]
+    assert sum(bool(check_data_quality(statistics, ungated, d).violations) for d in draws) >= 5
+    assert all(check_data_quality(statistics, constraints, d).violations == [] for d in draws)
+    moved = _draw(100, 41)
+    moved["score"] = moved["score"] + 1.0
+    result = check_data_quality(statistics, constraints, moved)
+    assert [v["column"] for v in result.violations] == ["score"]

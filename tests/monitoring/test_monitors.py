@@ -118,9 +118,7 @@ def test_model_quality_joins_ground_truth_and_reports_unknown_labels(capturing):
     captured = ws.data.capture("churn")
     labels = sample["churn"].tolist()
     labels[:5] = ["Maybe"] * 5  # a class the model never saw
-    ws.endpoints.ground_truth(
-        "churn", pd.DataFrame({"inference_id": captured["inference_id"], "label": labels})
-    )
+    ws.endpoints.ground_truth("churn", captured[["inference_id", "row"]].assign(label=labels))
     run = ws.monitoring.run("accuracy")
     assert run.status == "Completed"
     assert run.metrics["labelled_rows"] == 80
@@ -142,14 +140,6 @@ def test_model_quality_without_labels_is_no_data(capturing):
     assert "ground-truth" in run.summary["reason"]
 
 
-def test_a_baseline_of_an_empty_data_set_is_refused(ws):
-    ws.data.ingest(pd.DataFrame({"x": pd.Series([], dtype=float)}), name="empty")
-    with pytest.raises(ConfigError) as caught:
-        ws.monitoring.baseline("empty")
-    assert caught.value.code == "monitor.empty-data"
-    assert ws.monitoring.baselines() == []
-
-
 def test_compare_two_versions_without_an_endpoint(ws):
     from kiln.monitoring import simulate_traffic
 
@@ -162,7 +152,7 @@ def test_compare_two_versions_without_an_endpoint(ws):
     )
     assert ws.monitoring.compare("first", "same").violations == []
     moved = ws.monitoring.compare("first", "moved")
-    assert moved.monitor is None and moved.inputs["current"] == "moved@1"
+    assert moved.monitor is None and moved.inputs["current"] == "moved:1"
     assert {"tenure", "monthly_charges", "total_charges"} <= {
         d["column"] for d in moved.summary["drift"] if d["drifted"]
     }
@@ -179,3 +169,30 @@ def test_constraints_are_edited_by_path_and_a_bad_path_changes_nothing(ws):
         ws.monitoring.set_constraint(baseline.id, "height.completeness", 0.5)
     assert caught.value.code == "monitor.bad-constraint-path" and "age" in caught.value.message
     assert ws.monitoring.get_baseline(baseline.id).constraints == edited.constraints
+
+
+def test_bias_and_attribution_monitors_on_live_traffic(capturing):
+    ws, churn = capturing
+    ws.monitoring.create(
+        "fairness",
+        endpoint="churn",
+        type="bias",
+        facet="senior_citizen",
+        facet_value=1,
+        label_value="No",
+    )
+    attribution = ws.monitoring.create("importance", endpoint="churn", type="attribution")
+    assert ws.monitoring.get_baseline(attribution.baseline_id).statistics["attribution"]
+    sample = simulate_traffic(churn, rows=200, seed=8)
+    replay(ws, sample)
+    captured = ws.data.capture("churn")
+    ws.endpoints.ground_truth(
+        "churn", captured[["inference_id", "row"]].assign(label=sample["churn"].to_numpy())
+    )
+    fairness = ws.monitoring.run("fairness")
+    assert fairness.status == "Completed", fairness.failure_reason
+    assert "bias.DPPL" in fairness.metrics and fairness.metrics["labelled_rows"] == 200
+    importance = ws.monitoring.run("importance")
+    assert importance.status == "Completed", importance.failure_reason
+    assert 0.9 <= importance.metrics["attribution.ndcg"] <= 1.0  # the same traffic, same ranking
+    assert importance.violations == []

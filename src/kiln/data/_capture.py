@@ -180,7 +180,8 @@ def capture_rows(records: list[dict], labels: dict[str, Any] | None = None) -> p
                 "model": record.get("model"),
                 "timestamp": record.get("timestamp"),
                 "latency_ms": record.get("latency_ms"),
-                "label": labels.get(inference_id),
+                # a label of this row ("<id>:<row>"), else of its whole request
+                "label": labels.get(f"{inference_id}:{index}", labels.get(inference_id)),
             }
             given = inputs[index] if index < len(inputs) else {}
             for column, value in (given or {}).items():

@@ -514,7 +514,7 @@ class EndpointService:
         target = self._target_of(endpoint)
         labels = _labels_by_id(frame, target)
         captured = {r.get("inference_id") for r in capture_records(self._ws.artifacts, name)}
-        unknown = [i for i in labels if i not in captured]
+        unknown = [i for i in labels if i.split(":")[0] not in captured]
         stamp, by = now(), who()
         ids = list(labels)
         with self._ws.store.write() as session:
@@ -646,6 +646,22 @@ def _labels_by_id(frame: pd.DataFrame, target: str) -> dict[str, Any]:
             code="ground-truth.missing-value",
         )
     ids = ids.astype(str).str.strip()
+    if "row" in frame.columns:
+        # One label per row of a multi-row request: stored under "<inference id>:<row>".
+        rows = pd.to_numeric(frame["row"], errors="coerce")
+        bad = frame["row"].notna() & (rows.isna() | (rows < 0) | (rows % 1 != 0))
+        if bad.any():
+            where = int(bad.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"Row {where + 1} of the ground truth has row={frame['row'].iloc[where]!r}: "
+                "row is the 0-based position of the labelled row in its request (0, 1, ...), "
+                "or empty for a label of the whole request. Nothing was stored.",
+                code="ground-truth.bad-row",
+            )
+        ids = pd.Series(
+            [i if pd.isna(r) else f"{i}:{int(r)}" for i, r in zip(ids, rows, strict=True)],
+            index=ids.index,
+        )
     too_long = ids.str.len() > MAX_INFERENCE_ID
     if too_long.any():
         raise DataError(

@@ -47,6 +47,13 @@ PSI_BINS = 10
 # Categories expected fewer times than this in the smaller sample are pooled (see _pool_rare).
 MIN_EXPECTED = 5
 _OTHER = "\x00other"  # the bucket of values outside the reference's kept categories
+# A column drifts when a statistic passes its effect-size threshold AND its kind's test (KS for
+# numbers, chi-square for categories) says the difference is no accident. The effect size keeps a
+# million rows from flagging differences nobody cares about; the test keeps an hour of 400 rows
+# from flagging sampling noise (a Wasserstein distance of 0.1 sd is chance at that size). The
+# level is per run: the chance that sampling noise alone passes any column's test is at most this
+# (Bonferroni: each of k compared columns is tested at level / k); the constraints'
+# "monitoring_config.distribution_constraints.significance" (default 0.01) sets it.
 
 
 @dataclass
@@ -253,6 +260,9 @@ def check_data_quality(
             _violation(name, "extra_column_check", "present", "absent (not in the baseline)")
         )
     drifted: list[str] = []
+    compared_columns = sum(1 for name in present if name in reference)
+    significance = float(config["distribution_constraints"]["significance"])
+    level = significance / max(compared_columns, 1)
     for name in present:
         if name not in reference:
             kind = infer_type(current[name])
@@ -271,10 +281,10 @@ def check_data_quality(
         metrics[f"type_mismatch.{name}"] = mismatch_share
         if evaluate:
             result.violations.extend(
-                _constraint_violations(name, rule, summary, config, mismatch_share, metrics)
+                _constraint_violations(name, rule, summary, config, present_values, metrics, level)
             )
         if compare:
-            column_drift = _column_drift(name, ref, entry, rule, config)
+            column_drift = _column_drift(name, ref, entry, rule, config, level)
             result.drift.extend(column_drift)
             for item in column_drift:
                 metrics[f"drift.{name}.{item['statistic']}"] = item["value"]
@@ -310,13 +320,19 @@ def _constraint_violations(
     rule: dict,
     summary: ColumnSummary,
     config: dict,
-    mismatch_share: float,
+    present_values: int,
     metrics: dict[str, float],
+    level: float,
 ) -> list[dict]:
+    """The constraint checks of one column. Each share must be past its limit by more than
+    chance: a window of 200 rows misses 0.95 completeness by sampling alone one time in five, so
+    a share counts only when a binomial test at ``level`` says the true share is past the limit
+    (the same per-run level as the drift tests)."""
     found = []
     kind = rule["inferred_type"]
     entry = summary.entry
-    if mismatch_share > config["datatype_check_threshold"]:
+    mismatch_share = summary.mismatches / present_values if present_values else 0.0
+    if _past(summary.mismatches, present_values, config["datatype_check_threshold"], level):
         found.append(
             _violation(
                 name,
@@ -328,7 +344,9 @@ def _constraint_violations(
             )
         )
     required = rule.get("completeness")
-    if required is not None and (entry["completeness"] or 0.0) < required:
+    present = rows_present(entry)
+    total = present + int(_common(entry).get("num_missing") or 0)
+    if required is not None and _past(total - present, total, 1 - required, level):
         found.append(
             _violation(
                 name,
@@ -355,7 +373,7 @@ def _constraint_violations(
         )
         share = (below + above) / ordered.size
         metrics[f"out_of_range.{name}"] = share
-        if share > config["range_check_threshold"]:
+        if _past(below + above, ordered.size, config["range_check_threshold"], level):
             found.append(
                 _violation(
                     name,
@@ -375,7 +393,7 @@ def _constraint_violations(
         unknown = counts[~counts.index.isin(domains)]
         share = float(unknown.sum() / counts.sum())
         metrics[f"new_categories.{name}"] = share
-        if share > config["domain_content_threshold"]:
+        if _past(int(unknown.sum()), int(counts.sum()), config["domain_content_threshold"], level):
             found.append(
                 _violation(
                     name,
@@ -389,11 +407,33 @@ def _constraint_violations(
     return found
 
 
+def _common(entry: dict) -> dict:
+    stats = entry.get("numerical_statistics") or entry.get("string_statistics") or {}
+    return stats.get("common", {})
+
+
+def rows_present(entry: dict) -> int:
+    """The values a column's statistics entry counts as present."""
+    return int(_common(entry).get("num_present") or 0)
+
+
+def _past(count: int, total: int, limit: float, level: float) -> bool:
+    """Whether ``count`` of ``total`` is a share above ``limit`` by more than chance: above it,
+    and as many or more would happen with a true share of ``limit`` less often than ``level``."""
+    if total <= 0 or count / total <= limit:
+        return False
+    if limit <= 0:
+        return True
+    return float(sps.binom.sf(count - 1, total, limit)) < level
+
+
 def _bound(value: float | None) -> str:
     return "none" if value is None else f"{value:.6g}"
 
 
-def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -> list[dict]:
+def _column_drift(
+    name: str, ref: dict, entry: dict, rule: dict, config: dict, level: float
+) -> list[dict]:
     """The drift rows of one column (none when either side has no values to compare)."""
     kind = ref["inferred_type"]
     if kind in NUMERIC_TYPES:
@@ -412,6 +452,8 @@ def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -
         return []
     thresholds = _thresholds(config, rule, family)
     prediction = bool(ref.get("prediction"))
+    test_p = values["ks" if family == "numeric" else "chi_square"][1]
+    significant = test_p is None or test_p < level
     rows = []
     for statistic, (value, p_value) in values.items():
         threshold = thresholds.get(statistic)
@@ -424,7 +466,7 @@ def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -
                 "value": value,
                 "threshold": threshold,
                 "p_value": p_value,
-                "drifted": threshold is not None and value > threshold,
+                "drifted": threshold is not None and value > threshold and significant,
             }
         )
     return rows

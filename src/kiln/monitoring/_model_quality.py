@@ -58,10 +58,14 @@ def check_model_quality(
             )
     thresholds = _thresholds(monitor, baseline)
     violations += quality_violations(metrics, thresholds, labelled_rows=len(labelled))
-    metrics = {
-        **{k: float(v) for k, v in metrics.items()},
-        **{k: float(v) for k, v in counts.items()},
+    # evaluate() also returns tables (a confusion matrix) and None for what it cannot compute
+    # (ROC AUC of one class): the run's metrics are the numbers
+    numbers = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
     }
+    metrics = {**numbers, **{k: float(v) for k, v in counts.items()}}
     return (
         metrics,
         violations,

@@ -70,6 +70,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "distribution_constraints": {
         "perform_comparison": "Enabled",
         "thresholds": DRIFT_STATISTICS,
+        # A drift must also be significant: the chance that sampling noise alone flags any
+        # column in a run is at most this (Bonferroni over the columns compared).
+        "significance": 0.01,
     },
 }
 _CONFIG_SHARES = (
@@ -433,6 +436,16 @@ def validate_constraints(document: dict) -> dict:
             )
         _check_thresholds(
             values, f"monitoring_config.distribution_constraints.thresholds.{kind}", (kind,)
+        )
+    significance = distribution.get("significance", 0.01)
+    if (
+        isinstance(significance, bool)
+        or not isinstance(significance, int | float)
+        or not 0 < significance <= 1
+    ):
+        raise _bad(
+            "monitoring_config.distribution_constraints.significance must be a number in "
+            f"(0, 1], the chance per run that noise alone flags a column. Got {significance!r}."
         )
     distribution["thresholds"] = {
         kind: DRIFT_STATISTICS[kind] | thresholds.get(kind, {}) for kind in DRIFT_STATISTICS
