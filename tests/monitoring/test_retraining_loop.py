@@ -32,9 +32,9 @@ def test_drift_retrains_and_the_approved_candidate_takes_the_traffic(two_models_
     assert outcome["status_before_approval"] == "PendingManualApproval"
     retraining = candidate.details["retraining"]
     assert retraining["replaces"] == first
-    assert retraining["data"] == "churn@2"  # the newest version, with the replayed rows
+    assert retraining["data"] == "churn:2"  # the newest version, with the replayed rows
     assert retraining["test_rows"] > 0 and "roc_auc" in retraining["comparison"]
-    assert candidate.dataset_version_id == ws.data.get("churn@2").id
+    assert candidate.dataset_version_id == ws.data.get("churn:2").id
     assert outcome["deployed"] == candidate.ref
     assert ws.endpoints.get("churn").shares == {
         next(
