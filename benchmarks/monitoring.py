@@ -41,7 +41,7 @@ Measured, each size:
   ``/proc/self/clear_refs``), runs kiln once and reports the peak (``VmHWM``): the whole
   process's peak RSS during the run, interpreter, libraries and tables included, against the
   tables.
-* noise: the largest value of each statistic on two no-drift draws of 1,000 to 10,000 rows.
+* noise: the largest value of each statistic on two no-drift draws of 400 to 10,000 rows.
 * Evidently: ``Report([DataDriftPreset()]).run(current, reference)`` in its own venv, as a child
   process reading the same Parquet files; only the run is timed. Create the venv once:
 
@@ -401,7 +401,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-evidently", action="store_true")
-    parser.add_argument("--noise-sizes", default="1000,2000,5000,10000")
+    parser.add_argument("--noise-sizes", default="400,1000,2000,5000,10000")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = [run_size(rows, args.rounds, not args.skip_evidently) for rows in sizes]

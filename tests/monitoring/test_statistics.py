@@ -149,6 +149,12 @@ def _with(change) -> dict:
         (lambda c: _feature(c, "age")["num_constraints"].update(min=99), "min 99 above max 52"),
         (lambda c: c["features"].append({"name": "age", "inferred_type": "Integral"}), "two"),
         (lambda c: c["monitoring_config"].update(range_check_threshold="1%"), "Got '1%'"),
+        (lambda c: c["monitoring_config"].update(drift={"ks": 0.2}), "thresholds.numeric.ks"),
+        (
+            lambda c: c["monitoring_config"]["distribution_constraints"].update(significance=0),
+            "significance must be",
+        ),
+        (lambda c: _feature(c, "age").update(drfit={"ks": 0.2}), "the key 'drfit'"),
         (
             lambda c: c["monitoring_config"]["distribution_constraints"]["thresholds"].update(
                 text={"ks": 0.1}

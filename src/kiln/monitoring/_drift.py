@@ -8,8 +8,9 @@ its quantiles, which bounds the error of the KS distance and the PSI shares by a
 
 Decisions compare effect sizes with thresholds (KS distance, Wasserstein distance over the
 reference's standard deviation, PSI; L-infinity, Jensen-Shannon distance, bias-corrected
-Cramér's V of the chi-square test); p-values are reported beside them, never decide: with a
-million rows a p-value flags differences nobody cares about.
+Cramér's V of the chi-square test), never a p-value alone: with a million rows a p-value flags
+differences nobody cares about. The column's test (KS, chi-square) only vetoes: an effect that the
+test cannot tell from chance (p >= ``significance``, 0.001) is a small window's noise.
 """
 
 from __future__ import annotations
@@ -412,8 +413,13 @@ def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -
         return []
     thresholds = _thresholds(config, rule, family)
     prediction = bool(ref.get("prediction"))
+    # The column's test: every statistic of the column reports its p-value, and none drifts
+    # while the two samples could be one distribution (a small window's noise).
+    p_value = values["ks" if family == "numeric" else "chi_square"][1]
+    significance = config["distribution_constraints"].get("significance")
+    distinguishable = significance is None or (p_value is not None and p_value < significance)
     rows = []
-    for statistic, (value, p_value) in values.items():
+    for statistic, (value, _) in values.items():
         threshold = thresholds.get(statistic)
         rows.append(
             {
@@ -424,7 +430,7 @@ def _column_drift(name: str, ref: dict, entry: dict, rule: dict, config: dict) -
                 "value": value,
                 "threshold": threshold,
                 "p_value": p_value,
-                "drifted": threshold is not None and value > threshold,
+                "drifted": threshold is not None and value > threshold and distinguishable,
             }
         )
     return rows

@@ -69,8 +69,21 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "completeness_tolerance": 0.02,  # suggested completeness = observed minus this
     "distribution_constraints": {
         "perform_comparison": "Enabled",
+        # A column drifts only where its test (KS, chi-square) also tells it from chance: the
+        # effect size decides, this keeps small windows' noise from reading as drift.
+        "significance": 0.001,
         "thresholds": DRIFT_STATISTICS,
     },
+}
+# The keys of a column's entry in the constraints document.
+_FEATURE_KEYS = {
+    "name",
+    "inferred_type",
+    "prediction",
+    "completeness",
+    "num_constraints",
+    "string_constraints",
+    "drift",
 }
 _CONFIG_SHARES = (
     "datatype_check_threshold",
@@ -382,6 +395,13 @@ def validate_constraints(document: dict) -> dict:
         if name in seen:
             raise _bad(f"The column {name!r} has two entries in features.", where)
         seen.add(name)
+        unknown = sorted(set(feature) - _FEATURE_KEYS)
+        if unknown:
+            raise _bad(
+                f"{where} has the key {unknown[0]!r}, which is not one of "
+                f"{', '.join(sorted(_FEATURE_KEYS))}.",
+                where,
+            )
         kind = feature.get("inferred_type")
         if kind not in INFERRED_TYPES:
             raise _bad(
@@ -411,6 +431,15 @@ def validate_constraints(document: dict) -> dict:
     config = checked.get("monitoring_config", {})
     if not isinstance(config, dict):
         raise _bad(f"monitoring_config must be an object. Got {config!r}.", "monitoring_config")
+    unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise _bad(
+            f"monitoring_config has no setting {unknown[0]!r}; its settings are "
+            f"{', '.join(DEFAULT_CONFIG)}. The default drift thresholds are at "
+            "monitoring_config.distribution_constraints.thresholds.numeric.ks (or .categorical."
+            "linf, ...); one column's are in its entry, as features[...].drift.psi.",
+            f"monitoring_config.{unknown[0]}",
+        )
     merged = _default_config() | config
     for key in _CONFIG_SHARES:
         _check_share(merged[key], f"monitoring_config.{key}")
@@ -418,6 +447,17 @@ def validate_constraints(document: dict) -> dict:
     if not isinstance(distribution, dict):
         raise _bad(
             f"monitoring_config.distribution_constraints must be an object. Got {distribution!r}."
+        )
+    significance = distribution.get("significance", 0.001)
+    if significance is not None and (
+        isinstance(significance, bool)
+        or not isinstance(significance, int | float)
+        or not 0 < significance <= 1
+    ):
+        raise _bad(
+            "monitoring_config.distribution_constraints.significance must be a number in (0, 1], "
+            f"or null to decide on the effect sizes alone. Got {significance!r}.",
+            "monitoring_config.distribution_constraints.significance",
         )
     thresholds = distribution.get("thresholds", {})
     if not isinstance(thresholds, dict):
