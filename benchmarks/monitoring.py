@@ -41,6 +41,7 @@ Measured, each size:
   ``/proc/self/clear_refs``), runs kiln once and reports the peak (``VmHWM``): the whole
   process's peak RSS during the run, interpreter, libraries and tables included, against the
   tables.
+* noise: the largest value of each statistic on two no-drift draws of 400 to 10,000 rows.
 * Evidently: ``Report([DataDriftPreset()]).run(current, reference)`` in its own venv, as a child
   process reading the same Parquet files; only the run is timed. Create the venv once:
 
@@ -379,14 +380,32 @@ def _max_by_statistic(drift: list[dict]) -> dict[str, float]:
     return top
 
 
+def noise(sizes: list[int]) -> list[dict]:
+    """The largest value of each statistic, and the violations, on two draws of the same
+    distribution at small sizes: how close chance alone comes to the default thresholds."""
+    rows = []
+    for size in sizes:
+        (result,) = kiln_run(generate(size, 1), generate(size, 3))
+        rows.append(
+            {
+                "rows": size,
+                "max": _max_by_statistic(result.drift),
+                "violations": [(v["column"], v["check"]) for v in result.violations],
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--noise-sizes", default="400,1000,2000,5000,10000")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = [run_size(rows, args.rounds, not args.skip_evidently) for rows in sizes]
+    small = noise([int(s) for s in args.noise_sizes.split(",") if s])
 
     rows = []
     for run in runs:
@@ -435,8 +454,24 @@ def main() -> None:
             print(f"{run['rows']:,} rows: Evidently flags {run['evidently']['drifted']}")
         print(f"{run['rows']:,} rows: kiln flags {run['flagged']}")
         print(f"{run['rows']:,} rows: largest statistic with no drift {run['max_no_drift']}")
+    statistic_names = ["ks", "wasserstein", "psi", "linf", "jensen_shannon", "chi_square"]
+    print("\nNo drift, small samples: the largest value of each statistic over the 30 columns")
+    print(
+        markdown_table(
+            ["rows", *statistic_names, "violations"],
+            [
+                [
+                    f"{n['rows']:,}",
+                    *(n["max"].get(k, 0.0) for k in statistic_names),
+                    "; ".join(f"{c} {k}" for c, k in n["violations"]) or "0",
+                ]
+                for n in small
+            ],
+        )
+    )
     path = _common.write_json(
-        "monitoring", {"machine": _common.machine_info(), "planted": PLANTED, "runs": runs}
+        "monitoring",
+        {"machine": _common.machine_info(), "planted": PLANTED, "runs": runs, "noise": small},
     )
     log(f"wrote {path}")
 

@@ -108,7 +108,12 @@ def test_suggested_constraints():
     assert age["completeness"] == pytest.approx(0.73)  # 0.75 observed, less the tolerance
     assert age["num_constraints"] == {"is_non_negative": True, "min": 30, "max": 52}
     assert _feature(constraints, "income")["num_constraints"]["is_non_negative"] is False
-    assert _feature(constraints, "city")["string_constraints"] == {"domains": ["Lima", "Oslo"]}
+    # Lima was seen once in three values: the reference has surely not seen every city there is.
+    assert "string_constraints" not in _feature(constraints, "city")
+    cities = pd.DataFrame({"city": ["Lima", "Oslo"] * 10})
+    assert suggest_constraints(dataset_statistics(cities))["features"][0]["string_constraints"] == {
+        "domains": ["Lima", "Oslo"]
+    }
     assert _feature(constraints, "predicted_churn")["prediction"] is True
     config = constraints["monitoring_config"]
     assert config["distribution_constraints"]["thresholds"]["numeric"]["psi"] == 0.1
@@ -149,6 +154,12 @@ def _with(change) -> dict:
         (lambda c: _feature(c, "age")["num_constraints"].update(min=99), "min 99 above max 52"),
         (lambda c: c["features"].append({"name": "age", "inferred_type": "Integral"}), "two"),
         (lambda c: c["monitoring_config"].update(range_check_threshold="1%"), "Got '1%'"),
+        (lambda c: c["monitoring_config"].update(drift={"ks": 0.2}), "thresholds.numeric.ks"),
+        (
+            lambda c: c["monitoring_config"]["distribution_constraints"].update(significance=0),
+            "significance must be",
+        ),
+        (lambda c: _feature(c, "age").update(drfit={"ks": 0.2}), "the key 'drfit'"),
         (
             lambda c: c["monitoring_config"]["distribution_constraints"]["thresholds"].update(
                 text={"ks": 0.1}

@@ -8,8 +8,12 @@ its quantiles, which bounds the error of the KS distance and the PSI shares by a
 
 Decisions compare effect sizes with thresholds (KS distance, Wasserstein distance over the
 reference's standard deviation, PSI; L-infinity, Jensen-Shannon distance, bias-corrected
-Cramér's V of the chi-square test); p-values are reported beside them, never decide: with a
-million rows a p-value flags differences nobody cares about.
+Cramér's V of the chi-square test), never a p-value alone: with a million rows a p-value flags
+differences nobody cares about. The column's test (KS, chi-square) only vetoes: an effect that the
+test cannot tell from chance is a small window's noise. ``significance`` (0.01) is per run: each of
+the k columns compared is tested at 0.01 / k (Bonferroni), and the constraint checks' shares
+(completeness, type mismatches, out-of-range values, new categories) by a binomial test at the
+same level.
 """
 
 from __future__ import annotations
@@ -261,8 +265,8 @@ def check_data_quality(
         )
     drifted: list[str] = []
     compared_columns = sum(1 for name in present if name in reference)
-    significance = float(config["distribution_constraints"]["significance"])
-    level = significance / max(compared_columns, 1)
+    significance = config["distribution_constraints"].get("significance")
+    level = None if significance is None else significance / max(compared_columns, 1)
     for name in present:
         if name not in reference:
             kind = infer_type(current[name])
@@ -322,7 +326,7 @@ def _constraint_violations(
     config: dict,
     present_values: int,
     metrics: dict[str, float],
-    level: float,
+    level: float | None,
 ) -> list[dict]:
     """The constraint checks of one column. Each share must be past its limit by more than
     chance: a window of 200 rows misses 0.95 completeness by sampling alone one time in five, so
@@ -417,12 +421,13 @@ def rows_present(entry: dict) -> int:
     return int(_common(entry).get("num_present") or 0)
 
 
-def _past(count: int, total: int, limit: float, level: float) -> bool:
+def _past(count: int, total: int, limit: float, level: float | None) -> bool:
     """Whether ``count`` of ``total`` is a share above ``limit`` by more than chance: above it,
-    and as many or more would happen with a true share of ``limit`` less often than ``level``."""
+    and as many or more would happen with a true share of ``limit`` less often than ``level``
+    (None: above it is enough)."""
     if total <= 0 or count / total <= limit:
         return False
-    if limit <= 0:
+    if limit <= 0 or level is None:
         return True
     return float(sps.binom.sf(count - 1, total, limit)) < level
 
@@ -432,7 +437,7 @@ def _bound(value: float | None) -> str:
 
 
 def _column_drift(
-    name: str, ref: dict, entry: dict, rule: dict, config: dict, level: float
+    name: str, ref: dict, entry: dict, rule: dict, config: dict, level: float | None
 ) -> list[dict]:
     """The drift rows of one column (none when either side has no values to compare)."""
     kind = ref["inferred_type"]
@@ -452,10 +457,12 @@ def _column_drift(
         return []
     thresholds = _thresholds(config, rule, family)
     prediction = bool(ref.get("prediction"))
-    test_p = values["ks" if family == "numeric" else "chi_square"][1]
-    significant = test_p is None or test_p < level
+    # The column's test: every statistic of the column reports its p-value, and none drifts
+    # while the two samples could be one distribution (a small window's noise).
+    p_value = values["ks" if family == "numeric" else "chi_square"][1]
+    distinguishable = level is None or (p_value is not None and p_value < level)
     rows = []
-    for statistic, (value, p_value) in values.items():
+    for statistic, (value, _) in values.items():
         threshold = thresholds.get(statistic)
         rows.append(
             {
@@ -466,7 +473,7 @@ def _column_drift(
                 "value": value,
                 "threshold": threshold,
                 "p_value": p_value,
-                "drifted": threshold is not None and value > threshold and significant,
+                "drifted": threshold is not None and value > threshold and distinguishable,
             }
         )
     return rows

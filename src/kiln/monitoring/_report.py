@@ -240,10 +240,12 @@ def _drift(summary: dict, drift: list[dict], figures: _Figures) -> Section | Non
                 )
             )
     explanation = note(
-        "Each statistic is compared with its threshold (an effect size); the p-value is shown "
-        "beside it and decides nothing. A column drifts when any of its statistics passes its "
-        "threshold. Plots: reference against current share of rows, from the baseline's and the "
-        "window's statistics (quantile sketches and category counts)."
+        "Each statistic is an effect size compared with its threshold. A column drifts when any "
+        "of its statistics passes its threshold and the column's test (KS for numbers, "
+        "chi-square for categories; its p-value on every row) tells the window from the "
+        "reference, so a small window's noise is not drift. Plots: reference against current "
+        "share of rows, from the baseline's and the window's statistics (quantile sketches and "
+        "category counts)."
     )
     return Section("Drift", explanation + body + (grid(*plots) if plots else ""))
 

@@ -69,11 +69,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "completeness_tolerance": 0.02,  # suggested completeness = observed minus this
     "distribution_constraints": {
         "perform_comparison": "Enabled",
-        "thresholds": DRIFT_STATISTICS,
-        # A drift must also be significant: the chance that sampling noise alone flags any
-        # column in a run is at most this (Bonferroni over the columns compared).
+        # A drift (and a share past a constraint's limit) must also be significant: the chance
+        # that sampling noise alone flags any column in a run is at most this (Bonferroni over
+        # the columns compared); null decides on the effect sizes and limits alone.
         "significance": 0.01,
+        "thresholds": DRIFT_STATISTICS,
     },
+}
+# The keys of a column's entry in the constraints document.
+_FEATURE_KEYS = {
+    "name",
+    "inferred_type",
+    "prediction",
+    "completeness",
+    "num_constraints",
+    "string_constraints",
+    "drift",
 }
 _CONFIG_SHARES = (
     "datatype_check_threshold",
@@ -294,7 +305,8 @@ def suggest_constraints(statistics: dict) -> dict:
 
     Per column: its type, a completeness ``completeness_tolerance`` below the one observed,
     for numbers the observed range (``num_constraints``: min, max, is_non_negative), for text and
-    booleans the values seen (``string_constraints.domains``, only when all of them were kept).
+    booleans the values seen (``string_constraints.domains``, only when all of them were kept and
+    the reference saw nearly every value the column takes: see ``UNSEEN_VALUE_CHANCE``).
     ``monitoring_config`` holds the check thresholds and the default drift threshold per
     statistic; a column overrides them with its own ``"drift": {"psi": 0.3}`` entry (``null``
     turns a statistic off for that column).
@@ -316,10 +328,24 @@ def suggest_constraints(statistics: dict) -> dict:
                 "max": numeric["max"],
             }
         strings = feature.get("string_statistics")
-        if strings and strings.get("other_count", 0) == 0:
+        if strings and strings.get("other_count", 0) == 0 and _domain_is_complete(strings):
             entry["string_constraints"] = {"domains": sorted(strings.get("frequencies", {}))}
         features.append(entry)
     return {"version": FORMAT_VERSION, "features": features, "monitoring_config": _default_config()}
+
+
+# The largest chance that a new row holds a value the reference never saw (Good-Turing: the share
+# of the reference's values seen only once) for its values to be suggested as the column's domain.
+UNSEEN_VALUE_CHANCE = 0.001
+
+
+def _domain_is_complete(strings: dict) -> bool:
+    """Whether the reference saw (nearly) every value the column takes: otherwise new traffic
+    holds values it never saw by chance, and a domain would flag them as new categories."""
+    counts = list(strings.get("frequencies", {}).values())
+    total = sum(counts)
+    singletons = sum(1 for c in counts if c == 1)
+    return total > 0 and singletons / total <= UNSEEN_VALUE_CHANCE
 
 
 def _default_config() -> dict:
@@ -385,6 +411,13 @@ def validate_constraints(document: dict) -> dict:
         if name in seen:
             raise _bad(f"The column {name!r} has two entries in features.", where)
         seen.add(name)
+        unknown = sorted(set(feature) - _FEATURE_KEYS)
+        if unknown:
+            raise _bad(
+                f"{where} has the key {unknown[0]!r}, which is not one of "
+                f"{', '.join(sorted(_FEATURE_KEYS))}.",
+                where,
+            )
         kind = feature.get("inferred_type")
         if kind not in INFERRED_TYPES:
             raise _bad(
@@ -414,6 +447,15 @@ def validate_constraints(document: dict) -> dict:
     config = checked.get("monitoring_config", {})
     if not isinstance(config, dict):
         raise _bad(f"monitoring_config must be an object. Got {config!r}.", "monitoring_config")
+    unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise _bad(
+            f"monitoring_config has no setting {unknown[0]!r}; its settings are "
+            f"{', '.join(DEFAULT_CONFIG)}. The default drift thresholds are at "
+            "monitoring_config.distribution_constraints.thresholds.numeric.ks (or .categorical."
+            "linf, ...); one column's are in its entry, as features[...].drift.psi.",
+            f"monitoring_config.{unknown[0]}",
+        )
     merged = _default_config() | config
     for key in _CONFIG_SHARES:
         _check_share(merged[key], f"monitoring_config.{key}")
@@ -421,6 +463,18 @@ def validate_constraints(document: dict) -> dict:
     if not isinstance(distribution, dict):
         raise _bad(
             f"monitoring_config.distribution_constraints must be an object. Got {distribution!r}."
+        )
+    significance = distribution.get("significance", 0.01)
+    if significance is not None and (
+        isinstance(significance, bool)
+        or not isinstance(significance, int | float)
+        or not 0 < significance <= 1
+    ):
+        raise _bad(
+            "monitoring_config.distribution_constraints.significance must be a number in (0, 1] "
+            "(the chance per run that noise alone flags a column), or null to decide on the "
+            f"effect sizes alone. Got {significance!r}.",
+            "monitoring_config.distribution_constraints.significance",
         )
     thresholds = distribution.get("thresholds", {})
     if not isinstance(thresholds, dict):
@@ -436,16 +490,6 @@ def validate_constraints(document: dict) -> dict:
             )
         _check_thresholds(
             values, f"monitoring_config.distribution_constraints.thresholds.{kind}", (kind,)
-        )
-    significance = distribution.get("significance", 0.01)
-    if (
-        isinstance(significance, bool)
-        or not isinstance(significance, int | float)
-        or not 0 < significance <= 1
-    ):
-        raise _bad(
-            "monitoring_config.distribution_constraints.significance must be a number in "
-            f"(0, 1], the chance per run that noise alone flags a column. Got {significance!r}."
         )
     distribution["thresholds"] = {
         kind: DRIFT_STATISTICS[kind] | thresholds.get(kind, {}) for kind in DRIFT_STATISTICS
