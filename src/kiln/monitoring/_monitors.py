@@ -329,6 +329,15 @@ def execute_monitor(
     baseline = get_baseline(ctx, monitor.baseline_id) if monitor.baseline_id else None
     if baseline is not None:
         inputs["baseline"] = baseline.id
+    run = {
+        "monitor": monitor.name,
+        "type": monitor.type,
+        "job_id": job_id,
+        "started_at": started,
+        "window_start": start,
+        "window_end": end,
+        "inputs": inputs,
+    }
     metrics: dict[str, float] = {}
     violations: list[dict] = []
     status, reason = COMPLETED, None
@@ -345,35 +354,23 @@ def execute_monitor(
             status, reason = FAILED, f"{type(exc).__name__}: {exc}"
             _store_run(
                 ctx,
-                monitor.name,
-                monitor.type,
-                job_id,
-                status,
-                started,
-                start,
-                end,
-                inputs,
-                metrics,
-                violations,
-                summary,
-                reason,
+                **run,
+                status=status,
+                metrics=metrics,
+                violations=violations,
+                summary=summary,
+                failure_reason=reason,
             )
             raise
     metrics = {"rows": float(len(frame)), **metrics, "violations": float(len(violations))}
     return _store_run(
         ctx,
-        monitor.name,
-        monitor.type,
-        job_id,
-        status,
-        started,
-        start,
-        end,
-        inputs,
-        metrics,
-        violations,
-        summary,
-        reason,
+        **run,
+        status=status,
+        metrics=metrics,
+        violations=violations,
+        summary=summary,
+        failure_reason=reason,
     )
 
 
@@ -470,64 +467,41 @@ def _attribution(
     )
 
 
-def _store_run(
-    ctx: Context,
-    monitor: str | None,
-    type_: str,
-    job_id: str | None,
-    status: str,
-    started: datetime,
-    start: datetime | None,
-    end: datetime | None,
-    inputs: dict,
-    metrics: dict,
-    violations: list,
-    summary: dict,
-    reason: str | None,
-) -> MonitorRun:
+def _store_run(ctx: Context, **fields: Any) -> MonitorRun:
+    """Store a run and its report. ``fields``: the run record's columns (monitor, type, job_id,
+    status, started_at, window_start, window_end, inputs, metrics, violations, summary,
+    failure_reason)."""
     from kiln.monitoring._report import monitor_report
     from kiln.reports import split_library
 
-    run_id = new_id("run")
+    run = MonitorRunRow(id=new_id("run"), ended_at=now(), **({"failure_reason": None} | fields))
     record = {
-        "id": run_id,
-        "monitor": monitor,
-        "type": type_,
-        "job_id": job_id,
-        "status": status,
-        "window_start": start.isoformat() + "Z" if start else None,
-        "window_end": end.isoformat() + "Z" if end else None,
-        "inputs": inputs,
-        "metrics": metrics,
-        "violations": violations,
-        "summary": summary,
-        "failure_reason": reason,
+        column: getattr(run, column)
+        for column in (
+            "id",
+            "monitor",
+            "type",
+            "job_id",
+            "status",
+            "inputs",
+            "metrics",
+            "violations",
+            "summary",
+            "failure_reason",
+        )
+    } | {
+        "window_start": run.window_start.isoformat() + "Z" if run.window_start else None,
+        "window_end": run.window_end.isoformat() + "Z" if run.window_end else None,
     }
     page, library = split_library(monitor_report(record))
-    report_digest = ctx.artifacts.put_bytes(page.encode("utf-8"))
+    run.report_digest = ctx.artifacts.put_bytes(page.encode("utf-8"))
     if library is not None:
-        summary = {**summary, "report_library": ctx.artifacts.put_bytes(library.encode("utf-8"))}
-    row = MonitorRunRow(
-        id=run_id,
-        monitor=monitor,
-        type=type_,
-        job_id=job_id,
-        status=status,
-        started_at=started,
-        ended_at=now(),
-        window_start=start,
-        window_end=end,
-        inputs=inputs,
-        metrics=metrics,
-        violations=violations,
-        summary=summary,
-        report_digest=report_digest,
-        failure_reason=reason,
-    )
+        library_digest = ctx.artifacts.put_bytes(library.encode("utf-8"))
+        run.summary = {**run.summary, "report_library": library_digest}
     with ctx.store.write() as session:
-        session.add(row)
+        session.add(run)
         session.flush()
-        return MonitorRun._from_row(row)
+        return MonitorRun._from_row(run)
 
 
 def compare_datasets(
@@ -555,18 +529,17 @@ def compare_datasets(
     metrics = {"rows": float(len(frame)), **metrics, "violations": float(len(violations))}
     return _store_run(
         ctx,
-        None,
-        DATA_QUALITY,
-        None,
-        COMPLETED,
-        started,
-        None,
-        None,
-        inputs,
-        metrics,
-        violations,
-        summary,
-        None,
+        monitor=None,
+        type=DATA_QUALITY,
+        job_id=None,
+        status=COMPLETED,
+        started_at=started,
+        window_start=None,
+        window_end=None,
+        inputs=inputs,
+        metrics=metrics,
+        violations=violations,
+        summary=summary,
     )
 
 
