@@ -5,6 +5,7 @@ versions, without an endpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -246,7 +247,8 @@ def delete_monitor(ctx: Context, name: str) -> Monitor:
     monitor = get_monitor(ctx, name)
     with ctx.store.write() as session:
         session.execute(sql_delete(MonitorRow).where(MonitorRow.name == name))
-    ScheduleService(ctx).remove(f"monitor:{name}", missing_ok=True)
+    with contextlib.suppress(NotFound):  # a schedule removed by hand ('kiln scheduler remove')
+        ScheduleService(ctx).remove(f"monitor:{name}")
     return monitor
 
 
