@@ -33,9 +33,13 @@ CHURN_CSV = HERE.parent / "churn" / "telco_churn.csv"
 def replay(ws: kiln.Workspace, endpoint: str, rows: pd.DataFrame, *, batch: int = 50) -> None:
     """Send ``rows`` to ``endpoint`` through its HTTP app, in this process (as 'kiln serve'
     would serve them); captured as they are answered."""
-    from fastapi.testclient import TestClient
+    import warnings
 
     from kiln.serving import create_app
+
+    with warnings.catch_warnings():  # starlette's note on its httpx dependency, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
 
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     with TestClient(create_app(ws), base_url="http://localhost") as client:
@@ -130,10 +134,10 @@ def main() -> None:
     ws.data.ingest(CHURN_CSV, name="churn")
     trained = ws.train("churn", target="churn", algorithm="lightgbm")
     ws.models.approve(trained.model.ref, reason="first model")
-    ws.endpoints.deploy(trained.model.ref, endpoint="churn-api")
-    print(f"Workspace {home}: {trained.model.ref} serves endpoint churn-api.")
+    ws.endpoints.deploy(trained.model.ref, endpoint="churn_api")
+    print(f"Workspace {home}: {trained.model.ref} serves endpoint churn_api.")
     retraining_loop(
-        ws, endpoint="churn-api", data="churn", target="churn", drift=0.0 if args.no_drift else 1.0
+        ws, endpoint="churn_api", data="churn", target="churn", drift=0.0 if args.no_drift else 1.0
     )
 
 
