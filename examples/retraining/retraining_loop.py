@@ -38,7 +38,7 @@ def replay(ws: kiln.Workspace, endpoint: str, rows: pd.DataFrame, *, batch: int 
     from kiln.serving import create_app
 
     with warnings.catch_warnings():  # starlette's note on its httpx dependency, not ours
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
