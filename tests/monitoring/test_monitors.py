@@ -47,6 +47,17 @@ def test_a_bad_schedule_is_refused_before_anything_is_stored(capturing):
     assert ws.monitoring.list() == [] and ws.monitoring.baselines() == []
 
 
+def test_delete_removes_the_monitor_and_its_schedule(capturing):
+    ws, _ = capturing
+    ws.monitoring.create(
+        "quality", endpoint="churn", type="model-quality", thresholds={"accuracy": 0.7}
+    )
+    assert "monitor:quality" in {s.name for s in ws.monitoring.schedules.list()}
+    ws.monitoring.delete("quality")
+    assert ws.monitoring.list() == []
+    assert "monitor:quality" not in {s.name for s in ws.monitoring.schedules.list()}
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")

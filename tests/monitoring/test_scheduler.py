@@ -66,6 +66,14 @@ def test_a_bad_schedule_is_refused_with_examples(text):
     assert "'*/15 * * * *'" in caught.value.message
 
 
+def test_a_schedule_that_names_no_date_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        parse_schedule("0 0 31 2 *")  # well-formed, but February has no 31st
+    assert caught.value.code == "scheduler.bad-schedule"
+    assert "'0 0 31 2 *' never comes" in caught.value.message
+    assert parse_schedule("0 0 29 2 *") == "0 0 29 2 *"  # leap years have it
+
+
 def test_put_creates_then_updates_in_place(schedules):
     created = schedules.put(
         "monitor:drift", kind="monitor", target={"monitor": "drift"}, expression="hourly"

@@ -19,7 +19,7 @@ from kiln.data import META_COLUMNS, capture_records, capture_rows
 from kiln.endpoints import parse_duration
 from kiln.errors import ConfigError, NotFound, StateError
 from kiln.monitoring._baselines import Baseline, create_baseline, get_baseline
-from kiln.store import MonitorRow, MonitorRunRow, Record, new_id, now, who
+from kiln.store import MonitorRow, MonitorRunRow, Record, ScheduleRow, new_id, now, who
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -240,13 +240,12 @@ def list_monitors(ctx: Context, endpoint: str | None = None) -> list[Monitor]:
 
 
 def delete_monitor(ctx: Context, name: str) -> Monitor:
-    """Delete the monitor and its schedule; its past runs stay readable."""
-    from kiln.monitoring._scheduler import ScheduleService
-
+    """Delete the monitor and its schedule, in one transaction (no schedule is left to start a
+    monitor that is gone); its past runs stay readable."""
     monitor = get_monitor(ctx, name)
     with ctx.store.write() as session:
         session.execute(sql_delete(MonitorRow).where(MonitorRow.name == name))
-    ScheduleService(ctx).remove(f"monitor:{name}", missing_ok=True)
+        session.execute(sql_delete(ScheduleRow).where(ScheduleRow.name == f"monitor:{name}"))
     return monitor
 
 
