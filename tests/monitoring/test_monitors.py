@@ -96,6 +96,24 @@ def test_corrupt_capture_lines_are_skipped_counted_and_reported(capturing):
     assert run.metrics["rows"] == 60
 
 
+def test_explained_invocations_are_checked_like_the_others(capturing):
+    from fastapi.testclient import TestClient
+
+    from kiln.serving import create_app
+
+    ws, churn = capturing
+    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
+    rows = simulate_traffic(churn, rows=60, seed=5).drop(columns=["churn"])
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        answer = client.post("/endpoints/churn/invocations?explain=true", json=records)
+        assert answer.status_code == 200 and "attributions" in answer.json()["predictions"][0]
+    run = ws.monitoring.run("quality")
+    assert run.status == "Completed", run.failure_reason
+    assert run.metrics["rows"] == 60
+    assert not [v for v in run.violations if v["check"] == "extra_column_check"]
+
+
 def test_columns_missing_from_the_window_are_violations(capturing):
     ws, churn = capturing
     ws.monitoring.create("quality", endpoint="churn", type="data-quality")
