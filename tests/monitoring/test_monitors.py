@@ -58,6 +58,19 @@ def test_delete_removes_the_monitor_and_its_schedule(capturing):
     assert "monitor:quality" not in {s.name for s in ws.monitoring.schedules.list()}
 
 
+def test_windows_and_offsets_read_days_as_the_docs_write_them(capturing):
+    ws, _ = capturing
+    monitor = ws.monitoring.create(
+        "late-labels",
+        endpoint="churn",
+        type="model-quality",
+        window="1d",
+        offset="2d",
+        thresholds={"accuracy": 0.7},
+    )
+    assert (monitor.window_seconds, monitor.offset_seconds) == (86400, 172800)
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")
