@@ -71,6 +71,18 @@ def test_windows_and_offsets_read_days_as_the_docs_write_them(capturing):
     assert (monitor.window_seconds, monitor.offset_seconds) == (86400, 172800)
 
 
+@pytest.mark.parametrize(
+    ("thresholds", "words"),
+    [({"accuracy": "abc"}, "Got 'abc'"), ({"acuracy": 0.8}, "'acuracy'")],
+)
+def test_bad_model_quality_thresholds_are_refused_at_create(capturing, thresholds, words):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create("mq", endpoint="churn", type="model-quality", thresholds=thresholds)
+    assert caught.value.code == "monitor.bad-threshold" and words in caught.value.message
+    assert ws.monitoring.list() == []
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")

@@ -142,6 +142,8 @@ def create_monitor(
         )
     if type == BIAS:
         _check_bias_config(config)
+    if type == MODEL_QUALITY and "thresholds" in config:
+        _check_quality_thresholds(config["thresholds"])
     with ctx.store.read() as session:
         if session.get(MonitorRow, name) is not None:
             raise StateError(
@@ -204,6 +206,33 @@ def _check_bias_config(config: dict) -> None:
                 f"A bias monitor needs {key!r}: --facet COLUMN[=VALUE] and --label-value V "
                 "(the favourable outcome).",
                 code="monitor.bias-config",
+            )
+
+
+def _check_quality_thresholds(thresholds: Any) -> None:
+    """A model-quality monitor's own thresholds: known metrics, numbers (a bad one would fail
+    every run, and a misspelt metric would never be checked)."""
+    from kiln.problems import BINARY, MULTICLASS, REGRESSION, metric_names
+
+    known = metric_names(BINARY) | metric_names(MULTICLASS) | metric_names(REGRESSION)
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise ConfigError(
+            f"A model-quality monitor's thresholds are metric=number pairs, e.g. --threshold "
+            f"accuracy=0.8. Got {thresholds!r}.",
+            code="monitor.bad-threshold",
+        )
+    for metric, value in thresholds.items():
+        if metric not in known:
+            raise ConfigError(
+                f"Unknown model-quality metric {metric!r} in --threshold {metric}={value}. The "
+                f"metrics are {', '.join(sorted(known))}.",
+                code="monitor.bad-threshold",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(
+                f"The threshold of {metric} must be a number, e.g. --threshold {metric}=0.8. "
+                f"Got {value!r}.",
+                code="monitor.bad-threshold",
             )
 
 
