@@ -110,7 +110,8 @@ def constraints_show(ctx: typer.Context, baseline: str = typer.Argument(...)) ->
     print_json(workspace(ctx).monitoring.get_baseline(baseline).constraints)
 
 
-@constraints_app.command("set")
+# a value may be negative (num_constraints.min -5): not an option
+@constraints_app.command("set", context_settings={"ignore_unknown_options": True})
 def constraints_set(
     ctx: typer.Context,
     baseline: str = typer.Argument(...),
@@ -133,7 +134,11 @@ def constraints_edit(
     ctx: typer.Context,
     baseline: str = typer.Argument(...),
     file: Path = typer.Option(
-        None, "--file", help="Replace the constraints with this JSON file instead of an editor."
+        None,
+        "--file",
+        help="Replace the constraints with this JSON file instead of an editor.",
+        exists=True,
+        dir_okay=False,
     ),
 ) -> None:
     """Edit a baseline's constraints in $EDITOR (or replace them from a file)."""

@@ -1,0 +1,39 @@
+"""``kiln monitor`` from the command line: what the SDK tests cannot see (argument parsing)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _baseline(ws) -> str:
+    ws.data.ingest(pd.DataFrame({"age": [20, 30, 40, 50] * 10}), name="people")
+    return ws.monitoring.baseline("people").id
+
+
+def _age(ws, baseline: str) -> dict:
+    features = ws.monitoring.get_baseline(baseline).constraints["features"]
+    return next(f for f in features if f["name"] == "age")
+
+
+def test_constraints_set_takes_negative_values(ws, run_cli):
+    baseline = _baseline(ws)
+    run_cli(
+        "monitor", "constraints", "set", baseline, "age.num_constraints.min", "-5",
+        home=ws.home, check=True,
+    )  # fmt: skip
+    assert _age(ws, baseline)["num_constraints"]["min"] == -5
+    refused = run_cli(
+        "monitor", "constraints", "set", baseline, "age.drift.psi", "-0.2", home=ws.home
+    )
+    assert refused.returncode != 0 and "monitor.bad-constraints" in refused.stderr
+    assert "Got -0.2" in refused.stderr
+
+
+def test_constraints_edit_from_a_missing_file_says_so(ws, run_cli, tmp_path):
+    baseline = _baseline(ws)
+    missing = tmp_path / "nowhere.json"
+    result = run_cli(
+        "monitor", "constraints", "edit", baseline, "--file", str(missing), home=ws.home
+    )
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
