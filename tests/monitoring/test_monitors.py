@@ -83,6 +83,16 @@ def test_bad_model_quality_thresholds_are_refused_at_create(capturing, threshold
     assert ws.monitoring.list() == []
 
 
+def test_a_monitor_whose_endpoint_was_deleted_says_so(capturing):
+    ws, _ = capturing
+    ws.monitoring.create("mq", endpoint="churn", type="model-quality", thresholds={"f1": 0.5})
+    ws.endpoints.delete("churn")
+    run = ws.monitoring.run("mq")
+    assert run.status == "NoData"
+    assert "endpoint 'churn' no longer exists" in run.summary["reason"]
+    assert "kiln monitor delete mq" in run.summary["reason"]
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")

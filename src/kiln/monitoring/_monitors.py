@@ -368,6 +368,12 @@ def execute_monitor(
     if frame.empty:
         status = NO_DATA
         summary["reason"] = "No captured traffic in the window."
+        if monitor.endpoint not in {e.name for e in ctx.endpoints.list()}:
+            summary["reason"] = (
+                f"No captured traffic in the window: endpoint {monitor.endpoint!r} no longer "
+                f"exists. Delete this monitor (kiln monitor delete {monitor.name}), or deploy "
+                f"to {monitor.endpoint!r} again with capture on."
+            )
     else:
         try:
             metrics, violations, extra = _check(ctx, monitor, baseline, frame)
