@@ -37,3 +37,27 @@ def test_constraints_edit_from_a_missing_file_says_so(ws, run_cli, tmp_path):
     )
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_history_shows_the_violations_column_once(ws, run_cli):
+    from kiln.store import MonitorRow, MonitorRunRow, new_id, now
+
+    at = now()
+    with ws.store.write() as session:
+        session.add(
+            MonitorRow(
+                name="drift", endpoint="churn", type="data-quality", schedule="0 * * * *",
+                window_seconds=3600.0, config={}, created_at=at, created_by="test",
+            )
+        )  # fmt: skip
+        session.add(
+            MonitorRunRow(
+                id=new_id("mrun"), monitor="drift", type="data-quality", status="Completed",
+                started_at=at, ended_at=at, window_start=at, window_end=at,
+                metrics={"rows": 400.0, "drift.num_cols": 1.0, "violations": 2.0},
+                violations=[{}, {}], summary={},
+            )
+        )  # fmt: skip
+    table = run_cli("monitor", "history", "drift", home=ws.home, check=True).stdout
+    header = next(line for line in table.splitlines() if "time" in line)
+    assert header.count("violations") == 1 and "rows" in header

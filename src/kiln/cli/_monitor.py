@@ -380,7 +380,9 @@ def monitor_runs(
 def monitor_report(
     ctx: typer.Context,
     run: str = typer.Argument(..., help="A run id (kiln monitor runs)."),
-    out: Path = typer.Option(None, "--out", help="Where to write it (default: reports/RUN.html)."),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write it (default: reports/RUN.html in the workspace)."
+    ),
 ) -> None:
     """Write a run's HTML report."""
     path = workspace(ctx).monitoring.report(run, out=out)
@@ -405,7 +407,11 @@ def monitor_history(
         return
     names: list[str] = []
     for point in history:
-        names += [m for m in point["metrics"] if m not in names and (metric or "." not in m)]
+        names += [
+            m
+            for m in point["metrics"]
+            if m not in names and m != "violations" and (metric or "." not in m)
+        ]  # violations has its own column
     names = names[:6]
     table(
         f"Monitor {name}: history",
