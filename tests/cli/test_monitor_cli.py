@@ -61,3 +61,14 @@ def test_history_shows_the_violations_column_once(ws, run_cli):
     table = run_cli("monitor", "history", "drift", home=ws.home, check=True).stdout
     header = next(line for line in table.splitlines() if "time" in line)
     assert header.count("violations") == 1 and "rows" in header
+
+
+def test_create_reads_a_bias_range_as_json(trained_copy, run_cli):
+    ws, _ = trained_copy
+    ws.endpoints.set_capture("churn", 100)
+    run_cli(
+        "monitor", "create", "fair", "--endpoint", "churn", "--type", "bias",
+        "--facet", "female=1", "--label-value", "Yes", "--threshold", "DPPL=[-0.05,0.05]",
+        home=ws.home, check=True,
+    )  # fmt: skip
+    assert ws.monitoring.get("fair").config["thresholds"] == {"DPPL": [-0.05, 0.05]}

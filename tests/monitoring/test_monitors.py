@@ -93,6 +93,17 @@ def test_a_monitor_whose_endpoint_was_deleted_says_so(capturing):
     assert "kiln monitor delete mq" in run.summary["reason"]
 
 
+def test_bad_bias_ranges_are_refused_at_create(capturing):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create(
+            "fair", endpoint="churn", type="bias", facet="female", facet_value=1,
+            label_value="Yes", thresholds={"DPPL": 0.05},
+        )  # fmt: skip
+    assert caught.value.code == "clarify.bad-threshold" and "[low, high]" in caught.value.message
+    assert ws.monitoring.list() == []
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")

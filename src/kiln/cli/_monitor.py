@@ -187,7 +187,9 @@ def monitor_create(
     facet: str = typer.Option(None, "--facet", help="Bias: COLUMN or COLUMN=VALUE."),
     label_value: str = typer.Option(None, "--label-value", help="Bias: the favourable label."),
     threshold: list[str] = typer.Option(
-        None, "--threshold", help="metric=value; model quality (accuracy=0.8) or bias ranges."
+        None,
+        "--threshold",
+        help="METRIC=VALUE: model quality (accuracy=0.8) or a bias range (DPPL=[-0.05,0.05]).",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -229,9 +231,10 @@ def monitor_create(
 
 
 def _number(text: str):
+    """A --threshold value as JSON (0.8, [-0.05, 0.05] for a bias range, null), else the text."""
     try:
-        return float(text)
-    except ValueError:
+        return json.loads(text)
+    except json.JSONDecodeError:
         return text
 
 

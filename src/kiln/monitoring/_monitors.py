@@ -142,6 +142,10 @@ def create_monitor(
         )
     if type == BIAS:
         _check_bias_config(config)
+        if config.get("thresholds") is not None:
+            import kiln.clarify as clarify
+
+            clarify.allowed_ranges(config["thresholds"])  # refused now, not at every run
     if type == MODEL_QUALITY and "thresholds" in config:
         _check_quality_thresholds(config["thresholds"])
     with ctx.store.read() as session:
