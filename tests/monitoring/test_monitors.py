@@ -104,6 +104,18 @@ def test_bad_bias_ranges_are_refused_at_create(capturing):
     assert ws.monitoring.list() == []
 
 
+def test_a_bias_monitor_on_a_column_the_model_is_not_sent_is_refused(capturing):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create(
+            "fair", endpoint="churn", type="bias", facet="gender", facet_value="F",
+            label_value="Yes",
+        )  # fmt: skip
+    assert caught.value.code == "clarify.unknown-column"
+    assert "'gender'" in caught.value.message and "senior_citizen" in caught.value.message
+    assert ws.monitoring.list() == []
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")

@@ -142,6 +142,7 @@ def create_monitor(
         )
     if type == BIAS:
         _check_bias_config(config)
+        _check_facet_column(ctx, endpoint, target.model, config["facet"])
         if config.get("thresholds") is not None:
             import kiln.clarify as clarify
 
@@ -211,6 +212,19 @@ def _check_bias_config(config: dict) -> None:
                 "(the favourable outcome).",
                 code="monitor.bias-config",
             )
+
+
+def _check_facet_column(ctx: Context, endpoint: str, model: str, facet: str) -> None:
+    """A bias monitor's facet column must be one the endpoint's model is sent (else every run
+    fails); ``facet`` may hold a threshold (``age<25``)."""
+    column = re.split(r"[<>=]", str(facet))[0].strip()
+    inputs = [c["name"] for c in ctx.models.get(model).signature.get("inputs", [])]
+    if inputs and column not in inputs:
+        raise ConfigError(
+            f"The facet column {column!r} is not an input of {model}, the model endpoint "
+            f"{endpoint!r} serves, so no captured row has it. Its inputs: {', '.join(inputs)}.",
+            code="clarify.unknown-column",
+        )
 
 
 def _check_quality_thresholds(thresholds: Any) -> None:
