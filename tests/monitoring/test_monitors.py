@@ -26,6 +26,12 @@ def example():
     return module
 
 
+def test_the_example_deploys_to_a_valid_endpoint_name():
+    from kiln.refs import check_name
+
+    check_name(example().ENDPOINT, what="endpoint")  # main() deployed to 'churn-api': refused
+
+
 def replay(ws, rows: pd.DataFrame) -> None:
     example().replay(ws, "churn", rows.drop(columns=["churn"], errors="ignore"))
 

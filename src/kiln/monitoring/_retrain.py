@@ -32,7 +32,7 @@ def parse_retrain_spec(ctx: Context, spec: str) -> dict:
     if not source:
         raise ConfigError(
             f"Cannot read the retraining spec {spec!r}: write an endpoint or a model, and "
-            "optionally @DATASET (retrain:churn-api, retrain:churn:2, retrain:churn@churn_2026).",
+            "optionally @DATASET (retrain:churn_api, retrain:churn:2, retrain:churn@churn_2026).",
             code="monitor.bad-retrain-spec",
         )
     endpoint = None
