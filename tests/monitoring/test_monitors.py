@@ -122,6 +122,18 @@ def test_a_bias_monitor_on_a_column_the_model_is_not_sent_is_refused(capturing):
     assert ws.monitoring.list() == []
 
 
+def test_a_refused_monitor_leaves_no_baseline_behind(capturing):
+    ws, _ = capturing
+    knn = ws.train("churn", target="churn", algorithm="knn", name="churn_knn").model.ref
+    ws.models.approve(knn, reason="test")
+    ws.endpoints.deploy(knn, endpoint="knn")
+    ws.endpoints.set_capture("knn", 100)
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create("why", endpoint="knn", type="attribution")  # k-NN: no SHAP
+    assert caught.value.code == "monitor.no-attribution-baseline"
+    assert ws.monitoring.list() == [] and ws.monitoring.baselines() == []
+
+
 def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     ws, churn = capturing
     monitor = ws.monitoring.create("quality", endpoint="churn", type="data-quality")

@@ -19,7 +19,16 @@ from kiln.data import META_COLUMNS, capture_records, capture_rows
 from kiln.endpoints import parse_duration
 from kiln.errors import ConfigError, NotFound, StateError
 from kiln.monitoring._baselines import Baseline, create_baseline, get_baseline
-from kiln.store import MonitorRow, MonitorRunRow, Record, ScheduleRow, new_id, now, who
+from kiln.store import (
+    BaselineRow,
+    MonitorRow,
+    MonitorRunRow,
+    Record,
+    ScheduleRow,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -156,32 +165,21 @@ def create_monitor(
                 f"(kiln monitor delete {name}) or choose another name.",
                 code="monitor.exists",
             )
+    made_here = False
     if baseline is not None:
         chosen: Baseline | None = get_baseline(ctx, baseline)
     elif type in (DATA_QUALITY, ATTRIBUTION) or (
         type == MODEL_QUALITY and "thresholds" not in config
     ):
-        chosen = create_baseline(ctx, model=target.model)
+        chosen, made_here = create_baseline(ctx, model=target.model), True
     else:
         chosen = None
-    if (
-        type == MODEL_QUALITY
-        and chosen is not None
-        and not chosen.constraints.get("model_quality")
-        and "thresholds" not in config
-    ):
-        raise ConfigError(
-            f"Baseline {chosen.id} has no model-quality thresholds (it was made from data "
-            "alone). Use a model's baseline (kiln monitor baseline --model M), or give "
-            "thresholds in the monitor's config.",
-            code="monitor.no-quality-thresholds",
-        )
-    if type == ATTRIBUTION and chosen is not None and not chosen.statistics.get("attribution"):
-        raise ConfigError(
-            f"Baseline {chosen.id} holds no attributions: the model could not be explained, or "
-            "the baseline was made without a model (kiln monitor baseline --model M).",
-            code="monitor.no-attribution-baseline",
-        )
+    refusal = _baseline_refusal(type, chosen, config)
+    if refusal is not None:
+        if made_here:  # a refused monitor leaves no baseline behind
+            with ctx.store.write() as session:
+                session.execute(sql_delete(BaselineRow).where(BaselineRow.id == chosen.id))
+        raise refusal
     row = MonitorRow(
         name=name,
         endpoint=endpoint,
@@ -202,6 +200,29 @@ def create_monitor(
         f"monitor:{name}", kind="monitor", target={"monitor": name}, expression=expression
     )
     return monitor
+
+
+def _baseline_refusal(type: str, chosen: Baseline | None, config: dict) -> ConfigError | None:
+    """Why ``chosen`` cannot serve a monitor of ``type``, or None."""
+    if (
+        type == MODEL_QUALITY
+        and chosen is not None
+        and not chosen.constraints.get("model_quality")
+        and "thresholds" not in config
+    ):
+        return ConfigError(
+            f"Baseline {chosen.id} has no model-quality thresholds (it was made from data "
+            "alone). Use a model's baseline (kiln monitor baseline --model M), or give "
+            "thresholds in the monitor's config.",
+            code="monitor.no-quality-thresholds",
+        )
+    if type == ATTRIBUTION and chosen is not None and not chosen.statistics.get("attribution"):
+        return ConfigError(
+            f"Baseline {chosen.id} holds no attributions: the model could not be explained, or "
+            "the baseline was made without a model (kiln monitor baseline --model M).",
+            code="monitor.no-attribution-baseline",
+        )
+    return None
 
 
 def _check_bias_config(config: dict) -> None:
