@@ -72,3 +72,8 @@ def test_create_reads_a_bias_range_as_json(trained_copy, run_cli):
         home=ws.home, check=True,
     )  # fmt: skip
     assert ws.monitoring.get("fair").config["thresholds"] == {"DPPL": [-0.05, 0.05]}
+
+
+def test_runs_refuses_a_limit_below_one(ws, run_cli):
+    result = run_cli("monitor", "runs", "--limit", "-3", home=ws.home)
+    assert result.returncode == 2 and "--limit" in result.stderr

@@ -352,7 +352,7 @@ def monitor_run(
 def monitor_runs(
     ctx: typer.Context,
     name: str = typer.Argument(None, help="A monitor (default: every monitor and compare)."),
-    limit: int = typer.Option(20, "--limit", help="How many, newest first."),
+    limit: int = typer.Option(20, "--limit", help="How many, newest first.", min=1),
     as_json: bool = JsonOption,
 ) -> None:
     """List a monitor's runs, newest first."""
