@@ -77,3 +77,18 @@ def test_create_reads_a_bias_range_as_json(trained_copy, run_cli):
 def test_runs_refuses_a_limit_below_one(ws, run_cli):
     result = run_cli("monitor", "runs", "--limit", "-3", home=ws.home)
     assert result.returncode == 2 and "--limit" in result.stderr
+
+
+def test_delete_names_the_alarms_left_watching(ws, run_cli):
+    from kiln.store import MonitorRow, now
+
+    with ws.store.write() as session:
+        session.add(
+            MonitorRow(
+                name="drift", endpoint="churn", type="data-quality", schedule="0 * * * *",
+                window_seconds=3600.0, config={}, created_at=now(), created_by="test",
+            )
+        )  # fmt: skip
+    ws.monitoring.alarms.create("drifting", on="monitor:drift", when="violations > 0")
+    out = run_cli("monitor", "delete", "drift", home=ws.home, check=True).stdout
+    assert "Deleted monitor drift." in out and "Alarm(s) drifting watched it" in out

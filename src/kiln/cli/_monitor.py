@@ -440,8 +440,15 @@ def _fmt(value) -> str:
 @app.command("delete")
 def monitor_delete(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Delete a monitor and its schedule (its runs stay)."""
-    workspace(ctx).monitoring.delete(name)
+    ws = workspace(ctx)
+    ws.monitoring.delete(name)
     console.print(f"Deleted monitor {name}.")
+    watching = [a.name for a in ws.monitoring.alarms.list() if a.source == f"monitor:{name}"]
+    if watching:
+        console.print(
+            f"Alarm(s) {', '.join(watching)} watched it and will stay INSUFFICIENT_DATA: delete "
+            f"them with 'kiln alarms delete NAME', or create a monitor named {name} again."
+        )
 
 
 @app.command("compare")
