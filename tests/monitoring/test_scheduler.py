@@ -37,6 +37,10 @@ def start_retraining(ctx, spec, *, endpoint=None, reason=None, wait: bool = True
 
 @pytest.fixture
 def schedules(ws, monkeypatch):
+    return _schedules(ws, monkeypatch)
+
+
+def _schedules(ws, monkeypatch) -> ScheduleService:
     STARTED.clear()
     _HOOKS.clear()
     monkeypatch.setitem(SCHEDULE_KINDS, "monitor", f"{__name__}:start_monitor_run")
@@ -160,7 +164,12 @@ def test_two_schedulers_racing_start_each_due_schedule_exactly_once(ws, schedule
     assert sorted(m for m, _ in STARTED) == [f"m{i}" for i in range(6)]
 
 
-def test_retraining_schedules_and_status(ws, schedules):
+def test_retraining_schedules_and_status(trained_copy, monkeypatch):
+    ws = trained_copy[0]
+    schedules = _schedules(ws, monkeypatch)
+    with pytest.raises(ConfigError) as caught:
+        schedules.add_retraining("typo", spec="chrun", schedule="daily")
+    assert caught.value.code == "monitor.bad-retrain-spec" and "'chrun'" in caught.value.message
     added = schedules.add_retraining("weekly", spec="churn:1", schedule="0 3 * * 1")
     assert added.name == "retrain:weekly" and added.target == {"spec": "churn:1", "endpoint": None}
     _make_due(ws, "retrain:weekly")

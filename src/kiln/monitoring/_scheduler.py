@@ -184,6 +184,9 @@ class ScheduleService:
             )
         if endpoint is not None:
             self.ctx.endpoints.get(endpoint)  # NotFound for an unknown endpoint
+        from kiln.monitoring._retrain import parse_retrain_spec
+
+        parse_retrain_spec(self.ctx, spec)  # an endpoint or a model: a typo is refused now
         target = {"spec": spec, "endpoint": endpoint}
         return self.put(f"retrain:{name}", kind="retrain", target=target, expression=schedule)
 
