@@ -263,6 +263,15 @@ def test_compare_two_versions_without_an_endpoint(ws):
     }
 
 
+def test_compare_with_a_models_baseline_scores_the_current_data(trained_copy):
+    ws, _ = trained_copy
+    baseline = ws.monitoring.baseline(None, model=ws.endpoints.get("churn").model)
+    run = ws.monitoring.compare("churn", "churn", baseline=baseline.id)
+    checks = {v["check"] for v in run.violations}
+    assert not checks & {"missing_column_check", "extra_column_check"}, run.violations
+    assert "predicted_label" in {d["column"] for d in run.summary["drift"]}
+
+
 def test_constraints_are_edited_by_path_and_a_bad_path_changes_nothing(ws):
     ws.data.ingest(pd.DataFrame({"age": [20, 30, 40, 50] * 10}), name="people")
     baseline = ws.monitoring.baseline("people")

@@ -623,6 +623,12 @@ def compare_datasets(
             code="monitor.empty-data",
         )
     frame = ctx.data.load(version)
+    if chosen.model:  # a model's baseline: its inputs and predictions, as a window would hold
+        from kiln.monitoring._baselines import model_frame
+
+        loaded = ctx.models.load(chosen.model)
+        if all(c in frame.columns for c in loaded.input_columns):
+            frame = model_frame(loaded, frame)
     metrics, violations, extra = _data_quality(chosen, frame)
     summary = {"rows": int(len(frame)), **extra}
     inputs = {
