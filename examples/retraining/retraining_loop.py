@@ -28,6 +28,7 @@ from kiln.monitoring import simulate_traffic
 
 HERE = Path(__file__).resolve().parent
 CHURN_CSV = HERE.parent / "churn" / "telco_churn.csv"
+ENDPOINT = "churn_api"  # endpoint names work unquoted in SQL: letters, digits, underscores
 
 
 def replay(ws: kiln.Workspace, endpoint: str, rows: pd.DataFrame, *, batch: int = 50) -> None:
@@ -134,10 +135,10 @@ def main() -> None:
     ws.data.ingest(CHURN_CSV, name="churn")
     trained = ws.train("churn", target="churn", algorithm="lightgbm")
     ws.models.approve(trained.model.ref, reason="first model")
-    ws.endpoints.deploy(trained.model.ref, endpoint="churn_api")
-    print(f"Workspace {home}: {trained.model.ref} serves endpoint churn_api.")
+    ws.endpoints.deploy(trained.model.ref, endpoint=ENDPOINT)
+    print(f"Workspace {home}: {trained.model.ref} serves endpoint {ENDPOINT}.")
     retraining_loop(
-        ws, endpoint="churn_api", data="churn", target="churn", drift=0.0 if args.no_drift else 1.0
+        ws, endpoint=ENDPOINT, data="churn", target="churn", drift=0.0 if args.no_drift else 1.0
     )
 
 

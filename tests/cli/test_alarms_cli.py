@@ -67,7 +67,8 @@ def test_alarms_commands(ws, run_cli, tmp_path):
     assert missing.returncode == 2 and "alarms.unknown-alarm" in missing.stderr
 
 
-def test_scheduler_commands(ws, run_cli, monkeypatch):
+def test_scheduler_commands(trained_copy, run_cli, monkeypatch):
+    ws = trained_copy[0]  # a retraining's spec names a model that exists: churn:1
     monkeypatch.setitem(SCHEDULE_KINDS, "monitor", f"{__name__}:start_monitor_run")
     STARTED.clear()
     home = ws.home

@@ -110,6 +110,7 @@ def test_a_condition_that_does_not_parse_is_refused(text):
         ("monitor:drift", "violations > 0", ["webhook:example.com/hook"], "alarms.bad-action"),
         ("monitor:drift", "violations > 0", ["rollback:nowhere"], "alarms.unknown-endpoint"),
         ("monitor:drift", "violations > 0", ["command:"], "alarms.bad-action"),
+        ("monitor:drift", "violations > 0", ["retrain:nowhere"], "monitor.bad-retrain-spec"),
     ],
 )
 def test_bad_alarms_are_refused_with_a_code(alarms, on, when, actions, code):
@@ -292,7 +293,7 @@ def test_rollback_and_retrain_actions(two_models_copy, monkeypatch):
         "bad-model",
         on="monitor:drift",
         when="violations >= 1",
-        actions=["rollback:churn", "retrain:churn-spec"],
+        actions=["rollback:churn", "retrain:churn"],
     )
     add_run(ws, metrics={}, violations=[VIOLATION])
     [change] = alarms.evaluate()
@@ -300,7 +301,7 @@ def test_rollback_and_retrain_actions(two_models_copy, monkeypatch):
     assert ws.endpoints.get("churn").model == first
     assert change["actions"][1]["detail"] == {"job_id": "train-stand-in"}
     [retraining] = RETRAININGS
-    assert (retraining["spec"], retraining["endpoint"]) == ("churn-spec", "churn")
+    assert (retraining["spec"], retraining["endpoint"]) == ("churn", "churn")
     assert retraining["reason"]["violations"] == [VIOLATION]
 
 

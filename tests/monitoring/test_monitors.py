@@ -26,6 +26,12 @@ def example():
     return module
 
 
+def test_the_example_deploys_to_a_valid_endpoint_name():
+    from kiln.refs import check_name
+
+    check_name(example().ENDPOINT, what="endpoint")  # main() deployed to 'churn-api': refused
+
+
 def replay(ws, rows: pd.DataFrame) -> None:
     example().replay(ws, "churn", rows.drop(columns=["churn"], errors="ignore"))
 
@@ -44,6 +50,87 @@ def test_a_bad_schedule_is_refused_before_anything_is_stored(capturing):
     with pytest.raises(ConfigError) as caught:
         ws.monitoring.create("m", endpoint="churn", type="data-quality", schedule="every tuesday")
     assert "every tuesday" in caught.value.message
+    assert ws.monitoring.list() == [] and ws.monitoring.baselines() == []
+
+
+def test_delete_removes_the_monitor_and_its_schedule(capturing):
+    ws, _ = capturing
+    ws.monitoring.create(
+        "quality", endpoint="churn", type="model-quality", thresholds={"accuracy": 0.7}
+    )
+    assert "monitor:quality" in {s.name for s in ws.monitoring.schedules.list()}
+    ws.monitoring.delete("quality")
+    assert ws.monitoring.list() == []
+    assert "monitor:quality" not in {s.name for s in ws.monitoring.schedules.list()}
+
+
+def test_windows_and_offsets_read_days_as_the_docs_write_them(capturing):
+    ws, _ = capturing
+    monitor = ws.monitoring.create(
+        "late-labels",
+        endpoint="churn",
+        type="model-quality",
+        window="1d",
+        offset="2d",
+        thresholds={"accuracy": 0.7},
+    )
+    assert (monitor.window_seconds, monitor.offset_seconds) == (86400, 172800)
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "words"),
+    [({"accuracy": "abc"}, "Got 'abc'"), ({"acuracy": 0.8}, "'acuracy'")],
+)
+def test_bad_model_quality_thresholds_are_refused_at_create(capturing, thresholds, words):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create("mq", endpoint="churn", type="model-quality", thresholds=thresholds)
+    assert caught.value.code == "monitor.bad-threshold" and words in caught.value.message
+    assert ws.monitoring.list() == []
+
+
+def test_a_monitor_whose_endpoint_was_deleted_says_so(capturing):
+    ws, _ = capturing
+    ws.monitoring.create("mq", endpoint="churn", type="model-quality", thresholds={"f1": 0.5})
+    ws.endpoints.delete("churn")
+    run = ws.monitoring.run("mq")
+    assert run.status == "NoData"
+    assert "endpoint 'churn' no longer exists" in run.summary["reason"]
+    assert "kiln monitor delete mq" in run.summary["reason"]
+
+
+def test_bad_bias_ranges_are_refused_at_create(capturing):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create(
+            "fair", endpoint="churn", type="bias", facet="female", facet_value=1,
+            label_value="Yes", thresholds={"DPPL": 0.05},
+        )  # fmt: skip
+    assert caught.value.code == "clarify.bad-threshold" and "[low, high]" in caught.value.message
+    assert ws.monitoring.list() == []
+
+
+def test_a_bias_monitor_on_a_column_the_model_is_not_sent_is_refused(capturing):
+    ws, _ = capturing
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create(
+            "fair", endpoint="churn", type="bias", facet="gender", facet_value="F",
+            label_value="Yes",
+        )  # fmt: skip
+    assert caught.value.code == "clarify.unknown-column"
+    assert "'gender'" in caught.value.message and "senior_citizen" in caught.value.message
+    assert ws.monitoring.list() == []
+
+
+def test_a_refused_monitor_leaves_no_baseline_behind(capturing):
+    ws, _ = capturing
+    knn = ws.train("churn", target="churn", algorithm="knn", name="churn_knn").model.ref
+    ws.models.approve(knn, reason="test")
+    ws.endpoints.deploy(knn, endpoint="knn")
+    ws.endpoints.set_capture("knn", 100)
+    with pytest.raises(ConfigError) as caught:
+        ws.monitoring.create("why", endpoint="knn", type="attribution")  # k-NN: no SHAP
+    assert caught.value.code == "monitor.no-attribution-baseline"
     assert ws.monitoring.list() == [] and ws.monitoring.baselines() == []
 
 
@@ -83,6 +170,24 @@ def test_corrupt_capture_lines_are_skipped_counted_and_reported(capturing):
     assert run.status == "Completed"
     assert run.summary["corrupt_lines"] == 3
     assert run.metrics["rows"] == 60
+
+
+def test_explained_invocations_are_checked_like_the_others(capturing):
+    from fastapi.testclient import TestClient
+
+    from kiln.serving import create_app
+
+    ws, churn = capturing
+    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
+    rows = simulate_traffic(churn, rows=60, seed=5).drop(columns=["churn"])
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        answer = client.post("/endpoints/churn/invocations?explain=true", json=records)
+        assert answer.status_code == 200 and "attributions" in answer.json()["predictions"][0]
+    run = ws.monitoring.run("quality")
+    assert run.status == "Completed", run.failure_reason
+    assert run.metrics["rows"] == 60
+    assert not [v for v in run.violations if v["check"] == "extra_column_check"]
 
 
 def test_columns_missing_from_the_window_are_violations(capturing):
@@ -156,6 +261,15 @@ def test_compare_two_versions_without_an_endpoint(ws):
     assert {"tenure", "monthly_charges", "total_charges"} <= {
         d["column"] for d in moved.summary["drift"] if d["drifted"]
     }
+
+
+def test_compare_with_a_models_baseline_scores_the_current_data(trained_copy):
+    ws, _ = trained_copy
+    baseline = ws.monitoring.baseline(None, model=ws.endpoints.get("churn").model)
+    run = ws.monitoring.compare("churn", "churn", baseline=baseline.id)
+    checks = {v["check"] for v in run.violations}
+    assert not checks & {"missing_column_check", "extra_column_check"}, run.violations
+    assert "predicted_label" in {d["column"] for d in run.summary["drift"]}
 
 
 def test_constraints_are_edited_by_path_and_a_bad_path_changes_nothing(ws):

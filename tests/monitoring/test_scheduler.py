@@ -37,6 +37,10 @@ def start_retraining(ctx, spec, *, endpoint=None, reason=None, wait: bool = True
 
 @pytest.fixture
 def schedules(ws, monkeypatch):
+    return _schedules(ws, monkeypatch)
+
+
+def _schedules(ws, monkeypatch) -> ScheduleService:
     STARTED.clear()
     _HOOKS.clear()
     monkeypatch.setitem(SCHEDULE_KINDS, "monitor", f"{__name__}:start_monitor_run")
@@ -64,6 +68,14 @@ def test_a_bad_schedule_is_refused_with_examples(text):
     assert caught.value.code == "scheduler.bad-schedule"
     assert repr(text) in caught.value.message
     assert "'*/15 * * * *'" in caught.value.message
+
+
+def test_a_schedule_that_names_no_date_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        parse_schedule("0 0 31 2 *")  # well-formed, but February has no 31st
+    assert caught.value.code == "scheduler.bad-schedule"
+    assert "'0 0 31 2 *' never comes" in caught.value.message
+    assert parse_schedule("0 0 29 2 *") == "0 0 29 2 *"  # leap years have it
 
 
 def test_put_creates_then_updates_in_place(schedules):
@@ -152,7 +164,12 @@ def test_two_schedulers_racing_start_each_due_schedule_exactly_once(ws, schedule
     assert sorted(m for m, _ in STARTED) == [f"m{i}" for i in range(6)]
 
 
-def test_retraining_schedules_and_status(ws, schedules):
+def test_retraining_schedules_and_status(trained_copy, monkeypatch):
+    ws = trained_copy[0]
+    schedules = _schedules(ws, monkeypatch)
+    with pytest.raises(ConfigError) as caught:
+        schedules.add_retraining("typo", spec="chrun", schedule="daily")
+    assert caught.value.code == "monitor.bad-retrain-spec" and "'chrun'" in caught.value.message
     added = schedules.add_retraining("weekly", spec="churn:1", schedule="0 3 * * 1")
     assert added.name == "retrain:weekly" and added.target == {"spec": "churn:1", "endpoint": None}
     _make_due(ws, "retrain:weekly")

@@ -166,6 +166,16 @@ def _with(change) -> dict:
             ),
             "'text'",
         ),
+        (
+            lambda c: c.update(model_quality={"roc_auc": {"threshold": "high"}}),
+            "model_quality.roc_auc.threshold must be a number. Got 'high'",
+        ),
+        (lambda c: c.update(model_quality={"roc_acu": {"threshold": 0.8}}), "'roc_acu'"),
+        (
+            lambda c: c.update(model_quality={"rmse": {"threshold": 3, "comparison": "Above"}}),
+            "Got 'Above'",
+        ),
+        (lambda c: c.update(attribution={"ndcg_threshold": 2}), "ndcg_threshold must be"),
     ],
 )
 def test_a_bad_constraints_document_is_refused(change, words):

@@ -563,7 +563,9 @@ DEFAULT_ALLOWED: dict[str, tuple[float, float]] = {
 }
 
 
-def _allowed_ranges(thresholds: dict | None) -> dict[str, tuple[float, float]]:
+def allowed_ranges(thresholds: dict | None) -> dict[str, tuple[float, float]]:
+    """The live bias check's allowed range per metric: the defaults changed, added or dropped
+    (None) by ``thresholds``; ``clarify.bad-threshold`` for another metric or a bad range."""
     allowed = dict(DEFAULT_ALLOWED)
     for name, bounds in (thresholds or {}).items():
         if name not in COUNT_METRICS:
@@ -616,7 +618,7 @@ def check_bias(
         ``bias.<METRIC>.lower`` / ``.upper`` for its interval, and ``bias.violations``.
         ``violations``: ``{"column", "check", "observed", "expected", "evidence"}`` each.
     """
-    allowed = _allowed_ranges(thresholds)
+    allowed = allowed_ranges(thresholds)
     prepared = _prepare(
         frame,
         label=label,

@@ -110,7 +110,8 @@ def constraints_show(ctx: typer.Context, baseline: str = typer.Argument(...)) ->
     print_json(workspace(ctx).monitoring.get_baseline(baseline).constraints)
 
 
-@constraints_app.command("set")
+# a value may be negative (num_constraints.min -5): not an option
+@constraints_app.command("set", context_settings={"ignore_unknown_options": True})
 def constraints_set(
     ctx: typer.Context,
     baseline: str = typer.Argument(...),
@@ -133,7 +134,11 @@ def constraints_edit(
     ctx: typer.Context,
     baseline: str = typer.Argument(...),
     file: Path = typer.Option(
-        None, "--file", help="Replace the constraints with this JSON file instead of an editor."
+        None,
+        "--file",
+        help="Replace the constraints with this JSON file instead of an editor.",
+        exists=True,
+        dir_okay=False,
     ),
 ) -> None:
     """Edit a baseline's constraints in $EDITOR (or replace them from a file)."""
@@ -182,7 +187,9 @@ def monitor_create(
     facet: str = typer.Option(None, "--facet", help="Bias: COLUMN or COLUMN=VALUE."),
     label_value: str = typer.Option(None, "--label-value", help="Bias: the favourable label."),
     threshold: list[str] = typer.Option(
-        None, "--threshold", help="metric=value; model quality (accuracy=0.8) or bias ranges."
+        None,
+        "--threshold",
+        help="METRIC=VALUE: model quality (accuracy=0.8) or a bias range (DPPL=[-0.05,0.05]).",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -224,9 +231,10 @@ def monitor_create(
 
 
 def _number(text: str):
+    """A --threshold value as JSON (0.8, [-0.05, 0.05] for a bias range, null), else the text."""
     try:
-        return float(text)
-    except ValueError:
+        return json.loads(text)
+    except json.JSONDecodeError:
         return text
 
 
@@ -344,7 +352,7 @@ def monitor_run(
 def monitor_runs(
     ctx: typer.Context,
     name: str = typer.Argument(None, help="A monitor (default: every monitor and compare)."),
-    limit: int = typer.Option(20, "--limit", help="How many, newest first."),
+    limit: int = typer.Option(20, "--limit", help="How many, newest first.", min=1),
     as_json: bool = JsonOption,
 ) -> None:
     """List a monitor's runs, newest first."""
@@ -375,7 +383,9 @@ def monitor_runs(
 def monitor_report(
     ctx: typer.Context,
     run: str = typer.Argument(..., help="A run id (kiln monitor runs)."),
-    out: Path = typer.Option(None, "--out", help="Where to write it (default: reports/RUN.html)."),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write it (default: reports/RUN.html in the workspace)."
+    ),
 ) -> None:
     """Write a run's HTML report."""
     path = workspace(ctx).monitoring.report(run, out=out)
@@ -400,7 +410,11 @@ def monitor_history(
         return
     names: list[str] = []
     for point in history:
-        names += [m for m in point["metrics"] if m not in names and (metric or "." not in m)]
+        names += [
+            m
+            for m in point["metrics"]
+            if m not in names and m != "violations" and (metric or "." not in m)
+        ]  # violations has its own column
     names = names[:6]
     table(
         f"Monitor {name}: history",
@@ -426,8 +440,15 @@ def _fmt(value) -> str:
 @app.command("delete")
 def monitor_delete(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """Delete a monitor and its schedule (its runs stay)."""
-    workspace(ctx).monitoring.delete(name)
+    ws = workspace(ctx)
+    ws.monitoring.delete(name)
     console.print(f"Deleted monitor {name}.")
+    watching = [a.name for a in ws.monitoring.alarms.list() if a.source == f"monitor:{name}"]
+    if watching:
+        console.print(
+            f"Alarm(s) {', '.join(watching)} watched it and will stay INSUFFICIENT_DATA: delete "
+            f"them with 'kiln alarms delete NAME', or create a monitor named {name} again."
+        )
 
 
 @app.command("compare")

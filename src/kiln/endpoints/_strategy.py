@@ -20,7 +20,7 @@ GRAMMAR = (
     "a duration such as 30s, 5m or 1h (e.g. canary:10%:5m, linear:25%:2m, blue-green:10m)"
 )
 DEFAULT_BLUE_GREEN_BAKE = 300.0
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,10 @@ class Strategy:
 
 def parse_duration(text: str, *, what: str = "duration") -> float:
     """``"5m"`` → 300.0; a bare number is seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text or "")
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", text or "")
     if not match:
         raise ConfigError(
-            f"Cannot read the {what} {text!r}: write a number with a unit, e.g. 30s, 5m or 1h.",
+            f"Cannot read the {what} {text!r}: write a number with a unit, e.g. 30s, 5m, 1h or 1d.",
             code="endpoints.bad-duration",
         )
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]

@@ -379,6 +379,10 @@ class AlarmService:
             kind, argument = parse_action(action)
             if kind == "rollback":
                 self._check_endpoint(argument, what=f"the action {action!r}")
+            if kind == "retrain":
+                from kiln.monitoring._retrain import parse_retrain_spec
+
+                parse_retrain_spec(self.ctx, argument)  # an endpoint or a model, now
         self._check_source(source)
         at = now()
         with self.ctx.store.write() as session:

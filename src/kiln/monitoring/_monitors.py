@@ -5,7 +5,6 @@ versions, without an endpoint."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +19,16 @@ from kiln.data import META_COLUMNS, capture_records, capture_rows
 from kiln.endpoints import parse_duration
 from kiln.errors import ConfigError, NotFound, StateError
 from kiln.monitoring._baselines import Baseline, create_baseline, get_baseline
-from kiln.store import MonitorRow, MonitorRunRow, Record, new_id, now, who
+from kiln.store import (
+    BaselineRow,
+    MonitorRow,
+    MonitorRunRow,
+    Record,
+    ScheduleRow,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -143,6 +151,13 @@ def create_monitor(
         )
     if type == BIAS:
         _check_bias_config(config)
+        _check_facet_column(ctx, endpoint, target.model, config["facet"])
+        if config.get("thresholds") is not None:
+            import kiln.clarify as clarify
+
+            clarify.allowed_ranges(config["thresholds"])  # refused now, not at every run
+    if type == MODEL_QUALITY and "thresholds" in config:
+        _check_quality_thresholds(config["thresholds"])
     with ctx.store.read() as session:
         if session.get(MonitorRow, name) is not None:
             raise StateError(
@@ -150,32 +165,21 @@ def create_monitor(
                 f"(kiln monitor delete {name}) or choose another name.",
                 code="monitor.exists",
             )
+    made_here = False
     if baseline is not None:
         chosen: Baseline | None = get_baseline(ctx, baseline)
     elif type in (DATA_QUALITY, ATTRIBUTION) or (
         type == MODEL_QUALITY and "thresholds" not in config
     ):
-        chosen = create_baseline(ctx, model=target.model)
+        chosen, made_here = create_baseline(ctx, model=target.model), True
     else:
         chosen = None
-    if (
-        type == MODEL_QUALITY
-        and chosen is not None
-        and not chosen.constraints.get("model_quality")
-        and "thresholds" not in config
-    ):
-        raise ConfigError(
-            f"Baseline {chosen.id} has no model-quality thresholds (it was made from data "
-            "alone). Use a model's baseline (kiln monitor baseline --model M), or give "
-            "thresholds in the monitor's config.",
-            code="monitor.no-quality-thresholds",
-        )
-    if type == ATTRIBUTION and chosen is not None and not chosen.statistics.get("attribution"):
-        raise ConfigError(
-            f"Baseline {chosen.id} holds no attributions: the model could not be explained, or "
-            "the baseline was made without a model (kiln monitor baseline --model M).",
-            code="monitor.no-attribution-baseline",
-        )
+    refusal = _baseline_refusal(type, chosen, config)
+    if refusal is not None:
+        if made_here:  # a refused monitor leaves no baseline behind
+            with ctx.store.write() as session:
+                session.execute(sql_delete(BaselineRow).where(BaselineRow.id == chosen.id))
+        raise refusal
     row = MonitorRow(
         name=name,
         endpoint=endpoint,
@@ -198,6 +202,29 @@ def create_monitor(
     return monitor
 
 
+def _baseline_refusal(type: str, chosen: Baseline | None, config: dict) -> ConfigError | None:
+    """Why ``chosen`` cannot serve a monitor of ``type``, or None."""
+    if (
+        type == MODEL_QUALITY
+        and chosen is not None
+        and not chosen.constraints.get("model_quality")
+        and "thresholds" not in config
+    ):
+        return ConfigError(
+            f"Baseline {chosen.id} has no model-quality thresholds (it was made from data "
+            "alone). Use a model's baseline (kiln monitor baseline --model M), or give "
+            "thresholds in the monitor's config.",
+            code="monitor.no-quality-thresholds",
+        )
+    if type == ATTRIBUTION and chosen is not None and not chosen.statistics.get("attribution"):
+        return ConfigError(
+            f"Baseline {chosen.id} holds no attributions: the model could not be explained, or "
+            "the baseline was made without a model (kiln monitor baseline --model M).",
+            code="monitor.no-attribution-baseline",
+        )
+    return None
+
+
 def _check_bias_config(config: dict) -> None:
     for key in ("facet", "label_value"):
         if config.get(key) in (None, ""):
@@ -205,6 +232,46 @@ def _check_bias_config(config: dict) -> None:
                 f"A bias monitor needs {key!r}: --facet COLUMN[=VALUE] and --label-value V "
                 "(the favourable outcome).",
                 code="monitor.bias-config",
+            )
+
+
+def _check_facet_column(ctx: Context, endpoint: str, model: str, facet: str) -> None:
+    """A bias monitor's facet column must be one the endpoint's model is sent (else every run
+    fails); ``facet`` may hold a threshold (``age<25``)."""
+    column = re.split(r"[<>=]", str(facet))[0].strip()
+    inputs = [c["name"] for c in ctx.models.get(model).signature.get("inputs", [])]
+    if inputs and column not in inputs:
+        raise ConfigError(
+            f"The facet column {column!r} is not an input of {model}, the model endpoint "
+            f"{endpoint!r} serves, so no captured row has it. Its inputs: {', '.join(inputs)}.",
+            code="clarify.unknown-column",
+        )
+
+
+def _check_quality_thresholds(thresholds: Any) -> None:
+    """A model-quality monitor's own thresholds: known metrics, numbers (a bad one would fail
+    every run, and a misspelt metric would never be checked)."""
+    from kiln.problems import BINARY, MULTICLASS, REGRESSION, metric_names
+
+    known = metric_names(BINARY) | metric_names(MULTICLASS) | metric_names(REGRESSION)
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise ConfigError(
+            f"A model-quality monitor's thresholds are metric=number pairs, e.g. --threshold "
+            f"accuracy=0.8. Got {thresholds!r}.",
+            code="monitor.bad-threshold",
+        )
+    for metric, value in thresholds.items():
+        if metric not in known:
+            raise ConfigError(
+                f"Unknown model-quality metric {metric!r} in --threshold {metric}={value}. The "
+                f"metrics are {', '.join(sorted(known))}.",
+                code="monitor.bad-threshold",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(
+                f"The threshold of {metric} must be a number, e.g. --threshold {metric}=0.8. "
+                f"Got {value!r}.",
+                code="monitor.bad-threshold",
             )
 
 
@@ -241,14 +308,12 @@ def list_monitors(ctx: Context, endpoint: str | None = None) -> list[Monitor]:
 
 
 def delete_monitor(ctx: Context, name: str) -> Monitor:
-    """Delete the monitor and its schedule; its past runs stay readable."""
-    from kiln.monitoring._scheduler import ScheduleService
-
+    """Delete the monitor and its schedule, in one transaction (no schedule is left to start a
+    monitor that is gone); its past runs stay readable."""
     monitor = get_monitor(ctx, name)
     with ctx.store.write() as session:
         session.execute(sql_delete(MonitorRow).where(MonitorRow.name == name))
-    with contextlib.suppress(NotFound):  # a schedule removed by hand ('kiln scheduler remove')
-        ScheduleService(ctx).remove(f"monitor:{name}")
+        session.execute(sql_delete(ScheduleRow).where(ScheduleRow.name == f"monitor:{name}"))
     return monitor
 
 
@@ -303,6 +368,9 @@ def run_monitor_job(ws: Context, job, spec: dict) -> dict:
     return {"run": run.id, "status": run.status, "violations": len(run.violations)}
 
 
+EXPLANATION_COLUMNS = ("predicted_attributions",)
+
+
 def read_window(
     ctx: Context, endpoint: str, start: datetime, end: datetime, *, labels: bool
 ) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -311,7 +379,9 @@ def read_window(
     skipped: dict[str, int] = {}
     records = capture_records(ctx.artifacts, endpoint, since=start, until=end, skipped=skipped)
     truth = ctx.data.ground_truth_labels(endpoint) if labels else None
-    return capture_rows(records, truth), skipped
+    frame = capture_rows(records, truth)
+    # per-row explanations (?explain=true) are lists, not an output to check for drift
+    return frame.drop(columns=list(EXPLANATION_COLUMNS), errors="ignore"), skipped
 
 
 def execute_monitor(
@@ -346,6 +416,12 @@ def execute_monitor(
     if frame.empty:
         status = NO_DATA
         summary["reason"] = "No captured traffic in the window."
+        if monitor.endpoint not in {e.name for e in ctx.endpoints.list()}:
+            summary["reason"] = (
+                f"No captured traffic in the window: endpoint {monitor.endpoint!r} no longer "
+                f"exists. Delete this monitor (kiln monitor delete {monitor.name}), or deploy "
+                f"to {monitor.endpoint!r} again with capture on."
+            )
     else:
         try:
             metrics, violations, extra = _check(ctx, monitor, baseline, frame)
@@ -521,6 +597,12 @@ def compare_datasets(
             code="monitor.empty-data",
         )
     frame = ctx.data.load(version)
+    if chosen.model:  # a model's baseline: its inputs and predictions, as a window would hold
+        from kiln.monitoring._baselines import model_frame
+
+        loaded = ctx.models.load(chosen.model)
+        if all(c in frame.columns for c in loaded.input_columns):
+            frame = model_frame(loaded, frame)
     metrics, violations, extra = _data_quality(chosen, frame)
     summary = {"rows": int(len(frame)), **extra}
     inputs = {

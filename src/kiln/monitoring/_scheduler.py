@@ -72,7 +72,25 @@ def parse_schedule(text: str) -> str:
             "'*/15 * * * *' (every 15 minutes) or '30 2 * * 1' (Mondays at 02:30).",
             code="scheduler.bad-schedule",
         )
+    if _never(expression):
+        raise ConfigError(
+            f"The schedule {text!r} never comes: no date matches it (a day the month does not "
+            "have, such as February 30th). Check its day-of-month and month fields, e.g. "
+            "'0 0 28 2 *' for February 28th.",
+            code="scheduler.bad-schedule",
+        )
     return expression
+
+
+def _never(expression: str) -> bool:
+    """Whether a well-formed expression names no date at all (``0 0 31 2 *``: February 31st)."""
+    from croniter import CroniterBadDateError
+
+    try:
+        next_run(expression, now())
+    except CroniterBadDateError:
+        return True
+    return False
 
 
 def next_run(expression: str, after: datetime) -> datetime:
@@ -166,6 +184,9 @@ class ScheduleService:
             )
         if endpoint is not None:
             self.ctx.endpoints.get(endpoint)  # NotFound for an unknown endpoint
+        from kiln.monitoring._retrain import parse_retrain_spec
+
+        parse_retrain_spec(self.ctx, spec)  # an endpoint or a model: a typo is refused now
         target = {"spec": spec, "endpoint": endpoint}
         return self.put(f"retrain:{name}", kind="retrain", target=target, expression=schedule)
 

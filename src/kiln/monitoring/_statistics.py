@@ -496,4 +496,56 @@ def validate_constraints(document: dict) -> dict:
     }
     merged["distribution_constraints"] = DEFAULT_CONFIG["distribution_constraints"] | distribution
     checked["monitoring_config"] = merged
+    if checked.get("model_quality") is not None:
+        _check_model_quality(checked["model_quality"])
+    if checked.get("attribution") is not None:
+        _check_attribution(checked["attribution"])
     return checked
+
+
+_COMPARISONS = ("LessThanThreshold", "GreaterThanThreshold")
+
+
+def _check_model_quality(section: Any) -> None:
+    """The model-quality thresholds: known metrics, each a number and a comparison (a bad one
+    would fail every model-quality run instead of this edit)."""
+    from kiln.problems import BINARY, MULTICLASS, REGRESSION, metric_names
+
+    if not isinstance(section, dict):
+        raise _bad(f"model_quality must be an object. Got {section!r}.", "model_quality")
+    known = metric_names(BINARY) | metric_names(MULTICLASS) | metric_names(REGRESSION)
+    for metric, rule in section.items():
+        where = f"model_quality.{metric}"
+        if metric not in known:
+            raise _bad(
+                f"model_quality names the metric {metric!r}, which a model-quality run does not "
+                f"compute; its metrics are {', '.join(sorted(known))}.",
+                where,
+            )
+        if not isinstance(rule, dict):
+            raise _bad(f'{where} must be an object with a "threshold". Got {rule!r}.', where)
+        threshold = rule.get("threshold")
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not math.isfinite(threshold)
+        ):
+            raise _bad(f"{where}.threshold must be a number. Got {threshold!r}.", where)
+        comparison = rule.get("comparison", _COMPARISONS[0])
+        if comparison not in _COMPARISONS:
+            raise _bad(
+                f"{where}.comparison must be one of {', '.join(_COMPARISONS)}. Got {comparison!r}.",
+                where,
+            )
+
+
+def _check_attribution(section: Any) -> None:
+    if not isinstance(section, dict):
+        raise _bad(f"attribution must be an object. Got {section!r}.", "attribution")
+    threshold = section.get("ndcg_threshold", 0.9)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise _bad(
+            f"attribution.ndcg_threshold must be a number in [0, 1]. Got {threshold!r}.",
+            "attribution.ndcg_threshold",
+        )
+    _check_share(threshold, "attribution.ndcg_threshold")
