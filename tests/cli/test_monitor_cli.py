@@ -93,7 +93,8 @@ def test_monitor_commands_from_baseline_to_delete(trained_copy, run_cli, tmp_pat
         "monitor", "history", "m", "--out", str(tmp_path / "h.html"), home=home, check=True
     )
     assert "NoData" in history.stdout and (tmp_path / "h.html").exists()
-    assert "NoData" in run_cli("monitor", "show", "m", home=home, check=True).stdout
+    shown = run_cli("monitor", "show", "m", home=home, check=True).stdout
+    assert "NoData" in shown and "1h, ending 0s before each run" in shown
 
     run_cli("monitor", "delete", "m", home=home, check=True)
     assert json.loads(run_cli("monitor", "list", "--json", home=home).stdout) == []

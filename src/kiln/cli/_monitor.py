@@ -280,6 +280,8 @@ def monitor_show(
     ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption
 ) -> None:
     """Show a monitor, its schedule and its latest run's violations."""
+    from kiln.endpoints import format_duration
+
     ws = workspace(ctx)
     monitor = ws.monitoring.get(name)
     runs = ws.monitoring.runs(name, limit=1)
@@ -292,8 +294,8 @@ def monitor_show(
             "type": monitor.type,
             "endpoint": monitor.endpoint,
             "schedule": monitor.schedule,
-            "window": f"{monitor.window_seconds:g} s, ending {monitor.offset_seconds:g} s before "
-            "each run",
+            "window": f"{format_duration(monitor.window_seconds)}, ending "
+            f"{format_duration(monitor.offset_seconds)} before each run",
             "baseline": monitor.baseline_id,
             "config": json.dumps(monitor.config) if monitor.config else None,
             "created": f"{monitor.created_at:%Y-%m-%d %H:%M:%S} by {monitor.created_by}",
@@ -327,7 +329,7 @@ def monitor_run(
     ctx: typer.Context,
     name: str = typer.Argument(...),
     now: bool = typer.Option(
-        True, "--now", help="Run now, over the window ending now (the default)."
+        False, "--now", help="Run now, over the window ending now (what 'run' always does)."
     ),
     as_json: bool = JsonOption,
 ) -> None:

@@ -11,7 +11,13 @@ from kiln.endpoints._metrics import (
     prune_metrics,
     variant_stats,
 )
-from kiln.endpoints._strategy import GRAMMAR, Strategy, parse_duration, parse_strategy
+from kiln.endpoints._strategy import (
+    GRAMMAR,
+    Strategy,
+    format_duration,
+    parse_duration,
+    parse_strategy,
+)
 from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "Histogram",
     "Strategy",
     "VariantStats",
+    "format_duration",
     "parse_duration",
     "parse_strategy",
     "parse_weights",

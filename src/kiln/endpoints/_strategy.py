@@ -51,7 +51,7 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
 
 
 def format_duration(seconds: float) -> str:
-    for unit in ("h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         if seconds >= _UNITS[unit] and (seconds / _UNITS[unit]).is_integer():
             return f"{seconds / _UNITS[unit]:g}{unit}"
     return f"{seconds:g}s"
