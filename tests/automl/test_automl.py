@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
 
 from conftest import CHURN_CSV, FIXTURES, copy_workspace
-from helpers import report_page, run_kiln
+from helpers import report_page
 from kiln import AutoML
 from kiln.errors import ConfigError, DataError, StateError
 
@@ -144,14 +144,14 @@ def test_the_job_report_shows_leaderboard_ensemble_and_explanation(fitted, tmp_p
     assert top in page  # the most important column is named on the page
 
 
-def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path):
+def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path, run_cli):
     import kiln
 
     home = tmp_path / "ws"
     workspace = kiln.Workspace.init(home)  # set up in-process: the CLI under test is automl
     workspace.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
     workspace.close()
-    result = run_kiln(
+    result = run_cli(  # in this process: the search runs as a job of its own all the same
         "automl",
         "--data",
         "housing",
@@ -170,7 +170,7 @@ def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path):
     assert out["model"] == "housing:1"
     assert {r["algorithm"] for r in out["leaderboard"][1:]} <= {"linear", "lightgbm", "knn"}
     assert out["score"] < 25_000  # RMSE in dollars; predicting the mean gives about 26,000
-    shown = run_kiln("models", "show", "housing:1", "--json", home=home, check=True)
+    shown = run_cli("models", "show", "housing:1", "--json", home=home, check=True)
     assert json.loads(shown.stdout)["details"]["ensemble"]
 
 
@@ -268,12 +268,12 @@ def test_predicting_without_an_input_column_names_it(fitted, churn_split):
         automl.predict(test.drop(columns=["tenure"]))
 
 
-def test_cli_errors_exit_2_with_the_message(tmp_path):
+def test_cli_errors_exit_2_with_the_message(tmp_path, run_cli):
     import kiln
 
     home = tmp_path / "ws"
     kiln.Workspace.init(home).close()
-    result = run_kiln("automl", "--data", "nope", "--target", "y", "--time-limit", "10", home=home)
+    result = run_cli("automl", "--data", "nope", "--target", "y", "--time-limit", "10", home=home)
     assert result.returncode == 2 and "nope" in result.stderr
 
 

@@ -209,9 +209,10 @@ def test_the_command_beats_for_its_job_until_the_job_process_starts(churn_ws, tm
     config.write_text(config.read_text() + "job_heartbeat_seconds = 0.2\n")
     hook = tmp_path / "hook"
     hook.mkdir()
-    # A job process slow to start (a loaded machine): only job processes have a launcher.
+    # A job process slow to start (a loaded machine): only job processes have a launcher. The
+    # command beats every 0.2 s, so 1.5 s of start-up leaves it several beats to record.
     (hook / "sitecustomize.py").write_text(
-        "import os, time\nif os.environ.get('KILN_LAUNCHER_PID'):\n    time.sleep(3)\n"
+        "import os, time\nif os.environ.get('KILN_LAUNCHER_PID'):\n    time.sleep(1.5)\n"
     )
     path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
     cli = start_kiln(

@@ -13,7 +13,7 @@ import pytest
 
 import kiln
 from conftest import CHURN_CSV
-from helpers import run_kiln, start_kiln, wait_for
+from helpers import start_kiln, wait_for
 from kiln.compute._process import is_running
 from kiln.store import JobRow
 
@@ -56,7 +56,9 @@ def in_progress(workspace):
 
 
 @pytest.mark.solo  # signals and child processes against the clock: run alone
-def test_a_command_killed_before_the_job_process_starts_leaves_a_lost_job(churn_ws, tmp_path):
+def test_a_command_killed_before_the_job_process_starts_leaves_a_lost_job(
+    churn_ws, tmp_path, run_cli
+):
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(HANG_BEFORE_THE_JOB_PROCESS)
@@ -76,7 +78,7 @@ def test_a_command_killed_before_the_job_process_starts_leaves_a_lost_job(churn_
         cli.wait(timeout=60)
     # The next read finds it lost (the CLI's own), well before job_lost_after_seconds (30 s):
     # on this host the process table says the command is gone.
-    shown = json.loads(run_kiln("jobs", "show", job.id, "--json", home=churn_ws.home).stdout)
+    shown = json.loads(run_cli("jobs", "show", job.id, "--json", home=churn_ws.home).stdout)
     assert (shown["status"], shown["failure_code"]) == ("Failed", "job.lost")
     reason = shown["failure_reason"]
     assert f"the process that created it (pid {cli.pid} on " in reason

@@ -1,4 +1,5 @@
-"""A real ``kiln serve`` process on a loopback port, driven over HTTP and by ``kiln predict``."""
+"""A real ``kiln serve`` process on a loopback port, driven over HTTP and by ``kiln predict``
+(the client in this process, ``run_cli``: the server is the process under test)."""
 
 import json
 import threading
@@ -7,7 +8,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from helpers import run_kiln, wait_for
+from helpers import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -73,22 +74,22 @@ def test_concurrent_clients_get_their_own_answers(server, rows):
         assert prediction == expected[i % len(rows)]
 
 
-def test_kiln_predict_against_the_running_server(server, rows, tmp_path):
+def test_kiln_predict_against_the_running_server(server, rows, tmp_path, run_cli):
     path = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    result = run_kiln(
+    result = run_cli(
         "predict", "--endpoint", "churn", "--data", str(path), "--url", server, "--json", check=True
     )
     assert len(json.loads(result.stdout)["predictions"]) == 4
     as_json = tmp_path / "rows.json"
     as_json.write_text(json.dumps(rows))
-    table = run_kiln(
+    table = run_cli(
         "predict", "--endpoint", "churn", "--data", str(as_json), "--url", server, check=True
     )
     assert "Predictions of churn" in table.stdout
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps([dict(rows[0], tenure="x")]))
-    refused = run_kiln("predict", "--endpoint", "churn", "--data", str(wrong), "--url", server)
+    refused = run_cli("predict", "--endpoint", "churn", "--data", str(wrong), "--url", server)
     assert refused.returncode == 2 and "'tenure'" in refused.stderr
 
 
@@ -115,12 +116,12 @@ def test_a_new_deployment_is_picked_up_without_a_restart(server, served, rows):
     )
 
 
-def test_predict_without_a_server_says_how_to_start_one(tmp_path, rows):
+def test_predict_without_a_server_says_how_to_start_one(tmp_path, rows, run_cli):
     from helpers import free_port
 
     path = tmp_path / "rows.json"
     path.write_text(json.dumps(rows))
-    result = run_kiln(
+    result = run_cli(
         "predict",
         "--endpoint",
         "churn",

@@ -160,18 +160,6 @@ def test_drifted_traffic_raises_violations_and_same_traffic_none(capturing):
     assert "tenure" in report.read_text()
 
 
-def test_corrupt_capture_lines_are_skipped_counted_and_reported(capturing):
-    ws, churn = capturing
-    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
-    replay(ws, simulate_traffic(churn, rows=60, seed=3))
-    name = capture_file_name("churn", now(), "damaged-1", "jsonl")
-    ws.artifacts.append_named(name, b'{"inference_id": "x", "input": [\n[1, 2]\nnot json at all\n')
-    run = ws.monitoring.run("quality")
-    assert run.status == "Completed"
-    assert run.summary["corrupt_lines"] == 3
-    assert run.metrics["rows"] == 60
-
-
 def test_explained_invocations_are_checked_like_the_others(capturing):
     from fastapi.testclient import TestClient
 
@@ -190,7 +178,9 @@ def test_explained_invocations_are_checked_like_the_others(capturing):
     assert not [v for v in run.violations if v["check"] == "extra_column_check"]
 
 
-def test_columns_missing_from_the_window_are_violations(capturing):
+def test_corrupt_lines_are_skipped_and_counted_and_missing_columns_are_violations(capturing):
+    """One run (each starts a job process): a window whose valid rows all lack 'tenure', beside
+    a capture file with three corrupt lines."""
     ws, churn = capturing
     ws.monitoring.create("quality", endpoint="churn", type="data-quality")
     model = ws.models.load(ws.endpoints.get("churn").model)
@@ -208,18 +198,29 @@ def test_columns_missing_from_the_window_are_violations(capturing):
     ws.artifacts.append_named(
         capture_file_name("churn", now(), "handmade-1", "jsonl"), orjson.dumps(record) + b"\n"
     )
+    name = capture_file_name("churn", now(), "damaged-1", "jsonl")
+    ws.artifacts.append_named(name, b'{"inference_id": "x", "input": [\n[1, 2]\nnot json at all\n')
     run = ws.monitoring.run("quality")
+    assert run.status == "Completed"
+    assert run.summary["corrupt_lines"] == 3
+    assert run.metrics["rows"] == 50
     missing = [v for v in run.violations if v["check"] == "missing_column_check"]
     assert [v["column"] for v in missing] == ["tenure"]
 
 
-def test_model_quality_joins_ground_truth_and_reports_unknown_labels(capturing):
+def test_model_quality_is_no_data_without_labels_then_joins_them(capturing):
+    """Without ground truth a run has no data; with it, the run joins the labels and reports the
+    ones the model never saw."""
     ws, churn = capturing
     ws.monitoring.create(
         "accuracy", endpoint="churn", type="model-quality", thresholds={"accuracy": 0.95}
     )
     sample = simulate_traffic(churn, rows=80, seed=5)
     replay(ws, sample)
+    unlabelled = ws.monitoring.run("accuracy")
+    assert unlabelled.status == "NoData" and unlabelled.violations == []
+    assert "ground-truth" in unlabelled.summary["reason"]
+
     captured = ws.data.capture("churn")
     labels = sample["churn"].tolist()
     labels[:5] = ["Maybe"] * 5  # a class the model never saw
@@ -232,17 +233,6 @@ def test_model_quality_joins_ground_truth_and_reports_unknown_labels(capturing):
     assert checks["unknown_label_check"]["observed"] == 5
     assert checks["unknown_label_check"]["evidence"]["examples"] == ["Maybe"]
     assert checks["model_quality_check"]["column"] == "accuracy"
-
-
-def test_model_quality_without_labels_is_no_data(capturing):
-    ws, churn = capturing
-    ws.monitoring.create(
-        "accuracy", endpoint="churn", type="model-quality", thresholds={"accuracy": 0.7}
-    )
-    replay(ws, simulate_traffic(churn, rows=30, seed=6))
-    run = ws.monitoring.run("accuracy")
-    assert run.status == "NoData" and run.violations == []
-    assert "ground-truth" in run.summary["reason"]
 
 
 def test_compare_two_versions_without_an_endpoint(ws):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 
 import pandas as pd
 import pytest
@@ -11,7 +14,6 @@ from fastapi.testclient import TestClient
 
 import kiln
 from conftest import CHURN_CSV
-from helpers import run_kiln
 from kiln.serving import create_app
 from kiln.settings import set_pii_key
 
@@ -23,6 +25,22 @@ RECIPE = [
     {"step": "one_hot", "max_categories": 4},
     {"step": "smote"},
 ]
+
+
+def run_kiln(*args: str, home, check: bool = False) -> subprocess.CompletedProcess:
+    """The CLI in this process (``kiln.cli.main``: its imports paid once, not per command), with
+    what ``run_kiln`` of tests/helpers.py returns; a module fixture cannot take ``run_cli``. The
+    jobs it starts still run in processes of their own."""
+    from kiln.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["--home", str(home), *args])
+    if check and code != 0:
+        raise AssertionError(
+            f"kiln {' '.join(args)} exited {code}:\n{out.getvalue()}{err.getvalue()}"
+        )
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

@@ -92,32 +92,45 @@ def test_fresh_looks_for_unknown_names_are_capped(trained):
         assert looks == FRESH_LOOKS_PER_SECOND - 1
 
 
+def copy_of_two_models(two_models, home: Path):
+    """A private copy of the ``two_models`` workspace ('churn' serving churn:1; churn:2 trained
+    too): a second model to deploy without training one."""
+    import kiln
+
+    source = kiln.Workspace(two_models[0])
+    try:
+        return workspace_with_settings(source, home)
+    finally:
+        source.close()
+
+
 def test_redeploying_a_good_model_recovers_and_a_deployment_is_served_at_once(
-    broken, trained, rows, tmp_path
+    two_models, rows, tmp_path
 ):
-    ws, result = broken
+    _, first, second = two_models
+    ws = copy_of_two_models(two_models, tmp_path / "ws")
+    tamper(ws, first)  # the deployed model's file fails its digest check
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         assert client.post("/endpoints/churn/invocations", json=rows).status_code == 503
-        retrained = ws.train("churn", target="churn", algorithm="linear")
-        ws.endpoints.deploy(retrained.model.ref, endpoint="churn", allow_unapproved=True)
+        ws.endpoints.deploy(second, endpoint="churn", allow_unapproved=True)
         wait_for(lambda: client.get("/ping").json()["status"] == "ok")
         ok = client.post("/endpoints/churn/invocations", json=rows)
-        assert ok.status_code == 200 and ok.json()["model"] == retrained.model.ref
+        assert ok.status_code == 200 and ok.json()["model"] == second
         # A new endpoint answers its first request, with no wait for the next poll.
-        ws.endpoints.deploy(retrained.model.ref, endpoint="fresh", allow_unapproved=True)
+        ws.endpoints.deploy(second, endpoint="fresh", allow_unapproved=True)
         assert client.post("/endpoints/fresh/invocations", json=rows).status_code == 200
+    ws.close()
 
 
-def test_a_new_revision_that_fails_to_load_leaves_the_old_model_serving(trained, tmp_path, rows):
-    source, result = trained
-    ws = workspace_with_settings(source, tmp_path / "ws")
+def test_a_new_revision_that_fails_to_load_leaves_the_old_model_serving(two_models, tmp_path, rows):
+    _, first, second = two_models
+    ws = copy_of_two_models(two_models, tmp_path / "ws")
     with TestClient(create_app(ws), base_url="http://localhost") as client:
-        retrained = ws.train("churn", target="churn", algorithm="linear")
-        ws.endpoints.deploy(retrained.model.ref, endpoint="churn", allow_unapproved=True)
-        tamper(ws, retrained.model.ref)
+        ws.endpoints.deploy(second, endpoint="churn", allow_unapproved=True)
+        tamper(ws, second)
         wait_for(lambda: client.get("/ping").json()["status"] == "degraded")
         response = client.post("/endpoints/churn/invocations", json=rows)
-        assert response.status_code == 200 and response.json()["model"] == result.model.ref
+        assert response.status_code == 200 and response.json()["model"] == first
     ws.close()
 
 

@@ -65,10 +65,15 @@ class Workers:
 
 
 @pytest.fixture(scope="module")
-def secured_workers(trained, tmp_path_factory):
-    source, result = trained
+def secured_workers(two_models, tmp_path_factory):
+    """Two workers requiring a key, serving a copy of ``two_models`` ('churn' serving churn:1;
+    churn:2 there to deploy)."""
+    import kiln
+
     folder = tmp_path_factory.mktemp("workers")
+    source = kiln.Workspace(two_models[0])
     ws = copy_workspace(source, folder / "ws")
+    source.close()
     key = ws.keys.create().key
     server = Workers(ws, folder / "serve.log", "--require-auth")
     yield server, ws, key
@@ -107,14 +112,10 @@ def test_metrics_add_up_the_workers_and_require_auth_reaches_each(secured_worker
         )
 
 
-def test_a_deployment_reaches_every_worker(secured_workers, trained, rows):
+def test_a_deployment_reaches_every_worker(secured_workers, two_models, rows):
     server, ws, key = secured_workers
-    _, result = trained
-    old = result.model.ref
-    new = ws.train(
-        "churn", target="churn", algorithm="lightgbm", hyperparameters={"n_estimators": 5}
-    ).model.ref
-    assert new != old
+    _, old, new = two_models
+    assert ws.endpoints.get("churn").model == old
     headers = {"x-api-key": key}
     ws.endpoints.deploy(new, endpoint="churn", allow_unapproved=True)
     latest: dict[int, str] = {}

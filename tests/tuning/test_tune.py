@@ -134,7 +134,7 @@ def test_bayesian_search_and_the_report(ws):
         target="price",
         algorithm="linear",
         strategy="bayesian",
-        max_jobs=4,
+        max_jobs=3,  # the fewest completed trials that draw every section (contours need 3)
         ranges=["alpha=0.001:1000:log", "l1_ratio=0:1"],
         hyperparameters={"penalty": "elasticnet"},
     )
@@ -219,12 +219,12 @@ def test_cli_json_and_bad_options(tmp_path, churn_csv, capsys):
 
 
 @pytest.mark.solo  # signals and child processes against the clock: run alone
-def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, tmp_path):
+def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, tmp_path, run_cli):
     import json
     import os
     import signal
 
-    from helpers import run_kiln, start_kiln, wait_for
+    from helpers import start_kiln, wait_for
 
     cli = start_kiln(
         *("tune", "--data", "churn", "--target", "churn", "--algorithm", "lightgbm"),
@@ -251,7 +251,8 @@ def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, t
     assert (lost.status, lost.failure_code) == ("Failed", "job.lost")
     assert f"Resume it with 'kiln tune --resume {job.id}'." in lost.failure_reason
     kept = {c.id for c in churn_ws.jobs.list(parent_id=job.id, status="Completed")}
-    out = run_kiln("tune", "--resume", job.id, "--json", home=churn_ws.home, timeout=300)
+    # The resume in this process: the processes under test are the killed ones.
+    out = run_cli("tune", "--resume", job.id, "--json", home=churn_ws.home)
     assert out.returncode == 0, out.stdout + out.stderr
     trials = json.loads(out.stdout)["trials"]
     completed = {t["job"] for t in trials if t["status"] == "Completed"}
