@@ -31,13 +31,14 @@ quickstart: $(BASE_STAMP)
 # near the end of a file does not hold back the rest of that file (loadfile) while a core idles.
 # Tests marked solo measure time (AutoML's time limit) or race child processes against signals
 # and timeouts (job stops, lost jobs): they run afterwards, alone, so no other test takes their
-# cores.
+# cores. Only the files that mark tests solo are collected for that run (collecting all of tests/
+# costs seconds of the solo run's wall time).
 TEST_WORKERS ?= auto
 TEST_DIST ?= worksteal
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo" --durations=15
-	$(BIN)/python -m pytest -q -m solo --durations=10
+	$(BIN)/python -m pytest -q -m solo --durations=10 $$(grep -rl --include='*.py' 'mark.solo' tests)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
