@@ -49,14 +49,14 @@ def installs(calls: list[str]) -> list[str]:
 
 def test_quickstart_installs_kiln_without_the_dev_extras_and_test_adds_them(venv):
     calls = make("quickstart", venv)
-    assert installs(calls) == ["python -m pip install --quiet --no-compile -e ."]
+    assert installs(calls) == ["python -m pip install --quiet -e ."]
     assert calls[-1] == "kiln quickstart"
-    assert installs(make("lint", venv)) == ["python -m pip install --quiet --no-compile -e .[dev]"]
+    assert installs(make("lint", venv)) == ["python -m pip install --quiet -e .[dev]"]
     assert installs(make("quickstart", venv)) == [] and installs(make("lint", venv)) == []
 
 
 def test_after_the_dev_extras_the_quickstart_installs_nothing(venv):
-    assert installs(make("lint", venv)) == ["python -m pip install --quiet --no-compile -e .[dev]"]
+    assert installs(make("lint", venv)) == ["python -m pip install --quiet -e .[dev]"]
     assert installs(make("quickstart", venv)) == []
 
 
