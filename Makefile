@@ -4,9 +4,7 @@ BIN := $(VENV)/bin
 # Two stamps in one virtual environment: BASE_STAMP once kiln itself is installed (all that the
 # quickstart needs), STAMP once the dev extras are too (tests, lint: catboost, shap, torch, pytest).
 # Installing the dev extras installs kiln as well, so it renews both stamps: either order works, and
-# a change to pyproject.toml renews whichever is asked for next. --no-compile: pip would compile
-# every module of every package (torch's thousands) to bytecode; Python compiles what is imported,
-# once, when it is first imported, which halves the install.
+# a change to pyproject.toml renews whichever is asked for next.
 BASE_STAMP := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 
@@ -15,13 +13,13 @@ STAMP := $(VENV)/.installed
 $(BASE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e .
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(BASE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(BASE_STAMP) $(STAMP)
 
 quickstart: $(BASE_STAMP)
