@@ -134,11 +134,15 @@ class Context:
 
     def environment(self) -> dict[str, str]:
         """Environment variables that let a child process open this same workspace."""
-        return {
+        environment = {
             "KILN_HOME": str(self.home),
             "KILN_STORE_URL": self.settings.store_url,
             "KILN_ARTIFACTS_URL": self.settings.artifacts_url,
+            "KILN_EXECUTOR": self.settings.executor,
         }
+        if self.settings.ray_address:
+            environment["KILN_RAY_ADDRESS"] = self.settings.ray_address
+        return environment
 
     def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600) -> dict:
         """Find (and with ``delete``, remove) artifact files no record refers to.

@@ -12,7 +12,7 @@ import numpy as np
 
 from kiln.algorithms import PROBLEM_TYPES, get_algorithm
 from kiln.automl._search import FAMILIES, METRICS
-from kiln.compute import LocalExecutor
+from kiln.compute import executor_for
 from kiln.context import Context
 from kiln.data import unknown_column
 from kiln.errors import ConfigError, DataError, StateError
@@ -188,7 +188,7 @@ def automl(
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     if test_dataset is not None:
         workspace.jobs.add_lineage(job.id, ("dataset_version", test_dataset.id), "input")
-    finished = LocalExecutor(workspace).run(job, on_log=on_log)
+    finished = executor_for(workspace).run(job, on_log=on_log)
     return AutoMLResult(job=finished, model=workspace.models.get(finished.result["model"]))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.algorithms import default_threads
-from kiln.compute import LocalExecutor
+from kiln.compute import executor_for
 from kiln.data import count_records, csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
 from kiln.recipe import RowEncoder, probe_rows
@@ -89,7 +89,7 @@ def transform(
     }
     job = workspace.jobs.create("transform", spec)
     workspace.jobs.add_lineage(job.id, ("model_version", version.id), "input")
-    return LocalExecutor(workspace).run(job, on_log=on_log)
+    return executor_for(workspace).run(job, on_log=on_log)
 
 
 def _batches(

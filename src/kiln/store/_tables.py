@@ -397,3 +397,58 @@ class DatasetProfileRow(Base):
     summary: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ProblemRow(Base):
+    """One version of a problem spec (migration 0010): the goal, target, success criteria and
+    owner. A changed spec is a new version; the same spec again is the same version."""
+
+    __tablename__ = "problems"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_problem_name_version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical spec
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class PipelineRow(Base):
+    """One version of a pipeline definition (migration 0010): its parameters and step DAG."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_pipeline_name_version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)  # the file it came from
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class PipelineStepRow(Base):
+    """One step of a pipeline execution (an execution is a job of kind ``pipeline``): its status,
+    the cache key of its inputs, parameters and code, and the references it produced."""
+
+    __tablename__ = "pipeline_steps"
+    __table_args__ = (UniqueConstraint("execution_id", "step", name="uq_pipeline_step"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    execution_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    step: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))  # train, processing, condition, ...
+    status: Mapped[str] = mapped_column(String(20))
+    cache_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    cached_from: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a step row id
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it ran, or failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[dict] = mapped_column(JSON)
+    outputs: Mapped[dict] = mapped_column(JSON)  # {"model": "churn:3", "data": "clean:2", ...}
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the step's own job
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kiln.algorithms import PROBLEM_TYPES, get_algorithm
-from kiln.compute import LocalExecutor
+from kiln.compute import executor_for
 from kiln.data import check_ratios, unknown_column
 from kiln.errors import ConfigError
 from kiln.problems import UNSUPERVISED_PROBLEM_TYPES, infer_problem_type, metric_names
@@ -84,7 +84,7 @@ def train(
         )
     job = workspace.jobs.create("training", spec.to_dict(), experiment=options.experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
-    finished = LocalExecutor(workspace).run(job, on_log=on_log)
+    finished = executor_for(workspace).run(job, on_log=on_log)
     return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
 
 

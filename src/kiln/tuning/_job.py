@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from kiln.algorithms import get_algorithm
-from kiln.compute import JobContext, LocalExecutor
+from kiln.compute import JobContext, executor_for
 from kiln.context import Context
 from kiln.errors import ConfigError, JobFailed, KilnError
 from kiln.registry import TrainedModel
@@ -192,7 +192,7 @@ def run_tuning_job(workspace: Context, context: JobContext, spec: dict) -> dict:
                 return watch() if watch is not None else None
 
             try:
-                finished = LocalExecutor(workspace).run(child, should_stop=should_stop)
+                finished = executor_for(workspace).run(child, should_stop=should_stop)
             except KilnError as exc:
                 # A trial that failed (a crash, or a DataError in its data) is a failed trial;
                 # only errors of the trial's own job are, so anything else still propagates.

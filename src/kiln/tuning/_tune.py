@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kiln.algorithms import get_algorithm
-from kiln.compute import LocalExecutor
+from kiln.compute import executor_for
 from kiln.errors import ConfigError, StateError
 from kiln.problems import DEFAULT_OBJECTIVE, LOWER_IS_BETTER, infer_problem_type, metric_names
 from kiln.training import TrainingOptions, training_spec
@@ -121,7 +121,7 @@ def tune(
         },
     )
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
-    return TuningResult(LocalExecutor(workspace).run(job, on_log=on_log))
+    return TuningResult(executor_for(workspace).run(job, on_log=on_log))
 
 
 def _default_objective(workspace, dataset, target, spec) -> str:
@@ -142,4 +142,4 @@ def resume(
             f"Job {job.id} is a {job.kind} job; only tuning jobs resume.",
             code="jobs.not-resumable",
         )
-    return TuningResult(LocalExecutor(workspace).run(workspace.jobs.reopen(job.id), on_log=on_log))
+    return TuningResult(executor_for(workspace).run(workspace.jobs.reopen(job.id), on_log=on_log))
