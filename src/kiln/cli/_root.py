@@ -25,6 +25,7 @@ from kiln.cli._common import (
     transform_progress,
     workspace,
 )
+from kiln.cli._lineage import lineage as _lineage_command
 
 # Exit statuses beyond 0 (done), 1 (a bug) and 2 (a KilnError): the table in docs/cli.md.
 CRITERIA_NOT_MET = 3
@@ -48,6 +49,7 @@ app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_alarms_cli.app, name="alarms")
 app.add_typer(_scheduler_cli.app, name="scheduler")
 app.add_typer(_clarify.app, name="clarify")
+app.command("lineage")(_lineage_command)
 
 
 def _version(value: bool) -> None:

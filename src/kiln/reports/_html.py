@@ -63,7 +63,7 @@ _TEMPLATE = """<!doctype html>
           color: #8a5a00; }
  nav { font-size: 13px; margin: 12px 0 0; } nav a { color: #3e4c59; margin-right: 14px; }
 </style>
-<script data-kiln-library="plotly">{{ plotly_js }}</script>
+{% if plotly_js %}<script data-kiln-library="plotly">{{ plotly_js }}</script>{% endif %}
 </head><body>
 <header><h1>{{ title }}</h1><p>{{ subtitle }}</p></header>
 <main>
@@ -72,9 +72,9 @@ _TEMPLATE = """<!doctype html>
 {% for section in sections %}<section id="s{{ loop.index }}"><h2>{{ section.title }}</h2>
 {{ section.body }}</section>
 {% endfor %}</main>
-<script>window.addEventListener("load", function () {
+{% if plotly_js %}<script>window.addEventListener("load", function () {
   document.querySelectorAll(".js-plotly-plot").forEach(function (p) { Plotly.Plots.resize(p); });
-});</script>
+});</script>{% endif %}
 </body></html>
 """
 
@@ -200,11 +200,12 @@ def render(
     *,
     subtitle: str = "",
     toc: bool = False,
-    plotly_bundle: str = "full",
+    plotly_bundle: str | None = "full",
 ) -> str:
     """The whole page; ``toc=True`` adds links to each section under the title.
     ``plotly_bundle="cartesian"`` inlines the smaller plotly.js for pages whose figures are only
-    bar, box, heatmap, histogram and scatter charts."""
+    bar, box, heatmap, histogram and scatter charts; ``None`` inlines none, for a page with no
+    figure."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     environment = jinja2.Environment(autoescape=True)
     template = environment.from_string(_TEMPLATE)
@@ -214,7 +215,9 @@ def render(
         if subtitle
         else f"generated {stamp} by kiln",
         sections=[Section(s.title, jinja2.utils.markupsafe.Markup(s.body)) for s in sections],
-        plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js(plotly_bundle)),
+        plotly_js=jinja2.utils.markupsafe.Markup(
+            _plotly_js(plotly_bundle) if plotly_bundle else ""
+        ),
         toc=toc,
     )
 
