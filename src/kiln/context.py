@@ -70,6 +70,9 @@ register_job_kind(
 )
 register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
 register_job_kind(
+    "script", run="kiln.training:run_script_job", id_prefix="script", title="training script"
+)
+register_job_kind(
     "deployment",
     run="kiln.endpoints._rollout:run_deployment_job",
     id_prefix="deploy",

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.context import Context
+from kiln.errors import ConfigError
 
 if TYPE_CHECKING:
     from kiln.automl import AutoMLResult
@@ -71,12 +73,30 @@ class Workspace(Context):
 
         return preview(self, data, recipe, target=target, rows=rows)
 
-    def train(self, data: str, *, algorithm: str, **options: Any) -> TrainingResult:
+    def train(
+        self,
+        data: str | list[str],
+        *,
+        algorithm: str | None = None,
+        script: str | os.PathLike | None = None,
+        **options: Any,
+    ) -> TrainingResult:
         """Train a model as a job and register it. ``options``: ``options=TrainingOptions(...)``
         or its fields (``target=``, ``validation=``, ...), and ``on_log``; see
-        :func:`kiln.training.train`."""
-        from kiln.training import train
+        :func:`kiln.training.train`. ``algorithm`` is a built-in's name or a custom estimator's
+        import path (``pkg.module:Class``). With ``script`` instead, a training script runs on
+        ``data`` (one data set or a list; options ``target``, ``name``, ``params``, ``on_log``);
+        see :func:`kiln.training.train_script` and docs/custom-code.md."""
+        from kiln.training import train, train_script
 
+        if (algorithm is None) == (script is None):
+            raise ConfigError(
+                "Give algorithm= (a built-in or 'pkg.module:Class') or script= (a training "
+                "script), one of them.",
+                code="training.algorithm-or-script",
+            )
+        if script is not None:
+            return train_script(self, script, data=data, **options)
         return train(self, data, algorithm=algorithm, **options)
 
     def tune(self, data: str, *, target: str, algorithm: str, **options: Any) -> TuningResult:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiln.algorithms._custom import custom_algorithm, is_import_path
 from kiln.algorithms._params import Param, validate_hyperparameters
 from kiln.errors import ConfigError
 
@@ -121,12 +122,16 @@ def register_algorithm(algorithm: Algorithm) -> Algorithm:
 
 
 def get_algorithm(name: str) -> Algorithm:
+    """A built-in algorithm by name, or a custom estimator by import path (``pkg.mod:Class``)."""
     if name in ALGORITHMS:
         return ALGORITHMS[name]
+    if is_import_path(name):
+        return custom_algorithm(name)
     close = difflib.get_close_matches(name, list(ALGORITHMS), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
-        f"Unknown algorithm {name!r}.{hint} Built-in algorithms: {', '.join(ALGORITHMS)}.",
+        f"Unknown algorithm {name!r}.{hint} Built-in algorithms: {', '.join(ALGORITHMS)}; or a "
+        "scikit-learn-compatible class by import path, 'package.module:ClassName'.",
         code="algorithm.unknown",
         field="algorithm",
     )

@@ -15,7 +15,9 @@ class Param:
     """One hyperparameter: its type, allowed range or choices, default and meaning."""
 
     name: str
-    type: str  # "int" | "float" | "choice" | "bool" | "int_list" (e.g. layer sizes "64,32")
+    # "int" | "float" | "choice" | "bool" | "int_list" (e.g. layer sizes "64,32") | "any" (a
+    # custom estimator's argument of no known type: numbers, true/false and none read from text)
+    type: str
     default: Any
     help: str
     low: float | None = None
@@ -24,6 +26,8 @@ class Param:
     nullable: bool = False
 
     def describe(self) -> str:
+        if self.type == "any":
+            return "any value"
         if self.type == "choice":
             allowed = "one of " + ", ".join(map(str, self.choices))
         elif self.type == "bool":
@@ -43,6 +47,8 @@ class Param:
         """Convert a CLI string or Python value and check it; raise a uniform error if invalid."""
         if self.type == "int_list":
             return self._parse_int_list(raw, algorithm=algorithm)
+        if self.type == "any":
+            return _literal(raw) if isinstance(raw, str) else raw
         value = raw
         try:
             if isinstance(raw, str):
@@ -127,6 +133,21 @@ class Param:
         if self.choices:
             out["choices"] = list(self.choices)
         return out
+
+
+def _literal(text: str) -> Any:
+    """A number, true/false or none written as text, else the text itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _choice_from_text(text: str, choices: tuple) -> Any:

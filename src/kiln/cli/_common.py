@@ -164,13 +164,14 @@ def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:
     from kiln.problems import METRIC_SOURCES
 
     labels = {"train": "train", "cv_std": "cv std", **METRIC_SOURCES}
-    order = ("train", "cv_mean", "cv_std", "oof", "validation", "test")
+    # "script": what a training script logged (kiln train --script)
+    order = ("train", "cv_mean", "cv_std", "oof", "validation", "test", "script")
     parts = [p for p in order if metrics.get(p)]
     names: list[str] = []
     for part in parts:
         names += [n for n, v in metrics[part].items() if not isinstance(v, list) and n not in names]
     rows = [[name, *[_fmt(metrics[p].get(name)) for p in parts]] for name in names]
-    table(title, ["metric", *[labels[p] for p in parts]], rows)
+    table(title, ["metric", *[labels.get(p, p) for p in parts]], rows)
     last = next((p for p in reversed(parts) if metrics[p].get("confusion_matrix")), None)
     if last:
         console.print(

@@ -26,6 +26,7 @@ from kiln.cli._common import (
     workspace,
 )
 from kiln.cli._lineage import lineage as _lineage_command
+from kiln.cli._script import train_with_script
 
 # Exit statuses beyond 0 (done), 1 (a bug) and 2 (a KilnError): the table in docs/cli.md.
 CRITERIA_NOT_MET = 3
@@ -94,13 +95,22 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command()
 def train(
     ctx: typer.Context,
-    data: str = typer.Option(..., "--data", help="Data set: NAME or NAME:VERSION."),
+    data: list[str] = typer.Option(
+        ..., "--data", help="Data set: NAME or NAME:VERSION (repeatable with --script)."
+    ),
     target: str = typer.Option(
         None,
         "--target",
         help="The column to predict (for unsupervised algorithms: optional labels).",
     ),
-    algorithm: str = typer.Option(..., "--algorithm", help="See 'kiln algorithms list'."),
+    algorithm: str = typer.Option(
+        None,
+        "--algorithm",
+        help="See 'kiln algorithms list', or a scikit-learn-compatible class: pkg.module:Class.",
+    ),
+    script: Path = typer.Option(
+        None, "--script", help="A training script defining train(run), instead of --algorithm."
+    ),
     hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter key=value (repeatable)."),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
     problem_type: str = typer.Option(
@@ -133,6 +143,14 @@ def train(
     from kiln.training import TrainingOptions
 
     ws = workspace(ctx)
+    if script is not None or algorithm is None:
+        return train_with_script(
+            ctx, ws, script, algorithm=algorithm, data=data, target=target, name=name, hp=hp,
+            as_json=as_json,
+        )  # fmt: skip
+    if len(data) != 1:
+        raise typer.BadParameter("--algorithm trains on one --data; several are for --script.")
+    data = data[0]
     with job_progress(f"Training {algorithm} on {data}", quiet=as_json) as on_log:
         options = TrainingOptions(
             target=target,

@@ -1,0 +1,70 @@
+"""``kiln train --script``: a user's training script as a job (the rest of 'kiln train' is in
+_root.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kiln.cli._common import console, job_progress, metrics_table, parse_key_values, print_json
+
+# The options of 'kiln train' that only --algorithm uses: a script splits and fits by itself.
+ALGORITHM_ONLY = (
+    "problem_type",
+    "ratios",
+    "time_column",
+    "validation",
+    "group_column",
+    "require",
+    "cost_fp",
+    "cost_fn",
+    "experiment",
+    "seed",
+    "recipe",
+)
+
+
+def train_with_script(
+    ctx: typer.Context,
+    ws,
+    script: Path | None,
+    *,
+    algorithm: str | None,
+    data: list[str],
+    target: str | None,
+    name: str | None,
+    hp: list[str] | None,
+    as_json: bool,
+) -> None:
+    """Run ``script`` on the data set versions ``data`` and print the registered model."""
+    if (algorithm is None) == (script is None):
+        raise typer.BadParameter("Give --algorithm or --script (one of them).")
+    given = [
+        f"--{option.replace('_', '-')}"
+        for option in ALGORITHM_ONLY
+        if getattr(ctx.get_parameter_source(option), "name", "") == "COMMANDLINE"
+    ]
+    if given:
+        raise typer.BadParameter(
+            f"{', '.join(given)} do not apply to --script: the script splits, preprocesses and "
+            "fits by itself (it takes --data, --target, --name and --hp)."
+        )
+    with job_progress(f"Running {script} on {', '.join(data)}", quiet=as_json) as on_log:
+        result = ws.train(
+            data,
+            script=script,
+            target=target,
+            name=name,
+            params=parse_key_values(hp, option="--hp"),
+            on_log=on_log,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if result.metrics.get("script"):
+        metrics_table({"script": result.metrics["script"]}, title=f"Metrics of {result.model.ref}")
+    console.print(
+        f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
+        f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
+    )
