@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -23,35 +25,24 @@ def importable(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(TESTS))
 
 
-def test_a_custom_estimator_trains_tunes_serves_and_batch_scores(
+def test_a_custom_estimator_tunes_trains_serves_and_batch_scores(
     ws, churn_csv, importable, run_cli, tmp_path
 ):
     small = tmp_path / "churn.csv"
     pd.read_csv(churn_csv).head(400).to_csv(small, index=False)
     ws.data.ingest(small, name="churn")
-    trained = run_cli(
-        "train",
-        "--data",
-        "churn",
-        "--target",
-        "churn",
-        "--algorithm",
-        CUSTOM,
-        "--hp",
-        "C=0.5",
-        home=ws.home,
-        check=True,
-    )
-    assert "churn:1" in trained.stdout
+    # Tuning's one trial is a training job of the class; the tuning job registers its model.
+    tuned = run_cli(
+        "tune", "--data", "churn", "--target", "churn", "--algorithm", CUSTOM,
+        "--range", "C=0.01:10:log", "--hp", "max_iter=300", "--max-jobs", "1", "--json",
+        home=ws.home, check=True,
+    )  # fmt: skip
+    assert orjson.loads(tuned.stdout)["best"]["model"] == "churn:1"
     model = ws.models.get("churn:1")
     assert model.algorithm == CUSTOM  # the import path, for whoever loads the model
-    assert model.hyperparameters["C"] == 0.5 and model.hyperparameters["max_iter"] == 200
+    assert 0.01 <= model.hyperparameters["C"] <= 10 and model.hyperparameters["max_iter"] == 300
     assert 0.6 < model.metrics["test"]["roc_auc"] <= 1
     assert type(ws.models.load("churn:1").pipeline[-1]).__module__ == "custom_estimators"
-
-    tuned = ws.tune("churn", target="churn", algorithm=CUSTOM, ranges=["C=0.01:10:log"], max_jobs=1)
-    assert len(tuned.job.result["trials"]) == 1 and 0.01 <= tuned.best["hyperparameters"]["C"] <= 10
-    assert ws.models.get(tuned.best["model"]).algorithm == CUSTOM
 
     ws.endpoints.deploy("churn:1", endpoint="custom", allow_unapproved=True)
     rows = pd.read_csv(churn_csv).drop(columns=["churn"]).head(3)
@@ -94,3 +85,21 @@ def test_a_bad_import_path_or_a_non_estimator_is_refused(path, code, message):
     with pytest.raises(ConfigError, match=message) as refused:
         get_algorithm(path)
     assert refused.value.code == code and path in str(refused.value)
+
+
+def test_the_example_estimator_keeps_the_estimator_contract(monkeypatch):
+    """examples/custom/my_estimators.py: built through kiln, cloned, fitted, and its
+    probabilities are probabilities."""
+    from sklearn.base import clone
+
+    monkeypatch.syspath_prepend(str(TESTS.parent / "examples" / "custom"))
+    algorithm = get_algorithm("my_estimators:MarginClassifier")
+    assert algorithm.problem_types == ("binary", "multiclass")
+    estimator = algorithm.build_estimator("binary", algorithm.hyperparameters({"C": "2"}), 7)
+    assert estimator.get_params() == clone(estimator).get_params()
+    assert estimator.random_state == 7  # kiln's seed
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
+    assert estimator.fit(X, ["a", "b", "a", "b"]) is estimator
+    proba = estimator.predict_proba(X[:1])
+    assert proba.shape == (1, 2) and proba.sum() == pytest.approx(1)
+    assert list(estimator.predict(X)) == ["a", "b", "a", "b"]

@@ -99,6 +99,7 @@ def test_a_model_version_upstream_and_depth(trained):
     graph = ws.lineage.graph(f"model:{result.model.ref}", downstream=False, depth=1)
     assert {n.kind for n in graph.nodes.values()} == {"model_version", "job"}
     assert ws.lineage.graph(result.job.id).entity.kind == "job"
+    assert ws.lineage.graph(result.job.id[:10]).root == f"job:{result.job.id}"  # a short id
     assert ws.lineage.graph("churn").entity.kind == "endpoint"
 
 

@@ -38,7 +38,8 @@ class Param:
             )
         else:
             kind = "an integer" if self.type == "int" else "a number"
-            allowed = f"{kind} in [{_fmt(self.low)}, {_fmt(self.high)}]"
+            unbounded = self.low == -math.inf and self.high == math.inf
+            allowed = kind if unbounded else f"{kind} in [{_fmt(self.low)}, {_fmt(self.high)}]"
         if self.nullable:
             allowed += " or none"
         return allowed

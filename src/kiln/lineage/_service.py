@@ -161,8 +161,10 @@ class LineageService:
 
     def _lookup(self, session, kind: str, text: str) -> str | None:
         if kind == "job":
-            row = session.get(JobRow, text)
-            return f"job:{row.id}" if row is not None else None
+            try:  # the jobs service also takes an id's unambiguous start (train-1ddd)
+                return f"job:{self._ws.jobs.get(text).id}"
+            except KilnError:
+                return None
         if kind == "endpoint":
             row = session.get(EndpointRow, text) or session.scalar(
                 select(EndpointRow).where(EndpointRow.name == text)
@@ -381,8 +383,10 @@ class _Edges:
                     "created_at": record.get("timestamp"),
                 },
             )
-        # A record an edge names that was deleted since (a model version, a job): kept visible.
-        return LineageNode(kind, record_id, record_id, {"status": "deleted"})
+        if kind in _TITLES or kind in ("approval", "deployment", "capture"):
+            # A record an edge names that was deleted since (a model version, a job): kept visible.
+            return LineageNode(kind, record_id, record_id, {"status": "deleted"})
+        return LineageNode(kind, record_id, record_id)  # a kind other parts of kiln link
 
     def _model_row(self, ref: Any) -> ModelVersionRow | None:
         try:
