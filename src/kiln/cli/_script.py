@@ -9,20 +9,9 @@ import typer
 
 from kiln.cli._common import console, job_progress, metrics_table, parse_key_values, print_json
 
-# The options of 'kiln train' that only --algorithm uses: a script splits and fits by itself.
-ALGORITHM_ONLY = (
-    "problem_type",
-    "ratios",
-    "time_column",
-    "validation",
-    "group_column",
-    "require",
-    "cost_fp",
-    "cost_fn",
-    "experiment",
-    "seed",
-    "recipe",
-)
+# The training options a script takes; the others ('kiln train --validation', --ratios, ...) are
+# for --algorithm only: a script splits and fits by itself.
+SCRIPT_OPTIONS = ("target", "hyperparameters", "name")
 
 
 def train_with_script(
@@ -40,10 +29,15 @@ def train_with_script(
     """Run ``script`` on the data set versions ``data`` and print the registered model."""
     if (algorithm is None) == (script is None):
         raise typer.BadParameter("Give --algorithm or --script (one of them).")
+    from dataclasses import fields
+
+    from kiln.training import TrainingOptions
+
     given = [
-        f"--{option.replace('_', '-')}"
-        for option in ALGORITHM_ONLY
-        if getattr(ctx.get_parameter_source(option), "name", "") == "COMMANDLINE"
+        f"--{f.name.replace('_', '-')}"
+        for f in fields(TrainingOptions)
+        if f.name not in SCRIPT_OPTIONS
+        and getattr(ctx.get_parameter_source(f.name), "name", "") == "COMMANDLINE"
     ]
     if given:
         raise typer.BadParameter(

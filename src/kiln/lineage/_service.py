@@ -300,6 +300,7 @@ class _Edges:
                     {
                         "status": row.status,
                         "algorithm": spec.get("algorithm") if row.kind == "training" else None,
+                        "script": spec.get("script") if row.kind == "script" else None,
                         "created_at": _when(row.created_at),
                     },
                 )
