@@ -164,9 +164,21 @@ class LineageGraph:
         # a lineage graph is a few dozen boxes in columns (one per distance from the entity), which
         # plain SVG draws offline with no script at all.
         width, height, gap_x, gap_y, pad = 230, 58, 70, 18, 10
+        # Columns start at the distance from the entity, then each target moves right of its
+        # sources (a longest-path layering, so every edge points right; the rounds are bounded,
+        # as a retraining loop makes a cycle).
+        layer = dict(self.levels)
+        for _ in range(len(self.nodes)):
+            moved = False
+            for edge in self.edges:
+                if layer[edge.target] <= layer[edge.source]:
+                    layer[edge.target] = layer[edge.source] + 1
+                    moved = True
+            if not moved:
+                break
         columns: dict[int, list[str]] = {}
-        for key in sorted(self.nodes, key=lambda k: (self.levels[k], self.nodes[k].kind, k)):
-            columns.setdefault(self.levels[key], []).append(key)
+        for key in sorted(self.nodes, key=lambda k: (layer[k], self.nodes[k].kind, k)):
+            columns.setdefault(layer[key], []).append(key)
         first = min(columns)
         place = {}
         for level, keys in columns.items():
