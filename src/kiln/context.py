@@ -70,7 +70,11 @@ register_job_kind(
 )
 register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
 register_job_kind(
-    "script", run="kiln.training:run_script_job", id_prefix="script", title="training script"
+    "script",
+    run="kiln.training:run_script_job",
+    report="kiln.training:script_report",
+    id_prefix="script",
+    title="training script",
 )
 register_job_kind(
     "deployment",

@@ -46,7 +46,10 @@ def test_the_example_script_registers_a_model_that_serves(small, run_cli):
     assert "churn:1" in {n.label for n in upstream.nodes.values() if n.kind == "dataset_version"}
 
     shown = run_cli("models", "show", "churn:1", home=ws.home, check=True).stdout
-    assert "script:train_churn.py" in shown
+    assert "script:train_churn.py" in shown and "test_roc_auc" in shown
+    report = ws.report(job.id)
+    page = report.path.read_text()
+    assert "def train(run)" in page and "test_roc_auc" in page and "Fitted on 225 rows" in page
     ws.endpoints.deploy("churn:1", endpoint="scripted", allow_unapproved=True)
     rows = ws.data.load("churn:1").drop(columns=["churn"]).head(2)
     body = rows.astype(object).where(rows.notna(), None).to_dict("records")

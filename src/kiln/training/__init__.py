@@ -4,7 +4,7 @@ from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._job import Problem, choose_threshold, run_training_job
 from kiln.training._live import LIVE_METRIC
 from kiln.training._options import TrainingOptions, TrainingSpec
-from kiln.training._script import ScriptRun, run_script_job, train_script
+from kiln.training._script import ScriptRun, run_script_job, script_report, train_script
 from kiln.training._signature import build_signature
 from kiln.training._train import TrainingResult, train, training_spec
 from kiln.training._validation import (
@@ -35,6 +35,7 @@ __all__ = [
     "register_validation",
     "run_script_job",
     "run_training_job",
+    "script_report",
     "train",
     "train_script",
     "training_spec",

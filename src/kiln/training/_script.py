@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from kiln.context import Context
     from kiln.training._train import TrainingResult
 
-__all__ = ["ScriptRun", "run_script_job", "train_script"]
+__all__ = ["ScriptRun", "run_script_job", "script_report", "train_script"]
 
 ENTRY_POINT = "train"
 
@@ -304,3 +304,66 @@ def _as_pipeline(model):
     from sklearn.preprocessing import FunctionTransformer
 
     return Pipeline([("inputs", FunctionTransformer()), ("model", model)])
+
+
+def script_report(workspace: Context, job, *, out=None, **_options):
+    """The report of a completed script job: what ran on what, the metrics it logged, the model's
+    inputs, the script itself and its log. (The script chose its own held-out rows, so there is
+    no evaluation to redo: that is ``kiln jobs report`` of a training job.)"""
+    import html
+    import time
+
+    from kiln.reports import JobReport, Section, fields, render, table, write
+
+    started = time.perf_counter()
+    spec, result = job.spec, job.result
+    version = workspace.models.get(result["model"])
+    series = workspace.jobs.metrics(job.id)
+    sections = [
+        Section(
+            "Summary",
+            fields(
+                {
+                    "script": spec["script"],
+                    "SHA-256": spec["digest"],
+                    "inputs": ", ".join(i["ref"] for i in spec["inputs"]),
+                    "target": version.target,
+                    "model": f"{version.ref} ({version.approval_status})",
+                    "problem type": version.problem_type,
+                    "parameters": ", ".join(f"{k}={v}" for k, v in spec["params"].items()) or "—",
+                    "seconds": f"{job.duration_seconds:.1f}" if job.duration_seconds else "—",
+                }
+            ),
+        ),
+        Section(
+            "Metrics the script logged",
+            table(
+                ["metric", "last value", "steps"],
+                [[name, values[-1][1], len(values)] for name, values in series.items()],
+            ),
+        ),
+        Section(
+            "Model inputs (the signature)",
+            table(
+                ["column", "type", "sent as"],
+                [[c["name"], c["type"], c["dtype"]] for c in version.signature["inputs"]],
+            ),
+        ),
+        Section("Script", f"<pre>{html.escape(spec['source'])}</pre>"),
+        Section(
+            "Log",
+            "<pre>"
+            + html.escape("\n".join(line for _, _, _, line in workspace.jobs.logs(job.id)))
+            + "</pre>",
+        ),
+    ]
+    path = Path(out) if out else Path(workspace.home) / "reports" / f"{job.id}.html"
+    write(path, render(f"Training script job {job.id}", sections, plotly_bundle=None))
+    return JobReport(
+        path=path,
+        job_id=job.id,
+        diagnosis=None,
+        metrics=dict(version.metrics),
+        seconds=time.perf_counter() - started,
+        sections=[s.title for s in sections],
+    )
