@@ -20,6 +20,7 @@ from kiln.endpoints import EndpointService
 from kiln.errors import ConfigError, WorkspaceNotFound
 from kiln.experiments import ExperimentService
 from kiln.keys import KeyService
+from kiln.problems import ProblemService
 from kiln.registry import ModelRegistry
 from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home, set_pii_key
 from kiln.store import Store
@@ -209,3 +210,8 @@ class Context:
     @cached_property
     def keys(self) -> KeyService:
         return KeyService(self)
+
+    @cached_property
+    def problems(self) -> ProblemService:
+        """Versioned problem specs: goal, target, success criteria, owner (docs/problems.md)."""
+        return ProblemService(self)
