@@ -51,7 +51,7 @@ def test_a_model_that_meets_its_problem_is_approved_with_the_results_in_its_deta
     # The baseline predicts the majority class ("No") for every row: each churner costs 500.
     assert beat["baseline_value"] == pytest.approx(1000 * 500 * (fn + tp) / (tn + fp + fn + tp))
     assert beat["threshold"] == pytest.approx(0.9 * beat["baseline_value"], abs=1e-3)
-    assert 0 < latency["value"] <= 2000 and latency["rows"] == 200
+    assert 0 < latency["value"] <= 2000 and latency["rows"] == 100
     assert result.job.result["problem"] == "churn:1"
     assert result.job.result["criteria"] == checked["results"]
     logged = [line[3] for line in churn.jobs.logs(result.job.id)]

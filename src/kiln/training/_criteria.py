@@ -44,7 +44,7 @@ __all__ = [
 # Where the confusion matrix of held-out predictions is read from, in order of preference.
 _HELD_OUT = ("test", "validation", "oof")
 # Single-row predictions timed for the latency criterion, after a few untimed ones.
-LATENCY_ROWS, LATENCY_WARMUP = 200, 5
+LATENCY_ROWS, LATENCY_WARMUP = 100, 5
 
 
 def evaluate_model(
