@@ -9,17 +9,14 @@ same spec always has the same digest.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import Any
 
 from kiln.errors import ConfigError
 from kiln.problems._criteria import Criterion, check_metric_names, parse_criterion
@@ -27,7 +24,6 @@ from kiln.problems._metrics import metric_names
 from kiln.problems._target import (
     BINARY,
     MULTICLASS,
-    PROBLEM_TYPES,
     REGRESSION,
     UNSUPERVISED_PROBLEM_TYPES,
 )
@@ -49,19 +45,13 @@ __all__ = [
 BASELINES = ("majority", "nothing_positive")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class _Predict(_Strict):
-    predict: str
-
-
-class CostSpec(_Strict):
-    """``matrix[actual][predicted]``: the cost of one such prediction (0 for a right one)."""
+@dataclass(frozen=True)
+class CostSpec:
+    """A problem's cost: ``matrix[actual][predicted]`` is the cost of one such prediction (0 for
+    a right one), compared with ``baseline`` against ``max_per_1000`` / ``beat_baseline_by``."""
 
     matrix: dict[str, dict[str, float]]
-    baseline: Literal["majority", "nothing_positive"] | _Predict = "majority"
+    baseline: str | dict = "majority"
     max_per_1000: float | None = None
     beat_baseline_by: float | None = None
 
@@ -71,25 +61,12 @@ class CostSpec(_Strict):
 
     @property
     def baseline_name(self) -> str:
-        if isinstance(self.baseline, _Predict):
-            return f"predict {self.baseline.predict!r}"
+        if isinstance(self.baseline, dict):
+            return f"predict {self.baseline['predict']!r}"
         return self.baseline
 
-
-class _Latency(_Strict):
-    p99_ms: float
-
-
-class _Spec(_Strict):
-    description: str = ""
-    target: str | None = None
-    problem_type: Literal[PROBLEM_TYPES + UNSUPERVISED_PROBLEM_TYPES] | None = None  # type: ignore[valid-type]
-    criteria: list[str] = []
-    cost: CostSpec | None = None
-    latency: _Latency | None = None
-    data: list[str] = []
-    owner: str | None = None
-    auto_approve: bool = False
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -105,7 +82,7 @@ class ProblemCriteria:
         cost = spec.get("cost")
         return cls(
             metrics=[parse_criterion(c, code="problem.bad-criterion") for c in spec["criteria"]],
-            cost=CostSpec.model_validate(cost) if cost else None,
+            cost=CostSpec(**cost) if cost else None,
             latency_p99_ms=(spec.get("latency") or {}).get("p99_ms"),
         )
 
@@ -155,7 +132,8 @@ def load_spec(source: dict | str | os.PathLike) -> tuple[Any, str]:
     return value, f"Problem spec {path}"
 
 
-def _bad(source: str, path: str, message: str, *, code: str) -> ConfigError:
+def bad_field(source: str, path: str, message: str, *, code: str) -> ConfigError:
+    """The error of one field of a spec: ``SOURCE: PATH: MESSAGE``, the path as its field."""
     return ConfigError(f"{source}: {path}: {message}", code=code, field=path)
 
 
@@ -187,13 +165,14 @@ def parse_spec(value: Any, source: str = "The problem spec") -> dict:
             f"criteria, ...); got {type(value).__name__} {value!r}.",
             code="problem.bad-type",
         )
-    try:
-        spec = _Spec.model_validate(_keys_as_text(value))
-    except ValidationError as exc:
-        raise _from_pydantic(exc, source) from None
-    kind = spec.problem_type
-    if spec.target is None and kind not in UNSUPERVISED_PROBLEM_TYPES:
-        raise _bad(
+    # The schema (types, unknown keys) is pydantic's, loaded only when a spec is parsed: opening a
+    # workspace (every CLI command) does not import it.
+    from kiln.problems._schema import validate
+
+    spec = validate(_keys_as_text(value), source)
+    kind = spec["problem_type"]
+    if spec["target"] is None and kind not in UNSUPERVISED_PROBLEM_TYPES:
+        raise bad_field(
             source,
             "target",
             "a supervised problem needs the column to predict; add 'target: COLUMN' (or an "
@@ -201,7 +180,7 @@ def parse_spec(value: Any, source: str = "The problem spec") -> dict:
             code="problem.missing-field",
         )
     criteria = []
-    for index, text in enumerate(spec.criteria):
+    for index, text in enumerate(spec["criteria"]):
         field = f"criteria[{index}]"
         criterion = parse_criterion(text, code="problem.bad-criterion", field=field)
         known = metric_names(kind) if kind else metric_names()
@@ -209,23 +188,23 @@ def parse_spec(value: Any, source: str = "The problem spec") -> dict:
             [criterion], known, problem_type=kind, code="problem.unknown-metric", field=field
         )
         criteria.append(criterion.canonical)
-    if spec.cost is not None:
-        _check_cost(spec.cost, kind, source)
-    if spec.latency is not None and not (0 < spec.latency.p99_ms < math.inf):
-        raise _bad(
+    if spec["cost"] is not None:
+        _check_cost(CostSpec(**spec["cost"]), kind, source)
+    budget = (spec["latency"] or {}).get("p99_ms")
+    if budget is not None and not (0 < budget < math.inf):
+        raise bad_field(
             source,
             "latency.p99_ms",
-            f"the budget must be a number of milliseconds above 0; got {spec.latency.p99_ms!r}.",
+            f"the budget must be a number of milliseconds above 0; got {budget!r}.",
             code="problem.bad-value",
         )
-    out = spec.model_dump(mode="json")
-    out["criteria"] = criteria
-    return out
+    spec["criteria"] = criteria
+    return spec
 
 
 def _check_cost(cost: CostSpec, kind: str | None, source: str) -> None:
     if kind not in (None, BINARY, MULTICLASS):
-        raise _bad(
+        raise bad_field(
             source,
             "cost",
             f"a cost matrix is over classes, so it needs a binary or multiclass problem; "
@@ -235,7 +214,7 @@ def _check_cost(cost: CostSpec, kind: str | None, source: str) -> None:
         )
     classes = cost.classes
     if len(classes) < 2:
-        raise _bad(
+        raise bad_field(
             source,
             "cost.matrix",
             f"the matrix names {len(classes)} class(es) ({classes!r}); write one row per "
@@ -245,7 +224,7 @@ def _check_cost(cost: CostSpec, kind: str | None, source: str) -> None:
         )
     for actual, row in cost.matrix.items():
         if set(row) != set(classes):
-            raise _bad(
+            raise bad_field(
                 source,
                 f"cost.matrix.{actual}",
                 f"the row names predicted classes {sorted(row)!r}, but the matrix's classes "
@@ -254,21 +233,21 @@ def _check_cost(cost: CostSpec, kind: str | None, source: str) -> None:
             )
         for predicted, value in row.items():
             if not (0 <= value < math.inf):
-                raise _bad(
+                raise bad_field(
                     source,
                     f"cost.matrix.{actual}.{predicted}",
                     f"a cost must be a number of 0 or more; got {value!r}.",
                     code="problem.bad-value",
                 )
-    if isinstance(cost.baseline, _Predict) and cost.baseline.predict not in classes:
-        raise _bad(
+    if isinstance(cost.baseline, dict) and cost.baseline["predict"] not in classes:
+        raise bad_field(
             source,
             "cost.baseline.predict",
-            f"{cost.baseline.predict!r} is not one of the matrix's classes {classes!r}.",
+            f"{cost.baseline['predict']!r} is not one of the matrix's classes {classes!r}.",
             code="problem.cost-classes",
         )
     if cost.max_per_1000 is None and cost.beat_baseline_by is None:
-        raise _bad(
+        raise bad_field(
             source,
             "cost",
             "give the threshold: max_per_1000 (the most the model may cost per 1,000 "
@@ -277,14 +256,14 @@ def _check_cost(cost: CostSpec, kind: str | None, source: str) -> None:
             code="problem.bad-cost",
         )
     if cost.max_per_1000 is not None and not (0 <= cost.max_per_1000 < math.inf):
-        raise _bad(
+        raise bad_field(
             source,
             "cost.max_per_1000",
             f"must be a cost of 0 or more; got {cost.max_per_1000!r}.",
             code="problem.bad-value",
         )
     if cost.beat_baseline_by is not None and not (0 <= cost.beat_baseline_by < 1):
-        raise _bad(
+        raise bad_field(
             source,
             "cost.beat_baseline_by",
             f"must be a share from 0 up to (not including) 1, e.g. 0.2 for 20 % cheaper; "
@@ -313,42 +292,6 @@ def cost_classes_error(cost: dict, classes: list, *, target: str, where: str) ->
         code="problem.cost-classes",
         field="cost.matrix",
     )
-
-
-def _from_pydantic(exc: ValidationError, source: str) -> ConfigError:
-    # An unknown key first: a misspelt key also reads as its real key missing.
-    error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    # A union (the baseline) reports each branch; the path stops before the branch's name.
-    loc = [str(p) for p in error["loc"] if not str(p).startswith(("literal[", "_Predict"))]
-    path = ".".join(loc) or "spec"
-    given = error.get("input")
-    if error["type"] == "extra_forbidden":
-        parent = _Spec
-        for part in loc[:-1]:
-            field = parent.model_fields.get(part)
-            annotation = getattr(field, "annotation", None)
-            parent = next(
-                (
-                    a
-                    for a in getattr(annotation, "__args__", (annotation,))
-                    if isinstance(a, type) and issubclass(a, BaseModel)
-                ),
-                None,
-            )
-            if parent is None:
-                break
-        valid = list(parent.model_fields) if parent is not None else []
-        close = difflib.get_close_matches(loc[-1], valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        return _bad(
-            source,
-            path,
-            f"unknown key {loc[-1]!r}.{hint} Valid keys: {', '.join(valid)}.",
-            code="problem.unknown-key",
-        )
-    if error["type"] == "missing":
-        return _bad(source, path, "this field is required.", code="problem.missing-field")
-    return _bad(source, path, f"{error['msg']}; got {given!r}.", code="problem.bad-type")
 
 
 def spec_digest(spec: dict) -> str:

@@ -95,7 +95,7 @@ def cost_results(cost: CostSpec, classes: list, metrics: dict) -> list[dict]:
         texts.append(
             (f"cost per 1,000 predictions <= {share:.0%} of the baseline ({baseline_name})", share)
         )
-    mismatch = cost_classes_error(cost.model_dump(), classes, target="", where="")
+    mismatch = cost_classes_error(cost.to_dict(), classes, target="", where="")
     if split is None or mismatch is not None:
         why = (
             "no held-out confusion matrix"
@@ -121,7 +121,7 @@ def cost_results(cost: CostSpec, classes: list, metrics: dict) -> list[dict]:
     if isinstance(cost.baseline, str):
         predicted = int(actual.argmax()) if cost.baseline == "majority" else 0
     else:
-        predicted = labels.index(cost.baseline.predict)
+        predicted = labels.index(cost.baseline["predict"])
     baseline_cost = float(1000 * (actual * prices[:, predicted]).sum() / rows)
     out = []
     for text, share in texts:
@@ -245,7 +245,7 @@ def evaluate_criteria(workspace: Context, model_ref: str, problem_ref: str) -> d
     cost = problem.criteria.cost
     if cost is not None and model.classes is not None:
         error = cost_classes_error(
-            cost.model_dump(), model.classes, target=version.target, where=f"problem {problem.ref}"
+            cost.to_dict(), model.classes, target=version.target, where=f"problem {problem.ref}"
         )
         if error is not None:
             raise error
