@@ -113,6 +113,19 @@ def test_unknown_problem_names_the_choices(ws):
             "cost",
             "max_per_1000",
         ),
+        (
+            {
+                "target": "y",
+                "cost": {
+                    "matrix": {c: {d: int(c != d) for d in "abc"} for c in "abc"},
+                    "baseline": "nothing_positive",
+                    "max_per_1000": 1,
+                },
+            },
+            "problem.bad-cost",
+            "cost.baseline",
+            "has 3 classes",
+        ),
         ({"criteria": ["recall>=0.7"]}, "problem.missing-field", "target", "column to predict"),
     ],
 )

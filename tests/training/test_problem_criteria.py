@@ -56,6 +56,10 @@ def test_a_model_that_meets_its_problem_is_approved_with_the_results_in_its_deta
     assert result.job.result["criteria"] == checked["results"]
     logged = [line[3] for line in churn.jobs.logs(result.job.id)]
     assert any(line.startswith("Criterion p99 single-row latency <= 2000 ms: ") for line in logged)
+    # Retraining trains against the problem's latest version.
+    from kiln.monitoring._retrain import _training_spec_of
+
+    assert _training_spec_of(churn, model)["options"]["problem"] == "churn"
     # The training report's "Success criteria" section (the whole report is tested elsewhere).
     from kiln.evaluation._report import _criteria_section
 

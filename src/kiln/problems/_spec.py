@@ -246,6 +246,14 @@ def _check_cost(cost: CostSpec, kind: str | None, source: str) -> None:
             f"{cost.baseline['predict']!r} is not one of the matrix's classes {classes!r}.",
             code="problem.cost-classes",
         )
+    if cost.baseline == "nothing_positive" and (kind == MULTICLASS or len(classes) != 2):
+        raise bad_field(
+            source,
+            "cost.baseline",
+            f"'nothing_positive' is a baseline of binary problems; this matrix has "
+            f"{len(classes)} classes. Use 'majority' or {{predict: CLASS}}.",
+            code="problem.bad-cost",
+        )
     if cost.max_per_1000 is None and cost.beat_baseline_by is None:
         raise bad_field(
             source,
