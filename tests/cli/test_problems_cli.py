@@ -17,7 +17,7 @@ def test_create_show_list_and_history(ws, run_cli, tmp_path):
     again = run_cli("problem", "create", "churn", "--file", str(spec), home=home, check=True)
     assert "churn:1 is unchanged" in again.stdout
     spec.write_text(
-        EXAMPLE.read_text().replace("p99_ms: 50", "p99_ms: 20").replace("recall >= 0.5", "f1>=0.6")
+        EXAMPLE.read_text().replace("p99_ms: 250", "p99_ms: 20").replace("recall >= 0.5", "f1>=0.6")
     )
     run_cli("problem", "create", "churn", "--file", str(spec), home=home, check=True)
 
@@ -26,7 +26,7 @@ def test_create_show_list_and_history(ws, run_cli, tmp_path):
     assert "f1 >= 0.6" in shown and "p99 single-row latency <= 20 ms" in shown
     assert "20% below the baseline (majority)" in shown
     first = json.loads(run_cli("problem", "show", "churn:1", "--json", home=home).stdout)
-    assert first["ref"] == "churn:1" and first["spec"]["latency"] == {"p99_ms": 50.0}
+    assert first["ref"] == "churn:1" and first["spec"]["latency"] == {"p99_ms": 250.0}
 
     listed = json.loads(run_cli("problem", "list", "--json", home=home, check=True).stdout)
     assert [p["ref"] for p in listed] == ["churn:2"]
@@ -35,10 +35,10 @@ def test_create_show_list_and_history(ws, run_cli, tmp_path):
     assert history[0]["changes"] == ["first version"]
     assert history[1]["changes"] == [
         "criteria: +f1 >= 0.6, -recall >= 0.5",
-        "latency.p99_ms: 50.0 → 20.0",
+        "latency.p99_ms: 250.0 → 20.0",
     ]
     table = run_cli("problem", "history", "churn", home=home, check=True).stdout
-    assert "latency.p99_ms: 50.0 → 20.0" in table
+    assert "latency.p99_ms: 250.0 → 20.0" in table
 
 
 def test_a_bad_spec_file_and_an_unknown_problem_exit_2_with_the_code(ws, run_cli, tmp_path):

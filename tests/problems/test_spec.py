@@ -33,7 +33,7 @@ def test_the_example_spec_parses_whole_and_keeps_yes_and_no_as_class_labels():
     assert spec["criteria"] == ["recall >= 0.5", "roc_auc >= 0.8"]
     # YAML 1.1 would read Yes/No as booleans; the spec keeps the data's labels.
     assert set(spec["cost"]["matrix"]) == {"Yes", "No"}
-    assert spec["latency"] == {"p99_ms": 50.0} and spec["auto_approve"] is True
+    assert spec["latency"] == {"p99_ms": 250.0} and spec["auto_approve"] is True
 
 
 def test_same_spec_same_version_changed_spec_next_version(ws, tmp_path):
@@ -54,7 +54,7 @@ def test_same_spec_same_version_changed_spec_next_version(ws, tmp_path):
     # A file gives the same spec as the dict it holds.
     path = tmp_path / "p.yaml"
     shutil.copy(EXAMPLE, path)
-    assert ws.problems.create("example", path).criteria.latency_p99_ms == 50.0
+    assert ws.problems.create("example", path).criteria.latency_p99_ms == 250.0
 
 
 def test_unknown_problem_names_the_choices(ws):

@@ -17,7 +17,7 @@ def criteria_rows(results: list[dict]) -> list[list]:
         [
             r["criterion"],
             r["kind"],
-            r.get("split"),
+            r.get("split") or (f"{r['rows']} rows" if r.get("rows") else None),
             r["value"] if r["value"] is not None else r.get("note", "none"),
             r.get("threshold"),
             "pass" if r["passed"] else "FAIL",
