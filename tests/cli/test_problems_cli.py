@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn" / "problem.yaml"
 
 
@@ -49,3 +50,15 @@ def test_a_bad_spec_file_and_an_unknown_problem_exit_2_with_the_code(ws, run_cli
     assert "cost.matrix" in bad.stderr
     missing = run_cli("problem", "show", "churn", home=ws.home)
     assert missing.returncode == 2 and "No problem named 'churn'" in missing.stderr
+
+
+def test_train_tune_and_automl_take_problem(ws, run_cli):
+    ws.data.ingest(FIXTURES / "credit_card_applications.csv", name="cards")
+    for command in (
+        ["train", "--algorithm", "linear"],
+        ["tune", "--algorithm", "linear"],
+        ["automl", "--time-limit", "10"],
+    ):
+        out = run_cli(*command, "--data", "cards", "--problem", "nope", home=ws.home)
+        assert out.returncode == 2 and "No problem named 'nope'" in out.stderr, command
+    assert ws.jobs.list() == []
