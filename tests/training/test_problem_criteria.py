@@ -80,6 +80,7 @@ def test_a_model_that_fails_a_criterion_is_rejected_and_the_cli_shows_why(churn,
     assert trained.returncode == 3, trained.stderr
     out = json.loads(trained.stdout)
     assert [c["passed"] for c in out["criteria"]] == [False, True]
+    assert out["problem"] == "churn:1" and out["passed"] is False
     model = churn.models.get(out["model"])
     assert model.approval_status == "Rejected"
     assert model.approval_reason.startswith("Failed success criteria: recall >= 0.99 (got 0.")

@@ -48,6 +48,8 @@ class TrainingResult:
         if self.criteria:
             out["criteria"] = self.criteria
             out["passed"] = all(c["passed"] for c in self.criteria)
+        if self.job.result.get("problem"):
+            out["problem"] = self.job.result["problem"]
         return out
 
 
