@@ -24,16 +24,27 @@ def _rows(ws) -> int:
         return session.query(ProblemRow).count()
 
 
-def test_the_example_spec_parses_whole_and_keeps_yes_and_no_as_class_labels():
+def test_the_example_spec_parses_whole():
     from kiln.problems import load_spec
 
     raw, source = load_spec(EXAMPLE)
     spec = parse_spec(raw, source)
     assert spec["target"] == "churn" and spec["problem_type"] == "binary"
     assert spec["criteria"] == ["recall >= 0.5", "roc_auc >= 0.8"]
-    # YAML 1.1 would read Yes/No as booleans; the spec keeps the data's labels.
     assert set(spec["cost"]["matrix"]) == {"Yes", "No"}
     assert spec["latency"] == {"p99_ms": 250.0} and spec["auto_approve"] is True
+
+
+def test_yes_and_no_written_unquoted_stay_labels(tmp_path):
+    from kiln.problems import load_spec
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "target: churn\nauto_approve: true\ncost:\n"
+        "  matrix: {Yes: {Yes: 0, No: 5}, No: {Yes: 1, No: 0}}\n  max_per_1000: 9\n"
+    )
+    spec = parse_spec(*load_spec(path))
+    assert list(spec["cost"]["matrix"]) == ["Yes", "No"] and spec["auto_approve"] is True
 
 
 def test_same_spec_same_version_changed_spec_next_version(ws, tmp_path):
