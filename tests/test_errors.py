@@ -36,6 +36,8 @@ DYNAMIC = {
     ("serving/_cache.py", "code"): set(),  # EndpointUnavailable's own argument
     ("serving/_auth.py", "code"): set(),  # its _refusal helper's ``code`` argument
     ("training/_validation.py", "code"): set(),  # its _error helper's ``code`` argument
+    ("problems/_spec.py", "code"): set(),  # its _bad helper's ``code`` argument
+    ("problems/_criteria.py", "code"): set(),  # parse_criterion's and check_metric_names'
     ("errors.py", "self.code"): set(),
     ("compute/_local.py", "job.failure_code"): set(),
 }

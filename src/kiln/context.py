@@ -21,6 +21,7 @@ from kiln.errors import ConfigError, WorkspaceNotFound
 from kiln.experiments import ExperimentService
 from kiln.keys import KeyService
 from kiln.lineage import LineageService
+from kiln.problems import ProblemService
 from kiln.registry import ModelRegistry
 from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home, set_pii_key
 from kiln.store import Store
@@ -221,3 +222,8 @@ class Context:
     @cached_property
     def lineage(self) -> LineageService:
         return LineageService(self)
+
+    @cached_property
+    def problems(self) -> ProblemService:
+        """Versioned problem specs: goal, target, success criteria, owner (docs/problems.md)."""
+        return ProblemService(self)

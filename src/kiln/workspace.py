@@ -99,14 +99,18 @@ class Workspace(Context):
             return train_script(self, script, data=data, **options)
         return train(self, data, algorithm=algorithm, **options)
 
-    def tune(self, data: str, *, target: str, algorithm: str, **options: Any) -> TuningResult:
+    def tune(
+        self, data: str, *, algorithm: str, target: str | None = None, **options: Any
+    ) -> TuningResult:
         """Tune an algorithm's hyperparameters with training jobs as trials, and register the
         best model; see :func:`kiln.tuning.tune`."""
         from kiln.tuning import tune
 
         return tune(self, data, target=target, algorithm=algorithm, **options)
 
-    def automl(self, data: str, *, target: str, time_limit: float, **options: Any) -> AutoMLResult:
+    def automl(
+        self, data: str, *, time_limit: float, target: str | None = None, **options: Any
+    ) -> AutoMLResult:
         """Search algorithms, recipes and hyperparameters within ``time_limit`` seconds, and
         register the best model or ensemble; see :func:`kiln.automl.automl`."""
         from kiln.automl import automl

@@ -150,6 +150,9 @@ def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path, run_cli):
     home = tmp_path / "ws"
     workspace = kiln.Workspace.init(home)  # set up in-process: the CLI under test is automl
     workspace.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
+    # A problem whose criteria the model meets: it is checked, and approved by the problem.
+    spec = {"target": "price", "criteria": ["r2 >= 0", "rmse <= 1e6"], "auto_approve": True}
+    workspace.problems.create("housing", spec)
     workspace.close()
     result = run_cli(  # in this process: the search runs as a job of its own all the same
         "automl",
@@ -161,6 +164,8 @@ def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path, run_cli):
         "10",
         "--algorithms",
         "linear,lightgbm,knn",
+        "--problem",
+        "housing",
         "--json",
         home=home,
         check=True,
@@ -170,8 +175,14 @@ def test_cli_automl_prints_the_leaderboard_and_model_as_json(tmp_path, run_cli):
     assert out["model"] == "housing:1"
     assert {r["algorithm"] for r in out["leaderboard"][1:]} <= {"linear", "lightgbm", "knn"}
     assert out["score"] < 25_000  # RMSE in dollars; predicting the mean gives about 26,000
-    shown = run_cli("models", "show", "housing:1", "--json", home=home, check=True)
-    assert json.loads(shown.stdout)["details"]["ensemble"]
+    shown = json.loads(run_cli("models", "show", "housing:1", "--json", home=home).stdout)
+    assert shown["details"]["ensemble"]
+    assert shown["details"]["problem"] == "housing:1"
+    assert [(r["split"], r["passed"]) for r in shown["details"]["criteria"]["results"]] == [
+        ("oof", True),
+        ("oof", True),
+    ]
+    assert shown["approval_status"] == "Approved"
 
 
 def test_multiclass_uses_log_loss_and_one_probability_column_per_class(tmp_path):

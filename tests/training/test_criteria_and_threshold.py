@@ -17,9 +17,12 @@ def test_parse_and_check_criteria():
     metrics = {"validation": {"roc_auc": 0.9}, "test": {"roc_auc": 0.84}}
     assert criterion.check(metrics) == {
         "criterion": "roc_auc>=0.85",
+        "kind": "metric",
         "split": "test",
         "metric": "roc_auc",
+        "op": ">=",
         "value": 0.84,
+        "threshold": 0.85,
         "passed": False,
     }
     assert parse_criterion("validation.roc_auc>=0.85").check(metrics)["passed"] is True

@@ -18,6 +18,7 @@ from kiln.data import unknown_column
 from kiln.errors import ConfigError, DataError, StateError
 from kiln.problems import infer_problem_type
 from kiln.refs import check_name
+from kiln.training import check_problem_fits, resolve_problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +63,7 @@ def automl(
     workspace: Context,
     data: str,
     *,
-    target: str,
+    target: str | None = None,
     time_limit: float,
     metric: str | None = None,
     problem_type: str | None = None,
@@ -73,6 +74,7 @@ def automl(
     seed: int = 42,
     on_log: Callable[[str], None] | None = None,
     started: float | None = None,
+    problem: str | None = None,
 ) -> AutoMLResult:
     """Run AutoML on data set ``data`` (``name`` or ``name:3``) as a job, and register the model.
 
@@ -101,6 +103,9 @@ def automl(
     started
         ``time.time()`` when the caller's clock started (defaults to now): the deadline is
         ``started + time_limit``.
+    problem
+        A problem spec (``churn`` or ``churn:2``): the target and problem type default from it,
+        and the model is checked against its criteria before it is registered.
     """
 
     started = time.time() if started is None else started
@@ -111,6 +116,18 @@ def automl(
             field="time_limit",
         )
     dataset = workspace.data.get(data)
+    checked_problem = None
+    if problem is not None:
+        checked_problem, target, problem_type = resolve_problem(
+            workspace, problem, dataset, target=target, problem_type=problem_type
+        )
+    if target is None:
+        raise ConfigError(
+            "AutoML needs the column to predict: give target= (--target), or problem= "
+            "(--problem) naming a problem spec with a target.",
+            code="training.missing-target",
+            field="target",
+        )
     if target not in dataset.columns:
         raise unknown_column(target, dataset)
     if problem_type is not None and problem_type not in PROBLEM_TYPES:
@@ -151,6 +168,8 @@ def automl(
             code="training.bad-target",
             field="target",
         )
+    if checked_problem is not None:
+        check_problem_fits(checked_problem, kind)
     if metric is not None and metric not in METRICS[kind]:
         raise ConfigError(
             f"AutoML cannot optimise {metric!r} for a {kind} problem; use one of "
@@ -184,6 +203,8 @@ def automl(
         "test_dataset_version_id": test_dataset.id if test_dataset else None,
         "seed": int(seed),
     }
+    if checked_problem is not None:
+        spec["problem"] = checked_problem.ref
     job = workspace.jobs.create("automl", spec)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     if test_dataset is not None:

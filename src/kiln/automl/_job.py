@@ -31,7 +31,13 @@ from kiln.problems import (
 )
 from kiln.profile import profile_version, stored_profile
 from kiln.registry import TrainedModel
-from kiln.training import build_signature
+from kiln.training import (
+    build_signature,
+    criteria_details,
+    decide_approval,
+    evaluate_model,
+    log_criteria,
+)
 
 IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imbalanced target
 TEXT_VOCABULARY = 5000
@@ -315,6 +321,15 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "profile_warnings": [w["message"] for w in warnings_found],
         "threshold": threshold,
     }
+    problem = workspace.problems.get(spec["problem"]) if spec.get("problem") else None
+    checked = evaluate_model(
+        problem,
+        None,
+        model=model,
+        metrics=metrics,
+        rows=(test_frame if test_frame is not None else frame) if problem is not None else None,
+    )
+    log_criteria(checked, log)
     version = workspace.models.register(
         model,
         group=spec["group"],
@@ -324,8 +339,9 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         metrics=metrics,
         dataset_version_id=dataset.id,
         job_id=context.job_id,
-        details=details,
+        details=details | criteria_details(checked),
     )
+    version = decide_approval(workspace, version, checked, problem, log)
     seconds = time.monotonic() - started
     log(
         f"Registered model {version.ref} ({version.approval_status}) "
@@ -352,6 +368,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "total_seconds": round(seconds, 3),
         "seconds_since_call": round(time_limit - (deadline - time.monotonic()), 3),
         **details,
+        "criteria": checked["results"],
     }
 
 

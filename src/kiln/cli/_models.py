@@ -117,6 +117,8 @@ def show(
             "early stopping": _early_stopping(version.details),
             "automl": _automl_summary(version.details) if version.algorithm == "automl" else None,
             "retraining": _retraining_summary(version.details),
+            "problem": (version.details or {}).get("problem"),
+            "criteria": _criteria_summary(version.details),
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
         },
@@ -135,7 +137,21 @@ def show(
             ["when", "status", "by", "reason"],
             [[a["at"], a["status"], a["by"], a["reason"]] for a in approvals],
         )
+    checked = (version.details or {}).get("criteria")
+    if checked:
+        from kiln.cli._problems import CRITERIA_COLUMNS, criteria_rows
+
+        table("Success criteria", CRITERIA_COLUMNS, criteria_rows(checked["results"]))
     metrics_table(version.metrics)
+
+
+def _criteria_summary(details: dict | None) -> str | None:
+    checked = (details or {}).get("criteria")
+    if not checked:
+        return None
+    passed = sum(bool(r["passed"]) for r in checked["results"])
+    verdict = "all passed" if checked["passed"] else "FAILED"
+    return f"{passed} of {len(checked['results'])} passed ({verdict})"
 
 
 def _decide(

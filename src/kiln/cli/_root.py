@@ -8,6 +8,7 @@ import typer
 
 from kiln.cli import _alarms as _alarms_cli
 from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
+from kiln.cli import _problems as _problems_cli
 from kiln.cli import _scheduler as _scheduler_cli
 from kiln.cli._common import (
     App,
@@ -31,6 +32,13 @@ from kiln.cli._script import train_with_script
 # Exit statuses beyond 0 (done), 1 (a bug) and 2 (a KilnError): the table in docs/cli.md.
 CRITERIA_NOT_MET = 3
 
+ProblemOption = typer.Option(
+    None,
+    "--problem",
+    help="A problem spec (NAME or NAME:VERSION): the target defaults from it and the model is "
+    "checked against its criteria.",
+)
+
 app = App(
     name="kiln",
     help="kiln: a self-hosted ML platform — data lake, training, registry, endpoints, "
@@ -51,6 +59,7 @@ app.add_typer(_alarms_cli.app, name="alarms")
 app.add_typer(_scheduler_cli.app, name="scheduler")
 app.add_typer(_clarify.app, name="clarify")
 app.command("lineage")(_lineage_command)
+app.add_typer(_problems_cli.app, name="problem")
 
 
 def _version(value: bool) -> None:
@@ -137,6 +146,7 @@ def train(
     recipe: Path = typer.Option(
         None, "--recipe", help="Feature-engineering recipe (YAML) instead of the default one."
     ),
+    problem: str = ProblemOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Train a model as a job, evaluate it and register it."""
@@ -167,6 +177,7 @@ def train(
             experiment=experiment,
             seed=seed,
             recipe=recipe,
+            problem=problem,
         )
         result = ws.train(data, algorithm=algorithm, options=options, on_log=on_log)
     failed = any(not check["passed"] for check in result.criteria)
@@ -181,11 +192,7 @@ def train(
     metrics_table(shown, title=f"Metrics of {result.model.ref}")
     if result.job.result.get("threshold") is not None:
         console.print(f"Decision threshold: {result.job.result['threshold']:.2f} (chosen by cost).")
-    for check in result.criteria:
-        verdict = "[green]pass[/]" if check["passed"] else "[red]FAIL[/]"
-        console.print(
-            f"Criterion {check['criterion']} on {check['split']}: {check['value']} {verdict}"
-        )
+    _print_criteria(result.criteria, result.job.result.get("problem"))
     console.print(
         f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
         f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
@@ -196,6 +203,15 @@ def train(
             f"{CRITERIA_NOT_MET})."
         )
         raise typer.Exit(CRITERIA_NOT_MET)
+
+
+def _print_criteria(results: list[dict], problem: str | None) -> None:
+    """The success criteria a model was checked against, with values and pass/FAIL."""
+    from kiln.cli._problems import CRITERIA_COLUMNS, criteria_rows
+
+    if results:
+        title = "Success criteria" + (f" (problem {problem})" if problem else "")
+        table(title, CRITERIA_COLUMNS, criteria_rows(results))
 
 
 @app.command()
@@ -232,6 +248,7 @@ def tune(
         None, "--resume", help="Resume an interrupted tuning job (its id, or a unique prefix)."
     ),
     seed: int = typer.Option(42, "--seed"),
+    problem: str = ProblemOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Tune an algorithm's hyperparameters: each trial is a training job; the best is registered."""
@@ -246,12 +263,17 @@ def tune(
         else:
             missing = [
                 o
-                for o, v in (("--data", data), ("--target", target), ("--algorithm", algorithm))
+                for o, v in (
+                    ("--data", data),
+                    ("--target", target or problem),
+                    ("--algorithm", algorithm),
+                )
                 if v is None
             ]
             if missing:
                 raise ConfigError(
-                    f"kiln tune needs {', '.join(missing)} (or --resume JOB_ID).",
+                    f"kiln tune needs {', '.join(missing)} (--problem gives the target; or "
+                    "--resume JOB_ID).",
                     code="cli.bad-option",
                 )
             result = run_tune(
@@ -272,6 +294,7 @@ def tune(
                 recipe=recipe,
                 seed=seed,
                 on_log=on_log,
+                **({"problem": problem} if problem else {}),
             )
     if as_json:
         print_json(result.to_dict())
@@ -282,13 +305,16 @@ def tune(
         f"with {result.job.result['objective']} = {best['value']}; registered "
         f"[bold]{best['model']}[/]."
     )
+    _print_criteria(result.job.result.get("criteria") or [], result.job.result.get("problem"))
 
 
 @app.command()
 def automl(
     ctx: typer.Context,
     data: str = typer.Option(..., "--data", help="Data set: NAME or NAME:VERSION."),
-    target: str = typer.Option(..., "--target", help="The column to predict."),
+    target: str = typer.Option(
+        None, "--target", help="The column to predict (default: the --problem's target)."
+    ),
     time_limit: float = typer.Option(
         ..., "--time-limit", help="Seconds for the whole run, search to registered model (>= 10)."
     ),
@@ -311,6 +337,7 @@ def automl(
         None, "--test-data", help="Data set to score the final model on instead of --test-size."
     ),
     seed: int = typer.Option(42, "--seed"),
+    problem: str = ProblemOption,
     as_json: bool = JsonOption,
 ) -> None:
     """AutoML: search, ensemble and register the best model within a time limit.
@@ -334,11 +361,13 @@ def automl(
             test_data=test_data,
             seed=seed,
             on_log=on_log,
+            problem=problem,
         )
     if as_json:
         print_json(result.to_dict())
         return
     _print_automl(result)
+    _print_criteria(result.job.result.get("criteria") or [], result.job.spec.get("problem"))
 
 
 def _print_automl(result) -> None:

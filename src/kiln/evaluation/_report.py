@@ -102,6 +102,7 @@ def training_report(
         # clustering_section) are added by the unsupervised training code.
         sections = [
             _summary_section(run, None, timings),
+            *filter(None, [_criteria_section(job.result)]),
             _metrics_section(stored),
         ]
         if run.problem_type == "clustering" and job.result.get("splits", {}).get("test"):
@@ -148,7 +149,11 @@ def training_report(
         body.append(_shap_section(run))
         timings["SHAP"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - started
-        sections = [_summary_section(run, diagnosis, timings), *body]
+        sections = [
+            _summary_section(run, diagnosis, timings),
+            *filter(None, [_criteria_section(job.result)]),
+            *body,
+        ]
 
     path = _output_path(workspace, job, out)
     subtitle = f"model {run.version.ref} · {run.version.algorithm} · {run.problem_type}"
@@ -215,8 +220,10 @@ def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Sectio
     if criteria:
         passed = sum(bool(c["passed"]) for c in criteria)
         css = "pass" if passed == len(criteria) else "fail"
+        problem = result.get("problem")
         values["Success criteria"] = Markup(
             f'<span class="{css}">{passed} of {len(criteria)} passed</span>'
+            + (f" (problem {html.escape(problem)})" if problem else "")
         )
     if diagnosis is not None:
         values["Diagnosis"] = Markup(_badge(diagnosis["verdict"]))
@@ -240,15 +247,33 @@ def _summary_section(run: _Run, diagnosis: dict | None, timings: dict) -> Sectio
             ["metric", *parts],
             [[METRIC_LABELS.get(n, n), *[stored[p].get(n) for p in parts]] for n in names],
         )
-    if criteria:
-        body += "<h3>Success criteria</h3>" + _table(
-            ["criterion", "split", "value", "result"],
-            [[c["criterion"], c["split"], c["value"], c["passed"]] for c in criteria],
-            classes={3: "verdict"},
-        )
     for message in run.notes:
         body += f'<p class="note">{html.escape(message)}</p>'
     return Section("Summary", body)
+
+
+def _criteria_section(result: dict) -> Section | None:
+    """Each success criterion (``--require`` and the problem's): its kind, the split or
+    baseline it was measured on, the value, the threshold and pass/FAIL."""
+    criteria = result.get("criteria") or []
+    if not criteria:
+        return None
+    rows = []
+    for c in criteria:
+        on = c.get("split") or (f"{c['rows']} rows" if c.get("rows") else "")
+        if c.get("baseline"):
+            on += f"; baseline {c['baseline']} = {c['baseline_value']}"
+        value = c["value"] if c["value"] is not None else c.get("note", "none")
+        rows.append(
+            [c["criterion"], c.get("kind", "metric"), on, value, c.get("threshold"), c["passed"]]
+        )
+    problem = result.get("problem")
+    body = (
+        note(f"The criteria of problem {problem}, and --require's.") if problem else ""
+    ) + _table(
+        ["criterion", "kind", "on", "value", "threshold", "result"], rows, classes={5: "verdict"}
+    )
+    return Section("Success criteria", body)
 
 
 def _has_metric(metrics: dict, name: str) -> bool:

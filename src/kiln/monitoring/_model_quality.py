@@ -142,12 +142,15 @@ def _label_violation(check: str, count: int, expected, labelled: pd.DataFrame) -
 def _thresholds(monitor, baseline) -> dict[str, dict]:
     given = (monitor.config or {}).get("thresholds")
     if given:
+        # The problem spec they were taken from, when the monitor's model named one.
+        source = (monitor.config or {}).get("thresholds_from")
         return {
             name: {
                 "threshold": float(value),
                 "comparison": "GreaterThanThreshold"
                 if name in LOWER_IS_BETTER
                 else "LessThanThreshold",
+                **({"problem": source} if source else {}),
             }
             for name, value in given.items()
         }
@@ -176,6 +179,7 @@ def quality_violations(
                     "evidence": {
                         "baseline": rule.get("baseline"),
                         "labelled_rows": labelled_rows,
+                        **({"problem": rule["problem"]} if rule.get("problem") else {}),
                     },
                 }
             )

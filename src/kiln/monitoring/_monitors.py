@@ -156,6 +156,8 @@ def create_monitor(
             import kiln.clarify as clarify
 
             clarify.allowed_ranges(config["thresholds"])  # refused now, not at every run
+    if type == MODEL_QUALITY and "thresholds" not in config:
+        config = {**config, **problem_thresholds(ctx, target.model)}
     if type == MODEL_QUALITY and "thresholds" in config:
         _check_quality_thresholds(config["thresholds"])
     with ctx.store.read() as session:
@@ -246,6 +248,31 @@ def _check_facet_column(ctx: Context, endpoint: str, model: str, facet: str) -> 
             f"{endpoint!r} serves, so no captured row has it. Its inputs: {', '.join(inputs)}.",
             code="clarify.unknown-column",
         )
+
+
+def problem_thresholds(ctx: Context, model_ref: str) -> dict:
+    """``{"thresholds": {...}, "thresholds_from": "churn:2"}`` when the model names a problem
+    whose metric criteria a live model-quality run can check (``recall >= 0.7`` becomes
+    ``recall: 0.7``); ``{}`` otherwise, and the model's baseline gives the thresholds.
+
+    A criterion is taken when its comparison points the way its metric improves (``>=`` for a
+    score, ``<=`` for an error), as the monitor's thresholds do; ``==`` never is."""
+    from kiln.problems import BINARY, LOWER_IS_BETTER, MULTICLASS, REGRESSION, metric_names
+
+    ref = ((ctx.models.get(model_ref).details or {}).get("problem")) or None
+    if ref is None:
+        return {}
+    live = metric_names(BINARY) | metric_names(MULTICLASS) | metric_names(REGRESSION)
+    thresholds = {}
+    for criterion in ctx.problems.get(ref).criteria.metrics:
+        rising = criterion.op in (">=", ">")
+        falling = criterion.op in ("<=", "<")
+        lower_is_better = criterion.metric in LOWER_IS_BETTER
+        if criterion.metric in live and (falling if lower_is_better else rising):
+            thresholds[criterion.metric] = criterion.value
+    if not thresholds:
+        return {}
+    return {"thresholds": thresholds, "thresholds_from": ref}
 
 
 def _check_quality_thresholds(thresholds: Any) -> None:

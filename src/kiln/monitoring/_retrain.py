@@ -110,6 +110,9 @@ def _training_spec_of(ctx: Context, version: ModelVersion) -> dict[str, Any]:
     ):
         if spec.get(key) is not None:
             options[key] = tuple(spec[key]) if key == "ratios" else spec[key]
+    if spec.get("problem"):
+        # Its problem by name: the retrained model meets the problem's latest spec.
+        options["problem"] = spec["problem"].split(":")[0]
     dataset = spec.get("dataset") or ctx.data.get_by_id(version.dataset_version_id).name
     return {
         "algorithm": version.algorithm,

@@ -1,9 +1,9 @@
-"""Problem types (binary, multiclass, regression and the unsupervised ones), the target, and
-the metrics each problem type reports.
-
-The problem specification (success criteria, owner, ...) will live here too.
+"""Problem types (binary, multiclass, regression and the unsupervised ones), the target, the
+metrics each problem type reports, success criteria, and the versioned problem spec
+(``ctx.problems``: the goal, target, criteria, cost, latency budget and owner).
 """
 
+from kiln.problems._criteria import Criterion, check_metric_names, parse_criterion
 from kiln.problems._metrics import (
     CLASSIFICATION_METRICS,
     DEFAULT_OBJECTIVE,
@@ -21,6 +21,17 @@ from kiln.problems._metrics import (
     metric_names,
     selection_source,
 )
+from kiln.problems._service import Problem, ProblemService, check_target
+from kiln.problems._spec import (
+    BASELINES,
+    CostSpec,
+    ProblemCriteria,
+    cost_classes_error,
+    load_spec,
+    parse_spec,
+    spec_changes,
+    spec_digest,
+)
 from kiln.problems._target import (
     ANOMALY_DETECTION,
     BINARY,
@@ -37,6 +48,20 @@ from kiln.problems._target import (
 )
 
 __all__ = [
+    "BASELINES",
+    "CostSpec",
+    "Criterion",
+    "Problem",
+    "ProblemCriteria",
+    "ProblemService",
+    "check_metric_names",
+    "check_target",
+    "cost_classes_error",
+    "load_spec",
+    "parse_criterion",
+    "parse_spec",
+    "spec_changes",
+    "spec_digest",
     "CLASSIFICATION_METRICS",
     "DEFAULT_OBJECTIVE",
     "LOWER_IS_BETTER",

@@ -1,6 +1,17 @@
 """Training: a job that splits, preprocesses, fits, evaluates and registers a model."""
 
-from kiln.training._criteria import check_metric_names, parse_criterion
+from kiln.training._criteria import (
+    check_metric_names,
+    check_problem_fits,
+    criteria_details,
+    decide_approval,
+    evaluate_criteria,
+    evaluate_model,
+    held_out_rows,
+    log_criteria,
+    parse_criterion,
+    resolve_problem,
+)
 from kiln.training._job import Problem, choose_threshold, run_training_job
 from kiln.training._live import LIVE_METRIC
 from kiln.training._options import TrainingOptions, TrainingSpec
@@ -28,6 +39,14 @@ __all__ = [
     "ValidationStrategy",
     "build_signature",
     "check_metric_names",
+    "check_problem_fits",
+    "criteria_details",
+    "decide_approval",
+    "evaluate_criteria",
+    "evaluate_model",
+    "held_out_rows",
+    "log_criteria",
+    "resolve_problem",
     "choose_threshold",
     "fold_indices",
     "parse_criterion",

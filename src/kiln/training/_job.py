@@ -27,7 +27,7 @@ from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._live import LiveLoss, attach, stop_at, unhook
 from kiln.training._options import TrainingSpec
-from kiln.training._register import register_and_finish
+from kiln.training._register import held_out_frame, register_and_finish
 from kiln.training._signature import build_signature
 from kiln.training._unsupervised import build_features, run_unsupervised
 from kiln.training._validation import Validation, fold_indices, parse_validation
@@ -278,6 +278,7 @@ def run_training_job(workspace: Context, context: JobContext, stored: dict) -> d
         workspace,
         context,
         spec,
+        rows=held_out_frame(frames),
         model=model,
         metrics=metrics,
         dataset=dataset,

@@ -54,6 +54,10 @@ class TrainingOptions:
         Feature engineering instead of the default recipe: a YAML file path, a list of step
         dicts or a ``kiln.recipe.Recipe`` (see docs/recipes.md). It is checked against the data
         set's columns before the job starts, and fit on the training rows only.
+    problem
+        A problem spec (``"churn"`` for its latest version, or ``"churn:2"``): the target and
+        problem type default from it, and the model is checked against every criterion it
+        has (metrics, cost, latency) besides ``require``; see docs/problems.md.
     """
 
     target: str | None = None
@@ -70,6 +74,7 @@ class TrainingOptions:
     experiment: str | None = None
     seed: int = 42
     recipe: Any = None
+    problem: str | None = None
 
     @classmethod
     def of(cls, **options: Any) -> TrainingOptions:
@@ -111,6 +116,8 @@ class TrainingSpec:
     cost_fn: float | None
     seed: int
     recipe: list[dict] | None
+    # The problem spec's version ("churn:2"), fixed when the job is created.
+    problem: str | None = None
     register: bool = True
     tuning: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +127,8 @@ class TrainingSpec:
             del out["register"]
         if not out["tuning"]:
             del out["tuning"]
+        if out["problem"] is None:
+            del out["problem"]
         return out
 
     @classmethod

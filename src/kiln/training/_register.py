@@ -1,5 +1,5 @@
-"""The end of every training job: check the success criteria, then register the model (or, for
-a tuning trial, store it for the tuning job to register)."""
+"""The end of every training job: check the success criteria (``--require`` and the problem's),
+then register the model (or, for a tuning trial, store it for the tuning job to register)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING
 
 from kiln.compute import JobContext
 from kiln.context import Context
-from kiln.training._criteria import parse_criterion
+from kiln.training._criteria import (
+    criteria_details,
+    decide_approval,
+    evaluate_model,
+    log_criteria,
+)
 from kiln.training._options import TrainingSpec
 
 if TYPE_CHECKING:
-    pass
+    import pandas as pd
 
-__all__ = ["register_and_finish"]
+__all__ = ["held_out_frame", "register_and_finish"]
 
 
 def register_and_finish(
@@ -28,28 +33,30 @@ def register_and_finish(
     hyperparameters,
     splits,
     extra: dict,
+    rows: pd.DataFrame | None = None,
 ) -> dict:
-    """Check the success criteria, register the model (Rejected if a criterion fails) and build
-    the job's result."""
-    criteria = [parse_criterion(c) for c in spec.require or []]
-    checked = [c.check(metrics) for c in criteria]
-    failed = [c for c in checked if not c["passed"]]
-    for check in checked:
-        context.log(
-            f"Criterion {check['criterion']} on {check['split']}: {check['value']} → "
-            f"{'pass' if check['passed'] else 'FAIL'}."
-        )
+    """Check the success criteria, register the model (Rejected if a criterion fails, Approved
+    if it meets a problem that says auto_approve) and build the job's result. ``rows`` are
+    held-out rows to time single-row predictions on (a problem's latency budget)."""
+    # A tuning trial checks --require only: the tuning job checks its best model whole.
+    problem = workspace.problems.get(spec.problem) if spec.problem and spec.register else None
+    checked = evaluate_model(problem, spec.require, model=model, metrics=metrics, rows=rows)
+    log_criteria(checked, context.log)
+    shared = {
+        "metrics": metrics,
+        "criteria": checked["results"],
+        "splits": {part: v.ref for part, v in splits.items()},
+    }
+    if problem is not None:
+        shared["problem"] = problem.ref
+        shared["criteria_passed"] = checked["passed"]
     if not spec.register:  # a tuning trial: the tuning job registers the best
         digest = workspace.artifacts.put_bytes(model.to_bytes())
         context.log(f"Stored the model as artifact {digest[:12]} (not registered).")
-        return {
-            "artifact": digest,
-            "metrics": metrics,
-            "criteria": checked,
-            "splits": {part: v.ref for part, v in splits.items()},
-            **extra,
-        }
+        return {"artifact": digest, **shared, **extra}
     stopped = extra.get("early_stopping")
+    # The rounds early stopping chose, beside the configured ones the hyperparameters show.
+    details = ({"early_stopping": stopped} if stopped else {}) | criteria_details(checked)
     version = workspace.models.register(
         model,
         group=spec.group,
@@ -59,21 +66,17 @@ def register_and_finish(
         metrics=metrics,
         dataset_version_id=dataset.id,
         job_id=context.job_id,
-        # The rounds early stopping chose, beside the configured ones the hyperparameters show.
-        details={"early_stopping": stopped} if stopped else None,
+        details=details or None,
     )
-    if failed:
-        reason = "Failed success criteria: " + "; ".join(
-            f"{c['criterion']} (got {c['value']} on {c['split']})" for c in failed
-        )
-        version = workspace.models.reject(version.ref, reason=reason)
-        context.log(reason, level="WARNING")
+    version = decide_approval(workspace, version, checked, problem, context.log)
     context.log(f"Registered model {version.ref} ({version.approval_status}).")
-    return {
-        "model": version.ref,
-        "model_version_id": version.id,
-        "metrics": metrics,
-        "criteria": checked,
-        "splits": {part: v.ref for part, v in splits.items()},
-        **extra,
-    }
+    return {"model": version.ref, "model_version_id": version.id, **shared, **extra}
+
+
+def held_out_frame(frames: dict) -> pd.DataFrame | None:
+    """The rows a latency budget is timed on: the test split, else the validation split."""
+    for part in ("test", "validation"):
+        frame = frames.get(part)
+        if frame is not None and len(frame):
+            return frame
+    return None

@@ -13,7 +13,12 @@ from kiln.errors import ConfigError
 from kiln.problems import UNSUPERVISED_PROBLEM_TYPES, infer_problem_type, metric_names
 from kiln.recipe import Recipe, model_inputs, plan
 from kiln.refs import check_name
-from kiln.training._criteria import check_metric_names, parse_criterion
+from kiln.training._criteria import (
+    check_metric_names,
+    check_problem_fits,
+    parse_criterion,
+    resolve_problem,
+)
 from kiln.training._options import TrainingOptions, TrainingSpec
 from kiln.training._validation import parse_validation
 
@@ -43,6 +48,8 @@ class TrainingResult:
         if self.criteria:
             out["criteria"] = self.criteria
             out["passed"] = all(c["passed"] for c in self.criteria)
+        if self.job.result.get("problem"):
+            out["problem"] = self.job.result["problem"]
         return out
 
 
@@ -137,6 +144,11 @@ def training_spec(
     seed = options.seed
     recipe = options.recipe
     dataset = workspace.data.get(data)
+    problem = None
+    if options.problem is not None:
+        problem, target, problem_type = resolve_problem(
+            workspace, options.problem, dataset, target=target, problem_type=problem_type
+        )
     spec_algorithm = get_algorithm(algorithm)
     supervised = not set(spec_algorithm.problem_types) & set(UNSUPERVISED_PROBLEM_TYPES)
     if target is None and supervised:
@@ -173,7 +185,8 @@ def training_spec(
     if group_column is not None and group_column not in dataset.columns:
         raise unknown_column(group_column, dataset)
     criteria = [parse_criterion(c) for c in require or []]
-    if criteria:
+    problem_criteria = problem.criteria if problem is not None else None
+    if criteria or problem_criteria:
         # Checked against the metrics this run will report, so a criterion it can never meet
         # fails here, not as a Failed job after the training.
         kind = problem_type
@@ -182,6 +195,8 @@ def training_spec(
         elif kind is None and target is not None:
             kind = infer_problem_type(workspace.data.load(dataset, columns=[target])[target])
         check_metric_names(criteria, metric_names(kind), problem_type=kind)
+        if problem_criteria:
+            check_problem_fits(problem, kind)
     for option, cost in (("cost_fp", cost_fp), ("cost_fn", cost_fn)):
         if cost is not None and (cost < 0 or cost != cost):
             raise ConfigError(
@@ -213,5 +228,6 @@ def training_spec(
         cost_fn=cost_fn,
         seed=int(seed),
         recipe=steps,
+        problem=problem.ref if problem is not None else None,
     )
     return spec, dataset

@@ -27,7 +27,7 @@ from kiln.problems import order_classes
 from kiln.recipe import build_preprocessor, build_text_preprocessor, compile_recipe, recipe_reads
 from kiln.registry import TrainedModel
 from kiln.training._options import TrainingSpec
-from kiln.training._register import register_and_finish
+from kiln.training._register import held_out_frame, register_and_finish
 from kiln.training._signature import build_signature
 
 
@@ -156,6 +156,7 @@ def run_unsupervised(
         workspace,
         context,
         spec,
+        rows=held_out_frame(frames),
         model=model,
         metrics=metrics,
         dataset=dataset,

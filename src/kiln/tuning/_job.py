@@ -16,7 +16,14 @@ from kiln.compute import JobContext, executor_for
 from kiln.context import Context
 from kiln.errors import ConfigError, JobFailed, KilnError
 from kiln.registry import TrainedModel
-from kiln.training import LIVE_METRIC
+from kiln.training import (
+    LIVE_METRIC,
+    criteria_details,
+    decide_approval,
+    evaluate_model,
+    held_out_rows,
+    log_criteria,
+)
 from kiln.tuning._space import parse_range
 
 STRATEGIES = ("grid", "random", "bayesian", "tpe", "hyperband")
@@ -297,6 +304,19 @@ def _finish(workspace: Context, context: JobContext, spec: dict, study, seconds:
     data = workspace.artifacts.read_bytes(best_job.result["artifact"], what=f"job {best_job.id}")
     model = TrainedModel.from_bytes(data)
     base = spec["training"]
+    # The best trial is checked against --require and the problem's criteria before it is
+    # registered, as a training job checks its model.
+    problem = workspace.problems.get(base["problem"]) if base.get("problem") else None
+    checked = evaluate_model(
+        problem,
+        base.get("require"),
+        model=model,
+        metrics=best_job.result["metrics"],
+        rows=held_out_rows(workspace, best_job.result.get("splits") or {})
+        if problem is not None
+        else None,
+    )
+    log_criteria(checked, context.log)
     version = workspace.models.register(
         model,
         group=base["group"],
@@ -306,10 +326,12 @@ def _finish(workspace: Context, context: JobContext, spec: dict, study, seconds:
         metrics=best_job.result["metrics"],
         dataset_version_id=base["dataset_version_id"],
         job_id=best_job.id,
+        details=criteria_details(checked) or None,
     )
+    version = decide_approval(workspace, version, checked, problem, context.log)
     context.log(
         f"Best: trial {best_trial['trial']} (job {best_job.id}), {spec['objective']} = "
-        f"{best_trial['value']}; registered {version.ref}."
+        f"{best_trial['value']}; registered {version.ref} ({version.approval_status})."
     )
     return {
         "best": {
@@ -320,6 +342,8 @@ def _finish(workspace: Context, context: JobContext, spec: dict, study, seconds:
             "metrics": best_job.result["metrics"],
             "model": version.ref,
         },
+        "criteria": checked["results"],
+        "problem": checked["problem"],
         "objective": spec["objective"],
         "direction": spec["direction"],
         "trials": sorted(trials, key=lambda t: t["trial"] if t["trial"] is not None else -1),

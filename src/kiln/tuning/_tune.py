@@ -36,7 +36,7 @@ def tune(
     workspace: Context,
     data: str,
     *,
-    target: str,
+    target: str | None = None,
     algorithm: str,
     objective: str | None = None,
     direction: str | None = None,
@@ -53,7 +53,9 @@ def tune(
 ) -> TuningResult:
     """Search ``algorithm``'s hyperparameters on data set ``data``: each trial is a training job
     (a child of the tuning job); the best trial's model is registered. ``training`` takes the
-    fields of :class:`kiln.training.TrainingOptions` (validation, ratios, recipe, name, ...)."""
+    fields of :class:`kiln.training.TrainingOptions` (validation, ratios, recipe, name,
+    ``problem``, ...); with ``problem=``, the target defaults from it and the best trial's model
+    is checked against its criteria before it is registered."""
 
     chosen = get_algorithm(algorithm)
     if strategy not in STRATEGIES:
@@ -83,7 +85,7 @@ def tune(
     )
     checked, dataset = training_spec(workspace, data, algorithm=algorithm, options=options)
     spec = checked.to_dict() | {"hyperparameters": static}
-    objective = objective or _default_objective(workspace, dataset, target, spec)
+    objective = objective or _default_objective(workspace, dataset, checked.target, spec)
     if objective not in metric_names():
         raise ConfigError(
             f"Unknown objective metric {objective!r}; metrics: {', '.join(metric_names())}.",
