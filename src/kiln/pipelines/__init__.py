@@ -9,7 +9,6 @@ from kiln.pipelines._definition import (
     Step,
     convert_parameter,
     load_pipeline,
-    parse_param_assignments,
 )
 from kiln.pipelines._execution import run_pipeline_job
 from kiln.pipelines._service import (
@@ -35,7 +34,6 @@ __all__ = [
     "StepType",
     "convert_parameter",
     "load_pipeline",
-    "parse_param_assignments",
     "run_pipeline_job",
     "start_scheduled_pipeline",
 ]

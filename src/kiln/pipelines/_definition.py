@@ -24,7 +24,6 @@ __all__ = [
     "Step",
     "convert_parameter",
     "load_pipeline",
-    "parse_param_assignments",
 ]
 
 # ``${params.target}``, ``${steps.clean.data}``: the only expressions a definition holds.
@@ -402,20 +401,6 @@ def load_pipeline(source: str | os.PathLike | Mapping | Pipeline) -> Pipeline:
     return Pipeline.from_dict(
         document, base_dir=str(path.resolve().parent), source=str(path.resolve())
     )
-
-
-def parse_param_assignments(assignments: list[str]) -> dict[str, str]:
-    """``["k=v", ...]`` (``--param``) → ``{k: v}``; converted later, by each parameter's type."""
-    values = {}
-    for text in assignments:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"Cannot read --param {text!r}: write NAME=VALUE, e.g. --param min_auc=0.8.",
-                code="pipeline.bad-param",
-            )
-        values[key.strip()] = value
-    return values
 
 
 def _expressions(value: Any) -> list[str]:
