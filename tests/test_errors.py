@@ -38,6 +38,7 @@ DYNAMIC = {
     ("training/_validation.py", "code"): set(),  # its _error helper's ``code`` argument
     ("errors.py", "self.code"): set(),
     ("compute/_local.py", "job.failure_code"): set(),
+    ("pipelines/_execution.py", "exc.code"): set(),  # a failed step's own error, named by step
 }
 
 
