@@ -132,6 +132,14 @@ def test_a_failing_script_fails_its_step_and_the_execution_resumes(ws, tmp_path,
 
     shown = run_cli("pipelines", "execution", third.id, "--logs", home=ws.home, check=True).stdout
     assert "Cached" in shown and "[count] Running: cache disabled" in shown
+    listed = run_cli("pipelines", "list", home=ws.home, check=True).stdout
+    assert "cleaning" in listed and third.id in listed
+    steps = run_cli("pipelines", "show", "cleaning", home=ws.home, check=True).stdout
+    assert steps.index("ingest") < steps.index("flaky") < steps.index("count")
+    history = run_cli("pipelines", "executions", "cleaning", home=ws.home, check=True).stdout
+    assert failed.id in history and third.id in history
+    types = run_cli("pipelines", "step-types", "--json", home=ws.home, check=True).stdout
+    assert "monitor_type" in types
 
 
 def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
