@@ -130,3 +130,16 @@ def test_the_example_pipeline_reads_and_checks():
     order = pipeline.check(pipeline.resolve_params())
     assert order[0] == "ingest" and order[-1] == "monitor"
     assert order.index("gate") < order.index("register") < order.index("deploy")
+
+
+def test_a_python_function_is_stored_as_its_import_path():
+    from recipe_functions import charges_per_month
+
+    def step(function) -> Pipeline:
+        return Pipeline("demo", [Step("clean", "processing", {"function": function})])
+
+    stored = step(charges_per_month).to_dict()["steps"]["clean"]["function"]
+    assert stored == "recipe_functions:charges_per_month"
+    with pytest.raises(ConfigError) as caught:
+        step(lambda inputs: inputs).to_dict()
+    assert caught.value.code == "pipeline.bad-function" and "cannot import" in caught.value.message

@@ -154,6 +154,7 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
     definition = {
         "name": "gates",
         "steps": {
+            "score": {"type": "transform", "model": ref, "data": "churn", "keep": "none"},
             "strict": {"type": "condition", "model": ref, "when": "test.roc_auc >= 0.999"},
             "alias": {"type": "register", "model": ref, "alias": "best", "after": ["strict"]},
             "criteria": {"type": "condition", "model": ref, "criteria": True, "problem": "churn"},
@@ -178,12 +179,16 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
     execution = ws.pipelines.execution(caught.value.job_id)
     statuses = {s.step: s.status for s in execution.steps}
     assert statuses == {
+        "score": "Completed",
         "strict": "Completed",
         "alias": "Skipped",
         "criteria": "Completed",
         "person": "Failed",
         "auto": "Pending",
     }
+    scored = ws.data.get(execution.step("score").outputs["data"])
+    assert scored.row_count == ws.data.get("churn").row_count
+    assert ws.jobs.get(execution.step("score").job_id).parent_id == execution.id
     assert execution.step("strict").outputs["passed"] is False
     assert execution.step("alias").reason == "condition 'strict' was false"
     assert "churn@best" not in ws.models.aliases("churn")

@@ -160,7 +160,7 @@ class Pipeline:
             "steps": {
                 s.name: {
                     "type": s.type,
-                    **s.fields,
+                    **{k: _reference(v, s.name) for k, v in s.fields.items()},
                     **({"after": list(s.after)} if s.after else {}),
                     **({"cache": False} if not s.cache else {}),
                     **({"retry": dict(s.retry)} if s.retry else {}),
@@ -401,6 +401,23 @@ def load_pipeline(source: str | os.PathLike | Mapping | Pipeline) -> Pipeline:
     return Pipeline.from_dict(
         document, base_dir=str(path.resolve().parent), source=str(path.resolve())
     )
+
+
+def _reference(value: Any, step: str) -> Any:
+    """A function given in Python as the ``module:function`` the execution's process imports."""
+    if not callable(value):
+        return value
+    module = getattr(value, "__module__", None)
+    name = getattr(value, "__qualname__", "")
+    if not module or module == "__main__" or "<" in name:
+        raise ConfigError(
+            f"Step {step!r}: the function {name or value!r} is defined in {module or 'no module'}"
+            ", which the execution's own process cannot import. Move it into a module (a .py "
+            "file on the Python path) and pass it, or 'module:function'.",
+            code="pipeline.bad-function",
+            field=step,
+        )
+    return f"{module}:{name}"
 
 
 def _expressions(value: Any) -> list[str]:

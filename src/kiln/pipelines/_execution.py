@@ -68,8 +68,14 @@ def run_pipeline_job(ctx: Context, job: JobContext, spec: dict) -> dict:
     order = pipeline.check()
     rows = _step_rows(ctx, job.job_id, pipeline)
     runner = _Runner(ctx, job, pipeline, params, no_cache=bool(spec.get("no_cache")))
-    for name in order:
-        runner.run_step(pipeline.step(name), rows[name])
+    try:
+        for name in order:
+            runner.run_step(pipeline.step(name), rows[name])
+    except BaseException as exc:
+        # Stopped (Ctrl-C, 'kiln jobs cancel') or crashed mid-step: the step ends with it, so
+        # the record never shows a step running in an execution that is over.
+        _end_running(ctx, job.job_id, f"the execution ended: {_message(exc)}")
+        raise
     summary = {
         name: {"status": runner.statuses[name], "outputs": runner.outputs.get(name, {})}
         for name in order
@@ -111,6 +117,16 @@ def _step_rows(ctx: Context, execution_id: str, pipeline: Pipeline) -> dict[str,
                 row.status, row.ended_at = PENDING, None
         session.flush()
         return {name: _plain(row) for name, row in existing.items()}
+
+
+def _end_running(ctx: Context, execution_id: str, reason: str) -> None:
+    with ctx.store.write() as session:
+        for row in session.scalars(
+            select(PipelineStepRow).where(
+                PipelineStepRow.execution_id == execution_id, PipelineStepRow.status == RUNNING
+            )
+        ):
+            row.status, row.reason, row.ended_at = FAILED, f"{row.reason}; {reason}", now()
 
 
 def _plain(row: PipelineStepRow) -> dict:

@@ -3,6 +3,7 @@ schedule them (cron, a new data set version, an alarm)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -127,6 +128,8 @@ class PipelineService:
         """Check a definition and store it: the same definition keeps its version, a changed
         one becomes the next version. Refused (``pipeline.*``) before anything is stored."""
         pipeline = load_pipeline(source)
+        if pipeline.base_dir is None:  # built in Python: relative paths are from here
+            pipeline = dataclasses.replace(pipeline, base_dir=os.getcwd())
         pipeline.check()
         definition = pipeline.to_dict()
         digest = pipeline.digest

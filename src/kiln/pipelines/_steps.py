@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import inspect
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -390,10 +391,20 @@ def _criteria_list(when: Any) -> list[str]:
     return [str(w) for w in ([when] if isinstance(when, str) else list(when or []))]
 
 
+# "[split.]metric OP number", as kiln.training's criteria read it. Checked here without importing
+# kiln.training, which loads the whole training stack: this check runs before every execution,
+# a fully cached one included, and the criteria are parsed by kiln.training when a gate runs.
+_CRITERION = re.compile(
+    r"^\s*(?:(train|validation|test|cv_mean)\.)?([a-z0-9_]+)\s*(>=|<=|==|>|<)\s*"
+    r"([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
 def _check_when(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
     """A condition on an unknown metric is refused before any step runs."""
+    import difflib
+
     from kiln.problems import metric_names
-    from kiln.training import check_metric_names, parse_criterion
 
     when = step.fields.get("when")
     if when is None:
@@ -405,21 +416,30 @@ def _check_when(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> No
                 field=step.name,
             )
         return
+    known = sorted(metric_names())
     for text in _criteria_list(when):
         text = _with_params(text, params)
         if EXPRESSION.search(text):
             continue  # a threshold from an earlier step's output: checked when the step runs
-        try:
-            criterion = parse_criterion(text)
-            check_metric_names([criterion], metric_names())
-        except ConfigError as exc:
+        match = _CRITERION.match(text)
+        if match is None:
             raise ConfigError(
-                f"Step {step.name!r}: {exc.message}",
-                code="pipeline.unknown-metric"
-                if "metric" in exc.message
-                else "pipeline.bad-condition",
+                f"Step {step.name!r}: cannot read the condition {text!r}. Write METRIC OP "
+                "NUMBER, e.g. 'roc_auc >= 0.85' or 'test.rmse < 3000' (OP one of >=, >, <=, <, "
+                "==).",
+                code="pipeline.bad-condition",
                 field=step.name,
-            ) from None
+            )
+        metric = match.group(2)
+        if metric not in known:
+            close = difflib.get_close_matches(metric, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"Step {step.name!r}: unknown metric {metric!r} in the condition "
+                f"{text!r}.{hint} Metrics: {', '.join(known)}.",
+                code="pipeline.unknown-metric",
+                field=step.name,
+            )
 
 
 def _check_approve(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
@@ -591,6 +611,35 @@ def _deploy(run: StepRun) -> dict:
     return {"endpoint": endpoint.name, "model": run.ctx.models.get(config["model"]).ref}
 
 
+def _transform(run: StepRun) -> dict:
+    """Batch transform of a data set version as a transform job; the scored rows become a new
+    data set version."""
+    import shutil
+    import tempfile
+
+    from kiln.serving import transform
+
+    config = run.config
+    with tempfile.TemporaryDirectory(prefix="kiln-pipeline-") as folder:
+        # The transform job reads a file by its suffix; the lake's files are named by digest.
+        source, target = Path(folder) / "input.parquet", Path(folder) / "scored.parquet"
+        shutil.copyfile(run.ctx.data.path(config["data"]), source)
+        options = {k: config[k] for k in ("keep", "id_column", "chunk_rows") if k in config}
+        job = run.run_job(
+            lambda: transform(
+                run.ctx, config["model"], input=source, output=target, on_log=run.log, **options
+            ),
+            lambda finished: finished.id,
+        )
+        version = run.ctx.data.ingest(
+            target,
+            name=config.get("name") or f"{run.pipeline.name}_{run.step.name}",
+            lineage=(("job", job.id, "transform"), ("job", run.execution_id, "pipeline")),
+        )
+    run.log(f"Scored {version.ref} ({version.row_count} rows).")
+    return {"data": version.ref, "job": job.id}
+
+
 def _baseline(run: StepRun) -> dict:
     from kiln.monitoring import MonitoringService
 
@@ -664,6 +713,9 @@ STEP_TYPES: dict[str, StepType] = {
         StepType("deploy", _deploy, {"endpoint": None, "model": MODEL}, ("model", "endpoint"),
                  ("strategy", "variant", "alarms", "alarm_window", "allow_unapproved", "capture"),
                  description="deploy to an endpoint, with a strategy (canary, linear, ...)"),
+        StepType("transform", _transform, {"data": DATA, "job": None}, ("model", "data"),
+                 ("name", "keep", "id_column", "chunk_rows"),
+                 description="a batch transform job; the scored rows as a data set version"),
         StepType("baseline", _baseline, {"baseline": None}, (), ("data", "model"),
                  description="statistics and constraints for monitoring"),
         StepType("monitor", _monitor, {"monitor": None, "job": None},
