@@ -14,7 +14,7 @@ Two sizes of raw data: the example's own 600 rows (``churn_sample.csv``) and the
 start-up and imports of the CLI process included) and the execution job alone (its record's
 start to end: the job process's imports, the cache look-ups and the steps).
 
-    .venv/bin/python benchmarks/pipelines.py              # 3 rounds, ~2-3 minutes
+    .venv/bin/python benchmarks/pipelines.py              # 3 rounds, ~3 minutes
     .venv/bin/python benchmarks/pipelines.py --rounds 1
 
 Prints a Markdown table and writes benchmarks/out/pipelines.json.

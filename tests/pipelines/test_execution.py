@@ -199,7 +199,7 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
     assert resumed.step("auto").outputs == {"model": ref, "status": "Approved", "passed": True}
 
 
-def test_a_new_data_set_version_starts_an_execution(ws, tmp_path):
+def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     from kiln.monitoring import AlarmService, Scheduler
 
     csv = tmp_path / "events.csv"
@@ -224,6 +224,12 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path):
     assert job.status == "Completed" and job.spec["params"] == {"data": "events:2"}
     assert job.spec["trigger"] == "new data set version events:2"
     assert ws.monitoring.schedules.get("pipeline:ondata:data").target["seen_version"] == 2
+
+    # A stored pipeline runs by its name; --no-cache runs the step although nothing changed.
+    run_cli("pipelines", "run", "ondata", "-p", "data=events:2", "--no-cache", "-q",
+            home=ws.home, check=True)  # fmt: skip
+    again = ws.pipelines.executions("ondata")[0]
+    assert again.id != job.id and again.step("split").reason == "cache disabled (--no-cache)"
 
     cron = ws.pipelines.schedule("ondata", cron="0 3 * * *", params={"data": "events:1"})
     assert cron.expression == "0 3 * * *" and cron.target["params"] == {"data": "events:1"}
