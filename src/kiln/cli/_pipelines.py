@@ -119,8 +119,7 @@ def pipelines_run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run a pipeline as an execution job, each step from the cache when nothing it depends on
-    changed."""
+    """Run a pipeline as an execution job; unchanged steps come from the cache."""
     from kiln.errors import KilnError
     from kiln.pipelines import load_pipeline
 
@@ -148,8 +147,7 @@ def pipelines_resume(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Resume a failed execution: its completed steps are kept, the failed step and those after
-    it run."""
+    """Resume a failed execution from its failed step; completed steps are kept."""
     from kiln.errors import KilnError
 
     ws = workspace(ctx)
@@ -269,8 +267,7 @@ def pipelines_execution(
     logs: bool = typer.Option(False, "--logs", help="Also print the execution's log."),
     as_json: bool = JsonOption,
 ) -> None:
-    """One execution: each step's status, time, attempts, why it ran (or the cache hit), its
-    outputs and job."""
+    """One execution step by step: status, time, attempts, why it ran, outputs, job."""
     ws = workspace(ctx)
     execution = ws.pipelines.execution(execution_id)
     if as_json:
@@ -300,8 +297,9 @@ def pipelines_schedule(
     param: list[str] = ParamOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Run a pipeline on a schedule or when a data set has a new version; 'kiln scheduler run'
-    starts the executions. An alarm starts one with the action pipeline:NAME."""
+    """Run a pipeline on a cron schedule or on each new version of a data set.
+
+    'kiln scheduler' starts the executions. An alarm starts one with the action pipeline:NAME."""
     schedule = workspace(ctx).pipelines.schedule(
         name,
         cron=cron,
