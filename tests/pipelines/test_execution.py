@@ -154,7 +154,7 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
     definition = {
         "name": "gates",
         "steps": {
-            "score": {"type": "transform", "model": ref, "data": "churn", "keep": "none"},
+            "score": {"type": "transform", "model": ref, "data": "churn_test", "keep": "none"},
             "strict": {"type": "condition", "model": ref, "when": "test.roc_auc >= 0.999"},
             "alias": {"type": "register", "model": ref, "alias": "best", "after": ["strict"]},
             "criteria": {"type": "condition", "model": ref, "criteria": True, "problem": "churn"},
@@ -187,7 +187,7 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
         "auto": "Pending",
     }
     scored = ws.data.get(execution.step("score").outputs["data"])
-    assert scored.row_count == ws.data.get("churn").row_count
+    assert scored.row_count == ws.data.get("churn_test").row_count
     assert ws.jobs.get(execution.step("score").job_id).parent_id == execution.id
     assert execution.step("strict").outputs["passed"] is False
     assert execution.step("alias").reason == "condition 'strict' was false"

@@ -312,6 +312,7 @@ _TRAINING_OPTIONS = (
     "experiment",
     "seed",
     "recipe",
+    "problem",  # the problem spec whose target, type and criteria the model takes
 )
 
 
@@ -693,12 +694,12 @@ STEP_TYPES: dict[str, StepType] = {
                  ("data", "target", "algorithm"),
                  ("objective", "direction", "strategy", "max_jobs", "max_parallel_jobs",
                   "ranges", "hyperparameters", "early_stopping", "seed", "name", "ratios",
-                  "validation", "recipe"),
+                  "validation", "recipe", "problem"),
                  description="a tuning job; registers the best model"),
         StepType("automl", _automl, {"model": MODEL, "job": None},
                  ("data", "target", "time_limit"),
                  ("metric", "problem_type", "name", "algorithms", "test_size", "test_data",
-                  "seed"),
+                  "seed", "problem"),
                  description="an AutoML job; registers the best model"),
         StepType("evaluate", _evaluate, {"metrics": None, "model": MODEL}, ("model", "data"),
                  ("target",), description="a model's metrics on a data set version"),
