@@ -77,7 +77,7 @@ steps:
     params: {minimum: "${params.minimum}"}
   flaky:
     type: processing
-    function: flaky.py:process
+    function: flaky:process     # a module in the definition's folder
     inputs: {clean: "${steps.clean.data}"}
     retry: {attempts: 2, backoff_seconds: 0}
   count:
@@ -93,7 +93,7 @@ def test_a_failing_script_fails_its_step_and_the_execution_resumes(ws, tmp_path,
     folder.mkdir()
     (folder / "data.csv").write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(8)))
     (folder / "clean.py").write_text(SCRIPT)
-    (folder / "flaky.py").write_text(FLAKY)
+    (folder / "flaky.py").write_text(FLAKY)  # imported as the module 'flaky'
     (folder / "pipeline.yaml").write_text(DEFINITION)
 
     with pytest.raises(JobFailed) as caught:
