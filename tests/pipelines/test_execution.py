@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from kiln.errors import ConfigError, JobFailed, NotFound, StateError
-from kiln.store import LineageRow, now
+from kiln.store import LineageRow, MonitorRow, MonitorRunRow, new_id, now
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipelines" / "churn.yaml"
 
@@ -240,3 +240,29 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     with pytest.raises(NotFound) as caught:  # the action is fine; there is no endpoint x
         alarms.create("a", actions=["pipeline:ondata"], **source)
     assert "pipeline" not in caught.value.message
+
+    # An alarm's action pipeline:NAME starts an execution with the pipeline's defaults.
+    ws.pipelines.register(
+        {
+            "name": "alarmed",
+            "params": {"data": {"type": "str", "default": "events:1"}},
+            "steps": {"split": {"type": "split", "data": "${params.data}"}},
+        }
+    )
+    at = now()
+    monitor = {"endpoint": "churn", "type": "data-quality", "schedule": "0 * * * *"}
+    window = {"window_start": at - timedelta(hours=1), "window_end": at}
+    with ws.store.write() as session:
+        session.add(MonitorRow(name="drift", window_seconds=3600.0, config={}, created_at=at,
+                               created_by="test", **monitor))  # fmt: skip
+        session.add(MonitorRunRow(id=new_id("mrun"), monitor="drift", type="data-quality",
+                                  status="Completed", started_at=at, ended_at=at, metrics={},
+                                  violations=[{"column": "a"}], summary={}, **window))  # fmt: skip
+    alarms.create("retrain", on="monitor:drift", when="violations >= 1",
+                  actions=["pipeline:alarmed"])  # fmt: skip
+    [change] = alarms.evaluate()
+    [action] = change["actions"]
+    assert action["outcome"] == "ok", action
+    alarmed = ws.jobs.wait(action["detail"]["job_id"], timeout=300)
+    assert alarmed.status == "Completed" and alarmed.spec["trigger"] == "alarm retrain"
+    assert alarmed.spec["pipeline"] == "alarmed"
