@@ -21,6 +21,7 @@ from kiln.pipelines._steps import (
     STEP_TYPES,
     StepRun,
     code_of,
+    definition_path,
     output_kind,
 )
 from kiln.store import JobRow, PipelineRow, PipelineStepRow, link, new_id, now
@@ -294,7 +295,7 @@ class _Runner:
             elif name in _MODEL_FIELDS and isinstance(value, str):
                 identity[name] = "model:" + self.ctx.models.get(value).id
             elif step.type == "ingest" and name == "source":
-                path = StepRun(self.ctx, self.pipeline, step, {}, "", print).path(value)
+                path = definition_path(self.pipeline, value)
                 identity[name] = "file:" + (sha256_file(path) if path.is_file() else str(path))
             elif step.type == "processing" and name == "inputs" and isinstance(value, Mapping):
                 identity[name] = {

@@ -51,10 +51,7 @@ class StepRun:
 
     def path(self, value: str) -> Path:
         """A path from the definition, relative to the definition's folder."""
-        path = Path(os.path.expanduser(str(value)))
-        if not path.is_absolute() and self.pipeline.base_dir:
-            path = Path(self.pipeline.base_dir) / path
-        return path
+        return definition_path(self.pipeline, value)
 
     def adopt(self, job_id: str | None) -> None:
         """Record a job the step started as a child of the execution."""
@@ -80,6 +77,14 @@ class StepRun:
             raise
         self.adopt(job_of(result))
         return result
+
+
+def definition_path(pipeline: Pipeline, value: str) -> Path:
+    """A path written in ``pipeline``'s definition: relative to the definition's folder."""
+    path = Path(os.path.expanduser(str(value)))
+    if not path.is_absolute() and pipeline.base_dir:
+        path = Path(pipeline.base_dir) / path
+    return path
 
 
 @dataclass(frozen=True)
@@ -255,18 +260,7 @@ def load_function(run: StepRun, reference: str) -> Callable:
         namespace = runpy.run_path(str(path))
         function = namespace.get(name or "process")
     else:
-        if run.pipeline.base_dir and run.pipeline.base_dir not in sys.path:
-            sys.path.insert(0, run.pipeline.base_dir)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"Processing step {run.step.name!r}: cannot import {module_name!r} ({exc}). "
-                "Name a module on the Python path or in the pipeline file's folder.",
-                code="pipeline.bad-function",
-                field=run.step.name,
-            ) from None
-        function = getattr(module, name or "process", None)
+        function = _import_function(run.pipeline, run.step, reference)
     if not callable(function):
         raise ConfigError(
             f"Processing step {run.step.name!r}: {reference!r} names no function (write "
@@ -275,6 +269,23 @@ def load_function(run: StepRun, reference: str) -> Callable:
             field=run.step.name,
         )
     return function
+
+
+def _import_function(pipeline: Pipeline, step: Step, reference: str) -> Any:
+    """``module:function`` from the Python path or the definition's folder."""
+    module_name, _, name = reference.partition(":")
+    if pipeline.base_dir and pipeline.base_dir not in sys.path:
+        sys.path.insert(0, pipeline.base_dir)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"Processing step {step.name!r}: cannot import {module_name!r} ({exc}). Name a "
+            "module on the Python path or in the pipeline file's folder.",
+            code="pipeline.bad-function",
+            field=step.name,
+        ) from None
+    return getattr(module, name or "process", None)
 
 
 def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | None:
@@ -286,12 +297,11 @@ def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | 
         return str(config["sql"])
     reference = str(config.get("function") or config.get("script"))
     module_name, _, name = reference.partition(":")
-    stub = StepRun(None, pipeline, step, dict(config), "", lambda _: None)  # type: ignore[arg-type]
     if module_name.endswith(".py"):
-        path = stub.path(module_name)
+        path = definition_path(pipeline, module_name)
         return path.read_text() if path.is_file() else None
     try:
-        return inspect.getsource(load_function(stub, reference))
+        return inspect.getsource(_import_function(pipeline, step, reference))
     except (OSError, TypeError):
         return reference
 
