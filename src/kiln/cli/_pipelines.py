@@ -110,6 +110,24 @@ def _print_execution(execution) -> None:
         console.print(f"[red]{job.failure_reason}[/]")
 
 
+def _watch(ws, steps: int, start, *, quiet: bool, as_json: bool) -> None:
+    """Run an execution with a progress bar, then print it step by step (also when it failed,
+    before its error)."""
+    from kiln.errors import KilnError
+
+    try:
+        with _progress(steps, quiet=quiet or as_json) as on_log:
+            execution = start(on_log)
+    except KilnError as exc:
+        if exc.job_id:
+            _print_execution(ws.pipelines.execution(exc.job_id))
+        raise
+    if as_json:
+        print_json(execution.to_dict())
+        return
+    _print_execution(execution)
+
+
 @app.command("run")
 def pipelines_run(
     ctx: typer.Context,
@@ -120,24 +138,19 @@ def pipelines_run(
     as_json: bool = JsonOption,
 ) -> None:
     """Run a pipeline as an execution job; unchanged steps come from the cache."""
-    from kiln.errors import KilnError
     from kiln.pipelines import load_pipeline
 
     ws = workspace(ctx)
     params = parse_key_values(param, option="--param")
     is_file = Path(file).suffix in (".yaml", ".yml") or Path(file).exists()
     steps = len(load_pipeline(file).steps if is_file else ws.pipelines.get(file).pipeline.steps)
-    try:
-        with _progress(steps, quiet=quiet or as_json) as on_log:
-            execution = ws.pipelines.run(file, params=params, no_cache=no_cache, on_log=on_log)
-    except KilnError as exc:
-        if exc.job_id:
-            _print_execution(ws.pipelines.execution(exc.job_id))
-        raise
-    if as_json:
-        print_json(execution.to_dict())
-        return
-    _print_execution(execution)
+    _watch(
+        ws,
+        steps,
+        lambda on_log: ws.pipelines.run(file, params=params, no_cache=no_cache, on_log=on_log),
+        quiet=quiet,
+        as_json=as_json,
+    )
 
 
 @app.command("resume")
@@ -148,21 +161,15 @@ def pipelines_resume(
     as_json: bool = JsonOption,
 ) -> None:
     """Resume a failed execution from its failed step; completed steps are kept."""
-    from kiln.errors import KilnError
-
     ws = workspace(ctx)
     before = ws.pipelines.execution(execution_id)
-    try:
-        with _progress(len(before.steps), quiet=quiet or as_json) as on_log:
-            execution = ws.pipelines.resume(before.id, on_log=on_log)
-    except KilnError as exc:
-        if exc.job_id:
-            _print_execution(ws.pipelines.execution(exc.job_id))
-        raise
-    if as_json:
-        print_json(execution.to_dict())
-        return
-    _print_execution(execution)
+    _watch(
+        ws,
+        len(before.steps),
+        lambda on_log: ws.pipelines.resume(before.id, on_log=on_log),
+        quiet=quiet,
+        as_json=as_json,
+    )
 
 
 @app.command("list")

@@ -275,7 +275,7 @@ class Pipeline:
             if step_type is None:
                 raise ConfigError(
                     f"Step {step.name!r} has an unknown type {step.type!r}"
-                    f"{_did_you_mean(step.type, STEP_TYPES)}. Types: "
+                    f"{did_you_mean(step.type, STEP_TYPES)}. Types: "
                     f"{', '.join(STEP_TYPES)}.",
                     code="pipeline.unknown-step-type",
                     field=step.name,
@@ -288,7 +288,7 @@ class Pipeline:
                     if rest[0] not in known_params:
                         raise ConfigError(
                             f"Step {step.name!r} refers to an unknown parameter "
-                            f"{rest[0]!r}{_did_you_mean(rest[0], known_params)}. Parameters: "
+                            f"{rest[0]!r}{did_you_mean(rest[0], known_params)}. Parameters: "
                             f"{', '.join(sorted(known_params)) or 'none'}.",
                             code="pipeline.unknown-reference",
                             field=step.name,
@@ -305,7 +305,7 @@ class Pipeline:
                 if upstream not in names:
                     raise ConfigError(
                         f"Step {step.name!r} refers to an unknown step {upstream!r}"
-                        f"{_did_you_mean(upstream, names)}. Steps: {', '.join(names)}.",
+                        f"{did_you_mean(upstream, names)}. Steps: {', '.join(names)}.",
                         code="pipeline.unknown-reference",
                         field=step.name,
                     )
@@ -315,7 +315,7 @@ class Pipeline:
                     raise ConfigError(
                         f"Step {step.name!r} refers to ${{steps.{upstream}.{output}}}, but step "
                         f"{upstream!r} ({self.step(upstream).type}) has no output {output!r}"
-                        f"{_did_you_mean(output, produced)}. Its outputs: "
+                        f"{did_you_mean(output, produced)}. Its outputs: "
                         f"{', '.join(produced)}.",
                         code="pipeline.unknown-reference",
                         field=step.name,
@@ -356,7 +356,7 @@ class Pipeline:
             if name not in known:
                 raise ConfigError(
                     f"Pipeline {self.name!r} has no parameter {name!r}"
-                    f"{_did_you_mean(name, known)}. Parameters: "
+                    f"{did_you_mean(name, known)}. Parameters: "
                     f"{', '.join(known) or 'none'}.",
                     code="pipeline.bad-param",
                     field=name,
@@ -461,6 +461,6 @@ def _check_retry(step: Step) -> None:
         )
 
 
-def _did_you_mean(word: str, choices) -> str:
+def did_you_mean(word: str, choices) -> str:
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import update
 
 from kiln.errors import ConfigError, KilnError, StateError
-from kiln.pipelines._definition import EXPRESSION, Pipeline, Step
+from kiln.pipelines._definition import EXPRESSION, Pipeline, Step, did_you_mean
 from kiln.store import JobRow
 
 if TYPE_CHECKING:
@@ -106,12 +106,9 @@ class StepType:
         known = (*self.required, *self.optional, *self.one_of)
         for name in step.fields:
             if name not in known:
-                import difflib
-
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(
-                    f"Step {step.name!r} ({self.name}) has an unknown field {name!r}{hint}. "
+                    f"Step {step.name!r} ({self.name}) has an unknown field "
+                    f"{name!r}{did_you_mean(name, known)}. "
                     f"Its fields: {', '.join(known)}, and after, cache, retry.",
                     code="pipeline.unknown-field",
                     field=step.name,
@@ -307,6 +304,8 @@ def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | 
 
 
 # -- model steps --------------------------------------------------------------------------------
+# The fields of kiln.training.TrainingOptions, named here so that a definition is checked without
+# importing the training stack (the check runs before every execution, a cached one included).
 _TRAINING_OPTIONS = (
     "target",
     "hyperparameters",
@@ -413,8 +412,6 @@ _CRITERION = re.compile(
 
 def _check_when(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
     """A condition on an unknown metric is refused before any step runs."""
-    import difflib
-
     from kiln.problems import metric_names
 
     when = step.fields.get("when")
@@ -443,11 +440,9 @@ def _check_when(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> No
             )
         metric = match.group(2)
         if metric not in known:
-            close = difflib.get_close_matches(metric, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"Step {step.name!r}: unknown metric {metric!r} in the condition "
-                f"{text!r}.{hint} Metrics: {', '.join(known)}.",
+                f"Step {step.name!r}: unknown metric {metric!r}{did_you_mean(metric, known)} in "
+                f"the condition {text!r}. Metrics: {', '.join(known)}.",
                 code="pipeline.unknown-metric",
                 field=step.name,
             )
