@@ -112,6 +112,7 @@ def test_a_failing_script_fails_its_step_and_the_execution_resumes(ws, tmp_path,
     assert [s.status for s in resumed.steps] == ["Completed"] * 4
     assert resumed.step("ingest").ended_at == failed.step("ingest").ended_at  # kept, not re-run
     assert resumed.step("clean").attempts == 2  # its failed run and this one
+    assert resumed.step("clean").reason == "resumed after it failed (first run)"
     assert resumed.step("flaky").attempts == 2  # retried once
     assert ws.data.load(resumed.step("count").outputs["data"])["n"].tolist() == [8]
 

@@ -206,6 +206,8 @@ class _Runner:
             self.log(step.name, f"Cached ({reason}).")
             return
         reason = self._why(step, inputs, previous)
+        if row["attempts"]:  # it ran in this execution before, and failed: a resume
+            reason = f"resumed after it failed ({reason})"
         self._update(
             row["id"],
             status=RUNNING,
