@@ -143,6 +143,25 @@ def test_a_failing_script_fails_its_step_and_the_execution_resumes(ws, tmp_path,
     assert "monitor_type" in types
 
 
+def test_a_stopped_execution_ends_its_running_step(ws, tmp_path):
+    from kiln.errors import KilnError
+
+    (tmp_path / "data.csv").write_text("x\n1\n2\n")
+    # Stands in for Ctrl-C or 'kiln jobs cancel' reaching the execution's process mid-step.
+    (tmp_path / "stop.py").write_text("def process(inputs):\n    raise KeyboardInterrupt\n")
+    (tmp_path / "stopped.yaml").write_text(
+        "name: stopped\nsteps:\n"
+        "  ingest: {type: ingest, source: data.csv, name: raw}\n"
+        "  stop: {type: processing, script: stop.py, inputs: {raw: '${steps.ingest.data}'}}\n"
+    )
+    with pytest.raises(KilnError) as caught:
+        ws.pipelines.run(tmp_path / "stopped.yaml")
+    execution = ws.pipelines.execution(caught.value.job_id)
+    assert execution.status == "Stopped"
+    assert [s.status for s in execution.steps] == ["Completed", "Failed"]
+    assert "the execution ended" in execution.step("stop").reason
+
+
 def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
     ws, result = trained_copy
     ref = result.model.ref
