@@ -162,7 +162,7 @@ def test_a_stopped_execution_ends_its_running_step(ws, tmp_path):
     assert "the execution ended" in execution.step("stop").reason
 
 
-def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
+def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy, run_cli):
     ws, result = trained_copy
     ref = result.model.ref
     # Stands in for the criteria a training job with a problem records (the PROBLEM part).
@@ -214,7 +214,8 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy):
     assert "churn@best" not in ws.models.aliases("churn")
 
     ws.models.approve(ref, reason="looked at it")
-    resumed = ws.pipelines.resume(execution.id)
+    run_cli("pipelines", "resume", execution.id, "-q", home=ws.home, check=True)
+    resumed = ws.pipelines.execution(execution.id)
     assert resumed.step("person").outputs["status"] == "Approved"
     assert resumed.step("auto").outputs == {"model": ref, "status": "Approved", "passed": True}
 
@@ -251,7 +252,9 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     again = ws.pipelines.executions("ondata")[0]
     assert again.id != job.id and again.step("split").reason == "cache disabled (--no-cache)"
 
-    cron = ws.pipelines.schedule("ondata", cron="0 3 * * *", params={"data": "events:1"})
+    run_cli("pipelines", "schedule", "ondata", "--cron", "0 3 * * *", "-p", "data=events:1",
+            home=ws.home, check=True)  # fmt: skip
+    cron = ws.monitoring.schedules.get("pipeline:ondata:cron")
     assert cron.expression == "0 3 * * *" and cron.target["params"] == {"data": "events:1"}
     alarms = AlarmService(ws)
     source = {"on": "endpoint:x:error_rate", "when": "error_rate > 1"}
