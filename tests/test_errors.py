@@ -40,6 +40,7 @@ DYNAMIC = {
     ("problems/_criteria.py", "code"): set(),  # parse_criterion's and check_metric_names'
     ("errors.py", "self.code"): set(),
     ("compute/_local.py", "job.failure_code"): set(),
+    ("pipelines/_execution.py", "exc.code"): set(),  # a failed step's own error, named by step
 }
 
 

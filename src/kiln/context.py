@@ -85,6 +85,13 @@ register_job_kind(
 )
 register_job_kind("monitor", run="kiln.monitoring:run_monitor_job", id_prefix="mon")
 register_job_kind("retraining", run="kiln.monitoring:run_retraining_job", id_prefix="retrain")
+register_job_kind(
+    "pipeline",
+    run="kiln.pipelines:run_pipeline_job",
+    id_prefix="pipe",
+    title="pipeline",
+    resume="kiln pipelines resume {job}",
+)
 
 
 class Context:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
     from kiln.monitoring import MonitoringService
+    from kiln.pipelines import PipelineService
     from kiln.profile import DatasetProfile
     from kiln.recipe import RecipePreview
     from kiln.reports import JobReport
@@ -137,6 +138,13 @@ class Workspace(Context):
         from kiln.monitoring import MonitoringService
 
         return MonitoringService(self)
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        """Pipelines: DAGs of steps run as cached, resumable executions; see docs/pipelines.md."""
+        from kiln.pipelines import PipelineService
+
+        return PipelineService(self)
 
     def report(self, job_id: str, *, out: str | Path | None = None, **options: Any) -> JobReport:
         """Write the HTML report of a completed training, tuning or AutoML job; see

@@ -8,6 +8,7 @@ import typer
 
 from kiln.cli import _alarms as _alarms_cli
 from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
+from kiln.cli import _pipelines as _pipelines_cli
 from kiln.cli import _problems as _problems_cli
 from kiln.cli import _scheduler as _scheduler_cli
 from kiln.cli._common import (
@@ -60,6 +61,7 @@ app.add_typer(_scheduler_cli.app, name="scheduler")
 app.add_typer(_clarify.app, name="clarify")
 app.command("lineage")(_lineage_command)
 app.add_typer(_problems_cli.app, name="problem")
+app.add_typer(_pipelines_cli.app, name="pipelines")
 
 
 def _version(value: bool) -> None:

@@ -33,6 +33,7 @@ from kiln.store import (
     EndpointRow,
     MonitorRow,
     MonitorRunRow,
+    PipelineRow,
     Record,
     now,
     who,
@@ -56,7 +57,7 @@ log = logging.getLogger("kiln.alarms")
 
 OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
 STATES = (OK, ALARM, INSUFFICIENT_DATA)
-ACTION_KINDS = ("log", "webhook", "command", "rollback", "retrain")
+ACTION_KINDS = ("log", "webhook", "command", "rollback", "retrain", "pipeline")
 ENDPOINT_WINDOW_SECONDS = 300.0
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_BACKOFF_SECONDS = 0.5  # doubled after each failed attempt
@@ -243,7 +244,7 @@ def parse_action(text: str) -> tuple[str, str]:
     if problem:
         raise ConfigError(
             f"Cannot read the alarm action {text!r}: {problem}. Actions: log, webhook:URL, "
-            "command:CMD, rollback:ENDPOINT, retrain:SPEC.",
+            "command:CMD, rollback:ENDPOINT, retrain:SPEC, pipeline:NAME.",
             code="alarms.bad-action",
         )
     return kind, argument.strip()
@@ -266,6 +267,11 @@ def _run_action(ctx: Context, action: str, payload: dict, endpoint: str | None) 
             return {"action": action, "outcome": "ok", "detail": detail}
         from kiln.monitoring._scheduler import SCHEDULE_KINDS, _resolve
 
+        if kind == "pipeline":
+            # Starts an execution of the stored pipeline and returns; it runs on in a thread.
+            start_pipeline = _resolve(SCHEDULE_KINDS["pipeline"])
+            job_id = start_pipeline(ctx, {"pipeline": argument}, reason=f"alarm {payload['alarm']}")
+            return {"action": action, "outcome": "ok", "detail": {"job_id": job_id}}
         start_retraining = _resolve(SCHEDULE_KINDS["retrain"])
         job_id = start_retraining(ctx, argument, endpoint=endpoint, reason=payload["evidence"])
         return {"action": action, "outcome": "ok", "detail": {"job_id": job_id}}
@@ -383,6 +389,8 @@ class AlarmService:
                 from kiln.monitoring._retrain import parse_retrain_spec
 
                 parse_retrain_spec(self.ctx, argument)  # an endpoint or a model, now
+            if kind == "pipeline":
+                self._check_pipeline(argument, action)
         self._check_source(source)
         at = now()
         with self.ctx.store.write() as session:
@@ -477,6 +485,16 @@ class AlarmService:
                     "create').",
                     code="alarms.unknown-monitor",
                 )
+
+    def _check_pipeline(self, name: str, action: str) -> None:
+        with self.ctx.store.read() as session:
+            known = sorted(set(session.scalars(select(PipelineRow.name))))
+        if name not in known:
+            raise ConfigError(
+                f"The action {action!r} names no stored pipeline. Pipelines: "
+                f"{', '.join(known) or 'none'}; run one first ('kiln pipelines run FILE').",
+                code="alarms.bad-action",
+            )
 
     def _check_endpoint(self, endpoint: str, *, what: str) -> None:
         with self.ctx.store.read() as session:

@@ -41,9 +41,10 @@ log = logging.getLogger("kiln.scheduler")
 SCHEDULE_KINDS: dict[str, str] = {
     "monitor": "kiln.monitoring._monitors:start_monitor_run",
     "retrain": "kiln.monitoring._retrain:start_retraining",
+    "pipeline": "kiln.pipelines:start_scheduled_pipeline",
 }
 # What each kind's target must name (see start_scheduled).
-_TARGET_KEYS = {"monitor": "monitor", "retrain": "spec"}
+_TARGET_KEYS = {"monitor": "monitor", "retrain": "spec", "pipeline": "pipeline"}
 _ALIASES = {"hourly": "0 * * * *", "daily": "0 0 * * *"}
 # How long a claim on a schedule holds before another scheduler may take it over (the claiming
 # scheduler died between claiming and recording the run).
@@ -407,6 +408,8 @@ def start_scheduled(ctx: Context, kind: str, target: dict, *, reason: str | None
     # The job runs on in a thread: a retraining may take longer than the schedule's lease.
     if kind == "monitor":
         return function(ctx, target["monitor"], wait=False)
+    if kind == "pipeline":  # None when a data trigger finds no new version
+        return function(ctx, target, reason=reason, wait=False)
     return function(ctx, target["spec"], endpoint=target.get("endpoint"), reason=reason, wait=False)
 
 

@@ -1,0 +1,383 @@
+"""``ws.pipelines``: register pipeline definitions, run, inspect and resume executions, and
+schedule them (cron, a new data set version, an alarm)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from kiln.compute import Job, LocalExecutor
+from kiln.errors import ConfigError, NotFound
+from kiln.pipelines._definition import Pipeline, load_pipeline
+from kiln.store import PipelineRow, PipelineStepRow, Record, ScheduleRow, new_id, now, who
+
+if TYPE_CHECKING:
+    from kiln.context import Context
+
+__all__ = [
+    "Execution",
+    "PipelineService",
+    "PipelineVersion",
+    "StepRecord",
+    "start_scheduled_pipeline",
+]
+
+log = logging.getLogger("kiln.pipelines")
+
+
+@dataclass(frozen=True)
+class PipelineVersion(Record):
+    """One stored version of a pipeline definition."""
+
+    id: str
+    name: str
+    version: int
+    definition: dict
+    digest: str
+    source: str | None
+    created_at: datetime
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return Pipeline.from_dict(self.definition, source=self.source)
+
+    def to_dict(self) -> dict:
+        return self._plain() | {"ref": self.ref}
+
+
+@dataclass(frozen=True)
+class StepRecord(Record):
+    """One step of an execution as recorded: status, why it ran, cache hit, timings, outputs."""
+
+    id: str
+    execution_id: str
+    step: str
+    type: str
+    status: str
+    cache_key: str | None
+    cached_from: str | None
+    reason: str | None
+    attempts: int
+    inputs: dict
+    outputs: dict
+    job_id: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict:
+        return self._plain() | {"duration_seconds": self.duration_seconds}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A pipeline execution: its job (kind ``pipeline``) and its steps, in the order they ran."""
+
+    job: Job
+    steps: list[StepRecord]
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def status(self) -> str:
+        return self.job.status
+
+    @property
+    def pipeline(self) -> str:
+        return self.job.spec.get("pipeline", "")
+
+    def step(self, name: str) -> StepRecord:
+        for step in self.steps:
+            if step.step == name:
+                return step
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return self.job.to_dict() | {"steps": [s.to_dict() for s in self.steps]}
+
+
+class PipelineService:
+    """``ws.pipelines``: pipelines and their executions; see docs/pipelines.md."""
+
+    def __init__(self, ctx: Context):
+        self._ctx = ctx
+
+    # -- definitions ----------------------------------------------------------------------------
+    def register(self, source: str | os.PathLike | Mapping | Pipeline) -> PipelineVersion:
+        """Check a definition and store it: the same definition keeps its version, a changed
+        one becomes the next version. Refused (``pipeline.*``) before anything is stored."""
+        pipeline = load_pipeline(source)
+        if pipeline.base_dir is None:  # built in Python: relative paths are from here
+            pipeline = dataclasses.replace(pipeline, base_dir=os.getcwd())
+        pipeline.check()
+        definition = pipeline.to_dict()
+        digest = pipeline.digest
+        with self._ctx.store.write() as session:
+            latest = session.scalars(
+                select(PipelineRow)
+                .where(PipelineRow.name == pipeline.name)
+                .order_by(PipelineRow.version.desc())
+                .limit(1)
+            ).first()
+            if latest is not None and latest.digest == digest:
+                return PipelineVersion._from_row(latest)
+            row = PipelineRow(
+                id=new_id("pl"),
+                name=pipeline.name,
+                version=(latest.version if latest else 0) + 1,
+                definition=definition,
+                digest=digest,
+                source=pipeline.source,
+                created_at=now(),
+                created_by=who(),
+            )
+            session.add(row)
+            session.flush()
+            return PipelineVersion._from_row(row)
+
+    def get(self, ref: str) -> PipelineVersion:
+        """A stored pipeline: ``churn`` (its latest version) or ``churn:2``."""
+        name, _, version = ref.partition(":")
+        with self._ctx.store.read() as session:
+            query = select(PipelineRow).where(PipelineRow.name == name)
+            if version:
+                query = query.where(PipelineRow.version == int(version))
+            row = session.scalars(query.order_by(PipelineRow.version.desc()).limit(1)).first()
+            if row is None:
+                known = sorted(set(session.scalars(select(PipelineRow.name))))
+                raise NotFound(
+                    f"No pipeline {ref!r}. Pipelines: {', '.join(known) or 'none'}; run one "
+                    "from its file with 'kiln pipelines run FILE'.",
+                    code="pipeline.unknown-pipeline",
+                )
+            return PipelineVersion._from_row(row)
+
+    def list(self) -> list[PipelineVersion]:
+        """The latest version of each pipeline."""
+        with self._ctx.store.read() as session:
+            latest = (
+                select(PipelineRow.name, func.max(PipelineRow.version).label("v"))
+                .group_by(PipelineRow.name)
+                .subquery()
+            )
+            rows = session.scalars(
+                select(PipelineRow)
+                .join(
+                    latest,
+                    (PipelineRow.name == latest.c.name) & (PipelineRow.version == latest.c.v),
+                )
+                .order_by(PipelineRow.name)
+            )
+            return [PipelineVersion._from_row(r) for r in rows]
+
+    # -- executions -----------------------------------------------------------------------------
+    def run(
+        self,
+        source: str | os.PathLike | Mapping | Pipeline,
+        *,
+        params: Mapping[str, Any] | None = None,
+        no_cache: bool = False,
+        on_log: Callable[[str], None] | None = None,
+        wait: bool = True,
+        trigger: str | None = None,
+    ) -> Execution:
+        """Run a pipeline (a YAML file, a :class:`Pipeline`, or a stored pipeline's name) as an
+        execution job; its definition and ``params`` are checked before any step runs.
+
+        Returns the execution once it has ended (``wait=False``: at once, running in a thread).
+        A step that fails raises its error; the execution can then be resumed."""
+        stored = self._stored(source)
+        record = stored or self.register(source)
+        pipeline = record.pipeline
+        values = pipeline.resolve_params(params)
+        pipeline.check(values)
+        job = self._ctx.jobs.create(
+            "pipeline",
+            {
+                "pipeline": record.name,
+                "version": record.version,
+                "pipeline_id": record.id,
+                "params": values,
+                "no_cache": no_cache,
+                "trigger": trigger or "manual",
+            },
+        )
+        self._launch(job, wait=wait, on_log=on_log)
+        return self.execution(job.id)
+
+    def resume(
+        self, execution_id: str, *, on_log: Callable[[str], None] | None = None, wait: bool = True
+    ) -> Execution:
+        """Run a Failed or Stopped execution again: steps that completed (or came from the
+        cache, or were skipped) keep their outputs; the failed step and those after it run."""
+        job = self._execution_job(execution_id)
+        job = self._ctx.jobs.reopen(job.id)
+        self._ctx.jobs.context(job.id).log("Resumed.")
+        self._launch(job, wait=wait, on_log=on_log)
+        return self.execution(job.id)
+
+    def execution(self, execution_id: str) -> Execution:
+        job = self._execution_job(execution_id)
+        with self._ctx.store.read() as session:
+            rows = session.scalars(
+                select(PipelineStepRow).where(PipelineStepRow.execution_id == job.id)
+            ).all()
+            steps = [StepRecord._from_row(r) for r in rows]
+        order = self._order(job)
+        steps.sort(key=lambda s: order.get(s.step, len(order)))
+        return Execution(job=job, steps=steps)
+
+    def executions(self, name: str | None = None, *, limit: int | None = 50) -> list[Execution]:
+        """Newest first; ``name``: of that pipeline only."""
+        if name is not None:
+            self.get(name)
+        jobs = self._ctx.jobs.list(kind="pipeline", limit=None)
+        chosen = [j for j in jobs if name is None or j.spec.get("pipeline") == name][:limit]
+        return [self.execution(j.id) for j in chosen]
+
+    def logs(self, execution_id: str) -> list[tuple[int, datetime, str, str]]:
+        return self._ctx.jobs.logs(self._execution_job(execution_id).id)
+
+    # -- schedules and triggers -----------------------------------------------------------------
+    def schedule(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        on_data: str | None = None,
+        data_param: str = "data",
+        params: Mapping[str, Any] | None = None,
+    ):
+        """Run stored pipeline ``name`` on a cron schedule, or (``on_data``) whenever data set
+        ``on_data`` has a new version, passing its reference as parameter ``data_param``; the
+        scheduler (``kiln scheduler run``) starts the executions. For ``on_data``, ``cron`` is
+        how often to look (every minute by default)."""
+        from kiln.monitoring import ScheduleService
+
+        pipeline = self.get(name).pipeline
+        if cron is None and on_data is None:
+            raise ConfigError(
+                "A pipeline schedule needs --cron EXPRESSION or --on-data DATASET.",
+                code="pipeline.bad-schedule",
+            )
+        values = dict(params or {})
+        target: dict[str, Any] = {"pipeline": name, "params": values}
+        if on_data is not None:
+            latest = self._ctx.data.get(on_data)  # refuses an unknown data set
+            if data_param not in {p.name for p in pipeline.params}:
+                raise ConfigError(
+                    f"Pipeline {name!r} has no parameter {data_param!r} to take the new version "
+                    f"of {on_data!r}. Parameters: "
+                    f"{', '.join(p.name for p in pipeline.params) or 'none'}; name one with "
+                    "--data-param.",
+                    code="pipeline.bad-param",
+                    field=data_param,
+                )
+            target |= {
+                "on_data": latest.name,
+                "data_param": data_param,
+                "seen_version": latest.version,
+            }
+        pipeline.resolve_params({**values, **({data_param: "x"} if on_data else {})})
+        kind = "data" if on_data else "cron"
+        return ScheduleService(self._ctx).put(
+            f"pipeline:{name}:{kind}",
+            kind="pipeline",
+            target=target,
+            expression=cron or "* * * * *",
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _stored(self, source) -> PipelineVersion | None:
+        if not isinstance(source, str) or Path(source).suffix in (".yaml", ".yml"):
+            return None
+        if Path(source).exists():
+            return None
+        try:
+            return self.get(source)
+        except NotFound:
+            return None
+
+    def _execution_job(self, execution_id: str) -> Job:
+        job = self._ctx.jobs.get(execution_id)
+        if job.kind != "pipeline":
+            raise ConfigError(
+                f"Job {job.id} is a {job.kind} job, not a pipeline execution. See 'kiln "
+                "pipelines executions'.",
+                code="pipeline.not-an-execution",
+            )
+        return job
+
+    def _order(self, job: Job) -> dict[str, int]:
+        with self._ctx.store.read() as session:
+            row = session.get(PipelineRow, job.spec.get("pipeline_id"))
+            definition = row.definition if row is not None else {"steps": {}}
+        try:
+            order = Pipeline.from_dict(definition).order()
+        except ConfigError:
+            order = list(definition.get("steps") or {})
+        return {name: i for i, name in enumerate(order)}
+
+    def _launch(self, job: Job, *, wait: bool, on_log) -> None:
+        # The execution itself runs in a local process: it only orchestrates; its steps' jobs
+        # go to the workspace's executor (kiln.compute.executor_for).
+        if wait:
+            LocalExecutor(self._ctx).run(job, on_log=on_log)
+            return
+
+        def watch() -> None:
+            try:
+                LocalExecutor(self._ctx).run(job, on_log=on_log)
+            except Exception as exc:  # noqa: BLE001 — the job's record holds the failure
+                log.warning("pipeline execution %s did not complete: %s", job.id, exc)
+
+        threading.Thread(target=watch, name=f"kiln-{job.id}").start()
+
+
+def start_scheduled_pipeline(
+    ctx: Context, target: Mapping[str, Any], *, reason: Any = None, wait: bool = False
+) -> str | None:
+    """Start an execution for a schedule or an alarm; the job id, or None when a data trigger
+    finds no new version of its data set."""
+    service = PipelineService(ctx)
+    params = dict(target.get("params") or {})
+    trigger = f"{reason}" if reason else "schedule"
+    dataset = target.get("on_data")
+    if dataset:
+        latest = ctx.data.get(dataset)
+        if latest.version <= int(target.get("seen_version") or 0):
+            return None
+        params[target.get("data_param") or "data"] = latest.ref
+        trigger = f"new data set version {latest.ref}"
+        with ctx.store.write() as session:
+            session.execute(
+                update(ScheduleRow)
+                .where(ScheduleRow.name == f"pipeline:{target['pipeline']}:data")
+                .values(target={**target, "seen_version": latest.version})
+                .execution_options(synchronize_session=False)
+            )
+    execution = service.run(
+        str(target["pipeline"]), params=params, wait=wait, trigger=str(trigger)[:500]
+    )
+    return execution.id

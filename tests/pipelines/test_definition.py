@@ -1,0 +1,145 @@
+"""Pipeline definitions: parameters, the DAG and every check made before any step runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiln.errors import ConfigError
+from kiln.pipelines import Parameter, Pipeline, Step, load_pipeline
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipelines" / "churn.yaml"
+
+
+def _pipeline(steps: dict, params: dict | None = None) -> Pipeline:
+    return Pipeline.from_dict({"name": "demo", "params": params or {}, "steps": steps})
+
+
+def test_steps_run_after_the_steps_they_refer_to():
+    pipeline = _pipeline(
+        {
+            "train": {"type": "train", "data": "${steps.split.train}", "algorithm": "linear"},
+            "split": {"type": "split", "data": "${steps.ingest.data}"},
+            "ingest": {"type": "ingest", "source": "a.csv", "name": "raw"},
+            "profile": {"type": "profile", "data": "${steps.ingest.data}", "after": "split"},
+        }
+    )
+    assert pipeline.check() == ["ingest", "split", "train", "profile"]
+
+
+def test_a_python_pipeline_is_the_same_model_as_yaml(tmp_path):
+    built = Pipeline(
+        "demo",
+        params=[Parameter("target", "str", "churn")],
+        steps=[
+            Step("ingest", "ingest", {"source": "a.csv", "name": "raw"}),
+            Step("split", "split", {"data": "${steps.ingest.data}", "target": "${params.target}"}),
+        ],
+    )
+    read = Pipeline.from_dict(built.to_dict())
+    assert read.to_dict() == built.to_dict() and read.digest == built.digest
+    assert read.check({"target": "churn"}) == ["ingest", "split"]
+
+
+def test_a_cycle_is_refused_naming_its_steps():
+    pipeline = _pipeline(
+        {
+            "a": {"type": "split", "data": "${steps.c.test}"},
+            "b": {"type": "split", "data": "${steps.a.train}"},
+            "c": {"type": "split", "data": "${steps.b.train}"},
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        pipeline.check()
+    assert caught.value.code == "pipeline.cycle"
+    assert all(f"{name} →" in caught.value.message or f"→ {name}" in caught.value.message
+               for name in "abc")  # fmt: skip
+
+
+def test_an_unknown_step_or_output_is_refused_naming_both():
+    with pytest.raises(ConfigError) as caught:
+        _pipeline({"split": {"type": "split", "data": "${steps.ingset.data}"}}).check()
+    assert caught.value.code == "pipeline.unknown-reference"
+    assert "'split'" in caught.value.message and "'ingset'" in caught.value.message
+
+    pipeline = _pipeline(
+        {
+            "ingest": {"type": "ingest", "source": "a.csv", "name": "raw"},
+            "split": {"type": "split", "data": "${steps.ingest.dataset}"},
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        pipeline.check()
+    message = caught.value.message
+    assert caught.value.code == "pipeline.unknown-reference"
+    assert "'split'" in message and "ingest.dataset" in message and "'data'" in message
+
+
+def test_an_unknown_type_field_or_parameter_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        _pipeline({"t": {"type": "trian", "data": "x"}}).check()
+    assert caught.value.code == "pipeline.unknown-step-type" and "'train'" in caught.value.message
+
+    with pytest.raises(ConfigError) as caught:
+        _pipeline({"t": {"type": "train", "data": "x", "algoritm": "linear"}}).check()
+    assert caught.value.code == "pipeline.unknown-field" and "'algorithm'" in caught.value.message
+
+    with pytest.raises(ConfigError) as caught:
+        _pipeline({"s": {"type": "split", "data": "${params.dta}"}}, {"data": "x"}).check()
+    assert caught.value.code == "pipeline.unknown-reference" and "'dta'" in caught.value.message
+
+    with pytest.raises(ConfigError) as caught:
+        _pipeline({"s": {"type": "split", "data": "x", "retry": {"attempts": 0}}}).check()
+    assert caught.value.code == "pipeline.bad-retry"
+
+
+def test_a_condition_on_an_unknown_metric_is_refused():
+    pipeline = _pipeline(
+        {"gate": {"type": "condition", "model": "churn", "when": "test.roc_acu >= ${params.m}"}},
+        {"m": 0.8},
+    )
+    with pytest.raises(ConfigError) as caught:
+        pipeline.check(pipeline.resolve_params())
+    assert caught.value.code == "pipeline.unknown-metric"
+    assert "'roc_acu'" in caught.value.message and "'roc_auc'" in caught.value.message
+
+
+def test_parameters_are_converted_and_a_wrong_type_is_refused():
+    pipeline = _pipeline(
+        {"s": {"type": "split", "data": "x", "seed": "${params.seed}"}},
+        {"seed": {"type": "int", "default": 1}, "strict": False, "name": {"type": "str"}},
+    )
+    assert pipeline.resolve_params({"seed": "7", "strict": "yes", "name": "a"}) == {
+        "seed": 7,
+        "strict": True,
+        "name": "a",
+    }
+    with pytest.raises(ConfigError) as caught:
+        pipeline.resolve_params({"seed": "seven", "name": "a"})
+    assert caught.value.code == "pipeline.bad-param"
+    assert all(word in caught.value.message for word in ("'seed'", "'seven'", "int"))
+    with pytest.raises(ConfigError, match="needs parameter 'name'"):
+        pipeline.resolve_params({})
+    with pytest.raises(ConfigError, match="no parameter 'sed'"):
+        pipeline.resolve_params({"sed": "1", "name": "a"})
+
+
+def test_the_example_pipeline_reads_and_checks():
+    pipeline = load_pipeline(EXAMPLE)
+    order = pipeline.check(pipeline.resolve_params())
+    assert order[0] == "ingest" and order[-1] == "monitor"
+    assert order.index("gate") < order.index("register") < order.index("deploy")
+
+
+def test_a_python_function_is_stored_as_its_import_path():
+    from recipe_functions import charges_per_month
+
+    def step(function) -> Pipeline:
+        return Pipeline("demo", [Step("clean", "processing", {"function": function})])
+
+    stored = step(charges_per_month).to_dict()["steps"]["clean"]["function"]
+    assert stored == "recipe_functions:charges_per_month"
+    with pytest.raises(ConfigError) as caught:
+        step(lambda inputs: inputs).to_dict()
+    assert caught.value.code == "pipeline.bad-function" and "cannot import" in caught.value.message
