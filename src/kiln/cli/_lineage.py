@@ -27,8 +27,10 @@ def lineage(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Show the lineage of a record: data → jobs → model → approval → deployment → endpoint →
-    captured predictions, as a tree (or --json, --html FILE)."""
+    """Show where a record came from and what it led to, as a tree (or --json, --html FILE).
+
+    The graph runs data → jobs → model → approval → deployment → endpoint → captured predictions.
+    """
     both = upstream == downstream  # neither flag, or both: the two directions
     graph = workspace(ctx).lineage.graph(
         entity, upstream=both or upstream, downstream=both or downstream, depth=depth
