@@ -165,11 +165,9 @@ def test_a_stopped_execution_ends_its_running_step(ws, tmp_path):
 def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy, run_cli):
     ws, result = trained_copy
     ref = result.model.ref
-    # Stands in for the criteria a training job with a problem records (the PROBLEM part).
-    ws.models.add_details(
-        ref,
-        problem="churn:1",
-        criteria={"passed": True, "results": [{"criterion": "recall >= 0.1", "passed": True}]},
+    # The model was trained without a problem: the criteria gate evaluates it against one now.
+    ws.problems.create(
+        "churn", {"target": "churn", "problem_type": "binary", "criteria": ["recall >= 0.1"]}
     )
     definition = {
         "name": "gates",
@@ -210,6 +208,7 @@ def test_gates_skip_later_steps_and_approval_waits_for_a_person(trained_copy, ru
     assert scored.row_count == ws.data.get("churn_test").row_count
     assert ws.jobs.get(execution.step("score").job_id).parent_id == execution.id
     assert execution.step("strict").outputs["passed"] is False
+    assert execution.step("criteria").outputs["passed"] is True
     assert execution.step("alias").reason == "condition 'strict' was false"
     assert "churn@best" not in ws.models.aliases("churn")
 
