@@ -27,6 +27,7 @@ from kiln.store import (
     EndpointRow,
     GroundTruthRow,
     Record,
+    latest_versions,
     link,
     new_id,
     now,
@@ -229,20 +230,7 @@ class DataCatalog:
                 if not rows:
                     self.get(name)  # raises the helpful NotFound
             else:
-                latest = (
-                    select(DatasetVersionRow.name, func.max(DatasetVersionRow.version).label("v"))
-                    .group_by(DatasetVersionRow.name)
-                    .subquery()
-                )
-                rows = session.scalars(
-                    select(DatasetVersionRow)
-                    .join(
-                        latest,
-                        (DatasetVersionRow.name == latest.c.name)
-                        & (DatasetVersionRow.version == latest.c.v),
-                    )
-                    .order_by(DatasetVersionRow.name)
-                ).all()
+                rows = latest_versions(session, DatasetVersionRow)
             return [DatasetVersion._from_row(r) for r in rows]
 
     def path(self, ref: str | DatasetVersion) -> Path:

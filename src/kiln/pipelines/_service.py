@@ -13,12 +13,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from kiln.compute import Job, LocalExecutor
 from kiln.errors import ConfigError, NotFound
 from kiln.pipelines._definition import Pipeline, load_pipeline
-from kiln.store import PipelineRow, PipelineStepRow, Record, ScheduleRow, new_id, now, who
+from kiln.store import (
+    PipelineRow,
+    PipelineStepRow,
+    Record,
+    ScheduleRow,
+    latest_versions,
+    new_id,
+    now,
+    who,
+)
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -176,20 +185,7 @@ class PipelineService:
     def list(self) -> list[PipelineVersion]:
         """The latest version of each pipeline."""
         with self._ctx.store.read() as session:
-            latest = (
-                select(PipelineRow.name, func.max(PipelineRow.version).label("v"))
-                .group_by(PipelineRow.name)
-                .subquery()
-            )
-            rows = session.scalars(
-                select(PipelineRow)
-                .join(
-                    latest,
-                    (PipelineRow.name == latest.c.name) & (PipelineRow.version == latest.c.v),
-                )
-                .order_by(PipelineRow.name)
-            )
-            return [PipelineVersion._from_row(r) for r in rows]
+            return [PipelineVersion._from_row(r) for r in latest_versions(session, PipelineRow)]
 
     # -- executions -----------------------------------------------------------------------------
     def run(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kiln.errors import ConfigError, NotFound
 from kiln.problems._spec import (
@@ -19,7 +19,7 @@ from kiln.problems._spec import (
 )
 from kiln.problems._target import order_classes
 from kiln.refs import check_name, parse_ref
-from kiln.store import ProblemRow, Record, new_id, now, who
+from kiln.store import ProblemRow, Record, latest_versions, new_id, now, who
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -151,19 +151,7 @@ class ProblemService:
     def list(self) -> list[Problem]:
         """The latest version of each problem, by name."""
         with self._ws.store.read() as session:
-            latest = (
-                select(ProblemRow.name, func.max(ProblemRow.version).label("version"))
-                .group_by(ProblemRow.name)
-                .subquery()
-            )
-            rows = session.scalars(
-                select(ProblemRow)
-                .join(
-                    latest,
-                    (ProblemRow.name == latest.c.name) & (ProblemRow.version == latest.c.version),
-                )
-                .order_by(ProblemRow.name)
-            ).all()
+            rows = latest_versions(session, ProblemRow)
         return [Problem._from_row(r) for r in rows]
 
     def history(self, name: str) -> list[Problem]:

@@ -1,6 +1,15 @@
 """The metadata store: one SQL database (SQLite embedded, PostgreSQL for teams)."""
 
-from kiln.store._db import SCHEMA_REVISION, Record, Store, link, new_id, now, who
+from kiln.store._db import (
+    SCHEMA_REVISION,
+    Record,
+    Store,
+    latest_versions,
+    link,
+    new_id,
+    now,
+    who,
+)
 from kiln.store._tables import (
     AlarmEventRow,
     AlarmRow,
@@ -58,6 +67,7 @@ __all__ = [
     "ScheduleRow",
     "Store",
     "VariantMetricsRow",
+    "latest_versions",
     "link",
     "new_id",
     "now",

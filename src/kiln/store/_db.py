@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, String, Text, create_engine, event, select, text
+from sqlalchemy import JSON, String, Text, create_engine, event, func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -145,6 +145,26 @@ class Store:
         self._read_engine.dispose()
         if self._write_engine is not self._read_engine:
             self._write_engine.dispose()
+
+
+def latest_versions(session: Session, row_class) -> list:
+    """The newest row of each name in a table of versioned records (``name``, ``version``
+    columns: data sets, problems, pipelines), ordered by name."""
+    latest = (
+        select(row_class.name, func.max(row_class.version).label("version"))
+        .group_by(row_class.name)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(row_class)
+            .join(
+                latest,
+                (row_class.name == latest.c.name) & (row_class.version == latest.c.version),
+            )
+            .order_by(row_class.name)
+        )
+    )
 
 
 def link(session: Session, source: tuple[str, str], target: tuple[str, str], relation: str) -> None:
