@@ -143,3 +143,14 @@ def test_a_python_function_is_stored_as_its_import_path():
     with pytest.raises(ConfigError) as caught:
         step(lambda inputs: inputs).to_dict()
     assert caught.value.code == "pipeline.bad-function" and "cannot import" in caught.value.message
+
+
+def test_a_train_step_takes_every_training_option():
+    # The step's fields are listed by hand (checking a definition must not import the training
+    # stack); this keeps the list in step with TrainingOptions.
+    from dataclasses import fields
+
+    from kiln.pipelines import STEP_TYPES
+    from kiln.training import TrainingOptions
+
+    assert set(STEP_TYPES["train"].optional) == {f.name for f in fields(TrainingOptions)}
