@@ -215,6 +215,26 @@ def test_a_killed_ray_worker_marks_the_job_failed_with_the_reason(on_ray):
     assert "Ray worker" in ended.failure_reason and str(job.pid) in ended.failure_reason
 
 
+def test_should_stop_cancels_the_ray_task_and_the_job_ends_stopped(on_ray):
+    from kiln.compute import executor_for
+    from kiln.training import TrainingOptions, training_spec
+
+    workspace, _ = on_ray
+    options = TrainingOptions.of(target="churn", hyperparameters={"n_estimators": 4000})
+    spec, _ = training_spec(workspace, "churn", algorithm="random_forest", options=options)
+    job = workspace.jobs.create("training", spec.to_dict())
+
+    def should_stop() -> str | None:
+        running = workspace.jobs.get(job.id).status == "InProgress"
+        return "Stopped by the test." if running else None
+
+    with pytest.raises(JobFailed) as caught:
+        executor_for(workspace).run(job, should_stop=should_stop)
+    assert caught.value.code == "job.stopped"
+    ended = workspace.jobs.get(job.id)
+    assert ended.status == "Stopped" and ended.failure_reason == "Stopped by the test."
+
+
 def test_an_address_that_does_not_answer_is_refused_in_seconds(monkeypatch, ws):
     monkeypatch.setenv("KILN_EXECUTOR", "ray")
     address = f"127.0.0.1:{free_port()}"
@@ -227,6 +247,10 @@ def test_an_address_that_does_not_answer_is_refused_in_seconds(monkeypatch, ws):
         workspace.train("churn", target="churn", algorithm="linear")
     assert caught.value.code == "executor.unreachable"
     assert "ray start --head" in caught.value.message
+    monkeypatch.setenv("KILN_RAY_ADDRESS", "no-port-here")
+    with pytest.raises(ConfigError, match="'no-port-here' is not HOST:PORT") as caught:
+        kiln.Workspace(ws.home).train("churn", target="churn", algorithm="linear")
+    assert caught.value.code == "executor.bad-address"
     job = workspace.jobs.list(limit=None)[0]
     assert job.status == "Failed"
     workspace.close()

@@ -23,6 +23,7 @@ from kiln.compute._jobs import COMPLETED, FAILED, PENDING, STOPPED, Job
 from kiln.compute._local import _job_error, serving_thread_environment
 from kiln.compute._worker import run_job
 from kiln.errors import ConfigError
+from kiln.store import JobRow
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -228,8 +229,10 @@ class RayExecutor:
             cause = exc.cause if exc.cause is not None else exc
             reason = f"Its Ray task failed before running it: {type(cause).__name__}: {cause}"
         except ray.exceptions.RayError as exc:
-            running = self._ws.jobs.get(job_id)
-            where = f" (pid {running.pid} on {running.host})" if running.pid else ""
+            # Read without jobs.get, which would find the job lost first, with a vaguer reason.
+            with self._ws.store.read() as session:
+                running = session.get(JobRow, job_id)
+                where = f" (pid {running.pid} on {running.host})" if running.pid else ""
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             reason = (
                 f"The Ray worker running it{where} died before finishing: "
