@@ -87,12 +87,15 @@ class WorkerRss:
                 self.names.setdefault(proc.pid, set()).add(name)
             self._stop.wait(self._interval)
 
-    def workers(self) -> list[int]:
-        """Peak RSS of each process that ran a Ray task, or of each job process (local)."""
+    def workers(self, executor: str) -> list[int]:
+        """Peak RSS of each process that ran a Ray task, or of the job's process (local)."""
 
         def worked(names: set[str]) -> bool:
-            ray_tasks = {n for n in names if n.startswith("ray::") and n != "ray::IDLE"}
-            return bool(ray_tasks) or names == {"python"}
+            if executor == "local":
+                return names == {"python"}
+            # Named after their tasks (the job's "kiln-transform-...", the parts'
+            # "_run_in_context"), unlike Ray's own processes (ray::DashboardAgent, ...).
+            return any(n.startswith(("ray::kiln-", "ray::_run_in_co")) for n in names)
 
         return sorted(rss for pid, rss in self.peaks.items() if worked(self.names[pid]))
 
@@ -107,7 +110,7 @@ def transform_once(home: Path, executor: str, model: str, parts: Path, out: Path
         job = ws.transform(model, input=parts, output=out, keep="input")
         seconds = time.perf_counter() - started
     ws.close()
-    peaks = rss.workers()
+    peaks = rss.workers(executor)
     return {
         "executor": executor,
         "rows": job.result["rows"],

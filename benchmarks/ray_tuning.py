@@ -5,11 +5,11 @@ What it does: two fresh temporary workspaces with examples/churn/telco_churn.csv
 search over ``n_estimators`` and ``learning_rate``, seed 42). The local executor runs each trial
 in a new Python process; the Ray executor (a Ray started in this process with the machine's
 CPUs, ``KILN_RAY_ADDRESS`` unset) runs the tuning job and each trial as Ray tasks, whose workers
-are reused from trial to trial. Ray runs twice: cold (its start-up and its workers' imports
-counted) and warm (a second tuning job on the same Ray).
+are reused from trial to trial. The executors alternate for ``--rounds`` rounds (the machine's
+load changes during a run); Ray's first round counts its start-up and its workers' imports.
 
-    .venv/bin/python benchmarks/ray_tuning.py                 # 20 trials, about 3 minutes
-    .venv/bin/python benchmarks/ray_tuning.py --max-jobs 6    # a smoke run
+    .venv/bin/python benchmarks/ray_tuning.py                 # 20 trials, 2 rounds, ~10 minutes
+    .venv/bin/python benchmarks/ray_tuning.py --max-jobs 4 --rounds 1   # a smoke run
 
 Prints a Markdown table and writes benchmarks/out/ray_tuning.json.
 """
@@ -17,6 +17,7 @@ Prints a Markdown table and writes benchmarks/out/ray_tuning.json.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ RANGES = ["n_estimators=20,200", "learning_rate=0.02:0.3:log"]
 def tune_once(home: Path, executor: str, max_jobs: int) -> dict:
     import kiln
 
-    ws = kiln.Workspace(home) if home.exists() else kiln.Workspace.init(home, executor=executor)
+    ws = kiln.Workspace.init(home, executor=executor)  # opens it when it exists
     if not ws.data.list():
         ws.data.ingest(CHURN_CSV, name="churn")
     started = time.perf_counter()
@@ -46,6 +47,8 @@ def tune_once(home: Path, executor: str, max_jobs: int) -> dict:
     )
     seconds = time.perf_counter() - started
     trials = ws.jobs.list(parent_id=result.job.id, limit=None)
+    # The local executor starts a process per trial; Ray reuses its workers.
+    processes = len({t.pid for t in trials})
     completed = sum(t.status == "Completed" for t in trials)
     trial_seconds = [t.duration_seconds for t in trials if t.duration_seconds is not None]
     ws.close()
@@ -56,26 +59,36 @@ def tune_once(home: Path, executor: str, max_jobs: int) -> dict:
         "completed": completed,
         "trials_per_s": round(completed / seconds, 3),
         "mean_trial_seconds": round(sum(trial_seconds) / max(len(trial_seconds), 1), 2),
+        "processes": processes,
     }
 
 
 def main() -> None:
+    import statistics
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-jobs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2, help="local and Ray runs, alternating")
     args = parser.parse_args()
     info = _common.machine_info()
     runs = []
     with tempfile.TemporaryDirectory(prefix="kiln-ray-tuning-") as temp:
-        log(f"local executor: {args.max_jobs} trials")
-        runs.append(tune_once(Path(temp) / "local", "local", args.max_jobs) | {"run": "local"})
-        log(f"ray executor (cold): {args.max_jobs} trials")
-        runs.append(tune_once(Path(temp) / "ray", "ray", args.max_jobs) | {"run": "ray, cold"})
-        log(f"ray executor (warm): {args.max_jobs} trials")
-        runs.append(tune_once(Path(temp) / "ray", "ray", args.max_jobs) | {"run": "ray, warm"})
+        for round_ in range(1, args.rounds + 1):
+            for executor in ("local", "ray"):
+                log(f"round {round_}, {executor} executor: {args.max_jobs} trials")
+                home = Path(temp) / executor
+                run = tune_once(home, executor, args.max_jobs)
+                label = f"{executor}, round {round_}"
+                if executor == "ray" and round_ == 1:
+                    label += " (Ray's start-up and its workers' imports counted)"
+                runs.append(run | {"run": label, "round": round_})
         import ray
 
         ray.shutdown()
-    local = runs[0]["trials_per_s"]
+    median = {
+        executor: statistics.median(r["trials_per_s"] for r in runs if r["executor"] == executor)
+        for executor in ("local", "ray")
+    }
     rows = [
         [
             r["run"],
@@ -83,17 +96,20 @@ def main() -> None:
             r["seconds"],
             r["trials_per_s"],
             r["mean_trial_seconds"],
-            f"{r['trials_per_s'] / local:.2f}",
+            r["processes"],
         ]
         for r in runs
     ]
+    headers = ["run", "trials", "wall s", "trials/s", "mean trial s", "trial processes"]
+    print(markdown_table(headers, rows))
+    ratio = median["ray"] / median["local"]
     print(
-        markdown_table(
-            ["run", "trials", "wall s", "trials/s", "mean trial s", "x local"],
-            rows,
-        )
+        f"\nMedian trials/s: local {median['local']}, Ray {median['ray']}: Ray / local {ratio:.2f}"
     )
-    path = _common.write_json("ray_tuning", {"machine": info, "runs": runs})
+    print(f"Load average at the end: {os.getloadavg()}")
+    path = _common.write_json(
+        "ray_tuning", {"machine": info, "runs": runs, "median": median, "ratio": ratio}
+    )
     log(f"wrote {path}")
 
 

@@ -217,7 +217,7 @@ def parquet_parts(scored_input, tmp_path_factory):
 
 
 def test_a_folder_of_parquet_parts_is_scored_part_by_part_into_parts_of_the_same_names(
-    trained, parquet_parts, tmp_path
+    trained, parquet_parts, tmp_path, run_cli
 ):
     ws, result = trained
     folder, names, thirds = parquet_parts
@@ -232,8 +232,19 @@ def test_a_folder_of_parquet_parts_is_scored_part_by_part_into_parts_of_the_same
         assert out["probability_Yes"].to_numpy() == pytest.approx(expected, abs=1e-9)
     assert any(line.startswith("Progress 100.0%") for line in logs)
     # A glob names the same parts; a second run replaces the outputs rather than adding any.
-    again = ws.transform(result.model.ref, input=f"{folder}/**/*.parquet", output=tmp_path / "out")
-    assert again.result["parts"] == 3
+    glob = f"{folder}/**/*.parquet"
+    again = run_cli(
+        "transform",
+        result.model.ref,
+        "--input",
+        glob,
+        "--output",
+        str(tmp_path / "out"),
+        home=ws.home,
+        check=True,
+    )
+    assert f"Wrote {job.result['rows']:,} predictions to" in again.stdout
+    assert "(3 parts)" in again.stdout
     assert sorted(
         str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()
     ) == sorted(names)

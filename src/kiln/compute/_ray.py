@@ -20,7 +20,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from kiln.compute._jobs import COMPLETED, FAILED, PENDING, STOPPED, Job
-from kiln.compute._local import _job_error, serving_thread_environment
+from kiln.compute._local import (
+    _INTERRUPTED,
+    _job_error,
+    _StopSignals,
+    serving_thread_environment,
+)
 from kiln.compute._worker import run_job
 from kiln.errors import ConfigError
 from kiln.store import JobRow
@@ -115,6 +120,18 @@ def connect(address: str | None):
     return ray
 
 
+_remote_functions: dict[Callable, Any] = {}
+
+
+def _remote(ray, function: Callable):
+    """``ray.remote(function)``, made once per process: Ray ships a remote function to the
+    cluster when it is first called, and a tuning job calls it for every trial."""
+    with _connect_lock:
+        if function not in _remote_functions:
+            _remote_functions[function] = ray.remote(function)
+        return _remote_functions[function]
+
+
 def _stop_handlers() -> dict[int, Any]:
     names = ("SIGINT", "SIGTERM", "SIGHUP")
     return {sig: signal.getsignal(sig) for n in names if (sig := getattr(signal, n, None))}
@@ -177,7 +194,7 @@ class RayExecutor:
                 failure_class="ConfigError",
             )
             raise
-        task = ray.remote(_run_job_task).options(
+        task = _remote(ray, _run_job_task).options(
             num_cpus=0 if job.kind in _ORCHESTRATING_KINDS else 1,
             # A job is never run twice: its record says how its one run ended.
             max_retries=0,
@@ -185,35 +202,46 @@ class RayExecutor:
             name=f"kiln-{job.id}",
         )
         ref = task.remote(type(self._ws), job.id)
+        with _StopSignals() as signals:
+            try:
+                self._wait(ray, ref, job.id, on_log, poll_seconds, should_stop)
+            except KeyboardInterrupt:
+                self._stop(ray, ref, job.id, signals.reason or _INTERRUPTED)
+                if signals.received is None:
+                    raise
+        if signals.received is not None:
+            # As LocalExecutor: the job is stopped; now the signal does what it would have done.
+            signal.raise_signal(signals.received)
+        self._record_crash(ray, ref, job.id)
+        final = jobs.get(job.id)
+        if final.status != COMPLETED:
+            raise _job_error(final)
+        return final
+
+    def _wait(self, ray, ref, job_id: str, on_log, poll_seconds: float, should_stop) -> None:
+        """Forward the job's logs until its task ends, or stop it when ``should_stop`` says."""
+        jobs = self._ws.jobs
         heartbeat_seconds = self._ws.settings.job_heartbeat_seconds
         seen = 0
         pending = True
         next_beat = time.monotonic() + heartbeat_seconds
         try:
             while True:
-                seen = self._forward_logs(job.id, seen, on_log)
+                seen = self._forward_logs(job_id, seen, on_log)
                 ready, _ = ray.wait([ref], timeout=poll_seconds)
                 if ready:
-                    break
+                    return
                 if pending and time.monotonic() >= next_beat:
                     # Until a worker starts it (a new worker for a new environment takes
                     # seconds), this process is in charge of the job and beats for it.
-                    pending = jobs.heartbeat(job.id, status=PENDING)
+                    pending = jobs.heartbeat(job_id, status=PENDING)
                     next_beat = time.monotonic() + heartbeat_seconds
                 reason = should_stop() if should_stop is not None else None
                 if reason:
-                    self._stop(ray, ref, job.id, reason)
-                    break
-        except KeyboardInterrupt:
-            self._stop(ray, ref, job.id, "Stopped by the user (interrupt).")
-            raise
+                    self._stop(ray, ref, job_id, reason)
+                    return
         finally:
-            self._forward_logs(job.id, seen, on_log)
-        self._record_crash(ray, ref, job.id)
-        final = jobs.get(job.id)
-        if final.status != COMPLETED:
-            raise _job_error(final)
-        return final
+            self._forward_logs(job_id, seen, on_log)
 
     def _record_crash(self, ray, ref, job_id: str) -> None:
         """Mark the job Failed when its task ended without recording the end: its worker
@@ -273,7 +301,7 @@ class RayExecutor:
         and safe to run again: a task whose worker died is retried ``retries`` times.
         ``on_result(item, result)`` is called as each finishes."""
         ray = self._connect()
-        task = ray.remote(_run_in_context).options(
+        task = _remote(ray, _run_in_context).options(
             num_cpus=1, max_retries=retries, runtime_env=self._runtime_env()
         )
         items = list(items)

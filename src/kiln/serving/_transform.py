@@ -339,11 +339,11 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
 class _Scorer:
     """A model version loaded to score Arrow tables as the endpoint would."""
 
-    def __init__(self, workspace: Context, version):
+    def __init__(self, workspace: Context, version, *, threads: int | None = None):
         self.version = version
         self.model = workspace.models.load(version)
         # The model keeps the thread count of the machine that trained it; use this one's.
-        self.model.set_threads(default_threads())
+        self.model.set_threads(threads or default_threads())
         self.schema = RequestSchema(version.signature)
         self.encoder = None
         if self.model.problem_type in ("binary", "multiclass", "regression"):
@@ -535,9 +535,16 @@ def score_part(workspace: Context, item: dict) -> int:
     if scorer is None:
         _last_scorer.clear()
         scorer = _last_scorer[key] = _Scorer(
-            workspace, workspace.models.get_by_id(item["model_version_id"])
+            workspace, workspace.models.get_by_id(item["model_version_id"]), threads=_task_threads()
         )
     return _score_file(scorer, Path(item["input"]), Path(item["output"]), item, allow_empty=True)
+
+
+def _task_threads() -> int:
+    """The threads a part's task may use: the CPUs Ray gave it (Ray sets OMP_NUM_THREADS to
+    them), so parts scored side by side do not each take every core; else this process's."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return min(int(given), default_threads()) if given.isdigit() and int(given) > 0 else 0
 
 
 def _output_part(base: Path, part: Path, target: Path) -> Path:
