@@ -65,6 +65,19 @@ def _unreachable(address: str, why: str) -> ConfigError:
     )
 
 
+def _why(exc: BaseException) -> str:
+    """Ray's reason a connection failed: the last line of each error in the chain (the cause
+    of "Failed to connect", such as a refused authentication token, is at the end of it)."""
+    lines = []
+    seen: BaseException | None = exc
+    while seen is not None and len(lines) < 3:
+        text = [line.strip() for line in str(seen).splitlines() if line.strip()]
+        if text and text[-1] not in lines:
+            lines.append(text[-1])
+        seen = seen.__cause__ or seen.__context__
+    return "; ".join(lines) or type(exc).__name__
+
+
 def _check_reachable(address: str) -> None:
     """Fail in seconds on an address nothing listens on: ``ray.init`` retries for a minute."""
     if address == "auto":
@@ -83,12 +96,17 @@ def _check_reachable(address: str) -> None:
         raise _unreachable(address, exc.strerror or str(exc) or type(exc).__name__) from None
 
 
+def _cluster(address: str) -> str:
+    return f"the Ray cluster at {address!r}" if address else "a Ray of its own"
+
+
 def connect(address: str | None):
     """The ``ray`` module, connected to ``address`` (or to a Ray started here when None).
 
     A process connects once: a Ray worker (a job running on Ray that starts more jobs, as a
     tuning job does) is connected already."""
     global _connected_to
+    address = address or ""  # unset: a Ray of this process's own
     ray = _import_ray()
     with _connect_lock:
         if address and address != _connected_to:
@@ -96,9 +114,8 @@ def connect(address: str | None):
         if ray.is_initialized():
             if _connected_to is not None and address != _connected_to:
                 raise ConfigError(
-                    f"This process already runs jobs on the Ray cluster at {_connected_to!r}; "
-                    f"it cannot use {address or 'a Ray of its own'!r} too. Use one "
-                    "KILN_RAY_ADDRESS per process.",
+                    f"This process already runs jobs on {_cluster(_connected_to)}; it cannot "
+                    f"use {_cluster(address)} too. Use one KILN_RAY_ADDRESS per process.",
                     code="executor.other-cluster",
                 )
             # Connected, or a Ray worker (a job that starts jobs): its cluster.
@@ -113,10 +130,10 @@ def connect(address: str | None):
             try:
                 ray.init(address=address, **options)
             except (ConnectionError, TimeoutError, RuntimeError) as exc:
-                raise _unreachable(address, str(exc).splitlines()[0] if str(exc) else "") from exc
+                raise _unreachable(address, _why(exc)) from exc
         else:
             ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
-        _connected_to = address or ""
+        _connected_to = address
     return ray
 
 
