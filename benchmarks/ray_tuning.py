@@ -104,7 +104,8 @@ def main() -> None:
     print(markdown_table(headers, rows))
     ratio = median["ray"] / median["local"]
     print(
-        f"\nMedian trials/s: local {median['local']}, Ray {median['ray']}: Ray / local {ratio:.2f}"
+        f"\nMedian trials/s: local {median['local']:.3f}, Ray {median['ray']:.3f}; "
+        f"Ray / local {ratio:.2f}"
     )
     print(f"Load average at the end: {os.getloadavg()}")
     path = _common.write_json(
