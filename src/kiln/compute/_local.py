@@ -136,12 +136,7 @@ class LocalExecutor:
         return results
 
     def _forward_logs(self, job_id: str, seen: int, on_log) -> int:
-        if on_log is None:
-            return seen
-        for seq, _time, level, message in self._ws.jobs.logs(job_id, after=seen):
-            on_log(message if level == "INFO" else f"{level}: {message}")
-            seen = seq
-        return seen
+        return forward_logs(self._ws, job_id, seen, on_log)
 
     def _stop(
         self,
@@ -161,6 +156,16 @@ class LocalExecutor:
                 process.kill()
                 process.wait()
         self._ws.jobs.finish(job_id, STOPPED, failure_reason=reason)
+
+
+def forward_logs(workspace: Context, job_id: str, seen: int, on_log) -> int:
+    """Pass the job's log lines after line ``seen`` to ``on_log``; returns the last one seen."""
+    if on_log is None:
+        return seen
+    for seq, _time, level, message in workspace.jobs.logs(job_id, after=seen):
+        on_log(message if level == "INFO" else f"{level}: {message}")
+        seen = seq
+    return seen
 
 
 _INTERRUPTED = "Stopped by the user (interrupt)."

@@ -24,6 +24,7 @@ from kiln.compute._local import (
     _INTERRUPTED,
     _job_error,
     _StopSignals,
+    forward_logs,
     serving_thread_environment,
 )
 from kiln.compute._worker import run_job
@@ -298,12 +299,7 @@ class RayExecutor:
         jobs.finish(job_id, STOPPED, failure_reason=reason)
 
     def _forward_logs(self, job_id: str, seen: int, on_log) -> int:
-        if on_log is None:
-            return seen
-        for seq, _time, level, message in self._ws.jobs.logs(job_id, after=seen):
-            on_log(message if level == "INFO" else f"{level}: {message}")
-            seen = seq
-        return seen
+        return forward_logs(self._ws, job_id, seen, on_log)
 
     def map(
         self,
