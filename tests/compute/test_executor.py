@@ -18,3 +18,25 @@ def test_an_unknown_executor_is_refused_with_the_choices(tmp_path):
         executor_for(ctx)
     assert caught.value.code == "settings.bad-executor"
     ctx.close()
+
+
+def test_the_ray_executor_without_ray_installed_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what 'import ray' meets without the package
+    ctx = Context.init(tmp_path / "ws", executor="ray")
+    job = ctx.jobs.create("training", {})
+    with pytest.raises(ConfigError, match=r"pip install 'kiln\[ray\]'") as caught:
+        executor_for(ctx).run(job)
+    assert caught.value.code == "executor.ray-missing"
+    assert ctx.jobs.get(job.id).status == "Failed"
+    ctx.close()
+
+
+def test_kiln_and_its_commands_do_not_import_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, kiln.cli, kiln.workspace, kiln.compute; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

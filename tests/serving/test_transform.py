@@ -200,3 +200,74 @@ def test_chunks_never_exceed_chunk_rows():
     batches = [pa.record_batch({"x": list(range(n))}) for n in (7, 30, 3, 11)]
     sizes = [t.num_rows for t in _rechunk(iter(batches), 10)]
     assert sizes == [10, 10, 10, 10, 10, 1]
+
+
+@pytest.fixture(scope="module")
+def parquet_parts(scored_input, tmp_path_factory):
+    """The scored input as three Parquet parts, one in a Hive-style subfolder."""
+    path, test = scored_input
+    folder = tmp_path_factory.mktemp("parts") / "in"
+    (folder / "day=2").mkdir(parents=True)
+    frame = pd.read_csv(path)
+    thirds = [frame.iloc[i::3] for i in range(3)]
+    names = ["part-0.parquet", "part-1.parquet", "day=2/part-2.parquet"]
+    for name, part in zip(names, thirds, strict=True):
+        part.to_parquet(folder / name, index=False)
+    return folder, names, thirds
+
+
+def test_a_folder_of_parquet_parts_is_scored_part_by_part_into_parts_of_the_same_names(
+    trained, parquet_parts, tmp_path, run_cli
+):
+    ws, result = trained
+    folder, names, thirds = parquet_parts
+    logs = []
+    job = ws.transform(result.model.ref, input=folder, output=tmp_path / "out", on_log=logs.append)
+    assert job.result["parts"] == 3 and job.result["rows"] == sum(len(t) for t in thirds)
+    model = ws.models.load(result.model.ref)
+    for name, part in zip(names, thirds, strict=True):
+        out = pd.read_parquet(tmp_path / "out" / name)
+        assert list(out["customer"]) == list(part["customer"])
+        expected = model.predict_proba(part.drop(columns=["customer"]))[:, 1]
+        assert out["probability_Yes"].to_numpy() == pytest.approx(expected, abs=1e-9)
+    assert any(line.startswith("Progress 100.0%") for line in logs)
+    # A glob names the same parts; a second run replaces the outputs rather than adding any.
+    glob = f"{folder}/**/*.parquet"
+    again = run_cli(
+        "transform",
+        result.model.ref,
+        "--input",
+        glob,
+        "--output",
+        str(tmp_path / "out"),
+        home=ws.home,
+        check=True,
+    )
+    assert f"Wrote {job.result['rows']:,} predictions to" in again.stdout
+    assert "(3 parts)" in again.stdout
+    assert sorted(
+        str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()
+    ) == sorted(names)
+
+
+def test_partitioned_input_that_cannot_be_scored_is_refused(trained, parquet_parts, tmp_path):
+    from kiln.errors import ConfigError
+
+    ws, result = trained
+    folder, names, _ = parquet_parts
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no parts here")
+    with pytest.raises(DataError, match="holds no Parquet files") as caught:
+        ws.transform(result.model.ref, input=empty, output=tmp_path / "out")
+    assert caught.value.code == "transform.no-parts"
+    with pytest.raises(DataError, match="No file matches") as caught:
+        ws.transform(result.model.ref, input=f"{empty}/*.parquet", output=tmp_path / "out")
+    assert caught.value.code == "data.file-not-found"
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(ConfigError, match="is a file, but a partitioned input") as caught:
+        ws.transform(result.model.ref, input=folder, output=tmp_path / "taken")
+    assert caught.value.code == "transform.bad-output"
+    with pytest.raises(ConfigError, match="must lie outside the input folder") as caught:
+        ws.transform(result.model.ref, input=folder, output=folder / "scored")
+    assert caught.value.code == "transform.same-file"

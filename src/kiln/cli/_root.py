@@ -627,8 +627,12 @@ def predict(
 def transform(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="GROUP:VERSION"),
-    input: Path = typer.Option(..., "--input", help="CSV or Parquet file to score."),
-    output: Path = typer.Option(..., "--output", help="CSV or Parquet file to write."),
+    input: Path = typer.Option(
+        ..., "--input", help="CSV or Parquet file, or a folder or glob of Parquet parts."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", help="CSV or Parquet file to write (a folder for Parquet parts)."
+    ),
     keep: str = typer.Option(
         "input", "--keep", help="input (all input columns), id (--id-column only) or none."
     ),
@@ -638,7 +642,7 @@ def transform(
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="Rows per chunk (bounds memory)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Batch transform: score a file of any size in chunks."""
+    """Batch transform: score a file of any size in chunks, or a folder of Parquet parts."""
     if id_column and keep == "input":
         keep = "id"
     ws = workspace(ctx)
@@ -655,8 +659,9 @@ def transform(
     if as_json:
         print_json({"job": job.id} | job.result)
         return
+    parts = f" ({job.result['parts']} parts)" if "parts" in job.result else ""
     console.print(
-        f"Wrote {job.result['rows']:,} predictions to [bold]{job.result['output']}[/] "
+        f"Wrote {job.result['rows']:,} predictions to [bold]{job.result['output']}[/]{parts} "
         f"in {job.result['seconds']:.1f}s (job {job.id})."
     )
 

@@ -17,8 +17,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from kiln.compute._jobs import COMPLETED, FAILED, PENDING, STOPPED, Job
 from kiln.compute._worker import LAUNCHER_ENV
@@ -117,13 +117,26 @@ class LocalExecutor:
             raise _job_error(final)
         return final
 
+    def map(
+        self,
+        function: Callable[[Context, Any], Any],
+        items: Iterable[Any],
+        *,
+        on_result: Callable[[Any, Any], None] | None = None,
+        retries: int = 0,
+    ) -> list:
+        """``function(context, item)`` for each item, one after the other in this process (the
+        Ray executor runs them as parallel tasks); ``on_result(item, result)`` after each.
+        ``retries`` is for the Ray executor's dead workers; here a failure raises at once."""
+        results = []
+        for item in items:
+            results.append(function(self._ws, item))
+            if on_result is not None:
+                on_result(item, results[-1])
+        return results
+
     def _forward_logs(self, job_id: str, seen: int, on_log) -> int:
-        if on_log is None:
-            return seen
-        for seq, _time, level, message in self._ws.jobs.logs(job_id, after=seen):
-            on_log(message if level == "INFO" else f"{level}: {message}")
-            seen = seq
-        return seen
+        return forward_logs(self._ws, job_id, seen, on_log)
 
     def _stop(
         self,
@@ -143,6 +156,16 @@ class LocalExecutor:
                 process.kill()
                 process.wait()
         self._ws.jobs.finish(job_id, STOPPED, failure_reason=reason)
+
+
+def forward_logs(workspace: Context, job_id: str, seen: int, on_log) -> int:
+    """Pass the job's log lines after line ``seen`` to ``on_log``; returns the last one seen."""
+    if on_log is None:
+        return seen
+    for seq, _time, level, message in workspace.jobs.logs(job_id, after=seen):
+        on_log(message if level == "INFO" else f"{level}: {message}")
+        seen = seq
+    return seen
 
 
 _INTERRUPTED = "Stopped by the user (interrupt)."

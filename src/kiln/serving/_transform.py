@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -57,9 +58,10 @@ def transform(
     ``id_column``, ``keep="none"`` only the predictions. Returns the completed Job.
     """
 
+    partitioned = _partitioned_input(input)
     source, target = Path(input).resolve(), Path(output).resolve()
     version = workspace.models.get(model)
-    if not source.exists():
+    if partitioned is None and not source.exists():
         raise DataError(f"No such input file: {source}.", code="data.file-not-found")
     if source == target:
         raise ConfigError(
@@ -75,9 +77,6 @@ def transform(
         raise ConfigError(
             f"chunk_rows must be at least 1; got {chunk_rows}.", code="transform.bad-chunk"
         )
-    _format(source, None, what="input")
-    _format(target, None, what="output")
-    _check_output(target)
     spec = {
         "model": version.ref,
         "model_version_id": version.id,
@@ -87,9 +86,69 @@ def transform(
         "id_column": id_column,
         "chunk_rows": int(chunk_rows),
     }
+    if partitioned is None:
+        _format(source, None, what="input")
+        _format(target, None, what="output")
+        _check_output(target)
+    else:
+        base, parts = partitioned
+        _check_output_folder(target, base)
+        spec |= {"input": str(input), "base": str(base), "parts": [str(p) for p in parts]}
     job = workspace.jobs.create("transform", spec)
     workspace.jobs.add_lineage(job.id, ("model_version", version.id), "input")
     return executor_for(workspace).run(job, on_log=on_log)
+
+
+def _partitioned_input(input: str | os.PathLike) -> tuple[Path, list[Path]] | None:
+    """The base folder and Parquet parts of a partitioned input (a folder, searched below, or
+    a glob), or None when ``input`` names one file."""
+    text = str(input)
+    if glob.has_magic(text):
+        parts = sorted(Path(p).resolve() for p in glob.glob(text, recursive=True))
+        parts = [p for p in parts if p.is_file()]
+        if not parts:
+            raise DataError(
+                f"No file matches {text!r}. Name a folder of Parquet files, a glob such as "
+                "'parts/*.parquet', or one CSV or Parquet file.",
+                code="data.file-not-found",
+            )
+        base = Path(os.path.commonpath([p.parent for p in parts]))
+    elif Path(text).is_dir():
+        base = Path(text).resolve()
+        parts = sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith("."))
+        parts = [p for p in parts if p.suffix.lower() in (".parquet", ".pq")]
+        if not parts:
+            raise DataError(
+                f"The folder {base} holds no Parquet files (.parquet). A partitioned input is a "
+                "folder of Parquet parts; name one file to score a CSV.",
+                code="transform.no-parts",
+            )
+    else:
+        return None
+    other = [p for p in parts if _FORMATS.get(p.suffix.lower()) != "parquet"]
+    if other:
+        raise ConfigError(
+            f"{other[0]} is not a Parquet file: a partitioned input is Parquet parts only "
+            f"({len(other)} of {len(parts)} matched files are not).",
+            code="transform.unknown-format",
+        )
+    return base, parts
+
+
+def _check_output_folder(target: Path, base: Path) -> None:
+    """Refuse an output that cannot be the folder of a partitioned transform's parts."""
+    if target.exists() and not target.is_dir():
+        raise ConfigError(
+            f"The output {target} is a file, but a partitioned input writes a folder of parts "
+            "(one per input part). Name a folder.",
+            code="transform.bad-output",
+        )
+    if target == base or base in target.parents:
+        raise ConfigError(
+            f"The output folder {target} must lie outside the input folder {base}, or a "
+            "second run would read its own output as input.",
+            code="transform.same-file",
+        )
 
 
 def _batches(
@@ -277,27 +336,76 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending)
 
 
+class _Scorer:
+    """A model version loaded to score Arrow tables as the endpoint would."""
+
+    def __init__(self, workspace: Context, version, *, threads: int | None = None):
+        self.version = version
+        self.model = workspace.models.load(version)
+        # The model keeps the thread count of the machine that trained it; use this one's.
+        self.model.set_threads(threads or default_threads())
+        self.schema = RequestSchema(version.signature)
+        self.encoder = None
+        if self.model.problem_type in ("binary", "multiclass", "regression"):
+            self.encoder = RowEncoder.compile(
+                self.model.pipeline[0], probe_rows(version.signature, self.model.pipeline[0])
+            )
+
+    def predictions(self, table: pa.Table) -> pa.Table:
+        import pyarrow as pa
+
+        frame = _model_frame(table, self.schema)
+        if self.encoder is not None:
+            columns = {name: frame[name].to_numpy() for name in self.schema.columns}
+            scores = self.model.score_encoded(self.encoder.encode(columns))
+            scored = self.model.table_from_scores(scores, frame.index)
+        else:
+            scored = self.model.prediction_table(frame)
+        return pa.Table.from_pandas(scored, preserve_index=False)
+
+
 def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> dict:
+    if spec.get("parts") is not None:
+        return _run_partitioned_job(workspace, context, spec)
+    started = time.perf_counter()
+    scorer = _Scorer(workspace, workspace.models.get_by_id(spec["model_version_id"]))
+    version = scorer.version
+    context.log(
+        "Scoring with the " + ("compiled recipe." if scorer.encoder else "model's pipeline.")
+    )
+    source, target = Path(spec["input"]), Path(spec["output"])
+    size = source.stat().st_size
+    context.log(f"Scoring {source} ({size / 1e6:.1f} MB) with {version.ref} into {target}.")
+    total = max(_estimate_rows(source, _format(source, None, what="input")), 1)
+
+    def progress(rows: int) -> None:
+        context.log(f"Progress {min(rows / total, 1.0) * 100:.1f}% ({rows} rows)")
+
+    rows = _score_file(scorer, source, target, spec, on_rows=progress)
+    seconds = time.perf_counter() - started
+    context.log(
+        f"Wrote {rows} predictions to {target} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s)."
+    )
+    return {"rows": rows, "output": str(target), "seconds": round(seconds, 3), "model": version.ref}
+
+
+def _score_file(
+    scorer: _Scorer,
+    source: Path,
+    target: Path,
+    spec: dict,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+    allow_empty: bool = False,
+) -> int:
+    """Score ``source`` chunk by chunk into ``target`` (written whole or not at all); returns
+    the rows scored. ``on_rows(rows so far)`` after each chunk."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    started = time.perf_counter()
-    version = workspace.models.get_by_id(spec["model_version_id"])
-    model = workspace.models.load(version)
-    # The model keeps the thread count of the machine that trained it; use this one's.
-    model.set_threads(default_threads())
-    schema = RequestSchema(version.signature)
-    encoder = None
-    if model.problem_type in ("binary", "multiclass", "regression"):
-        encoder = RowEncoder.compile(
-            model.pipeline[0], probe_rows(version.signature, model.pipeline[0])
-        )
-    context.log("Scoring with the " + ("compiled recipe." if encoder else "model's pipeline."))
-    source, target = Path(spec["input"]), Path(spec["output"])
+    schema = scorer.schema
     in_fmt, out_fmt = _format(source, None, what="input"), _format(target, None, what="output")
-    size = source.stat().st_size
-    context.log(f"Scoring {source} ({size / 1e6:.1f} MB) with {version.ref} into {target}.")
     try:
         # A missing output folder is made, as the output file is: the path says where it goes.
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -309,7 +417,6 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
     tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
     writer = None
     rows = 0
-    total = max(_estimate_rows(source, in_fmt), 1)
     checked = False
     # Arrow reads, parses and writes without holding the GIL: one thread reads the next chunk and
     # one writes the last while this one is scored, so I/O overlaps prediction. Each queue holds
@@ -324,14 +431,7 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
             if not checked:
                 _check_columns(table.column_names, schema, spec, source)
                 checked = True
-            frame = _model_frame(table, schema)
-            if encoder is not None:
-                columns = {name: frame[name].to_numpy() for name in schema.columns}
-                scores = model.score_encoded(encoder.encode(columns))
-                scored = model.table_from_scores(scores, frame.index)
-            else:
-                scored = model.prediction_table(frame)
-            predictions = pa.Table.from_pandas(scored, preserve_index=False)
+            predictions = scorer.predictions(table)
             if spec["keep"] == "input":
                 kept = table
             elif spec["keep"] == "id":
@@ -357,8 +457,11 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
                 pending_write.result()
             pending_write = io_pool.submit(writer.write_table, out)
             rows += table.num_rows
-            context.log(f"Progress {min(rows / total, 1.0) * 100:.1f}% ({rows} rows)")
+            if on_rows is not None:
+                on_rows(rows)
         if writer is None:
+            if allow_empty:
+                return 0
             raise DataError(f"{source} has no rows to score.", code="data.empty")
         pending_write.result()
         writer.close()
@@ -371,11 +474,83 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
             writer.close()
         if tmp.exists():
             tmp.unlink()
+    return rows
+
+
+def _run_partitioned_job(workspace: Context, context: JobContext, spec: dict) -> dict:
+    """Score each Parquet part of the input into its own output part, as one task per part on
+    the workspace's executor (in parallel on Ray; one after the other locally)."""
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    version = workspace.models.get_by_id(spec["model_version_id"])
+    base, target = Path(spec["base"]), Path(spec["output"])
+    options = {k: spec[k] for k in ("model_version_id", "keep", "id_column", "chunk_rows")}
+    items = [
+        options | {"input": part, "output": str(_output_part(base, Path(part), target))}
+        for part in spec["parts"]
+    ]
+    total = max(sum(pq.ParquetFile(part).metadata.num_rows for part in spec["parts"]), 1)
+    context.log(
+        f"Scoring {len(items)} Parquet part(s) of {spec['input']} ({total} rows) with "
+        f"{version.ref} into {target}, one task per part."
+    )
+    done = [0, 0]
+
+    def finished(item: dict, rows: int) -> None:
+        done[0] += 1
+        done[1] += rows
+        context.log(f"Part {done[0]}/{len(items)}: {item['input']} -> {item['output']}.")
+        context.log(f"Progress {min(done[1] / total, 1.0) * 100:.1f}% ({done[1]} rows)")
+
+    rows = sum(executor_for(workspace).map(score_part, items, on_result=finished))
+    if rows == 0:
+        raise DataError(f"{spec['input']} has no rows to score.", code="data.empty")
     seconds = time.perf_counter() - started
     context.log(
-        f"Wrote {rows} predictions to {target} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s)."
+        f"Wrote {rows} predictions in {len(items)} part(s) to {target} in {seconds:.1f}s "
+        f"({rows / seconds:,.0f} rows/s)."
     )
-    return {"rows": rows, "output": str(target), "seconds": round(seconds, 3), "model": version.ref}
+    return {
+        "rows": rows,
+        "output": str(target),
+        "parts": len(items),
+        "seconds": round(seconds, 3),
+        "model": version.ref,
+    }
+
+
+# The scorer of the last part a process scored: locally every part is scored in one process,
+# and a Ray worker scores part after part, so the model is loaded once per process.
+_last_scorer: dict[tuple[str, str], _Scorer] = {}
+
+
+def score_part(workspace: Context, item: dict) -> int:
+    """Score one Parquet part into its output part (a task of a partitioned transform job).
+
+    The output part is named after the input part and replaced whole, so a task run again
+    (its worker died) writes the same file once."""
+    key = (str(workspace.home), item["model_version_id"])
+    scorer = _last_scorer.get(key)
+    if scorer is None:
+        _last_scorer.clear()
+        scorer = _last_scorer[key] = _Scorer(
+            workspace, workspace.models.get_by_id(item["model_version_id"]), threads=_task_threads()
+        )
+    return _score_file(scorer, Path(item["input"]), Path(item["output"]), item, allow_empty=True)
+
+
+def _task_threads() -> int:
+    """The threads a part's task may use: the CPUs Ray gave it (Ray sets OMP_NUM_THREADS to
+    them), so parts scored side by side do not each take every core; else this process's."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return min(int(given), default_threads()) if given.isdigit() and int(given) > 0 else 0
+
+
+def _output_part(base: Path, part: Path, target: Path) -> Path:
+    """The output part of input part ``part``: the same path below ``target`` as below
+    ``base`` (Hive-style folders kept), as Parquet."""
+    return (target / part.relative_to(base)).with_suffix(".parquet")
 
 
 def _estimate_rows(path: Path, fmt: str) -> float:

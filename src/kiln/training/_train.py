@@ -84,11 +84,6 @@ def train(
     """
     options = _options(options, given)
     spec, dataset = training_spec(workspace, data, algorithm=algorithm, options=options)
-    if workspace.settings.executor != "local":
-        raise ConfigError(
-            f"Unknown executor {workspace.settings.executor!r}. Available: local.",
-            code="compute.unknown-executor",
-        )
     job = workspace.jobs.create("training", spec.to_dict(), experiment=options.experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = executor_for(workspace).run(job, on_log=on_log)
