@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 from helpers import free_port  # noqa: E402
 
-pytest_plugins = ["require_services"]
+pytest_plugins = ["require_services", "services"]
 
 
 # The longest tests, started first: with the work-stealing split (Makefile), a long test that
