@@ -47,10 +47,26 @@ def _isolated_environment(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(request, tmp_path):
+    """A new workspace. By default on SQLite and a local folder; a test parametrized with
+    ``ON_BOTH_STORES`` / ``ON_BOTH_ARTIFACT_STORES`` (tests/helpers.py) also runs it with the
+    metadata on PostgreSQL or the artifacts in an S3 bucket, on servers on loopback."""
     import kiln
 
-    workspace = kiln.Workspace.init(tmp_path / "ws")
+    backends = getattr(request, "param", "sqlite")
+    home = tmp_path / "ws"
+    settings = {}
+    if "postgresql" in backends:
+        settings["store_url"] = request.getfixturevalue("postgres_template_url")
+    if "s3" in backends:
+        settings["artifacts_url"] = request.getfixturevalue("s3_url")
+    if settings:
+        # In kiln.toml, as a team's workspace names them: the workspace opened again by path
+        # (kiln.Workspace(home), the CLI's --home, a job's process) finds the same stores.
+        home.mkdir()
+        lines = [f"{name} = {value!r}" for name, value in settings.items()]
+        (home / "kiln.toml").write_text("\n".join(["[kiln]", *lines, "require_approval = true\n"]))
+    workspace = kiln.Workspace.init(home)
     yield workspace
     workspace.close()
 
