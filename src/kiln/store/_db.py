@@ -102,6 +102,7 @@ class Store:
 
     def __init__(self, url: str):
         self.url = store_url(url)
+        self.shown_url = safe_url(url)  # as the user wrote it, without its password
         self.is_sqlite = self.url.startswith("sqlite")
         self.is_postgres = self.url.startswith("postgresql")
         try:
@@ -117,7 +118,7 @@ class Store:
                 )
         except Exception as exc:  # an unknown dialect or a missing driver
             raise ConfigError(
-                f"Cannot open the metadata store {safe_url(self.url)!r}: {exc}. Check "
+                f"Cannot open the metadata store {self.shown_url!r}: {exc}. Check "
                 "KILN_STORE_URL (for PostgreSQL: pip install 'kiln[postgres]').",
                 code="store.unavailable",
             ) from exc
@@ -145,7 +146,7 @@ class Store:
         except (OperationalError, InterfaceError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise ConfigError(
-                f"Cannot reach the metadata store {safe_url(self.url)!r}: {reason}. Check that "
+                f"Cannot reach the metadata store {self.shown_url!r}: {reason}. Check that "
                 "the database server runs and accepts connections from this machine, and that "
                 "KILN_STORE_URL (or store_url in kiln.toml) names it.",
                 code="store.unavailable",
