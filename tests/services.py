@@ -204,6 +204,9 @@ def s3_server():
         import s3fs  # noqa: F401
     except ImportError:
         pytest.skip("s3fs is not installed: pip install -e '.[dev]'")
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     try:
