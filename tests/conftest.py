@@ -53,7 +53,8 @@ def ws(request, tmp_path):
     metadata on PostgreSQL or the artifacts in an S3 bucket, on servers on loopback."""
     import kiln
 
-    backends = getattr(request, "param", "sqlite")
+    # KILN_TEST_BACKENDS=postgresql+s3 runs every test that takes a plain ``ws`` on those.
+    backends = getattr(request, "param", os.environ.get("KILN_TEST_BACKENDS", "sqlite"))
     home = tmp_path / "ws"
     settings = {}
     if "postgresql" in backends:
