@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 import sys
@@ -182,3 +183,13 @@ def test_an_unreachable_postgresql_url_fails_fast_naming_it_without_its_password
     done = run_cli("jobs", "list", home=tmp_path / "ws")
     assert done.returncode != 0 and "store.unavailable" in done.stdout + done.stderr
     assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+def test_kiln_init_shows_the_store_url_without_its_password(
+    postgres_template_url, run_cli, tmp_path, monkeypatch
+):
+    # The test server trusts loopback: any password is accepted, and none may be shown.
+    url = postgres_template_url.replace("postgres@", "postgres:s3cret-pw@")
+    monkeypatch.setenv("KILN_STORE_URL", url)
+    done = run_cli("init", "--json", home=tmp_path / "ws", check=True)
+    assert json.loads(done.stdout)["store_url"] == url.replace("s3cret-pw", "***")
