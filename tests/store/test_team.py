@@ -13,7 +13,7 @@ import pandas as pd
 import kiln
 from helpers import wait_for
 
-ROUNDS = 6
+ROUNDS = 4
 
 # One user's session: their own KILN_HOME folder (settings, cache), the team's store and bucket
 # from the environment. Starts when the test says go, so the two users write at the same time;
