@@ -48,8 +48,20 @@ def _as_server_user(command: list[str]) -> list[str]:
     if os.geteuid() == 0:
         if not prefix:
             raise RuntimeError("running as root, and setpriv (util-linux) is missing")
-        prefix += ["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+        uid, gid = _server_user()
+        prefix += ["--reuid", str(uid), "--regid", str(gid), "--clear-groups"]
     return prefix + command
+
+
+def _server_user() -> tuple[int, int]:
+    """The unprivileged user (and its group) the server runs as when the tests run as root."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam("nobody")
+    except KeyError:
+        raise RuntimeError("running as root, and there is no user 'nobody' to run it as") from None
+    return entry.pw_uid, entry.pw_gid
 
 
 class PostgresServer:
@@ -64,11 +76,7 @@ class PostgresServer:
 
     def _owned(self) -> None:
         if os.geteuid() == 0:
-            import grp
-            import pwd
-
-            uid, gid = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
-            os.chown(self.folder, uid, gid)
+            os.chown(self.folder, *_server_user())
 
     def start(self) -> None:
         if self.bin is None:
