@@ -54,14 +54,16 @@ print(json.dumps({
 
 
 def test_two_users_share_one_workspace_on_postgresql_and_s3_at_once(
-    postgres_template_url, s3_url, s3_environment, trained, churn_csv, tmp_path
+    postgres_url, s3_url, s3_environment, trained, churn_csv, tmp_path
 ):
     source, result = trained
     model_file = tmp_path / "model.bin"
     model_file.write_bytes(source.artifacts.read_bytes(result.model.digest))
     signals = tmp_path / "signals"
     signals.mkdir()
-    team = {"KILN_STORE_URL": postgres_template_url, "KILN_ARTIFACTS_URL": s3_url}
+    # An empty database: the two sessions open it at once, and one of them creates the schema.
+    # An empty database: both sessions open it at about the same time; one creates the schema.
+    team = {"KILN_STORE_URL": postgres_url, "KILN_ARTIFACTS_URL": s3_url}
     users = {}
     for user in ("ana", "bo"):
         env = {**os.environ, **s3_environment, **team, "KILN_HOME": str(tmp_path / user)}
