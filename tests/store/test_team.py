@@ -16,8 +16,9 @@ from helpers import wait_for
 ROUNDS = 4
 
 # One user's session: their own KILN_HOME folder (settings, cache), the team's store and bucket
-# from the environment. Starts when the test says go, so the two users write at the same time;
-# reads back once both are done.
+# from the environment. Opens the workspace when the test says go, so the two users open the
+# empty database (one creates the schema) and write at the same time; reads back once both are
+# done.
 USER = """
 import json, sys, time
 from pathlib import Path
@@ -28,11 +29,11 @@ import kiln
 from kiln.registry import TrainedModel
 
 user, model_file, rounds, signals = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-ws = kiln.Workspace.init()
 model = TrainedModel.from_bytes(Path(model_file).read_bytes())
 (signals / f"ready-{user}").touch()
 while not (signals / "go").exists():
     time.sleep(0.01)
+ws = kiln.Workspace.init()
 for i in range(rounds):
     ws.data.ingest(pd.DataFrame({"user": [user], "i": [i]}), name="shared")
     ws.data.ingest(pd.DataFrame({"i": [i]}), name=f"own_{user}")
@@ -62,7 +63,8 @@ def test_two_users_share_one_workspace_on_postgresql_and_s3_at_once(
     signals = tmp_path / "signals"
     signals.mkdir()
     # An empty database: the two sessions open it at once, and one of them creates the schema.
-    # An empty database: both sessions open it at about the same time; one creates the schema.
+    # An empty database, which both sessions open at once: one creates the schema, the other
+    # waits for it (without the write lock in Store.upgrade, one of them fails).
     team = {"KILN_STORE_URL": postgres_url, "KILN_ARTIFACTS_URL": s3_url}
     users = {}
     for user in ("ana", "bo"):
