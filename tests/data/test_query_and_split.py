@@ -26,7 +26,6 @@ def test_bad_query_names_known_data_sets(ws, churn):
         ws.data.query("SELECT * FROM nope")
 
 
-@ON_BOTH_ARTIFACT_STORES
 def test_head(ws, churn):
     head = ws.data.head("churn", 3)
     assert len(head) == 3 and list(head.columns)[0] == "churn"
