@@ -36,7 +36,15 @@ quickstart: $(BASE_STAMP)
 TEST_WORKERS ?= auto
 TEST_DIST ?= worksteal
 
+# The PostgreSQL tests start their own server (tests/services.py) from Debian's postgresql
+# package: as root on a machine without it, install it first (quiet; a no-op when present).
+PG_INITDB := $(firstword $(shell command -v initdb) $(wildcard /usr/lib/postgresql/*/bin/initdb))
+
 test: $(STAMP)
+	@if [ -z "$(PG_INITDB)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing PostgreSQL for the store tests (apt-get install postgresql)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends postgresql >/dev/null; fi
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo" --durations=15
 	$(BIN)/python -m pytest -q -m solo --durations=10 $$(grep -rl --include='*.py' 'mark.solo' tests)
 

@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 from helpers import free_port  # noqa: E402
 
-pytest_plugins = ["require_services"]
+pytest_plugins = ["require_services", "services"]
 
 
 # The longest tests, started first: with the work-stealing split (Makefile), a long test that
@@ -47,10 +47,27 @@ def _isolated_environment(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(request, tmp_path):
+    """A new workspace. By default on SQLite and a local folder; a test parametrized with
+    ``ON_BOTH_STORES`` / ``ON_BOTH_ARTIFACT_STORES`` (tests/helpers.py) also runs it with the
+    metadata on PostgreSQL or the artifacts in an S3 bucket, on servers on loopback."""
     import kiln
 
-    workspace = kiln.Workspace.init(tmp_path / "ws")
+    # KILN_TEST_BACKENDS=postgresql+s3 runs every test that takes a plain ``ws`` on those.
+    backends = getattr(request, "param", os.environ.get("KILN_TEST_BACKENDS", "sqlite"))
+    home = tmp_path / "ws"
+    settings = {}
+    if "postgresql" in backends:
+        settings["store_url"] = request.getfixturevalue("postgres_template_url")
+    if "s3" in backends:
+        settings["artifacts_url"] = request.getfixturevalue("s3_url")
+    if settings:
+        # In kiln.toml, as a team's workspace names them: the workspace opened again by path
+        # (kiln.Workspace(home), the CLI's --home, a job's process) finds the same stores.
+        home.mkdir()
+        lines = [f"{name} = {value!r}" for name, value in settings.items()]
+        (home / "kiln.toml").write_text("\n".join(["[kiln]", *lines, "require_approval = true\n"]))
+    workspace = kiln.Workspace.init(home)
     yield workspace
     workspace.close()
 

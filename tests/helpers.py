@@ -12,6 +12,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+# Run a test that takes ``ws`` (directly or through a fixture) once per metadata store: SQLite,
+# and PostgreSQL on a server tests/services.py starts. For the tests that exercise SQL: writes,
+# unique constraints, concurrent writers, JSON columns, leases.
+ON_BOTH_STORES = pytest.mark.parametrize("ws", ["sqlite", "postgresql"], indirect=True)
+# The same for the artifact store: a local folder, and a bucket on an S3 server on loopback.
+ON_BOTH_ARTIFACT_STORES = pytest.mark.parametrize("ws", ["local", "s3"], indirect=True)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -85,3 +85,29 @@ def test_the_licence_is_an_spdx_expression_setuptools_reads_without_a_warning():
         warnings.simplefilter("error")
         config = read_configuration(ROOT / "pyproject.toml")
     assert config["project"]["license"] == "Apache-2.0"
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_make_test_installs_postgresql_as_root_only_when_it_is_missing(venv, tmp_path, installed):
+    # Stand-ins on PATH: 'id' says root, 'apt-get' records its calls instead of installing.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").write_text("#!/bin/sh\necho 0\n")
+    (bin_dir / "apt-get").write_text(f'#!/bin/sh\necho "apt-get $*" >> "{tmp_path}/calls"\n')
+    for program in ("id", "apt-get"):
+        (bin_dir / program).chmod(0o755)
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "test", f"VENV={venv}",
+         f"PG_INITDB={'/usr/lib/postgresql/15/bin/initdb' if installed else ''}"],
+        check=True, capture_output=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MAKE")},
+             "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    calls = (tmp_path / "calls").read_text().splitlines()
+    apt = [c for c in calls if c.startswith("apt-get")]
+    if installed:
+        assert apt == []
+    else:
+        assert apt[-1].split()[-1] == "postgresql" and "install" in apt[-1]
+        # before the suite runs
+        assert calls.index(apt[-1]) < next(i for i, c in enumerate(calls) if "pytest" in c)

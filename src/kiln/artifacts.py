@@ -16,17 +16,46 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 
-from kiln.errors import IntegrityError
+from kiln.errors import ConfigError, IntegrityError
 
 __all__ = ["ArtifactStore", "StoredFile", "sha256_file"]
 
 _CHUNK = 1024 * 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# Per protocol, what fsspec's filesystem is opened with. S3: an endpoint that does not answer
+# fails within seconds (botocore's default retries with backoff and a 60 s connect timeout make
+# one call hang for a minute); throttling and 5xx answers are still retried. Each store gets a
+# filesystem of its own: fsspec's shared instance would keep the endpoint and credentials it
+# read from the environment first, and its listings, after either changed.
+_OPTIONS: dict[str, dict] = {
+    "s3": {
+        "config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 2, "mode": "standard"}},
+        "skip_instance_cache": True,
+    },
+}
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the object store could not be reached or refused the credentials."""
+    if isinstance(exc, ConnectionError | TimeoutError | PermissionError):
+        return True
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:  # s3fs (kiln[s3]) is not installed: no S3 error to recognise
+        return False
+    return isinstance(exc, BotoCoreError)
+
+
+def _without_password(url: str) -> str:
+    """``url`` as it may be shown: a password in it (``//user:password@``) becomes ``***``."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -50,11 +79,35 @@ class ArtifactStore:
 
     def __init__(self, url: str, *, cache_dir: Path | None = None):
         self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **_OPTIONS.get(protocol, {}))
         self.is_local = (
             self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
         )
         self._cache_dir = cache_dir
+
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn "the object store does not answer" (or refuses these credentials) into
+        ``artifacts.unavailable``, naming the store; other errors pass through as they are."""
+        try:
+            yield
+        except (IntegrityError, FileNotFoundError):
+            raise
+        except Exception as exc:
+            if self.is_local or not _unreachable(exc):
+                raise
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            where = f" (endpoint {_without_password(endpoint)})" if endpoint else ""
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"Cannot reach the artifact store {_without_password(self.url)!r}{where}: "
+                f"{reason}. Check that the object store answers (AWS_ENDPOINT_URL for an "
+                "S3-compatible server), that the credentials are set (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or an AWS profile), and that KILN_ARTIFACTS_URL (or "
+                "artifacts_url in kiln.toml) names the bucket.",
+                code="artifacts.unavailable",
+            ) from exc
 
     def _key(self, digest: str) -> str:
         return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
@@ -63,16 +116,18 @@ class ArtifactStore:
         """Store a file; returns its digest. Storing the same content twice is a no-op."""
         digest = sha256_file(path)
         key = self._key(digest)
-        if self.fs.exists(key):
-            return digest
-        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
-        if self.is_local:
-            # Copy then rename, so a crash never leaves a half-written file under its digest.
-            tmp = f"{key}.{os.getpid()}.tmp"
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, key)
-        else:
-            self.fs.put_file(str(path), key)
+        with self._reaching():
+            if self.fs.exists(key):
+                return digest
+            self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+            if self.is_local:
+                # Copy then rename, so a crash never leaves a half-written file under its digest.
+                tmp = f"{key}.{os.getpid()}.tmp"
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, key)
+            else:
+                # An object appears whole when its upload completes: no half-written object.
+                self.fs.put_file(str(path), key)
         return digest
 
     def put_bytes(self, data: bytes) -> str:
@@ -88,25 +143,40 @@ class ArtifactStore:
         key = self._key(digest)
         if self.is_local:
             path = Path(key)
-        else:
-            cache = self._cache_dir or Path(tempfile.gettempdir()) / "kiln-cache"
-            path = cache / digest
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                raise self._missing(what, digest, str(path))
+            self._verify(path, digest, what=what, where=str(path))
+            return path
+        cache = self._cache_dir or Path(tempfile.gettempdir()) / "kiln-cache"
+        path = cache / digest
+        where = f"{self.fs.unstrip_protocol(key)}"
+        if path.exists():
+            self._verify(path, digest, what=what, where=f"{where} (cached at {path})")
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Downloaded beside, checked, then renamed: the cache only ever holds verified copies.
+        tmp = path.with_name(f"{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with self._reaching():
                 if not self.fs.exists(key):
-                    raise self._missing(what, digest, key)
-                self.fs.get_file(key, str(path))
-        if not path.exists():
-            raise self._missing(what, digest, str(path))
+                    raise self._missing(what, digest, where)
+                self.fs.get_file(key, str(tmp))
+            self._verify(tmp, digest, what=what, where=where)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @staticmethod
+    def _verify(path: Path, digest: str, *, what: str, where: str) -> None:
         actual = sha256_file(path)
         if actual != digest:
             raise IntegrityError(
-                f"The {what} file {path} was changed after it was stored: its SHA-256 is "
+                f"The {what} file {where} was changed after it was stored: its SHA-256 is "
                 f"{actual[:12]}…, the store recorded {digest[:12]}…. kiln refuses to load it. "
                 "Restore the file from a backup, or re-create the record (re-ingest or retrain).",
                 code="artifact.digest-mismatch",
             )
-        return path
 
     def read_bytes(self, digest: str, *, what: str = "artifact") -> bytes:
         path = self.local_path(digest, what=what)
@@ -122,10 +192,12 @@ class ArtifactStore:
     def stored(self) -> list[StoredFile]:
         """Every file under the store's root: digests, and temporary files a crash left."""
         base = f"{self.root}/sha256"
-        if not self.fs.exists(base):
-            return []
+        with self._reaching():
+            if not self.fs.exists(base):
+                return []
+            found = self.fs.find(base, detail=True)
         out = []
-        for key, info in self.fs.find(base, detail=True).items():
+        for key, info in found.items():
             *_, prefix, name = key.split("/")
             modified = info.get("mtime") or info.get("LastModified") or info.get("created")
             if hasattr(modified, "timestamp"):
@@ -143,11 +215,12 @@ class ArtifactStore:
 
     def remove(self, key: str) -> None:
         """Delete one stored file by its key (from :meth:`stored`); gone already is fine."""
-        with contextlib.suppress(FileNotFoundError):
+        with self._reaching(), contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(key)
 
     def exists(self, digest: str) -> bool:
-        return self.fs.exists(self._key(digest))
+        with self._reaching():
+            return self.fs.exists(self._key(digest))
 
     # -- named files (not content-addressed) -----------------------------------------------------
     def named_key(self, name: str) -> str:
@@ -163,12 +236,13 @@ class ArtifactStore:
         new name per call there (see :attr:`can_append`).
         """
         key = self.named_key(name)
-        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
-        if self.can_append:
-            with open(key, "ab") as handle:
-                handle.write(data)
-        else:
-            self.fs.pipe_file(key, data)
+        with self._reaching():
+            self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+            if self.can_append:
+                with open(key, "ab") as handle:
+                    handle.write(data)
+            else:
+                self.fs.pipe_file(key, data)
 
     @property
     def can_append(self) -> bool:
@@ -178,14 +252,17 @@ class ArtifactStore:
     def list_named(self, prefix: str) -> list[str]:
         """The names of the named files under ``prefix``, sorted; none when it does not exist."""
         base = self.named_key(prefix.rstrip("/"))
-        if not self.fs.exists(base):
-            return []
+        with self._reaching():
+            if not self.fs.exists(base):
+                return []
+            keys = self.fs.find(base)
         start = len(self.root) + 1
-        return sorted(key[start:] for key in self.fs.find(base))
+        return sorted(key[start:] for key in keys)
 
     def read_named(self, name: str) -> bytes:
         """The content of a named file."""
-        return self.fs.cat_file(self.named_key(name))
+        with self._reaching():
+            return self.fs.cat_file(self.named_key(name))
 
     @staticmethod
     def _missing(what: str, digest: str, where: str) -> IntegrityError:

@@ -211,7 +211,7 @@ def run_quickstart(
     )
     say(f"Batch transform wrote {transform_job.result['rows']} predictions to {output}")
     say(
-        f"Workspace: {ws.home} (metadata {ws.settings.store_url}, "
+        f"Workspace: {ws.home} (metadata {ws.store.shown_url}, "
         f"artifacts {ws.settings.artifacts_url})"
     )
     say(

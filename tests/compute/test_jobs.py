@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import ON_BOTH_STORES
 from kiln.errors import ConfigError, NotFound, StateError
 
 
@@ -18,6 +19,7 @@ def fixed_ids(monkeypatch):
     return use
 
 
+@ON_BOTH_STORES
 def test_a_unique_prefix_names_its_job_everywhere_an_id_is_taken(ws, fixed_ids):
     fixed_ids("train-cd481d5a9b12", "train-cd49aaaaaaaa")
     first = ws.jobs.create("training", {})
@@ -33,6 +35,7 @@ def test_a_unique_prefix_names_its_job_everywhere_an_id_is_taken(ws, fixed_ids):
     assert ws.jobs.reopen("train-cd48").status == "Pending"
 
 
+@ON_BOTH_STORES
 def test_an_ambiguous_prefix_is_refused_with_its_candidates(ws, fixed_ids):
     fixed_ids("train-cd481d5a9b12", "train-cd48ffffffff")
     ws.jobs.create("training", {})
@@ -44,6 +47,7 @@ def test_an_ambiguous_prefix_is_refused_with_its_candidates(ws, fixed_ids):
     assert "train-cd48ffffffff" in caught.value.message
 
 
+@ON_BOTH_STORES
 def test_a_prefix_shorter_than_four_characters_after_the_kind_is_refused(ws, fixed_ids):
     fixed_ids("train-cd481d5a9b12")
     ws.jobs.create("training", {})
@@ -57,6 +61,7 @@ def test_a_prefix_shorter_than_four_characters_after_the_kind_is_refused(ws, fix
         ws.jobs.get("train_%")  # LIKE wildcards match themselves only
 
 
+@ON_BOTH_STORES
 def test_list_hides_trials_on_request_counts_them_and_checks_its_filters(ws):
     parent = ws.jobs.create("tuning", {})
     trials = [ws.jobs.create("training", {}, parent_id=parent.id) for _ in range(3)]
@@ -76,6 +81,7 @@ def test_list_hides_trials_on_request_counts_them_and_checks_its_filters(ws):
     assert caught.value.code == "compute.unknown-job-kind"
 
 
+@ON_BOTH_STORES
 def test_cancel_ends_a_pending_job_stopped_and_refuses_an_ended_one(ws):
     job = ws.jobs.create("training", {})
     cancelled = ws.jobs.cancel(job.id[:10], reason="Not needed any more.")
@@ -87,6 +93,7 @@ def test_cancel_ends_a_pending_job_stopped_and_refuses_an_ended_one(ws):
     assert caught.value.code == "jobs.not-active" and "Stopped" in caught.value.message
 
 
+@ON_BOTH_STORES
 def test_cancel_of_a_job_running_on_another_host_ends_its_record(ws):
     from sqlalchemy import update
 

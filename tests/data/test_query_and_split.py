@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from helpers import ON_BOTH_ARTIFACT_STORES
 from kiln.errors import ConfigError, DataError
 
 
@@ -9,6 +10,7 @@ def churn(ws, churn_csv):
     return ws.data.ingest(churn_csv, name="churn")
 
 
+@ON_BOTH_ARTIFACT_STORES
 def test_query_latest_and_pinned_versions(ws, churn):
     ws.data.ingest(pd.DataFrame({"churn": ["Yes"]}), name="churn")  # version 2: one row
     assert ws.data.query("SELECT count(*) AS n FROM churn")["n"][0] == 1
@@ -29,6 +31,7 @@ def test_head(ws, churn):
     assert len(head) == 3 and list(head.columns)[0] == "churn"
 
 
+@ON_BOTH_ARTIFACT_STORES
 def test_split_is_stratified_seeded_and_recorded(ws, churn):
     parts = ws.data.split(churn, target="churn", seed=7)
     sizes = {p: v.row_count for p, v in parts.items()}
@@ -81,6 +84,7 @@ def test_query_rewrites_refs_outside_strings_and_comments_only(ws, churn):
     assert ws.data.query("SELECT 'a@1' AS s")["s"][0] == "a@1"
 
 
+@ON_BOTH_ARTIFACT_STORES
 def test_query_without_external_access_reads_only_the_lake(ws, churn, tmp_path):
     assert ws.data.query("SELECT count(*) AS n FROM churn@1")["n"][0] == 7043
     secret = tmp_path / "secret.csv"

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from helpers import ON_BOTH_STORES
 from kiln.endpoints import Histogram
 from kiln.errors import ConfigError, NotFound
 from kiln.monitoring import SCHEDULE_KINDS, Scheduler, ScheduleService, parse_schedule
@@ -129,6 +130,7 @@ def test_a_run_missed_while_no_scheduler_ran_runs_once(ws, schedules):
     assert len(STARTED) == 1
 
 
+@ON_BOTH_STORES
 def test_a_scheduler_never_starts_what_another_holds_or_has_started(ws, schedules):
     names = [f"monitor:m{i}" for i in range(4)]
     for name in names:
@@ -143,6 +145,7 @@ def test_a_scheduler_never_starts_what_another_holds_or_has_started(ws, schedule
     assert sorted(m for m, _ in STARTED) == ["m0", "m1", "m2", "m3"]
 
 
+@ON_BOTH_STORES
 def test_two_schedulers_racing_start_each_due_schedule_exactly_once(ws, schedules):
     names = [f"monitor:m{i}" for i in range(6)]
     for name in names:

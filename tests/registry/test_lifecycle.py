@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import kiln
+from helpers import ON_BOTH_STORES
 from kiln.errors import ConfigError, NotFound, StateError
 
 
@@ -25,6 +26,7 @@ def models(ws, trained):
     return ws
 
 
+@ON_BOTH_STORES
 def test_every_approval_decision_is_kept_with_who_when_why(models):
     models.models.approve("m:1", reason="beats the baseline")
     models.models.reject("m:1", reason="leaks the target")
@@ -52,6 +54,7 @@ def test_rejecting_a_served_version_is_refused_and_changes_nothing(models):
         models.models.archive("m:1")
 
 
+@ON_BOTH_STORES
 def test_undeploy_rolls_each_endpoint_back_to_its_previous_approved_version(models):
     models.models.approve("m:1")
     models.endpoints.deploy("m:1", endpoint="prod")
@@ -110,6 +113,7 @@ def test_a_served_version_rolls_back_through_the_server(models):
             time.sleep(0.1)
 
 
+@ON_BOTH_STORES
 def test_aliases_name_a_version_wherever_a_version_is_taken(models):
     assert models.models.set_alias("m:2", "production").ref == "m:2"
     assert models.models.get("m@production").ref == "m:2"
@@ -135,6 +139,7 @@ def test_aliases_name_a_version_wherever_a_version_is_taken(models):
     assert models.models.get("m:3").ref == "m:3"
 
 
+@ON_BOTH_STORES
 def test_delete_needs_a_version_refuses_a_served_one_and_removes_the_record(models):
     with pytest.raises(ConfigError, match="'m:1'") as info:
         models.models.delete("m")
@@ -208,6 +213,7 @@ def test_gc_finds_only_unreferenced_old_files_and_deletes_them_when_asked(models
     assert info.value.code == "gc.bad-age"
 
 
+@ON_BOTH_STORES
 def test_gc_keeps_files_named_only_inside_json_records(models):
     # A tuning trial's model is recorded only in its job's result; an ingested data set in its
     # version row; both must survive a collection.

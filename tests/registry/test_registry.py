@@ -1,9 +1,11 @@
 import pytest
 
 import kiln
+from helpers import ON_BOTH_STORES
 from kiln.errors import IntegrityError, NotFound, StateError
 
 
+@ON_BOTH_STORES
 def test_approve_and_reject_record_who_when_why(ws, trained):
     source, result = trained
     ref = ws.models.register(
@@ -34,6 +36,7 @@ def test_list_get_and_unknown_refs(trained):
         ws.models.get("churn:99")
 
 
+@ON_BOTH_STORES
 def test_deploy_refuses_rejected_and_unapproved_unless_allowed(ws, trained):
     source, result = trained
     # A workspace of its own, so the shared one keeps its approved model.
@@ -61,7 +64,10 @@ def test_deploy_refuses_rejected_and_unapproved_unless_allowed(ws, trained):
     assert latest["variants"][0]["approval_status"] == "PendingManualApproval"
 
     # A workspace that opts out deploys pending models without the flag, still recorded.
-    (ws.home / "kiln.toml").write_text("[kiln]\nrequire_approval = false\n")
+    config = ws.home / "kiln.toml"
+    config.write_text(
+        config.read_text().replace("require_approval = true", "require_approval = false")
+    )
     lenient = kiln.Workspace(ws.home)
     lenient.endpoints.deploy(second.ref, endpoint="lenient")
     assert "require_approval = false" in lenient.endpoints.history("lenient")[-1]["note"]
@@ -89,6 +95,7 @@ def test_a_tampered_model_artifact_is_refused(ws, trained):
         ws.endpoints.get("t")
 
 
+@ON_BOTH_STORES
 def test_deployment_history_and_revisions(ws, trained):
     source, result = trained
     model = source.models.load(result.model.ref)

@@ -95,7 +95,7 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         print_json(
             {
                 "home": str(ws.home),
-                "store_url": ws.settings.store_url,
+                "store_url": ws.store.shown_url,  # without its password
                 "artifacts_url": ws.settings.artifacts_url,
             }
         )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import JSON, String, Text, create_engine, event, func, select, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.errors import ConfigError
@@ -65,22 +65,61 @@ def _sqlite_engine(url: str, *, immediate: bool):
     return engine
 
 
+# Every write transaction on PostgreSQL first takes this transaction-scoped advisory lock, so
+# writers queue one after another as they do on SQLite (BEGIN IMMEDIATE). The services read,
+# then write (the next version number, "is this name taken?"): under PostgreSQL's READ COMMITTED
+# two such writers would otherwise both read the same state and one would fail on a unique
+# constraint. Readers never take it.
+_WRITE_LOCK_KEY = 0x6B696C6E  # "kiln"
+_TAKE_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Seconds to wait for a PostgreSQL server to answer before saying it cannot be reached (libpq
+# waits forever by default); a connect_timeout in the URL wins.
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def store_url(url: str) -> str:
+    """The SQLAlchemy URL of ``url``: ``postgresql://`` (and ``postgres://``) mean the psycopg 3
+    driver kiln installs (``pip install 'kiln[postgres]'``), not SQLAlchemy's default psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """``url`` as it may be shown: any password replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
 class Store:
     """Sessions over the metadata database; ``write()`` for changes, ``read()`` for queries."""
 
     def __init__(self, url: str):
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
+        self.url = store_url(url)
+        self.shown_url = safe_url(url)  # as the user wrote it, without its password
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.is_postgres = self.url.startswith("postgresql")
         try:
             if self.is_sqlite:
-                self._read_engine = _sqlite_engine(url, immediate=False)
-                self._write_engine = _sqlite_engine(url, immediate=True)
+                self._read_engine = _sqlite_engine(self.url, immediate=False)
+                self._write_engine = _sqlite_engine(self.url, immediate=True)
             else:
-                self._read_engine = self._write_engine = create_engine(url, pool_pre_ping=True)
+                connect_args = {}
+                if self.is_postgres and "connect_timeout" not in self.url:
+                    connect_args["connect_timeout"] = _CONNECT_TIMEOUT_SECONDS
+                self._read_engine = self._write_engine = create_engine(
+                    self.url, pool_pre_ping=True, connect_args=connect_args
+                )
         except Exception as exc:  # an unknown dialect or a missing driver
             raise ConfigError(
-                f"Cannot open the metadata store {url!r}: {exc}. Check KILN_STORE_URL "
-                "(for PostgreSQL: pip install 'kiln[postgres]').",
+                f"Cannot open the metadata store {self.shown_url!r}: {exc}. Check "
+                "KILN_STORE_URL (for PostgreSQL: pip install 'kiln[postgres]').",
                 code="store.unavailable",
             ) from exc
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -95,7 +134,23 @@ class Store:
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back whole on any error."""
         with self._write() as session, session.begin():
+            if self.is_postgres:
+                session.execute(_TAKE_WRITE_LOCK, {"key": _WRITE_LOCK_KEY})
             yield session
+
+    def check(self) -> None:
+        """Connect once, or raise ``store.unavailable`` naming the URL (without its password)."""
+        try:
+            with self._read_engine.connect():
+                pass
+        except (OperationalError, InterfaceError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"Cannot reach the metadata store {self.shown_url!r}: {reason}. Check that "
+                "the database server runs and accepts connections from this machine, and that "
+                "KILN_STORE_URL (or store_url in kiln.toml) names it.",
+                code="store.unavailable",
+            ) from exc
 
     def revision(self) -> str | None:
         try:
@@ -106,6 +161,7 @@ class Store:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest revision (a no-op when it is already there)."""
+        self.check()
         if self.revision() == SCHEMA_REVISION:
             return
         from alembic import command
@@ -115,6 +171,10 @@ class Store:
         config.set_main_option("script_location", str(_MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url)
         with self._write_engine.begin() as connection:
+            if self.is_postgres:
+                # Two processes opening a new workspace at once: one migrates, the other then
+                # finds the schema at head (PostgreSQL's DDL is transactional).
+                connection.execute(_TAKE_WRITE_LOCK, {"key": _WRITE_LOCK_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
