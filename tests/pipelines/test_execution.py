@@ -288,3 +288,23 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     alarmed = ws.jobs.wait(action["detail"]["job_id"], timeout=300)
     assert alarmed.status == "Completed" and alarmed.spec["trigger"] == "alarm retrain"
     assert alarmed.spec["pipeline"] == "alarmed"
+
+
+def test_an_edited_recipe_file_re_runs_the_train_step(ws, tmp_path):
+    sample = EXAMPLE.parent / "churn_sample.csv"
+    (tmp_path / "data.csv").write_text("".join(sample.read_text().splitlines(True)[:201]))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("steps:\n  - {step: impute, columns: [total_charges], strategy: median}\n")
+    (tmp_path / "p.yaml").write_text(
+        "name: recipes\nsteps:\n"
+        "  ingest: {type: ingest, source: data.csv, name: raw}\n"
+        "  train: {type: train, data: '${steps.ingest.data}', algorithm: linear,"
+        " target: churn, recipe: recipe.yaml}\n"  # beside the definition, not the cwd
+    )
+    first = ws.pipelines.run(tmp_path / "p.yaml")
+    assert first.step("train").status == "Completed"
+    recipe.write_text("steps:\n  - {step: impute, columns: [total_charges], strategy: mean}\n")
+    second = ws.pipelines.run(tmp_path / "p.yaml")
+    assert second.step("ingest").status == "Cached"
+    assert second.step("train").status == "Completed"
+    assert "recipe" in second.step("train").reason

@@ -296,7 +296,10 @@ class _Runner:
                 identity[name] = "data:" + self.ctx.data.get(value).digest
             elif name in _MODEL_FIELDS and isinstance(value, str):
                 identity[name] = "model:" + self.ctx.models.get(value).id
-            elif step.type == "ingest" and name == "source":
+            elif (step.type == "ingest" and name == "source") or (
+                name == "recipe" and isinstance(value, str)
+            ):
+                # A file the step reads: an edit to it must re-run the step.
                 path = definition_path(self.pipeline, value)
                 identity[name] = "file:" + (sha256_file(path) if path.is_file() else str(path))
             elif step.type == "processing" and name == "inputs" and isinstance(value, Mapping):

@@ -325,10 +325,12 @@ _TRAINING_OPTIONS = (
 )
 
 
-def _options(config: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+def _options(run: StepRun, config: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     options = {k: config[k] for k in names if k in config}
     if "ratios" in options:
         options["ratios"] = tuple(float(r) for r in options["ratios"])
+    if isinstance(options.get("recipe"), str):  # a recipe file, beside the definition
+        options["recipe"] = run.path(options["recipe"])
     return options
 
 
@@ -342,7 +344,7 @@ def _train(run: StepRun) -> dict:
             config["data"],
             algorithm=config["algorithm"],
             on_log=run.log,
-            **_options(config, _TRAINING_OPTIONS),
+            **_options(run, config, _TRAINING_OPTIONS),
         ),
         lambda r: r.job.id,
     )
@@ -354,8 +356,7 @@ def _tune(run: StepRun) -> dict:
 
     config = dict(run.config)
     data, target, algorithm = config.pop("data"), config.pop("target"), config.pop("algorithm")
-    if "ratios" in config:
-        config["ratios"] = tuple(float(r) for r in config["ratios"])
+    config = _options(run, config, tuple(config))
     result = run.run_job(
         lambda: tune(run.ctx, data, target=target, algorithm=algorithm, on_log=run.log, **config),
         lambda r: r.job.id,
