@@ -3,6 +3,7 @@ changed, with gates, retries, resume, lineage and triggers."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def test_the_example_runs_end_to_end_then_fully_from_the_cache(ws):
 
     second = ws.pipelines.run(EXAMPLE)
     assert {s.status for s in second.steps} == {"Cached"}
+    # Nothing to run: the execution finished in this process, no job process started for it.
+    assert second.job.pid == os.getpid() and second.status == "Completed"
     assert [s.cached_from for s in second.steps] == [s.id for s in first.steps]
     assert second.step("deploy").outputs == first.step("deploy").outputs
     assert len(ws.models.list("churn_pipeline")) == 1
@@ -305,6 +308,7 @@ def test_an_edited_recipe_file_re_runs_the_train_step(ws, tmp_path):
     assert first.step("train").status == "Completed"
     recipe.write_text("steps:\n  - {step: impute, columns: [total_charges], strategy: mean}\n")
     second = ws.pipelines.run(tmp_path / "p.yaml")
+    assert second.job.pid != os.getpid()  # the train step ran: in the execution's own process
     assert second.step("ingest").status == "Cached"
     assert second.step("train").status == "Completed"
     assert "recipe" in second.step("train").reason

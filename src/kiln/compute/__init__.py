@@ -1,21 +1,32 @@
 """Jobs, job kinds and the executors that run them."""
 
 from kiln.compute._executor import EXECUTORS, executor_for
-from kiln.compute._jobs import FAILED, FINAL_STATUSES, Job, JobContext, JobService
+from kiln.compute._jobs import (
+    COMPLETED,
+    FAILED,
+    FINAL_STATUSES,
+    PENDING,
+    Job,
+    JobContext,
+    JobService,
+)
 from kiln.compute._kinds import JobKind, job_kind, job_kinds, register_job_kind
-from kiln.compute._local import LocalExecutor, serving_thread_environment
+from kiln.compute._local import LocalExecutor, forward_logs, serving_thread_environment
 from kiln.compute._worker import run_job
 
 __all__ = [
+    "COMPLETED",
     "EXECUTORS",
     "FAILED",
     "FINAL_STATUSES",
+    "PENDING",
     "Job",
     "JobContext",
     "JobKind",
     "JobService",
     "LocalExecutor",
     "executor_for",
+    "forward_logs",
     "job_kind",
     "job_kinds",
     "register_job_kind",

@@ -37,6 +37,7 @@ __all__ = [
     "PENDING",
     "RUNNING",
     "SKIPPED",
+    "NeedsWork",
     "run_pipeline_job",
 ]
 
@@ -57,8 +58,16 @@ _DATA_FIELDS = ("data", "test_data")
 _MODEL_FIELDS = ("model",)
 
 
-def run_pipeline_job(ctx: Context, job: JobContext, spec: dict) -> dict:
-    """The execution job: run (or resume) the pipeline's steps in topological order."""
+class NeedsWork(Exception):  # noqa: N818 - a signal between two passes, not an error
+    """A cache-only pass reached a step that has to run (see :func:`run_pipeline_job`)."""
+
+
+def run_pipeline_job(ctx: Context, job: JobContext, spec: dict, *, cache_only=False) -> dict:
+    """The execution job: run (or resume) the pipeline's steps in topological order.
+
+    ``cache_only``: take steps from the cache (or skip them behind a false gate) and raise
+    :class:`NeedsWork` at the first step that has to run, before it starts; what was taken stays
+    recorded, so the job's process goes on from there."""
     with ctx.store.read() as session:
         record = session.get(PipelineRow, spec["pipeline_id"])
         definition, source = record.definition, record.source
@@ -69,9 +78,12 @@ def run_pipeline_job(ctx: Context, job: JobContext, spec: dict) -> dict:
     order = pipeline.check()
     rows = _step_rows(ctx, job.job_id, pipeline)
     runner = _Runner(ctx, job, pipeline, params, no_cache=bool(spec.get("no_cache")))
+    runner.cache_only = cache_only
     try:
         for name in order:
             runner.run_step(pipeline.step(name), rows[name])
+    except NeedsWork:
+        raise
     except BaseException as exc:
         # Stopped (Ctrl-C, 'kiln jobs cancel') or crashed mid-step: the step ends with it, so
         # the record never shows a step running in an execution that is over.
@@ -141,6 +153,7 @@ class _Runner:
         self.outputs: dict[str, dict] = {}
         self.statuses: dict[str, str] = {}
         self.reasons: dict[str, str] = {}
+        self.cache_only = False
 
     def log(self, step: str, message: str, *, level: str = "INFO") -> None:
         lines = str(message).splitlines() or [""]
@@ -150,7 +163,7 @@ class _Runner:
     def run_step(self, step: Step, row: dict) -> None:
         if row["status"] in KEPT:  # resuming: what ended well is kept
             self._keep(step, row["status"], row["outputs"], row.get("reason") or "")
-            self.log(step.name, f"{row['status']} before the execution resumed; kept.")
+            self.log(step.name, f"{row['status']} earlier in this execution; kept.")
             return
         gate = self._gate(step)
         if gate is not None:
@@ -205,6 +218,8 @@ class _Runner:
             self._link(hit["outputs"], step, relation="cached")
             self.log(step.name, f"Cached ({reason}).")
             return
+        if self.cache_only:
+            raise NeedsWork(step.name)
         reason = self._why(step, inputs, previous)
         if row["attempts"]:  # it ran in this execution before, and failed: a resume
             reason = f"resumed after it failed ({reason})"
