@@ -154,3 +154,31 @@ def test_a_train_step_takes_every_training_option():
     from kiln.training import TrainingOptions
 
     assert set(STEP_TYPES["train"].optional) == {f.name for f in fields(TrainingOptions)}
+
+
+INGEST = "  a: {type: ingest, source: x.csv, name: raw"
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        (f"name: p\nsteps:\n{INGEST}}}\n{INGEST}}}\n".encode(), "the key 'a' appears twice"),
+        (f"name: p\ndescription: caf\xe9\nsteps:\n{INGEST}}}\n".encode("latin-1"), "UTF-8"),
+        (b"name: p\nparams: [a, b]\nsteps:\n" + INGEST.encode() + b"}\n", "['a', 'b']"),
+        (f"name: p\nsteps:\n{INGEST}, after: 5}}\n".encode(), "'after' is a list"),
+        (f"name: p\nsteps:\n{INGEST}, cache: maybe}}\n".encode(), "got 'maybe'"),
+        (f"name: p\nsteps:\n{INGEST}, retry: 3}}\n".encode(), "'retry' is {attempts"),
+        (
+            f"name: p\nsteps:\n{INGEST}}}\n  b: {{type: split, data: '${{steps.a.data'}}\n".encode(),
+            "'${steps.a.data' opens '${' without closing it",
+        ),
+    ],
+    ids=["repeated-step", "not-utf8", "params-list", "after", "cache", "retry", "unclosed"],
+)
+def test_a_malformed_definition_file_is_refused_naming_what_is_wrong(tmp_path, content, shown):
+    path = tmp_path / "pipeline.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path).check()
+    assert caught.value.code.startswith("pipeline.")
+    assert shown in caught.value.message
