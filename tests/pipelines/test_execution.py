@@ -288,3 +288,48 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     alarmed = ws.jobs.wait(action["detail"]["job_id"], timeout=300)
     assert alarmed.status == "Completed" and alarmed.spec["trigger"] == "alarm retrain"
     assert alarmed.spec["pipeline"] == "alarmed"
+
+
+def test_a_refused_run_stores_no_pipeline_version(ws):
+    definition = {
+        "name": "refused",
+        "params": {"min_auc": {"type": "float", "default": 0.7}},
+        "steps": {
+            "gate": {"type": "condition", "metrics": {}, "when": "roc_auc >= ${params.min_auc}"}
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        ws.pipelines.run(definition, params={"min_auc": "high"})
+    assert caught.value.code == "pipeline.bad-param" and "'high'" in caught.value.message
+    unknown_metric = {**definition, "steps": {"gate": {"type": "condition", "when": "auc >= 1"}}}
+    with pytest.raises(ConfigError, match="unknown metric 'auc'"):
+        ws.pipelines.run(unknown_metric)
+    assert ws.pipelines.list() == [] and ws.jobs.list(kind="pipeline") == []
+    with pytest.raises(ConfigError) as caught:
+        ws.pipelines.get("refused:latest")
+    assert caught.value.code == "name.invalid-ref"
+
+
+def test_a_changed_problem_spec_runs_its_gate_again(trained_copy):
+    ws, result = trained_copy
+    ref = result.model.ref
+    first = ws.problems.create("churn", {"target": "churn", "criteria": ["recall >= 0.01"]})
+    # What training with problem churn:1 records on the model version.
+    ws.models.add_details(ref, problem=first.ref, criteria=_criteria(ws, ref, first.ref))
+    definition = {
+        "name": "gated",
+        "steps": {
+            "gate": {"type": "condition", "model": ref, "criteria": True, "problem": "churn"}
+        },
+    }
+    assert ws.pipelines.run(definition).step("gate").outputs["passed"] is True
+    ws.problems.create("churn", {"target": "churn", "criteria": ["recall >= 0.9999"]})
+    gate = ws.pipelines.run(definition).step("gate")
+    assert gate.status == "Completed" and "input 'problem' changed" in gate.reason
+    assert gate.outputs["passed"] is False  # churn:2's criterion, not those recorded for churn:1
+
+
+def _criteria(ws, model: str, problem: str) -> dict:
+    from kiln.training import evaluate_criteria
+
+    return evaluate_criteria(ws, model, problem)

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from kiln.compute import Job, LocalExecutor
 from kiln.errors import ConfigError, NotFound
 from kiln.pipelines._definition import Pipeline, load_pipeline
+from kiln.refs import parse_ref
 from kiln.store import (
     PipelineRow,
     PipelineStepRow,
@@ -167,11 +168,11 @@ class PipelineService:
 
     def get(self, ref: str) -> PipelineVersion:
         """A stored pipeline: ``churn`` (its latest version) or ``churn:2``."""
-        name, _, version = ref.partition(":")
+        name, version = parse_ref(ref, what="pipeline")
         with self._ctx.store.read() as session:
             query = select(PipelineRow).where(PipelineRow.name == name)
-            if version:
-                query = query.where(PipelineRow.version == int(version))
+            if version is not None:
+                query = query.where(PipelineRow.version == version)
             row = session.scalars(query.order_by(PipelineRow.version.desc()).limit(1)).first()
             if row is None:
                 known = sorted(set(session.scalars(select(PipelineRow.name))))
@@ -204,6 +205,11 @@ class PipelineService:
         Returns the execution once it has ended (``wait=False``: at once, running in a thread).
         A step that fails raises its error; the execution can then be resumed."""
         stored = self._stored(source)
+        if stored is None:
+            # Parameters and conditions are checked before the definition is stored: a refused
+            # run leaves no pipeline version behind.
+            candidate = load_pipeline(source)
+            candidate.check(candidate.resolve_params(params))
         record = stored or self.register(source)
         pipeline = record.pipeline
         values = pipeline.resolve_params(params)
@@ -312,7 +318,7 @@ class PipelineService:
             return None
         try:
             return self.get(source)
-        except NotFound:
+        except (NotFound, ConfigError):  # not a stored pipeline's name: a file, then
             return None
 
     def _execution_job(self, execution_id: str) -> Job:

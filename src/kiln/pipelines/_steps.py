@@ -513,7 +513,7 @@ def problem_criteria(ctx: Context, model: str, problem: str | None) -> dict:
     version = ctx.models.get(model)
     details = version.details or {}
     recorded = details.get("criteria")
-    if recorded and (problem is None or _same_problem(details.get("problem"), problem)):
+    if recorded and (problem is None or _same_problem(ctx, details.get("problem"), problem)):
         return recorded
     if problem is None:
         raise ConfigError(
@@ -526,10 +526,12 @@ def problem_criteria(ctx: Context, model: str, problem: str | None) -> dict:
     return training.evaluate_criteria(ctx, version.ref, problem)  # type: ignore[attr-defined]
 
 
-def _same_problem(recorded: str | None, wanted: str) -> bool:
+def _same_problem(ctx: Context, recorded: str | None, wanted: str) -> bool:
+    """Whether the criteria recorded for problem version ``recorded`` are those of ``wanted``
+    (``churn`` is its latest version: criteria recorded for an older one are evaluated again)."""
     if recorded is None:
         return False
-    return recorded == wanted or recorded.split(":")[0] == wanted
+    return recorded == ctx.problems.get(wanted).ref
 
 
 def _describe(results: list[dict]) -> str:
