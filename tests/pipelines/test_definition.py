@@ -157,6 +157,7 @@ def test_a_train_step_takes_every_training_option():
 
 
 INGEST = "  a: {type: ingest, source: x.csv, name: raw"
+UNCLOSED = "  b: {type: split, data: '${steps.a.data'}"
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ INGEST = "  a: {type: ingest, source: x.csv, name: raw"
         (f"name: p\nsteps:\n{INGEST}, cache: maybe}}\n".encode(), "got 'maybe'"),
         (f"name: p\nsteps:\n{INGEST}, retry: 3}}\n".encode(), "'retry' is {attempts"),
         (
-            f"name: p\nsteps:\n{INGEST}}}\n  b: {{type: split, data: '${{steps.a.data'}}\n".encode(),
+            f"name: p\nsteps:\n{INGEST}}}\n{UNCLOSED}\n".encode(),
             "'${steps.a.data' opens '${' without closing it",
         ),
     ],
@@ -182,3 +183,27 @@ def test_a_malformed_definition_file_is_refused_naming_what_is_wrong(tmp_path, c
         load_pipeline(path).check()
     assert caught.value.code.startswith("pipeline.")
     assert shown in caught.value.message
+
+
+def test_a_train_steps_recipe_file_and_custom_estimator_are_its_code(tmp_path, monkeypatch):
+    from kiln.pipelines._steps import StepRun, _recipe_path, code_of
+
+    (tmp_path / "recipe.yaml").write_text("steps: []\n")
+    (tmp_path / "kiln_review_estimator.py").write_text("class Margin:\n    C = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    definition = tmp_path / "pipeline.yaml"
+    definition.write_text(
+        "name: p\nsteps:\n  fit: {type: train, data: churn, recipe: recipe.yaml, "
+        "algorithm: 'kiln_review_estimator:Margin'}\n"
+    )
+    pipeline = load_pipeline(definition)
+    step = pipeline.step("fit")
+    monkeypatch.chdir(tmp_path.parent)  # relative paths are the definition's, not the cwd's
+    first = code_of(pipeline, step, step.fields)
+    (tmp_path / "recipe.yaml").write_text("steps: [{step: impute, columns: [tenure]}]\n")
+    second = code_of(pipeline, step, step.fields)
+    (tmp_path / "kiln_review_estimator.py").write_text("class Margin:\n    C = 2.5\n")
+    third = code_of(pipeline, step, step.fields)
+    assert len({first, second, third}) == 3 and "C = 2.5" in third
+    run = StepRun(None, pipeline, step, dict(step.fields), "pipe-x", print)  # type: ignore[arg-type]
+    assert _recipe_path(run, {"recipe": "recipe.yaml"}) == {"recipe": str(tmp_path / "recipe.yaml")}

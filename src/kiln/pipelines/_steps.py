@@ -287,7 +287,9 @@ def _import_function(pipeline: Pipeline, step: Step, reference: str) -> Any:
 
 def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | None:
     """The code a step runs, for its cache key: a function's source, a script's content, the
-    SQL text."""
+    SQL text; for train and tune, a recipe file's content and a custom estimator's module."""
+    if step.type in ("train", "tune"):
+        return _model_code(pipeline, config)
     if step.type != "processing":
         return None
     if "sql" in config:
@@ -301,6 +303,29 @@ def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | 
         return inspect.getsource(_import_function(pipeline, step, reference))
     except (OSError, TypeError):
         return reference
+
+
+def _model_code(pipeline: Pipeline, config: Mapping[str, Any]) -> str | None:
+    parts = []
+    recipe = config.get("recipe")
+    if isinstance(recipe, str):
+        path = definition_path(pipeline, recipe)
+        parts.append(path.read_text() if path.is_file() else recipe)
+    algorithm = str(config.get("algorithm") or "")
+    if ":" in algorithm:  # a custom estimator (module:Class): its module's source
+        module_name = algorithm.partition(":")[0]
+        try:
+            parts.append(inspect.getsource(importlib.import_module(module_name)))
+        except (ImportError, OSError, TypeError):
+            parts.append(algorithm)  # the training job refuses it with the import error
+    return "\n".join(parts) or None
+
+
+def _recipe_path(run: StepRun, options: dict[str, Any]) -> dict[str, Any]:
+    """A recipe file named in the definition is read from the definition's folder."""
+    if isinstance(options.get("recipe"), str):
+        options["recipe"] = str(run.path(options["recipe"]))
+    return options
 
 
 # -- model steps --------------------------------------------------------------------------------
@@ -342,7 +367,7 @@ def _train(run: StepRun) -> dict:
             config["data"],
             algorithm=config["algorithm"],
             on_log=run.log,
-            **_options(config, _TRAINING_OPTIONS),
+            **_recipe_path(run, _options(config, _TRAINING_OPTIONS)),
         ),
         lambda r: r.job.id,
     )
@@ -356,6 +381,7 @@ def _tune(run: StepRun) -> dict:
     data, target, algorithm = config.pop("data"), config.pop("target"), config.pop("algorithm")
     if "ratios" in config:
         config["ratios"] = tuple(float(r) for r in config["ratios"])
+    config = _recipe_path(run, config)
     result = run.run_job(
         lambda: tune(run.ctx, data, target=target, algorithm=algorithm, on_log=run.log, **config),
         lambda r: r.job.id,
