@@ -251,8 +251,9 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     again = ws.pipelines.executions("ondata")[0]
     assert again.id != job.id and again.step("split").reason == "cache disabled (--no-cache)"
 
-    run_cli("pipelines", "schedule", "ondata", "--cron", "0 3 * * *", "-p", "data=events:1",
-            home=ws.home, check=True)  # fmt: skip
+    scheduled = run_cli("pipelines", "schedule", "ondata", "--cron", "0 3 * * *", "-p",
+                        "data=events:1", home=ws.home, check=True)  # fmt: skip
+    assert "'kiln scheduler' starts it" in scheduled.stdout  # a command that exists
     cron = ws.monitoring.schedules.get("pipeline:ondata:cron")
     assert cron.expression == "0 3 * * *" and cron.target["params"] == {"data": "events:1"}
     alarms = AlarmService(ws)

@@ -273,7 +273,7 @@ class PipelineService:
     ):
         """Run stored pipeline ``name`` on a cron schedule, or (``on_data``) whenever data set
         ``on_data`` has a new version, passing its reference as parameter ``data_param``; the
-        scheduler (``kiln scheduler run``) starts the executions. For ``on_data``, ``cron`` is
+        scheduler (``kiln scheduler``) starts the executions. For ``on_data``, ``cron`` is
         how often to look (every minute by default)."""
         from kiln.monitoring import ScheduleService
 
