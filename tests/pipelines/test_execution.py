@@ -334,3 +334,12 @@ def _criteria(ws, model: str, problem: str) -> dict:
     from kiln.training import evaluate_criteria
 
     return evaluate_criteria(ws, model, problem)
+
+
+def test_a_stored_pipeline_is_run_by_name_beside_a_folder_of_that_name(ws, tmp_path, monkeypatch):
+    stored = ws.pipelines.register(
+        {"name": "demo", "steps": {"a": {"type": "ingest", "source": "x.csv", "name": "raw"}}}
+    )
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert ws.pipelines._stored("demo") == stored

@@ -314,7 +314,7 @@ class PipelineService:
     def _stored(self, source) -> PipelineVersion | None:
         if not isinstance(source, str) or Path(source).suffix in (".yaml", ".yml"):
             return None
-        if Path(source).exists():
+        if Path(source).is_file():  # a folder named like the pipeline is not its definition
             return None
         try:
             return self.get(source)
