@@ -207,3 +207,18 @@ def test_a_train_steps_recipe_file_and_custom_estimator_are_its_code(tmp_path, m
     assert len({first, second, third}) == 3 and "C = 2.5" in third
     run = StepRun(None, pipeline, step, dict(step.fields), "pipe-x", print)  # type: ignore[arg-type]
     assert _recipe_path(run, {"recipe": "recipe.yaml"}) == {"recipe": str(tmp_path / "recipe.yaml")}
+
+
+def test_a_data_set_name_a_step_would_write_is_checked_before_any_step_runs():
+    ingest = {"type": "ingest", "source": "x.csv", "name": "${params.raw}"}
+    pipeline = _pipeline({"a": ingest}, {"raw": "raw data"})
+    with pytest.raises(ConfigError) as caught:
+        pipeline.check(pipeline.resolve_params())
+    assert caught.value.code == "name.invalid" and "would write data set 'raw data'" in (
+        caught.value.message
+    )
+    processing = {"type": "processing", "sql": "SELECT 1", "outputs": ["ok", "not-ok"]}
+    pipeline = _pipeline({"b": processing})
+    with pytest.raises(ConfigError, match="would write data set 'demo_b_not-ok'"):
+        pipeline.check(pipeline.resolve_params())
+    assert _pipeline({"b": {**processing, "outputs": ["ok"]}}).check({}) == ["b"]

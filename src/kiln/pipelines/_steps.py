@@ -474,6 +474,30 @@ def _check_when(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> No
             )
 
 
+def _check_names(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
+    """The data set names an ingest or processing step writes (``name``, a processing step's
+    ``outputs`` added to it) are refused before any step runs when they cannot be names."""
+    from kiln.refs import check_name
+
+    name = step.fields.get("name")
+    if name is None and step.type == "processing":
+        name = f"{pipeline.name}_{step.name}"
+    outputs = _processing_outputs(step.fields.get("outputs")) if step.type == "processing" else []
+    names = [str(name)] if len(outputs) <= 1 else [f"{name}_{o}" for o in outputs]
+    for written in names:
+        written = _with_params(written, params)
+        if EXPRESSION.search(written):
+            continue  # from an earlier step's output: checked when the data set is written
+        try:
+            check_name(written, what="data set")
+        except ConfigError as exc:
+            raise ConfigError(
+                f"Step {step.name!r} would write data set {written!r}: {exc.message}",
+                code=exc.code,
+                field=step.name,
+            ) from None
+
+
 def _check_approve(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
     mode = _with_params(str(step.fields.get("mode", "manual")), params)
     if mode not in ("manual", "auto"):
@@ -709,7 +733,7 @@ STEP_TYPES: dict[str, StepType] = {
     t.name: t
     for t in [
         StepType("ingest", _ingest, {"data": DATA}, ("source", "name"),
-                 ("format", "delimiter", "encoding"),
+                 ("format", "delimiter", "encoding"), check=_check_names,
                  description="a file (CSV, Parquet, JSON lines) as a data set version"),
         StepType("profile", _profile, {"profile": None, "data": DATA, "warnings": None},
                  ("data",), ("target", "sample_rows", "model", "seed"),
@@ -719,6 +743,7 @@ STEP_TYPES: dict[str, StepType] = {
                  description="train, validation and test data set versions"),
         StepType("processing", _processing, {}, (),
                  ("inputs", "params", "outputs", "name"), ("function", "script", "sql"),
+                 check=_check_names,
                  description="a Python function, a script or SQL over data set versions; "
                  "its results are new data set versions"),
         StepType("train", _train, {"model": MODEL, "job": None}, ("data", "algorithm"),
