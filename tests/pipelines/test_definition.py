@@ -222,3 +222,16 @@ def test_a_data_set_name_a_step_would_write_is_checked_before_any_step_runs():
     with pytest.raises(ConfigError, match="would write data set 'demo_b_not-ok'"):
         pipeline.check(pipeline.resolve_params())
     assert _pipeline({"b": {**processing, "outputs": ["ok"]}}).check({}) == ["b"]
+
+
+def test_a_processing_functions_code_is_its_whole_module(tmp_path, monkeypatch):
+    from kiln.pipelines._steps import code_of
+
+    module = tmp_path / "kiln_review_features.py"
+    module.write_text("def process(inputs):\n    return _helper(inputs)\n\n\n_helper = dict\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    step = Step("clean", "processing", {"function": "kiln_review_features:process"})
+    pipeline = Pipeline("p", [step], base_dir=str(tmp_path))
+    before = code_of(pipeline, step, step.fields)
+    module.write_text(module.read_text().replace("_helper = dict", "_helper = sorted"))
+    assert code_of(pipeline, step, step.fields) != before  # the helper changed, not process

@@ -286,8 +286,8 @@ def _import_function(pipeline: Pipeline, step: Step, reference: str) -> Any:
 
 
 def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | None:
-    """The code a step runs, for its cache key: a function's source, a script's content, the
-    SQL text; for train and tune, a recipe file's content and a custom estimator's module."""
+    """The code a step runs, for its cache key: a function's module source, a script's content,
+    the SQL text; for train and tune, a recipe file's content and a custom estimator's module."""
     if step.type in ("train", "tune"):
         return _model_code(pipeline, config)
     if step.type != "processing":
@@ -300,7 +300,8 @@ def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | 
         path = definition_path(pipeline, module_name)
         return path.read_text() if path.is_file() else None
     try:
-        return inspect.getsource(_import_function(pipeline, step, reference))
+        # The whole module, not the function alone: a helper it calls may have changed.
+        return inspect.getsource(inspect.getmodule(_import_function(pipeline, step, reference)))
     except (OSError, TypeError):
         return reference
 
