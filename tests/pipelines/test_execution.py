@@ -343,3 +343,16 @@ def test_a_stored_pipeline_is_run_by_name_beside_a_folder_of_that_name(ws, tmp_p
     (tmp_path / "demo").mkdir()
     monkeypatch.chdir(tmp_path)
     assert ws.pipelines._stored("demo") == stored
+
+
+def test_auto_approval_by_conditions_does_not_approve_a_model_that_failed_its_problem(
+    two_models_copy,
+):
+    ws, _, ref = two_models_copy  # churn:2: Approved, served by no endpoint
+    strict = ws.problems.create("churn", {"target": "churn", "criteria": ["recall >= 0.9999"]})
+    # What training with that problem records on the model version (and it is Rejected).
+    ws.models.add_details(ref, problem=strict.ref, criteria=_criteria(ws, ref, strict.ref))
+    approve = {"type": "approve", "mode": "auto", "model": ref, "when": "test.roc_auc >= 0.1"}
+    step = ws.pipelines.run({"name": "approval", "steps": {"approve": approve}}).step("approve")
+    assert step.outputs == {"model": ref, "status": "Rejected", "passed": False}
+    assert "recall >= 0.9999" in ws.models.approvals(ref)[-1]["reason"]

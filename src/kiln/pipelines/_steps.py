@@ -622,6 +622,12 @@ def _approve(run: StepRun) -> dict:
     mode = config.get("mode", "manual")
     if mode == "auto":
         passed, results = _gate_results(run)
+        recorded = (models.get(ref).details or {}).get("criteria") or {}
+        if config.get("when") is not None and recorded.get("passed") is False:
+            # 'when' adds to the problem's criteria the model was trained against: a model that
+            # failed one is not approved because its metrics pass the step's conditions.
+            passed = False
+            results = [*results, *(r for r in recorded.get("results", []) if not r["passed"])]
         reason = f"pipeline {run.pipeline.name} ({run.execution_id}): {_describe(results)}"
         status = models.get(ref).approval_status
         if passed and status != "Approved":
