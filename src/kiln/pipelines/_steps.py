@@ -494,7 +494,7 @@ def _check_names(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> N
         except ConfigError as exc:
             raise ConfigError(
                 f"Step {step.name!r} would write data set {written!r}: {exc.message}",
-                code=exc.code,
+                code="name.invalid",
                 field=step.name,
             ) from None
 
