@@ -235,3 +235,12 @@ def test_a_processing_functions_code_is_its_whole_module(tmp_path, monkeypatch):
     before = code_of(pipeline, step, step.fields)
     module.write_text(module.read_text().replace("_helper = dict", "_helper = sorted"))
     assert code_of(pipeline, step, step.fields) != before  # the helper changed, not process
+
+
+def test_the_docs_table_lists_every_step_type():
+    import re
+
+    from kiln.pipelines import STEP_TYPES
+
+    docs = (EXAMPLE.parents[2] / "docs" / "pipelines.md").read_text()
+    assert set(re.findall(r"^\| `(\w+)` \|", docs, flags=re.M)) >= set(STEP_TYPES)
