@@ -173,8 +173,23 @@ UNCLOSED = "  b: {type: split, data: '${steps.a.data'}"
             f"name: p\nsteps:\n{INGEST}}}\n{UNCLOSED}\n".encode(),
             "'${steps.a.data' opens '${' without closing it",
         ),
+        (b"name: p\nsteps:\n  - {type: split, data: raw}\n", "Step 1 of the list of steps has no"),
+        (
+            b"name: p\nsteps:\n  - {name: s, type: split, data: a}\n  - {name: s, type: split}\n",
+            "Two steps are named 's'",
+        ),
     ],
-    ids=["repeated-step", "not-utf8", "params-list", "after", "cache", "retry", "unclosed"],
+    ids=[
+        "repeated-step",
+        "not-utf8",
+        "params-list",
+        "after",
+        "cache",
+        "retry",
+        "unclosed",
+        "unnamed-listed-step",
+        "listed-step-twice",
+    ],  # fmt: skip
 )
 def test_a_malformed_definition_file_is_refused_naming_what_is_wrong(tmp_path, content, shown):
     path = tmp_path / "pipeline.yaml"

@@ -224,8 +224,7 @@ class Pipeline:
             params.append(Parameter(parameter.name, kind, default, parameter.description))
         raw_steps = document.get("steps") or {}
         if isinstance(raw_steps, list):  # a list of steps, each with its name
-            raw_steps = {str(s.get("name")): {k: v for k, v in s.items() if k != "name"}
-                         for s in raw_steps if isinstance(s, Mapping)}  # fmt: skip
+            raw_steps = _steps_from_list(raw_steps)
         if not isinstance(raw_steps, Mapping) or not raw_steps:
             raise ConfigError(
                 "A pipeline needs steps: a mapping of step names to steps, each with a type.",
@@ -463,6 +462,28 @@ def _type_of(default: Any) -> str:
     if isinstance(default, float):
         return "float"
     return "str"
+
+
+def _steps_from_list(items: list) -> dict[str, Any]:
+    """Steps written as a list, each with its ``name``: every item needs one, and a name given
+    twice is refused (a mapping built from them would keep only the last)."""
+    steps: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or not item.get("name"):
+            raise ConfigError(
+                f"Step {index + 1} of the list of steps has no name: {item!r}. Give each step "
+                "'name:', or write steps as a mapping of names to steps.",
+                code="pipeline.bad-definition",
+            )
+        name = str(item["name"])
+        if name in steps:
+            raise ConfigError(
+                f"Two steps are named {name!r}; step names are unique.",
+                code="pipeline.bad-definition",
+                field=name,
+            )
+        steps[name] = {k: v for k, v in item.items() if k != "name"}
+    return steps
 
 
 def _check_step_shape(step: str, after: Any, cache: Any, retry: Any) -> None:
