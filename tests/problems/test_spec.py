@@ -92,7 +92,7 @@ def test_unknown_problem_names_the_choices(ws):
             {"target": "churn", "auto_approve": "yes"},
             "problem.bad-type",
             "auto_approve",
-            "'yes'",
+            "got 'yes'. Write true or false.",
         ),
         (
             {"target": "churn", "criteria": ["recall >> 0.7"]},
