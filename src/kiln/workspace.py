@@ -97,6 +97,14 @@ class Workspace(Context):
                 code="training.algorithm-or-script",
             )
         if script is not None:
+            unused = sorted(set(options) - {"target", "name", "params", "on_log"})
+            if unused:
+                raise ConfigError(
+                    f"{', '.join(unused)}: not options of a training script, which splits, "
+                    "preprocesses and fits by itself. It takes target=, name=, params= and "
+                    "on_log=; give the others with algorithm= instead.",
+                    code="script.bad-option",
+                )
             return train_script(self, script, data=data, **options)
         return train(self, data, algorithm=algorithm, **options)
 

@@ -113,7 +113,7 @@ def test_an_ambiguous_or_unknown_entity_is_refused(trained):
     ) as unknown:
         ws.lineage.graph("nosuch:7")
     assert unknown.value.code == "lineage.unknown-entity"
-    with pytest.raises(NotFound, match="inference id"):
+    with pytest.raises(NotFound, match="tried it as: inference id\\. "):
         ws.lineage.graph("inference:" + INFERENCE)
 
 

@@ -154,3 +154,108 @@ def test_a_train_step_takes_every_training_option():
     from kiln.training import TrainingOptions
 
     assert set(STEP_TYPES["train"].optional) == {f.name for f in fields(TrainingOptions)}
+
+
+INGEST = "  a: {type: ingest, source: x.csv, name: raw"
+UNCLOSED = "  b: {type: split, data: '${steps.a.data'}"
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        (f"name: p\nsteps:\n{INGEST}}}\n{INGEST}}}\n".encode(), "the key 'a' appears twice"),
+        (f"name: p\ndescription: caf\xe9\nsteps:\n{INGEST}}}\n".encode("latin-1"), "UTF-8"),
+        (b"name: p\nparams: [a, b]\nsteps:\n" + INGEST.encode() + b"}\n", "['a', 'b']"),
+        (f"name: p\nsteps:\n{INGEST}, after: 5}}\n".encode(), "'after' is a list"),
+        (f"name: p\nsteps:\n{INGEST}, cache: maybe}}\n".encode(), "got 'maybe'"),
+        (f"name: p\nsteps:\n{INGEST}, retry: 3}}\n".encode(), "'retry' is {attempts"),
+        (
+            f"name: p\nsteps:\n{INGEST}}}\n{UNCLOSED}\n".encode(),
+            "'${steps.a.data' opens '${' without closing it",
+        ),
+        (b"name: p\nsteps:\n  - {type: split, data: raw}\n", "Step 1 of the list of steps has no"),
+        (
+            b"name: p\nsteps:\n  - {name: s, type: split, data: a}\n  - {name: s, type: split}\n",
+            "Two steps are named 's'",
+        ),
+    ],
+    ids=[
+        "repeated-step",
+        "not-utf8",
+        "params-list",
+        "after",
+        "cache",
+        "retry",
+        "unclosed",
+        "unnamed-listed-step",
+        "listed-step-twice",
+    ],  # fmt: skip
+)
+def test_a_malformed_definition_file_is_refused_naming_what_is_wrong(tmp_path, content, shown):
+    path = tmp_path / "pipeline.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path).check()
+    assert caught.value.code.startswith("pipeline.")
+    assert shown in caught.value.message
+
+
+def test_a_train_steps_recipe_file_and_custom_estimator_are_its_code(tmp_path, monkeypatch):
+    from kiln.pipelines._steps import StepRun, _recipe_path, code_of
+
+    (tmp_path / "recipe.yaml").write_text("steps: []\n")
+    (tmp_path / "kiln_review_estimator.py").write_text("class Margin:\n    C = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    definition = tmp_path / "pipeline.yaml"
+    definition.write_text(
+        "name: p\nsteps:\n  fit: {type: train, data: churn, recipe: recipe.yaml, "
+        "algorithm: 'kiln_review_estimator:Margin'}\n"
+    )
+    pipeline = load_pipeline(definition)
+    step = pipeline.step("fit")
+    monkeypatch.chdir(tmp_path.parent)  # relative paths are the definition's, not the cwd's
+    first = code_of(pipeline, step, step.fields)
+    (tmp_path / "recipe.yaml").write_text("steps: [{step: impute, columns: [tenure]}]\n")
+    second = code_of(pipeline, step, step.fields)
+    (tmp_path / "kiln_review_estimator.py").write_text("class Margin:\n    C = 2.5\n")
+    third = code_of(pipeline, step, step.fields)
+    assert len({first, second, third}) == 3 and "C = 2.5" in third
+    run = StepRun(None, pipeline, step, dict(step.fields), "pipe-x", print)  # type: ignore[arg-type]
+    assert _recipe_path(run, {"recipe": "recipe.yaml"}) == {"recipe": str(tmp_path / "recipe.yaml")}
+
+
+def test_a_data_set_name_a_step_would_write_is_checked_before_any_step_runs():
+    ingest = {"type": "ingest", "source": "x.csv", "name": "${params.raw}"}
+    pipeline = _pipeline({"a": ingest}, {"raw": "raw data"})
+    with pytest.raises(ConfigError) as caught:
+        pipeline.check(pipeline.resolve_params())
+    assert caught.value.code == "name.invalid" and "would write data set 'raw data'" in (
+        caught.value.message
+    )
+    processing = {"type": "processing", "sql": "SELECT 1", "outputs": ["ok", "not-ok"]}
+    pipeline = _pipeline({"b": processing})
+    with pytest.raises(ConfigError, match="would write data set 'demo_b_not-ok'"):
+        pipeline.check(pipeline.resolve_params())
+    assert _pipeline({"b": {**processing, "outputs": ["ok"]}}).check({}) == ["b"]
+
+
+def test_a_processing_functions_code_is_its_whole_module(tmp_path, monkeypatch):
+    from kiln.pipelines._steps import code_of
+
+    module = tmp_path / "kiln_review_features.py"
+    module.write_text("def process(inputs):\n    return _helper(inputs)\n\n\n_helper = dict\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    step = Step("clean", "processing", {"function": "kiln_review_features:process"})
+    pipeline = Pipeline("p", [step], base_dir=str(tmp_path))
+    before = code_of(pipeline, step, step.fields)
+    module.write_text(module.read_text().replace("_helper = dict", "_helper = sorted"))
+    assert code_of(pipeline, step, step.fields) != before  # the helper changed, not process
+
+
+def test_the_docs_table_lists_every_step_type():
+    import re
+
+    from kiln.pipelines import STEP_TYPES
+
+    docs = (EXAMPLE.parents[2] / "docs" / "pipelines.md").read_text()
+    assert set(re.findall(r"^\| `(\w+)` \|", docs, flags=re.M)) >= set(STEP_TYPES)

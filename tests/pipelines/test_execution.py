@@ -254,8 +254,9 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     again = ws.pipelines.executions("ondata")[0]
     assert again.id != job.id and again.step("split").reason == "cache disabled (--no-cache)"
 
-    run_cli("pipelines", "schedule", "ondata", "--cron", "0 3 * * *", "-p", "data=events:1",
-            home=ws.home, check=True)  # fmt: skip
+    scheduled = run_cli("pipelines", "schedule", "ondata", "--cron", "0 3 * * *", "-p",
+                        "data=events:1", home=ws.home, check=True)  # fmt: skip
+    assert "'kiln scheduler' starts it" in scheduled.stdout  # a command that exists
     cron = ws.monitoring.schedules.get("pipeline:ondata:cron")
     assert cron.expression == "0 3 * * *" and cron.target["params"] == {"data": "events:1"}
     alarms = AlarmService(ws)
@@ -293,22 +294,68 @@ def test_a_new_data_set_version_starts_an_execution(ws, tmp_path, run_cli):
     assert alarmed.spec["pipeline"] == "alarmed"
 
 
-def test_an_edited_recipe_file_re_runs_the_train_step(ws, tmp_path):
-    sample = EXAMPLE.parent / "churn_sample.csv"
-    (tmp_path / "data.csv").write_text("".join(sample.read_text().splitlines(True)[:201]))
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("steps:\n  - {step: impute, columns: [total_charges], strategy: median}\n")
-    (tmp_path / "p.yaml").write_text(
-        "name: recipes\nsteps:\n"
-        "  ingest: {type: ingest, source: data.csv, name: raw}\n"
-        "  train: {type: train, data: '${steps.ingest.data}', algorithm: linear,"
-        " target: churn, recipe: recipe.yaml}\n"  # beside the definition, not the cwd
+def test_a_refused_run_stores_no_pipeline_version(ws):
+    definition = {
+        "name": "refused",
+        "params": {"min_auc": {"type": "float", "default": 0.7}},
+        "steps": {
+            "gate": {"type": "condition", "metrics": {}, "when": "roc_auc >= ${params.min_auc}"}
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        ws.pipelines.run(definition, params={"min_auc": "high"})
+    assert caught.value.code == "pipeline.bad-param" and "'high'" in caught.value.message
+    unknown_metric = {**definition, "steps": {"gate": {"type": "condition", "when": "auc >= 1"}}}
+    with pytest.raises(ConfigError, match="unknown metric 'auc'"):
+        ws.pipelines.run(unknown_metric)
+    assert ws.pipelines.list() == [] and ws.jobs.list(kind="pipeline") == []
+    with pytest.raises(ConfigError) as caught:
+        ws.pipelines.get("refused:latest")
+    assert caught.value.code == "name.invalid-ref"
+
+
+def test_a_changed_problem_spec_runs_its_gate_again(trained_copy):
+    ws, result = trained_copy
+    ref = result.model.ref
+    first = ws.problems.create("churn", {"target": "churn", "criteria": ["recall >= 0.01"]})
+    # What training with problem churn:1 records on the model version.
+    ws.models.add_details(ref, problem=first.ref, criteria=_criteria(ws, ref, first.ref))
+    definition = {
+        "name": "gated",
+        "steps": {
+            "gate": {"type": "condition", "model": ref, "criteria": True, "problem": "churn"}
+        },
+    }
+    assert ws.pipelines.run(definition).step("gate").outputs["passed"] is True
+    ws.problems.create("churn", {"target": "churn", "criteria": ["recall >= 0.9999"]})
+    gate = ws.pipelines.run(definition).step("gate")
+    assert gate.status == "Completed" and "input 'problem' changed" in gate.reason
+    assert gate.outputs["passed"] is False  # churn:2's criterion, not those recorded for churn:1
+
+
+def _criteria(ws, model: str, problem: str) -> dict:
+    from kiln.training import evaluate_criteria
+
+    return evaluate_criteria(ws, model, problem)
+
+
+def test_a_stored_pipeline_is_run_by_name_beside_a_folder_of_that_name(ws, tmp_path, monkeypatch):
+    stored = ws.pipelines.register(
+        {"name": "demo", "steps": {"a": {"type": "ingest", "source": "x.csv", "name": "raw"}}}
     )
-    first = ws.pipelines.run(tmp_path / "p.yaml")
-    assert first.step("train").status == "Completed"
-    recipe.write_text("steps:\n  - {step: impute, columns: [total_charges], strategy: mean}\n")
-    second = ws.pipelines.run(tmp_path / "p.yaml")
-    assert second.job.pid != os.getpid()  # the train step ran: in the execution's own process
-    assert second.step("ingest").status == "Cached"
-    assert second.step("train").status == "Completed"
-    assert "recipe" in second.step("train").reason
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert ws.pipelines._stored("demo") == stored
+
+
+def test_auto_approval_by_conditions_does_not_approve_a_model_that_failed_its_problem(
+    two_models_copy,
+):
+    ws, _, ref = two_models_copy  # churn:2: Approved, served by no endpoint
+    strict = ws.problems.create("churn", {"target": "churn", "criteria": ["recall >= 0.9999"]})
+    # What training with that problem records on the model version (and it is Rejected).
+    ws.models.add_details(ref, problem=strict.ref, criteria=_criteria(ws, ref, strict.ref))
+    approve = {"type": "approve", "mode": "auto", "model": ref, "when": "test.roc_auc >= 0.1"}
+    step = ws.pipelines.run({"name": "approval", "steps": {"approve": approve}}).step("approve")
+    assert step.outputs == {"model": ref, "status": "Rejected", "passed": False}
+    assert "recall >= 0.9999" in ws.models.approvals(ref)[-1]["reason"]

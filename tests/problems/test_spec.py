@@ -92,7 +92,7 @@ def test_unknown_problem_names_the_choices(ws):
             {"target": "churn", "auto_approve": "yes"},
             "problem.bad-type",
             "auto_approve",
-            "'yes'",
+            "got 'yes'. Write true or false.",
         ),
         (
             {"target": "churn", "criteria": ["recall >> 0.7"]},
@@ -160,4 +160,21 @@ def test_a_cost_matrix_over_classes_the_data_lacks_is_refused(ws, churn_csv):
     with pytest.raises(ConfigError, match="'churned' of the problem spec is not a column") as err:
         ws.problems.create("churn", {"target": "churned", "data": ["churn"]})
     assert err.value.code == "problem.target-not-in-data"
+    assert _rows(ws) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        (b"target: churn\ncriteria: [recall >= 0.5]\ntarget: tenure\n", "'target' appears twice"),
+        (b"target: churn\ndescription: caf\xe9\n", "not UTF-8 text (byte 0xe9"),
+    ],
+)
+def test_a_spec_file_with_a_repeated_key_or_not_utf8_is_refused(ws, tmp_path, content, shown):
+    path = tmp_path / "problem.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        ws.problems.create("churn", path)
+    assert caught.value.code == "problem.bad-yaml"
+    assert shown in caught.value.message and "problem.yaml" in caught.value.message
     assert _rows(ws) == 0

@@ -98,3 +98,19 @@ def test_a_missing_script_or_both_algorithm_and_script_are_refused(small, run_cl
     )  # fmt: skip
     assert mixed.returncode == 2 and "--validation do not apply to --script" in mixed.stderr
     assert small.jobs.list(limit=None) == []
+
+
+def test_a_script_that_is_not_utf8_is_refused_before_any_job(ws, tmp_path):
+    script = tmp_path / "latin.py"
+    script.write_bytes(b"def train(run):\n    return 'caf\xe9'\n")
+    with pytest.raises(ConfigError) as caught:
+        ws.train("churn", script=script, target="churn")
+    assert caught.value.code == "script.syntax-error" and "0xe9" in caught.value.message
+    assert ws.jobs.list(limit=None) == []
+
+
+def test_an_algorithm_only_option_with_a_script_is_refused_in_the_sdk(ws):
+    with pytest.raises(ConfigError) as caught:
+        ws.train("churn", script=EXAMPLE, target="churn", problem="churn", require=["f1 > 0"])
+    assert caught.value.code == "script.bad-option"
+    assert caught.value.message.startswith("problem, require: not options of a training script")

@@ -324,7 +324,7 @@ def pipelines_schedule(
     )
     console.print(
         f"Schedule [bold]{schedule.name}[/]: pipeline {name} {when}; next look "
-        f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC. 'kiln scheduler run' starts it."
+        f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC. 'kiln scheduler' starts it."
     )
 
 

@@ -153,7 +153,7 @@ class LineageService:
             )
         tried = ", ".join(_TITLES[k] for k in kinds)
         raise NotFound(
-            f"No record matches {entity!r}: tried it as a {tried}. Give a data set version "
+            f"No record matches {entity!r}; tried it as: {tried}. Give a data set version "
             "('churn:1'), a model version ('churn:2', 'churn@production'), a job id ('kiln jobs "
             "list'), an endpoint name ('kiln endpoints list') or an inference id.",
             code="lineage.unknown-entity",

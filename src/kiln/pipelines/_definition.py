@@ -196,7 +196,16 @@ class Pipeline:
         name = str(document.get("name") or "")
         check_name(name, what="pipeline")
         params = []
-        for param_name, spec in (document.get("params") or {}).items():
+        raw_params = document.get("params") or {}
+        if not isinstance(raw_params, Mapping):
+            raise ConfigError(
+                f"'params' is a mapping of parameter names to {{type, default, description}}; "
+                f"got {type(raw_params).__name__} {raw_params!r}. Write e.g. params: {{min_auc: "
+                "{type: float, default: 0.7}}.",
+                code="pipeline.bad-param",
+                field="params",
+            )
+        for param_name, spec in raw_params.items():
             spec = spec if isinstance(spec, Mapping) else {"default": spec}
             extra = sorted(set(spec) - {"type", "default", "description"})
             kind = spec.get("type") or _type_of(spec.get("default"))
@@ -215,8 +224,7 @@ class Pipeline:
             params.append(Parameter(parameter.name, kind, default, parameter.description))
         raw_steps = document.get("steps") or {}
         if isinstance(raw_steps, list):  # a list of steps, each with its name
-            raw_steps = {str(s.get("name")): {k: v for k, v in s.items() if k != "name"}
-                         for s in raw_steps if isinstance(s, Mapping)}  # fmt: skip
+            raw_steps = _steps_from_list(raw_steps)
         if not isinstance(raw_steps, Mapping) or not raw_steps:
             raise ConfigError(
                 "A pipeline needs steps: a mapping of step names to steps, each with a type.",
@@ -233,13 +241,16 @@ class Pipeline:
                 )
             body = dict(body)
             after = body.pop("after", None) or []
+            after = [after] if isinstance(after, str) else after
+            cache, retry = body.pop("cache", True), body.pop("retry", None) or {}
+            _check_step_shape(str(step_name), after, cache, retry)
             steps.append(
                 Step(
                     name=str(step_name),
                     type=str(body.pop("type")),
-                    after=tuple([after] if isinstance(after, str) else after),
-                    cache=_to_bool(body.pop("cache", True)),
-                    retry=dict(body.pop("retry", None) or {}),
+                    after=tuple(str(a) for a in after),
+                    cache=_to_bool(cache),
+                    retry=dict(retry),
                     fields=body,
                 )
             )
@@ -282,6 +293,14 @@ class Pipeline:
                 )
             step_type.check_fields(step)
             _check_retry(step)
+            for text in _strings(step.fields):
+                if "${" in EXPRESSION.sub("", text):
+                    raise ConfigError(
+                        f"Step {step.name!r}: {text!r} opens '${{' without closing it. Write "
+                        "${params.NAME} or ${steps.STEP.OUTPUT}.",
+                        code="pipeline.unknown-reference",
+                        field=step.name,
+                    )
             for expression in _expressions(step.fields):
                 head, *rest = expression.split(".")
                 if head == "params" and len(rest) == 1:
@@ -383,7 +402,7 @@ def load_pipeline(source: str | os.PathLike | Mapping | Pipeline) -> Pipeline:
         return source
     if isinstance(source, Mapping):
         return Pipeline.from_dict(source)
-    import yaml
+    from kiln.problems import read_yaml
 
     path = Path(source)
     if not path.is_file():
@@ -392,12 +411,7 @@ def load_pipeline(source: str | os.PathLike | Mapping | Pipeline) -> Pipeline:
             "examples/pipelines/churn.yaml.",
             code="pipeline.bad-definition",
         )
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"Cannot read the pipeline file {str(path)!r}: {exc}", code="pipeline.bad-definition"
-        ) from None
+    document = read_yaml(path, what="The pipeline file", code="pipeline.bad-definition")
     return Pipeline.from_dict(
         document, base_dir=str(path.resolve().parent), source=str(path.resolve())
     )
@@ -420,6 +434,16 @@ def _reference(value: Any, step: str) -> Any:
     return f"{module}:{name}"
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _strings(v)]
+    return []
+
+
 def _expressions(value: Any) -> list[str]:
     if isinstance(value, str):
         return EXPRESSION.findall(value)
@@ -438,6 +462,45 @@ def _type_of(default: Any) -> str:
     if isinstance(default, float):
         return "float"
     return "str"
+
+
+def _steps_from_list(items: list) -> dict[str, Any]:
+    """Steps written as a list, each with its ``name``: every item needs one, and a name given
+    twice is refused (a mapping built from them would keep only the last)."""
+    steps: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or not item.get("name"):
+            raise ConfigError(
+                f"Step {index + 1} of the list of steps has no name: {item!r}. Give each step "
+                "'name:', or write steps as a mapping of names to steps.",
+                code="pipeline.bad-definition",
+            )
+        name = str(item["name"])
+        if name in steps:
+            raise ConfigError(
+                f"Two steps are named {name!r}; step names are unique.",
+                code="pipeline.bad-definition",
+                field=name,
+            )
+        steps[name] = {k: v for k, v in item.items() if k != "name"}
+    return steps
+
+
+def _check_step_shape(step: str, after: Any, cache: Any, retry: Any) -> None:
+    """``after``, ``cache`` and ``retry`` of a step as read from YAML: each of the shape it must
+    have, else a ConfigError naming the step and the value (not a TypeError later)."""
+    problem = None
+    if not isinstance(after, list | tuple) or not all(isinstance(a, str) for a in after):
+        problem = f"'after' is a list of step names; got {after!r}"
+    elif not isinstance(retry, Mapping):
+        problem = f"'retry' is {{attempts: N, backoff_seconds: S}}; got {retry!r}"
+    else:
+        try:
+            _to_bool(cache)
+        except ValueError:
+            problem = f"'cache' is true or false; got {cache!r}"
+    if problem:
+        raise ConfigError(f"Step {step!r}: {problem}.", code="pipeline.bad-definition", field=step)
 
 
 def _check_retry(step: Step) -> None:

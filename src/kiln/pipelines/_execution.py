@@ -311,10 +311,10 @@ class _Runner:
                 identity[name] = "data:" + self.ctx.data.get(value).digest
             elif name in _MODEL_FIELDS and isinstance(value, str):
                 identity[name] = "model:" + self.ctx.models.get(value).id
-            elif (step.type == "ingest" and name == "source") or (
-                name == "recipe" and isinstance(value, str)
-            ):
-                # A file the step reads: an edit to it must re-run the step.
+            elif name == "problem" and isinstance(value, str):
+                # "churn" is the problem's latest version: a changed spec runs the step again.
+                identity[name] = "problem:" + self.ctx.problems.get(value).digest
+            elif step.type == "ingest" and name == "source":
                 path = definition_path(self.pipeline, value)
                 identity[name] = "file:" + (sha256_file(path) if path.is_file() else str(path))
             elif step.type == "processing" and name == "inputs" and isinstance(value, Mapping):
@@ -493,7 +493,8 @@ def _digest(text: str | None) -> str | None:
 def _is_reference(identity: Any) -> bool:
     if isinstance(identity, dict):
         return any(_is_reference(v) for v in identity.values())
-    return isinstance(identity, str) and identity.startswith(("data:", "model:", "file:"))
+    references = ("data:", "model:", "file:", "problem:")
+    return isinstance(identity, str) and identity.startswith(references)
 
 
 def _short(value: Any) -> str:

@@ -19,6 +19,7 @@ from kiln.compute import COMPLETED, PENDING, Job, LocalExecutor, forward_logs
 from kiln.errors import ConfigError, NotFound
 from kiln.pipelines._definition import Pipeline, load_pipeline
 from kiln.pipelines._execution import NeedsWork, run_pipeline_job
+from kiln.refs import parse_ref
 from kiln.store import (
     PipelineRow,
     PipelineStepRow,
@@ -168,11 +169,11 @@ class PipelineService:
 
     def get(self, ref: str) -> PipelineVersion:
         """A stored pipeline: ``churn`` (its latest version) or ``churn:2``."""
-        name, _, version = ref.partition(":")
+        name, version = parse_ref(ref, what="pipeline")
         with self._ctx.store.read() as session:
             query = select(PipelineRow).where(PipelineRow.name == name)
-            if version:
-                query = query.where(PipelineRow.version == int(version))
+            if version is not None:
+                query = query.where(PipelineRow.version == version)
             row = session.scalars(query.order_by(PipelineRow.version.desc()).limit(1)).first()
             if row is None:
                 known = sorted(set(session.scalars(select(PipelineRow.name))))
@@ -205,6 +206,11 @@ class PipelineService:
         Returns the execution once it has ended (``wait=False``: at once, running in a thread).
         A step that fails raises its error; the execution can then be resumed."""
         stored = self._stored(source)
+        if stored is None:
+            # Parameters and conditions are checked before the definition is stored: a refused
+            # run leaves no pipeline version behind.
+            candidate = load_pipeline(source)
+            candidate.check(candidate.resolve_params(params))
         record = stored or self.register(source)
         pipeline = record.pipeline
         values = pipeline.resolve_params(params)
@@ -268,7 +274,7 @@ class PipelineService:
     ):
         """Run stored pipeline ``name`` on a cron schedule, or (``on_data``) whenever data set
         ``on_data`` has a new version, passing its reference as parameter ``data_param``; the
-        scheduler (``kiln scheduler run``) starts the executions. For ``on_data``, ``cron`` is
+        scheduler (``kiln scheduler``) starts the executions. For ``on_data``, ``cron`` is
         how often to look (every minute by default)."""
         from kiln.monitoring import ScheduleService
 
@@ -309,11 +315,11 @@ class PipelineService:
     def _stored(self, source) -> PipelineVersion | None:
         if not isinstance(source, str) or Path(source).suffix in (".yaml", ".yml"):
             return None
-        if Path(source).exists():
+        if Path(source).is_file():  # a folder named like the pipeline is not its definition
             return None
         try:
             return self.get(source)
-        except NotFound:
+        except (NotFound, ConfigError):  # not a stored pipeline's name: a file, then
             return None
 
     def _execution_job(self, execution_id: str) -> Job:

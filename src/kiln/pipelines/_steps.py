@@ -286,8 +286,10 @@ def _import_function(pipeline: Pipeline, step: Step, reference: str) -> Any:
 
 
 def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | None:
-    """The code a step runs, for its cache key: a function's source, a script's content, the
-    SQL text."""
+    """The code a step runs, for its cache key: a function's module source, a script's content,
+    the SQL text; for train and tune, a recipe file's content and a custom estimator's module."""
+    if step.type in ("train", "tune"):
+        return _model_code(pipeline, config)
     if step.type != "processing":
         return None
     if "sql" in config:
@@ -298,9 +300,33 @@ def code_of(pipeline: Pipeline, step: Step, config: Mapping[str, Any]) -> str | 
         path = definition_path(pipeline, module_name)
         return path.read_text() if path.is_file() else None
     try:
-        return inspect.getsource(_import_function(pipeline, step, reference))
+        # The whole module, not the function alone: a helper it calls may have changed.
+        return inspect.getsource(inspect.getmodule(_import_function(pipeline, step, reference)))
     except (OSError, TypeError):
         return reference
+
+
+def _model_code(pipeline: Pipeline, config: Mapping[str, Any]) -> str | None:
+    parts = []
+    recipe = config.get("recipe")
+    if isinstance(recipe, str):
+        path = definition_path(pipeline, recipe)
+        parts.append(path.read_text() if path.is_file() else recipe)
+    algorithm = str(config.get("algorithm") or "")
+    if ":" in algorithm:  # a custom estimator (module:Class): its module's source
+        module_name = algorithm.partition(":")[0]
+        try:
+            parts.append(inspect.getsource(importlib.import_module(module_name)))
+        except (ImportError, OSError, TypeError):
+            parts.append(algorithm)  # the training job refuses it with the import error
+    return "\n".join(parts) or None
+
+
+def _recipe_path(run: StepRun, options: dict[str, Any]) -> dict[str, Any]:
+    """A recipe file named in the definition is read from the definition's folder."""
+    if isinstance(options.get("recipe"), str):
+        options["recipe"] = str(run.path(options["recipe"]))
+    return options
 
 
 # -- model steps --------------------------------------------------------------------------------
@@ -325,12 +351,10 @@ _TRAINING_OPTIONS = (
 )
 
 
-def _options(run: StepRun, config: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+def _options(config: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     options = {k: config[k] for k in names if k in config}
     if "ratios" in options:
         options["ratios"] = tuple(float(r) for r in options["ratios"])
-    if isinstance(options.get("recipe"), str):  # a recipe file, beside the definition
-        options["recipe"] = run.path(options["recipe"])
     return options
 
 
@@ -344,7 +368,7 @@ def _train(run: StepRun) -> dict:
             config["data"],
             algorithm=config["algorithm"],
             on_log=run.log,
-            **_options(run, config, _TRAINING_OPTIONS),
+            **_recipe_path(run, _options(config, _TRAINING_OPTIONS)),
         ),
         lambda r: r.job.id,
     )
@@ -356,7 +380,9 @@ def _tune(run: StepRun) -> dict:
 
     config = dict(run.config)
     data, target, algorithm = config.pop("data"), config.pop("target"), config.pop("algorithm")
-    config = _options(run, config, tuple(config))
+    if "ratios" in config:
+        config["ratios"] = tuple(float(r) for r in config["ratios"])
+    config = _recipe_path(run, config)
     result = run.run_job(
         lambda: tune(run.ctx, data, target=target, algorithm=algorithm, on_log=run.log, **config),
         lambda r: r.job.id,
@@ -449,6 +475,30 @@ def _check_when(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> No
             )
 
 
+def _check_names(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
+    """The data set names an ingest or processing step writes (``name``, a processing step's
+    ``outputs`` added to it) are refused before any step runs when they cannot be names."""
+    from kiln.refs import check_name
+
+    name = step.fields.get("name")
+    if name is None and step.type == "processing":
+        name = f"{pipeline.name}_{step.name}"
+    outputs = _processing_outputs(step.fields.get("outputs")) if step.type == "processing" else []
+    names = [str(name)] if len(outputs) <= 1 else [f"{name}_{o}" for o in outputs]
+    for written in names:
+        written = _with_params(written, params)
+        if EXPRESSION.search(written):
+            continue  # from an earlier step's output: checked when the data set is written
+        try:
+            check_name(written, what="data set")
+        except ConfigError as exc:
+            raise ConfigError(
+                f"Step {step.name!r} would write data set {written!r}: {exc.message}",
+                code="name.invalid",
+                field=step.name,
+            ) from None
+
+
 def _check_approve(pipeline: Pipeline, step: Step, params: Mapping[str, Any]) -> None:
     mode = _with_params(str(step.fields.get("mode", "manual")), params)
     if mode not in ("manual", "auto"):
@@ -514,7 +564,7 @@ def problem_criteria(ctx: Context, model: str, problem: str | None) -> dict:
     version = ctx.models.get(model)
     details = version.details or {}
     recorded = details.get("criteria")
-    if recorded and (problem is None or _same_problem(details.get("problem"), problem)):
+    if recorded and (problem is None or _same_problem(ctx, details.get("problem"), problem)):
         return recorded
     if problem is None:
         raise ConfigError(
@@ -527,10 +577,12 @@ def problem_criteria(ctx: Context, model: str, problem: str | None) -> dict:
     return training.evaluate_criteria(ctx, version.ref, problem)  # type: ignore[attr-defined]
 
 
-def _same_problem(recorded: str | None, wanted: str) -> bool:
+def _same_problem(ctx: Context, recorded: str | None, wanted: str) -> bool:
+    """Whether the criteria recorded for problem version ``recorded`` are those of ``wanted``
+    (``churn`` is its latest version: criteria recorded for an older one are evaluated again)."""
     if recorded is None:
         return False
-    return recorded == wanted or recorded.split(":")[0] == wanted
+    return recorded == ctx.problems.get(wanted).ref
 
 
 def _describe(results: list[dict]) -> str:
@@ -570,6 +622,12 @@ def _approve(run: StepRun) -> dict:
     mode = config.get("mode", "manual")
     if mode == "auto":
         passed, results = _gate_results(run)
+        recorded = (models.get(ref).details or {}).get("criteria") or {}
+        if config.get("when") is not None and recorded.get("passed") is False:
+            # 'when' adds to the problem's criteria the model was trained against: a model that
+            # failed one is not approved because its metrics pass the step's conditions.
+            passed = False
+            results = [*results, *(r for r in recorded.get("results", []) if not r["passed"])]
         reason = f"pipeline {run.pipeline.name} ({run.execution_id}): {_describe(results)}"
         status = models.get(ref).approval_status
         if passed and status != "Approved":
@@ -682,7 +740,7 @@ STEP_TYPES: dict[str, StepType] = {
     t.name: t
     for t in [
         StepType("ingest", _ingest, {"data": DATA}, ("source", "name"),
-                 ("format", "delimiter", "encoding"),
+                 ("format", "delimiter", "encoding"), check=_check_names,
                  description="a file (CSV, Parquet, JSON lines) as a data set version"),
         StepType("profile", _profile, {"profile": None, "data": DATA, "warnings": None},
                  ("data",), ("target", "sample_rows", "model", "seed"),
@@ -692,6 +750,7 @@ STEP_TYPES: dict[str, StepType] = {
                  description="train, validation and test data set versions"),
         StepType("processing", _processing, {}, (),
                  ("inputs", "params", "outputs", "name"), ("function", "script", "sql"),
+                 check=_check_names,
                  description="a Python function, a script or SQL over data set versions; "
                  "its results are new data set versions"),
         StepType("train", _train, {"model": MODEL, "job": None}, ("data", "algorithm"),

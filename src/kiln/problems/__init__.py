@@ -29,6 +29,7 @@ from kiln.problems._spec import (
     cost_classes_error,
     load_spec,
     parse_spec,
+    read_yaml,
     spec_changes,
     spec_digest,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "load_spec",
     "parse_criterion",
     "parse_spec",
+    "read_yaml",
     "spec_changes",
     "spec_digest",
     "CLASSIFICATION_METRICS",

@@ -83,7 +83,9 @@ def _from_pydantic(exc: ValidationError, source: str) -> ConfigError:
         )
     if error["type"] == "missing":
         return bad_field(source, path, "this field is required.", code="problem.missing-field")
-    return bad_field(source, path, f"{error['msg']}; got {given!r}.", code="problem.bad-type")
+    # Booleans are YAML 1.2's (Yes and No are class labels): say how to write one.
+    hint = " Write true or false." if error["type"].startswith("bool_") else ""
+    return bad_field(source, path, f"{error['msg']}; got {given!r}.{hint}", code="problem.bad-type")
 
 
 def validate(value: Any, source: str) -> dict:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,12 +110,49 @@ def _yaml_loader():
     return Loader
 
 
+def read_yaml(path: Path, *, what: str, code: str, booleans_1_2: bool = False) -> Any:
+    """The data of the YAML file at ``path`` (UTF-8), for ``what`` (a name in messages).
+
+    Refused with a ConfigError ``code`` naming the file: text that is not UTF-8, text that is not
+    YAML, and a mapping that repeats a key. PyYAML keeps the last of repeated keys silently, so a
+    step or a criterion written twice would vanish without a word; kiln refuses it instead.
+    ``booleans_1_2``: only true/false are booleans (YAML 1.2), so Yes and No stay text."""
+    import yaml
+
+    base = _yaml_loader() if booleans_1_2 else yaml.SafeLoader
+
+    class Loader(base):  # type: ignore[valid-type, misc]
+        def construct_mapping(self, node, deep=False):
+            seen: set = set()
+            for key_node, _ in getattr(node, "value", []):
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} appears twice", key_node.start_mark
+                    )
+                seen.add(key) if isinstance(key, Hashable) else None
+            return super().construct_mapping(node, deep=deep)
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}). Save it as UTF-8.",
+            code=code,
+        ) from None
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {exc}", code=code) from None
+
+
 def load_spec(source: dict | str | os.PathLike) -> tuple[Any, str]:
     """The spec's raw data and a name for it in messages: a dict as it is, else a YAML file."""
     if isinstance(source, dict):
         return source, "The problem spec"
-    import yaml
-
     path = Path(source)
     if not path.is_file():
         raise ConfigError(
@@ -123,12 +161,7 @@ def load_spec(source: dict | str | os.PathLike) -> tuple[Any, str]:
             code="problem.file-not-found",
             field="file",
         )
-    try:
-        value = yaml.load(path.read_text(), Loader=_yaml_loader())  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"Problem spec file {path} is not valid YAML: {exc}", code="problem.bad-yaml"
-        ) from None
+    value = read_yaml(path, what="Problem spec file", code="problem.bad-yaml", booleans_1_2=True)
     return value, f"Problem spec {path}"
 
 

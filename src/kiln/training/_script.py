@@ -11,8 +11,10 @@ on it as on any model. The script's text is stored in the job's spec: the job is
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import pickle
+import tokenize
 import traceback
 import types
 from collections.abc import Callable
@@ -139,9 +141,12 @@ def train_script(
             code="script.not-found",
             field="script",
         )
-    source = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
     try:
-        compile(source, str(path), "exec")
+        # Compiled from its bytes, as Python reads a file: a coding declaration is honoured and
+        # text in no encoding is a SyntaxError here, not a UnicodeDecodeError below.
+        compile(raw, str(path), "exec")
+        source = raw.decode(tokenize.detect_encoding(io.BytesIO(raw).readline)[0])
     except SyntaxError as exc:
         raise ConfigError(
             f"Training script {path} is not valid Python: {exc.msg} (line {exc.lineno}).",
