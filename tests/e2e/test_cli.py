@@ -199,7 +199,7 @@ def test_broken_csv_through_the_cli(tmp_path, cli):
 def test_usage_errors_exit_2(home, cli):
     run_kiln, _ = cli
     result = run_kiln("train", "--data", "churn", home=home)
-    assert result.returncode == 2 and "Missing option" in result.stderr
+    assert result.returncode == 2 and "Give --algorithm or --script" in result.stderr
 
 
 def test_algorithms_list_and_show(cli):
