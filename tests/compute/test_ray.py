@@ -142,6 +142,18 @@ def test_a_training_job_runs_as_a_ray_task_end_to_end(on_ray):
     assert any("Registered" in line or "model" in line.lower() for line in logs), logs
 
 
+def test_a_pipelines_training_step_runs_as_a_ray_task(on_ray):
+    workspace, _ = on_ray
+    step = {"type": "train", "data": "churn", "target": "churn", "algorithm": "lightgbm"}
+    step["hyperparameters"] = {"n_estimators": 10}
+    execution = workspace.pipelines.run({"name": "on_ray", "steps": {"train": step}})
+    job = workspace.jobs.get(execution.step("train").job_id)
+    assert job.status == "Completed" and job.parent_id == execution.id
+    # The worker belonged to the execution's process, gone now: the job's log says where it ran.
+    logs = [message for *_, message in workspace.jobs.logs(job.id)]
+    assert logs[0].startswith("Running as a Ray task on "), logs[:3]
+
+
 def test_tuning_trials_run_as_parallel_ray_tasks(on_ray):
     workspace, _ = on_ray
     result = workspace.tune(

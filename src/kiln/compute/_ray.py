@@ -160,6 +160,9 @@ def _run_job_task(context_class: type, job_id: str) -> int:
     handlers = _stop_handlers()
     context = context_class()
     try:
+        # Says where it ran: 'kiln jobs logs' shows it, and the job record's pid is the worker's.
+        host = socket.gethostname()
+        context.jobs.context(job_id).log(f"Running as a Ray task on {host} (pid {os.getpid()}).")
         return run_job(context, job_id)
     finally:
         context.close()
