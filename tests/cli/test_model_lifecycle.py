@@ -115,8 +115,9 @@ def test_a_failed_success_criterion_exits_3_and_an_impossible_one_is_refused_up_
     failed = run_kiln(*base, "--require", "roc_auc>=0.999", home=ws.home)
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "Success criteria not met" in failed.stderr
-    as_json = run_kiln(*base, "--require", "roc_auc>=0.999", "--json", home=ws.home)
-    assert as_json.returncode == 3 and json.loads(as_json.stdout)["criteria"][0]["passed"] is False
+    # With --json the same failure exits 3 too, the criteria in the JSON: one code path for
+    # --require and --problem criteria, held by test_problem_criteria.py's
+    # test_a_model_that_fails_a_criterion_is_rejected_and_the_cli_shows_why (a training job less).
     passed = run_kiln(*base, "--require", "roc_auc>=0.5", home=ws.home)
     assert passed.returncode == 0, passed.stderr
 

@@ -161,15 +161,9 @@ def test_the_api_docs_load_their_scripts_and_styles_from_the_server(client, page
     assert "/openapi.json" in html
 
 
-def test_regression_endpoint_answers_values(ws):
-    from conftest import FIXTURES
-
-    ws.data.ingest(FIXTURES / "housing_prices.csv", name="housing")
-    result = ws.train("housing", target="price", algorithm="linear")
-    ws.endpoints.deploy(result.model.ref, endpoint="housing", allow_unapproved=True)
-    row = ws.data.load("housing").drop(columns=["price"]).head(1).to_dict("records")
-    with TestClient(create_app(ws), base_url="http://localhost") as client:
-        body = client.post("/endpoints/housing/invocations", json=row).json()
+def test_regression_endpoint_answers_values(housing):
+    client, row = housing  # the module's linear model of house prices, on endpoint 'housing'
+    body = client.post("/endpoints/housing/invocations", json=row).json()
     assert set(body["predictions"][0]) == {"value"}
     assert 10_000 < body["predictions"][0]["value"] < 300_000
 

@@ -31,12 +31,5 @@ def test_holdout_and_cross_validation_record_the_rounds_early_stopping_chose(ws,
     assert "2000.0" not in job
 
 
-def test_a_fit_without_early_stopping_records_none(ws):
-    ws.data.ingest(CHURN_CSV, name="churn")
-    result = ws.train(
-        "churn",
-        target="churn",
-        algorithm="lightgbm",
-        hyperparameters={"n_estimators": 20, "early_stopping_rounds": 0},
-    )
-    assert result.job.result["early_stopping"] is None and result.model.details is None
+# A fit without early stopping records none: test_train.py's
+# test_training_job_record_lineage_and_iteration_metrics checks it on its model (a job less).

@@ -59,6 +59,9 @@ def test_training_job_record_lineage_and_iteration_metrics(datasets):
     assert result.model.ref == "churn_gbm:1"
     assert result.model.approval_status == "PendingManualApproval"
     assert result.model.hyperparameters["n_estimators"] == 50
+    # Without early stopping there are no chosen rounds to record (test_early_stopping_record.py
+    # has the fits with it).
+    assert result.job.result["early_stopping"] is None and result.model.details is None
     assert {"scikit-learn", "lightgbm", "python"} <= set(result.model.library_versions)
     series = ws.jobs.metrics(job.id)
     assert len(series["validation_binary_logloss"]) == 50
