@@ -2,7 +2,7 @@
 (``ws.endpoints``), and guarded deployments."""
 
 from kiln.endpoints._alarms import ALARM_METRICS
-from kiln.endpoints._endpoints import Endpoint, EndpointService
+from kiln.endpoints._endpoints import CONFIG_SECTIONS, Endpoint, EndpointService
 from kiln.endpoints._metrics import (
     DIFFERENCE_BOUNDS,
     LATENCY_BOUNDS,
@@ -22,6 +22,7 @@ from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 
 __all__ = [
     "ALARM_METRICS",
+    "CONFIG_SECTIONS",
     "DIFFERENCE_BOUNDS",
     "GRAMMAR",
     "LATENCY_BOUNDS",

@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     from kiln.context import Context
     from kiln.data import DatasetVersion
 
-__all__ = ["Endpoint", "EndpointService"]
+__all__ = ["CONFIG_SECTIONS", "Endpoint", "EndpointService"]
+
+# The sections of an endpoint's configuration, one per inference option.
+CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class Endpoint(Record):
     created_by: str
     capture: dict
     active_deployment: str | None
+    # How it serves, one section per inference option: "serverless", "multi_model",
+    # "autoscale", "async" (see CONFIG_SECTIONS); {} for a plain real-time endpoint.
+    config: dict
 
     @property
     def model(self) -> str:
@@ -174,6 +180,7 @@ class EndpointService:
                     updated_at=stamp,
                     created_by=who(),
                     capture={},
+                    config={},
                 )
                 session.add(row)
                 session.flush()
@@ -483,6 +490,28 @@ class EndpointService:
             if row is None:
                 self.get(name)  # raises the helpful NotFound
             row.capture = {"percent": percent, "format": format} if percent > 0 else {}
+            return Endpoint._from_row(row)
+
+    def set_config(
+        self, name: str, section: str, value: dict | None, *, note: str | None = None
+    ) -> Endpoint:
+        """Set (or with ``None`` remove) one section of the endpoint's configuration, as the
+        endpoint's next revision (so every server picks it up at its next look), with ``note``
+        in the deployment history. Each inference option validates its own section before it
+        calls this."""
+        if section not in CONFIG_SECTIONS:
+            raise ConfigError(
+                f"Unknown endpoint configuration section {section!r}. Known: "
+                f"{', '.join(CONFIG_SECTIONS)}.",
+                code="endpoints.bad-config",
+            )
+        with self._ws.store.write() as session:
+            row = self._row(session, name)
+            config = {k: v for k, v in (row.config or {}).items() if k != section}
+            if value is not None:
+                config[section] = value
+            row.config = config
+            write_revision(session, row, list(row.variants), note=note)
             return Endpoint._from_row(row)
 
     def capture_settings(self) -> dict[str, dict]:

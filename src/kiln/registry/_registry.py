@@ -62,6 +62,8 @@ class ModelVersion(Record):
     created_at: datetime
     created_by: str
     details: dict | None = None
+    # The compiled forms by target ("onnx", "native"), see ``kiln compile``; None: none.
+    compiled: dict | None = None
 
     def __post_init__(self) -> None:
         # AutoML versions registered before metrics were labelled by source kept their

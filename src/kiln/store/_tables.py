@@ -134,6 +134,9 @@ class ModelVersionRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     # What a version carries beyond metrics: an AutoML model's leaderboard, ensemble, explanation.
     details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Migration 0011: the compiled forms of this version, by target ("onnx", "native"): the
+    # artifact, its digest and the parity figures that let it serve. None: never compiled.
+    compiled: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class ModelApprovalEventRow(Base):
@@ -176,6 +179,9 @@ class EndpointRow(Base):
     # The job id of the guarded deployment in progress (canary, linear, blue/green), else None:
     # one deployment per endpoint at a time.
     active_deployment: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Migration 0011: how the endpoint serves, one section per inference option ("serverless",
+    # "multi_model", "autoscale", "async"); {} for a plain real-time endpoint.
+    config: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class DeploymentRow(Base):
@@ -452,3 +458,51 @@ class PipelineStepRow(Base):
     job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the step's own job
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AsyncInvocationRow(Base):
+    """One asynchronous invocation (migration 0011): the durable queue. A server claims a Pending
+    row by taking its lease; a row whose lease ran out (its server died) is claimed again, and its
+    output, written under its own id, is never duplicated."""
+
+    __tablename__ = "async_invocations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the inference id
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    # Pending, InProgress, Completed, Failed
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    input_location: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100))
+    output_location: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(300), nullable=True)  # GROUP:VERSION used
+    rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    timeout_seconds: Mapped[float] = mapped_column(Float)
+    webhook: Mapped[dict] = mapped_column(JSON, default=dict)  # {"success": url, "failure": url}
+    notifications: Mapped[list] = mapped_column(JSON, default=list)  # each delivery attempt
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ScalingEventRow(Base):
+    """One scaling action of an endpoint (migration 0011): workers added or removed by the
+    autoscaler, a serverless model unloaded or loaded again, async workers started or stopped,
+    with the metric and value that caused it."""
+
+    __tablename__ = "scaling_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(40))  # scale-out, scale-in, unload, cold-start, ...
+    before: Mapped[int] = mapped_column(Integer)
+    after: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
