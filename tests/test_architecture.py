@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.training",),
     ("kiln.clarify",),
     ("kiln.monitoring",),
+    ("kiln.compiler",),
     ("kiln.tuning", "kiln.serving"),
     ("kiln.automl",),
     ("kiln.pipelines",),
