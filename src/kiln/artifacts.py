@@ -244,6 +244,21 @@ class ArtifactStore:
             else:
                 self.fs.pipe_file(key, data)
 
+    def put_named(self, name: str, path: str | os.PathLike) -> str:
+        """Store the local file ``path`` as the named file ``name``, replacing it whole (never
+        half-written: a local copy is renamed into place, an object appears when its upload
+        completes); returns the file's URL."""
+        key = self.named_key(name)
+        with self._reaching():
+            self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+            if self.is_local:
+                tmp = f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, key)
+            else:
+                self.fs.put_file(str(path), key)
+        return self.fs.unstrip_protocol(key)
+
     @property
     def can_append(self) -> bool:
         """Whether :meth:`append_named` adds to a file (a local folder) or replaces it."""
