@@ -9,7 +9,6 @@ up to :data:`MAX_ATTEMPTS` times; the output is replaced whole, so a retry never
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import socket
@@ -512,29 +511,42 @@ class AsyncQueue:
         Raises ``DataError`` (``async.input-unreadable``) naming the location when it cannot be
         read."""
         location = invocation.input_location
-        try:
-            if invocation.content_type == DATASET_TYPE:
-                frame = self._ws.data.load(location)
-                if columns is not None:
-                    frame = frame[[c for c in frame.columns if c in columns]]
-                for start in range(0, len(frame), rows):
-                    yield frame.iloc[start : start + rows].to_csv(index=False).encode(), False
-                return
-            data = _read_location(location)
-        except (OSError, ValueError, NotFound) as exc:
-            raise DataError(
+
+        def unreadable(exc: Exception) -> DataError:
+            return DataError(
                 f"Cannot read the input {location}: {type(exc).__name__}: {str(exc)[:300]}. "
                 "Check that it exists and that this server can read it.",
                 code="async.input-unreadable",
-            ) from exc
-        if invocation.content_type == CSV_TYPE:
-            import pandas as pd
+            )
 
-            # Cells as text, as the real-time endpoint reads a CSV body: its parser does the rest.
-            reader = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, chunksize=rows)
-            for chunk in reader:
-                yield chunk.to_csv(index=False).encode(), False
+        if invocation.content_type == DATASET_TYPE:
+            try:
+                frame = self._ws.data.load(location)
+            except (OSError, NotFound) as exc:
+                raise unreadable(exc) from exc
+            if columns is not None:
+                frame = frame[[c for c in frame.columns if c in columns]]
+            for start in range(0, len(frame), rows):
+                yield frame.iloc[start : start + rows].to_csv(index=False).encode(), False
             return
+        try:
+            handle = _open_location(location)
+        except (OSError, ValueError) as exc:
+            raise unreadable(exc) from exc
+        with handle:
+            if invocation.content_type == CSV_TYPE:
+                import pandas as pd
+
+                # Read as it is scored, a chunk at a time (a payload may be 1 GB); cells as text,
+                # as the real-time endpoint reads a CSV body: its parser does the rest.
+                reader = pd.read_csv(handle, dtype=str, keep_default_na=False, chunksize=rows)
+                for chunk in reader:
+                    yield chunk.to_csv(index=False).encode(), False
+                return
+            try:
+                data = handle.read()
+            except OSError as exc:
+                raise unreadable(exc) from exc
         import orjson
 
         records = _json_records(data)
@@ -542,13 +554,14 @@ class AsyncQueue:
             yield orjson.dumps(records[start : start + rows]), True
 
 
-def _read_location(location: str) -> bytes:
+def _open_location(location: str):
+    """A binary file object of a local path or an fsspec URL, opened now (so a missing file
+    fails here)."""
     if "://" not in location:
-        return Path(location).read_bytes()
+        return open(location, "rb")  # noqa: SIM115 - the caller closes it
     import fsspec
 
-    with fsspec.open(location, "rb") as handle:
-        return handle.read()
+    return fsspec.open(location, "rb").open()
 
 
 def _json_records(data: bytes) -> list:
