@@ -3,6 +3,10 @@ endpoint's asynchronous settings."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -115,3 +119,19 @@ def test_async_settings_are_an_endpoint_revision_and_reach_new_invocations(ws):
         "timeout_seconds": 600.0,
     }
     assert "async" not in ws.endpoints.async_config("churn", reset=True).config
+
+
+def test_leases_of_dead_server_processes_on_this_machine_end_at_once(ws):
+    queue = ws.endpoints.async_queue
+    ws.endpoints.async_invoke("churn", b'[{"tenure": 1}]')
+    ws.endpoints.async_invoke("churn", b'[{"tenure": 2}]')
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    host = socket.gethostname()
+    queue.claim(["churn"], f"{host}:{finished.pid}:dead", lease_seconds=600)
+    queue.claim(["churn"], f"{host}:{os.getpid()}:alive", lease_seconds=600)
+    assert queue.claim(["churn"], "another") is None
+    assert queue.expire_dead_leases() == 1
+    retried = queue.claim(["churn"], "another")
+    assert retried.attempts == 2 and retried.lease_owner == "another"
+    assert queue.claim(["churn"], "another") is None  # the live process keeps its row

@@ -273,7 +273,7 @@ class AsyncQueue:
             finally:
                 os.unlink(handle.name)
         path = Path(payload)
-        if not path.is_file():
+        if not _is_file(path):
             raise NotFound(
                 f"No payload file at {path}. Give a JSON or CSV file of rows.",
                 code="async.input-not-found",
@@ -285,8 +285,14 @@ class AsyncQueue:
     def _check_location(self, location: str, content_type: str | None) -> tuple[str, str]:
         """The location as stored and its content type; a local file or data set version that
         does not exist is refused (cheap to check), a remote URL is taken on trust."""
+        if "\x00" in location:
+            raise RequestError(
+                f"The input location {location[:100]!r} holds a NUL character. Give a data set "
+                "version (NAME:VERSION), a file path or an fsspec URL.",
+                code="async.bad-input",
+            )
         is_ref = "://" not in location and _DATASET_REF.fullmatch(location)
-        if is_ref and not Path(location).exists():
+        if is_ref and not _is_file(Path(location)):
             version = self._ws.data.get(location)  # NotFound names the data set
             return version.ref, DATASET_TYPE
         local = location.removeprefix("file://") if location.startswith("file://") else None
@@ -294,7 +300,7 @@ class AsyncQueue:
             local = location
         if local is not None:
             path = Path(local).expanduser().resolve()
-            if not path.is_file():
+            if not _is_file(path):
                 raise NotFound(
                     f"No input file at {path}. Give an existing CSV or JSON file, a data set "
                     "version (NAME:VERSION) or an fsspec URL (s3://bucket/key.csv).",
@@ -460,6 +466,28 @@ class AsyncQueue:
                 .execution_options(synchronize_session=False)
             ).rowcount
 
+    def expire_dead_leases(self) -> int:
+        """End the leases held by server processes of this machine that are gone (a server
+        killed and started again), so their rows are taken again now rather than when the lease
+        runs out; returns how many. A process id in use again only means waiting for the lease."""
+        table = AsyncInvocationRow
+        host = socket.gethostname()
+        with self._ws.store.write() as session:
+            held = session.execute(
+                select(table.id, table.lease_owner).where(
+                    (table.status == IN_PROGRESS) & table.lease_owner.startswith(f"{host}:")
+                )
+            ).all()
+            dead = [(i, owner) for i, owner in held if not _process_alive(owner, host)]
+            for inference_id, owner in dead:
+                session.execute(
+                    update(table)
+                    .where((table.id == inference_id) & (table.lease_owner == owner))
+                    .values(lease_expires_at=now() - timedelta(seconds=1))
+                    .execution_options(synchronize_session=False)
+                )
+        return len(dead)
+
     def write_output(self, invocation: AsyncInvocation, path: str | os.PathLike) -> None:
         """Put the output file under the invocation's id, replacing any earlier attempt's."""
         prefix = self._ws.artifacts.fs.unstrip_protocol(self._ws.artifacts.named_key("async"))
@@ -552,6 +580,25 @@ class AsyncQueue:
         records = _json_records(data)
         for start in range(0, len(records), rows):
             yield orjson.dumps(records[start : start + rows]), True
+
+
+def _process_alive(owner: str, host: str) -> bool:
+    """Whether the process of lease owner ``HOST:PID:...`` (on this host) still runs."""
+    try:
+        pid = int(owner[len(host) + 1 :].split(":")[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True  # not a name kiln wrote, or another user's process: leave it to the lease
+    return True
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long, say: no such file either way
+        return False
 
 
 def _open_location(location: str):

@@ -162,7 +162,9 @@ def _error(exc: KilnError, status: int | None = None) -> Response:
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "Bad body or target variant; refused Host"},
     404: {"model": ErrorResponse, "description": "Unknown endpoint"},
+    403: {"model": ErrorResponse, "description": "An API key for another endpoint"},
     408: {"model": ErrorResponse, "description": "The body did not arrive in time"},
+    409: {"model": ErrorResponse, "description": "Not in a state to answer that (yet)"},
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
     415: {"model": ErrorResponse, "description": "Unsupported content type"},
     422: {"model": ErrorResponse, "description": "Rows that do not match the model signature"},
@@ -519,7 +521,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         records = [label.model_dump() for label in labels]
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
-    app.include_router(async_router(workspace))
+    app.include_router(async_router(workspace, _ERRORS))
     return app
 
 

@@ -114,6 +114,9 @@ class AsyncWorkers:
         """Renew leases when due, and match each endpoint's workers to its backlog."""
         if time.monotonic() - self._last_renewal > self.lease_seconds / 3:
             self.queue.renew(self.owner, lease_seconds=self.lease_seconds)
+            # A server of this machine that was killed (and this one, perhaps, its restart):
+            # its rows are retried now instead of when their leases run out.
+            self.queue.expire_dead_leases()
             self._last_renewal = time.monotonic()
         loaded, _ = self.cache.snapshot()
         backlog = self.queue.backlog(sorted(loaded)) if loaded else {}
@@ -382,8 +385,9 @@ def _location_in(path: str, media_type: str) -> str | None:
     return None
 
 
-def async_router(workspace: Context) -> APIRouter:
-    """The asynchronous invocation routes of the serving app."""
+def async_router(workspace: Context, errors: dict[int, dict]) -> APIRouter:
+    """The asynchronous invocation routes of the serving app (``errors``: the documented error
+    answers by status, as the app's other routes document them)."""
     queue = workspace.endpoints.async_queue
     router = APIRouter()
 
@@ -391,7 +395,7 @@ def async_router(workspace: Context) -> APIRouter:
         "/endpoints/{name}/async-invocations",
         summary="Queue an asynchronous invocation",
         status_code=202,
-        responses={404: {}, 413: {}, 415: {}},
+        responses={s: errors[s] for s in (400, 404, 413, 415)},
     )
     async def submit(name: str, request: Request) -> Response:
         """Rows as JSON or CSV in the body (streamed to the artifact store, up to the endpoint's
@@ -423,7 +427,11 @@ def async_router(workspace: Context) -> APIRouter:
             },
         )
 
-    @router.get("/async-invocations/{inference_id}", summary="An asynchronous invocation")
+    @router.get(
+        "/async-invocations/{inference_id}",
+        summary="An asynchronous invocation",
+        responses={s: errors[s] for s in (403, 404)},
+    )
     async def status(inference_id: str, request: Request) -> Response:
         """Status (Pending, InProgress, Completed, Failed), timings, the result location, and
         the reason of a failure."""
@@ -434,6 +442,7 @@ def async_router(workspace: Context) -> APIRouter:
     @router.get(
         "/async-invocations/{inference_id}/result",
         summary="The output of a completed asynchronous invocation",
+        responses={s: errors[s] for s in (403, 404, 409)},
     )
     async def result(inference_id: str, request: Request) -> Response:
         """JSON lines, one prediction per input row in input order; 409 until Completed."""
