@@ -41,6 +41,8 @@ from pathlib import Path
 import _common
 from _common import CHURN_CSV, TARGET, child_env, log, markdown_table
 
+from kiln.store import now
+
 
 def start_server(home: Path, port: int, out: Path) -> subprocess.Popen:
     process = subprocess.Popen(
@@ -138,7 +140,9 @@ def main() -> None:
         log(f"SIGKILLed the server at {dict(at_kill)}, {accepted_at_kill} accepted")
 
         restarted = time.perf_counter()
+        restart_stamp = now()
         server = start_server(home, port, server_log)
+        restart_seconds = time.perf_counter() - restarted  # until /ping answers
         try:
             for submitter in submitters:
                 submitter.join()
@@ -190,7 +194,19 @@ def main() -> None:
             "completed_per_second_before_kill": round(
                 at_kill["Completed"] / before_kill_seconds, 1
             ),
+            "restart_seconds": round(restart_seconds, 2),
             "drain_seconds_after_restart": round(drain_seconds, 2),
+            "retried_rows_last_finished_seconds_after_restart": round(
+                max(
+                    (
+                        (invocations[i].finished_at - restart_stamp).total_seconds()
+                        for i in accepted
+                        if invocations[i].attempts > 1
+                    ),
+                    default=0.0,
+                ),
+                2,
+            ),
             "final": dict(final),
             "attempts": {str(k): v for k, v in sorted(attempts.items())},
             "output_files": len(outputs),

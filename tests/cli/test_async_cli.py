@@ -7,9 +7,11 @@ import json
 
 import orjson
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from helpers import wait_for
 from kiln.serving import create_app
+from kiln.store import ScalingEventRow
 
 
 def test_async_commands_queue_follow_and_fetch_an_invocation(trained_copy, run_cli, tmp_path):
@@ -25,21 +27,29 @@ def test_async_commands_queue_follow_and_fetch_an_invocation(trained_copy, run_c
     bad = run_cli("endpoints", "async-config", "churn", "--timeout", "3h", home=home)
     assert bad.returncode != 0 and "async.bad-config" in bad.stdout + bad.stderr
 
-    queued = run_cli("endpoints", "async-invoke", "churn", str(payload), "--json", home=home)
-    assert queued.returncode == 0, queued.stderr
-    inference_id = json.loads(queued.stdout)["id"]
-    assert json.loads(queued.stdout)["content_type"] == "text/csv"
+    ids = []
+    for _ in range(3):  # a backlog of 3: more than the one worker allowed
+        queued = run_cli("endpoints", "async-invoke", "churn", str(payload), "--json", home=home)
+        assert queued.returncode == 0, queued.stderr
+        assert json.loads(queued.stdout)["content_type"] == "text/csv"
+        ids.append(json.loads(queued.stdout)["id"])
+    inference_id = ids[0]
     listed = run_cli("endpoints", "async-list", "churn", "--json", home=home)
-    assert [i["id"] for i in json.loads(listed.stdout)] == [inference_id]
+    assert sorted(i["id"] for i in json.loads(listed.stdout)) == sorted(ids)
     early = run_cli("endpoints", "async-result", inference_id, home=home)
     assert early.returncode != 0 and "async.no-result" in early.stdout + early.stderr
 
     with TestClient(create_app(ws), base_url="http://localhost"):
         wait_for(
-            lambda: ws.endpoints.async_status(inference_id).done,
+            lambda: all(ws.endpoints.async_status(i).done for i in ids),
             timeout=60,
             what="the invocation to finish",
         )
+    with ws.store.read() as session:
+        workers = session.scalars(
+            select(ScalingEventRow.after).where(ScalingEventRow.action == "async-workers")
+        ).all()
+    assert workers and max(workers) == 1  # --max-concurrency 1
     status = run_cli("endpoints", "async-status", inference_id, home=home)
     assert status.returncode == 0 and "Completed" in status.stdout, status.stdout
     out = tmp_path / "out.jsonl"
