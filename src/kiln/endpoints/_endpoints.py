@@ -530,8 +530,30 @@ class EndpointService:
     def async_invoke(
         self, name: str, payload=None, *, input_location: str | None = None, content_type=None
     ):
-        """Queue an asynchronous invocation: a ``payload`` (bytes or a file) or an
-        ``input_location``. Returns the invocation (its id and output location)."""
+        """Queue an asynchronous invocation of endpoint ``name``; a running ``kiln serve``
+        processes it (docs/async.md).
+
+        Parameters
+        ----------
+        payload
+            The rows: bytes, or a JSON or CSV file (stored in the artifact store).
+        input_location
+            Instead of a payload, where the rows are read when processed: a data set version
+            ``NAME:VERSION``, a file path or an fsspec URL.
+        content_type
+            ``application/json`` or ``text/csv``; by default from the file's suffix.
+
+        Returns
+        -------
+        AsyncInvocation
+            Pending, with its ``id`` and ``output_location``.
+
+        Examples
+        --------
+        >>> inv = ws.endpoints.async_invoke("churn", "rows.csv")        # doctest: +SKIP
+        >>> ws.endpoints.async_status(inv.id).status                    # doctest: +SKIP
+        'Completed'
+        """
         return self.async_queue.submit(
             name, payload=payload, input_location=input_location, content_type=content_type
         )

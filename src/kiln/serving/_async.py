@@ -285,7 +285,8 @@ def async_exposition(workspace: Context) -> bytes:
     try:
         backlog = workspace.endpoints.async_queue.backlog()
         idle = {"pending": 0, "in_progress": 0, "oldest_pending_seconds": 0.0}
-        backlog = {name: idle for name in workspace.endpoints.revisions()} | backlog
+        # Every endpoint (0 when idle), and only those that exist (not a deleted one's rows).
+        backlog = {name: backlog.get(name, idle) for name in workspace.endpoints.revisions()}
     except Exception as exc:  # noqa: BLE001 - a scrape never fails for the queue's part
         log.warning("asynchronous queue metrics left out of /metrics: %s", exc)
         return b""
