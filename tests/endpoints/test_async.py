@@ -135,3 +135,14 @@ def test_leases_of_dead_server_processes_on_this_machine_end_at_once(ws):
     retried = queue.claim(["churn"], "another")
     assert retried.attempts == 2 and retried.lease_owner == "another"
     assert queue.claim(["churn"], "another") is None  # the live process keeps its row
+
+
+def test_a_released_invocation_is_pending_again_without_using_an_attempt(ws):
+    queue = ws.endpoints.async_queue
+    ws.endpoints.async_invoke("churn", b'[{"tenure": 1}]')
+    taken = queue.claim(["churn"], "stopping-server")
+    assert not queue.release(taken, "someone-else")  # only the lease holder gives it back
+    assert queue.release(taken, "stopping-server")
+    again = queue.get(taken.id)
+    assert again.status == "Pending" and again.attempts == 0 and again.lease_owner is None
+    assert queue.claim(["churn"], "next-server").attempts == 1

@@ -466,6 +466,30 @@ class AsyncQueue:
                 .execution_options(synchronize_session=False)
             ).rowcount
 
+    def release(self, invocation: AsyncInvocation, owner: str) -> bool:
+        """Give a row back to the queue unfinished (its server is stopping): Pending again, the
+        attempt not counted, so a planned restart never uses up a request's attempts."""
+        table = AsyncInvocationRow
+        with self._ws.store.write() as session:
+            return (
+                session.execute(
+                    update(table)
+                    .where(
+                        (table.id == invocation.id)
+                        & (table.lease_owner == owner)
+                        & (table.status == IN_PROGRESS)
+                    )
+                    .values(
+                        status=PENDING,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        attempts=table.attempts - 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                == 1
+            )
+
     def expire_dead_leases(self) -> int:
         """End the leases held by server processes of this machine that are gone (a server
         killed and started again), so their rows are taken again now rather than when the lease

@@ -175,8 +175,9 @@ class AsyncWorkers:
         model = None
         try:
             rows, model = self._score(invocation)
-            if rows is None:
-                return  # this server is stopping: the lease runs out and another takes it
+            if rows is None:  # this server is stopping: back to the queue, for any server
+                self.queue.release(invocation, self.owner)
+                return
             finished = self.queue.complete(invocation, self.owner, model=model, rows=rows)
         except KilnError as exc:
             finished = self.queue.fail(
