@@ -35,6 +35,7 @@ DYNAMIC = {
     ("recipe/_ops/_base.py", "code"): set(),
     ("serving/_cache.py", "code"): set(),  # EndpointUnavailable's own argument
     ("serving/_auth.py", "code"): set(),  # its _refusal helper's ``code`` argument
+    ("serving/_async.py", "exc.code"): set(),  # a failed invocation records the error's code
     ("training/_validation.py", "code"): set(),  # its _error helper's ``code`` argument
     ("problems/_spec.py", "code"): set(),  # its _bad helper's ``code`` argument
     ("problems/_criteria.py", "code"): set(),  # parse_criterion's and check_metric_names'

@@ -119,16 +119,20 @@ class ArtifactStore:
         with self._reaching():
             if self.fs.exists(key):
                 return digest
-            self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
-            if self.is_local:
-                # Copy then rename, so a crash never leaves a half-written file under its digest.
-                tmp = f"{key}.{os.getpid()}.tmp"
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, key)
-            else:
-                # An object appears whole when its upload completes: no half-written object.
-                self.fs.put_file(str(path), key)
+            self._put_whole(path, key)
         return digest
+
+    def _put_whole(self, path: str | os.PathLike, key: str) -> None:
+        """Copy a local file to ``key``, never leaving it half-written."""
+        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        if self.is_local:
+            # Copy then rename, so a crash never leaves a half-written file under the key.
+            tmp = f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, key)
+        else:
+            # An object appears whole when its upload completes: no half-written object.
+            self.fs.put_file(str(path), key)
 
     def put_bytes(self, data: bytes) -> str:
         with tempfile.NamedTemporaryFile(delete=False) as handle:
@@ -243,6 +247,15 @@ class ArtifactStore:
                     handle.write(data)
             else:
                 self.fs.pipe_file(key, data)
+
+    def put_named(self, name: str, path: str | os.PathLike) -> str:
+        """Store the local file ``path`` as the named file ``name``, replacing it whole (never
+        half-written: a local copy is renamed into place, an object appears when its upload
+        completes); returns the file's URL."""
+        key = self.named_key(name)
+        with self._reaching():
+            self._put_whole(path, key)
+        return self.fs.unstrip_protocol(key)
 
     @property
     def can_append(self) -> bool:

@@ -19,9 +19,14 @@ ROUTES = [
     ("/endpoints/{name}", "GET"),
     ("/endpoints/{name}/invocations", "POST"),
     ("/metrics", "GET"),
+    ("/async-invocations/{inference_id}", "GET"),
+    ("/async-invocations/{inference_id}/result", "GET"),
 ]
 # Routes that write to the workspace: fuzzed on a private copy of it.
-WRITING_ROUTES = [("/endpoints/{name}/ground-truth", "POST")]
+WRITING_ROUTES = [
+    ("/endpoints/{name}/ground-truth", "POST"),
+    ("/endpoints/{name}/async-invocations", "POST"),
+]
 HOST = {"host": "localhost"}
 
 

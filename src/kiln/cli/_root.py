@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kiln.cli import _alarms as _alarms_cli
+from kiln.cli import _async as _async_cli  # noqa: F401 - adds kiln endpoints async-*
 from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
 from kiln.cli import _pipelines as _pipelines_cli
 from kiln.cli import _problems as _problems_cli

@@ -2,6 +2,14 @@
 (``ws.endpoints``), and guarded deployments."""
 
 from kiln.endpoints._alarms import ALARM_METRICS
+from kiln.endpoints._async import (
+    AsyncInvocation,
+    AsyncQueue,
+    async_media_type,
+    async_owner_id,
+    async_payload_too_large,
+    async_settings,
+)
 from kiln.endpoints._endpoints import CONFIG_SECTIONS, Endpoint, EndpointService
 from kiln.endpoints._metrics import (
     DIFFERENCE_BOUNDS,
@@ -23,6 +31,8 @@ from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 __all__ = [
     "ALARM_METRICS",
     "CONFIG_SECTIONS",
+    "AsyncInvocation",
+    "AsyncQueue",
     "DIFFERENCE_BOUNDS",
     "GRAMMAR",
     "LATENCY_BOUNDS",
@@ -32,6 +42,10 @@ __all__ = [
     "EndpointService",
     "Histogram",
     "Strategy",
+    "async_media_type",
+    "async_owner_id",
+    "async_payload_too_large",
+    "async_settings",
     "VariantStats",
     "format_duration",
     "parse_duration",

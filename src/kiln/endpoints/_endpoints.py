@@ -514,6 +514,60 @@ class EndpointService:
             write_revision(session, row, list(row.variants), note=note)
             return Endpoint._from_row(row)
 
+    # -- asynchronous invocations (kiln.endpoints._async) ----------------------------------------
+    @property
+    def async_queue(self):
+        """The durable queue of asynchronous invocations (:class:`AsyncQueue`)."""
+        from kiln.endpoints._async import AsyncQueue
+
+        return AsyncQueue(self._ws)
+
+    def async_config(self, name: str, **settings) -> Endpoint:
+        """Set the endpoint's asynchronous settings: ``max_concurrency``, ``timeout`` (up to
+        1h), ``on_success``/``on_failure`` webhook URLs, ``max_payload_mb``; ``reset=True``."""
+        return self.async_queue.configure(name, **settings)
+
+    def async_invoke(
+        self, name: str, payload=None, *, input_location: str | None = None, content_type=None
+    ):
+        """Queue an asynchronous invocation of endpoint ``name``; a running ``kiln serve``
+        processes it (docs/async.md).
+
+        Parameters
+        ----------
+        payload
+            The rows: bytes, or a JSON or CSV file (stored in the artifact store).
+        input_location
+            Instead of a payload, where the rows are read when processed: a data set version
+            ``NAME:VERSION``, a file path or an fsspec URL.
+        content_type
+            ``application/json`` or ``text/csv``; by default from the file's suffix.
+
+        Returns
+        -------
+        AsyncInvocation
+            Pending, with its ``id`` and ``output_location``.
+
+        Examples
+        --------
+        >>> inv = ws.endpoints.async_invoke("churn", "rows.csv")        # doctest: +SKIP
+        >>> ws.endpoints.async_status(inv.id).status                    # doctest: +SKIP
+        'Completed'
+        """
+        return self.async_queue.submit(
+            name, payload=payload, input_location=input_location, content_type=content_type
+        )
+
+    def async_status(self, inference_id: str):
+        return self.async_queue.get(inference_id)
+
+    def async_result(self, inference_id: str, *, out: str | os.PathLike | None = None):
+        """A Completed invocation's output (JSON lines), as bytes or written to ``out``."""
+        return self.async_queue.result(inference_id, out=out)
+
+    def async_list(self, name: str | None = None, *, status: str | None = None, limit=50):
+        return self.async_queue.list(name, status=status, limit=limit)
+
     def capture_settings(self) -> dict[str, dict]:
         """``{name: capture settings}`` of every endpoint (``{}`` for those that do not capture):
         what a server re-reads every second."""

@@ -27,6 +27,7 @@ import kiln
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._access import AccessLog
+from kiln.serving._async import AsyncWorkers, async_exposition, async_router
 from kiln.serving._auth import Auth, KeyRing
 from kiln.serving._cache import (
     EndpointCache,
@@ -161,7 +162,9 @@ def _error(exc: KilnError, status: int | None = None) -> Response:
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "Bad body or target variant; refused Host"},
     404: {"model": ErrorResponse, "description": "Unknown endpoint"},
+    403: {"model": ErrorResponse, "description": "An API key for another endpoint"},
     408: {"model": ErrorResponse, "description": "The body did not arrive in time"},
+    409: {"model": ErrorResponse, "description": "Not in a state to answer that (yet)"},
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
     415: {"model": ErrorResponse, "description": "Unsupported content type"},
     422: {"model": ErrorResponse, "description": "Rows that do not match the model signature"},
@@ -202,6 +205,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     form_as_json = settings.form_bodies_as_json
     scoring = {"limiter": None}
     keyring = KeyRing(workspace) if settings.require_auth else None
+    async_workers = AsyncWorkers(workspace, cache)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -211,7 +215,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             await anyio.to_thread.run_sync(keyring.start)
         await anyio.to_thread.run_sync(capture.start)
         metrics.start()
+        async_workers.start()
         yield
+        await anyio.to_thread.run_sync(async_workers.stop)
         await shadows.drain()
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.stop)
@@ -231,6 +237,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     app.state.metrics = metrics
     app.state.capture = capture
     app.state.keyring = keyring
+    app.state.async_workers = async_workers
     app.state.metrics_registry = registry = metrics.registry
     refused = Counter(
         "kiln_requests_refused",
@@ -341,6 +348,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         monitors' latest metrics and the alarms' states, read from the workspace now."""
         body = await anyio.to_thread.run_sync(metrics_exposition, registry)
         body += await anyio.to_thread.run_sync(_monitoring_exposition, workspace)
+        body += await anyio.to_thread.run_sync(async_exposition, workspace)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/endpoints", summary="Served endpoints")
@@ -513,6 +521,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         records = [label.model_dump() for label in labels]
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
+    app.include_router(async_router(workspace, _ERRORS))
     return app
 
 

@@ -28,6 +28,9 @@ REFRESH_SECONDS = 1.0
 # pages, which describe the API's shape and no endpoint's name or model.
 OPEN_PATHS = frozenset(("/ping", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"))
 OPEN_PREFIXES = ("/static-offline-docs/",)
+# Paths of one endpoint's records that do not name it (an asynchronous invocation by its id): a
+# key for one endpoint passes here, and the route refuses it for another endpoint's records.
+ROUTE_CHECKED_PREFIXES = ("/async-invocations/",)
 # Verified and refused secrets remembered per process (by key id and SHA-256 of the secret), so
 # a key's PBKDF2 hash is computed once, not per request, and a wrong secret sent again is cheap.
 _REMEMBERED_SECRETS = 10_000
@@ -122,9 +125,12 @@ class KeyRing:
         return len(self._verifiers or {})
 
     # -- checking, from requests ------------------------------------------------------------------
-    def check(self, key: str | None, endpoint: str | None, path: str) -> KeyVerifier:
+    def check(
+        self, key: str | None, endpoint: str | None, path: str, *, any_endpoint: bool = False
+    ) -> KeyVerifier:
         """The key's record when it may call ``endpoint`` (None: a path of no one endpoint, which
-        needs a key for every endpoint); raises the 401 or 403 to answer otherwise."""
+        needs a key for every endpoint, unless ``any_endpoint``: the route checks the key's
+        endpoint itself); raises the 401 or 403 to answer otherwise."""
         if not key:
             raise _refusal(
                 401,
@@ -151,7 +157,7 @@ class KeyRing:
                 "UTC. Create another with 'kiln keys create'.",
                 code="auth.revoked-key",
             )
-        if verifier.endpoint is not None and verifier.endpoint != endpoint:
+        if verifier.endpoint is not None and verifier.endpoint != endpoint and not any_endpoint:
             wanted = (
                 f"endpoint {cut(endpoint, 100)!r}"
                 if endpoint is not None
@@ -232,8 +238,14 @@ class Auth:
             if self.client_rate_limit and path != "/ping":
                 self._limit_client(scope)
             if self.keyring is not None and not self._is_open(path):
-                verifier = self.keyring.check(presented_key(scope), endpoint_of(path), path)
+                verifier = self.keyring.check(
+                    presented_key(scope),
+                    endpoint_of(path),
+                    path,
+                    any_endpoint=path.startswith(ROUTE_CHECKED_PREFIXES),
+                )
                 scope.setdefault("state", {})["api_key"] = verifier.id
+                scope["state"]["key_endpoint"] = verifier.endpoint
                 if verifier.rate_limit:
                     self._limit_key(verifier)
         except RequestError as refusal:

@@ -72,6 +72,7 @@ class LoadedEndpoint:
     capture: dict = dataclasses.field(default_factory=dict)
     # Cumulative traffic shares of ``live``, ending at 1.0, for routing by a number in [0, 1).
     bounds: list[float] = dataclasses.field(default_factory=list)
+    config: dict = dataclasses.field(default_factory=dict)  # a copy of Endpoint.config
 
     def __post_init__(self) -> None:
         total = sum(v.weight for v in self.live) or 1.0
@@ -321,7 +322,12 @@ class EndpointCache:
             else:
                 live.append(variant)
         return LoadedEndpoint(
-            name, endpoint.revision, live, shadow, capture=dict(endpoint.capture or {})
+            name,
+            endpoint.revision,
+            live,
+            shadow,
+            capture=dict(endpoint.capture or {}),
+            config=dict(endpoint.config or {}),
         )
 
     def _load_model(self, ref: str) -> LoadedModel:
