@@ -11,6 +11,13 @@ from kiln.endpoints._metrics import (
     prune_metrics,
     variant_stats,
 )
+from kiln.endpoints._multimodel import (
+    DEFAULT_MEMORY_BUDGET,
+    MEMORY_FACTOR,
+    MULTI_MODEL,
+    estimated_memory,
+    parse_memory_budget,
+)
 from kiln.endpoints._strategy import (
     GRAMMAR,
     Strategy,
@@ -23,18 +30,23 @@ from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 __all__ = [
     "ALARM_METRICS",
     "CONFIG_SECTIONS",
+    "DEFAULT_MEMORY_BUDGET",
     "DIFFERENCE_BOUNDS",
     "GRAMMAR",
     "LATENCY_BOUNDS",
     "LIVE",
+    "MEMORY_FACTOR",
+    "MULTI_MODEL",
     "SHADOW",
     "Endpoint",
     "EndpointService",
     "Histogram",
     "Strategy",
     "VariantStats",
+    "estimated_memory",
     "format_duration",
     "parse_duration",
+    "parse_memory_budget",
     "parse_strategy",
     "parse_weights",
     "prune_metrics",
