@@ -43,13 +43,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    CHURN_CSV,
+    TARGET,
     RssPoller,
     child_env,
     free_port,
     log,
     machine_info,
     markdown_table,
-    prepare_workspace,
     sample_record,
     stop,
     summarize_ms,
@@ -65,21 +66,30 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=10, help="latency blocks per endpoint")
     parser.add_argument("--requests", type=int, default=300, help="requests per block")
     parser.add_argument("--rounds", type=int, default=3, help="passes over every version")
+    parser.add_argument("--trees", type=int, default=400, help="LightGBM n_estimators")
+    parser.add_argument("--leaves", type=int, default=63, help="LightGBM num_leaves")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.models, args.holds, args.blocks, args.requests, args.rounds = 12, 4, 3, 100, 1
+        args.trees = 100
 
     import httpx
     import psutil
 
+    import kiln
     from kiln.endpoints import MEMORY_FACTOR, estimated_memory
 
     with tempfile.TemporaryDirectory(prefix="kiln-mme-") as tmp:
         home = Path(tmp) / "ws"
         log("training the churn model")
-        ws, ref = prepare_workspace(home)
-        first = ws.models.get(ref)
+        ws = kiln.Workspace.init(home)
+        ws.data.ingest(CHURN_CSV, name="churn")
+        hyperparameters = {"n_estimators": args.trees, "num_leaves": args.leaves}
+        first = ws.train(
+            "churn", target=TARGET, algorithm="lightgbm", hyperparameters=hyperparameters
+        ).model
+        ref = first.ref
         model = ws.models.load(first)
         refs = [ref]
         for _ in range(args.models - 1):
@@ -137,11 +147,16 @@ def main() -> None:
                 calibrated = server.memory_info().rss
                 per_model = (calibrated - baseline) / args.holds
 
-                log("latency: interleaved blocks")
+                log("latency: interleaved requests")
                 single, multi = [], []
-                for _ in range(args.blocks):
-                    single += [call("single") for _ in range(args.requests)]
-                    multi += [call("multi", ref) for _ in range(args.requests)]
+                for block in range(args.blocks):
+                    for _ in range(args.requests):  # in turn, the first of each pair alternating
+                        if block % 2:
+                            multi.append(call("multi", ref))
+                            single.append(call("single"))
+                        else:
+                            single.append(call("single"))
+                            multi.append(call("multi", ref))
                 single_ms, multi_ms = summarize_ms(single), summarize_ms(multi)
 
                 log(f"memory: {args.rounds} passes over {len(refs)} versions")

@@ -86,13 +86,15 @@ def samples(client) -> dict:
 
 def test_two_hundred_models_are_served_under_a_budget_that_holds_twenty(tiny):
     ws, base, _ = tiny
-    with TestClient(create_app(ws), base_url="http://localhost") as client:
+    app = create_app(ws)
+    with TestClient(app, base_url="http://localhost") as client:
         for number in range(1, MODELS + 1):
             answer = target(client, f"tiny:{number}")
             assert answer.status_code == 200, answer.text
             body = answer.json()
             assert body["model"] == body["variant"] == f"tiny:{number}"
             assert body["predictions"][0]["value"] == pytest.approx(base + number - 1)
+            assert len(app.state.multimodels.pools["many"].held) == min(number, HOLDS)
             if number % 10 == 0:
                 assert len(loaded_models(client)) == min(number, HOLDS)
         # The last twenty, most recently used first; one of them used again stays, and a model
@@ -222,6 +224,28 @@ def test_concurrent_first_requests_share_one_load(tiny):
     variants = asyncio.run(many_at_once())
     assert len({id(v.loaded) for v in variants}) == 1
     assert models.loads.labels("many", "tiny:3")._value.get() == 1
+
+
+def test_a_smaller_budget_evicts_the_least_recently_used_at_the_next_request(tiny):
+    ws, _, size = tiny
+    ws.endpoints.deploy(
+        endpoint="shrinking", multi_model=True, memory_budget=4 * size, allow_unapproved=True
+    )
+    cache = EndpointCache(ws)
+    cache.refresh()
+    models = MultiModels(ws, cache, registry=CollectorRegistry())
+
+    async def ask(*names):
+        for name in names:
+            await models.variant_for(cache.lookup("shrinking"), name)
+
+    asyncio.run(ask("tiny:1", "tiny:2", "tiny:3", "tiny:4", "tiny:1"))
+    assert list(models.pools["shrinking"].held) == ["tiny:2", "tiny:3", "tiny:4", "tiny:1"]
+    ws.endpoints.deploy(endpoint="shrinking", multi_model=True, memory_budget=2 * size)
+    cache.refresh()
+    asyncio.run(ask("tiny:4"))
+    assert list(models.pools["shrinking"].held) == ["tiny:1", "tiny:4"]
+    assert models.evictions.labels("shrinking", "tiny:2")._value.get() == 1
 
 
 def test_capture_records_each_model(tiny):

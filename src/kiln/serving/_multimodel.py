@@ -58,6 +58,7 @@ class ModelPool:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
         self.held: OrderedDict[str, _Held] = OrderedDict()
+        self.budget: int | None = None  # as last applied
 
     @property
     def loaded_bytes(self) -> int:
@@ -165,6 +166,9 @@ class MultiModels:
             self._unload(pool, version.ref)  # withdrawn since it was loaded
             raise
         budget = int(settings["memory_budget"])
+        if budget != pool.budget:  # a new endpoint, or its budget changed: evict to fit
+            pool.budget = budget
+            self._evict(pool, pool.overflow(budget))
         held = pool.held.get(version.ref)
         if held is not None:
             pool.held.move_to_end(version.ref)
@@ -190,10 +194,7 @@ class MultiModels:
         held = _Held(LoadedVariant(version.ref, "live", 1.0, 0.0, model), size, time.time())
         pool.held[version.ref] = held
         self.loads.labels(pool.endpoint, version.ref).inc()
-        for ref in pool.overflow(budget, keep=version.ref):
-            self.evictions.labels(pool.endpoint, ref).inc()
-            log.info("Endpoint %s evicted %s (least recently used)", pool.endpoint, ref)
-        self._gauges(pool)
+        self._evict(pool, pool.overflow(budget, keep=version.ref))
         log.info(
             "Endpoint %s loaded %s in %.0f ms (about %d bytes; %d models loaded)",
             pool.endpoint,
@@ -248,6 +249,12 @@ class MultiModels:
                 self._unload(gone, *list(gone.held))
             pool = self.pools[endpoint] = ModelPool(endpoint)
         return pool
+
+    def _evict(self, pool: ModelPool, refs: list[str]) -> None:
+        for ref in refs:
+            self.evictions.labels(pool.endpoint, ref).inc()
+            log.info("Endpoint %s evicted %s (least recently used)", pool.endpoint, ref)
+        self._gauges(pool)
 
     def _unload(self, pool: ModelPool, *refs: str) -> None:
         for ref in refs:
