@@ -1,9 +1,16 @@
 """Multi-model endpoints in the SDK: created and changed by deploy(multi_model=True), settings in
 the endpoint's "multi_model" section, no variants, and every variant operation refused."""
 
+import zlib
+
 import pytest
 
-from kiln.endpoints import DEFAULT_MEMORY_BUDGET, parse_memory_budget
+from kiln.endpoints import (
+    DEFAULT_MEMORY_BUDGET,
+    MEMORY_FACTOR,
+    estimated_memory,
+    parse_memory_budget,
+)
 from kiln.errors import ConfigError, KilnError, NotFound, StateError
 
 
@@ -113,3 +120,12 @@ def test_variant_operations_are_refused_on_a_multi_model_endpoint(two_models_cop
         assert caught.value.code == "multimodel.not-supported"
     assert ws.endpoints.get("many").revision == 1
     assert ws.endpoints.delete("many").name == "many"
+
+
+def test_the_memory_estimate_is_the_pickle_size_times_the_factor(trained):
+    ws, result = trained
+    version = result.model
+    stored = ws.artifacts.read_bytes(version.digest)
+    pickle = zlib.decompress(stored[stored.index(b"\n") + 1 :])
+    assert len(pickle) > 2 * len(stored)  # a compressed tree ensemble: the file says too little
+    assert estimated_memory(ws, version) == int(len(pickle) * MEMORY_FACTOR)

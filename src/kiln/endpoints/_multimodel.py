@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from kiln.errors import ConfigError, StateError
 from kiln.refs import check_name
-from kiln.registry import record_revision, write_revision
+from kiln.registry import pickled_size, record_revision, write_revision
 from kiln.store import EndpointRow, new_id, now, who
 
 if TYPE_CHECKING:
@@ -35,10 +35,11 @@ __all__ = [
 
 MULTI_MODEL = "multi_model"
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # 2 GiB
-# A loaded model takes about this many times its model file in memory (unpickled arrays and
-# trees, the request schema, the compiled recipe): measured with benchmarks/multimodel.py as
-# the process's RSS growth per load over the file size (docs/multi-model.md has the figures).
-MEMORY_FACTOR = 3.0
+# A loaded model takes about this many times its pickle in memory (the unpickled arrays and
+# trees, the request schema, the compiled recipe): measured with benchmarks/multimodel.py as the
+# server's RSS growth per loaded model over the pickle's size, 1.1-1.2 for a random forest and
+# for LightGBM (docs/benchmarks.md), with a margin.
+MEMORY_FACTOR = 1.5
 _BYTES = TypeAdapter(ByteSize)
 
 
@@ -163,7 +164,7 @@ def refuse_multi_model(config: dict | None, endpoint: str, doing: str) -> None:
 
 
 def estimated_memory(ws: Context, version: ModelVersion) -> int:
-    """What ``version`` is reckoned to take once loaded: its model file's size times
-    ``MEMORY_FACTOR`` (known before loading, so a model over the budget is refused unread)."""
+    """What ``version`` is reckoned to take once loaded: the size of its pickle times
+    ``MEMORY_FACTOR``, known before unpickling (so a model over the budget is refused unbuilt)."""
     path = ws.artifacts.local_path(version.digest, what=f"model {version.ref}")
-    return int(path.stat().st_size * MEMORY_FACTOR)
+    return int(pickled_size(path) * MEMORY_FACTOR)

@@ -163,8 +163,8 @@ def _error(exc: KilnError, status: int | None = None) -> Response:
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "Bad body, target variant or model; refused Host"},
     404: {"model": ErrorResponse, "description": "Unknown endpoint (or target model)"},
-    409: {"model": ErrorResponse, "description": "A target model that may not be served"},
     408: {"model": ErrorResponse, "description": "The body did not arrive in time"},
+    409: {"model": ErrorResponse, "description": "A target model that may not be served"},
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
     415: {"model": ErrorResponse, "description": "Unsupported content type"},
     422: {"model": ErrorResponse, "description": "Rows that do not match the model signature"},

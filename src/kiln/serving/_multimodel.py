@@ -92,6 +92,7 @@ class MultiModels:
         self.pools: dict[str, ModelPool] = {}
         self._resolved: OrderedDict[str, tuple[float, ModelVersion | KilnError]] = OrderedDict()
         self._tasks: dict[tuple, asyncio.Task] = {}
+        self._estimates: dict[str, int] = {}  # by digest: a model file never changes
         labels = ("endpoint", "model")
         self.loads = Counter(
             "kiln_multimodel_loads", "Models loaded on a request.", labels, registry=registry
@@ -179,7 +180,10 @@ class MultiModels:
         return (await self._shared(key, lambda: self._load(pool, version, budget))).variant
 
     async def _load(self, pool: ModelPool, version: ModelVersion, budget: int) -> _Held:
-        size = await anyio.to_thread.run_sync(estimated_memory, self.workspace, version)
+        size = self._estimates.get(version.digest)
+        if size is None:
+            size = await anyio.to_thread.run_sync(estimated_memory, self.workspace, version)
+            self._estimates[version.digest] = size
         if size > budget:
             raise ModelTooLarge(
                 f"Model {version.ref} needs about {size} bytes loaded, more than the whole "
