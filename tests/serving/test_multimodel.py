@@ -64,6 +64,14 @@ def tiny(tmp_path_factory):
     ws.close()
 
 
+def copy_of_first(ws, *, group: str):
+    """tiny:1's model registered again, as the next version of ``group``."""
+    model = ws.models.load("tiny:1")
+    return ws.models.register(
+        model, group=group, algorithm="linear", target="y", hyperparameters={}, metrics={}
+    )
+
+
 def target(client, version, endpoint="many"):
     return client.post(
         f"/endpoints/{endpoint}/invocations", json=ROW, headers={"x-kiln-target-model": version}
@@ -138,14 +146,7 @@ def test_the_model_is_named_by_version_or_alias_in_the_header_or_the_path(tiny):
 
 def test_bad_targets_are_answered_with_what_to_do(tiny):
     ws, _, size = tiny
-    other = ws.models.register(
-        ws.models.load("tiny:1"),
-        group="other",
-        algorithm="linear",
-        target="y",
-        hyperparameters={},
-        metrics={},
-    )
+    other = copy_of_first(ws, group="other")
     ws.endpoints.deploy(endpoint="strict", multi_model=True, groups="tiny")
     ws.endpoints.deploy(
         endpoint="small", multi_model=True, memory_budget=size // 2, allow_unapproved=True
@@ -187,14 +188,7 @@ def test_bad_targets_are_answered_with_what_to_do(tiny):
 
 def test_a_model_withdrawn_from_the_registry_stops_serving(tiny):
     ws, _, _ = tiny
-    version = ws.models.register(
-        ws.models.load("tiny:1"),
-        group="tiny",
-        algorithm="linear",
-        target="y",
-        hyperparameters={},
-        metrics={},
-    )
+    version = copy_of_first(ws, group="tiny")
     app = create_app(ws)
     with TestClient(app, base_url="http://localhost") as client:
         assert target(client, version.ref).status_code == 200

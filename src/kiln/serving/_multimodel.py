@@ -132,15 +132,12 @@ class MultiModels:
     async def variant_for(self, loaded: LoadedEndpoint, target: str | None) -> LoadedVariant:
         """The model ``target`` names, loaded, as the variant that answers the request."""
         if not self.serves(loaded):
-            error = RequestError(
+            raise _bad_request(
                 f"Endpoint {loaded.name!r} serves its own variants, not a model a request names "
                 f"({cut(str(target), 100)!r}). Leave out the x-kiln-target-model header and "
                 f"POST to /endpoints/{loaded.name}/invocations.",
                 code="multimodel.not-multi-model",
-                field="x-kiln-target-model",
             )
-            error.http_status = 400
-            raise error
         settings = loaded.config[MULTI_MODEL]
         version = await self._resolve(loaded.name, target)
         pool = self._pool(loaded.name)
@@ -296,26 +293,27 @@ def registry_ref(endpoint: str, target: str | None) -> str:
     ``churn:prod`` of the header (and the path form's alias) read as the alias ``churn@prod``."""
     text = (target or "").strip()
     if not text:
-        error = RequestError(
+        raise _bad_request(
             f"Endpoint {endpoint!r} is a multi-model endpoint: say which model answers. "
             + HOW_TO_NAME.format(endpoint=endpoint),
             code="multimodel.no-target-model",
-            field="x-kiln-target-model",
         )
-        error.http_status = 400
-        raise error
     group, sep, after = text.partition(":")
     if sep and after and not after.isdigit():
         text = f"{group}@{after}"
     try:
         parse_model_ref(text)
     except KilnError:
-        error = RequestError(
+        raise _bad_request(
             f"Cannot read the target model {cut(target or '', 100)!r}. "
             + HOW_TO_NAME.format(endpoint=endpoint),
             code="multimodel.bad-target-model",
-            field="x-kiln-target-model",
-        )
-        error.http_status = 400
-        raise error from None
+        ) from None
     return text
+
+
+def _bad_request(message: str, *, code: str) -> RequestError:
+    """A request that names its model wrongly: HTTP 400 (a RequestError is 422, for rows)."""
+    error = RequestError(message, code=code, field="x-kiln-target-model")
+    error.http_status = 400
+    return error
