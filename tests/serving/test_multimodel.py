@@ -128,20 +128,21 @@ def test_two_hundred_models_are_served_under_a_budget_that_holds_twenty(tiny):
 
 def test_the_model_is_named_by_version_or_alias_in_the_header_or_the_path(tiny):
     ws, base, _ = tiny
+    ws.endpoints.deploy(endpoint="named", multi_model=True)  # of its own: tests run in any order
     with TestClient(create_app(ws), base_url="http://localhost") as client:
         for answer in (
-            target(client, "tiny:prod"),
-            target(client, "tiny@prod"),
-            target(client, " tiny:1 "),
-            client.post("/endpoints/many/models/tiny/prod/invocations", json=ROW),
-            client.post("/endpoints/many/models/tiny/1/invocations?explain=false", json=ROW),
+            target(client, "tiny:prod", "named"),
+            target(client, "tiny@prod", "named"),
+            target(client, " tiny:1 ", "named"),
+            client.post("/endpoints/named/models/tiny/prod/invocations", json=ROW),
+            client.post("/endpoints/named/models/tiny/1/invocations?explain=false", json=ROW),
         ):
             assert answer.status_code == 200, answer.text
             assert answer.headers["x-kiln-model"] == "tiny:1"
             assert answer.json()["predictions"][0]["value"] == pytest.approx(base)
-        assert loaded_models(client) == ["tiny:1"]  # one model, loaded once
+        assert loaded_models(client, "named") == ["tiny:1"]  # one model, loaded once
         listed = {e["name"]: e for e in client.get("/endpoints").json()}
-        assert listed["many"]["model"] is None and listed["many"]["variants"] == []
+        assert listed["named"]["model"] is None and listed["named"]["variants"] == []
 
 
 def test_bad_targets_are_answered_with_what_to_do(tiny):
@@ -220,7 +221,7 @@ def test_concurrent_first_requests_share_one_load(tiny):
     assert models.loads.labels("many", "tiny:3")._value.get() == 1
 
 
-def test_a_smaller_budget_evicts_the_least_recently_used_at_the_next_request(tiny):
+def test_a_smaller_budget_evicts_at_the_next_request_and_a_deleted_endpoint_unloads(tiny):
     ws, _, size = tiny
     ws.endpoints.deploy(
         endpoint="shrinking", multi_model=True, memory_budget=4 * size, allow_unapproved=True
@@ -240,6 +241,12 @@ def test_a_smaller_budget_evicts_the_least_recently_used_at_the_next_request(tin
     asyncio.run(ask("tiny:4"))
     assert list(models.pools["shrinking"].held) == ["tiny:1", "tiny:4"]
     assert models.evictions.labels("shrinking", "tiny:2")._value.get() == 1
+    # Deleted: its models go at the next load of any multi-model endpoint.
+    ws.endpoints.delete("shrinking")
+    cache.refresh()
+    asyncio.run(models.variant_for(cache.lookup("many"), "tiny:5"))
+    assert list(models.pools) == ["many"]
+    assert models.loaded_models.labels("shrinking")._value.get() == 0
 
 
 def test_capture_records_each_model(tiny):

@@ -190,6 +190,7 @@ class MultiModels:
                 code="multimodel.model-too-large",
                 field="x-kiln-target-model",
             )
+        self._forget_gone()
         started = time.perf_counter()
         model = await anyio.to_thread.run_sync(self.cache.load_model_now, version.ref)
         held = _Held(LoadedVariant(version.ref, "live", 1.0, 0.0, model), size, time.time())
@@ -244,12 +245,18 @@ class MultiModels:
     def _pool(self, endpoint: str) -> ModelPool:
         pool = self.pools.get(endpoint)
         if pool is None:
-            # Forget endpoints deleted (or no longer multi-model) since: their models go.
-            for name in [n for n in self.pools if n not in self.cache.loaded]:
-                gone = self.pools.pop(name)
-                self._unload(gone, *list(gone.held))
+            self._forget_gone()
             pool = self.pools[endpoint] = ModelPool(endpoint)
         return pool
+
+    def _forget_gone(self) -> None:
+        """Unload the models of endpoints deleted, or no longer multi-model, since they loaded
+        (checked at each load: a deleted endpoint gets no requests to notice it by)."""
+        served = self.cache.loaded
+        for name in list(self.pools):
+            if name not in served or not self.serves(served[name]):
+                gone = self.pools.pop(name)
+                self._unload(gone, *list(gone.held))
 
     def _evict(self, pool: ModelPool, refs: list[str]) -> None:
         for ref in refs:
