@@ -38,6 +38,7 @@ DYNAMIC = {
     ("serving/_async.py", "exc.code"): set(),  # a failed invocation records the error's code
     ("training/_validation.py", "code"): set(),  # its _error helper's ``code`` argument
     ("problems/_spec.py", "code"): set(),  # its _bad helper's ``code`` argument
+    ("serving/_multimodel.py", "code"): set(),  # its _bad_request helper's ``code`` argument
     ("problems/_criteria.py", "code"): set(),  # parse_criterion's and check_metric_names'
     ("errors.py", "self.code"): set(),
     ("compute/_local.py", "job.failure_code"): set(),

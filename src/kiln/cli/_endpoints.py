@@ -24,7 +24,7 @@ def endpoints_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         [
             [
                 e.name,
-                e.model,
+                _served(e),
                 ", ".join(f"{name} {share:.0%}" for name, share in e.shares.items())
                 + "".join(f", {v['name']} shadow" for v in e.variants if v.get("role") == "shadow"),
                 e.revision,
@@ -77,9 +77,17 @@ def endpoints_show(
             "capture": _capture_text(endpoint.capture),
             "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
             "invoke": f"POST /endpoints/{endpoint.name}/invocations",
-        },
+        }
+        | _multi_model_fields(endpoint),
     )
     shares = endpoint.shares
+    if endpoint.variants:  # a multi-model endpoint has none
+        _variants_table(endpoint.variants, shares)
+    _metrics_table(f"Traffic, last {window}", metrics)
+    _history_table(history[-5:], title="Recent deployments (all: kiln endpoints history)")
+
+
+def _variants_table(variants: list[dict], shares: dict[str, float]) -> None:
     table(
         "Variants",
         ["variant", "model", "role", "weight", "traffic", "approval"],
@@ -94,11 +102,9 @@ def endpoints_show(
                 else f"copy of {v.get('sample', 1.0):.0%}",
                 v.get("approval_status", ""),
             ]
-            for v in endpoint.variants
+            for v in variants
         ],
     )
-    _metrics_table(f"Traffic, last {window}", metrics)
-    _history_table(history[-5:], title="Recent deployments (all: kiln endpoints history)")
 
 
 def _metrics_table(title: str, metrics: dict[str, dict]) -> None:
@@ -302,14 +308,15 @@ def endpoints_delete(
     endpoint = service.get(name)
     if not yes:
         typer.confirm(
-            f"Delete endpoint {endpoint.name} (serving {endpoint.model}) and its history?",
+            f"Delete endpoint {endpoint.name} (serving {_served(endpoint)}) and its history?",
             abort=True,
         )
     service.delete(name)
     if as_json:
         print_json(endpoint.to_dict() | {"deleted": True})
         return
-    console.print(f"Deleted endpoint [bold]{endpoint.name}[/]; model {endpoint.model} stays.")
+    kept = "its models stay" if endpoint.multi_model else f"model {endpoint.model} stays"
+    console.print(f"Deleted endpoint [bold]{endpoint.name}[/]; {kept}.")
 
 
 # -- data capture and ground truth -----------------------------------------------------------------
@@ -386,3 +393,54 @@ def endpoints_capture_ingest(
         f"Ingested [bold]{version.ref}[/]: {version.row_count} row(s), "
         f"{version.column_count} column(s), from endpoint {name}'s capture."
     )
+
+
+def deploy_multi_model(
+    ws, model, endpoint: str, memory_budget, groups, allow_unapproved: bool, *, as_json: bool
+) -> None:
+    """``kiln deploy --multi-model``: create the multi-model endpoint or change its settings."""
+    result = ws.endpoints.deploy(
+        model,
+        endpoint=endpoint,
+        multi_model=True,
+        memory_budget=memory_budget,
+        groups=groups,
+        allow_unapproved=allow_unapproved,
+    )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"Multi-model endpoint [bold]{result.name}[/] revision {result.revision}: "
+        f"{_multi_model_text(result.multi_model)}. Name the model per request: header "
+        f"x-kiln-target-model: GROUP:VERSION, or POST /endpoints/{result.name}/models/GROUP/"
+        "VERSION/invocations. A running 'kiln serve' picks it up within a second."
+    )
+
+
+def _multi_model_text(settings: dict) -> str:
+    groups = ", ".join(settings["groups"]) if settings.get("groups") else "every group"
+    approval = "any deployable version" if settings.get("allow_unapproved") else "Approved versions"
+    return f"{approval} of {groups}, within {_size(settings['memory_budget'])}"
+
+
+def _size(count: int) -> str:
+    from pydantic import ByteSize
+
+    return ByteSize(count).human_readable(decimal=count % 1000**2 == 0)
+
+
+def _served(endpoint) -> str:
+    """What an endpoint serves, in a word: its main model, or ``multi-model``."""
+    return "multi-model" if endpoint.multi_model is not None else endpoint.model
+
+
+def _multi_model_fields(endpoint) -> dict:
+    if endpoint.multi_model is None:
+        return {}
+    return {
+        "multi-model": _multi_model_text(endpoint.multi_model),
+        "invoke": f"POST /endpoints/{endpoint.name}/invocations with the header "
+        "x-kiln-target-model: GROUP:VERSION, or POST "
+        f"/endpoints/{endpoint.name}/models/GROUP/VERSION/invocations",
+    }

@@ -428,7 +428,9 @@ def _print_automl(result) -> None:
 @app.command()
 def deploy(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="GROUP:VERSION or GROUP@ALIAS"),
+    model: str = typer.Argument(
+        None, help="GROUP:VERSION or GROUP@ALIAS (optional with --multi-model)."
+    ),
     endpoint: str = typer.Option(..., "--endpoint", help="Endpoint name (created if new)."),
     variant: str = typer.Option(
         None, "--variant", help="Add (or repoint) this live variant; the others keep serving."
@@ -461,12 +463,29 @@ def deploy(
         "--allow-unapproved",
         help="Deploy a PendingManualApproval version (recorded in the endpoint's history).",
     ),
+    multi_model: bool = typer.Option(
+        False, "--multi-model", help="A multi-model endpoint: each request names its model."
+    ),
+    memory_budget: str = typer.Option(
+        None, "--memory-budget", help="With --multi-model: memory for loaded models (2GB)."
+    ),
+    groups: str = typer.Option(
+        None, "--groups", help="With --multi-model: the model groups served (default: all)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Deploy a model version to an endpoint: alone, as a variant, as a shadow, or guarded."""
+    """Deploy a model version to an endpoint: alone, as a variant, as a shadow, or guarded;
+    or make a multi-model endpoint (--multi-model)."""
     from kiln.endpoints import Endpoint
 
     ws = workspace(ctx)
+    if multi_model:
+        from kiln.cli._endpoints import deploy_multi_model
+
+        deploy_multi_model(
+            ws, model, endpoint, memory_budget, groups, allow_unapproved, as_json=as_json
+        )
+        return
     with job_progress(f"Deploying {model} to {endpoint}", quiet=as_json or not strategy) as log:
         result = ws.endpoints.deploy(
             model,
@@ -479,6 +498,8 @@ def deploy(
             alarms=alarm or None,
             alarm_window=alarm_window,
             allow_unapproved=allow_unapproved,
+            memory_budget=memory_budget,  # refused without --multi-model
+            groups=groups,
             on_log=log,
         )
     if not isinstance(result, Endpoint):  # a guarded deployment's job

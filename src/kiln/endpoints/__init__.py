@@ -19,6 +19,13 @@ from kiln.endpoints._metrics import (
     prune_metrics,
     variant_stats,
 )
+from kiln.endpoints._multimodel import (
+    DEFAULT_MEMORY_BUDGET,
+    MEMORY_FACTOR,
+    MULTI_MODEL,
+    estimated_memory,
+    parse_memory_budget,
+)
 from kiln.endpoints._strategy import (
     GRAMMAR,
     Strategy,
@@ -33,10 +40,13 @@ __all__ = [
     "CONFIG_SECTIONS",
     "AsyncInvocation",
     "AsyncQueue",
+    "DEFAULT_MEMORY_BUDGET",
     "DIFFERENCE_BOUNDS",
     "GRAMMAR",
     "LATENCY_BOUNDS",
     "LIVE",
+    "MEMORY_FACTOR",
+    "MULTI_MODEL",
     "SHADOW",
     "Endpoint",
     "EndpointService",
@@ -47,8 +57,10 @@ __all__ = [
     "async_payload_too_large",
     "async_settings",
     "VariantStats",
+    "estimated_memory",
     "format_duration",
     "parse_duration",
+    "parse_memory_budget",
     "parse_strategy",
     "parse_weights",
     "prune_metrics",

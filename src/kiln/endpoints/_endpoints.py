@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from kiln.data import CAPTURE_FORMATS, META_COLUMNS, capture_records, parse_since
 from kiln.endpoints._metrics import variant_stats
+from kiln.endpoints._multimodel import MULTI_MODEL, deploy_multi_model, refuse_multi_model
 from kiln.endpoints._strategy import parse_strategy
 from kiln.endpoints._variants import (
     LIVE,
@@ -68,8 +69,16 @@ class Endpoint(Record):
     config: dict
 
     @property
+    def multi_model(self) -> dict | None:
+        """A multi-model endpoint's settings (``memory_budget``, ``groups``,
+        ``allow_unapproved``); None for an endpoint of variants."""
+        return self.config.get(MULTI_MODEL) if self.config else None
+
+    @property
     def model(self) -> str:
-        """The model of the live variant with the most traffic (``GROUP:VERSION``)."""
+        """The model of the live variant with the most traffic (``GROUP:VERSION``); a
+        multi-model endpoint has none (StateError)."""
+        refuse_multi_model(self.config, self.name, "name one model it serves")
         return max(live_variants(self.variants), key=lambda v: v["weight"])["model"]
 
     @property
@@ -78,7 +87,8 @@ class Endpoint(Record):
         return traffic_shares(self.variants)
 
     def to_dict(self) -> dict:
-        return self._plain() | {"model": self.model, "shares": self.shares}
+        model = None if self.multi_model is not None else self.model
+        return self._plain() | {"model": model, "shares": self.shares}
 
 
 class EndpointService:
@@ -89,7 +99,7 @@ class EndpointService:
 
     def deploy(
         self,
-        model: str,
+        model: str | None = None,
         *,
         endpoint: str,
         variant: str | None = None,
@@ -100,6 +110,9 @@ class EndpointService:
         alarms: list[str] | None = None,
         alarm_window: str | None = None,
         allow_unapproved: bool = False,
+        multi_model: bool = False,
+        memory_budget: int | str | None = None,
+        groups: list[str] | str | None = None,
         on_log=None,
     ):
         """Deploy model version ``model`` to ``endpoint`` (creating the endpoint if needed).
@@ -115,11 +128,46 @@ class EndpointService:
           variants to this model in steps, watching ``alarms`` during each bake, and rolls back
           by itself when one fires. Returns the job (see :mod:`kiln.endpoints._rollout`).
 
+        - ``multi_model``: a multi-model endpoint (docs/multi-model.md), which serves any
+          deployable version of ``groups`` (a list or ``"churn,housing"``; default every group)
+          that a request names, loading them lazily within ``memory_budget`` (bytes or
+          ``"2GB"``; default 2 GiB). ``model`` is optional: a first model, checked now. Given
+          again, it changes those settings. ``allow_unapproved`` lets it serve versions
+          pending approval.
+
         Only Approved versions are deployed, unless ``allow_unapproved`` (or the workspace sets
         ``require_approval = false``), which the deployment history records; Rejected and
         Archived never are. The model file is verified before the endpoint changes.
         """
+        if multi_model:
+            if variant or weight is not None or shadow or strategy:
+                raise ConfigError(
+                    "A multi-model endpoint has no variants: --multi-model takes none of "
+                    "--variant, --weight, --shadow or --strategy.",
+                    code="multimodel.not-supported",
+                )
+            return deploy_multi_model(
+                self._ws,
+                model,
+                endpoint=endpoint,
+                memory_budget=memory_budget,
+                groups=groups,
+                allow_unapproved=allow_unapproved,
+            )
+        if memory_budget is not None or groups is not None:
+            raise ConfigError(
+                "--memory-budget and --groups are settings of a multi-model endpoint: add "
+                "--multi-model (SDK: multi_model=True).",
+                code="multimodel.needs-multi-model",
+            )
+        if model is None:
+            raise ConfigError(
+                f"Name the model version to deploy to {endpoint!r} (GROUP:VERSION), or make it a "
+                "multi-model endpoint with --multi-model.",
+                code="endpoints.no-model",
+            )
         check_name(endpoint, what="endpoint")
+        self._refuse_multi_model(endpoint, f"take model {model} as a variant")
         if variant is not None:
             check_name(variant, what="variant")
         version = self._ws.models.get(model)
@@ -229,6 +277,7 @@ class EndpointService:
             )
         with self._ws.store.write() as session:
             row = self._row(session, name)
+            refuse_multi_model(row.config, name, "re-weight or remove variants")
             _refuse_during_rollout(row)
             variants = [dict(v) for v in row.variants]
             for variant_name in [*weights, *remove]:
@@ -264,6 +313,7 @@ class EndpointService:
         model), else at once — replacing the live variants (``replace``) or beside them with
         ``weight``."""
         endpoint = self.get(name)
+        refuse_multi_model(endpoint.config, name, "promote a shadow variant")
         current = variant_named(endpoint.variants, shadow, endpoint=name)
         if current.get("role") != SHADOW:
             raise StateError(
@@ -299,6 +349,7 @@ class EndpointService:
         current), as a new revision. Models since Rejected or Archived are refused."""
         with self._ws.store.write() as session:
             row = self._row(session, name)
+            refuse_multi_model(row.config, name, "roll back to earlier variants")
             _refuse_during_rollout(row)
             target_revision = row.revision - 1 if to is None else to
             target = session.scalars(
@@ -326,6 +377,11 @@ class EndpointService:
         from kiln.endpoints._rollout import reconcile
 
         return reconcile(self._ws, name)
+
+    def _refuse_multi_model(self, name: str, doing: str) -> None:
+        with self._ws.store.read() as session:
+            config = session.scalar(select(EndpointRow.config).where(EndpointRow.name == name))
+        refuse_multi_model(config, name, doing)
 
     def _row(self, session, name: str) -> EndpointRow:
         row = session.scalars(select(EndpointRow).where(EndpointRow.name == name)).first()
@@ -403,6 +459,7 @@ class EndpointService:
         from kiln.endpoints._quality import quality_by_variant
 
         endpoint = self.get(name)
+        refuse_multi_model(endpoint.config, name, "compare variants")
         metrics = self.metrics(name, seconds=seconds)
         since = f"{seconds:g}s" if seconds is not None else None
         capture = self._ws.data.capture(name, since=since)
@@ -420,6 +477,7 @@ class EndpointService:
         from kiln.endpoints._reports import shadow_report
 
         endpoint = self.get(name)
+        refuse_multi_model(endpoint.config, name, "report on a shadow test")
         shadow = shadow_variant(endpoint.variants)
         if shadow is None:
             raise StateError(

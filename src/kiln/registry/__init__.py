@@ -5,6 +5,7 @@ from kiln.registry._model import (
     TrainedModel,
     library_versions,
     load_model,
+    pickled_size,
     set_estimator_threads,
 )
 from kiln.registry._registry import (
@@ -27,6 +28,7 @@ __all__ = [
     "library_versions",
     "live_variant",
     "load_model",
+    "pickled_size",
     "record_revision",
     "set_estimator_threads",
     "write_revision",

@@ -40,6 +40,7 @@ from kiln.serving._capture import CaptureWriter
 from kiln.serving._explain import explain_predictions
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
+from kiln.serving._multimodel import MultiModels
 from kiln.serving._shadow import ShadowCopies
 from kiln.serving._validation import cut
 from kiln.serving._workers import metrics_exposition
@@ -63,6 +64,7 @@ def _monitoring_exposition(workspace: Context) -> bytes:
 # pipeline's per-call cost and use it directly.
 FAST_PATH_MAX_ROWS = 64
 TARGET_VARIANT_HEADER = "x-kiln-target-variant"
+TARGET_MODEL_HEADER = "x-kiln-target-model"  # multi-model endpoints: GROUP:VERSION
 SESSION_HEADER = "x-kiln-session-id"
 
 
@@ -160,15 +162,19 @@ def _error(exc: KilnError, status: int | None = None) -> Response:
 
 
 _ERRORS = {
-    400: {"model": ErrorResponse, "description": "Bad body or target variant; refused Host"},
-    404: {"model": ErrorResponse, "description": "Unknown endpoint"},
+    400: {"model": ErrorResponse, "description": "Bad body, target variant or model; refused Host"},
+    404: {"model": ErrorResponse, "description": "Unknown endpoint (or target model)"},
     403: {"model": ErrorResponse, "description": "An API key for another endpoint"},
     408: {"model": ErrorResponse, "description": "The body did not arrive in time"},
-    409: {"model": ErrorResponse, "description": "Not in a state to answer that (yet)"},
+    409: {
+        "model": ErrorResponse,
+        "description": "Not in a state to answer that (yet); a model that may not serve",
+    },
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
     415: {"model": ErrorResponse, "description": "Unsupported content type"},
     422: {"model": ErrorResponse, "description": "Rows that do not match the model signature"},
     503: {"model": ErrorResponse, "description": "The endpoint's model failed to load"},
+    507: {"model": ErrorResponse, "description": "A target model over the memory budget"},
 }
 
 _JSON_TYPES = ("application/json", "", "*/*")
@@ -239,6 +245,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     app.state.keyring = keyring
     app.state.async_workers = async_workers
     app.state.metrics_registry = registry = metrics.registry
+    app.state.multimodels = multimodels = MultiModels(workspace, cache, registry=registry)
     refused = Counter(
         "kiln_requests_refused",
         "Requests refused for their API key or rate limit, by error code.",
@@ -261,6 +268,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 "authorization",
                 "x-api-key",
                 TARGET_VARIANT_HEADER,
+                TARGET_MODEL_HEADER,
                 SESSION_HEADER,
             ],
             expose_headers=["x-kiln-variant", "x-kiln-model", "x-kiln-inference-id"],
@@ -357,7 +365,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         return [
             {
                 "name": e.name,
-                "model": e.model_ref,
+                "model": e.model_ref if e.live else None,  # a multi-model endpoint: none
                 "revision": e.revision,
                 "status": "serving",
                 "variants": _variants(e),
@@ -372,6 +380,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     )
     async def show_endpoint(name: str) -> dict:
         loaded = await endpoint(name)
+        if multimodels.serves(loaded):
+            return multimodels.describe(loaded)
         return {
             "name": loaded.name,
             "model": loaded.model_ref,
@@ -418,7 +428,13 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         state = request.state
         state.endpoint = name  # for the access log and the metrics
         loaded = await endpoint(name)
-        variant = choose_variant(loaded, request.headers)
+        target_model = getattr(state, "target_model", None) or request.headers.get(
+            TARGET_MODEL_HEADER
+        )
+        if target_model is not None or multimodels.serves(loaded):
+            variant = await multimodels.variant_for(loaded, target_model)
+        else:
+            variant = choose_variant(loaded, request.headers)
         state.variant, state.model, state.role = variant.name, variant.model_ref, variant.role
         media_type = request.headers.get("content-type", "application/json")
         media_type = media_type.split(";")[0].strip().lower()  # media types ignore case
@@ -488,6 +504,21 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 "x-kiln-inference-id": inference_id,
             },
         )
+
+    @app.post(
+        "/endpoints/{name}/models/{group}/{version}/invocations",
+        summary="Predict with one model of a multi-model endpoint",
+        response_model=InvocationResponse,
+        response_model_exclude_defaults=True,
+        responses=_ERRORS,
+    )
+    async def invoke_model(
+        name: str, group: str, version: str, request: Request, explain: bool = False
+    ) -> Response:
+        """What ``POST /endpoints/{name}/invocations`` answers with the header
+        ``x-kiln-target-model: {group}:{version}`` (``version`` may be an alias)."""
+        request.state.target_model = f"{group}:{version}"
+        return await invoke(name, request, explain)
 
     @app.post(
         "/endpoints/{name}/ground-truth",

@@ -70,9 +70,9 @@ class LoadedEndpoint:
     live: list[LoadedVariant]
     shadow: LoadedVariant | None = None
     capture: dict = dataclasses.field(default_factory=dict)
+    config: dict = dataclasses.field(default_factory=dict)  # a copy of Endpoint.config
     # Cumulative traffic shares of ``live``, ending at 1.0, for routing by a number in [0, 1).
     bounds: list[float] = dataclasses.field(default_factory=list)
-    config: dict = dataclasses.field(default_factory=dict)  # a copy of Endpoint.config
 
     def __post_init__(self) -> None:
         total = sum(v.weight for v in self.live) or 1.0
@@ -329,6 +329,11 @@ class EndpointCache:
             capture=dict(endpoint.capture or {}),
             config=dict(endpoint.config or {}),
         )
+
+    def load_model_now(self, ref: str) -> LoadedModel:
+        """Model version ``ref`` loaded in the calling thread (a worker thread, never the event
+        loop), for a model a request names rather than an endpoint's revision."""
+        return self._load_model(ref)
 
     def _load_model(self, ref: str) -> LoadedModel:
         version = self.workspace.models.get(ref)
