@@ -9,8 +9,11 @@ even when the command was SIGKILLed and could not stop it.
 from __future__ import annotations
 
 import _thread
+import atexit
+import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from kiln.compute._jobs import JobService
     from kiln.context import Context
 
-__all__ = ["LAUNCHER_ENV", "run_job"]
+__all__ = ["LAUNCHER_ENV", "exit_process", "run_job"]
 
 # Set by the executor to its own pid: the job's process watches that it is still running.
 LAUNCHER_ENV = "KILN_LAUNCHER_PID"
@@ -222,6 +225,21 @@ def run_job(workspace: Context, job_id: str) -> int:
         watch.close()
     jobs.finish(job_id, COMPLETED, result=result)
     return 0
+
+
+def exit_process(code: int):
+    """End the job's process with exit status ``code`` once its end is recorded, as the
+    interpreter's own exit does (threads joined, atexit functions run, output flushed) but
+    without tearing down the thousands of modules a job loads one by one: that alone takes
+    0.2-0.9 s of every job, and nothing a job does depends on it."""
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:  # CPython: joins the non-daemon threads, as at exit
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -581,7 +581,7 @@ class _Worker:
                 continue
             if info is None:
                 continue
-            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            returncode = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
             self._reported.add(pid)
             self._last_activity = time.monotonic()
             if connection is None:
@@ -589,7 +589,7 @@ class _Worker:
                 continue
             try:
                 connection.setblocking(True)
-                _send(connection, {"returncode": code})
+                _send(connection, {"returncode": returncode})
                 connection.setblocking(False)
             except OSError:
                 self._reap(pid)
