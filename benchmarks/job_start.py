@@ -55,8 +55,12 @@ def train_job(ws, *, warm: bool) -> dict:
     }
 
 
-def transform_command(home: Path, ref: str, csv: Path, out: Path, *, warm: bool) -> float:
+def transform_command(
+    home: Path, ref: str, csv: Path, out: Path, *, warm: bool, src: str | None = None
+) -> float:
     env = child_env(KILN_WARM_WORKERS="1" if warm else "0")
+    if src is not None:  # another kiln's sources (its job's process inherits PYTHONPATH)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "kiln", "--home", str(home), "transform", ref]
     command += ["--input", str(csv), "--output", str(out), "--json"]
     started = time.perf_counter()
@@ -78,13 +82,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--suite", nargs="*", metavar="PATH", help="test paths to time")
+    parser.add_argument(
+        "--before-src",
+        metavar="SRC",
+        help="also time 'kiln transform' with the kiln of another commit (a 'git archive' "
+        "export's src folder), before warm workers",
+    )
     parser.add_argument("--out", default="job_start")
     args = parser.parse_args()
     began = time.perf_counter()
     info = _common.machine_info()
     runs: dict[str, list] = {
         key: [] for key in ("start_cold", "start_warm", "train_cold", "train_warm")
-    } | {"transform_cold": [], "transform_warm": []}
+    } | {"transform_cold": [], "transform_warm": [], "transform_before": []}
     with tempfile.TemporaryDirectory(prefix="kiln-bench-jobs-") as tmp_name:
         tmp = Path(tmp_name)
         log("Training lightgbm on the churn data in a fresh workspace")
@@ -107,6 +117,12 @@ def main() -> int:
                 runs[f"train_{name}"].append(result["wall_seconds"])
                 runs[f"transform_{name}"].append(
                     transform_command(ws.home, ref, scored, tmp / "out.csv", warm=warm)
+                )
+            if args.before_src:
+                runs["transform_before"].append(
+                    transform_command(
+                        ws.home, ref, scored, tmp / "out.csv", warm=False, src=args.before_src
+                    )
                 )
             log(
                 f"  round {round_ + 1}: start {runs['start_cold'][-1]:.2f}/"
@@ -139,6 +155,18 @@ def main() -> int:
         row("`ws.train` of linear on 300 rows, whole call (s)", "train"),
         row("`kiln transform` of 1,000 rows, whole command (s)", "transform"),
     ]
+    if runs["transform_before"]:
+        before = runs["transform_before"]
+        table.append(
+            [
+                "`kiln transform` of 1,000 rows, the kiln of --before-src (s)",
+                statistics.median(before),
+                min(before),
+                "",
+                "",
+                statistics.median(before) / statistics.median(runs["transform_warm"]),
+            ]
+        )
     if suite:
         table.append(
             [

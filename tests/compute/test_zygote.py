@@ -78,7 +78,11 @@ def warm(tmp_path_factory):
     (hook / "warm_probe.py").write_text(PROBE)
     sources = tmp_path_factory.mktemp("sources")
     (sources / "module.py").write_text("x = 1\n")
-    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", zygote.WARM_DIR_ENV)}
+    saved = {
+        name: os.environ.get(name)
+        for name in ("PYTHONPATH", zygote.WARM_DIR_ENV, "KILN_WARM_WORKERS")
+    }
+    os.environ.pop("KILN_WARM_WORKERS", None)  # on here, whatever the run's setting
     saved_sources = zygote._SOURCES
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), saved["PYTHONPATH"]]))
     os.environ[zygote.WARM_DIR_ENV] = str(folder)
