@@ -36,13 +36,15 @@ from kiln.compute import register_job_kind
 register_job_kind("probe", run="warm_probe:probe", id_prefix="probe")
 """
 PROBE = """\
-import os, sys, threading, time
+import atexit, os, sys, threading, time
 
 import numpy as np
 
 
 def probe(workspace, context, spec):
     context.log("probing")
+    if spec.get("marker"):  # written as the process exits
+        atexit.register(lambda: open(spec["marker"], "w").write("exited"))
     deadline = time.monotonic() + spec.get("seconds", 0)
     while time.monotonic() < deadline:
         time.sleep(0.02)
@@ -122,8 +124,8 @@ def _wait_for_worker(folder: Path, *, other_than: int | None = None) -> int:
     raise AssertionError(f"No warm worker started in {folder}: {log}")
 
 
-def _run_probe(workspace, seconds: float = 0.0, **options) -> dict:
-    job = workspace.jobs.create("probe", {"seconds": seconds})
+def _run_probe(workspace, seconds: float = 0.0, marker: Path | None = None, **options) -> dict:
+    job = workspace.jobs.create("probe", {"seconds": seconds, "marker": str(marker or "")})
     return LocalExecutor(workspace).run(job, **options).result
 
 
@@ -150,8 +152,10 @@ def test_the_first_job_starts_a_warm_worker_and_later_ones_are_its_forks(
     assert result["argv0"].endswith(os.path.join("kiln", "worker.py"))
     assert result["threads"] == first["threads"]  # the job's own watch thread, nothing else
     assert [m for *_, m in ws.jobs.logs(job.id)] == ["probing"]
-    # NumPy's global generator is seeded per process, not inherited.
-    assert _run_probe(ws)["draw"] != result["draw"]
+    # NumPy's global generator is seeded per process, not inherited; the process ends as the
+    # interpreter's exit would, with its atexit functions.
+    assert _run_probe(ws, marker=tmp_path / "marker")["draw"] != result["draw"]
+    assert (tmp_path / "marker").read_text() == "exited"
     [socket_path] = folder.glob("*.sock")
     assert socket_path.stat().st_mode & 0o777 == 0o600 and folder.stat().st_mode & 0o777 == 0o700
 
