@@ -186,3 +186,21 @@ def test_server_settings_are_checked(tmp_path, name, value):
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path)
     assert caught.value.code == "config.bad-value" and name in caught.value.message
+
+
+def test_flags_read_from_the_environment_take_words_and_refuse_others(tmp_path, monkeypatch):
+    assert load_settings(tmp_path).warm_workers is True
+    for text, value in (("0", False), ("false", False), ("1", True), ("Yes", True)):
+        monkeypatch.setenv("KILN_WARM_WORKERS", text)
+        assert load_settings(tmp_path).warm_workers is value
+    monkeypatch.setenv("KILN_WARM_WORKERS", "sometimes")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    assert caught.value.code == "config.bad-value"
+    assert "'warm_workers' setting must be true or false. Got 'sometimes'" in caught.value.message
+    assert "$KILN_WARM_WORKERS" in caught.value.message
+    # In kiln.toml a flag is still a TOML boolean.
+    monkeypatch.delenv("KILN_WARM_WORKERS")
+    (tmp_path / "kiln.toml").write_text('warm_workers = "0"\n')
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path)

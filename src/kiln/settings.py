@@ -22,6 +22,8 @@ _ENV = {
     "pii_key": "KILN_PII_KEY",
     "job_heartbeat_seconds": "KILN_JOB_HEARTBEAT_SECONDS",
     "job_lost_after_seconds": "KILN_JOB_LOST_AFTER_SECONDS",
+    "warm_workers": "KILN_WARM_WORKERS",
+    "warm_worker_idle_seconds": "KILN_WARM_WORKER_IDLE_SECONDS",
 }
 
 
@@ -57,6 +59,10 @@ class Settings:
     # on this host the process table says at once whether its process is gone.
     job_heartbeat_seconds: float = 5.0
     job_lost_after_seconds: float = 30.0
+    # Jobs start as forks of a warm worker that has imported what they need (Linux; see
+    # kiln.compute._zygote), which exits after this many seconds without a job.
+    warm_workers: bool = True
+    warm_worker_idle_seconds: float = 600.0
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
@@ -104,8 +110,13 @@ _RULES: dict[str, _Rule] = {
     "client_rate_limit": _Rule("rate"),
     "job_heartbeat_seconds": _Rule("seconds"),
     "job_lost_after_seconds": _Rule("seconds"),
+    "warm_workers": _Rule("flag"),
+    "warm_worker_idle_seconds": _Rule("seconds"),
     "pii_key": _Rule("text"),
 }
+
+
+_FLAG_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def _checked(name: str, value, source: str):
@@ -117,6 +128,9 @@ def _checked(name: str, value, source: str):
     if rule.kind == "text":
         ok = isinstance(value, str)
     elif rule.kind == "flag":
+        if isinstance(value, str) and source.startswith("$"):
+            # Environment variables are text: KILN_WARM_WORKERS=0.
+            value = _FLAG_WORDS.get(value.strip().lower(), value)
         ok = isinstance(value, bool)
     elif rule.kind == "integer" and not isinstance(value, bool):
         if isinstance(value, str) and value.strip().isdigit():

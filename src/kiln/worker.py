@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from kiln.compute import run_job
+from kiln.compute import exit_process, run_job
 from kiln.context import Context
 
 
@@ -17,4 +17,4 @@ def main(job_id: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    exit_process(main(sys.argv[1]))

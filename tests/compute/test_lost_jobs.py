@@ -94,6 +94,9 @@ def test_a_command_and_its_job_process_sigkilled_together_leave_a_lost_job(churn
         home=churn_ws.home,
         log=tmp_path / "cli.log",
         new_session=True,
+        # The process group is the point: a job's process forked by a warm worker is in the
+        # worker's group, and stops itself (tests/compute/test_zygote.py).
+        env={"KILN_WARM_WORKERS": "0"},
     )
     job = wait_for(lambda: in_progress(churn_ws), what="the job to run")
     os.killpg(cli.pid, signal.SIGKILL)  # the CLI and the job's process, as `kill -9 -PGID`

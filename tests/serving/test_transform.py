@@ -271,3 +271,18 @@ def test_partitioned_input_that_cannot_be_scored_is_refused(trained, parquet_par
     with pytest.raises(ConfigError, match="must lie outside the input folder") as caught:
         ws.transform(result.model.ref, input=folder, output=folder / "scored")
     assert caught.value.code == "transform.same-file"
+
+
+def test_starting_a_transform_loads_neither_scikit_learn_nor_pandas():
+    """What the command that starts a transform imports (the job's process scores): the
+    libraries it leaves out are most of a transform's fixed cost."""
+    import subprocess
+    import sys
+
+    heavy = ("sklearn", "scipy", "pandas", "kiln.recipe", "kiln.algorithms")
+    code = (
+        "import sys, kiln.cli, kiln.workspace, kiln.serving._transform; "
+        f"print([m for m in {heavy} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -232,6 +232,9 @@ def test_a_tune_command_sigkilled_with_its_jobs_resumes_from_the_cli(churn_ws, t
         home=churn_ws.home,
         log=tmp_path / "tune.log",
         new_session=True,
+        # The process group is the point: a job's process forked by a warm worker is in the
+        # worker's group, and stops itself (tests/compute/test_zygote.py).
+        env={"KILN_WARM_WORKERS": "0"},
     )
 
     def two_trials_done():

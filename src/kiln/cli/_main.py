@@ -33,4 +33,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    status = main()
+    if "kiln.compute" in sys.modules:
+        # A command that opened a workspace has pandas, the store and more loaded: end as a
+        # job's process does, without tearing each module down (0.2-0.5 s of every command).
+        from kiln.compute import exit_process
+
+        exit_process(status)
+    sys.exit(status)

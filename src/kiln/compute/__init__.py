@@ -12,7 +12,7 @@ from kiln.compute._jobs import (
 )
 from kiln.compute._kinds import JobKind, job_kind, job_kinds, register_job_kind
 from kiln.compute._local import LocalExecutor, forward_logs, serving_thread_environment
-from kiln.compute._worker import run_job
+from kiln.compute._worker import exit_process, run_job
 
 __all__ = [
     "COMPLETED",
@@ -26,6 +26,7 @@ __all__ = [
     "JobService",
     "LocalExecutor",
     "executor_for",
+    "exit_process",
     "forward_logs",
     "job_kind",
     "job_kinds",

@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.compute._jobs import COMPLETED, FAILED, PENDING, STOPPED, Job
 from kiln.compute._worker import LAUNCHER_ENV
+from kiln.compute._zygote import WarmProcess, start_warm
 from kiln.errors import JobFailed, KilnError, class_named
 
 if TYPE_CHECKING:
     from kiln.context import Context
 
 __all__ = ["LocalExecutor", "serving_thread_environment"]
+
+# A job's process: started here, or forked by the warm worker.
+Process = subprocess.Popen | WarmProcess
 
 
 def serving_thread_environment() -> dict[str, str]:
@@ -61,12 +65,7 @@ class LocalExecutor:
         heartbeat_seconds = self._ws.settings.job_heartbeat_seconds
         with tempfile.TemporaryFile() as stderr, _StopSignals() as signals:
             try:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "kiln.worker", job.id],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                )
+                process = self._start_process(job.id, env, stderr)
             except OSError as exc:
                 jobs.finish(job.id, FAILED, failure_reason=f"Its process did not start: {exc}.")
                 raise
@@ -112,10 +111,32 @@ class LocalExecutor:
         reason += f" before finishing. {tail}".rstrip()
         if jobs.finish(job.id, FAILED, failure_reason=reason):
             jobs.context(job.id).log(reason, level="ERROR")
+        if isinstance(process, WarmProcess):
+            process.close()  # its end is recorded: the warm worker may reap it now
         final = jobs.get(job.id)
         if final.status != COMPLETED:
             raise _job_error(final)
         return final
+
+    def _start_process(self, job_id: str, env: dict[str, str], stderr) -> Process:
+        """The job's process: a fork of the warm worker when one serves (see
+        :mod:`kiln.compute._zygote`), else a new ``python -m kiln.worker JOB``."""
+        settings = self._ws.settings
+        if settings.warm_workers:
+            process = start_warm(
+                job_id,
+                env=env,
+                stderr=stderr.fileno(),
+                idle_seconds=settings.warm_worker_idle_seconds,
+            )
+            if process is not None:
+                return process
+        return subprocess.Popen(
+            [sys.executable, "-m", "kiln.worker", job_id],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
     def map(
         self,
@@ -140,7 +161,7 @@ class LocalExecutor:
 
     def _stop(
         self,
-        process: subprocess.Popen,
+        process: Process,
         job_id: str,
         reason: str,
     ) -> None:

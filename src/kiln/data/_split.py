@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from kiln.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd  # only in annotations: opening a workspace does not load pandas
 
 
 def check_ratios(ratios: tuple[float, ...]) -> tuple[float, float, float]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from kiln.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ANOMALY_DETECTION",
@@ -68,6 +72,8 @@ def encode_target(values: pd.Series, problem_type: str, classes, target: str) ->
     """The target as numbers: floats for regression, class indices (in ``classes`` order)
     otherwise."""
     if problem_type == REGRESSION:
+        import pandas as pd  # here: opening a workspace does not load pandas
+
         if not pd.api.types.is_numeric_dtype(values):
             raise DataError(
                 f"The target {target!r} is not numeric, so it cannot be a regression target. "

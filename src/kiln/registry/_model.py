@@ -12,10 +12,9 @@ import pickle
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from kiln.errors import RequestError
 from kiln.problems import (
@@ -27,6 +26,9 @@ from kiln.problems import (
     REGRESSION,
     TOPIC_MODELING,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TrainedModel", "library_versions", "set_estimator_threads"]
 
@@ -180,6 +182,8 @@ class TrainedModel:
         """Predictions as columns: ``prediction`` and, for classifiers, ``probability_<label>``;
         ``cluster``; ``anomaly_score`` and ``anomaly``; ``component_<i>``; ``topic`` and
         ``topic_<i>``."""
+        import pandas as pd  # here: opening a workspace (the registry) does not load pandas
+
         if self.problem_type == REGRESSION:
             return self.table_from_scores(self.predict_values(frame), frame.index)
         if self.is_classifier:
@@ -204,6 +208,8 @@ class TrainedModel:
 
     def table_from_scores(self, scores: np.ndarray, index) -> pd.DataFrame:
         """Prediction columns from class probabilities or regression values."""
+        import pandas as pd
+
         if not self.is_classifier:
             return pd.DataFrame({"prediction": scores}, index=index)
         out = {"prediction": np.asarray(self.classes, dtype=object)[self.encoded_labels(scores)]}

@@ -10,11 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiln.algorithms import default_threads
 from kiln.compute import executor_for
 from kiln.data import count_records, csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
-from kiln.recipe import RowEncoder, probe_rows
 from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
 
 if TYPE_CHECKING:
@@ -340,6 +338,11 @@ class _Scorer:
     """A model version loaded to score Arrow tables as the endpoint would."""
 
     def __init__(self, workspace: Context, version, *, threads: int | None = None):
+        # Here, not at the top: the command that starts a transform imports this module, and
+        # needs neither scikit-learn nor the recipe (seconds of its fixed cost).
+        from kiln.algorithms import default_threads
+        from kiln.recipe import RowEncoder, probe_rows
+
         self.version = version
         self.model = workspace.models.load(version)
         # The model keeps the thread count of the machine that trained it; use this one's.
@@ -543,6 +546,8 @@ def score_part(workspace: Context, item: dict) -> int:
 def _task_threads() -> int:
     """The threads a part's task may use: the CPUs Ray gave it (Ray sets OMP_NUM_THREADS to
     them), so parts scored side by side do not each take every core; else this process's."""
+    from kiln.algorithms import default_threads
+
     given = os.environ.get("OMP_NUM_THREADS", "")
     return min(int(given), default_threads()) if given.isdigit() and int(given) > 0 else 0
 

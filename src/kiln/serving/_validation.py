@@ -14,14 +14,17 @@ import datetime as dt
 import io
 import re
 import reprlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
 from kiln.data import FALSE_WORDS, TRUE_WORDS, count_body_records, csv_parse_options
 from kiln.errors import DataError, RequestError
+
+if TYPE_CHECKING:
+    # Imported where used: the command that starts a batch transform imports this module.
+    import pandas as pd
 
 # Storage types of signature inputs ("dtype"). "temporal" is what a signature recorded before
 # dates and times had their own storage type means by a datetime column stored as "string"
@@ -126,6 +129,8 @@ class RequestSchema:
         return body
 
     def frame_from_records(self, records: list) -> tuple[pd.DataFrame, list[str]]:
+        import pandas as pd
+
         data, warnings = self.columns_from_records(records)
         return pd.DataFrame(data, copy=False), warnings
 
@@ -185,6 +190,8 @@ class RequestSchema:
         """Dates and times as the training data held them (``datetime.date`` and
         ``datetime.time`` objects, datetime64 for date-times); a legacy column's text as is."""
         if dtype == "datetime":
+            import pandas as pd
+
             for i, v in enumerate(values):
                 if v is not None and not v.strip():  # pandas reads "" as NaT: a silent missing
                     raise self._wrong_type(name, v, i, csv=csv)
@@ -451,6 +458,8 @@ def _parse_time(text: str) -> dt.time | None:
 
 
 def _parse_datetime(text: str) -> pd.Timestamp | None:
+    import pandas as pd
+
     if not text.strip():
         return None
     try:
