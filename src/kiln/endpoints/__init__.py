@@ -11,6 +11,13 @@ from kiln.endpoints._metrics import (
     prune_metrics,
     variant_stats,
 )
+from kiln.endpoints._scaling import (
+    AUTOSCALE_METRICS,
+    ScalingEvent,
+    autoscale_config,
+    record_scaling_event,
+    serverless_config,
+)
 from kiln.endpoints._strategy import (
     GRAMMAR,
     Strategy,
@@ -22,6 +29,7 @@ from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 
 __all__ = [
     "ALARM_METRICS",
+    "AUTOSCALE_METRICS",
     "CONFIG_SECTIONS",
     "DIFFERENCE_BOUNDS",
     "GRAMMAR",
@@ -31,12 +39,16 @@ __all__ = [
     "Endpoint",
     "EndpointService",
     "Histogram",
+    "ScalingEvent",
     "Strategy",
     "VariantStats",
+    "autoscale_config",
     "format_duration",
     "parse_duration",
     "parse_strategy",
     "parse_weights",
     "prune_metrics",
+    "record_scaling_event",
+    "serverless_config",
     "variant_stats",
 ]

@@ -39,6 +39,7 @@ from kiln.serving._capture import CaptureWriter
 from kiln.serving._explain import explain_predictions
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
+from kiln.serving._serverless import COLD_START_HEADER, Serverless, ServerlessGate
 from kiln.serving._shadow import ShadowCopies
 from kiln.serving._validation import cut
 from kiln.serving._workers import metrics_exposition
@@ -63,6 +64,7 @@ def _monitoring_exposition(workspace: Context) -> bytes:
 FAST_PATH_MAX_ROWS = 64
 TARGET_VARIANT_HEADER = "x-kiln-target-variant"
 SESSION_HEADER = "x-kiln-session-id"
+# COLD_START_HEADER (x-kiln-cold-start-ms, serverless endpoints) is in _serverless.py.
 
 
 # -- response shapes, for the OpenAPI document ----------------------------------------------------
@@ -202,17 +204,20 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     form_as_json = settings.form_bodies_as_json
     scoring = {"limiter": None}
     keyring = KeyRing(workspace) if settings.require_auth else None
+    serverless = Serverless(cache, registry=metrics.registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Models load off the event loop: a big model never stalls the server's other clients.
         await anyio.to_thread.run_sync(cache.start)
+        serverless.start()
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.start)
         await anyio.to_thread.run_sync(capture.start)
         metrics.start()
         yield
         await shadows.drain()
+        await serverless.stop()
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.stop)
         await anyio.to_thread.run_sync(cache.stop)
@@ -231,6 +236,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     app.state.metrics = metrics
     app.state.capture = capture
     app.state.keyring = keyring
+    app.state.serverless = serverless
     app.state.metrics_registry = registry = metrics.registry
     refused = Counter(
         "kiln_requests_refused",
@@ -238,6 +244,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         ["code"],
         registry=registry,
     )
+    # Innermost: only requests that passed the checks below load a serverless endpoint's model.
+    app.add_middleware(ServerlessGate, serverless=serverless)
     # Inside the Host and Origin checks and the CORS preflight, which need no key.
     app.add_middleware(
         Auth, keyring=keyring, client_rate_limit=settings.client_rate_limit, refused=refused
@@ -256,7 +264,12 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 TARGET_VARIANT_HEADER,
                 SESSION_HEADER,
             ],
-            expose_headers=["x-kiln-variant", "x-kiln-model", "x-kiln-inference-id"],
+            expose_headers=[
+                "x-kiln-variant",
+                "x-kiln-model",
+                "x-kiln-inference-id",
+                COLD_START_HEADER,
+            ],
         )
     app.add_middleware(
         Guard,
@@ -371,6 +384,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "variants": _variants(loaded),
             "signature": loaded.schema.signature,
             "input_schema": loaded.schema.json_schema(),
+            **serverless.state(loaded),
         }
 
     @app.post(
