@@ -325,6 +325,9 @@ class ElasticSupervisor(Multiprocess):
     autoscaler: Autoscaler | None = None
     # The pool size asked for; the supervisor's loop adds or drains workers until it has it.
     target: int | None = None
+    # Workers whose server has started (checked each turn of the loop): a worker still
+    # importing serves nothing, and samples taken meanwhile would ask to scale in again.
+    ready = 0
 
     @property
     def workers(self) -> int:
@@ -379,6 +382,7 @@ class ElasticSupervisor(Multiprocess):
     def keep_subprocess_alive(self) -> None:
         if self.should_exit.is_set():
             return
+        self.ready = sum(1 for process in self.processes if process.is_ready(timeout=1))
         for index, process in enumerate(self.processes):
             if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
@@ -464,6 +468,11 @@ class Autoscaler:
         now = time.monotonic()
         policies = self.policies()
         workers = self.supervisor.workers
+        if self.supervisor.ready < workers:  # a new worker is starting: its pool is not yet
+            self._totals = read_totals(self.metrics_dir)  # serving; sample once it is
+            self._sampled_at = now
+            self.last_change = now  # the cool-downs count from when the change took effect
+            return None
         totals = read_totals(self.metrics_dir)
         pids = [p.pid for p in list(self.supervisor.processes) if p.pid is not None]
         cpu = self._cpu.percent(pids)
