@@ -1,7 +1,6 @@
 """The autoscaler's decisions, as pure functions of metric samples: out after sustained load,
 in after it falls, one pool for every endpoint, cool-downs honoured."""
 
-import re
 import socket
 import threading
 import time
@@ -9,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from helpers import free_port, start_kiln, wait_for
+from helpers import free_port, read_response, start_kiln, wait_for
 from kiln.serving import server_config
 from kiln.serving._autoscale import (
     SUSTAINED_SAMPLES,
@@ -201,18 +200,6 @@ def test_kiln_serve_workers_follow_a_load_ramp_without_a_failed_request(trained_
     assert answered[0] > 50
 
 
-def _response(stream) -> bytes:
-    """One HTTP response's head and body from a socket's file (b"" when the server closed)."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        byte = stream.read(1)
-        if not byte:
-            return head
-        head += byte
-    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
-    return head + stream.read(length)
-
-
 def test_a_retiring_worker_answers_its_idle_keep_alive_clients_then_closes(trained):
     """uvicorn's own shutdown closes an idle keep-alive connection at once, losing the request
     its client sends next; a draining worker answers it, with connection: close."""
@@ -226,12 +213,12 @@ def test_a_retiring_worker_answers_its_idle_keep_alive_clients_then_closes(train
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         stream = sock.makefile("rb")
         sock.sendall(ping)
-        first = _response(stream)
+        first = read_response(stream)
         assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower()
         server.should_exit = True  # what SIGTERM does
         wait_for(lambda: server.draining, timeout=30, what="the drain to begin")
         sock.sendall(ping)  # the client's next request on its idle keep-alive connection
-        second = _response(stream)
+        second = read_response(stream)
         assert second.startswith(b"HTTP/1.1 200") and b"connection: close" in second.lower()
         assert stream.read(1) == b""  # then the server closes the connection
     thread.join(timeout=30)
