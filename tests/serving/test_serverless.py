@@ -2,15 +2,18 @@
 waited), unloaded after the idle timeout with its memory let go, loaded again by the next
 request, and 429 over max concurrency. Idle time runs on a clock the test advances."""
 
+import asyncio
 import gc
 import socket
 import weakref
 
 import httpx
 import orjson
+from prometheus_client import CollectorRegistry
 
 from helpers import ServerThread, wait_for
 from kiln.serving._cache import EndpointCache
+from kiln.serving._serverless import Serverless
 
 
 def _rows(ws, result) -> list[dict]:
@@ -101,3 +104,25 @@ def test_the_loader_keeps_a_serverless_endpoint_cold_until_turned_off(trained_co
     ws.endpoints.set_serverless("churn", off=True)
     cache.refresh()
     assert not cache.loaded["churn"].cold  # a plain endpoint loads at once
+
+
+def test_concurrent_first_requests_share_one_load(trained_copy):
+    ws, _ = trained_copy
+    ws.endpoints.set_serverless("churn")
+    cache = EndpointCache(ws)
+    cache.refresh()
+    serverless = Serverless(cache, registry=CollectorRegistry())
+    loads, load = [], cache.warm
+    cache.warm = lambda name: loads.append(name) or load(name)  # counts the loads begun
+
+    async def five_first_requests() -> list[float]:
+        waited = await asyncio.gather(*(serverless.cold_start("churn") for _ in range(5)))
+        await serverless.stop()  # the cold-start event written
+        return waited
+
+    waited = asyncio.run(five_first_requests())
+    assert len(waited) == 5 and not cache.loaded["churn"].cold
+    assert loads == ["churn"]  # one load, which all five waited for
+    samples = serverless.cold_starts.labels("churn").collect()[0].samples
+    assert next(s.value for s in samples if s.name.endswith("_count")) == 1
+    assert [e.action for e in ws.endpoints.scaling_events("churn")] == ["cold-start"]
