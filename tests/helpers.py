@@ -195,13 +195,21 @@ def raw_http(port: int, requests: list[bytes], timeout: float = 10) -> list[byte
                 sock.sendall(request)
             except OSError:
                 break
-            head = b""
-            while not head.endswith(b"\r\n\r\n"):
-                byte = stream.read(1)
-                if not byte:
-                    return responses
-                head += byte
-            length = re.search(rb"content-length: (\d+)", head, re.I)
-            body = stream.read(int(length.group(1))) if length else b""
-            responses.append(head + body)
+            response = read_response(stream)
+            if b"\r\n\r\n" not in response:
+                return responses  # the connection closed before a whole head
+            responses.append(response)
     return responses
+
+
+def read_response(stream) -> bytes:
+    """One raw HTTP response from a socket's file, read up to its Content-Length; what arrived
+    of its head when the connection closed first (b"" for nothing)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = stream.read(1)
+        if not byte:
+            return head
+        head += byte
+    length = re.search(rb"content-length: (\d+)", head, re.I)
+    return head + (stream.read(int(length.group(1))) if length else b"")

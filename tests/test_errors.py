@@ -40,6 +40,7 @@ DYNAMIC = {
     ("problems/_spec.py", "code"): set(),  # its _bad helper's ``code`` argument
     ("serving/_multimodel.py", "code"): set(),  # its _bad_request helper's ``code`` argument
     ("problems/_criteria.py", "code"): set(),  # parse_criterion's and check_metric_names'
+    ("endpoints/_scaling.py", "code"): set(),  # its _positive_int and _seconds helpers' argument
     ("errors.py", "self.code"): set(),
     ("compute/_local.py", "job.failure_code"): set(),
     ("pipelines/_execution.py", "exc.code"): set(),  # a failed step's own error, named by step

@@ -254,3 +254,21 @@ def test_a_key_for_one_endpoint_follows_only_that_endpoints_invocations(trained,
         ):
             time.sleep(0.05)  # let it finish before the app stops
     secured.close()
+
+
+def test_an_idle_serverless_endpoint_is_warmed_by_its_async_worker(ws, rows):
+    ws.endpoints.set_serverless("churn", max_concurrency=2, idle_timeout="10m")
+    with TestClient(_app(ws), base_url="http://localhost") as client:
+        assert client.get("/endpoints/churn").json()["serverless"]["state"] == "cold"
+        accepted = client.post(ASYNC, json=rows).json()
+        status = _done(client, accepted["id"])
+        assert status["status"] == "Completed", status
+        assert len(_lines(client.get(f"/async-invocations/{accepted['id']}/result").content)) == 5
+
+
+def test_a_multi_model_endpoint_refuses_async_invocations(ws, rows):
+    ws.endpoints.deploy(None, endpoint="many", multi_model=True)
+    with pytest.raises(Exception, match="multi-model endpoint") as caught:
+        ws.endpoints.async_invoke("many", orjson.dumps(rows), content_type="application/json")
+    assert caught.value.code == "multimodel.not-supported"
+    assert ws.endpoints.async_list("many") == []

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import copy_workspace
-from helpers import free_port, start_kiln, wait_for
+from helpers import free_port, read_response, start_kiln, wait_for
 from kiln.errors import ConfigError
 from kiln.serving import server_config
 
@@ -149,7 +149,7 @@ def test_sigterm_drains_the_requests_in_flight(trained, tmp_path, rows, workers)
             stream = sock.makefile("rb")
             # A whole request first: the connection is then surely in a worker's hands.
             sock.sendall(head + body)
-            assert _response(stream).startswith(b"HTTP/1.1 200")
+            assert read_response(stream).startswith(b"HTTP/1.1 200")
             sock.sendall(head + body[:10])  # the next request, in flight: half its body sent
             connections.append((sock, stream))
         time.sleep(1)  # for the workers to read those requests' headers (nothing to wait on)
@@ -161,7 +161,7 @@ def test_sigterm_drains_the_requests_in_flight(trained, tmp_path, rows, workers)
         )
         for sock, _ in connections:
             sock.sendall(body[10:])
-        answers = [_response(stream) for _, stream in connections]
+        answers = [read_response(stream) for _, stream in connections]
         assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:100] for a in answers]
         # One process re-raises the SIGTERM once drained (uvicorn does); a parent of workers
         # returns once its workers have.
@@ -172,21 +172,3 @@ def test_sigterm_drains_the_requests_in_flight(trained, tmp_path, rows, workers)
         if server.process.poll() is None:
             os.killpg(server.process.pid, signal.SIGKILL)
         ws.close()
-
-
-def _response(stream) -> bytes:
-    """One HTTP response read from ``stream``, up to its Content-Length."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        byte = stream.read(1)
-        if not byte:
-            return head
-        head += byte
-    length = int(
-        next(
-            line.split(b":")[1]
-            for line in head.lower().split(b"\r\n")
-            if line.startswith(b"content-length")
-        )
-    )
-    return head + stream.read(length)

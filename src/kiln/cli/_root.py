@@ -11,6 +11,7 @@ from kiln.cli import _async as _async_cli  # noqa: F401 - adds kiln endpoints as
 from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
 from kiln.cli import _pipelines as _pipelines_cli
 from kiln.cli import _problems as _problems_cli
+from kiln.cli import _scaling as _scaling_cli  # noqa: F401 - kiln endpoints serverless, ...
 from kiln.cli import _scheduler as _scheduler_cli
 from kiln.cli._common import (
     App,
@@ -472,6 +473,15 @@ def deploy(
     groups: str = typer.Option(
         None, "--groups", help="With --multi-model: the model groups served (default: all)."
     ),
+    serverless: bool = typer.Option(
+        False, "--serverless", help="Unload the models when idle; load them on the next request."
+    ),
+    max_concurrency: int = typer.Option(
+        None, "--max-concurrency", help="With --serverless: requests in flight (default 20)."
+    ),
+    idle_timeout: str = typer.Option(
+        None, "--idle-timeout", help="With --serverless: unload after this long idle (10m)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Deploy a model version to an endpoint: alone, as a variant, as a shadow, or guarded;
@@ -500,6 +510,9 @@ def deploy(
             allow_unapproved=allow_unapproved,
             memory_budget=memory_budget,  # refused without --multi-model
             groups=groups,
+            serverless=serverless,
+            max_concurrency=max_concurrency,
+            idle_timeout=idle_timeout,
             on_log=log,
         )
     if not isinstance(result, Endpoint):  # a guarded deployment's job
@@ -579,6 +592,16 @@ def serve(
     tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
     tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
+    autoscale: bool = typer.Option(
+        None,
+        "--autoscale/--no-autoscale",
+        help="Resize the worker pool by the endpoints' autoscale policies (default: when an "
+        "endpoint has one); --workers is the starting size.",
+        show_default=False,
+    ),
+    autoscale_interval: float = typer.Option(
+        None, "--autoscale-interval", hidden=True, help="Seconds between autoscaling samples."
+    ),
     scheduler: bool = typer.Option(
         False, "--scheduler", help="Also run the scheduler (due monitors, retrainings, alarms)."
     ),
@@ -608,6 +631,8 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             workers=workers,
+            autoscale=autoscale,
+            autoscale_interval=autoscale_interval,
             announce=announce,
         )
 

@@ -26,6 +26,13 @@ from kiln.endpoints._multimodel import (
     estimated_memory,
     parse_memory_budget,
 )
+from kiln.endpoints._scaling import (
+    AUTOSCALE_METRICS,
+    ScalingEvent,
+    autoscale_config,
+    record_scaling_event,
+    serverless_config,
+)
 from kiln.endpoints._strategy import (
     GRAMMAR,
     Strategy,
@@ -37,6 +44,7 @@ from kiln.endpoints._variants import LIVE, SHADOW, parse_weights
 
 __all__ = [
     "ALARM_METRICS",
+    "AUTOSCALE_METRICS",
     "CONFIG_SECTIONS",
     "AsyncInvocation",
     "AsyncQueue",
@@ -51,6 +59,7 @@ __all__ = [
     "Endpoint",
     "EndpointService",
     "Histogram",
+    "ScalingEvent",
     "Strategy",
     "async_media_type",
     "async_owner_id",
@@ -58,11 +67,14 @@ __all__ = [
     "async_settings",
     "VariantStats",
     "estimated_memory",
+    "autoscale_config",
     "format_duration",
     "parse_duration",
     "parse_memory_budget",
     "parse_strategy",
     "parse_weights",
     "prune_metrics",
+    "record_scaling_event",
+    "serverless_config",
     "variant_stats",
 ]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, or_, select, update
 
+from kiln.endpoints._multimodel import MULTI_MODEL
 from kiln.endpoints._strategy import parse_duration
 from kiln.errors import ConfigError, DataError, KilnError, NotFound, RequestError, StateError
 from kiln.store import AsyncInvocationRow, Record, now, who
@@ -228,7 +229,15 @@ class AsyncQueue:
                 "Give either a payload or an input location (not both).",
                 code="async.bad-input",
             )
-        settings = self.settings(endpoint)  # also: the endpoint exists
+        config = self._ws.endpoints.get(endpoint).config  # also: the endpoint exists
+        if MULTI_MODEL in config:
+            raise StateError(
+                f"Endpoint {endpoint!r} is a multi-model endpoint, whose requests each name a "
+                "model; asynchronous invocations go to an endpoint of one model (or variants). "
+                "Deploy the model to its own endpoint for them.",
+                code="multimodel.not-supported",
+            )
+        settings = async_settings(config)
         inference_id = uuid.uuid4().hex
         if payload is not None:
             content_type = async_media_type(content_type, payload)

@@ -15,6 +15,12 @@ from sqlalchemy import select
 from kiln.data import CAPTURE_FORMATS, META_COLUMNS, capture_records, parse_since
 from kiln.endpoints._metrics import variant_stats
 from kiln.endpoints._multimodel import MULTI_MODEL, deploy_multi_model, refuse_multi_model
+from kiln.endpoints._scaling import (
+    ScalingEvent,
+    autoscale_config,
+    scaling_events,
+    serverless_config,
+)
 from kiln.endpoints._strategy import parse_strategy
 from kiln.endpoints._variants import (
     LIVE,
@@ -113,6 +119,9 @@ class EndpointService:
         multi_model: bool = False,
         memory_budget: int | str | None = None,
         groups: list[str] | str | None = None,
+        serverless: bool = False,
+        max_concurrency: int | None = None,
+        idle_timeout: str | float | None = None,
         on_log=None,
     ):
         """Deploy model version ``model`` to ``endpoint`` (creating the endpoint if needed).
@@ -138,12 +147,17 @@ class EndpointService:
         Only Approved versions are deployed, unless ``allow_unapproved`` (or the workspace sets
         ``require_approval = false``), which the deployment history records; Rejected and
         Archived never are. The model file is verified before the endpoint changes.
+
+        ``serverless`` (with ``max_concurrency``, ``idle_timeout``) makes the endpoint
+        serverless in the same revision (docs/serverless.md); without it the endpoint keeps the
+        configuration it had.
         """
         if multi_model:
-            if variant or weight is not None or shadow or strategy:
+            if variant or weight is not None or shadow or strategy or serverless:
                 raise ConfigError(
                     "A multi-model endpoint has no variants: --multi-model takes none of "
-                    "--variant, --weight, --shadow or --strategy.",
+                    "--variant, --weight, --shadow or --strategy; and it loads each model on "
+                    "first use and evicts the least recently used, so --serverless adds nothing.",
                     code="multimodel.not-supported",
                 )
             return deploy_multi_model(
@@ -168,6 +182,7 @@ class EndpointService:
             )
         check_name(endpoint, what="endpoint")
         self._refuse_multi_model(endpoint, f"take model {model} as a variant")
+        sections = _scaling_sections(serverless, max_concurrency, idle_timeout)
         if variant is not None:
             check_name(variant, what="variant")
         version = self._ws.models.get(model)
@@ -184,6 +199,8 @@ class EndpointService:
                 )
             from kiln.endpoints._rollout import start_rollout
 
+            for section, value in sections.items():  # the endpoint's own setting, set first
+                self.set_config(endpoint, section, value, note=f"{section} on")
             return start_rollout(
                 self._ws,
                 version,
@@ -228,7 +245,7 @@ class EndpointService:
                     updated_at=stamp,
                     created_by=who(),
                     capture={},
-                    config={},
+                    config=sections,
                 )
                 session.add(row)
                 session.flush()
@@ -253,6 +270,8 @@ class EndpointService:
             else:
                 variants = [new] + [v for v in row.variants if v.get("role") == SHADOW]
             check_weights_total(variants, endpoint=endpoint)
+            if sections:
+                row.config = {**(row.config or {}), **sections}
             write_revision(session, row, variants, note=note)
             return Endpoint._from_row(row)
 
@@ -626,6 +645,37 @@ class EndpointService:
     def async_list(self, name: str | None = None, *, status: str | None = None, limit=50):
         return self.async_queue.list(name, status=status, limit=limit)
 
+    def set_serverless(
+        self,
+        name: str,
+        *,
+        max_concurrency: int | None = None,
+        idle_timeout: str | float | None = None,
+        off: bool = False,
+    ) -> Endpoint:
+        """Make the endpoint serverless (its models unloaded after ``idle_timeout`` without a
+        request, at most ``max_concurrency`` requests in flight per server process), or with
+        ``off`` a plain real-time endpoint again. See docs/serverless.md."""
+        value = (
+            None
+            if off
+            else serverless_config(max_concurrency=max_concurrency, idle_timeout=idle_timeout)
+        )
+        return self.set_config(name, "serverless", value, note=f"serverless {_onoff(value)}")
+
+    def set_autoscale(self, name: str, *, off: bool = False, **policy) -> Endpoint:
+        """Autoscale the worker processes of ``kiln serve`` for this endpoint (``min_workers``,
+        ``max_workers``, one of ``target_invocations_per_worker``, ``target_cpu``,
+        ``target_p99_ms``, and the cool-downs), or with ``off`` stop. See docs/serverless.md."""
+        value = None if off else autoscale_config(**policy)
+        return self.set_config(name, "autoscale", value, note=f"autoscale {_onoff(value)}")
+
+    def scaling_events(self, name: str, *, limit: int | None = 100) -> list[ScalingEvent]:
+        """The endpoint's scaling actions (workers added or removed, models unloaded or loaded
+        again), oldest first, with the metric and value that caused each."""
+        self.get(name)
+        return scaling_events(self._ws.store, name, limit=limit)
+
     def capture_settings(self) -> dict[str, dict]:
         """``{name: capture settings}`` of every endpoint (``{}`` for those that do not capture):
         what a server re-reads every second."""
@@ -816,6 +866,25 @@ def _labels_by_id(frame: pd.DataFrame, target: str) -> dict[str, Any]:
         if isinstance(labels[inference_id], pd.Timestamp):
             labels[inference_id] = labels[inference_id].isoformat()
     return labels
+
+
+def _scaling_sections(serverless: bool, max_concurrency, idle_timeout) -> dict:
+    """The configuration sections ``deploy``'s scaling options set, checked before any change."""
+    if not serverless:
+        if max_concurrency is not None or idle_timeout is not None:
+            raise ConfigError(
+                "--max-concurrency and --idle-timeout apply to serverless endpoints: add "
+                "--serverless (or use 'kiln endpoints serverless ENDPOINT').",
+                code="serverless.not-serverless",
+            )
+        return {}
+    return {
+        "serverless": serverless_config(max_concurrency=max_concurrency, idle_timeout=idle_timeout)
+    }
+
+
+def _onoff(value: dict | None) -> str:
+    return "off" if value is None else "on " + ", ".join(f"{k}={v}" for k, v in value.items())
 
 
 def _unapproved_note(version, allow_unapproved: bool) -> str | None:

@@ -41,6 +41,7 @@ from kiln.serving._explain import explain_predictions
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
 from kiln.serving._multimodel import MultiModels
+from kiln.serving._serverless import COLD_START_HEADER, Serverless, ServerlessGate
 from kiln.serving._shadow import ShadowCopies
 from kiln.serving._validation import cut
 from kiln.serving._workers import metrics_exposition
@@ -66,6 +67,7 @@ FAST_PATH_MAX_ROWS = 64
 TARGET_VARIANT_HEADER = "x-kiln-target-variant"
 TARGET_MODEL_HEADER = "x-kiln-target-model"  # multi-model endpoints: GROUP:VERSION
 SESSION_HEADER = "x-kiln-session-id"
+# COLD_START_HEADER (x-kiln-cold-start-ms, serverless endpoints) is in _serverless.py.
 
 
 # -- response shapes, for the OpenAPI document ----------------------------------------------------
@@ -212,11 +214,13 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     scoring = {"limiter": None}
     keyring = KeyRing(workspace) if settings.require_auth else None
     async_workers = AsyncWorkers(workspace, cache)
+    serverless = Serverless(cache, registry=metrics.registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Models load off the event loop: a big model never stalls the server's other clients.
         await anyio.to_thread.run_sync(cache.start)
+        serverless.start()
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.start)
         await anyio.to_thread.run_sync(capture.start)
@@ -225,6 +229,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         yield
         await anyio.to_thread.run_sync(async_workers.stop)
         await shadows.drain()
+        await serverless.stop()
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.stop)
         await anyio.to_thread.run_sync(cache.stop)
@@ -244,6 +249,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     app.state.capture = capture
     app.state.keyring = keyring
     app.state.async_workers = async_workers
+    app.state.serverless = serverless
     app.state.metrics_registry = registry = metrics.registry
     app.state.multimodels = multimodels = MultiModels(workspace, cache, registry=registry)
     refused = Counter(
@@ -252,6 +258,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         ["code"],
         registry=registry,
     )
+    # Innermost: only requests that passed the checks below load a serverless endpoint's model.
+    app.add_middleware(ServerlessGate, serverless=serverless)
     # Inside the Host and Origin checks and the CORS preflight, which need no key.
     app.add_middleware(
         Auth, keyring=keyring, client_rate_limit=settings.client_rate_limit, refused=refused
@@ -271,7 +279,12 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                 TARGET_MODEL_HEADER,
                 SESSION_HEADER,
             ],
-            expose_headers=["x-kiln-variant", "x-kiln-model", "x-kiln-inference-id"],
+            expose_headers=[
+                "x-kiln-variant",
+                "x-kiln-model",
+                "x-kiln-inference-id",
+                COLD_START_HEADER,
+            ],
         )
     app.add_middleware(
         Guard,
@@ -389,6 +402,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "variants": _variants(loaded),
             "signature": loaded.schema.signature,
             "input_schema": loaded.schema.json_schema(),
+            **serverless.state(loaded),
         }
 
     @app.post(

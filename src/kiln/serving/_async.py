@@ -199,7 +199,11 @@ class AsyncWorkers:
         # The real-time scoring functions, with the model the cache holds (compiled forms too).
         from kiln.serving._app import choose_variant, score_csv, score_json
 
-        variant = choose_variant(self.cache.lookup(invocation.endpoint), {})
+        loaded = self.cache.lookup(invocation.endpoint)
+        if loaded.cold:  # a serverless endpoint unloaded while idle: this worker warms it
+            self.cache.warm(invocation.endpoint)
+            loaded = self.cache.lookup(invocation.endpoint)
+        variant = choose_variant(loaded, {})
         deadline = time.monotonic() + invocation.timeout_seconds
         rows = 0
         # Kept on disk after closing: the artifact store copies it into place, then it goes.

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any
 
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
@@ -46,6 +47,25 @@ class LoadedModel:
     model: TrainedModel
     schema: RequestSchema
     fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
+
+
+class _Unloaded:
+    """In place of the model of a cold serverless endpoint (unloaded after its idle timeout):
+    any use is a clear 503, never an AttributeError. Requests load it again first
+    (``EndpointCache.warm``); code that scores without a request should do the same."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):  # copy, pickle and friends probe for these
+            raise AttributeError(name)
+        raise EndpointUnavailable(
+            "This serverless endpoint's model is unloaded (cold); it loads on the next "
+            "request. Retry.",
+            code="serverless.cold",
+            retry_after=1,
+        )
+
+
+UNLOADED: Any = _Unloaded()
 
 
 @dataclass
@@ -94,6 +114,11 @@ class LoadedEndpoint:
             if position < bound and variant.weight > 0:
                 return variant
         return next(v for v in reversed(self.live) if v.weight > 0)
+
+    @property
+    def cold(self) -> bool:
+        """Whether its models are unloaded (a serverless endpoint, idle)."""
+        return self.main.loaded.model is UNLOADED
 
     def variant(self, name: str) -> LoadedVariant | None:
         return next((v for v in self.live if v.name == name), None)
@@ -166,6 +191,9 @@ class EndpointCache:
         self._looks: deque[float] = deque()
         self.waiting = 0  # requests waiting for a fresh look (counted on the event loop)
         self._start_lock = threading.Lock()
+        # Held while the snapshot is rebuilt: by a refresh, and by a serverless endpoint's unload
+        # or cold start, so none of them publishes over another's change.
+        self._changing = threading.RLock()
 
     @property
     def loaded(self) -> dict[str, LoadedEndpoint]:
@@ -228,6 +256,10 @@ class EndpointCache:
 
     def refresh(self) -> None:
         """Load what changed since the last look; drop deleted endpoints."""
+        with self._changing:  # a serverless endpoint's cold start or unload waits for it
+            self._refresh()
+
+    def _refresh(self) -> None:
         started = self._last_refresh_started = time.monotonic()
         try:
             # A guarded deployment whose job died is rolled back here too, so an endpoint is
@@ -292,14 +324,19 @@ class EndpointCache:
         """The endpoint's current revision, every variant loaded; models the current revision
         already holds are reused, so a change of weights loads nothing."""
         endpoint = self.workspace.endpoints.get(name)
+        # A serverless endpoint starts cold and stays cold across revisions until a request.
+        cold = "serverless" in endpoint.config and (current is None or current.cold)
         held: dict[str, LoadedModel] = {}
         if current is not None:
             for variant in [*current.live, *([current.shadow] if current.shadow else [])]:
-                held[variant.model_ref] = variant.loaded
+                if cold or variant.loaded.model is not UNLOADED:
+                    held[variant.model_ref] = variant.loaded
         live, shadow = [], None
         for spec in endpoint.variants:
             loaded = held.get(spec["model"])
-            if loaded is None:
+            if loaded is None and cold:
+                loaded = held[spec["model"]] = self._unloaded_model(spec["model"])
+            elif loaded is None:
                 loaded = held[spec["model"]] = self._load_model(spec["model"])
                 log.info(
                     "Endpoint %s variant %s loaded %s (revision %s%s)",
@@ -334,6 +371,59 @@ class EndpointCache:
         """Model version ``ref`` loaded in the calling thread (a worker thread, never the event
         loop), for a model a request names rather than an endpoint's revision."""
         return self._load_model(ref)
+
+    def _unloaded_model(self, ref: str) -> LoadedModel:
+        """A model version as a cold serverless endpoint holds it: its request schema only."""
+        version = self.workspace.models.get(ref)
+        return LoadedModel(version.ref, UNLOADED, RequestSchema(version.signature))
+
+    # -- serverless endpoints: unloaded when idle, loaded again by a request ----------------------
+    def unload(self, name: str) -> bool:
+        """Drop every reference the cache holds to the endpoint's models (the caller collects
+        the garbage); False when it is not loaded or already cold."""
+        with self._changing:
+            loaded, failed = self._snapshot
+            current = loaded.get(name)
+            if current is None or current.cold:
+                return False
+            stubs: dict[str, LoadedModel] = {}
+
+            def unloaded(variant: LoadedVariant) -> LoadedVariant:
+                model = variant.loaded
+                stub = stubs.setdefault(model.ref, LoadedModel(model.ref, UNLOADED, model.schema))
+                return dataclasses.replace(variant, loaded=stub)
+
+            cold = dataclasses.replace(
+                current,
+                live=[unloaded(v) for v in current.live],
+                shadow=unloaded(current.shadow) if current.shadow else None,
+            )
+            self._snapshot = ({**loaded, name: cold}, failed)
+            return True
+
+    def warm(self, name: str) -> bool:
+        """Load a cold endpoint's models again (in the calling thread); False when it was not
+        cold (another caller warmed it, or it changed meanwhile)."""
+        with self._changing:
+            loaded, failed = self._snapshot
+            current = loaded.get(name)
+            if current is None or not current.cold:
+                return False
+            models: dict[str, LoadedModel] = {}
+
+            def warmed(variant: LoadedVariant) -> LoadedVariant:
+                ref = variant.model_ref
+                if ref not in models:
+                    models[ref] = self._load_model(ref)
+                return dataclasses.replace(variant, loaded=models[ref])
+
+            warm = dataclasses.replace(
+                current,
+                live=[warmed(v) for v in current.live],
+                shadow=warmed(current.shadow) if current.shadow else None,
+            )
+            self._snapshot = ({**self._snapshot[0], name: warm}, self._snapshot[1])
+            return True
 
     def _load_model(self, ref: str) -> LoadedModel:
         version = self.workspace.models.get(ref)

@@ -35,23 +35,25 @@ def server_config(
     tls_cert: str | os.PathLike | None = None,
     tls_key: str | os.PathLike | None = None,
     workers: int = 1,
+    supervised: bool = False,
 ) -> uvicorn.Config:
     """The uvicorn configuration ``kiln serve`` runs. The app enforces the workspace's limits on
     requests; uvicorn's own cap on open connections (idle keep-alive ones included, so set well
     above) keeps a flood of idle sockets from using up the process's file descriptors.
 
     ``tls_cert`` and ``tls_key`` (PEM files) serve HTTPS; they are checked here, before anything
-    binds. With ``workers`` above 1 the app is named, not built: each worker builds its own (see
-    :func:`serve`)."""
+    binds. With ``workers`` above 1 (or ``supervised``: worker processes under a supervisor,
+    even one) the app is named, not built: each worker builds its own (see :func:`serve`)."""
     tls = check_tls(tls_cert, tls_key)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(
             f"The number of workers must be an integer of at least 1. Got {workers!r}.",
             code="serve.bad-workers",
         )
+    processes = workers > 1 or supervised
     return uvicorn.Config(
-        APP_FACTORY if workers > 1 else create_app(workspace, host=host),
-        factory=workers > 1,
+        APP_FACTORY if processes else create_app(workspace, host=host),
+        factory=processes,
         workers=workers,
         host=host,
         port=port,
@@ -62,6 +64,9 @@ def server_config(
         limit_concurrency=4 * workspace.settings.max_concurrent_requests,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
+        # A worker added under load starts on a busy machine: give it time to answer the
+        # supervisor's first health check before it counts as hung.
+        **({"timeout_worker_healthcheck": 30} if supervised else {}),
     )
 
 
@@ -107,6 +112,8 @@ def serve(
     tls_cert: str | os.PathLike | None = None,
     tls_key: str | os.PathLike | None = None,
     workers: int = 1,
+    autoscale: bool | None = None,
+    autoscale_interval: float | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the workspace until SIGINT or SIGTERM, which drain the requests in flight.
@@ -115,7 +122,14 @@ def serve(
     thread watching the workspace; the workspace and its settings reach them through the
     environment, and their metrics are added up in a fresh ``PROMETHEUS_MULTIPROC_DIR``.
     ``announce`` is called with the server's URL once the options are checked, before the port
-    is bound."""
+    is bound.
+
+    ``autoscale`` (by default: when some endpoint has an autoscale policy as the server starts)
+    runs the workers under :class:`~kiln.serving._autoscale.ElasticSupervisor`, which resizes
+    the pool by the endpoints' policies every ``autoscale_interval`` seconds, starting from
+    ``workers`` (docs/serverless.md)."""
+    if autoscale is None:
+        autoscale = any("autoscale" in e.config for e in workspace.endpoints.list())
     config = server_config(
         workspace,
         host=host,
@@ -124,11 +138,12 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         workers=workers,
+        supervised=autoscale,
     )
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
         announce(f"{'https' if config.is_ssl else 'http'}://{shown}:{port}")
-    if workers == 1:
+    if workers == 1 and not autoscale:
         uvicorn.Server(config).run()
         return
     import shutil
@@ -149,7 +164,20 @@ def serve(
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
         socket = config.bind_socket()
-        Multiprocess(config, sockets=[socket]).run()
+        if not autoscale:
+            Multiprocess(config, sockets=[socket]).run()
+            return
+        from kiln.serving._autoscale import SAMPLE_SECONDS, Autoscaler, ElasticSupervisor
+
+        supervisor = ElasticSupervisor(config, sockets=[socket])
+        supervisor.autoscaler = Autoscaler(
+            workspace,
+            supervisor,
+            metrics_dir=metrics_dir,
+            base_workers=workers,
+            interval=autoscale_interval or SAMPLE_SECONDS,
+        )
+        supervisor.run()
     finally:
         for name, value in saved.items():
             if value is None:
