@@ -207,6 +207,21 @@ class ModelRegistry:
             session.flush()
             return ModelVersion._from_row(row)
 
+    def set_compiled(self, ref: str, target: str, record: dict | None) -> ModelVersion:
+        """Record (or with None, remove) the compiled form of a version for ``target``, in one
+        transaction (``kiln compile``; the record's ``digest`` names the compiled artifact)."""
+        version = self.get(ref)
+        with self._ws.store.write() as session:
+            row = session.get(ModelVersionRow, version.id)
+            forms = dict(row.compiled or {})
+            if record is None:
+                forms.pop(target, None)
+            else:
+                forms[target] = record
+            row.compiled = forms or None
+            session.flush()
+            return ModelVersion._from_row(row)
+
     # -- approval ---------------------------------------------------------------------------
 
     def approve(self, ref: str, *, reason: str = "") -> ModelVersion:

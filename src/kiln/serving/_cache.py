@@ -16,6 +16,9 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
+from kiln.compiler import CompiledModel, load_compiled
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.recipe import RowEncoder, probe_rows
@@ -46,6 +49,9 @@ class LoadedModel:
     model: TrainedModel
     schema: RequestSchema
     fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
+    # The version's compiled form (kiln compile), used before ``fast`` when present.
+    compiled: CompiledModel | None = None
+    fallbacks: Counter | None = None  # kiln_compiled_fallbacks_total, when served by an app
 
 
 @dataclass
@@ -165,6 +171,7 @@ class EndpointCache:
         self._looks: deque[float] = deque()
         self.waiting = 0  # requests waiting for a fresh look (counted on the event loop)
         self._start_lock = threading.Lock()
+        self.fallbacks: Counter | None = None  # set by create_app: kiln_compiled_fallbacks_total
 
     @property
     def loaded(self) -> dict[str, LoadedEndpoint]:
@@ -306,7 +313,9 @@ class EndpointCache:
                     spec["name"],
                     loaded.ref,
                     endpoint.revision,
-                    ", compiled recipe" if loaded.fast else "",
+                    f", compiled ({loaded.compiled.target})"
+                    if loaded.compiled
+                    else (", compiled recipe" if loaded.fast else ""),
                 )
             role = spec.get("role", "live")
             variant = LoadedVariant(
@@ -332,7 +341,12 @@ class EndpointCache:
         if model.problem_type in ("binary", "multiclass", "regression"):
             preprocessor = model.pipeline[0]
             fast = RowEncoder.compile(preprocessor, probe_rows(version.signature, preprocessor))
-        return LoadedModel(version.ref, model, RequestSchema(version.signature), fast)
+        compiled = load_compiled(self.workspace, version)
+        if compiled is not None:
+            compiled.set_threads(1)
+        return LoadedModel(
+            version.ref, model, RequestSchema(version.signature), fast, compiled, self.fallbacks
+        )
 
     # -- reading, from requests ---------------------------------------------------------------
     def lookup(self, name: str) -> LoadedEndpoint:

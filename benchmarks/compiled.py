@@ -1,0 +1,169 @@
+"""Compiled models benchmark: one-row latency over HTTP of an AutoML ensemble endpoint and of the
+default LightGBM endpoint, each compiled (``kiln compile``) against the same version served
+through its pipeline, in the same server and the same run.
+
+Target: the AutoML ensemble's one-row p50 over HTTP ≤ 2 ms compiled (for a 5-member ensemble).
+
+What it does: a fresh temporary workspace; ingest examples/churn/telco_churn.csv as ``churn``;
+train ``lightgbm``; run AutoML on it (``--time-limit`` seconds). Each model is registered a
+second time (the same fitted model, a new version) and that copy compiled (``--target``, native
+by default; ``onnx`` is tried too and its parity outcome reported). The four versions are deployed
+to four endpoints of one ``python -m kiln serve`` (one worker); sequential single-row JSON
+requests over one keep-alive ``httpx.Client`` go to the four endpoints in interleaved blocks, so
+that all see the same host speed; p50 and p99 per endpoint.
+
+The batch transform half of the issue's measurements (1,000,000 rows, compiled vs the pipeline
+vs an in-process ``read_csv`` + ``predict_proba`` loop) is ``benchmarks/transform.py
+--compiled``.
+
+    .venv/bin/python benchmarks/compiled.py                  # about 3 minutes
+    .venv/bin/python benchmarks/compiled.py --time-limit 30 --requests 200   # a smoke run
+
+Prints a Markdown table and writes benchmarks/out/compiled.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+from _common import child_env, log, markdown_table
+
+TARGET_MS = 2.0
+
+
+def register_copy(ws, ref: str, group: str) -> str:
+    """The same fitted model as a new version of ``group`` (compiled; ``ref`` stays as it is)."""
+    version = ws.models.get(ref)
+    model = ws.models.load(version)
+    copy = ws.models.register(
+        model,
+        group=group,
+        algorithm=version.algorithm,
+        target=version.target,
+        hyperparameters=version.hyperparameters,
+        metrics=version.metrics,
+        dataset_version_id=version.dataset_version_id,
+        job_id=version.job_id,
+    )
+    return copy.ref
+
+
+def members(ws, ref: str) -> int:
+    estimator = ws.models.load(ref).pipeline[-1]
+    weights = getattr(estimator, "weights", [1.0])
+    return sum(1 for w in weights if w > 0)
+
+
+def time_endpoints(port: int, names: list[str], requests: int, block: int) -> dict:
+    import httpx
+
+    body = [_common.sample_record(1)]
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for name in names:  # warm-up
+            for _ in range(20):
+                client.post(f"/endpoints/{name}/invocations", json=body).raise_for_status()
+        done = 0
+        while done < requests:
+            for name in names:
+                for _ in range(block):
+                    started = time.perf_counter()
+                    response = client.post(f"/endpoints/{name}/invocations", json=body)
+                    samples[name].append(time.perf_counter() - started)
+                    response.raise_for_status()
+            done += block
+    return {n: _common.summarize_ms(s) for n, s in samples.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--time-limit", type=float, default=90, help="AutoML seconds")
+    parser.add_argument("--requests", type=int, default=1000, help="per endpoint")
+    parser.add_argument("--block", type=int, default=50)
+    parser.add_argument("--target", default="native", help="compile target")
+    parser.add_argument("--out", default="compiled")
+    args = parser.parse_args()
+
+    began = time.perf_counter()
+    info = _common.machine_info()
+    compile_records: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-compiled-") as tmp_name:
+        tmp = Path(tmp_name)
+        log("Training lightgbm on the churn data in a fresh workspace")
+        ws, lightgbm = _common.prepare_workspace(tmp / "ws")
+        log(f"AutoML for {args.time_limit:.0f} s")
+        ensemble = ws.automl("churn", target=_common.TARGET, time_limit=args.time_limit).model.ref
+        refs = {"lightgbm": lightgbm, "ensemble": ensemble}
+        endpoints = {}
+        for label, ref in refs.items():
+            copy = register_copy(ws, ref, f"{label}_compiled")
+            for target in dict.fromkeys([args.target, "onnx"]):
+                try:
+                    record = ws.compile(copy, target=target)
+                except Exception as exc:  # reported: the gate refusing a form is a result
+                    compile_records[f"{label}/{target}"] = {"error": str(exc)}
+                    log(f"  {label} --target {target}: not compiled ({exc})")
+                else:
+                    compile_records[f"{label}/{target}"] = record
+                    log(f"  {label} --target {target}: parity {record['parity']}")
+            if args.target in (ws.models.get(copy).compiled or {}):
+                # Serve the benchmark's target even when onnx was compiled after it.
+                ws.compile(copy, target=args.target)
+            for name, served in ((label, ref), (f"{label}_compiled", copy)):
+                ws.endpoints.deploy(served, endpoint=name, allow_unapproved=True)
+                endpoints[name] = served
+        home = ws.home
+        ensemble_members = members(ws, ensemble)
+        ws.close()
+
+        port = _common.free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kiln", "--home", str(home), "serve", "--port", str(port)],
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _common.wait_for_ping(server, f"http://127.0.0.1:{port}/ping")
+            log(f"Timing {args.requests} one-row requests per endpoint")
+            latency = time_endpoints(port, list(endpoints), args.requests, args.block)
+        finally:
+            _common.stop(server)
+
+    rows = []
+    for name, stats in latency.items():
+        rows.append([name, endpoints[name], stats["p50_ms"], stats["p99_ms"]])
+    print(f"\n### One-row JSON invocation over HTTP ({args.requests} requests per endpoint)\n")
+    print(markdown_table(["endpoint", "model", "p50 ms", "p99 ms"], rows))
+    p50 = latency["ensemble_compiled"]["p50_ms"]
+    before = latency["ensemble"]["p50_ms"]
+    print(
+        f"\nAutoML ensemble ({ensemble_members} members): p50 {before:.2f} ms "
+        f"through the pipeline, {p50:.2f} ms compiled ({args.target}); target ≤ {TARGET_MS} ms: "
+        f"{'MET' if p50 <= TARGET_MS else 'MISSED'}"
+    )
+    for key, record in compile_records.items():
+        shown = record.get("error") or record["parity"]
+        print(f"compile {key}: {shown}")
+    payload = {
+        "benchmark": "compiled",
+        "command": "python benchmarks/compiled.py " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "parameters": vars(args) | {"ensemble_members": ensemble_members},
+        "latency_ms": latency,
+        "compile": compile_records,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    path = _common.write_json(args.out, payload)
+    print(f"\nWrote {path} in {payload['seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

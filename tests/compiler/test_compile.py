@@ -1,0 +1,142 @@
+"""kiln compile: each target on each algorithm family it covers, the parity gate (passing and
+failing), the record on the version, the no-compiled-form errors, and the CLI.
+
+The models other than the session's LightGBM are fitted here on the session model's own fitted
+recipe (a few hundred rows, well under a second), so every family shares one real default
+recipe without a training job each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from kiln.compiler import CompileError, load_compiled, request_columns
+from kiln.errors import ConfigError
+from kiln.registry import TrainedModel
+
+
+def register(ws, estimator, *, base: TrainedModel, algorithm: str, problem_type="binary", y=None):
+    """Fit ``estimator`` on the session model's recipe and register it as a version."""
+    frame = ws.data.load("churn").head(600)
+    features = frame[base.input_columns]
+    encoded = base.pipeline[0].transform(features)
+    if y is None:
+        y = (frame["churn"] == "Yes").astype(int).to_numpy()
+    estimator.fit(encoded, y)
+    pipeline = Pipeline([("preprocess", base.pipeline[0]), ("model", estimator)])
+    classes = base.classes if problem_type != "regression" else None
+    model = TrainedModel(
+        pipeline, problem_type=problem_type, classes=classes, signature=base.signature
+    )
+    dataset = ws.data.get("churn")
+    return ws.models.register(
+        model,
+        group=f"churn_{algorithm}",
+        algorithm=algorithm,
+        target="churn",
+        hyperparameters={},
+        metrics={},
+        dataset_version_id=dataset.id,
+    )
+
+
+@pytest.fixture
+def base(trained_copy):
+    ws, result = trained_copy
+    return ws, result.model.ref, ws.models.load(result.model.ref)
+
+
+def scores_agree(ws, ref: str, rows: pd.DataFrame) -> float:
+    """The largest difference between the recorded compiled form and the pipeline on ``rows``."""
+    version = ws.models.get(ref)
+    model = ws.models.load(version)
+    compiled = load_compiled(ws, version)
+    got = compiled.score(request_columns(rows, model.signature))
+    typed = pd.DataFrame(request_columns(rows, model.signature))
+    expected = model.predict_proba(typed) if model.is_classifier else model.predict_values(typed)
+    return float(np.max(np.abs(got - expected)))
+
+
+def test_native_compile_of_the_default_lightgbm_model_passes_parity_and_is_recorded(base):
+    ws, ref, _ = base
+    record = ws.compile(ref)  # native: the default target
+    parity = record["parity"]
+    assert parity["passed"] and parity["max_abs_diff"] <= 1e-5 and parity["labels_identical"]
+    assert "validation split" in parity["rows_from"] and parity["rows"] > 100
+    version = ws.models.get(ref)
+    assert version.compiled["native"]["digest"] == record["digest"]
+    assert ws.artifacts.exists(record["digest"])
+    rows = ws.data.load("churn").tail(50)
+    assert scores_agree(ws, ref, rows) <= 1e-9
+
+
+def test_a_model_without_the_compiled_form_is_refused_naming_algorithm_and_fallback(base):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    ws, _, model = base
+    knn = register(ws, KNeighborsClassifier(), base=model, algorithm="knn")
+    with pytest.raises(CompileError) as caught:
+        ws.compile(knn.ref, target="onnx")
+    assert caught.value.code == "compile.unsupported"
+    message = str(caught.value)
+    assert "'knn'" in message and "pipeline" in message and "--target native" in message
+    assert ws.models.get(knn.ref).compiled is None  # nothing recorded
+
+
+def test_an_unsupervised_model_has_no_compiled_form(base):
+    from sklearn.cluster import KMeans
+
+    ws, _, model = base
+    frame = ws.data.load("churn").head(200)[model.input_columns]
+    pipeline = Pipeline([("preprocess", model.pipeline[0]), ("model", KMeans(2, n_init=1))])
+    pipeline.fit(frame)
+    clusters = TrainedModel(
+        pipeline, problem_type="clustering", classes=None, signature=model.signature
+    )
+    version = ws.models.register(
+        clusters, group="segments", algorithm="kmeans", target="", hyperparameters={}, metrics={}
+    )
+    with pytest.raises(CompileError, match="'kmeans'.*clustering") as caught:
+        ws.compile(version.ref)
+    assert caught.value.code == "compile.unsupported"
+
+
+def test_an_unknown_target_is_refused(base):
+    ws, ref, _ = base
+    with pytest.raises(ConfigError, match="'tensorrt'.*native, onnx") as caught:
+        ws.compile(ref, target="tensorrt")
+    assert caught.value.code == "compile.bad-target"
+
+
+@pytest.mark.parametrize("target", ["native", "onnx"])
+def test_linear_forest_and_regression_models_compile_for_both_targets(base, target):
+    pytest.importorskip("onnxruntime")
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    ws, _, model = base
+    frame = ws.data.load("churn").head(600)
+    linear = register(ws, LogisticRegression(max_iter=500), base=model, algorithm="linear")
+    forest = register(
+        ws,
+        RandomForestClassifier(n_estimators=15, random_state=0),
+        base=model,
+        algorithm="random_forest",
+    )
+    ridge = register(
+        ws,
+        Ridge(),
+        base=model,
+        algorithm="linear",
+        problem_type="regression",
+        y=frame["monthly_charges"].to_numpy(dtype=float),
+    )
+    rows = frame.tail(40)
+    for version in (linear, forest, ridge):
+        record = ws.compile(version.ref, target=target)
+        assert record["parity"]["passed"], version.ref
+        assert scores_agree(ws, version.ref, rows) <= 1e-6 * (
+            1 if version.problem_type != "regression" else 200
+        )
