@@ -187,7 +187,7 @@ def to_onnx(estimator, family: str, *, width: int, classifier: bool) -> tuple[by
     try:
         import onnx  # noqa: F401
         import skl2onnx
-        from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+        from skl2onnx.common.data_types import DoubleTensorType
     except ImportError:
         raise ConfigError(
             "ONNX compilation needs ONNX Runtime and its converters: pip install 'kiln[compile]' "
@@ -195,19 +195,17 @@ def to_onnx(estimator, family: str, *, width: int, classifier: bool) -> tuple[by
             code="compile.not-installed",
         ) from None
     options = {"zipmap": False} if classifier else {}
-    if family == "lightgbm":
-        from onnxmltools import convert_lightgbm
+    if family in ("lightgbm", "xgboost"):
+        # onnxmltools' own tensor types (its converters refuse skl2onnx's); single precision:
+        # its tree ensembles have no double form.
+        from onnxmltools import convert_lightgbm, convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType as MLFloatTensorType
 
-        graph = convert_lightgbm(
-            estimator,
-            initial_types=[("X", FloatTensorType([None, width]))],
-            zipmap=False,
-        )
-        return graph.SerializeToString(), "float"
-    if family == "xgboost":
-        from onnxmltools import convert_xgboost
-
-        graph = convert_xgboost(estimator, initial_types=[("X", FloatTensorType([None, width]))])
+        inputs = [("X", MLFloatTensorType([None, width]))]
+        if family == "lightgbm":
+            graph = convert_lightgbm(estimator, initial_types=inputs, zipmap=False)
+        else:
+            graph = convert_xgboost(estimator, initial_types=inputs)
         return graph.SerializeToString(), "float"
     if family == "catboost":
         return _catboost_onnx(estimator), "float"

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PROBABILITY_TOLERANCE = 1e-5
 RELATIVE_TOLERANCE = 1e-6
 # Rows of the validation split checked at most (a sample beyond: the check stays seconds).
-PARITY_ROWS = 5000
+PARITY_ROWS = 2000
 
 
 def parity_rows(

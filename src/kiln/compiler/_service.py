@@ -115,7 +115,7 @@ def _parity_line(parity: dict) -> str:
     return f"Parity passed on {parity['rows_from']}: {figure}."
 
 
-def _one_row_latency(model: TrainedModel, compiled: CompiledModel, frame, calls: int = 15) -> dict:
+def _one_row_latency(model: TrainedModel, compiled: CompiledModel, frame, calls: int = 9) -> dict:
     """Medians of one-row scoring, the pipeline's and the compiled form's (for the record)."""
     row = frame.iloc[:1]
     columns = request_columns(row, model.signature)

@@ -361,23 +361,44 @@ class _Scorer:
     def predictions(self, table: pa.Table) -> pa.Table:
         import pyarrow as pa
 
-        frame = _model_frame(table, self.schema)
-        scores = None
         if self.compiled is not None:
-            columns = {name: frame[name].to_numpy() for name in self.schema.columns}
-            try:
-                scores = self.compiled.score(columns)
-            except Exception:  # the pipeline answers this chunk (or raises what it would)
-                self.fallbacks += 1
-        if scores is not None:
-            scored = self.model.table_from_scores(scores, frame.index)
-        elif self.encoder is not None:
+            scores = self._compiled_scores(table)
+            if scores is not None:
+                scored = self.model.table_from_scores(scores, pd_range(table.num_rows))
+                return pa.Table.from_pandas(scored, preserve_index=False)
+        frame = _model_frame(table, self.schema)
+        if self.encoder is not None:
             columns = {name: frame[name].to_numpy() for name in self.schema.columns}
             scores = self.model.score_encoded(self.encoder.encode(columns))
             scored = self.model.table_from_scores(scores, frame.index)
         else:
             scored = self.model.prediction_table(frame)
         return pa.Table.from_pandas(scored, preserve_index=False)
+
+    def _compiled_scores(self, table: pa.Table):
+        """The compiled form on the chunk's Arrow columns, without pandas: numbers as float64
+        arrays, the other columns handed over as Arrow (one-hot coded per distinct value). None
+        when it fails: the pipeline then scores the chunk (or raises what the model would)."""
+        import pyarrow as pa
+
+        try:
+            columns = {}
+            for name in self.schema.columns:
+                column = table.column(name)
+                if self.schema.dtypes[name] == "number":
+                    columns[name] = column.cast(pa.float64()).to_numpy()
+                else:
+                    columns[name] = column
+            return self.compiled.score(columns)
+        except Exception:  # any failure of the compiled form: the pipeline takes the chunk
+            self.fallbacks += 1
+            return None
+
+
+def pd_range(rows: int):
+    import pandas as pd
+
+    return pd.RangeIndex(rows)
 
 
 def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> dict:
