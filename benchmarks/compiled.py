@@ -37,23 +37,6 @@ from _common import child_env, log, markdown_table
 TARGET_MS = 2.0
 
 
-def register_copy(ws, ref: str, group: str) -> str:
-    """The same fitted model as a new version of ``group`` (compiled; ``ref`` stays as it is)."""
-    version = ws.models.get(ref)
-    model = ws.models.load(version)
-    copy = ws.models.register(
-        model,
-        group=group,
-        algorithm=version.algorithm,
-        target=version.target,
-        hyperparameters=version.hyperparameters,
-        metrics=version.metrics,
-        dataset_version_id=version.dataset_version_id,
-        job_id=version.job_id,
-    )
-    return copy.ref
-
-
 def members(ws, ref: str) -> int:
     estimator = ws.models.load(ref).pipeline[-1]
     weights = getattr(estimator, "weights", [1.0])
@@ -102,7 +85,7 @@ def main() -> int:
         refs = {"lightgbm": lightgbm, "ensemble": ensemble}
         endpoints = {}
         for label, ref in refs.items():
-            copy = register_copy(ws, ref, f"{label}_compiled")
+            copy = _common.register_copy(ws, ref, f"{label}_compiled")
             for target in dict.fromkeys([args.target, "onnx"]):
                 try:
                     record = ws.compile(copy, target=target)
@@ -123,11 +106,14 @@ def main() -> int:
         ws.close()
 
         port = _common.free_port()
+        # The server's log goes to a file: a pipe nobody reads fills up and blocks the server.
+        server_log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed after the server
         server = subprocess.Popen(
-            [sys.executable, "-m", "kiln", "--home", str(home), "serve", "--port", str(port)],
+            [sys.executable, "-m", "kiln", "--home", str(home), "serve", "--port", str(port)]
+            + ["--log-level", "warning"],
             env=child_env(),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=server_log,
         )
         try:
             _common.wait_for_ping(server, f"http://127.0.0.1:{port}/ping")
@@ -135,6 +121,7 @@ def main() -> int:
             latency = time_endpoints(port, list(endpoints), args.requests, args.block)
         finally:
             _common.stop(server)
+            server_log.close()
 
     rows = []
     for name, stats in latency.items():

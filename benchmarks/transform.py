@@ -263,17 +263,7 @@ def main() -> int:
         log(f"Wrote {args.rows:,} rows ({size / 1e6:.0f} MB) to {big}")
         compiled_ref = None
         if args.compiled:
-            version = ws.models.get(ref)
-            compiled_ref = ws.models.register(
-                model,
-                group="churn_compiled",
-                algorithm=version.algorithm,
-                target=version.target,
-                hyperparameters=version.hyperparameters,
-                metrics=version.metrics,
-                dataset_version_id=version.dataset_version_id,
-                job_id=version.job_id,
-            ).ref
+            compiled_ref = _common.register_copy(ws, ref, "churn_compiled")
             record = ws.compile(compiled_ref, target=args.compile_target)
             log(f"Compiled {compiled_ref} ({args.compile_target}): parity {record['parity']}")
 

@@ -245,3 +245,54 @@ def test_an_ensemble_member_that_fails_parity_is_named(base):
     with pytest.raises(CompileError, match="ensemble member 'random_forest'") as caught:
         ws.compile(version.ref, target="onnx")
     assert caught.value.code == "compile.parity-failed"
+
+
+def test_a_member_with_automls_power_recipe_compiles(base):
+    """AutoML's scale-sensitive members use the 'power' recipe (Yeo-Johnson on the numeric
+    columns, then the default recipe): the compiled featurizer runs the step's own function."""
+    from sklearn.linear_model import LogisticRegression
+
+    from kiln.automl._ensemble import BaggedMember, WeightedEnsemble, ensemble_pipeline
+    from kiln.recipe import compile_recipe
+
+    ws, _, model = base
+    frame = ws.data.load("churn").head(600)
+    features = frame[model.input_columns]
+    y = (frame["churn"] == "Yes").astype(int).to_numpy()
+    types = {c["name"]: c["type"] for c in model.signature["inputs"]}
+    numeric = [c for c, t in types.items() if t == "numeric"]
+    assert numeric
+    recipe = compile_recipe(
+        [{"step": "transform", "columns": numeric, "function": "yeo_johnson"}],
+        types,
+        problem_type="binary",
+        scale_numeric=True,
+        seed=0,
+    )
+    power = Pipeline([("recipe", recipe), ("model", LogisticRegression(solver="liblinear"))])
+    power.fit(features, y)
+    ensemble = WeightedEnsemble(
+        [
+            BaggedMember("power linear", [power], "binary", 2),
+            BaggedMember("lightgbm", [model.pipeline], "binary", 2),
+        ],
+        [0.3, 0.7],
+        "binary",
+    )
+    trained = TrainedModel(
+        ensemble_pipeline(ensemble, features.head(5)),
+        problem_type="binary",
+        classes=model.classes,
+        signature=model.signature,
+    )
+    version = ws.models.register(
+        trained,
+        group="churn_power",
+        algorithm="automl",
+        target="churn",
+        hyperparameters={},
+        metrics={},
+        dataset_version_id=ws.data.get("churn").id,
+    )
+    assert ws.compile(version.ref)["parity"]["passed"]
+    assert scores_agree(ws, version.ref, ws.data.load("churn").tail(40)) <= 1e-9

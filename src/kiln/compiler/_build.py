@@ -11,6 +11,8 @@ skl2onnx / onnxmltools (CatBoost: its own exporter) and runs it in ONNX Runtime.
 
 from __future__ import annotations
 
+import numpy as np
+
 from kiln.compiler._forms import (
     NATIVE,
     ONNX,
@@ -81,14 +83,42 @@ def algorithm_of(estimator) -> str:
     return table.get(name, f"{module}.{name}")
 
 
-def featurizer(preprocessor, signature: dict) -> RowEncoder | None:
-    """The fitted recipe as a RowEncoder, or None when it does more than the default recipe."""
-    if hasattr(preprocessor, "ops_"):  # a recipe of the user's: compiled only without steps
-        if preprocessor.ops_ or preprocessor.blocks_ or preprocessor.finish_ is None:
-            return None
-        finish = preprocessor.finish_
-        return RowEncoder.compile(finish, probe_rows(finish_signature(finish), finish))
-    return RowEncoder.compile(preprocessor, probe_rows(signature, preprocessor))
+class RecipeEncoder:
+    """A recipe of element-wise numeric transforms (AutoML's ``power`` recipe: Yeo-Johnson on
+    the numeric columns) followed by the default recipe, as NumPy: each transform's own
+    ``apply_numbers`` on the request's columns, then the default recipe's RowEncoder."""
+
+    def __init__(self, transforms: list, finish: RowEncoder):
+        self.transforms = transforms
+        self.finish = finish
+
+    def encode(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        columns = dict(columns)
+        for op in self.transforms:
+            X = np.column_stack([np.asarray(columns[c], dtype=float) for c in op.columns])
+            out = op.apply_numbers(X)
+            for j, c in enumerate(op.columns):
+                columns[c] = out[:, j]
+        return self.finish.encode(columns)
+
+
+def featurizer(preprocessor, signature: dict) -> RowEncoder | RecipeEncoder | None:
+    """The fitted recipe as NumPy, or None when it does more than this covers: the default
+    recipe, optionally after numeric transforms (no text, dates, or other steps)."""
+    if not hasattr(preprocessor, "ops_"):
+        return RowEncoder.compile(preprocessor, probe_rows(signature, preprocessor))
+    # A recipe with steps (kiln.recipe's RecipeTransformer): duck-typed on its fitted state.
+    if preprocessor.blocks_ or preprocessor.finish_ is None:
+        return None
+    if not all(hasattr(op, "apply_numbers") for op in preprocessor.ops_):
+        return None
+    finish = getattr(preprocessor, "fast_finish_", None)
+    if finish is None:
+        default = preprocessor.finish_
+        finish = RowEncoder.compile(default, probe_rows(finish_signature(default), default))
+    if finish is None:
+        return None
+    return RecipeEncoder(list(preprocessor.ops_), finish) if preprocessor.ops_ else finish
 
 
 def _no_form(ref: str, what: str, target: str, why: str) -> CompileError:
@@ -127,8 +157,8 @@ def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> Comp
                     ref,
                     f"the recipe of {what}",
                     target,
-                    "does more than the default recipe (its steps, text or date features have "
-                    "no compiled form)",
+                    "has steps beyond numeric transforms (text, dates, encodings or other "
+                    "steps have no compiled form)",
                 )
             estimator = pipeline[-1]
             scorer = _scorer(
@@ -148,8 +178,9 @@ def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> Comp
     )
 
 
-def _width(encoder: RowEncoder) -> int:
+def _width(encoder: RowEncoder | RecipeEncoder) -> int:
     """The number of features the encoder writes (the estimator's input width)."""
+    encoder = getattr(encoder, "finish", encoder)
     width = 0
     for block in encoder.order:
         if block == "numeric":

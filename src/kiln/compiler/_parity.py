@@ -42,11 +42,11 @@ def parity_rows(
             splits = {}
         for part in ("validation", "test"):
             if splits.get(part):
-                frame, source = ctx.data.load(splits[part]), f"{part} split {splits[part]}"
+                frame, source = ctx.data.load(splits[part]), f"the {part} split {splits[part]}"
                 break
     if frame is None and version.dataset_version_id is not None:
         dataset = ctx.data.get_by_id(version.dataset_version_id)
-        frame, source = ctx.data.load(dataset), f"a sample of {dataset.ref}"
+        frame, source = ctx.data.load(dataset), f"the data set {dataset.ref} (sampled)"
     columns = model.input_columns
     if frame is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
@@ -57,7 +57,7 @@ def parity_rows(
     if frame is None or list(frame.columns) != list(columns):
         return probe, "synthetic rows only (no validation rows found)"
     return pd.concat([frame.astype(object), probe], ignore_index=True), (
-        f"{len(frame)} rows of the {source} + {len(probe)} rows with missing and unseen values"
+        f"{len(frame)} rows of {source} + {len(probe)} rows with missing and unseen values"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import time
@@ -79,18 +80,14 @@ def compile_model(
     )
     data = compiled.to_bytes()
     digest = ctx.artifacts.put_bytes(data)
-    versions = library_versions()
-    for package in ("onnxruntime", "catboost"):
-        found = _version_of(package)
-        if found:
-            versions[package] = found
+    versions = _pinned_versions()
     record = {
         "artifact": f"kiln-compiled ({len(data)} bytes)",
         "digest": digest,
         "parity": parity,
         "latency_ms": latency,
         "members": len(compiled.members),
-        "library_versions": {k: v for k, v in versions.items() if k in _PINNED},
+        "library_versions": versions,
         "compiled_at": now().isoformat(timespec="seconds"),
     }
     ctx.models.set_compiled(version.ref, target, record)
@@ -98,13 +95,15 @@ def compile_model(
     return record
 
 
-def _version_of(package: str) -> str | None:
+def _pinned_versions() -> dict[str, str]:
+    """The installed versions of the libraries a compiled form depends on."""
     from importlib import metadata
 
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
+    versions = library_versions()
+    for package in ("onnxruntime", "catboost"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {k: v for k, v in versions.items() if k in _PINNED}
 
 
 def _parity_line(parity: dict) -> str:
@@ -151,11 +150,7 @@ def load_compiled(ctx: Context, version: ModelVersion) -> CompiledModel | None:
     if target is None:
         return None
     record = version.compiled[target]
-    current = library_versions()
-    for package in ("onnxruntime", "catboost"):
-        found = _version_of(package)
-        if found:
-            current[package] = found
+    current = _pinned_versions()
     changed = {
         name: (old, current.get(name))
         for name, old in (record.get("library_versions") or {}).items()
