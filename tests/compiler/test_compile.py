@@ -214,6 +214,8 @@ def test_an_automl_ensemble_compiles_member_by_member(base):
     assert record["members"] == 2 and record["parity"]["passed"]
     compiled = load_compiled(ws, ws.models.get(version.ref))
     assert compiled.ensemble and [len(m.pipelines) for m in compiled.members] == [1, 2]
+    # The three pipelines share one fitted recipe: one encoder, so rows are encoded once.
+    assert len({id(p.encoder) for m in compiled.members for p in m.pipelines}) == 1
     assert scores_agree(ws, version.ref, ws.data.load("churn").tail(40)) <= 1e-9
 
 

@@ -147,11 +147,17 @@ def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> Comp
     if members is None:
         members = [(algorithm, 1.0, [model.pipeline])]
     compiled = []
+    # One encoder per fitted recipe object: AutoML stores identical recipes once, and the
+    # compiled form then encodes the rows once for all the pipelines that share it.
+    encoders: dict[int, object] = {}
     for name, weight, pipelines in members:
         what = f"ensemble member {name!r}" if ensemble else f"its algorithm {algorithm!r}"
         parts = []
         for pipeline in pipelines:
-            encoder = featurizer(pipeline[0], model.signature)
+            key = id(pipeline[0])
+            if key not in encoders:
+                encoders[key] = featurizer(pipeline[0], model.signature)
+            encoder = encoders[key]
             if encoder is None:
                 raise _no_form(
                     ref,

@@ -125,8 +125,18 @@ class CompiledPipeline:
     # lack some, and answers 0 for them (as AutoML's members do).
     seen: list[int] | None = None
 
-    def score(self, columns: dict[str, np.ndarray], n_classes: int) -> np.ndarray:
-        out = self.scorer.score(self.encoder.encode(columns))
+    def score(
+        self, columns: dict[str, np.ndarray], n_classes: int, encoded: dict | None = None
+    ) -> np.ndarray:
+        """Scores of this pipeline; ``encoded`` caches matrices by encoder, so pipelines that
+        share a fitted recipe (AutoML stores identical ones once) encode the rows once."""
+        if encoded is None:
+            X = self.encoder.encode(columns)
+        else:
+            X = encoded.get(id(self.encoder))
+            if X is None:
+                X = encoded[id(self.encoder)] = self.encoder.encode(columns)
+        out = self.scorer.score(X)
         if self.seen is None or out.shape[1] == n_classes:
             return out
         full = np.zeros((out.shape[0], n_classes))
@@ -142,8 +152,10 @@ class CompiledMember:
     weight: float
     pipelines: list[CompiledPipeline]
 
-    def score(self, columns: dict[str, np.ndarray], n_classes: int) -> np.ndarray:
-        outs = [p.score(columns, n_classes) for p in self.pipelines]
+    def score(
+        self, columns: dict[str, np.ndarray], n_classes: int, encoded: dict | None = None
+    ) -> np.ndarray:
+        outs = [p.score(columns, n_classes, encoded) for p in self.pipelines]
         return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
 
 
@@ -167,8 +179,9 @@ class CompiledModel:
     def score(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Class probabilities (in the order of the model's classes) or values, per row."""
         total = None
+        encoded: dict = {}
         for member in self.members:
-            part = member.score(columns, self.n_classes)
+            part = member.score(columns, self.n_classes, encoded)
             part = part if member.weight == 1.0 else member.weight * part
             total = part if total is None else total + part
         if self.ensemble and self.classifier:
