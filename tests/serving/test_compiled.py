@@ -14,7 +14,7 @@ from kiln.serving import create_app
 @pytest.fixture
 def compiled(trained_copy):
     ws, result = trained_copy
-    ws.compile(result.model.ref)
+    ws.compile(result.model.ref, target="native")
     return ws, result.model.ref
 
 

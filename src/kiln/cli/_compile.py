@@ -13,8 +13,8 @@ def compile_command(
     target: str = typer.Option(
         None,
         "--target",
-        help="native (the default: NumPy recipe + the booster's own predict) or onnx "
-        "(ONNX Runtime; pip install 'kiln[compile]').",
+        help="native (NumPy recipe + the estimator's own predict) or onnx (ONNX Runtime; pip "
+        "install 'kiln[compile]'). Default: each that can, the fastest passing parity serves.",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -26,11 +26,13 @@ def compile_command(
     from kiln.compiler import check_target
 
     ws = workspace(ctx)
-    target = check_target(target)
-    with job_progress(f"Compiling {model} ({target})", quiet=as_json) as on_log:
+    if target is not None:
+        target = check_target(target)
+    with job_progress(f"Compiling {model}", quiet=as_json) as on_log:
         record = ws.compile(model, target=target, on_log=on_log)
+    target = record["target"]
     if as_json:
-        print_json({"model": ws.models.get(model).ref, "target": target} | record)
+        print_json({"model": ws.models.get(model).ref} | record)
         return
     parity = record["parity"]
     figure = (
@@ -47,4 +49,4 @@ def compile_command(
             "artifact": record["digest"],
         },
     )
-    console.print("Endpoints and batch transforms of this version now use it.")
+    console.print(f"Endpoints and batch transforms of this version now use its {target} form.")

@@ -87,8 +87,9 @@ def _compiled_summary(compiled: dict | None) -> str | None:
             else f"max rel. diff {parity.get('max_rel_diff', float('nan')):.1e}"
         )
         latency = record.get("latency_ms", {})
+        serving = " (serving)" if record.get("serving", True) else ""
         lines.append(
-            f"{target}: parity {figure} on {parity.get('rows', '?')} rows; one row "
+            f"{target}{serving}: parity {figure} on {parity.get('rows', '?')} rows; one row "
             f"{latency.get('compiled', float('nan')):.3f} ms (pipeline "
             f"{latency.get('pipeline', float('nan')):.3f} ms); {record.get('compiled_at', '')}"
         )

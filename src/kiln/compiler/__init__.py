@@ -10,7 +10,6 @@ from kiln.compiler._parity import (
     request_columns,
 )
 from kiln.compiler._service import (
-    DEFAULT_TARGET,
     check_target,
     compile_model,
     load_compiled,
@@ -18,7 +17,6 @@ from kiln.compiler._service import (
 )
 
 __all__ = [
-    "DEFAULT_TARGET",
     "NATIVE",
     "ONNX",
     "ONNX_ALGORITHMS",

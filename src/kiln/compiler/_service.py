@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kiln.compiler._build import build
-from kiln.compiler._forms import NATIVE, TARGETS, CompiledModel
+from kiln.compiler._forms import NATIVE, ONNX, TARGETS, CompiledModel
 from kiln.compiler._parity import check, parity_rows, request_columns
 from kiln.errors import ConfigError
 from kiln.registry import library_versions
@@ -22,20 +22,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kiln.compiler")
 
-# The target when none is named: the fastest that passes parity on kiln's models
-# (docs/compile.md has the figures).
-DEFAULT_TARGET = NATIVE
 # Libraries whose version a compiled form depends on: one that changed makes servers ignore it.
 _PINNED = ("lightgbm", "xgboost-cpu", "scikit-learn", "numpy", "onnxruntime", "catboost")
 
 
-def check_target(target: str | None) -> str:
-    """``target`` checked (the default when None)."""
-    target = DEFAULT_TARGET if target is None else str(target).strip().lower()
+def check_target(target: str) -> str:
+    """``target`` checked and normalised."""
+    target = str(target).strip().lower()
     if target not in TARGETS:
         raise ConfigError(
-            f"Unknown compile target {target!r}. Use one of: {', '.join(TARGETS)} (default "
-            f"{DEFAULT_TARGET}).",
+            f"Unknown compile target {target!r}. Use one of: {', '.join(TARGETS)}, or name none "
+            "to try each and serve the fastest that passes parity.",
             code="compile.bad-target",
         )
     return target
@@ -48,19 +45,63 @@ def compile_model(
     *,
     on_log: Callable[[str], None] | None = None,
 ) -> dict:
-    """Compile model version ``ref`` for ``target`` (``native`` or ``onnx``), check it against
-    the pipeline (the parity gate) and record it on the version.
+    """Compile model version ``ref``, check it against the pipeline (the parity gate) and
+    record it on the version; the recorded form serves it from then on.
 
-    Returns the record stored in ``model_versions.compiled[target]``: ``digest`` (the compiled
-    artifact), ``parity`` (its figures), ``latency_ms`` (one-row medians, pipeline and compiled),
-    ``compiled_at``. Raises ``compile.unsupported`` for a model without a compiled form and
-    ``compile.parity-failed`` naming the member or column that broke; neither changes anything.
+    ``target``: ``native`` or ``onnx``. Without one, every target that can compile the model is
+    tried (``onnx`` only when ONNX Runtime is installed) and the fastest on one row among those
+    that pass parity serves; the others that pass are kept in the record, not served.
+
+    Returns the record of the serving form (``model_versions.compiled[target]`` plus
+    ``target``): ``digest`` (the compiled artifact), ``parity`` (its figures), ``latency_ms``
+    (one-row medians, pipeline and compiled), ``serving``, ``compiled_at``. Raises
+    ``compile.unsupported`` for a model without a compiled form and ``compile.parity-failed``
+    naming the member or column that broke; neither records anything.
     """
     say = on_log or (lambda _message: None)
-    target = check_target(target)
     version = ctx.models.get(ref)
     model = ctx.models.load(version)
     model.set_threads(1)
+    if target is not None:
+        record = _compile_one(ctx, version, model, check_target(target), say)
+        return _serve(ctx, version.ref, {record["target"]: record}, say)
+    records: dict[str, dict] = {}
+    error = None
+    for candidate in _targets_available():
+        try:
+            record = _compile_one(ctx, version, model, candidate, say)
+        except ConfigError as exc:  # unsupported or failed parity: another target may do
+            say(f"--target {candidate}: not compiled ({exc.message})")
+            error = error or exc
+            continue
+        records[candidate] = record
+    if not records:
+        raise error
+    return _serve(ctx, version.ref, records, say)
+
+
+def _targets_available() -> list[str]:
+    """The targets the default tries: native always, onnx when its runtime is installed."""
+    import importlib.util
+
+    return [NATIVE] + ([ONNX] if importlib.util.find_spec("onnxruntime") is not None else [])
+
+
+def _serve(ctx: Context, ref: str, records: dict[str, dict], say) -> dict:
+    """Record ``records`` (by target), the fastest on one row marked serving and every other
+    recorded form of the version not; one registry write per form."""
+    fastest = min(records, key=lambda t: records[t]["latency_ms"]["compiled"])
+    forms = dict(ctx.models.get(ref).compiled or {})
+    forms.update(records)
+    for target, record in forms.items():
+        record = {k: v for k, v in record.items() if k != "target"} | {"serving": target == fastest}
+        ctx.models.set_compiled(ref, target, record)
+    say(f"{ref} serves its {fastest} form.")
+    return forms[fastest] | {"target": fastest, "serving": True}
+
+
+def _compile_one(ctx: Context, version, model, target: str, say) -> dict:
+    """Build, check and store one target's form; the record (not yet in the registry)."""
     say(f"Compiling {version.ref} ({version.algorithm}) for --target {target}.")
     started = time.perf_counter()
     compiled = build(model, ref=version.ref, algorithm=version.algorithm, target=target)
@@ -75,24 +116,21 @@ def compile_model(
     say(_parity_line(parity))
     latency = _one_row_latency(model, compiled, frame)
     say(
-        f"One row: pipeline {latency['pipeline']:.3f} ms, compiled {latency['compiled']:.3f} ms "
-        "(medians)."
+        f"One row ({target}): pipeline {latency['pipeline']:.3f} ms, compiled "
+        f"{latency['compiled']:.3f} ms (medians)."
     )
     data = compiled.to_bytes()
     digest = ctx.artifacts.put_bytes(data)
-    versions = _pinned_versions()
-    record = {
+    return {
+        "target": target,
         "artifact": f"kiln-compiled ({len(data)} bytes)",
         "digest": digest,
         "parity": parity,
         "latency_ms": latency,
         "members": len(compiled.members),
-        "library_versions": versions,
+        "library_versions": _pinned_versions(),
         "compiled_at": now().isoformat(timespec="seconds"),
     }
-    ctx.models.set_compiled(version.ref, target, record)
-    say(f"Recorded the {target} form of {version.ref} (artifact {digest[:12]}).")
-    return record
 
 
 def _pinned_versions() -> dict[str, str]:
@@ -135,11 +173,12 @@ def _one_row_latency(model: TrainedModel, compiled: CompiledModel, frame, calls:
 
 
 def serving_target(version: ModelVersion) -> str | None:
-    """The compiled form a server uses: the most recently compiled one."""
+    """The compiled form a server uses: the one marked serving (the latest such)."""
     forms = version.compiled or {}
-    if not forms:
+    serving = [t for t in forms if forms[t].get("serving", True)]
+    if not serving:
         return None
-    return max(forms, key=lambda t: forms[t].get("compiled_at", ""))
+    return max(serving, key=lambda t: forms[t].get("compiled_at", ""))
 
 
 def load_compiled(ctx: Context, version: ModelVersion) -> CompiledModel | None:
