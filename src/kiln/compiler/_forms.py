@@ -106,6 +106,10 @@ class OnnxScorer(Scorer):
         session = self._session or self._open()
         dtype = np.float64 if self.input_type == "double" else np.float32
         out = session.run([self._output], {self._input: np.ascontiguousarray(X, dtype=dtype)})[0]
+        if isinstance(out, list) and out and isinstance(out[0], dict):
+            # CatBoost's exporter answers one {class: probability} map per row.
+            classes = sorted(out[0])
+            out = [[row[c] for c in classes] for row in out]
         out = np.asarray(out, dtype=float)
         return out if self.classifier else out.reshape(-1)
 
