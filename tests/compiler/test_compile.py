@@ -134,8 +134,19 @@ def test_boosters_linear_and_regression_models_compile_for_both_targets(base, ta
         problem_type="regression",
         y=frame["monthly_charges"].to_numpy(dtype=float),
     )
+    xgb = pytest.importorskip("xgboost")
+    catboost = pytest.importorskip("catboost")
+    boosters = [
+        register(ws, xgb.XGBClassifier(n_estimators=20, n_jobs=1), base=model, algorithm="xgboost"),
+        register(
+            ws,
+            catboost.CatBoostClassifier(iterations=30, verbose=0, thread_count=1),
+            base=model,
+            algorithm="catboost",
+        ),
+    ]
     rows = frame.tail(40)
-    for version in (ws.models.get(ref), linear, ridge):
+    for version in (ws.models.get(ref), *boosters, linear, ridge):
         record = ws.compile(version.ref, target=target)
         assert record["parity"]["passed"], version.ref
         assert ws.models.get(version.ref).compiled[target]["digest"] == record["digest"]
