@@ -132,6 +132,7 @@ def main() -> int:
         ws.compile(native, target="native")
         scoring = {"pipeline": lightgbm, "compiled native": native}
         if "onnx" in (ws.models.get(endpoints["lightgbm_compiled"]).compiled or {}):  # installed
+            # Only an ONNX form: batch transform prefers a native one when there is one.
             onnx = _common.register_copy(ws, lightgbm, "lightgbm_onnx")
             ws.compile(onnx, target="onnx")
             scoring["compiled onnx"] = onnx

@@ -57,10 +57,15 @@ def test_explanations_come_from_the_pipeline_and_are_counted_as_fallbacks(compil
 def test_batch_transform_scores_with_the_compiled_form(compiled):
     from kiln.serving._transform import _Scorer
 
+    pytest.importorskip("onnxruntime")
+    from kiln.compiler import load_compiled
+
     ws, ref = compiled
+    ws.compile(ref, target="onnx")  # endpoints now serve the onnx form...
+    assert load_compiled(ws, ws.models.get(ref)).target == "onnx"
     frame = ws.data.load("churn").head(300)
     scorer = _Scorer(ws, ws.models.get(ref), threads=1)
-    assert scorer.compiled is not None
+    assert scorer.compiled.target == "native"  # ...batch transform the native one
     table = pa.Table.from_pandas(frame.drop(columns=["churn"]), preserve_index=False)
     out = scorer.predictions(table).to_pandas()
     expected = ws.models.load(ref).predict_proba(frame)

@@ -181,11 +181,20 @@ def serving_target(version: ModelVersion) -> str | None:
     return max(serving, key=lambda t: forms[t].get("compiled_at", ""))
 
 
-def load_compiled(ctx: Context, version: ModelVersion) -> CompiledModel | None:
+def load_compiled(
+    ctx: Context, version: ModelVersion, *, batch: bool = False
+) -> CompiledModel | None:
     """The version's compiled form for serving (digest-checked), or None: not compiled, or
     compiled under other library versions (it would no longer be the form parity passed; the
-    pipeline serves, and a warning says to compile again)."""
+    pipeline serves, and a warning says to compile again).
+
+    ``batch`` (batch transform) prefers the ``native`` form when the version has one: the
+    serving form is chosen on one row, and on 100,000-row chunks LightGBM's own multi-threaded
+    predict outran ONNX Runtime's tree ensemble (docs/compile.md).
+    """
     target = serving_target(version)
+    if batch and NATIVE in (version.compiled or {}):
+        target = NATIVE
     if target is None:
         return None
     record = version.compiled[target]

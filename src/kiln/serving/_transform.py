@@ -349,7 +349,7 @@ class _Scorer:
         self.encoder = None
         # The version's compiled form (kiln compile) scores first; the pipeline takes a chunk
         # it fails on (counted in ``fallbacks``).
-        self.compiled = load_compiled(workspace, version)
+        self.compiled = load_compiled(workspace, version, batch=True)
         self.fallbacks = 0
         if self.compiled is not None:
             self.compiled.set_threads(threads or default_threads())
