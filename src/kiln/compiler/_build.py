@@ -130,8 +130,21 @@ def _no_form(ref: str, what: str, target: str, why: str) -> CompileError:
     )
 
 
-def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> CompiledModel:
-    """The compiled form of ``model`` for ``target`` (not yet checked for parity)."""
+def build(
+    model: TrainedModel,
+    *,
+    ref: str,
+    algorithm: str,
+    target: str,
+    rows: dict[str, np.ndarray] | None = None,
+) -> CompiledModel:
+    """The compiled form of ``model`` for ``target`` (not yet checked for parity).
+
+    An ensemble's ``onnx`` form converts each member the converters cover and get right on
+    ``rows`` (request columns: the parity rows); a member they do not cover, or get wrong, keeps
+    its native scorer (listed in ``native_members``), so one member never costs the others
+    their ONNX form. A plain model has no such fallback: ``onnx`` is ONNX or an error.
+    """
     if model.problem_type not in SUPERVISED:
         raise _no_form(
             ref,
@@ -150,6 +163,7 @@ def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> Comp
     # One encoder per fitted recipe object: AutoML stores identical recipes once, and the
     # compiled form then encodes the rows once for all the pipelines that share it.
     encoders: dict[int, object] = {}
+    native_members: list[str] = []
     for name, weight, pipelines in members:
         what = f"ensemble member {name!r}" if ensemble else f"its algorithm {algorithm!r}"
         parts = []
@@ -167,9 +181,14 @@ def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> Comp
                     "steps have no compiled form)",
                 )
             estimator = pipeline[-1]
-            scorer = _scorer(
-                estimator, model, target=target, ref=ref, what=what, width=_width(encoder)
-            )
+            if ensemble and target == ONNX and rows is not None:
+                scorer = _member_scorer(estimator, model, encoder.encode(rows), ref, what)
+                if not isinstance(scorer, OnnxScorer) and name not in native_members:
+                    native_members.append(name)
+            else:
+                scorer = _scorer(
+                    estimator, model, target=target, ref=ref, what=what, width=_width(encoder)
+                )
             seen = [int(c) for c in estimator.classes_] if classifier else None
             parts.append(CompiledPipeline(encoder, scorer, seen))
         compiled.append(CompiledMember(name, weight, parts))
@@ -181,7 +200,25 @@ def build(model: TrainedModel, *, ref: str, algorithm: str, target: str) -> Comp
         members=compiled,
         ensemble=ensemble,
         columns=list(model.input_columns),
+        native_members=native_members,
     )
+
+
+def _member_scorer(estimator, model: TrainedModel, X: np.ndarray, ref: str, what: str) -> Scorer:
+    """An ensemble member's ONNX scorer when it converts and matches its own estimator on the
+    encoded rows ``X`` (well inside the parity tolerance), else its native scorer."""
+    native = _scorer(estimator, model, target=NATIVE, ref=ref, what=what, width=X.shape[1])
+    try:
+        onnx = _scorer(estimator, model, target=ONNX, ref=ref, what=what, width=X.shape[1])
+        difference = np.abs(onnx.score(X) - native.score(X))
+    except ConfigError as exc:
+        if exc.code == "compile.not-installed":
+            raise
+        return native
+    except Exception:  # a graph the runtime cannot run on these rows
+        return native
+    scale = 1.0 if model.is_classifier else np.maximum(np.abs(native.score(X)), 1.0)
+    return onnx if float(np.max(difference / scale)) <= 1e-6 else native
 
 
 def _width(encoder: RowEncoder | RecipeEncoder) -> int:

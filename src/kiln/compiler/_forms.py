@@ -175,6 +175,9 @@ class CompiledModel:
     ensemble: bool = False
     # The input columns it reads: a request must carry them with the types it was compiled for.
     columns: list[str] = field(default_factory=list)
+    # An ensemble's onnx form: the members kept on their native scorer (no converter, or the
+    # converter got them wrong).
+    native_members: list[str] = field(default_factory=list)
 
     @property
     def classifier(self) -> bool:

@@ -104,14 +104,20 @@ def _compile_one(ctx: Context, version, model, target: str, say) -> dict:
     """Build, check and store one target's form; the record (not yet in the registry)."""
     say(f"Compiling {version.ref} ({version.algorithm}) for --target {target}.")
     started = time.perf_counter()
-    compiled = build(model, ref=version.ref, algorithm=version.algorithm, target=target)
+    frame, source = parity_rows(ctx, version, model)
+    rows = request_columns(frame, model.signature)
+    compiled = build(model, ref=version.ref, algorithm=version.algorithm, target=target, rows=rows)
     compiled.set_threads(1)
     built = time.perf_counter() - started
     say(
         f"Built {sum(len(m.pipelines) for m in compiled.members)} compiled pipeline(s) "
         f"in {built:.2f} s; checking parity."
+        + (
+            f" Members kept native: {', '.join(compiled.native_members)}."
+            if compiled.native_members
+            else ""
+        )
     )
-    frame, source = parity_rows(ctx, version, model)
     parity = check(model, compiled, frame, source)
     say(_parity_line(parity))
     latency = _one_row_latency(model, compiled, frame)
@@ -128,6 +134,7 @@ def _compile_one(ctx: Context, version, model, target: str, say) -> dict:
         "parity": parity,
         "latency_ms": latency,
         "members": len(compiled.members),
+        "native_members": compiled.native_members,
         "library_versions": _pinned_versions(),
         "compiled_at": now().isoformat(timespec="seconds"),
     }
