@@ -71,3 +71,19 @@ def test_batch_transform_scores_with_the_compiled_form(compiled):
     expected = ws.models.load(ref).predict_proba(frame)
     assert out["probability_Yes"].to_numpy() == pytest.approx(expected[:, 1], abs=1e-9)
     assert scorer.fallbacks == 0
+
+
+def test_a_running_server_picks_up_a_compile_at_its_next_look(trained_copy):
+    ws, result = trained_copy
+    ref = result.model.ref
+    with TestClient(create_app(ws), base_url="http://localhost") as client:
+        cache = client.app.state.cache
+        assert cache.lookup("churn").main.loaded.compiled is None
+        revision = cache.lookup("churn").revision
+        ws.compile(ref, target="native")  # a new revision of the endpoints serving it
+        cache.refresh()
+        loaded = cache.lookup("churn")
+        assert loaded.revision == revision + 1 and loaded.main.loaded.compiled is not None
+        ws.models.set_compiled(ref, "native", None)  # removed: the pipeline serves again
+        cache.refresh()
+        assert cache.lookup("churn").main.loaded.compiled is None

@@ -13,6 +13,7 @@ from kiln.compiler._service import (
     check_target,
     compile_model,
     load_compiled,
+    serving_digest,
     serving_target,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "compile_model",
     "load_compiled",
     "request_columns",
+    "serving_digest",
     "serving_target",
 ]

@@ -178,6 +178,7 @@ class CompiledModel:
     # An ensemble's onnx form: the members kept on their native scorer (no converter, or the
     # converter got them wrong).
     native_members: list[str] = field(default_factory=list)
+    digest: str | None = None  # the stored artifact's, once loaded
 
     @property
     def classifier(self) -> bool:

@@ -93,7 +93,8 @@ def _serve(ctx: Context, ref: str, records: dict[str, dict], say) -> dict:
     fastest = min(records, key=lambda t: records[t]["latency_ms"]["compiled"])
     forms = dict(ctx.models.get(ref).compiled or {})
     forms.update(records)
-    for target, record in forms.items():
+    # The serving form is written last: its write gives the endpoints their new revision.
+    for target, record in sorted(forms.items(), key=lambda item: item[0] == fastest):
         record = {k: v for k, v in record.items() if k != "target"} | {"serving": target == fastest}
         ctx.models.set_compiled(ref, target, record)
     say(f"{ref} serves its {fastest} form.")
@@ -224,4 +225,12 @@ def load_compiled(
         )
         return None
     data = ctx.artifacts.read_bytes(record["digest"], what=f"compiled ({target}) {version.ref}")
-    return CompiledModel.from_bytes(data)
+    compiled = CompiledModel.from_bytes(data)
+    compiled.digest = record["digest"]
+    return compiled
+
+
+def serving_digest(version: ModelVersion) -> str | None:
+    """The digest of the compiled form servers use (None: the pipeline serves)."""
+    target = serving_target(version)
+    return version.compiled[target]["digest"] if target is not None else None

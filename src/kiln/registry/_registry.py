@@ -209,7 +209,10 @@ class ModelRegistry:
 
     def set_compiled(self, ref: str, target: str, record: dict | None) -> ModelVersion:
         """Record (or with None, remove) the compiled form of a version for ``target``, in one
-        transaction (``kiln compile``; the record's ``digest`` names the compiled artifact)."""
+        transaction (``kiln compile``; the record's ``digest`` names the compiled artifact).
+
+        When the form serves (``record["serving"]``, or a removal), each endpoint serving the
+        version gets a new revision with the same variants, so running servers reload it."""
         version = self.get(ref)
         with self._ws.store.write() as session:
             row = session.get(ModelVersionRow, version.id)
@@ -220,6 +223,15 @@ class ModelRegistry:
                 forms[target] = record
             row.compiled = forms or None
             session.flush()
+            if record is None or record.get("serving", True):
+                for endpoint in serving_endpoints(session, version.id):
+                    write_revision(
+                        session,
+                        endpoint,
+                        list(endpoint.variants),
+                        note=f"{version.ref}: compiled form "
+                        + (f"{target} serves" if record is not None else f"{target} removed"),
+                    )
             return ModelVersion._from_row(row)
 
     # -- approval ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from kiln.compiler import CompiledModel, load_compiled
+from kiln.compiler import CompiledModel, load_compiled, serving_digest
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.recipe import RowEncoder, probe_rows
@@ -52,6 +52,10 @@ class LoadedModel:
     # The version's compiled form (kiln compile), used before ``fast`` when present.
     compiled: CompiledModel | None = None
     fallbacks: Counter | None = None  # kiln_compiled_fallbacks_total, when served by an app
+
+
+def _compiled_digest(loaded: LoadedModel) -> str | None:
+    return loaded.compiled.digest if loaded.compiled is not None else None
 
 
 @dataclass
@@ -305,6 +309,10 @@ class EndpointCache:
         live, shadow = [], None
         for spec in endpoint.variants:
             loaded = held.get(spec["model"])
+            if loaded is not None and _compiled_digest(loaded) != serving_digest(
+                self.workspace.models.get(spec["model"])
+            ):
+                loaded = None  # compiled (or its form changed) since it was loaded: load again
             if loaded is None:
                 loaded = held[spec["model"]] = self._load_model(spec["model"])
                 log.info(
