@@ -13,8 +13,8 @@ def compile_command(
     target: str = typer.Option(
         None,
         "--target",
-        help="native (NumPy recipe + the estimator's own predict) or onnx (ONNX Runtime; pip "
-        "install 'kiln[compile]'). Default: each that can, the fastest passing parity serves.",
+        help="native (NumPy recipe + the estimator's own predict) or onnx (ONNX Runtime, from "
+        "kiln's compile extra). Default: each that can, the fastest passing parity serves.",
     ),
     as_json: bool = JsonOption,
 ) -> None:
