@@ -62,6 +62,22 @@ def prepare_workspace(home: Path):
     return ws, result.model.ref
 
 
+def register_copy(ws, ref: str, group: str) -> str:
+    """The same fitted model as the next version of ``group`` (to compile it while ``ref``
+    stays as it is); returns its reference."""
+    version = ws.models.get(ref)
+    return ws.models.register(
+        ws.models.load(version),
+        group=group,
+        algorithm=version.algorithm,
+        target=version.target,
+        hyperparameters=version.hyperparameters,
+        metrics=version.metrics,
+        dataset_version_id=version.dataset_version_id,
+        job_id=version.job_id,
+    ).ref
+
+
 def sample_record(row: int = 1) -> dict[str, Any]:
     """One row of the churn data (without the target) as a JSON-ready record."""
     import pandas as pd

@@ -23,6 +23,12 @@ peak of any single process are reported.
 
     .venv/bin/python benchmarks/transform.py              # about 3-4 minutes
     .venv/bin/python benchmarks/transform.py --rows 200000 --rounds 1   # a smoke run
+    .venv/bin/python benchmarks/transform.py --compiled   # + the model compiled (kiln compile)
+
+With ``--compiled``, the same fitted model is registered a second time and that version compiled
+(``kiln compile``, ``--compile-target``); each round then also transforms with it (CSV and
+Parquet), and the output compares its rows/s with the pipeline's (issue 20: ≥ 1.5×) and with the
+baseline (≥ 0.7× end to end).
 
 Prints a Markdown table and writes benchmarks/out/transform.json.
 """
@@ -43,6 +49,7 @@ import _common
 from _common import CHURN_CSV, TARGET, RssPoller, child_env, log, markdown_table
 
 THROUGHPUT_TARGET = 0.70
+COMPILED_SPEEDUP_TARGET = 1.5
 RSS_LIMIT_BYTES = 2 * 1024**3
 
 
@@ -234,6 +241,10 @@ def main() -> int:
     parser.add_argument(
         "--out", default="transform", help="name of the JSON file in benchmarks/out/ (no suffix)"
     )
+    parser.add_argument(
+        "--compiled", action="store_true", help="also transform with the model compiled"
+    )
+    parser.add_argument("--compile-target", default="native")
     args = parser.parse_args()
 
     began = time.perf_counter()
@@ -250,12 +261,19 @@ def main() -> int:
         small = tmp / "small.csv"
         make_big_csv(small, 1_000, args.seed)
         log(f"Wrote {args.rows:,} rows ({size / 1e6:.0f} MB) to {big}")
+        compiled_ref = None
+        if args.compiled:
+            compiled_ref = _common.register_copy(ws, ref, "churn_compiled")
+            record = ws.compile(compiled_ref, target=args.compile_target)
+            log(f"Compiled {compiled_ref} ({args.compile_target}): parity {record['parity']}")
 
         runs: dict[str, list[dict]] = {
             "baseline": [],
             "baseline_write_csv": [],
             "kiln_csv": [],
             "kiln_parquet": [],
+            "kiln_csv_compiled": [],
+            "kiln_parquet_compiled": [],
         }
         try:
             # Fixed costs, from 1,000-row runs: what a job costs before and after its rows.
@@ -280,6 +298,21 @@ def main() -> int:
                         lambda: run_kiln(ws.home, ref, big, tmp / "out.parquet", args.chunk_rows),
                     ),
                 ]
+                if compiled_ref is not None:
+                    steps += [
+                        (
+                            "kiln_csv_compiled",
+                            lambda: run_kiln(
+                                ws.home, compiled_ref, big, tmp / "out-c.csv", args.chunk_rows
+                            ),
+                        ),
+                        (
+                            "kiln_parquet_compiled",
+                            lambda: run_kiln(
+                                ws.home, compiled_ref, big, tmp / "out-c.parquet", args.chunk_rows
+                            ),
+                        ),
+                    ]
                 if round_ == 0 and not args.no_write_baseline:
                     steps.insert(
                         1,
@@ -308,6 +341,9 @@ def main() -> int:
                         raise RuntimeError(f"{name} scored {result['rows']} rows, not {args.rows}")
             check_output(model, big, tmp / "out.csv", args.rows)
             check_output(model, big, tmp / "out.parquet", args.rows)
+            if compiled_ref is not None:
+                check_output(model, big, tmp / "out-c.csv", args.rows)
+                check_output(model, big, tmp / "out-c.parquet", args.rows)
         finally:
             ws.close()
 
@@ -364,12 +400,22 @@ def main() -> int:
         # Slowest over fastest speed probe: how much the host's speed drifted during the run.
         "host_speed_spread": round(max(probes) / min(probes), 2),
     }
+    if "kiln_csv_compiled" in median:
+        for fmt in ("csv", "parquet"):
+            compiled_rate = median[f"kiln_{fmt}_compiled"]
+            targets[f"compiled_{fmt}_vs_pipeline"] = round(compiled_rate / median[f"kiln_{fmt}"], 4)
+            targets[f"compiled_{fmt}_vs_baseline"] = round(compiled_rate / median["baseline"], 4)
+        targets["compiled_speedup_met"] = (
+            targets["compiled_csv_vs_pipeline"] >= COMPILED_SPEEDUP_TARGET
+        )
 
     labels = {
         "baseline": "baseline: read_csv chunks + predict_proba (no write)",
         "baseline_write_csv": "reference: baseline + to_csv of each chunk",
         "kiln_csv": "kiln transform → CSV",
         "kiln_parquet": "kiln transform → Parquet",
+        "kiln_csv_compiled": "kiln transform, compiled → CSV",
+        "kiln_parquet_compiled": "kiln transform, compiled → Parquet",
     }
     base = median["baseline"]
     rows = []
@@ -426,6 +472,14 @@ def main() -> int:
         f"{targets['ratio_kiln_parquet_median_of_rounds']:.3f}); target >= {THROUGHPUT_TARGET}: "
         f"{verdict}"
     )
+    if "compiled_csv_vs_pipeline" in targets:
+        print(
+            f"compiled / pipeline rows/s: CSV {targets['compiled_csv_vs_pipeline']:.2f}×, "
+            f"Parquet {targets['compiled_parquet_vs_pipeline']:.2f}× (target ≥ "
+            f"{COMPILED_SPEEDUP_TARGET}); compiled / baseline: CSV "
+            f"{targets['compiled_csv_vs_baseline']:.2f}×, Parquet "
+            f"{targets['compiled_parquet_vs_baseline']:.2f}× (target ≥ {THROUGHPUT_TARGET})"
+        )
     print(
         f"Fixed cost of a transform (1,000 rows, wall): kiln {fixed_kiln:.2f}s, baseline "
         f"process {fixed_baseline:.2f}s"

@@ -140,6 +140,13 @@ class Workspace(Context):
 
         return transform(self, model, input=input, output=output, **options)
 
+    def compile(self, model: str, *, target: str | None = None, **options: Any) -> dict:
+        """Compile a model version for faster serving and batch transform, gated by parity
+        with its pipeline; see :func:`kiln.compiler.compile_model` and docs/compile.md."""
+        from kiln.compiler import compile_model
+
+        return compile_model(self, model, target, **options)
+
     @cached_property
     def monitoring(self) -> MonitoringService:
         """Baselines, monitors, alarms, schedules and retraining; see docs/monitoring.md."""

@@ -59,3 +59,33 @@ def test_small_and_large_batches_encode_alike(trained, churn_rows):
     whole = encoder.encode(_columns(frame))  # index lookups
     rows = np.vstack([encoder.encode(_columns(frame.iloc[i : i + 1])) for i in range(40)])
     assert np.array_equal(whole[:40], rows)
+
+
+def test_batches_of_mixed_values_and_arrow_columns_encode_as_single_rows(trained, churn_rows):
+    """The batch path codes each distinct value once (pandas factorize, or Arrow's dictionary
+    for batch transform): the same columns as the row-by-row lookup, whatever the values' types
+    (numbers spelled as floats, booleans beside 1, missing as None or NaN, unseen values)."""
+    import pyarrow as pa
+
+    ws, result = trained
+    model = ws.models.load(result.model.ref)
+    encoder = RowEncoder.compile(
+        model.pipeline[0], probe_rows(result.model.signature, model.pipeline[0])
+    )
+    frame = churn_rows[model.input_columns].head(40).copy()
+    columns = _columns(frame)
+    column = encoder.categorical[0]
+    mixed = columns[column].copy()
+    mixed[:8] = [1, 1.0, "1", True, None, float("nan"), "never-seen", 0]
+    columns[column] = mixed
+    whole = encoder.encode(columns)
+    rows = np.vstack(
+        [encoder.encode({c: v[i : i + 1] for c, v in columns.items()}) for i in range(40)]
+    )
+    assert np.array_equal(whole, rows)
+    as_arrow = dict(_columns(frame))
+    for name in encoder.categorical:
+        values = frame[name]
+        halves = [values.iloc[:20], values.iloc[20:]]
+        as_arrow[name] = pa.chunked_array([pa.array(h, from_pandas=True) for h in halves])
+    assert np.array_equal(encoder.encode(as_arrow), encoder.encode(_columns(frame)))

@@ -76,6 +76,26 @@ def list_(
     )
 
 
+def _compiled_summary(compiled: dict | None) -> str | None:
+    """One line per compiled form (kiln compile): target, parity, one-row latency."""
+    lines = []
+    for target, record in sorted((compiled or {}).items()):
+        parity = record.get("parity", {})
+        figure = (
+            f"max |Δp| {parity['max_abs_diff']:.1e}"
+            if "max_abs_diff" in parity
+            else f"max rel. diff {parity.get('max_rel_diff', float('nan')):.1e}"
+        )
+        latency = record.get("latency_ms", {})
+        serving = " (serving)" if record.get("serving", True) else ""
+        lines.append(
+            f"{target}{serving}: parity {figure} on {parity.get('rows', '?')} rows; one row "
+            f"{latency.get('compiled', float('nan')):.3f} ms (pipeline "
+            f"{latency.get('pipeline', float('nan')):.3f} ms); {record.get('compiled_at', '')}"
+        )
+    return "\n".join(lines) or None
+
+
 @app.command()
 def show(
     ctx: typer.Context,
@@ -119,6 +139,7 @@ def show(
             "retraining": _retraining_summary(version.details),
             "problem": (version.details or {}).get("problem"),
             "criteria": _criteria_summary(version.details),
+            "compiled": _compiled_summary(version.compiled),
             "libraries": ", ".join(f"{k} {v}" for k, v in version.library_versions.items()),
             "created": f"{version.created_at:%Y-%m-%d %H:%M:%S} by {version.created_by}",
         },

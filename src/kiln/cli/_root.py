@@ -29,6 +29,7 @@ from kiln.cli._common import (
     transform_progress,
     workspace,
 )
+from kiln.cli._compile import compile_command as _compile_command
 from kiln.cli._lineage import lineage as _lineage_command
 from kiln.cli._script import train_with_script
 
@@ -62,6 +63,7 @@ app.add_typer(_alarms_cli.app, name="alarms")
 app.add_typer(_scheduler_cli.app, name="scheduler")
 app.add_typer(_clarify.app, name="clarify")
 app.command("lineage")(_lineage_command)
+app.command("compile")(_compile_command)
 app.add_typer(_problems_cli.app, name="problem")
 app.add_typer(_pipelines_cli.app, name="pipelines")
 

@@ -114,7 +114,7 @@ class RowEncoder:
             else:
                 block = np.zeros((n, self.width))
                 for j, name_j in enumerate(self.categorical):
-                    if n > VECTOR_ROWS:
+                    if n > VECTOR_ROWS or hasattr(columns[name_j], "dictionary_encode"):
                         self._one_hot_batch(block, j, columns[name_j])
                         continue
                     lookup, unknown, offset = self.lookup[j], self.unknown[j], self.offsets[j]
@@ -131,8 +131,34 @@ class RowEncoder:
         return np.hstack(parts) if len(parts) > 1 else parts[0]
 
     def _one_hot_batch(self, block: np.ndarray, j: int, values) -> None:
-        """Vectorised one-hot of column ``j`` for many rows (the same text conversion as the
-        recipe's, then an index lookup)."""
+        """Vectorised one-hot of column ``j`` for many rows: each distinct value converted to
+        the recipe's text once (a column holds few), then every row by its code. ``values`` is
+        an object array or an Arrow array (batch transform: encoded in Arrow, no Python object
+        per row)."""
+        if hasattr(values, "dictionary_encode"):
+            import pyarrow.compute as pc
+
+            if hasattr(values, "combine_chunks"):
+                values = values.combine_chunks()
+            encoded = values.dictionary_encode()
+            codes = pc.fill_null(encoded.indices, -1).to_numpy()
+            distinct = encoded.dictionary.to_pylist()
+        else:
+            codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+            if any(isinstance(v, bool | np.bool_) for v in distinct):
+                # True == 1 to a hash table: factorize would merge them; the recipe does not.
+                self._one_hot_values(block, j, values)
+                return
+        missing = self.lookup[j].get(MISSING_CATEGORY, self.unknown[j])
+        texts = [MISSING_CATEGORY if v is None or v != v else category_text(v) for v in distinct]
+        found = self.indexes[j].get_indexer(texts) if texts else np.empty(0, dtype=int)
+        per_value = np.where(found >= 0, self.positions[j][found], self.unknown[j])
+        # Code -1 (missing) reads the last entry: the missing category's column.
+        positions = np.append(per_value, missing).astype(int)[codes]
+        hit = positions >= 0
+        block[np.flatnonzero(hit), self.offsets[j] + positions[hit]] = 1.0
+
+    def _one_hot_values(self, block: np.ndarray, j: int, values) -> None:
         column = pd.Series(values, dtype=object)
         text = column.map(category_text, na_action="ignore").where(column.notna(), MISSING_CATEGORY)
         codes = self.indexes[j].get_indexer(text)

@@ -207,6 +207,33 @@ class ModelRegistry:
             session.flush()
             return ModelVersion._from_row(row)
 
+    def set_compiled(self, ref: str, target: str, record: dict | None) -> ModelVersion:
+        """Record (or with None, remove) the compiled form of a version for ``target``, in one
+        transaction (``kiln compile``; the record's ``digest`` names the compiled artifact).
+
+        When the form serves (``record["serving"]``, or a removal), each endpoint serving the
+        version gets a new revision with the same variants, so running servers reload it."""
+        version = self.get(ref)
+        with self._ws.store.write() as session:
+            row = session.get(ModelVersionRow, version.id)
+            forms = dict(row.compiled or {})
+            if record is None:
+                forms.pop(target, None)
+            else:
+                forms[target] = record
+            row.compiled = forms or None
+            session.flush()
+            if record is None or record.get("serving", True):
+                for endpoint in serving_endpoints(session, version.id):
+                    write_revision(
+                        session,
+                        endpoint,
+                        list(endpoint.variants),
+                        note=f"{version.ref}: compiled form "
+                        + (f"{target} serves" if record is not None else f"{target} removed"),
+                    )
+            return ModelVersion._from_row(row)
+
     # -- approval ---------------------------------------------------------------------------
 
     def approve(self, ref: str, *, reason: str = "") -> ModelVersion:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kiln
+from kiln.compiler import request_columns
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.serving._access import AccessLog
@@ -37,6 +38,7 @@ from kiln.serving._cache import (
     LoadedVariant,
 )
 from kiln.serving._capture import CaptureWriter
+from kiln.serving._compiled import count_fallback, fallback_counter, score_compiled
 from kiln.serving._explain import explain_predictions
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
@@ -252,6 +254,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     app.state.serverless = serverless
     app.state.metrics_registry = registry = metrics.registry
     app.state.multimodels = multimodels = MultiModels(workspace, cache, registry=registry)
+    cache.fallbacks = fallback_counter(registry)
     refused = Counter(
         "kiln_requests_refused",
         "Requests refused for their API key or rate limit, by error code.",
@@ -476,6 +479,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         metrics.predictions(name, variant.name, variant.model_ref, predictions)
         units = None
         if explain:  # docs/clarify.md: per-row SHAP attributions
+            if variant.loaded.compiled is not None:
+                count_fallback(variant.loaded, "explain")
             units = await off_loop(
                 partial(explain_predictions, fast_rows=FAST_PATH_MAX_ROWS),
                 variant.loaded,
@@ -615,7 +620,12 @@ def score_json(loaded: LoadedModel, body: bytes) -> tuple[list, list[str]]:
             f"The body is not valid JSON: {exc}.", code="request.malformed-json"
         ) from None
     rows = loaded.schema.records(parsed)
-    if loaded.fast is not None and len(rows) <= FAST_PATH_MAX_ROWS:
+    if loaded.compiled is not None:
+        columns, warnings = loaded.schema.columns_from_records(rows)
+        scores = score_compiled(loaded, columns)
+        if scores is not None:
+            return loaded.model.format_predictions(scores), warnings
+    elif loaded.fast is not None and len(rows) <= FAST_PATH_MAX_ROWS:
         columns, warnings = loaded.schema.columns_from_records(rows)
         try:
             scores = loaded.model.score_encoded(loaded.fast.encode(columns))
@@ -632,6 +642,10 @@ def score_json(loaded: LoadedModel, body: bytes) -> tuple[list, list[str]]:
 def score_csv(loaded: LoadedModel, body: bytes) -> tuple[list, list[str]]:
     """Parse, check and score a CSV body: the predictions and the warnings."""
     frame, warnings = loaded.schema.frame_from_csv(body)
+    if loaded.compiled is not None:
+        scores = score_compiled(loaded, request_columns(frame, loaded.model.signature))
+        if scores is not None:
+            return loaded.model.format_predictions(scores), warnings
     return _predict(loaded, frame), warnings
 
 

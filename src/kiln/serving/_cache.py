@@ -17,6 +17,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
+
+from kiln.compiler import CompiledModel, load_compiled, serving_digest
 from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.recipe import RowEncoder, probe_rows
@@ -47,6 +50,13 @@ class LoadedModel:
     model: TrainedModel
     schema: RequestSchema
     fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
+    # The version's compiled form (kiln compile), used before ``fast`` when present.
+    compiled: CompiledModel | None = None
+    fallbacks: Counter | None = None  # kiln_compiled_fallbacks_total, when served by an app
+
+
+def _compiled_digest(loaded: LoadedModel) -> str | None:
+    return loaded.compiled.digest if loaded.compiled is not None else None
 
 
 class _Unloaded:
@@ -194,6 +204,7 @@ class EndpointCache:
         # Held while the snapshot is rebuilt: by a refresh, and by a serverless endpoint's unload
         # or cold start, so none of them publishes over another's change.
         self._changing = threading.RLock()
+        self.fallbacks: Counter | None = None  # set by create_app: kiln_compiled_fallbacks_total
 
     @property
     def loaded(self) -> dict[str, LoadedEndpoint]:
@@ -334,6 +345,10 @@ class EndpointCache:
         live, shadow = [], None
         for spec in endpoint.variants:
             loaded = held.get(spec["model"])
+            if loaded is not None and _compiled_digest(loaded) != serving_digest(
+                self.workspace.models.get(spec["model"])
+            ):
+                loaded = None  # compiled (or its form changed) since it was loaded: load again
             if loaded is None and cold:
                 loaded = held[spec["model"]] = self._unloaded_model(spec["model"])
             elif loaded is None:
@@ -344,7 +359,9 @@ class EndpointCache:
                     spec["name"],
                     loaded.ref,
                     endpoint.revision,
-                    ", compiled recipe" if loaded.fast else "",
+                    f", compiled ({loaded.compiled.target})"
+                    if loaded.compiled
+                    else (", compiled recipe" if loaded.fast else ""),
                 )
             role = spec.get("role", "live")
             variant = LoadedVariant(
@@ -433,7 +450,12 @@ class EndpointCache:
         if model.problem_type in ("binary", "multiclass", "regression"):
             preprocessor = model.pipeline[0]
             fast = RowEncoder.compile(preprocessor, probe_rows(version.signature, preprocessor))
-        return LoadedModel(version.ref, model, RequestSchema(version.signature), fast)
+        compiled = load_compiled(self.workspace, version)
+        if compiled is not None:
+            compiled.set_threads(1)
+        return LoadedModel(
+            version.ref, model, RequestSchema(version.signature), fast, compiled, self.fallbacks
+        )
 
     # -- reading, from requests ---------------------------------------------------------------
     def lookup(self, name: str) -> LoadedEndpoint:

@@ -341,6 +341,7 @@ class _Scorer:
         # Here, not at the top: the command that starts a transform imports this module, and
         # needs neither scikit-learn nor the recipe (seconds of its fixed cost).
         from kiln.algorithms import default_threads
+        from kiln.compiler import load_compiled
         from kiln.recipe import RowEncoder, probe_rows
 
         self.version = version
@@ -349,6 +350,12 @@ class _Scorer:
         self.model.set_threads(threads or default_threads())
         self.schema = RequestSchema(version.signature)
         self.encoder = None
+        # The version's compiled form (kiln compile) scores first; the pipeline takes a chunk
+        # it fails on (counted in ``fallbacks``).
+        self.compiled = load_compiled(workspace, version, batch=True)
+        self.fallbacks = 0
+        if self.compiled is not None:
+            self.compiled.set_threads(threads or default_threads())
         if self.model.problem_type in ("binary", "multiclass", "regression"):
             self.encoder = RowEncoder.compile(
                 self.model.pipeline[0], probe_rows(version.signature, self.model.pipeline[0])
@@ -357,6 +364,11 @@ class _Scorer:
     def predictions(self, table: pa.Table) -> pa.Table:
         import pyarrow as pa
 
+        if self.compiled is not None:
+            scores = self._compiled_scores(table)
+            if scores is not None:
+                scored = self.model.table_from_scores(scores, pd_range(table.num_rows))
+                return pa.Table.from_pandas(scored, preserve_index=False)
         frame = _model_frame(table, self.schema)
         if self.encoder is not None:
             columns = {name: frame[name].to_numpy() for name in self.schema.columns}
@@ -366,6 +378,31 @@ class _Scorer:
             scored = self.model.prediction_table(frame)
         return pa.Table.from_pandas(scored, preserve_index=False)
 
+    def _compiled_scores(self, table: pa.Table):
+        """The compiled form on the chunk's Arrow columns, without pandas: numbers as float64
+        arrays, the other columns handed over as Arrow (one-hot coded per distinct value). None
+        when it fails: the pipeline then scores the chunk (or raises what the model would)."""
+        import pyarrow as pa
+
+        try:
+            columns = {}
+            for name in self.schema.columns:
+                column = table.column(name)
+                if self.schema.dtypes[name] == "number":
+                    columns[name] = column.cast(pa.float64()).to_numpy()
+                else:
+                    columns[name] = column
+            return self.compiled.score(columns)
+        except Exception:  # any failure of the compiled form: the pipeline takes the chunk
+            self.fallbacks += 1
+            return None
+
+
+def pd_range(rows: int):
+    import pandas as pd
+
+    return pd.RangeIndex(rows)
+
 
 def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     if spec.get("parts") is not None:
@@ -374,7 +411,12 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
     scorer = _Scorer(workspace, workspace.models.get_by_id(spec["model_version_id"]))
     version = scorer.version
     context.log(
-        "Scoring with the " + ("compiled recipe." if scorer.encoder else "model's pipeline.")
+        "Scoring with the "
+        + (
+            f"model's compiled form ({scorer.compiled.target})."
+            if scorer.compiled
+            else ("compiled recipe." if scorer.encoder else "model's pipeline.")
+        )
     )
     source, target = Path(spec["input"]), Path(spec["output"])
     size = source.stat().st_size
@@ -389,6 +431,8 @@ def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> di
     context.log(
         f"Wrote {rows} predictions to {target} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s)."
     )
+    if scorer.fallbacks:
+        context.log(f"The pipeline scored {scorer.fallbacks} chunk(s) the compiled form failed on.")
     return {"rows": rows, "output": str(target), "seconds": round(seconds, 3), "model": version.ref}
 
 

@@ -57,8 +57,14 @@ class TransformOp(Op):
             self.model = PowerTransformer(method=method, standardize=False).fit(X)
 
     def apply(self, frame):
+        out = self.apply_numbers(frame.numbers(self.columns))
+        frame.put(pd.DataFrame(out, columns=self.columns), NUMERIC)
+        return frame
+
+    def apply_numbers(self, X: np.ndarray) -> np.ndarray:
+        """The function on a float matrix of ``self.columns`` (missing as NaN): what ``apply``
+        puts in the frame, and what a compiled model (kiln compile) runs on request columns."""
         function = self.step.function
-        X = frame.numbers(self.columns)
         with np.errstate(all="ignore"):
             if function == "cbrt":
                 out = np.cbrt(X)
@@ -72,8 +78,7 @@ class TransformOp(Op):
                     out[np.isnan(safe)] = np.nan
                 else:
                     out = _DOMAINS[function][2](safe)
-        frame.put(pd.DataFrame(out, columns=self.columns), NUMERIC)
-        return frame
+        return out
 
 
 @performs(s.Bin)
