@@ -486,8 +486,9 @@ def deploy(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Deploy a model version to an endpoint: alone, as a variant, as a shadow, or guarded;
-    or make a multi-model endpoint (--multi-model)."""
+    """Deploy a model version to an endpoint (alone, as a variant or shadow, guarded).
+
+    Or, with --multi-model, make an endpoint that serves any deployable version a request names."""
     from kiln.endpoints import Endpoint
 
     ws = workspace(ctx)
