@@ -108,3 +108,28 @@ def test_autoscale_command_and_scaling_events(trained_copy, run_cli):
     assert (event.action, event.before, event.after, event.value) == ("scale-out", 1, 3, 512.0)
     run_cli("endpoints", "autoscale", "churn", "--off", home=home, check=True)
     assert "autoscale" not in ws.endpoints.get("churn").config
+
+
+def test_changing_one_serverless_setting_keeps_the_other(trained_copy):
+    ws, _ = trained_copy
+    ws.endpoints.set_serverless("churn", max_concurrency=5, idle_timeout="2m")
+    ws.endpoints.set_serverless("churn", idle_timeout="30m")
+    assert ws.endpoints.get("churn").config["serverless"] == {
+        "max_concurrency": 5,
+        "idle_timeout_seconds": 1800.0,
+    }
+    ws.endpoints.set_serverless("churn", max_concurrency=7)
+    assert ws.endpoints.get("churn").config["serverless"]["idle_timeout_seconds"] == 1800.0
+
+
+def test_a_multi_model_endpoint_cannot_be_made_serverless(trained_copy):
+    from kiln.errors import StateError
+
+    ws, _ = trained_copy
+    ws.endpoints.deploy(endpoint="stores", multi_model=True, allow_unapproved=True)
+    revision = ws.endpoints.get("stores").revision
+    with pytest.raises(StateError, match="'stores' is a multi-model") as caught:
+        ws.endpoints.set_serverless("stores", idle_timeout="1m")
+    assert caught.value.code == "multimodel.not-supported"
+    assert ws.endpoints.get("stores").revision == revision  # nothing written
+    ws.endpoints.set_serverless("stores", off=True)  # turning it off is always allowed

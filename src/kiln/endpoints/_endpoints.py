@@ -655,7 +655,16 @@ class EndpointService:
     ) -> Endpoint:
         """Make the endpoint serverless (its models unloaded after ``idle_timeout`` without a
         request, at most ``max_concurrency`` requests in flight per server process), or with
-        ``off`` a plain real-time endpoint again. See docs/serverless.md."""
+        ``off`` a plain real-time endpoint again. A setting not given keeps its value (the
+        default on an endpoint that was not serverless). See docs/serverless.md."""
+        config = self.get(name).config
+        if not off:
+            refuse_multi_model(config, name, "be serverless (it loads each model on first use)")
+        current = config.get("serverless") or {}
+        if max_concurrency is None:
+            max_concurrency = current.get("max_concurrency")
+        if idle_timeout is None:
+            idle_timeout = current.get("idle_timeout_seconds")
         value = (
             None
             if off
