@@ -146,3 +146,22 @@ def test_a_released_invocation_is_pending_again_without_using_an_attempt(ws):
     again = queue.get(taken.id)
     assert again.status == "Pending" and again.attempts == 0 and again.lease_owner is None
     assert queue.claim(["churn"], "next-server").attempts == 1
+
+
+def test_deleting_an_endpoint_fails_its_unfinished_invocations(ws):
+    queue = ws.endpoints.async_queue
+    waiting = ws.endpoints.async_invoke("churn", b'[{"tenure": 1}]')
+    taken = queue.claim(["churn"], "server-a")
+    done = ws.endpoints.async_invoke("churn", b'[{"tenure": 2}]')
+    done = queue.complete(queue.claim(["churn"], "server-a"), "server-a", model="m", rows=1)
+    pending = ws.endpoints.async_invoke("churn", b'[{"tenure": 3}]')
+    ws.endpoints.delete("churn")
+    for inference_id in (waiting.id, pending.id):
+        failed = ws.endpoints.async_status(inference_id)
+        assert failed.status == "Failed" and failed.error_code == "async.endpoint-deleted"
+        assert "'churn' was deleted" in failed.error and failed.lease_owner is None
+    assert ws.endpoints.async_status(done.id).status == "Completed"  # a finished one stays
+    assert queue.complete(taken, "server-a", model="m", rows=1) is None  # its worker lost it
+    # A new endpoint of the same name does not inherit the old one's queue.
+    ws.endpoints.deploy("churn:1", endpoint="churn", allow_unapproved=True)
+    assert queue.claim(["churn"], "server-b") is None

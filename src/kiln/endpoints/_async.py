@@ -615,6 +615,31 @@ class AsyncQueue:
             yield orjson.dumps(records[start : start + rows]), True
 
 
+def fail_unfinished(session, endpoint: str) -> int:
+    """Fail the endpoint's Pending and InProgress invocations (it is being deleted), in the
+    caller's transaction, so they neither wait forever nor are scored by a later endpoint of the
+    same name; returns how many. A worker still scoring one finds it taken and drops its output."""
+    gone = KilnError(
+        f"Endpoint {endpoint!r} was deleted before this invocation finished. Submit it again to "
+        "an endpoint that exists.",
+        code="async.endpoint-deleted",
+    )
+    table = AsyncInvocationRow
+    return session.execute(
+        update(table)
+        .where((table.endpoint == endpoint) & table.status.in_((PENDING, IN_PROGRESS)))
+        .values(
+            status=FAILED,
+            finished_at=now(),
+            lease_owner=None,
+            lease_expires_at=None,
+            error=gone.message,
+            error_code=gone.code,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def _process_alive(owner: str, host: str) -> bool:
     """Whether the process of lease owner ``HOST:PID:...`` (on this host) still runs."""
     try:

@@ -411,10 +411,14 @@ class EndpointService:
     def delete(self, name: str) -> Endpoint:
         """Delete an endpoint and its deployment history; the models it served stay.
 
-        A running server stops serving it within a second (then answers 404).
+        A running server stops serving it within a second (then answers 404). Its asynchronous
+        invocations not yet finished are Failed (``async.endpoint-deleted``).
         """
+        from kiln.endpoints._async import fail_unfinished
+
         endpoint = self.get(name)
         with self._ws.store.write() as session:
+            fail_unfinished(session, name)
             session.execute(
                 sql_delete(DeploymentRow).where(DeploymentRow.endpoint_id == endpoint.id)
             )
