@@ -165,3 +165,12 @@ def test_deleting_an_endpoint_fails_its_unfinished_invocations(ws):
     # A new endpoint of the same name does not inherit the old one's queue.
     ws.endpoints.deploy("churn:1", endpoint="churn", allow_unapproved=True)
     assert queue.claim(["churn"], "server-b") is None
+
+
+def test_an_input_url_no_filesystem_can_open_is_unreadable_not_a_processing_failure(ws):
+    from kiln.errors import DataError
+
+    invocation = ws.endpoints.async_invoke("churn", input_location="gs://bucket/rows.csv")
+    with pytest.raises(DataError, match="gs://bucket/rows.csv: ImportError") as caught:
+        list(ws.endpoints.async_queue.input_chunks(invocation, rows=10))
+    assert caught.value.code == "async.input-unreadable"

@@ -592,8 +592,8 @@ class AsyncQueue:
             return
         try:
             handle = _open_location(location)
-        except (OSError, ValueError) as exc:
-            raise unreadable(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - any filesystem's error (botocore's, a missing
+            raise unreadable(exc) from exc  # gcsfs) is the input's, never a processing failure
         with handle:
             if invocation.content_type == CSV_TYPE:
                 import pandas as pd
