@@ -133,3 +133,19 @@ def test_a_multi_model_endpoint_cannot_be_made_serverless(trained_copy):
     assert caught.value.code == "multimodel.not-supported"
     assert ws.endpoints.get("stores").revision == revision  # nothing written
     ws.endpoints.set_serverless("stores", off=True)  # turning it off is always allowed
+
+
+def test_endpoints_show_names_the_scaling_and_async_settings(trained_copy, run_cli):
+    ws, _ = trained_copy
+    ws.endpoints.set_serverless("churn", max_concurrency=5, idle_timeout="2m")
+    ws.endpoints.set_autoscale("churn", max_workers=3, target_cpu=60)
+    ws.endpoints.async_config("churn", timeout="5m")
+    out = run_cli("endpoints", "show", "churn", home=ws.home, check=True).stdout
+    fields = {
+        line.split()[0]: " ".join(line.split()[1:])
+        for line in out.splitlines()
+        if line.startswith("  ") and line.strip()
+    }
+    assert fields["serverless"] == "max_concurrency=5, idle_timeout_seconds=120"
+    assert fields["autoscale"].startswith("min_workers=1, max_workers=3, metric=cpu_percent")
+    assert fields["async"] == "timeout_seconds=300"
