@@ -76,7 +76,7 @@ def test_deploy_serverless_flags_and_bad_input(trained_copy, run_cli):
     ws.endpoints.deploy(ref, endpoint="quiet", allow_unapproved=True)
     assert ws.endpoints.get("quiet").config == endpoint.config
     out = run_cli("endpoints", "serverless", "quiet", "--off", home=home, check=True)
-    assert "off" in out.stdout and ws.endpoints.get("quiet").config == {}
+    assert "quiet: off (revision" in out.stdout and ws.endpoints.get("quiet").config == {}
 
 
 def test_autoscale_command_and_scaling_events(trained_copy, run_cli):
