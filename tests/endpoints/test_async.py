@@ -174,3 +174,14 @@ def test_an_input_url_no_filesystem_can_open_is_unreadable_not_a_processing_fail
     with pytest.raises(DataError, match="gs://bucket/rows.csv: ImportError") as caught:
         list(ws.endpoints.async_queue.input_chunks(invocation, rows=10))
     assert caught.value.code == "async.input-unreadable"
+
+
+def test_a_multi_model_endpoint_takes_no_async_settings(ws):
+    from kiln.errors import StateError
+
+    ws.endpoints.deploy(endpoint="stores", multi_model=True, allow_unapproved=True)
+    revision = ws.endpoints.get("stores").revision
+    with pytest.raises(StateError, match="'stores' is a multi-model") as caught:
+        ws.endpoints.async_config("stores", max_concurrency=3)
+    assert caught.value.code == "multimodel.not-supported"
+    assert ws.endpoints.get("stores").revision == revision  # nothing written

@@ -168,7 +168,9 @@ class AsyncQueue:
     ) -> Endpoint:
         """Set the endpoint's asynchronous settings (those not given keep their value; ``reset``
         goes back to the defaults), as its next revision."""
-        current = {} if reset else dict(self._ws.endpoints.get(endpoint).config.get("async") or {})
+        config = self._ws.endpoints.get(endpoint).config
+        _refuse_multi_model(config, endpoint)
+        current = {} if reset else dict(config.get("async") or {})
         if max_concurrency is not None:
             if not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= MAX_CONCURRENCY:
                 raise _bad_config(
@@ -230,13 +232,7 @@ class AsyncQueue:
                 code="async.bad-input",
             )
         config = self._ws.endpoints.get(endpoint).config  # also: the endpoint exists
-        if MULTI_MODEL in config:
-            raise StateError(
-                f"Endpoint {endpoint!r} is a multi-model endpoint, whose requests each name a "
-                "model; asynchronous invocations go to an endpoint of one model (or variants). "
-                "Deploy the model to its own endpoint for them.",
-                code="multimodel.not-supported",
-            )
+        _refuse_multi_model(config, endpoint)
         settings = async_settings(config)
         inference_id = uuid.uuid4().hex
         if payload is not None:
@@ -613,6 +609,16 @@ class AsyncQueue:
         records = _json_records(data)
         for start in range(0, len(records), rows):
             yield orjson.dumps(records[start : start + rows]), True
+
+
+def _refuse_multi_model(config: dict, endpoint: str) -> None:
+    if MULTI_MODEL in config:
+        raise StateError(
+            f"Endpoint {endpoint!r} is a multi-model endpoint, whose requests each name a "
+            "model; asynchronous invocations go to an endpoint of one model (or variants). "
+            "Deploy the model to its own endpoint for them.",
+            code="multimodel.not-supported",
+        )
 
 
 def fail_unfinished(session, endpoint: str) -> int:
