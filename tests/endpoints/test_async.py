@@ -185,3 +185,20 @@ def test_a_multi_model_endpoint_takes_no_async_settings(ws):
         ws.endpoints.async_config("stores", max_concurrency=3)
     assert caught.value.code == "multimodel.not-supported"
     assert ws.endpoints.get("stores").revision == revision  # nothing written
+
+
+def test_a_result_written_where_it_cannot_be_names_the_path(ws, tmp_path):
+    from kiln.errors import ConfigError
+
+    queue = ws.endpoints.async_queue
+    ws.endpoints.async_invoke("churn", b'[{"tenure": 1}]')
+    invocation = queue.claim(["churn"], "server-a")
+    output = tmp_path / "output.jsonl"
+    output.write_bytes(b'{"label": "No"}\n')
+    queue.write_output(invocation, output)
+    queue.complete(invocation, "server-a", model="churn:1", rows=1)
+    for out in (tmp_path, tmp_path / "missing" / "p.jsonl"):
+        with pytest.raises(ConfigError, match=f"to {out}: ") as caught:
+            ws.endpoints.async_result(invocation.id, out=out)
+        assert caught.value.code == "async.bad-output"
+    assert ws.endpoints.async_result(invocation.id) == b'{"label": "No"}\n'

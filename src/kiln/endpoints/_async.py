@@ -369,7 +369,14 @@ class AsyncQueue:
         if out is None:
             return data
         path = Path(out)
-        path.write_bytes(data)
+        try:
+            path.write_bytes(data)
+        except OSError as exc:  # a folder, a missing parent, no permission
+            raise ConfigError(
+                f"Cannot write the output of {inference_id} to {path}: {exc.strerror or exc}. "
+                "Give a file path in an existing folder (e.g. -o predictions.jsonl).",
+                code="async.bad-output",
+            ) from exc
         return path
 
     def read_output(self, invocation: AsyncInvocation) -> bytes:
