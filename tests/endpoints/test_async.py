@@ -202,3 +202,15 @@ def test_a_result_written_where_it_cannot_be_names_the_path(ws, tmp_path):
             ws.endpoints.async_result(invocation.id, out=out)
         assert caught.value.code == "async.bad-output"
     assert ws.endpoints.async_result(invocation.id) == b'{"label": "No"}\n'
+
+
+def test_a_payload_file_of_unknown_format_and_an_unknown_endpoint_are_named(ws, tmp_path):
+    rows = tmp_path / "rows.txt"
+    rows.write_text("tenure\n1\n")
+    with pytest.raises(RequestError, match="rows.txt") as caught:
+        ws.endpoints.async_invoke("churn", rows)
+    assert caught.value.code == "async.unsupported-input"
+    assert ws.endpoints.async_invoke("churn", rows, content_type="text/csv").status == "Pending"
+    with pytest.raises(NotFound, match="'nosuch'"):
+        ws.endpoints.async_list("nosuch")
+    assert ws.endpoints.async_list("churn", status="Failed") == []  # it exists: nothing failed

@@ -338,7 +338,7 @@ class AsyncQueue:
     def list(
         self, endpoint: str | None = None, *, status: str | None = None, limit: int | None = 50
     ) -> list[AsyncInvocation]:
-        """Invocations, newest first."""
+        """Invocations, newest first (those of a deleted endpoint too)."""
         query = select(AsyncInvocationRow).order_by(AsyncInvocationRow.created_at.desc())
         if endpoint is not None:
             query = query.where(AsyncInvocationRow.endpoint == endpoint)
@@ -352,7 +352,10 @@ class AsyncQueue:
         if limit is not None:
             query = query.limit(limit)
         with self._ws.store.read() as session:
-            return [AsyncInvocation._from_row(r) for r in session.scalars(query)]
+            found = [AsyncInvocation._from_row(r) for r in session.scalars(query)]
+        if not found and endpoint is not None:
+            self._ws.endpoints.get(endpoint)  # a name that never was: NotFound, not silence
+        return found
 
     def result(self, inference_id: str, *, out: str | os.PathLike | None = None) -> bytes | Path:
         """The output of a Completed invocation (JSON lines, one prediction per input row, in
@@ -702,7 +705,14 @@ def _json_records(data: bytes) -> list:
 
 def async_media_type(content_type: str | None, payload) -> str:
     if content_type is None and payload is not None and not isinstance(payload, bytes):
-        content_type = _SUFFIX_TYPES.get(Path(payload).suffix.lower(), JSON_TYPE)
+        content_type = _SUFFIX_TYPES.get(Path(payload).suffix.lower())
+        if content_type is None:  # a CSV file named rows.txt would fail later as bad JSON
+            raise RequestError(
+                f"Cannot tell the format of the payload file {str(payload)[:200]!r} from its "
+                "name: use a .csv, .json or .jsonl file, or say which with --content-type "
+                "(SDK: content_type=).",
+                code="async.unsupported-input",
+            )
     media = (content_type or JSON_TYPE).split(";")[0].strip().lower()
     if media in (JSON_TYPE, "", "*/*"):
         return JSON_TYPE
