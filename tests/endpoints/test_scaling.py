@@ -149,3 +149,15 @@ def test_endpoints_show_names_the_scaling_and_async_settings(trained_copy, run_c
     assert fields["serverless"] == "max_concurrency=5, idle_timeout_seconds=120"
     assert fields["autoscale"].startswith("min_workers=1, max_workers=3, metric=cpu_percent")
     assert fields["async"] == "timeout_seconds=300"
+
+
+def test_a_guarded_deploy_refused_up_front_leaves_the_endpoint_as_it_was(two_models_copy):
+    ws, _, second = two_models_copy
+    before = ws.endpoints.get("churn")
+    for options in ({"alarms": ["nosuch"]}, {"alarm_window": "nonsense"}):
+        with pytest.raises(ConfigError):
+            ws.endpoints.deploy(
+                second, endpoint="churn", strategy="canary:10%:5m", serverless=True, **options
+            )
+    after = ws.endpoints.get("churn")
+    assert (after.revision, after.config) == (before.revision, before.config)

@@ -199,8 +199,6 @@ class EndpointService:
                 )
             from kiln.endpoints._rollout import start_rollout
 
-            for section, value in sections.items():  # the endpoint's own setting, set first
-                self.set_config(endpoint, section, value, note=f"{section} on")
             return start_rollout(
                 self._ws,
                 version,
@@ -210,6 +208,7 @@ class EndpointService:
                 alarms=alarms,
                 alarm_window=alarm_window,
                 allow_unapproved=allow_unapproved,
+                sections=sections,
                 on_log=on_log,
             )
         self._ws.models.load(version)  # refuses a missing or tampered artifact up front
