@@ -211,6 +211,9 @@ def test_a_payload_file_of_unknown_format_and_an_unknown_endpoint_are_named(ws, 
         ws.endpoints.async_invoke("churn", rows)
     assert caught.value.code == "async.unsupported-input"
     assert ws.endpoints.async_invoke("churn", rows, content_type="text/csv").status == "Pending"
+    with pytest.raises(NotFound, match="No payload file") as caught:
+        ws.endpoints.async_invoke("churn", tmp_path / "missing")
+    assert caught.value.code == "async.input-not-found"
     with pytest.raises(NotFound, match="'nosuch'"):
         ws.endpoints.async_list("nosuch")
     assert ws.endpoints.async_list("churn", status="Failed") == []  # it exists: nothing failed

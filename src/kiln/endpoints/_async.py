@@ -706,7 +706,8 @@ def _json_records(data: bytes) -> list:
 def async_media_type(content_type: str | None, payload) -> str:
     if content_type is None and payload is not None and not isinstance(payload, bytes):
         content_type = _SUFFIX_TYPES.get(Path(payload).suffix.lower())
-        if content_type is None:  # a CSV file named rows.txt would fail later as bad JSON
+        # A CSV file named rows.txt would fail later as bad JSON (a missing file: NotFound later).
+        if content_type is None and _is_file(Path(payload)):
             raise RequestError(
                 f"Cannot tell the format of the payload file {str(payload)[:200]!r} from its "
                 "name: use a .csv, .json or .jsonl file, or say which with --content-type "
