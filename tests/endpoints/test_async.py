@@ -146,3 +146,74 @@ def test_a_released_invocation_is_pending_again_without_using_an_attempt(ws):
     again = queue.get(taken.id)
     assert again.status == "Pending" and again.attempts == 0 and again.lease_owner is None
     assert queue.claim(["churn"], "next-server").attempts == 1
+
+
+def test_deleting_an_endpoint_fails_its_unfinished_invocations(ws):
+    queue = ws.endpoints.async_queue
+    waiting = ws.endpoints.async_invoke("churn", b'[{"tenure": 1}]')
+    taken = queue.claim(["churn"], "server-a")
+    done = ws.endpoints.async_invoke("churn", b'[{"tenure": 2}]')
+    done = queue.complete(queue.claim(["churn"], "server-a"), "server-a", model="m", rows=1)
+    pending = ws.endpoints.async_invoke("churn", b'[{"tenure": 3}]')
+    ws.endpoints.delete("churn")
+    for inference_id in (waiting.id, pending.id):
+        failed = ws.endpoints.async_status(inference_id)
+        assert failed.status == "Failed" and failed.error_code == "async.endpoint-deleted"
+        assert "'churn' was deleted" in failed.error and failed.lease_owner is None
+    assert ws.endpoints.async_status(done.id).status == "Completed"  # a finished one stays
+    assert queue.complete(taken, "server-a", model="m", rows=1) is None  # its worker lost it
+    # A new endpoint of the same name does not inherit the old one's queue.
+    ws.endpoints.deploy("churn:1", endpoint="churn", allow_unapproved=True)
+    assert queue.claim(["churn"], "server-b") is None
+
+
+def test_an_input_url_no_filesystem_can_open_is_unreadable_not_a_processing_failure(ws):
+    from kiln.errors import DataError
+
+    invocation = ws.endpoints.async_invoke("churn", input_location="gs://bucket/rows.csv")
+    with pytest.raises(DataError, match="gs://bucket/rows.csv: ImportError") as caught:
+        list(ws.endpoints.async_queue.input_chunks(invocation, rows=10))
+    assert caught.value.code == "async.input-unreadable"
+
+
+def test_a_multi_model_endpoint_takes_no_async_settings(ws):
+    from kiln.errors import StateError
+
+    ws.endpoints.deploy(endpoint="stores", multi_model=True, allow_unapproved=True)
+    revision = ws.endpoints.get("stores").revision
+    with pytest.raises(StateError, match="'stores' is a multi-model") as caught:
+        ws.endpoints.async_config("stores", max_concurrency=3)
+    assert caught.value.code == "multimodel.not-supported"
+    assert ws.endpoints.get("stores").revision == revision  # nothing written
+
+
+def test_a_result_written_where_it_cannot_be_names_the_path(ws, tmp_path):
+    from kiln.errors import ConfigError
+
+    queue = ws.endpoints.async_queue
+    ws.endpoints.async_invoke("churn", b'[{"tenure": 1}]')
+    invocation = queue.claim(["churn"], "server-a")
+    output = tmp_path / "output.jsonl"
+    output.write_bytes(b'{"label": "No"}\n')
+    queue.write_output(invocation, output)
+    queue.complete(invocation, "server-a", model="churn:1", rows=1)
+    for out in (tmp_path, tmp_path / "missing" / "p.jsonl"):
+        with pytest.raises(ConfigError, match=f"to {out}: ") as caught:
+            ws.endpoints.async_result(invocation.id, out=out)
+        assert caught.value.code == "async.bad-output"
+    assert ws.endpoints.async_result(invocation.id) == b'{"label": "No"}\n'
+
+
+def test_a_payload_file_of_unknown_format_and_an_unknown_endpoint_are_named(ws, tmp_path):
+    rows = tmp_path / "rows.txt"
+    rows.write_text("tenure\n1\n")
+    with pytest.raises(RequestError, match="rows.txt") as caught:
+        ws.endpoints.async_invoke("churn", rows)
+    assert caught.value.code == "async.unsupported-input"
+    assert ws.endpoints.async_invoke("churn", rows, content_type="text/csv").status == "Pending"
+    with pytest.raises(NotFound, match="No payload file") as caught:
+        ws.endpoints.async_invoke("churn", tmp_path / "missing")
+    assert caught.value.code == "async.input-not-found"
+    with pytest.raises(NotFound, match="'nosuch'"):
+        ws.endpoints.async_list("nosuch")
+    assert ws.endpoints.async_list("churn", status="Failed") == []  # it exists: nothing failed

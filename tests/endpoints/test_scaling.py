@@ -76,7 +76,7 @@ def test_deploy_serverless_flags_and_bad_input(trained_copy, run_cli):
     ws.endpoints.deploy(ref, endpoint="quiet", allow_unapproved=True)
     assert ws.endpoints.get("quiet").config == endpoint.config
     out = run_cli("endpoints", "serverless", "quiet", "--off", home=home, check=True)
-    assert "off" in out.stdout and ws.endpoints.get("quiet").config == {}
+    assert "quiet: off (revision" in out.stdout and ws.endpoints.get("quiet").config == {}
 
 
 def test_autoscale_command_and_scaling_events(trained_copy, run_cli):
@@ -108,3 +108,56 @@ def test_autoscale_command_and_scaling_events(trained_copy, run_cli):
     assert (event.action, event.before, event.after, event.value) == ("scale-out", 1, 3, 512.0)
     run_cli("endpoints", "autoscale", "churn", "--off", home=home, check=True)
     assert "autoscale" not in ws.endpoints.get("churn").config
+
+
+def test_changing_one_serverless_setting_keeps_the_other(trained_copy):
+    ws, _ = trained_copy
+    ws.endpoints.set_serverless("churn", max_concurrency=5, idle_timeout="2m")
+    ws.endpoints.set_serverless("churn", idle_timeout="30m")
+    assert ws.endpoints.get("churn").config["serverless"] == {
+        "max_concurrency": 5,
+        "idle_timeout_seconds": 1800.0,
+    }
+    ws.endpoints.set_serverless("churn", max_concurrency=7)
+    assert ws.endpoints.get("churn").config["serverless"]["idle_timeout_seconds"] == 1800.0
+
+
+def test_a_multi_model_endpoint_cannot_be_made_serverless(trained_copy):
+    from kiln.errors import StateError
+
+    ws, _ = trained_copy
+    ws.endpoints.deploy(endpoint="stores", multi_model=True, allow_unapproved=True)
+    revision = ws.endpoints.get("stores").revision
+    with pytest.raises(StateError, match="'stores' is a multi-model") as caught:
+        ws.endpoints.set_serverless("stores", idle_timeout="1m")
+    assert caught.value.code == "multimodel.not-supported"
+    assert ws.endpoints.get("stores").revision == revision  # nothing written
+    ws.endpoints.set_serverless("stores", off=True)  # turning it off is always allowed
+
+
+def test_endpoints_show_names_the_scaling_and_async_settings(trained_copy, run_cli):
+    ws, _ = trained_copy
+    ws.endpoints.set_serverless("churn", max_concurrency=5, idle_timeout="2m")
+    ws.endpoints.set_autoscale("churn", max_workers=3, target_cpu=60)
+    ws.endpoints.async_config("churn", timeout="5m")
+    out = run_cli("endpoints", "show", "churn", home=ws.home, check=True).stdout
+    fields = {
+        line.split()[0]: " ".join(line.split()[1:])
+        for line in out.splitlines()
+        if line.startswith("  ") and line.strip()
+    }
+    assert fields["serverless"] == "max_concurrency=5, idle_timeout_seconds=120"
+    assert fields["autoscale"].startswith("min_workers=1, max_workers=3, metric=cpu_percent")
+    assert fields["async"] == "timeout_seconds=300"
+
+
+def test_a_guarded_deploy_refused_up_front_leaves_the_endpoint_as_it_was(two_models_copy):
+    ws, _, second = two_models_copy
+    before = ws.endpoints.get("churn")
+    for options in ({"alarms": ["nosuch"]}, {"alarm_window": "nonsense"}):
+        with pytest.raises(ConfigError):
+            ws.endpoints.deploy(
+                second, endpoint="churn", strategy="canary:10%:5m", serverless=True, **options
+            )
+    after = ws.endpoints.get("churn")
+    assert (after.revision, after.config) == (before.revision, before.config)

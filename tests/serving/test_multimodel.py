@@ -259,3 +259,28 @@ def test_capture_records_each_model(tiny):
     captured = ws.data.capture("captured")
     assert sorted(captured["model"]) == ["tiny:4", "tiny:4", "tiny:5"]
     assert sorted(captured["variant"]) == ["tiny:4", "tiny:4", "tiny:5"]
+
+
+def test_a_model_compiled_after_it_loaded_is_served_compiled(trained_copy):
+    ws, result = trained_copy
+    ref = result.model.ref
+    ws.endpoints.deploy(endpoint="stores", multi_model=True, allow_unapproved=True)
+    row = ws.data.load("churn:1").drop(columns=["churn"]).head(1)
+    body = row.astype(object).where(row.notna(), None).to_dict("records")
+    app = create_app(ws)
+    with TestClient(app, base_url="http://localhost") as client:
+
+        def held():
+            return app.state.multimodels.pools["stores"].held[ref].variant.loaded
+
+        def answer():
+            return client.post(
+                "/endpoints/stores/invocations", json=body, headers={"x-kiln-target-model": ref}
+            )
+
+        assert answer().status_code == 200
+        assert held().compiled is None
+        ws.compile(ref, target="native")
+        app.state.multimodels.resolve_seconds = 0  # instead of waiting a second
+        assert answer().status_code == 200
+        assert held().compiled is not None and held().compiled.target == "native"

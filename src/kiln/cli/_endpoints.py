@@ -78,7 +78,8 @@ def endpoints_show(
             "created": f"{endpoint.created_at:%Y-%m-%d %H:%M:%S} by {endpoint.created_by}",
             "invoke": f"POST /endpoints/{endpoint.name}/invocations",
         }
-        | _multi_model_fields(endpoint),
+        | _multi_model_fields(endpoint)
+        | _scaling_fields(endpoint.config),
     )
     shares = endpoint.shares
     if endpoint.variants:  # a multi-model endpoint has none
@@ -433,6 +434,17 @@ def _size(count: int) -> str:
 def _served(endpoint) -> str:
     """What an endpoint serves, in a word: its main model, or ``multi-model``."""
     return "multi-model" if endpoint.multi_model is not None else endpoint.model
+
+
+def _scaling_fields(config: dict) -> dict:
+    """The endpoint's serverless, autoscale and asynchronous settings, those it has."""
+    return {
+        section: ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in config[section].items()
+        )
+        for section in ("serverless", "autoscale", "async")
+        if config.get(section)
+    }
 
 
 def _multi_model_fields(endpoint) -> dict:

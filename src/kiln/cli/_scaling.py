@@ -10,7 +10,7 @@ from kiln.cli._endpoints import app
 
 def _section_text(name: str, section: dict | None) -> str:
     if section is None:
-        return f"Endpoint [bold]{name}[/]: off."
+        return f"Endpoint [bold]{name}[/]: off"
     return f"Endpoint [bold]{name}[/]: " + ", ".join(
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in section.items()
     )

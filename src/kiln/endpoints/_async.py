@@ -168,7 +168,9 @@ class AsyncQueue:
     ) -> Endpoint:
         """Set the endpoint's asynchronous settings (those not given keep their value; ``reset``
         goes back to the defaults), as its next revision."""
-        current = {} if reset else dict(self._ws.endpoints.get(endpoint).config.get("async") or {})
+        config = self._ws.endpoints.get(endpoint).config
+        _refuse_multi_model(config, endpoint)
+        current = {} if reset else dict(config.get("async") or {})
         if max_concurrency is not None:
             if not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= MAX_CONCURRENCY:
                 raise _bad_config(
@@ -230,13 +232,7 @@ class AsyncQueue:
                 code="async.bad-input",
             )
         config = self._ws.endpoints.get(endpoint).config  # also: the endpoint exists
-        if MULTI_MODEL in config:
-            raise StateError(
-                f"Endpoint {endpoint!r} is a multi-model endpoint, whose requests each name a "
-                "model; asynchronous invocations go to an endpoint of one model (or variants). "
-                "Deploy the model to its own endpoint for them.",
-                code="multimodel.not-supported",
-            )
+        _refuse_multi_model(config, endpoint)
         settings = async_settings(config)
         inference_id = uuid.uuid4().hex
         if payload is not None:
@@ -342,7 +338,7 @@ class AsyncQueue:
     def list(
         self, endpoint: str | None = None, *, status: str | None = None, limit: int | None = 50
     ) -> list[AsyncInvocation]:
-        """Invocations, newest first."""
+        """Invocations, newest first (those of a deleted endpoint too)."""
         query = select(AsyncInvocationRow).order_by(AsyncInvocationRow.created_at.desc())
         if endpoint is not None:
             query = query.where(AsyncInvocationRow.endpoint == endpoint)
@@ -356,7 +352,10 @@ class AsyncQueue:
         if limit is not None:
             query = query.limit(limit)
         with self._ws.store.read() as session:
-            return [AsyncInvocation._from_row(r) for r in session.scalars(query)]
+            found = [AsyncInvocation._from_row(r) for r in session.scalars(query)]
+        if not found and endpoint is not None:
+            self._ws.endpoints.get(endpoint)  # a name that never was: NotFound, not silence
+        return found
 
     def result(self, inference_id: str, *, out: str | os.PathLike | None = None) -> bytes | Path:
         """The output of a Completed invocation (JSON lines, one prediction per input row, in
@@ -373,7 +372,14 @@ class AsyncQueue:
         if out is None:
             return data
         path = Path(out)
-        path.write_bytes(data)
+        try:
+            path.write_bytes(data)
+        except OSError as exc:  # a folder, a missing parent, no permission
+            raise ConfigError(
+                f"Cannot write the output of {inference_id} to {path}: {exc.strerror or exc}. "
+                "Give a file path in an existing folder (e.g. -o predictions.jsonl).",
+                code="async.bad-output",
+            ) from exc
         return path
 
     def read_output(self, invocation: AsyncInvocation) -> bytes:
@@ -592,8 +598,8 @@ class AsyncQueue:
             return
         try:
             handle = _open_location(location)
-        except (OSError, ValueError) as exc:
-            raise unreadable(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - any filesystem's error (botocore's, a missing
+            raise unreadable(exc) from exc  # gcsfs) is the input's, never a processing failure
         with handle:
             if invocation.content_type == CSV_TYPE:
                 import pandas as pd
@@ -613,6 +619,41 @@ class AsyncQueue:
         records = _json_records(data)
         for start in range(0, len(records), rows):
             yield orjson.dumps(records[start : start + rows]), True
+
+
+def _refuse_multi_model(config: dict, endpoint: str) -> None:
+    if MULTI_MODEL in config:
+        raise StateError(
+            f"Endpoint {endpoint!r} is a multi-model endpoint, whose requests each name a "
+            "model; asynchronous invocations go to an endpoint of one model (or variants). "
+            "Deploy the model to its own endpoint for them.",
+            code="multimodel.not-supported",
+        )
+
+
+def fail_unfinished(session, endpoint: str) -> int:
+    """Fail the endpoint's Pending and InProgress invocations (it is being deleted), in the
+    caller's transaction, so they neither wait forever nor are scored by a later endpoint of the
+    same name; returns how many. A worker still scoring one finds it taken and drops its output."""
+    gone = KilnError(
+        f"Endpoint {endpoint!r} was deleted before this invocation finished. Submit it again to "
+        "an endpoint that exists.",
+        code="async.endpoint-deleted",
+    )
+    table = AsyncInvocationRow
+    return session.execute(
+        update(table)
+        .where((table.endpoint == endpoint) & table.status.in_((PENDING, IN_PROGRESS)))
+        .values(
+            status=FAILED,
+            finished_at=now(),
+            lease_owner=None,
+            lease_expires_at=None,
+            error=gone.message,
+            error_code=gone.code,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def _process_alive(owner: str, host: str) -> bool:
@@ -664,7 +705,15 @@ def _json_records(data: bytes) -> list:
 
 def async_media_type(content_type: str | None, payload) -> str:
     if content_type is None and payload is not None and not isinstance(payload, bytes):
-        content_type = _SUFFIX_TYPES.get(Path(payload).suffix.lower(), JSON_TYPE)
+        content_type = _SUFFIX_TYPES.get(Path(payload).suffix.lower())
+        # A CSV file named rows.txt would fail later as bad JSON (a missing file: NotFound later).
+        if content_type is None and _is_file(Path(payload)):
+            raise RequestError(
+                f"Cannot tell the format of the payload file {str(payload)[:200]!r} from its "
+                "name: use a .csv, .json or .jsonl file, or say which with --content-type "
+                "(SDK: content_type=).",
+                code="async.unsupported-input",
+            )
     media = (content_type or JSON_TYPE).split(";")[0].strip().lower()
     if media in (JSON_TYPE, "", "*/*"):
         return JSON_TYPE

@@ -199,8 +199,6 @@ class EndpointService:
                 )
             from kiln.endpoints._rollout import start_rollout
 
-            for section, value in sections.items():  # the endpoint's own setting, set first
-                self.set_config(endpoint, section, value, note=f"{section} on")
             return start_rollout(
                 self._ws,
                 version,
@@ -210,6 +208,7 @@ class EndpointService:
                 alarms=alarms,
                 alarm_window=alarm_window,
                 allow_unapproved=allow_unapproved,
+                sections=sections,
                 on_log=on_log,
             )
         self._ws.models.load(version)  # refuses a missing or tampered artifact up front
@@ -411,10 +410,14 @@ class EndpointService:
     def delete(self, name: str) -> Endpoint:
         """Delete an endpoint and its deployment history; the models it served stay.
 
-        A running server stops serving it within a second (then answers 404).
+        A running server stops serving it within a second (then answers 404). Its asynchronous
+        invocations not yet finished are Failed (``async.endpoint-deleted``).
         """
+        from kiln.endpoints._async import fail_unfinished
+
         endpoint = self.get(name)
         with self._ws.store.write() as session:
+            fail_unfinished(session, name)
             session.execute(
                 sql_delete(DeploymentRow).where(DeploymentRow.endpoint_id == endpoint.id)
             )
@@ -655,7 +658,16 @@ class EndpointService:
     ) -> Endpoint:
         """Make the endpoint serverless (its models unloaded after ``idle_timeout`` without a
         request, at most ``max_concurrency`` requests in flight per server process), or with
-        ``off`` a plain real-time endpoint again. See docs/serverless.md."""
+        ``off`` a plain real-time endpoint again. A setting not given keeps its value (the
+        default on an endpoint that was not serverless). See docs/serverless.md."""
+        config = self.get(name).config
+        if not off:
+            refuse_multi_model(config, name, "be serverless (it loads each model on first use)")
+        current = config.get("serverless") or {}
+        if max_concurrency is None:
+            max_concurrency = current.get("max_concurrency")
+        if idle_timeout is None:
+            idle_timeout = current.get("idle_timeout_seconds")
         value = (
             None
             if off

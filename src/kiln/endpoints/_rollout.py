@@ -50,10 +50,14 @@ def start_rollout(
     alarms: list[str] | None,
     allow_unapproved: bool,
     alarm_window: str | None = None,
+    sections: dict | None = None,
     on_log=None,
 ):
     """Claim the endpoint for a deployment job and run the job (see :func:`run_deployment_job`);
-    returns the finished job. A deployment that rolled back raises ``endpoints.rolled-back``."""
+    returns the finished job. A deployment that rolled back raises ``endpoints.rolled-back``.
+
+    ``sections``: configuration sections (``{"serverless": {...}}``) the endpoint takes first,
+    once everything that can be refused up front has passed (a refusal changes nothing)."""
     from kiln.compute import FAILED, LocalExecutor
 
     plan = parse_strategy(strategy)
@@ -72,6 +76,12 @@ def start_rollout(
             "name with --variant.",
             code="endpoints.variant-exists",
         )
+    if current.active_deployment:
+        raise _in_progress(endpoint, current.active_deployment)
+    for section, value in (sections or {}).items():  # the endpoint's own setting, set first
+        ws.endpoints.set_config(endpoint, section, value, note=f"{section} on")
+    if sections:
+        current = ws.endpoints.get(endpoint)
     spec = {
         "endpoint": endpoint,
         "model": version.ref,
@@ -83,8 +93,6 @@ def start_rollout(
         "baseline": current.variants,
         "baseline_revision": current.revision,
     }
-    if current.active_deployment:
-        raise _in_progress(endpoint, current.active_deployment)
     job = ws.jobs.create("deployment", spec)
     refusal = None
     with ws.store.write() as session:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import anyio
 from prometheus_client import Counter, Gauge
 
+from kiln.compiler import serving_digest
 from kiln.context import Context
 from kiln.endpoints import MULTI_MODEL, estimated_memory
 from kiln.errors import KilnError, NotFound, RequestError, StateError
 from kiln.refs import parse_model_ref
 from kiln.registry import ModelVersion
-from kiln.serving._cache import EndpointCache, LoadedEndpoint, LoadedVariant
+from kiln.serving._cache import EndpointCache, LoadedEndpoint, LoadedVariant, _compiled_digest
 from kiln.serving._validation import cut
 
 log = logging.getLogger("kiln.serving")
@@ -168,6 +169,9 @@ class MultiModels:
             pool.budget = budget
             self._evict(pool, pool.overflow(budget))
         held = pool.held.get(version.ref)
+        if held is not None and _compiled_digest(held.variant.loaded) != serving_digest(version):
+            self._unload(pool, version.ref)  # compiled (or its form changed) since it was loaded
+            held = None
         if held is not None:
             pool.held.move_to_end(version.ref)
             held.last_used = time.time()
