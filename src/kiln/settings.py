@@ -49,6 +49,9 @@ class Settings:
     # Read form-urlencoded bodies (curl -d's default) as JSON; off, so a web page's form post
     # cannot invoke a local endpoint.
     form_bodies_as_json: bool = False
+    # An HTTP client may name a local file as an asynchronous invocation's input_location (the
+    # server then reads any file its user can); off, so only data set versions and URLs are.
+    async_local_inputs: bool = False
     # The server refuses requests without a valid API key ('kiln keys create'); /ping and the
     # OpenAPI pages stay open.
     require_auth: bool = False
@@ -106,6 +109,7 @@ _RULES: dict[str, _Rule] = {
     "allowed_hosts": _Rule("names"),
     "cors_origins": _Rule("names"),
     "form_bodies_as_json": _Rule("flag"),
+    "async_local_inputs": _Rule("flag"),
     "require_auth": _Rule("flag"),
     "client_rate_limit": _Rule("rate"),
     "job_heartbeat_seconds": _Rule("seconds"),

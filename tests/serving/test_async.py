@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from helpers import wait_for, workspace_with_settings
+from kiln.errors import NotFound
 from kiln.serving import create_app
 from kiln.store import AsyncInvocationRow, ScalingEventRow, now
 
@@ -139,11 +140,18 @@ def test_a_payload_over_the_endpoints_limit_is_413_and_nothing_is_queued(ws, row
 
 
 def test_a_missing_input_location_is_refused_or_fails_with_the_reason(ws, tmp_path):
+    (tmp_path / "rows.csv").write_text("tenure\n1\n")
     with TestClient(_app(ws), base_url="http://localhost") as client:
-        missing = client.post(ASYNC, json={"input_location": str(tmp_path / "nope.csv")})
-        assert missing.status_code == 404
-        assert missing.json()["error"] == "async.input-not-found"
-        assert "nope.csv" in missing.json()["detail"]
+        # An HTTP client may not have the server read its files, unless the workspace says so.
+        for local in (tmp_path / "rows.csv", f"file://{tmp_path / 'rows.csv'}"):
+            refused = client.post(ASYNC, json={"input_location": str(local)})
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"] == "async.local-input-refused"
+            assert "async_local_inputs" in refused.json()["detail"]
+        assert ws.endpoints.async_list("churn") == []
+        with pytest.raises(NotFound, match="nope.csv") as caught:
+            ws.endpoints.async_invoke("churn", input_location=str(tmp_path / "nope.csv"))
+        assert caught.value.code == "async.input-not-found"
         # A URL is not checked when accepted (it may be slow to reach): it fails when processed.
         remote = client.post(ASYNC, json={"input_location": "memory://kiln/absent.csv"})
         assert remote.status_code == 202
@@ -272,3 +280,16 @@ def test_a_multi_model_endpoint_refuses_async_invocations(ws, rows):
         ws.endpoints.async_invoke("many", orjson.dumps(rows), content_type="application/json")
     assert caught.value.code == "multimodel.not-supported"
     assert ws.endpoints.async_list("many") == []
+
+
+def test_a_workspace_that_allows_local_inputs_takes_a_file_over_http(trained, tmp_path, rows):
+    source, _result = trained
+    trusting = workspace_with_settings(source, tmp_path / "ws", async_local_inputs=True)
+    (tmp_path / "rows.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+    with TestClient(_app(trusting), base_url="http://localhost") as client:
+        missing = client.post(ASYNC, json={"input_location": str(tmp_path / "nope.csv")})
+        assert missing.status_code == 404 and missing.json()["error"] == "async.input-not-found"
+        accepted = client.post(ASYNC, json={"input_location": str(tmp_path / "rows.csv")})
+        assert accepted.status_code == 202, accepted.text
+        assert _done(client, accepted.json()["id"])["status"] == "Completed"
+    trusting.close()

@@ -219,6 +219,7 @@ class AsyncQueue:
         payload: str | os.PathLike | bytes | None = None,
         content_type: str | None = None,
         input_location: str | None = None,
+        local_inputs: bool = True,
     ) -> AsyncInvocation:
         """Accept an asynchronous invocation of ``endpoint``: a ``payload`` (bytes, or a local
         file, stored in the artifact store under the inference id) or an ``input_location``
@@ -244,7 +245,9 @@ class AsyncQueue:
                 settings["max_payload_bytes"],
             )
         else:
-            location, content_type = self._check_location(str(input_location), content_type)
+            location, content_type = self._check_location(
+                str(input_location), content_type, local_inputs=local_inputs
+            )
         output_key = self._ws.artifacts.named_key(f"async/{endpoint}/{inference_id}/output.jsonl")
         row = AsyncInvocationRow(
             id=inference_id,
@@ -287,9 +290,13 @@ class AsyncQueue:
             raise async_payload_too_large(limit)
         return self._ws.artifacts.put_named(name, path)
 
-    def _check_location(self, location: str, content_type: str | None) -> tuple[str, str]:
+    def _check_location(
+        self, location: str, content_type: str | None, *, local_inputs: bool = True
+    ) -> tuple[str, str]:
         """The location as stored and its content type; a local file or data set version that
-        does not exist is refused (cheap to check), a remote URL is taken on trust."""
+        does not exist is refused (cheap to check), a remote URL is taken on trust. Without
+        ``local_inputs`` (an HTTP client, unless the workspace allows it) a local file is
+        refused: the server would read any file its user can."""
         if "\x00" in location:
             raise RequestError(
                 f"The input location {location[:100]!r} holds a NUL character. Give a data set "
@@ -303,6 +310,15 @@ class AsyncQueue:
         local = location.removeprefix("file://") if location.startswith("file://") else None
         if "://" not in location:
             local = location
+        if local is not None and not local_inputs:
+            refused = RequestError(
+                f"The input location {location[:200]!r} is a file on the server, which HTTP "
+                "clients may not name: give a data set version (NAME:VERSION) or a URL, send "
+                "the rows in the body, or set async_local_inputs = true in kiln.toml.",
+                code="async.local-input-refused",
+            )
+            refused.http_status = 400
+            raise refused
         if local is not None:
             path = Path(local).expanduser().resolve()
             if not _is_file(path):

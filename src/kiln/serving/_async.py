@@ -415,7 +415,11 @@ def async_router(workspace: Context, errors: dict[int, dict]) -> APIRouter:
             location = await anyio.to_thread.run_sync(_location_in, path, media_type)
             if location is not None:
                 invocation = await anyio.to_thread.run_sync(
-                    lambda: queue.submit(name, input_location=location)
+                    lambda: queue.submit(
+                        name,
+                        input_location=location,
+                        local_inputs=workspace.settings.async_local_inputs,
+                    )
                 )
             else:
                 invocation = await anyio.to_thread.run_sync(
