@@ -5,6 +5,7 @@ webhooks."""
 from __future__ import annotations
 
 import http.server
+import math
 import threading
 import time
 from datetime import timedelta
@@ -267,7 +268,9 @@ def test_a_key_for_one_endpoint_follows_only_that_endpoints_invocations(trained,
 def test_an_idle_serverless_endpoint_is_warmed_by_its_async_worker(ws, rows):
     ws.endpoints.set_serverless("churn", max_concurrency=2, idle_timeout="10m")
     with TestClient(_app(ws), base_url="http://localhost") as client:
-        assert client.get("/endpoints/churn").json()["serverless"]["state"] == "cold"
+        state = client.get("/endpoints/churn").json()["serverless"]
+        assert state["state"] == "cold"
+        assert math.copysign(1.0, state["idle_seconds"]) == 1.0  # never called: 0, not -0.0
         accepted = client.post(ASYNC, json=rows).json()
         status = _done(client, accepted["id"])
         assert status["status"] == "Completed", status

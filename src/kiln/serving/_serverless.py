@@ -94,7 +94,7 @@ class Serverless:
                 **config,
                 "state": "cold" if loaded.cold else "warm",
                 "in_flight": self.in_flight.get(name, 0),
-                "idle_seconds": round(idle, 3) if not self.in_flight.get(name) else 0.0,
+                "idle_seconds": max(0.0, round(idle, 3)) if not self.in_flight.get(name) else 0.0,
             }
         }
 
