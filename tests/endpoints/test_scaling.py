@@ -106,6 +106,13 @@ def test_autoscale_command_and_scaling_events(trained_copy, run_cli):
     assert "scale-out" in out.stdout and "invocations_per_worker" in out.stdout
     (event,) = ws.endpoints.scaling_events("churn")
     assert (event.action, event.before, event.after, event.value) == ("scale-out", 1, 3, 512.0)
+    # --off with a policy would ignore it: refused, naming what was given, nothing changed.
+    out = run_cli("endpoints", "autoscale", "churn", "--off", "--max", "3", home=home)
+    assert out.returncode != 0 and "endpoints.off-with-settings" in out.stdout + out.stderr
+    assert "max_workers" in out.stdout + out.stderr
+    assert "autoscale" in ws.endpoints.get("churn").config
+    out = run_cli("endpoints", "serverless", "churn", "--off", "--idle-timeout", "5m", home=home)
+    assert out.returncode != 0 and "endpoints.off-with-settings" in out.stdout + out.stderr
     run_cli("endpoints", "autoscale", "churn", "--off", home=home, check=True)
     assert "autoscale" not in ws.endpoints.get("churn").config
 

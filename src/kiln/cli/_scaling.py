@@ -79,7 +79,15 @@ def endpoints_autoscale(
         )
     service = workspace(ctx).endpoints
     if off:
-        endpoint = service.set_autoscale(name, off=True)
+        # Only what was given on the command line (--min and the cool-downs have defaults).
+        given = {
+            "min_workers": min_workers if min_workers != 1 else None,
+            "max_workers": max_workers,
+            "target_invocations_per_worker": target_invocations,
+            "target_cpu": target_cpu,
+            "target_p99_ms": target_p99_ms,
+        }
+        endpoint = service.set_autoscale(name, off=True, **given)
     else:
         endpoint = service.set_autoscale(
             name,

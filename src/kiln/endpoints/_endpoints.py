@@ -660,6 +660,12 @@ class EndpointService:
         request, at most ``max_concurrency`` requests in flight per server process), or with
         ``off`` a plain real-time endpoint again. A setting not given keeps its value (the
         default on an endpoint that was not serverless). See docs/serverless.md."""
+        if off and (max_concurrency is not None or idle_timeout is not None):
+            raise ConfigError(
+                "--off turns serverless off, so it takes no --max-concurrency or --idle-timeout: "
+                "drop them, or drop --off to change the settings.",
+                code="endpoints.off-with-settings",
+            )
         config = self.get(name).config
         if not off:
             refuse_multi_model(config, name, "be serverless (it loads each model on first use)")
@@ -679,6 +685,13 @@ class EndpointService:
         """Autoscale the worker processes of ``kiln serve`` for this endpoint (``min_workers``,
         ``max_workers``, one of ``target_invocations_per_worker``, ``target_cpu``,
         ``target_p99_ms``, and the cool-downs), or with ``off`` stop. See docs/serverless.md."""
+        given = sorted(k for k, v in policy.items() if v is not None)
+        if off and given:
+            raise ConfigError(
+                f"off stops autoscaling, so it takes no policy; got {', '.join(given)}. Drop "
+                "them, or drop off (--off) to set the policy.",
+                code="endpoints.off-with-settings",
+            )
         value = None if off else autoscale_config(**policy)
         return self.set_config(name, "autoscale", value, note=f"autoscale {_onoff(value)}")
 
