@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,12 +26,14 @@ ONNX, NATIVE = "onnx", "native"
 TARGETS = (NATIVE, ONNX)
 
 
-class Scorer:
+class Scorer(ABC):
     """The estimator part of a compiled pipeline: an encoded matrix in, scores out."""
 
-    def score(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (one column per class) or values, one row per row of ``X``."""
 
+    @abstractmethod
     def set_threads(self, threads: int) -> None:
         """Threads per call (1 for serving, all cores for batch transform)."""
 
