@@ -46,13 +46,17 @@ class AutoMLHints:
     seen so far. ``portfolio``: known-good hyperparameters tried after the default, before Optuna's
     TPE proposes. ``shap``: how the explanation computes its SHAP values: ``"native"`` (the
     booster's own contributions), ``"tree"`` (shap.TreeExplainer, slow on deep forests) or None.
-    Whether it needs scaled inputs is the algorithm's ``scale_numeric``.
+    ``floor``: its default-settings trial is one a user would try first by hand; AutoML runs
+    every floor trial before any other, on the same folds, so its chosen model is never worse
+    out of fold than the best of them. Whether it needs scaled inputs is the algorithm's
+    ``scale_numeric``.
     """
 
     order: int
     first_trial_cost: float = 1.0
     portfolio: tuple[dict[str, Any], ...] = ()
     shap: str | None = None
+    floor: bool = False
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,7 @@ ALGORITHMS: list[Algorithm] = [
             "reg_alpha=0.001:10:log",
         ),
         automl=AutoMLHints(
-            order=2,
+            order=3,
             first_trial_cost=1.5,
             portfolio=(
                 {
@@ -243,6 +243,7 @@ ALGORITHMS: list[Algorithm] = [
         ),
         automl=AutoMLHints(
             order=0,
+            floor=True,
             portfolio=(
                 {
                     "n_estimators": 1000,
@@ -281,6 +282,6 @@ ALGORITHMS: list[Algorithm] = [
             "depth=3:10",
             "l2_leaf_reg=0.1:30:log",
         ),
-        automl=AutoMLHints(order=3, first_trial_cost=3.0, shap="native"),
+        automl=AutoMLHints(order=4, first_trial_cost=3.0, shap="native"),
     ),
 ]

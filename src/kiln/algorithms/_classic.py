@@ -174,7 +174,7 @@ ALGORITHMS: list[Algorithm] = [
         _build_linear,
         scale_numeric=True,
         tuning_ranges=("alpha=0.0001:1000:log", "penalty=l2,l1,elasticnet", "l1_ratio=0:1"),
-        automl=AutoMLHints(order=1, portfolio=({"alpha": 0.1}, {"alpha": 10.0})),
+        automl=AutoMLHints(order=2, floor=True, portfolio=({"alpha": 0.1}, {"alpha": 10.0})),
     ),
     Algorithm(
         "knn",
@@ -188,7 +188,7 @@ ALGORITHMS: list[Algorithm] = [
             "weights=uniform,distance",
             "metric=euclidean,manhattan",
         ),
-        automl=AutoMLHints(order=5, portfolio=({"n_neighbors": 30, "weights": "distance"},)),
+        automl=AutoMLHints(order=6, portfolio=({"n_neighbors": 30, "weights": "distance"},)),
     ),
     Algorithm(
         "naive_bayes",

@@ -142,7 +142,7 @@ ALGORITHMS: list[Algorithm] = [
             "min_samples_leaf=1:50:log",
             "max_features=sqrt,log2,all",
         ),
-        automl=AutoMLHints(order=7, first_trial_cost=2.0, shap="tree"),
+        automl=AutoMLHints(order=8, first_trial_cost=2.0, shap="tree"),
     ),
     Algorithm(
         "extra_trees",
@@ -157,7 +157,7 @@ ALGORITHMS: list[Algorithm] = [
             "max_features=sqrt,log2,all",
         ),
         automl=AutoMLHints(
-            order=4, portfolio=({"min_samples_leaf": 1, "max_features": "sqrt"},), shap="tree"
+            order=5, portfolio=({"min_samples_leaf": 1, "max_features": "sqrt"},), shap="tree"
         ),
     ),
     Algorithm(
