@@ -21,6 +21,11 @@ from kiln.algorithms import REGRESSION
 from kiln.registry import set_estimator_threads
 
 SELECTION_ROUNDS = 40
+CALIBRATION_FOLDS = 5
+ISOTONIC_MIN_ROWS = 1000  # isotonic calibration needs many rows; temperature needs few
+# Metrics a temperature cannot change: they read each row's ranking of the classes (argmax,
+# or the second class's probability against a threshold or across rows of two classes).
+RANKING_METRICS = ("roc_auc", "pr_auc", "accuracy", "f1", "f1_macro", "f1_weighted")
 
 
 def select_ensemble(
@@ -82,14 +87,135 @@ def full_proba(pipeline, X: pd.DataFrame, n_classes: int) -> np.ndarray:
     return out
 
 
+class Calibration:
+    """Post-hoc calibration of an ensemble's class probabilities, fitted on its out-of-fold
+    predictions: temperature scaling (Guo et al., "On calibration of modern neural networks",
+    ICML 2017: one parameter, the probabilities' log divided by T, then normalised; it keeps
+    every row's ranking of the classes) or, for two classes and many rows, isotonic regression
+    of the second class's probability (scikit-learn's IsotonicRegression)."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.temperature = 1.0
+        self.isotonic = None
+
+    def fit(self, proba: np.ndarray, y: np.ndarray) -> Calibration:
+        if self.method == "temperature":
+            from scipy.optimize import minimize_scalar
+            from sklearn.metrics import log_loss
+
+            labels = np.arange(proba.shape[1])
+            logs = np.log(np.clip(proba, 1e-15, 1.0))
+
+            def loss(log_t: float) -> float:
+                return log_loss(y, _softmax(logs / np.exp(log_t)), labels=labels)
+
+            found = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+            self.temperature = float(np.exp(found.x))
+        else:
+            from sklearn.isotonic import IsotonicRegression
+
+            # Never 0 or 1: one confident mistake would make the log loss infinite.
+            margin = 0.5 / len(y)
+            self.isotonic = IsotonicRegression(
+                y_min=margin, y_max=1 - margin, out_of_bounds="clip"
+            ).fit(proba[:, 1], y)
+        return self
+
+    def apply(self, proba: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of ``proba`` (rows summing to 1)."""
+        if self.method == "temperature":
+            return _softmax(np.log(np.clip(proba, 1e-15, 1.0)) / self.temperature)
+        positive = self.isotonic.predict(proba[:, 1])
+        return np.column_stack([1 - positive, positive])
+
+    def describe(self) -> dict:
+        if self.method == "temperature":
+            return {"method": "temperature", "temperature": round(self.temperature, 4)}
+        return {"method": "isotonic", "steps": int(len(self.isotonic.X_thresholds_))}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def choose_calibration(
+    oof: np.ndarray,
+    y: np.ndarray,
+    loss: Callable[[np.ndarray], float],
+    seed: int,
+    *,
+    ranking: bool = False,
+) -> tuple[Calibration | None, np.ndarray, dict]:
+    """(calibration or None, the out-of-fold probabilities to report, what was tried).
+
+    Each method is scored by cross-validation over the out-of-fold rows (fitted on four fifths,
+    applied to the fifth), so the choice never uses a row to calibrate itself. A method is
+    chosen when it improves the optimised metric, or leaves it unchanged and improves the log
+    loss; the one chosen is then fitted on all rows. ``ranking``: the optimised metric is one a
+    temperature cannot change (RANKING_METRICS): the temperature's metric is the uncalibrated
+    one, exactly (its cross-validation would mix five temperatures and move a ranking metric by
+    noise), and the full fit's probabilities are reported. Otherwise the cross-validated
+    probabilities are reported.
+    """
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    proba = oof / oof.sum(axis=1, keepdims=True)
+    labels = np.arange(proba.shape[1])
+    counts = np.bincount(y, minlength=proba.shape[1])
+    folds = min(CALIBRATION_FOLDS, int(counts[counts > 0].min()))
+    base = (loss(proba), log_loss(y, proba, labels=labels))
+    tried = {"none": {"metric_loss": base[0], "log_loss": base[1]}}
+    if folds < 2:
+        return None, proba, tried
+    methods = ["temperature"]
+    if proba.shape[1] == 2 and len(y) >= ISOTONIC_MIN_ROWS:
+        methods.append("isotonic")
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    best, best_score, best_proba = None, base, proba
+    for method in methods:
+        cross = np.zeros_like(proba)
+        for fit_rows, apply_rows in splitter.split(proba, y):
+            calibration = Calibration(method).fit(proba[fit_rows], y[fit_rows])
+            cross[apply_rows] = calibration.apply(proba[apply_rows])
+        keeps_metric = ranking and method == "temperature"
+        score = (base[0] if keeps_metric else loss(cross), log_loss(y, cross, labels=labels))
+        tried[method] = {"metric_loss": score[0], "log_loss": score[1]}
+        if _better(score, best_score):
+            best, best_score, best_proba = method, score, cross
+    if best is None:
+        return None, proba, tried
+    calibration = Calibration(best).fit(proba, y)
+    if ranking and best == "temperature":
+        best_proba = calibration.apply(proba)
+    return calibration, best_proba, tried
+
+
+def _better(score: tuple[float, float], than: tuple[float, float]) -> bool:
+    """Lower optimised metric, or the same (to rounding) and a lower log loss."""
+    tolerance = 1e-9 * max(1.0, abs(than[0]))
+    if score[0] < than[0] - tolerance:
+        return True
+    return abs(score[0] - than[0]) <= tolerance and score[1] < than[1] - 1e-9
+
+
 class WeightedEnsemble(BaseEstimator):
     """The weighted average of bagged members; takes the raw input columns (each member runs its
-    own recipe)."""
+    own recipe). ``calibration``: applied to the average's class probabilities."""
 
-    def __init__(self, members: list[BaggedMember], weights: list[float], problem_type: str):
+    def __init__(
+        self,
+        members: list[BaggedMember],
+        weights: list[float],
+        problem_type: str,
+        calibration: Calibration | None = None,
+    ):
         self.members = members
         self.weights = weights
         self.problem_type = problem_type
+        self.calibration = calibration
 
     def fit(self, X=None, y=None):
         """Nothing to fit: the members were fit by the search (scikit-learn asks for the
@@ -108,7 +234,10 @@ class WeightedEnsemble(BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         proba = self._average(X)
-        return proba / proba.sum(axis=1, keepdims=True)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        # getattr: models stored before calibration existed unpickle without the attribute.
+        calibration = getattr(self, "calibration", None)
+        return proba if calibration is None else calibration.apply(proba)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.problem_type == REGRESSION:

@@ -10,13 +10,16 @@ import pandas as pd
 
 from kiln.algorithms import BINARY, REGRESSION, default_threads, get_algorithm
 from kiln.automl._ensemble import (
+    RANKING_METRICS,
     BaggedMember,
     WeightedEnsemble,
+    choose_calibration,
     ensemble_pipeline,
     select_ensemble,
     share_identical_steps,
 )
 from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial, metric_loss
+from kiln.automl._target import unwrap
 from kiln.compute import JobContext
 from kiln.context import Context
 from kiln.data import NUMERIC, TEXT
@@ -114,7 +117,10 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         warnings_found = profile.facts.get("warnings", [])
         profile_id = profile.id
     except Exception as exc:  # noqa: BLE001 - the profile informs; it must not stop the search
-        log(f"Profiling failed ({type(exc).__name__}: {exc}); going on without it.", "WARNING")
+        log(
+            f"Profiling failed ({type(exc).__name__}: {exc}); going on without it.",
+            level="WARNING",
+        )
         warnings_found = []
     for warning in warnings_found:
         log(f"Profile: {warning['message']}")
@@ -198,7 +204,13 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         if trial.state == "complete":
             best[0] = min(best[0], trial.loss)
         log(
-            f"Progress {done:.0f}% — trial {trial.number} {trial.family} ({trial.recipe} recipe): "
+            f"Progress {done:.0f}% — trial {trial.number} {trial.family} ({trial.recipe} recipe"
+            + (
+                f", {trial.target_transform} target"
+                if trial.target_transform not in (None, "none")
+                else ""
+            )
+            + "): "
             f"{metric} {shown} in {trial.seconds:.1f} s; best {_shown(best[0], metric)}"
         )
 
@@ -244,7 +256,6 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     ]
     log(f"Refit {len(refits)} of {len(chosen)} ensemble member(s) on all rows.")
     share_identical_steps(members)  # one stored copy of a recipe that members fitted alike
-    ensemble = WeightedEnsemble(members, [w for _, w in chosen], problem_type)
     oof = sum(w * t.oof for t, w in chosen)
     best_single = kept[0]
     log(
@@ -252,6 +263,38 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         f"out of fold, against {_shown(best_single.loss, metric)} for the best single one "
         f"(trial {best_single.number}, {best_single.family})."
     )
+    calibration, calibration_details = None, None
+    if problem_type != REGRESSION:
+        calibration, oof, tried = choose_calibration(
+            oof, y[search.rows], search.loss, spec["seed"], ranking=metric in RANKING_METRICS
+        )
+        calibration_details = {
+            "chosen": calibration.describe() if calibration else {"method": "none"},
+            "cross_validated": {
+                name: {
+                    metric: _shown(scores["metric_loss"], metric),
+                    "log_loss": round(scores["log_loss"], 6),
+                }
+                for name, scores in tried.items()
+            },
+        }
+        if calibration is not None:
+            ensemble_loss = search.loss(oof)
+            log(
+                f"Calibration: {calibration.method} "
+                + (
+                    f"(T = {calibration.temperature:.3f}) "
+                    if calibration.method == "temperature"
+                    else ""
+                )
+                + f"improves the cross-validated out-of-fold log loss from "
+                f"{tried['none']['log_loss']:.4f} to {tried[calibration.method]['log_loss']:.4f}"
+                f"; {metric} {_shown(ensemble_loss, metric)}."
+            )
+        else:
+            log("Calibration: neither temperature nor isotonic scaling improves the ensemble.")
+    floor = _floor(search, ensemble_loss, metric, log)
+    ensemble = WeightedEnsemble(members, [w for _, w in chosen], problem_type, calibration)
 
     model = TrainedModel(
         ensemble_pipeline(ensemble, X.head(5)),
@@ -320,6 +363,8 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "profile": profile_id,
         "profile_warnings": [w["message"] for w in warnings_found],
         "threshold": threshold,
+        "floor": floor,
+        "calibration": calibration_details,
     }
     problem = workspace.problems.get(spec["problem"]) if spec.get("problem") else None
     checked = evaluate_model(
@@ -367,9 +412,58 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "search_seconds": round(sum(t.seconds for t in search.trials), 3),
         "total_seconds": round(seconds, 3),
         "seconds_since_call": round(time_limit - (deadline - time.monotonic()), 3),
+        "peak_memory_mb": peak_memory_mb(),
         **details,
         "criteria": checked["results"],
     }
+
+
+def _floor(search: Search, ensemble_loss: float, metric: str, log) -> dict:
+    """The floor check: the default-settings candidates a user would try first (the families
+    whose AutoML hints say ``floor``), and the chosen model's out-of-fold score against the best
+    of them. Ensemble selection starts from the best candidate and keeps only improvements, and
+    calibration is kept only when it improves, so ``held`` is true by construction; it is
+    recorded (and tested) so that a change that breaks it shows."""
+    floors = [t for t in search.trials if t.floor]
+    scored = [t for t in floors if math.isfinite(t.loss)]
+    missing = sorted(
+        {f.name for f in search.families if f.algorithm.automl.floor} - {t.family for t in scored}
+    )
+    if missing:
+        log(
+            f"Floor: the default-settings trial of {', '.join(missing)} did not finish within "
+            "the time limit; the floor holds over the others.",
+            level="WARNING",
+        )
+    if not scored:
+        return {"candidates": [], "missing": missing, "held": None}
+    best = min(scored, key=lambda t: t.loss)
+    held = ensemble_loss <= best.loss + 1e-12
+    log(
+        f"Floor: {metric} {_shown(ensemble_loss, metric)} out of fold against "
+        f"{_shown(best.loss, metric)} for the best default-settings candidate ({best.family}, "
+        f"trial {best.number})" + ("." if held else " — WORSE, which should not happen.")
+    )
+    return {
+        "candidates": [
+            {"trial": t.number, "algorithm": t.family, metric: _shown(t.loss, metric)}
+            for t in scored
+        ],
+        "best": {"trial": best.number, "algorithm": best.family, metric: _shown(best.loss, metric)},
+        "chosen": _shown(ensemble_loss, metric),
+        "missing": missing,
+        "held": held,
+    }
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak resident memory of this job's process and of its largest fit worker, in MB (Linux
+    reports kilobytes): what the time limit's search cost in memory."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"job": round(own / 1024, 1), "workers": round(workers / 1024, 1)}
 
 
 def _shown(loss: float, metric: str):
@@ -611,7 +705,8 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
 def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:
     """Mean |SHAP| per model feature of one member's pipeline (its refit model, else its first
     fold model)."""
-    preprocessor, estimator = pipeline[:-1], pipeline[-1]
+    # A transformed target's member is explained on the transformed scale (its own model).
+    preprocessor, estimator = pipeline[:-1], unwrap(pipeline[-1])
     try:
         Xt = preprocessor.transform(sample)
         values, method, units = shap_values(estimator, Xt)

@@ -28,6 +28,14 @@ from kiln.algorithms import (
     get_algorithm,
 )
 from kiln.automl._ensemble import full_proba
+from kiln.automl._target import (
+    MEAN_METRICS,
+    BackTransformed,
+    TargetTransform,
+    smearing_points,
+    target_transforms,
+    unwrap,
+)
 from kiln.problems import LOWER_IS_BETTER
 from kiln.training import Problem, Validation
 from kiln.tuning import Range, search_space
@@ -49,7 +57,6 @@ SMALL_ROWS = 3_000  # up to this many rows, cross-validation is repeated (REPEAT
 REPEATS_SMALL = 2
 SMALL_CELLS = 100_000  # ... and this many cells (rows × columns): wide tables are not small
 HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
-KEEP_MODELS = 15  # trials whose fold models are kept for the ensemble (the rest: scores only)
 MIN_SHARE = 0.01
 EARLY_STOPPING_SHARE = 0.1
 
@@ -106,6 +113,8 @@ class Trial:
     pipelines: list | None = None
     problem: object | None = None  # the fit's settings (no data), to refit on all rows
     fold_seconds: float = 0.0
+    target_transform: str | None = None  # regression: none | log | power
+    floor: bool = False  # a floor candidate's default-settings trial
 
     def row(self, metric: str) -> dict:
         value = None
@@ -116,6 +125,7 @@ class Trial:
             "algorithm": self.family,
             "recipe": self.recipe,
             "hyperparameters": self.hyperparameters,
+            **({"target_transform": self.target_transform} if self.target_transform else {}),
             metric: value,
             "fit_seconds": round(self.seconds, 3),
             "state": self.state,
@@ -145,18 +155,26 @@ class OutOfTime(Exception):
     """A trial's fold would start after the search's hard deadline."""
 
 
-def _fit_fold(problem, X_train, y_train, X_held, y_held, must_finish=False):
+def _fit_fold(problem, X_train, y_train, X_held, y_held, must_finish=False, target=None):
     """Fit one fold (in a pool process): the pipeline, its held-out predictions, its seconds.
 
     Models that stop early (boosted trees, the neural net) stop on an inner split of the fold's
     training rows, never on the held-out rows: early stopping on the rows a model is scored on
     would flatter exactly those models, and the ensemble would lean on them.
+
+    ``target``: (transform, mean) for a regression trial on a transformed target: the model
+    fits the transformed values, and its back-transform is corrected with its residuals on this
+    fold's held-out rows (rows it never saw) when ``mean`` (see kiln.automl._target).
     """
     import warnings
 
     if not must_finish and problem.deadline is not None and time.time() > problem.deadline:
         raise OutOfTime("the time limit was reached before this fold started")
     started = time.perf_counter()
+    transform = None
+    if target is not None:
+        transform = TargetTransform(target[0]).fit(y_train)
+        y_train = transform.forward(y_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if problem.algorithm.fit_options is not None:
@@ -164,6 +182,14 @@ def _fit_fold(problem, X_train, y_train, X_held, y_held, must_finish=False):
             pipeline, _ = problem.fit(X_fit, y_fit, X_stop, y_stop)
         else:
             pipeline, _ = problem.fit(X_train, y_train)
+        if transform is not None:
+            wrapper = BackTransformed(pipeline.steps[-1][1], transform)
+            pipeline.steps[-1] = ("model", wrapper)
+            if target[1]:
+                residuals = transform.forward(y_held) - wrapper.predict_transformed(
+                    pipeline[:-1].transform(X_held)
+                )
+                wrapper.residuals = smearing_points(transform.kind, residuals)
         if problem.problem_type == REGRESSION:
             held = problem.model(pipeline).predict_values(X_held)
         else:
@@ -171,13 +197,21 @@ def _fit_fold(problem, X_train, y_train, X_held, y_held, must_finish=False):
     return pipeline, held, time.perf_counter() - started
 
 
-def _refit(problem, X, y):
-    """Fit on all rows (in a pool process), without early stopping."""
+def _refit(problem, X, y, target=None, residuals=None):
+    """Fit on all rows (in a pool process), without early stopping; a transformed target's
+    model keeps its folds' residuals for the smearing correction."""
     import warnings
 
+    transform = None
+    if target is not None:
+        transform = TargetTransform(target).fit(y)
+        y = transform.forward(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return problem.fit(X, y)[0]
+        pipeline = problem.fit(X, y)[0]
+    if transform is not None:
+        pipeline.steps[-1] = ("model", BackTransformed(pipeline.steps[-1][1], transform, residuals))
+    return pipeline
 
 
 def _early_stopping_split(problem, X, y):
@@ -231,6 +265,7 @@ class Search:
         # The rows predictions are scored on: all of them (cross-validation) or the held ones.
         self.rows = np.unique(np.concatenate([held for _, held in self.folds]))
         self.loss = metric_loss(metric, problem_type, y[self.rows])
+        self.transforms = target_transforms(y) if problem_type == REGRESSION else ()
         self.families = [
             self._family(name, recipes[name], imbalanced) for name in families if name in recipes
         ]
@@ -295,6 +330,8 @@ class Search:
             space.append(Range("class_weight", "categorical", choices=("none", "balanced")))
         if len(recipes) > 1:
             space.append(Range("recipe", "categorical", choices=tuple(recipes)))
+        if self.transforms:
+            space.append(Range("target_transform", "categorical", choices=self.transforms))
         sampler = optuna.samplers.TPESampler(
             seed=self.seed,
             n_startup_trials=4,
@@ -304,6 +341,10 @@ class Search:
         study = optuna.create_study(direction="minimize", sampler=sampler)
         first = next(iter(recipes))
         portfolio = [{"recipe": first}]
+        if self.transforms and algorithm.automl.floor:
+            # A floor candidate's defaults on the transformed target come next: a skewed
+            # target's first fix a user would try (the search's choice, by its score).
+            portfolio.append({"recipe": first, "target_transform": self.transforms[1]})
         portfolio += [{"recipe": first, **p} for p in get_algorithm(name).automl.portfolio]
         portfolio += [{"recipe": r} for r in list(recipes)[1:]]
         return Family(name, algorithm, space, recipes, portfolio, study)
@@ -363,6 +404,11 @@ class Search:
         if not self.kept():
             # No model yet: one more trial whatever the clock says (the first family left).
             return alive[0] if alive else None
+        floors = [f for f in alive if f.algorithm.automl.floor and f.trials == 0]
+        if floors and remaining > 0:
+            # Every floor candidate's defaults run before anything else, whatever their
+            # estimated cost: the chosen model is then never worse than the best of them.
+            return floors[0]
         eligible = [f for f in alive if self._estimate(f) < remaining and remaining > 0]
         if not eligible:
             return None
@@ -382,22 +428,29 @@ class Search:
         return min(scored, key=lambda f: f.spent / share(f))
 
     def _next_config(self, family: Family):
-        """(Optuna trial or None, recipe name, hyperparameters) for the family's next trial."""
+        """(Optuna trial or None, recipe name, target transform, hyperparameters) for the
+        family's next trial."""
         if family.trials < len(family.portfolio):
             config = dict(family.portfolio[family.trials])
-            return None, config.pop("recipe"), config
+            target = config.pop("target_transform", "none") if self.transforms else None
+            return None, config.pop("recipe"), target, config
         trial = family.study.ask()
         values = {r.name: r.suggest(trial) for r in family.space}
         recipe = values.pop("recipe", next(iter(family.recipes)))
-        return trial, recipe, values
+        target = values.pop("target_transform", "none") if self.transforms else None
+        return trial, recipe, target, values
 
-    def _tell_portfolio(self, family: Family, recipe: str, hp: dict, loss: float) -> None:
+    def _tell_portfolio(
+        self, family: Family, recipe: str, target: str | None, hp: dict, loss: float
+    ) -> None:
         """Record a portfolio trial in the family's study (values clipped into the ranges), so
         TPE learns from it."""
         import optuna
 
         distributions, params = {}, {}
         values = {**family.algorithm.hyperparameters(hp), "recipe": recipe}
+        if target is not None:
+            values["target_transform"] = target
         for r in family.space:
             if r.scale == "reverse_log" or r.name not in values:
                 continue
@@ -423,9 +476,10 @@ class Search:
         )
 
     def _run_trial(self, family: Family, deadline: float) -> Trial | None:
-        optuna_trial, recipe, hp = self._next_config(family)
+        optuna_trial, recipe, target, hp = self._next_config(family)
         number = len(self.trials) + 1
-        trial = Trial(number, family.name, recipe, hp)
+        trial = Trial(number, family.name, recipe, hp, target_transform=target)
+        trial.floor = family.algorithm.automl.floor and family.trials == 0
         started = time.perf_counter()
         try:
             hyperparameters = family.algorithm.hyperparameters(hp)
@@ -444,7 +498,7 @@ class Search:
             trial.hyperparameters = hyperparameters
             # Until one trial completes there is no model at all: every fold of the first one
             # runs (boosted fits still stop growing trees when the time is up).
-            results = self._fit_folds(problem, deadline, must_finish=not self.kept())
+            results = self._fit_folds(problem, deadline, must_finish=not self.kept(), target=target)
             trial.problem = problem
             loss = self.loss(results[1])
         except OutOfTime as exc:
@@ -472,19 +526,28 @@ class Search:
                 trial.loss = math.inf
             family.best = min(family.best, trial.loss)
             if optuna_trial is None:
-                self._tell_portfolio(family, recipe, hp, trial.loss)
+                self._tell_portfolio(family, recipe, target, hp, trial.loss)
             else:
                 family.study.tell(optuna_trial, trial.loss)
         self.trials.append(trial)
         self._forget_models()
         return trial
 
-    def _fit_folds(self, problem, deadline: float, must_finish: bool = False):
+    def _target(self, transform: str | None):
+        """``_fit_fold``'s target argument for a trial's transform (None: the target as is)."""
+        if transform in (None, "none"):
+            return None
+        return transform, self.metric in MEAN_METRICS
+
+    def _fit_folds(self, problem, deadline: float, must_finish: bool = False, target=None):
         from joblib import delayed
 
         X, y = self.X, self.y
+        target = self._target(target)
         tasks = [
-            delayed(_fit_fold)(problem, X.iloc[train], y[train], X.iloc[held], y[held], must_finish)
+            delayed(_fit_fold)(
+                problem, X.iloc[train], y[train], X.iloc[held], y[held], must_finish, target
+            )
             for train, held in self.folds
         ]
         results = self._parallel(tasks)
@@ -500,14 +563,13 @@ class Search:
         return pipelines, oof
 
     def _forget_models(self) -> None:
-        """Keep the fold models of the best trials only (memory); their scores stay."""
-        ranked = sorted((t for t in self.trials if t.pipelines is not None), key=lambda t: t.loss)
-        best_of_family = {}
-        for t in ranked:
-            best_of_family.setdefault(t.family, t.number)
-        keep = {t.number for t in ranked[:KEEP_MODELS]} | set(best_of_family.values())
-        for t in ranked:
-            if t.number not in keep:
+        """Keep the fold models of the ensemble library's trials only (memory: a forest's ten
+        fold models can take hundreds of MB); every trial's score and out-of-fold predictions
+        stay. A dropped trial can never re-enter the library: it only holds each family's
+        best and the best few overall, and a trial that left it was beaten on both counts."""
+        keep = {t.number for t in self.library()}
+        for t in self.trials:
+            if t.pipelines is not None and t.number not in keep:
                 t.pipelines = None
 
     def refit(self, trials: list[Trial], seconds: float) -> dict[int, object]:
@@ -530,7 +592,7 @@ class Search:
         for trial in chosen:
             problem = replace(trial.problem, deadline=time.time() + seconds)
             algorithm = problem.algorithm
-            best = [best_iteration(algorithm, p[-1]) for p in trial.pipelines]
+            best = [best_iteration(algorithm, unwrap(p[-1])) for p in trial.pipelines]
             best = [b for b in best if b]
             if best and algorithm.iterations_param in problem.hyperparameters:
                 rounds = int(round(np.mean(best) / (1 - EARLY_STOPPING_SHARE)))
@@ -538,7 +600,11 @@ class Search:
                     **problem.hyperparameters,
                     algorithm.iterations_param: max(rounds, 1),
                 }
-            tasks.append(delayed(_refit)(problem, self.X, self.y))
+            target, residuals = self._target(trial.target_transform), None
+            if target is not None and target[1]:
+                # The folds' residual quantiles, averaged: the refit has no unseen rows.
+                residuals = np.mean([p[-1].residuals for p in trial.pipelines], axis=0)
+            tasks.append(delayed(_refit)(problem, self.X, self.y, target and target[0], residuals))
         workers = min(self.workers, len(tasks))
         backend = "loky" if workers > 1 else "sequential"
         with Parallel(n_jobs=workers, backend=backend) as parallel:

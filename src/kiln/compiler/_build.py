@@ -201,6 +201,7 @@ def build(
         ensemble=ensemble,
         columns=list(model.input_columns),
         native_members=native_members,
+        calibration=getattr(model.pipeline[-1], "calibration", None) if ensemble else None,
     )
 
 

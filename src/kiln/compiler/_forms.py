@@ -182,6 +182,9 @@ class CompiledModel:
     # converter got them wrong).
     native_members: list[str] = field(default_factory=list)
     digest: str | None = None  # the stored artifact's, once loaded
+    # An AutoML ensemble's post-hoc calibration (an object with ``apply(proba)``), as the
+    # ensemble applies it.
+    calibration: object | None = None
 
     @property
     def classifier(self) -> bool:
@@ -198,6 +201,10 @@ class CompiledModel:
         if self.ensemble and self.classifier:
             # As WeightedEnsemble.predict_proba: the weighted mean, normalised per row.
             total = total / total.sum(axis=1, keepdims=True)
+            # getattr: forms compiled before calibration existed unpickle without it.
+            calibration = getattr(self, "calibration", None)
+            if calibration is not None:
+                total = calibration.apply(total)
         return total
 
     def set_threads(self, threads: int) -> None:
