@@ -58,6 +58,9 @@ REPEATS_SMALL = 2
 SMALL_CELLS = 100_000  # ... and this many cells (rows × columns): wide tables are not small
 HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
 MIN_SHARE = 0.01
+SKEWED = 0.5  # |skewness| of a regression target above which it counts as skewed
+FOREST_MB = 128  # a forest trial's fold models together: trees are sized to stay under it
+MIN_FOREST_TREES = 100
 EARLY_STOPPING_SHARE = 0.1
 
 
@@ -149,6 +152,7 @@ class Family:
     best: float = math.inf
     slowest: float = 0.0
     pending: list = field(default_factory=list)
+    floor_trials: int = 0  # its first trials that run before any other family's (floor: 1 or 2)
 
 
 class OutOfTime(Exception):
@@ -266,6 +270,9 @@ class Search:
         self.rows = np.unique(np.concatenate([held for _, held in self.folds]))
         self.loss = metric_loss(metric, problem_type, y[self.rows])
         self.transforms = target_transforms(y) if problem_type == REGRESSION else ()
+        # A skewed target's transformed defaults join the floor's first round; any target's
+        # transform is a dimension of every family's search.
+        self.skewed = bool(self.transforms) and abs(_skewness(y)) > SKEWED
         self.families = [
             self._family(name, recipes[name], imbalanced) for name in families if name in recipes
         ]
@@ -341,13 +348,15 @@ class Search:
         study = optuna.create_study(direction="minimize", sampler=sampler)
         first = next(iter(recipes))
         portfolio = [{"recipe": first}]
-        if self.transforms and algorithm.automl.floor:
+        floor_trials = 1 if algorithm.automl.floor else 0
+        if self.skewed and algorithm.automl.floor:
             # A floor candidate's defaults on the transformed target come next: a skewed
-            # target's first fix a user would try (the search's choice, by its score).
+            # target's first fix a user would try (whether it helps is the score's to say).
             portfolio.append({"recipe": first, "target_transform": self.transforms[1]})
+            floor_trials = 2
         portfolio += [{"recipe": first, **p} for p in get_algorithm(name).automl.portfolio]
         portfolio += [{"recipe": r} for r in list(recipes)[1:]]
-        return Family(name, algorithm, space, recipes, portfolio, study)
+        return Family(name, algorithm, space, recipes, portfolio, study, floor_trials=floor_trials)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(
@@ -372,8 +381,8 @@ class Search:
         ) as (parallel):
             self._parallel = parallel
             while True:
-                remaining = deadline - time.monotonic()
-                family = self.pick(remaining)
+                now = time.monotonic()
+                family = self.pick(deadline - now, hard - now)
                 if family is None:
                     break
                 trial = self._run_trial(family, deadline)
@@ -395,7 +404,7 @@ class Search:
         seen = max((t.seconds for t in self.trials), default=0.0)
         return seen * get_algorithm(family.name).automl.first_trial_cost
 
-    def pick(self, remaining: float) -> Family | None:
+    def pick(self, remaining: float, hard_remaining: float | None = None) -> Family | None:
         """The family to run next: every family's portfolio first (in FAMILIES order, one
         config per family per round), then a share of the time proportional to how close its
         best score is to the leader's, so the best families get most of it and cheap trials
@@ -404,11 +413,14 @@ class Search:
         if not self.kept():
             # No model yet: one more trial whatever the clock says (the first family left).
             return alive[0] if alive else None
-        floors = [f for f in alive if f.algorithm.automl.floor and f.trials == 0]
-        if floors and remaining > 0:
-            # Every floor candidate's defaults run before anything else, whatever their
-            # estimated cost: the chosen model is then never worse than the best of them.
-            return floors[0]
+        floors = [f for f in alive if f.trials < f.floor_trials]
+        if floors and (remaining if hard_remaining is None else hard_remaining) > 0:
+            # Every floor candidate's defaults run before anything else (then, for a skewed
+            # target, its defaults on the transformed target), whatever their estimated cost
+            # and until the hard deadline: the chosen model is then never worse than the best
+            # of them.
+            fewest = min(f.trials for f in floors)
+            return next(f for f in floors if f.trials == fewest)
         eligible = [f for f in alive if self._estimate(f) < remaining and remaining > 0]
         if not eligible:
             return None
@@ -482,7 +494,7 @@ class Search:
         trial.floor = family.algorithm.automl.floor and family.trials == 0
         started = time.perf_counter()
         try:
-            hyperparameters = family.algorithm.hyperparameters(hp)
+            hyperparameters = self._sized(family.algorithm.hyperparameters(hp))
             problem = Problem(
                 problem_type=self.problem_type,
                 algorithm=family.algorithm,
@@ -532,6 +544,33 @@ class Search:
         self.trials.append(trial)
         self._forget_models()
         return trial
+
+    def _sized(self, hyperparameters: dict) -> dict:
+        """A forest's trees sized so that its fold models stay under FOREST_MB: fewer trees
+        (down to MIN_FOREST_TREES), then larger leaves. A fully grown tree has about two nodes
+        per training row of its own; ten fold models of 300 such trees on 5,000 rows take a
+        gigabyte, and on 80,000 rows one model does."""
+        if not {"n_estimators", "min_samples_leaf", "max_features"} <= set(hyperparameters):
+            return hyperparameters
+        rows = float(np.mean([len(train) for train, _ in self.folds]))
+        node_bytes = 64 + 8 * (len(self.classes) if self.classes else 1)
+        leaf = max(1, int(hyperparameters["min_samples_leaf"]))
+        depth = hyperparameters.get("max_depth")
+
+        def tree_bytes(leaf: int) -> float:
+            nodes = 2 * rows / leaf
+            if depth:
+                nodes = min(nodes, 2.0 ** (depth + 1))
+            return nodes * node_bytes * len(self.folds)
+
+        budget = FOREST_MB * 1e6
+        trees = int(hyperparameters["n_estimators"])
+        if trees * tree_bytes(leaf) <= budget:
+            return hyperparameters
+        trees = max(min(trees, MIN_FOREST_TREES), int(budget / tree_bytes(leaf)))
+        while trees * tree_bytes(leaf) > budget:
+            leaf += max(1, leaf // 4)
+        return {**hyperparameters, "n_estimators": trees, "min_samples_leaf": leaf}
 
     def _target(self, transform: str | None):
         """``_fit_fold``'s target argument for a trial's transform (None: the target as is)."""
@@ -631,6 +670,12 @@ class Search:
             (t for t in self.trials if t.pipelines is not None and math.isfinite(t.loss)),
             key=lambda t: t.loss,
         )
+
+
+def _skewness(y: np.ndarray) -> float:
+    from scipy.stats import skew
+
+    return float(skew(np.asarray(y, dtype=float)))
 
 
 def _failed():

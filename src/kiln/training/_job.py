@@ -25,7 +25,7 @@ from kiln.problems import encode_target, infer_problem_type, metric_names, order
 from kiln.recipe import ModelPipeline, recipe_reads
 from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
-from kiln.training._live import LiveLoss, attach, stop_at, unhook
+from kiln.training._live import LiveLoss, attach, fit_until, grows_in_steps, stop_at, unhook
 from kiln.training._options import TrainingSpec
 from kiln.training._register import held_out_frame, register_and_finish
 from kiln.training._signature import build_signature
@@ -87,7 +87,10 @@ class Problem:
             attach(self.algorithm.name, estimator, options, self.live)
         if self.deadline is not None and options:
             stop_at(self.algorithm.name, estimator, options, self.deadline)
-        estimator.fit(Xt, y_train, **options)
+        if self.deadline is not None and not options and grows_in_steps(estimator):
+            fit_until(estimator, Xt, y_train, self.deadline)
+        else:
+            estimator.fit(Xt, y_train, **options)
         if self.live is not None:
             self.live.flush()
         if self.deadline is not None or self.live is not None:

@@ -86,6 +86,32 @@ def stop_at(algorithm: str, estimator: Any, options: dict, deadline: float) -> N
         options.setdefault("callbacks", []).append(Continue())
 
 
+def grows_in_steps(estimator: Any) -> bool:
+    """Whether ``fit_until`` can stop this estimator part-way: scikit-learn's forests, whose
+    ``warm_start`` adds trees to those already grown."""
+    from sklearn.ensemble._forest import BaseForest
+
+    return isinstance(estimator, BaseForest)
+
+
+def fit_until(estimator: Any, X, y, deadline: float) -> None:
+    """Fit a forest a few trees at a time until it has them all or ``deadline``
+    (``time.time()``) has passed, keeping the trees grown so far: a forest has no callback to
+    stop it, and one trial of fully grown trees on a large table can take minutes."""
+    import time
+
+    total = int(estimator.n_estimators)
+    step = min(total, max(8, total // 10))
+    grown = step
+    estimator.set_params(warm_start=True, n_estimators=grown)
+    estimator.fit(X, y)
+    while grown < total and time.time() < deadline:
+        grown = min(total, grown + step)
+        estimator.set_params(n_estimators=grown)
+        estimator.fit(X, y)
+    estimator.set_params(warm_start=False)
+
+
 def unhook(algorithm: str, estimator: Any) -> None:
     """Drop the fit-time callbacks an XGBoost estimator keeps as a parameter (local classes
     cannot be pickled with the model, and the model has no use for them)."""

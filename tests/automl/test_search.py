@@ -1,0 +1,236 @@
+"""AutoML's search on real data, in this process (no job): the floor candidates run first and
+the chosen ensemble is never worse than the best of them out of fold, only the ensemble
+library's fold models are kept, and a regression target's transforms are searched."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import datasets
+
+from kiln.algorithms import BINARY, MULTICLASS, REGRESSION, get_algorithm
+from kiln.automl._ensemble import choose_calibration, select_ensemble
+from kiln.automl._job import _families, _recipes
+from kiln.automl._search import SCALE_SENSITIVE, Search
+from kiln.data import NUMERIC
+
+SECONDS = 6
+
+
+def search_on(name: str, problem_type: str, metric: str, seconds: float = SECONDS) -> Search:
+    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
+    if name == "diabetes":
+        # Disease progression (25 to 346) made right-skewed, as prices and counts are.
+        frame["target"] = np.exp(frame["target"] / 60)
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    classes = None
+    if problem_type != REGRESSION:
+        classes = sorted(set(y.tolist()))
+        y = y.astype(int)
+    column_types = {c: NUMERIC for c in X.columns}
+    recipes = _recipes(column_types, list(X.columns), [])
+    families = _families(problem_type, len(X), None)
+    search = Search(
+        problem_type=problem_type,
+        X=X,
+        y=y,
+        column_types=column_types,
+        features=list(X.columns),
+        classes=classes,
+        metric=metric,
+        recipes={n: recipes["scaled" if n in SCALE_SENSITIVE else "trees"] for n in families},
+        families=families,
+        imbalanced=False,
+        workers=1,
+        seed=0,
+        log=lambda *args, **kwargs: None,
+    )
+    # As the job runs it: floor candidates may start until the hard deadline (here generous, so
+    # a busy machine cannot squeeze them out of the test).
+    now = time.monotonic()
+    search.run(now + seconds, hard_deadline=now + 4 * seconds)
+    return search
+
+
+@pytest.fixture(scope="module")
+def searches():
+    return {
+        "diabetes": search_on("diabetes", REGRESSION, "rmse"),
+        "wine": search_on("wine", MULTICLASS, "log_loss"),
+        "breast_cancer": search_on("breast_cancer", BINARY, "roc_auc"),
+    }
+
+
+@pytest.mark.parametrize("name", ["diabetes", "wine", "breast_cancer"])
+def test_the_floor_candidates_run_first_and_the_ensemble_is_never_worse(searches, name):
+    search = searches[name]
+    floor_families = [f.name for f in search.families if get_algorithm(f.name).automl.floor]
+    assert {"lightgbm", "linear"} <= set(floor_families)
+    floors = [t for t in search.trials if t.floor]
+    # Each floor family's default-settings trial, before any other family's trial.
+    assert [t.family for t in floors] == floor_families
+    assert [t.number for t in floors] == list(range(1, len(floors) + 1))
+    assert all(t.hyperparameters == get_algorithm(t.family).hyperparameters({}) for t in floors)
+    assert all(t.target_transform in (None, "none") for t in floors)
+    library = search.library()
+    _, ensemble = select_ensemble([t.oof for t in library], search.loss)
+    assert ensemble <= min(t.loss for t in floors) + 1e-12
+    if name != "diabetes":
+        y = search.y[search.rows]
+        oof = sum(w * t.oof for t, w in zip(library, select_ensemble(
+            [t.oof for t in library], search.loss)[0], strict=True))  # fmt: skip
+        calibration, reported, _ = choose_calibration(
+            oof, y, search.loss, 0, ranking=search.metric == "roc_auc"
+        )
+        assert search.loss(reported) <= min(t.loss for t in floors) + 1e-12
+
+
+@pytest.mark.parametrize("name", ["diabetes", "wine", "breast_cancer"])
+def test_only_the_ensemble_librarys_fold_models_are_kept(searches, name):
+    search = searches[name]
+    with_models = {t.number for t in search.trials if t.pipelines is not None}
+    assert with_models == {t.number for t in search.library()}
+    # Every trial keeps its score and out-of-fold predictions for the leaderboard.
+    assert all(t.oof is not None for t in search.trials if t.state == "complete")
+
+
+def test_a_regression_searches_the_targets_transform(searches):
+    search = searches["diabetes"]
+    transformed = [t for t in search.trials if t.target_transform not in (None, "none")]
+    assert transformed, [t.row("rmse") for t in search.trials]
+    # The floor families try their defaults on the log target right after their defaults.
+    first = transformed[0]
+    assert first.target_transform == "log" and first.family == "lightgbm"
+    assert first.row("rmse")["target_transform"] == "log"
+    # Its fold models predict on the target's own scale (the target is 25 to 346).
+    kept = [t for t in transformed if t.pipelines is not None] or [first]
+    if kept[0].pipelines is not None:
+        frame = datasets.load_diabetes(as_frame=True).frame.drop(columns=["target"])
+        predicted = kept[0].pipelines[0].predict(frame)
+        assert 5 < predicted.mean() < 100
+    assert np.isfinite(first.loss) and first.oof.mean() == pytest.approx(search.y.mean(), rel=0.15)
+
+
+def test_a_classification_search_has_no_target_transform(searches):
+    assert all(t.target_transform is None for t in searches["wine"].trials)
+    assert "target_transform" not in searches["wine"].trials[0].row("log_loss")
+
+
+def test_a_target_with_negative_values_is_offered_the_power_transform_only():
+    frame = datasets.load_diabetes(as_frame=True).frame
+    frame["target"] = np.exp(frame["target"] / 60) - 20.0  # skewed, with negative values
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    column_types = {c: NUMERIC for c in X.columns}
+    recipes = _recipes(column_types, list(X.columns), [])
+    search = Search(
+        problem_type=REGRESSION,
+        X=pd.DataFrame(X),
+        y=y,
+        column_types=column_types,
+        features=list(X.columns),
+        classes=None,
+        metric="mae",
+        recipes={"lightgbm": recipes["trees"]},
+        families=["lightgbm"],
+        imbalanced=False,
+        workers=1,
+        seed=0,
+        log=lambda *args, **kwargs: None,
+    )
+    assert search.transforms == ("none", "power")
+    family = search.family("lightgbm")
+    assert family.portfolio[1] == {"recipe": "default", "target_transform": "power"}
+    space = {r.name: r for r in family.space}
+    assert space["target_transform"].choices == ("none", "power")
+
+
+def test_an_unskewed_target_keeps_its_transforms_in_the_search_space_only():
+    frame = datasets.load_diabetes(as_frame=True).frame  # skewness 0.44
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    column_types = {c: NUMERIC for c in X.columns}
+    search = Search(
+        problem_type=REGRESSION,
+        X=X,
+        y=y,
+        column_types=column_types,
+        features=list(X.columns),
+        classes=None,
+        metric="rmse",
+        recipes={"lightgbm": _recipes(column_types, list(X.columns), [])["trees"]},
+        families=["lightgbm"],
+        imbalanced=False,
+        workers=1,
+        seed=0,
+        log=lambda *args, **kwargs: None,
+    )
+    family = search.family("lightgbm")
+    assert family.floor_trials == 1
+    assert all("target_transform" not in p for p in family.portfolio)
+    assert {r.name: r for r in family.space}["target_transform"].choices == (
+        "none",
+        "log",
+        "power",
+    )
+
+
+def test_a_forest_trial_is_sized_to_stay_under_its_memory_budget():
+    import pickle
+
+    from sklearn.datasets import make_classification
+
+    from kiln.automl._search import FOREST_MB, MIN_FOREST_TREES
+
+    X, y = make_classification(8000, 20, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)])
+    column_types = {c: NUMERIC for c in frame.columns}
+    search = Search(
+        problem_type=BINARY,
+        X=frame,
+        y=y,
+        column_types=column_types,
+        features=list(frame.columns),
+        classes=[0, 1],
+        metric="roc_auc",
+        recipes={"extra_trees": _recipes(column_types, list(frame.columns), [])["trees"]},
+        families=["extra_trees"],
+        imbalanced=False,
+        workers=1,
+        seed=0,
+        log=lambda *args, **kwargs: None,
+    )
+    defaults = get_algorithm("extra_trees").hyperparameters({})
+    sized = search._sized(defaults)
+    assert sized["n_estimators"] == MIN_FOREST_TREES and sized["min_samples_leaf"] > 1
+    # One fold model as sized, measured: the folds together stay under the budget.
+    train, _ = search.folds[0]
+    forest = get_algorithm("extra_trees").build_estimator(BINARY, sized, 0)
+    forest.set_params(n_jobs=1).fit(X[train], y[train])
+    megabytes = len(pickle.dumps(forest)) / 1e6 * len(search.folds)
+    assert megabytes <= FOREST_MB, megabytes
+    # A small table's forest is left as its hyperparameters say.
+    assert sized_on_wine() == get_algorithm("random_forest").hyperparameters({})
+
+
+def sized_on_wine() -> dict:
+    frame = datasets.load_wine(as_frame=True).frame
+    X = frame.drop(columns=["target"])
+    column_types = {c: NUMERIC for c in X.columns}
+    search = Search(
+        problem_type=MULTICLASS,
+        X=X,
+        y=frame["target"].to_numpy(),
+        column_types=column_types,
+        features=list(X.columns),
+        classes=[0, 1, 2],
+        metric="log_loss",
+        recipes={"random_forest": _recipes(column_types, list(X.columns), [])["trees"]},
+        families=["random_forest"],
+        imbalanced=False,
+        workers=1,
+        seed=0,
+        log=lambda *args, **kwargs: None,
+    )
+    return search._sized(get_algorithm("random_forest").hyperparameters({}))
