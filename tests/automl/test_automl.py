@@ -79,6 +79,17 @@ def test_the_registered_version_carries_leaderboard_recipe_and_explanation(fitte
     assert version.algorithm == "automl" and version.problem_type == "binary"
     details = version.details
     assert details["metric"] == "roc_auc" and details["leaderboard"][0]["algorithm"] == "ensemble"
+    # The floor: every default-settings candidate ran, and the model is no worse out of fold.
+    floor = details["floor"]
+    assert {"lightgbm", "linear"} <= {c["algorithm"] for c in floor["candidates"]}
+    assert floor["held"] is True and floor["chosen"] >= floor["best"]["roc_auc"]
+    assert floor["chosen"] == details["leaderboard"][0]["roc_auc"]
+    # Calibration was scored by cross-validation; a temperature keeps the ROC-AUC.
+    tried = details["calibration"]["cross_validated"]
+    assert {"none", "temperature"} <= set(tried)
+    if details["calibration"]["chosen"]["method"] == "temperature":
+        assert tried["temperature"]["log_loss"] < tried["none"]["log_loss"]
+    assert automl.result.job.result["peak_memory_mb"]["job"] > 50
     assert all("recipe" in m and m["weight"] > 0 for m in details["ensemble"])
     importance = details["explanation"]["permutation_importance"]
     inputs = {c["name"] for c in version.signature["inputs"]}
