@@ -177,7 +177,14 @@ def test_a_form_that_fails_parity_is_not_recorded_and_the_error_names_what_broke
     assert ws.compile(forest.ref, target="native")["parity"]["passed"]  # its own code passes
 
 
-def ensemble_of(ws, model: TrainedModel, *, members: dict[str, list], weights: list[float]):
+def ensemble_of(
+    ws,
+    model: TrainedModel,
+    *,
+    members: dict[str, list],
+    weights: list[float],
+    calibration=None,
+):
     """An AutoML WeightedEnsemble of fitted estimators on the session model's recipe, each
     member bagged over its list of estimators (its folds), registered as an 'automl' version."""
     from kiln.automl._ensemble import BaggedMember, WeightedEnsemble, ensemble_pipeline
@@ -194,7 +201,7 @@ def ensemble_of(ws, model: TrainedModel, *, members: dict[str, list], weights: l
             estimator.fit(encoded[rows], y[rows])
             pipelines.append(Pipeline([("preprocess", model.pipeline[0]), ("model", estimator)]))
         bagged.append(BaggedMember(name, pipelines, "binary", 2))
-    ensemble = WeightedEnsemble(bagged, weights, "binary")
+    ensemble = WeightedEnsemble(bagged, weights, "binary", calibration)
     trained = TrainedModel(
         ensemble_pipeline(ensemble, features.head(5)),
         problem_type="binary",
@@ -236,6 +243,34 @@ def test_an_automl_ensemble_compiles_member_by_member(base):
     # The three pipelines share one fitted recipe: one encoder, so rows are encoded once.
     assert len({id(p.encoder) for m in compiled.members for p in m.pipelines}) == 1
     assert scores_agree(ws, version.ref, ws.data.load("churn").tail(40)) <= 1e-5
+
+
+def test_a_calibrated_ensemble_compiles_with_its_calibration(base):
+    from lightgbm import LGBMClassifier
+
+    from kiln.automl._ensemble import Calibration
+
+    ws, _, model = base
+    calibration = Calibration("temperature")
+    calibration.temperature = 2.5  # softer probabilities than the members'
+    version = ensemble_of(
+        ws,
+        model,
+        members={"lightgbm": [LGBMClassifier(n_estimators=20, verbose=-1)]},
+        weights=[1.0],
+        calibration=calibration,
+    )
+    record = ws.compile(version.ref)
+    assert record["parity"]["passed"]
+    compiled = load_compiled(ws, ws.models.get(version.ref))
+    assert compiled.calibration is not None and compiled.calibration.temperature == 2.5
+    rows = ws.data.load("churn").tail(40)
+    assert scores_agree(ws, version.ref, rows) <= 1e-5
+    # The calibration is applied: the stored model's probabilities are softer than its member's.
+    stored = ws.models.load(version.ref)
+    member = stored.pipeline[-1].members[0].predict(rows[stored.input_columns])
+    calibrated = stored.predict_proba(rows)
+    assert np.abs(calibrated - 0.5).max() < np.abs(member - 0.5).max()
 
 
 def test_the_cli_compiles_and_models_show_lists_the_compiled_form(base, run_cli):
