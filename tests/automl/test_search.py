@@ -20,20 +20,21 @@ from kiln.data import NUMERIC
 SECONDS = 6
 
 
-def search_on(name: str, problem_type: str, metric: str, seconds: float = SECONDS) -> Search:
-    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
-    if name == "diabetes":
-        # Disease progression (25 to 346) made right-skewed, as prices and counts are.
-        frame["target"] = np.exp(frame["target"] / 60)
-    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
-    classes = None
-    if problem_type != REGRESSION:
-        classes = sorted(set(y.tolist()))
-        y = y.astype(int)
+def make_search(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    problem_type: str,
+    metric: str,
+    *,
+    classes: list | None = None,
+    families: list[str] | None = None,
+) -> Search:
+    """A search over every AutoML family (or ``families``) on all-numeric columns, one fit at a
+    time, as the job builds it."""
     column_types = {c: NUMERIC for c in X.columns}
     recipes = _recipes(column_types, list(X.columns), [])
-    families = _families(problem_type, len(X), None)
-    search = Search(
+    families = families or _families(problem_type, len(X), None)
+    return Search(
         problem_type=problem_type,
         X=X,
         y=y,
@@ -48,6 +49,19 @@ def search_on(name: str, problem_type: str, metric: str, seconds: float = SECOND
         seed=0,
         log=lambda *args, **kwargs: None,
     )
+
+
+def search_on(name: str, problem_type: str, metric: str, seconds: float = SECONDS) -> Search:
+    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
+    if name == "diabetes":
+        # Disease progression (25 to 346) made right-skewed, as prices and counts are.
+        frame["target"] = np.exp(frame["target"] / 60)
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    classes = None
+    if problem_type != REGRESSION:
+        classes = sorted(set(y.tolist()))
+        y = y.astype(int)
+    search = make_search(X, y, problem_type, metric, classes=classes)
     # As the job runs it: floor candidates may start until the hard deadline (here generous, so
     # a busy machine cannot squeeze them out of the test).
     now = time.monotonic()
@@ -123,23 +137,7 @@ def test_a_target_with_negative_values_is_offered_the_power_transform_only():
     frame = datasets.load_diabetes(as_frame=True).frame
     frame["target"] = np.exp(frame["target"] / 60) - 20.0  # skewed, with negative values
     X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
-    column_types = {c: NUMERIC for c in X.columns}
-    recipes = _recipes(column_types, list(X.columns), [])
-    search = Search(
-        problem_type=REGRESSION,
-        X=pd.DataFrame(X),
-        y=y,
-        column_types=column_types,
-        features=list(X.columns),
-        classes=None,
-        metric="mae",
-        recipes={"lightgbm": recipes["trees"]},
-        families=["lightgbm"],
-        imbalanced=False,
-        workers=1,
-        seed=0,
-        log=lambda *args, **kwargs: None,
-    )
+    search = make_search(X, y, REGRESSION, "mae", families=["lightgbm"])
     assert search.transforms == ("none", "power")
     family = search.family("lightgbm")
     assert family.portfolio[1] == {"recipe": "default", "target_transform": "power"}
@@ -150,22 +148,7 @@ def test_a_target_with_negative_values_is_offered_the_power_transform_only():
 def test_an_unskewed_target_keeps_its_transforms_in_the_search_space_only():
     frame = datasets.load_diabetes(as_frame=True).frame  # skewness 0.44
     X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
-    column_types = {c: NUMERIC for c in X.columns}
-    search = Search(
-        problem_type=REGRESSION,
-        X=X,
-        y=y,
-        column_types=column_types,
-        features=list(X.columns),
-        classes=None,
-        metric="rmse",
-        recipes={"lightgbm": _recipes(column_types, list(X.columns), [])["trees"]},
-        families=["lightgbm"],
-        imbalanced=False,
-        workers=1,
-        seed=0,
-        log=lambda *args, **kwargs: None,
-    )
+    search = make_search(X, y, REGRESSION, "rmse", families=["lightgbm"])
     family = search.family("lightgbm")
     assert family.floor_trials == 1
     assert all("target_transform" not in p for p in family.portfolio)
@@ -185,22 +168,7 @@ def test_a_forest_trial_is_sized_to_stay_under_its_memory_budget():
 
     X, y = make_classification(8000, 20, random_state=0)
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)])
-    column_types = {c: NUMERIC for c in frame.columns}
-    search = Search(
-        problem_type=BINARY,
-        X=frame,
-        y=y,
-        column_types=column_types,
-        features=list(frame.columns),
-        classes=[0, 1],
-        metric="roc_auc",
-        recipes={"extra_trees": _recipes(column_types, list(frame.columns), [])["trees"]},
-        families=["extra_trees"],
-        imbalanced=False,
-        workers=1,
-        seed=0,
-        log=lambda *args, **kwargs: None,
-    )
+    search = make_search(frame, y, BINARY, "roc_auc", classes=[0, 1], families=["extra_trees"])
     defaults = get_algorithm("extra_trees").hyperparameters({})
     sized = search._sized(defaults)
     assert sized["n_estimators"] == MIN_FOREST_TREES and sized["min_samples_leaf"] > 1
@@ -216,21 +184,8 @@ def test_a_forest_trial_is_sized_to_stay_under_its_memory_budget():
 
 def sized_on_wine() -> dict:
     frame = datasets.load_wine(as_frame=True).frame
-    X = frame.drop(columns=["target"])
-    column_types = {c: NUMERIC for c in X.columns}
-    search = Search(
-        problem_type=MULTICLASS,
-        X=X,
-        y=frame["target"].to_numpy(),
-        column_types=column_types,
-        features=list(X.columns),
-        classes=[0, 1, 2],
-        metric="log_loss",
-        recipes={"random_forest": _recipes(column_types, list(X.columns), [])["trees"]},
-        families=["random_forest"],
-        imbalanced=False,
-        workers=1,
-        seed=0,
-        log=lambda *args, **kwargs: None,
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(
+        X, y, MULTICLASS, "log_loss", classes=[0, 1, 2], families=["random_forest"]
     )
     return search._sized(get_algorithm("random_forest").hyperparameters({}))
