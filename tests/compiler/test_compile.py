@@ -305,6 +305,29 @@ def test_an_ensemble_member_onnx_gets_wrong_keeps_its_native_scorer(base):
     assert kinds == ["OnnxScorer", "EstimatorScorer"]
 
 
+def test_an_ensembles_hist_gradient_boosting_member_keeps_its_native_scorer(base):
+    pytest.importorskip("onnxruntime")
+    from lightgbm import LGBMClassifier
+
+    from kiln.algorithms import get_algorithm
+
+    ws, _, model = base
+    algorithm = get_algorithm("hist_gradient_boosting")
+    hp = algorithm.hyperparameters({"max_iter": 20})
+    version = ensemble_of(
+        ws,
+        model,
+        members={
+            "lightgbm": [LGBMClassifier(n_estimators=20, verbose=-1)],
+            "hist_gradient_boosting": [algorithm.build_estimator("binary", hp, 0)],
+        },
+        weights=[0.5, 0.5],
+    )
+    record = ws.compile(version.ref, target="onnx")
+    assert record["parity"]["passed"] and record["native_members"] == ["hist_gradient_boosting"]
+    assert scores_agree(ws, version.ref, ws.data.load("churn").tail(40)) <= 1e-5
+
+
 def test_a_member_with_automls_power_recipe_compiles(base):
     """AutoML's scale-sensitive members use the 'power' recipe (Yeo-Johnson on the numeric
     columns, then the default recipe): the compiled featurizer runs the step's own function."""
