@@ -7,6 +7,10 @@ parameter (they use every core OpenMP offers), so kiln's thread setting
 (``kiln.registry.set_estimator_threads``: one thread per AutoML fit, one per serving call) could
 not reach them; here it is the same ``n_jobs`` every other catalog estimator has, applied with
 threadpoolctl around each call and undone after it.
+
+Their ``__init__`` lists scikit-learn's parameters (as of 1.9; scikit-learn's estimator contract
+wants them spelled out): tests/algorithms/test_hist_gradient_boosting.py fails when scikit-learn's
+own change, so the two stay the same estimator.
 """
 
 from __future__ import annotations
