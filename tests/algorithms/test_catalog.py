@@ -25,7 +25,16 @@ def test_the_four_foundation_algorithms_are_built_in():
 
 def test_the_supervised_catalog_and_its_problem_types():
     all_three = (BINARY, MULTICLASS, REGRESSION)
-    for name in ("linear_learner", "catboost", "extra_trees", "decision_tree", "knn", "svm", "mlp"):
+    for name in (
+        "linear_learner",
+        "catboost",
+        "hist_gradient_boosting",
+        "extra_trees",
+        "decision_tree",
+        "knn",
+        "svm",
+        "mlp",
+    ):
         assert ALGORITHMS[name].problem_types == all_three
     assert ALGORITHMS["naive_bayes"].problem_types == (BINARY, MULTICLASS)
     assert ALGORITHMS["factorization_machines"].problem_types == (BINARY, REGRESSION)

@@ -12,6 +12,10 @@ from kiln.algorithms._factorization import (
     FactorizationMachineClassifier,
     FactorizationMachineRegressor,
 )
+from kiln.algorithms._hist_gradient_boosting import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from kiln.algorithms._linear_learner import LinearLearnerClassifier, LinearLearnerRegressor
 from kiln.algorithms._neural import NeuralNetworkClassifier, NeuralNetworkRegressor
 
@@ -30,6 +34,8 @@ from kiln.algorithms._neural import NeuralNetworkClassifier, NeuralNetworkRegres
         NeuralNetworkRegressor(epochs=30, random_state=0),
         FactorizationMachineClassifier(random_state=0),
         FactorizationMachineRegressor(random_state=0),
+        HistGradientBoostingClassifier(max_iter=20, random_state=0, n_jobs=1),
+        HistGradientBoostingRegressor(max_iter=20, random_state=0, n_jobs=1),
     ],
     ids=lambda e: f"{type(e).__name__}-{getattr(e, 'optimizer', '')}",
 )

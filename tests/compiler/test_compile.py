@@ -93,6 +93,39 @@ def test_a_model_without_the_compiled_form_is_refused_naming_algorithm_and_fallb
     assert ws.models.get(knn.ref).compiled is None  # nothing recorded
 
 
+def test_hist_gradient_boosting_compiles_natively_and_onnx_refuses_it_by_name(base):
+    """skl2onnx's converter for it fails on current onnx releases: no onnx form, and the refusal
+    names the algorithm and the native target; its native form serves with parity."""
+    pytest.importorskip("onnxruntime")
+    from kiln.algorithms import get_algorithm
+
+    ws, _, model = base
+    algorithm = get_algorithm("hist_gradient_boosting")
+    frame = ws.data.load("churn").head(600)
+    hp = algorithm.hyperparameters({"max_iter": 20})
+    classifier = register(
+        ws, algorithm.build_estimator("binary", hp, 0), base=model, algorithm=algorithm.name
+    )
+    regressor = register(
+        ws,
+        algorithm.build_estimator("regression", hp, 0),
+        base=model,
+        algorithm=algorithm.name,
+        problem_type="regression",
+        y=frame["monthly_charges"].to_numpy(dtype=float),
+    )
+    for version in (classifier, regressor):
+        with pytest.raises(CompileError) as caught:
+            ws.compile(version.ref, target="onnx")
+        assert caught.value.code == "compile.unsupported"
+        message = str(caught.value)
+        assert "'hist_gradient_boosting'" in message and "--target native" in message
+        record = ws.compile(version.ref)  # both targets tried: native is the one there is
+        assert record["target"] == "native" and record["parity"]["passed"]
+        assert set(ws.models.get(version.ref).compiled) == {"native"}
+        assert scores_agree(ws, version.ref, frame.tail(40)) <= 1e-9
+
+
 def test_an_unsupervised_model_has_no_compiled_form(base):
     from sklearn.cluster import KMeans
 
@@ -305,6 +338,29 @@ def test_an_ensemble_member_onnx_gets_wrong_keeps_its_native_scorer(base):
     compiled = load_compiled(ws, ws.models.get(version.ref))
     kinds = [type(m.pipelines[0].scorer).__name__ for m in compiled.members]
     assert kinds == ["OnnxScorer", "EstimatorScorer"]
+
+
+def test_an_ensembles_hist_gradient_boosting_member_keeps_its_native_scorer(base):
+    pytest.importorskip("onnxruntime")
+    from lightgbm import LGBMClassifier
+
+    from kiln.algorithms import get_algorithm
+
+    ws, _, model = base
+    algorithm = get_algorithm("hist_gradient_boosting")
+    hp = algorithm.hyperparameters({"max_iter": 20})
+    version = ensemble_of(
+        ws,
+        model,
+        members={
+            "lightgbm": [LGBMClassifier(n_estimators=20, verbose=-1)],
+            "hist_gradient_boosting": [algorithm.build_estimator("binary", hp, 0)],
+        },
+        weights=[0.5, 0.5],
+    )
+    record = ws.compile(version.ref, target="onnx")
+    assert record["parity"]["passed"] and record["native_members"] == ["hist_gradient_boosting"]
+    assert scores_agree(ws, version.ref, ws.data.load("churn").tail(40)) <= 1e-5
 
 
 def test_a_member_with_automls_power_recipe_compiles(base):

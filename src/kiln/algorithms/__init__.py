@@ -32,6 +32,8 @@ _ESTIMATORS = {
     "NeuralNetworkRegressor": "kiln.algorithms._neural",
     "FactorizationMachineClassifier": "kiln.algorithms._factorization",
     "FactorizationMachineRegressor": "kiln.algorithms._factorization",
+    "HistGradientBoostingClassifier": "kiln.algorithms._hist_gradient_boosting",
+    "HistGradientBoostingRegressor": "kiln.algorithms._hist_gradient_boosting",
     "RandomCutForest": "kiln.algorithms._rcf",
     "DBSCANClusterer": "kiln.algorithms._unsupervised",
 }

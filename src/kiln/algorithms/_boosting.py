@@ -1,10 +1,12 @@
-"""Gradient-boosted trees: XGBoost, LightGBM and CatBoost (an optional extra)."""
+"""Gradient-boosted trees: XGBoost, LightGBM, scikit-learn's histogram gradient boosting and
+CatBoost (an optional extra)."""
 
 from __future__ import annotations
 
 import inspect
 
 from kiln.algorithms._algorithm import (
+    CLASS_WEIGHT,
     INF,
     Algorithm,
     AutoMLHints,
@@ -116,6 +118,65 @@ def _lightgbm_curves(estimator) -> dict[str, list[float]]:
         for split, metrics in estimator.evals_result_.items()
         for metric, values in metrics.items()
     }
+
+
+# -- scikit-learn's histogram gradient boosting ----------------------------------------------------
+# scikit-learn's own defaults throughout: the default trial is HistGradientBoostingClassifier() /
+# HistGradientBoostingRegressor() as a user would write it by hand.
+_HIST_GRADIENT_BOOSTING_PARAMS = [
+    Param("learning_rate", "float", 0.1, "shrinkage per iteration", 1e-4, 1.0),
+    Param("max_iter", "int", 100, "number of boosting iterations (trees per class)", 1, 10000),
+    Param(
+        "max_leaf_nodes",
+        "int",
+        31,
+        "maximum leaves per tree (none: no limit)",
+        2,
+        131072,
+        nullable=True,
+    ),
+    Param("max_depth", "int", None, "maximum tree depth (none: no limit)", 1, 1000, nullable=True),
+    Param("min_samples_leaf", "int", 20, "minimum rows in a leaf", 1, 100000),
+    Param("l2_regularization", "float", 0.0, "L2 regularisation on leaf values", 0.0, INF),
+    Param("max_features", "float", 1.0, "feature fraction tried at each split", 0.01, 1.0),
+    Param(
+        "max_bins", "int", 255, "histogram bins per feature (missing values get one more)", 2, 255
+    ),
+    Param(
+        "early_stopping",
+        "choice",
+        "auto",
+        "stop when the loss on an internal 10% validation split stops improving for 10 "
+        "iterations (auto: on above 10,000 rows)",
+        choices=("auto", "on", "off"),
+    ),
+    CLASS_WEIGHT,
+]
+_EARLY_STOPPING = {"auto": "auto", "on": True, "off": False}
+
+
+def _build_hist_gradient_boosting(problem_type: str, hp: dict, seed: int):
+    from kiln.algorithms._hist_gradient_boosting import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+
+    common = dict(
+        learning_rate=hp["learning_rate"],
+        max_iter=hp["max_iter"],
+        max_leaf_nodes=hp["max_leaf_nodes"],
+        max_depth=hp["max_depth"],
+        min_samples_leaf=hp["min_samples_leaf"],
+        l2_regularization=hp["l2_regularization"],
+        max_features=hp["max_features"],
+        max_bins=hp["max_bins"],
+        early_stopping=_EARLY_STOPPING[hp["early_stopping"]],
+        random_state=seed,
+    )
+    if problem_type == REGRESSION:
+        return HistGradientBoostingRegressor(**common)
+    class_weight = None if hp["class_weight"] == "none" else hp["class_weight"]
+    return HistGradientBoostingClassifier(class_weight=class_weight, **common)
 
 
 # -- CatBoost (optional extra) --------------------------------------------------------------------
@@ -266,6 +327,25 @@ ALGORITHMS: list[Algorithm] = [
             ),
             shap="native",
         ),
+    ),
+    Algorithm(
+        "hist_gradient_boosting",
+        "Histogram gradient-boosted trees (scikit-learn)",
+        PROBLEM_TYPES,
+        _HIST_GRADIENT_BOOSTING_PARAMS,
+        _build_hist_gradient_boosting,
+        # No fit_options: it early-stops on its own internal split (early_stopping), so AutoML's
+        # deadline cannot stop it mid-fit; its default of 100 iterations is fit in one call.
+        iterations_param="max_iter",
+        tuning_ranges=(
+            "learning_rate=0.01:0.3:log",
+            "max_iter=50:1000:log",
+            "max_leaf_nodes=8:256:log",
+            "min_samples_leaf=5:200:log",
+            "l2_regularization=0.001:10:log",
+            "max_features=0.5:1",
+        ),
+        automl=AutoMLHints(order=1, floor=True, shap="tree"),
     ),
     Algorithm(
         "catboost",

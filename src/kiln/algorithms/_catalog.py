@@ -15,6 +15,7 @@ __all__ = ["ALGORITHMS"]
 _ORDER = (
     "xgboost",
     "lightgbm",
+    "hist_gradient_boosting",
     "linear",
     "random_forest",
     "linear_learner",

@@ -31,6 +31,8 @@ from kiln.registry import TrainedModel
 SUPERVISED = ("binary", "multiclass", "regression")
 # The algorithms each target can compile, by kiln's algorithm name (what `kiln models show`
 # says); an AutoML ensemble compiles when each member's algorithm is in the list.
+# hist_gradient_boosting is not: skl2onnx 1.20's converter for it fails on current onnx releases
+# (it writes a boolean into an integer attribute), so it compiles for the native target only.
 ONNX_ALGORITHMS = (
     "linear",
     "random_forest",
@@ -79,6 +81,8 @@ def algorithm_of(estimator) -> str:
         "ExtraTreesRegressor": "extra_trees",
         "DecisionTreeClassifier": "decision_tree",
         "DecisionTreeRegressor": "decision_tree",
+        "HistGradientBoostingClassifier": "hist_gradient_boosting",
+        "HistGradientBoostingRegressor": "hist_gradient_boosting",
     }
     return table.get(name, f"{module}.{name}")
 

@@ -57,7 +57,7 @@ def shap_values(estimator, Xt) -> tuple[np.ndarray, str, str]:
         if contrib.ndim == 2:
             contrib = contrib[:, None, :]
         return contrib[..., :-1], "CatBoost's own ShapValues", margin
-    if module == "sklearn" and (hasattr(estimator, "tree_") or hasattr(estimator, "estimators_")):
+    if _sklearn_trees(estimator):
         try:
             with warnings.catch_warnings():  # shap's own deprecation noise at import
                 warnings.simplefilter("ignore")
@@ -94,6 +94,21 @@ def shap_values(estimator, Xt) -> tuple[np.ndarray, str, str]:
         f"SHAP values are computed for tree models (LightGBM, XGBoost, CatBoost and scikit-learn "
         f"tree ensembles); this model is {type(estimator).__name__}. Permutation importance "
         "above covers every model."
+    )
+
+
+def _sklearn_trees(estimator) -> bool:
+    """A scikit-learn tree model shap.TreeExplainer reads: a tree, a forest, or histogram
+    gradient boosting (kiln's own subclass of it included)."""
+    from sklearn import ensemble
+
+    if isinstance(
+        estimator, (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+    ):
+        return True
+    module = type(estimator).__module__.split(".")[0]
+    return module == "sklearn" and (
+        hasattr(estimator, "tree_") or hasattr(estimator, "estimators_")
     )
 
 

@@ -1,0 +1,23 @@
+"""AutoML runs scikit-learn's histogram gradient boosting at its own defaults: the model a user
+would fit first by hand is one of its candidates (a floor its result is measured against)."""
+
+from __future__ import annotations
+
+import json
+
+from sklearn.datasets import load_breast_cancer
+
+from kiln import AutoML
+from kiln.algorithms import get_algorithm
+
+
+def test_a_short_run_has_a_default_hist_gradient_boosting_trial(tmp_path):
+    frame = load_breast_cancer(as_frame=True).frame.sample(300, random_state=0)
+    automl = AutoML(target="target", time_limit=10, workspace=str(tmp_path / "ws")).fit(frame)
+    board = automl.leaderboard()
+    trials = board[board["algorithm"] == "hist_gradient_boosting"]
+    defaults = get_algorithm("hist_gradient_boosting").hyperparameters()
+    default_trials = trials[[json.loads(hp) == defaults for hp in trials["hyperparameters"]]]
+    assert len(default_trials) >= 1, board[["algorithm", "hyperparameters", "state"]]
+    first = default_trials.iloc[0]
+    assert first["state"] == "complete" and first["roc_auc"] > 0.9
