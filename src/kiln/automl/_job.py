@@ -639,7 +639,10 @@ def explain(
     forests = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
     if boosted or (forests and remaining > 0.3):
         trial, _ = max(boosted or forests, key=lambda pair: pair[1])
-        rows = SHAP_ROWS if boosted else FOREST_SHAP_ROWS
+        # Through shap's TreeExplainer (histogram boosting, forests), on fewer rows: its cost
+        # grows with the rows times the model's (often one-hot wide) columns.
+        native = get_algorithm(trial.family).automl.shap == "native"
+        rows = SHAP_ROWS if native else FOREST_SHAP_ROWS
         out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
     elif forests:
         out["shap_skipped"] = (
