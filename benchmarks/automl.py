@@ -479,7 +479,9 @@ def table(path: Path) -> str:
             head,
             "|" + "---|" * (len(tools) + 3),
         ]
+        automl_tools = [t for t in tools if t != "hgb"]  # the target ranks these
         rank_sums, counted, failures, incomplete = dict.fromkeys(tools, 0.0), 0, [], []
+        automl_rank_sums = dict.fromkeys(automl_tools, 0.0)
         kiln_peak = 0.0
         for name in DATASETS:
             rows = {t: latest.get((t, name, budget)) for t in tools}
@@ -495,7 +497,8 @@ def table(path: Path) -> str:
                     cells.append("—")
                 elif "error" in row:
                     cells.append("failed")
-                    failures.append(f"{tool} on {name}: {row['error'].strip()[-160:]!r}")
+                    last_line = (row["error"].strip().splitlines() or ["?"])[-1][-160:]
+                    failures.append(f"{tool} on {name}: {last_line}")
                 else:
                     shown = f"{row['score']:.4f}"
                     shown = f"**{shown}**" if row["score"] == best else shown
@@ -504,6 +507,9 @@ def table(path: Path) -> str:
                 counted += 1
                 for tool, rank in ranks(scores, metric in LOWER_IS_BETTER).items():
                     rank_sums[tool] += rank
+                automl_scores = {t: scores[t] for t in automl_tools}
+                for tool, rank in ranks(automl_scores, metric in LOWER_IS_BETTER).items():
+                    automl_rank_sums[tool] += rank
             else:
                 incomplete.append(name)
             k, h = rows.get("kiln"), rows.get("hgb")
@@ -515,6 +521,9 @@ def table(path: Path) -> str:
         if counted:
             means = ", ".join(f"{t} {rank_sums[t] / counted:.2f}" for t in tools)
             out.append(f"\nMean rank at {budget:g} s over {counted} data sets: {means}.")
+            if "hgb" in tools and len(automl_tools) > 1:
+                means = ", ".join(f"{t} {automl_rank_sums[t] / counted:.2f}" for t in automl_tools)
+                out.append(f"\nMean rank among the AutoML tools alone (without hgb): {means}.")
         if incomplete:
             out.append(f"\nNot in the mean rank (a tool has not run): {', '.join(incomplete)}.")
         if failures:
