@@ -108,8 +108,10 @@ def split_path(name: str) -> Path:
     return OUT / "splits" / f"{name}.json"
 
 
-def write_split(name: str) -> list[int]:
-    """The fixed 75/25 split's test row numbers, written once so every venv reads the same."""
+def write_split(name: str) -> dict[str, list[int]]:
+    """The fixed 75/25 split's train and test row numbers, in ``train_test_split``'s shuffled
+    order (some files are sorted by their target, and a tool that folds without shuffling must
+    not see that), written once so every venv reads the same rows in the same order."""
     path = split_path(name)
     if path.exists():
         return json.loads(path.read_text())
@@ -118,13 +120,13 @@ def write_split(name: str) -> list[int]:
 
     frame = frame_of(name)
     target = DATASETS[name][2]
-    _, test_rows = train_test_split(
+    train_rows, test_rows = train_test_split(
         np.arange(len(frame)),
         test_size=0.25,
         random_state=SEED,
         stratify=frame[target] if task_of(name) != "regression" else None,
     )
-    rows = sorted(int(r) for r in test_rows)
+    rows = {"train": [int(r) for r in train_rows], "test": [int(r) for r in test_rows]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows))
     return rows
@@ -133,10 +135,9 @@ def write_split(name: str) -> list[int]:
 def load(name: str):
     """(train, test, target, task) for a data set: the fixed 75/25 split."""
     frame = frame_of(name)
-    test_rows = set(write_split(name))
-    is_test = [row in test_rows for row in range(len(frame))]
-    test = frame[is_test].reset_index(drop=True)
-    train = frame[[not t for t in is_test]].reset_index(drop=True)
+    rows = write_split(name)
+    train = frame.iloc[rows["train"]].reset_index(drop=True)
+    test = frame.iloc[rows["test"]].reset_index(drop=True)
     return train, test, DATASETS[name][2], task_of(name)
 
 
