@@ -54,6 +54,11 @@ BOOSTED_FAMILIES = tuple(
 )
 TREE_FAMILIES = tuple(n for n in FAMILIES if get_algorithm(n).automl.shap in ("native", "tree"))
 FOREST_SHAP_ROWS = 50
+MIN_SHAP_ROWS = 10
+# A SHAP row's cost in predicted rows of the whole model: 2.8 measured for a bag of ten
+# ten-class LightGBM fold models (one of them explained), with a margin.
+SHAP_ROW_COST = 5
+MIN_IMPORTANCE_ROWS = 20
 
 
 def finish_reserve(time_limit: float) -> float:
@@ -628,22 +633,36 @@ def explain(
     sample, y_sample = X.iloc[rows], y[rows]
     started = time.monotonic()
     out: dict = {"rows": len(rows), "note": "on training rows (out-of-fold rows for the bags)"}
-    out["permutation_importance"] = _permutation_importance(
+    importance, row_seconds = _permutation_importance(
         model, sample, y_sample, metric, seconds=0.7 * seconds, seed=seed
     )
+    out["permutation_importance"] = importance
+    if not importance:
+        out["permutation_importance_skipped"] = (
+            f"one shuffled copy of every column on {MIN_IMPORTANCE_ROWS} rows takes the model "
+            f"longer than the explanation's {seconds:.1f} s"
+        )
     remaining = seconds - (time.monotonic() - started)
     # Boosted trees give SHAP values natively, in a fraction of a second: the heaviest booster is
     # always explained. shap's TreeExplainer on a deep forest takes seconds even on a few rows, so
     # a forest is explained only when no booster is in and time is left.
     boosted = [(t, w) for t, w in chosen if t.family in BOOSTED_FAMILIES]
     forests = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
-    if boosted or (forests and remaining > 0.3):
+    # A SHAP row costs a member's prediction several times over: a model whose rows are slow to
+    # predict (a bag of ten-class boosters) gets fewer of them, within the time left.
+    affordable = int(max(remaining, 0.0) / max(SHAP_ROW_COST * row_seconds, 1e-9))
+    if (boosted or (forests and remaining > 0.3)) and affordable >= MIN_SHAP_ROWS:
         trial, _ = max(boosted or forests, key=lambda pair: pair[1])
         # Through shap's TreeExplainer (histogram boosting, forests), on fewer rows: its cost
         # grows with the rows times the model's (often one-hot wide) columns.
         native = get_algorithm(trial.family).automl.shap == "native"
-        rows = SHAP_ROWS if native else FOREST_SHAP_ROWS
+        rows = min(SHAP_ROWS if native else FOREST_SHAP_ROWS, affordable)
         out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
+    elif boosted:
+        out["shap_skipped"] = (
+            f"the explanation's {seconds:.1f} s would not cover {MIN_SHAP_ROWS} rows of this "
+            "model's SHAP values"
+        )
     elif forests:
         out["shap_skipped"] = (
             f"the explanation's {seconds:.1f} s went to permutation importance, and shap's "
@@ -654,9 +673,12 @@ def explain(
     return out
 
 
-def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: int) -> list:
-    """Each input column's importance: how much the metric worsens when the column's values are
-    shuffled, averaged over repeats.
+def _permutation_importance(
+    model, X, y, metric: str, *, seconds: float, seed: int
+) -> tuple[list, float]:
+    """(each input column's importance, the model's seconds per predicted row): how much the
+    metric worsens when the column's values are shuffled, averaged over repeats. Empty when
+    even MIN_IMPORTANCE_ROWS rows per column would not fit in ``seconds``.
 
     Written here rather than with sklearn.inspection.permutation_importance, which predicts once
     per column and repeat: an ensemble of bagged pipelines spends most of a call in per-call
@@ -672,14 +694,19 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
     columns = list(X.columns)
     started = time.monotonic()
     deadline = started + seconds
+    # The cost of a row first, on a few: a slow model (a bag of ten-class boosters on a wide
+    # table) can take seconds for the 300 rows.
+    probe = X.iloc[:MIN_IMPORTANCE_ROWS]
+    predictions(probe)
+    row_seconds = (time.monotonic() - started) / len(probe)
+    # The base predictions and one repeat (len(columns) shuffled copies) must fit: fewer rows on
+    # a wide table or a slow model (rows are scored independently, so the kept rows' base
+    # predictions are the first ones).
+    keep = int((deadline - time.monotonic()) / (row_seconds * (len(columns) + 1)))
+    if keep < MIN_IMPORTANCE_ROWS:
+        return [], row_seconds
+    X, y = X.iloc[: min(keep, len(X))], y[: min(keep, len(X))]
     base = predictions(X)
-    one_call = time.monotonic() - started
-    # A repeat predicts len(columns) copies of the rows; on a wide table with little time left,
-    # fewer rows keep it within the time given (rows are scored independently, so the base
-    # predictions of the kept rows are the first ones).
-    if one_call * len(columns) > seconds:
-        keep = max(30, int(len(X) * seconds / (one_call * len(columns))))
-        X, y, base = X.iloc[:keep], y[:keep], base[:keep]
     loss = metric_loss(metric, model.problem_type, y)
     base_loss = loss(base)
     n = len(X)
@@ -706,7 +733,7 @@ def _permutation_importance(model, X, y, metric: str, *, seconds: float, seed: i
             "std": round(float(increases[i].std()), 6),
         }
         for i in ranked
-    ]
+    ], row_seconds
 
 
 def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:

@@ -55,7 +55,9 @@ SCALE_SENSITIVE = {name for name in FAMILIES if ALGORITHMS[name].scale_numeric}
 CV_FOLDS = 5
 SMALL_ROWS = 3_000  # up to this many rows, cross-validation is repeated (REPEATS_SMALL times)
 REPEATS_SMALL = 2
-SMALL_CELLS = 100_000  # ... and this many cells (rows × columns): wide tables are not small
+# ... and this many cells (rows × columns × (classes - 1)): wide tables are not small, nor are
+# many classes (a boosted fit grows a tree per class)
+SMALL_CELLS = 100_000
 HOLDOUT_ROWS = 50_000  # above this many rows, one holdout split instead of 5 folds
 MIN_SHARE = 0.01
 SKEWED = 0.5  # |skewness| of a regression target above which it counts as skewed
@@ -294,7 +296,8 @@ class Search:
             return [(np.sort(train), np.sort(held))]
         # Small tables: out-of-fold scores are noisy, so every row is predicted twice (two
         # shuffles of the folds) and its predictions averaged.
-        cells = n * self.X.shape[1]
+        # A boosted fit grows a tree per class: ten classes cost nine times two.
+        cells = n * self.X.shape[1] * max(1, len(self.classes or ()) - 1)
         repeats = REPEATS_SMALL if n <= SMALL_ROWS and cells <= SMALL_CELLS else 1
         if stratify:
             smallest = int(np.bincount(self.y).min())
