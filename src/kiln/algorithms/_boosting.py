@@ -270,7 +270,7 @@ ALGORITHMS: list[Algorithm] = [
             "reg_alpha=0.001:10:log",
         ),
         automl=AutoMLHints(
-            order=3,
+            order=4,
             first_trial_cost=1.5,
             portfolio=(
                 {
@@ -362,6 +362,6 @@ ALGORITHMS: list[Algorithm] = [
             "depth=3:10",
             "l2_leaf_reg=0.1:30:log",
         ),
-        automl=AutoMLHints(order=4, first_trial_cost=3.0, shap="native"),
+        automl=AutoMLHints(order=5, first_trial_cost=3.0, shap="native"),
     ),
 ]

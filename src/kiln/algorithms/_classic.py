@@ -188,7 +188,7 @@ ALGORITHMS: list[Algorithm] = [
             "weights=uniform,distance",
             "metric=euclidean,manhattan",
         ),
-        automl=AutoMLHints(order=6, portfolio=({"n_neighbors": 30, "weights": "distance"},)),
+        automl=AutoMLHints(order=3, portfolio=({"n_neighbors": 30, "weights": "distance"},)),
     ),
     Algorithm(
         "naive_bayes",

@@ -157,7 +157,7 @@ ALGORITHMS: list[Algorithm] = [
             "max_features=sqrt,log2,all",
         ),
         automl=AutoMLHints(
-            order=5, portfolio=({"min_samples_leaf": 1, "max_features": "sqrt"},), shap="tree"
+            order=6, portfolio=({"min_samples_leaf": 1, "max_features": "sqrt"},), shap="tree"
         ),
     ),
     Algorithm(
