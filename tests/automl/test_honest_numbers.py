@@ -78,6 +78,10 @@ def test_the_cli_leaderboard_names_trials_hyperparameters_and_the_score_source(c
         assert "recipe=" in row["hyperparameters"]
     assert "out of time" not in stdout
     assert "out-of-fold" in stdout and "on the test split (300 rows)" in stdout
+    # The floor check and the calibration, one line each (--algorithms linear,lightgbm: both
+    # are floor families, so both default trials ran).
+    assert "Floor: roc_auc" in stdout and "best default-settings candidate" in stdout
+    assert "Calibration: " in stdout
 
 
 @pytest.mark.solo

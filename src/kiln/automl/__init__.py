@@ -8,6 +8,15 @@ better out of fold, explains it and registers it. See docs/automl.md.
 
 from kiln.automl._automl import AutoML, AutoMLResult, automl
 from kiln.automl._job import run_automl_job
-from kiln.automl._report import automl_report
+from kiln.automl._report import automl_report, calibration_line, floor_line, recipe_label
 
-__all__ = ["AutoML", "AutoMLResult", "automl", "automl_report", "run_automl_job"]
+__all__ = [
+    "AutoML",
+    "AutoMLResult",
+    "automl",
+    "automl_report",
+    "calibration_line",
+    "floor_line",
+    "recipe_label",
+    "run_automl_job",
+]

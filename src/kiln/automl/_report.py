@@ -54,6 +54,10 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
         f"{result['best_single'][metric]} out-of-fold",
         "Decision threshold": result.get("threshold") or "0.5 (default)",
     }
+    if floor_line(result):
+        summary["Floor"] = floor_line(result)
+    if calibration_line(result):
+        summary["Calibration"] = calibration_line(result)
     sections = [
         Section("Summary", fields(summary)),
         Section(
@@ -75,7 +79,7 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
                         r["rank"],
                         r["trial"],
                         r["algorithm"],
-                        r["recipe"],
+                        recipe_label(r),
                         r[metric],
                         format_value(r["hyperparameters"]),
                         r["fit_seconds"],
@@ -225,3 +229,43 @@ def _profile_warnings(workspace: Context, job: Job) -> str:
     if not warnings:
         return note(f"No warnings in {where}.")
     return note(f"{len(warnings)} warning(s) in {where}:") + bullets(warnings)
+
+
+def recipe_label(row: dict) -> str:
+    """A leaderboard row's recipe, with its target transform when it has one."""
+    transform = row.get("target_transform")
+    if transform in (None, "none"):
+        return row["recipe"]
+    return f"{row['recipe']}, {transform} target"
+
+
+def floor_line(result: dict) -> str | None:
+    """One line on the floor check (None for a job from before it existed)."""
+    floor = result.get("floor")
+    if not floor or not floor.get("candidates"):
+        return None
+    metric = result["metric"]
+    best = floor["best"]
+    line = (
+        f"{metric} {floor['chosen']} out-of-fold against {best[metric]} for the best "
+        f"default-settings candidate ({best['algorithm']}, trial {best['trial']})"
+    )
+    if floor.get("missing"):
+        line += f"; {', '.join(floor['missing'])} did not finish in time"
+    return line
+
+
+def calibration_line(result: dict) -> str | None:
+    """One line on the post-hoc calibration (None for regression or an older job)."""
+    calibration = result.get("calibration")
+    if not calibration:
+        return None
+    chosen = calibration["chosen"]
+    tried = calibration["cross_validated"]
+    if chosen["method"] == "none":
+        return "none: neither temperature nor isotonic scaling improved it (cross-validated)"
+    detail = f" (T = {chosen['temperature']})" if chosen["method"] == "temperature" else ""
+    return (
+        f"{chosen['method']}{detail}: cross-validated log loss {tried['none']['log_loss']} → "
+        f"{tried[chosen['method']]['log_loss']}"
+    )

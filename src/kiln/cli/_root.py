@@ -379,6 +379,7 @@ def automl(
 def _print_automl(result) -> None:
     """The leaderboard of the candidates that ran (trial, algorithm, out-of-fold score,
     hyperparameters) and the model's scores, each named by its source."""
+    from kiln.automl import calibration_line, floor_line, recipe_label
     from kiln.reports import format_value
 
     summary = result.to_dict()
@@ -399,7 +400,7 @@ def _print_automl(result) -> None:
                 r["trial"],
                 r["algorithm"],
                 r[metric_name],
-                format_value({"recipe": r["recipe"], **r["hyperparameters"]}),
+                format_value({"recipe": recipe_label(r), **r["hyperparameters"]}),
                 r["weight"] or "",
             ]
             for r in ran[:15]
@@ -417,6 +418,12 @@ def _print_automl(result) -> None:
             f"Not listed: {'; '.join(hidden)} (all in 'kiln models show {result.model.ref} "
             "--json')."
         )
+    for label, line in (
+        ("Floor", floor_line(result.job.result)),
+        ("Calibration", calibration_line(result.job.result)),
+    ):
+        if line:
+            console.print(f"{label}: {line}.")
     score = f"{metric_name} {summary['score']} out-of-fold"
     if summary.get("test_score") is not None:
         score += f", {summary['test_score']} on the test split ({summary['test_rows']} rows)"
