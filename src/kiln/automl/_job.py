@@ -466,8 +466,31 @@ def peak_memory_mb() -> dict[str, float]:
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # RUSAGE_CHILDREN counts only children that have ended; joblib keeps its fit workers alive
+    # for the next call, so theirs are read from each live one's high-water mark.
+    workers = max(
+        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, *_live_children_peak_kb()]
+    )
     return {"job": round(own / 1024, 1), "workers": round(workers / 1024, 1)}
+
+
+def _live_children_peak_kb() -> list[int]:
+    """Peak resident memory (kB) of this process's live descendants: Linux's VmHWM, else
+    their current RSS."""
+    import psutil
+
+    peaks = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            with open(f"/proc/{child.pid}/status") as status:
+                line = next(x for x in status if x.startswith("VmHWM:"))
+            peaks.append(int(line.split()[1]))
+        except (OSError, StopIteration, ValueError):
+            try:
+                peaks.append(child.memory_info().rss // 1024)
+            except psutil.Error:
+                continue  # it ended meanwhile (RUSAGE_CHILDREN has it once waited for)
+    return peaks
 
 
 def _shown(loss: float, metric: str):
