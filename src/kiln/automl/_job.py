@@ -54,6 +54,8 @@ BOOSTED_FAMILIES = tuple(
 )
 TREE_FAMILIES = tuple(n for n in FAMILIES if get_algorithm(n).automl.shap in ("native", "tree"))
 FOREST_SHAP_ROWS = 50
+# The units of a transformed target's member's SHAP values (what its own model predicts).
+TRANSFORMED_UNITS = {"log": "log of the target", "power": "power-transformed target"}
 
 
 def finish_reserve(time_limit: float) -> float:
@@ -354,6 +356,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             "weight": round(w, 4),
             "refit_on_all_rows": t.number in refits,
             "hyperparameters": t.hyperparameters,
+            **({"target_transform": t.target_transform} if t.target_transform else {}),
         }
         for t, w in chosen
     ]
@@ -739,6 +742,8 @@ def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:
         values, method, units = shap_values(estimator, Xt)
     except Exception as exc:  # noqa: BLE001 - an optional part of the explanation
         return {"error": f"{type(exc).__name__}: {exc}"[:300], "trial": trial.number}
+    if estimator is not pipeline[-1]:
+        units = TRANSFORMED_UNITS[pipeline[-1].transform.kind]
     names = transformed_feature_names(preprocessor, values.shape[-1])
     strength = np.abs(values).mean(axis=0).sum(axis=0)
     top = np.argsort(-strength, kind="stable")[:20]

@@ -75,7 +75,7 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
                         r["rank"],
                         r["trial"],
                         r["algorithm"],
-                        r["recipe"],
+                        _recipe(r),
                         r[metric],
                         format_value(r["hyperparameters"]),
                         r["fit_seconds"],
@@ -111,7 +111,7 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
     ensemble = go.Figure(
         go.Bar(
             x=[m["weight"] for m in result["ensemble"]],
-            y=[f"{m['algorithm']} (trial {m['trial']}, {m['recipe']})" for m in result["ensemble"]],
+            y=[f"{m['algorithm']} (trial {m['trial']}, {_recipe(m)})" for m in result["ensemble"]],
             orientation="h",
         )
     )
@@ -225,3 +225,11 @@ def _profile_warnings(workspace: Context, job: Job) -> str:
     if not warnings:
         return note(f"No warnings in {where}.")
     return note(f"{len(warnings)} warning(s) in {where}:") + bullets(warnings)
+
+
+def _recipe(row: dict) -> str:
+    """A trial's recipe, and its target transform when it fits a transformed target."""
+    transform = row.get("target_transform")
+    if transform in (None, "none"):
+        return row["recipe"]
+    return f"{row['recipe']}, {transform} target"
