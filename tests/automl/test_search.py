@@ -205,3 +205,13 @@ def test_a_forest_refit_that_the_deadline_stopped_keeps_its_fold_models():
     assert search.refit([trial], 0.01) == {}
     refit = search.refit([trial], 60.0)[trial.number]
     assert len(refit[-1].estimators_) == 300
+
+
+def test_a_skewed_target_no_transform_can_give_back_is_searched_untransformed():
+    # 39 zeros and a one: very skewed, and Yeo-Johnson's fit cannot give it back. The floor's
+    # transformed default took the second transform offered, and there was none.
+    X = pd.DataFrame({"a": np.arange(40.0)})
+    y = np.array([0.0] * 39 + [1.0])
+    search = make_search(X, y, REGRESSION, "rmse", families=["linear"])
+    assert search.transforms == ()
+    assert all("target_transform" not in p for p in search.families[0].portfolio)

@@ -27,9 +27,10 @@ def target_transforms(y: np.ndarray) -> tuple[str, ...]:
     the power transform is Yeo-Johnson's, which takes any real y), and a transform is offered
     only when it gives y back: a constant target has no Box-Cox fit, and a nearly constant one a
     degenerate lambda whose transform maps every y to one value (every trial with it would fail
-    and count against its algorithm)."""
+    and count against its algorithm). Empty when no transform is usable."""
     kinds = ("log", "power") if float(np.min(y)) > 0 else ("power",)
-    return ("none", *(kind for kind in kinds if _round_trips(kind, y)))
+    usable = tuple(kind for kind in kinds if _round_trips(kind, y))
+    return ("none", *usable) if usable else ()  # (): no target_transform dimension at all
 
 
 def _round_trips(kind: str, y: np.ndarray) -> bool:
