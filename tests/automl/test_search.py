@@ -215,3 +215,12 @@ def test_a_skewed_target_no_transform_can_give_back_is_searched_untransformed():
     search = make_search(X, y, REGRESSION, "rmse", families=["linear"])
     assert search.transforms == ()
     assert all("target_transform" not in p for p in search.families[0].portfolio)
+
+
+def test_the_first_trial_is_a_floor_candidates_whatever_the_algorithms_order():
+    # --algorithms knn,linear ran k-NN first: on a short limit a slow first family could use
+    # the time the floor's defaults were promised.
+    frame = datasets.load_diabetes(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, REGRESSION, "rmse", families=["knn", "linear"])
+    assert search.pick(100.0).name == "linear"

@@ -411,8 +411,10 @@ class Search:
         naturally get more of them."""
         alive = [f for f in self.families if f.failures < 3]
         if not self.kept():
-            # No model yet: one more trial whatever the clock says (the first family left).
-            return alive[0] if alive else None
+            # No model yet: one more trial whatever the clock says: a floor candidate's (the
+            # --algorithms order can name a slower family first), else the first family left.
+            first = [f for f in alive if f.trials < f.floor_trials] or alive
+            return first[0] if first else None
         floors = [f for f in alive if f.trials < f.floor_trials]
         if floors and (remaining if hard_remaining is None else hard_remaining) > 0:
             # Every floor candidate's defaults run before anything else (then, for a skewed
