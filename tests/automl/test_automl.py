@@ -354,3 +354,25 @@ def test_text_dates_missing_values_and_an_imbalanced_target_need_no_setup(tmp_pa
     proba = automl.predict_proba(test)
     truth = frame.iloc[500:]["returned"] == "yes"
     assert roc_auc_score(truth, proba["yes"]) > 0.9
+
+
+def test_a_transformed_targets_member_names_its_transform_in_the_details_and_report(tmp_path):
+    # The leaderboard said which trials fit log(y); the ensemble's members and the report's
+    # leaderboard did not, so a member's hyperparameters read as a model of y itself.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    frame["y"] = np.exp(2 + 1.5 * frame["a"] + rng.normal(0, 0.3, 300))  # log-linear, skewed
+    automl = AutoML(
+        target="y", time_limit=15, algorithms=["linear"], workspace=str(tmp_path / "ws")
+    )
+    automl.fit(frame)
+    details = automl.model.details
+    # On a loaded machine the log trial may not fit in the time: checked where it ran.
+    ran = {r["trial"]: r for r in details["leaderboard"][1:] if r["state"] == "complete"}
+    for member in details["ensemble"]:
+        assert member["target_transform"] == ran[member["trial"]]["target_transform"]
+    page = automl.workspace.jobs.report(automl.result.job.id, out=tmp_path / "r.html")
+    text = page.path.read_text()
+    for row in ran.values():
+        if row["target_transform"] != "none":
+            assert f"{row['recipe']}, {row['target_transform']} target" in text

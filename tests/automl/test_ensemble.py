@@ -95,3 +95,26 @@ def test_members_share_one_copy_of_a_recipe_fitted_alike():
     after = WeightedEnsemble(members, [0.5, 0.5], "regression")
     assert np.array_equal(after.predict(X), predicted)
     assert len(pickle.dumps(after)) < size - 2 * 40 * 8 * 2
+
+
+def test_an_ensemble_stored_before_calibration_existed_still_predicts_prints_and_clones():
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from kiln.automl._ensemble import BaggedMember, WeightedEnsemble
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    pipeline = Pipeline([("identity", FunctionTransformer()), ("model", LogisticRegression())]).fit(
+        X, np.array([0, 0, 1, 1])
+    )
+    ensemble = WeightedEnsemble([BaggedMember("m", [pipeline], "binary", 2)], [1.0], "binary")
+    del ensemble.calibration  # what a model pickled before calibration existed holds
+    old = pickle.loads(pickle.dumps(ensemble))
+    assert old.calibration is None
+    assert np.allclose(old.predict_proba(X), pipeline.predict_proba(X))
+    assert "WeightedEnsemble" in repr(old)  # get_params reads every __init__ parameter
+    assert clone(old).calibration is None

@@ -189,3 +189,38 @@ def sized_on_wine() -> dict:
         X, y, MULTICLASS, "log_loss", classes=[0, 1, 2], families=["random_forest"]
     )
     return search._sized(get_algorithm("random_forest").hyperparameters({}))
+
+
+def test_a_forest_refit_that_the_deadline_stopped_keeps_its_fold_models():
+    # fit_until keeps the trees grown by the deadline: a refit with 30 of its 300 trees
+    # replaced ten scored fold models of 300 trees each, and nothing scored it.
+    frame = datasets.load_wine(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, MULTICLASS, "log_loss", classes=[0, 1, 2], families=["extra_trees"])
+    now = time.monotonic()
+    search.run(now + SECONDS, hard_deadline=now + 4 * SECONDS)
+    trial = search.kept()[0]
+    assert all(len(p[-1].estimators_) == 300 for p in trial.pipelines)
+    trial.fold_seconds = 0.0  # the refit looks affordable; its deadline is 10 ms away
+    assert search.refit([trial], 0.01) == {}
+    refit = search.refit([trial], 60.0)[trial.number]
+    assert len(refit[-1].estimators_) == 300
+
+
+def test_a_skewed_target_no_transform_can_give_back_is_searched_untransformed():
+    # 39 zeros and a one: very skewed, and Yeo-Johnson's fit cannot give it back. The floor's
+    # transformed default took the second transform offered, and there was none.
+    X = pd.DataFrame({"a": np.arange(40.0)})
+    y = np.array([0.0] * 39 + [1.0])
+    search = make_search(X, y, REGRESSION, "rmse", families=["linear"])
+    assert search.transforms == ()
+    assert all("target_transform" not in p for p in search.families[0].portfolio)
+
+
+def test_the_first_trial_is_a_floor_candidates_whatever_the_algorithms_order():
+    # --algorithms knn,linear ran k-NN first: on a short limit a slow first family could use
+    # the time the floor's defaults were promised.
+    frame = datasets.load_diabetes(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, REGRESSION, "rmse", families=["knn", "linear"])
+    assert search.pick(100.0).name == "linear"

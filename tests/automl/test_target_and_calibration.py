@@ -53,6 +53,32 @@ def test_a_prediction_far_outside_the_training_targets_stays_finite():
     assert np.isfinite(transform.inverse(np.array([1e6, -1e6]))).all()
 
 
+@pytest.mark.parametrize("low", [1.0, 0.001])
+def test_a_power_transform_back_transforms_any_prediction_to_a_finite_value(low):
+    # A target spread evenly over [low, 100]: Box-Cox's lambda is > 0, and its inverse is NaN
+    # below -1/lambda, barely under the lowest target once standardised. A prediction there, or
+    # a low prediction plus a negative residual in the smearing average, came back NaN (and the
+    # trial failed with "Input contains NaN").
+    y = np.random.default_rng(7).uniform(low, 100, 500)
+    transform = TargetTransform("power").fit(y)
+    assert transform.power.lambdas_[0] > 0
+    z = transform.forward(y)
+    predictions = np.linspace(z.min() - 5, z.max() + 5, 1001)
+    residuals = smearing_points("power", z - z.mean())
+    for back in (transform.inverse(predictions), transform.inverse(predictions, residuals)):
+        assert np.isfinite(back).all()
+        span = y.max() - y.min()
+        assert back.min() >= y.min() - span and back.max() <= y.max() + span
+    assert np.allclose(transform.inverse(z), y)  # the training targets still come back
+
+
+def test_a_transform_that_cannot_give_the_target_back_is_not_offered():
+    # Box-Cox has no fit for a constant target, and a nearly constant one gets a degenerate
+    # lambda that maps every y to one value: each trial with it would fail.
+    assert target_transforms(np.full(40, 5.0)) == ("none", "log")
+    assert target_transforms(np.array([5.0] * 39 + [6.0])) == ("none", "log")
+
+
 def test_a_back_transformed_model_predicts_on_the_targets_own_scale():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(400, 3))

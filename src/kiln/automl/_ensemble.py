@@ -225,6 +225,11 @@ class WeightedEnsemble(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return True
 
+    def __setstate__(self, state: dict) -> None:
+        # Models stored before calibration existed unpickle without the attribute, and
+        # scikit-learn's get_params (repr, clone) reads every __init__ parameter.
+        super().__setstate__({"calibration": None, **state})
+
     def _average(self, X: pd.DataFrame) -> np.ndarray:
         total = None
         for member, weight in zip(self.members, self.weights, strict=True):
@@ -235,9 +240,7 @@ class WeightedEnsemble(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         proba = self._average(X)
         proba = proba / proba.sum(axis=1, keepdims=True)
-        # getattr: models stored before calibration existed unpickle without the attribute.
-        calibration = getattr(self, "calibration", None)
-        return proba if calibration is None else calibration.apply(proba)
+        return proba if self.calibration is None else self.calibration.apply(proba)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.problem_type == REGRESSION:

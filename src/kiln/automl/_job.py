@@ -59,6 +59,8 @@ MIN_SHAP_ROWS = 10
 # ten-class LightGBM fold models (one of them explained), with a margin.
 SHAP_ROW_COST = 5
 MIN_IMPORTANCE_ROWS = 20
+# The units of a transformed target's member's SHAP values (what its own model predicts).
+TRANSFORMED_UNITS = {"log": "log of the target", "power": "power-transformed target"}
 
 
 def finish_reserve(time_limit: float) -> float:
@@ -359,6 +361,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             "weight": round(w, 4),
             "refit_on_all_rows": t.number in refits,
             "hyperparameters": t.hyperparameters,
+            **({"target_transform": t.target_transform} if t.target_transform else {}),
         }
         for t, w in chosen
     ]
@@ -471,8 +474,31 @@ def peak_memory_mb() -> dict[str, float]:
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # RUSAGE_CHILDREN counts only children that have ended; joblib keeps its fit workers alive
+    # for the next call, so theirs are read from each live one's high-water mark.
+    workers = max(
+        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, *_live_children_peak_kb()]
+    )
     return {"job": round(own / 1024, 1), "workers": round(workers / 1024, 1)}
+
+
+def _live_children_peak_kb() -> list[int]:
+    """Peak resident memory (kB) of this process's live descendants: Linux's VmHWM, else
+    their current RSS."""
+    import psutil
+
+    peaks = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            with open(f"/proc/{child.pid}/status") as status:
+                line = next(x for x in status if x.startswith("VmHWM:"))
+            peaks.append(int(line.split()[1]))
+        except (OSError, StopIteration, ValueError):
+            try:
+                peaks.append(child.memory_info().rss // 1024)
+            except psutil.Error:
+                continue  # it ended meanwhile (RUSAGE_CHILDREN has it once waited for)
+    return peaks
 
 
 def _shown(loss: float, metric: str):
@@ -746,6 +772,8 @@ def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:
         values, method, units = shap_values(estimator, Xt)
     except Exception as exc:  # noqa: BLE001 - an optional part of the explanation
         return {"error": f"{type(exc).__name__}: {exc}"[:300], "trial": trial.number}
+    if estimator is not pipeline[-1]:
+        units = TRANSFORMED_UNITS[pipeline[-1].transform.kind]
     names = transformed_feature_names(preprocessor, values.shape[-1])
     strength = np.abs(values).mean(axis=0).sum(axis=0)
     top = np.argsort(-strength, kind="stable")[:20]

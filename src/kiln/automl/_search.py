@@ -37,7 +37,7 @@ from kiln.automl._target import (
     unwrap,
 )
 from kiln.problems import LOWER_IS_BETTER
-from kiln.training import Problem, Validation
+from kiln.training import Problem, Validation, grows_in_steps
 from kiln.tuning import Range, search_space
 
 # Metrics AutoML can optimise, by problem type (the first is kiln.problems.DEFAULT_OBJECTIVE).
@@ -414,8 +414,10 @@ class Search:
         naturally get more of them."""
         alive = [f for f in self.families if f.failures < 3]
         if not self.kept():
-            # No model yet: one more trial whatever the clock says (the first family left).
-            return alive[0] if alive else None
+            # No model yet: one more trial whatever the clock says: a floor candidate's (the
+            # --algorithms order can name a slower family first), else the first family left.
+            first = [f for f in alive if f.trials < f.floor_trials] or alive
+            return first[0] if first else None
         floors = [f for f in alive if f.trials < f.floor_trials]
         if floors and (remaining if hard_remaining is None else hard_remaining) > 0:
             # Every floor candidate's defaults run before anything else (then, for a skewed
@@ -651,7 +653,11 @@ class Search:
         backend = "loky" if workers > 1 else "sequential"
         with Parallel(n_jobs=workers, backend=backend) as parallel:
             pipelines = parallel(tasks)
-        return {t.number: p for t, p in zip(chosen, pipelines, strict=True)}
+        return {
+            t.number: p
+            for t, p in zip(chosen, pipelines, strict=True)
+            if _fully_grown(p, t.pipelines)
+        }
 
     def family(self, name: str) -> Family:
         return next(f for f in self.families if f.name == name)
@@ -673,6 +679,16 @@ class Search:
             (t for t in self.trials if t.pipelines is not None and math.isfinite(t.loss)),
             key=lambda t: t.loss,
         )
+
+
+def _fully_grown(refit, folds: list) -> bool:
+    """Whether a refit forest has as many trees as its fold models: one the deadline stopped
+    part-way (kiln.training's fit_until keeps the trees grown so far) was never scored, and its
+    fold models, which were, stay instead."""
+    estimator = unwrap(refit[-1])
+    if not grows_in_steps(estimator):
+        return True
+    return len(estimator.estimators_) >= min(len(unwrap(p[-1]).estimators_) for p in folds)
 
 
 def _skewness(y: np.ndarray) -> float:

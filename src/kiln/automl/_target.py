@@ -24,10 +24,28 @@ SMEARING_POINTS = 256  # a power transform's residual quantiles (the correction'
 
 def target_transforms(y: np.ndarray) -> tuple[str, ...]:
     """The transforms the search may try on this target: log and Box-Cox need y > 0 (otherwise
-    the power transform is Yeo-Johnson's, which takes any real y)."""
-    if float(np.min(y)) > 0:
-        return TRANSFORMS
-    return ("none", "power")
+    the power transform is Yeo-Johnson's, which takes any real y), and a transform is offered
+    only when it gives y back: a constant target has no Box-Cox fit, and a nearly constant one a
+    degenerate lambda whose transform maps every y to one value (every trial with it would fail
+    and count against its algorithm). Empty when no transform is usable."""
+    kinds = ("log", "power") if float(np.min(y)) > 0 else ("power",)
+    usable = tuple(kind for kind in kinds if _round_trips(kind, y))
+    return ("none", *usable) if usable else ()  # (): no target_transform dimension at all
+
+
+def _round_trips(kind: str, y: np.ndarray) -> bool:
+    import warnings
+
+    # y's quantiles stand for y (a power transform's fit on 100,000 rows takes a second).
+    y = np.quantile(np.asarray(y, dtype=float), np.linspace(0, 1, min(len(y), 1000)))
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            transform = TargetTransform(kind).fit(y)
+            back = transform.inverse(transform.forward(y))
+    except (ValueError, ArithmeticError):
+        return False
+    return bool(np.allclose(back, y, rtol=1e-6, atol=1e-9 * float(np.abs(y).max())))
 
 
 class TargetTransform:
@@ -52,7 +70,33 @@ class TargetTransform:
         # leave the power transform's domain: predictions are kept within one range beyond them.
         spread = float(z.max() - z.min()) or 1.0
         self.low, self.high = float(z.min()) - spread, float(z.max()) + spread
+        if self.kind == "power":
+            # Box-Cox's and Yeo-Johnson's inverses are defined on a half-line only for some
+            # lambdas (Box-Cox with lambda > 0 below -1/lambda): NaN beyond it, and values that
+            # explode near it. The range stops where the back-transform leaves one range of y
+            # beyond the training targets.
+            span = float(y.max() - y.min()) or 1.0
+            bounds = (float(y.min()) - span, float(y.max()) + span)
+            self.low = self._reach(float(z.min()), self.low, bounds)
+            self.high = self._reach(float(z.max()), self.high, bounds)
         return self
+
+    def _reach(self, inside: float, outside: float, bounds: tuple[float, float]) -> float:
+        """The point farthest from ``inside`` towards ``outside`` whose back-transform is finite
+        and within ``bounds``; the inverse is increasing, so a grid narrows it down (three
+        rounds of 64 points: to 1/262,144 of the distance, in three inverse_transform calls)."""
+        for _ in range(3):
+            grid = np.linspace(inside, outside, 65)
+            with np.errstate(all="ignore"):
+                values = self.power.inverse_transform(grid.reshape(-1, 1)).ravel()
+            fine = (values >= bounds[0]) & (values <= bounds[1])  # False for NaN
+            if fine.all():
+                return outside
+            if not fine[0]:
+                return inside
+            last = int(np.argmin(fine)) - 1  # fine up to the first that is not
+            inside, outside = float(grid[last]), float(grid[last + 1])
+        return inside
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=float)

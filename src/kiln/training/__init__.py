@@ -13,7 +13,7 @@ from kiln.training._criteria import (
     resolve_problem,
 )
 from kiln.training._job import Problem, choose_threshold, run_training_job
-from kiln.training._live import LIVE_METRIC
+from kiln.training._live import LIVE_METRIC, grows_in_steps
 from kiln.training._options import TrainingOptions, TrainingSpec
 from kiln.training._script import ScriptRun, run_script_job, script_report, train_script
 from kiln.training._signature import build_signature
@@ -49,6 +49,7 @@ __all__ = [
     "resolve_problem",
     "choose_threshold",
     "fold_indices",
+    "grows_in_steps",
     "parse_criterion",
     "parse_validation",
     "register_validation",
