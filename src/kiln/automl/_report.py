@@ -115,7 +115,10 @@ def automl_report(workspace: Context, job: Job, *, out=None, **_options):
     ensemble = go.Figure(
         go.Bar(
             x=[m["weight"] for m in result["ensemble"]],
-            y=[f"{m['algorithm']} (trial {m['trial']}, {recipe_label(m)})" for m in result["ensemble"]],
+            y=[
+                f"{m['algorithm']} (trial {m['trial']}, {recipe_label(m)})"
+                for m in result["ensemble"]
+            ],
             orientation="h",
         )
     )
