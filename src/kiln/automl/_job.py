@@ -669,30 +669,28 @@ def explain(
             f"longer than the explanation's {seconds:.1f} s"
         )
     remaining = seconds - (time.monotonic() - started)
-    # Boosted trees give SHAP values natively, in a fraction of a second: the heaviest booster is
-    # always explained. shap's TreeExplainer on a deep forest takes seconds even on a few rows, so
-    # a forest is explained only when no booster is in and time is left.
-    boosted = [(t, w) for t, w in chosen if t.family in BOOSTED_FAMILIES]
-    forests = [(t, w) for t, w in chosen if t.family in TREE_FAMILIES]
-    # A SHAP row costs a member's prediction several times over: a model whose rows are slow to
-    # predict (a bag of ten-class boosters) gets fewer of them, within the time left.
+    # LightGBM, XGBoost and CatBoost give SHAP values natively: the heaviest of them is always
+    # explained, on at least MIN_SHAP_ROWS rows. shap's TreeExplainer (histogram boosting, then
+    # forests, which take it seconds even on a few rows) runs only when time is left. A SHAP row
+    # costs a member's prediction several times over, so a model whose rows are slow to predict
+    # (a bag of ten-class boosters) gets fewer of them.
     affordable = int(max(remaining, 0.0) / max(SHAP_ROW_COST * row_seconds, 1e-9))
-    if (boosted or (forests and remaining > 0.3)) and affordable >= MIN_SHAP_ROWS:
-        trial, _ = max(boosted or forests, key=lambda pair: pair[1])
-        # Through shap's TreeExplainer (histogram boosting, forests), on fewer rows: its cost
-        # grows with the rows times the model's (often one-hot wide) columns.
-        native = get_algorithm(trial.family).automl.shap == "native"
-        rows = min(SHAP_ROWS if native else FOREST_SHAP_ROWS, affordable)
+    native = [(t, w) for t, w in chosen if get_algorithm(t.family).automl.shap == "native"]
+    trees = [(t, w) for t, w in chosen if t.family in BOOSTED_FAMILIES] or [
+        (t, w) for t, w in chosen if t.family in TREE_FAMILIES
+    ]
+    if native:
+        trial, _ = max(native, key=lambda pair: pair[1])
+        rows = max(MIN_SHAP_ROWS, min(SHAP_ROWS, affordable))
         out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
-    elif boosted:
-        out["shap_skipped"] = (
-            f"the explanation's {seconds:.1f} s would not cover {MIN_SHAP_ROWS} rows of this "
-            "model's SHAP values"
-        )
-    elif forests:
+    elif trees and remaining > 0.3 and affordable >= MIN_SHAP_ROWS:
+        trial, _ = max(trees, key=lambda pair: pair[1])
+        rows = min(FOREST_SHAP_ROWS, affordable)
+        out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
+    elif trees:
         out["shap_skipped"] = (
             f"the explanation's {seconds:.1f} s went to permutation importance, and shap's "
-            "TreeExplainer takes seconds on a forest"
+            "TreeExplainer takes longer on this model than the time left"
         )
     else:
         out["shap_skipped"] = "no member of the ensemble is a tree model"
