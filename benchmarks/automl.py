@@ -365,7 +365,7 @@ def run_one(tool: str, name: str, budget: float) -> dict:
         "score": round(score(metric, y_test, predictions, classes), 6),
         "bootstrap_se": round(bootstrap_se(metric, y_test, predictions, classes), 6),
         "fit_seconds": round(fit_seconds, 2),
-        "peak_rss_mb": max(peak_rss_mb(), *(extra.get("job_peak_mb") or {}).values()),
+        "peak_rss_mb": max([peak_rss_mb(), *(extra.get("job_peak_mb") or {}).values()]),
         "cores": cores,
         "train_rows": len(train),
         "test_rows": len(test),
