@@ -224,3 +224,13 @@ def test_the_first_trial_is_a_floor_candidates_whatever_the_algorithms_order():
     X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
     search = make_search(X, y, REGRESSION, "rmse", families=["knn", "linear"])
     assert search.pick(100.0).name == "linear"
+
+
+def test_the_fit_workers_peak_memory_is_read_before_they_stop():
+    frame = datasets.load_breast_cancer(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, BINARY, "roc_auc", classes=[0, 1], families=["linear"])
+    search.workers = 2
+    search.run(time.monotonic() + 2)
+    # Each worker imported scikit-learn and fitted a model: tens of megabytes at least.
+    assert search.workers_peak_kb > 30_000

@@ -18,7 +18,14 @@ from kiln.automl._ensemble import (
     select_ensemble,
     share_identical_steps,
 )
-from kiln.automl._search import FAMILIES, SCALE_SENSITIVE, Search, Trial, metric_loss
+from kiln.automl._search import (
+    FAMILIES,
+    SCALE_SENSITIVE,
+    Search,
+    Trial,
+    live_children_peak_kb,
+    metric_loss,
+)
 from kiln.automl._target import unwrap
 from kiln.compute import JobContext
 from kiln.context import Context
@@ -424,7 +431,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         "search_seconds": round(sum(t.seconds for t in search.trials), 3),
         "total_seconds": round(seconds, 3),
         "seconds_since_call": round(time_limit - (deadline - time.monotonic()), 3),
-        "peak_memory_mb": peak_memory_mb(),
+        "peak_memory_mb": peak_memory_mb(search.workers_peak_kb),
         **details,
         "criteria": checked["results"],
     }
@@ -468,7 +475,7 @@ def _floor(search: Search, ensemble_loss: float, metric: str, log) -> dict:
     }
 
 
-def peak_memory_mb() -> dict[str, float]:
+def peak_memory_mb(workers_kb: int = 0) -> dict[str, float]:
     """Peak resident memory of this job's process and of its largest fit worker, in MB (Linux
     reports kilobytes): what the time limit's search cost in memory."""
     import resource
@@ -477,28 +484,13 @@ def peak_memory_mb() -> dict[str, float]:
     # RUSAGE_CHILDREN counts only children that have ended; joblib keeps its fit workers alive
     # for the next call, so theirs are read from each live one's high-water mark.
     workers = max(
-        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, *_live_children_peak_kb()]
+        [
+            workers_kb,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            *live_children_peak_kb(),
+        ]
     )
     return {"job": round(own / 1024, 1), "workers": round(workers / 1024, 1)}
-
-
-def _live_children_peak_kb() -> list[int]:
-    """Peak resident memory (kB) of this process's live descendants: Linux's VmHWM, else
-    their current RSS."""
-    import psutil
-
-    peaks = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            with open(f"/proc/{child.pid}/status") as status:
-                line = next(x for x in status if x.startswith("VmHWM:"))
-            peaks.append(int(line.split()[1]))
-        except (OSError, StopIteration, ValueError):
-            try:
-                peaks.append(child.memory_info().rss // 1024)
-            except psutil.Error:
-                continue  # it ended meanwhile (RUSAGE_CHILDREN has it once waited for)
-    return peaks
 
 
 def _shown(loss: float, metric: str):

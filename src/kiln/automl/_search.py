@@ -270,6 +270,7 @@ class Search:
         self.seed = seed
         self.log = log
         self.trials: list[Trial] = []
+        self.workers_peak_kb = 0  # the fit workers' peak memory, read before they stop
         self.folds = self._folds()
         # The rows predictions are scored on: all of them (cross-validation) or the held ones.
         self.rows = np.unique(np.concatenate([held for _, held in self.folds]))
@@ -398,6 +399,9 @@ class Search:
                     on_trial(trial)
         self._parallel = None
         if self.workers > 1:
+            # Their peak memory, read before they go (an ended worker is counted only once
+            # this process has waited for it, which loky's shutdown does not promise).
+            self.workers_peak_kb = max([self.workers_peak_kb, *live_children_peak_kb()])
             # The pool's processes would otherwise idle (holding memory) until this one exits.
             from joblib.externals.loky import get_reusable_executor
 
@@ -699,6 +703,25 @@ def _fully_grown(refit, folds: list) -> bool:
     if not grows_in_steps(estimator):
         return True
     return len(estimator.estimators_) >= min(len(unwrap(p[-1]).estimators_) for p in folds)
+
+
+def live_children_peak_kb() -> list[int]:
+    """Peak resident memory (kB) of this process's live descendants: Linux's VmHWM, else
+    their current RSS."""
+    import psutil
+
+    peaks = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            with open(f"/proc/{child.pid}/status") as status:
+                line = next(x for x in status if x.startswith("VmHWM:"))
+            peaks.append(int(line.split()[1]))
+        except (OSError, StopIteration, ValueError):
+            try:
+                peaks.append(child.memory_info().rss // 1024)
+            except psutil.Error:
+                continue  # it ended meanwhile (RUSAGE_CHILDREN has it once waited for)
+    return peaks
 
 
 def _skewness(y: np.ndarray) -> float:
