@@ -710,15 +710,22 @@ def _permutation_importance(
     columns = list(X.columns)
     started = time.monotonic()
     deadline = started + seconds
-    # The cost of a row first, on a few: a slow model (a bag of ten-class boosters on a wide
-    # table) can take seconds for the 300 rows.
-    probe = X.iloc[:MIN_IMPORTANCE_ROWS]
-    predictions(probe)
-    row_seconds = (time.monotonic() - started) / len(probe)
-    # The base predictions and one repeat (len(columns) shuffled copies) must fit: fewer rows on
-    # a wide table or a slow model (rows are scored independently, so the kept rows' base
-    # predictions are the first ones).
-    keep = int((deadline - time.monotonic()) / (row_seconds * (len(columns) + 1)))
+    # The model's cost first, as a fixed cost per call (an ensemble of bagged pipelines spends
+    # most of a small call there) plus a cost per row, from two small calls: a slow model (a bag
+    # of ten-class boosters on a wide table) can take seconds for the 300 rows.
+    small, large = X.iloc[:MIN_IMPORTANCE_ROWS], X.iloc[: 3 * MIN_IMPORTANCE_ROWS]
+    predictions(small)
+    first = time.monotonic()
+    predictions(large)
+    second = time.monotonic()
+    row_seconds = max((second - first) - (first - started), 0.0) / max(len(large) - len(small), 1)
+    row_seconds = max(row_seconds, 1e-7)
+    call_seconds = max((first - started) - row_seconds * len(small), 0.0)
+    # The base predictions and one repeat (all len(columns) shuffled copies in one call) must
+    # fit: fewer rows on a wide table or a slow model (rows are scored independently, so the
+    # kept rows' base predictions are the first ones).
+    left = deadline - second - 2 * call_seconds
+    keep = int(left / (row_seconds * (len(columns) + 1)))
     if keep < MIN_IMPORTANCE_ROWS:
         return [], row_seconds
     X, y = X.iloc[: min(keep, len(X))], y[: min(keep, len(X))]
