@@ -66,6 +66,7 @@ MIN_SHAP_ROWS = 10
 # ten-class LightGBM fold models (one of them explained), with a margin.
 SHAP_ROW_COST = 5
 MIN_IMPORTANCE_ROWS = 20
+IMPORTANCE_FLOOR_SECONDS = 1.0
 # The units of a transformed target's member's SHAP values (what its own model predicts).
 TRANSFORMED_UNITS = {"log": "log of the target", "power": "power-transformed target"}
 
@@ -724,7 +725,9 @@ def _permutation_importance(
     # The base predictions and one repeat (all len(columns) shuffled copies in one call) must
     # fit: fewer rows on a wide table or a slow model (rows are scored independently, so the
     # kept rows' base predictions are the first ones).
-    left = deadline - second - 2 * call_seconds
+    # At least IMPORTANCE_FLOOR_SECONDS: a cheap model's importance is worth a second past a
+    # share that the refits left short (the limit's +10 % covers it); a slow model's is not.
+    left = max(deadline - second, IMPORTANCE_FLOOR_SECONDS) - 2 * call_seconds
     keep = int(left / (row_seconds * (len(columns) + 1)))
     if keep < MIN_IMPORTANCE_ROWS:
         return [], row_seconds
