@@ -19,5 +19,13 @@ def test_a_short_run_has_a_default_hist_gradient_boosting_trial(tmp_path):
     defaults = get_algorithm("hist_gradient_boosting").hyperparameters()
     default_trials = trials[[json.loads(hp) == defaults for hp in trials["hyperparameters"]]]
     assert len(default_trials) >= 1, board[["algorithm", "hyperparameters", "state"]]
+    # A floor candidate: it starts whatever its estimated cost. On a machine loaded by the
+    # parallel suite a 10 s limit can stop its folds at the hard deadline; the floor record
+    # then names it as missing (docs/automl.md), and otherwise it scores like the model it is.
     first = default_trials.iloc[0]
-    assert first["state"] == "complete" and first["roc_auc"] > 0.9
+    floor = automl.model.details["floor"]
+    if first["state"] == "complete":
+        assert first["roc_auc"] > 0.9
+        assert "hist_gradient_boosting" in {c["algorithm"] for c in floor["candidates"]}
+    else:
+        assert first["state"] == "out of time" and "hist_gradient_boosting" in floor["missing"]
