@@ -37,7 +37,8 @@ TEST_WORKERS ?= auto
 TEST_DIST ?= worksteal
 
 # The PostgreSQL tests start their own server (tests/services.py) from Debian's postgresql
-# package: as root on a machine without it, install it first (quiet; a no-op when present).
+# package, and Studio's browser tests drive Debian's chromium: as root on a machine without them,
+# install them first (quiet; a no-op when present).
 PG_INITDB := $(firstword $(shell command -v initdb) $(wildcard /usr/lib/postgresql/*/bin/initdb))
 
 test: $(STAMP)
@@ -45,6 +46,10 @@ test: $(STAMP)
 		echo "Installing PostgreSQL for the store tests (apt-get install postgresql)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends postgresql >/dev/null; fi
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Chromium for the Studio browser tests (apt-get install chromium)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium >/dev/null; fi
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist $(TEST_DIST) -m "not solo" --durations=15
 	$(BIN)/python -m pytest -q -m solo --durations=10 $$(grep -rl --include='*.py' 'mark.solo' tests)
 

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.problems",),
     ("kiln.data",),
     ("kiln.registry",),
-    ("kiln.experiments", "kiln.endpoints", "kiln.keys"),
+    ("kiln.experiments", "kiln.endpoints", "kiln.keys", "kiln.users"),
     ("kiln.lineage",),
     ("kiln.context",),
     ("kiln.profile",),
@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.automl",),
     ("kiln.pipelines",),
     ("kiln.workspace", "kiln.worker"),
-    ("kiln.quickstart",),
+    ("kiln.quickstart", "kiln.studio"),
     ("kiln.cli",),
     ("kiln.__main__",),
 ]

@@ -26,6 +26,11 @@ DYNAMIC = {
         '"http.not-found" if exc.status_code == 404 else f"http.{exc.status_code}"',
     ): {"http.not-found", "http.405"},
     ("serving/_app.py", "code"): set(),  # the variable above
+    (
+        "studio/_app.py",
+        '"http.not-found" if exc.status_code == 404 else f"http.{exc.status_code}"',
+    ): {"http.not-found", "http.405"},
+    ("studio/_app.py", "code"): set(),  # the variable above
     # The client passes the server's code on; a reply that is not kiln's JSON (a proxy's 502) is
     # reported by its status, which docs/errors.md describes in prose.
     ("serving/_client.py", 'body.get("error")'): set(),

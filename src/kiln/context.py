@@ -25,6 +25,7 @@ from kiln.problems import ProblemService
 from kiln.registry import ModelRegistry
 from kiln.settings import CONFIG_FILE, Settings, load_settings, resolve_home, set_pii_key
 from kiln.store import Store
+from kiln.users import AuditLog, UserService
 
 __all__ = ["Context"]
 
@@ -225,6 +226,16 @@ class Context:
     @cached_property
     def keys(self) -> KeyService:
         return KeyService(self)
+
+    @cached_property
+    def users(self) -> UserService:
+        """Studio's users, roles, tokens and sessions (docs/studio.md)."""
+        return UserService(self)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The audit log of changes made through Studio (docs/studio.md)."""
+        return AuditLog(self)
 
     @cached_property
     def lineage(self) -> LineageService:

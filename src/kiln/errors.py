@@ -11,6 +11,8 @@ do) and a short stable ``code`` that the CLI prints and the HTTP API returns::
     ├── StateError               an action the record's state forbids (deploying a rejected model)
     ├── DataError                bad rows, unreadable files, wrong types in data
     │   └── RequestError         a bad invocation body (HTTP 4xx)
+    ├── NotSignedIn              Studio: no session or token, or an expired one (HTTP 401)
+    ├── AccessDenied             Studio: the user's role may not do that (HTTP 403)
     ├── IntegrityError           an artifact whose content does not match its recorded digest
     └── JobFailed                a job crashed, was stopped, or failed without a KilnError
 
@@ -22,12 +24,14 @@ have ``job_id = None``.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "ConfigError",
     "DataError",
     "IntegrityError",
     "JobFailed",
     "KilnError",
     "NotFound",
+    "NotSignedIn",
     "RecipeError",
     "RequestError",
     "StateError",
@@ -90,6 +94,26 @@ class DataError(KilnError):
 class RequestError(DataError):
     code = "request.invalid"
     http_status = 422
+
+
+class NotSignedIn(KilnError):
+    code = "studio.not-signed-in"
+    http_status = 401
+
+
+class AccessDenied(KilnError):
+    code = "studio.forbidden"
+    http_status = 403
+
+    def __init__(self, message: str, *, role_needed: str | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.role_needed = role_needed
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        if self.role_needed is not None:
+            body["role_needed"] = self.role_needed
+        return body
 
 
 class IntegrityError(KilnError):

@@ -66,6 +66,10 @@ class Settings:
     # kiln.compute._zygote), which exits after this many seconds without a job.
     warm_workers: bool = True
     warm_worker_idle_seconds: float = 600.0
+    # Studio: a browser session ends after this many seconds without a request, and an upload
+    # (a CSV for Canvas or a data set) may be at most studio_max_upload_bytes.
+    studio_session_idle_seconds: float = 8 * 3600.0
+    studio_max_upload_bytes: int = 200 * 1024 * 1024
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
@@ -116,6 +120,8 @@ _RULES: dict[str, _Rule] = {
     "job_lost_after_seconds": _Rule("seconds"),
     "warm_workers": _Rule("flag"),
     "warm_worker_idle_seconds": _Rule("seconds"),
+    "studio_session_idle_seconds": _Rule("seconds"),
+    "studio_max_upload_bytes": _Rule("integer", 1024, 1 << 40),
     "pii_key": _Rule("text"),
 }
 

@@ -13,6 +13,7 @@ from kiln.cli import _pipelines as _pipelines_cli
 from kiln.cli import _problems as _problems_cli
 from kiln.cli import _scaling as _scaling_cli  # noqa: F401 - kiln endpoints serverless, ...
 from kiln.cli import _scheduler as _scheduler_cli
+from kiln.cli import _users as _users_cli
 from kiln.cli._common import (
     App,
     JsonOption,
@@ -58,6 +59,8 @@ app.add_typer(_models.algorithms_app, name="algorithms")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_endpoints.app, name="endpoints")
 app.add_typer(_keys.app, name="keys")
+app.add_typer(_users_cli.app, name="users")
+app.command("ui")(_users_cli.ui)
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_alarms_cli.app, name="alarms")
 app.add_typer(_scheduler_cli.app, name="scheduler")

@@ -5,7 +5,9 @@ from kiln.serving._validation import RequestSchema
 
 __all__ = [
     "EndpointClient",
+    "Guard",
     "RequestSchema",
+    "allowed_hosts_for",
     "check_tls",
     "create_app",
     "exposure_warning",
@@ -23,6 +25,8 @@ _LAZY = {
     "exposure_warning": "kiln.serving._server",
     "check_tls": "kiln.serving._server",
     "serve": "kiln.serving._server",
+    "Guard": "kiln.serving._guard",
+    "allowed_hosts_for": "kiln.serving._guard",
 }
 
 

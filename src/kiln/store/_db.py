@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from kiln.errors import ConfigError
 from kiln.store._tables import Base, LineageRow
 
 # The newest migration in migrations/versions; a test checks it matches Alembic's head.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 _NOT_REFERENCES = {"job_logs", "job_metrics", "lineage", "alembic_version"}
@@ -34,7 +35,27 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+# The person a Studio request acts for: what :func:`who` records instead of the OS user while it
+# is set (see :func:`acting_as`). A context variable, so each request's thread sees its own.
+_ACTING_USER: ContextVar[str | None] = ContextVar("kiln_acting_user", default=None)
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Record ``user`` as the maker of every record written inside the block (``created_by``,
+    approvals, deployments): what Studio wraps each request's SDK calls in."""
+    token = _ACTING_USER.set(user)
+    try:
+        yield
+    finally:
+        _ACTING_USER.reset(token)
+
+
 def who() -> str:
+    """Who is acting: the Studio user a request acts for, else ``OS user@host``."""
+    acting = _ACTING_USER.get()
+    if acting is not None:
+        return acting
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -38,7 +38,7 @@ class DatasetVersionRow(Base):
     schema: Mapped[dict] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # index: migration 0012
     created_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -65,7 +65,7 @@ class JobRow(Base):
     pid_created: Mapped[float | None] = mapped_column(Float, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     launcher_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # index: migration 0012
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
@@ -130,7 +130,7 @@ class ModelVersionRow(Base):
     approval_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     approval_at: Mapped[datetime | None] = mapped_column(nullable=True)
     approval_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # index: migration 0012
     created_by: Mapped[str] = mapped_column(String(200))
     # What a version carries beyond metrics: an AutoML model's leaderboard, ensemble, explanation.
     details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -506,3 +506,51 @@ class ScalingEventRow(Base):
     metric: Mapped[str | None] = mapped_column(String(60), nullable=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class UserRow(Base):
+    """A Studio user (migration 0012): a name, a role and, when set, a password's scrypt hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class UserTokenRow(Base):
+    """A secret that signs a user in (migration 0012): a browser session (``purpose`` "session",
+    with its CSRF token), an API token for scripts ("token"), or a one-time login link
+    ("login"). Only the secret's SHA-256 is kept."""
+
+    __tablename__ = "user_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    csrf: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditEventRow(Base):
+    """One state change made through Studio (migration 0012): who, when, what, on which record,
+    why, and whether it succeeded."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    user: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(20))  # ok, refused, failed
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,7 @@
+"""Studio API: data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["data"])

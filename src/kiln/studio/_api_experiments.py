@@ -1,0 +1,7 @@
+"""Studio API: experiments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["experiments"])

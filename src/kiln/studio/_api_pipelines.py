@@ -1,0 +1,7 @@
+"""Studio API: pipelines."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["pipelines"])

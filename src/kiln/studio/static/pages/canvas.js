@@ -1,0 +1,1 @@
+// Studio pages: canvas (see app.js for the frame).

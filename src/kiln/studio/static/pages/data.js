@@ -1,0 +1,1 @@
+// Studio pages: data (see app.js for the frame).

@@ -1,0 +1,1 @@
+// Studio pages: endpoints (see app.js for the frame).

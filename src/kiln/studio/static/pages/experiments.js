@@ -1,0 +1,1 @@
+// Studio pages: experiments (see app.js for the frame).

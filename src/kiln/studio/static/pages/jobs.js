@@ -1,0 +1,1 @@
+// Studio pages: jobs (see app.js for the frame).

@@ -1,0 +1,1 @@
+// Studio pages: models (see app.js for the frame).

@@ -1,0 +1,1 @@
+// Studio pages: monitors (see app.js for the frame).

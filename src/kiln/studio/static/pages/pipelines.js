@@ -1,0 +1,1 @@
+// Studio pages: pipelines (see app.js for the frame).

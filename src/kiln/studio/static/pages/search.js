@@ -1,0 +1,1 @@
+// Studio pages: search (see app.js for the frame).
