@@ -9,6 +9,8 @@ loaded until every model of the next one is, so no request meets a model being l
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from kiln.registry import ModelVersion
 
 __all__ = ["reconcile", "run_deployment_job", "start_rollout"]
+
+log = logging.getLogger("kiln.endpoints")
 
 # Seconds a new variant sits at weight 0 before it gets traffic: servers poll the workspace once
 # a second and load it beside the old one meanwhile.
@@ -52,9 +56,12 @@ def start_rollout(
     alarm_window: str | None = None,
     sections: dict | None = None,
     on_log=None,
+    wait: bool = True,
 ):
     """Claim the endpoint for a deployment job and run the job (see :func:`run_deployment_job`);
     returns the finished job. A deployment that rolled back raises ``endpoints.rolled-back``.
+    With ``wait`` false, returns the job as it starts: a thread of this process watches it (and
+    rolls the endpoint back if its process dies), so a server's request need not wait a bake.
 
     ``sections``: configuration sections (``{"serverless": {...}}``) the endpoint takes first,
     once everything that can be refused up front has passed (a refusal changes nothing)."""
@@ -110,10 +117,27 @@ def start_rollout(
     if refusal is not None:
         ws.jobs.finish(job.id, FAILED, failure_reason=refusal.message)
         raise refusal
+    if not wait:
+        threading.Thread(
+            target=_watch, args=(ws, job, endpoint), name=f"kiln-{job.id}", daemon=True
+        ).start()
+        return job
     try:
         return LocalExecutor(ws).run(job, on_log=on_log)
     finally:
         reconcile(ws, endpoint)  # the job's process died before it could roll back: now
+
+
+def _watch(ws: Context, job, endpoint: str) -> None:
+    """Run a deployment job that nobody waits for; its record holds how it ended."""
+    from kiln.compute import LocalExecutor
+
+    try:
+        LocalExecutor(ws).run(job)
+    except Exception as exc:  # noqa: BLE001 - the job's record and the history hold the failure
+        log.warning("deployment %s did not complete: %s", job.id, exc)
+    finally:
+        reconcile(ws, endpoint)
 
 
 def run_deployment_job(ws: Context, job, spec: dict) -> dict:
