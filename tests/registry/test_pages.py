@@ -108,3 +108,17 @@ def test_ten_thousand_versions_list_fast(ws):
         call()
         timings.append(time.perf_counter() - started)
     assert max(timings) < 0.5, timings
+
+
+def test_a_group_and_a_model_card(trained):
+    ws, result = trained
+    group = ws.models.group("churn")
+    assert group.versions >= 1 and group.latest.ref == result.model.ref
+    with pytest.raises(NotFound):
+        ws.models.group("chur")
+    card = ws.models.card(result.model.ref)
+    assert card["model"] == result.model.ref
+    assert card["data_set"] == "churn:1" and card["job"] == result.model.job_id
+    assert card["headline_metric"]["metric"] == "roc_auc"
+    assert card["inputs"] and {"name", "dtype", "categories"} <= set(card["inputs"][0])
+    assert card["approval"]["status"] == "PendingManualApproval"

@@ -333,10 +333,11 @@ class EndpointService:
         strategy: str | None = None,
         alarms: list[str] | None = None,
         on_log=None,
+        wait: bool = True,
     ):
         """Make the shadow variant live: by ``strategy`` when given (a guarded deployment of its
-        model), else at once — replacing the live variants (``replace``) or beside them with
-        ``weight``."""
+        model; ``wait=False`` returns its job as it starts, see :meth:`deploy`), else at once —
+        replacing the live variants (``replace``) or beside them with ``weight``."""
         endpoint = self.get(name)
         refuse_multi_model(endpoint.config, name, "promote a shadow variant")
         current = variant_named(endpoint.variants, shadow, endpoint=name)
@@ -357,6 +358,7 @@ class EndpointService:
                 alarms=alarms,
                 allow_unapproved=True,
                 on_log=on_log,
+                wait=wait,
             )
         with self._ws.store.write() as session:
             row = self._row(session, name)

@@ -14,11 +14,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import load_only
 
 from kiln.errors import ConfigError, NotFound, StateError
-from kiln.problems import legacy_automl_metrics
+from kiln.problems import headline_metrics, legacy_automl_metrics
 from kiln.refs import check_alias, parse_model_ref
 from kiln.registry._deployments import serving_endpoints, write_revision
 from kiln.registry._model import TrainedModel
 from kiln.store import (
+    DatasetVersionRow,
     DeploymentRow,
     LineageRow,
     ModelAliasRow,
@@ -405,6 +406,62 @@ class ModelRegistry:
             )
             items = [ModelVersionSummary._from_row(row) for row in page.items]
         return Page(items, page.total, page.offset, page.limit, page.sort)
+
+    def group(self, name: str) -> ModelGroup:
+        """One model group with its latest version and number of versions."""
+        found = [g for g in self.groups_page(q=name, limit=500).items if g.name == name]
+        if not found:
+            raise NotFound(
+                f"No model named {name!r}. See 'kiln models list', or train one with 'kiln train'.",
+                code="registry.unknown-model",
+            )
+        return found[0]
+
+    def card(self, ref: str) -> dict:
+        """The version's model card: what it is, what it was trained on and by whom, how well it
+        does (its headline metric and the success criteria checked when it was trained), what it
+        takes and answers, and where its approval stands. Built from the records, so it is never
+        out of date; ``criteria`` is None when none were checked."""
+        version = self.get(ref)
+        data_set = None
+        if version.dataset_version_id is not None:
+            with self._ws.store.read() as session:
+                row = session.get(DatasetVersionRow, version.dataset_version_id)
+                data_set = f"{row.name}:{row.version}" if row is not None else None
+        details = version.details or {}
+        headline, values = headline_metrics(version.metrics or {})
+        signature = version.signature or {}
+        return {
+            "model": version.ref,
+            "algorithm": version.algorithm,
+            "problem_type": version.problem_type,
+            "target": version.target,
+            "created_at": version.created_at.isoformat() + "Z",
+            "created_by": version.created_by,
+            "data_set": data_set,
+            "job": version.job_id,
+            "hyperparameters": version.hyperparameters,
+            "headline_metric": {"metric": headline, "values": values} if headline else None,
+            "problem": details.get("problem"),
+            "criteria": details.get("criteria"),
+            "inputs": [
+                {
+                    "name": column.get("name"),
+                    "dtype": column.get("dtype"),
+                    "categories": len(column.get("categories") or []),
+                }
+                for column in signature.get("inputs") or []
+            ],
+            "outputs": signature.get("outputs"),
+            "approval": {
+                "status": version.approval_status,
+                "by": version.approval_by,
+                "at": version.approval_at.isoformat() + "Z" if version.approval_at else None,
+                "reason": version.approval_reason,
+            },
+            "library_versions": version.library_versions,
+            "compiled": sorted(version.compiled or {}),
+        }
 
     def algorithms(self) -> list[str]:
         """The algorithms the registry's versions were trained with (a filter's choices)."""
