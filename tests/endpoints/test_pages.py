@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from kiln.endpoints import Histogram
-from kiln.errors import ConfigError, NotFound
+from kiln.errors import ConfigError, NotFound, StateError
 from kiln.store import VariantMetricsRow, now
 
 
@@ -91,3 +91,15 @@ def test_a_canary_started_without_waiting_returns_at_once_and_completes(two_mode
         "completed",
         job.id,
     )
+
+
+def test_the_shadow_report_as_one_page(two_models_copy):
+    ws, _, second = two_models_copy
+    with pytest.raises(StateError) as info:
+        ws.endpoints.shadow_report_html("churn")
+    assert info.value.code == "endpoints.no-shadow"
+    ws.endpoints.deploy(second, endpoint="churn", shadow=True)
+    page = ws.endpoints.shadow_report_html("churn")
+    assert page.lower().startswith("<!doctype html>")
+    assert "Shadow test of shadow on churn" in page
+    assert 'data-kiln-library="plotly"' in page  # inlined: nothing to load from beside it

@@ -539,6 +539,18 @@ class EndpointService:
         ``seconds``)."""
         from kiln.endpoints._reports import shadow_report
 
+        shadow, stats, window = self._shadow_figures(name, seconds)
+        return shadow_report(name, shadow, stats, out=out, window=window)
+
+    def shadow_report_html(self, name: str, *, seconds: float | None = None) -> str:
+        """The shadow test's report as one self-contained HTML page (plotly.js inlined), for a
+        server to answer without writing a file (Studio shows it in a sandboxed frame)."""
+        from kiln.endpoints._reports import shadow_report_page
+
+        shadow, stats, window = self._shadow_figures(name, seconds)
+        return shadow_report_page(name, shadow, stats, window=window)
+
+    def _shadow_figures(self, name: str, seconds: float | None) -> tuple[dict, dict, str]:
         endpoint = self.get(name)
         refuse_multi_model(endpoint.config, name, "report on a shadow test")
         shadow = shadow_variant(endpoint.variants)
@@ -550,7 +562,7 @@ class EndpointService:
             )
         stats = variant_stats(self._ws.store, name, seconds=seconds)
         window = "everything recorded" if seconds is None else f"the last {seconds:g} s"
-        return shadow_report(name, shadow, stats, out=out, window=window)
+        return shadow, stats, window
 
     def revisions(self) -> dict[str, int]:
         """``{name: revision}`` of every endpoint: a cheap check for changes."""

@@ -7,8 +7,6 @@ Who may move traffic: a scientist where the workspace does not require approval
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -139,10 +137,7 @@ def get_scaling(name: str, who: Signed, request: Request) -> dict:
 def get_shadow_report(
     name: str, who: Signed, request: Request, seconds: float | None = None
 ) -> Response:
-    ws = workspace_of(request)
-    with tempfile.TemporaryDirectory(prefix="kiln-shadow-") as folder:
-        path = ws.endpoints.shadow_report(name, out=Path(folder) / "shadow.html", seconds=seconds)
-        html = path.read_bytes()
+    html = workspace_of(request).endpoints.shadow_report_html(name, seconds=seconds)
     return Response(
         html, media_type="text/html", headers={"content-security-policy": REPORT_POLICY}
     )
