@@ -74,6 +74,7 @@ def test_unknown_groups_versions_and_endpoints_are_404(api_as):
         ("/endpoints/nope", "serving.unknown-endpoint"),
         ("/endpoints/nope/history", "serving.unknown-endpoint"),
         ("/endpoints/nope/metrics", "serving.unknown-endpoint"),
+        ("/endpoints/nope/health", "serving.unknown-endpoint"),
     ):
         answer = viewer.get(path)
         assert answer.status_code == 404, path
@@ -188,6 +189,7 @@ def test_a_canary_answers_with_its_job_at_once_and_shows_in_the_history(api_as, 
     assert history["items"][0]["outcome"] == "completed"
     assert history["items"][0]["strategy"] == "canary:10%:1s"
     assert history["items"][0]["job"] == job["id"]
+    assert {r["created_by"] for r in history["items"]} == {"approver (studio)"}
     event = ws.audit.page(action="endpoint.deploy", limit=1).items[0]
     assert (event.outcome, event.reason, event.detail["job"]) == ("ok", "try it", job["id"])
 
@@ -198,8 +200,8 @@ def test_endpoints_list_page_metrics_scaling_and_shadow_report(api_as, ws):
     assert [e["name"] for e in listed["items"]] == ["churn"]
     assert listed["items"][0]["model"] == "churn:1"
     page = viewer.get("/endpoints/churn").json()
-    assert page["health"] == {"status": "ready"}
-    assert page["deploy_role"] == "approver"
+    assert page["endpoint"]["revision"] == 1 and page["deploy_role"] == "approver"
+    assert viewer.get("/endpoints/churn/health").json() == {"status": "ready"}
     metrics = viewer.get("/endpoints/churn/metrics", params={"seconds": 600, "step": 60})
     assert metrics.status_code == 200 and metrics.json()["variants"] == {}
     bad = viewer.get("/endpoints/churn/metrics", params={"seconds": 600, "step": 0})

@@ -24,7 +24,7 @@ from kiln.endpoints._strategy import format_duration, parse_duration, parse_stra
 from kiln.endpoints._variants import LIVE, SHADOW, live_variants
 from kiln.errors import ConfigError, KilnError, StateError
 from kiln.registry import live_variant, write_revision
-from kiln.store import EndpointRow, now
+from kiln.store import EndpointRow, acting_as, now, who
 
 if TYPE_CHECKING:
     from kiln.context import Context
@@ -99,6 +99,8 @@ def start_rollout(
         "allow_unapproved": allow_unapproved,
         "baseline": current.variants,
         "baseline_revision": current.revision,
+        # Whoever started it (a Studio user) makes the revisions the job writes in its process.
+        "by": who(),
     }
     job = ws.jobs.create("deployment", spec)
     refusal = None
@@ -141,7 +143,13 @@ def _watch(ws: Context, job, endpoint: str) -> None:
 
 
 def run_deployment_job(ws: Context, job, spec: dict) -> dict:
-    """The deployment job: health-check, shift, bake, watch, and complete or roll back."""
+    """The deployment job: health-check, shift, bake, watch, and complete or roll back; the
+    revisions it writes name whoever started it."""
+    with acting_as(spec.get("by") or who()):
+        return _run_deployment(ws, job, spec)
+
+
+def _run_deployment(ws: Context, job, spec: dict) -> dict:
     plan = parse_strategy(spec["strategy"])
     alarms = parse_alarms(spec["alarms"])
     endpoint, name = spec["endpoint"], spec["variant"]

@@ -148,6 +148,49 @@ class ModelGroup(Record):
         return out
 
 
+def _with_versions(session, rows: list[ModelGroupRow]) -> list[ModelGroup]:
+    """The groups of ``rows`` with their version counts and latest versions: two queries
+    whatever the number of groups."""
+    names = [row.name for row in rows]
+    counts = dict(
+        session.execute(
+            # count(*), not count(id): the group index alone answers it
+            select(ModelVersionRow.group, func.count())
+            .where(ModelVersionRow.group.in_(names))
+            .group_by(ModelVersionRow.group)
+        ).all()
+    )
+    newest = (
+        select(ModelVersionRow.group, func.max(ModelVersionRow.version).label("top"))
+        .where(ModelVersionRow.group.in_(names))
+        .group_by(ModelVersionRow.group)
+        .subquery()
+    )
+    latest = {
+        row.group: ModelVersionSummary._from_row(row)
+        for row in session.scalars(
+            select(ModelVersionRow)
+            .options(load_only(*_SUMMARY_COLUMNS))
+            .join(
+                newest,
+                (ModelVersionRow.group == newest.c.group)
+                & (ModelVersionRow.version == newest.c.top),
+            )
+        )
+    }
+    return [
+        ModelGroup(
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            versions=int(counts.get(row.name, 0)),
+            latest=latest.get(row.name),
+        )
+        for row in rows
+    ]
+
+
 class ModelRegistry:
     """``ws.models``: register, find, approve, reject and load model versions."""
 
@@ -290,43 +333,7 @@ class ModelRegistry:
                 columns=columns,
                 default_sort="name",
             )
-            names = [row.name for row in page.items]
-            counts = dict(
-                session.execute(
-                    select(ModelVersionRow.group, func.count(ModelVersionRow.id))
-                    .where(ModelVersionRow.group.in_(names))
-                    .group_by(ModelVersionRow.group)
-                ).all()
-            )
-            newest = (
-                select(ModelVersionRow.group, func.max(ModelVersionRow.version).label("top"))
-                .where(ModelVersionRow.group.in_(names))
-                .group_by(ModelVersionRow.group)
-                .subquery()
-            )
-            latest = {
-                row.group: ModelVersionSummary._from_row(row)
-                for row in session.scalars(
-                    select(ModelVersionRow)
-                    .options(load_only(*_SUMMARY_COLUMNS))
-                    .join(
-                        newest,
-                        (ModelVersionRow.group == newest.c.group)
-                        & (ModelVersionRow.version == newest.c.top),
-                    )
-                )
-            }
-            items = [
-                ModelGroup(
-                    name=row.name,
-                    description=row.description,
-                    created_at=row.created_at,
-                    created_by=row.created_by,
-                    versions=int(counts.get(row.name, 0)),
-                    latest=latest.get(row.name),
-                )
-                for row in page.items
-            ]
+            items = _with_versions(session, page.items)
         return Page(items, page.total, page.offset, page.limit, page.sort)
 
     def versions_page(
@@ -409,13 +416,15 @@ class ModelRegistry:
 
     def group(self, name: str) -> ModelGroup:
         """One model group with its latest version and number of versions."""
-        found = [g for g in self.groups_page(q=name, limit=500).items if g.name == name]
-        if not found:
-            raise NotFound(
-                f"No model named {name!r}. See 'kiln models list', or train one with 'kiln train'.",
-                code="registry.unknown-model",
-            )
-        return found[0]
+        with self._ws.store.read() as session:
+            row = session.get(ModelGroupRow, name)
+            if row is None:
+                raise NotFound(
+                    f"No model named {name!r}. See 'kiln models list', or train one with "
+                    "'kiln train'.",
+                    code="registry.unknown-model",
+                )
+            return _with_versions(session, [row])[0]
 
     def card(self, ref: str) -> dict:
         """The version's model card: what it is, what it was trained on and by whom, how well it

@@ -87,16 +87,22 @@ def list_endpoints(
     return page.to_dict() | {"require_approval": ws.settings.require_approval}
 
 
-@router.get("/endpoints/{name}", summary="An endpoint: variants, configuration and health")
+@router.get("/endpoints/{name}", summary="An endpoint: variants and configuration")
 def get_endpoint(name: str, who: Signed, request: Request) -> dict:
+    """Cheap (one row): what a page polls to follow a deployment's steps."""
     ws = workspace_of(request)
     endpoint = ws.endpoints.get(name)
     return {
         "endpoint": endpoint.to_dict(),
-        "health": ws.endpoints.health(name),
         "require_approval": ws.settings.require_approval,
         "deploy_role": deploy_role(ws),
     }
+
+
+@router.get("/endpoints/{name}/health", summary="Whether the endpoint's models can be served")
+def get_health(name: str, who: Signed, request: Request) -> dict:
+    """Reads each model file and checks its digest: asked once per page, not polled."""
+    return workspace_of(request).endpoints.health(name)
 
 
 @router.get("/endpoints/{name}/history", summary="The endpoint's revisions, newest first")

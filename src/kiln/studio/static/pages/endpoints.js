@@ -45,7 +45,7 @@ route("/endpoints", async (main) => {
 
 route("/endpoints/:name", async (main, { name }, query) => {
   const base = `/endpoints/${enc(name)}`;
-  let info = await api(base);
+  let [info, health] = await Promise.all([api(base), api(`${base}/health`)]);
   const mayDeploy = () => can(info.deploy_role);
   const header = h("div");
   const variantsBox = h("div", { id: "variants" });
@@ -105,8 +105,8 @@ route("/endpoints/:name", async (main, { name }, query) => {
     const e = info.endpoint;
     clear(header,
       h("p", {}, link("#/endpoints", "Endpoints"), " / "),
-      h("h1", {}, name, " ", statusBadge(e), " ", info.health.status === "ready" ? badge("ready", "ok") : badge(info.health.status, "failed")),
-      info.health.reason ? errorBox(info.health.reason) : null,
+      h("h1", {}, name, " ", statusBadge(e), " ", health.status === "ready" ? badge("ready", "ok") : badge(health.status, "failed")),
+      health.reason ? errorBox(health.reason) : null,
       e.active_deployment ? h("p", { class: "card", id: "active-deployment" }, "A guarded deployment is moving traffic: ", link(`#/jobs/${enc(e.active_deployment)}`, e.active_deployment), ". Each step shows in the history below.") : null,
       h("div", { class: "card" }, facts([
         ["Revision", String(e.revision)],
@@ -227,6 +227,7 @@ route("/endpoints/:name", async (main, { name }, query) => {
     const changed = force || fresh.endpoint.revision !== info.endpoint.revision || fresh.endpoint.active_deployment !== info.endpoint.active_deployment;
     info = fresh;
     if (!changed) return;
+    health = await api(`${base}/health`);
     drawHeader();
     drawVariants();
     drawActions();
