@@ -4,6 +4,7 @@ and the 4xx answers for what cannot be done."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 import kiln
@@ -110,6 +111,32 @@ def test_an_approver_approves_and_rejects_with_a_reason_and_it_is_audited(api_as
     assert events[0].reason == "leaks the label"
 
 
+def test_nobody_signed_in_gets_401_and_a_viewer_changes_nothing(api_as, studio, ws):
+    with httpx.Client(base_url=f"{studio.url}/api", timeout=60) as anonymous:
+        for path in ("/models", "/models/versions", "/endpoints", "/endpoints/churn/history"):
+            assert anonymous.get(path).status_code == 401, path
+        answer = anonymous.post("/models/churn/3/approve", json={"reason": "x"})
+        assert answer.status_code == 401
+    viewer = api_as("viewer")
+    for path, body in (
+        ("/endpoints/churn/deploy", {"model": "churn:2"}),
+        ("/endpoints/churn/weights", {"weights": {"primary": 2}}),
+        ("/endpoints/churn/promote", {"variant": "primary"}),
+        ("/endpoints/churn/rollback", {}),
+    ):
+        answer = viewer.post(path, json=body)
+        assert answer.status_code == 403, path
+        assert answer.json()["error"] == "studio.forbidden"
+    assert ws.endpoints.get("churn").revision == 1
+    refusals = ws.audit.page(outcome="refused", limit=10).items
+    assert {e.action for e in refusals} == {
+        "endpoint.deploy",
+        "endpoint.weights",
+        "endpoint.promote",
+        "endpoint.rollback",
+    }
+
+
 def test_viewers_and_scientists_cannot_approve(api_as, ws):
     for role in ("viewer", "scientist"):
         for verb in ("approve", "reject"):
@@ -184,6 +211,9 @@ def test_a_canary_answers_with_its_job_at_once_and_shows_in_the_history(api_as, 
     assert answer.status_code == 200, answer.text
     job = answer.json()["job"]
     assert job["kind"] == "deployment"
+    again = approver.post("/endpoints/churn/rollback", json={})
+    assert again.status_code == 409
+    assert again.json()["error"] == "endpoints.deployment-in-progress"
     assert ws.jobs.wait(job["id"], timeout=120).status == "Completed"
     history = approver.get("/endpoints/churn/history", params={"limit": 3}).json()
     assert history["items"][0]["outcome"] == "completed"

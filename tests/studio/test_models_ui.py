@@ -127,7 +127,7 @@ def test_a_scientist_sees_the_endpoint_but_not_the_deploy_forms(page, ws):
     assert page.locator("#promote-button").count() == 0
     page.wait_for_selector("#chart-invocations .main-svg")
     frame = page.frame_locator("#shadow-report")
-    frame.locator("body").wait_for()
-    assert "shadow" in frame.locator("body").inner_text().lower()
+    frame.locator("text=Shadow test of shadow on churn").wait_for()
+    assert "requests compared" in frame.locator("body").inner_text()
     page.screenshot_as("endpoint-scientist")
     page.assert_no_errors()
