@@ -236,6 +236,8 @@ def test_endpoints_list_page_metrics_scaling_and_shadow_report(api_as, ws):
     assert metrics.status_code == 200 and metrics.json()["variants"] == {}
     bad = viewer.get("/endpoints/churn/metrics", params={"seconds": 600, "step": 0})
     assert bad.status_code == 400 and bad.json()["error"] == "endpoints.bad-window"
+    compared = viewer.get("/endpoints/churn/compare").json()
+    assert compared["endpoint"] == "churn" and compared["quality"]["variants"] == {}
     scaling = viewer.get("/endpoints/churn/scaling").json()
     assert scaling["events"] == [] and scaling["async_recent"] == []
     no_shadow = viewer.get("/endpoints/churn/shadow-report")

@@ -126,6 +126,7 @@ def test_a_scientist_sees_the_endpoint_but_not_the_deploy_forms(page, ws):
     assert page.locator("#canary-form").count() == 0
     assert page.locator("#promote-button").count() == 0
     page.wait_for_selector("#chart-invocations .main-svg")
+    page.wait_for_selector("#quality-refresh")
     frame = page.frame_locator("#shadow-report")
     frame.locator("text=Shadow test of shadow on churn").wait_for()
     assert "requests compared" in frame.locator("body").inner_text()

@@ -128,6 +128,14 @@ def get_metrics(
     return series | {"totals": ws.endpoints.metrics(name, seconds=seconds)}
 
 
+@router.get("/endpoints/{name}/compare", summary="Variants side by side, with model quality")
+def get_comparison(name: str, who: Signed, request: Request, seconds: float | None = None) -> dict:
+    """Serving figures and, on captured rows with ground truth, each variant's accuracy (or
+    error) and its difference from the main variant with a 95 % interval. Reads the capture:
+    asked on demand, not polled."""
+    return workspace_of(request).endpoints.compare(name, seconds=seconds)
+
+
 @router.get("/endpoints/{name}/scaling", summary="Scaling events and the async backlog")
 def get_scaling(name: str, who: Signed, request: Request) -> dict:
     ws = workspace_of(request)

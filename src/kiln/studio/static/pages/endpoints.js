@@ -60,6 +60,7 @@ route("/endpoints/:name", async (main, { name }, query) => {
   const totals = h("div", { id: "metric-totals" });
   const timeline = h("div", { class: "chart", id: "chart-timeline" });
   const scalingBox = h("div", { id: "scaling" });
+  const qualityBox = h("div", { id: "quality" });
   const history = pagedTable({
     id: "history-table",
     pageSize: 20,
@@ -189,6 +190,27 @@ route("/endpoints/:name", async (main, { name }, query) => {
       : null);
   }
 
+  async function drawQuality(button) {
+    if (info.endpoint.config.multi_model) return clear(qualityBox);
+    const body = await act(button, () => api(`${base}/compare`));
+    const variants = Object.entries(body.quality.variants || {});
+    const metric = body.quality.metric;
+    const refresh = h("button", { id: "quality-refresh", onclick: (e) => drawQuality(e.target).catch(() => {}) }, "Compare again");
+    if (!variants.length) {
+      return clear(qualityBox, h("p", { class: "muted" }, "No captured predictions with ground truth yet: turn on data capture and upload labels ('kiln endpoints ground-truth') to compare the variants' quality. ", refresh));
+    }
+    const differences = Object.fromEntries((body.quality.differences || []).map((d) => [d.variant, d]));
+    clear(qualityBox,
+      h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ["Variant", "Labelled rows", metric, `Difference (95% interval)`].map((t) => h("th", {}, t)))),
+        h("tbody", {}, variants.map(([variant, q]) => {
+          const d = differences[variant];
+          return h("tr", {}, h("td", {}, variant), h("td", {}, number(q.labelled_rows)), h("td", {}, number(q[metric])),
+            h("td", {}, d ? [`${number(d.difference)} vs ${d.against} [${number(d.ci95[0])}, ${number(d.ci95[1])}] `, d.significant ? badge("significant", "ok") : badge("within noise")] : ""));
+        }))),
+      h("div", { class: "toolbar" }, refresh));
+  }
+
   async function drawScaling() {
     const scaling = await api(`${base}/scaling`);
     const backlog = scaling.async_backlog;
@@ -243,6 +265,8 @@ route("/endpoints/:name", async (main, { name }, query) => {
     h("h2", {}, "Live metrics"),
     h("div", { class: "row" }, charts.invocations, charts.latency, charts.errors),
     totals,
+    h("h2", {}, "Model quality by variant"),
+    qualityBox,
     h("h2", {}, "Deployment history"),
     timeline,
     history,
@@ -256,7 +280,7 @@ route("/endpoints/:name", async (main, { name }, query) => {
   drawVariants();
   drawActions();
   drawConfig();
-  await drawScaling();
+  await Promise.all([drawScaling(), drawQuality(null)]);
   // Live: the metrics every 5 s; the endpoint every 2 s, redrawn when its revision moves (a
   // canary's steps). Both stop when the page is left.
   every(5000, drawMetrics);
