@@ -394,7 +394,16 @@ class ModelRegistry:
             "version": ModelVersionRow.version,
             "group": ModelVersionRow.group,
         }
-        metric = _METRIC_SORT.match((sort or "").removeprefix("-"))
+        name = (sort or "").removeprefix("-")
+        metric = _METRIC_SORT.match(name)
+        if sort and metric is None and name not in columns:
+            raise ConfigError(
+                f"Cannot sort model versions by {name!r}. Sort by one of: created_at, version, "
+                "group, or a metric as SPLIT.METRIC (e.g. test.roc_auc, cv_mean.rmse); prefix "
+                "'-' for newest or largest first.",
+                code="page.bad-sort",
+                field="sort",
+            )
         if metric is not None:
             split, name = metric.groups()
             columns[metric.group(0)] = func.coalesce(

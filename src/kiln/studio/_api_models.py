@@ -15,8 +15,12 @@ router = APIRouter(tags=["models"])
 Signed = Annotated[Caller, Depends(caller)]
 
 
-class Decision(BaseModel):
+class Approval(BaseModel):
     reason: str = Field(default="", description="Why: recorded with the decision.")
+
+
+class Rejection(BaseModel):
+    reason: str = Field(default="", description="Why (required): recorded with the decision.")
     undeploy: bool = Field(
         default=False,
         description="Reject a version an endpoint serves, rolling the endpoint back to its "
@@ -114,7 +118,7 @@ def get_lineage(group: str, version: int, who: Signed, request: Request) -> dict
 
 
 @router.post("/models/{group}/{version}/approve", summary="Approve a version (approvers)")
-def approve(group: str, version: int, body: Decision, who: Signed, request: Request) -> dict:
+def approve(group: str, version: int, body: Approval, who: Signed, request: Request) -> dict:
     ws = workspace_of(request)
     ref = f"{group}:{version}"
     with audited(ws, who, "model.approve", ref, reason=body.reason, role="approver"):
@@ -123,7 +127,7 @@ def approve(group: str, version: int, body: Decision, who: Signed, request: Requ
 
 
 @router.post("/models/{group}/{version}/reject", summary="Reject a version (approvers)")
-def reject(group: str, version: int, body: Decision, who: Signed, request: Request) -> dict:
+def reject(group: str, version: int, body: Rejection, who: Signed, request: Request) -> dict:
     ws = workspace_of(request)
     ref = f"{group}:{version}"
     with audited(ws, who, "model.reject", ref, reason=body.reason, role="approver"):
