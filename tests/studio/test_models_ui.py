@@ -132,3 +132,17 @@ def test_a_scientist_sees_the_endpoint_but_not_the_deploy_forms(page, ws):
     assert "requests compared" in frame.locator("body").inner_text()
     page.screenshot_as("endpoint-scientist")
     page.assert_no_errors()
+
+
+def test_an_approver_deploys_a_version_to_a_new_endpoint_from_its_page(page, ws):
+    page.sign_in("approver", "/models/churn/2")
+    page.wait_for_selector("#deploy-form")
+    page.fill("#deploy-endpoint", "churn_eu")
+    page.select_option("#deploy-strategy", "all-at-once")
+    assert page.locator("#deploy-percent").is_hidden()
+    page.screenshot_as("model-version-deploy")
+    page.click("#deploy-submit")
+    page.wait_for_selector("#variants td a:text-is('churn:2')")
+    assert ws.endpoints.get("churn_eu").model == "churn:2"
+    assert ws.endpoints.history("churn_eu")[0]["created_by"] == "approver (studio)"
+    page.assert_no_errors()
