@@ -17,6 +17,7 @@ from kiln.endpoints._metrics import (
     Histogram,
     VariantStats,
     prune_metrics,
+    variant_series,
     variant_stats,
 )
 from kiln.endpoints._multimodel import (
@@ -76,5 +77,6 @@ __all__ = [
     "prune_metrics",
     "record_scaling_event",
     "serverless_config",
+    "variant_series",
     "variant_stats",
 ]

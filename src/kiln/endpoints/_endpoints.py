@@ -13,7 +13,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from kiln.data import CAPTURE_FORMATS, META_COLUMNS, capture_records, parse_since
-from kiln.endpoints._metrics import variant_stats
+from kiln.endpoints._metrics import variant_series, variant_stats
 from kiln.endpoints._multimodel import MULTI_MODEL, deploy_multi_model, refuse_multi_model
 from kiln.endpoints._scaling import (
     ScalingEvent,
@@ -41,9 +41,12 @@ from kiln.store import (
     EndpointRow,
     GroundTruthRow,
     LineageRow,
+    Page,
     Record,
+    like_pattern,
     new_id,
     now,
+    paged,
     who,
 )
 
@@ -123,6 +126,7 @@ class EndpointService:
         max_concurrency: int | None = None,
         idle_timeout: str | float | None = None,
         on_log=None,
+        wait: bool = True,
     ):
         """Deploy model version ``model`` to ``endpoint`` (creating the endpoint if needed).
 
@@ -135,7 +139,9 @@ class EndpointService:
         - ``strategy`` (``canary:10%:5m``, ``linear:25%:2m``, ``blue-green[:5m]``,
           ``all-at-once``): a guarded deployment job that shifts traffic from the current live
           variants to this model in steps, watching ``alarms`` during each bake, and rolls back
-          by itself when one fires. Returns the job (see :mod:`kiln.endpoints._rollout`).
+          by itself when one fires. Returns the job (see :mod:`kiln.endpoints._rollout`):
+          finished, or with ``wait=False`` just started (a thread of this process watches its
+          process; the job and the endpoint's history show how it goes).
 
         - ``multi_model``: a multi-model endpoint (docs/multi-model.md), which serves any
           deployable version of ``groups`` (a list or ``"churn,housing"``; default every group)
@@ -210,6 +216,7 @@ class EndpointService:
                 allow_unapproved=allow_unapproved,
                 sections=sections,
                 on_log=on_log,
+                wait=wait,
             )
         self._ws.models.load(version)  # refuses a missing or tampered artifact up front
         note = _unapproved_note(version, allow_unapproved)
@@ -326,10 +333,11 @@ class EndpointService:
         strategy: str | None = None,
         alarms: list[str] | None = None,
         on_log=None,
+        wait: bool = True,
     ):
         """Make the shadow variant live: by ``strategy`` when given (a guarded deployment of its
-        model), else at once — replacing the live variants (``replace``) or beside them with
-        ``weight``."""
+        model; ``wait=False`` returns its job as it starts, see :meth:`deploy`), else at once —
+        replacing the live variants (``replace``) or beside them with ``weight``."""
         endpoint = self.get(name)
         refuse_multi_model(endpoint.config, name, "promote a shadow variant")
         current = variant_named(endpoint.variants, shadow, endpoint=name)
@@ -350,6 +358,7 @@ class EndpointService:
                 alarms=alarms,
                 allow_unapproved=True,
                 on_log=on_log,
+                wait=wait,
             )
         with self._ws.store.write() as session:
             row = self._row(session, name)
@@ -445,6 +454,38 @@ class EndpointService:
             rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
             return [Endpoint._from_row(r) for r in rows]
 
+    def page(
+        self,
+        *,
+        q: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[Endpoint]:
+        """A page of endpoints (``q`` finds text in the name), by name unless ``sort`` says
+        ``updated_at``, ``created_at`` or ``revision`` (``-`` first for descending)."""
+        query = select(EndpointRow)
+        if q:
+            query = query.where(EndpointRow.name.like(like_pattern(q), escape="\\"))
+        columns = {
+            "name": EndpointRow.name,
+            "updated_at": EndpointRow.updated_at,
+            "created_at": EndpointRow.created_at,
+            "revision": EndpointRow.revision,
+        }
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                columns=columns,
+                default_sort="name",
+            )
+            items = [Endpoint._from_row(row) for row in page.items]
+        return Page(items, page.total, page.offset, page.limit, page.sort)
+
     def health(self, name: str) -> dict:
         """Whether the endpoint's model can be served as far as the workspace can tell: its
         record exists and its file is there with its recorded digest.
@@ -498,6 +539,18 @@ class EndpointService:
         ``seconds``)."""
         from kiln.endpoints._reports import shadow_report
 
+        shadow, stats, window = self._shadow_figures(name, seconds)
+        return shadow_report(name, shadow, stats, out=out, window=window)
+
+    def shadow_report_html(self, name: str, *, seconds: float | None = None) -> str:
+        """The shadow test's report as one self-contained HTML page (plotly.js inlined), for a
+        server to answer without writing a file (Studio shows it in a sandboxed frame)."""
+        from kiln.endpoints._reports import shadow_report_page
+
+        shadow, stats, window = self._shadow_figures(name, seconds)
+        return shadow_report_page(name, shadow, stats, window=window)
+
+    def _shadow_figures(self, name: str, seconds: float | None) -> tuple[dict, dict, str]:
         endpoint = self.get(name)
         refuse_multi_model(endpoint.config, name, "report on a shadow test")
         shadow = shadow_variant(endpoint.variants)
@@ -509,7 +562,7 @@ class EndpointService:
             )
         stats = variant_stats(self._ws.store, name, seconds=seconds)
         window = "everything recorded" if seconds is None else f"the last {seconds:g} s"
-        return shadow_report(name, shadow, stats, out=out, window=window)
+        return shadow, stats, window
 
     def revisions(self) -> dict[str, int]:
         """``{name: revision}`` of every endpoint: a cheap check for changes."""
@@ -524,19 +577,53 @@ class EndpointService:
                 .where(DeploymentRow.endpoint_id == endpoint.id)
                 .order_by(DeploymentRow.revision)
             ).all()
-            return [
-                {
-                    "revision": r.revision,
-                    "variants": r.variants,
-                    "created_at": r.created_at.isoformat() + "Z",
-                    "created_by": r.created_by,
-                    "note": r.note,
-                    "strategy": r.strategy,
-                    "job": r.job_id,
-                    "outcome": r.outcome,
-                }
-                for r in rows
-            ]
+            return [_revision(r) for r in rows]
+
+    def history_page(
+        self,
+        name: str,
+        *,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[dict]:
+        """A page of the endpoint's revisions as :meth:`history` gives them, newest first
+        (``sort="revision"`` for oldest first): every step of a guarded deployment is one."""
+        endpoint = self.get(name)
+        query = select(DeploymentRow).where(DeploymentRow.endpoint_id == endpoint.id)
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                columns={"revision": DeploymentRow.revision},
+                default_sort="-revision",
+            )
+            items = [_revision(row) for row in page.items]
+        return Page(items, page.total, page.offset, page.limit, page.sort)
+
+    def metric_series(self, name: str, *, seconds: float = 900.0, step: float = 30.0) -> dict:
+        """Each variant's invocations, errors and latency in ``step``-second buckets over the
+        last ``seconds`` (a chart's points; see :func:`kiln.endpoints.variant_series`)."""
+        for value, what in ((seconds, "window"), (step, "step")):
+            if not isinstance(value, int | float) or not 0 < value <= 7 * 86400:
+                raise ConfigError(
+                    f"The metrics {what} must be a number of seconds above 0 and at most a week "
+                    f"(604800). Got {value!r}.",
+                    code="endpoints.bad-window",
+                    field=what,
+                )
+        if seconds / step > 2000:
+            raise ConfigError(
+                f"A {seconds:g} s window in {step:g} s steps is {seconds / step:.0f} points; "
+                "ask for at most 2000 (a longer step).",
+                code="endpoints.bad-window",
+                field="step",
+            )
+        self.get(name)
+        return variant_series(self._ws.store, name, seconds=seconds, step=step)
 
     # -- data capture and ground truth ----------------------------------------------------------
     def set_capture(self, name: str, percent: float = 100.0, *, format: str = "jsonl") -> Endpoint:
@@ -891,6 +978,20 @@ def _labels_by_id(frame: pd.DataFrame, target: str) -> dict[str, Any]:
         if isinstance(labels[inference_id], pd.Timestamp):
             labels[inference_id] = labels[inference_id].isoformat()
     return labels
+
+
+def _revision(row: DeploymentRow) -> dict:
+    """One revision of an endpoint's history, JSON-ready."""
+    return {
+        "revision": row.revision,
+        "variants": row.variants,
+        "created_at": row.created_at.isoformat() + "Z",
+        "created_by": row.created_by,
+        "note": row.note,
+        "strategy": row.strategy,
+        "job": row.job_id,
+        "outcome": row.outcome,
+    }
 
 
 def _scaling_sections(serverless: bool, max_concurrency, idle_timeout) -> dict:

@@ -24,6 +24,7 @@ __all__ = [
     "Histogram",
     "VariantStats",
     "prune_metrics",
+    "variant_series",
     "variant_stats",
 ]
 
@@ -179,6 +180,53 @@ def variant_stats(
             _merge_values(entry.values, row.predictions.get("values"))
             _merge_comparison(entry.comparison, row.comparison or {})
     return stats
+
+
+def variant_series(store: Store, endpoint: str, *, seconds: float, step: float) -> dict:
+    """Each variant's figures in ``step``-second buckets over the last ``seconds``: what a live
+    chart draws. ``{"start", "step", "variants": {name: [{"at", "invocations", "errors",
+    "error_rate", "p50_ms", "p99_ms"}, ...]}}``, buckets with no requests left out."""
+    start = now() - timedelta(seconds=seconds)
+    query = (
+        select(
+            VariantMetricsRow.variant,
+            VariantMetricsRow.period_start,
+            VariantMetricsRow.invocations,
+            VariantMetricsRow.errors_4xx,
+            VariantMetricsRow.errors_5xx,
+            VariantMetricsRow.model_latency,
+        )
+        .where(VariantMetricsRow.endpoint == endpoint)
+        .where(VariantMetricsRow.period_start >= start)
+        .order_by(VariantMetricsRow.id)
+    )
+    buckets: dict[str, dict[int, VariantStats]] = {}
+    with store.read() as session:
+        for variant, period_start, invocations, e4, e5, latency in session.execute(query):
+            index = int((period_start - start).total_seconds() // step)
+            entry = buckets.setdefault(variant, {}).setdefault(index, VariantStats(variant))
+            entry.invocations += invocations
+            entry.errors_4xx += e4
+            entry.errors_5xx += e5
+            entry.model_latency.add(latency)
+    return {
+        "start": start.isoformat() + "Z",
+        "step": step,
+        "variants": {
+            variant: [
+                {
+                    "at": (start + timedelta(seconds=index * step)).isoformat() + "Z",
+                    "invocations": stats.invocations,
+                    "errors": stats.errors_4xx + stats.errors_5xx,
+                    "error_rate": round(stats.error_rate, 6),
+                    "p50_ms": _ms(stats.latency_ms(0.5)),
+                    "p99_ms": _ms(stats.latency_ms(0.99)),
+                }
+                for index, stats in sorted(by_index.items())
+            ]
+            for variant, by_index in sorted(buckets.items())
+        },
+    }
 
 
 def prune_metrics(store: Store, *, older_than_days: float = 30.0) -> int:

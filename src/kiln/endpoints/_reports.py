@@ -7,13 +7,22 @@ from pathlib import Path
 from kiln.endpoints._metrics import DIFFERENCE_BOUNDS, LATENCY_BOUNDS, VariantStats
 from kiln.reports import Section, bullets, fields, figure, grid, note, render, table, write
 
-__all__ = ["shadow_report"]
+__all__ = ["shadow_report", "shadow_report_page"]
 
 
 def shadow_report(
     endpoint: str, shadow: dict, stats: dict[str, VariantStats], *, out: str | Path, window: str
 ) -> Path:
-    """An HTML page on how the shadow variant answered the copies of live traffic."""
+    """An HTML page on how the shadow variant answered the copies of live traffic, written to
+    ``out`` (its plotly.js in a file beside it)."""
+    return write(out, shadow_report_page(endpoint, shadow, stats, window=window))
+
+
+def shadow_report_page(
+    endpoint: str, shadow: dict, stats: dict[str, VariantStats], *, window: str
+) -> str:
+    """The shadow report as one self-contained page (plotly.js inlined): what a server answers
+    without writing a file."""
     import plotly.graph_objects as go
 
     mine = stats.get(shadow["name"], VariantStats(shadow["name"]))
@@ -102,13 +111,12 @@ def shadow_report(
             ),
         )
     )
-    page = render(
+    return render(
         f"Shadow test of {shadow['name']} on {endpoint}",
         sections,
         subtitle=f"{shadow['model']} beside the live variants",
         plotly_bundle="cartesian",
     )
-    return write(out, page)
 
 
 def _ms(value: float | None) -> float | None:

@@ -9,6 +9,8 @@ loaded until every model of the next one is, so no request meets a model being l
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -22,13 +24,15 @@ from kiln.endpoints._strategy import format_duration, parse_duration, parse_stra
 from kiln.endpoints._variants import LIVE, SHADOW, live_variants
 from kiln.errors import ConfigError, KilnError, StateError
 from kiln.registry import live_variant, write_revision
-from kiln.store import EndpointRow, now
+from kiln.store import EndpointRow, acting_as, now, who
 
 if TYPE_CHECKING:
     from kiln.context import Context
     from kiln.registry import ModelVersion
 
 __all__ = ["reconcile", "run_deployment_job", "start_rollout"]
+
+log = logging.getLogger("kiln.endpoints")
 
 # Seconds a new variant sits at weight 0 before it gets traffic: servers poll the workspace once
 # a second and load it beside the old one meanwhile.
@@ -52,9 +56,12 @@ def start_rollout(
     alarm_window: str | None = None,
     sections: dict | None = None,
     on_log=None,
+    wait: bool = True,
 ):
     """Claim the endpoint for a deployment job and run the job (see :func:`run_deployment_job`);
     returns the finished job. A deployment that rolled back raises ``endpoints.rolled-back``.
+    With ``wait`` false, returns the job as it starts: a thread of this process watches it (and
+    rolls the endpoint back if its process dies), so a server's request need not wait a bake.
 
     ``sections``: configuration sections (``{"serverless": {...}}``) the endpoint takes first,
     once everything that can be refused up front has passed (a refusal changes nothing)."""
@@ -92,6 +99,8 @@ def start_rollout(
         "allow_unapproved": allow_unapproved,
         "baseline": current.variants,
         "baseline_revision": current.revision,
+        # Whoever started it (a Studio user) makes the revisions the job writes in its process.
+        "by": who(),
     }
     job = ws.jobs.create("deployment", spec)
     refusal = None
@@ -110,14 +119,37 @@ def start_rollout(
     if refusal is not None:
         ws.jobs.finish(job.id, FAILED, failure_reason=refusal.message)
         raise refusal
+    if not wait:
+        threading.Thread(
+            target=_watch, args=(ws, job, endpoint), name=f"kiln-{job.id}", daemon=True
+        ).start()
+        return job
     try:
         return LocalExecutor(ws).run(job, on_log=on_log)
     finally:
         reconcile(ws, endpoint)  # the job's process died before it could roll back: now
 
 
+def _watch(ws: Context, job, endpoint: str) -> None:
+    """Run a deployment job that nobody waits for; its record holds how it ended."""
+    from kiln.compute import LocalExecutor
+
+    try:
+        LocalExecutor(ws).run(job)
+    except Exception as exc:  # noqa: BLE001 - the job's record and the history hold the failure
+        log.warning("deployment %s did not complete: %s", job.id, exc)
+    finally:
+        reconcile(ws, endpoint)
+
+
 def run_deployment_job(ws: Context, job, spec: dict) -> dict:
-    """The deployment job: health-check, shift, bake, watch, and complete or roll back."""
+    """The deployment job: health-check, shift, bake, watch, and complete or roll back; the
+    revisions it writes name whoever started it."""
+    with acting_as(spec.get("by") or who()):
+        return _run_deployment(ws, job, spec)
+
+
+def _run_deployment(ws: Context, job, spec: dict) -> dict:
     plan = parse_strategy(spec["strategy"])
     alarms = parse_alarms(spec["alarms"])
     endpoint, name = spec["endpoint"], spec["variant"]

@@ -13,8 +13,11 @@ from kiln.registry._registry import (
     ARCHIVED,
     PENDING,
     REJECTED,
+    STATUSES,
+    ModelGroup,
     ModelRegistry,
     ModelVersion,
+    ModelVersionSummary,
 )
 
 __all__ = [
@@ -22,8 +25,11 @@ __all__ = [
     "ARCHIVED",
     "PENDING",
     "REJECTED",
+    "STATUSES",
+    "ModelGroup",
     "ModelRegistry",
     "ModelVersion",
+    "ModelVersionSummary",
     "TrainedModel",
     "library_versions",
     "live_variant",

@@ -3,41 +3,60 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Float, func, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, or_, select
+from sqlalchemy.orm import load_only
 
 from kiln.errors import ConfigError, NotFound, StateError
-from kiln.problems import legacy_automl_metrics
+from kiln.problems import headline_metrics, legacy_automl_metrics
 from kiln.refs import check_alias, parse_model_ref
 from kiln.registry._deployments import serving_endpoints, write_revision
 from kiln.registry._model import TrainedModel
 from kiln.store import (
+    DatasetVersionRow,
     DeploymentRow,
     LineageRow,
     ModelAliasRow,
     ModelApprovalEventRow,
     ModelGroupRow,
     ModelVersionRow,
+    Page,
     Record,
+    like_pattern,
     link,
     new_id,
     now,
+    paged,
     who,
 )
 
 if TYPE_CHECKING:
     from kiln.context import Context
 
-__all__ = ["APPROVED", "ARCHIVED", "PENDING", "REJECTED", "ModelRegistry", "ModelVersion"]
+__all__ = [
+    "APPROVED",
+    "ARCHIVED",
+    "PENDING",
+    "REJECTED",
+    "STATUSES",
+    "ModelGroup",
+    "ModelRegistry",
+    "ModelVersion",
+    "ModelVersionSummary",
+]
 
 PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
 # Retired: kept with its history, never deployed; approve or reject again to bring it back.
 ARCHIVED = "Archived"
+STATUSES = (PENDING, APPROVED, REJECTED, ARCHIVED)
+# A metric to sort versions by: SPLIT.METRIC, e.g. test.roc_auc or cv_mean.rmse.
+_METRIC_SORT = re.compile(r"^(train|validation|test|cv_mean|oof)\.([a-z0-9_]+)$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,99 @@ class ModelVersion(Record):
 
     def to_dict(self) -> dict:
         return self._plain() | {"ref": self.ref}
+
+
+@dataclass(frozen=True)
+class ModelVersionSummary(Record):
+    """A version as a list shows it: no signature, details or compiled forms (large JSON that a
+    page of 500 rows need not read)."""
+
+    id: str
+    group: str
+    version: int
+    algorithm: str
+    problem_type: str
+    target: str
+    metrics: dict
+    dataset_version_id: str | None
+    job_id: str | None
+    approval_status: str
+    approval_by: str | None
+    approval_at: datetime | None
+    created_at: datetime
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.group}:{self.version}"
+
+    def to_dict(self) -> dict:
+        return self._plain() | {"ref": self.ref}
+
+
+_SUMMARY_COLUMNS = [
+    getattr(ModelVersionRow, name) for name in ModelVersionSummary.__dataclass_fields__
+]
+
+
+@dataclass(frozen=True)
+class ModelGroup(Record):
+    """A model group with its latest version (``None`` for an empty group) and how many it has."""
+
+    name: str
+    description: str
+    created_at: datetime
+    created_by: str
+    versions: int
+    latest: ModelVersionSummary | None
+
+    def to_dict(self) -> dict:
+        out = self._plain()
+        out["latest"] = self.latest.to_dict() if self.latest is not None else None
+        return out
+
+
+def _with_versions(session, rows: list[ModelGroupRow]) -> list[ModelGroup]:
+    """The groups of ``rows`` with their version counts and latest versions: two queries
+    whatever the number of groups."""
+    names = [row.name for row in rows]
+    counts = dict(
+        session.execute(
+            # count(*), not count(id): the group index alone answers it
+            select(ModelVersionRow.group, func.count())
+            .where(ModelVersionRow.group.in_(names))
+            .group_by(ModelVersionRow.group)
+        ).all()
+    )
+    newest = (
+        select(ModelVersionRow.group, func.max(ModelVersionRow.version).label("top"))
+        .where(ModelVersionRow.group.in_(names))
+        .group_by(ModelVersionRow.group)
+        .subquery()
+    )
+    latest = {
+        row.group: ModelVersionSummary._from_row(row)
+        for row in session.scalars(
+            select(ModelVersionRow)
+            .options(load_only(*_SUMMARY_COLUMNS))
+            .join(
+                newest,
+                (ModelVersionRow.group == newest.c.group)
+                & (ModelVersionRow.version == newest.c.top),
+            )
+        )
+    }
+    return [
+        ModelGroup(
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            versions=int(counts.get(row.name, 0)),
+            latest=latest.get(row.name),
+        )
+        for row in rows
+    ]
 
 
 class ModelRegistry:
@@ -196,6 +308,187 @@ class ModelRegistry:
         if group is not None and not rows:
             self.get(group)
         return [ModelVersion._from_row(r) for r in rows]
+
+    def groups_page(
+        self,
+        *,
+        q: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[ModelGroup]:
+        """A page of model groups (``q`` finds text in the name), each with its latest version
+        and its number of versions: three queries whatever the page's size."""
+        query = select(ModelGroupRow)
+        if q:
+            query = query.where(ModelGroupRow.name.like(like_pattern(q), escape="\\"))
+        columns = {"name": ModelGroupRow.name, "created_at": ModelGroupRow.created_at}
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                columns=columns,
+                default_sort="name",
+            )
+            items = _with_versions(session, page.items)
+        return Page(items, page.total, page.offset, page.limit, page.sort)
+
+    def versions_page(
+        self,
+        *,
+        group: str | None = None,
+        status: str | None = None,
+        algorithm: str | None = None,
+        q: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[ModelVersionSummary]:
+        """A page of model versions, newest first by default, as summaries (no signature or
+        details). Filters: ``group`` (an unknown one is refused), approval ``status``,
+        ``algorithm``, and ``q`` (text in the group, algorithm, target or maker). ``sort``:
+        ``version``, ``created_at``, ``group``, or a metric as ``SPLIT.METRIC``
+        (``test.roc_auc``; versions without it last), ``-`` before it for descending."""
+        query = select(ModelVersionRow).options(load_only(*_SUMMARY_COLUMNS))
+        if group is not None:
+            with self._ws.store.read() as session:
+                if session.get(ModelGroupRow, group) is None:
+                    raise NotFound(
+                        f"No model named {group!r}. See 'kiln models list', or train one with "
+                        "'kiln train'.",
+                        code="registry.unknown-model",
+                    )
+            query = query.where(ModelVersionRow.group == group)
+        if status:
+            if status not in STATUSES:
+                raise ConfigError(
+                    f"Unknown approval status {status!r}. Filter by one of: {', '.join(STATUSES)}.",
+                    code="registry.bad-status",
+                    field="status",
+                )
+            query = query.where(ModelVersionRow.approval_status == status)
+        if algorithm:
+            query = query.where(ModelVersionRow.algorithm == algorithm)
+        if q:
+            pattern = like_pattern(q)
+            query = query.where(
+                or_(
+                    *(
+                        column.like(pattern, escape="\\")
+                        for column in (
+                            ModelVersionRow.group,
+                            ModelVersionRow.algorithm,
+                            ModelVersionRow.target,
+                            ModelVersionRow.created_by,
+                        )
+                    )
+                )
+            )
+        # The id breaks ties: two versions made in the same instant never swap between pages.
+        columns = {
+            "id": ModelVersionRow.id,
+            "created_at": ModelVersionRow.created_at,
+            "version": ModelVersionRow.version,
+            "group": ModelVersionRow.group,
+        }
+        name = (sort or "").removeprefix("-")
+        metric = _METRIC_SORT.match(name)
+        if sort and metric is None and name not in columns:
+            raise ConfigError(
+                f"Cannot sort model versions by {name!r}. Sort by one of: created_at, version, "
+                "group, or a metric as SPLIT.METRIC (e.g. test.roc_auc, cv_mean.rmse); prefix "
+                "'-' for newest or largest first.",
+                code="page.bad-sort",
+                field="sort",
+            )
+        if metric is not None:
+            split, name = metric.groups()
+            columns[metric.group(0)] = func.coalesce(
+                ModelVersionRow.metrics[split][name].as_float(),
+                -1e308 if sort.startswith("-") else 1e308,
+            ).cast(Float)
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                columns=columns,
+                default_sort="-created_at",
+            )
+            items = [ModelVersionSummary._from_row(row) for row in page.items]
+        return Page(items, page.total, page.offset, page.limit, page.sort)
+
+    def group(self, name: str) -> ModelGroup:
+        """One model group with its latest version and number of versions."""
+        with self._ws.store.read() as session:
+            row = session.get(ModelGroupRow, name)
+            if row is None:
+                raise NotFound(
+                    f"No model named {name!r}. See 'kiln models list', or train one with "
+                    "'kiln train'.",
+                    code="registry.unknown-model",
+                )
+            return _with_versions(session, [row])[0]
+
+    def card(self, ref: str) -> dict:
+        """The version's model card: what it is, what it was trained on and by whom, how well it
+        does (its headline metric and the success criteria checked when it was trained), what it
+        takes and answers, and where its approval stands. Built from the records, so it is never
+        out of date; ``criteria`` is None when none were checked."""
+        version = self.get(ref)
+        data_set = None
+        if version.dataset_version_id is not None:
+            with self._ws.store.read() as session:
+                row = session.get(DatasetVersionRow, version.dataset_version_id)
+                data_set = f"{row.name}:{row.version}" if row is not None else None
+        details = version.details or {}
+        headline, values = headline_metrics(version.metrics or {})
+        signature = version.signature or {}
+        return {
+            "model": version.ref,
+            "algorithm": version.algorithm,
+            "problem_type": version.problem_type,
+            "target": version.target,
+            "created_at": version.created_at.isoformat() + "Z",
+            "created_by": version.created_by,
+            "data_set": data_set,
+            "job": version.job_id,
+            "hyperparameters": version.hyperparameters,
+            "headline_metric": {"metric": headline, "values": values} if headline else None,
+            "problem": details.get("problem"),
+            "criteria": details.get("criteria"),
+            "inputs": [
+                {
+                    "name": column.get("name"),
+                    "dtype": column.get("dtype"),
+                    "categories": len(column.get("categories") or []),
+                }
+                for column in signature.get("inputs") or []
+            ],
+            "outputs": signature.get("outputs"),
+            "approval": {
+                "status": version.approval_status,
+                "by": version.approval_by,
+                "at": version.approval_at.isoformat() + "Z" if version.approval_at else None,
+                "reason": version.approval_reason,
+            },
+            "library_versions": version.library_versions,
+            "compiled": sorted(version.compiled or {}),
+        }
+
+    def algorithms(self) -> list[str]:
+        """The algorithms the registry's versions were trained with (a filter's choices)."""
+        with self._ws.store.read() as session:
+            return list(
+                session.scalars(
+                    select(ModelVersionRow.algorithm).distinct().order_by(ModelVersionRow.algorithm)
+                )
+            )
 
     def add_details(self, ref: str, **values) -> ModelVersion:
         """Merge ``values`` into a version's ``details`` (what it carries beyond metrics: e.g. a
