@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from kiln.errors import NotFound
-from kiln.problems import LOWER_IS_BETTER, PRIMARY_METRIC, selection_source
+from kiln.problems import LOWER_IS_BETTER, PRIMARY_METRIC, SELECTION_SOURCES, selection_source
 from kiln.reports import Section, figure, render, table, write
-from kiln.store import ExperimentRow, JobRow
+from kiln.store import ExperimentRow, JobRow, Page, like_pattern, paged
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     from kiln.compute import Job
     from kiln.context import Context
 
-__all__ = ["ExperimentService"]
+__all__ = ["COLUMN_SAMPLE", "ExperimentService"]
+
+# How many of an experiment's newest runs name the metric and parameter columns its runs table
+# offers: reading every run's JSON would make a list call grow with the experiment.
+COLUMN_SAMPLE = 500
 
 
 def _scores(job: Job) -> tuple[str, dict]:
@@ -68,15 +72,145 @@ class ExperimentService:
         return out
 
     def runs(self, name: str) -> list[Job]:
+        self._check_exists(name)
+        return list(reversed(self._ws.jobs.list(experiment=name, limit=None)))
+
+    def page(
+        self,
+        *,
+        q: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[dict]:
+        """A page of experiments (``name``, ``description``, ``created_at``, ``created_by``,
+        ``runs``: how many jobs it groups, ``last_run_at``); ``q`` finds text in the name;
+        ``sort`` by ``name`` (default) or ``created_at``. The best run is not computed here
+        (it reads every run's metrics): see :meth:`best`."""
+        query = select(ExperimentRow)
+        if q:
+            query = query.where(ExperimentRow.name.like(like_pattern(q), escape="\\"))
+        columns = {"name": ExperimentRow.name, "created_at": ExperimentRow.created_at}
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                columns=columns,
+                default_sort="name",
+            )
+            names = [row.name for row in page.items]
+            counts = {
+                name: (runs, last)
+                for name, runs, last in session.execute(
+                    select(JobRow.experiment, func.count(JobRow.id), func.max(JobRow.created_at))
+                    .where(JobRow.experiment.in_(names))
+                    .group_by(JobRow.experiment)
+                )
+            }
+            items = []
+            for row in page.items:
+                runs, last = counts.get(row.name, (0, None))
+                items.append(
+                    {
+                        "name": row.name,
+                        "description": row.description,
+                        "created_at": _iso(row.created_at),
+                        "created_by": row.created_by,
+                        "runs": runs,
+                        "last_run_at": _iso(last),
+                    }
+                )
+        return Page(items, page.total, page.offset, page.limit, page.sort)
+
+    def runs_page(
+        self,
+        name: str,
+        *,
+        sort: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[dict]:
+        """A page of an experiment's runs, newest first by default.
+
+        Each item: ``job``, ``status``, ``algorithm``, ``model``, ``data``, ``created_at``,
+        ``seconds``, ``split`` (the split it is ranked on: validation, else out-of-fold, else
+        the cross-validation mean; never test), ``metrics`` (scalar metrics on that split) and
+        ``params`` (hyperparameters). ``sort`` by ``created_at``, ``status``,
+        ``metric.NAME`` or ``param.NAME`` (``-`` first for descending); the metric and
+        parameter names the runs have are in ``extra`` (``metrics``, ``params``), read from the
+        newest :data:`COLUMN_SAMPLE` runs so a large experiment lists as fast as a small one.
+        """
+        self._check_exists(name)
+        query = select(JobRow).where(JobRow.experiment == name)
+        if status:
+            query = query.where(func.lower(JobRow.status) == status.lower())
+        metric_names, param_names = self._columns(name)
+        columns: dict = {
+            "created_at": JobRow.created_at,
+            "status": JobRow.status,
+        }
+        for metric in metric_names:
+            # The ranking split holds the metric: the first of validation, oof, cv_mean that has it.
+            columns[f"metric.{metric}"] = func.coalesce(
+                *(
+                    JobRow.result[("metrics", split, metric)].as_float()
+                    for split in SELECTION_SOURCES
+                )
+            )
+        for param in param_names:
+            columns[f"param.{param}"] = JobRow.spec[("hyperparameters", param)].as_string()
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort or "-created_at",
+                columns=columns,
+                default_sort="-created_at",
+            )
+            items = [_run_item(row) for row in page.items]
+        return Page(
+            items,
+            page.total,
+            page.offset,
+            page.limit,
+            page.sort,
+            extra={"metrics": metric_names, "params": param_names},
+        )
+
+    def _check_exists(self, name: str) -> None:
         with self._ws.store.read() as session:
             if session.get(ExperimentRow, name) is None:
-                known = session.scalars(select(ExperimentRow.name)).all()
+                known = session.scalars(select(ExperimentRow.name).limit(20)).all()
                 raise NotFound(
                     f"No experiment named {name!r}. Experiments: {', '.join(known) or 'none yet'}"
                     ". Start one with 'kiln train ... --experiment NAME'.",
                     code="experiments.unknown",
                 )
-        return list(reversed(self._ws.jobs.list(experiment=name, limit=None)))
+
+    def _columns(self, name: str) -> tuple[list[str], list[str]]:
+        """The metric and hyperparameter names of the experiment's newest runs."""
+        metrics: dict[str, None] = {}
+        params: dict[str, None] = {}
+        with self._ws.store.read() as session:
+            rows = session.execute(
+                select(JobRow.result, JobRow.spec)
+                .where(JobRow.experiment == name)
+                .order_by(JobRow.created_at.desc())
+                .limit(COLUMN_SAMPLE)
+            )
+            for result, spec in rows:
+                split = selection_source((result or {}).get("metrics", {}))
+                if split is not None:
+                    part = result["metrics"][split]
+                    metrics.update(dict.fromkeys(k for k, v in part.items() if _is_number(v)))
+                params.update(dict.fromkeys((spec or {}).get("hyperparameters") or {}))
+        return sorted(metrics), sorted(params)
 
     def best(self, name: str) -> dict | None:
         """The completed run with the best primary metric on the split it is chosen on
@@ -236,3 +370,37 @@ def _is_int(value) -> bool:
     import numbers
 
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def _run_item(row: JobRow) -> dict:
+    """One run of the runs table, from its job row (no other read)."""
+    result = row.result or {}
+    spec = row.spec or {}
+    split = selection_source(result.get("metrics", {})) or ""
+    metrics = result.get("metrics", {}).get(split, {}) if split else {}
+    seconds = (
+        (row.ended_at - row.started_at).total_seconds() if row.ended_at and row.started_at else None
+    )
+    return {
+        "job": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "algorithm": spec.get("algorithm"),
+        "model": result.get("model"),
+        "data": spec.get("dataset"),
+        "created_at": _iso(row.created_at),
+        "seconds": round(seconds, 2) if seconds is not None else None,
+        "split": split,
+        "metrics": {k: v for k, v in metrics.items() if _is_number(v)},
+        "params": spec.get("hyperparameters") or {},
+    }

@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kiln.data import capture_records
 from kiln.errors import ConfigError, KilnError, NotFound
@@ -29,10 +29,14 @@ from kiln.store import (
     DatasetVersionRow,
     DeploymentRow,
     EndpointRow,
+    ExperimentRow,
     JobRow,
     LineageRow,
     ModelApprovalEventRow,
+    ModelGroupRow,
     ModelVersionRow,
+    ProblemRow,
+    like_pattern,
 )
 
 if TYPE_CHECKING:
@@ -116,6 +120,129 @@ class LineageService:
             unique = list(dict.fromkeys(found))
             nodes = {key: edges.node(key) for key in levels}
             return LineageGraph(root=root, nodes=nodes, edges=unique, levels=levels)
+
+    def search(self, q: str, *, limit: int = 10) -> dict[str, list[dict]]:
+        """Records whose name, id or reference matches ``q``, grouped by kind: ``datasets``
+        (the latest version of each matching name, and a version named ``name:3`` or by id),
+        ``jobs`` (an id or its start), ``model_groups``, ``model_versions`` (``group:3`` or an
+        id), ``endpoints`` and ``problems`` (by name), ``experiments``. At most ``limit``
+        (1–100) of each kind.
+
+        Only indexed look-ups: a name's text over the small name tables (distinct data set
+        names, model groups, endpoints, problems, experiments) and an id or id prefix on the
+        primary keys, so it answers as fast with 100,000 jobs as with ten. kiln's records carry
+        no tags; a problem is found by its name. An empty ``q`` is refused
+        (``search.empty-query``).
+        """
+        text = (q or "").strip()
+        if not text:
+            raise ConfigError(
+                "Search for something: a name, an id or its start (train-1ddd), or a "
+                "reference (churn:2).",
+                code="search.empty-query",
+                field="q",
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise ConfigError(
+                f"A search returns 1 to 100 records of each kind. Got limit={limit!r}.",
+                code="search.bad-limit",
+                field="limit",
+            )
+        pattern = like_pattern(text)
+        prefix = _prefix_range(text)
+        name, version = _split_ref(text)
+        found: dict[str, list[dict]] = {}
+        with self._ws.store.read() as session:
+            latest = (
+                select(DatasetVersionRow.name, func.max(DatasetVersionRow.version))
+                .where(DatasetVersionRow.name.like(pattern, escape="\\"))
+                .group_by(DatasetVersionRow.name)
+                .order_by(DatasetVersionRow.name)
+                .limit(limit)
+            )
+            datasets = [_dataset_hit(n, v) for n, v in session.execute(latest)]
+            exact = select(DatasetVersionRow.name, DatasetVersionRow.version).where(
+                DatasetVersionRow.id.between(*prefix)
+            )
+            if version is not None:
+                exact = exact.union(
+                    select(DatasetVersionRow.name, DatasetVersionRow.version).where(
+                        DatasetVersionRow.name == name, DatasetVersionRow.version == version
+                    )
+                )
+            datasets = [
+                _dataset_hit(n, v) for n, v in session.execute(exact.limit(limit))
+            ] + datasets
+            found["datasets"] = list({d["ref"]: d for d in datasets}.values())[:limit]
+            found["jobs"] = [
+                {"id": job_id, "kind": kind, "status": status, "href": f"#/jobs/{job_id}"}
+                for job_id, kind, status in session.execute(
+                    select(JobRow.id, JobRow.kind, JobRow.status)
+                    .where(JobRow.id.between(*prefix))
+                    .order_by(JobRow.id)
+                    .limit(limit)
+                )
+            ]
+            found["model_groups"] = [
+                {"name": group, "href": f"#/models/{group}"}
+                for group in session.scalars(
+                    select(ModelGroupRow.name)
+                    .where(ModelGroupRow.name.like(pattern, escape="\\"))
+                    .order_by(ModelGroupRow.name)
+                    .limit(limit)
+                )
+            ]
+            versions = select(
+                ModelVersionRow.group, ModelVersionRow.version, ModelVersionRow.approval_status
+            ).where(ModelVersionRow.id.between(*prefix))
+            if version is not None:
+                versions = versions.union(
+                    select(
+                        ModelVersionRow.group,
+                        ModelVersionRow.version,
+                        ModelVersionRow.approval_status,
+                    ).where(ModelVersionRow.group == name, ModelVersionRow.version == version)
+                )
+            found["model_versions"] = [
+                {
+                    "ref": f"{group}:{number}",
+                    "approval_status": status,
+                    "href": f"#/models/{group}/{number}",
+                }
+                for group, number, status in session.execute(versions.limit(limit))
+            ]
+            found["endpoints"] = [
+                {"name": endpoint, "href": f"#/endpoints/{endpoint}"}
+                for endpoint in session.scalars(
+                    select(EndpointRow.name)
+                    .where(
+                        EndpointRow.name.like(pattern, escape="\\")
+                        | EndpointRow.id.between(*prefix)
+                    )
+                    .order_by(EndpointRow.name)
+                    .limit(limit)
+                )
+            ]
+            found["problems"] = [
+                {"name": problem, "version": number}
+                for problem, number in session.execute(
+                    select(ProblemRow.name, func.max(ProblemRow.version))
+                    .where(ProblemRow.name.like(pattern, escape="\\"))
+                    .group_by(ProblemRow.name)
+                    .order_by(ProblemRow.name)
+                    .limit(limit)
+                )
+            ]
+            found["experiments"] = [
+                {"name": experiment, "href": f"#/experiments/{experiment}"}
+                for experiment in session.scalars(
+                    select(ExperimentRow.name)
+                    .where(ExperimentRow.name.like(pattern, escape="\\"))
+                    .order_by(ExperimentRow.name)
+                    .limit(limit)
+                )
+            ]
+        return found
 
     # -- which record the user means ---------------------------------------------------------------
     def _resolve(self, session, entity: str) -> tuple[str, dict | None]:
@@ -427,3 +554,24 @@ def _when(value: datetime | None) -> str | None:
 
 def _clip(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _prefix_range(text: str) -> tuple[str, str]:
+    """The bounds of the ids that start with ``text``: a range on the primary key's index
+    (LIKE 'x%' does not use it in SQLite, whose LIKE ignores case)."""
+    return text, text + "\U0010ffff"
+
+
+def _split_ref(text: str) -> tuple[str, int | None]:
+    """``("churn", 3)`` for ``churn:3`` or ``churn@3``; ``(text, None)`` for anything else."""
+    found = re.fullmatch(r"(.+)[:@](\d+)", text)
+    return (found.group(1), int(found.group(2))) if found else (text, None)
+
+
+def _dataset_hit(name: str, version: int | None) -> dict:
+    return {
+        "name": name,
+        "version": version,
+        "ref": f"{name}:{version}",
+        "href": f"#/data/{name}/{version}",
+    }
