@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -161,9 +162,11 @@ class ExperimentService:
                     for split in SELECTION_SOURCES
                 )
             )
-        for param in param_names:
-            columns[f"param.{param}"] = JobRow.spec[("hyperparameters", param)].as_string()
         with self._ws.store.read() as session:
+            for param in param_names:
+                columns[f"param.{param}"] = _json_value(
+                    session, JobRow.spec, "hyperparameters", param
+                )
             page = paged(
                 session,
                 query,
@@ -404,3 +407,15 @@ def _run_item(row: JobRow) -> dict:
         "metrics": {k: v for k, v in metrics.items() if _is_number(v)},
         "params": spec.get("hyperparameters") or {},
     }
+
+
+def _json_value(session, column, *path: str):
+    """A JSON value to sort by, in its own type: numbers in numeric order, text in text order
+    (a hyperparameter may be either). SQLite's json_extract keeps the type; PostgreSQL compares
+    jsonb values by type, then value."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import cast
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return cast(column, JSONB)[tuple(path)]
+    return func.json_extract(column, "$." + ".".join(json.dumps(part) for part in path))
