@@ -30,7 +30,9 @@ function storageKey(name) {
   return `kiln.experiments.columns.${name}`;
 }
 
-function chosenColumns(name, metrics, params) {
+// The columns shown: the user's last choice for this experiment, else the metric the best run is
+// ranked by and the next few.
+function chosenColumns(name, metrics, params, primary) {
   try {
     const saved = JSON.parse(localStorage.getItem(storageKey(name)) || "null");
     if (Array.isArray(saved)) {
@@ -38,7 +40,8 @@ function chosenColumns(name, metrics, params) {
       return saved.filter((key) => known.has(key));
     }
   } catch { /* a value another version wrote: start again from the default */ }
-  return metrics.slice(0, 4).map((m) => `metric.${m}`);
+  const first = metrics.includes(primary) ? [primary] : [];
+  return [...first, ...metrics.filter((m) => m !== primary)].slice(0, 4).map((m) => `metric.${m}`);
 }
 
 function valueOf(run, key) {
@@ -119,7 +122,7 @@ route("/experiments/:name", async (main, { name }) => {
   const base = `/experiments/${enc(name)}`;
   const [experiment, first] = await Promise.all([api(base), api(`${base}/runs`, { query: { limit: 1 } })]);
   const { metrics, params } = first;
-  let chosen = chosenColumns(name, metrics, params);
+  let chosen = chosenColumns(name, metrics, params, experiment.best && experiment.best.metric);
   const tableArea = h("div", { id: "runs-area" });
   const compareArea = h("div", { id: "compare-area", class: "scroll-x" });
   let sort = "-created_at";
