@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from helpers import ON_BOTH_STORES
 from kiln.errors import ConfigError, DataError, NotFound
 
 
@@ -17,6 +18,7 @@ def lake(ws):
     return ws
 
 
+@ON_BOTH_STORES
 def test_the_page_of_data_sets_holds_the_latest_version_of_each(lake):
     page = lake.data.page()
     assert [v.ref for v in page.items] == ["big:1", "numbers:3", "odd_name:1"]

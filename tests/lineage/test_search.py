@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import ON_BOTH_STORES
 from kiln.errors import ConfigError
 
 
@@ -23,6 +24,17 @@ def test_search_finds_each_kind_by_name_id_and_reference(trained):
     nothing = workspace.lineage.search("zzz%")  # % is literal
     assert all(hits == [] for hits in nothing.values())
     assert len(workspace.lineage.search("churn", limit=1)["datasets"]) == 1
+
+
+@ON_BOTH_STORES
+def test_search_by_prefix_and_reference_on_both_stores(ws):
+    import pandas as pd
+
+    made = ws.data.ingest(pd.DataFrame({"x": [1, 2]}), name="tiny_data")
+    found = ws.lineage.search(made.id[:6])
+    assert [hit["ref"] for hit in found["datasets"]] == ["tiny_data:1"]
+    assert [hit["ref"] for hit in ws.lineage.search("tiny_data:1")["datasets"]] == ["tiny_data:1"]
+    assert [hit["ref"] for hit in ws.lineage.search("ny_d")["datasets"]] == ["tiny_data:1"]
 
 
 def test_an_empty_search_is_refused(ws):

@@ -42,6 +42,7 @@ def test_the_data_pages_show_data_sets_a_version_and_its_profile(page):
     frame = page.frame_locator("#profile-frame")
     frame.locator("body").wait_for()
     frame.locator(".js-plotly-plot").first.wait_for()  # the report's own scripts ran
+    page.locator("#profile-frame").scroll_into_view_if_needed()
     page.screenshot_as("data-version")
     page.assert_no_errors()
 

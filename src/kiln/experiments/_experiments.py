@@ -22,7 +22,7 @@ __all__ = ["COLUMN_SAMPLE", "ExperimentService"]
 
 # How many of an experiment's newest runs name the metric and parameter columns its runs table
 # offers: reading every run's JSON would make a list call grow with the experiment.
-COLUMN_SAMPLE = 500
+COLUMN_SAMPLE = 200
 
 
 def _scores(job: Job) -> tuple[str, dict]:
@@ -85,9 +85,10 @@ class ExperimentService:
         offset: int | None = None,
     ) -> Page[dict]:
         """A page of experiments (``name``, ``description``, ``created_at``, ``created_by``,
-        ``runs``: how many jobs it groups, ``last_run_at``); ``q`` finds text in the name;
-        ``sort`` by ``name`` (default) or ``created_at``. The best run is not computed here
-        (it reads every run's metrics): see :meth:`best`."""
+        ``runs``: how many jobs it groups); ``q`` finds text in the name; ``sort`` by ``name``
+        (default) or ``created_at``. The count comes from the jobs' experiment index alone; the
+        latest run's time would read every run's row (the best run, every run's metrics: see
+        :meth:`best`), so neither is here."""
         query = select(ExperimentRow)
         if q:
             query = query.where(ExperimentRow.name.like(like_pattern(q), escape="\\"))
@@ -103,27 +104,23 @@ class ExperimentService:
                 default_sort="name",
             )
             names = [row.name for row in page.items]
-            counts = {
-                name: (runs, last)
-                for name, runs, last in session.execute(
-                    select(JobRow.experiment, func.count(JobRow.id), func.max(JobRow.created_at))
+            counts = dict(
+                session.execute(
+                    select(JobRow.experiment, func.count())
                     .where(JobRow.experiment.in_(names))
                     .group_by(JobRow.experiment)
-                )
-            }
-            items = []
-            for row in page.items:
-                runs, last = counts.get(row.name, (0, None))
-                items.append(
-                    {
-                        "name": row.name,
-                        "description": row.description,
-                        "created_at": _iso(row.created_at),
-                        "created_by": row.created_by,
-                        "runs": runs,
-                        "last_run_at": _iso(last),
-                    }
-                )
+                ).all()
+            )
+            items = [
+                {
+                    "name": row.name,
+                    "description": row.description,
+                    "created_at": _iso(row.created_at),
+                    "created_by": row.created_by,
+                    "runs": counts.get(row.name, 0),
+                }
+                for row in page.items
+            ]
         return Page(items, page.total, page.offset, page.limit, page.sort)
 
     def runs_page(
@@ -142,7 +139,8 @@ class ExperimentService:
         the cross-validation mean; never test), ``metrics`` (scalar metrics on that split) and
         ``params`` (hyperparameters). ``sort`` by ``created_at``, ``status``,
         ``metric.NAME`` or ``param.NAME`` (``-`` first for descending); the metric and
-        parameter names the runs have are in ``extra`` (``metrics``, ``params``), read from the
+        parameter names the runs have are in ``extra`` (``metrics``, ``params``; runs without
+        the value sort where the database puts NULL), read from the
         newest :data:`COLUMN_SAMPLE` runs so a large experiment lists as fast as a small one.
         """
         self._check_exists(name)

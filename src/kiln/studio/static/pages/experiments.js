@@ -17,7 +17,7 @@ route("/experiments", async (main) => {
       columns: [
         { key: "name", label: "Experiment", sort: "name", render: (row) => link(`#/experiments/${enc(row.name)}`, row.name) },
         { key: "runs", label: "Runs", render: (row) => number(row.runs) },
-        { key: "last_run_at", label: "Last run", render: (row) => time(row.last_run_at) },
+        { key: "description", label: "Description" },
         { key: "created_at", label: "Created", sort: "created_at", render: (row) => time(row.created_at) },
         { key: "created_by", label: "By" },
       ],
