@@ -344,14 +344,21 @@ class _Edges:
         self._out: dict[str, list[LineageEdge]] = defaultdict(list)
         self._captures: dict[str, list[dict]] = {}
         self._inference: dict | None = None
-        for row in session.scalars(select(LineageRow).order_by(LineageRow.id)):
-            if row.relation == "deployed" and row.target_kind == "endpoint":
+        # Plain tuples, not ORM rows: a workspace's edges run to tens of thousands, and building
+        # an ORM object per edge cost ten times the read (1 s for 20,000 edges).
+        edges = session.execute(
+            select(
+                LineageRow.source_kind,
+                LineageRow.source_id,
+                LineageRow.target_kind,
+                LineageRow.target_id,
+                LineageRow.relation,
+            ).order_by(LineageRow.id)
+        )
+        for source_kind, source_id, target_kind, target_id, relation in edges:
+            if relation == "deployed" and target_kind == "endpoint":
                 continue  # drawn through the endpoint's revisions below, which hold more
-            self._add(
-                f"{row.source_kind}:{row.source_id}",
-                f"{row.target_kind}:{row.target_id}",
-                row.relation,
-            )
+            self._add(f"{source_kind}:{source_id}", f"{target_kind}:{target_id}", relation)
         approvals: dict[str, list[ModelApprovalEventRow]] = defaultdict(list)
         for event in session.scalars(
             select(ModelApprovalEventRow).order_by(ModelApprovalEventRow.id)

@@ -119,8 +119,9 @@ function nodeLink(node) {
 function lineageList(graph) {
   const upstream = graph.nodes.filter((n) => n.level < 0).sort((a, b) => b.level - a.level);
   const downstream = graph.nodes.filter((n) => n.level > 0).sort((a, b) => a.level - b.level);
+  // The edge that led the walk to the node: into it downstream, out of it upstream.
   const relation = (node) => {
-    const edge = graph.edges.find((e) => e.source === node.key || e.target === node.key);
+    const edge = graph.edges.find((e) => (node.level > 0 ? e.target : e.source) === node.key);
     return edge ? edge.relation : "";
   };
   const list = (nodes, id, none) => nodes.length
