@@ -334,55 +334,116 @@ _TITLES = {
 
 
 class _Edges:
-    """Every edge of the workspace, read once per graph (captures only for the endpoints the
-    walk reaches), and the nodes' labels and facts."""
+    """The edges around the nodes a walk reaches, read as it reaches them: the lineage table's
+    by the node's indexed id, a model version's approval decisions by its id, and the deployment
+    revisions (their table read once, when the walk reaches a model version, an approval, a
+    deployment, an endpoint or a job that rolled one out); captures only for the endpoints the
+    walk reaches. A data set version's neighbourhood reads a few rows, however many edges the
+    workspace holds. Each node's edges keep the order the whole-table read gave them: the
+    lineage table's by id, then decisions, then revisions, then inference and capture."""
 
     def __init__(self, workspace: Context, session):
         self._ws = workspace
         self._session = session
-        self._in: dict[str, list[LineageEdge]] = defaultdict(list)
-        self._out: dict[str, list[LineageEdge]] = defaultdict(list)
+        self._table: dict[tuple[str, int], list[LineageEdge]] = {}
+        self._decided: dict[tuple[str, int], list[LineageEdge]] = {}
+        self._revisions: dict[int, dict[str, list[LineageEdge]]] | None = None
+        self._extra: dict[int, dict[str, list[LineageEdge]]] = {
+            -1: defaultdict(list),
+            1: defaultdict(list),
+        }
         self._captures: dict[str, list[dict]] = {}
         self._inference: dict | None = None
-        # Plain tuples, not ORM rows: a workspace's edges run to tens of thousands, and building
-        # an ORM object per edge cost ten times the read (1 s for 20,000 edges).
-        edges = session.execute(
+
+    def _add(self, source: str, target: str, relation: str) -> None:
+        """An edge of an inference or a capture (read from files, not the store)."""
+        edge = LineageEdge(source, target, relation)
+        self._extra[1][source].append(edge)
+        self._extra[-1][target].append(edge)
+
+    def _table_edges(self, key: str, sign: int) -> list[LineageEdge]:
+        kind, _, record_id = key.partition(":")
+        if sign < 0:
+            where = (LineageRow.target_id == record_id, LineageRow.target_kind == kind)
+        else:
+            where = (LineageRow.source_id == record_id, LineageRow.source_kind == kind)
+        rows = self._session.execute(
             select(
                 LineageRow.source_kind,
                 LineageRow.source_id,
                 LineageRow.target_kind,
                 LineageRow.target_id,
                 LineageRow.relation,
-            ).order_by(LineageRow.id)
+            )
+            .where(*where)
+            .order_by(LineageRow.id)
         )
-        for source_kind, source_id, target_kind, target_id, relation in edges:
-            if relation == "deployed" and target_kind == "endpoint":
-                continue  # drawn through the endpoint's revisions below, which hold more
-            self._add(f"{source_kind}:{source_id}", f"{target_kind}:{target_id}", relation)
-        approvals: dict[str, list[ModelApprovalEventRow]] = defaultdict(list)
-        for event in session.scalars(
-            select(ModelApprovalEventRow).order_by(ModelApprovalEventRow.id)
-        ):
-            approvals[event.model_version_id].append(event)
-            self._add(f"model_version:{event.model_version_id}", f"approval:{event.id}", "decided")
-        for revision in session.scalars(select(DeploymentRow).order_by(DeploymentRow.id)):
-            key = f"deployment:{revision.id}"
-            for variant in revision.variants:
-                version_id = variant["model_version_id"]
-                made = revision.created_at
-                in_effect = [e for e in approvals[version_id] if e.created_at <= made]
-                if in_effect and in_effect[-1].status == APPROVED:
-                    self._add(f"approval:{in_effect[-1].id}", key, "deployed")
-                else:
-                    self._add(f"model_version:{version_id}", key, "deployed unapproved")
-            if revision.job_id:
-                self._add(f"job:{revision.job_id}", key, "rolled out")
-            self._add(key, f"endpoint:{revision.endpoint_id}", "revision")
+        return [
+            LineageEdge(f"{source_kind}:{source_id}", f"{target_kind}:{target_id}", relation)
+            for source_kind, source_id, target_kind, target_id, relation in rows
+            # drawn through the endpoint's revisions, which hold more
+            if not (relation == "deployed" and target_kind == "endpoint")
+        ]
 
-    def _add(self, source: str, target: str, relation: str) -> None:
-        edge = LineageEdge(source, target, relation)
-        self._out[source].append(edge)
-        self._in[target].append(edge)
+    def _decided_edges(self, key: str, sign: int) -> list[LineageEdge]:
+        """A model version's decisions (out of it), or the version a decision is on (into it)."""
+        kind, _, record_id = key.partition(":")
+        if kind == "model_version" and sign > 0:
+            events = self._session.scalars(
+                select(ModelApprovalEventRow.id)
+                .where(ModelApprovalEventRow.model_version_id == record_id)
+                .order_by(ModelApprovalEventRow.id)
+            )
+            return [LineageEdge(key, f"approval:{event}", "decided") for event in events]
+        if kind == "approval" and sign < 0 and record_id.isdigit():
+            event = self._session.get(ModelApprovalEventRow, int(record_id))
+            if event is not None:
+                return [LineageEdge(f"model_version:{event.model_version_id}", key, "decided")]
+        return []
+
+    def _revision_edges(self, key: str, sign: int) -> list[LineageEdge]:
+        kind, _, record_id = key.partition(":")
+        wanted = kind in ("model_version", "approval", "deployment", "endpoint")
+        if kind == "job" and sign > 0:
+            wanted = (
+                self._session.scalar(
+                    select(DeploymentRow.id).where(DeploymentRow.job_id == record_id).limit(1)
+                )
+                is not None
+            )
+        if not wanted:
+            return []
+        if self._revisions is None:
+            self._revisions = {-1: defaultdict(list), 1: defaultdict(list)}
+            approvals: dict[str, list[ModelApprovalEventRow]] = defaultdict(list)
+            for event in self._session.scalars(
+                select(ModelApprovalEventRow).order_by(ModelApprovalEventRow.id)
+            ):
+                approvals[event.model_version_id].append(event)
+            for revision in self._session.scalars(select(DeploymentRow).order_by(DeploymentRow.id)):
+                target = f"deployment:{revision.id}"
+                edges = []
+                for variant in revision.variants:
+                    version_id = variant["model_version_id"]
+                    made = revision.created_at
+                    in_effect = [e for e in approvals[version_id] if e.created_at <= made]
+                    if in_effect and in_effect[-1].status == APPROVED:
+                        edges.append(
+                            LineageEdge(f"approval:{in_effect[-1].id}", target, "deployed")
+                        )
+                    else:
+                        edges.append(
+                            LineageEdge(
+                                f"model_version:{version_id}", target, "deployed unapproved"
+                            )
+                        )
+                if revision.job_id:
+                    edges.append(LineageEdge(f"job:{revision.job_id}", target, "rolled out"))
+                edges.append(LineageEdge(target, f"endpoint:{revision.endpoint_id}", "revision"))
+                for edge in edges:
+                    self._revisions[1][edge.source].append(edge)
+                    self._revisions[-1][edge.target].append(edge)
+        return self._revisions[sign].get(key, [])
 
     def add_inference(self, key: str, record: dict) -> None:
         """The edges of one captured inference: its endpoint served it, a model predicted it."""
@@ -398,12 +459,21 @@ class _Edges:
 
     def around(self, key: str, sign: int) -> list[LineageEdge]:
         """The edges into ``key`` (``sign`` < 0) or out of it."""
+        sign = -1 if sign < 0 else 1
+        if (key, sign) not in self._table:
+            self._table[(key, sign)] = self._table_edges(key, sign)
+            self._decided[(key, sign)] = self._decided_edges(key, sign)
         if sign > 0 and key.startswith("endpoint:") and key not in self._captures:
             row = self._session.get(EndpointRow, key.partition(":")[2])
             self._captures[key] = capture_records(self._ws.artifacts, row.name) if row else []
             if self._captures[key]:
                 self._add(key, f"capture:{row.id}", "served")
-        return (self._in if sign < 0 else self._out).get(key, [])
+        return [
+            *self._table[(key, sign)],
+            *self._decided[(key, sign)],
+            *self._revision_edges(key, sign),
+            *self._extra[sign].get(key, []),
+        ]
 
     # -- nodes -----------------------------------------------------------------------------------
     def node(self, key: str) -> LineageNode:
