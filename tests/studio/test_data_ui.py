@@ -44,7 +44,10 @@ def test_the_data_pages_show_data_sets_a_version_and_its_profile(page):
     frame.locator(".js-plotly-plot").first.wait_for()  # the report's own scripts ran
     page.locator("#profile-frame").scroll_into_view_if_needed()
     page.screenshot_as("data-version")
-    page.assert_no_errors()
+    page.open("/data/churn/9")
+    page.wait_for_selector("main .error")
+    assert "has no version 9" in page.inner_text("main .error")
+    page.assert_no_errors(r"status of 404")
 
 
 def test_the_sql_box_shows_an_error_then_runs_the_next_query(page):
