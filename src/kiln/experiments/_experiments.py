@@ -216,20 +216,40 @@ class ExperimentService:
     def best(self, name: str) -> dict | None:
         """The completed run with the best primary metric on the split it is chosen on
         (validation, else out-of-fold, else cross-validation mean): the test split is shown,
-        never used to choose."""
-        ranked = self._ranked(self.runs(name))
-        if not ranked:
+        never used to choose. Reads the completed runs' results only (no job objects), as
+        Studio's experiment page asks for it on every view."""
+        self._check_exists(name)
+        with self._ws.store.read() as session:
+            # The status is checked here, not in SQL: a condition on it could lead the database
+            # to the status index (most of 100,000 jobs are Completed) instead of the
+            # experiment's.
+            rows = session.execute(
+                select(JobRow.id, JobRow.status, JobRow.result, JobRow.created_at).where(
+                    JobRow.experiment == name
+                )
+            ).all()
+        candidates = []
+        for job_id, status, result, created_at in rows:
+            if status != "Completed":
+                continue
+            result = result or {}
+            metric = PRIMARY_METRIC.get(result.get("problem_type", ""))
+            split = selection_source(result.get("metrics", {}))
+            scores = _scalars(result["metrics"][split]) if split else {}
+            if metric and scores.get(metric) is not None:
+                sign = 1 if metric in LOWER_IS_BETTER else -1
+                candidates.append(
+                    (sign * scores[metric], created_at, job_id, result, metric, split)
+                )
+        if not candidates:
             return None
-        job = ranked[0]
-        metric = PRIMARY_METRIC[job.result["problem_type"]]
-        split, scores = _scores(job)
-        value = scores[metric]
+        *_, job_id, result, metric, split = min(candidates, key=lambda c: (c[0], c[1]))
         return {
-            "job": job.id,
-            "model": job.result.get("model"),
+            "job": job_id,
+            "model": result.get("model"),
             "metric": metric,
             "split": split,
-            "value": value,
+            "value": _scalars(result["metrics"][split])[metric],
         }
 
     def compare(self, name: str) -> pd.DataFrame:
