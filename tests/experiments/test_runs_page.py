@@ -24,6 +24,10 @@ def test_runs_sort_by_metrics_and_parameters(ws):
     ws.train("churn", target="churn", algorithm="linear", experiment="trees")
     listed = ws.experiments.page().items
     assert [(e["name"], e["runs"]) for e in listed] == [("trees", 3)]
+    assert ws.experiments.page(q="re", sort="-created_at").total == 1
+    assert ws.experiments.page(q="%").items == []  # % is literal
+    with pytest.raises(ConfigError, match="name, created_at"):
+        ws.experiments.page(sort="runs")
     page = ws.experiments.runs_page("trees", sort="-metric.roc_auc", limit=2)
     scores = [run["metrics"]["roc_auc"] for run in page.items]
     assert page.total == 3 and len(scores) == 2 and scores[0] >= scores[1]
