@@ -1,5 +1,5 @@
 """Experiments: named groups of training runs, compared side by side (``ws.experiments``)."""
 
-from kiln.experiments._experiments import ExperimentService
+from kiln.experiments._experiments import COLUMN_SAMPLE, ExperimentService
 
-__all__ = ["ExperimentService"]
+__all__ = ["COLUMN_SAMPLE", "ExperimentService"]

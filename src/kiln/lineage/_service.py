@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kiln.data import capture_records
 from kiln.errors import ConfigError, KilnError, NotFound
@@ -29,10 +29,14 @@ from kiln.store import (
     DatasetVersionRow,
     DeploymentRow,
     EndpointRow,
+    ExperimentRow,
     JobRow,
     LineageRow,
     ModelApprovalEventRow,
+    ModelGroupRow,
     ModelVersionRow,
+    ProblemRow,
+    like_pattern,
 )
 
 if TYPE_CHECKING:
@@ -116,6 +120,129 @@ class LineageService:
             unique = list(dict.fromkeys(found))
             nodes = {key: edges.node(key) for key in levels}
             return LineageGraph(root=root, nodes=nodes, edges=unique, levels=levels)
+
+    def search(self, q: str, *, limit: int = 10) -> dict[str, list[dict]]:
+        """Records whose name, id or reference matches ``q``, grouped by kind: ``datasets``
+        (the latest version of each matching name, and a version named ``name:3`` or by id),
+        ``jobs`` (an id or its start), ``model_groups``, ``model_versions`` (``group:3`` or an
+        id), ``endpoints`` and ``problems`` (by name), ``experiments``. At most ``limit``
+        (1–100) of each kind.
+
+        Only indexed look-ups: a name's text over the small name tables (distinct data set
+        names, model groups, endpoints, problems, experiments) and an id or id prefix on the
+        primary keys, so it answers as fast with 100,000 jobs as with ten. kiln's records carry
+        no tags; a problem is found by its name. An empty ``q`` is refused
+        (``search.empty-query``).
+        """
+        text = (q or "").strip()
+        if not text:
+            raise ConfigError(
+                "Search for something: a name, an id or its start (train-1ddd), or a "
+                "reference (churn:2).",
+                code="search.empty-query",
+                field="q",
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise ConfigError(
+                f"A search returns 1 to 100 records of each kind. Got limit={limit!r}.",
+                code="search.bad-limit",
+                field="limit",
+            )
+        pattern = like_pattern(text)
+        prefix = _prefix_range(text)
+        name, version = _split_ref(text)
+        found: dict[str, list[dict]] = {}
+        with self._ws.store.read() as session:
+            latest = (
+                select(DatasetVersionRow.name, func.max(DatasetVersionRow.version))
+                .where(DatasetVersionRow.name.like(pattern, escape="\\"))
+                .group_by(DatasetVersionRow.name)
+                .order_by(DatasetVersionRow.name)
+                .limit(limit)
+            )
+            datasets = [_dataset_hit(n, v) for n, v in session.execute(latest)]
+            exact = select(DatasetVersionRow.name, DatasetVersionRow.version).where(
+                DatasetVersionRow.id.between(*prefix)
+            )
+            if version is not None:
+                exact = exact.union(
+                    select(DatasetVersionRow.name, DatasetVersionRow.version).where(
+                        DatasetVersionRow.name == name, DatasetVersionRow.version == version
+                    )
+                )
+            datasets = [
+                _dataset_hit(n, v) for n, v in session.execute(exact.limit(limit))
+            ] + datasets
+            found["datasets"] = list({d["ref"]: d for d in datasets}.values())[:limit]
+            found["jobs"] = [
+                {"id": job_id, "kind": kind, "status": status, "href": f"#/jobs/{job_id}"}
+                for job_id, kind, status in session.execute(
+                    select(JobRow.id, JobRow.kind, JobRow.status)
+                    .where(JobRow.id.between(*prefix))
+                    .order_by(JobRow.id)
+                    .limit(limit)
+                )
+            ]
+            found["model_groups"] = [
+                {"name": group, "href": f"#/models/{group}"}
+                for group in session.scalars(
+                    select(ModelGroupRow.name)
+                    .where(ModelGroupRow.name.like(pattern, escape="\\"))
+                    .order_by(ModelGroupRow.name)
+                    .limit(limit)
+                )
+            ]
+            versions = select(
+                ModelVersionRow.group, ModelVersionRow.version, ModelVersionRow.approval_status
+            ).where(ModelVersionRow.id.between(*prefix))
+            if version is not None:
+                versions = versions.union(
+                    select(
+                        ModelVersionRow.group,
+                        ModelVersionRow.version,
+                        ModelVersionRow.approval_status,
+                    ).where(ModelVersionRow.group == name, ModelVersionRow.version == version)
+                )
+            found["model_versions"] = [
+                {
+                    "ref": f"{group}:{number}",
+                    "approval_status": status,
+                    "href": f"#/models/{group}/{number}",
+                }
+                for group, number, status in session.execute(versions.limit(limit))
+            ]
+            found["endpoints"] = [
+                {"name": endpoint, "href": f"#/endpoints/{endpoint}"}
+                for endpoint in session.scalars(
+                    select(EndpointRow.name)
+                    .where(
+                        EndpointRow.name.like(pattern, escape="\\")
+                        | EndpointRow.id.between(*prefix)
+                    )
+                    .order_by(EndpointRow.name)
+                    .limit(limit)
+                )
+            ]
+            found["problems"] = [
+                {"name": problem, "version": number}
+                for problem, number in session.execute(
+                    select(ProblemRow.name, func.max(ProblemRow.version))
+                    .where(ProblemRow.name.like(pattern, escape="\\"))
+                    .group_by(ProblemRow.name)
+                    .order_by(ProblemRow.name)
+                    .limit(limit)
+                )
+            ]
+            found["experiments"] = [
+                {"name": experiment, "href": f"#/experiments/{experiment}"}
+                for experiment in session.scalars(
+                    select(ExperimentRow.name)
+                    .where(ExperimentRow.name.like(pattern, escape="\\"))
+                    .order_by(ExperimentRow.name)
+                    .limit(limit)
+                )
+            ]
+        return found
 
     # -- which record the user means ---------------------------------------------------------------
     def _resolve(self, session, entity: str) -> tuple[str, dict | None]:
@@ -207,48 +334,116 @@ _TITLES = {
 
 
 class _Edges:
-    """Every edge of the workspace, read once per graph (captures only for the endpoints the
-    walk reaches), and the nodes' labels and facts."""
+    """The edges around the nodes a walk reaches, read as it reaches them: the lineage table's
+    by the node's indexed id, a model version's approval decisions by its id, and the deployment
+    revisions (their table read once, when the walk reaches a model version, an approval, a
+    deployment, an endpoint or a job that rolled one out); captures only for the endpoints the
+    walk reaches. A data set version's neighbourhood reads a few rows, however many edges the
+    workspace holds. Each node's edges keep the order the whole-table read gave them: the
+    lineage table's by id, then decisions, then revisions, then inference and capture."""
 
     def __init__(self, workspace: Context, session):
         self._ws = workspace
         self._session = session
-        self._in: dict[str, list[LineageEdge]] = defaultdict(list)
-        self._out: dict[str, list[LineageEdge]] = defaultdict(list)
+        self._table: dict[tuple[str, int], list[LineageEdge]] = {}
+        self._decided: dict[tuple[str, int], list[LineageEdge]] = {}
+        self._revisions: dict[int, dict[str, list[LineageEdge]]] | None = None
+        self._extra: dict[int, dict[str, list[LineageEdge]]] = {
+            -1: defaultdict(list),
+            1: defaultdict(list),
+        }
         self._captures: dict[str, list[dict]] = {}
         self._inference: dict | None = None
-        for row in session.scalars(select(LineageRow).order_by(LineageRow.id)):
-            if row.relation == "deployed" and row.target_kind == "endpoint":
-                continue  # drawn through the endpoint's revisions below, which hold more
-            self._add(
-                f"{row.source_kind}:{row.source_id}",
-                f"{row.target_kind}:{row.target_id}",
-                row.relation,
-            )
-        approvals: dict[str, list[ModelApprovalEventRow]] = defaultdict(list)
-        for event in session.scalars(
-            select(ModelApprovalEventRow).order_by(ModelApprovalEventRow.id)
-        ):
-            approvals[event.model_version_id].append(event)
-            self._add(f"model_version:{event.model_version_id}", f"approval:{event.id}", "decided")
-        for revision in session.scalars(select(DeploymentRow).order_by(DeploymentRow.id)):
-            key = f"deployment:{revision.id}"
-            for variant in revision.variants:
-                version_id = variant["model_version_id"]
-                made = revision.created_at
-                in_effect = [e for e in approvals[version_id] if e.created_at <= made]
-                if in_effect and in_effect[-1].status == APPROVED:
-                    self._add(f"approval:{in_effect[-1].id}", key, "deployed")
-                else:
-                    self._add(f"model_version:{version_id}", key, "deployed unapproved")
-            if revision.job_id:
-                self._add(f"job:{revision.job_id}", key, "rolled out")
-            self._add(key, f"endpoint:{revision.endpoint_id}", "revision")
 
     def _add(self, source: str, target: str, relation: str) -> None:
+        """An edge of an inference or a capture (read from files, not the store)."""
         edge = LineageEdge(source, target, relation)
-        self._out[source].append(edge)
-        self._in[target].append(edge)
+        self._extra[1][source].append(edge)
+        self._extra[-1][target].append(edge)
+
+    def _table_edges(self, key: str, sign: int) -> list[LineageEdge]:
+        kind, _, record_id = key.partition(":")
+        if sign < 0:
+            where = (LineageRow.target_id == record_id, LineageRow.target_kind == kind)
+        else:
+            where = (LineageRow.source_id == record_id, LineageRow.source_kind == kind)
+        rows = self._session.execute(
+            select(
+                LineageRow.source_kind,
+                LineageRow.source_id,
+                LineageRow.target_kind,
+                LineageRow.target_id,
+                LineageRow.relation,
+            )
+            .where(*where)
+            .order_by(LineageRow.id)
+        )
+        return [
+            LineageEdge(f"{source_kind}:{source_id}", f"{target_kind}:{target_id}", relation)
+            for source_kind, source_id, target_kind, target_id, relation in rows
+            # drawn through the endpoint's revisions, which hold more
+            if not (relation == "deployed" and target_kind == "endpoint")
+        ]
+
+    def _decided_edges(self, key: str, sign: int) -> list[LineageEdge]:
+        """A model version's decisions (out of it), or the version a decision is on (into it)."""
+        kind, _, record_id = key.partition(":")
+        if kind == "model_version" and sign > 0:
+            events = self._session.scalars(
+                select(ModelApprovalEventRow.id)
+                .where(ModelApprovalEventRow.model_version_id == record_id)
+                .order_by(ModelApprovalEventRow.id)
+            )
+            return [LineageEdge(key, f"approval:{event}", "decided") for event in events]
+        if kind == "approval" and sign < 0 and record_id.isdigit():
+            event = self._session.get(ModelApprovalEventRow, int(record_id))
+            if event is not None:
+                return [LineageEdge(f"model_version:{event.model_version_id}", key, "decided")]
+        return []
+
+    def _revision_edges(self, key: str, sign: int) -> list[LineageEdge]:
+        kind, _, record_id = key.partition(":")
+        wanted = kind in ("model_version", "approval", "deployment", "endpoint")
+        if kind == "job" and sign > 0:
+            wanted = (
+                self._session.scalar(
+                    select(DeploymentRow.id).where(DeploymentRow.job_id == record_id).limit(1)
+                )
+                is not None
+            )
+        if not wanted:
+            return []
+        if self._revisions is None:
+            self._revisions = {-1: defaultdict(list), 1: defaultdict(list)}
+            approvals: dict[str, list[ModelApprovalEventRow]] = defaultdict(list)
+            for event in self._session.scalars(
+                select(ModelApprovalEventRow).order_by(ModelApprovalEventRow.id)
+            ):
+                approvals[event.model_version_id].append(event)
+            for revision in self._session.scalars(select(DeploymentRow).order_by(DeploymentRow.id)):
+                target = f"deployment:{revision.id}"
+                edges = []
+                for variant in revision.variants:
+                    version_id = variant["model_version_id"]
+                    made = revision.created_at
+                    in_effect = [e for e in approvals[version_id] if e.created_at <= made]
+                    if in_effect and in_effect[-1].status == APPROVED:
+                        edges.append(
+                            LineageEdge(f"approval:{in_effect[-1].id}", target, "deployed")
+                        )
+                    else:
+                        edges.append(
+                            LineageEdge(
+                                f"model_version:{version_id}", target, "deployed unapproved"
+                            )
+                        )
+                if revision.job_id:
+                    edges.append(LineageEdge(f"job:{revision.job_id}", target, "rolled out"))
+                edges.append(LineageEdge(target, f"endpoint:{revision.endpoint_id}", "revision"))
+                for edge in edges:
+                    self._revisions[1][edge.source].append(edge)
+                    self._revisions[-1][edge.target].append(edge)
+        return self._revisions[sign].get(key, [])
 
     def add_inference(self, key: str, record: dict) -> None:
         """The edges of one captured inference: its endpoint served it, a model predicted it."""
@@ -264,12 +459,21 @@ class _Edges:
 
     def around(self, key: str, sign: int) -> list[LineageEdge]:
         """The edges into ``key`` (``sign`` < 0) or out of it."""
+        sign = -1 if sign < 0 else 1
+        if (key, sign) not in self._table:
+            self._table[(key, sign)] = self._table_edges(key, sign)
+            self._decided[(key, sign)] = self._decided_edges(key, sign)
         if sign > 0 and key.startswith("endpoint:") and key not in self._captures:
             row = self._session.get(EndpointRow, key.partition(":")[2])
             self._captures[key] = capture_records(self._ws.artifacts, row.name) if row else []
             if self._captures[key]:
                 self._add(key, f"capture:{row.id}", "served")
-        return (self._in if sign < 0 else self._out).get(key, [])
+        return [
+            *self._table[(key, sign)],
+            *self._decided[(key, sign)],
+            *self._revision_edges(key, sign),
+            *self._extra[sign].get(key, []),
+        ]
 
     # -- nodes -----------------------------------------------------------------------------------
     def node(self, key: str) -> LineageNode:
@@ -427,3 +631,24 @@ def _when(value: datetime | None) -> str | None:
 
 def _clip(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _prefix_range(text: str) -> tuple[str, str]:
+    """The bounds of the ids that start with ``text``: a range on the primary key's index
+    (LIKE 'x%' does not use it in SQLite, whose LIKE ignores case)."""
+    return text, text + "\U0010ffff"
+
+
+def _split_ref(text: str) -> tuple[str, int | None]:
+    """``("churn", 3)`` for ``churn:3`` or ``churn@3``; ``(text, None)`` for anything else."""
+    found = re.fullmatch(r"(.+)[:@](\d+)", text)
+    return (found.group(1), int(found.group(2))) if found else (text, None)
+
+
+def _dataset_hit(name: str, version: int | None) -> dict:
+    return {
+        "name": name,
+        "version": version,
+        "ref": f"{name}:{version}",
+        "href": f"#/data/{name}/{version}",
+    }
