@@ -9,7 +9,7 @@ from kiln.data._capture import (
     capture_rows,
     parse_since,
 )
-from kiln.data._catalog import DataCatalog, DatasetVersion, unknown_column
+from kiln.data._catalog import DataCatalog, DatasetVersion, json_rows, unknown_column
 from kiln.data._csv_check import count_body_records, count_records
 from kiln.data._read import csv_bytes_to_table, csv_parse_options, sniff_delimiter
 from kiln.data._schema import (
@@ -51,6 +51,7 @@ __all__ = [
     "csv_parse_options",
     "infer_schema",
     "is_classification_target",
+    "json_rows",
     "parse_since",
     "sniff_delimiter",
     "split_frame",

@@ -6,10 +6,12 @@ import functools
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,17 +22,21 @@ from kiln.data._capture import capture_records, capture_rows, parse_since
 from kiln.data._read import read_source, read_sql, table_from_frame
 from kiln.data._schema import infer_schema, normalise_table
 from kiln.data._split import split_frame
-from kiln.errors import ConfigError, DataError, NotFound
+from kiln.errors import ConfigError, DataError, KilnError, NotFound
 from kiln.refs import NAME_PATTERN, check_name, parse_ref
 from kiln.store import (
     DatasetVersionRow,
     EndpointRow,
     GroundTruthRow,
+    Page,
     Record,
+    check_page,
     latest_versions,
+    like_pattern,
     link,
     new_id,
     now,
+    paged,
     who,
 )
 
@@ -39,7 +45,7 @@ if TYPE_CHECKING:
 
     from kiln.context import Context
 
-__all__ = ["DataCatalog", "DatasetVersion"]
+__all__ = ["DataCatalog", "DatasetVersion", "json_rows"]
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,82 @@ class DataCatalog:
                 rows = latest_versions(session, DatasetVersionRow)
             return [DatasetVersion._from_row(r) for r in rows]
 
+    def _names(self) -> list[str]:
+        with self._ws.store.read() as session:
+            return list(session.scalars(select(DatasetVersionRow.name).distinct()))
+
+    def page(
+        self,
+        *,
+        q: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[DatasetVersion]:
+        """A page of data sets, the latest version of each: ``q`` finds text in the name;
+        ``sort`` by ``name`` (default), ``created_at`` (the latest version's) or ``rows``
+        (``-`` first for descending)."""
+        latest = (
+            select(DatasetVersionRow.name, func.max(DatasetVersionRow.version).label("version"))
+            .group_by(DatasetVersionRow.name)
+            .subquery()
+        )
+        query = select(DatasetVersionRow).join(
+            latest,
+            (DatasetVersionRow.name == latest.c.name)
+            & (DatasetVersionRow.version == latest.c.version),
+        )
+        if q:
+            query = query.where(DatasetVersionRow.name.like(like_pattern(q), escape="\\"))
+        columns = {
+            "name": DatasetVersionRow.name,
+            "created_at": DatasetVersionRow.created_at,
+            "rows": DatasetVersionRow.row_count,
+        }
+        return self._page(query, sort=sort, limit=limit, offset=offset, columns=columns)
+
+    def versions(
+        self,
+        name: str,
+        *,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[DatasetVersion]:
+        """A page of the versions of data set ``name``, newest first by default; ``sort`` by
+        ``version``, ``created_at`` or ``rows``. An unknown name raises ``data.unknown-dataset``."""
+        query = select(DatasetVersionRow).where(DatasetVersionRow.name == name)
+        columns = {
+            "version": DatasetVersionRow.version,
+            "created_at": DatasetVersionRow.created_at,
+            "rows": DatasetVersionRow.row_count,
+        }
+        page = self._page(
+            query, sort=sort or "-version", limit=limit, offset=offset, columns=columns
+        )
+        if page.total == 0:
+            self.get(name)  # raises the helpful NotFound
+        return page
+
+    def _page(self, query, *, sort, limit, offset, columns) -> Page[DatasetVersion]:
+        with self._ws.store.read() as session:
+            page = paged(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort=sort,
+                columns=columns,
+                default_sort=next(iter(columns)),
+            )
+            return Page(
+                [DatasetVersion._from_row(r) for r in page.items],
+                page.total,
+                page.offset,
+                page.limit,
+                page.sort,
+            )
+
     def path(self, ref: str | DatasetVersion) -> Path:
         """A local path to the verified Parquet file of a version."""
         version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
@@ -300,9 +382,58 @@ class DataCatalog:
             CLI turns it on for the local user's own queries; keep it off for SQL written by
             anyone else (a web request, a shared notebook service).
         """
+        with self._duckdb(sql, external_access=external_access) as (connection, rewritten):
+            return connection.execute(rewritten).df()
+
+    def query_page(
+        self,
+        sql: str,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        external_access: bool = False,
+    ) -> Page[list]:
+        """One page of a query's rows, JSON-ready (``items``: lists of values; ``columns`` in
+        ``extra``), and how many rows the whole query has.
+
+        The query runs inside ``SELECT * FROM (sql) LIMIT .. OFFSET ..``, so only the page is
+        materialised, and its count is a separate ``SELECT count(*)`` over it: a query over a
+        large data set pages without loading it. A failing query is the caller's input, so it
+        raises :class:`~kiln.errors.ConfigError` (``data.bad-query``, the database's message),
+        which the Studio API answers as a 400. Sandboxed as :meth:`query` is.
+        """
+        limit, offset = check_page(limit, offset)
+        body = sql.strip().rstrip(";").strip()
+        if not body:
+            raise ConfigError(
+                "The query is empty. Write one, e.g. SELECT * FROM churn.", code="data.bad-query"
+            )
+        with self._duckdb(body, external_access=external_access, bad_query=ConfigError) as (
+            connection,
+            rewritten,
+        ):
+            wrapped = f"SELECT * FROM (\n{rewritten}\n) AS query_rows"
+            result = connection.execute(f"{wrapped} LIMIT {limit} OFFSET {offset}")
+            columns = [d[0] for d in result.description]
+            frame = result.df()
+            total = connection.execute(f"SELECT count(*) FROM (\n{rewritten}\n)").fetchone()[0]
+        return Page(
+            items=json_rows(frame),
+            total=int(total),
+            offset=offset,
+            limit=limit,
+            extra={"columns": columns},
+        )
+
+    @contextmanager
+    def _duckdb(
+        self, sql: str, *, external_access: bool, bad_query: type[KilnError] = DataError
+    ) -> Iterator[tuple[Any, str]]:
+        """A DuckDB connection with the views ``sql`` names, and ``sql`` rewritten to use them;
+        DuckDB's errors raised as kiln's (``bad_query`` for a query that fails)."""
         import duckdb
 
-        names = {v.name for v in self.list()}
+        names = set(self._names())
         rewritten, views, captures = _rewrite_refs(sql, names)
         connection = duckdb.connect(config={"python_enable_replacements": False})
         try:
@@ -321,7 +452,7 @@ class DataCatalog:
                 connection.execute(
                     f'CREATE VIEW "{view}" AS SELECT * FROM read_parquet({_sql_string(path)})'
                 )
-            return connection.execute(rewritten).df()
+            yield connection, rewritten
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
             if not external_access and (
@@ -338,7 +469,7 @@ class DataCatalog:
             hint = (
                 f" Known data sets: {', '.join(sorted(names))}." if names else " No data sets yet."
             )
-            raise DataError(f"The query failed: {message}.{hint}", code="data.bad-query") from exc
+            raise bad_query(f"The query failed: {message}.{hint}", code="data.bad-query") from exc
         finally:
             connection.close()
 
@@ -386,6 +517,14 @@ class DataCatalog:
             )
             for part, rows in parts.items()
         }
+
+
+def json_rows(frame: pd.DataFrame) -> list[list]:
+    """A frame's rows as lists of JSON-ready values: missing values as None, times in ISO 8601,
+    decimals and numpy scalars as plain numbers."""
+    import json
+
+    return json.loads(frame.to_json(orient="values", date_format="iso", default_handler=str))
 
 
 def unknown_column(column: str, version: DatasetVersion) -> DataError:
