@@ -55,9 +55,24 @@ def read_source(
             code="data.unknown-format",
         )
     with _as_utf8(path, encoding) as utf8:
+        _refuse_binary(utf8, display=str(path))
         if fmt == "csv":
             return read_csv(utf8, delimiter=delimiter, display=str(path))
         return _read_jsonl(utf8, display=str(path))
+
+
+def _refuse_binary(path: Path, *, display: str) -> None:
+    """Refuse a file whose start holds NUL bytes: text (UTF-8, or decoded to it) never does,
+    while images, archives and spreadsheets do, and a CSV reader may take them for one column."""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    if b"\x00" in head:
+        raise DataError(
+            f"{display} is not a text table: it holds binary data (NUL bytes), as an image, an "
+            "archive or a spreadsheet does. Nothing was ingested. Export it as CSV, Parquet or "
+            "JSON lines; for UTF-16 text, give its encoding (--encoding utf-16).",
+            code="data.binary-file",
+        )
 
 
 def _format_from_suffix(path: Path) -> str:
