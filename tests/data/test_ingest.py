@@ -415,3 +415,11 @@ def test_utf16_text_with_its_encoding_is_not_mistaken_for_binary(ws, tmp_path):
     path = tmp_path / "wide.csv"
     path.write_text("a,b\n1,x\n2,y\n", encoding="utf-16")
     assert ws.data.ingest(path, name="wide", encoding="utf-16").row_count == 2
+
+
+def test_a_files_description_replaces_its_path_as_the_recorded_source(ws, tmp_path):
+    path = tmp_path / "copy-of-upload.csv"
+    path.write_text("a,b\n1,x\n2,y\n")
+    version = ws.data.ingest(path, name="named", description="sales.csv (from the web)")
+    assert version.source == "file: sales.csv (from the web)"
+    assert ws.data.ingest(path, name="plain").source == f"file: {path.resolve()}"

@@ -39,3 +39,24 @@ def test_an_unknown_endpoint_is_named(trained):
     with pytest.raises(NotFound) as caught:
         predict_records(ws, "ghost", [{}])
     assert caught.value.code == "serving.unknown-endpoint"
+
+
+def test_the_model_is_loaded_once_for_many_predictions(trained, monkeypatch):
+    from collections import OrderedDict
+
+    from kiln.serving import _predict
+
+    ws, _ = trained
+    monkeypatch.setattr(_predict, "_loaded", OrderedDict())
+    loads = []
+    real_load = ws.models.load
+
+    def counting_load(version):
+        loads.append(version)
+        return real_load(version)
+
+    monkeypatch.setattr(ws.models, "load", counting_load)
+    row = ws.data.load("churn").drop(columns=["churn"]).head(1).to_dict(orient="records")
+    first = predict_records(ws, "churn", row)
+    assert predict_records(ws, "churn", row) == first
+    assert len(loads) == 1

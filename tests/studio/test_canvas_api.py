@@ -70,6 +70,8 @@ def test_the_whole_canvas_flow_through_the_api(api_as, lenient, studio):
     assert uploaded.status_code == 201, uploaded.text
     assert uploaded.json()["ref"] == "churn:1"
     assert uploaded.json()["row_count"] == 7043
+    assert uploaded.json()["source"] == "file: telco_churn.csv (uploaded to Studio by scientist)"
+    assert uploaded.json()["created_by"] == "scientist (studio)"
 
     listed = scientist.get("/canvas/datasets", params={"q": "chu"}).json()
     assert [d["ref"] for d in listed["items"]] == ["churn:1"]

@@ -112,7 +112,8 @@ async def upload(name: str, who: Signed, request: Request, filename: str | None 
 
 def _ingest(ws: Workspace, who: Caller, path: Path, name: str):
     with audited(ws, who, "data.ingest", name, detail={"file": path.name}) as extra:
-        version = ws.data.ingest(path, name=name)
+        source = f"{path.name} (uploaded to Studio by {who.name})"
+        version = ws.data.ingest(path, name=name, description=source)
         extra["version"] = version.ref
     return version
 
