@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -302,7 +303,10 @@ def automl_progress(workspace: Context, job_id: str, *, log_lines: int = 8) -> d
             code="automl.not-automl-job",
         )
     spec = job.spec
-    started = spec["deadline"] - spec["time_limit"]
+    time_limit = float(spec.get("time_limit", 0.0))
+    # Jobs record their deadline (time.time()); a job from before they did counts from creation.
+    deadline = spec.get("deadline", job.created_at.replace(tzinfo=UTC).timestamp() + time_limit)
+    started = deadline - time_limit
     active = job.status not in FINAL_STATUSES
     if active:
         elapsed = time.time() - started
@@ -319,9 +323,9 @@ def automl_progress(workspace: Context, job_id: str, *, log_lines: int = 8) -> d
         "failure_code": job.failure_code,
         "dataset": spec["dataset"],
         "target": spec["target"],
-        "time_limit": spec["time_limit"],
+        "time_limit": time_limit,
         "elapsed_seconds": round(max(elapsed, 0.0), 1),
-        "remaining_seconds": round(max(spec["deadline"] - time.time(), 0.0), 1) if active else 0.0,
+        "remaining_seconds": round(max(deadline - time.time(), 0.0), 1) if active else 0.0,
         "trials": len(metrics.get("trial_score", [])),
         "best_score": best[-1][1] if best else None,
         "log": [message for _seq, _at, _level, message in workspace.jobs.logs(job.id)][-log_lines:],
