@@ -417,9 +417,14 @@ def test_utf16_text_with_its_encoding_is_not_mistaken_for_binary(ws, tmp_path):
     assert ws.data.ingest(path, name="wide", encoding="utf-16").row_count == 2
 
 
-def test_a_files_description_replaces_its_path_as_the_recorded_source(ws, tmp_path):
+def test_a_files_description_replaces_its_path_in_the_record_and_in_errors(ws, tmp_path):
     path = tmp_path / "copy-of-upload.csv"
     path.write_text("a,b\n1,x\n2,y\n")
-    version = ws.data.ingest(path, name="named", description="sales.csv (from the web)")
-    assert version.source == "file: sales.csv (from the web)"
+    version = ws.data.ingest(path, name="named", description="sales.csv")
+    assert version.source == "file: sales.csv"
     assert ws.data.ingest(path, name="plain").source == f"file: {path.resolve()}"
+    empty = tmp_path / "tmp-copy.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError) as caught:
+        ws.data.ingest(empty, name="named", description="sales.csv")
+    assert caught.value.message == "sales.csv is empty (0 bytes). Nothing was ingested."

@@ -70,7 +70,7 @@ def test_the_whole_canvas_flow_through_the_api(api_as, lenient, studio):
     assert uploaded.status_code == 201, uploaded.text
     assert uploaded.json()["ref"] == "churn:1"
     assert uploaded.json()["row_count"] == 7043
-    assert uploaded.json()["source"] == "file: telco_churn.csv (uploaded to Studio by scientist)"
+    assert uploaded.json()["source"] == "file: telco_churn.csv"
     assert uploaded.json()["created_by"] == "scientist (studio)"
 
     listed = scientist.get("/canvas/datasets", params={"q": "chu"}).json()
@@ -177,6 +177,8 @@ def test_a_file_that_is_not_a_table_gets_422_with_the_readers_message(
     body = answer.json()
     assert body["error"] == code
     assert words in body["detail"]
+    assert body["detail"].startswith(("Cannot read " + filename, filename))
+    assert "/tmp" not in body["detail"] and "kiln-upload" not in body["detail"]
     assert ws.data.page().total == 0
     event = ws.audit.page(limit=1).items[0]
     assert (event.action, event.outcome) == ("data.ingest", "failed")

@@ -112,8 +112,9 @@ async def upload(name: str, who: Signed, request: Request, filename: str | None 
 
 def _ingest(ws: Workspace, who: Caller, path: Path, name: str):
     with audited(ws, who, "data.ingest", name, detail={"file": path.name}) as extra:
-        source = f"{path.name} (uploaded to Studio by {who.name})"
-        version = ws.data.ingest(path, name=name, description=source)
+        # The data set's source (and any error) names the file, not its temporary copy; its
+        # maker is the Studio user (created_by).
+        version = ws.data.ingest(path, name=name, description=path.name)
         extra["version"] = version.ref
     return version
 
