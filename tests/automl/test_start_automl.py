@@ -46,6 +46,8 @@ def test_a_started_run_answers_at_once_and_its_progress_ends_on_the_result(small
     scores = [value for _step, value in ws.jobs.metrics(job.id)["trial_score"]]
     assert done["trials"] == len(scores) >= 1
     assert done["best_score"] == pytest.approx(max(scores))
+    assert [score for _trial, score in done["trial_scores"]] == scores
+    assert done["best_scores"][-1][1] == done["best_score"]
     assert done["log"] and "Registered model small:1" in done["log"][-1]
     result = done["result"]
     assert result["model"] == "small:1" and result["metric"] == "roc_auc"

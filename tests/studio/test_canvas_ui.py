@@ -48,6 +48,7 @@ def test_the_whole_canvas_flow_from_a_csv_to_a_downloaded_scored_file(page, ws, 
     page.wait_for_selector("#canvas-status .badge.Completed", timeout=90_000)
     facts = page.inner_text("#canvas-progress-facts")
     assert "Trials so far" in facts and "Best score so far" in facts
+    page.wait_for_selector("#canvas-trials .main-svg")
 
     # 4. The leaderboard (the ensemble first) and the importance chart.
     page.wait_for_selector("#canvas-leaderboard tbody tr")

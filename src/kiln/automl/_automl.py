@@ -294,8 +294,9 @@ def check_target(
 def automl_progress(workspace: Context, job_id: str, *, log_lines: int = 8) -> dict:
     """What a live view of AutoML job ``job_id`` shows, in one cheap read: its status, seconds
     elapsed and left of its time limit, the trials so far and the best score so far (the job's
-    ``trial_score`` and ``best_score`` metrics), its last ``log_lines`` log lines; and, once
-    Completed, the registered model with its score, leaderboard and feature importance."""
+    ``trial_score`` and ``best_score`` metrics, with their series), its last ``log_lines`` log
+    lines; and, once Completed, the registered model with its score, leaderboard and feature
+    importance."""
     job = workspace.jobs.get(job_id)
     if job.kind != "automl":
         raise ConfigError(
@@ -328,6 +329,9 @@ def automl_progress(workspace: Context, job_id: str, *, log_lines: int = 8) -> d
         "remaining_seconds": round(max(deadline - time.time(), 0.0), 1) if active else 0.0,
         "trials": len(metrics.get("trial_score", [])),
         "best_score": best[-1][1] if best else None,
+        # [trial number, score] of each trial that completed, and the best so far after it.
+        "trial_scores": [list(point) for point in metrics.get("trial_score", [])],
+        "best_scores": [list(point) for point in best],
         "log": [message for _seq, _at, _level, message in workspace.jobs.logs(job.id)][-log_lines:],
         "result": None,
     }

@@ -155,7 +155,10 @@ route("/canvas", async (main, _params, query) => {
     const meter = h("div", { class: "canvas-meter" }, h("div", { class: "canvas-meter-fill" }));
     const numbers = h("div", { id: "canvas-progress-facts" });
     const log = h("pre", { class: "logs", id: "canvas-log" });
-    clear(cards.progress, step("canvas-progress", 3, "AutoML", h("div", { class: "toolbar" }, status, " ", link(`#/jobs/${encodeURIComponent(jobId)}`, jobId)), meter, numbers, log));
+    const plot = h("div", { class: "chart canvas-trials", id: "canvas-trials" });
+    let plotted = -1;
+    clear(cards.progress, step("canvas-progress", 3, "AutoML", h("div", { class: "toolbar" }, status, " ", link(`#/jobs/${encodeURIComponent(jobId)}`, jobId)), meter,
+      h("div", { class: "row" }, numbers, plot), log));
     const stop = every(1000, async () => {
       const progress = await api(`/canvas/automl/${encodeURIComponent(jobId)}`);
       clear(status, badge(progress.status));
@@ -169,6 +172,13 @@ route("/canvas", async (main, _params, query) => {
         ["Best score so far", progress.best_score === null ? "—" : number(progress.best_score)],
       ]));
       log.textContent = progress.log.join("\n");
+      if (progress.trial_scores.length !== plotted) {
+        plotted = progress.trial_scores.length;
+        chart(plot, [
+          { name: "trial", mode: "markers", x: progress.trial_scores.map((p) => p[0]), y: progress.trial_scores.map((p) => p[1]) },
+          { name: "best so far", mode: "lines", line: { shape: "hv" }, x: progress.best_scores.map((p) => p[0]), y: progress.best_scores.map((p) => p[1]) },
+        ], { height: 220, margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { title: "trial" }, yaxis: { title: "score" } });
+      }
       if (!FINAL.includes(progress.status)) return;
       stop();
       if (progress.status === "Completed") renderResult(progress.result);
