@@ -157,3 +157,12 @@ def test_a_viewer_sees_canvas_but_may_not_start_anything(page, ws):
     page.wait_for_selector("#canvas-target-column")
     page.screenshot_as("viewer")
     page.assert_no_errors()
+
+
+def test_an_unknown_run_says_so_once(page):
+    page.sign_in("viewer", "/canvas?job=automl-000000000000")
+    page.wait_for_selector("#canvas-progress-error .error")
+    assert "No job" in page.inner_text("#canvas-progress-error")
+    page.wait_for_timeout(2500)  # the page stopped asking: one refusal, not one a second
+    assert len([e for e in page.errors if "404" in e]) == 1
+    page.assert_no_errors(r"Failed to load resource: .* 404")

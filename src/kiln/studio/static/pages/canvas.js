@@ -159,8 +159,17 @@ route("/canvas", async (main, _params, query) => {
     let plotted = -1;
     clear(cards.progress, step("canvas-progress", 3, "AutoML", h("div", { class: "toolbar" }, status, " ", link(`#/jobs/${encodeURIComponent(jobId)}`, jobId)), meter,
       h("div", { class: "row" }, numbers, plot), log));
+    const problem = h("div", { id: "canvas-progress-error" });
+    cards.progress.querySelector("section").append(problem);
     const stop = every(1000, async () => {
-      const progress = await api(`/canvas/automl/${encodeURIComponent(jobId)}`);
+      let progress;
+      try {
+        progress = await api(`/canvas/automl/${encodeURIComponent(jobId)}`);
+      } catch (error) {
+        // An unknown job or another kind of job will not become one: say so and stop asking.
+        if (error instanceof ApiError && error.status < 500 && error.status !== 401) { stop(); clear(problem, errorBox(error)); return; }
+        throw error;
+      }
       clear(status, badge(progress.status));
       const share = progress.time_limit ? Math.min(1, progress.elapsed_seconds / progress.time_limit) : 0;
       meter.firstChild.style.width = `${(FINAL.includes(progress.status) ? 1 : share) * 100}%`;
