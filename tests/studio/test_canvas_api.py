@@ -275,3 +275,7 @@ def test_deploying_where_approval_is_required(api_as, ws):
     assert bad_row.status_code == 422
     assert bad_row.json()["error"] == "request.wrong-type"
     assert bad_row.json()["field"] == "tenure"
+    many = {"records": [CHURN_ROW] * 1001}
+    too_many = approver.post("/canvas/endpoints/canvas/predict", json=many)
+    assert too_many.status_code == 422
+    assert too_many.json()["error"] == "request.invalid"

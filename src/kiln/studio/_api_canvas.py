@@ -56,7 +56,10 @@ class Deploy(BaseModel):
 
 
 class Predict(BaseModel):
-    records: list[dict[str, Any]] = Field(description="Rows to score: {column: value}.")
+    records: list[dict[str, Any]] = Field(
+        max_length=1000,
+        description="Rows to score: {column: value}; at most 1000 (score a file for more).",
+    )
 
 
 def _safe_filename(filename: str | None) -> str:
