@@ -40,3 +40,16 @@ def test_kiln_and_its_commands_do_not_import_ray():
     code = "import sys, kiln.cli, kiln.workspace, kiln.compute; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_job_run_in_the_background_is_watched_and_its_failure_recorded(tmp_path):
+    from kiln.compute import run_in_background
+
+    ctx = Context.init(tmp_path / "ws")
+    job = ctx.jobs.create("training", {})  # an empty spec: the job fails in its process
+    thread = run_in_background(ctx, job)
+    assert thread.daemon
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert ctx.jobs.get(job.id).status == "Failed"
+    ctx.close()

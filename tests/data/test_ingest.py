@@ -398,3 +398,33 @@ def test_a_dataframe_column_of_mixed_types_is_named(ws):
         ws.data.ingest(pd.DataFrame({"a b": [1, "x"], "c": [1, 2]}), name="mixed")
     assert info.value.code == "data.wrong-type" and info.value.field == "a b"
     assert ws.data.list() == []
+
+
+@pytest.mark.parametrize("name", ["photo.csv", "export.jsonl"])
+def test_a_binary_file_is_not_read_as_a_table(ws, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64) + b"IHDR")
+    with pytest.raises(DataError) as caught:
+        ws.data.ingest(path, name="photo")
+    assert caught.value.code == "data.binary-file"
+    assert str(path) in caught.value.message
+    assert ws.data.page().total == 0
+
+
+def test_utf16_text_with_its_encoding_is_not_mistaken_for_binary(ws, tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b\n1,x\n2,y\n", encoding="utf-16")
+    assert ws.data.ingest(path, name="wide", encoding="utf-16").row_count == 2
+
+
+def test_a_files_description_replaces_its_path_in_the_record_and_in_errors(ws, tmp_path):
+    path = tmp_path / "copy-of-upload.csv"
+    path.write_text("a,b\n1,x\n2,y\n")
+    version = ws.data.ingest(path, name="named", description="sales.csv")
+    assert version.source == "file: sales.csv"
+    assert ws.data.ingest(path, name="plain").source == f"file: {path.resolve()}"
+    empty = tmp_path / "tmp-copy.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError) as caught:
+        ws.data.ingest(empty, name="named", description="sales.csv")
+    assert caught.value.message == "sales.csv is empty (0 bytes). Nothing was ingested."

@@ -286,3 +286,16 @@ def test_starting_a_transform_loads_neither_scikit_learn_nor_pandas():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_transform_started_without_waiting_returns_the_job_at_once(
+    trained, scored_input, tmp_path
+):
+    ws, result = trained
+    path, test = scored_input
+    output = tmp_path / "later.csv"
+    job = ws.transform(result.model.ref, input=path, output=output, wait=False)
+    assert job.status == "Pending"
+    done = ws.jobs.wait(job.id, timeout=120)
+    assert done.status == "Completed" and done.result["rows"] == len(test)
+    assert len(pd.read_csv(output)) == len(test)

@@ -6,7 +6,14 @@
 better out of fold, explains it and registers it. See docs/automl.md.
 """
 
-from kiln.automl._automl import AutoML, AutoMLResult, automl
+from kiln.automl._automl import (
+    AutoML,
+    AutoMLResult,
+    automl,
+    automl_progress,
+    check_target,
+    start_automl,
+)
 from kiln.automl._job import run_automl_job
 from kiln.automl._report import automl_report, calibration_line, floor_line, recipe_label
 
@@ -14,9 +21,12 @@ __all__ = [
     "AutoML",
     "AutoMLResult",
     "automl",
+    "automl_progress",
     "automl_report",
     "calibration_line",
+    "check_target",
     "floor_line",
     "recipe_label",
     "run_automl_job",
+    "start_automl",
 ]

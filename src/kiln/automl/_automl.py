@@ -6,13 +6,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kiln.algorithms import PROBLEM_TYPES, get_algorithm
 from kiln.automl._search import FAMILIES, METRICS
-from kiln.compute import executor_for
+from kiln.compute import COMPLETED, FINAL_STATUSES, executor_for, run_in_background
 from kiln.context import Context
 from kiln.data import unknown_column
 from kiln.errors import ConfigError, DataError, StateError
@@ -24,9 +25,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from kiln.compute import Job
+    from kiln.data import DatasetVersion
     from kiln.registry import ModelVersion, TrainedModel
 
-__all__ = ["AutoML", "AutoMLResult", "automl"]
+__all__ = [
+    "AutoML",
+    "AutoMLResult",
+    "automl",
+    "automl_progress",
+    "check_target",
+    "start_automl",
+]
 
 MIN_TIME_LIMIT = 10.0
 
@@ -108,6 +117,52 @@ def automl(
         and the model is checked against its criteria before it is registered.
     """
 
+    job = _create_job(
+        workspace,
+        data,
+        target=target,
+        time_limit=time_limit,
+        metric=metric,
+        problem_type=problem_type,
+        name=name,
+        algorithms=algorithms,
+        test_size=test_size,
+        test_data=test_data,
+        seed=seed,
+        started=started,
+        problem=problem,
+    )
+    finished = executor_for(workspace).run(job, on_log=on_log)
+    return AutoMLResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+def start_automl(workspace: Context, data: str, *, time_limit: float, **options) -> Job:
+    """Check the options and start AutoML as :func:`automl` does, but return the Pending job at
+    once and run it from a thread (:func:`kiln.compute.run_in_background`): for a caller that
+    must answer now and show progress (:func:`automl_progress`), such as Studio. The options are
+    :func:`automl`'s, without ``on_log``."""
+    job = _create_job(workspace, data, time_limit=time_limit, **options)
+    run_in_background(workspace, job)
+    return job
+
+
+def _create_job(
+    workspace: Context,
+    data: str,
+    *,
+    target: str | None = None,
+    time_limit: float,
+    metric: str | None = None,
+    problem_type: str | None = None,
+    name: str | None = None,
+    algorithms: list[str] | None = None,
+    test_size: float | None = None,
+    test_data: str | None = None,
+    seed: int = 42,
+    started: float | None = None,
+    problem: str | None = None,
+) -> Job:
+    """The checked AutoML job, created Pending with its lineage; nothing runs yet."""
     started = time.time() if started is None else started
     if not isinstance(time_limit, int | float) or not time_limit >= MIN_TIME_LIMIT:
         raise ConfigError(
@@ -128,46 +183,7 @@ def automl(
             code="training.missing-target",
             field="target",
         )
-    if target not in dataset.columns:
-        raise unknown_column(target, dataset)
-    if problem_type is not None and problem_type not in PROBLEM_TYPES:
-        raise ConfigError(
-            f"Unknown problem type {problem_type!r}. Use one of {', '.join(PROBLEM_TYPES)}.",
-            code="training.bad-problem-type",
-            field="problem_type",
-        )
-    values = workspace.data.load(dataset, columns=[target])[target].dropna()
-    if values.empty:
-        raise ConfigError(
-            f"The target {target!r} of {dataset.ref} has no values.",
-            code="automl.empty-target",
-            field="target",
-        )
-    import pandas as pd
-
-    kind = problem_type or infer_problem_type(values)
-    if kind == "regression" and not pd.api.types.is_numeric_dtype(values):
-        raise ConfigError(
-            f"The target {target!r} is not numeric, so it cannot be a regression target. "
-            "Use problem_type binary or multiclass.",
-            code="training.bad-target",
-            field="target",
-        )
-    if kind == "regression" and not np.isfinite(values.to_numpy(dtype=float)).all():
-        count = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
-        raise ConfigError(
-            f"The target {target!r} has {count} infinite value(s). Fix or drop those rows "
-            "(rows with a missing target are dropped for you).",
-            code="training.bad-target",
-            field="target",
-        )
-    if kind == "binary" and values.nunique() != 2:
-        raise ConfigError(
-            f"A binary problem needs exactly 2 target values; {target!r} has "
-            f"{values.nunique()}. Use problem_type multiclass.",
-            code="training.bad-target",
-            field="target",
-        )
+    kind = check_target(workspace, dataset, target, problem_type=problem_type)
     if checked_problem is not None:
         check_problem_fits(checked_problem, kind)
     if metric is not None and metric not in METRICS[kind]:
@@ -209,8 +225,132 @@ def automl(
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     if test_dataset is not None:
         workspace.jobs.add_lineage(job.id, ("dataset_version", test_dataset.id), "input")
-    finished = executor_for(workspace).run(job, on_log=on_log)
-    return AutoMLResult(job=finished, model=workspace.models.get(finished.result["model"]))
+    return job
+
+
+def check_target(
+    workspace: Context,
+    data: str | DatasetVersion,
+    target: str,
+    *,
+    problem_type: str | None = None,
+) -> str:
+    """The problem type AutoML would solve for ``target`` of data set version ``data``, or the
+    error it would refuse the target with (an unknown column, no values, a single value, a
+    non-numeric regression target, a binary problem without two values). Cheap: it reads the
+    target column only, so a caller may check a choice before starting a run."""
+    dataset = workspace.data.get(data) if isinstance(data, str) else data
+    if target not in dataset.columns:
+        raise unknown_column(target, dataset)
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise ConfigError(
+            f"Unknown problem type {problem_type!r}. Use one of {', '.join(PROBLEM_TYPES)}.",
+            code="training.bad-problem-type",
+            field="problem_type",
+        )
+    values = workspace.data.load(dataset, columns=[target])[target].dropna()
+    if values.empty:
+        raise ConfigError(
+            f"The target {target!r} of {dataset.ref} has no values.",
+            code="automl.empty-target",
+            field="target",
+        )
+    if values.nunique() == 1:
+        raise ConfigError(
+            f"The target {target!r} of {dataset.ref} has one value ({values.iloc[0]!r}) in every "
+            "row with a value: there is nothing to learn. Choose another column, or add rows "
+            "with other values.",
+            code="automl.constant-target",
+            field="target",
+        )
+    import pandas as pd
+
+    kind = problem_type or infer_problem_type(values)
+    if kind == "regression" and not pd.api.types.is_numeric_dtype(values):
+        raise ConfigError(
+            f"The target {target!r} is not numeric, so it cannot be a regression target. "
+            "Use problem_type binary or multiclass.",
+            code="training.bad-target",
+            field="target",
+        )
+    if kind == "regression" and not np.isfinite(values.to_numpy(dtype=float)).all():
+        count = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
+        raise ConfigError(
+            f"The target {target!r} has {count} infinite value(s). Fix or drop those rows "
+            "(rows with a missing target are dropped for you).",
+            code="training.bad-target",
+            field="target",
+        )
+    if kind == "binary" and values.nunique() != 2:
+        raise ConfigError(
+            f"A binary problem needs exactly 2 target values; {target!r} has "
+            f"{values.nunique()}. Use problem_type multiclass.",
+            code="training.bad-target",
+            field="target",
+        )
+    return kind
+
+
+def automl_progress(workspace: Context, job_id: str, *, log_lines: int = 8) -> dict:
+    """What a live view of AutoML job ``job_id`` shows, in one cheap read: its status, seconds
+    elapsed and left of its time limit, the trials so far and the best score so far (the job's
+    ``trial_score`` and ``best_score`` metrics, with their series), its last ``log_lines`` log
+    lines; and, once Completed, the registered model with its score, leaderboard and feature
+    importance."""
+    job = workspace.jobs.get(job_id)
+    if job.kind != "automl":
+        raise ConfigError(
+            f"Job {job.id} is a {job.kind} job, not an AutoML run; see 'kiln jobs show {job.id}'.",
+            code="automl.not-automl-job",
+        )
+    spec = job.spec
+    time_limit = float(spec.get("time_limit", 0.0))
+    # Jobs record their deadline (time.time()); a job from before they did counts from creation.
+    deadline = spec.get("deadline", job.created_at.replace(tzinfo=UTC).timestamp() + time_limit)
+    started = deadline - time_limit
+    active = job.status not in FINAL_STATUSES
+    if active:
+        elapsed = time.time() - started
+    elif job.status == COMPLETED:
+        elapsed = job.result.get("seconds_since_call", job.result.get("total_seconds", 0.0))
+    else:
+        elapsed = ((job.ended_at or job.created_at) - job.created_at).total_seconds()
+    metrics = workspace.jobs.metrics(job.id)
+    best = metrics.get("best_score", [])
+    progress = {
+        "job": job.id,
+        "status": job.status,
+        "failure_reason": job.failure_reason,
+        "failure_code": job.failure_code,
+        "dataset": spec["dataset"],
+        "target": spec["target"],
+        "time_limit": time_limit,
+        "elapsed_seconds": round(max(elapsed, 0.0), 1),
+        "remaining_seconds": round(max(deadline - time.time(), 0.0), 1) if active else 0.0,
+        "trials": len(metrics.get("trial_score", [])),
+        "best_score": best[-1][1] if best else None,
+        # [trial number, score] of each trial that completed, and the best so far after it.
+        "trial_scores": [list(point) for point in metrics.get("trial_score", [])],
+        "best_scores": [list(point) for point in best],
+        "log": [message for _seq, _at, _level, message in workspace.jobs.logs(job.id)][-log_lines:],
+        "result": None,
+    }
+    if job.status == COMPLETED:
+        result = job.result
+        model = workspace.models.get(result["model"])
+        details = model.details or {}
+        progress["result"] = {
+            "model": model.ref,
+            "approval_status": model.approval_status,
+            "problem_type": result["problem_type"],
+            "metric": result["metric"],
+            "score": result["score"],
+            "trials": result["trials"],
+            "validation": result["validation"],
+            "leaderboard": details.get("leaderboard", result["leaderboard"]),
+            "explanation": details.get("explanation"),
+        }
+    return progress
 
 
 def _check_test_options(workspace: Context, dataset, target: str, test_size, test_data):

@@ -222,6 +222,12 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         shown = _shown(trial.loss, metric)
         if trial.state == "complete":
             best[0] = min(best[0], trial.loss)
+        if trial.state == "complete" and shown is not None:
+            # Series a progress view reads (kiln.automl.automl_progress): step = trial number.
+            context.log_metric_series("trial_score", [shown], start_step=trial.number)
+            context.log_metric_series(
+                "best_score", [_shown(best[0], metric)], start_step=trial.number
+            )
         log(
             f"Progress {done:.0f}% — trial {trial.number} {trial.family} ({trial.recipe} recipe"
             + (

@@ -1,6 +1,6 @@
 """Jobs, job kinds and the executors that run them."""
 
-from kiln.compute._executor import EXECUTORS, executor_for
+from kiln.compute._executor import EXECUTORS, executor_for, run_in_background
 from kiln.compute._jobs import (
     COMPLETED,
     FAILED,
@@ -31,6 +31,7 @@ __all__ = [
     "job_kind",
     "job_kinds",
     "register_job_kind",
+    "run_in_background",
     "run_job",
     "serving_thread_environment",
 ]

@@ -104,7 +104,9 @@ class DataCatalog:
         Identical content returns the existing version instead of making a new one. On any error
         nothing is written. CSV and JSON-lines files are UTF-8 unless ``encoding`` names another
         (``"cp1252"``, ``"latin-1"``, ``"utf-16"``: any Python codec). ``description`` replaces
-        the recorded source of a DataFrame (``"DataFrame"``), e.g. where its rows came from;
+        the recorded source of a DataFrame (``"DataFrame"``), e.g. where its rows came from, or a
+        file's path, in the record and in errors (a temporary copy's path says nothing: Studio
+        names the uploaded file instead);
         ``lineage`` the edges ``(kind, id, relation)`` from the records the rows came from, written
         in the same transaction as a new version.
         """
@@ -132,8 +134,10 @@ class DataCatalog:
             description = f"DataFrame: {description}" if description else "DataFrame"
         else:
             path = Path(source)
-            table = read_source(path, format=format, delimiter=delimiter, encoding=encoding)
-            description = f"file: {path.resolve()}"
+            table = read_source(
+                path, format=format, delimiter=delimiter, encoding=encoding, display=description
+            )
+            description = f"file: {description or path.resolve()}"
         return self._store_table(table, name=name, source=description, lineage=lineage)
 
     def _store_table(

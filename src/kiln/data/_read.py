@@ -28,39 +28,57 @@ def read_source(
     format: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    display: str | None = None,
 ) -> pa.Table:
     """Read a file; the format comes from the extension unless given.
 
     Text files (CSV, JSON lines) are UTF-8 unless ``encoding`` names another Python codec.
+    ``display`` names the file in errors instead of its path (an upload's temporary copy).
     """
     path = Path(path)
+    display = display or str(path)
     if not path.exists():
-        raise DataError(f"No such file: {path}. Check the path.", code="data.file-not-found")
+        raise DataError(f"No such file: {display}. Check the path.", code="data.file-not-found")
     if path.is_dir():
-        raise DataError(f"{path} is a folder; give a file.", code="data.not-a-file")
+        raise DataError(f"{display} is a folder; give a file.", code="data.not-a-file")
     if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty (0 bytes). Nothing was ingested.", code="data.empty")
-    fmt = (format or _format_from_suffix(path)).lower()
+        raise DataError(f"{display} is empty (0 bytes). Nothing was ingested.", code="data.empty")
+    fmt = (format or _format_from_suffix(path, display=display)).lower()
     if fmt == "parquet":
         if encoding is not None:
             raise ConfigError(
-                f"{path} is Parquet, whose text is always UTF-8: leave out the encoding "
+                f"{display} is Parquet, whose text is always UTF-8: leave out the encoding "
                 f"({encoding!r}), which is for CSV and JSON-lines files.",
                 code="data.unknown-encoding",
             )
-        return _read_parquet(path)
+        return _read_parquet(path, display=display)
     if fmt not in ("csv", "jsonl", "json"):
         raise DataError(
-            f"Unknown data format {fmt!r} for {path}. Use csv, parquet or jsonl (--format).",
+            f"Unknown data format {fmt!r} for {display}. Use csv, parquet or jsonl (--format).",
             code="data.unknown-format",
         )
     with _as_utf8(path, encoding) as utf8:
+        _refuse_binary(utf8, display=display)
         if fmt == "csv":
-            return read_csv(utf8, delimiter=delimiter, display=str(path))
-        return _read_jsonl(utf8, display=str(path))
+            return read_csv(utf8, delimiter=delimiter, display=display)
+        return _read_jsonl(utf8, display=display)
 
 
-def _format_from_suffix(path: Path) -> str:
+def _refuse_binary(path: Path, *, display: str) -> None:
+    """Refuse a file whose start holds NUL bytes: text (UTF-8, or decoded to it) never does,
+    while images, archives and spreadsheets do, and a CSV reader may take them for one column."""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    if b"\x00" in head:
+        raise DataError(
+            f"{display} is not a text table: it holds binary data (NUL bytes), as an image, an "
+            "archive or a spreadsheet does. Nothing was ingested. Export it as CSV, Parquet or "
+            "JSON lines; for UTF-16 text, give its encoding (--encoding utf-16).",
+            code="data.binary-file",
+        )
+
+
+def _format_from_suffix(path: Path, *, display: str | None = None) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes:
         return "parquet"
@@ -69,7 +87,8 @@ def _format_from_suffix(path: Path) -> str:
     if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
         return "csv"
     raise DataError(
-        f"Cannot tell the format of {path} from its name. Pass --format csv|parquet|jsonl.",
+        f"Cannot tell the format of {display or path} from its name. Pass --format "
+        "csv|parquet|jsonl.",
         code="data.unknown-format",
     )
 
@@ -159,15 +178,18 @@ def read_csv(path: Path, *, delimiter: str | None = None, display: str | None = 
     return table
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def _read_parquet(path: Path, *, display: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"Cannot read {path} as Parquet: {exc}", code="data.bad-parquet") from exc
+        why = str(exc).replace(str(path), display)
+        raise DataError(
+            f"Cannot read {display} as Parquet: {why}", code="data.bad-parquet"
+        ) from exc
     if table.num_rows == 0:
-        raise DataError(f"{path} has no rows. Nothing was ingested.", code="data.empty")
+        raise DataError(f"{display} has no rows. Nothing was ingested.", code="data.empty")
     return table
 
 

@@ -1,5 +1,6 @@
 """Deployment: the HTTP server for endpoints, its client, and batch transform."""
 
+from kiln.serving._predict import predict_records
 from kiln.serving._transform import run_transform_job, transform
 from kiln.serving._validation import RequestSchema
 
@@ -11,6 +12,7 @@ __all__ = [
     "check_tls",
     "create_app",
     "exposure_warning",
+    "predict_records",
     "run_transform_job",
     "serve",
     "server_config",

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiln.compute import executor_for
+from kiln.compute import executor_for, run_in_background
 from kiln.data import count_records, csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
 from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
@@ -49,11 +49,14 @@ def transform(
     id_column: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_log: Callable[[str], None] | None = None,
+    wait: bool = True,
 ):
     """Score ``input`` with model version ``model`` and write ``output``, as a transform job.
 
     ``keep="input"`` writes every input column beside the predictions, ``keep="id"`` only
-    ``id_column``, ``keep="none"`` only the predictions. Returns the completed Job.
+    ``id_column``, ``keep="none"`` only the predictions. Returns the completed Job; with
+    ``wait=False``, the Pending job at once, run from a thread (a caller that shows progress,
+    such as Studio: its logs say how many rows are scored).
     """
 
     partitioned = _partitioned_input(input)
@@ -94,6 +97,9 @@ def transform(
         spec |= {"input": str(input), "base": str(base), "parts": [str(p) for p in parts]}
     job = workspace.jobs.create("transform", spec)
     workspace.jobs.add_lineage(job.id, ("model_version", version.id), "input")
+    if not wait:
+        run_in_background(workspace, job)
+        return job
     return executor_for(workspace).run(job, on_log=on_log)
 
 
