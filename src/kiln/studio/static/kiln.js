@@ -54,6 +54,9 @@ export async function api(path, { method = "GET", body, query, headers = {}, raw
 // h("a", {href: "#/jobs", class: "x", onclick: fn}, "text", child, [more]) → an element.
 export function h(tag, attrs, ...children) {
   const element = document.createElement(tag);
+  // A button submits its form only when it says so (type: "submit"): a pager's Next inside a
+  // form must not also submit it.
+  if (tag === "button" && !(attrs && attrs.type)) element.type = "button";
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key.startsWith("on") && typeof value === "function") element.addEventListener(key.slice(2), value);

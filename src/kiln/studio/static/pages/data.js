@@ -32,19 +32,21 @@ function queryBox(initial) {
   const sql = h("textarea", { id: "sql-input", rows: 4, spellcheck: "false", class: "mono", "aria-label": "SQL query" });
   sql.value = initial;
   const output = h("div", { id: "sql-result" });
-  const state = { offset: 0, limit: 50 };
+  const state = { offset: 0, limit: 50, sequence: 0 };
   const run = async () => {
     runButton.disabled = true;
+    const mine = ++state.sequence;
     try {
       const page = await api("/data/query", { method: "POST", body: { sql: sql.value, limit: state.limit, offset: state.offset } });
+      if (mine !== state.sequence) return; // a newer run answers instead
       const last = page.offset + page.items.length;
-      const prev = h("button", { id: "sql-prev", disabled: page.offset <= 0, onclick: () => { state.offset = Math.max(0, state.offset - state.limit); run(); } }, "← Previous");
-      const next = h("button", { id: "sql-next", disabled: last >= page.total, onclick: () => { state.offset += state.limit; run(); } }, "Next →");
+      const prev = h("button", { id: "sql-prev", type: "button", disabled: page.offset <= 0, onclick: () => { state.offset = Math.max(0, state.offset - state.limit); run(); } }, "← Previous");
+      const next = h("button", { id: "sql-next", type: "button", disabled: last >= page.total, onclick: () => { state.offset += state.limit; run(); } }, "Next →");
       clear(output,
         rowsTable(page.columns, page.items, "sql-table"),
         h("div", { class: "pager" }, prev, h("span", { class: "page-info", id: "sql-info" }, page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()}` : "0 rows"), next));
     } catch (error) {
-      clear(output, errorBox(error));
+      if (mine === state.sequence) clear(output, errorBox(error));
     } finally {
       runButton.disabled = false;
     }
