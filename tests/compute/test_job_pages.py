@@ -41,6 +41,8 @@ def test_a_page_of_jobs_filters_and_sorts(ws, jobs):
     assert [j.id for j in ws.jobs.page(experiment="exp").items] == [first.id]
     assert [j.id for j in ws.jobs.page(q="transf").items] == [other.id]
     assert [j.id for j in ws.jobs.page(q=other.id[-6:]).items] == [other.id]
+    assert [j.id for j in ws.jobs.page(spec={"data": "churn"}).items] == [first.id]
+    assert ws.jobs.page(spec={"data": "other"}).total == 0
     assert [j.status for j in ws.jobs.page(sort="status").items] == [
         "Completed",
         "Failed",
