@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 
@@ -44,8 +45,6 @@ def _run_script(ws, tmp_path, *, steps: int, pause: float) -> threading.Thread:
 
 
 def _running_script_job(ws):
-    import time
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         jobs = ws.jobs.list(kind="script", status="InProgress")
@@ -126,4 +125,60 @@ def test_a_scientist_cancels_a_running_job(page, ws, tmp_path):
     thread.join(timeout=60)
     assert ws.jobs.get(job.id).status == "Stopped"
     assert ws.audit.page(action="job.cancel").items[0].reason == "wrong data"
+    page.assert_no_errors()
+
+
+def test_cancelling_a_job_that_has_just_ended_shows_why_it_was_refused(page, ws):
+    job = ws.jobs.create("training", {})  # Pending, its creator (this process) alive
+    # The page is held still (no polling, no stream) so the job ends behind its back.
+    page.clock.install()
+    page.route("**/logs/stream*", lambda route: route.fulfill(status=204))
+    page.sign_in("scientist", f"/jobs/{job.id}")
+    page.wait_for_selector("#job-status .badge.Pending")
+    ws.jobs.finish(job.id, "Completed", result={})
+    page.click("#job-cancel")
+    page.wait_for_selector(".toast.bad")
+    assert "already ended Completed" in page.inner_text(".toast.bad")
+    assert "jobs.not-active" in page.inner_text(".toast.bad")
+    page.wait_for_selector("#job-status .badge.Completed")
+    page.screenshot_as("job-cancel-refused")
+    page.assert_no_errors(r"409")
+
+
+def test_a_job_with_100000_log_lines_opens_at_its_end_in_under_a_second(page, ws):
+    from kiln.store import JobLogRow, now
+
+    job = ws.jobs.create("training", {})
+    ws.jobs.finish(job.id, "Completed", result={})
+    at = now()
+    with ws.store.write() as session:
+        session.execute(
+            JobLogRow.__table__.insert(),
+            [
+                {"job_id": job.id, "time": at, "level": "INFO", "message": f"line {i}"}
+                for i in range(100_000)
+            ],
+        )
+    page.sign_in("viewer", "/jobs")
+    started = time.monotonic()
+    page.open(f"/jobs/{job.id}")
+    page.wait_for_selector("#job-logs span:has-text('line 99999')")
+    assert time.monotonic() - started < 1.0
+    assert page.locator("#job-logs span").count() == 1000
+    page.click("#job-logs-earlier")
+    page.wait_for_selector("#job-logs span:has-text('line 98000')")
+    assert page.locator("#job-logs span").count() == 2000
+    page.screenshot_as("job-long-log")
+    page.assert_no_errors()
+
+
+def test_a_jobs_children_link_to_the_list_of_them(page, ws):
+    parent = ws.jobs.create("tuning", {})
+    children = [ws.jobs.create("training", {"trial": i}, parent_id=parent.id) for i in range(2)]
+    ws.jobs.create("training", {})  # another job, not a trial
+    page.sign_in("viewer", f"/jobs/{parent.id}")
+    page.click("#job-facts a:text-is('2 jobs')")
+    page.wait_for_selector(f"#jobs-table a:text-is('{children[0].id}')")
+    assert page.locator("#jobs-table tbody tr").count() == 2
+    assert f"parent_id = {parent.id}" in page.inner_text("main")
     page.assert_no_errors()
