@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -548,9 +549,13 @@ class JobService:
         path = Path(self._ws.home) / "reports" / "studio" / f"{job_id}.html"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{job_id}.{os.getpid()}.html")
-            self.report(job_id, out=partial)
-            partial.replace(path)
+            # Its own name per call: two requests may write the same report at once.
+            partial = path.with_name(f".{job_id}.{uuid.uuid4().hex}.html")
+            try:
+                self.report(job_id, out=partial)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)
         return path
 
     def report_library(self, name: str) -> Path:
