@@ -139,3 +139,26 @@ def test_the_log_stream_sends_lines_as_they_are_written_and_ends_with_the_job(ap
         f"/jobs/{job.id}/logs/stream", headers={"last-event-id": "0"}, params={"after": 10**9}
     )
     assert len([n for n, _ in _events(resumed.text) if n == "line"]) == 4
+
+
+def test_the_log_stream_stops_when_the_client_goes_away(studio, users, ws, monkeypatch):
+    job = ws.jobs.create("training", {})  # Pending for as long as this process lives
+    ws.jobs.context(job.id).log("waiting")
+    reads = []
+    read = ws.jobs.log_page
+    monkeypatch.setattr(ws.jobs, "log_page", lambda *a, **k: reads.append(1) or read(*a, **k))
+    headers = {"authorization": f"Bearer {users['viewer']}"}
+    with (
+        httpx.Client(base_url=f"{studio.url}/api", headers=headers) as client,
+        client.stream("GET", f"/jobs/{job.id}/logs/stream") as answer,
+    ):
+        lines = answer.iter_lines()  # kept: dropping the iterator closes the connection
+        assert next(lines).startswith("id: ")
+        time.sleep(1.2)
+        assert len(reads) >= 2  # it polls while the client listens
+    # Its next keep-alive (2 s without news) finds the client gone, and the polling stops.
+    time.sleep(3.0)
+    after_leaving = len(reads)
+    time.sleep(1.5)
+    assert len(reads) == after_leaving  # three polls' time, and no read: the stream ended
+    assert ws.jobs.get(job.id).status == "Pending"

@@ -23,6 +23,7 @@ Signed = Annotated[Caller, Depends(caller)]
 # How often a log stream reads the store for new lines, and how many it sends at most at once.
 STREAM_POLL_SECONDS = 0.5
 STREAM_BATCH = 1000
+KEEPALIVE_SECONDS = 2.0
 # A report is self-contained HTML with inline scripts and styles (plotly.js): its own policy
 # allows them, and nothing else; Studio shows it in a sandboxed frame.
 REPORT_POLICY = (
@@ -105,28 +106,34 @@ def _event(name: str, payload, seq: int | None = None) -> bytes:
     return f"{head}event: {name}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n"
 
 
-async def _stream(ws: Workspace, job_id: str, after: int, request: Request):
+async def _stream(ws: Workspace, job_id: str, after: int):
     """New log lines as ``line`` events while the job runs, a ``status`` event when its status
-    changes, and ``end`` once it has ended and its last lines were sent."""
+    changes, and ``end`` once it has ended and its last lines were sent. A comment every
+    :data:`KEEPALIVE_SECONDS` without news keeps proxies from closing the stream, and finds a
+    client that has gone (sending to it fails, which ends this generator)."""
     status = None
+    quiet = 0.0
     while True:
         job = await run_in_threadpool(ws.jobs.get, job_id)
         page = await run_in_threadpool(
             partial(ws.jobs.log_page, job_id, after=after, limit=STREAM_BATCH)
         )
+        news = False
         for line in page.to_dict()["lines"]:
             yield _event("line", line, line["seq"])
-            after = line["seq"]
+            after, news = line["seq"], True
         if job.status != status:
-            status = job.status
+            status, news = job.status, True
             yield _event("status", {"status": status, "ended_at": job.to_dict()["ended_at"]})
         if len(page.lines) == STREAM_BATCH:
             continue  # more lines are waiting: send them before sleeping
         if job.status in FINAL_STATUSES:
             yield _event("end", {"status": job.status})
             return
-        if await request.is_disconnected():
-            return
+        quiet = 0.0 if news else quiet + STREAM_POLL_SECONDS
+        if quiet >= KEEPALIVE_SECONDS:
+            yield b": keep-alive\n\n"
+            quiet = 0.0
         await asyncio.sleep(STREAM_POLL_SECONDS)
 
 
@@ -140,7 +147,7 @@ def stream_logs(job_id: str, who: Signed, request: Request, after: int = 0) -> S
     last = request.headers.get("last-event-id", "")
     start = int(last) if last.isdigit() else after
     return StreamingResponse(
-        _stream(ws, job_id, start, request),
+        _stream(ws, job_id, start),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
