@@ -78,6 +78,11 @@ def test_unknown_jobs_and_reports_that_do_not_exist_are_404(api_as, ws):
     answer = viewer.get(f"/jobs/{transform.id}/report")
     assert answer.status_code == 404 and answer.json()["error"] == "jobs.no-report"
     assert "has no report" in answer.json()["detail"]
+    failed = ws.jobs.create("training", {})
+    ws.jobs.finish(failed.id, "Failed", failure_reason="out of memory")
+    answer = viewer.get(f"/jobs/{failed.id}/report")
+    assert answer.status_code == 409 and answer.json()["error"] == "reports.job-not-completed"
+    assert viewer.get(f"/jobs/{failed.id}").json()["has_report"] is False
 
 
 def test_signed_out_callers_get_401(studio):
