@@ -92,3 +92,14 @@ def test_a_page_of_alarm_events(monitored):
     assert page.items == ws.monitoring.alarms.history("drifting")
     with pytest.raises(NotFound):
         ws.monitoring.alarms.history_page("nope")
+
+
+def test_a_runs_report_is_written_once_with_its_library_beside_it(monitored):
+    ws, _calm, stormy = monitored
+    path = ws.monitoring.report_path(stormy.id)
+    assert path.parent.name == "studio" and "tenure" in path.read_text()
+    assert list(path.parent.glob("plotly-*.min.js"))
+    written = path.stat().st_mtime_ns
+    assert ws.monitoring.report_path(stormy.id).stat().st_mtime_ns == written
+    with pytest.raises(NotFound):
+        ws.monitoring.report_path("run-000000000000")

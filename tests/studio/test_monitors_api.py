@@ -5,8 +5,10 @@ with the 4xx answers for bad input."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kiln.monitoring import simulate_traffic
@@ -34,7 +36,7 @@ def ws(trained_copy):
     return ws
 
 
-def test_monitors_runs_violations_and_history(api_as):
+def test_monitors_runs_violations_history_and_reports(api_as, studio):
     viewer = api_as("viewer")
     [monitor] = viewer.get("/monitors").json()["items"]
     assert monitor["name"] == "quality" and monitor["last_run"]["violations"] > 0
@@ -46,6 +48,12 @@ def test_monitors_runs_violations_and_history(api_as):
     assert len(run["violations"]) == stormy["violations"] > 0
     history = viewer.get("/monitors/quality/history").json()
     assert len(history["runs"]) == 2 and "psi" in history["features"]["tenure"]
+    report = viewer.get(f"/monitor-runs/{stormy['id']}/report")
+    assert report.status_code == 200 and "tenure" in report.text
+    assert "'unsafe-inline'" in report.headers["content-security-policy"]
+    library = re.search(r'<script src="(plotly-[0-9a-f]{16}\.min\.js)"', report.text).group(1)
+    script = httpx.get(f"{studio.url}/api/monitor-runs/{stormy['id']}/{library}")
+    assert script.status_code == 200
 
 
 def test_bad_monitor_input_is_refused(api_as):
@@ -55,6 +63,7 @@ def test_bad_monitor_input_is_refused(api_as):
     assert "quality" in unknown.json()["detail"]
     assert viewer.get("/monitors/nope/runs").status_code == 404
     assert viewer.get("/monitor-runs/run-000000000000").status_code == 404
+    assert viewer.get("/monitor-runs/run-000000000000/report").status_code == 404
     bad = viewer.get("/monitors/quality/runs", params={"status": "done"})
     assert bad.status_code == 400 and "NoData" in bad.json()["detail"]
     assert viewer.get("/monitors/quality/runs", params={"sort": "x"}).status_code == 400

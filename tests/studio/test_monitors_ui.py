@@ -53,6 +53,8 @@ def test_a_monitor_shows_runs_violations_and_drift_over_time(page, ws):
     page.click("#monitor-runs tbody tr:first-child .run-show")
     page.wait_for_selector("#run-violations td:text-is('tenure')")
     page.screenshot_as("monitor")
+    page.click("#run-report-show")
+    page.frame_locator("#run-report").locator(".js-plotly-plot .main-svg").first.wait_for()
     page.click("#monitor-run-now")
     page.wait_for_selector("#monitor-runs .page-info:has-text('of 3')", timeout=60_000)
     assert ws.audit.page(action="monitor.run").items[0].outcome == "ok"

@@ -559,8 +559,9 @@ class JobService:
         return path
 
     def report_library(self, name: str) -> Path:
-        """A script file a report from :meth:`report_path` loads (its plotly.js, named by its
-        content's hash, written beside it)."""
+        """A script file that a report Studio keeps in ``reports/studio`` loads (a job's, see
+        :meth:`report_path`, or a monitor run's): its plotly.js, named by its content's hash and
+        written beside it."""
         path = Path(self._ws.home) / "reports" / "studio" / name
         if not re.fullmatch(r"plotly-[0-9a-f]{16}\.min\.js", name) or not path.is_file():
             raise NotFound(

@@ -131,6 +131,15 @@ class MonitoringService:
         """Write a run's HTML report; returns its path."""
         return _monitors.run_report(self._ctx, run_id, out=out)
 
+    def report_path(self, run_id: str) -> Path:
+        """A run's HTML report, written once to the workspace's ``reports/studio`` folder (its
+        plotly.js beside it) and then read from there: what Studio shows."""
+        run = self.get_run(run_id)
+        path = Path(self._ctx.home) / "reports" / "studio" / f"{run.id}.html"
+        if not path.exists():
+            _monitors.run_report(self._ctx, run.id, out=path)
+        return path
+
     def history(self, name: str, *, metrics: list[str] | None = None) -> list[dict]:
         """Each run's time, status and metrics, oldest first."""
         return _monitors.monitor_history(self._ctx, name, metrics=metrics)

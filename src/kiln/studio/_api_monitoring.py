@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
+from kiln.studio._api_jobs import REPORT_POLICY
 from kiln.studio._auth import Caller, audited, caller, workspace_of
 
 router = APIRouter(tags=["monitoring"])
@@ -71,6 +73,25 @@ def run_monitor(name: str, body: Reason, who: Signed, request: Request) -> dict:
 @router.get("/monitor-runs/{run_id}", summary="One run: metrics, violations, summary")
 def get_run(run_id: str, who: Signed, request: Request) -> dict:
     return workspace_of(request).monitoring.get_run(run_id).to_dict()
+
+
+@router.get("/monitor-runs/{run_id}/report", summary="A run's HTML report")
+def run_report(run_id: str, who: Signed, request: Request) -> FileResponse:
+    """Written on first request and kept; shown in a sandboxed frame under its own policy."""
+    path = workspace_of(request).monitoring.report_path(run_id)
+    return FileResponse(
+        path,
+        media_type="text/html",
+        headers={"content-security-policy": REPORT_POLICY, "cache-control": "no-store"},
+    )
+
+
+@router.get("/monitor-runs/{run_id}/{library}", include_in_schema=False)
+def run_report_library(run_id: str, library: str, request: Request) -> FileResponse:
+    """The plotly.js a run's report loads from beside it; public code, served without signing
+    in, like /static/plotly.js (a sandboxed frame may send no cookie)."""
+    path = workspace_of(request).jobs.report_library(library)
+    return FileResponse(path, media_type="text/javascript", headers={"cache-control": "no-store"})
 
 
 @router.get("/alarms", summary="Alarms and their state")

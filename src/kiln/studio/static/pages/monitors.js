@@ -101,7 +101,11 @@ async function showRun(panel, runId) {
       run.summary && run.summary.reason ? ["Note", run.summary.reason] : null,
     ]),
     h("h2", {}, `Violations (${run.violations.length})`),
-    violationTable(run.violations));
+    violationTable(run.violations),
+    h("p", {}, h("button", {
+      id: "run-report-show",
+      onclick: (event) => event.target.replaceWith(h("iframe", { class: "report", id: "run-report", sandbox: "allow-scripts", src: `/api/monitor-runs/${enc(run.id)}/report`, title: `Report of ${run.id}` })),
+    }, "Show the run's report"), " ", h("a", { href: `/api/monitor-runs/${enc(run.id)}/report`, target: "_blank", rel: "noopener" }, "open in a new tab")));
   panel.scrollIntoView({ block: "nearest" });
 }
 
