@@ -20,6 +20,7 @@ from kiln.data import META_COLUMNS, capture_records, capture_rows
 from kiln.endpoints import parse_duration
 from kiln.errors import ConfigError, NotFound, StateError
 from kiln.monitoring._baselines import Baseline, create_baseline, get_baseline
+from kiln.monitoring._scheduler import _iso
 from kiln.store import (
     BaselineRow,
     MonitorRow,
@@ -787,7 +788,7 @@ _RUN_SORTS = {
 def _run_listed(row) -> dict:
     item = {name: getattr(row, name) for name in _RUN_LIST_COLUMNS if name != "metrics"}
     for name in ("started_at", "ended_at", "window_start", "window_end"):
-        item[name] = item[name].isoformat() + "Z" if item[name] else None
+        item[name] = _iso(item[name])
     violations = (row.metrics or {}).get("violations")
     return item | {"violations": int(violations) if violations is not None else None}
 
@@ -902,7 +903,3 @@ def drift_history(ctx: Context, name: str, *, limit: int = 500) -> dict:
         "features": features,
         "metrics": others,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
