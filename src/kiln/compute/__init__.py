@@ -9,6 +9,8 @@ from kiln.compute._jobs import (
     Job,
     JobContext,
     JobService,
+    JobSummary,
+    LogPage,
 )
 from kiln.compute._kinds import JobKind, job_kind, job_kinds, register_job_kind
 from kiln.compute._local import LocalExecutor, forward_logs, serving_thread_environment
@@ -24,6 +26,8 @@ __all__ = [
     "JobContext",
     "JobKind",
     "JobService",
+    "JobSummary",
+    "LogPage",
     "LocalExecutor",
     "executor_for",
     "exit_process",

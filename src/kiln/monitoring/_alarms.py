@@ -33,8 +33,10 @@ from kiln.store import (
     EndpointRow,
     MonitorRow,
     MonitorRunRow,
+    Page,
     PipelineRow,
     Record,
+    check_page,
     now,
     who,
 )
@@ -444,18 +446,27 @@ class AlarmService:
             )
             if limit is not None:
                 query = query.limit(limit)
-            return [
-                {
-                    "id": e.id,
-                    "alarm": e.alarm,
-                    "time": _iso(e.time),
-                    "old_state": e.old_state,
-                    "new_state": e.new_state,
-                    "evidence": e.evidence,
-                    "actions": e.actions,
-                }
-                for e in session.scalars(query)
-            ]
+            return [_event(e) for e in session.scalars(query)]
+
+    def history_page(
+        self, name: str, *, limit: int | None = 50, offset: int | None = 0
+    ) -> Page[dict]:
+        """A page of the alarm's state changes, newest first (as :meth:`history` gives them)."""
+        limit, offset = check_page(limit, offset)
+        with self.ctx.store.read() as session:
+            self._row(session, name)
+            total = session.scalar(
+                select(func.count()).select_from(AlarmEventRow).where(AlarmEventRow.alarm == name)
+            )
+            events = session.scalars(
+                select(AlarmEventRow)
+                .where(AlarmEventRow.alarm == name)
+                .order_by(AlarmEventRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            items = [_event(e) for e in events]
+        return Page(items=items, total=int(total or 0), offset=offset, limit=limit, sort="-id")
 
     def evaluate(self, source: str | None = None) -> list[dict]:
         """Evaluate the alarms (all, or those on ``source``); see :func:`evaluate_alarms`."""
@@ -658,6 +669,18 @@ def monitoring_metrics(ctx: Context) -> bytes:
     registry = CollectorRegistry()
     registry.register(_Collector())
     return generate_latest(registry)
+
+
+def _event(e: AlarmEventRow) -> dict:
+    return {
+        "id": e.id,
+        "alarm": e.alarm,
+        "time": _iso(e.time),
+        "old_state": e.old_state,
+        "new_state": e.new_state,
+        "evidence": e.evidence,
+        "actions": e.actions,
+    }
 
 
 def _is_number(value: Any) -> bool:

@@ -6,27 +6,31 @@ versions, without an endpoint."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
 from kiln.data import META_COLUMNS, capture_records, capture_rows
 from kiln.endpoints import parse_duration
 from kiln.errors import ConfigError, NotFound, StateError
 from kiln.monitoring._baselines import Baseline, create_baseline, get_baseline
+from kiln.monitoring._scheduler import _iso
 from kiln.store import (
     BaselineRow,
     MonitorRow,
     MonitorRunRow,
+    Page,
     Record,
     ScheduleRow,
     new_id,
     now,
+    paged,
     who,
 )
 
@@ -40,14 +44,17 @@ __all__ = [
     "compare_datasets",
     "create_monitor",
     "delete_monitor",
+    "drift_history",
     "get_monitor",
     "get_run",
     "list_monitors",
     "list_runs",
     "monitor_history",
+    "monitor_summaries",
     "run_monitor",
     "run_monitor_job",
     "run_report",
+    "runs_page",
     "start_monitor_run",
 ]
 
@@ -754,3 +761,145 @@ def _headline(names: list[str]) -> list[str]:
     column's every statistic (30 columns × 3 statistics would be 90 plots)."""
     per_column = re.compile(r"^(drift|completeness)\.[^.]+\.")
     return [n for n in names if not per_column.match(n)][:24]
+
+
+# -- what Studio shows ------------------------------------------------------------------------
+# A run as a list shows it: not its summary (the window's and the baseline's statistics).
+_RUN_LIST_COLUMNS = (
+    "id",
+    "monitor",
+    "type",
+    "job_id",
+    "status",
+    "started_at",
+    "ended_at",
+    "window_start",
+    "window_end",
+    "metrics",
+    "failure_reason",
+)
+_RUN_SORTS = {
+    "id": MonitorRunRow.id,
+    "started_at": MonitorRunRow.started_at,
+    "status": MonitorRunRow.status,
+}
+
+
+def _run_listed(row) -> dict:
+    item = {name: getattr(row, name) for name in _RUN_LIST_COLUMNS if name != "metrics"}
+    for name in ("started_at", "ended_at", "window_start", "window_end"):
+        item[name] = _iso(item[name])
+    violations = (row.metrics or {}).get("violations")
+    return item | {"violations": int(violations) if violations is not None else None}
+
+
+def monitor_summaries(ctx: Context) -> list[dict]:
+    """Each monitor with its schedule's next and last run, and its latest run's id, status,
+    time and number of violations: three queries whatever the number of runs."""
+    monitors = list_monitors(ctx)
+    names = [m.name for m in monitors]
+    with ctx.store.read() as session:
+        schedules = {
+            row.name.removeprefix("monitor:"): row
+            for row in session.scalars(
+                select(ScheduleRow).where(ScheduleRow.name.in_([f"monitor:{n}" for n in names]))
+            )
+        }
+        latest = (
+            select(MonitorRunRow.monitor, func.max(MonitorRunRow.started_at).label("at"))
+            .where(MonitorRunRow.monitor.in_(names))
+            .group_by(MonitorRunRow.monitor)
+            .subquery()
+        )
+        runs = {
+            row.monitor: _run_listed(row)
+            for row in session.execute(
+                select(*(getattr(MonitorRunRow, c) for c in _RUN_LIST_COLUMNS)).join(
+                    latest,
+                    (MonitorRunRow.monitor == latest.c.monitor)
+                    & (MonitorRunRow.started_at == latest.c.at),
+                )
+            )
+        }
+    out = []
+    for monitor in monitors:
+        schedule = schedules.get(monitor.name)
+        out.append(
+            monitor.to_dict()
+            | {
+                "next_run_at": _iso(schedule.next_run_at) if schedule else None,
+                "last_run": runs.get(monitor.name),
+            }
+        )
+    return out
+
+
+def runs_page(
+    ctx: Context,
+    name: str | None = None,
+    *,
+    status: str | None = None,
+    sort: str | None = None,
+    limit: int | None = 50,
+    offset: int | None = 0,
+) -> Page[dict]:
+    """A page of runs (of monitor ``name``, or all), newest first, each without its summary and
+    with its number of violations; ``status``: Completed, NoData or Failed."""
+    if name is not None:
+        get_monitor(ctx, name)
+    statuses = (COMPLETED, NO_DATA, FAILED)
+    if status is not None and status not in statuses:
+        raise ConfigError(
+            f"Unknown run status {status!r}: a monitor run is {', '.join(statuses)}.",
+            code="monitor.bad-run-status",
+            field="status",
+        )
+    query = select(MonitorRunRow).options(
+        load_only(*(getattr(MonitorRunRow, c) for c in _RUN_LIST_COLUMNS), raiseload=True)
+    )
+    if name is not None:
+        query = query.where(MonitorRunRow.monitor == name)
+    if status is not None:
+        query = query.where(MonitorRunRow.status == status)
+    with ctx.store.read() as session:
+        page = paged(
+            session,
+            query,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+            columns=_RUN_SORTS,
+            default_sort="-started_at",
+        )
+        return replace(page, items=[_run_listed(row) for row in page.items])
+
+
+def drift_history(ctx: Context, name: str, *, limit: int = 500) -> dict:
+    """Monitor ``name``'s metrics across its last ``limit`` runs, oldest first, for charts:
+    ``{"runs", "times", "features": {column: {statistic: [value per run]}}, "metrics": {name:
+    [value per run]}}`` — drift statistics by feature, the other metrics (rows, violations,
+    completeness, model quality) by name; a run without a value has None."""
+    get_monitor(ctx, name)
+    with ctx.store.read() as session:
+        rows = session.execute(
+            select(MonitorRunRow.id, MonitorRunRow.started_at, MonitorRunRow.metrics)
+            .where(MonitorRunRow.monitor == name)
+            .order_by(MonitorRunRow.started_at.desc())
+            .limit(limit)
+        ).all()[::-1]
+    features: dict[str, dict[str, list]] = {}
+    others: dict[str, list] = {}
+    for index, (_id, _at, metrics) in enumerate(rows):
+        for metric, value in (metrics or {}).items():
+            parts = metric.split(".")
+            if parts[0] == "drift" and len(parts) == 3:
+                series = features.setdefault(parts[1], {}).setdefault(parts[2], [None] * len(rows))
+            else:
+                series = others.setdefault(metric, [None] * len(rows))
+            series[index] = value
+    return {
+        "runs": [row[0] for row in rows],
+        "times": [_iso(row[1]) for row in rows],
+        "features": features,
+        "metrics": others,
+    }

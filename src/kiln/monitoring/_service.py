@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from kiln.monitoring._baselines import Baseline
     from kiln.monitoring._monitors import Monitor, MonitorRun
     from kiln.monitoring._scheduler import ScheduleService
+    from kiln.store import Page
 
 __all__ = ["MonitoringService"]
 
@@ -93,12 +94,51 @@ class MonitoringService:
     def runs(self, name: str | None = None, *, limit: int = 50) -> list[MonitorRun]:
         return _monitors.list_runs(self._ctx, name, limit=limit)
 
+    def start(self, name: str) -> str:
+        """Start a run of monitor ``name`` now, as a job, and return its id at once (the run is
+        recorded when the job ends; see :meth:`run` to wait for it)."""
+        return _monitors.start_monitor_run(self._ctx, name, wait=False)
+
+    def summaries(self) -> list[dict]:
+        """Each monitor with its next scheduled run and its latest run (status, time,
+        violations): what a list of monitors shows."""
+        return _monitors.monitor_summaries(self._ctx)
+
+    def runs_page(
+        self,
+        name: str | None = None,
+        *,
+        status: str | None = None,
+        sort: str | None = None,
+        limit: int | None = 50,
+        offset: int | None = 0,
+    ) -> Page[dict]:
+        """A page of runs (of monitor ``name``, or all), newest first, without their
+        summaries; sort by ``started_at``, ``status`` or ``id``."""
+        return _monitors.runs_page(
+            self._ctx, name, status=status, sort=sort, limit=limit, offset=offset
+        )
+
+    def drift_history(self, name: str, *, limit: int = 500) -> dict:
+        """Each drift statistic of each feature, and each other metric, across the monitor's
+        last ``limit`` runs (oldest first): one series per feature and statistic, for charts."""
+        return _monitors.drift_history(self._ctx, name, limit=limit)
+
     def get_run(self, run_id: str) -> MonitorRun:
         return _monitors.get_run(self._ctx, run_id)
 
     def report(self, run_id: str, *, out: str | Path | None = None) -> Path:
         """Write a run's HTML report; returns its path."""
         return _monitors.run_report(self._ctx, run_id, out=out)
+
+    def report_path(self, run_id: str) -> Path:
+        """A run's HTML report, written once to the workspace's ``reports/studio`` folder (its
+        plotly.js beside it) and then read from there: what Studio shows."""
+        run = self.get_run(run_id)
+        path = Path(self._ctx.home) / "reports" / "studio" / f"{run.id}.html"
+        if not path.exists():
+            _monitors.run_report(self._ctx, run.id, out=path)
+        return path
 
     def history(self, name: str, *, metrics: list[str] | None = None) -> list[dict]:
         """Each run's time, status and metrics, oldest first."""

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from kiln.compute import COMPLETED, PENDING, Job, LocalExecutor, forward_logs
+from kiln.compute import COMPLETED, PENDING, Job, JobSummary, LocalExecutor, forward_logs
 from kiln.errors import ConfigError, NotFound
 from kiln.pipelines._definition import Pipeline, load_pipeline
 from kiln.pipelines._execution import NeedsWork, run_pipeline_job
 from kiln.refs import parse_ref
 from kiln.store import (
+    Page,
     PipelineRow,
     PipelineStepRow,
     Record,
@@ -258,6 +259,88 @@ class PipelineService:
         jobs = self._ctx.jobs.list(kind="pipeline", limit=None)
         chosen = [j for j in jobs if name is None or j.spec.get("pipeline") == name][:limit]
         return [self.execution(j.id) for j in chosen]
+
+    def executions_page(
+        self,
+        name: str | None = None,
+        *,
+        status: str | None = None,
+        sort: str | None = None,
+        limit: int | None = 50,
+        offset: int | None = 0,
+    ) -> Page[JobSummary]:
+        """A page of executions (of pipeline ``name``, or all) as job summaries, newest first;
+        see :meth:`kiln.compute.JobService.page` for ``status`` and ``sort``."""
+        if name is not None:
+            name = self.get(name).name
+        return self._ctx.jobs.page(
+            kind="pipeline",
+            status=status,
+            spec={"pipeline": name} if name else None,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+
+    def graph(self, execution_id: str) -> dict:
+        """The execution's DAG, for a drawing: ``nodes``, each step of its pipeline version in
+        run order with its type, the steps it waits for (``upstream``), its status (Pending
+        until it has a record), whether it came from the cache, its job, timings and why it
+        ran; and ``edges``, ``[upstream, step]`` pairs."""
+        execution = self.execution(execution_id)
+        with self._ctx.store.read() as session:
+            row = session.get(PipelineRow, execution.job.spec.get("pipeline_id"))
+            definition = row.definition if row is not None else {"steps": {}}
+        pipeline = Pipeline.from_dict(definition)
+        records = {record.step: record for record in execution.steps}
+        nodes = []
+        for name in pipeline.order():
+            step = pipeline.step(name)
+            record = records.get(name)
+            shown = record.to_dict() if record else {}
+            nodes.append(
+                {
+                    "name": name,
+                    "type": step.type,
+                    "upstream": step.upstream(),
+                    "status": record.status if record else PENDING,
+                    "cached": record is not None and record.cached_from is not None,
+                    **{
+                        key: shown.get(key)
+                        for key in (
+                            "cached_from",
+                            "reason",
+                            "attempts",
+                            "job_id",
+                            "started_at",
+                            "ended_at",
+                            "duration_seconds",
+                            "outputs",
+                        )
+                    },
+                }
+            )
+        edges = [[upstream, node["name"]] for node in nodes for upstream in node["upstream"]]
+        return {
+            "execution": execution.job.to_dict(),
+            "pipeline": execution.pipeline,
+            "version": execution.job.spec.get("version"),
+            "nodes": nodes,
+            "edges": edges,
+        }
+
+    def rerun(self, execution_id: str, *, no_cache: bool = False) -> Execution:
+        """Start a new execution of the pipeline version and parameters that ``execution_id``
+        ran (as ``kiln pipelines run NAME:VERSION --param ...`` would) without waiting for it;
+        unchanged steps come from the cache unless ``no_cache``."""
+        job = self._execution_job(execution_id)
+        return self.run(
+            f"{job.spec['pipeline']}:{job.spec['version']}",
+            params=job.spec.get("params"),
+            no_cache=no_cache,
+            wait=False,
+            trigger=f"re-run of {job.id}",
+        )
 
     def logs(self, execution_id: str) -> list[tuple[int, datetime, str, str]]:
         return self._ctx.jobs.logs(self._execution_job(execution_id).id)
