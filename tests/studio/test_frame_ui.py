@@ -17,6 +17,8 @@ def test_signing_in_with_a_password_shows_the_overview(page, studio):
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#recent-changes table")
     assert "scientist" in page.inner_text("#who")
+    assert page.inner_text("#stat-datasets b") == "0"
+    assert page.inner_text("#stat-endpoints b") == "0"
     page.screenshot_as("overview")
     page.click("#sign-out")
     page.wait_for_selector("#sign-in")

@@ -31,7 +31,7 @@ function jobColumns() {
 route("/jobs", async (main, _params, query) => {
   const { kinds } = await api("/jobs/kinds");
   const fixed = {};
-  for (const name of ["experiment", "parent_id"]) if (query.get(name)) fixed[name] = query.get(name);
+  for (const name of ["experiment", "parent_id", "status", "kind"]) if (query.get(name)) fixed[name] = query.get(name);
   main.append(
     h("h1", {}, "Jobs"),
     h("p", { class: "muted" }, "Every long-running operation: training, tuning, AutoML, transforms, monitoring, pipelines.",
