@@ -53,7 +53,8 @@ def test_a_page_of_jobs_filters_and_sorts(ws, jobs):
 
 
 def test_a_page_of_jobs_refuses_bad_filters_naming_the_allowed_values(ws, jobs):
-    with pytest.raises(ConfigError, match="Sort by one of: id, created_at, status, kind") as e:
+    allowed = "Sort by one of: id, created_at, started_at, status, kind"
+    with pytest.raises(ConfigError, match=allowed) as e:
         ws.jobs.page(sort="spec")
     assert e.value.code == "page.bad-sort"
     with pytest.raises(ConfigError, match="a job is Pending, InProgress") as e:

@@ -144,10 +144,11 @@ class LogPage:
 
 
 # What a page of jobs may be sorted by (the first is the tie-break): indexed columns only, so a
-# page of 100,000 jobs is read from an index (started_at, unindexed, took 190 ms).
+# page of 100,000 jobs is read from an index (migration 0012 indexes created_at and started_at).
 _SORTS = {
     "id": JobRow.id,
     "created_at": JobRow.created_at,
+    "started_at": JobRow.started_at,
     "status": JobRow.status,
     "kind": JobRow.kind,
 }

@@ -66,7 +66,7 @@ class JobRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     launcher_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(index=True)  # index: migration 0012
-    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)  # 0012
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
 

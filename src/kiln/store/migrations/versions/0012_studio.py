@@ -49,6 +49,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_events_at", "audit_events", ["at"])
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
+    op.create_index("ix_jobs_started_at", "jobs", ["started_at"])
     op.create_index("ix_model_versions_created_at", "model_versions", ["created_at"])
     op.create_index("ix_dataset_versions_created_at", "dataset_versions", ["created_at"])
 
@@ -56,6 +57,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_dataset_versions_created_at", "dataset_versions")
     op.drop_index("ix_model_versions_created_at", "model_versions")
+    op.drop_index("ix_jobs_started_at", "jobs")
     op.drop_index("ix_jobs_created_at", "jobs")
     op.drop_table("audit_events")
     op.drop_table("user_tokens")

@@ -22,6 +22,7 @@ function jobColumns() {
     { key: "status", label: "Status", sort: "status", render: (row) => badge(row.status) },
     { key: "experiment", label: "Experiment" },
     { key: "created_at", label: "Created", sort: "created_at", render: (row) => time(row.created_at) },
+    { key: "started_at", label: "Started", sort: "started_at", render: (row) => time(row.started_at) },
     { key: "duration_seconds", label: "Duration", render: (row) => seconds(row.duration_seconds) },
     { key: "parent_id", label: "Started by", render: (row) => (row.parent_id ? jobLink(row.parent_id) : "") },
     { key: "created_by", label: "Who" },
