@@ -25,7 +25,7 @@ from typing import Any
 
 MANIFEST = "ui-seed.json"
 # Bumped when the rows' shapes change, so an old seeded folder is not reused.
-SEED_FORMAT = 1
+SEED_FORMAT = 2
 
 KINDS = [  # (kind, id prefix, weight)
     ("training", "train", 55),
@@ -404,6 +404,10 @@ def seed(
             }
         )
     big_job = job_ids[-1]
+    # The big job ran as long as its log took to write (a line every 5 ms).
+    job_rows[-1]["ended_at"] = job_rows[-1]["heartbeat_at"] = job_rows[-1][
+        "started_at"
+    ] + timedelta(milliseconds=5 * log_lines + 500)
 
     # -- model groups and versions, each from a Completed training job ------------------------
     n_groups = max(1, -(-versions // 100))
@@ -540,7 +544,8 @@ def seed(
         for step in range(1, per_series + 1):
             if len(metric_rows) == metric_points:
                 break
-            value = 0.6 / (1 + step / 800) + rng.uniform(-0.005, 0.005)
+            scale = 0.6 if name.startswith("train") else 0.66
+            value = scale / (1 + step / 800) + rng.uniform(-0.005, 0.005)
             metric_rows.append({"job_id": big_job, "name": name, "step": step, "value": value})
 
     # -- the writes: one transaction, executemany per table -----------------------------------
