@@ -22,6 +22,10 @@ rather than compete. Results: ``benchmarks/out/ui.json`` and Markdown tables on 
 
     python benchmarks/ui.py --jobs 100000 --versions 10000 --datasets 1000
     python benchmarks/ui.py --quick          # 5,000 jobs, fewer calls: a smoke run
+
+MLflow's venv, made once (3.18.0 needs an ``mlflow-tracing`` 3.18.0 this machine's index lacks)::
+
+    python3 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow==3.17.2
 """
 
 from __future__ import annotations
