@@ -417,31 +417,40 @@ class UserService:
                 token_row.revoked_at = now()
             return self._start_session(session, session.get(UserRow, token_row.user_id))
 
+    def _signed_in(self, secret: str, purpose: str) -> tuple[User, str]:
+        """The user a live session or token belongs to, and its CSRF token. A read; its use is
+        written at most once a minute (a session's idle limit slides then), so a page's many
+        requests do not each take the store's write lock."""
+        with self._ws.store.read() as session:
+            row = self._token_row(session, secret, (purpose,))
+            user = session.get(UserRow, row.user_id)
+            self._check_active(user)
+            found, csrf, last_used = User._from_row(user), row.csrf or "", row.last_used_at
+            token_id = row.id
+        used = now()
+        if last_used is None or used - last_used > timedelta(seconds=60):
+            values: dict = {"last_used_at": used}
+            if purpose == "session":
+                idle = self._ws.settings.studio_session_idle_seconds
+                values["expires_at"] = used + timedelta(seconds=idle)
+            with self._ws.store.write() as session:
+                session.execute(
+                    update(UserTokenRow)
+                    .where(UserTokenRow.id == token_id, UserTokenRow.revoked_at.is_(None))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+        return found, csrf
+
     def session_user(self, session_token: str) -> tuple[User, str]:
         """The user of a live browser session and its CSRF token; the session's idle time
         starts again. NotSignedIn when it is unknown, ended or expired."""
-        with self._ws.store.write() as session:
-            row = self._token_row(session, session_token, ("session",))
-            user = session.get(UserRow, row.user_id)
-            self._check_active(user)
-            used = now()
-            # Slide the idle limit, at most once a minute per session (fewer writes).
-            if row.last_used_at is None or used - row.last_used_at > timedelta(seconds=60):
-                row.last_used_at = used
-                row.expires_at = used + timedelta(
-                    seconds=self._ws.settings.studio_session_idle_seconds
-                )
-            return User._from_row(user), row.csrf or ""
+        return self._signed_in(session_token, "session")
 
     def token_user(self, token: str) -> User:
         """The user an API token belongs to; NotSignedIn when it is unknown, revoked or
         expired."""
-        with self._ws.store.write() as session:
-            row = self._token_row(session, token, ("token",))
-            user = session.get(UserRow, row.user_id)
-            self._check_active(user)
-            row.last_used_at = now()
-            return User._from_row(user)
+        return self._signed_in(token, "token")[0]
 
     def sign_out(self, session_token: str) -> None:
         with self._ws.store.write() as session:
