@@ -17,6 +17,9 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
+# The largest offset a database's LIMIT .. OFFSET takes (a signed 64-bit integer): a larger one
+# would fail in the driver (a 500) rather than answer an empty page.
+MAX_OFFSET = 2**63 - 1 - MAX_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class Page(Generic[T]):
 
 
 def check_page(limit: int | None, offset: int | None) -> tuple[int, int]:
-    """``(limit, offset)`` checked: a limit of 1 to 500 (default 50) and an offset of 0 or more."""
+    """``(limit, offset)`` checked: a limit of 1 to 500 (default 50) and an offset from 0 to
+    :data:`MAX_OFFSET`."""
     limit = DEFAULT_PAGE_SIZE if limit is None else limit
     offset = 0 if offset is None else offset
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
@@ -54,9 +58,10 @@ def check_page(limit: int | None, offset: int | None) -> tuple[int, int]:
             code="page.bad-limit",
             field="limit",
         )
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise ConfigError(
-            f"A page's offset is a whole number of items from 0 on. Got offset={offset!r}.",
+            f"A page's offset is a whole number of items from 0 to {MAX_OFFSET}. Got "
+            f"offset={offset!r}.",
             code="page.bad-offset",
             field="offset",
         )
