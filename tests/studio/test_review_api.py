@@ -30,3 +30,21 @@ def test_a_query_box_offset_past_a_64_bit_integer_is_a_400(api_as):
 )
 def test_a_version_past_a_64_bit_integer_is_a_400(api_as, path):
     _refused(api_as("viewer").get(path), 400, "name.invalid-ref")
+
+
+def test_the_query_box_runs_one_select_only(api_as):
+    viewer = api_as("viewer")
+    sneaked = "SELECT 1) AS x; CREATE TABLE y AS SELECT 1; SELECT * FROM (SELECT 1"
+    _refused(viewer.post("/data/query", json={"sql": sneaked}), 400, "data.bad-query")
+    for sql in ("SET memory_limit = '20GB'", "SELECT 1; SELECT 2"):
+        _refused(viewer.post("/data/query", json={"sql": sql}), 400, "data.not-a-select")
+
+
+def test_a_slow_query_box_query_is_stopped_as_a_400(api_as, ws, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr("kiln.data._catalog.QUERY_SECONDS", 0.5)
+    ws.data.ingest(pd.DataFrame({"a": range(2000)}), name="t")
+    sql = "SELECT sum(x.a * y.a * z.a) FROM t x, t y, t z"
+    answer = api_as("viewer").post("/data/query", json={"sql": sql})
+    _refused(answer, 400, "data.query-timeout")
