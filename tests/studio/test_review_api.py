@@ -48,3 +48,13 @@ def test_a_slow_query_box_query_is_stopped_as_a_400(api_as, ws, monkeypatch):
     sql = "SELECT sum(x.a * y.a * z.a) FROM t x, t y, t z"
     answer = api_as("viewer").post("/data/query", json={"sql": sql})
     _refused(answer, 400, "data.query-timeout")
+
+
+def test_an_admin_cannot_demote_or_disable_the_last_admin_from_studio(api_as, ws):
+    admin = api_as("admin")
+    for change in ({"role": "viewer"}, {"disabled": True}):
+        answer = admin.patch("/users/admin", json=change)
+        _refused(answer, 409, "users.last-admin")
+    assert ws.users.get("admin").role == "admin"
+    events = ws.audit.page(action="users.change").items
+    assert [e.outcome for e in events[:2]] == ["failed", "failed"]

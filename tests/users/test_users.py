@@ -146,3 +146,20 @@ def test_the_audit_log_pages_newest_first_and_filters(ws):
     assert ws.audit.page(q="%").total == 0
     second = ws.audit.page(limit=3, offset=3, sort="id")
     assert [e.target for e in second.items] == ["churn:3", "churn:4", "churn:5"]
+
+
+def test_the_last_active_admin_cannot_be_demoted_or_disabled(ws):
+    ws.users.add("root", role="admin")
+    for change in (lambda: ws.users.set_role("root", "approver"), lambda: ws.users.disable("root")):
+        with pytest.raises(StateError) as caught:
+            change()
+        assert caught.value.code == "users.last-admin"
+    assert ws.users.get("root").role == "admin" and ws.users.get("root").active
+    ws.users.add("second", role="admin")
+    ws.users.disable("second")  # a disabled admin does not count as one left
+    with pytest.raises(StateError):
+        ws.users.set_role("root", "viewer")
+    ws.users.enable("second")
+    assert ws.users.set_role("root", "viewer").role == "viewer"
+    with pytest.raises(StateError):
+        ws.users.disable("second")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from kiln.errors import AccessDenied, ConfigError, NotFound, NotSignedIn, StateError
 from kiln.store import Page, UserRow, UserTokenRow, like_pattern, new_id, now, paged, who
@@ -42,6 +42,7 @@ MIN_PASSWORD_LENGTH = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 LOGIN_LINK_SECONDS = 600.0
 _TOKEN_PREFIX = "kilnu_"
+_ARTICLE = {"viewer": "a", "scientist": "a", "approver": "an", "admin": "an"}
 
 
 @dataclass(frozen=True)
@@ -254,9 +255,12 @@ class UserService:
             )
 
     def set_role(self, name: str, role: str) -> User:
+        """Give ``name`` ``role``; the last active admin keeps theirs (``users.last-admin``)."""
         check_role(role)
         with self._ws.store.write() as session:
             row = self._row(session, name)
+            if role != "admin":
+                self._keep_an_admin(session, row, f"make {name} {_ARTICLE[role]} {role}")
             row.role = role
             session.flush()
             return User._from_row(row)
@@ -275,11 +279,30 @@ class UserService:
         """Disable a user: every session and token of theirs stops working at once."""
         with self._ws.store.write() as session:
             row = self._row(session, name)
+            self._keep_an_admin(session, row, f"disable {name}")
             if row.disabled_at is None:
                 row.disabled_at = now()
             self._revoke(session, row.id, purposes=("session", "login", "token"))
             session.flush()
             return User._from_row(row)
+
+    def _keep_an_admin(self, session, row: UserRow, doing: str) -> None:
+        """Refuse a change that would leave no active admin: nobody could manage users from
+        Studio any more (the workspace's owner would have to use the CLI on its machine)."""
+        if row.role != "admin" or row.disabled_at is not None:
+            return
+        others = session.scalar(
+            select(func.count())
+            .select_from(UserRow)
+            .where(UserRow.role == "admin", UserRow.disabled_at.is_(None), UserRow.id != row.id)
+        )
+        if not others:
+            raise StateError(
+                f"Cannot {doing}: {row.name} is the last active admin, and a workspace keeps "
+                "one to manage its users. Make another user an admin first ('kiln users "
+                f"set-role NAME admin').",
+                code="users.last-admin",
+            )
 
     def enable(self, name: str) -> User:
         with self._ws.store.write() as session:
