@@ -58,3 +58,15 @@ def test_an_admin_cannot_demote_or_disable_the_last_admin_from_studio(api_as, ws
     assert ws.users.get("admin").role == "admin"
     events = ws.audit.page(action="users.change").items
     assert [e.outcome for e in events[:2]] == ["failed", "failed"]
+
+
+def test_a_change_that_fails_with_a_bug_is_still_audited(api_as, ws, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(type(ws.users), "create_token", broken)
+    answer = api_as("admin").post("/users/viewer/tokens")
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "internal"
+    event = ws.audit.page(action="users.token").items[0]
+    assert (event.outcome, event.detail["error"]) == ("failed", "internal")
