@@ -163,3 +163,46 @@ def test_the_last_active_admin_cannot_be_demoted_or_disabled(ws):
     assert ws.users.set_role("root", "viewer").role == "viewer"
     with pytest.raises(StateError):
         ws.users.disable("second")
+
+
+def test_checking_a_token_or_session_waits_for_no_writer_within_a_minute_of_its_last_use(ws):
+    import threading
+
+    ws.users.add("ana", role="viewer", password="ana-password")
+    token = ws.users.create_token("ana").token
+    grant = ws.users.sign_in("ana", "ana-password")
+    ws.users.token_user(token)
+    ws.users.session_user(grant.session)  # each use noted once: the next minute's are reads
+    checked = []
+    with ws.store.write() as session:
+        session.execute(update(UserRow).where(UserRow.name == "ana").values(created_by="x"))
+        # Another writer (a job, a deploy) holds the store's write lock meanwhile.
+        thread = threading.Thread(
+            target=lambda: checked.extend(
+                [ws.users.token_user(token).name, ws.users.session_user(grant.session)[0].name]
+            ),
+            daemon=True,
+        )
+        thread.start()
+        thread.join(timeout=5)
+        assert not thread.is_alive(), "a token check queued behind another writer"
+    assert checked == ["ana", "ana"]
+
+
+def test_a_tokens_last_use_is_written_at_most_once_a_minute(ws):
+    ws.users.add("ana", role="viewer")
+    token = ws.users.create_token("ana")
+
+    def last_used():
+        with ws.store.read() as session:
+            return session.get(UserTokenRow, token.id).last_used_at
+
+    ws.users.token_user(token.token)
+    first = last_used()
+    assert first is not None
+    ws.users.token_user(token.token)
+    assert last_used() == first
+    with ws.store.write() as session:
+        session.get(UserTokenRow, token.id).last_used_at = first - timedelta(seconds=61)
+    ws.users.token_user(token.token)
+    assert last_used() > first

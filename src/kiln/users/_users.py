@@ -42,6 +42,8 @@ MIN_PASSWORD_LENGTH = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 LOGIN_LINK_SECONDS = 600.0
 _TOKEN_PREFIX = "kilnu_"
+# A token's last use is written at most this often (a session's idle limit slides with it).
+_TOUCH_SECONDS = 60
 _ARTICLE = {"viewer": "a", "scientist": "a", "approver": "an", "admin": "an"}
 
 
@@ -443,28 +445,46 @@ class UserService:
     def session_user(self, session_token: str) -> tuple[User, str]:
         """The user of a live browser session and its CSRF token; the session's idle time
         starts again. NotSignedIn when it is unknown, ended or expired."""
-        with self._ws.store.write() as session:
+        with self._ws.store.read() as session:
             row = self._token_row(session, session_token, ("session",))
             user = session.get(UserRow, row.user_id)
             self._check_active(user)
-            used = now()
-            # Slide the idle limit, at most once a minute per session (fewer writes).
-            if row.last_used_at is None or used - row.last_used_at > timedelta(seconds=60):
-                row.last_used_at = used
-                row.expires_at = used + timedelta(
-                    seconds=self._ws.settings.studio_session_idle_seconds
-                )
-            return User._from_row(user), row.csrf or ""
+            found, csrf, token_id, last = (
+                User._from_row(user),
+                row.csrf or "",
+                row.id,
+                row.last_used_at,
+            )
+        self._touch(token_id, last, slide=True)
+        return found, csrf
 
     def token_user(self, token: str) -> User:
         """The user an API token belongs to; NotSignedIn when it is unknown, revoked or
         expired."""
-        with self._ws.store.write() as session:
+        with self._ws.store.read() as session:
             row = self._token_row(session, token, ("token",))
             user = session.get(UserRow, row.user_id)
             self._check_active(user)
-            row.last_used_at = now()
-            return User._from_row(user)
+            found, token_id, last = User._from_row(user), row.id, row.last_used_at
+        self._touch(token_id, last, slide=False)
+        return found
+
+    def _touch(self, token_id: str, last_used: datetime | None, *, slide: bool) -> None:
+        """Note a token's use (and slide a session's idle limit), at most once a minute: every
+        request is checked by a read, and only one a minute per token waits for the store's
+        write lock (a request while a job writes, or under load, would otherwise queue)."""
+        used = now()
+        if last_used is not None and used - last_used <= timedelta(seconds=_TOUCH_SECONDS):
+            return
+        with self._ws.store.write() as session:
+            row = session.get(UserTokenRow, token_id)
+            if row is None or row.revoked_at is not None:
+                return
+            row.last_used_at = used
+            if slide:
+                row.expires_at = used + timedelta(
+                    seconds=self._ws.settings.studio_session_idle_seconds
+                )
 
     def sign_out(self, session_token: str) -> None:
         with self._ws.store.write() as session:
