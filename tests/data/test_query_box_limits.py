@@ -58,3 +58,10 @@ def test_a_query_is_held_to_the_memory_limit(small):
     # The setting as the query itself sees it: a real out-of-memory test would take gigabytes.
     page = small.data.query_page("SELECT current_setting('memory_limit')")
     assert page.items[0][0] in ("1.8 GiB", "1.9 GiB", "2.0 GiB", "2 GB")
+
+
+def test_a_page_of_huge_values_is_refused_before_it_is_converted(small):
+    with pytest.raises(ConfigError) as refused:
+        small.data.query_page("SELECT repeat('x', 1000000) AS s FROM range(100)", limit=100)
+    assert refused.value.code == "data.page-too-large"
+    assert len(small.data.query_page("SELECT repeat('x', 1000) FROM range(10)").items) == 10

@@ -70,3 +70,9 @@ def test_a_change_that_fails_with_a_bug_is_still_audited(api_as, ws, monkeypatch
     assert answer.json()["error"] == "internal"
     event = ws.audit.page(action="users.token").items[0]
     assert (event.outcome, event.detail["error"]) == ("failed", "internal")
+
+
+def test_a_query_box_page_of_huge_values_is_a_400(api_as):
+    sql = "SELECT repeat('x', 1000000) AS s FROM range(100)"
+    answer = api_as("viewer").post("/data/query", json={"sql": sql, "limit": 100})
+    _refused(answer, 400, "data.page-too-large")

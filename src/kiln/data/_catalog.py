@@ -53,6 +53,9 @@ __all__ = ["DataCatalog", "DatasetVersion", "json_rows"]
 # for good.
 QUERY_SECONDS = 30.0
 QUERY_MEMORY = "2GB"
+# The most one page of the query box's rows may hold (as Arrow buffers): a page of long strings
+# would otherwise become gigabytes of pandas objects and JSON in the server.
+QUERY_PAGE_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -436,9 +439,9 @@ class DataCatalog:
             timer.start()
             try:
                 wrapped = f"SELECT * FROM (\n{rewritten}\n) AS query_rows"
-                result = connection.execute(f"{wrapped} LIMIT {limit} OFFSET {offset}")
-                columns = [d[0] for d in result.description]
-                frame = result.df()
+                relation = connection.sql(f"{wrapped} LIMIT {limit} OFFSET {offset}")
+                columns = list(relation.columns)
+                frame = _page_frame(connection, relation)
                 total = connection.execute(f"SELECT count(*) FROM (\n{rewritten}\n)").fetchone()
             except duckdb.InterruptException as exc:
                 raise ConfigError(
@@ -639,6 +642,25 @@ def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str], dict[
                 views.setdefault(name, name)
         index += 1
     return "".join(pieces) + sql[done:], views, captures
+
+
+def _page_frame(connection: Any, relation: Any) -> pd.DataFrame:
+    """A page of a query's result as DuckDB's DataFrame, read in batches and refused
+    (``data.page-too-large``) once it passes :data:`QUERY_PAGE_BYTES`."""
+    batches, size = [], 0
+    reader = relation.to_arrow_reader(100)
+    for batch in reader:
+        size += batch.nbytes
+        if size > QUERY_PAGE_BYTES:
+            raise ConfigError(
+                f"A page of this query holds more than {QUERY_PAGE_BYTES // 2**20} MB. Ask for "
+                "fewer rows (limit) or fewer, shorter columns (left(text, 200), no blobs).",
+                code="data.page-too-large",
+            )
+        batches.append(batch)
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    # Back through DuckDB, so the values convert exactly as a query's .df() converts them.
+    return connection.from_arrow(table).df()
 
 
 def _check_one_select(connection: Any, sql: str) -> None:
