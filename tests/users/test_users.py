@@ -206,3 +206,20 @@ def test_a_tokens_last_use_is_written_at_most_once_a_minute(ws):
         session.get(UserTokenRow, token.id).last_used_at = first - timedelta(seconds=61)
     ws.users.token_user(token.token)
     assert last_used() > first
+
+
+def test_signing_in_as_an_unknown_user_costs_the_same_hash_as_a_wrong_password(ws, monkeypatch):
+    from kiln.users import _users
+
+    ws.users.add("ana", role="viewer", password="ana-password")
+    ws.users.add("bo", role="viewer")  # no password: signs in by token only
+    checked = []
+    real = _users.password_matches
+    monkeypatch.setattr(
+        _users, "password_matches", lambda *args: checked.append(args[1][:6]) or real(*args)
+    )
+    for name in ("ana", "nobody", "bo"):
+        with pytest.raises(NotSignedIn) as caught:
+            ws.users.sign_in(name, "wrong-password")
+        assert caught.value.code == "studio.bad-credentials"
+    assert checked == ["scrypt"] * 3

@@ -4,6 +4,7 @@ of which only a SHA-256 is stored."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -125,6 +126,12 @@ def check_role(role: str) -> str:
             field="role",
         )
     return role
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A hash of no one's password, checked when a sign-in names no user with a password."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _digest(secret: str) -> str:
@@ -426,11 +433,11 @@ class UserService:
         """A browser session for ``name`` when ``password`` is theirs."""
         with self._ws.store.write() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name))
-            if (
-                row is None
-                or row.password_hash is None
-                or not password_matches(str(password), row.password_hash)
-            ):
+            stored = row.password_hash if row is not None else None
+            # An unknown name (or one without a password) costs the same scrypt as a wrong
+            # password: the answer's time does not tell which names exist.
+            matches = password_matches(str(password), stored or _decoy_hash())
+            if stored is None or not matches:
                 raise NotSignedIn("Wrong user name or password.", code="studio.bad-credentials")
             return self._start_session(session, row)
 
