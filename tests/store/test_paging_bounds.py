@@ -28,3 +28,10 @@ def test_a_version_that_is_no_plain_64_bit_number_is_an_invalid_reference(ref):
     with pytest.raises(ConfigError) as refused:
         parse_ref(ref, what="data set")
     assert refused.value.code == "name.invalid-ref"
+
+
+def test_a_search_text_past_500_characters_is_refused(ws):
+    with pytest.raises(ConfigError) as refused:
+        ws.data.page(q="a" * 60_000)
+    assert refused.value.code == "page.long-search"
+    assert ws.data.page(q="a" * 500).total == 0

@@ -76,3 +76,9 @@ def test_a_query_box_page_of_huge_values_is_a_400(api_as):
     sql = "SELECT repeat('x', 1000000) AS s FROM range(100)"
     answer = api_as("viewer").post("/data/query", json={"sql": sql, "limit": 100})
     _refused(answer, 400, "data.page-too-large")
+
+
+@pytest.mark.parametrize("path", ["/search", "/data", "/models", "/audit", "/users"])
+def test_a_search_text_too_long_for_a_like_pattern_is_a_400(api_as, path):
+    answer = api_as("admin").get(path, params={"q": "a" * 60_000})
+    _refused(answer, 400, "page.long-search")

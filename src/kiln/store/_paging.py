@@ -20,6 +20,7 @@ DEFAULT_PAGE_SIZE = 50
 # The largest offset a database's LIMIT .. OFFSET takes (a signed 64-bit integer): a larger one
 # would fail in the driver (a 500) rather than answer an empty page.
 MAX_OFFSET = 2**63 - 1 - MAX_PAGE_SIZE
+MAX_SEARCH_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,15 @@ def paged(
 
 def like_pattern(text: str) -> str:
     """A LIKE pattern that finds ``text`` anywhere, its own ``%`` and ``_`` taken literally
-    (use with ``escape="\\\\"``)."""
+    (use with ``escape="\\\\"``). Text past :data:`MAX_SEARCH_LENGTH` characters is refused
+    (``page.long-search``): SQLite fails on a pattern past 50,000 bytes, and no name is that
+    long."""
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise ConfigError(
+            f"A search text is at most {MAX_SEARCH_LENGTH} characters; got {len(text)}. Search "
+            "for a shorter part of the name.",
+            code="page.long-search",
+            field="q",
+        )
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
