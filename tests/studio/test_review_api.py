@@ -82,3 +82,14 @@ def test_a_query_box_page_of_huge_values_is_a_400(api_as):
 def test_a_search_text_too_long_for_a_like_pattern_is_a_400(api_as, path):
     answer = api_as("admin").get(path, params={"q": "a" * 60_000})
     _refused(answer, 400, "page.long-search")
+
+
+def test_a_wrong_password_is_recorded_in_the_audit_log(studio, users, ws):
+    import httpx
+
+    with httpx.Client(base_url=f"{studio.url}/api", timeout=60) as client:
+        answer = client.post("/session", json={"name": "admin", "password": "guess-guess"})
+    _refused(answer, 401, "studio.bad-credentials")
+    event = ws.audit.page(action="session.sign-in").items[0]
+    assert (event.target, event.outcome) == ("admin", "refused")
+    assert event.detail == {"error": "studio.bad-credentials"}
