@@ -31,3 +31,16 @@ def test_rolling_back_to_a_revision_past_any_number_is_not_found(trained, to):
     with pytest.raises(NotFound) as refused:
         ws.endpoints.rollback("churn", to=to)
     assert refused.value.code == "endpoints.no-such-revision"
+
+
+@pytest.mark.parametrize("text", ["9" * 400, "9" * 400 + "d", "4000d"])
+def test_a_duration_past_ten_years_is_refused(text):
+    from kiln.endpoints import parse_duration, parse_strategy
+
+    with pytest.raises(ConfigError) as refused:
+        parse_duration(text, what="bake")
+    assert refused.value.code == "endpoints.bad-duration"
+    with pytest.raises(ConfigError) as refused:
+        parse_strategy(f"canary:10%:{text}")
+    assert refused.value.code == "endpoints.bad-strategy"
+    assert parse_duration("3650d") == 3650 * 86400

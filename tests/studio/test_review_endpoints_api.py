@@ -25,3 +25,17 @@ def test_rolling_back_to_a_huge_revision_is_a_404_and_audited(api_as, ws):
     assert answer.status_code == 404, answer.text
     assert answer.json()["error"] == "endpoints.no-such-revision"
     assert ws.audit.page(action="endpoint.rollback").items[0].outcome == "failed"
+
+
+def test_a_canary_bake_of_infinity_is_a_400_and_starts_no_job(api_as, ws):
+    answer = api_as("admin").post(
+        "/endpoints/churn/deploy",
+        json={
+            "model": "churn:1",
+            "strategy": "canary:10%:" + "9" * 400 + "s",
+            "allow_unapproved": True,
+        },
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "endpoints.bad-strategy"
+    assert ws.endpoints.get("churn").to_dict().get("active_deployment") is None
