@@ -8,6 +8,9 @@ import re
 from kiln.errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+# ASCII digits only (str.isdigit also takes '²', which int() refuses), and few enough of them to
+# fit the database's 64-bit integer column.
+VERSION_PATTERN = re.compile(r"^[0-9]{1,18}$")
 
 
 def check_name(name: str, *, what: str) -> str:
@@ -28,10 +31,10 @@ def parse_ref(ref: str, *, what: str) -> tuple[str, int | None]:
     name, sep, version = _split(ref)
     if not sep:
         return check_name(name, what=what), None
-    if not version.isdigit() or int(version) < 1:
+    if not VERSION_PATTERN.match(version) or int(version) < 1:
         raise ConfigError(
-            f"Invalid {what} reference {ref!r}: the version after {sep!r} must be a whole number "
-            f"from 1 up, e.g. '{name}:1'.",
+            f"Invalid {what} reference {ref[:200]!r}: the version after {sep!r} must be a whole "
+            f"number from 1 up (at most 18 digits), e.g. '{name[:100]}:1'.",
             code="name.invalid-ref",
         )
     return check_name(name, what=what), int(version)

@@ -146,3 +146,80 @@ def test_the_audit_log_pages_newest_first_and_filters(ws):
     assert ws.audit.page(q="%").total == 0
     second = ws.audit.page(limit=3, offset=3, sort="id")
     assert [e.target for e in second.items] == ["churn:3", "churn:4", "churn:5"]
+
+
+def test_the_last_active_admin_cannot_be_demoted_or_disabled(ws):
+    ws.users.add("root", role="admin")
+    for change in (lambda: ws.users.set_role("root", "approver"), lambda: ws.users.disable("root")):
+        with pytest.raises(StateError) as caught:
+            change()
+        assert caught.value.code == "users.last-admin"
+    assert ws.users.get("root").role == "admin" and ws.users.get("root").active
+    ws.users.add("second", role="admin")
+    ws.users.disable("second")  # a disabled admin does not count as one left
+    with pytest.raises(StateError):
+        ws.users.set_role("root", "viewer")
+    ws.users.enable("second")
+    assert ws.users.set_role("root", "viewer").role == "viewer"
+    with pytest.raises(StateError):
+        ws.users.disable("second")
+
+
+def test_checking_a_token_or_session_waits_for_no_writer_within_a_minute_of_its_last_use(ws):
+    import threading
+
+    ws.users.add("ana", role="viewer", password="ana-password")
+    token = ws.users.create_token("ana").token
+    grant = ws.users.sign_in("ana", "ana-password")
+    ws.users.token_user(token)
+    ws.users.session_user(grant.session)  # each use noted once: the next minute's are reads
+    checked = []
+    with ws.store.write() as session:
+        session.execute(update(UserRow).where(UserRow.name == "ana").values(created_by="x"))
+        # Another writer (a job, a deploy) holds the store's write lock meanwhile.
+        thread = threading.Thread(
+            target=lambda: checked.extend(
+                [ws.users.token_user(token).name, ws.users.session_user(grant.session)[0].name]
+            ),
+            daemon=True,
+        )
+        thread.start()
+        thread.join(timeout=5)
+        assert not thread.is_alive(), "a token check queued behind another writer"
+    assert checked == ["ana", "ana"]
+
+
+def test_a_tokens_last_use_is_written_at_most_once_a_minute(ws):
+    ws.users.add("ana", role="viewer")
+    token = ws.users.create_token("ana")
+
+    def last_used():
+        with ws.store.read() as session:
+            return session.get(UserTokenRow, token.id).last_used_at
+
+    ws.users.token_user(token.token)
+    first = last_used()
+    assert first is not None
+    ws.users.token_user(token.token)
+    assert last_used() == first
+    with ws.store.write() as session:
+        session.get(UserTokenRow, token.id).last_used_at = first - timedelta(seconds=61)
+    ws.users.token_user(token.token)
+    assert last_used() > first
+
+
+def test_signing_in_as_an_unknown_user_costs_the_same_hash_as_a_wrong_password(ws, monkeypatch):
+    from kiln.users import _users
+
+    ws.users.add("ana", role="viewer", password="ana-password")
+    ws.users.add("bo", role="viewer")  # no password: signs in by token only
+    checked = []
+    real = _users.password_matches
+    monkeypatch.setattr(
+        _users, "password_matches", lambda *args: checked.append(args[1][:6]) or real(*args)
+    )
+    for name in ("ana", "nobody", "bo"):
+        with pytest.raises(NotSignedIn) as caught:
+            ws.users.sign_in(name, "wrong-password")
+        assert caught.value.code == "studio.bad-credentials"
+    assert checked == ["scrypt"] * 3

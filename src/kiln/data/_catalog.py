@@ -6,6 +6,7 @@ import functools
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,15 @@ if TYPE_CHECKING:
     from kiln.context import Context
 
 __all__ = ["DataCatalog", "DatasetVersion", "json_rows"]
+
+# What one query of the Studio query box (:meth:`DataCatalog.query_page`, sandboxed) may take:
+# any signed-in user can send one, so a cross join must not take the server's memory or a core
+# for good.
+QUERY_SECONDS = 30.0
+QUERY_MEMORY = "2GB"
+# The most one page of the query box's rows may hold (as Arrow buffers): a page of long strings
+# would otherwise become gigabytes of pandas objects and JSON in the server.
+QUERY_PAGE_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -396,6 +406,7 @@ class DataCatalog:
         limit: int | None = None,
         offset: int | None = None,
         external_access: bool = False,
+        seconds: float | None = None,
     ) -> Page[list]:
         """One page of a query's rows, JSON-ready (``items``: lists of values; ``columns`` in
         ``extra``), and how many rows the whole query has.
@@ -405,6 +416,11 @@ class DataCatalog:
         large data set pages without loading it. A failing query is the caller's input, so it
         raises :class:`~kiln.errors.ConfigError` (``data.bad-query``, the database's message),
         which the Studio API answers as a 400. Sandboxed as :meth:`query` is.
+
+        The query box is open to every Studio user, so the query must be one ``SELECT`` (a
+        ``SET``, ``COPY``, ``ATTACH`` or a second statement is ``data.not-a-select``), may use at
+        most :data:`QUERY_MEMORY` of memory, and is stopped after ``seconds`` (default
+        :data:`QUERY_SECONDS`) as ``data.query-timeout``.
         """
         limit, offset = check_page(limit, offset)
         body = sql.strip().rstrip(";").strip()
@@ -412,15 +428,35 @@ class DataCatalog:
             raise ConfigError(
                 "The query is empty. Write one, e.g. SELECT * FROM churn.", code="data.bad-query"
             )
-        with self._duckdb(body, external_access=external_access, bad_query=ConfigError) as (
-            connection,
-            rewritten,
-        ):
-            wrapped = f"SELECT * FROM (\n{rewritten}\n) AS query_rows"
-            result = connection.execute(f"{wrapped} LIMIT {limit} OFFSET {offset}")
-            columns = [d[0] for d in result.description]
-            frame = result.df()
-            total = connection.execute(f"SELECT count(*) FROM (\n{rewritten}\n)").fetchone()[0]
+        import duckdb
+
+        seconds = QUERY_SECONDS if seconds is None else seconds
+        with self._duckdb(
+            body,
+            external_access=external_access,
+            bad_query=ConfigError,
+            memory_limit=None if external_access else QUERY_MEMORY,
+        ) as (connection, rewritten):
+            _check_one_select(connection, rewritten)
+            # DuckDB has no statement timeout: a timer interrupts the connection instead.
+            timer = threading.Timer(seconds, connection.interrupt)
+            timer.start()
+            try:
+                wrapped = f"SELECT * FROM (\n{rewritten}\n) AS query_rows"
+                relation = connection.sql(f"{wrapped} LIMIT {limit} OFFSET {offset}")
+                columns = list(relation.columns)
+                frame = _page_frame(connection, relation)
+                total = connection.execute(f"SELECT count(*) FROM (\n{rewritten}\n)").fetchone()
+            except duckdb.InterruptException as exc:
+                raise ConfigError(
+                    f"The query ran for more than {seconds:g} s and was stopped. Narrow it (a "
+                    "WHERE, fewer joins, an aggregate over fewer rows) or run it yourself with "
+                    "'kiln data query'.",
+                    code="data.query-timeout",
+                ) from exc
+            finally:
+                timer.cancel()
+            total = total[0]
         return Page(
             items=json_rows(frame),
             total=int(total),
@@ -431,7 +467,12 @@ class DataCatalog:
 
     @contextmanager
     def _duckdb(
-        self, sql: str, *, external_access: bool, bad_query: type[KilnError] = DataError
+        self,
+        sql: str,
+        *,
+        external_access: bool,
+        bad_query: type[KilnError] = DataError,
+        memory_limit: str | None = None,
     ) -> Iterator[tuple[Any, str]]:
         """A DuckDB connection with the views ``sql`` names, and ``sql`` rewritten to use them;
         DuckDB's errors raised as kiln's (``bad_query`` for a query that fails)."""
@@ -450,6 +491,8 @@ class DataCatalog:
                 # the lock keeps the query from turning access back on (SET ...).
                 allowed = ", ".join(_sql_string(path) for path in paths.values())
                 connection.execute(f"SET allowed_paths = [{allowed}]")
+                if memory_limit is not None:
+                    connection.execute(f"SET memory_limit = {_sql_string(memory_limit)}")
                 connection.execute("SET enable_external_access = false")
                 connection.execute("SET lock_configuration = true")
             for view, path in paths.items():
@@ -603,6 +646,39 @@ def _rewrite_refs(sql: str, names: set[str]) -> tuple[str, dict[str, str], dict[
                 views.setdefault(name, name)
         index += 1
     return "".join(pieces) + sql[done:], views, captures
+
+
+def _page_frame(connection: Any, relation: Any) -> pd.DataFrame:
+    """A page of a query's result as DuckDB's DataFrame, read in batches and refused
+    (``data.page-too-large``) once it passes :data:`QUERY_PAGE_BYTES`."""
+    batches, size = [], 0
+    reader = relation.to_arrow_reader(100)
+    for batch in reader:
+        size += batch.nbytes
+        if size > QUERY_PAGE_BYTES:
+            raise ConfigError(
+                f"A page of this query holds more than {QUERY_PAGE_BYTES // 2**20} MB. Ask for "
+                "fewer rows (limit) or fewer, shorter columns (left(text, 200), no blobs).",
+                code="data.page-too-large",
+            )
+        batches.append(batch)
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    # Back through DuckDB, so the values convert exactly as a query's .df() converts them.
+    return connection.from_arrow(table).df()
+
+
+def _check_one_select(connection: Any, sql: str) -> None:
+    """Refuse anything but one SELECT (WITH, VALUES and FROM-first queries are SELECTs)."""
+    import duckdb
+
+    statements = connection.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(statement.type.name for statement in statements)
+        raise ConfigError(
+            f"The query box runs one SELECT; this is {kinds or 'no statement'}. Write one query "
+            "(SELECT ..., WITH ... SELECT ..., FROM churn) without ';' between statements.",
+            code="data.not-a-select",
+        )
 
 
 def _sql_string(value: str) -> str:

@@ -379,13 +379,20 @@ class EndpointService:
             refuse_multi_model(row.config, name, "roll back to earlier variants")
             _refuse_during_rollout(row)
             target_revision = row.revision - 1 if to is None else to
-            target = session.scalars(
-                select(DeploymentRow).where(
-                    (DeploymentRow.endpoint_id == row.id)
-                    & (DeploymentRow.revision == target_revision)
-                )
-            ).first()
-            if target is None or target_revision >= row.revision:
+            # Only revisions before the current one are read: a number past the column's
+            # 64-bit range would fail in the driver.
+            earlier = 1 <= target_revision < row.revision
+            target = (
+                session.scalars(
+                    select(DeploymentRow).where(
+                        (DeploymentRow.endpoint_id == row.id)
+                        & (DeploymentRow.revision == target_revision)
+                    )
+                ).first()
+                if earlier
+                else None
+            )
+            if target is None:
                 raise NotFound(
                     f"Endpoint {name!r} has no earlier revision {target_revision} to roll back "
                     f"to (it is at revision {row.revision}). See 'kiln endpoints history {name}'.",
@@ -511,6 +518,7 @@ class EndpointService:
         """Each variant's serving figures over the last ``seconds`` (or from ``since``; both
         None: everything recorded), summed over every server that served it."""
         self.get(name)
+        _check_seconds(seconds)
         stats = variant_stats(self._ws.store, name, since=since, seconds=seconds)
         return {variant: s.to_dict() for variant, s in sorted(stats.items())}
 
@@ -523,6 +531,7 @@ class EndpointService:
 
         endpoint = self.get(name)
         refuse_multi_model(endpoint.config, name, "compare variants")
+        _check_seconds(seconds)
         metrics = self.metrics(name, seconds=seconds)
         since = f"{seconds:g}s" if seconds is not None else None
         capture = self._ws.data.capture(name, since=since)
@@ -553,6 +562,7 @@ class EndpointService:
     def _shadow_figures(self, name: str, seconds: float | None) -> tuple[dict, dict, str]:
         endpoint = self.get(name)
         refuse_multi_model(endpoint.config, name, "report on a shadow test")
+        _check_seconds(seconds)
         shadow = shadow_variant(endpoint.variants)
         if shadow is None:
             raise StateError(
@@ -1011,6 +1021,28 @@ def _scaling_sections(serverless: bool, max_concurrency, idle_timeout) -> dict:
 
 def _onoff(value: dict | None) -> str:
     return "off" if value is None else "on " + ", ".join(f"{k}={v}" for k, v in value.items())
+
+
+# The longest window a figure may look back over (ten years); None looks at everything.
+MAX_WINDOW_SECONDS = 10 * 366 * 86400.0
+
+
+def _check_seconds(seconds: float | None) -> None:
+    """A look-back window is None or a finite number of seconds above 0 (NaN, infinity or a
+    window past ``datetime``'s range would fail as a 500)."""
+    if seconds is None:
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        ok = False
+    else:
+        ok = 0 < seconds <= MAX_WINDOW_SECONDS
+    if not ok:
+        raise ConfigError(
+            f"A window is a number of seconds above 0 and at most ten years "
+            f"({MAX_WINDOW_SECONDS:.0f}), or none for everything recorded. Got {seconds!r}.",
+            code="endpoints.bad-window",
+            field="seconds",
+        )
 
 
 def _unapproved_note(version, allow_unapproved: bool) -> str | None:

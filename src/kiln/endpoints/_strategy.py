@@ -20,6 +20,8 @@ GRAMMAR = (
     "a duration such as 30s, 5m or 1h (e.g. canary:10%:5m, linear:25%:2m, blue-green:10m)"
 )
 DEFAULT_BLUE_GREEN_BAKE = 300.0
+# The longest duration read: beyond it a bake, a window or a timeout is a typo (or infinity).
+MAX_DURATION_SECONDS = 10 * 366 * 86400.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -40,14 +42,21 @@ class Strategy:
 
 
 def parse_duration(text: str, *, what: str = "duration") -> float:
-    """``"5m"`` → 300.0; a bare number is seconds."""
+    """``"5m"`` → 300.0; a bare number is seconds; at most ten years."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", text or "")
     if not match:
         raise ConfigError(
             f"Cannot read the {what} {text!r}: write a number with a unit, e.g. 30s, 5m, 1h or 1d.",
             code="endpoints.bad-duration",
         )
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds > MAX_DURATION_SECONDS:  # a number of 309 digits reads as infinity
+        raise ConfigError(
+            f"The {what} {text[:40]!r} is longer than ten years; write a shorter one, e.g. 30s, "
+            "5m, 1h or 1d.",
+            code="endpoints.bad-duration",
+        )
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, profile
-from kiln.reports import library_digest, split_library, write
+from kiln.reports import join_library, library_digest, split_library, write
 from kiln.store import DatasetProfileRow, new_id, now, who
 
 if TYPE_CHECKING:
@@ -56,6 +56,14 @@ class DatasetProfile:
         # the copy shares plotly.js with its folder's reports
         library = self.library_path.read_text("utf-8") if self.library_path else None
         return write(path, self.html_path.read_text(encoding="utf-8"), library=library)
+
+    def page(self) -> str:
+        """The report as one self-contained page (plotly.js inlined again), for a server to
+        answer in a sandboxed frame, where the page could not fetch the file beside it."""
+        page = self.html_path.read_text("utf-8")
+        if self.library_path is None:
+            return page
+        return join_library(page, self.library_path.read_text("utf-8"))
 
     @property
     def default_filename(self) -> str:

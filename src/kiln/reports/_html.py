@@ -257,6 +257,19 @@ def split_library(content: str) -> tuple[str, str | None]:
     return content[:start] + tag + content[end:], library
 
 
+def join_library(content: str, library: str) -> str:
+    """A page from ``split_library`` with its plotly.js ``library`` inlined again, as ``render``
+    made it: one self-contained page, for a server to answer without the file beside it."""
+    import re
+
+    return re.sub(
+        r'<script src="plotly-[0-9a-f]+\.min\.js" data-sha256="[0-9a-f]{64}">',
+        lambda _: _INLINE_LIBRARY + library,
+        content,
+        count=1,
+    )
+
+
 def library_digest(page: str) -> str | None:
     """The SHA-256 of the plotly.js that a page from ``split_library`` loads."""
     import re

@@ -17,6 +17,10 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
+# The largest offset a database's LIMIT .. OFFSET takes (a signed 64-bit integer): a larger one
+# would fail in the driver (a 500) rather than answer an empty page.
+MAX_OFFSET = 2**63 - 1 - MAX_PAGE_SIZE
+MAX_SEARCH_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class Page(Generic[T]):
 
 
 def check_page(limit: int | None, offset: int | None) -> tuple[int, int]:
-    """``(limit, offset)`` checked: a limit of 1 to 500 (default 50) and an offset of 0 or more."""
+    """``(limit, offset)`` checked: a limit of 1 to 500 (default 50) and an offset from 0 to
+    :data:`MAX_OFFSET`."""
     limit = DEFAULT_PAGE_SIZE if limit is None else limit
     offset = 0 if offset is None else offset
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
@@ -54,9 +59,10 @@ def check_page(limit: int | None, offset: int | None) -> tuple[int, int]:
             code="page.bad-limit",
             field="limit",
         )
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise ConfigError(
-            f"A page's offset is a whole number of items from 0 on. Got offset={offset!r}.",
+            f"A page's offset is a whole number of items from 0 to {MAX_OFFSET}. Got "
+            f"offset={offset!r}.",
             code="page.bad-offset",
             field="offset",
         )
@@ -104,6 +110,15 @@ def paged(
 
 def like_pattern(text: str) -> str:
     """A LIKE pattern that finds ``text`` anywhere, its own ``%`` and ``_`` taken literally
-    (use with ``escape="\\\\"``)."""
+    (use with ``escape="\\\\"``). Text past :data:`MAX_SEARCH_LENGTH` characters is refused
+    (``page.long-search``): SQLite fails on a pattern past 50,000 bytes, and no name is that
+    long."""
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise ConfigError(
+            f"A search text is at most {MAX_SEARCH_LENGTH} characters; got {len(text)}. Search "
+            "for a shorter part of the name.",
+            code="page.long-search",
+            field="q",
+        )
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

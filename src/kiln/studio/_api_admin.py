@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from kiln.errors import ConfigError, NotSignedIn
+from kiln.errors import AccessDenied, ConfigError, NotSignedIn
 from kiln.studio._auth import SESSION_COOKIE, Caller, audited, caller, require, workspace_of
 from kiln.studio._http import json_response
 from kiln.users import SessionGrant
@@ -68,7 +68,18 @@ def sign_in(body: SignIn, request: Request) -> Response:
     if body.token:
         grant = ws.users.sign_in_with_token(body.token)
     elif body.name and body.password is not None:
-        grant = ws.users.sign_in(body.name, body.password)
+        try:
+            grant = ws.users.sign_in(body.name, body.password)
+        except (NotSignedIn, AccessDenied) as exc:
+            # A wrong password is recorded: the audit log shows guessing at a user's password.
+            ws.audit.record(
+                "session.sign-in",
+                body.name[:100],
+                user="nobody (studio)",
+                outcome="refused",
+                detail={"error": exc.code},
+            )
+            raise
     else:
         raise ConfigError(
             "Sign in with 'name' and 'password', or with 'token'.",

@@ -3,7 +3,6 @@ SQL query box, and the search over every kind of record."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -107,18 +106,8 @@ def profile_report(
             f"'kiln data profile {name}:{version}'.",
             code="data.no-profile",
         )
-    page = found.html_path.read_text("utf-8")
-    if found.library_path is not None:
-        # The stored page loads plotly.js from a file beside it; the frame's opaque origin
-        # could not fetch it with the session, so it goes back inline, as the page was made.
-        page = re.sub(
-            r'<script src="plotly-[0-9a-f]+\.min\.js" data-sha256="[0-9a-f]{64}">',
-            lambda _: '<script data-kiln-library="plotly">' + found.library_path.read_text("utf-8"),
-            page,
-            count=1,
-        )
     return Response(
-        page,
+        found.page(),
         media_type="text/html",
         headers={
             "content-security-policy": PROFILE_POLICY,

@@ -111,21 +111,24 @@ def audited(
     detail: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Check ``role``, then run the block as ``who`` (records it writes name them) and record it in
-    the audit log: ``ok``, or ``failed`` with the error's code. The block may add to the yielded
-    dict what the audit event should also hold (the new record's id)."""
+    the audit log: ``ok``, or ``failed`` with the error's code (``internal`` for a bug). The
+    block may add to the yielded dict what the audit event should also hold (the new record's
+    id)."""
     require(ws, who, role, action, target)
     extra: dict[str, Any] = dict(detail or {})
     try:
         with acting_as(who.acting):
             yield extra
-    except KilnError as exc:
+    except Exception as exc:
+        # A bug (a 500) is recorded too: the log shows every change tried, not only the
+        # refusals kiln foresaw.
         ws.audit.record(
             action,
             target,
             reason=reason,
             user=who.acting,
             outcome="failed",
-            detail={**extra, "error": exc.code},
+            detail={**extra, "error": exc.code if isinstance(exc, KilnError) else "internal"},
         )
         raise
     ws.audit.record(action, target, reason=reason, user=who.acting, detail=extra)

@@ -4,6 +4,7 @@ of which only a SHA-256 is stored."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from kiln.errors import AccessDenied, ConfigError, NotFound, NotSignedIn, StateError
 from kiln.store import Page, UserRow, UserTokenRow, like_pattern, new_id, now, paged, who
@@ -42,6 +43,9 @@ MIN_PASSWORD_LENGTH = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 LOGIN_LINK_SECONDS = 600.0
 _TOKEN_PREFIX = "kilnu_"
+# A token's last use is written at most this often (a session's idle limit slides with it).
+_TOUCH_SECONDS = 60
+_ARTICLE = {"viewer": "a", "scientist": "a", "approver": "an", "admin": "an"}
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,12 @@ def check_role(role: str) -> str:
             field="role",
         )
     return role
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A hash of no one's password, checked when a sign-in names no user with a password."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _digest(secret: str) -> str:
@@ -254,9 +264,12 @@ class UserService:
             )
 
     def set_role(self, name: str, role: str) -> User:
+        """Give ``name`` ``role``; the last active admin keeps theirs (``users.last-admin``)."""
         check_role(role)
         with self._ws.store.write() as session:
             row = self._row(session, name)
+            if role != "admin":
+                self._keep_an_admin(session, row, f"make {name} {_ARTICLE[role]} {role}")
             row.role = role
             session.flush()
             return User._from_row(row)
@@ -275,11 +288,30 @@ class UserService:
         """Disable a user: every session and token of theirs stops working at once."""
         with self._ws.store.write() as session:
             row = self._row(session, name)
+            self._keep_an_admin(session, row, f"disable {name}")
             if row.disabled_at is None:
                 row.disabled_at = now()
             self._revoke(session, row.id, purposes=("session", "login", "token"))
             session.flush()
             return User._from_row(row)
+
+    def _keep_an_admin(self, session, row: UserRow, doing: str) -> None:
+        """Refuse a change that would leave no active admin: nobody could manage users from
+        Studio any more (the workspace's owner would have to use the CLI on its machine)."""
+        if row.role != "admin" or row.disabled_at is not None:
+            return
+        others = session.scalar(
+            select(func.count())
+            .select_from(UserRow)
+            .where(UserRow.role == "admin", UserRow.disabled_at.is_(None), UserRow.id != row.id)
+        )
+        if not others:
+            raise StateError(
+                f"Cannot {doing}: {row.name} is the last active admin, and a workspace keeps "
+                "one to manage its users. Make another user an admin first ('kiln users "
+                f"set-role NAME admin').",
+                code="users.last-admin",
+            )
 
     def enable(self, name: str) -> User:
         with self._ws.store.write() as session:
@@ -401,11 +433,11 @@ class UserService:
         """A browser session for ``name`` when ``password`` is theirs."""
         with self._ws.store.write() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name))
-            if (
-                row is None
-                or row.password_hash is None
-                or not password_matches(str(password), row.password_hash)
-            ):
+            stored = row.password_hash if row is not None else None
+            # An unknown name (or one without a password) costs the same scrypt as a wrong
+            # password: the answer's time does not tell which names exist.
+            matches = password_matches(str(password), stored or _decoy_hash())
+            if stored is None or not matches:
                 raise NotSignedIn("Wrong user name or password.", code="studio.bad-credentials")
             return self._start_session(session, row)
 
@@ -417,40 +449,49 @@ class UserService:
                 token_row.revoked_at = now()
             return self._start_session(session, session.get(UserRow, token_row.user_id))
 
-    def _signed_in(self, secret: str, purpose: str) -> tuple[User, str]:
-        """The user a live session or token belongs to, and its CSRF token. A read; its use is
-        written at most once a minute (a session's idle limit slides then), so a page's many
-        requests do not each take the store's write lock."""
-        with self._ws.store.read() as session:
-            row = self._token_row(session, secret, (purpose,))
-            user = session.get(UserRow, row.user_id)
-            self._check_active(user)
-            found, csrf, last_used = User._from_row(user), row.csrf or "", row.last_used_at
-            token_id = row.id
-        used = now()
-        if last_used is None or used - last_used > timedelta(seconds=60):
-            values: dict = {"last_used_at": used}
-            if purpose == "session":
-                idle = self._ws.settings.studio_session_idle_seconds
-                values["expires_at"] = used + timedelta(seconds=idle)
-            with self._ws.store.write() as session:
-                session.execute(
-                    update(UserTokenRow)
-                    .where(UserTokenRow.id == token_id, UserTokenRow.revoked_at.is_(None))
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-        return found, csrf
-
     def session_user(self, session_token: str) -> tuple[User, str]:
         """The user of a live browser session and its CSRF token; the session's idle time
         starts again. NotSignedIn when it is unknown, ended or expired."""
-        return self._signed_in(session_token, "session")
+        with self._ws.store.read() as session:
+            row = self._token_row(session, session_token, ("session",))
+            user = session.get(UserRow, row.user_id)
+            self._check_active(user)
+            found, csrf, token_id, last = (
+                User._from_row(user),
+                row.csrf or "",
+                row.id,
+                row.last_used_at,
+            )
+        self._touch(token_id, last, slide=True)
+        return found, csrf
 
     def token_user(self, token: str) -> User:
         """The user an API token belongs to; NotSignedIn when it is unknown, revoked or
         expired."""
-        return self._signed_in(token, "token")[0]
+        with self._ws.store.read() as session:
+            row = self._token_row(session, token, ("token",))
+            user = session.get(UserRow, row.user_id)
+            self._check_active(user)
+            found, token_id, last = User._from_row(user), row.id, row.last_used_at
+        self._touch(token_id, last, slide=False)
+        return found
+
+    def _touch(self, token_id: str, last_used: datetime | None, *, slide: bool) -> None:
+        """Note a token's use (and slide a session's idle limit), at most once a minute: every
+        request is checked by a read, and only one a minute per token waits for the store's
+        write lock (a request while a job writes, or under load, would otherwise queue)."""
+        used = now()
+        if last_used is not None and used - last_used <= timedelta(seconds=_TOUCH_SECONDS):
+            return
+        with self._ws.store.write() as session:
+            row = session.get(UserTokenRow, token_id)
+            if row is None or row.revoked_at is not None:
+                return
+            row.last_used_at = used
+            if slide:
+                row.expires_at = used + timedelta(
+                    seconds=self._ws.settings.studio_session_idle_seconds
+                )
 
     def sign_out(self, session_token: str) -> None:
         with self._ws.store.write() as session:
