@@ -556,8 +556,8 @@ class AuditEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    user: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(100))
+    user: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(100), index=True)
     target: Mapped[str] = mapped_column(String(300))
     reason: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(20))  # ok, refused, failed

@@ -5,6 +5,7 @@ records it in the audit log."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ def caller(request: Request) -> Caller:
             code="studio.not-signed-in",
         )
     user, csrf = ws.users.session_user(session_token)
-    if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != csrf:
+    sent = request.headers.get(CSRF_HEADER, "").encode()
+    if request.method not in _SAFE_METHODS and not hmac.compare_digest(sent, csrf.encode()):
         raise AccessDenied(
             f"This change came without the session's CSRF token (the {CSRF_HEADER} header). "
             "Reload the page and try again.",

@@ -48,6 +48,8 @@ def upgrade() -> None:
         sa.Column("detail", sa.JSON(), nullable=False),
     )
     op.create_index("ix_audit_events_at", "audit_events", ["at"])
+    op.create_index("ix_audit_events_user", "audit_events", ["user"])
+    op.create_index("ix_audit_events_action", "audit_events", ["action"])
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
     op.create_index("ix_jobs_started_at", "jobs", ["started_at"])
     # The job list filtered by kind or status, newest first, and a job's children.
