@@ -107,8 +107,10 @@ def users_enable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
 def users_token(
     ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JsonOption
 ) -> None:
-    """Make an API token for a user and print it, this once (send it as 'Authorization: Bearer
-    TOKEN' to the Studio API, or paste it in the sign-in form)."""
+    """Make an API token for a user and print it, this once.
+
+    Send it as 'Authorization: Bearer TOKEN' to the Studio API, or paste it in the sign-in
+    form."""
     token = workspace(ctx).users.create_token(name)
     if as_json:
         print_json({"id": token.id, "user": token.user, "token": token.token})
