@@ -54,3 +54,35 @@ def test_an_unknown_page_says_so(page):
     page.sign_in("viewer", "/no/such/page")
     assert "No Studio page at" in page.inner_text("main")
     page.assert_no_errors()
+
+
+def test_an_admin_creates_and_revokes_an_api_key_on_the_users_page(page, ws):
+    page.sign_in("admin", "/users")
+    page.wait_for_selector("#keys-table td:text-is('No API keys yet.')")
+    page.fill("#new-key-name", "batch client")
+    page.click("#add-key button[type=submit]")
+    page.wait_for_selector("#new-key")
+    assert page.inner_text("#new-key").startswith("kiln_key-")
+    page.click("#keys-table button:text-is('Revoke')")
+    page.wait_for_selector("#keys-table td:has-text('revoked')")
+    assert ws.keys.list()[0].revoked
+    page.assert_no_errors()
+
+
+def test_a_session_that_expires_mid_action_shows_the_sign_in_form_and_changes_nothing(page, ws):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from kiln.store import UserTokenRow, now
+
+    page.sign_in("admin", "/users")
+    page.wait_for_selector("#users-table tbody tr")
+    with ws.store.write() as session:
+        session.execute(update(UserTokenRow).values(expires_at=now() - timedelta(seconds=1)))
+    page.fill("#new-user-name", "late")
+    page.click("#add-user button[type=submit]")
+    page.wait_for_selector("#sign-in .error")
+    assert "session has expired" in page.inner_text("#sign-in .error")
+    assert "late" not in [u.name for u in ws.users.list()]
+    page.assert_no_errors(r"status of 401")

@@ -174,3 +174,35 @@ def test_the_api_is_described_in_openapi(studio):
     assert "/api/session" in schema["paths"]
     assert "/api/audit" in schema["paths"]
     assert client.is_closed
+
+
+def test_admins_create_list_and_revoke_serving_api_keys_and_others_may_not(api_as, ws):
+    made = api_as("admin").post("/keys", json={"endpoint": "churn", "rate_limit": 5})
+    assert made.status_code == 201, made.text
+    key = made.json()
+    assert key["key"].startswith(f"kiln_{key['id']}_")
+    listed = api_as("admin").get("/keys").json()["items"]
+    assert [k["id"] for k in listed] == [key["id"]]
+    assert "key" not in listed[0] and "secret_hash" not in listed[0]
+    for role in ("viewer", "scientist", "approver"):
+        refused = api_as(role).get("/keys")
+        assert refused.status_code == 403
+        assert refused.json()["role_needed"] == "admin"
+    bad = api_as("admin").post("/keys", json={"rate_limit": -1})
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "keys.bad-rate-limit"
+    revoked = api_as("admin").post(f"/keys/{key['id']}/revoke").json()
+    assert revoked["status"] == "revoked"
+    assert ws.keys.get(key["id"]).revoked
+    unknown = api_as("admin").post("/keys/key-nope/revoke")
+    assert unknown.status_code == 404
+    events = [(e.action, e.outcome) for e in ws.audit.page(action="keys.").items]
+    assert events == [
+        ("keys.revoke", "failed"),
+        ("keys.revoke", "ok"),
+        ("keys.create", "failed"),
+        ("keys.list", "refused"),
+        ("keys.list", "refused"),
+        ("keys.list", "refused"),
+        ("keys.create", "ok"),
+    ]

@@ -179,3 +179,35 @@ def audit_log(
     return ws.audit.page(
         q=q, user=user, action=action, outcome=outcome, sort=sort, limit=limit, offset=offset
     ).to_dict()
+
+
+class NewKey(BaseModel):
+    endpoint: str | None = Field(default=None, description="The one endpoint it may call.")
+    name: str | None = Field(default=None, description="What the key is for.")
+    rate_limit: float | None = Field(default=None, description="Requests per second, at most.")
+
+
+@router.get("/keys", summary="API keys of the serving API (admins): never their secrets")
+def list_keys(who: Signed, request: Request) -> dict:
+    ws = workspace_of(request)
+    require(ws, who, "admin", "keys.list")
+    keys = ws.keys.list()
+    return {"items": [key.to_dict() for key in keys], "total": len(keys)}
+
+
+@router.post("/keys", summary="Create an API key (admins); the key is in this answer only")
+def create_key(body: NewKey, who: Signed, request: Request) -> Response:
+    ws = workspace_of(request)
+    target = body.endpoint or "(every endpoint)"
+    with audited(ws, who, "keys.create", target, role="admin") as extra:
+        key = ws.keys.create(endpoint=body.endpoint, name=body.name, rate_limit=body.rate_limit)
+        extra["key_id"] = key.id
+    return json_response({**key.to_dict(), "key": key.key}, 201)
+
+
+@router.post("/keys/{key_id}/revoke", summary="Revoke an API key (admins)")
+def revoke_key(key_id: str, who: Signed, request: Request) -> dict:
+    ws = workspace_of(request)
+    with audited(ws, who, "keys.revoke", key_id, role="admin"):
+        key = ws.keys.revoke(key_id)
+    return key.to_dict()

@@ -82,5 +82,47 @@ route("/users", async (main) => {
     h("form", { class: "card toolbar", id: "add-user", onsubmit: add }, name, role, password, h("button", { class: "primary", type: "submit" }, "Add user")),
     message,
     table,
+    keysSection(),
   );
 });
+
+// The serving API's keys ('kiln serve --require-auth'): list, create (shown once), revoke.
+function keysSection() {
+  const body = h("tbody");
+  const message = h("div");
+  const endpoint = h("input", { id: "new-key-endpoint", placeholder: "endpoint (empty: every one)" });
+  const name = h("input", { id: "new-key-name", placeholder: "what it is for" });
+  const rate = h("input", { id: "new-key-rate", type: "number", min: "0", step: "any", placeholder: "requests/s (empty: no limit)" });
+  async function load() {
+    const keys = await api("/keys");
+    clear(body, keys.items.length ? keys.items.map((key) => h("tr", {},
+      h("td", { class: "mono" }, key.id), h("td", {}, key.name || ""), h("td", {}, key.endpoint || "(every)"),
+      h("td", {}, key.rate_limit ? `${key.rate_limit}/s` : ""), h("td", {}, time(key.created_at)), h("td", {}, key.created_by),
+      h("td", {}, badge(key.status, key.status === "active" ? "ok" : "Stopped")),
+      h("td", {}, key.status === "active" ? h("button", {
+        class: "danger",
+        onclick: (event) => act(event.target, () => api(`/keys/${encodeURIComponent(key.id)}/revoke`, { method: "POST" }), `Revoked ${key.id}`).then(load),
+      }, "Revoke") : ""))) : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No API keys yet.")));
+  }
+  const create = async (event) => {
+    event.preventDefault();
+    clear(message);
+    try {
+      const made = await act(event.submitter, () => api("/keys", { method: "POST", body: { endpoint: endpoint.value || null, name: name.value || null, rate_limit: rate.value ? Number(rate.value) : null } }));
+      message.append(h("div", { class: "card" }, `Key ${made.id} (shown once): `, h("span", { class: "mono", id: "new-key" }, made.key)));
+      endpoint.value = ""; name.value = ""; rate.value = "";
+      await load();
+    } catch (error) {
+      message.append(errorBox(error));
+    }
+  };
+  load().catch((error) => message.append(errorBox(error)));
+  return h("div", { id: "api-keys" },
+    h("h2", {}, "API keys for endpoints"),
+    h("p", { class: "muted" }, "What 'kiln serve --require-auth' accepts (also 'kiln keys'). A key is shown once, when it is made."),
+    h("form", { class: "card toolbar", id: "add-key", onsubmit: create }, endpoint, name, rate, h("button", { class: "primary", type: "submit" }, "Create key")),
+    message,
+    h("table", { class: "grid", id: "keys-table" },
+      h("thead", {}, h("tr", {}, ["Key", "Name", "Endpoint", "Rate limit", "Created", "By", "Status", ""].map((label) => h("th", {}, label)))),
+      body));
+}
