@@ -44,20 +44,17 @@ class DatasetVersionRow(Base):
 
 class JobRow(Base):
     __tablename__ = "jobs"
-    __table_args__ = (  # migration 0012: the job list by kind or status, newest first
+    __table_args__ = (  # migration 0012: the job list by kind, status or parent, newest first
         Index("ix_jobs_kind_created_at", "kind", "created_at"),
         Index("ix_jobs_status_created_at", "status", "created_at"),
+        Index("ix_jobs_parent_id_created_at", "parent_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     spec: Mapped[dict] = mapped_column(JSON)
-    parent_id: Mapped[str | None] = mapped_column(
-        ForeignKey("jobs.id"),
-        nullable=True,
-        index=True,  # index: migration 0012
-    )
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     experiment: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # A job that failed with a KilnError: its code and kiln.errors class name (migration 0005).

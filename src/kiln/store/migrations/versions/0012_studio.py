@@ -52,10 +52,11 @@ def upgrade() -> None:
     op.create_index("ix_audit_events_action", "audit_events", ["action"])
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
     op.create_index("ix_jobs_started_at", "jobs", ["started_at"])
-    # The job list filtered by kind or status, newest first, and a job's children.
+    # The job list filtered by kind or status, or to top-level jobs (no parent), newest first; and
+    # a job's children.
     op.create_index("ix_jobs_kind_created_at", "jobs", ["kind", "created_at"])
     op.create_index("ix_jobs_status_created_at", "jobs", ["status", "created_at"])
-    op.create_index("ix_jobs_parent_id", "jobs", ["parent_id"])
+    op.create_index("ix_jobs_parent_id_created_at", "jobs", ["parent_id", "created_at"])
     op.create_index("ix_model_versions_created_at", "model_versions", ["created_at"])
     op.create_index("ix_dataset_versions_created_at", "dataset_versions", ["created_at"])
 
@@ -63,7 +64,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_dataset_versions_created_at", "dataset_versions")
     op.drop_index("ix_model_versions_created_at", "model_versions")
-    op.drop_index("ix_jobs_parent_id", "jobs")
+    op.drop_index("ix_jobs_parent_id_created_at", "jobs")
     op.drop_index("ix_jobs_status_created_at", "jobs")
     op.drop_index("ix_jobs_kind_created_at", "jobs")
     op.drop_index("ix_jobs_started_at", "jobs")
