@@ -321,13 +321,7 @@ class DataCatalog:
                 columns=columns,
                 default_sort=next(iter(columns)),
             )
-            return Page(
-                [DatasetVersion._from_row(r) for r in page.items],
-                page.total,
-                page.offset,
-                page.limit,
-                page.sort,
-            )
+            return page.with_items([DatasetVersion._from_row(r) for r in page.items])
 
     def path(self, ref: str | DatasetVersion) -> Path:
         """A local path to the verified Parquet file of a version."""

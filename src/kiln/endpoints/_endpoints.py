@@ -491,7 +491,7 @@ class EndpointService:
                 default_sort="name",
             )
             items = [Endpoint._from_row(row) for row in page.items]
-        return Page(items, page.total, page.offset, page.limit, page.sort)
+        return page.with_items(items)
 
     def health(self, name: str) -> dict:
         """Whether the endpoint's model can be served as far as the workspace can tell: its
@@ -612,7 +612,7 @@ class EndpointService:
                 default_sort="-revision",
             )
             items = [_revision(row) for row in page.items]
-        return Page(items, page.total, page.offset, page.limit, page.sort)
+        return page.with_items(items)
 
     def metric_series(self, name: str, *, seconds: float = 900.0, step: float = 30.0) -> dict:
         """Each variant's invocations, errors and latency in ``step``-second buckets over the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -121,7 +122,7 @@ class ExperimentService:
                 }
                 for row in page.items
             ]
-        return Page(items, page.total, page.offset, page.limit, page.sort)
+        return page.with_items(items)
 
     def runs_page(
         self,
@@ -175,14 +176,8 @@ class ExperimentService:
                 default_sort="-created_at",
             )
             items = [_run_item(row) for row in page.items]
-        return Page(
-            items,
-            page.total,
-            page.offset,
-            page.limit,
-            page.sort,
-            extra={"metrics": metric_names, "params": param_names},
-        )
+        page = page.with_items(items)
+        return replace(page, extra={"metrics": metric_names, "params": param_names})
 
     def _check_exists(self, name: str) -> None:
         with self._ws.store.read() as session:

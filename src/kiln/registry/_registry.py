@@ -334,7 +334,7 @@ class ModelRegistry:
                 default_sort="name",
             )
             items = _with_versions(session, page.items)
-        return Page(items, page.total, page.offset, page.limit, page.sort)
+        return page.with_items(items)
 
     def versions_page(
         self,
@@ -421,7 +421,7 @@ class ModelRegistry:
                 default_sort="-created_at",
             )
             items = [ModelVersionSummary._from_row(row) for row in page.items]
-        return Page(items, page.total, page.offset, page.limit, page.sort)
+        return page.with_items(items)
 
     def group(self, name: str) -> ModelGroup:
         """One model group with its latest version and number of versions."""

@@ -5,7 +5,7 @@ page at a time, so a workspace with 100,000 jobs lists as fast as one with ten."
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
@@ -33,6 +33,10 @@ class Page(Generic[T]):
     limit: int = DEFAULT_PAGE_SIZE
     sort: str | None = None
     extra: dict = field(default_factory=dict)
+
+    def with_items(self, items: list) -> Page:
+        """The same page holding ``items`` instead (rows converted to records)."""
+        return replace(self, items=items)
 
     def to_dict(self, item: Callable[[T], Any] | None = None) -> dict:
         """JSON-ready: items through ``item`` (default: their ``to_dict()``), and the paging."""

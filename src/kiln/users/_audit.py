@@ -113,10 +113,4 @@ class AuditLog:
                 columns=columns,
                 default_sort="-id",
             )
-            return Page(
-                [AuditEvent._from_row(r) for r in page.items],
-                page.total,
-                page.offset,
-                page.limit,
-                page.sort,
-            )
+            return page.with_items([AuditEvent._from_row(r) for r in page.items])

@@ -255,13 +255,7 @@ class UserService:
                 columns=columns,
                 default_sort="name",
             )
-            return Page(
-                [User._from_row(r) for r in page.items],
-                page.total,
-                page.offset,
-                page.limit,
-                page.sort,
-            )
+            return page.with_items([User._from_row(r) for r in page.items])
 
     def set_role(self, name: str, role: str) -> User:
         """Give ``name`` ``role``; the last active admin keeps theirs (``users.last-admin``)."""
