@@ -9,6 +9,7 @@ line, which CI (KILN_REQUIRE_SERVICES=1) turns into a failure."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from helpers import free_port
+from kiln.users import _users
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of each page, kept as test artifacts (gitignored).
@@ -74,9 +76,23 @@ class StudioServer:
         return f"{self.url}/api/session/link?token={token}"
 
 
+_password_hash = functools.cache(_users.hash_password)
+
+
 @pytest.fixture
-def users(ws) -> dict[str, str]:
-    """One user of each role (named after it), with an API token each: ``{role: token}``."""
+def users(ws, monkeypatch) -> dict[str, str]:
+    """One user of each role (named after it), with an API token each: ``{role: token}``.
+
+    The four passwords are hashed once per pytest worker, not once per test: scrypt costs
+    ~60 ms a hash by design, and a hundred tests make these same four users."""
+    original = _users.hash_password
+    monkeypatch.setattr(
+        _users,
+        "hash_password",
+        lambda password: (
+            _password_hash(password) if password.endswith("-password") else original(password)
+        ),
+    )
     tokens = {}
     for role in ROLES:
         ws.users.add(role, role=role, password=f"{role}-password")
