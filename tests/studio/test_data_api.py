@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CHURN_CSV
-
 
 @pytest.fixture
-def ws(tmp_path):
-    """A workspace with churn ingested and two runs of experiment 'baseline' (the ``studio``
-    fixture serves it)."""
-    import kiln
-
-    workspace = kiln.Workspace.init(tmp_path / "ws")
-    workspace.data.ingest(CHURN_CSV, name="churn")
-    for algorithm, hp in (("linear", None), ("lightgbm", {"n_estimators": 20})):
-        workspace.train(
-            "churn", target="churn", algorithm=algorithm, experiment="baseline", hyperparameters=hp
-        )
-    yield workspace
-    workspace.close()
+def ws(experimented_copy):
+    """Churn ingested and two runs of experiment 'baseline' (tests/studio/conftest.py)."""
+    return experimented_copy
 
 
 def test_data_sets_are_listed_a_page_at_a_time(api_as):

@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CHURN_CSV
-
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(experimented_copy):
     """Churn ingested and profiled, two runs of experiment 'baseline'."""
-    import kiln
-
-    workspace = kiln.Workspace.init(tmp_path / "ws")
-    workspace.data.ingest(CHURN_CSV, name="churn")
-    workspace.profile("churn:1", model=False)
-    for algorithm, hp in (("linear", None), ("lightgbm", {"n_estimators": 20})):
-        workspace.train(
-            "churn", target="churn", algorithm=algorithm, experiment="baseline", hyperparameters=hp
-        )
-    yield workspace
-    workspace.close()
+    experimented_copy.profile("churn:1", model=False)
+    return experimented_copy
 
 
 def test_the_data_pages_show_data_sets_a_version_and_its_profile(page):

@@ -4,36 +4,17 @@ with the 4xx answers for bad input."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
-from kiln.monitoring import simulate_traffic
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "retraining" / "retraining_loop.py"
-
 
 @pytest.fixture
-def ws(trained_copy):
-    """Endpoint 'churn' with monitor 'quality' (a calm run, then a drifted one) and alarm
-    'drifting' on it, in ALARM."""
-    ws, _ = trained_copy
-    ws.endpoints.set_capture("churn", 100)
-    churn = ws.data.load("churn")
-    spec = importlib.util.spec_from_file_location("retraining_loop", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
-    for drift, seed in ((0.0, 1), (1.0, 2)):
-        rows = simulate_traffic(churn, rows=200, drift=drift, exclude=("churn",), seed=seed)
-        example.replay(ws, "churn", rows.drop(columns=["churn"]))
-        ws.monitoring.run("quality")
-    ws.monitoring.alarms.create("drifting", on="monitor:quality", when="drift.num_cols > 2")
-    ws.monitoring.alarms.evaluate()
-    return ws
+def ws(monitored_copy):
+    """Monitor 'quality' on endpoint 'churn' with a calm and a drifted run; alarm 'drifting'
+    in ALARM (tests/studio/conftest.py: monitored)."""
+    return monitored_copy
 
 
 def test_monitors_runs_violations_history_and_reports(api_as, studio):
