@@ -65,8 +65,25 @@ ACTIVE_STATUSES = (PENDING, IN_PROGRESS)
 MIN_ID_PREFIX = 4
 
 
+class _Timed:
+    """What a job record and its summary share: the duration from start to end (or now), and
+    JSON with it."""
+
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return ((self.ended_at or now()) - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict:
+        return self._plain() | {"duration_seconds": self.duration_seconds}
+
+
 @dataclass(frozen=True)
-class Job(Record):
+class Job(_Timed, Record):
     id: str
     kind: str
     status: str
@@ -88,18 +105,9 @@ class Job(Record):
     host: str | None
     heartbeat_at: datetime | None
 
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at is None:
-            return None
-        return ((self.ended_at or now()) - self.started_at).total_seconds()
-
-    def to_dict(self) -> dict:
-        return self._plain() | {"duration_seconds": self.duration_seconds}
-
 
 @dataclass(frozen=True)
-class JobSummary(Record):
+class JobSummary(_Timed, Record):
     """A job as a list shows it: no spec, result or failure text (they can be large)."""
 
     id: str
@@ -112,15 +120,6 @@ class JobSummary(Record):
     started_at: datetime | None
     ended_at: datetime | None
     created_by: str
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at is None:
-            return None
-        return ((self.ended_at or now()) - self.started_at).total_seconds()
-
-    def to_dict(self) -> dict:
-        return self._plain() | {"duration_seconds": self.duration_seconds}
 
 
 @dataclass(frozen=True)
