@@ -107,7 +107,7 @@ def test_scoring_runs_off_the_event_loop(trained, tmp_path, rows):
         assert scoring.wait(10)
         started = time.monotonic()
         assert httpx.get(f"{server.url}/ping", timeout=30).status_code == 200
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 2.5  # scoring holds 3 s; a blocked ping waits it out
         worker.join()
         assert result["r"].status_code == 200
     ws.close()
