@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.evaluation",),
     ("kiln.training",),
     ("kiln.clarify",),
+    ("kiln.labeling", "kiln.features"),
     ("kiln.monitoring",),
     ("kiln.compiler",),
     ("kiln.tuning", "kiln.serving"),

@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-ROLES = ("viewer", "scientist", "approver", "admin")
+ROLES = ("annotator", "viewer", "scientist", "approver", "admin")
 RETRAINING_EXAMPLE = ROOT / "examples" / "retraining" / "retraining_loop.py"
 
 

@@ -77,7 +77,8 @@ def test_an_expired_session_answers_401_saying_so_and_changes_nothing(studio, ws
     )
     assert answer.status_code == 401
     assert answer.json()["error"] == "studio.session-expired"
-    assert [u.name for u in ws.users.list()] == ["admin", "approver", "scientist", "viewer"]
+    names = [u.name for u in ws.users.list()]
+    assert names == ["admin", "annotator", "approver", "scientist", "viewer"]
     client.close()
 
 
@@ -95,6 +96,16 @@ def test_a_role_below_the_one_needed_gets_403_naming_it_and_the_refusal_is_audit
         "x",
         "refused",
     )
+
+
+def test_an_annotator_reaches_its_session_and_nothing_else(api_as):
+    annotator = api_as("annotator")
+    assert annotator.get("/session").json()["user"]["role"] == "annotator"
+    for path in ("/data", "/jobs", "/models", "/audit"):
+        answer = annotator.get(path)
+        assert answer.status_code == 403, path
+        assert answer.json()["role_needed"] == "viewer"
+        assert "annotator" in answer.json()["detail"]
 
 
 def test_admins_manage_users_and_each_change_is_audited_with_its_reason(api_as, ws):

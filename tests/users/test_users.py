@@ -13,7 +13,7 @@ from kiln.users import ROLES, role_allows
 
 
 def test_roles_are_ordered_each_allowing_what_the_ones_before_it_allow():
-    assert ROLES == ("viewer", "scientist", "approver", "admin")
+    assert ROLES == ("annotator", "viewer", "scientist", "approver", "admin")
     assert role_allows("admin", "viewer")
     assert role_allows("approver", "scientist")
     assert not role_allows("scientist", "approver")

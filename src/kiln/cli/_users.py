@@ -10,12 +10,14 @@ import typer
 from kiln.cli._common import App, JsonOption, console, err_console, print_json, table, workspace
 
 app = App(
-    help="Studio's users and their roles (viewer, scientist, approver, admin).",
+    help="Studio's users and their roles (annotator, viewer, scientist, approver, admin).",
     no_args_is_help=True,
 )
 
 RoleOption = typer.Option(
-    ..., "--role", help="viewer, scientist, approver or admin (each may do what those before may)."
+    ...,
+    "--role",
+    help="annotator, viewer, scientist, approver or admin (each may do what those before may).",
 )
 
 
@@ -70,7 +72,7 @@ def users_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def users_set_role(
     ctx: typer.Context,
     name: str = typer.Argument(...),
-    role: str = typer.Argument(..., help="viewer, scientist, approver or admin."),
+    role: str = typer.Argument(..., help="annotator, viewer, scientist, approver or admin."),
     as_json: bool = JsonOption,
 ) -> None:
     """Change a user's role."""

@@ -21,7 +21,7 @@ from kiln.errors import ConfigError
 from kiln.store._tables import Base, LineageRow
 
 # The newest migration in migrations/versions; a test checks it matches Alembic's head.
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0014"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 _NOT_REFERENCES = {"job_logs", "job_metrics", "lineage", "alembic_version"}

@@ -559,3 +559,82 @@ class AuditEventRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(20))  # ok, refused, failed
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class LabelingJobRow(Base):
+    """A labelling job (migration 0013): what is labelled (a data set version's rows, or an
+    endpoint's predictions under human review), the task and its label set, how many annotators
+    answer each item, and the automated-labelling settings."""
+
+    __tablename__ = "labeling_jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # labeling: items labelled from scratch; verification: consolidated labels given a second
+    # look; review: an endpoint's low-confidence predictions (human review).
+    kind: Mapped[str] = mapped_column(String(20))
+    task: Mapped[str] = mapped_column(String(20))
+    labels: Mapped[list] = mapped_column(JSON)
+    dataset: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    dataset_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The columns an annotator is shown, and the one holding the text or image labelled.
+    columns: Mapped[list] = mapped_column(JSON)
+    content: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    annotators_per_item: Mapped[int] = mapped_column(Integer)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    parent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    endpoint: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20))  # InProgress, Completed, Stopped
+    output: Mapped[str | None] = mapped_column(String(40), nullable=True)  # data set version id
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class LabelingItemRow(Base):
+    """One item of a labelling job (migration 0013): what is shown, any label under
+    verification or prediction under review (``prior``), and, once labelled, the label with its
+    confidence and method (human, consolidated, automatic)."""
+
+    __tablename__ = "labeling_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "item", name="uq_labeling_item"),
+        # The next item an annotator gets: open items of a job, fewest answers, then priority.
+        Index("ix_labeling_items_next", "job_id", "status", "answers", "priority"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("labeling_jobs.id"))
+    item: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict] = mapped_column(JSON)
+    prior: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # open, labeled
+    # Human answers given (a count kept here so the next-item query needs no join).
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    # Lower goes first: the position for a plain job, the model's confidence under active learning.
+    priority: Mapped[float] = mapped_column(Float)
+    label: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"value": ...}
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    method: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class LabelingTaskRow(Base):
+    """One item given to one annotator (migration 0013): when it was handed out and, once
+    answered, the answer. An annotator gets an item at most once (the unique key)."""
+
+    __tablename__ = "labeling_tasks"
+    __table_args__ = (
+        UniqueConstraint("job_id", "item", "annotator", name="uq_labeling_task"),
+        Index("ix_labeling_tasks_annotator", "job_id", "annotator"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("labeling_jobs.id"))
+    item: Mapped[str] = mapped_column(String(100))
+    annotator: Mapped[str] = mapped_column(String(100))
+    assigned_at: Mapped[datetime]
+    answer: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"value": ...}
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -25,12 +25,12 @@ class SignIn(BaseModel):
 
 class NewUser(BaseModel):
     name: str
-    role: Literal["viewer", "scientist", "approver", "admin"]
+    role: Literal["annotator", "viewer", "scientist", "approver", "admin"]
     password: str | None = None
 
 
 class UserChange(BaseModel):
-    role: Literal["viewer", "scientist", "approver", "admin"] | None = None
+    role: Literal["annotator", "viewer", "scientist", "approver", "admin"] | None = None
     password: str | None = None
     disabled: bool | None = None
     reason: str = ""

@@ -21,6 +21,9 @@ from kiln.workspace import Workspace
 SESSION_COOKIE = "kiln_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The only API an annotator may call: its own session and the labelling tasks. Everything else
+# in Studio (data, models, endpoints...) needs the viewer role.
+ANNOTATOR_PATHS = ("/api/session", "/api/labeling/")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,24 @@ def workspace_of(request: Request) -> Workspace:
 
 def caller(request: Request) -> Caller:
     """The request's signed-in user (a FastAPI dependency); 401 without a live session or token,
-    403 for a change sent by a session without its CSRF token."""
+    403 for a change sent by a session without its CSRF token, and for an annotator outside
+    the labelling API."""
+    who = _signed_in(request)
+    if not role_allows(who.user.role, "viewer") and not request.url.path.startswith(
+        ANNOTATOR_PATHS
+    ):
+        raise AccessDenied(
+            f"{who.name} is an annotator, who may only answer labelling tasks "
+            f"({request.url.path} needs the viewer role). An admin can change that: "
+            f"'kiln users set-role {who.name} viewer'.",
+            code="studio.forbidden",
+            field="role",
+            role_needed="viewer",
+        )
+    return who
+
+
+def _signed_in(request: Request) -> Caller:
     ws = workspace_of(request)
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
@@ -72,6 +92,7 @@ def caller(request: Request) -> Caller:
 
 
 _ROLE_WORDS = {
+    "annotator": "an annotator",
     "viewer": "a viewer",
     "scientist": "a scientist",
     "approver": "an approver",

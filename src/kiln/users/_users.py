@@ -32,10 +32,12 @@ __all__ = [
 ]
 
 # From the least to the most trusted; each role may do what the roles before it may.
-# viewer: reads everything. scientist: trains, runs AutoML, ingests data, deploys models to
-# endpoints (approved ones, or any when the workspace does not require approval). approver:
-# approves and rejects model versions too. admin: manages users, their roles and API keys.
-ROLES = ("viewer", "scientist", "approver", "admin")
+# annotator: answers the labelling tasks given to it, and sees nothing else in Studio (labelling
+# is often done by people outside the team). viewer: reads everything. scientist: trains, runs
+# AutoML, ingests data, deploys models to endpoints (approved ones, or any when the workspace
+# does not require approval). approver: approves and rejects model versions too. admin: manages
+# users, their roles and API keys.
+ROLES = ("annotator", "viewer", "scientist", "approver", "admin")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 MIN_PASSWORD_LENGTH = 8
 # scrypt as Python's hashlib has it: n=2^14, r=8 costs ~16 MiB and ~50 ms per guess, the
@@ -45,7 +47,7 @@ LOGIN_LINK_SECONDS = 600.0
 _TOKEN_PREFIX = "kilnu_"
 # A token's last use is written at most this often (a session's idle limit slides with it).
 _TOUCH_SECONDS = 60
-_ARTICLE = {"viewer": "a", "scientist": "a", "approver": "an", "admin": "an"}
+_ARTICLE = {"annotator": "an", "viewer": "a", "scientist": "a", "approver": "an", "admin": "an"}
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ export function setSession(session) {
   }
 }
 
-const ROLES = ["viewer", "scientist", "approver", "admin"];
+const ROLES = ["annotator", "viewer", "scientist", "approver", "admin"];
 
 // Whether the signed-in user holds `role` or a more trusted one (the server checks again).
 export function can(role) {

@@ -27,7 +27,7 @@ route("/audit", async (main) => {
   );
 });
 
-const ROLE_OPTIONS = ["viewer", "scientist", "approver", "admin"];
+const ROLE_OPTIONS = ["annotator", "viewer", "scientist", "approver", "admin"];
 
 route("/users", async (main) => {
   main.append(h("h1", {}, "Users"));
