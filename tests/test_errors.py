@@ -19,6 +19,7 @@ DOCS = ROOT / "docs" / "errors.md"
 # Codes built at run time, which no literal shows: where they are built → the codes they can be.
 # A new dynamic code must be added here (and documented) or the test fails.
 DYNAMIC = {
+    ("labeling/_jobs.py", 'f"labeling.bad-{field}"'): {"labeling.bad-task", "labeling.bad-kind"},
     # Starlette's router: an unknown path is http.not-found (the literal beside it); a known path
     # asked with the wrong method is the only other status it raises.
     (

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from kiln.automl import AutoMLResult
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
+    from kiln.labeling import LabelingService
     from kiln.monitoring import MonitoringService
     from kiln.pipelines import PipelineService
     from kiln.profile import DatasetProfile
@@ -153,6 +154,14 @@ class Workspace(Context):
         from kiln.monitoring import MonitoringService
 
         return MonitoringService(self)
+
+    @cached_property
+    def labeling(self) -> LabelingService:
+        """Labelling jobs, annotators' answers, consolidation and automated labelling; see
+        docs/labeling.md."""
+        from kiln.labeling import LabelingService
+
+        return LabelingService(self)
 
     @cached_property
     def pipelines(self) -> PipelineService:

@@ -1,0 +1,113 @@
+"""``ws.labeling``: labelling jobs (the Ground Truth analogue), their annotators' tasks and
+answers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kiln.labeling._jobs import (
+    LabelingItem,
+    LabelingJob,
+    LabelingTask,
+    answers_frame,
+    create_job,
+    get_job,
+    items_page,
+    list_jobs,
+    next_item,
+    record_answer,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kiln.context import Context
+    from kiln.store import Page
+
+__all__ = ["LabelingService"]
+
+
+class LabelingService:
+    """Create labelling jobs, hand their items to annotators and record the answers; see
+    docs/labeling.md."""
+
+    def __init__(self, workspace: Context):
+        self._ws = workspace
+
+    def create(
+        self,
+        name: str,
+        *,
+        data: str,
+        task: str,
+        labels: list[str],
+        annotators_per_item: int = 1,
+        instructions: str = "",
+        columns: list[str] | None = None,
+        content: str | None = None,
+        id_column: str | None = None,
+    ) -> LabelingJob:
+        """A labelling job over data set ``data`` (``name``, ``name:3``): one item per row.
+
+        ``task``: classification, multi-label, text-spans or bounding-boxes; ``labels``: the label
+        set. ``content`` names the column holding the text or the image (a path or URL) to
+        label — required for spans and boxes; ``columns`` the columns an annotator is shown
+        (default: ``content``, else every column); ``id_column`` a column identifying rows
+        (default: rows are numbered).
+        """
+        return create_job(
+            self._ws,
+            name,
+            data=data,
+            task=task,
+            labels=labels,
+            annotators_per_item=annotators_per_item,
+            instructions=instructions,
+            columns=columns,
+            content=content,
+            id_column=id_column,
+        )
+
+    def get(self, name: str) -> LabelingJob:
+        return get_job(self._ws, name)
+
+    def page(
+        self,
+        *,
+        limit: int | None = 50,
+        offset: int = 0,
+        sort: str = "-created_at",
+        q: str | None = None,
+    ) -> Page:
+        """Labelling jobs, newest first, paged; ``q`` filters by name."""
+        return list_jobs(self._ws, limit=limit, offset=offset, sort=sort, q=q)
+
+    def list(self) -> list[LabelingJob]:
+        return self.page(limit=None).items
+
+    def next_item(self, name: str, annotator: str) -> LabelingItem | None:
+        """The item ``annotator`` answers next (handed to them), or None when none is left
+        for them."""
+        return next_item(self._ws, name, annotator)
+
+    def answer(
+        self, name: str, item: str, annotator: str, value: Any, *, seconds: float | None = None
+    ) -> LabelingTask:
+        """Record ``annotator``'s answer to ``item`` (checked against the task and labels)."""
+        return record_answer(self._ws, name, item, annotator, value, seconds=seconds)
+
+    def items(
+        self,
+        name: str,
+        *,
+        status: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        sort: str = "position",
+    ) -> Page:
+        """A job's items, paged, optionally of one status (open, answered, labeled)."""
+        return items_page(self._ws, name, status=status, limit=limit, offset=offset, sort=sort)
+
+    def answers(self, name: str) -> pd.DataFrame:
+        """Every answer given in a job: item, annotator, answer, answered_at, seconds."""
+        return answers_frame(self._ws, name)
