@@ -175,3 +175,41 @@ def test_a_name_is_used_once(reviews):
         make(reviews)
     assert caught.value.code == "labeling.name-taken"
     assert [j.name for j in reviews.labeling.list()] == ["sentiment"]
+
+
+def test_a_job_without_data_takes_items_as_they_come_once_each(ws):
+    from kiln.labeling._jobs import create_job
+
+    create_job(
+        ws,
+        "review",
+        data=None,
+        kind="review",
+        task="classification",
+        labels=["yes", "no"],
+        columns=["tenure", "plan"],
+    )
+    added = ws.labeling.add_items(
+        "review",
+        [
+            {"item": "inf-1", "payload": {"tenure": 3, "plan": "basic", "x": 1}, "prior": "no"},
+            {"item": "inf-2", "payload": {"tenure": 9, "plan": "pro"}},
+        ],
+    )
+    assert added == 2
+    assert ws.labeling.add_items("review", [{"item": "inf-1", "payload": {}}]) == 0
+    items = ws.labeling.items("review").items
+    assert [(i.item, i.position, i.payload, i.prior) for i in items] == [
+        ("inf-1", 0, {"tenure": 3, "plan": "basic"}, {"value": "no"}),
+        ("inf-2", 1, {"tenure": 9, "plan": "pro"}, None),
+    ]
+    item = ws.labeling.next_item("review", "ann")
+    ws.labeling.answer("review", item.item, "ann", "yes", seconds=2.0)
+    status = ws.labeling.status("review")
+    assert (status["items"], status["open"], status["answered"], status["human_answers"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert status["annotators"] == [{"name": "ann", "answers": 1, "seconds": 2.0}]

@@ -45,9 +45,11 @@ __all__ = [
     "LabelingItem",
     "LabelingJob",
     "LabelingTask",
+    "add_items",
     "check_answer",
     "create_job",
     "next_item",
+    "progress",
     "record_answer",
 ]
 
@@ -134,7 +136,7 @@ def create_job(
     ctx: Context,
     name: str,
     *,
-    data: str,
+    data: str | None,
     task: str,
     labels: list[str],
     annotators_per_item: int = 1,
@@ -149,7 +151,11 @@ def create_job(
     settings: dict | None = None,
 ) -> LabelingJob:
     """Check the request against the data set version and write the job with one item per row,
-    in one transaction (nothing is written when any check fails)."""
+    in one transaction (nothing is written when any check fails).
+
+    With ``data`` None the job starts empty and takes its items from :func:`add_items` as they
+    come (human review of an endpoint's predictions); ``columns`` then names what items show.
+    """
     _check_name(name)
     task = _check_choice(task, TASKS, "task")
     kind = _check_choice(kind, KINDS, "kind")
@@ -161,8 +167,19 @@ def create_job(
             code="labeling.bad-annotator-count",
             field="annotators_per_item",
         )
-    version = ctx.data.get(data)
-    frame = ctx.data.load(version)
+    if data is None:
+        import pandas as pd
+
+        if not columns:
+            raise ConfigError(
+                "A labelling job without a data set needs columns=[...]: what its items show.",
+                code="labeling.columns-needed",
+                field="columns",
+            )
+        version, frame = None, pd.DataFrame(columns=list(columns))
+    else:
+        version = ctx.data.get(data)
+        frame = ctx.data.load(version)
     wanted = [c for c in (*(columns or []), content, id_column, prior_column) if c]
     for column in wanted:
         if column not in frame.columns:
@@ -176,10 +193,10 @@ def create_job(
             field="content",
         )
     media = _media(frame, content, task)
-    if media == "image":
+    if media == "image" and version is not None:
         _check_files(frame[content], version.ref, content)
     shown = list(columns) if columns else ([content] if content else list(frame.columns))
-    ids = _item_ids(frame, id_column, version.ref)
+    ids = _item_ids(frame, id_column, version.ref) if version else []
     stamp, by = now(), who()
     job_id = new_id("label")
     with ctx.store.write() as session:
@@ -198,8 +215,8 @@ def create_job(
                 kind=kind,
                 task=task,
                 labels=labels,
-                dataset=version.name,
-                dataset_version=version.id,
+                dataset=version.name if version else None,
+                dataset_version=version.id if version else None,
                 columns=shown,
                 content=content,
                 annotators_per_item=annotators_per_item,
@@ -216,27 +233,76 @@ def create_job(
         session.flush()
         records = [dict(zip(shown, row, strict=True)) for row in json_rows(frame[shown])]
         priors = [row[0] for row in json_rows(frame[[prior_column]])] if prior_column else None
-        session.execute(
-            LabelingItemRow.__table__.insert(),
+        _insert_items(
+            session,
+            job_id,
             [
-                {
-                    "job_id": job_id,
-                    "item": item,
-                    "position": position,
-                    "payload": record,
-                    "prior": None if priors is None else {"value": priors[position]},
-                    "status": "open",
-                    "answers": 0,
-                    "priority": float(position),
-                    "label": None,
-                    "confidence": None,
-                    "method": None,
-                    "updated_at": stamp,
-                }
+                (item, record, None if priors is None else {"value": priors[position]})
                 for position, (item, record) in enumerate(zip(ids, records, strict=True))
             ],
+            start=0,
+            stamp=stamp,
         )
         return LabelingJob._from_row(session.get(LabelingJobRow, job_id))
+
+
+def add_items(ctx: Context, name: str, items: list[dict]) -> int:
+    """Add items to an open job: each ``{"item": id, "payload": {...}, "prior": value}``
+    (``prior`` optional: a prediction under review, a label under verification). An item id the
+    job has already is skipped, so a retried delivery adds nothing twice. Returns how many were
+    added."""
+    job = get_job(ctx, name)
+    _check_open(job)
+    stamp = now()
+    with ctx.store.write() as session:
+        wanted = [str(i["item"]) for i in items]
+        known = set(
+            session.scalars(
+                select(LabelingItemRow.item).where(
+                    (LabelingItemRow.job_id == job.id) & LabelingItemRow.item.in_(wanted)
+                )
+            )
+        )
+        start = session.scalar(
+            select(func.coalesce(func.max(LabelingItemRow.position) + 1, 0)).where(
+                LabelingItemRow.job_id == job.id
+            )
+        )
+        fresh, seen = [], set(known)
+        for entry in items:
+            item = str(entry["item"])
+            if item in seen:
+                continue
+            seen.add(item)
+            prior = {"value": entry["prior"]} if entry.get("prior") is not None else None
+            fresh.append((item, {c: entry["payload"].get(c) for c in job.columns}, prior))
+        _insert_items(session, job.id, fresh, start=start, stamp=stamp)
+        return len(fresh)
+
+
+def _insert_items(session, job_id: str, items: list[tuple], *, start: int, stamp) -> None:
+    if not items:
+        return
+    session.execute(
+        LabelingItemRow.__table__.insert(),
+        [
+            {
+                "job_id": job_id,
+                "item": item,
+                "position": start + offset,
+                "payload": payload,
+                "prior": prior,
+                "status": "open",
+                "answers": 0,
+                "priority": float(start + offset),
+                "label": None,
+                "confidence": None,
+                "method": None,
+                "updated_at": stamp,
+            }
+            for offset, (item, payload, prior) in enumerate(items)
+        ],
+    )
 
 
 def get_job(ctx: Context, name: str) -> LabelingJob:
@@ -519,6 +585,54 @@ def answers_frame(ctx: Context, name: str) -> pd.DataFrame:
         [(i, a, answer["value"], at, s) for i, a, answer, at, s in rows],
         columns=["item", "annotator", "answer", "answered_at", "seconds"],
     )
+
+
+def progress(ctx: Context, name: str) -> dict:
+    """How far a job is: items by status and by label method, the human answers given (the
+    cost), the seconds they took, and each annotator's count of answers."""
+    job = get_job(ctx, name)
+    with ctx.store.read() as session:
+        by_status = dict(
+            session.execute(
+                select(LabelingItemRow.status, func.count())
+                .where(LabelingItemRow.job_id == job.id)
+                .group_by(LabelingItemRow.status)
+            ).all()
+        )
+        by_method = dict(
+            session.execute(
+                select(LabelingItemRow.method, func.count())
+                .where((LabelingItemRow.job_id == job.id) & LabelingItemRow.method.isnot(None))
+                .group_by(LabelingItemRow.method)
+            ).all()
+        )
+        annotators = session.execute(
+            select(
+                LabelingTaskRow.annotator,
+                func.count(LabelingTaskRow.answered_at),
+                func.sum(LabelingTaskRow.seconds),
+            )
+            .where(LabelingTaskRow.job_id == job.id)
+            .group_by(LabelingTaskRow.annotator)
+            .order_by(LabelingTaskRow.annotator)
+        ).all()
+    items = sum(by_status.values())
+    labeled = by_status.get("labeled", 0)
+    return {
+        "job": job.name,
+        "status": job.status,
+        "items": items,
+        "open": by_status.get("open", 0),
+        "answered": by_status.get("answered", 0),
+        "labeled": labeled,
+        "by_method": {m: by_method.get(m, 0) for m in ("human", "consolidated", "automatic")},
+        "automatic_share": by_method.get("automatic", 0) / labeled if labeled else 0.0,
+        "human_answers": sum(n for _, n, _ in annotators),
+        "human_seconds": float(sum(s or 0.0 for _, _, s in annotators)),
+        "annotators": [
+            {"name": a, "answers": n, "seconds": float(s or 0.0)} for a, n, s in annotators
+        ],
+    }
 
 
 def _item(session, job_id: str, item: str) -> LabelingItem:

@@ -9,12 +9,14 @@ from kiln.labeling._jobs import (
     LabelingItem,
     LabelingJob,
     LabelingTask,
+    add_items,
     answers_frame,
     create_job,
     get_job,
     items_page,
     list_jobs,
     next_item,
+    progress,
     record_answer,
 )
 
@@ -67,6 +69,15 @@ class LabelingService:
             content=content,
             id_column=id_column,
         )
+
+    def add_items(self, name: str, items: list[dict]) -> int:
+        """Add items to an open job (``{"item", "payload", "prior"}`` each; an id the job has is
+        skipped). Returns how many were added."""
+        return add_items(self._ws, name, items)
+
+    def status(self, name: str) -> dict:
+        """Progress, cost in human answers, the automatic share and each annotator's answers."""
+        return progress(self._ws, name)
 
     def get(self, name: str) -> LabelingJob:
         return get_job(self._ws, name)
