@@ -317,6 +317,9 @@ class FeatureService:
             event_time=group.event_time,
             group=group.name,
         )
+        # The online store is reached before anything is written: one that does not answer
+        # fails the ingest whole.
+        online = self.online_store if group.online else None
         with self._ws.store.read() as session:
             last = session.scalar(
                 select(func.max(FeatureIngestRow.write_time)).where(
@@ -360,11 +363,12 @@ class FeatureService:
             session.add(row)
             session.flush()
             ingest = FeatureIngest._from_row(row)
-        if group.online:
-            self._write_online(group, table)
+        if online is not None:
+            self._write_online(online, group, table)
         return ingest
 
-    def _write_online(self, group: FeatureGroup, table: pa.Table) -> None:
+    @staticmethod
+    def _write_online(online: OnlineStore, group: FeatureGroup, table: pa.Table) -> None:
         events = table.column(group.event_time).cast(pa.int64()).to_pylist()
         ids = table.column(group.record_id).to_pylist()
         ttl = None if group.ttl_seconds is None else int(group.ttl_seconds * 1_000_000)
@@ -377,7 +381,7 @@ class FeatureService:
             )
             for record_id, event, row in zip(ids, events, table.to_pylist(), strict=True)
         ]
-        self.online_store.write(group.name, entries)
+        online.write(group.name, entries)
 
     # -- online ---------------------------------------------------------------------------------
     def get(self, group: str, record_id: Any) -> dict:
