@@ -214,7 +214,7 @@ class FeatureService:
         return record.to_dict() | {
             "ingests": len(ingests),
             "rows": sum(i.row_count for i in ingests),
-            "last_write_time": ingests[-1].write_time if ingests else None,
+            "last_write_time": ingests[-1].to_dict()["write_time"] if ingests else None,
             "online_store": self.online_store.url if record.online else None,
         }
 
