@@ -496,6 +496,12 @@ def deploy(
     idle_timeout: str = typer.Option(
         None, "--idle-timeout", help="With --serverless: unload after this long idle (10m)."
     ),
+    features: list[str] = typer.Option(
+        None,
+        "--features",
+        help="Fill each request's rows from an online feature group by record id: GROUP:f1,f2 "
+        "(repeatable).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Deploy a model version to an endpoint (alone, as a variant or shadow, guarded).
@@ -506,6 +512,9 @@ def deploy(
     ws = workspace(ctx)
     if multi_model:
         from kiln.cli._endpoints import deploy_multi_model
+
+        if features:  # the SDK refuses the combination, with its reason
+            ws.endpoints.deploy(model, endpoint=endpoint, multi_model=True, features=features)
 
         deploy_multi_model(
             ws, model, endpoint, memory_budget, groups, allow_unapproved, as_json=as_json
@@ -528,6 +537,7 @@ def deploy(
             serverless=serverless,
             max_concurrency=max_concurrency,
             idle_timeout=idle_timeout,
+            features=features or None,
             on_log=log,
         )
     if not isinstance(result, Endpoint):  # a guarded deployment's job

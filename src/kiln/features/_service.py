@@ -110,6 +110,9 @@ class FeatureService:
 
     def __init__(self, workspace: Context):
         self._ws = workspace
+        # Groups found so far, by name. A group never changes once created (its schema is fixed
+        # and groups are not deleted), so an online read needs no metadata-store query.
+        self._groups: dict[str, FeatureGroup] = {}
 
     @cached_property
     def online_store(self) -> OnlineStore:
@@ -176,6 +179,8 @@ class FeatureService:
 
     def describe(self, group: str) -> FeatureGroup:
         """The group's record (``feature.unknown-group`` when there is none)."""
+        if group in self._groups:
+            return self._groups[group]
         with self._ws.store.read() as session:
             row = session.scalars(
                 select(FeatureGroupRow).where(FeatureGroupRow.name == group)
@@ -189,7 +194,8 @@ class FeatureService:
                     "--event-time TS --from DATASET'.",
                     code="feature.unknown-group",
                 )
-            return FeatureGroup._from_row(row)
+            self._groups[group] = FeatureGroup._from_row(row)
+            return self._groups[group]
 
     def list(self) -> list[FeatureGroup]:
         """Every feature group, by name."""
