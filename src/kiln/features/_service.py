@@ -248,12 +248,12 @@ class FeatureService:
 
     def put_record(self, group: str, record: dict) -> FeatureIngest:
         """Append one record (a dict of every column) as its own ingest; see :meth:`ingest`."""
+        target = self.describe(group)
         if not isinstance(record, dict) or not record:
             raise DataError(
                 f"A record for feature group {group!r} is an object of column values.",
                 code="feature.bad-record",
             )
-        target = self.describe(group)
         arrays = {}
         for column, value in record.items():
             expected = target.schema.get(column)

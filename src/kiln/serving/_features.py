@@ -51,7 +51,7 @@ def features_router(
     @router.get(
         "/features/{group}/records/{record_id}",
         summary="Read a feature group's online record",
-        responses={s: errors[s] for s in (404, 409)},
+        responses={s: errors[s] for s in (404, 409, 422)},
     )
     async def read_record(group: str, record_id: str) -> Response:
         """The latest record of ``record_id`` (404 with a JSON body for an unknown group or id,
@@ -73,8 +73,19 @@ def features_router(
             description="One record, a JSON object of every column of the group: appended to the "
             "offline store and, for an online group, kept online when its event time is the "
             "latest of its id.",
-            responses={s: errors[s] for s in (404, 422)},
+            responses={s: errors[s] for s in (400, 404, 408, 413, 422)},
             operation_id=f"write_feature_record_{method.lower()}",
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "minProperties": 1},
+                            "example": {"customer_id": 7, "ts": "2026-01-31T12:00:00Z"},
+                        }
+                    },
+                }
+            },
         )
     return router
 
