@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kiln.errors import ConfigError, NotFound
+from kiln.errors import ConfigError, DataError, NotFound
 
 DAY = pd.Timestamp("2024-01-01")
 
@@ -137,3 +137,27 @@ def test_entity_rows_without_the_key_columns_are_refused(randomized):
     assert caught.value.code == "feature.missing-column"
     with pytest.raises(ConfigError, match="'ts'"):
         ws.features.training_set(entity, ["customers:spend"])
+
+
+def test_entity_ids_or_times_of_another_type_are_refused(randomized):
+    ws, _, entity = randomized
+    with pytest.raises(DataError) as caught:
+        ws.features.training_set(
+            entity.assign(customer_id="seven"), ["customers:spend"], event_time="when"
+        )
+    assert caught.value.code == "feature.bad-entity"
+    with pytest.raises(DataError, match="timestamps"):
+        ws.features.training_set(entity.assign(when="soon"), ["customers:spend"], event_time="when")
+
+
+def test_a_group_with_no_ingest_joins_missing_values(tmp_path):
+    import kiln
+
+    ws = kiln.Workspace.init(tmp_path / "ws")
+    ws.features.create(
+        "empty", record_id="customer_id", event_time="ts",
+        schema={"customer_id": "string", "ts": "timestamp", "spend": "float64"},
+    )  # fmt: skip
+    entity = pd.DataFrame({"customer_id": ["a", "b"], "ts": [DAY, DAY]})
+    joined = ws.features.training_set(entity, ["empty:spend"])
+    assert joined["spend"].isna().all() and joined["spend"].dtype == float

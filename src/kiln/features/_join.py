@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kiln.errors import DataError
+
 __all__ = ["GroupJoin", "point_in_time_join"]
 
 _SCALE = 10**16  # above any microsecond timestamp up to the year 2286
@@ -32,6 +34,7 @@ class GroupJoin:
     record_id_sql_type: str
     event_time: str
     features: dict[str, str]
+    sql_types: dict[str, str]  # feature column -> DuckDB type, for a group with no ingest yet
 
 
 def _quote(name: str) -> str:
@@ -82,7 +85,9 @@ def point_in_time_join(
                 source = (
                     f"SELECT NULL::{group.record_id_sql_type} AS __kiln_id, "
                     f"NULL::HUGEINT AS {_KEY}, "
-                    + ", ".join(f"NULL AS {_quote(c)}" for c in group.features)
+                    + ", ".join(
+                        f"NULL::{group.sql_types[c]} AS {_quote(c)}" for c in group.features
+                    )
                     + " WHERE false"
                 )
             joins.append(
@@ -98,5 +103,13 @@ def point_in_time_join(
             f"SELECT {', '.join(selected)} FROM __kiln_entity e {' '.join(joins)} ORDER BY e.{_ROW}"
         )
         return connection.execute(sql).df()
+    except duckdb.ConversionException as exc:
+        # An entity id or time that does not convert to the group's type: the caller's rows.
+        raise DataError(
+            f"The entity rows do not fit the feature groups: {str(exc).splitlines()[0]}. Give "
+            "each group's record id column the group's type (integer or text) and the event "
+            "time column timestamps.",
+            code="feature.bad-entity",
+        ) from exc
     finally:
         connection.close()

@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FeatureGroup", "FeatureIngest", "FeatureService"]
 
-_SQL_TYPES = {"int64": "BIGINT", "string": "VARCHAR"}
-
 
 @dataclass(frozen=True)
 class FeatureGroup(Record):
@@ -548,9 +546,10 @@ class FeatureService:
                     name=name,
                     paths=self._paths(name, as_of),
                     record_id=group.record_id,
-                    record_id_sql_type=_SQL_TYPES[group.schema[group.record_id]],
+                    record_id_sql_type=_duck_type(group.schema[group.record_id]),
                     event_time=group.event_time,
                     features=outputs,
+                    sql_types={c: _duck_type(group.schema[c]) for c in columns},
                 )
             )
         return point_in_time_join(entity_df, event_time, joins)
