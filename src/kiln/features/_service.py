@@ -373,6 +373,12 @@ class FeatureService:
 
     @staticmethod
     def _write_online(online: OnlineStore, group: FeatureGroup, table: pa.Table) -> None:
+        # Only each id's latest record of this ingest can be kept online: the older ones are
+        # not sent (the store would refuse them anyway).
+        keys = table.select([group.record_id, group.event_time]).to_pandas()
+        latest = keys.sort_values(group.event_time).drop_duplicates(group.record_id, keep="last")
+        if len(latest) < table.num_rows:
+            table = table.take(pa.array(latest.index.to_numpy()))
         events = table.column(group.event_time).cast(pa.int64()).to_pylist()
         ids = table.column(group.record_id).to_pylist()
         ttl = None if group.ttl_seconds is None else int(group.ttl_seconds * 1_000_000)
