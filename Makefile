@@ -37,8 +37,9 @@ TEST_WORKERS ?= auto
 TEST_DIST ?= worksteal
 
 # The PostgreSQL tests start their own server (tests/services.py) from Debian's postgresql
-# package, and Studio's browser tests drive Debian's chromium: as root on a machine without them,
-# install them first (quiet; a no-op when present).
+# package, the feature store's online-store tests start Debian's redis-server, and Studio's
+# browser tests drive Debian's chromium: as root on a machine without them, install them first
+# (quiet; a no-op when present).
 PG_INITDB := $(firstword $(shell command -v initdb) $(wildcard /usr/lib/postgresql/*/bin/initdb))
 
 test: $(STAMP)
@@ -46,6 +47,10 @@ test: $(STAMP)
 		echo "Installing PostgreSQL for the store tests (apt-get install postgresql)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends postgresql >/dev/null; fi
+	@if [ ! -x /usr/bin/redis-server ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Redis for the feature store tests (apt-get install redis-server)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends redis-server >/dev/null; fi
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "Installing Chromium for the Studio browser tests (apt-get install chromium)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -245,3 +245,50 @@ def s3_url(s3_environment) -> str:
     bucket = f"kiln-{uuid.uuid4().hex[:16]}"
     boto3.client("s3", endpoint_url=s3_environment["AWS_ENDPOINT_URL"]).create_bucket(Bucket=bucket)
     return f"s3://{bucket}/kiln"
+
+
+# -- Redis ---------------------------------------------------------------------------------------
+_REDIS_SERVER = "/usr/bin/redis-server"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """``redis://127.0.0.1:PORT/0`` of a redis-server this pytest process started (Debian's
+    package) in a temporary folder, persistence off; stopped at the end of the session."""
+    binary = shutil.which("redis-server") or (
+        _REDIS_SERVER if os.path.exists(_REDIS_SERVER) else None
+    )
+    if binary is None:
+        pytest.skip("no Redis server: redis-server is not installed (apt-get install redis-server)")
+    try:
+        import redis
+    except ImportError:
+        pytest.skip("the redis client is not installed: pip install -e .")
+    folder = Path(tempfile.mkdtemp(prefix="kiln-redis-"))
+    port = free_port()
+    prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+    process = subprocess.Popen(
+        [*prefix, binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+         "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + _START_SECONDS
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            break
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                shutil.rmtree(folder, ignore_errors=True)
+                pytest.skip(f"no Redis server: redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    shutil.rmtree(folder, ignore_errors=True)

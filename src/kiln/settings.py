@@ -24,6 +24,7 @@ _ENV = {
     "job_lost_after_seconds": "KILN_JOB_LOST_AFTER_SECONDS",
     "warm_workers": "KILN_WARM_WORKERS",
     "warm_worker_idle_seconds": "KILN_WARM_WORKER_IDLE_SECONDS",
+    "online_store": "KILN_ONLINE_STORE",
 }
 
 
@@ -72,6 +73,9 @@ class Settings:
     studio_max_upload_bytes: int = 200 * 1024 * 1024
     # The secret of recipes' hash_pii step; never stored in a model or a record.
     pii_key: str | None = field(default=None, repr=False)
+    # The feature store's online store: None for SQLite in the workspace (online.db), or a
+    # redis:// URL (docs/features.md).
+    online_store: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -123,6 +127,7 @@ _RULES: dict[str, _Rule] = {
     "studio_session_idle_seconds": _Rule("seconds"),
     "studio_max_upload_bytes": _Rule("integer", 1024, 1 << 40),
     "pii_key": _Rule("text"),
+    "online_store": _Rule("text"),
 }
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
     from kiln.labeling import LabelingService
+    from kiln.features import FeatureService
     from kiln.monitoring import MonitoringService
     from kiln.pipelines import PipelineService
     from kiln.profile import DatasetProfile
@@ -169,6 +170,14 @@ class Workspace(Context):
         from kiln.pipelines import PipelineService
 
         return PipelineService(self)
+
+    @cached_property
+    def features(self) -> FeatureService:
+        """The feature store: feature groups, online and offline, and point-in-time training
+        sets; see docs/features.md."""
+        from kiln.features import FeatureService
+
+        return FeatureService(self)
 
     def report(self, job_id: str, *, out: str | Path | None = None, **options: Any) -> JobReport:
         """Write the HTML report of a completed training, tuning or AutoML job; see

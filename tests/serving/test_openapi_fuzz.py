@@ -22,6 +22,7 @@ ROUTES = [
     ("/metrics", "GET"),
     ("/async-invocations/{inference_id}", "GET"),
     ("/async-invocations/{inference_id}/result", "GET"),
+    ("/features/{group}/records/{record_id}", "GET"),
 ]
 # The multi-model path form ends in the handler of /endpoints/{name}/invocations, fuzzed above:
 # fewer examples for its own part (the path's names).
@@ -30,6 +31,8 @@ EXAMPLES = {("/endpoints/{name}/models/{group}/{version}/invocations", "POST"): 
 WRITING_ROUTES = [
     ("/endpoints/{name}/ground-truth", "POST"),
     ("/endpoints/{name}/async-invocations", "POST"),
+    ("/features/{group}/records", "PUT"),
+    ("/features/{group}/records", "POST"),
 ]
 HOST = {"host": "localhost"}
 

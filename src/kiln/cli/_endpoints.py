@@ -79,7 +79,8 @@ def endpoints_show(
             "invoke": f"POST /endpoints/{endpoint.name}/invocations",
         }
         | _multi_model_fields(endpoint)
-        | _scaling_fields(endpoint.config),
+        | _scaling_fields(endpoint.config)
+        | _features_fields(endpoint.config),
     )
     shares = endpoint.shares
     if endpoint.variants:  # a multi-model endpoint has none
@@ -341,6 +342,42 @@ def endpoints_capture(
         print_json(endpoint.to_dict())
         return
     console.print(f"Endpoint [bold]{endpoint.name}[/] capture: {_capture_text(endpoint.capture)}.")
+
+
+@app.command("features")
+def endpoints_features(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    features: list[str] = typer.Argument(None, help="GROUP:f1,f2 (one or more)."),
+    off: bool = typer.Option(False, "--off", help="Stop enriching requests."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Fill each request's rows from online feature groups by record id (--off: stop)."""
+    from kiln.errors import ConfigError
+
+    if off == bool(features):
+        raise ConfigError(
+            "Name the features (GROUP:f1,f2) or give --off, one of the two.",
+            code="feature.no-features",
+        )
+    endpoint = workspace(ctx).endpoints.set_features(name, None if off else features)
+    if as_json:
+        print_json(endpoint.to_dict())
+        return
+    text = _features_fields(endpoint.config).get("features", "off")
+    console.print(f"Endpoint [bold]{endpoint.name}[/] features: {text}.")
+
+
+def _features_fields(config: dict) -> dict:
+    """The feature groups that fill the endpoint's requests, when it has some."""
+    if not config.get("features"):
+        return {}
+    groups = config["features"]["groups"]
+    return {
+        "features": "; ".join(
+            f"{g['group']}:{','.join(g['features'])} by {g['record_id']}" for g in groups
+        )
+    }
 
 
 @app.command("ground-truth")

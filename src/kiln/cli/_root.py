@@ -9,6 +9,7 @@ import typer
 from kiln.cli import _alarms as _alarms_cli
 from kiln.cli import _async as _async_cli  # noqa: F401 - adds kiln endpoints async-*
 from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
+from kiln.cli import _features as _features_cli
 from kiln.cli import _pipelines as _pipelines_cli
 from kiln.cli import _problems as _problems_cli
 from kiln.cli import _scaling as _scaling_cli  # noqa: F401 - kiln endpoints serverless, ...
@@ -69,6 +70,7 @@ app.command("lineage")(_lineage_command)
 app.command("compile")(_compile_command)
 app.add_typer(_problems_cli.app, name="problem")
 app.add_typer(_pipelines_cli.app, name="pipelines")
+app.add_typer(_features_cli.app, name="features")
 
 
 def _version(value: bool) -> None:
@@ -494,6 +496,12 @@ def deploy(
     idle_timeout: str = typer.Option(
         None, "--idle-timeout", help="With --serverless: unload after this long idle (10m)."
     ),
+    features: list[str] = typer.Option(
+        None,
+        "--features",
+        help="Fill each request's rows from an online feature group by record id: GROUP:f1,f2 "
+        "(repeatable).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Deploy a model version to an endpoint (alone, as a variant or shadow, guarded).
@@ -504,6 +512,9 @@ def deploy(
     ws = workspace(ctx)
     if multi_model:
         from kiln.cli._endpoints import deploy_multi_model
+
+        if features:  # the SDK refuses the combination, with its reason
+            ws.endpoints.deploy(model, endpoint=endpoint, multi_model=True, features=features)
 
         deploy_multi_model(
             ws, model, endpoint, memory_budget, groups, allow_unapproved, as_json=as_json
@@ -526,6 +537,7 @@ def deploy(
             serverless=serverless,
             max_concurrency=max_concurrency,
             idle_timeout=idle_timeout,
+            features=features or None,
             on_log=log,
         )
     if not isinstance(result, Endpoint):  # a guarded deployment's job

@@ -13,6 +13,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from kiln.data import CAPTURE_FORMATS, META_COLUMNS, capture_records, parse_since
+from kiln.endpoints._features import features_config
 from kiln.endpoints._metrics import variant_series, variant_stats
 from kiln.endpoints._multimodel import MULTI_MODEL, deploy_multi_model, refuse_multi_model
 from kiln.endpoints._scaling import (
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["CONFIG_SECTIONS", "Endpoint", "EndpointService"]
 
 # The sections of an endpoint's configuration, one per inference option.
-CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async")
+CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async", "features")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class EndpointService:
         serverless: bool = False,
         max_concurrency: int | None = None,
         idle_timeout: str | float | None = None,
+        features: list[str] | str | None = None,
         on_log=None,
         wait: bool = True,
     ):
@@ -157,8 +159,18 @@ class EndpointService:
         ``serverless`` (with ``max_concurrency``, ``idle_timeout``) makes the endpoint
         serverless in the same revision (docs/serverless.md); without it the endpoint keeps the
         configuration it had.
+
+        ``features`` (``["customers:tenure,plan"]``): each request's rows are filled from these
+        online feature groups by record id before prediction (docs/features.md); without it the
+        endpoint keeps the features it had.
         """
         if multi_model:
+            if features:
+                raise ConfigError(
+                    "--features enriches requests for the models of a plain endpoint; a "
+                    "multi-model endpoint's models each take their own columns. Drop one of them.",
+                    code="multimodel.not-supported",
+                )
             if variant or weight is not None or shadow or strategy or serverless:
                 raise ConfigError(
                     "A multi-model endpoint has no variants: --multi-model takes none of "
@@ -189,6 +201,8 @@ class EndpointService:
         check_name(endpoint, what="endpoint")
         self._refuse_multi_model(endpoint, f"take model {model} as a variant")
         sections = _scaling_sections(serverless, max_concurrency, idle_timeout)
+        if features is not None:
+            sections["features"] = features_config(self._ws, features)
         if variant is not None:
             check_name(variant, what="variant")
         version = self._ws.models.get(model)
@@ -777,6 +791,18 @@ class EndpointService:
             else serverless_config(max_concurrency=max_concurrency, idle_timeout=idle_timeout)
         )
         return self.set_config(name, "serverless", value, note=f"serverless {_onoff(value)}")
+
+    def set_features(self, name: str, features: list[str] | str | None) -> Endpoint:
+        """Enrich the endpoint's requests from online feature groups (``["customers:tenure"]``),
+        or with ``None`` stop; a new revision, picked up by every server. See docs/features.md."""
+        value = None if features is None else features_config(self._ws, features)
+        note = (
+            "features off"
+            if value is None
+            else "features "
+            + " ".join(f"{g['group']}:{','.join(g['features'])}" for g in value["groups"])
+        )
+        return self.set_config(name, "features", value, note=note)
 
     def set_autoscale(self, name: str, *, off: bool = False, **policy) -> Endpoint:
         """Autoscale the worker processes of ``kiln serve`` for this endpoint (``min_workers``,

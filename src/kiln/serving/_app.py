@@ -40,6 +40,7 @@ from kiln.serving._cache import (
 from kiln.serving._capture import CaptureWriter
 from kiln.serving._compiled import count_fallback, fallback_counter, score_compiled
 from kiln.serving._explain import explain_predictions
+from kiln.serving._features import FeatureEnricher, features_router
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._metrics import ServingMetrics
 from kiln.serving._multimodel import MultiModels
@@ -217,6 +218,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     keyring = KeyRing(workspace) if settings.require_auth else None
     async_workers = AsyncWorkers(workspace, cache)
     serverless = Serverless(cache, registry=metrics.registry)
+    enricher = FeatureEnricher(workspace)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -470,6 +472,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             )
         body = await _read_body(request, max_bytes, body_timeout)
         as_json = media_type in _JSON_TYPES
+        if as_json and loaded.config.get("features"):  # docs/features.md
+            section, inputs = loaded.config["features"], variant.loaded.schema.allowed
+            body = await off_loop(enricher.enrich, section, body, inputs)
         inference_id = uuid.uuid4().hex
         timing: dict[str, float] = {}
         try:
@@ -572,6 +577,9 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
     app.include_router(async_router(workspace, _ERRORS))
+    app.include_router(
+        features_router(workspace, _ERRORS, lambda r: _read_body(r, max_bytes, body_timeout))
+    )
     return app
 
 

@@ -638,3 +638,39 @@ class LabelingTaskRow(Base):
     answer: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"value": ...}
     answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class FeatureGroupRow(Base):
+    """A feature group (migration 0014): its record id and event time columns, its schema
+    (column name to kiln type), whether it keeps an online store, and the TTL of online records
+    (counted from their event time)."""
+
+    __tablename__ = "feature_groups"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    record_id: Mapped[str] = mapped_column(String(200))
+    event_time: Mapped[str] = mapped_column(String(200))
+    schema: Mapped[dict] = mapped_column(JSON)  # {"customer_id": "int64", "ts": "timestamp"...}
+    online: Mapped[bool] = mapped_column(default=False)
+    ttl_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class FeatureIngestRow(Base):
+    """One ingest into a feature group's offline store (migration 0014): one append-only Parquet
+    file (by digest), recorded only once the file is stored. ``write_time`` is the time each of
+    its rows carries; it increases strictly within a group, so it orders ingests."""
+
+    __tablename__ = "feature_ingests"
+    __table_args__ = (Index("ix_feature_ingests_group_time", "group_id", "write_time"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("feature_groups.id"))
+    digest: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(Text)
+    write_time: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
