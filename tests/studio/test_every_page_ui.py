@@ -1,5 +1,6 @@
 """Every Studio page, on a workspace with a trained and deployed model, renders in Chromium
-without a console error, for the least trusted role and for an admin; a screenshot of each."""
+without a console error, for the least trusted roles and for an admin (an annotator has the
+labelling pages only); a screenshot of each."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import pytest
 
 @pytest.fixture
 def ws(trained_copy):
-    return trained_copy[0]
+    ws = trained_copy[0]
+    ws.labeling.create(
+        "churn-check", data="churn", task="classification", labels=["yes", "no"], columns=["tenure"]
+    )
+    return ws
 
 
 def pages_of(ws) -> list[str]:
@@ -29,16 +34,22 @@ def pages_of(ws) -> list[str]:
         "/endpoints",
         "/endpoints/churn",
         "/monitors",
+        "/labeling",
+        "/labeling/churn-check",
+        "/labeling/churn-check/annotate",
         "/pipelines",
         "/audit",
         "/search?q=churn",
     ]
 
 
-@pytest.mark.parametrize("role", ["viewer", "admin"])
+@pytest.mark.parametrize("role", ["annotator", "viewer", "admin"])
 def test_every_page_renders_without_console_errors(page, ws, role):
     page.sign_in(role)
-    for path in pages_of(ws) + (["/users"] if role == "admin" else []):
+    paths = pages_of(ws) + (["/users"] if role == "admin" else [])
+    if role == "annotator":  # who has the labelling pages only
+        paths = [p for p in paths if p.startswith("/labeling")]
+    for path in paths:
         page.open(path)
         page.wait_for_load_state("networkidle")
         shown = page.locator("main .error").all_inner_texts()

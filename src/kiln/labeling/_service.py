@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from kiln.errors import NotFound
 from kiln.labeling._jobs import (
     LabelingItem,
     LabelingJob,
@@ -19,6 +22,7 @@ from kiln.labeling._jobs import (
     progress,
     record_answer,
 )
+from kiln.store import LabelingItemRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,6 +110,23 @@ class LabelingService:
     ) -> LabelingTask:
         """Record ``annotator``'s answer to ``item`` (checked against the task and labels)."""
         return record_answer(self._ws, name, item, annotator, value, seconds=seconds)
+
+    def item(self, name: str, item: str) -> LabelingItem:
+        """One item of a job, by its id."""
+        job = self.get(name)
+        with self._ws.store.read() as session:
+            row = session.scalar(
+                select(LabelingItemRow).where(
+                    (LabelingItemRow.job_id == job.id) & (LabelingItemRow.item == str(item))
+                )
+            )
+            if row is None:
+                raise NotFound(
+                    f"Labelling job {name!r} has no item {item!r}.",
+                    code="labeling.unknown-item",
+                    field="item",
+                )
+            return LabelingItem._from_row(row)
 
     def items(
         self,

@@ -24,6 +24,7 @@ from kiln.studio import (
     _api_endpoints,
     _api_experiments,
     _api_jobs,
+    _api_labeling,
     _api_models,
     _api_monitoring,
     _api_pipelines,
@@ -98,6 +99,7 @@ def create_studio_app(workspace: Workspace | None = None, *, host: str = "127.0.
         _api_monitoring,
         _api_pipelines,
         _api_canvas,
+        _api_labeling,
     ):
         app.include_router(module.router, prefix="/api")
 
