@@ -396,6 +396,49 @@ def endpoints_capture_ingest(
     )
 
 
+@app.command("human-review")
+def endpoints_human_review(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    when: str = typer.Option(
+        None, "--when", help="Which predictions go to review: 'confidence < 0.6' (<, <=, >, >=)."
+    ),
+    sample: str = typer.Option(
+        None, "--sample", help="Also a random share of all predictions, e.g. 1%."
+    ),
+    annotators_per_item: int = typer.Option(
+        1, "--annotators-per-item", help="Reviewers per prediction (a majority decides)."
+    ),
+    job: str = typer.Option(None, "--job", help="The review job's name (default ENDPOINT-review)."),
+    off: bool = typer.Option(False, "--off", help="Send no more predictions (the job stays)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Send an endpoint's low-confidence predictions to human review (--off: stop)."""
+    ws = workspace(ctx)
+    if off:
+        endpoint = ws.labeling.stop_review(name, when=when, sample=sample)
+        if as_json:
+            print_json(endpoint.to_dict())
+            return
+        console.print(f"Endpoint [bold]{name}[/] sends no more predictions to human review.")
+        return
+    review = ws.labeling.start_review(
+        name, when=when, sample=sample, annotators_per_item=annotators_per_item, job=job
+    )
+    setting = ws.endpoints.get(name).config["human_review"]
+    if as_json:
+        print_json({"job": review.to_dict(), "human_review": setting})
+        return
+    sampled = (
+        f" and {setting['sample_percent']:g}% of the rest" if setting["sample_percent"] else ""
+    )
+    console.print(
+        f"Endpoint [bold]{name}[/] sends predictions with {setting['when']}{sampled} to review "
+        f"job [bold]{review.name}[/] ({', '.join(review.labels)}); reviewers answer in Studio at "
+        f"#/labeling/{review.name}/annotate."
+    )
+
+
 def deploy_multi_model(
     ws, model, endpoint: str, memory_budget, groups, allow_unapproved: bool, *, as_json: bool
 ) -> None:

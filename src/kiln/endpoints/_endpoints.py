@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["CONFIG_SECTIONS", "Endpoint", "EndpointService"]
 
 # The sections of an endpoint's configuration, one per inference option.
-CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async")
+CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async", "human_review")
 
 
 @dataclass(frozen=True)
