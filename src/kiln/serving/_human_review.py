@@ -154,12 +154,18 @@ class ReviewQueue:
         self._write(self._drain())
 
     def _run(self, stop: threading.Event) -> None:
+        # One write a flush interval at most: each is a transaction, and under load a batch of
+        # a second's predictions costs the serving threads far less than many small ones.
+        next_flush = time.monotonic() + self.flush_seconds
+        batch: list[_Offered] = []
         while not stop.is_set():
-            batch = []
             with contextlib.suppress(queue.Empty):
-                batch.append(self._queue.get(timeout=self.flush_seconds))
-                time.sleep(min(0.2, self.flush_seconds))  # let a burst gather into one write
-            self._write(batch + self._drain())
+                batch.append(self._queue.get(timeout=max(0.0, next_flush - time.monotonic())))
+            if time.monotonic() >= next_flush:
+                self._write(batch + self._drain())
+                batch = []
+                next_flush = time.monotonic() + self.flush_seconds
+        self._write(batch + self._drain())
 
     def _drain(self) -> list[_Offered]:
         items = []
