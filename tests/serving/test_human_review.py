@@ -15,6 +15,7 @@ from helpers import wait_for
 from kiln.errors import ConfigError
 from kiln.labeling import confidence_of
 from kiln.serving import create_app
+from kiln.serving._human_review import ReviewQueue
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,27 @@ def test_a_regression_model_is_refused_and_nothing_is_written(ws):
         ws.labeling.start_review("line", when="confidence < 0.6")
     assert error.value.code == "review.not-a-classifier"
     assert ws.labeling.list() == [] and "human_review" not in ws.endpoints.get("line").config
+
+
+def test_the_queue_is_bounded_and_counts_what_it_drops_or_cannot_add(trained_copy, rows):
+    ws, _ = trained_copy
+    ws.labeling.start_review("churn", when="confidence <= 1")
+    config = ws.endpoints.get("churn").config
+    predictions = ws.models.load(ws.endpoints.get("churn").model).predictions(
+        pd.DataFrame(rows[:2])
+    )
+    review = ReviewQueue(ws, max_queue=1)
+    body = json.dumps(rows[:2]).encode()
+    offer = dict(endpoint="churn", body=body, content_type="application/json")
+    assert review.offer(config=config, inference_id="a", predictions=predictions, **offer) == 2
+    assert review.offer(config=config, inference_id="b", predictions=predictions, **offer) == 0
+    counted = review.registry.get_sample_value
+    assert counted("kiln_review_dropped_total", {"endpoint": "churn"}) == 1
+    review.flush()
+    assert [i.item for i in ws.labeling.items("churn-review").items] == ["a:0", "a:1"]
+    gone = {"human_review": {**config["human_review"], "job": "no-such-job"}}
+    review.offer(config=gone, inference_id="c", predictions=predictions, **offer)
+    review.flush()
+    assert counted("kiln_review_failures_total", {"endpoint": "churn"}) == 2
+    assert counted("kiln_review_items_total", {"endpoint": "churn"}) == 2
+    assert review.offer(config={}, inference_id="d", predictions=predictions, **offer) == 0

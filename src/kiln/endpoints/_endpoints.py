@@ -74,7 +74,8 @@ class Endpoint(Record):
     capture: dict
     active_deployment: str | None
     # How it serves, one section per inference option: "serverless", "multi_model",
-    # "autoscale", "async" (see CONFIG_SECTIONS); {} for a plain real-time endpoint.
+    # "autoscale", "async", "human_review" (see CONFIG_SECTIONS); {} for a plain real-time
+    # endpoint.
     config: dict
 
     @property

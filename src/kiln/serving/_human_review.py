@@ -66,7 +66,7 @@ class ReviewQueue:
         self.workspace = workspace
         self._labeling = LabelingService(workspace)
         self.flush_seconds = flush_seconds
-        registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry = registry if registry is not None else CollectorRegistry()
         self.items = Counter(
             "kiln_review_items",
             "Predictions added to a human review job.",

@@ -50,7 +50,7 @@ def list_jobs(
     else:
         # Jobs are made by hand (tens, not millions): the open ones are filtered here and paged
         # in the same shape, rather than adding a status filter to the core's query.
-        every = [j for j in ws.labeling.page(limit=None, sort=sort, q=q).items]
+        every = ws.labeling.page(limit=None, sort=sort, q=q).items
         open_jobs = [j for j in every if j.status == "InProgress"]
         page = Page(open_jobs[offset : offset + limit], len(open_jobs), offset, limit, sort)
     return page.to_dict(lambda job: {**job.to_dict(), "progress": _progress(ws, job.name)})
