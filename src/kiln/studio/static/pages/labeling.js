@@ -151,13 +151,12 @@ function imageView(item) {
 }
 
 // Each control: {element, answer() → the answer or null when not ready, key(event) → handled}.
-function classificationControl(job, done) {
+function classificationControl(job) {
   let chosen = null;
   const buttons = job.labels.map((label, i) => h("button", { class: "label-choice", dataset: { label }, onclick: () => choose(label) }, i < 9 ? h("kbd", {}, String(i + 1)) : null, " ", label));
   function choose(label) {
     chosen = label;
     for (const b of buttons) b.classList.toggle("chosen", b.dataset.label === label);
-    done();
   }
   return {
     element: h("div", { class: "label-choices", id: "label-choices" }, buttons),
@@ -316,8 +315,8 @@ function boxesControl(job, item) {
   };
 }
 
-function controlFor(job, item, ready) {
-  if (job.task === "classification") return classificationControl(job, ready);
+function controlFor(job, item) {
+  if (job.task === "classification") return classificationControl(job);
   if (job.task === "multi-label") return multiLabelControl(job);
   if (job.task === "text-spans") return spansControl(job, item);
   return boxesControl(job, item);
@@ -350,7 +349,7 @@ route("/labeling/:job/annotate", async (main, { job: name }) => {
     }
     const { job, item } = given;
     shown = { item: item.item, at: performance.now() };
-    control = controlFor(job, item, () => {});
+    control = controlFor(job, item);
     position.textContent = `item ${item.item}`;
     clear(card,
       job.instructions ? h("div", { class: "label-instructions", id: "label-instructions" }, job.instructions) : null,
