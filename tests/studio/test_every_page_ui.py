@@ -13,6 +13,7 @@ def ws(trained_copy):
     ws.labeling.create(
         "churn-check", data="churn", task="classification", labels=["yes", "no"], columns=["tenure"]
     )
+    ws.labeling.start_review("churn", when="confidence < 0.6", sample="1%")
     return ws
 
 
@@ -37,6 +38,7 @@ def pages_of(ws) -> list[str]:
         "/labeling",
         "/labeling/churn-check",
         "/labeling/churn-check/annotate",
+        "/labeling/churn-review",
         "/pipelines",
         "/audit",
         "/search?q=churn",
@@ -57,4 +59,7 @@ def test_every_page_renders_without_console_errors(page, ws, role):
         failures = [text for text in shown if "needs the scientist role" not in text]
         assert not failures, (path, failures)
         page.screenshot_as(f"{role}-{path.strip('/').replace('/', '-') or 'overview'}")
+    if role != "annotator":  # what the endpoint sends for review: for viewers and above
+        page.open("/labeling/churn-review")
+        assert page.inner_text("#labeling-review") == "confidence < 0.6, and 1 % of the rest"
     page.assert_no_errors()

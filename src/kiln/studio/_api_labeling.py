@@ -64,13 +64,21 @@ def _progress(ws, name: str) -> dict:
 @router.get("/labeling/{job}", summary="A job and its status: progress, cost, agreement")
 def job_status(job: str, who: Signed, request: Request) -> dict:
     """The job and ``ws.labeling.status``. An annotator gets the job's description and counts,
-    not each annotator's answers."""
+    not each annotator's answers; a viewer of a review job also what its endpoint sends
+    (``review``: the endpoint's ``human_review`` setting, None when it sends nothing)."""
     ws = workspace_of(request)
     described = ws.labeling.get(job).to_dict()
     status = ws.labeling.status(job)
     if not role_allows(who.user.role, "viewer"):
         status = {k: v for k, v in status.items() if k not in ("annotators", "agreement")}
-    return {"job": described, "status": status}
+        return {"job": described, "status": status}
+    answer = {"job": described, "status": status}
+    if described["kind"] == "review" and described["endpoint"]:
+        # What the endpoint sends now: its human_review section, None when review is off.
+        config = ws.endpoints.get(described["endpoint"]).config
+        setting = config.get("human_review")
+        answer["review"] = setting if setting and setting["job"] == job else None
+    return answer
 
 
 @router.get("/labeling/{job}/items", summary="A job's items with their labels (viewers)")

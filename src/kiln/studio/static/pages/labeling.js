@@ -88,7 +88,7 @@ function shownValue(value) {
 }
 
 route("/labeling/:job", async (main, { job }) => {
-  const { job: described, status } = await api(`/labeling/${enc(job)}`);
+  const { job: described, status, review } = await api(`/labeling/${enc(job)}`);
   const byMethod = status.by_method || {};
   clear(main,
     h("div", { class: "label-head" },
@@ -103,6 +103,7 @@ route("/labeling/:job", async (main, { job }) => {
         ["Answers per item", String(described.annotators_per_item)],
         described.dataset ? ["Data", `${described.dataset}`] : null,
         described.endpoint ? ["Endpoint", can("viewer") ? link(`#/endpoints/${enc(described.endpoint)}`, described.endpoint) : described.endpoint] : null,
+        review !== undefined ? ["Sent for review", review ? h("span", { id: "labeling-review" }, h("span", { class: "mono" }, review.when), review.sample_percent ? `, and ${number(review.sample_percent)} % of the rest` : "") : h("span", { id: "labeling-review", class: "muted" }, `nothing now (kiln endpoints human-review ${described.endpoint} --when "confidence < 0.6")`)] : null,
         ["Cost", `${number(status.human_answers)} human answers, ${seconds(status.human_seconds)}`],
         ["Labelled automatically", `${percent(status.automatic_share)} (${number(byMethod.automatic || 0)} of ${number(status.labeled)})`],
         ["By method", `human ${number(byMethod.human || 0)} · consolidated ${number(byMethod.consolidated || 0)} · automatic ${number(byMethod.automatic || 0)}`],
@@ -336,7 +337,7 @@ route("/labeling/:job/annotate", async (main, { job: name }) => {
   const submit = h("button", { class: "primary", id: "label-submit", onclick: () => send() }, "Submit ", h("kbd", {}, "Enter"));
   const position = h("span", { class: "muted", id: "label-position" });
   main.append(
-    h("div", { class: "label-head" }, h("h1", {}, "Labelling ", h("span", { class: "mono" }, name)),
+    h("div", { class: "label-head narrow" }, h("h1", {}, "Labelling ", h("span", { class: "mono" }, name)),
       h("div", { class: "toolbar right" }, link(`#/labeling/${enc(name)}`, "Progress"))),
     card);
 
