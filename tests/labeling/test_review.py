@@ -85,3 +85,12 @@ def test_review_refusals(reviewing):
         ws.labeling.start_review("churn", when="confidence < 0.5", job="plain")
     assert taken.value.code == "review.job-taken"
     assert ws.endpoints.get("churn").config["human_review"]["job"] == job.name  # unchanged
+
+
+def test_review_labels_are_stored_without_reading_the_capture(trained_copy):
+    ws, _ = trained_copy
+    stored = ws.endpoints.ground_truth(
+        "churn", [{"inference_id": "never-captured:0", "label": 1}], count_unknown=False
+    )
+    assert stored == {"received": 1, "stored": 1, "unknown_ids": None, "examples_of_unknown": []}
+    assert ws.data.ground_truth_labels("churn") == {"never-captured:0": 1}

@@ -224,7 +224,8 @@ def review_answered(ctx: Context, job: LabelingJob, item: str) -> None:
         return
     label = _majority(ctx, job.name).get(item)
     truth = [{"inference_id": item, "label": _native(job, label)}]
-    ctx.endpoints.ground_truth(job.endpoint, truth)
+    # The ids are the server's own: not checked against the capture (a read of all of it).
+    ctx.endpoints.ground_truth(job.endpoint, truth, count_unknown=False)
 
 
 def _majority(ctx: Context, name: str) -> dict[str, Any]:
