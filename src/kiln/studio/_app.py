@@ -83,8 +83,9 @@ def create_studio_app(workspace: Workspace | None = None, *, host: str = "127.0.
         version=kiln.__version__,
         description=(
             "The JSON API behind kiln Studio: data sets, jobs, experiments, models, endpoints, "
-            "monitors, pipelines, users and the audit log. Lists are paged on the server "
-            "(limit, offset, sort, q). Sign in with a session (POST /api/session) or send "
+            "monitors, pipelines, labelling jobs, users and the audit log. Lists are paged on "
+            "the server (limit, offset, sort, q). Sign in with a session (POST /api/session) or "
+            "send "
             "'Authorization: Bearer TOKEN' (kiln users token NAME)."
         ),
     )
