@@ -85,8 +85,7 @@ def create_studio_app(workspace: Workspace | None = None, *, host: str = "127.0.
             "The JSON API behind kiln Studio: data sets, jobs, experiments, models, endpoints, "
             "monitors, pipelines, labelling jobs, users and the audit log. Lists are paged on "
             "the server (limit, offset, sort, q). Sign in with a session (POST /api/session) or "
-            "send "
-            "'Authorization: Bearer TOKEN' (kiln users token NAME)."
+            "send 'Authorization: Bearer TOKEN' (kiln users token NAME)."
         ),
     )
     app.state.workspace = workspace
