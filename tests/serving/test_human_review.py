@@ -156,6 +156,8 @@ def test_review_turned_off_sends_nothing_and_keeps_the_job(trained_copy, rows, r
         check=True,
     )
     assert "churn-review" in again.stdout  # the kept job is taken up again
+    shown = run_cli("--home", home, "endpoints", "show", "churn", check=True)
+    assert "confidence < 0.5 → job churn-review" in shown.stdout
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ def endpoints_show(
             "invoke": f"POST /endpoints/{endpoint.name}/invocations",
         }
         | _multi_model_fields(endpoint)
-        | _scaling_fields(endpoint.config),
+        | _scaling_fields(endpoint.config)
+        | _review_fields(endpoint.config),
     )
     shares = endpoint.shares
     if endpoint.variants:  # a multi-model endpoint has none
@@ -429,13 +430,10 @@ def endpoints_human_review(
     if as_json:
         print_json({"job": review.to_dict(), "human_review": setting})
         return
-    sampled = (
-        f" and {setting['sample_percent']:g}% of the rest" if setting["sample_percent"] else ""
-    )
+    sends = _review_fields({"human_review": setting})["human review"]
     console.print(
-        f"Endpoint [bold]{name}[/] sends predictions with {setting['when']}{sampled} to review "
-        f"job [bold]{review.name}[/] ({', '.join(review.labels)}); reviewers answer in Studio at "
-        f"#/labeling/{review.name}/annotate."
+        f"Endpoint [bold]{name}[/] sends predictions with {sends} ({', '.join(review.labels)}); "
+        f"reviewers answer in Studio at #/labeling/{review.name}/annotate."
     )
 
 
@@ -488,6 +486,16 @@ def _scaling_fields(config: dict) -> dict:
         for section in ("serverless", "autoscale", "async")
         if config.get(section)
     }
+
+
+def _review_fields(config: dict) -> dict:
+    """What the endpoint sends to human review, when it does."""
+    setting = config.get("human_review")
+    if not setting:
+        return {}
+    percent = setting["sample_percent"]
+    sampled = f" and {percent:g}% of the rest" if percent else ""
+    return {"human review": f"{setting['when']}{sampled} → job {setting['job']}"}
 
 
 def _multi_model_fields(endpoint) -> dict:
