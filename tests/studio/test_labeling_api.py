@@ -52,6 +52,8 @@ def test_an_annotator_answers_items_one_at_a_time_and_is_told_when_none_is_left(
     assert sorted(j["name"] for j in jobs["items"]) == ["photos", "sentiment"]  # open jobs only
     assert jobs["total"] == 2 and jobs["items"][0]["progress"]["items"] >= 2
     assert api_as("viewer").get("/labeling/").json()["total"] == 3
+    bad = annotator.get("/labeling/", params={"limit": 0})
+    assert bad.status_code == 400 and bad.json()["error"] == "page.bad-limit"
     given = annotator.post("/labeling/sentiment/next").json()
     assert given["job"]["instructions"] == "Is the review happy?"
     assert given["job"]["labels"] == ["pos", "neg"] and given["job"]["media"] == "text"
@@ -104,6 +106,10 @@ def test_bad_answers_get_their_4xx(api_as, ws):
     ).is_success
     twice = annotator.post(f"/labeling/sentiment/items/{item}/answer", json={"answer": "pos"})
     assert twice.status_code == 409 and twice.json()["error"] == "labeling.answered-twice"
+    negative = annotator.post(
+        f"/labeling/sentiment/items/{item}/answer", json={"answer": "pos", "seconds": -1}
+    )
+    assert negative.status_code == 422 and negative.json()["error"] == "request.invalid"
     not_given = annotator.post("/labeling/sentiment/items/2/answer", json={"answer": "pos"})
     assert not_given.status_code == 409 and not_given.json()["error"] == "labeling.not-assigned"
     unknown = annotator.post("/labeling/nope/next")

@@ -10,13 +10,14 @@ import mimetypes
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kiln.errors import NotFound, StateError
-from kiln.store import Page
+from kiln.store import Page, check_page
 from kiln.studio._auth import Caller, audited, caller, require, workspace_of
 from kiln.studio._http import json_response
 from kiln.users import role_allows
@@ -30,7 +31,7 @@ _URL = re.compile(r"^https?://", re.IGNORECASE)
 
 class Answer(BaseModel):
     answer: Any = None
-    seconds: float | None = None
+    seconds: float | None = Field(None, ge=0, le=86_400)  # time spent on the item
 
 
 @router.get("/labeling/", summary="Labelling jobs (an annotator sees the open ones)")
@@ -50,6 +51,7 @@ def list_jobs(
     else:
         # Jobs are made by hand (tens, not millions): the open ones are filtered here and paged
         # in the same shape, rather than adding a status filter to the core's query.
+        limit, offset = check_page(limit, offset)
         every = ws.labeling.page(limit=None, sort=sort, q=q).items
         open_jobs = [j for j in every if j.status == "InProgress"]
         page = Page(open_jobs[offset : offset + limit], len(open_jobs), offset, limit, sort)
@@ -115,13 +117,12 @@ def next_item(job: str, who: Signed, request: Request) -> Response:
     }
     if described.media == "image":
         source = str(item.payload.get(described.content) or "")
-        shown["image"] = (
-            {"url": source, "external": True}
-            if _URL.match(source)
-            else {"url": f"/api/labeling/{job}/items/{item.item}/image", "external": False}
-        )
+        own = f"/api/labeling/{quote(job, safe='')}/items/{quote(item.item, safe='')}/image"
+        external = bool(_URL.match(source))
+        shown["image"] = {"url": source if external else own, "external": external}
     keys = ("name", "kind", "task", "labels", "instructions", "media", "content", "columns")
-    return json_response({"job": {k: described.to_dict()[k] for k in keys}, "item": shown})
+    whole = described.to_dict()
+    return json_response({"job": {k: whole[k] for k in keys}, "item": shown})
 
 
 @router.post("/labeling/{job}/items/{item}/answer", summary="Answer an item given to you")
