@@ -85,6 +85,13 @@ def test_review_refusals(reviewing):
         ws.labeling.start_review("churn", when="confidence < 0.5", job="plain")
     assert taken.value.code == "review.job-taken"
     assert ws.endpoints.get("churn").config["human_review"]["job"] == job.name  # unchanged
+    from kiln.store import LabelingJobRow
+
+    with ws.store.write() as session:  # as if the endpoint now served a model of other classes
+        session.query(LabelingJobRow).filter_by(name=job.name).update({"labels": ["a", "b"]})
+    with pytest.raises(StateError) as changed:
+        ws.labeling.start_review("churn", when="confidence < 0.5")
+    assert changed.value.code == "review.labels-changed"
 
 
 def test_review_labels_are_stored_without_reading_the_capture(trained_copy):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from kiln.errors import ConfigError, StateError
+from kiln.errors import ConfigError, NotFound, StateError
 from kiln.labeling._jobs import LabelingJob, answers_frame, create_job, get_job
 from kiln.store import LabelingItemRow
 
@@ -148,7 +148,7 @@ def start_review(
             field="endpoint",
         )
     name = job or f"{endpoint}-review"
-    review = _existing_review(ctx, name, endpoint)
+    review = _existing_review(ctx, name, endpoint, [str(c) for c in classes])
     if review is None:
         review = create_job(
             ctx,
@@ -178,9 +178,12 @@ def start_review(
     return review
 
 
-def _existing_review(ctx: Context, name: str, endpoint: str) -> LabelingJob | None:
-    from kiln.errors import NotFound
-
+def _existing_review(
+    ctx: Context, name: str, endpoint: str, labels: list[str]
+) -> LabelingJob | None:
+    """The open review job ``name`` of ``endpoint`` to take up again, None when there is none;
+    refused when the name is another job's, or when the endpoint's model now predicts other
+    classes than the job's labels."""
     try:
         found = get_job(ctx, name)
     except NotFound:
@@ -190,6 +193,13 @@ def _existing_review(ctx: Context, name: str, endpoint: str) -> LabelingJob | No
             f"Labelling job {name!r} exists and is not an open review of endpoint {endpoint!r}. "
             "Name another job for the review (--job NAME).",
             code="review.job-taken",
+            field="job",
+        )
+    if found.labels != labels:
+        raise StateError(
+            f"Review job {name!r} labels {', '.join(found.labels)}, but endpoint {endpoint!r}'s "
+            f"model now predicts {', '.join(labels)}. Name a new job for its review (--job NAME).",
+            code="review.labels-changed",
             field="job",
         )
     return found
