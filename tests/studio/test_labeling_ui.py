@@ -156,3 +156,21 @@ def test_an_annotator_draws_a_box_with_the_mouse(page, ws, tmp_path):
     assert drawn["x"] == pytest.approx(40 * scale, abs=2 * scale)
     assert drawn["width"] == pytest.approx(100 * scale, abs=2 * scale)
     page.assert_no_errors()
+
+
+def test_an_annotator_ticks_several_labels_with_the_keyboard(page, ws):
+    ws.labeling.create(
+        "topics", data="reviews", task="multi-label", labels=["price", "quality", "delivery"]
+    )
+    page.sign_in("annotator", "/labeling/topics/annotate")
+    page.wait_for_selector("#label-choices input[type=checkbox]")
+    assert "great value for money" in page.inner_text("#label-task")  # the row's columns
+    for key in ("1", "2", "2", "3"):  # 2 twice: ticked, then unticked
+        page.keyboard.press(key)
+    assert page.is_checked("#label-check-price") and not page.is_checked("#label-check-quality")
+    page.screenshot_as("multi-label")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#label-task:has-text('broke in a day')")
+    [answer] = ws.labeling.answers("topics")["answer"]
+    assert answer == ["price", "delivery"]
+    page.assert_no_errors()
