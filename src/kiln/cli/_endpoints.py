@@ -80,7 +80,8 @@ def endpoints_show(
         }
         | _multi_model_fields(endpoint)
         | _scaling_fields(endpoint.config)
-        | _features_fields(endpoint.config),
+        | _features_fields(endpoint.config)
+        | _review_fields(endpoint.config),
     )
     shares = endpoint.shares
     if endpoint.variants:  # a multi-model endpoint has none
@@ -433,6 +434,46 @@ def endpoints_capture_ingest(
     )
 
 
+@app.command("human-review")
+def endpoints_human_review(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    when: str = typer.Option(
+        None, "--when", help="Which predictions go to review: 'confidence < 0.6' (<, <=, >, >=)."
+    ),
+    sample: str = typer.Option(
+        None, "--sample", help="Also a random share of all predictions, e.g. 1%."
+    ),
+    annotators_per_item: int = typer.Option(
+        1, "--annotators-per-item", help="Reviewers per prediction (a majority decides)."
+    ),
+    job: str = typer.Option(None, "--job", help="The review job's name (default ENDPOINT-review)."),
+    off: bool = typer.Option(False, "--off", help="Send no more predictions (the job stays)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Send an endpoint's low-confidence predictions to human review (--off: stop)."""
+    ws = workspace(ctx)
+    if off:
+        endpoint = ws.labeling.stop_review(name, when=when, sample=sample)
+        if as_json:
+            print_json(endpoint.to_dict())
+            return
+        console.print(f"Endpoint [bold]{name}[/] sends no more predictions to human review.")
+        return
+    review = ws.labeling.start_review(
+        name, when=when, sample=sample, annotators_per_item=annotators_per_item, job=job
+    )
+    setting = ws.endpoints.get(name).config["human_review"]
+    if as_json:
+        print_json({"job": review.to_dict(), "human_review": setting})
+        return
+    sends = _review_fields({"human_review": setting})["human review"]
+    console.print(
+        f"Endpoint [bold]{name}[/] sends predictions with {sends} ({', '.join(review.labels)}); "
+        f"reviewers answer in Studio at #/labeling/{review.name}/annotate."
+    )
+
+
 def deploy_multi_model(
     ws, model, endpoint: str, memory_budget, groups, allow_unapproved: bool, *, as_json: bool
 ) -> None:
@@ -482,6 +523,16 @@ def _scaling_fields(config: dict) -> dict:
         for section in ("serverless", "autoscale", "async")
         if config.get(section)
     }
+
+
+def _review_fields(config: dict) -> dict:
+    """What the endpoint sends to human review, when it does."""
+    setting = config.get("human_review")
+    if not setting:
+        return {}
+    percent = setting["sample_percent"]
+    sampled = f" and {percent:g}% of the rest" if percent else ""
+    return {"human review": f"{setting['when']}{sampled} → job {setting['job']}"}
 
 
 def _multi_model_fields(endpoint) -> dict:

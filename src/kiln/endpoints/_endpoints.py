@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["CONFIG_SECTIONS", "Endpoint", "EndpointService"]
 
 # The sections of an endpoint's configuration, one per inference option.
-CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async", "features")
+CONFIG_SECTIONS = ("serverless", "multi_model", "autoscale", "async", "features", "human_review")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class Endpoint(Record):
     capture: dict
     active_deployment: str | None
     # How it serves, one section per inference option: "serverless", "multi_model",
-    # "autoscale", "async" (see CONFIG_SECTIONS); {} for a plain real-time endpoint.
+    # "autoscale", "async", "human_review" (see CONFIG_SECTIONS); {} for a plain real-time
+    # endpoint.
     config: dict
 
     @property
@@ -832,7 +833,11 @@ class EndpointService:
             return {name: dict(capture or {}) for name, capture in rows}
 
     def ground_truth(
-        self, name: str, source: str | os.PathLike | pd.DataFrame | list[dict]
+        self,
+        name: str,
+        source: str | os.PathLike | pd.DataFrame | list[dict],
+        *,
+        count_unknown: bool = True,
     ) -> dict:
         """Store the true labels of captured predictions, by inference id.
 
@@ -843,6 +848,10 @@ class EndpointService:
         counted and named in the result, so a mistake shows and a label that arrives before its
         capture is written still joins it later.
 
+        ``count_unknown=False`` skips reading the whole capture to count the ids it does not
+        hold, a cost that grows with the capture: for a caller whose ids come from the server
+        itself (human review, label by label); ``unknown_ids`` is then None.
+
         Returns
         -------
         dict
@@ -852,8 +861,10 @@ class EndpointService:
         frame = _label_frame(source)
         target = self._target_of(endpoint)
         labels = _labels_by_id(frame, target)
-        captured = {r.get("inference_id") for r in capture_records(self._ws.artifacts, name)}
-        unknown = [i for i in labels if i.split(":")[0] not in captured]
+        unknown: list[str] | None = None
+        if count_unknown:
+            captured = {r.get("inference_id") for r in capture_records(self._ws.artifacts, name)}
+            unknown = [i for i in labels if i.split(":")[0] not in captured]
         stamp, by = now(), who()
         ids = list(labels)
         with self._ws.store.write() as session:
@@ -877,8 +888,8 @@ class EndpointService:
         return {
             "received": len(frame),
             "stored": len(ids),
-            "unknown_ids": len(unknown),
-            "examples_of_unknown": unknown[:5],
+            "unknown_ids": None if unknown is None else len(unknown),
+            "examples_of_unknown": (unknown or [])[:5],
         }
 
     def ingest_capture(

@@ -11,15 +11,29 @@ from kiln.labeling._jobs import (
     LabelingTask,
     check_answer,
 )
+from kiln.labeling._review import (
+    REVIEW_SECTION,
+    ReviewCondition,
+    confidence_of,
+    parse_condition,
+    parse_sample,
+    rows_for_review,
+)
 from kiln.labeling._service import LabelingService
 
 __all__ = [
     "KINDS",
     "LEASE_SECONDS",
+    "REVIEW_SECTION",
     "TASKS",
     "LabelingItem",
     "LabelingJob",
     "LabelingService",
     "LabelingTask",
+    "ReviewCondition",
     "check_answer",
+    "confidence_of",
+    "parse_condition",
+    "parse_sample",
+    "rows_for_review",
 ]

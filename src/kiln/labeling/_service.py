@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from kiln.errors import NotFound
 from kiln.labeling._jobs import (
     LabelingItem,
     LabelingJob,
@@ -19,11 +22,15 @@ from kiln.labeling._jobs import (
     progress,
     record_answer,
 )
+from kiln.labeling._review import review_answered, review_dataset, start_review, stop_review
+from kiln.store import LabelingItemRow
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from kiln.context import Context
+    from kiln.data import DatasetVersion
+    from kiln.endpoints import Endpoint
     from kiln.store import Page
 
 __all__ = ["LabelingService"]
@@ -105,7 +112,63 @@ class LabelingService:
         self, name: str, item: str, annotator: str, value: Any, *, seconds: float | None = None
     ) -> LabelingTask:
         """Record ``annotator``'s answer to ``item`` (checked against the task and labels)."""
-        return record_answer(self._ws, name, item, annotator, value, seconds=seconds)
+        task = record_answer(self._ws, name, item, annotator, value, seconds=seconds)
+        if (job := self.get(name)).kind == "review":  # the label becomes the endpoint's truth
+            review_answered(self._ws, job, str(item))
+        return task
+
+    def item(self, name: str, item: str) -> LabelingItem:
+        """One item of a job, by its id."""
+        job = self.get(name)
+        with self._ws.store.read() as session:
+            row = session.scalar(
+                select(LabelingItemRow).where(
+                    (LabelingItemRow.job_id == job.id) & (LabelingItemRow.item == str(item))
+                )
+            )
+            if row is None:
+                raise NotFound(
+                    f"Labelling job {name!r} has no item {item!r}.",
+                    code="labeling.unknown-item",
+                    field="item",
+                )
+            return LabelingItem._from_row(row)
+
+    # -- human review of an endpoint's predictions (kiln.labeling._review) ----------------------
+    def start_review(
+        self,
+        endpoint: str,
+        *,
+        when: str | None,
+        sample: str | float | None = None,
+        annotators_per_item: int = 1,
+        job: str | None = None,
+        instructions: str = "",
+    ) -> LabelingJob:
+        """Send endpoint ``endpoint``'s live predictions meeting ``when`` (``"confidence <
+        0.6"``), and a ``sample`` (``"1%"``) of the others, to review job ``job`` (default
+        ``{endpoint}-review``); see docs/human-review.md."""
+        return start_review(
+            self._ws,
+            endpoint,
+            when=when,
+            sample=sample,
+            annotators_per_item=annotators_per_item,
+            job=job,
+            instructions=instructions,
+        )
+
+    def stop_review(
+        self, endpoint: str, *, when: str | None = None, sample: str | float | None = None
+    ) -> Endpoint:
+        """Send no more of the endpoint's predictions for review (the job stays); a ``when``
+        or ``sample`` given with it is refused."""
+        return stop_review(self._ws, endpoint, when=when, sample=sample)
+
+    def review_dataset(self, name: str, *, dataset: str | None = None) -> DatasetVersion:
+        """A data set version of review job ``name``'s reviewed rows with their labels (named
+        as the model's target), for retraining."""
+        return review_dataset(self._ws, name, dataset=dataset)
 
     def items(
         self,

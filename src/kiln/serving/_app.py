@@ -42,6 +42,7 @@ from kiln.serving._compiled import count_fallback, fallback_counter, score_compi
 from kiln.serving._explain import explain_predictions
 from kiln.serving._features import FeatureEnricher, features_router
 from kiln.serving._guard import Guard, allowed_hosts_for
+from kiln.serving._human_review import ReviewQueue
 from kiln.serving._metrics import ServingMetrics
 from kiln.serving._multimodel import MultiModels
 from kiln.serving._serverless import COLD_START_HEADER, Serverless, ServerlessGate
@@ -211,6 +212,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     metrics = ServingMetrics(workspace)
     shadows = ShadowCopies(metrics)
     capture = CaptureWriter(workspace, registry=metrics.registry)
+    review = ReviewQueue(workspace, registry=metrics.registry)  # docs/human-review.md
     max_bytes = settings.max_request_bytes
     body_timeout = settings.request_timeout_seconds
     form_as_json = settings.form_bodies_as_json
@@ -228,6 +230,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         if keyring is not None:
             await anyio.to_thread.run_sync(keyring.start)
         await anyio.to_thread.run_sync(capture.start)
+        review.start()
         metrics.start()
         async_workers.start()
         yield
@@ -239,6 +242,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         await anyio.to_thread.run_sync(cache.stop)
         await anyio.to_thread.run_sync(metrics.stop)
         await anyio.to_thread.run_sync(capture.stop)  # after the last request: nothing is lost
+        await anyio.to_thread.run_sync(review.stop)
 
     # The /docs and /redoc pages load Swagger UI and ReDoc from the package, not from a CDN, so
     # they work on a machine without internet access.
@@ -251,6 +255,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
     app.state.cache = cache
     app.state.metrics = metrics
     app.state.capture = capture
+    app.state.review = review
     app.state.keyring = keyring
     app.state.async_workers = async_workers
     app.state.serverless = serverless
@@ -518,6 +523,14 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             response=response,
             latency_ms=(time.perf_counter() - started) * 1000,
             timestamp=arrived,
+        )
+        review.offer(
+            endpoint=name,
+            config=loaded.config,
+            inference_id=inference_id,
+            body=body,
+            content_type=media_type,
+            predictions=predictions,
         )
         return Response(
             response,

@@ -24,6 +24,7 @@ from kiln.studio import (
     _api_endpoints,
     _api_experiments,
     _api_jobs,
+    _api_labeling,
     _api_models,
     _api_monitoring,
     _api_pipelines,
@@ -82,9 +83,9 @@ def create_studio_app(workspace: Workspace | None = None, *, host: str = "127.0.
         version=kiln.__version__,
         description=(
             "The JSON API behind kiln Studio: data sets, jobs, experiments, models, endpoints, "
-            "monitors, pipelines, users and the audit log. Lists are paged on the server "
-            "(limit, offset, sort, q). Sign in with a session (POST /api/session) or send "
-            "'Authorization: Bearer TOKEN' (kiln users token NAME)."
+            "monitors, pipelines, labelling jobs, users and the audit log. Lists are paged on "
+            "the server (limit, offset, sort, q). Sign in with a session (POST /api/session) or "
+            "send 'Authorization: Bearer TOKEN' (kiln users token NAME)."
         ),
     )
     app.state.workspace = workspace
@@ -98,6 +99,7 @@ def create_studio_app(workspace: Workspace | None = None, *, host: str = "127.0.
         _api_monitoring,
         _api_pipelines,
         _api_canvas,
+        _api_labeling,
     ):
         app.include_router(module.router, prefix="/api")
 

@@ -9,29 +9,33 @@ import "./pages/models.js";
 import "./pages/endpoints.js";
 import "./pages/monitors.js";
 import "./pages/pipelines.js";
+import "./pages/labeling.js";
 import "./pages/search.js";
 import "./pages/admin.js";
 
+// [key, label, href, role]: an entry shows only to that role and more trusted ones (an annotator
+// sees Labelling alone); a heading is [title, undefined, undefined, role].
 const NAV = [
-  ["Lifecycle"],
-  ["", "Overview", "#/"],
-  ["canvas", "Canvas", "#/canvas"],
-  ["data", "Data", "#/data"],
-  ["jobs", "Jobs", "#/jobs"],
-  ["experiments", "Experiments", "#/experiments"],
-  ["models", "Models", "#/models"],
-  ["endpoints", "Endpoints", "#/endpoints"],
-  ["monitors", "Monitors", "#/monitors"],
-  ["pipelines", "Pipelines", "#/pipelines"],
-  ["Workspace"],
-  ["audit", "Audit log", "#/audit"],
+  ["Lifecycle", undefined, undefined, "viewer"],
+  ["", "Overview", "#/", "viewer"],
+  ["canvas", "Canvas", "#/canvas", "viewer"],
+  ["data", "Data", "#/data", "viewer"],
+  ["labeling", "Labelling", "#/labeling", "annotator"],
+  ["jobs", "Jobs", "#/jobs", "viewer"],
+  ["experiments", "Experiments", "#/experiments", "viewer"],
+  ["models", "Models", "#/models", "viewer"],
+  ["endpoints", "Endpoints", "#/endpoints", "viewer"],
+  ["monitors", "Monitors", "#/monitors", "viewer"],
+  ["pipelines", "Pipelines", "#/pipelines", "viewer"],
+  ["Workspace", undefined, undefined, "viewer"],
+  ["audit", "Audit log", "#/audit", "viewer"],
   ["users", "Users", "#/users", "admin"],
 ];
 
 function buildNav() {
   const nav = document.getElementById("nav");
   for (const [key, label, href, role] of NAV) {
-    if (label === undefined) nav.append(h("div", { class: "group" }, key));
+    if (label === undefined) nav.append(h("div", { class: "group", dataset: role ? { role } : {} }, key));
     else nav.append(h("a", { href, dataset: role ? { nav: key, role } : { nav: key } }, label));
   }
 }

@@ -210,6 +210,8 @@ export async function render() {
   const main = document.getElementById("main");
   if (!state.user) return showSignIn();
   const hash = location.hash.slice(1) || "/";
+  // An annotator has the labelling pages only (the API refuses them the rest).
+  if (!can("viewer") && !hash.startsWith("/labeling")) { location.hash = "/labeling"; return; }
   const [path, queryText] = hash.split("?");
   const query = new URLSearchParams(queryText || "");
   for (const candidate of routes) {
