@@ -1,0 +1,295 @@
+"""Automated labelling (active learning), as Ground Truth does it: a small model is trained on
+the human-labelled items; its cross-validated predictions on them (the check set) choose the
+lowest confidence threshold at which its labels are at least ``target_accuracy`` right; unlabelled
+items it is that confident about are labelled ``automatic``, and the rest are handed to humans
+least-confident first. A round runs on request, and by itself (in a thread, off the answering
+request) once ``min_labels`` human labels exist and each time ``batch`` more arrive."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import exists, func, select, update
+
+from kiln.errors import ConfigError
+from kiln.labeling._jobs import LabelingJob, get_job
+from kiln.labeling._workflow import consolidate_job
+from kiln.store import LabelingItemRow, LabelingJobRow, LabelingTaskRow, now
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kiln.context import Context
+
+__all__ = [
+    "auto_label_settings",
+    "fit_round",
+    "maybe_start_round",
+    "run_round",
+    "wait_for_rounds",
+]
+
+_log = logging.getLogger(__name__)
+_RUNNING: dict[str, threading.Thread] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def auto_label_settings(
+    task: str, *, target_accuracy: float = 0.95, min_labels: int = 50, batch: int | None = None
+) -> dict:
+    """Checked automated-labelling settings. ``batch`` (how many new human labels start another
+    round) defaults to half of ``min_labels``, at least 10."""
+    if task != "classification":
+        raise ConfigError(
+            f"Automated labelling is for classification jobs; this is a {task} job.",
+            code="labeling.auto-label-task",
+            field="auto_label",
+        )
+    if not isinstance(target_accuracy, int | float) or not 0.5 <= target_accuracy < 1.0:
+        raise ConfigError(
+            f"target_accuracy={target_accuracy!r}: give a share from 0.5 to below 1 (e.g. 0.95), "
+            "the accuracy automatic labels must reach on the human-labelled check set.",
+            code="labeling.bad-auto-label",
+            field="target_accuracy",
+        )
+    for key, value in (("min_labels", min_labels), ("batch", batch)):
+        if value is not None and (not isinstance(value, int) or value < 10):
+            raise ConfigError(
+                f"{key}={value!r}: give a whole number of at least 10 (human labels a model "
+                "can be trained and checked on).",
+                code="labeling.bad-auto-label",
+                field=key,
+            )
+    return {
+        "target_accuracy": float(target_accuracy),
+        "min_labels": min_labels,
+        "batch": batch or max(10, min_labels // 2),
+    }
+
+
+def _model(media: str, frame: pd.DataFrame, content: str | None):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+    if media == "text":
+        pick = FunctionTransformer(lambda x: x[content].fillna("").astype(str))
+        return make_pipeline(
+            pick, TfidfVectorizer(sublinear_tf=True, min_df=1), LogisticRegression(max_iter=1000)
+        )
+    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
+    other = [c for c in frame.columns if c not in numeric]
+    encode = ColumnTransformer(
+        [
+            ("numeric", "passthrough", numeric),
+            (
+                "categories",
+                OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False),
+                other,
+            ),
+        ]
+    )
+    return make_pipeline(encode, HistGradientBoostingClassifier(max_iter=100, random_state=0))
+
+
+def fit_round(
+    labeled: pd.DataFrame,
+    y: np.ndarray,
+    unlabeled: pd.DataFrame,
+    *,
+    media: str,
+    content: str | None,
+    target_accuracy: float,
+) -> dict[str, Any]:
+    """One round on plain frames: the threshold chosen on cross-validated predictions of the
+    labelled rows, the estimated accuracy and coverage above it, and the unlabelled rows'
+    predicted labels and confidences. ``threshold`` is None when no threshold meets the target
+    (nothing is labelled automatically)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    y = np.asarray(y, dtype=object)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2 or counts.min() < 2:
+        return {"skipped": "Each of at least two labels needs two human labels to train on."}
+    model = _model(media, labeled, content)
+    folds = StratifiedKFold(n_splits=int(min(5, counts.min())), shuffle=True, random_state=0)
+    check = cross_val_predict(clone(model), labeled, y, cv=folds, method="predict_proba")
+    check_conf = check.max(axis=1)
+    check_right = classes[check.argmax(axis=1)] == y
+    threshold, estimated, coverage = None, None, 0.0
+    # The lowest threshold whose check items at or above it are right often enough.
+    order = np.argsort(-check_conf, kind="stable")
+    hits = np.cumsum(check_right[order]) / np.arange(1, len(order) + 1)
+    meets = np.flatnonzero(hits >= target_accuracy)
+    if len(meets):
+        cut = check_conf[order][meets[-1]]
+        above = check_conf >= cut
+        threshold, estimated = float(cut), float(check_right[above].mean())
+        coverage = float(above.mean())
+    model.fit(labeled, y)
+    if len(unlabeled):
+        proba = model.predict_proba(unlabeled)
+        predicted, confidence = model.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+    else:
+        predicted, confidence = np.array([], dtype=object), np.array([])
+    return {
+        "threshold": threshold,
+        "estimated_accuracy": estimated,
+        "check_coverage": coverage,
+        "check_size": len(y),
+        "check_accuracy_all": float(check_right.mean()),
+        "predicted": predicted,
+        "confidence": confidence,
+    }
+
+
+def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
+    """One automated-labelling round on a job (settings from ``job.settings["auto_label"]``):
+    consolidate the human answers, train, label the confident items automatically, order the
+    rest least-confident first, and record the round on the job. Returns the round."""
+    import pandas as pd
+
+    job = get_job(ctx, name)
+    settings = job.settings.get("auto_label") or auto_label_settings(job.task)
+    consolidate_job(ctx, name, method=method)
+    given = exists().where(
+        (LabelingTaskRow.job_id == LabelingItemRow.job_id)
+        & (LabelingTaskRow.item == LabelingItemRow.item)
+    )
+    with ctx.store.read() as session:
+        human = session.execute(
+            select(LabelingItemRow.payload, LabelingItemRow.label).where(
+                (LabelingItemRow.job_id == job.id)
+                & (LabelingItemRow.status == "labeled")
+                & (LabelingItemRow.method != "automatic")
+            )
+        ).all()
+        candidates = session.execute(
+            select(LabelingItemRow.id, LabelingItemRow.payload).where(
+                (LabelingItemRow.job_id == job.id) & (LabelingItemRow.status == "open") & ~given
+            )
+        ).all()
+    started = now()
+    record: dict[str, Any] = {"at": started.isoformat() + "Z", "human_labels": len(human)}
+    if len(human) < settings["min_labels"]:
+        return {
+            **record,
+            "skipped": f"{len(human)} human labels of the {settings['min_labels']} needed.",
+        }
+    features = _shown(job)
+    result = fit_round(
+        pd.DataFrame([p for p, _ in human], columns=features),
+        np.array([label["value"] for _, label in human], dtype=object),
+        pd.DataFrame([p for _, p in candidates], columns=features),
+        media=job.media,
+        content=job.content,
+        target_accuracy=settings["target_accuracy"],
+    )
+    if "skipped" in result:
+        return {**record, **result}
+    threshold = result["threshold"]
+    auto = (
+        result["confidence"] >= threshold
+        if threshold is not None
+        else np.zeros(len(candidates), bool)
+    )
+    stamp = now()
+    updates = [
+        {
+            "id": row_id,
+            "status": "labeled",
+            "label": {"value": str(label)},
+            "confidence": float(conf),
+            "method": "automatic",
+            "updated_at": stamp,
+        }
+        if is_auto
+        else {"id": row_id, "priority": float(conf)}
+        for (row_id, _), label, conf, is_auto in zip(
+            candidates, result["predicted"], result["confidence"], auto, strict=True
+        )
+    ]
+    record.update(
+        {
+            "threshold": threshold,
+            "estimated_accuracy": result["estimated_accuracy"],
+            "check_coverage": result["check_coverage"],
+            "check_size": result["check_size"],
+            "labeled": int(auto.sum()),
+            "left_for_humans": int((~auto).sum()),
+            "seconds": round((now() - started).total_seconds(), 3),
+        }
+    )
+    with ctx.store.write() as session:
+        labeled = [u for u in updates if "status" in u]
+        ordered = [u for u in updates if "status" not in u]
+        if labeled:
+            session.execute(update(LabelingItemRow), labeled)
+        if ordered:
+            session.execute(update(LabelingItemRow), ordered)
+        row = session.get(LabelingJobRow, job.id)
+        rounds = [*row.settings.get("auto_rounds", []), record]
+        row.settings = {**row.settings, "auto_rounds": rounds}
+    return record
+
+
+def _shown(job: LabelingJob) -> list[str]:
+    return [job.content] if job.media == "text" and job.content else list(job.columns)
+
+
+def maybe_start_round(ctx: Context, job: LabelingJob) -> threading.Thread | None:
+    """Start a round in a thread when the job labels automatically, has ``min_labels`` human
+    labels, ``batch`` more than at its last round, and no round is running. One count query when
+    nothing is due, so an answer stays fast."""
+    settings = job.settings.get("auto_label")
+    if not settings:
+        return None
+    with ctx.store.read() as session:
+        humans = session.scalar(
+            select(func.count()).where(
+                (LabelingItemRow.job_id == job.id)
+                & (
+                    (LabelingItemRow.status == "answered")
+                    | (
+                        (LabelingItemRow.status == "labeled")
+                        & (LabelingItemRow.method != "automatic")
+                    )
+                )
+            )
+        )
+    rounds = job.settings.get("auto_rounds", [])
+    last = rounds[-1]["human_labels"] if rounds else 0
+    if humans < settings["min_labels"] or (rounds and humans - last < settings["batch"]):
+        return None
+    with _RUNNING_LOCK:
+        if job.id in _RUNNING and _RUNNING[job.id].is_alive():
+            return None
+        # Not a daemon: a short-lived process (the CLI) finishes the round before it exits.
+        thread = threading.Thread(
+            target=_run_logged, args=(ctx, job.name), name=f"kiln-auto-label-{job.name}"
+        )
+        _RUNNING[job.id] = thread
+        thread.start()
+        return thread
+
+
+def _run_logged(ctx: Context, name: str) -> None:
+    try:
+        run_round(ctx, name)
+    except Exception:
+        _log.exception("Automated labelling round of job %s failed", name)
+
+
+def wait_for_rounds(timeout: float | None = None) -> None:
+    """Wait for the rounds running in this process to finish."""
+    with _RUNNING_LOCK:
+        threads = list(_RUNNING.values())
+    for thread in threads:
+        thread.join(timeout)
