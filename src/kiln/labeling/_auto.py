@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+# From this many human labels a tabular job's model is gradient boosting, below it logistic.
+GRADIENT_BOOSTING_FROM = 500
 _RUNNING: dict[str, threading.Thread] = {}
 _RUNNING_LOCK = threading.Lock()
 
@@ -74,9 +76,10 @@ def _model(media: str, frame: pd.DataFrame, content: str | None):
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     if media == "text":
         pick = FunctionTransformer(lambda x: x[content].fillna("").astype(str))
@@ -85,17 +88,16 @@ def _model(media: str, frame: pd.DataFrame, content: str | None):
         )
     numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
     other = [c for c in frame.columns if c not in numeric]
-    encode = ColumnTransformer(
-        [
-            ("numeric", "passthrough", numeric),
-            (
-                "categories",
-                OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False),
-                other,
-            ),
-        ]
-    )
-    return make_pipeline(encode, HistGradientBoostingClassifier(max_iter=100, random_state=0))
+    categories = OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False)
+    if len(frame) >= GRADIENT_BOOSTING_FROM:
+        encode = ColumnTransformer(
+            [("numeric", "passthrough", numeric), ("other", categories, other)]
+        )
+        return make_pipeline(encode, HistGradientBoostingClassifier(random_state=0))
+    # Few labels: gradient boosting's leaves need 20 rows each, a linear model does not.
+    scaled = make_pipeline(SimpleImputer(), StandardScaler())
+    encode = ColumnTransformer([("numeric", scaled, numeric), ("other", categories, other)])
+    return make_pipeline(encode, LogisticRegression(max_iter=1000))
 
 
 def fit_round(

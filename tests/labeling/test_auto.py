@@ -1,0 +1,100 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from kiln.errors import ConfigError
+
+RNG = np.random.default_rng(0)
+SIZE = np.round(RNG.uniform(-1, 1, 120), 3)
+ROWS = pd.DataFrame(
+    {
+        "size": SIZE,
+        "colour": RNG.choice(["red", "blue"], 120),
+        "truth": np.where(SIZE > 0, "big", "small"),
+    }
+)
+TEXTS = pd.DataFrame(
+    {
+        "text": [f"win free money now {i}" for i in range(15)]
+        + [f"meeting notes for monday {i}" for i in range(15)],
+        "truth": ["spam"] * 15 + ["ham"] * 15,
+    }
+)
+
+
+def answer_truthfully(ws, job, frame, count, annotator="ann"):
+    for _ in range(count):
+        item = ws.labeling.next_item(job, annotator)
+        ws.labeling.answer(job, item.item, annotator, frame["truth"].iat[int(item.item)])
+
+
+def test_a_round_starts_by_itself_once_enough_human_labels_exist(ws):
+    ws.data.ingest(ROWS, name="shapes")
+    ws.labeling.create(
+        "sizes",
+        data="shapes",
+        task="classification",
+        labels=["big", "small"],
+        columns=["size", "colour"],
+        auto_label={"target_accuracy": 0.9, "min_labels": 30},
+    )
+    answer_truthfully(ws, "sizes", ROWS, 29)
+    ws.labeling.wait_for_rounds()
+    assert ws.labeling.status("sizes")["auto_rounds"] == []
+    answer_truthfully(ws, "sizes", ROWS, 1)
+    ws.labeling.wait_for_rounds()
+    status = ws.labeling.status("sizes")
+    [round_] = status["auto_rounds"]
+    assert round_["human_labels"] == 30 and round_["estimated_accuracy"] >= 0.9
+    assert round_["labeled"] == status["by_method"]["automatic"] > 0
+    assert status["by_method"]["human"] == 30
+    items = ws.labeling.items("sizes", limit=None).items
+    automatic = [i for i in items if i.method == "automatic"]
+    right = [i.label["value"] == ROWS["truth"].iat[int(i.item)] for i in automatic]
+    assert np.mean(right) >= 0.85
+    assert all(i.confidence >= round_["threshold"] for i in automatic)
+    # The rest go to humans least-confident first.
+    left = sorted((i for i in items if i.status == "open"), key=lambda i: i.priority)
+    if left:
+        assert ws.labeling.next_item("sizes", "bob").item == left[0].item
+        assert left[0].priority < round_["threshold"]
+
+
+def test_a_round_on_request_labels_text_with_tfidf(ws):
+    ws.data.ingest(TEXTS, name="mail")
+    ws.labeling.create(
+        "spam", data="mail", task="classification", labels=["spam", "ham"], content="text"
+    )
+    early = ws.labeling.auto_label("spam", min_labels=10, target_accuracy=0.9)
+    assert "0 human labels" in early["skipped"]
+    for position in [*range(5), *range(15, 20)]:
+        item = ws.labeling.next_item("spam", "ann")
+        while int(item.item) != position:  # answer the chosen rows only: hand the rest back
+            ws.labeling.answer("spam", item.item, "ann", TEXTS["truth"].iat[int(item.item)])
+            item = ws.labeling.next_item("spam", "ann")
+        ws.labeling.answer("spam", item.item, "ann", TEXTS["truth"].iat[position])
+    round_ = ws.labeling.auto_label("spam")
+    assert round_["labeled"] > 0
+    status = ws.labeling.status("spam")
+    assert status["auto_label"] == {"target_accuracy": 0.9, "min_labels": 10, "batch": 10}
+    assert 0 < status["automatic_share"] < 1
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [
+        ({"target_accuracy": 1.5}, "labeling.bad-auto-label"),
+        ({"min_labels": 3}, "labeling.bad-auto-label"),
+        ({"task": "multi-label"}, "labeling.auto-label-task"),
+    ],
+)
+def test_bad_automated_labelling_settings_are_refused_and_nothing_is_written(ws, options, code):
+    ws.data.ingest(ROWS, name="shapes")
+    spec = {"data": "shapes", "task": "classification", "labels": ["big", "small"]}
+    task = options.pop("task", None)
+    if task:
+        spec["task"] = task
+    with pytest.raises(ConfigError) as caught:
+        ws.labeling.create("sizes", **spec, auto_label={"min_labels": 20, **options})
+    assert caught.value.code == code
+    assert ws.labeling.list() == []
