@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from kiln.errors import ConfigError
+from kiln.labeling._auto import check_share, is_check_item
 
 RNG = np.random.default_rng(0)
 SIZE = np.round(RNG.uniform(-1, 1, 120), 3)
@@ -41,6 +42,7 @@ def test_a_round_starts_by_itself_once_enough_human_labels_exist(ws):
     answer_truthfully(ws, "sizes", ROWS, 29)
     ws.labeling.wait_for_rounds()
     assert ws.labeling.status("sizes")["auto_rounds"] == []
+    assert "29 human labels of the 30 needed" in ws.labeling.auto_label("sizes")["skipped"]
     answer_truthfully(ws, "sizes", ROWS, 1)
     ws.labeling.wait_for_rounds()
     status = ws.labeling.status("sizes")
@@ -48,16 +50,22 @@ def test_a_round_starts_by_itself_once_enough_human_labels_exist(ws):
     assert round_["human_labels"] == 30 and round_["estimated_accuracy"] >= 0.9
     assert round_["labeled"] == status["by_method"]["automatic"] > 0
     assert status["by_method"]["human"] == 30
-    items = ws.labeling.items("sizes", limit=None).items
+    items = ws.labeling.items("sizes", limit=500).items
     automatic = [i for i in items if i.method == "automatic"]
     right = [i.label["value"] == ROWS["truth"].iat[int(i.item)] for i in automatic]
     assert np.mean(right) >= 0.85
     assert all(i.confidence >= round_["threshold"] for i in automatic)
-    # The rest go to humans least-confident first.
-    left = sorted((i for i in items if i.status == "open"), key=lambda i: i.priority)
-    if left:
-        assert ws.labeling.next_item("sizes", "bob").item == left[0].item
-        assert left[0].priority < round_["threshold"]
+    # The check set (a fixed random draw of items) goes to humans first, never to the model.
+    job_id = ws.labeling.get("sizes").id
+    check = {i.item for i in items if is_check_item(job_id, i.item, check_share(200, 120))}
+    human = {i.item for i in items if i.method == "human"}
+    assert len(check & human) == min(30, len(check)) and not check & {i.item for i in automatic}
+    # The rest go to humans least-confident first (the queue is ordered by the model's
+    # confidence now, not the shuffled places 0-119; check items at random places in it).
+    left = sorted((i for i in items if i.status == "open"), key=lambda i: (i.priority, i.position))
+    assert round_["left_for_humans"] == len(left) > 0
+    assert all(0.5 <= i.priority <= 1 for i in left)
+    assert ws.labeling.next_item("sizes", "bob").item == left[0].item
 
 
 def test_a_round_on_request_labels_text_with_tfidf(ws):
@@ -65,18 +73,16 @@ def test_a_round_on_request_labels_text_with_tfidf(ws):
     ws.labeling.create(
         "spam", data="mail", task="classification", labels=["spam", "ham"], content="text"
     )
-    early = ws.labeling.auto_label("spam", min_labels=10, target_accuracy=0.9)
-    assert "0 human labels" in early["skipped"]
-    for position in [*range(5), *range(15, 20)]:
-        item = ws.labeling.next_item("spam", "ann")
-        while int(item.item) != position:  # answer the chosen rows only: hand the rest back
-            ws.labeling.answer("spam", item.item, "ann", TEXTS["truth"].iat[int(item.item)])
-            item = ws.labeling.next_item("spam", "ann")
-        ws.labeling.answer("spam", item.item, "ann", TEXTS["truth"].iat[position])
-    round_ = ws.labeling.auto_label("spam")
+    answer_truthfully(ws, "spam", TEXTS, 20)  # rows 0-19: 15 spam, 5 ham
+    round_ = ws.labeling.auto_label("spam", min_labels=10, target_accuracy=0.9)
     assert round_["labeled"] > 0
     status = ws.labeling.status("spam")
-    assert status["auto_label"] == {"target_accuracy": 0.9, "min_labels": 10, "batch": 10}
+    assert status["auto_label"] == {
+        "target_accuracy": 0.9,
+        "min_labels": 10,
+        "batch": 10,
+        "check_size": 200,
+    }
     assert 0 < status["automatic_share"] < 1
 
 

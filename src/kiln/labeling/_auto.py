@@ -7,6 +7,7 @@ request) once ``min_labels`` human labels exist and each time ``batch`` more arr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -27,23 +28,36 @@ if TYPE_CHECKING:
 __all__ = [
     "auto_label_settings",
     "fit_round",
+    "is_check_item",
     "maybe_start_round",
+    "check_share",
     "run_round",
+    "shuffle_queue",
     "wait_for_rounds",
 ]
 
 _log = logging.getLogger(__name__)
 # From this many human labels a tabular job's model is gradient boosting, below it logistic.
 GRADIENT_BOOSTING_FROM = 500
+# The check set is at most this share of a job's items (a small job keeps most for the model).
+MAX_CHECK_SHARE = 0.2
+# Fewer labelled check items than this, and every human label is the check set.
+MIN_CHECK = 50
 _RUNNING: dict[str, threading.Thread] = {}
 _RUNNING_LOCK = threading.Lock()
 
 
 def auto_label_settings(
-    task: str, *, target_accuracy: float = 0.95, min_labels: int = 50, batch: int | None = None
+    task: str,
+    *,
+    target_accuracy: float = 0.95,
+    min_labels: int = 50,
+    batch: int | None = None,
+    check_size: int = 200,
 ) -> dict:
     """Checked automated-labelling settings. ``batch`` (how many new human labels start another
-    round) defaults to half of ``min_labels``, at least 10."""
+    round) defaults to half of ``min_labels``, at least 10; ``check_size`` is about how many
+    randomly drawn items are kept for humans as the check set the threshold is chosen on."""
     if task != "classification":
         raise ConfigError(
             f"Automated labelling is for classification jobs; this is a {task} job.",
@@ -57,7 +71,7 @@ def auto_label_settings(
             code="labeling.bad-auto-label",
             field="target_accuracy",
         )
-    for key, value in (("min_labels", min_labels), ("batch", batch)):
+    for key, value in (("min_labels", min_labels), ("batch", batch), ("check_size", check_size)):
         if value is not None and (not isinstance(value, int) or value < 10):
             raise ConfigError(
                 f"{key}={value!r}: give a whole number of at least 10 (human labels a model "
@@ -69,7 +83,48 @@ def auto_label_settings(
         "target_accuracy": float(target_accuracy),
         "min_labels": min_labels,
         "batch": batch or max(10, min_labels // 2),
+        "check_size": check_size,
     }
+
+
+def is_check_item(job_id: str, item: str, share: float) -> bool:
+    """Whether an item belongs to the job's check set: a fixed pseudo-random draw of about
+    ``share`` of the items (a hash, so it needs no storage and never changes). Check items are
+    never labelled automatically: their human labels stay a random sample, the only kind an
+    accuracy estimate can be made on once the rest of the queue is ordered least-confident
+    first."""
+    digest = hashlib.sha256(f"{job_id}:{item}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def shuffle_queue(ctx: Context, job: LabelingJob, *, check_size: int) -> None:
+    """Hand the open items out in a random order (seeded by the job), the check items first:
+    the first human labels are then the check set, a random sample, as the threshold needs."""
+    with ctx.store.write() as session:
+        rows = session.execute(
+            select(LabelingItemRow.id, LabelingItemRow.item).where(
+                (LabelingItemRow.job_id == job.id) & (LabelingItemRow.status == "open")
+            )
+        ).all()
+        total = session.scalar(select(func.count()).where(LabelingItemRow.job_id == job.id))
+        share = check_share(check_size, total)
+        order = np.random.default_rng(_seed(job.id)).permutation(len(rows)).astype(float)
+        first = np.array([is_check_item(job.id, item, share) for _, item in rows], bool)
+        order[first] -= len(rows)
+        if rows:
+            session.execute(
+                update(LabelingItemRow),
+                [{"id": i, "priority": float(p)} for (i, _), p in zip(rows, order, strict=True)],
+            )
+
+
+def check_share(check_size: int, items: int) -> float:
+    """The share of a job's items drawn for its check set."""
+    return min(MAX_CHECK_SHARE, check_size / max(1, items))
+
+
+def _seed(job_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big")
 
 
 def _model(media: str, frame: pd.DataFrame, content: str | None):
@@ -108,11 +163,12 @@ def fit_round(
     media: str,
     content: str | None,
     target_accuracy: float,
+    check: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One round on plain frames: the threshold chosen on cross-validated predictions of the
-    labelled rows, the estimated accuracy and coverage above it, and the unlabelled rows'
-    predicted labels and confidences. ``threshold`` is None when no threshold meets the target
-    (nothing is labelled automatically)."""
+    labelled rows (those ``check`` marks, default all: the check set), the estimated accuracy and
+    coverage above it, and the unlabelled rows' predicted labels and confidences. ``threshold``
+    is None when no threshold meets the target (nothing is labelled automatically)."""
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -122,19 +178,25 @@ def fit_round(
         return {"skipped": "Each of at least two labels needs two human labels to train on."}
     model = _model(media, labeled, content)
     folds = StratifiedKFold(n_splits=int(min(5, counts.min())), shuffle=True, random_state=0)
-    check = cross_val_predict(clone(model), labeled, y, cv=folds, method="predict_proba")
-    check_conf = check.max(axis=1)
-    check_right = classes[check.argmax(axis=1)] == y
-    threshold, estimated, coverage = None, None, 0.0
-    # The lowest threshold whose check items at or above it are right often enough.
+    predicted = cross_val_predict(clone(model), labeled, y, cv=folds, method="predict_proba")
+    check = np.ones(len(y), bool) if check is None else np.asarray(check, bool)
+    check_conf = predicted.max(axis=1)[check]
+    check_right = (classes[predicted.argmax(axis=1)] == y)[check]
+    threshold, estimated, bound, coverage = None, None, None, 0.0
+    # The lowest threshold whose check items at or above it are right often enough, judged by
+    # the lower end of a one-sided 95 % Wilson interval: the plain share, taken at the best of
+    # many thresholds on a few hundred items, promises more than new items then deliver.
     order = np.argsort(-check_conf, kind="stable")
-    hits = np.cumsum(check_right[order]) / np.arange(1, len(order) + 1)
-    meets = np.flatnonzero(hits >= target_accuracy)
+    ranked = check_conf[order]
+    counts_above = np.arange(1, len(order) + 1)
+    lower = _wilson_lower(np.cumsum(check_right[order]), counts_above)
+    ends = np.r_[ranked[1:] < ranked[:-1], True]  # a threshold takes a whole tie group
+    meets = np.flatnonzero((lower >= target_accuracy) & ends)
     if len(meets):
-        cut = check_conf[order][meets[-1]]
-        above = check_conf >= cut
-        threshold, estimated = float(cut), float(check_right[above].mean())
-        coverage = float(above.mean())
+        last = meets[-1]
+        threshold = float(ranked[last])
+        estimated = float(check_right[order][: last + 1].mean())
+        bound, coverage = float(lower[last]), float((last + 1) / len(order))
     model.fit(labeled, y)
     if len(unlabeled):
         proba = model.predict_proba(unlabeled)
@@ -144,12 +206,21 @@ def fit_round(
     return {
         "threshold": threshold,
         "estimated_accuracy": estimated,
+        "accuracy_lower_bound": bound,
         "check_coverage": coverage,
-        "check_size": len(y),
+        "check_size": int(check.sum()),
         "check_accuracy_all": float(check_right.mean()),
         "predicted": predicted,
         "confidence": confidence,
     }
+
+
+def _wilson_lower(right: np.ndarray, total: np.ndarray, z: float = 1.0) -> np.ndarray:
+    """The lower end of the Wilson score interval of ``right / total`` (Wilson 1927)."""
+    share = right / total
+    centre = share + z * z / (2 * total)
+    spread = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    return (centre - spread) / (1 + z * z / total)
 
 
 def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
@@ -167,14 +238,14 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
     )
     with ctx.store.read() as session:
         human = session.execute(
-            select(LabelingItemRow.payload, LabelingItemRow.label).where(
+            select(LabelingItemRow.item, LabelingItemRow.payload, LabelingItemRow.label).where(
                 (LabelingItemRow.job_id == job.id)
                 & (LabelingItemRow.status == "labeled")
                 & (LabelingItemRow.method != "automatic")
             )
         ).all()
         candidates = session.execute(
-            select(LabelingItemRow.id, LabelingItemRow.payload).where(
+            select(LabelingItemRow.id, LabelingItemRow.item, LabelingItemRow.payload).where(
                 (LabelingItemRow.job_id == job.id) & (LabelingItemRow.status == "open") & ~given
             )
         ).all()
@@ -186,22 +257,32 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             "skipped": f"{len(human)} human labels of the {settings['min_labels']} needed.",
         }
     features = _shown(job)
+    share = check_share(settings.get("check_size", 200), _count_items(ctx, job))
+    check = np.array([is_check_item(job.id, item, share) for item, _, _ in human], bool)
+    if check.sum() < MIN_CHECK:
+        # Too few check items labelled yet (automated labelling turned on late): every human
+        # label stands in, an estimate biased towards the items people were given.
+        check = np.ones(len(human), bool)
     result = fit_round(
-        pd.DataFrame([p for p, _ in human], columns=features),
-        np.array([label["value"] for _, label in human], dtype=object),
-        pd.DataFrame([p for _, p in candidates], columns=features),
+        pd.DataFrame([p for _, p, _ in human], columns=features),
+        np.array([label["value"] for _, _, label in human], dtype=object),
+        pd.DataFrame([p for _, _, p in candidates], columns=features),
         media=job.media,
         content=job.content,
         target_accuracy=settings["target_accuracy"],
+        check=check,
     )
     if "skipped" in result:
         return {**record, **result}
     threshold = result["threshold"]
+    reserved = np.array([is_check_item(job.id, item, share) for _, item, _ in candidates], bool)
     auto = (
-        result["confidence"] >= threshold
+        (result["confidence"] >= threshold) & ~reserved
         if threshold is not None
         else np.zeros(len(candidates), bool)
     )
+    # The rest go to humans least-confident first, check items still ahead of them.
+    priority = np.where(reserved, -1.0, result["confidence"].astype(float))
     stamp = now()
     updates = [
         {
@@ -213,15 +294,16 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             "updated_at": stamp,
         }
         if is_auto
-        else {"id": row_id, "priority": float(conf)}
-        for (row_id, _), label, conf, is_auto in zip(
-            candidates, result["predicted"], result["confidence"], auto, strict=True
+        else {"id": row_id, "priority": float(rank)}
+        for (row_id, _, _), label, conf, rank, is_auto in zip(
+            candidates, result["predicted"], result["confidence"], priority, auto, strict=True
         )
     ]
     record.update(
         {
             "threshold": threshold,
             "estimated_accuracy": result["estimated_accuracy"],
+            "accuracy_lower_bound": result["accuracy_lower_bound"],
             "check_coverage": result["check_coverage"],
             "check_size": result["check_size"],
             "labeled": int(auto.sum()),
@@ -240,6 +322,11 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
         rounds = [*row.settings.get("auto_rounds", []), record]
         row.settings = {**row.settings, "auto_rounds": rounds}
     return record
+
+
+def _count_items(ctx: Context, job: LabelingJob) -> int:
+    with ctx.store.read() as session:
+        return session.scalar(select(func.count()).where(LabelingItemRow.job_id == job.id))
 
 
 def _shown(job: LabelingJob) -> list[str]:

@@ -81,7 +81,7 @@ class LabelingService:
             )
         if from_job is not None:
             data = _workflow.chained_input(self._ws, from_job)
-        return create_job(
+        job = create_job(
             self._ws,
             name,
             data=data,
@@ -95,6 +95,9 @@ class LabelingService:
             parent=from_job,
             settings={"auto_label": automatic} if automatic else None,
         )
+        if automatic:
+            _auto.shuffle_queue(self._ws, job, check_size=automatic["check_size"])
+        return job
 
     def add_items(self, name: str, items: list[dict]) -> int:
         """Add items to an open job (``{"item", "payload", "prior"}`` each; an id the job has is
@@ -197,6 +200,7 @@ class LabelingService:
         target_accuracy: float | None = None,
         min_labels: int | None = None,
         batch: int | None = None,
+        check_size: int | None = None,
     ) -> dict:
         """Run an automated-labelling round now (turning automated labelling on for the job,
         with the settings given, when it is off); returns the round."""
@@ -206,10 +210,13 @@ class LabelingService:
             "target_accuracy": target_accuracy or current.get("target_accuracy", 0.95),
             "min_labels": min_labels or current.get("min_labels", 50),
             "batch": batch or current.get("batch"),
+            "check_size": check_size or current.get("check_size", 200),
         }
         settings = _auto.auto_label_settings(job.task, **wanted)
         if settings != current:
             _workflow.update_settings(self._ws, name, auto_label=settings)
+            if not current and not job.settings.get("auto_rounds"):
+                _auto.shuffle_queue(self._ws, job, check_size=settings["check_size"])
         return _auto.run_round(self._ws, name)
 
     def wait_for_rounds(self, timeout: float | None = None) -> None:
