@@ -22,7 +22,7 @@
 
 Run::
 
-    .venv/bin/python benchmarks/labeling.py            # ~5 min; --seeds 3 --quick for less
+    .venv/bin/python benchmarks/labeling.py            # ~20 min; --quick: (a) only, 2 seeds
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def automated(
     min_labels: int,
     batch: int,
     seed: int,
+    check_size: int = 200,
     auto: bool = True,
     limit: int | None = None,
 ) -> dict:
@@ -130,6 +131,7 @@ def automated(
                 "target_accuracy": target_accuracy,
                 "min_labels": min_labels,
                 "batch": batch,
+                "check_size": check_size,
             }
             if auto
             else None,
@@ -205,18 +207,25 @@ def main() -> None:
         f" (computed); answer p50 {plain['answer_ms_p50']:.1f} ms, "
         f"p99 {plain['answer_ms_p99']:.1f} ms (300 answers)"
     )
-    for target in (0.95, 0.98):
+    for check_size in (200, 500):
         for seed in range(2):
-            result = automated(goals, target_accuracy=target, min_labels=200, batch=100, seed=seed)
+            result = automated(
+                goals,
+                target_accuracy=0.95,
+                min_labels=200,
+                batch=200,
+                seed=seed,
+                check_size=check_size,
+            )
             last = result["rounds"][-1] if result["rounds"] else {}
             print(
-                f"  target {target}, seed {seed}: "
+                f"  target 0.95, check set {check_size}, seed {seed}: "
                 + ", ".join(f"{g:.0%} after {result['reached'][g]}" for g in goals)
                 + f" human answers; {result['automatic']} automatic labels "
                 f"({result['automatic_accuracy'] or 0:.4f} right), {len(result['rounds'])} rounds "
-                f"(last: threshold {last.get('threshold')}, est. {last.get('estimated_accuracy')},"
-                f" {last.get('seconds')} s); answer p50 {result['answer_ms_p50']:.1f} ms, "
-                f"p99 {result['answer_ms_p99']:.1f} ms",
+                f"(last: threshold {last.get('threshold')}, est. {last.get('estimated_accuracy')}"
+                f" >= {last.get('accuracy_lower_bound')}, {last.get('seconds')} s); answer p50 "
+                f"{result['answer_ms_p50']:.1f} ms, p99 {result['answer_ms_p99']:.1f} ms",
                 flush=True,
             )
 

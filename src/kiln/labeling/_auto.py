@@ -244,9 +244,24 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
                 & (LabelingItemRow.method != "automatic")
             )
         ).all()
+        # Items nobody has been given, and the automatic labels of earlier rounds: each round's
+        # model relabels them, and takes back the labels its threshold no longer supports (the
+        # labels in place are those of one model and one threshold, not the best of many).
         candidates = session.execute(
-            select(LabelingItemRow.id, LabelingItemRow.item, LabelingItemRow.payload).where(
-                (LabelingItemRow.job_id == job.id) & (LabelingItemRow.status == "open") & ~given
+            select(
+                LabelingItemRow.id,
+                LabelingItemRow.item,
+                LabelingItemRow.payload,
+                LabelingItemRow.method,
+            ).where(
+                (LabelingItemRow.job_id == job.id)
+                & (
+                    ((LabelingItemRow.status == "open") & ~given)
+                    | (
+                        (LabelingItemRow.status == "labeled")
+                        & (LabelingItemRow.method == "automatic")
+                    )
+                )
             )
         ).all()
     started = now()
@@ -266,7 +281,7 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
     result = fit_round(
         pd.DataFrame([p for _, p, _ in human], columns=features),
         np.array([label["value"] for _, _, label in human], dtype=object),
-        pd.DataFrame([p for _, _, p in candidates], columns=features),
+        pd.DataFrame([p for _, _, p, _ in candidates], columns=features),
         media=job.media,
         content=job.content,
         target_accuracy=settings["target_accuracy"],
@@ -275,7 +290,7 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
     if "skipped" in result:
         return {**record, **result}
     threshold = result["threshold"]
-    reserved = np.array([is_check_item(job.id, item, share) for _, item, _ in candidates], bool)
+    reserved = np.array([is_check_item(job.id, item, share) for _, item, _, _ in candidates], bool)
     auto = (
         (result["confidence"] >= threshold) & ~reserved
         if threshold is not None
@@ -287,18 +302,18 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
     updates = [
         {
             "id": row_id,
-            "status": "labeled",
-            "label": {"value": str(label)},
-            "confidence": float(conf),
-            "method": "automatic",
+            "status": "labeled" if is_auto else "open",
+            "label": {"value": str(label)} if is_auto else None,
+            "confidence": float(conf) if is_auto else None,
+            "method": "automatic" if is_auto else None,
+            "priority": float(rank),
             "updated_at": stamp,
         }
-        if is_auto
-        else {"id": row_id, "priority": float(rank)}
-        for (row_id, _, _), label, conf, rank, is_auto in zip(
+        for (row_id, _, _, _), label, conf, rank, is_auto in zip(
             candidates, result["predicted"], result["confidence"], priority, auto, strict=True
         )
     ]
+    before = np.array([method == "automatic" for *_, method in candidates], bool)
     record.update(
         {
             "threshold": threshold,
@@ -307,17 +322,15 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             "check_coverage": result["check_coverage"],
             "check_size": result["check_size"],
             "labeled": int(auto.sum()),
+            "newly_labeled": int((auto & ~before).sum()),
+            "taken_back": int((before & ~auto).sum()),
             "left_for_humans": int((~auto).sum()),
             "seconds": round((now() - started).total_seconds(), 3),
         }
     )
     with ctx.store.write() as session:
-        labeled = [u for u in updates if "status" in u]
-        ordered = [u for u in updates if "status" not in u]
-        if labeled:
-            session.execute(update(LabelingItemRow), labeled)
-        if ordered:
-            session.execute(update(LabelingItemRow), ordered)
+        if updates:
+            session.execute(update(LabelingItemRow), updates)
         row = session.get(LabelingJobRow, job.id)
         rounds = [*row.settings.get("auto_rounds", []), record]
         row.settings = {**row.settings, "auto_rounds": rounds}
