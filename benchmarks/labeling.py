@@ -177,13 +177,50 @@ def automated(
         }
 
 
+def trigger_cost(answers: int) -> dict:
+    """Answer latency with automated labelling on but no round due (the trigger's count query
+    alone) against a job without it, answers alternating between the two in one workspace."""
+    import kiln
+
+    frame = pd.read_csv(SPAM)
+    truth = frame["yesno"].to_numpy()
+    features = [c for c in frame.columns if c != "yesno"]
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory() as home:
+        ws = kiln.Workspace.init(Path(home) / "ws")
+        ws.data.ingest(frame, name="spam")
+        for job, auto in (("off", None), ("on", {"min_labels": 1_000_000})):
+            ws.labeling.create(
+                job,
+                data="spam",
+                task="classification",
+                labels=["y", "n"],
+                columns=features,
+                auto_label=auto,
+            )
+        for _ in range(answers):
+            for job in ("off", "on"):
+                item = ws.labeling.next_item(job, "human")
+                started = time.perf_counter()
+                ws.labeling.answer(job, item.item, "human", truth[int(item.item)])
+                times[job].append(time.perf_counter() - started)
+    return {
+        job: (1000 * statistics.median(t), 1000 * float(np.quantile(t, 0.99)))
+        for job, t in times.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--quick", action="store_true", help="(a) only, 2 seeds")
+    parser.add_argument("--latency", action="store_true", help="(c) only")
     args = parser.parse_args()
 
+    if args.latency:
+        print(trigger_cost(500))
+        return
     print(f"(a) consolidation: {args.items} items, annotators {ACCURACIES}, 3 answers per item")
     rows = consolidation(args.items, 2 if args.quick else args.seeds)
     for classes in (2, 4):
@@ -197,6 +234,12 @@ def main() -> None:
     if args.quick:
         return
 
+    cost = trigger_cost(500)
+    print(
+        "(c) answer latency, 500 answers each, alternating: automated labelling off "
+        f"p50 {cost['off'][0]:.2f} ms p99 {cost['off'][1]:.2f} ms; on, no round due "
+        f"p50 {cost['on'][0]:.2f} ms p99 {cost['on'][1]:.2f} ms"
+    )
     goals = (0.90, 0.95)
     print("(b) automated labelling, spam data (4,601 rows)")
     plain = automated(

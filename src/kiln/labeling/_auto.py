@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "auto_label_settings",
     "fit_round",
+    "human_label_count",
     "is_check_item",
     "maybe_start_round",
     "check_share",
@@ -346,26 +347,26 @@ def _shown(job: LabelingJob) -> list[str]:
     return [job.content] if job.media == "text" and job.content else list(job.columns)
 
 
-def maybe_start_round(ctx: Context, job: LabelingJob) -> threading.Thread | None:
+def human_label_count(session, job_id: str) -> int:
+    """How many items of a job have their human answers in (labelled from them or not)."""
+    return session.scalar(
+        select(func.count()).where(
+            (LabelingItemRow.job_id == job_id)
+            & (
+                (LabelingItemRow.status == "answered")
+                | ((LabelingItemRow.status == "labeled") & (LabelingItemRow.method != "automatic"))
+            )
+        )
+    )
+
+
+def maybe_start_round(ctx: Context, job: LabelingJob, humans: int) -> threading.Thread | None:
     """Start a round in a thread when the job labels automatically, has ``min_labels`` human
-    labels, ``batch`` more than at its last round, and no round is running. One count query when
-    nothing is due, so an answer stays fast."""
+    labels (``humans``, counted by the caller in the answer's own transaction, so an answer pays
+    one count query), ``batch`` more than at its last round, and no round is running."""
     settings = job.settings.get("auto_label")
     if not settings:
         return None
-    with ctx.store.read() as session:
-        humans = session.scalar(
-            select(func.count()).where(
-                (LabelingItemRow.job_id == job.id)
-                & (
-                    (LabelingItemRow.status == "answered")
-                    | (
-                        (LabelingItemRow.status == "labeled")
-                        & (LabelingItemRow.method != "automatic")
-                    )
-                )
-            )
-        )
     rounds = job.settings.get("auto_rounds", [])
     last = rounds[-1]["human_labels"] if rounds else 0
     if humans < settings["min_labels"] or (rounds and humans - last < settings["batch"]):

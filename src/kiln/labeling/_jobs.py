@@ -457,11 +457,13 @@ def record_answer(
         )
         session.flush()
         task = LabelingTask._from_row(row)
-    if job.settings.get("auto_label"):
-        # Imported here: automated labelling builds on this module.
-        from kiln.labeling._auto import maybe_start_round
+        if job.settings.get("auto_label"):
+            # Imported here: automated labelling builds on this module.
+            from kiln.labeling import _auto
 
-        maybe_start_round(ctx, job)
+            humans = _auto.human_label_count(session, job.id)
+    if job.settings.get("auto_label"):
+        _auto.maybe_start_round(ctx, job, humans)
     return task
 
 
