@@ -1,5 +1,6 @@
 import pandas as pd
 import pytest
+from tests.helpers import ON_BOTH_STORES
 
 from kiln.errors import ConfigError, StateError
 
@@ -54,6 +55,7 @@ def consolidated(reviews):
     return reviews, record
 
 
+@ON_BOTH_STORES
 def test_consolidation_labels_every_answered_item_and_reports_agreement(consolidated):
     ws, record = consolidated
     items = {i.item: i for i in ws.labeling.items("sentiment").items}
@@ -134,6 +136,18 @@ def test_verification_records_corrections_and_exports_the_corrected_labels(revie
     assert record["corrections"] == {"count": 1, "items": ["r3"], "share": 0.25}
     frame = reviews.data.load(reviews.labeling.export("check"))
     assert dict(zip(frame["review_id"], frame["label"], strict=True)) == TRUTH
+
+
+def test_only_labelled_classification_jobs_can_be_verified(reviews):
+    make(reviews)
+    with pytest.raises(StateError) as early:
+        reviews.labeling.verify("check", from_job="sentiment")
+    assert early.value.code == "labeling.nothing-labeled"
+    make(reviews, "spans", task="text-spans", labels=["product"])
+    with pytest.raises(ConfigError) as spans:
+        reviews.labeling.verify("check", from_job="spans")
+    assert spans.value.code == "labeling.cannot-verify"
+    assert [j.name for j in reviews.labeling.list()] == ["spans", "sentiment"]
 
 
 def test_a_chained_job_labels_the_earlier_jobs_output(consolidated):
