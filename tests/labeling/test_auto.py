@@ -6,11 +6,11 @@ from kiln.errors import ConfigError
 from kiln.labeling._auto import check_share, is_check_item
 
 RNG = np.random.default_rng(0)
-SIZE = np.round(RNG.uniform(-1, 1, 120), 3)
+SIZE = np.round(RNG.uniform(-1, 1, 400), 3)
 ROWS = pd.DataFrame(
     {
         "size": SIZE,
-        "colour": RNG.choice(["red", "blue"], 120),
+        "colour": RNG.choice(["red", "blue"], 400),
         "truth": np.where(SIZE > 0, "big", "small"),
     }
 )
@@ -50,22 +50,24 @@ def test_a_round_starts_by_itself_once_enough_human_labels_exist(ws):
     assert round_["human_labels"] == 30 and round_["estimated_accuracy"] >= 0.9
     assert round_["labeled"] == status["by_method"]["automatic"] > 0
     assert status["by_method"]["human"] == 30
-    items = ws.labeling.items("sizes", limit=500).items
+    items = ws.labeling.items("sizes", limit=500).items  # all 400
     automatic = [i for i in items if i.method == "automatic"]
     right = [i.label["value"] == ROWS["truth"].iat[int(i.item)] for i in automatic]
     assert np.mean(right) >= 0.85
     assert all(i.confidence >= round_["threshold"] for i in automatic)
-    # The check set (a fixed random draw of items) goes to humans first, never to the model.
+    # The check set (a fixed random draw of a fifth of the items here, about 80) goes to humans
+    # first and never to the model; the rest of the queue is least-confident first.
     job_id = ws.labeling.get("sizes").id
-    check = {i.item for i in items if is_check_item(job_id, i.item, check_share(200, 120))}
+    check = {i.item for i in items if is_check_item(job_id, i.item, check_share(200, 400))}
     human = {i.item for i in items if i.method == "human"}
-    assert len(check & human) == min(30, len(check)) and not check & {i.item for i in automatic}
-    # The rest go to humans least-confident first (the queue is ordered by the model's
-    # confidence now, not the shuffled places 0-119; check items at random places in it).
-    left = sorted((i for i in items if i.status == "open"), key=lambda i: (i.priority, i.position))
-    assert round_["left_for_humans"] == len(left) > 0
-    assert all(0.5 <= i.priority <= 1 for i in left)
-    assert ws.labeling.next_item("sizes", "bob").item == left[0].item
+    assert len(check) > 30 and human <= check
+    assert not check & {i.item for i in automatic}
+    left = [i for i in items if i.status == "open"]
+    assert round_["left_for_humans"] == len(left)
+    assert {i.item for i in left if i.priority == -1.0} == check - human
+    assert all(0.5 <= i.priority < round_["threshold"] for i in left if i.item not in check)
+    first = min(left, key=lambda i: (i.priority, i.position))
+    assert ws.labeling.next_item("sizes", "bob").item == first.item
 
 
 def test_a_round_on_request_labels_text_with_tfidf(ws):
