@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, StateError
 from kiln.labeling._auto import check_share, is_check_item
 
 RNG = np.random.default_rng(0)
@@ -106,3 +106,16 @@ def test_bad_automated_labelling_settings_are_refused_and_nothing_is_written(ws,
         ws.labeling.create("sizes", **spec, auto_label={"min_labels": 20, **options})
     assert caught.value.code == code
     assert ws.labeling.list() == []
+
+
+def test_a_closed_job_is_not_labelled_automatically(ws):
+    ws.data.ingest(TEXTS, name="mail")
+    ws.labeling.create(
+        "spam", data="mail", task="classification", labels=["spam", "ham"], content="text"
+    )
+    ws.labeling.stop("spam")
+    with pytest.raises(StateError) as caught:
+        ws.labeling.auto_label("spam", min_labels=10)
+    assert caught.value.code == "labeling.closed"
+    status = ws.labeling.status("spam")
+    assert status["auto_rounds"] == [] and status["auto_label"] is None

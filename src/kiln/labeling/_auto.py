@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import exists, func, select, update
 
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, StateError
 from kiln.labeling._jobs import LabelingJob, get_job
 from kiln.labeling._workflow import consolidate_job
 from kiln.store import LabelingItemRow, LabelingJobRow, LabelingTaskRow, now
@@ -231,6 +231,11 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
     import pandas as pd
 
     job = get_job(ctx, name)
+    if job.status != "InProgress":
+        raise StateError(
+            f"Labelling job {name!r} is {job.status}; automated labelling runs on open jobs.",
+            code="labeling.closed",
+        )
     settings = job.settings.get("auto_label") or auto_label_settings(job.task)
     consolidate_job(ctx, name, method=method)
     given = exists().where(

@@ -11,6 +11,7 @@ from kiln.labeling._jobs import (
     LabelingItem,
     LabelingJob,
     LabelingTask,
+    _check_open,
     add_items,
     answers_frame,
     create_job,
@@ -205,6 +206,7 @@ class LabelingService:
         """Run an automated-labelling round now (turning automated labelling on for the job,
         with the settings given, when it is off); returns the round."""
         job = get_job(self._ws, name)
+        _check_open(job)
         current = job.settings.get("auto_label") or {}
         wanted = {
             "target_accuracy": target_accuracy or current.get("target_accuracy", 0.95),
