@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from kiln.automl import AutoMLResult
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
-    from kiln.labeling import LabelingService
     from kiln.features import FeatureService
+    from kiln.labeling import LabelingService
     from kiln.monitoring import MonitoringService
     from kiln.pipelines import PipelineService
     from kiln.profile import DatasetProfile

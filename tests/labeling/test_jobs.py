@@ -212,4 +212,4 @@ def test_a_job_without_data_takes_items_as_they_come_once_each(ws):
         1,
         1,
     )
-    assert status["annotators"] == [{"name": "ann", "answers": 1, "seconds": 2.0}]
+    assert status["annotators"] == [{"name": "ann", "answers": 1, "seconds": 2.0, "accuracy": None}]

@@ -72,7 +72,9 @@ def test_an_annotator_answers_items_one_at_a_time_and_is_told_when_none_is_left(
     assert status["human_answers"] == 3 and status["human_seconds"] == 7.5
     assert "annotators" not in status  # not the others' work
     full = api_as("viewer").get("/labeling/sentiment").json()["status"]
-    assert full["annotators"] == [{"name": "annotator", "answers": 3, "seconds": 7.5}]
+    assert full["annotators"] == [
+        {"name": "annotator", "answers": 3, "seconds": 7.5, "accuracy": None}
+    ]
     [event] = ws.audit.page(action="labeling.answer", limit=1).items
     assert event.outcome == "ok" and event.target == "sentiment/2"
 

@@ -10,8 +10,6 @@ import zlib
 import pandas as pd
 import pytest
 
-from kiln.labeling import LabelingService
-
 TEXTS = pd.DataFrame({"text": ["great value for money", "broke in a day", "fine I guess"]})
 
 
@@ -77,30 +75,22 @@ def test_an_annotator_labels_with_the_keyboard_until_nothing_is_left(page, ws):
     page.assert_no_errors()
 
 
-def test_the_job_page_shows_progress_agreement_and_the_items(page, ws, monkeypatch):
+def test_the_job_page_shows_progress_agreement_and_the_items(page, ws):
     for item, label in (("0", "pos"), ("1", "neg")):
         assert ws.labeling.next_item("sentiment", "ann").item == item
         ws.labeling.answer("sentiment", item, "ann", label, seconds=3)
-    status = LabelingService.status
-
-    def with_agreement(self, name):  # what consolidation adds to the status (branch s17-labeling)
-        found = status(self, name)
-        found["agreement"] = {"fleiss_kappa": 0.61, "krippendorff_alpha": 0.6, "note": "2 raters"}
-        for annotator in found["annotators"]:
-            annotator["accuracy"] = 0.9
-        return found
-
     page.sign_in("viewer", "/labeling/sentiment")
     page.wait_for_selector("#labeling-progress .label-progress")
     assert "2 answered · 1 open, of 3" in page.inner_text("#labeling-progress")
     assert "2 human answers, 6 s" in page.inner_text("#labeling-progress")
-    assert page.locator("#labeling-agreement").count() == 0  # rendered without it too
+    assert "Not consolidated yet" in page.inner_text("#labeling-agreement")
     page.wait_for_selector("#labeling-items tbody tr:nth-child(3)")
     assert "great value" in page.inner_text("#labeling-items")
-    monkeypatch.setattr(LabelingService, "status", with_agreement)
+    ws.labeling.consolidate("sentiment")  # one annotator: a majority of one, flagged
     page.reload()
-    page.wait_for_selector("#labeling-agreement:has-text('0.61')")
-    assert "90 %" in page.inner_text("#labeling-annotators")
+    page.wait_for_selector("#labeling-annotators")
+    assert "Not consolidated yet" not in page.inner_text("#labeling-agreement")
+    assert "a majority of one" in page.inner_text("#labeling-agreement")
     page.screenshot_as("job")
     page.assert_no_errors()
 

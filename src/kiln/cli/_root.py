@@ -10,6 +10,7 @@ from kiln.cli import _alarms as _alarms_cli
 from kiln.cli import _async as _async_cli  # noqa: F401 - adds kiln endpoints async-*
 from kiln.cli import _clarify, _data, _endpoints, _experiments, _jobs, _keys, _models, _monitor
 from kiln.cli import _features as _features_cli
+from kiln.cli import _label as _label_cli
 from kiln.cli import _pipelines as _pipelines_cli
 from kiln.cli import _problems as _problems_cli
 from kiln.cli import _scaling as _scaling_cli  # noqa: F401 - kiln endpoints serverless, ...
@@ -71,6 +72,7 @@ app.command("compile")(_compile_command)
 app.add_typer(_problems_cli.app, name="problem")
 app.add_typer(_pipelines_cli.app, name="pipelines")
 app.add_typer(_features_cli.app, name="features")
+app.add_typer(_label_cli.app, name="label")
 
 
 def _version(value: bool) -> None:

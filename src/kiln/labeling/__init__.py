@@ -2,6 +2,7 @@
 confident rest automatically, and write the labels as a data set version; and human review of
 an endpoint's low-confidence predictions."""
 
+from kiln.labeling._consolidate import Consolidation, consolidate_answers
 from kiln.labeling._jobs import (
     KINDS,
     LEASE_SECONDS,
@@ -20,12 +21,15 @@ from kiln.labeling._review import (
     rows_for_review,
 )
 from kiln.labeling._service import LabelingService
+from kiln.labeling._workflow import OUTPUT_COLUMNS
 
 __all__ = [
     "KINDS",
     "LEASE_SECONDS",
     "REVIEW_SECTION",
+    "OUTPUT_COLUMNS",
     "TASKS",
+    "Consolidation",
     "LabelingItem",
     "LabelingJob",
     "LabelingService",
@@ -36,4 +40,5 @@ __all__ = [
     "parse_condition",
     "parse_sample",
     "rows_for_review",
+    "consolidate_answers",
 ]

@@ -456,7 +456,15 @@ def record_answer(
             )
         )
         session.flush()
-        return LabelingTask._from_row(row)
+        task = LabelingTask._from_row(row)
+        if job.settings.get("auto_label"):
+            # Imported here: automated labelling builds on this module.
+            from kiln.labeling import _auto
+
+            humans = _auto.human_label_count(session, job.id)
+    if job.settings.get("auto_label"):
+        _auto.maybe_start_round(ctx, job, humans)
+    return task
 
 
 def _status_after_answer(per_item: int):
@@ -589,7 +597,8 @@ def answers_frame(ctx: Context, name: str) -> pd.DataFrame:
 
 def progress(ctx: Context, name: str) -> dict:
     """How far a job is: items by status and by label method, the human answers given (the
-    cost), the seconds they took, and each annotator's count of answers."""
+    cost), the seconds they took, each annotator's count of answers and accuracy against the
+    consensus, the agreement (as of the last consolidation) and the automated-labelling rounds."""
     job = get_job(ctx, name)
     with ctx.store.read() as session:
         by_status = dict(
@@ -618,6 +627,7 @@ def progress(ctx: Context, name: str) -> dict:
         ).all()
     items = sum(by_status.values())
     labeled = by_status.get("labeled", 0)
+    consolidation = job.settings.get("consolidation", {})
     return {
         "job": job.name,
         "status": job.status,
@@ -630,8 +640,25 @@ def progress(ctx: Context, name: str) -> dict:
         "human_answers": sum(n for _, n, _ in annotators),
         "human_seconds": float(sum(s or 0.0 for _, _, s in annotators)),
         "annotators": [
-            {"name": a, "answers": n, "seconds": float(s or 0.0)} for a, n, s in annotators
+            {
+                "name": a,
+                "answers": n,
+                "seconds": float(s or 0.0),
+                "accuracy": consolidation.get("accuracy", {}).get(a),
+            }
+            for a, n, s in annotators
         ],
+        "agreement": consolidation.get(
+            "agreement",
+            {
+                "fleiss_kappa": None,
+                "krippendorff_alpha": None,
+                "note": f"Not consolidated yet: run 'kiln label consolidate {job.name}'.",
+            },
+        ),
+        "consolidation": consolidation or None,
+        "auto_label": job.settings.get("auto_label"),
+        "auto_rounds": job.settings.get("auto_rounds", []),
     }
 
 

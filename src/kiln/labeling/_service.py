@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from kiln.errors import NotFound
+from kiln.errors import ConfigError, NotFound
+from kiln.labeling import _auto, _workflow
 from kiln.labeling._jobs import (
     LabelingItem,
     LabelingJob,
     LabelingTask,
+    _check_open,
     add_items,
     answers_frame,
     create_job,
@@ -47,7 +49,7 @@ class LabelingService:
         self,
         name: str,
         *,
-        data: str,
+        data: str | None = None,
         task: str,
         labels: list[str],
         annotators_per_item: int = 1,
@@ -55,6 +57,8 @@ class LabelingService:
         columns: list[str] | None = None,
         content: str | None = None,
         id_column: str | None = None,
+        from_job: str | None = None,
+        auto_label: dict | bool | None = None,
     ) -> LabelingJob:
         """A labelling job over data set ``data`` (``name``, ``name:3``): one item per row.
 
@@ -63,8 +67,27 @@ class LabelingService:
         label — required for spans and boxes; ``columns`` the columns an annotator is shown
         (default: ``content``, else every column); ``id_column`` a column identifying rows
         (default: rows are numbered).
+
+        ``from_job`` chains: the job labels every row of that job's output (exported now if it
+        has none) instead of ``data``. ``auto_label`` (``True`` or ``{"target_accuracy": 0.95,
+        "min_labels": 50, "batch": 25}``) labels confident items automatically once enough human
+        labels exist (classification only).
         """
-        return create_job(
+        if (data is None) == (from_job is None):
+            raise ConfigError(
+                "Give the data to label (data=..., --data) or the job whose output to label "
+                "(from_job=..., --from-job), one of the two.",
+                code="labeling.data-needed",
+                field="data",
+            )
+        automatic = None
+        if auto_label:
+            automatic = _auto.auto_label_settings(
+                task, **({} if auto_label is True else dict(auto_label))
+            )
+        if from_job is not None:
+            data = _workflow.chained_input(self._ws, from_job)
+        job = create_job(
             self._ws,
             name,
             data=data,
@@ -75,7 +98,12 @@ class LabelingService:
             columns=columns,
             content=content,
             id_column=id_column,
+            parent=from_job,
+            settings={"auto_label": automatic} if automatic else None,
         )
+        if automatic:
+            _auto.shuffle_queue(self._ws, job, check_size=automatic["check_size"])
+        return job
 
     def add_items(self, name: str, items: list[dict]) -> int:
         """Add items to an open job (``{"item", "payload", "prior"}`` each; an id the job has is
@@ -185,3 +213,75 @@ class LabelingService:
     def answers(self, name: str) -> pd.DataFrame:
         """Every answer given in a job: item, annotator, answer, answered_at, seconds."""
         return answers_frame(self._ws, name)
+
+    def consolidate(self, name: str, *, method: str = "dawid-skene") -> dict:
+        """Label every fully answered item from its answers (``dawid-skene`` or ``majority``),
+        in one transaction; returns the agreement, each annotator's accuracy against the
+        consensus, how many items had a single annotator (their label is unchecked) and, for a
+        verification job, the corrections."""
+        return _workflow.consolidate_job(self._ws, name, method=method)
+
+    def export(
+        self, name: str, *, dataset: str | None = None, label_only: bool = False
+    ) -> DatasetVersion:
+        """The labelled items as a new data set version (the input's columns plus ``label``,
+        ``label_confidence``, ``label_method``, ``label_annotators``; ``label`` alone with
+        ``label_only``, for training), lineage to the input."""
+        return _workflow.export_job(self._ws, name, dataset=dataset, label_only=label_only)
+
+    def complete(self, name: str, *, method: str = "dawid-skene") -> LabelingJob:
+        """Consolidate, export and close the job."""
+        return _workflow.complete_job(self._ws, name, method=method)
+
+    def stop(self, name: str) -> LabelingJob:
+        """Close the job to further answers; what is labelled can still be exported."""
+        return _workflow.stop_job(self._ws, name)
+
+    def verify(
+        self,
+        name: str,
+        *,
+        from_job: str,
+        annotators_per_item: int = 1,
+        instructions: str = "",
+    ) -> LabelingJob:
+        """A verification job: ``from_job``'s labelled items, each shown with its label, to be
+        confirmed or corrected; consolidating it records the corrections."""
+        return _workflow.verify_job(
+            self._ws,
+            name,
+            from_job=from_job,
+            annotators_per_item=annotators_per_item,
+            instructions=instructions,
+        )
+
+    def auto_label(
+        self,
+        name: str,
+        *,
+        target_accuracy: float | None = None,
+        min_labels: int | None = None,
+        batch: int | None = None,
+        check_size: int | None = None,
+    ) -> dict:
+        """Run an automated-labelling round now (turning automated labelling on for the job,
+        with the settings given, when it is off); returns the round."""
+        job = get_job(self._ws, name)
+        _check_open(job)
+        current = job.settings.get("auto_label") or {}
+        wanted = {
+            "target_accuracy": target_accuracy or current.get("target_accuracy", 0.95),
+            "min_labels": min_labels or current.get("min_labels", 50),
+            "batch": batch or current.get("batch"),
+            "check_size": check_size or current.get("check_size", 200),
+        }
+        settings = _auto.auto_label_settings(job.task, **wanted)
+        if settings != current:
+            _workflow.update_settings(self._ws, name, auto_label=settings)
+            if not current and not job.settings.get("auto_rounds"):
+                _auto.shuffle_queue(self._ws, job, check_size=settings["check_size"])
+        return _auto.run_round(self._ws, name)
+
+    def wait_for_rounds(self, timeout: float | None = None) -> None:
+        """Wait for automated-labelling rounds started in this process by answers."""
+        _auto.wait_for_rounds(timeout)

@@ -1,0 +1,121 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from kiln.errors import ConfigError, StateError
+from kiln.labeling._auto import check_share, is_check_item
+
+RNG = np.random.default_rng(0)
+SIZE = np.round(RNG.uniform(-1, 1, 400), 3)
+ROWS = pd.DataFrame(
+    {
+        "size": SIZE,
+        "colour": RNG.choice(["red", "blue"], 400),
+        "truth": np.where(SIZE > 0, "big", "small"),
+    }
+)
+TEXTS = pd.DataFrame(
+    {
+        "text": [f"win free money now {i}" for i in range(15)]
+        + [f"meeting notes for monday {i}" for i in range(15)],
+        "truth": ["spam"] * 15 + ["ham"] * 15,
+    }
+)
+
+
+def answer_truthfully(ws, job, frame, count, annotator="ann"):
+    for _ in range(count):
+        item = ws.labeling.next_item(job, annotator)
+        ws.labeling.answer(job, item.item, annotator, frame["truth"].iat[int(item.item)])
+
+
+def test_a_round_starts_by_itself_once_enough_human_labels_exist(ws):
+    ws.data.ingest(ROWS, name="shapes")
+    ws.labeling.create(
+        "sizes",
+        data="shapes",
+        task="classification",
+        labels=["big", "small"],
+        columns=["size", "colour"],
+        auto_label={"target_accuracy": 0.9, "min_labels": 30},
+    )
+    answer_truthfully(ws, "sizes", ROWS, 29)
+    ws.labeling.wait_for_rounds()
+    assert ws.labeling.status("sizes")["auto_rounds"] == []
+    assert "29 human labels of the 30 needed" in ws.labeling.auto_label("sizes")["skipped"]
+    answer_truthfully(ws, "sizes", ROWS, 1)
+    ws.labeling.wait_for_rounds()
+    status = ws.labeling.status("sizes")
+    [round_] = status["auto_rounds"]
+    assert round_["human_labels"] == 30 and round_["estimated_accuracy"] >= 0.9
+    assert round_["labeled"] == status["by_method"]["automatic"] > 0
+    assert status["by_method"]["human"] == 30
+    items = ws.labeling.items("sizes", limit=500).items  # all 400
+    automatic = [i for i in items if i.method == "automatic"]
+    right = [i.label["value"] == ROWS["truth"].iat[int(i.item)] for i in automatic]
+    assert np.mean(right) >= 0.85
+    assert all(i.confidence >= round_["threshold"] for i in automatic)
+    # The check set (a fixed random draw of a fifth of the items here, about 80) goes to humans
+    # first and never to the model; the rest of the queue is least-confident first.
+    job_id = ws.labeling.get("sizes").id
+    check = {i.item for i in items if is_check_item(job_id, i.item, check_share(200, 400))}
+    human = {i.item for i in items if i.method == "human"}
+    assert len(check) > 30 and human <= check
+    assert not check & {i.item for i in automatic}
+    left = [i for i in items if i.status == "open"]
+    assert round_["left_for_humans"] == len(left)
+    assert {i.item for i in left if i.priority == -1.0} == check - human
+    assert all(0.5 <= i.priority < round_["threshold"] for i in left if i.item not in check)
+    first = min(left, key=lambda i: (i.priority, i.position))
+    assert ws.labeling.next_item("sizes", "bob").item == first.item
+
+
+def test_a_round_on_request_labels_text_with_tfidf(ws):
+    ws.data.ingest(TEXTS, name="mail")
+    ws.labeling.create(
+        "spam", data="mail", task="classification", labels=["spam", "ham"], content="text"
+    )
+    answer_truthfully(ws, "spam", TEXTS, 20)  # rows 0-19: 15 spam, 5 ham
+    round_ = ws.labeling.auto_label("spam", min_labels=10, target_accuracy=0.9)
+    assert round_["labeled"] > 0
+    status = ws.labeling.status("spam")
+    assert status["auto_label"] == {
+        "target_accuracy": 0.9,
+        "min_labels": 10,
+        "batch": 10,
+        "check_size": 200,
+    }
+    assert 0 < status["automatic_share"] < 1
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [
+        ({"target_accuracy": 1.5}, "labeling.bad-auto-label"),
+        ({"min_labels": 3}, "labeling.bad-auto-label"),
+        ({"task": "multi-label"}, "labeling.auto-label-task"),
+    ],
+)
+def test_bad_automated_labelling_settings_are_refused_and_nothing_is_written(ws, options, code):
+    ws.data.ingest(ROWS, name="shapes")
+    spec = {"data": "shapes", "task": "classification", "labels": ["big", "small"]}
+    task = options.pop("task", None)
+    if task:
+        spec["task"] = task
+    with pytest.raises(ConfigError) as caught:
+        ws.labeling.create("sizes", **spec, auto_label={"min_labels": 20, **options})
+    assert caught.value.code == code
+    assert ws.labeling.list() == []
+
+
+def test_a_closed_job_is_not_labelled_automatically(ws):
+    ws.data.ingest(TEXTS, name="mail")
+    ws.labeling.create(
+        "spam", data="mail", task="classification", labels=["spam", "ham"], content="text"
+    )
+    ws.labeling.stop("spam")
+    with pytest.raises(StateError) as caught:
+        ws.labeling.auto_label("spam", min_labels=10)
+    assert caught.value.code == "labeling.closed"
+    status = ws.labeling.status("spam")
+    assert status["auto_rounds"] == [] and status["auto_label"] is None
