@@ -539,6 +539,9 @@ class FeatureService:
                     code="feature.missing-column",
                     field=column,
                 )
+        for group in records.values():
+            if group.schema[group.record_id] == "int64":
+                _check_whole_ids(entity_df[group.record_id], group)
         names = [c for cs in wanted.values() for c in cs]
         taken = set(map(str, entity_df.columns))
         joins = []
@@ -559,6 +562,27 @@ class FeatureService:
                 )
             )
         return point_in_time_join(entity_df, event_time, joins)
+
+
+def _check_whole_ids(ids: pd.Series, group: FeatureGroup) -> None:
+    """Refuse entity ids that are numbers but not whole ones (1.5, '1.5'): the join's cast to
+    the group's integer ids would round them to another id's record. Missing ids are allowed
+    (they join nothing); text that is no number is left to the join's own error."""
+    if ids.dtype.kind in "iub":
+        return
+    try:
+        numbers = ids if ids.dtype.kind == "f" else pd.to_numeric(ids, errors="coerce")
+    except (TypeError, ValueError):
+        return
+    fractional = ids[numbers.notna() & (numbers % 1 != 0)]
+    if len(fractional):
+        raise DataError(
+            f"Entity row {fractional.index[0]!r} has record id {fractional.iloc[0]!r}, which is "
+            f"not a whole number, and feature group {group.name!r} has integer ids "
+            f"({len(fractional)} such row(s)). Fix or drop those rows; ids are matched exactly.",
+            code="feature.bad-entity",
+            field=group.record_id,
+        )
 
 
 def _duck_type(kiln_type: str) -> str:

@@ -1,0 +1,70 @@
+"""The feature store against adversarial input (the review of issue 17's feature store): times
+with offsets, epoch numbers and nanoseconds, ids that are not what the group holds, ids with odd
+characters over HTTP, and a Redis server that stops answering mid-session."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kiln.errors import DataError
+
+SCHEMA = {"cid": "int64", "ts": "timestamp", "x": "float64"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Group 'c' (integer ids, online) with cid 1 at 2024-01-01 00:00 (x=1) and cid 2 at
+    2024-01-02 (x=2); group 's' (text ids, online) with ids that need escaping in a URL."""
+    import kiln
+
+    ws = kiln.Workspace.init(tmp_path_factory.mktemp("edge") / "ws")
+    ws.features.create("c", record_id="cid", event_time="ts", schema=SCHEMA, online=True)
+    ws.features.ingest(
+        "c",
+        pd.DataFrame(
+            {"cid": [1, 2], "ts": pd.to_datetime(["2024-01-01", "2024-01-02"]), "x": [1.0, 2.0]}
+        ),
+    )
+    ws.features.create(
+        "s",
+        record_id="sid",
+        event_time="ts",
+        schema={"sid": "string", "ts": "timestamp", "x": "float64"},
+        online=True,
+    )
+    ws.features.ingest(
+        "s",
+        pd.DataFrame(
+            {"sid": ["a/b", "100%", "é✓ z"], "ts": pd.Timestamp("2024-01-01"), "x": [1.0, 2, 3]}
+        ),
+    )
+    yield ws
+    ws.close()
+
+
+def test_entity_times_written_with_an_offset_are_read_in_utc(store):
+    # 00:30+01:00 is 23:30 UTC the day before cid 1's first record: nothing is known yet.
+    entity = pd.DataFrame(
+        {"cid": [1, 1], "ts": ["2024-01-01T00:30:00+01:00", "2024-01-01T01:00:00+01:00"]}
+    )
+    got = store.features.training_set(entity, ["c:x"])
+    assert got["x"].isna().tolist() == [True, False]
+
+
+def test_entity_ids_are_matched_exactly_never_rounded(store):
+    entity = pd.DataFrame({"cid": [1.0, float("nan")], "ts": pd.to_datetime(["2024-02-01"] * 2)})
+    assert store.features.training_set(entity, ["c:x"])["x"].tolist()[0] == 1.0
+    for ids in ([1.5], ["1.5"]):
+        entity = pd.DataFrame({"cid": ids, "ts": pd.to_datetime(["2024-02-01"])})
+        with pytest.raises(DataError, match="1.5") as caught:
+            store.features.training_set(entity, ["c:x"])
+        assert caught.value.code == "feature.bad-entity"
+
+
+def test_entity_frames_may_have_columns_of_any_name(store):
+    entity = pd.DataFrame({"cid": [2], "ts": pd.to_datetime(["2024-02-01"]), 3: ["extra"]})
+    got = store.features.training_set(entity, ["c:x"])
+    assert got.to_dict("records") == [
+        {"cid": 2, "ts": pd.Timestamp("2024-02-01"), "3": "extra", "x": 2.0}
+    ]
