@@ -68,3 +68,41 @@ def test_entity_frames_may_have_columns_of_any_name(store):
     assert got.to_dict("records") == [
         {"cid": 2, "ts": pd.Timestamp("2024-02-01"), "3": "extra", "x": 2.0}
     ]
+
+
+@pytest.mark.parametrize(
+    ("record", "column"),
+    [
+        ({"cid": 9, "ts": 1704067200, "x": 1.0}, "ts"),  # epoch seconds: not a time
+        ({"cid": 9.5, "ts": "2024-01-01", "x": 1.0}, "cid"),  # not an integer
+    ],
+)
+def test_a_record_value_that_would_be_silently_altered_is_refused(store, record, column):
+    before = len(store.features.ingests("c"))
+    with pytest.raises(DataError, match=column) as caught:
+        store.features.put_record("c", record)
+    assert caught.value.code == "feature.schema-changed" and caught.value.field == column
+    assert len(store.features.ingests("c")) == before
+
+
+def test_nanosecond_times_are_kept_to_the_microsecond_and_out_of_range_ints_refused(store):
+    store.features.create("ns", record_id="cid", event_time="ts", schema=SCHEMA)
+    late = pd.Timestamp("2024-01-01 00:00:00.000001999")
+    store.features.ingest("ns", pd.DataFrame({"cid": [1], "ts": [late], "x": [1.0]}))
+    assert store.features.query("SELECT ts FROM ns")["ts"].tolist() == [
+        pd.Timestamp("2024-01-01 00:00:00.000001")
+    ]
+    huge = pd.Series([2**63 + 5], dtype="uint64")
+    with pytest.raises(DataError, match="'cid'") as caught:
+        store.features.ingest("ns", pd.DataFrame({"cid": huge, "ts": [late], "x": [1.0]}))
+    assert caught.value.code == "feature.schema-changed"
+    assert len(store.features.ingests("ns")) == 1
+
+
+def test_integer_ids_are_read_strictly(store):
+    assert store.features.get("c", 1.0)["x"] == 1.0
+    assert store.features.get("c", " 2 ")["x"] == 2.0
+    for odd in ("1_0", "١", "1.5", True):
+        with pytest.raises(DataError) as caught:
+            store.features.get("c", odd)
+        assert caught.value.code == "feature.bad-record-id"

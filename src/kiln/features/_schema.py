@@ -161,7 +161,8 @@ def check_frame(
             )
     table = table.select(list(schema))
     table = pa.Table.from_arrays(
-        [_cast(table.column(c), ARROW_TYPES[t]) for c, t in schema.items()], names=list(schema)
+        [_cast(table.column(c), t, name=c, group=group) for c, t in schema.items()],
+        names=list(schema),
     )
     keys = table.select([record_id, event_time])
     counts = keys.group_by([record_id, event_time]).aggregate([([], "count_all")])
@@ -178,8 +179,20 @@ def check_frame(
     return table
 
 
-def _cast(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+def _cast(column: pa.ChunkedArray, type_name: str, *, name: str, group: str) -> pa.ChunkedArray:
+    target = ARROW_TYPES[type_name]
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    # A zoned timestamp casts to its UTC time: times are kept in UTC without a zone.
-    return column.cast(target)
+    if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target):
+        # A zoned timestamp casts to its UTC time: times are kept in UTC without a zone, to
+        # the microsecond (pandas' nanoseconds are dropped, not refused).
+        return column.cast(target, safe=False)
+    try:
+        return column.cast(target)
+    except pa.ArrowInvalid as exc:
+        raise DataError(
+            f"Column {name!r} does not fit feature group {group!r}'s {type_name} type: "
+            f"{str(exc).splitlines()[0]}. Convert or drop the offending values.",
+            code="feature.schema-changed",
+            field=name,
+        ) from exc

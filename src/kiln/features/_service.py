@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from kiln.context import Context
 
 __all__ = ["FeatureGroup", "FeatureIngest", "FeatureService"]
+
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,28 @@ def _utc(value: str | datetime, *, what: str) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def _refuse_altered(value: Any, expected: str | None, *, column: str, group: str) -> None:
+    """Refuse a JSON value that Arrow would store altered rather than refuse: a number for a
+    timestamp (read as microseconds since 1970, so epoch seconds land in January 1970), and a
+    fraction for an integer (truncated: id 9.5 would be stored as 9)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if expected == "timestamp" and number:
+        raise DataError(
+            f"Column {column!r} of feature group {group!r} is a timestamp; the record gives the "
+            f"number {value!r}. Write an ISO 8601 time, e.g. 2026-01-31T12:00:00Z (epoch "
+            "seconds: datetime.fromtimestamp(seconds, UTC).isoformat()).",
+            code="feature.schema-changed",
+            field=column,
+        )
+    if expected == "int64" and isinstance(value, float) and not value.is_integer():
+        raise DataError(
+            f"Column {column!r} of feature group {group!r} is int64; the record gives "
+            f"{value!r}, which is not a whole number.",
+            code="feature.schema-changed",
+            field=column,
+        )
 
 
 def _micros(value: datetime) -> int:
@@ -255,8 +280,9 @@ class FeatureService:
         arrays = {}
         for column, value in record.items():
             expected = target.schema.get(column)
-            if expected == "timestamp" and isinstance(value, str):
+            if expected == "timestamp" and isinstance(value, str | datetime):
                 value = _utc(value, what=f"time in column {column!r}")
+            _refuse_altered(value, expected, column=column, group=group)
             try:
                 # JSON has one number type: 3 is a float64 feature's 3.0, so values are read as
                 # the group's types; a value that does not convert is refused, naming the column.
@@ -429,16 +455,23 @@ class FeatureService:
 
     @staticmethod
     def _key(group: FeatureGroup, record_id: Any) -> str:
-        if group.schema[group.record_id] == "int64":
-            try:
-                return str(int(str(record_id)))
-            except ValueError:
-                raise DataError(
-                    f"Record ids of feature group {group.name!r} are integers; got {record_id!r}.",
-                    code="feature.bad-record-id",
-                    field=group.record_id,
-                ) from None
-        return str(record_id)
+        """The id as the online store keys it. Integer ids are read strictly: int('1_0') is 10
+        and int('١') is 1 in Python, which would read another id's record."""
+        if group.schema[group.record_id] != "int64":
+            return str(record_id)
+        if isinstance(record_id, float) and record_id.is_integer():
+            record_id = int(record_id)
+        text = record_id.strip() if isinstance(record_id, str) else record_id
+        if isinstance(record_id, int) and not isinstance(record_id, bool):
+            return str(record_id)
+        if isinstance(text, str) and _WHOLE_NUMBER.fullmatch(text):
+            return str(int(text))
+        raise DataError(
+            f"Record ids of feature group {group.name!r} are integers (digits 0-9, an optional "
+            f"sign); got {record_id!r}.",
+            code="feature.bad-record-id",
+            field=group.record_id,
+        )
 
     # -- offline --------------------------------------------------------------------------------
     def _paths(self, group: str, as_of: str | datetime | None = None) -> tuple[str, ...]:
