@@ -4,10 +4,16 @@ characters over HTTP, and a Redis server that stops answering mid-session."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
-from kiln.errors import DataError
+from helpers import free_port
+from kiln.errors import ConfigError, DataError
 
 SCHEMA = {"cid": "int64", "ts": "timestamp", "x": "float64"}
 
@@ -106,3 +112,76 @@ def test_integer_ids_are_read_strictly(store):
         with pytest.raises(DataError) as caught:
             store.features.get("c", odd)
         assert caught.value.code == "feature.bad-record-id"
+
+
+def test_ids_with_slashes_percent_signs_and_unicode_are_read_over_http(store):
+    from urllib.parse import quote
+
+    from kiln.serving import create_app
+
+    with TestClient(create_app(store), base_url="http://localhost") as client:
+        for record_id, x in [("a/b", 1.0), ("100%", 2.0), ("é✓ z", 3.0)]:
+            got = client.get(f"/features/s/records/{quote(record_id, safe='')}")
+            assert got.status_code == 200, got.text
+            assert got.json()["x"] == x
+        missing = client.get("/features/s/records/a%2Fc")
+        assert missing.status_code == 404 and missing.json()["error"] == "feature.unknown-record"
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own, which the test may stop."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no Redis server: redis-server is not installed")
+    import redis
+
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url, process
+    process.kill()
+    process.wait()
+
+
+def test_a_redis_that_stops_answering_is_named_and_an_ingest_records_nothing(
+    tmp_path, private_redis
+):
+    import kiln
+
+    url, process = private_redis
+    ws = kiln.Workspace.init(tmp_path / "ws", online_store=url)
+    ws.features.create("c", record_id="cid", event_time="ts", schema=SCHEMA, online=True)
+    rows = pd.DataFrame({"cid": [1], "ts": pd.to_datetime(["2024-01-01"]), "x": [1.0]})
+    ws.features.ingest("c", rows)
+    process.kill()
+    process.wait()
+    for attempt in (lambda: ws.features.get("c", 1), lambda: ws.features.ingest("c", rows)):
+        with pytest.raises(ConfigError, match=url) as caught:
+            attempt()
+        assert caught.value.code == "feature.online-unavailable"
+    assert len(ws.features.ingests("c")) == 1
+    ws.close()
+
+
+def test_an_ingest_whose_online_write_fails_is_taken_back(store, monkeypatch):
+    store.features.create("taken", record_id="cid", event_time="ts", schema=SCHEMA, online=True)
+    rows = pd.DataFrame({"cid": [1], "ts": pd.to_datetime(["2024-01-01"]), "x": [1.0]})
+
+    def stopped(group, entries):
+        raise ConfigError("The online store does not answer.", code="feature.online-unavailable")
+
+    monkeypatch.setattr(store.features.online_store, "write", stopped)
+    with pytest.raises(ConfigError):
+        store.features.ingest("taken", rows)
+    assert store.features.ingests("taken") == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +29,9 @@ class OnlineStore(Protocol):
     """What the feature service needs of an online store."""
 
     url: str
+
+    def check(self) -> None:
+        """Raise ``feature.online-unavailable`` when the store does not answer."""
 
     def write(self, group: str, entries: list[Entry]) -> None: ...
 
@@ -84,6 +89,9 @@ class SQLiteOnlineStore:
             self._local.connection = connection
         return connection
 
+    def check(self) -> None:
+        """A file in the workspace: always there."""
+
     def write(self, group: str, entries: list[Entry]) -> None:
         with self._connection() as connection:
             connection.executemany(
@@ -129,33 +137,47 @@ class RedisOnlineStore:
         self.url = url
         self._prefix = f"kiln:{namespace}"
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+        self.check()
+        self._write = self._redis.register_script(_WRITE_SCRIPT)
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Redis' connection errors as ``feature.online-unavailable``, naming the URL: the
+        server may stop answering after the store was opened."""
+        import redis
+
         try:
-            self._redis.ping()
+            yield
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise ConfigError(
-                f"The Redis online store {hide_password(url)!r} does not answer: "
+                f"The Redis online store {hide_password(self.url)!r} does not answer: "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. Start the "
                 "server, or fix KILN_ONLINE_STORE (unset it for SQLite in the workspace).",
                 code="feature.online-unavailable",
             ) from exc
-        self._write = self._redis.register_script(_WRITE_SCRIPT)
+
+    def check(self) -> None:
+        with self._answering():
+            self._redis.ping()
 
     def _key(self, group: str, record_id: str) -> str:
         return f"{self._prefix}:{group}:{record_id}"
 
     def write(self, group: str, entries: list[Entry]) -> None:
         batch = 10_000
-        for start in range(0, len(entries), batch):
-            pipe = self._redis.pipeline(transaction=False)
-            for key, event, payload, expires in entries[start : start + batch]:
-                expires_ms = "" if expires is None else str(expires // 1000)
-                self._write(
-                    keys=[self._key(group, key)], args=[event, payload, expires_ms], client=pipe
-                )
-            pipe.execute()
+        with self._answering():
+            for start in range(0, len(entries), batch):
+                pipe = self._redis.pipeline(transaction=False)
+                for key, event, payload, expires in entries[start : start + batch]:
+                    expires_ms = "" if expires is None else str(expires // 1000)
+                    self._write(
+                        keys=[self._key(group, key)], args=[event, payload, expires_ms], client=pipe
+                    )
+                pipe.execute()
 
     def read(self, group: str, record_id: str) -> tuple[int, bytes] | None:
-        found = self._redis.hmget(self._key(group, record_id), ["e", "p"])
+        with self._answering():
+            found = self._redis.hmget(self._key(group, record_id), ["e", "p"])
         if found[0] is None:
             return None
         return int(found[0]), found[1]
@@ -164,4 +186,6 @@ class RedisOnlineStore:
         pipe = self._redis.pipeline(transaction=False)
         for record_id in record_ids:
             pipe.hmget(self._key(group, record_id), ["e", "p"])
-        return [None if e is None else (int(e), p) for e, p in pipe.execute()]
+        with self._answering():
+            found = pipe.execute()
+        return [None if e is None else (int(e), p) for e, p in found]

@@ -348,8 +348,10 @@ class FeatureService:
             group=group.name,
         )
         # The online store is reached before anything is written: one that does not answer
-        # fails the ingest whole.
+        # fails the ingest whole. (Opening it checks once; it may have stopped since.)
         online = self.online_store if group.online else None
+        if online is not None:
+            online.check()
         with self._ws.store.read() as session:
             last = session.scalar(
                 select(func.max(FeatureIngestRow.write_time)).where(
@@ -394,7 +396,15 @@ class FeatureService:
             session.flush()
             ingest = FeatureIngest._from_row(row)
         if online is not None:
-            self._write_online(online, group, table)
+            try:
+                self._write_online(online, group, table)
+            except BaseException:
+                # The store stopped answering mid-write: the ingest is taken back, so the
+                # offline store does not hold what the online one may not. Records already
+                # sent online are those the retry sends again.
+                with self._ws.store.write() as session:
+                    session.delete(session.get(FeatureIngestRow, ingest.id))
+                raise
         return ingest
 
     @staticmethod
