@@ -7,13 +7,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from datetime import date
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from helpers import free_port
-from kiln.errors import ConfigError, DataError
+from kiln.errors import ConfigError, DataError, StateError
 
 SCHEMA = {"cid": "int64", "ts": "timestamp", "x": "float64"}
 
@@ -185,3 +186,42 @@ def test_an_ingest_whose_online_write_fails_is_taken_back(store, monkeypatch):
     with pytest.raises(ConfigError):
         store.features.ingest("taken", rows)
     assert store.features.ingests("taken") == []
+
+
+def test_names_that_differ_only_in_case_are_refused_or_kept_apart(store):
+    # DuckDB reads 'C' as 'c': a second group 'C' would break every query.
+    with pytest.raises(StateError, match="'c'") as caught:
+        store.features.create("C", record_id="cid", event_time="ts", schema=SCHEMA)
+    assert caught.value.code == "feature.group-exists"
+    assert store.features.query("SELECT count(*) AS n FROM c")["n"].item() >= 2
+    with pytest.raises(ConfigError, match="'x' and 'X'") as caught:
+        store.features.create(
+            "cased", record_id="cid", event_time="ts", schema=SCHEMA | {"X": "float64"}
+        )
+    assert caught.value.code == "feature.bad-schema"
+    entity = pd.DataFrame({"cid": [2], "ts": pd.to_datetime(["2024-02-01"]), "X": ["own"]})
+    got = store.features.training_set(entity, ["c:x"])
+    assert got.to_dict("records")[0] | {"ts": None} == {
+        "cid": 2,
+        "ts": None,
+        "X": "own",
+        "c__x": 2.0,
+    }
+
+
+@pytest.mark.parametrize("ttl", [float("nan"), float("inf"), True])
+def test_a_ttl_that_is_no_finite_time_is_refused(store, ttl):
+    with pytest.raises(ConfigError) as caught:
+        store.features.create("ttl", record_id="cid", event_time="ts", schema=SCHEMA, ttl=ttl)
+    assert caught.value.code == "feature.bad-ttl"
+
+
+@pytest.mark.parametrize("as_of", [date(2000, 1, 1), 1700000000])
+def test_as_of_takes_dates_and_refuses_numbers(store, as_of):
+    entity = pd.DataFrame({"cid": [1], "ts": pd.to_datetime(["2024-02-01"])})
+    if isinstance(as_of, date):
+        assert store.features.training_set(entity, ["c:x"], as_of=as_of)["x"].isna().all()
+        return
+    with pytest.raises(ConfigError) as caught:
+        store.features.training_set(entity, ["c:x"], as_of=as_of)
+    assert caught.value.code == "feature.bad-time"

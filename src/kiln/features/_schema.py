@@ -84,6 +84,17 @@ def check_schema(
                 code="feature.bad-schema",
                 field=column,
             )
+    seen: dict[str, str] = {}
+    for column in map(str, schema):
+        # SQL (DuckDB) reads names without case: 'X' and 'x' would be one column.
+        if column.lower() in seen:
+            raise ConfigError(
+                f"Columns {seen[column.lower()]!r} and {column!r} of feature group {group!r} "
+                "differ only in case, which SQL does not tell apart; rename one.",
+                code="feature.bad-schema",
+                field=column,
+            )
+        seen[column.lower()] = column
     for role, column, allowed in (
         ("record id", record_id, ("int64", "string")),
         ("event time", event_time, ("timestamp",)),

@@ -5,11 +5,12 @@ travel, and point-in-time correct training sets (docs/features.md)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,7 +84,7 @@ class FeatureIngest(Record):
         return self._plain()
 
 
-def _utc(value: str | datetime, *, what: str) -> datetime:
+def _utc(value: str | date | datetime, *, what: str) -> datetime:
     """A time as naive UTC (how the store keeps them); naive input is taken as UTC."""
     if isinstance(value, str):
         try:
@@ -96,6 +97,14 @@ def _utc(value: str | datetime, *, what: str) -> datetime:
             ) from exc
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise ConfigError(
+            f"The {what} {value!r} is not a time: give a datetime or an ISO 8601 text, e.g. "
+            "2026-01-31T12:00:00.",
+            code="feature.bad-time",
+        )
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
@@ -172,16 +181,26 @@ class FeatureService:
         ttl_seconds = None
         if ttl is not None:
             ttl_seconds = parse_duration(str(ttl), what="TTL") if isinstance(ttl, str) else ttl
-            if not ttl_seconds or ttl_seconds <= 0:
+            number = isinstance(ttl_seconds, int | float) and not isinstance(ttl_seconds, bool)
+            if not number or not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
                 raise ConfigError(
-                    f"The TTL of feature group {group!r} must be above 0. Got {ttl!r}.",
+                    f"The TTL of feature group {group!r} must be a finite time above 0 (30d, "
+                    f"12h, or seconds). Got {ttl!r}.",
                     code="feature.bad-ttl",
                 )
         with self._ws.store.write() as session:
-            if session.scalar(select(FeatureGroupRow.id).where(FeatureGroupRow.name == group)):
+            # Case-insensitively: each group is a table in SQL, where 'Cust' is 'cust'.
+            taken = session.scalar(
+                select(FeatureGroupRow.name).where(
+                    func.lower(FeatureGroupRow.name) == group.lower()
+                )
+            )
+            if taken:
                 raise StateError(
-                    f"Feature group {group!r} exists already. A group's schema does not "
-                    "change: ingest into it, or create one under another name.",
+                    f"Feature group {taken!r} exists already"
+                    + ("" if taken == group else f" (SQL reads {group!r} as {taken!r})")
+                    + ". A group's schema does not change: ingest into it, or create one under "
+                    "another name.",
                     code="feature.group-exists",
                 )
             row = FeatureGroupRow(
@@ -585,13 +604,15 @@ class FeatureService:
         for group in records.values():
             if group.schema[group.record_id] == "int64":
                 _check_whole_ids(entity_df[group.record_id], group)
-        names = [c for cs in wanted.values() for c in cs]
-        taken = set(map(str, entity_df.columns))
+        # Compared without case: DuckDB reads 'X' and 'x' as one column.
+        names = [c.lower() for cs in wanted.values() for c in cs]
+        taken = {str(c).lower() for c in entity_df.columns}
         joins = []
         for name, columns in wanted.items():
             group = records[name]
             outputs = {
-                c: (f"{name}__{c}" if names.count(c) > 1 or c in taken else c) for c in columns
+                c: (f"{name}__{c}" if names.count(c.lower()) > 1 or c.lower() in taken else c)
+                for c in columns
             }
             joins.append(
                 GroupJoin(
