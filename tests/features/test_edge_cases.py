@@ -225,3 +225,13 @@ def test_as_of_takes_dates_and_refuses_numbers(store, as_of):
     with pytest.raises(ConfigError) as caught:
         store.features.training_set(entity, ["c:x"], as_of=as_of)
     assert caught.value.code == "feature.bad-time"
+
+
+def test_an_id_that_is_no_single_value_and_a_record_that_is_no_object_are_named(store):
+    for odd in (["a/b"], {"sid": "a/b"}, None):
+        with pytest.raises(DataError, match="one value") as caught:
+            store.features.get("s", odd)
+        assert caught.value.code == "feature.bad-record-id"
+    with pytest.raises(DataError, match=r"got list \[1\]") as caught:
+        store.features.put_record("s", [1])
+    assert caught.value.code == "feature.bad-record"

@@ -293,7 +293,9 @@ class FeatureService:
         target = self.describe(group)
         if not isinstance(record, dict) or not record:
             raise DataError(
-                f"A record for feature group {group!r} is an object of column values.",
+                f"A record for feature group {group!r} is an object of column values, e.g. "
+                f'{{"{target.record_id}": 7, "{target.event_time}": "2026-01-31T12:00:00Z", ...}}; '
+                f"got {type(record).__name__} {str(record)[:80]}.",
                 code="feature.bad-record",
             )
         arrays = {}
@@ -486,6 +488,12 @@ class FeatureService:
     def _key(group: FeatureGroup, record_id: Any) -> str:
         """The id as the online store keys it. Integer ids are read strictly: int('1_0') is 10
         and int('١') is 1 in Python, which would read another id's record."""
+        if isinstance(record_id, list | dict | tuple | set) or record_id is None:
+            raise DataError(
+                f"A record id of feature group {group.name!r} is one value; got {record_id!r}.",
+                code="feature.bad-record-id",
+                field=group.record_id,
+            )
         if group.schema[group.record_id] != "int64":
             return str(record_id)
         if isinstance(record_id, float) and record_id.is_integer():
