@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from datetime import date
 
@@ -235,3 +236,61 @@ def test_an_id_that_is_no_single_value_and_a_record_that_is_no_object_are_named(
     with pytest.raises(DataError, match=r"got list \[1\]") as caught:
         store.features.put_record("s", [1])
     assert caught.value.code == "feature.bad-record"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_at_equal_event_times_the_later_write_stays_online_whatever_order_they_land(
+    tmp_path, request, backend
+):
+    """Ingest A is recorded first, B second (same id and event time); A's online write lands
+    last. Online, as in training sets, B (the later write) must win."""
+    import kiln
+
+    settings = {"online_store": request.getfixturevalue("redis_url")} if backend == "redis" else {}
+    ws = kiln.Workspace.init(tmp_path / "ws", **settings)
+    ws.features.create("c", record_id="cid", event_time="ts", schema=SCHEMA, online=True)
+    online = ws.features.online_store
+    original = online.write
+    b_landed = threading.Event()
+
+    def write(group, entries):
+        payloads = [part for entry in entries for part in entry if isinstance(part, bytes)]
+        if any(b'"x":1.0' in payload for payload in payloads):  # A's
+            assert b_landed.wait(10)
+            original(group, entries)
+        else:
+            original(group, entries)
+            b_landed.set()
+
+    online.write = write
+    rows = pd.DataFrame({"cid": [1], "ts": pd.to_datetime(["2024-01-01"]), "x": [1.0]})
+    first = threading.Thread(target=ws.features.ingest, args=("c", rows))
+    first.start()
+    while not ws.features.ingests("c"):
+        time.sleep(0.01)
+    ws.features.ingest("c", rows.assign(x=2.0))
+    first.join()
+    entity = pd.DataFrame({"cid": [1], "ts": pd.to_datetime(["2024-02-01"])})
+    assert ws.features.training_set(entity, ["c:x"])["x"].item() == 2.0
+    assert ws.features.get("c", 1)["x"] == 2.0
+    ws.close()
+
+
+def test_an_online_store_written_before_write_times_were_kept_is_upgraded(tmp_path):
+    import sqlite3
+
+    import kiln
+
+    ws = kiln.Workspace.init(tmp_path / "ws")
+    with sqlite3.connect(ws.home / "online.db") as old:
+        old.execute(
+            "CREATE TABLE records (grp TEXT NOT NULL, id TEXT NOT NULL, event_us INTEGER NOT "
+            "NULL, expires_us INTEGER, payload BLOB NOT NULL, PRIMARY KEY (grp, id)) WITHOUT ROWID"
+        )
+    old.close()
+    ws.features.create("c", record_id="cid", event_time="ts", schema=SCHEMA, online=True)
+    rows = pd.DataFrame({"cid": [1], "ts": pd.to_datetime(["2024-01-01"]), "x": [1.0]})
+    ws.features.ingest("c", rows)
+    ws.features.ingest("c", rows.assign(x=2.0))
+    assert ws.features.get("c", 1)["x"] == 2.0
+    ws.close()

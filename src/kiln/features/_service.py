@@ -418,7 +418,7 @@ class FeatureService:
             ingest = FeatureIngest._from_row(row)
         if online is not None:
             try:
-                self._write_online(online, group, table)
+                self._write_online(online, group, table, _micros(write_time))
             except BaseException:
                 # The store stopped answering mid-write: the ingest is taken back, so the
                 # offline store does not hold what the online one may not. Records already
@@ -429,7 +429,9 @@ class FeatureService:
         return ingest
 
     @staticmethod
-    def _write_online(online: OnlineStore, group: FeatureGroup, table: pa.Table) -> None:
+    def _write_online(
+        online: OnlineStore, group: FeatureGroup, table: pa.Table, write_us: int
+    ) -> None:
         # Only each id's latest record of this ingest can be kept online: the older ones are
         # not sent (the store would refuse them anyway).
         keys = table.select([group.record_id, group.event_time]).to_pandas()
@@ -443,6 +445,7 @@ class FeatureService:
             (
                 str(record_id),
                 event,
+                write_us,
                 orjson.dumps(row, option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY),
                 None if ttl is None else event + ttl,
             )
