@@ -70,12 +70,20 @@ def test_entity_ids_are_matched_exactly_never_rounded(store):
         assert caught.value.code == "feature.bad-entity"
 
 
-def test_entity_frames_may_have_columns_of_any_name(store):
+def test_entity_frames_may_have_columns_of_any_name_but_each_once(store):
     entity = pd.DataFrame({"cid": [2], "ts": pd.to_datetime(["2024-02-01"]), 3: ["extra"]})
     got = store.features.training_set(entity, ["c:x"])
     assert got.to_dict("records") == [
         {"cid": 2, "ts": pd.Timestamp("2024-02-01"), "3": "extra", "x": 2.0}
     ]
+    twice = pd.DataFrame([[1, pd.Timestamp("2024-02-01"), 2]], columns=["cid", "ts", "cid"])
+    with pytest.raises(DataError, match="'cid' twice") as caught:
+        store.features.training_set(twice, ["c:x"])
+    assert caught.value.code == "feature.bad-entity"
+    epochs = pd.DataFrame({"cid": [1], "ts": [1704067200]})
+    with pytest.raises(DataError, match="unit='s'") as caught:
+        store.features.training_set(epochs, ["c:x"])
+    assert caught.value.code == "feature.bad-entity"
 
 
 @pytest.mark.parametrize(
@@ -128,6 +136,7 @@ def test_ids_with_slashes_percent_signs_and_unicode_are_read_over_http(store):
             assert got.json()["x"] == x
         missing = client.get("/features/s/records/a%2Fc")
         assert missing.status_code == 404 and missing.json()["error"] == "feature.unknown-record"
+        assert missing.json()["field"] == "sid"  # the column, as every other error's field
 
 
 @pytest.fixture

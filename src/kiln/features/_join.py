@@ -112,7 +112,7 @@ def point_in_time_join(
         raise DataError(
             f"The entity rows do not fit the feature groups: {str(exc).splitlines()[0]}. Give "
             "each group's record id column the group's type (integer or text) and the event "
-            "time column timestamps.",
+            "time column timestamps (epoch numbers: pd.to_datetime(column, unit='s')).",
             code="feature.bad-entity",
         ) from exc
     finally:

@@ -463,7 +463,7 @@ class FeatureService:
                 f"Feature group {group!r} has no online record with id {record_id!r} (never "
                 "ingested, or past its TTL).",
                 code="feature.unknown-record",
-                field=str(record_id),
+                field=self.describe(group).record_id,
             )
         return found
 
@@ -612,6 +612,13 @@ class FeatureService:
                     code="feature.missing-column",
                     field=column,
                 )
+        repeated = entity_df.columns[entity_df.columns.duplicated()]
+        if len(repeated):
+            raise DataError(
+                f"The entity rows have column {repeated[0]!r} twice; give each column one name.",
+                code="feature.bad-entity",
+                field=str(repeated[0]),
+            )
         for group in records.values():
             if group.schema[group.record_id] == "int64":
                 _check_whole_ids(entity_df[group.record_id], group)
@@ -652,7 +659,7 @@ def _check_whole_ids(ids: pd.Series, group: FeatureGroup) -> None:
     fractional = ids[numbers.notna() & (numbers % 1 != 0)]
     if len(fractional):
         raise DataError(
-            f"Entity row {fractional.index[0]!r} has record id {fractional.iloc[0]!r}, which is "
+            f"Entity row {fractional.index[0]} has record id {fractional.iloc[0]}, which is "
             f"not a whole number, and feature group {group.name!r} has integer ids "
             f"({len(fractional)} such row(s)). Fix or drop those rows; ids are matched exactly.",
             code="feature.bad-entity",
