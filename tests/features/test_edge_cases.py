@@ -70,6 +70,13 @@ def test_entity_ids_are_matched_exactly_never_rounded(store):
         assert caught.value.code == "feature.bad-entity"
 
 
+def test_float_ids_for_a_group_of_text_ids_are_refused_not_left_unmatched(store):
+    entity = pd.DataFrame({"sid": [7.0, float("nan")], "ts": pd.to_datetime(["2024-02-01"] * 2)})
+    with pytest.raises(DataError, match="floats") as caught:
+        store.features.training_set(entity, ["s:x"])
+    assert caught.value.code == "feature.bad-entity"
+
+
 def test_entity_frames_may_have_columns_of_any_name_but_each_once(store):
     entity = pd.DataFrame({"cid": [2], "ts": pd.to_datetime(["2024-02-01"]), 3: ["extra"]})
     got = store.features.training_set(entity, ["c:x"])

@@ -620,8 +620,7 @@ class FeatureService:
                 field=str(repeated[0]),
             )
         for group in records.values():
-            if group.schema[group.record_id] == "int64":
-                _check_whole_ids(entity_df[group.record_id], group)
+            _check_entity_ids(entity_df[group.record_id], group)
         # Compared without case: DuckDB reads 'X' and 'x' as one column.
         names = [c.lower() for cs in wanted.values() for c in cs]
         taken = {str(c).lower() for c in entity_df.columns}
@@ -646,10 +645,22 @@ class FeatureService:
         return point_in_time_join(entity_df, event_time, joins)
 
 
-def _check_whole_ids(ids: pd.Series, group: FeatureGroup) -> None:
-    """Refuse entity ids that are numbers but not whole ones (1.5, '1.5'): the join's cast to
-    the group's integer ids would round them to another id's record. Missing ids are allowed
-    (they join nothing); text that is no number is left to the join's own error."""
+def _check_entity_ids(ids: pd.Series, group: FeatureGroup) -> None:
+    """Refuse entity ids the join would match wrongly rather than fail on: numbers that are not
+    whole (1.5, '1.5'), which the cast to a group's integer ids rounds to another id's record,
+    and floats for a group of text ids, which read as '7.0' and match no '7'. Missing ids are
+    allowed (they join nothing); text that is no number is left to the join's own error."""
+    if group.schema[group.record_id] == "string":
+        if ids.dtype.kind == "f":
+            raise DataError(
+                f"The entity rows' {group.record_id!r} ids are floats (e.g. "
+                f"{ids.dropna().iloc[0] if ids.notna().any() else 'NaN'}), and feature group "
+                f"{group.name!r} has text ids, which 7.0 would never match. Convert them, e.g. "
+                f"column.astype('Int64').astype('string').",
+                code="feature.bad-entity",
+                field=group.record_id,
+            )
+        return
     if ids.dtype.kind in "iub":
         return
     try:
