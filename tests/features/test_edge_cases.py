@@ -310,3 +310,25 @@ def test_an_online_store_written_before_write_times_were_kept_is_upgraded(tmp_pa
     ws.features.ingest("c", rows.assign(x=2.0))
     assert ws.features.get("c", 1)["x"] == 2.0
     ws.close()
+
+
+def test_a_data_set_with_times_as_text_is_a_group_and_a_bad_text_is_named(tmp_path):
+    import kiln
+
+    ws = kiln.Workspace.init(tmp_path / "ws")
+    csv = tmp_path / "times.csv"
+    csv.write_text("cid,ts,x\n1,2024-01-01T00:30:00+01:00,1.5\n2,2024-01-02 10:00:00,2.5\n")
+    ws.data.ingest(csv, name="times")  # mixed formats: the column stays text
+    ws.features.create("t", record_id="cid", event_time="ts", source="times")
+    assert ws.features.describe("t").schema["ts"] == "timestamp"
+    ws.features.ingest("t", "times")
+    assert ws.features.query("SELECT ts FROM t ORDER BY cid")["ts"].tolist() == [
+        pd.Timestamp("2023-12-31 23:30"),
+        pd.Timestamp("2024-01-02 10:00"),
+    ]
+    bad = pd.DataFrame({"cid": [3, 4], "ts": ["2024-01-03", "soon"], "x": [1.0, 2.0]})
+    with pytest.raises(DataError, match="'soon'") as caught:
+        ws.features.ingest("t", bad)
+    assert caught.value.code == "feature.schema-changed" and caught.value.field == "ts"
+    assert len(ws.features.ingests("t")) == 1
+    ws.close()

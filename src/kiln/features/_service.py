@@ -30,6 +30,7 @@ from kiln.features._schema import (
     WRITE_TIME,
     check_frame,
     check_schema,
+    parse_times,
     schema_of,
 )
 from kiln.refs import check_name
@@ -176,7 +177,15 @@ class FeatureService:
                 "the two: --schema FILE or --from DATASET).",
                 code="feature.no-schema",
             )
-        schema = _load_schema(schema) if schema is not None else schema_of(self._table(source)[0])
+        if schema is not None:
+            schema = _load_schema(schema)
+        else:
+            table = self._table(source)[0]
+            schema = schema_of(table)
+            if schema.get(event_time) == "string":
+                # Times as text (a CSV's): the event time when they read as ISO 8601 times.
+                parse_times(table.column(event_time), event_time)
+                schema[event_time] = "timestamp"
         schema = check_schema(schema, record_id=record_id, event_time=event_time, group=group)
         ttl_seconds = None
         if ttl is not None:
