@@ -37,8 +37,8 @@ class GroupJoin:
     sql_types: dict[str, str]  # feature column -> DuckDB type, for a group with no ingest yet
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _quote(name: object) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
 
 
 def _string(text: str) -> str:
@@ -58,10 +58,14 @@ def point_in_time_join(
         if threads:
             connection.execute(f"SET threads = {int(threads)}")
         frame = entity.reset_index(drop=True)
+        frame.columns = [str(c) for c in frame.columns]  # DuckDB's columns are named by text
         # The row number travels with the rows: the output keeps the entity's order.
         connection.register("__kiln_entity_input", frame.assign(**{_ROW: range(len(frame))}))
+        # Through TIMESTAMPTZ: a time written with an offset ('...T00:30:00+01:00') or a zoned
+        # column is read as its UTC time (a plain TIMESTAMP cast drops the offset), a naive
+        # one as UTC (the session's zone).
         entity_key = (
-            f"CAST(epoch_us(CAST({_quote(event_time)} AS TIMESTAMP)) AS HUGEINT) * {_SCALE} "
+            f"CAST(epoch_us(CAST({_quote(event_time)} AS TIMESTAMPTZ)) AS HUGEINT) * {_SCALE} "
             f"+ {_SCALE - 1}"
         )
         connection.execute(
@@ -108,7 +112,7 @@ def point_in_time_join(
         raise DataError(
             f"The entity rows do not fit the feature groups: {str(exc).splitlines()[0]}. Give "
             "each group's record id column the group's type (integer or text) and the event "
-            "time column timestamps.",
+            "time column timestamps (epoch numbers: pd.to_datetime(column, unit='s')).",
             code="feature.bad-entity",
         ) from exc
     finally:

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from kiln.errors import ConfigError, DataError
 
-__all__ = ["ARROW_TYPES", "check_frame", "kiln_type", "schema_of"]
+__all__ = ["ARROW_TYPES", "check_frame", "kiln_type", "parse_times", "schema_of"]
 
 # The types a feature may have, and how each is stored in the offline store's Parquet files.
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -84,6 +84,17 @@ def check_schema(
                 code="feature.bad-schema",
                 field=column,
             )
+    seen: dict[str, str] = {}
+    for column in map(str, schema):
+        # SQL (DuckDB) reads names without case: 'X' and 'x' would be one column.
+        if column.lower() in seen:
+            raise ConfigError(
+                f"Columns {seen[column.lower()]!r} and {column!r} of feature group {group!r} "
+                "differ only in case, which SQL does not tell apart; rename one.",
+                code="feature.bad-schema",
+                field=column,
+            )
+        seen[column.lower()] = column
     for role, column, allowed in (
         ("record id", record_id, ("int64", "string")),
         ("event time", event_time, ("timestamp",)),
@@ -98,7 +109,13 @@ def check_schema(
         if schema[column] not in allowed:
             raise ConfigError(
                 f"The {role} column {column!r} of feature group {group!r} is {schema[column]}; "
-                f"it must be {' or '.join(allowed)}.",
+                f"it must be {' or '.join(allowed)}"
+                + (
+                    " (ISO 8601 text is read as times; convert epoch numbers first, e.g. "
+                    "pd.to_datetime(column, unit='s'))."
+                    if role == "event time"
+                    else "."
+                ),
                 code="feature.bad-schema",
                 field=column,
             )
@@ -141,6 +158,13 @@ def check_frame(
             code="feature.schema-changed",
             field=missing[0],
         )
+    for column, expected in schema.items():
+        if (
+            expected == "timestamp"
+            and kiln_type(table.schema.field(column).type, column) == "string"
+        ):
+            index = table.column_names.index(column)
+            table = table.set_column(index, column, parse_times(table.column(column), column))
     for role, column in (("record id", record_id), ("event time", event_time)):
         nulls = table.column(column).null_count
         if nulls:
@@ -161,7 +185,8 @@ def check_frame(
             )
     table = table.select(list(schema))
     table = pa.Table.from_arrays(
-        [_cast(table.column(c), ARROW_TYPES[t]) for c, t in schema.items()], names=list(schema)
+        [_cast(table.column(c), t, name=c, group=group) for c, t in schema.items()],
+        names=list(schema),
     )
     keys = table.select([record_id, event_time])
     counts = keys.group_by([record_id, event_time]).aggregate([([], "count_all")])
@@ -178,8 +203,40 @@ def check_frame(
     return table
 
 
-def _cast(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+def parse_times(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """ISO 8601 texts (a CSV's times) as UTC timestamps: an offset or ``Z`` converted, none read
+    as UTC, as a JSON record's times are. Raises DataError naming the first text that is not a
+    time."""
+    import pandas as pd
+
+    texts = column.to_pandas()
+    times = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    unread = texts[times.isna() & texts.notna()]
+    if len(unread):
+        raise DataError(
+            f"Column {name!r} holds times, and its text {unread.iloc[0]!r} (row {unread.index[0]}) "
+            f"is not an ISO 8601 time ({len(unread)} such row(s)). Write times like "
+            "2026-01-31T12:00:00Z, or convert the column to timestamps before ingesting.",
+            code="feature.schema-changed",
+            field=name,
+        )
+    return pa.chunked_array([pa.array(times.dt.tz_convert(None), pa.timestamp("us"))])
+
+
+def _cast(column: pa.ChunkedArray, type_name: str, *, name: str, group: str) -> pa.ChunkedArray:
+    target = ARROW_TYPES[type_name]
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    # A zoned timestamp casts to its UTC time: times are kept in UTC without a zone.
-    return column.cast(target)
+    if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target):
+        # A zoned timestamp casts to its UTC time: times are kept in UTC without a zone, to
+        # the microsecond (pandas' nanoseconds are dropped, not refused).
+        return column.cast(target, safe=False)
+    try:
+        return column.cast(target)
+    except pa.ArrowInvalid as exc:
+        raise DataError(
+            f"Column {name!r} does not fit feature group {group!r}'s {type_name} type: "
+            f"{str(exc).splitlines()[0]}. Convert or drop the offending values.",
+            code="feature.schema-changed",
+            field=name,
+        ) from exc

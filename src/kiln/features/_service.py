@@ -5,10 +5,12 @@ travel, and point-in-time correct training sets (docs/features.md)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from kiln.features._schema import (
     WRITE_TIME,
     check_frame,
     check_schema,
+    parse_times,
     schema_of,
 )
 from kiln.refs import check_name
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from kiln.context import Context
 
 __all__ = ["FeatureGroup", "FeatureIngest", "FeatureService"]
+
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class FeatureIngest(Record):
         return self._plain()
 
 
-def _utc(value: str | datetime, *, what: str) -> datetime:
+def _utc(value: str | date | datetime, *, what: str) -> datetime:
     """A time as naive UTC (how the store keeps them); naive input is taken as UTC."""
     if isinstance(value, str):
         try:
@@ -93,9 +98,39 @@ def _utc(value: str | datetime, *, what: str) -> datetime:
             ) from exc
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise ConfigError(
+            f"The {what} {value!r} is not a time: give a datetime or an ISO 8601 text, e.g. "
+            "2026-01-31T12:00:00.",
+            code="feature.bad-time",
+        )
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def _refuse_altered(value: Any, expected: str | None, *, column: str, group: str) -> None:
+    """Refuse a JSON value that Arrow would store altered rather than refuse: a number for a
+    timestamp (read as microseconds since 1970, so epoch seconds land in January 1970), and a
+    fraction for an integer (truncated: id 9.5 would be stored as 9)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if expected == "timestamp" and number:
+        raise DataError(
+            f"Column {column!r} of feature group {group!r} is a timestamp; the record gives the "
+            f"number {value!r}. Write an ISO 8601 time, e.g. 2026-01-31T12:00:00Z (epoch "
+            "seconds: datetime.fromtimestamp(seconds, UTC).isoformat()).",
+            code="feature.schema-changed",
+            field=column,
+        )
+    if expected == "int64" and isinstance(value, float) and not value.is_integer():
+        raise DataError(
+            f"Column {column!r} of feature group {group!r} is int64; the record gives "
+            f"{value!r}, which is not a whole number.",
+            code="feature.schema-changed",
+            field=column,
+        )
 
 
 def _micros(value: datetime) -> int:
@@ -142,21 +177,39 @@ class FeatureService:
                 "the two: --schema FILE or --from DATASET).",
                 code="feature.no-schema",
             )
-        schema = _load_schema(schema) if schema is not None else schema_of(self._table(source)[0])
+        if schema is not None:
+            schema = _load_schema(schema)
+        else:
+            table = self._table(source)[0]
+            schema = schema_of(table)
+            if schema.get(event_time) == "string":
+                # Times as text (a CSV's): the event time when they read as ISO 8601 times.
+                parse_times(table.column(event_time), event_time)
+                schema[event_time] = "timestamp"
         schema = check_schema(schema, record_id=record_id, event_time=event_time, group=group)
         ttl_seconds = None
         if ttl is not None:
             ttl_seconds = parse_duration(str(ttl), what="TTL") if isinstance(ttl, str) else ttl
-            if not ttl_seconds or ttl_seconds <= 0:
+            number = isinstance(ttl_seconds, int | float) and not isinstance(ttl_seconds, bool)
+            if not number or not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
                 raise ConfigError(
-                    f"The TTL of feature group {group!r} must be above 0. Got {ttl!r}.",
+                    f"The TTL of feature group {group!r} must be a finite time above 0 (30d, "
+                    f"12h, or seconds). Got {ttl!r}.",
                     code="feature.bad-ttl",
                 )
         with self._ws.store.write() as session:
-            if session.scalar(select(FeatureGroupRow.id).where(FeatureGroupRow.name == group)):
+            # Case-insensitively: each group is a table in SQL, where 'Cust' is 'cust'.
+            taken = session.scalar(
+                select(FeatureGroupRow.name).where(
+                    func.lower(FeatureGroupRow.name) == group.lower()
+                )
+            )
+            if taken:
                 raise StateError(
-                    f"Feature group {group!r} exists already. A group's schema does not "
-                    "change: ingest into it, or create one under another name.",
+                    f"Feature group {taken!r} exists already"
+                    + ("" if taken == group else f" (SQL reads {group!r} as {taken!r})")
+                    + ". A group's schema does not change: ingest into it, or create one under "
+                    "another name.",
                     code="feature.group-exists",
                 )
             row = FeatureGroupRow(
@@ -249,14 +302,17 @@ class FeatureService:
         target = self.describe(group)
         if not isinstance(record, dict) or not record:
             raise DataError(
-                f"A record for feature group {group!r} is an object of column values.",
+                f"A record for feature group {group!r} is an object of column values, e.g. "
+                f'{{"{target.record_id}": 7, "{target.event_time}": "2026-01-31T12:00:00Z", ...}}; '
+                f"got {type(record).__name__} {str(record)[:80]}.",
                 code="feature.bad-record",
             )
         arrays = {}
         for column, value in record.items():
             expected = target.schema.get(column)
-            if expected == "timestamp" and isinstance(value, str):
+            if expected == "timestamp" and isinstance(value, str | datetime):
                 value = _utc(value, what=f"time in column {column!r}")
+            _refuse_altered(value, expected, column=column, group=group)
             try:
                 # JSON has one number type: 3 is a float64 feature's 3.0, so values are read as
                 # the group's types; a value that does not convert is refused, naming the column.
@@ -322,8 +378,10 @@ class FeatureService:
             group=group.name,
         )
         # The online store is reached before anything is written: one that does not answer
-        # fails the ingest whole.
+        # fails the ingest whole. (Opening it checks once; it may have stopped since.)
         online = self.online_store if group.online else None
+        if online is not None:
+            online.check()
         with self._ws.store.read() as session:
             last = session.scalar(
                 select(func.max(FeatureIngestRow.write_time)).where(
@@ -368,11 +426,21 @@ class FeatureService:
             session.flush()
             ingest = FeatureIngest._from_row(row)
         if online is not None:
-            self._write_online(online, group, table)
+            try:
+                self._write_online(online, group, table, _micros(write_time))
+            except BaseException:
+                # The store stopped answering mid-write: the ingest is taken back, so the
+                # offline store does not hold what the online one may not. Records already
+                # sent online are those the retry sends again.
+                with self._ws.store.write() as session:
+                    session.delete(session.get(FeatureIngestRow, ingest.id))
+                raise
         return ingest
 
     @staticmethod
-    def _write_online(online: OnlineStore, group: FeatureGroup, table: pa.Table) -> None:
+    def _write_online(
+        online: OnlineStore, group: FeatureGroup, table: pa.Table, write_us: int
+    ) -> None:
         # Only each id's latest record of this ingest can be kept online: the older ones are
         # not sent (the store would refuse them anyway).
         keys = table.select([group.record_id, group.event_time]).to_pandas()
@@ -386,6 +454,7 @@ class FeatureService:
             (
                 str(record_id),
                 event,
+                write_us,
                 orjson.dumps(row, option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY),
                 None if ttl is None else event + ttl,
             )
@@ -403,7 +472,7 @@ class FeatureService:
                 f"Feature group {group!r} has no online record with id {record_id!r} (never "
                 "ingested, or past its TTL).",
                 code="feature.unknown-record",
-                field=str(record_id),
+                field=self.describe(group).record_id,
             )
         return found
 
@@ -429,16 +498,29 @@ class FeatureService:
 
     @staticmethod
     def _key(group: FeatureGroup, record_id: Any) -> str:
-        if group.schema[group.record_id] == "int64":
-            try:
-                return str(int(str(record_id)))
-            except ValueError:
-                raise DataError(
-                    f"Record ids of feature group {group.name!r} are integers; got {record_id!r}.",
-                    code="feature.bad-record-id",
-                    field=group.record_id,
-                ) from None
-        return str(record_id)
+        """The id as the online store keys it. Integer ids are read strictly: int('1_0') is 10
+        and int('١') is 1 in Python, which would read another id's record."""
+        if isinstance(record_id, list | dict | tuple | set) or record_id is None:
+            raise DataError(
+                f"A record id of feature group {group.name!r} is one value; got {record_id!r}.",
+                code="feature.bad-record-id",
+                field=group.record_id,
+            )
+        if group.schema[group.record_id] != "int64":
+            return str(record_id)
+        if isinstance(record_id, float) and record_id.is_integer():
+            record_id = int(record_id)
+        text = record_id.strip() if isinstance(record_id, str) else record_id
+        if isinstance(record_id, int) and not isinstance(record_id, bool):
+            return str(record_id)
+        if isinstance(text, str) and _WHOLE_NUMBER.fullmatch(text):
+            return str(int(text))
+        raise DataError(
+            f"Record ids of feature group {group.name!r} are integers (digits 0-9, an optional "
+            f"sign); got {record_id!r}.",
+            code="feature.bad-record-id",
+            field=group.record_id,
+        )
 
     # -- offline --------------------------------------------------------------------------------
     def _paths(self, group: str, as_of: str | datetime | None = None) -> tuple[str, ...]:
@@ -539,13 +621,24 @@ class FeatureService:
                     code="feature.missing-column",
                     field=column,
                 )
-        names = [c for cs in wanted.values() for c in cs]
-        taken = set(map(str, entity_df.columns))
+        repeated = entity_df.columns[entity_df.columns.duplicated()]
+        if len(repeated):
+            raise DataError(
+                f"The entity rows have column {repeated[0]!r} twice; give each column one name.",
+                code="feature.bad-entity",
+                field=str(repeated[0]),
+            )
+        for group in records.values():
+            _check_entity_ids(entity_df[group.record_id], group)
+        # Compared without case: DuckDB reads 'X' and 'x' as one column.
+        names = [c.lower() for cs in wanted.values() for c in cs]
+        taken = {str(c).lower() for c in entity_df.columns}
         joins = []
         for name, columns in wanted.items():
             group = records[name]
             outputs = {
-                c: (f"{name}__{c}" if names.count(c) > 1 or c in taken else c) for c in columns
+                c: (f"{name}__{c}" if names.count(c.lower()) > 1 or c.lower() in taken else c)
+                for c in columns
             }
             joins.append(
                 GroupJoin(
@@ -559,6 +652,39 @@ class FeatureService:
                 )
             )
         return point_in_time_join(entity_df, event_time, joins)
+
+
+def _check_entity_ids(ids: pd.Series, group: FeatureGroup) -> None:
+    """Refuse entity ids the join would match wrongly rather than fail on: numbers that are not
+    whole (1.5, '1.5'), which the cast to a group's integer ids rounds to another id's record,
+    and floats for a group of text ids, which read as '7.0' and match no '7'. Missing ids are
+    allowed (they join nothing); text that is no number is left to the join's own error."""
+    if group.schema[group.record_id] == "string":
+        if ids.dtype.kind == "f":
+            raise DataError(
+                f"The entity rows' {group.record_id!r} ids are floats (e.g. "
+                f"{ids.dropna().iloc[0] if ids.notna().any() else 'NaN'}), and feature group "
+                f"{group.name!r} has text ids, which 7.0 would never match. Convert them, e.g. "
+                f"column.astype('Int64').astype('string').",
+                code="feature.bad-entity",
+                field=group.record_id,
+            )
+        return
+    if ids.dtype.kind in "iub":
+        return
+    try:
+        numbers = ids if ids.dtype.kind == "f" else pd.to_numeric(ids, errors="coerce")
+    except (TypeError, ValueError):
+        return
+    fractional = ids[numbers.notna() & (numbers % 1 != 0)]
+    if len(fractional):
+        raise DataError(
+            f"Entity row {fractional.index[0]} has record id {fractional.iloc[0]}, which is "
+            f"not a whole number, and feature group {group.name!r} has integer ids "
+            f"({len(fractional)} such row(s)). Fix or drop those rows; ids are matched exactly.",
+            code="feature.bad-entity",
+            field=group.record_id,
+        )
 
 
 def _duck_type(kiln_type: str) -> str:

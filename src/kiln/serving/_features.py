@@ -48,8 +48,9 @@ def features_router(
     service = FeatureService(workspace)
     router = APIRouter()
 
+    # ``:path``: an id may hold '/' (sent as %2F, which the router sees decoded).
     @router.get(
-        "/features/{group}/records/{record_id}",
+        "/features/{group}/records/{record_id:path}",
         summary="Read a feature group's online record",
         responses={s: errors[s] for s in (404, 409, 422)},
     )
