@@ -128,34 +128,57 @@ def workspace_with_settings(source, home: Path, **settings):
     return kiln.Workspace(home)
 
 
+def prompt_server(config):
+    """A ``uvicorn.Server`` that notices ``should_exit`` within 10 ms instead of uvicorn's
+    100 ms: the suite starts and stops a server in a thread for a few hundred tests, and each
+    stop waited half a tick on average for nothing."""
+    import asyncio
+
+    import uvicorn
+
+    class PromptServer(uvicorn.Server):
+        async def main_loop(self) -> None:
+            # uvicorn's main loop, ticking every 10 ms rather than 100 ms.
+            counter = 0
+            while not await self.on_tick(counter):
+                counter = (counter + 1) % 864000
+                await asyncio.sleep(0.01)
+
+    return PromptServer(config)
+
+
+def wait_until_started(server, thread, what: str) -> None:
+    """Wait for a ``uvicorn.Server`` running in ``thread`` to accept connections."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.005)
+
+
 class ServerThread:
     """A real uvicorn server for a workspace, in a thread of the test's process, on a free port:
     what ``kiln serve`` runs, with the app's internals still reachable from the test."""
 
     def __init__(self, workspace, host: str = "127.0.0.1", **options):
-        import uvicorn
-
         from kiln.serving import server_config
 
         self.port = free_port()
         self.config = server_config(
             workspace, host=host, port=self.port, log_level="warning", **options
         )
-        self.server = uvicorn.Server(self.config)
+        self.server = prompt_server(self.config)
         scheme = "https" if options.get("tls_cert") else "http"
         self.url = f"{scheme}://{host}:{self.port}"
 
     def __enter__(self) -> ServerThread:
         import threading
-        import time
 
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
+        wait_until_started(self.server, self.thread, "the server")
         return self
 
     @property

@@ -39,7 +39,7 @@ def cli_run(tmp_path_factory):
         code = main(
             [
                 *("--home", str(home), "automl", "--data", "churn", "--target", "churn"),
-                *("--time-limit", "15", "--algorithms", "linear,lightgbm", "--test-size", "0.2"),
+                *("--time-limit", "10", "--algorithms", "linear,lightgbm", "--test-size", "0.2"),
             ]
         )
     assert code == 0, out.getvalue()

@@ -13,13 +13,12 @@ import functools
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from helpers import free_port
+from helpers import free_port, prompt_server, wait_until_started
 from kiln.users import _users
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,25 +45,19 @@ class StudioServer:
     """``kiln ui`` for a workspace, in a thread of the test's process, on a free port."""
 
     def __init__(self, workspace):
-        import uvicorn
-
         from kiln.studio import studio_config
 
         self.workspace = workspace
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
+        self.server = prompt_server(
             studio_config(workspace, host="127.0.0.1", port=self.port, log_level="warning")
         )
 
     def __enter__(self) -> StudioServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the Studio server did not start")
-            time.sleep(0.05)
+        wait_until_started(self.server, self.thread, "the Studio server")
         return self
 
     def __exit__(self, *exc) -> None:

@@ -87,7 +87,7 @@ def test_the_whole_canvas_flow_through_the_api(api_as, lenient, studio):
 
     started = time.monotonic()
     answer = scientist.post(
-        "/canvas/automl", json={"data": "churn:1", "target": "churn", "time_limit": 12}
+        "/canvas/automl", json={"data": "churn:1", "target": "churn", "time_limit": 10}
     )
     assert answer.status_code == 202, answer.text
     assert time.monotonic() - started < 5  # answered at once, not after the run
