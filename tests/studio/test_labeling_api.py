@@ -137,6 +137,19 @@ def test_an_annotator_sees_only_the_labelling_api_and_never_the_items_table(api_
     assert page["items"][0]["payload"] == {"text": "great value"}
 
 
+def test_an_annotator_never_sees_the_others_accuracy_after_consolidation(api_as, ws):
+    for name in ("alice", "bob"):
+        for _ in range(3):
+            item = ws.labeling.next_item("sentiment", name).item
+            ws.labeling.answer("sentiment", item, name, "pos" if name == "alice" else "neg")
+    ws.labeling.consolidate("sentiment")
+    annotator = api_as("annotator")
+    for shown in (annotator.get("/labeling/sentiment").json(), annotator.get("/labeling/").json()):
+        assert "alice" not in str(shown) and "accuracy" not in str(shown)
+    assert annotator.get("/labeling/sentiment").json()["status"]["labeled"] == 3
+    assert "alice" in str(api_as("viewer").get("/labeling/sentiment").json()["status"])
+
+
 def test_an_image_item_serves_its_own_file_and_nothing_else(api_as, ws, tmp_path):
     annotator = api_as("annotator")
     first = annotator.post("/labeling/photos/next").json()

@@ -27,6 +27,37 @@ Signed = Annotated[Caller, Depends(caller)]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+# What an annotator is shown of a job and of its status: what they need to answer and the
+# counts, never the settings (the last consolidation names each annotator with their accuracy)
+# nor the annotators, agreement or consolidation of the status.
+_ANNOTATOR_JOB_KEYS = (
+    "name",
+    "kind",
+    "task",
+    "labels",
+    "instructions",
+    "media",
+    "content",
+    "columns",
+    "status",
+    "created_at",
+)
+_ANNOTATOR_STATUS_KEYS = (
+    "job",
+    "status",
+    "items",
+    "open",
+    "answered",
+    "labeled",
+    "by_method",
+    "automatic_share",
+    "human_answers",
+    "human_seconds",
+)
+
+
+def _for_annotator(described: dict) -> dict:
+    return {k: described[k] for k in _ANNOTATOR_JOB_KEYS}
 
 
 class Answer(BaseModel):
@@ -55,7 +86,8 @@ def list_jobs(
         every = ws.labeling.page(limit=None, sort=sort, q=q).items
         open_jobs = [j for j in every if j.status == "InProgress"]
         page = Page(open_jobs[offset : offset + limit], len(open_jobs), offset, limit, sort)
-    return page.to_dict(lambda job: {**job.to_dict(), "progress": _progress(ws, job.name)})
+    shown = _for_annotator if not role_allows(who.user.role, "viewer") else (lambda d: d)
+    return page.to_dict(lambda job: {**shown(job.to_dict()), "progress": _progress(ws, job.name)})
 
 
 def _progress(ws, name: str) -> dict:
@@ -65,15 +97,16 @@ def _progress(ws, name: str) -> dict:
 
 @router.get("/labeling/{job}", summary="A job and its status: progress, cost, agreement")
 def job_status(job: str, who: Signed, request: Request) -> dict:
-    """The job and ``ws.labeling.status``. An annotator gets the job's description and counts,
-    not each annotator's answers; a viewer of a review job also what its endpoint sends
-    (``review``: the endpoint's ``human_review`` setting, None when it sends nothing)."""
+    """The job and ``ws.labeling.status``. An annotator gets what they need to answer and the
+    counts, never the annotators, their accuracy or the agreement; a viewer of a review job
+    also what its endpoint sends (``review``: the endpoint's ``human_review`` setting, None
+    when it sends nothing)."""
     ws = workspace_of(request)
     described = ws.labeling.get(job).to_dict()
     status = ws.labeling.status(job)
     if not role_allows(who.user.role, "viewer"):
-        status = {k: v for k, v in status.items() if k not in ("annotators", "agreement")}
-        return {"job": described, "status": status}
+        status = {k: status[k] for k in _ANNOTATOR_STATUS_KEYS}
+        return {"job": _for_annotator(described), "status": status}
     answer = {"job": described, "status": status}
     if described["kind"] == "review" and described["endpoint"]:
         # What the endpoint sends now: its human_review section, None when review is off.
