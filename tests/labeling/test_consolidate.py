@@ -127,3 +127,15 @@ def test_spans_take_the_median_of_the_matching_ones():
     ]
     result = consolidate_answers(answers(rows), task="text-spans", labels=["PER"])
     assert result.labels["label"].iat[0] == [{"start": 0, "end": 5, "label": "PER"}]
+
+
+def test_dawid_skene_keeps_unanimous_answers_confident_when_labels_go_unused():
+    # Every answer is "x" of three labels: without a prior that annotators are better than
+    # chance, EM drifted to the uniform posterior (confidence 1/3, the label a float's whim).
+    result = consolidate_answers(
+        answers([(i, a, "x") for i in range(3) for a in ("a", "b")]),
+        task="classification",
+        labels=["x", "y", "z"],
+    )
+    assert result.labels["label"].tolist() == ["x", "x", "x"]
+    assert result.labels["confidence"].min() > 0.8

@@ -6,7 +6,9 @@ an answers frame (``item``, ``annotator``, ``answer``), no store.
   likelihood estimation of observer error-rates using the EM algorithm", Applied Statistics 28(1):
   EM over one confusion matrix per annotator, started from the majority's vote shares, with a
   Dirichlet pseudo-count (``smoothing``) in every cell so that an annotator with few answers does
-  not get a matrix of zeros and ones; confidence = the item's posterior of its label.
+  not get a matrix of zeros and ones, and one more (``diagonal``) on each right answer, the prior
+  that annotators beat chance (without it unanimous answers drift to an even posterior);
+  confidence = the item's posterior of its label.
 - Multi-label: one yes/no question per label, each consolidated as classes; an item's labels are
   those with yes more likely than no, its confidence the least sure of those questions.
 - Text spans and boxes: answers matched across annotators by overlap (Jaccard of character
@@ -146,20 +148,25 @@ def dawid_skene(
     n_labels: int,
     *,
     smoothing: float = 1.0,
+    diagonal: float = 1.0,
     iterations: int = 100,
     tolerance: float = 1e-6,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dawid–Skene EM: the items' label posteriors (items × labels) and each annotator's
     confusion matrix (annotators × true label × answered label), from the answers given as
-    parallel index arrays. Started from the majority's vote shares."""
+    parallel index arrays. Started from the majority's vote shares. ``smoothing`` pseudo-answers
+    go in every cell of every confusion matrix and ``diagonal`` more on its diagonal: the prior
+    that an annotator beats chance, without which answers all of one label (or labels never
+    used) let EM drift to the uniform posterior, unable to tell all-right from all-wrong."""
     posterior = majority_vote(item_idx, label_idx, n_items, n_labels)
     labels_axis = np.arange(n_labels)
     confusion = np.full((n_annotators, n_labels, n_labels), 1.0 / n_labels)
+    eye = np.eye(n_labels)
     for _ in range(iterations):
         # M-step: class priors and confusion matrices from the current posteriors, each cell
         # given `smoothing` pseudo-answers (a Dirichlet prior) so none is exactly 0 or 1.
         prior = (posterior.sum(axis=0) + smoothing) / (n_items + smoothing * n_labels)
-        counts = np.full((n_annotators, n_labels, n_labels), smoothing)
+        counts = np.full((n_annotators, n_labels, n_labels), smoothing) + diagonal * eye
         np.add.at(
             counts,
             (annotator_idx[:, None], labels_axis[None, :], label_idx[:, None]),
