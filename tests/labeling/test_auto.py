@@ -119,3 +119,54 @@ def test_a_closed_job_is_not_labelled_automatically(ws):
     assert caught.value.code == "labeling.closed"
     status = ws.labeling.status("spam")
     assert status["auto_rounds"] == [] and status["auto_label"] is None
+
+
+def test_a_background_round_that_skips_or_fails_is_recorded_on_the_job(ws, monkeypatch):
+    # Before: a skipped or failed round left no trace on the job (the failure only in the
+    # process's log) and, with no round recorded, every later answer started another one.
+    from kiln.labeling import _auto
+
+    ws.data.ingest(ROWS, name="shapes")
+    spec = {"data": "shapes", "task": "classification", "labels": ["big", "small"]}
+    ws.labeling.create("one", **spec, columns=["size"], auto_label={"min_labels": 10})
+    for _ in range(12):  # every human says "big": nothing to learn a second label from
+        item = ws.labeling.next_item("one", "ann")
+        ws.labeling.answer("one", item.item, "ann", "big")
+        ws.labeling.wait_for_rounds()
+    [skipped] = ws.labeling.status("one")["auto_rounds"]
+    assert skipped["human_labels"] == 10 and "two human labels" in skipped["skipped"]
+
+    def broken(*args, **kwargs):
+        raise ValueError("the model could not be trained")
+
+    monkeypatch.setattr(_auto, "fit_round", broken)
+    ws.labeling.create("two", **spec, columns=["size"], auto_label={"min_labels": 10})
+    answer_truthfully(ws, "two", ROWS, 10)
+    ws.labeling.wait_for_rounds()
+    [failed] = ws.labeling.status("two")["auto_rounds"]
+    assert failed["human_labels"] == 10
+    assert failed["error"] == "ValueError: the model could not be trained"
+
+
+def test_a_round_says_when_no_threshold_meets_the_target(ws):
+    rows = ROWS.assign(truth=np.random.default_rng(1).choice(["big", "small"], 400))
+    rows.loc[:10, "size"] = np.nan  # missing numbers among the shown columns
+    ws.data.ingest(rows, name="noise")
+    spec = {"data": "noise", "task": "classification", "labels": ["big", "small"]}
+    ws.labeling.create("noise", **spec, columns=["size", "colour"])
+    answer_truthfully(ws, "noise", rows, 30)
+    round_ = ws.labeling.auto_label("noise", min_labels=20, target_accuracy=0.95)
+    assert round_["threshold"] is None and round_["labeled"] == 0
+    assert "nothing was labelled automatically" in round_["note"]
+
+
+def test_a_column_of_text_and_numbers_is_learnt_from():
+    # A review job's items come from JSON requests: one column can hold "7" and 7.
+    from kiln.labeling._auto import fit_round
+
+    shown = pd.DataFrame({"size": SIZE, "plan": [("basic" if i % 3 else i) for i in range(400)]})
+    y = ROWS["truth"].to_numpy()
+    result = fit_round(
+        shown[:300], y[:300], shown[300:], media="row", content=None, target_accuracy=0.9
+    )
+    assert len(result["predicted"]) == 100 and result["threshold"] is not None

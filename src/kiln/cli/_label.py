@@ -144,7 +144,7 @@ def label_status(
     if status["auto_rounds"]:
         table(
             "Automated labelling rounds",
-            ["at", "human labels", "threshold", "est. accuracy", "labelled", "left"],
+            ["at", "human labels", "threshold", "est. accuracy", "labelled", "left", "note"],
             [
                 [
                     r["at"][:19],
@@ -153,6 +153,7 @@ def label_status(
                     _number(r.get("estimated_accuracy")),
                     r.get("labeled", 0),
                     r.get("left_for_humans", ""),
+                    r.get("error") or r.get("skipped") or r.get("note") or "",
                 ]
                 for r in status["auto_rounds"]
             ],
@@ -287,6 +288,9 @@ def label_auto(
         return
     if "skipped" in record:
         console.print(f"No round: {record['skipped']}")
+        return
+    if record["threshold"] is None:
+        console.print(record["note"])
         return
     console.print(
         f"Labelled {record['labeled']} item(s) automatically at confidence >= "

@@ -144,7 +144,12 @@ def _model(media: str, frame: pd.DataFrame, content: str | None):
         )
     numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
     other = [c for c in frame.columns if c not in numeric]
-    categories = OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False)
+    # A review job's items come from JSON requests, so one column can hold 7 and "7": the
+    # encoder refuses mixed types, so every category is its text (a missing value stays None).
+    categories = make_pipeline(
+        FunctionTransformer(_as_text),
+        OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False),
+    )
     if len(frame) >= GRADIENT_BOOSTING_FROM:
         encode = ColumnTransformer(
             [("numeric", "passthrough", numeric), ("other", categories, other)]
@@ -154,6 +159,11 @@ def _model(media: str, frame: pd.DataFrame, content: str | None):
     scaled = make_pipeline(SimpleImputer(), StandardScaler())
     encode = ColumnTransformer([("numeric", scaled, numeric), ("other", categories, other)])
     return make_pipeline(encode, LogisticRegression(max_iter=1000))
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Category columns as text, a missing value as None (what the one-hot encoder takes)."""
+    return frame.astype(object).where(frame.notna(), None).map(lambda v: v if v is None else str(v))
 
 
 def fit_round(
@@ -334,6 +344,14 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             "seconds": round((now() - started).total_seconds(), 3),
         }
     )
+    if threshold is None:
+        record["note"] = (
+            f"No confidence threshold reaches the target accuracy {settings['target_accuracy']:g} "
+            f"on the {result['check_size']} human-labelled check items (the model is right on "
+            f"{result['check_accuracy_all']:.0%} of them): nothing was labelled automatically. "
+            "The rest go to people least confident first; a later round, with more labels, may "
+            "reach it."
+        )
     with ctx.store.write() as session:
         if updates:
             session.execute(update(LabelingItemRow), updates)
@@ -381,18 +399,42 @@ def maybe_start_round(ctx: Context, job: LabelingJob, humans: int) -> threading.
             return None
         # Not a daemon: a short-lived process (the CLI) finishes the round before it exits.
         thread = threading.Thread(
-            target=_run_logged, args=(ctx, job.name), name=f"kiln-auto-label-{job.name}"
+            target=_run_logged, args=(ctx, job.name, humans), name=f"kiln-auto-label-{job.name}"
         )
         _RUNNING[job.id] = thread
         thread.start()
         return thread
 
 
-def _run_logged(ctx: Context, name: str) -> None:
+def _run_logged(ctx: Context, name: str, humans: int) -> None:
+    """A round started by an answer: one that is skipped or fails is recorded on the job too
+    (``kiln label status`` shows it), as nobody is waiting for its return value; and being
+    recorded, the next round waits for ``batch`` more labels instead of starting at every
+    answer."""
     try:
-        run_round(ctx, name)
-    except Exception:
+        record = run_round(ctx, name)
+    except Exception as exc:
         _log.exception("Automated labelling round of job %s failed", name)
+        record = {
+            "at": now().isoformat() + "Z",
+            "human_labels": humans,
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+        }
+    if "skipped" not in record and "error" not in record:
+        return  # a round that ran recorded itself
+    try:
+        _record_round(ctx, name, record)
+    except Exception:
+        _log.exception("Could not record the automated labelling round of job %s", name)
+
+
+def _record_round(ctx: Context, name: str, record: dict) -> None:
+    with ctx.store.write() as session:
+        row = session.scalar(select(LabelingJobRow).where(LabelingJobRow.name == name))
+        row.settings = {
+            **row.settings,
+            "auto_rounds": [*row.settings.get("auto_rounds", []), record],
+        }
 
 
 def wait_for_rounds(timeout: float | None = None) -> None:
