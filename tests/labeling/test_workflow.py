@@ -183,3 +183,33 @@ def test_completing_exports_and_closes_and_a_stopped_job_takes_no_answers(consol
     with pytest.raises(StateError) as closed:
         ws.labeling.answer("other", item.item, "ann", "pos")
     assert closed.value.code == "labeling.closed"
+
+
+def test_an_answer_arriving_during_consolidation_waits_for_the_next_one(reviews, monkeypatch):
+    # Before: the answers were read before the items whose answers are all in, so an item
+    # completed in between was labelled from its first answer alone, as one person's ("human").
+    from kiln.labeling import _workflow
+
+    make(reviews, annotators_per_item=2)
+    for name in ("ann", "bob"):
+        reviews.labeling.answer(
+            "sentiment", reviews.labeling.next_item("sentiment", name).item, name, "pos"
+        )
+    reviews.labeling.answer(
+        "sentiment", reviews.labeling.next_item("sentiment", "ann").item, "ann", "neg"
+    )
+    late = reviews.labeling.next_item("sentiment", "bob").item
+    read = _workflow.answers_frame
+
+    def answer_meanwhile(ctx, name):
+        frame = read(ctx, name)
+        reviews.labeling.answer("sentiment", late, "bob", "neg")
+        return frame
+
+    monkeypatch.setattr(_workflow, "answers_frame", answer_meanwhile)
+    record = reviews.labeling.consolidate("sentiment")
+    assert record["items"] == 1 and record["single_annotator_items"] == 0
+    monkeypatch.setattr(_workflow, "answers_frame", read)
+    reviews.labeling.consolidate("sentiment")
+    [item] = [i for i in reviews.labeling.items("sentiment").items if i.item == late]
+    assert item.method == "consolidated" and item.label == {"value": "neg"}

@@ -53,7 +53,6 @@ def consolidate_job(ctx: Context, name: str, *, method: str = "dawid-skene") -> 
             field="method",
         )
     job = get_job(ctx, name)
-    answers = answers_frame(ctx, name)
     with ctx.store.read() as session:
         done = dict(
             session.execute(
@@ -78,6 +77,9 @@ def consolidate_job(ctx: Context, name: str, *, method: str = "dawid-skene") -> 
                     )
                 ).all()
             )
+    # Read after the items whose answers are all in, never before: an item completed in
+    # between is then left for the next consolidation, not labelled from part of its answers.
+    answers = answers_frame(ctx, name)
     answers = answers[answers["item"].isin(done)]
     result = consolidate_answers(answers, task=job.task, labels=job.labels, method=method)
     record = {
