@@ -128,6 +128,15 @@ def test_spans_must_lie_inside_the_text_and_boxes_must_have_a_size(reviews):
 
     from kiln.labeling import check_answer
 
+    # Was cut to a whole character without a word: 0.5..3 stored as 0..3.
+    with pytest.raises(DataError, match="whole character offsets"):
+        check_answer("text-spans", ["a"], [{"start": 0.5, "end": 3, "label": "a"}], text="abcd")
+    assert check_answer("text-spans", ["a"], [{"start": 1.0, "end": 3, "label": "a"}])[0] == {
+        "start": 1,
+        "end": 3,
+        "label": "a",
+    }
+
     with pytest.raises(DataError, match="empty size"):
         check_answer(
             "bounding-boxes", ["cat"], [{"x": 1, "y": 1, "width": 0, "height": 4, "label": "cat"}]
@@ -146,6 +155,9 @@ def test_spans_must_lie_inside_the_text_and_boxes_must_have_a_size(reviews):
         ({"annotators_per_item": 0}, ConfigError, "labeling.bad-annotator-count"),
         ({"id_column": "stars"}, DataError, "labeling.bad-id-column"),
         ({"data": "nope"}, NotFound, "data.unknown-dataset"),
+        # Were accepted: a string's characters as labels ("p", "o", "s", ","...), True as 1.
+        ({"labels": "pos,neg"}, ConfigError, "labeling.bad-labels"),
+        ({"annotators_per_item": True}, ConfigError, "labeling.bad-annotator-count"),
     ],
 )
 def test_a_bad_job_is_refused_naming_what_is_wrong_and_nothing_is_written(

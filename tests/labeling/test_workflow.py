@@ -116,6 +116,25 @@ def test_the_export_is_a_data_set_version_with_lineage_and_renamed_clashes(conso
     assert list(training.columns) == ["review_id", "text", "label_input", "label"]
 
 
+def test_an_export_never_becomes_a_version_of_another_jobs_data_set(reviews):
+    # Before: jobs whose names default to the same data set name ("a-b" and "a_b" both to
+    # "a_b_labels") put the second's labels in a new version of the first's data set.
+    for job in ("a-b", "a_b"):
+        make(reviews, job)
+        label_all(reviews, job, {"ann": right})
+        reviews.labeling.consolidate(job)
+    first = reviews.labeling.export("a-b")
+    assert reviews.labeling.export("a-b").id == first.id  # its own: exported again
+    with pytest.raises(StateError) as caught:
+        reviews.labeling.export("a_b")
+    assert caught.value.code == "labeling.output-taken"
+    assert "'a_b_labels'" in str(caught.value) and "--dataset" in str(caught.value)
+    assert reviews.data.get("a_b_labels").id == first.id
+    assert reviews.labeling.export("a_b", dataset="other").name == "other"
+    reviews.labeling.complete("a_b")  # exports again where it exported before
+    assert reviews.data.get("other").id == reviews.labeling.get("a_b").output
+
+
 def test_exporting_with_nothing_labelled_is_refused(reviews):
     make(reviews)
     with pytest.raises(StateError) as caught:

@@ -160,7 +160,11 @@ def create_job(
     task = _check_choice(task, TASKS, "task")
     kind = _check_choice(kind, KINDS, "kind")
     labels = _check_labels(labels, task)
-    if not isinstance(annotators_per_item, int) or not 1 <= annotators_per_item <= 100:
+    if (
+        not isinstance(annotators_per_item, int)
+        or isinstance(annotators_per_item, bool)
+        or not 1 <= annotators_per_item <= 100
+    ):
         raise ConfigError(
             f"annotators_per_item={annotators_per_item!r}: give a whole number from 1 to 100 "
             "(how many people answer each item; 3 lets a majority and Dawid-Skene work).",
@@ -508,6 +512,13 @@ def check_answer(task: str, labels: list, value: Any, *, text: str | None = None
             )
         shape = {k: float(part[k]) for k in keys}
         if task == "text-spans":
+            if not (shape["start"].is_integer() and shape["end"].is_integer()):
+                raise DataError(
+                    f"Span {shape['start']:g}..{shape['end']:g}: give whole character offsets "
+                    "(start and end count characters of the text, end not included).",
+                    code="labeling.bad-answer",
+                    field="answer",
+                )
             start, end = int(shape["start"]), int(shape["end"])
             limit = len(text) if text is not None else math.inf
             if not 0 <= start < end <= limit:
@@ -700,7 +711,15 @@ def _check_choice(value: str, choices: tuple[str, ...], field: str) -> str:
 
 
 def _check_labels(labels: list[str], task: str) -> list[str]:
-    labels = [str(label).strip() for label in labels or []]
+    if not isinstance(labels, list | tuple):
+        # A string would otherwise be taken a character at a time ("a,b" as a, ",", b).
+        raise ConfigError(
+            f"labels={labels!r}: give the label set as a list, e.g. ['pos', 'neg'] (on the "
+            "command line, --labels pos,neg).",
+            code="labeling.bad-labels",
+            field="labels",
+        )
+    labels = [str(label).strip() for label in labels]
     least = 2 if task == "classification" else 1
     if len(labels) < least or any(not label for label in labels):
         raise ConfigError(

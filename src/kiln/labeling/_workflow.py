@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from kiln.errors import ConfigError, StateError
+from kiln.errors import ConfigError, NotFound, StateError
 from kiln.labeling._consolidate import METHODS, consolidate_answers
 from kiln.labeling._jobs import (
     LabelingJob,
@@ -159,6 +159,8 @@ def export_job(
             f"'kiln label consolidate {name}' (or 'kiln label auto {name}').",
             code="labeling.nothing-labeled",
         )
+    if dataset is None:
+        dataset = _default_output(ctx, job)
     labels = pd.DataFrame(
         [
             (
@@ -185,13 +187,37 @@ def export_job(
         frame[column] = labels[column].to_numpy()
     out = ctx.data.ingest(
         frame,
-        name=dataset or default_output_name(job.name),
+        name=dataset,
         description=f"labelling job {job.name}",
         lineage=lineage,
     )
     with ctx.store.write() as session:
         session.get(LabelingJobRow, job.id).output = out.id
     return out
+
+
+def _default_output(ctx: Context, job: LabelingJob) -> str:
+    """Where an export names no data set: the data set of the job's earlier export, else
+    ``<job>_labels`` — refused when that exists and is not this job's: jobs "a-b" and "a_b"
+    both default to "a_b_labels", and the second's labels must not silently become a version
+    of the first's data set."""
+    if job.output is not None:
+        try:
+            return ctx.data.get_by_id(job.output).name
+        except NotFound:  # the earlier export was deleted
+            pass
+    name = default_output_name(job.name)
+    try:
+        existing = ctx.data.get(name)
+    except NotFound:
+        return name
+    raise StateError(
+        f"Data set {name!r}, the default name for job {job.name!r}'s labels, exists already "
+        f"and is not this job's export (its latest version is {existing.ref}). Name the "
+        f"output: 'kiln label export {job.name} --dataset NAME' (dataset=NAME).",
+        code="labeling.output-taken",
+        field="dataset",
+    )
 
 
 def default_output_name(job: str) -> str:
