@@ -209,3 +209,26 @@ def test_the_queue_is_bounded_and_counts_what_it_drops_or_cannot_add(trained_cop
     assert counted("kiln_review_failures_total", {"endpoint": "churn"}) == 2
     assert counted("kiln_review_items_total", {"endpoint": "churn"}) == 2
     assert review.offer(config={}, inference_id="d", predictions=predictions, **offer) == 0
+
+
+def test_predictions_of_classes_the_review_job_lacks_are_counted_not_queued_for_people(
+    trained_copy, rows, caplog
+):
+    # Before: after the endpoint's model changed classes, its predictions kept entering the
+    # old job, whose reviewers could only answer the old labels (the truth then never the new).
+    ws, _ = trained_copy
+    job = ws.labeling.start_review("churn", when="confidence <= 1")
+    config = ws.endpoints.get("churn").config
+    changed = [{"label": "maybe", "probabilities": {"maybe": 0.5, "no": 0.5}}]
+    kept = [{"label": job.labels[0], "probabilities": {job.labels[0]: 0.5, "x": 0.5}}]
+    review = ReviewQueue(ws)
+    offer = dict(
+        endpoint="churn", body=json.dumps(rows[:1]).encode(), content_type="application/json"
+    )
+    review.offer(config=config, inference_id="new", predictions=changed, **offer)
+    review.offer(config=config, inference_id="old", predictions=kept, **offer)
+    review.flush()
+    assert [i.item for i in ws.labeling.items(job.name).items] == ["old:0"]
+    counted = review.registry.get_sample_value
+    assert counted("kiln_review_failures_total", {"endpoint": "churn"}) == 1
+    assert "'maybe'" in caplog.text and "--job" in caplog.text

@@ -196,12 +196,32 @@ class ReviewQueue:
                 )
         for (endpoint, job), items in by_job.items():
             try:
-                added = self._labeling.add_items(job, items)
+                items = self._known_classes(endpoint, job, items)
+                added = self._labeling.add_items(job, items) if items else 0
             except Exception as exc:
                 self.failures.labels(endpoint).inc(len(items))
                 self._log_once(f"Could not add predictions of {endpoint} to review job {job}", exc)
             else:
                 self.items.labels(endpoint).inc(added)
+
+    def _known_classes(self, endpoint: str, job: str, items: list[dict]) -> list[dict]:
+        """The items whose predicted class is one of the job's labels. The others (the
+        endpoint's model changed classes since the review began) are counted as failures and
+        logged: their reviewers could only answer the old labels."""
+        labels = set(self._labeling.get(job).labels)
+        known = [i for i in items if i["prior"] is None or str(i["prior"]) in labels]
+        if len(known) < len(items):
+            unknown = sorted({str(i["prior"]) for i in items} - labels)
+            self.failures.labels(endpoint).inc(len(items) - len(known))
+            self._log_once(
+                f"Predictions of {endpoint} not added to review job {job}",
+                ValueError(
+                    f"the model now predicts {', '.join(map(repr, unknown))}, not among the "
+                    f"job's labels ({', '.join(sorted(labels))}); start a review job for the "
+                    f"new classes: 'kiln endpoints human-review {endpoint} --when ... --job NAME'"
+                ),
+            )
+        return known
 
     def _log_once(self, what: str, exc: Exception) -> None:
         message = f"{what}: {type(exc).__name__}: {cut(str(exc), 300)}"
