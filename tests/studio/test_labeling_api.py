@@ -157,6 +157,13 @@ def test_an_image_item_serves_its_own_file_and_nothing_else(api_as, ws, tmp_path
     image = annotator.get(first["item"]["image"]["url"].removeprefix("/api"))
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content == PNG
+    # Before: any item's image, by number, given to the annotator or not.
+    not_given = annotator.get("/labeling/photos/items/1/image")
+    assert not_given.status_code == 409 and not_given.json()["error"] == "labeling.not-assigned"
+    assert api_as("viewer").get("/labeling/photos/items/0/image").content == PNG
+    box = [{"x": 0, "y": 0, "width": 1, "height": 1, "label": "cat"}]
+    assert annotator.post("/labeling/photos/items/0/answer", json={"answer": box}).is_success
+    assert annotator.post("/labeling/photos/next").json()["item"]["image"]["external"] is True
     external = annotator.get("/labeling/photos/items/1/image")
     assert external.status_code == 409 and external.json()["error"] == "labeling.external-image"
     for probe in ("../secret.txt", str(tmp_path / "secret.txt"), "7"):

@@ -25,7 +25,7 @@ from kiln.labeling._jobs import (
     record_answer,
 )
 from kiln.labeling._review import review_answered, review_dataset, start_review, stop_review
-from kiln.store import LabelingItemRow
+from kiln.store import LabelingItemRow, LabelingTaskRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,6 +161,22 @@ class LabelingService:
                     field="item",
                 )
             return LabelingItem._from_row(row)
+
+    def was_given(self, name: str, item: str, annotator: str) -> bool:
+        """Whether ``annotator`` was given ``item`` (answered or not): what an annotator may
+        look at of a job's items."""
+        job = self.get(name)
+        with self._ws.store.read() as session:
+            return (
+                session.scalar(
+                    select(LabelingTaskRow.id).where(
+                        (LabelingTaskRow.job_id == job.id)
+                        & (LabelingTaskRow.item == str(item))
+                        & (LabelingTaskRow.annotator == annotator)
+                    )
+                )
+                is not None
+            )
 
     # -- human review of an endpoint's predictions (kiln.labeling._review) ----------------------
     def start_review(

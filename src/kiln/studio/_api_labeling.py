@@ -172,7 +172,9 @@ def answer(job: str, item: str, body: Answer, who: Signed, request: Request) -> 
 @router.get("/labeling/{job}/items/{item}/image", summary="The image file an item refers to")
 def item_image(job: str, item: str, who: Signed, request: Request) -> FileResponse:
     """Only the file the job's item names in its content column, and only an image: never a
-    path taken from the request. An http(s) image is the browser's to fetch (409 here)."""
+    path taken from the request. An http(s) image is the browser's to fetch (409 here). An
+    annotator sees the images of the items given to them only (409 for the others), not the
+    job's whole set by item number."""
     ws = workspace_of(request)
     described = ws.labeling.get(job)
     found = ws.labeling.item(job, item)
@@ -180,6 +182,13 @@ def item_image(job: str, item: str, who: Signed, request: Request) -> FileRespon
         raise NotFound(
             f"Labelling job {job!r} labels {described.media}s, not images.",
             code="labeling.no-image",
+        )
+    if not role_allows(who.user.role, "viewer") and not ws.labeling.was_given(job, item, who.name):
+        raise StateError(
+            f"{who.name} was not given item {item!r} of labelling job {job!r}: an annotator "
+            "sees the images of their own items. Ask for the next item first.",
+            code="labeling.not-assigned",
+            field="item",
         )
     source = str(found.payload.get(described.content) or "")
     if _URL.match(source):
