@@ -4,6 +4,8 @@ annotator may not see."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pandas as pd
 import pytest
 
@@ -172,3 +174,22 @@ def test_an_image_item_serves_its_own_file_and_nothing_else(api_as, ws, tmp_path
         assert "not for annotators" not in refused.text
     text_job = annotator.get("/labeling/sentiment/items/0/image")
     assert text_job.status_code == 404 and text_job.json()["error"] == "labeling.no-image"
+
+
+def test_an_item_id_with_a_slash_can_be_answered(api_as, ws):
+    # Before: the answer route took no '/' in an item id (a path as the id column), so such an
+    # item 404ed and, handed out again at every 'next', blocked its annotator for good.
+    frame = pd.DataFrame({"path": ["docs/a.txt", "docs/b%2F.txt"], "text": ["x", "y"]})
+    ws.data.ingest(frame, name="files")
+    ws.labeling.create(
+        "files", data="files", task="classification", labels=["pos", "neg"], id_column="path"
+    )
+    annotator = api_as("annotator")
+    for expected in ("docs/a.txt", "docs/b%2F.txt"):
+        item = annotator.post("/labeling/files/next").json()["item"]["item"]
+        assert item == expected
+        answered = annotator.post(
+            f"/labeling/files/items/{quote(item, safe='')}/answer", json={"answer": "pos"}
+        )
+        assert answered.status_code == 200 and answered.json()["item"] == item
+    assert annotator.post("/labeling/files/next").status_code == 204

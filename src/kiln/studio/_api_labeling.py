@@ -158,7 +158,7 @@ def next_item(job: str, who: Signed, request: Request) -> Response:
     return json_response({"job": {k: whole[k] for k in keys}, "item": shown})
 
 
-@router.post("/labeling/{job}/items/{item}/answer", summary="Answer an item given to you")
+@router.post("/labeling/{job}/items/{item:path}/answer", summary="Answer an item given to you")
 def answer(job: str, item: str, body: Answer, who: Signed, request: Request) -> dict:
     """Checked against the task and label set (422 outside it), once per item and annotator
     (409 the second time), audited as ``labeling.answer``."""
@@ -169,7 +169,7 @@ def answer(job: str, item: str, body: Answer, who: Signed, request: Request) -> 
     return {"item": task.item, "answered_at": task.answered_at, "answer": task.answer["value"]}
 
 
-@router.get("/labeling/{job}/items/{item}/image", summary="The image file an item refers to")
+@router.get("/labeling/{job}/items/{item:path}/image", summary="The image file an item refers to")
 def item_image(job: str, item: str, who: Signed, request: Request) -> FileResponse:
     """Only the file the job's item names in its content column, and only an image: never a
     path taken from the request. An http(s) image is the browser's to fetch (409 here). An
