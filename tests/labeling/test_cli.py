@@ -46,8 +46,14 @@ def test_a_job_from_create_to_export_on_the_command_line(ws, run_cli, tmp_path):
     assert [a["accuracy"] for a in status["annotators"]] == [1.0, 2 / 3]
     shown = run_cli("label", "status", "sentiment", home=home, check=True).stdout
     assert "Krippendorff's alpha" in shown and "6 human answers" in shown
+    # Before: the full export (with label_confidence, label_method and label_annotators, which
+    # say how each label was made) was offered for training as it was: leaky features.
     exported = run_cli("label", "export", "sentiment", home=home, check=True).stdout
-    assert "kiln train --data sentiment_labels:1 --target label" in exported
+    assert "kiln train" not in exported and "--label-only" in exported
+    exported = run_cli(
+        "label", "export", "sentiment", "--label-only", "--dataset", "train", home=home, check=True
+    ).stdout
+    assert "kiln train --data train:1 --target label" in exported
     listed = run_cli("label", "list", home=home, check=True).stdout
     assert "sentiment" in listed and "3/3" in listed
 

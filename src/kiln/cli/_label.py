@@ -313,10 +313,18 @@ def label_export(
     if as_json:
         print_json(version.to_dict())
         return
-    console.print(
-        f"Wrote {version.ref} ({version.row_count} labelled rows). Train on it with: "
-        f"kiln train --data {version.ref} --target label"
-    )
+    console.print(f"Wrote {version.ref} ({version.row_count} labelled rows).")
+    if workspace(ctx).labeling.get(name).task != "classification":
+        return  # spans, boxes and label sets are JSON text: not a target to train on as is
+    if label_only:
+        console.print(f"Train on it with: kiln train --data {version.ref} --target label")
+    else:
+        # The confidence, method and annotator count say how each label was made: as features
+        # they would leak it, so the training hint is for the label-only export.
+        console.print(
+            "For a training set, export with --label-only (the label_confidence, label_method "
+            "and label_annotators columns say how each label was made, and would leak it)."
+        )
 
 
 @app.command("complete")
