@@ -53,7 +53,7 @@ def test_a_job_from_create_to_export_on_the_command_line(ws, run_cli, tmp_path):
     exported = run_cli(
         "label", "export", "sentiment", "--label-only", "--dataset", "train", home=home, check=True
     ).stdout
-    assert "kiln train --data train:1 --target label" in exported
+    assert "kiln train --data train:1 --target label --algorithm linear" in exported
     listed = run_cli("label", "list", home=home, check=True).stdout
     assert "sentiment" in listed and "3/3" in listed
 

@@ -317,7 +317,9 @@ def label_export(
     if workspace(ctx).labeling.get(name).task != "classification":
         return  # spans, boxes and label sets are JSON text: not a target to train on as is
     if label_only:
-        console.print(f"Train on it with: kiln train --data {version.ref} --target label")
+        console.print(
+            f"Train on it with: kiln train --data {version.ref} --target label --algorithm linear"
+        )
     else:
         # The confidence, method and annotator count say how each label was made: as features
         # they would leak it, so the training hint is for the label-only export.
