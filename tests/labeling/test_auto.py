@@ -170,3 +170,36 @@ def test_a_column_of_text_and_numbers_is_learnt_from():
         shown[:300], y[:300], shown[300:], media="row", content=None, target_accuracy=0.9
     )
     assert len(result["predicted"]) == 100 and result["threshold"] is not None
+
+
+def test_an_item_answered_while_a_round_trains_keeps_its_human_answer(ws, monkeypatch):
+    # Before: the round labelled every item that was nobody's when it started, overwriting an
+    # answer given while it trained: the item became "automatic" and consolidation skipped it.
+    from kiln.labeling import _auto
+
+    ws.data.ingest(ROWS, name="shapes")
+    ws.labeling.create(
+        "sizes",
+        data="shapes",
+        task="classification",
+        labels=["big", "small"],
+        columns=["size", "colour"],
+    )
+    answer_truthfully(ws, "sizes", ROWS, 30)
+    fit = _auto.fit_round
+    meanwhile = []
+
+    def answer_while_training(*args, **kwargs):
+        result = fit(*args, **kwargs)
+        result["confidence"][:] = 1.0  # the round would label every candidate
+        item = ws.labeling.next_item("sizes", "bob")
+        ws.labeling.answer("sizes", item.item, "bob", ROWS["truth"].iat[int(item.item)])
+        meanwhile.append(item.item)
+        return result
+
+    monkeypatch.setattr(_auto, "fit_round", answer_while_training)
+    monkeypatch.setattr(_auto, "maybe_start_round", lambda *args: None)  # no background round
+    round_ = ws.labeling.auto_label("sizes", min_labels=20, target_accuracy=0.9)
+    [late] = [i for i in ws.labeling.items("sizes", limit=500).items if i.item == meanwhile[0]]
+    assert late.status == "answered" and late.method is None  # for the next consolidation
+    assert round_["labeled"] == ws.labeling.status("sizes")["by_method"]["automatic"]

@@ -263,22 +263,17 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
         # Items nobody has been given, and the automatic labels of earlier rounds: each round's
         # model relabels them, and takes back the labels its threshold no longer supports (the
         # labels in place are those of one model and one threshold, not the best of many).
+        is_candidate = (LabelingItemRow.job_id == job.id) & (
+            ((LabelingItemRow.status == "open") & ~given)
+            | ((LabelingItemRow.status == "labeled") & (LabelingItemRow.method == "automatic"))
+        )
         candidates = session.execute(
             select(
                 LabelingItemRow.id,
                 LabelingItemRow.item,
                 LabelingItemRow.payload,
                 LabelingItemRow.method,
-            ).where(
-                (LabelingItemRow.job_id == job.id)
-                & (
-                    ((LabelingItemRow.status == "open") & ~given)
-                    | (
-                        (LabelingItemRow.status == "labeled")
-                        & (LabelingItemRow.method == "automatic")
-                    )
-                )
-            )
+            ).where(is_candidate)
         ).all()
     started = now()
     record: dict[str, Any] = {"at": started.isoformat() + "Z", "human_labels": len(human)}
@@ -329,6 +324,15 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             candidates, result["predicted"], result["confidence"], priority, auto, strict=True
         )
     ]
+    with ctx.store.write() as session:
+        # Items handed to someone while the model trained keep their human answers: only
+        # those still candidates now, in the writing transaction, are labelled or reordered.
+        still = set(session.scalars(select(LabelingItemRow.id).where(is_candidate)))
+        kept = np.array([row_id in still for row_id, *_ in candidates], bool)
+        updates = [u for u, keep in zip(updates, kept, strict=True) if keep]
+        auto = auto & kept
+        if updates:
+            session.execute(update(LabelingItemRow), updates)
     before = np.array([method == "automatic" for *_, method in candidates], bool)
     record.update(
         {
@@ -340,7 +344,7 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             "labeled": int(auto.sum()),
             "newly_labeled": int((auto & ~before).sum()),
             "taken_back": int((before & ~auto).sum()),
-            "left_for_humans": int((~auto).sum()),
+            "left_for_humans": int((kept & ~auto).sum()),
             "seconds": round((now() - started).total_seconds(), 3),
         }
     )
@@ -353,8 +357,6 @@ def run_round(ctx: Context, name: str, *, method: str = "dawid-skene") -> dict:
             "reach it."
         )
     with ctx.store.write() as session:
-        if updates:
-            session.execute(update(LabelingItemRow), updates)
         row = session.get(LabelingJobRow, job.id)
         rounds = [*row.settings.get("auto_rounds", []), record]
         row.settings = {**row.settings, "auto_rounds": rounds}
