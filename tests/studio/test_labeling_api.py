@@ -193,3 +193,14 @@ def test_an_item_id_with_a_slash_can_be_answered(api_as, ws):
         )
         assert answered.status_code == 200 and answered.json()["item"] == item
     assert annotator.post("/labeling/files/next").status_code == 204
+
+
+def test_an_annotator_sees_an_open_job_behind_fifty_newer_closed_ones(api_as, ws):
+    # Before: the open jobs were picked from the newest 50 only (and ws.labeling.list()
+    # returned those 50 alone), so an older open job left every annotator's list.
+    for number in range(50):
+        ws.labeling.create(f"old{number}", data="reviews", task="classification", labels=["a", "b"])
+        ws.labeling.stop(f"old{number}")
+    assert len(ws.labeling.list()) == 53
+    listed = api_as("annotator").get("/labeling/", params={"limit": 1, "sort": "-created_at"})
+    assert listed.json()["total"] == 2 and listed.json()["items"][0]["name"] == "photos"

@@ -328,13 +328,17 @@ def list_jobs(
     offset: int = 0,
     sort: str = "-created_at",
     q: str | None = None,
+    status: str | None = None,
 ) -> Page:
-    """The labelling jobs, newest first by default, paged on the server."""
+    """The labelling jobs, newest first by default, paged on the server; ``q`` filters by
+    name, ``status`` by status (InProgress, Completed, Stopped)."""
     from kiln.store import like_pattern
 
     query = select(LabelingJobRow)
     if q:
         query = query.where(LabelingJobRow.name.ilike(like_pattern(q)))
+    if status:
+        query = query.where(LabelingJobRow.status == status)
     with ctx.store.read() as session:
         page = paged(
             session,

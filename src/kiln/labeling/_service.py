@@ -25,7 +25,7 @@ from kiln.labeling._jobs import (
     record_answer,
 )
 from kiln.labeling._review import review_answered, review_dataset, start_review, stop_review
-from kiln.store import LabelingItemRow, LabelingTaskRow
+from kiln.store import MAX_PAGE_SIZE, LabelingItemRow, LabelingTaskRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,12 +124,20 @@ class LabelingService:
         offset: int = 0,
         sort: str = "-created_at",
         q: str | None = None,
+        status: str | None = None,
     ) -> Page:
-        """Labelling jobs, newest first, paged; ``q`` filters by name."""
-        return list_jobs(self._ws, limit=limit, offset=offset, sort=sort, q=q)
+        """Labelling jobs, newest first, paged; ``q`` filters by name, ``status`` by status
+        (InProgress, Completed, Stopped)."""
+        return list_jobs(self._ws, limit=limit, offset=offset, sort=sort, q=q, status=status)
 
     def list(self) -> list[LabelingJob]:
-        return self.page(limit=None).items
+        """Every labelling job, newest first (read a page at a time)."""
+        jobs: list[LabelingJob] = []
+        while True:
+            page = self.page(limit=MAX_PAGE_SIZE, offset=len(jobs))
+            jobs.extend(page.items)
+            if not page.items or len(jobs) >= page.total:
+                return jobs
 
     def next_item(self, name: str, annotator: str) -> LabelingItem | None:
         """The item ``annotator`` answers next (handed to them), or None when none is left
