@@ -101,3 +101,17 @@ def test_review_labels_are_stored_without_reading_the_capture(trained_copy):
     )
     assert stored == {"received": 1, "stored": 1, "unknown_ids": None, "examples_of_unknown": []}
     assert ws.data.ground_truth_labels("churn") == {"never-captured:0": 1}
+
+
+def test_a_review_outlives_its_deleted_endpoint(reviewing):
+    # Before: once the endpoint was deleted, an item's last answer was stored and then
+    # reported as an error (no endpoint for its ground truth), so a retry met
+    # answered-twice; the review's data set and Studio's job page failed the same way.
+    ws, job = reviewing
+    ws.endpoints.delete("churn")
+    for reviewer in ("ann", "bob", "cat"):
+        item = ws.labeling.next_item(job.name, reviewer)
+        ws.labeling.answer(job.name, item.item, reviewer, job.labels[0])
+    assert ws.labeling.status(job.name)["answered"] == 1
+    frame = ws.data.load(ws.labeling.review_dataset(job.name))
+    assert frame["churn"].map(str).tolist() == [job.labels[0]]

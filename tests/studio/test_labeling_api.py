@@ -204,3 +204,21 @@ def test_an_annotator_sees_an_open_job_behind_fifty_newer_closed_ones(api_as, ws
     assert len(ws.labeling.list()) == 53
     listed = api_as("annotator").get("/labeling/", params={"limit": 1, "sort": "-created_at"})
     assert listed.json()["total"] == 2 and listed.json()["items"][0]["name"] == "photos"
+
+
+def test_a_review_jobs_page_outlives_its_deleted_endpoint(api_as, ws):
+    # Before: 404 "No endpoint named ..." for the job itself once its endpoint was deleted.
+    from kiln.labeling._jobs import create_job
+
+    create_job(
+        ws,
+        "gone-review",
+        data=None,
+        task="classification",
+        labels=["no", "yes"],
+        columns=["tenure"],
+        kind="review",
+        endpoint="gone",
+    )
+    shown = api_as("viewer").get("/labeling/gone-review")
+    assert shown.status_code == 200 and shown.json()["review"] is None

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 REVIEW_SECTION = "human_review"  # the endpoint configuration section
+_UNKNOWN_ENDPOINT = "serving.unknown-endpoint"
 _GRAMMAR = "'confidence < X' (or <=, >, >=) with X from 0 to 1, e.g. 'confidence < 0.6'"
 _CONDITION = re.compile(r"^\s*confidence\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
 _SAMPLE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*%?\s*$")
@@ -235,7 +236,13 @@ def review_answered(ctx: Context, job: LabelingJob, item: str) -> None:
     label = _majority(ctx, job.name).get(item)
     truth = [{"inference_id": item, "label": _native(job, label)}]
     # The ids are the server's own: not checked against the capture (a read of all of it).
-    ctx.endpoints.ground_truth(job.endpoint, truth, count_unknown=False)
+    try:
+        ctx.endpoints.ground_truth(job.endpoint, truth, count_unknown=False)
+    except NotFound as exc:
+        if exc.code != _UNKNOWN_ENDPOINT:
+            raise
+        # The endpoint was deleted: the answer stands in the job (and its data set), with no
+        # endpoint left to be the ground truth of.
 
 
 def _majority(ctx: Context, name: str) -> dict[str, Any]:
@@ -292,9 +299,13 @@ def review_dataset(ctx: Context, name: str, *, dataset: str | None = None) -> Da
     target = job.settings.get("target") or "label"
     frame = pd.DataFrame([payload for _, payload, _ in rows], columns=job.columns)
     frame[target] = [_native(job, label) for label in labels]
-    made_by = (
-        (("endpoint", ctx.endpoints.get(job.endpoint).id, "reviewed"),) if job.endpoint else ()
-    )
+    made_by = ()
+    if job.endpoint:
+        try:
+            made_by = (("endpoint", ctx.endpoints.get(job.endpoint).id, "reviewed"),)
+        except NotFound as exc:  # the endpoint was deleted: the rows stand without the edge
+            if exc.code != _UNKNOWN_ENDPOINT:
+                raise
     return ctx.data.ingest(
         frame,
         name=dataset or re.sub(r"\W", "_", f"{name}_labels"),

@@ -102,9 +102,12 @@ def job_status(job: str, who: Signed, request: Request) -> dict:
         return {"job": _for_annotator(described), "status": status}
     answer = {"job": described, "status": status}
     if described["kind"] == "review" and described["endpoint"]:
-        # What the endpoint sends now: its human_review section, None when review is off.
-        config = ws.endpoints.get(described["endpoint"]).config
-        setting = config.get("human_review")
+        # What the endpoint sends now: its human_review section, None when review is off or
+        # the endpoint was deleted (the job and its answers stay).
+        try:
+            setting = ws.endpoints.get(described["endpoint"]).config.get("human_review")
+        except NotFound:
+            setting = None
         answer["review"] = setting if setting and setting["job"] == job else None
     return answer
 
