@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kiln.errors import StateError
-from kiln.labeling import parse_condition, parse_sample, rows_for_review
+from kiln.labeling import _review, parse_condition, parse_sample, rows_for_review
 
 
 def prediction(top: float) -> dict:
@@ -115,3 +115,21 @@ def test_a_review_outlives_its_deleted_endpoint(reviewing):
     assert ws.labeling.status(job.name)["answered"] == 1
     frame = ws.data.load(ws.labeling.review_dataset(job.name))
     assert frame["churn"].map(str).tolist() == [job.labels[0]]
+
+
+def test_an_answers_ground_truth_reads_its_own_items_answers_only(reviewing, monkeypatch):
+    # Before: every answer of the job, read again at each item's last answer (a review job
+    # grows with the traffic: each answer got slower).
+    ws, job = reviewing
+    read = []
+    original = _review.answers_frame
+    monkeypatch.setattr(
+        _review,
+        "answers_frame",
+        lambda ctx, name, **kw: read.append(kw) or original(ctx, name, **kw),
+    )
+    for reviewer in ("ann", "bob", "cat"):
+        item = ws.labeling.next_item(job.name, reviewer)
+        ws.labeling.answer(job.name, item.item, reviewer, job.labels[1])
+    assert read == [{"item": "abc:0"}]
+    assert str(ws.data.ground_truth_labels("churn")["abc:0"]) == job.labels[1]

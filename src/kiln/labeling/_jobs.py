@@ -588,22 +588,24 @@ def items_page(
         return page.with_items([LabelingItem._from_row(r) for r in page.items])
 
 
-def answers_frame(ctx: Context, name: str) -> pd.DataFrame:
-    """Every answer of a job: one row per (item, annotator) with ``answer`` (the value),
-    ``answered_at`` and ``seconds`` — what consolidation and agreement are computed from."""
+def answers_frame(ctx: Context, name: str, *, item: str | None = None) -> pd.DataFrame:
+    """Every answer of a job (or of its ``item`` alone): one row per (item, annotator) with
+    ``answer`` (the value), ``answered_at`` and ``seconds`` — what consolidation and agreement
+    are computed from."""
     import pandas as pd
 
     job = get_job(ctx, name)
+    query = select(
+        LabelingTaskRow.item,
+        LabelingTaskRow.annotator,
+        LabelingTaskRow.answer,
+        LabelingTaskRow.answered_at,
+        LabelingTaskRow.seconds,
+    ).where((LabelingTaskRow.job_id == job.id) & LabelingTaskRow.answered_at.isnot(None))
+    if item is not None:
+        query = query.where(LabelingTaskRow.item == str(item))
     with ctx.store.read() as session:
-        rows = session.execute(
-            select(
-                LabelingTaskRow.item,
-                LabelingTaskRow.annotator,
-                LabelingTaskRow.answer,
-                LabelingTaskRow.answered_at,
-                LabelingTaskRow.seconds,
-            ).where((LabelingTaskRow.job_id == job.id) & LabelingTaskRow.answered_at.isnot(None))
-        ).all()
+        rows = session.execute(query).all()
     return pd.DataFrame(
         [(i, a, answer["value"], at, s) for i, a, answer, at, s in rows],
         columns=["item", "annotator", "answer", "answered_at", "seconds"],

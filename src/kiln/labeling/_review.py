@@ -233,7 +233,7 @@ def review_answered(ctx: Context, job: LabelingJob, item: str) -> None:
         )
     if status != "answered" or job.endpoint is None:  # one made without an endpoint: no truth
         return
-    label = _majority(ctx, job.name).get(item)
+    label = _majority(ctx, job.name, item=item).get(item)
     truth = [{"inference_id": item, "label": _native(job, label)}]
     # The ids are the server's own: not checked against the capture (a read of all of it).
     try:
@@ -245,10 +245,11 @@ def review_answered(ctx: Context, job: LabelingJob, item: str) -> None:
         # endpoint left to be the ground truth of.
 
 
-def _majority(ctx: Context, name: str) -> dict[str, Any]:
-    """``{item: label}`` of a job's items with answers: the label most answers gave, the first
-    given winning a tie."""
-    answers = answers_frame(ctx, name).sort_values("answered_at", kind="stable")
+def _majority(ctx: Context, name: str, *, item: str | None = None) -> dict[str, Any]:
+    """``{item: label}`` of a job's items with answers (or of ``item`` alone: an answer reads
+    its own item's answers, not the whole job's): the label most answers gave, the first given
+    winning a tie."""
+    answers = answers_frame(ctx, name, item=item).sort_values("answered_at", kind="stable")
     return {
         item: Counter(group["answer"]).most_common(1)[0][0]
         for item, group in answers.groupby("item", sort=False)
