@@ -139,3 +139,16 @@ def test_dawid_skene_keeps_unanimous_answers_confident_when_labels_go_unused():
     )
     assert result.labels["label"].tolist() == ["x", "x", "x"]
     assert result.labels["confidence"].min() > 0.8
+
+
+@pytest.mark.parametrize("method", ["dawid-skene", "majority"])
+def test_a_tie_goes_to_the_label_listed_first_by_either_method(method):
+    # Before: Dawid-Skene's tied posteriors differed in the last bits, so float noise chose.
+    for first, second in (("x", "y"), ("y", "x")):
+        result = consolidate_answers(
+            answers([(0, "a", first), (0, "b", second)]),
+            task="classification",
+            labels=["x", "y", "z"],
+            method=method,
+        )
+        assert result.labels["label"].tolist() == ["x"]

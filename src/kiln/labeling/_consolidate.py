@@ -194,7 +194,9 @@ def _classes(answers: pd.DataFrame, labels: list[str], method: str) -> Consolida
         posterior, _ = dawid_skene(
             item_idx, annotator_idx, label_idx, len(items), len(annotators), len(labels)
         )
-    chosen = posterior.argmax(axis=1)
+    # Rounded first: Dawid-Skene's tied posteriors differ in their last bits, and a tie goes
+    # to the label listed first by either method, not to float noise.
+    chosen = posterior.round(9).argmax(axis=1)
     frame = pd.DataFrame(
         {
             "item": items,
