@@ -225,3 +225,11 @@ def test_a_job_without_data_takes_items_as_they_come_once_each(ws):
         1,
     )
     assert status["annotators"] == [{"name": "ann", "answers": 1, "seconds": 2.0, "accuracy": None}]
+
+
+def test_items_of_an_unknown_status_are_refused_not_an_empty_page(reviews):
+    make(reviews)
+    with pytest.raises(ConfigError) as caught:
+        reviews.labeling.items("sentiment", status="done")
+    assert caught.value.code == "labeling.bad-status"
+    assert "open, answered, labeled" in str(caught.value)

@@ -58,6 +58,7 @@ TASKS = ("classification", "multi-label", "text-spans", "bounding-boxes")
 # the label as it should be: the same as shown, or corrected); review: an endpoint's predictions.
 KINDS = ("labeling", "verification", "review")
 LEASE_SECONDS = 600.0
+ITEM_STATUSES = ("open", "answered", "labeled")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 _URL = re.compile(r"^https?://", re.IGNORECASE)
@@ -566,6 +567,12 @@ def items_page(
     sort: str = "position",
 ) -> Page:
     """A job's items, paged on the server, optionally of one status."""
+    if status and status not in ITEM_STATUSES:
+        raise ConfigError(
+            f"Item status {status!r} is not one of: {', '.join(ITEM_STATUSES)}.",
+            code="labeling.bad-status",
+            field="status",
+        )
     job = get_job(ctx, name)
     query = select(LabelingItemRow).where(LabelingItemRow.job_id == job.id)
     if status:
