@@ -38,8 +38,12 @@ _ANNOTATOR_JOB_KEYS = (
     "media",
     "content",
     "columns",
+    "annotators_per_item",
+    "dataset",
+    "endpoint",
     "status",
     "created_at",
+    "created_by",
 )
 _ANNOTATOR_STATUS_KEYS = (
     "job",
