@@ -6,7 +6,7 @@ from sqlalchemy import update
 from tests.helpers import ON_BOTH_STORES
 
 from kiln.errors import ConfigError, DataError, NotFound, StateError
-from kiln.store import LabelingTaskRow
+from kiln.store import LabelingTaskRow, now
 
 REVIEWS = pd.DataFrame(
     {
@@ -233,3 +233,19 @@ def test_items_of_an_unknown_status_are_refused_not_an_empty_page(reviews):
         reviews.labeling.items("sentiment", status="done")
     assert caught.value.code == "labeling.bad-status"
     assert "open, answered, labeled" in str(caught.value)
+
+
+def test_a_lapsed_task_whose_item_was_answered_by_others_does_not_come_back(reviews):
+    make(reviews, annotators_per_item=1)
+    first = reviews.labeling.next_item("sentiment", "ann")
+    with reviews.store.write() as session:
+        session.execute(update(LabelingTaskRow).values(assigned_at=now() - timedelta(hours=1)))
+    taken = reviews.labeling.next_item("sentiment", "bob")
+    assert taken.item == first.item
+    reviews.labeling.answer("sentiment", taken.item, "bob", "pos")
+    assert reviews.labeling.next_item("sentiment", "ann").item != first.item
+    with pytest.raises(StateError) as caught:
+        reviews.labeling.answer("sentiment", first.item, "ann", "neg")
+    assert caught.value.code == "labeling.item-complete"
+    assert "not answered within 10 minutes" in str(caught.value)
+    assert reviews.labeling.items("sentiment").items[0].answers == 1

@@ -91,6 +91,7 @@ def test_low_confidence_predictions_are_reviewed_into_ground_truth_and_a_data_se
     assert len(labelled) == len(low)  # the model-quality join sees every reviewed row
     assert sorted(labelled["row"].tolist()) == low
     version = ws.labeling.review_dataset("churn-review")
+    assert version.name == "churn_review_reviewed"  # not export's churn_review_labels
     frame = ws.data.load(version)
     assert len(frame) == len(low) and list(frame.columns) == [*job.columns, "churn"]
     assert frame["churn"].map(str).tolist() == [str(truth[i.item]) for i in items]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -362,12 +362,20 @@ def next_item(ctx: Context, name: str, annotator: str) -> LabelingItem | None:
     stamp = now()
     cutoff = stamp - timedelta(seconds=LEASE_SECONDS)
     with ctx.store.write() as session:
+        # A task whose lease lapsed comes back only while its item still wants answers: others
+        # may have given them meanwhile.
         pending = session.scalar(
             select(LabelingTaskRow.item)
+            .join(
+                LabelingItemRow,
+                (LabelingItemRow.job_id == LabelingTaskRow.job_id)
+                & (LabelingItemRow.item == LabelingTaskRow.item),
+            )
             .where(
                 (LabelingTaskRow.job_id == job.id)
                 & (LabelingTaskRow.annotator == annotator)
                 & LabelingTaskRow.answered_at.is_(None)
+                & (LabelingItemRow.answers < job.annotators_per_item)
             )
             .order_by(LabelingTaskRow.assigned_at)
             .limit(1)
@@ -425,6 +433,8 @@ def record_answer(
     job = get_job(ctx, name)
     _check_open(job)
     with ctx.store.write() as session:
+        # Checked again under the write lock: the job may have closed since it was read.
+        _check_open(replace(job, status=session.get(LabelingJobRow, job.id).status))
         row = session.scalar(
             select(LabelingTaskRow).where(
                 (LabelingTaskRow.job_id == job.id)
@@ -446,11 +456,19 @@ def record_answer(
                 code="labeling.answered-twice",
                 field="item",
             )
-        payload = session.scalar(
-            select(LabelingItemRow.payload).where(
+        payload, answers = session.execute(
+            select(LabelingItemRow.payload, LabelingItemRow.answers).where(
                 (LabelingItemRow.job_id == job.id) & (LabelingItemRow.item == str(item))
             )
-        )
+        ).one()
+        if answers >= job.annotators_per_item:
+            raise StateError(
+                f"Item {item!r} of {name!r} has all its {job.annotators_per_item} answers: it was "
+                f"given to {annotator} at {row.assigned_at.isoformat()}Z and not answered within "
+                f"{LEASE_SECONDS / 60:.0f} minutes, so it went to others. Ask for the next item.",
+                code="labeling.item-complete",
+                field="item",
+            )
         text = payload.get(job.content) if job.content and job.media == "text" else None
         row.answer = {"value": check_answer(job.task, job.labels, value, text=text)}
         row.answered_at = now()

@@ -267,7 +267,7 @@ def _native(job: LabelingJob, label: str) -> Any:
 def review_dataset(ctx: Context, name: str, *, dataset: str | None = None) -> DatasetVersion:
     """A data set version of a review job's reviewed rows: the model's input columns and the
     reviewers' label under the model's target name, for retraining; lineage to the endpoint.
-    ``dataset`` names the data set (default: the job's name with ``_labels``, ``-`` as ``_``)."""
+    ``dataset`` names the data set (default: the job's name with ``_reviewed``, ``-`` as ``_``)."""
     import pandas as pd
 
     job = get_job(ctx, name)
@@ -309,7 +309,7 @@ def review_dataset(ctx: Context, name: str, *, dataset: str | None = None) -> Da
                 raise
     return ctx.data.ingest(
         frame,
-        name=dataset or re.sub(r"\W", "_", f"{name}_labels"),
+        name=dataset or re.sub(r"\W", "_", f"{name}_reviewed"),
         description=f"rows of endpoint {job.endpoint} reviewed in labelling job {name}",
         lineage=made_by,
     )
