@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -131,11 +132,14 @@ def test_a_scientist_cancels_a_running_job(page, ws, tmp_path):
 
 def test_cancelling_a_job_that_has_just_ended_shows_why_it_was_refused(page, ws):
     job = ws.jobs.create("training", {})  # Pending, its creator (this process) alive
-    # The page is held still (no polling, no stream) so the job ends behind its back.
+    # The page is held still (no stream; its clock paused, so no poll, and nothing in flight)
+    # so the job ends behind its back. An installed clock runs until paused.
     page.clock.install()
     page.route("**/logs/stream*", lambda route: route.fulfill(status=204))
     page.sign_in("scientist", f"/jobs/{job.id}")
     page.wait_for_selector("#job-status .badge.Pending")
+    page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    page.wait_for_load_state("networkidle")
     ws.jobs.finish(job.id, "Completed", result={})
     page.click("#job-cancel")
     page.wait_for_selector(".toast.bad")
