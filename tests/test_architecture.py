@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kiln.algorithms",),
     ("kiln.evaluation",),
     ("kiln.training",),
+    ("kiln.forecasting",),
     ("kiln.clarify",),
     ("kiln.labeling", "kiln.features"),
     ("kiln.monitoring",),

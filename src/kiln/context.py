@@ -70,6 +70,13 @@ register_job_kind(
     id_prefix="automl",
     title="AutoML",
 )
+register_job_kind(
+    "forecasting",
+    run="kiln.forecasting:run_forecasting_job",
+    report="kiln.forecasting:forecast_report",
+    id_prefix="fcst",
+    title="forecasting job",
+)
 register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
 register_job_kind(
     "script",

@@ -23,11 +23,11 @@ _OPERATORS = {
     "==": operator.eq,
 }
 _PATTERN = re.compile(
-    r"^\s*(?:(train|validation|test|cv_mean|oof)\.)?([a-z0-9_]+)\s*(>=|<=|==|>|<)\s*"
+    r"^\s*(?:(train|validation|test|cv_mean|oof|backtest)\.)?([a-z0-9_]+)\s*(>=|<=|==|>|<)\s*"
     r"([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*$"
 )
 # The held-out estimate a criterion without a split is checked on, in order of preference.
-HELD_OUT = ("test", "cv_mean", "validation", "oof")
+HELD_OUT = ("test", "cv_mean", "validation", "oof", "backtest")
 
 
 @dataclass(frozen=True)

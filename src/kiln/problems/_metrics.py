@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiln.problems._target import BINARY, MULTICLASS, REGRESSION
+from kiln.problems._target import BINARY, FORECASTING, MULTICLASS, REGRESSION
 
 __all__ = [
     "CLASSIFICATION_METRICS",
     "DEFAULT_OBJECTIVE",
+    "FORECASTING_METRICS",
     "LOWER_IS_BETTER",
     "METRICS",
     "MULTICLASS_METRICS",
@@ -39,6 +40,10 @@ CLASSIFICATION_METRICS = (
     "log_loss",
 )
 REGRESSION_METRICS = ("mse", "rmse", "mae", "mape", "r2", "adjusted_r2")
+# Forecasts scored over backtest windows (docs/forecasting.md): scaled, relative and absolute
+# errors of the point forecast, the weighted quantile loss of the quantiles, and how often the
+# outermost interval held the actual value.
+FORECASTING_METRICS = ("mase", "smape", "mape", "rmse", "wql", "coverage")
 MULTICLASS_METRICS = (
     "accuracy",
     "log_loss",
@@ -55,6 +60,9 @@ LOWER_IS_BETTER = {
     "rmse",
     "mae",
     "mape",
+    "mase",
+    "smape",
+    "wql",
     "davies_bouldin",
     "reconstruction_mse",
     "perplexity",
@@ -88,15 +96,26 @@ _BY_PROBLEM_TYPE = {
     BINARY: CLASSIFICATION_METRICS,
     MULTICLASS: MULTICLASS_METRICS,
     REGRESSION: REGRESSION_METRICS,
+    FORECASTING: FORECASTING_METRICS,
     **UNSUPERVISED_METRICS,
 }
 # The metric that ranks models of a problem type (experiments' best run, the tuning objective
 # when none is given); higher or lower is better as LOWER_IS_BETTER says.
-PRIMARY_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+PRIMARY_METRIC = {
+    BINARY: "roc_auc",
+    MULTICLASS: "accuracy",
+    REGRESSION: "rmse",
+    FORECASTING: "mase",
+}
 # What a search optimises when it is given no metric (a tuning job's objective, AutoML's metric).
 # For multiclass it is log loss, not accuracy: a proper scoring rule that still moves when a
 # search's candidates all classify the same rows right.
-DEFAULT_OBJECTIVE = {BINARY: "roc_auc", MULTICLASS: "log_loss", REGRESSION: "rmse"}
+DEFAULT_OBJECTIVE = {
+    BINARY: "roc_auc",
+    MULTICLASS: "log_loss",
+    REGRESSION: "rmse",
+    FORECASTING: "wql",
+}
 
 
 @dataclass(frozen=True)
@@ -136,15 +155,16 @@ def metric_names(problem_type: str | None = None) -> set[str]:
 # source's number never stands in for another's.
 METRIC_SOURCES = {
     "test": "test",
+    "backtest": "backtest",
     "validation": "validation",
     "cv_mean": "cv mean",
     "oof": "out-of-fold",
 }
 # The sources a choice between runs may rest on, in order of preference. The test split is never
 # one of them: a number used to choose is no longer an unbiased estimate.
-SELECTION_SOURCES = ("validation", "oof", "cv_mean")
+SELECTION_SOURCES = ("validation", "oof", "cv_mean", "backtest")
 # The one metric the model list shows for each problem type, the first one a version has.
-HEADLINE_METRICS = ("roc_auc", "roc_auc_macro", "accuracy", "rmse", "r2")
+HEADLINE_METRICS = ("roc_auc", "roc_auc_macro", "accuracy", "mase", "rmse", "r2")
 
 
 def headline_metrics(metrics: dict) -> tuple[str | None, dict[str, float]]:

@@ -16,6 +16,7 @@ __all__ = [
     "BINARY",
     "CLUSTERING",
     "DIMENSIONALITY_REDUCTION",
+    "FORECASTING",
     "MULTICLASS",
     "PROBLEM_TYPES",
     "REGRESSION",
@@ -29,6 +30,8 @@ __all__ = [
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 # The supervised problem types (the unsupervised ones need no target).
 PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
+# Forecasting: the next steps of each series of a long table (kiln.forecasting).
+FORECASTING = "forecasting"
 CLUSTERING = "clustering"
 ANOMALY_DETECTION = "anomaly_detection"
 DIMENSIONALITY_REDUCTION = "dimensionality_reduction"

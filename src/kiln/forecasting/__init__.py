@@ -1,0 +1,68 @@
+"""Forecasting: the next steps of each series of a long table, with quantiles.
+
+The problem (:class:`ForecastSpec`), the checked panel of series (:func:`prepare_panel`), the
+forecasters (baselines, ETS, Theta, ARIMA, LightGBM, DeepAR; :data:`FORECASTERS`), rolling-origin
+backtests with MASE, sMAPE, MAPE, RMSE, WQL and coverage (:func:`backtest`), and the registered
+:class:`ForecastModel` that endpoints and batch transform serve. See docs/forecasting.md.
+"""
+
+from kiln.forecasting._backtest import Backtest, backtest, scale_of, score_forecasts
+from kiln.forecasting._forecaster import (
+    FORECASTERS,
+    Forecaster,
+    LocalForecaster,
+    forecaster_class,
+    forecaster_names,
+    gaussian_quantiles,
+    get_forecaster,
+    register_forecaster,
+)
+from kiln.forecasting._model import ForecastModel
+from kiln.forecasting._panel import (
+    SHORT_SERIES_RULES,
+    ForecastSpec,
+    Panel,
+    prepare_panel,
+    quantile_column,
+)
+from kiln.forecasting._train import (
+    DEFAULT_ALGORITHM,
+    backtest_frames,
+    forecasting_job_spec,
+    load_panel,
+    register_forecast_model,
+    run_forecasting_job,
+    series_names,
+    store_backtest,
+    train_forecaster,
+)
+
+__all__ = [
+    "DEFAULT_ALGORITHM",
+    "FORECASTERS",
+    "SHORT_SERIES_RULES",
+    "Backtest",
+    "ForecastModel",
+    "ForecastSpec",
+    "Forecaster",
+    "LocalForecaster",
+    "Panel",
+    "backtest",
+    "backtest_frames",
+    "forecaster_class",
+    "forecaster_names",
+    "forecasting_job_spec",
+    "gaussian_quantiles",
+    "get_forecaster",
+    "load_panel",
+    "prepare_panel",
+    "quantile_column",
+    "register_forecast_model",
+    "register_forecaster",
+    "run_forecasting_job",
+    "scale_of",
+    "score_forecasts",
+    "series_names",
+    "store_backtest",
+    "train_forecaster",
+]
