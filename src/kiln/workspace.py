@@ -61,7 +61,8 @@ class Workspace(Context):
 
         Profiling the same version for the same target again returns the stored profile;
         ``refresh=True`` recomputes it. Options: ``sample_rows``, ``seed``, ``model``,
-        ``progress``. See docs/profiling.md.
+        ``progress``, and ``timeseries={"id": [...], "timestamp": "date", "target": "sales"}``
+        to profile the series of a long table. See docs/profiling.md and docs/forecasting.md.
         """
         from kiln.profile import profile_version
 
