@@ -98,7 +98,7 @@ def test_the_report_shows_the_backtest_and_the_worst_series(fc, tmp_path):
     assert len(per_series) == 4
     assert page.count('class="plotly-graph-div"') == 1 + 4
     assert f"the worst by MASE ({worst})" in page
-    assert "forecast by the naive baseline" in page and "s0" in page
+    assert "forecast by a baseline" in page and "<li>s0</li>" in page
 
 
 @pytest.mark.parametrize(

@@ -355,13 +355,10 @@ def _train_forecaster(ws, data: list[str], *, algorithm, script, as_json: bool, 
             raise typer.Exit(CRITERIA_NOT_MET)
         return
     backtest = result.job.result["backtest"]
-    metrics_table(
-        {"backtest": result.metrics["backtest"]},
-        title=f"Backtest of {result.model.ref} ({backtest['windows']} window(s))",
-    )
+    metrics_table({"backtest": result.metrics["backtest"]}, title=f"Backtest of {result.model.ref}")
     console.print(
-        f"{series.get('series')} series, frequency {series.get('frequency')!r}, season "
-        f"{series.get('season_length')} steps."
+        f"{backtest['windows']} backtest window(s); {series.get('series')} series, frequency "
+        f"{series.get('frequency')!r}, season {series.get('season_length')} steps."
     )
     if series.get("dropped"):
         err_console.print(
@@ -370,7 +367,8 @@ def _train_forecaster(ws, data: list[str], *, algorithm, script, as_json: bool, 
         )
     elif series.get("short"):
         console.print(
-            f"{len(series['short'])} short series forecast by the naive baseline: "
+            f"{len(series['short'])} series shorter than the horizon plus a season, forecast "
+            "by a baseline: "
             f"{', '.join(map(str, series['short'][:10]))}."
         )
     _print_criteria(result.criteria, result.job.result.get("problem"))

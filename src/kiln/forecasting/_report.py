@@ -144,7 +144,8 @@ def _notes(series: dict, spec: dict) -> Section:
         parts.append(
             note(
                 f"{len(short)} series shorter than the horizon plus one season are forecast by "
-                "the naive baseline (short_series='baseline'):"
+                "a baseline (short_series='baseline'): the naive one, unless the algorithm is "
+                "a baseline that needs fewer values."
             )
             + bullets([str(s) for s in short[:20]] + (["…"] if len(short) > 20 else []))
         )
