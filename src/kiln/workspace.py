@@ -101,6 +101,10 @@ class Workspace(Context):
         from kiln.training import train, train_script
 
         given = options.get("options")
+        if options.get("problem") and options.get("problem_type") is None and given is None:
+            problem = self.problems.get(options["problem"])
+            if problem.problem_type == FORECASTING:  # the problem says what it is
+                options = {"problem_type": FORECASTING, "target": problem.target, **options}
         if options.get("problem_type") == FORECASTING or (
             given is not None and getattr(given, "problem_type", None) == FORECASTING
         ):

@@ -123,3 +123,28 @@ def test_bad_input_is_refused_before_any_job(fc, data, options, code):
         ws.train(data, algorithm="naive", **given)
     assert caught.value.code == code
     assert len(ws.jobs.list(limit=None)) == jobs
+
+
+def test_a_forecasting_problem_routes_training_and_checks_its_criteria(fc):
+    ws, _ = fc
+    ws.problems.create(
+        "demand",
+        {
+            "target": "sales",
+            "problem_type": "forecasting",
+            "criteria": ["backtest.mase < 0.0001"],  # no forecaster meets it
+        },
+    )
+    result = ws.train(
+        "sales",
+        algorithm="seasonal_naive",
+        problem="demand",
+        timestamp="date",
+        id="store",
+        horizon=HORIZON,
+        backtests=1,
+    )
+    assert result.job.kind == "forecasting"
+    assert result.job.result["problem"] == "demand:1"
+    assert result.model.approval_status == "Rejected"
+    assert result.job.result["criteria"][0]["metric"] == "mase"
