@@ -243,6 +243,22 @@ FORECASTERS: dict[str, tuple[str, str]] = {
     ),
     "mean": ("kiln.forecasting._forecaster:Mean", "The series' mean."),
     "drift": ("kiln.forecasting._forecaster:Drift", "A line through the first and last values."),
+    "ets": (
+        "kiln.forecasting._statistical:ETS",
+        "Automatic exponential smoothing per series (statsmodels ETS, chosen by AICc).",
+    ),
+    "theta": (
+        "kiln.forecasting._statistical:Theta",
+        "The theta method per series, deseasonalised (statsmodels).",
+    ),
+    "arima": (
+        "kiln.forecasting._statistical:ARIMA",
+        "Seasonal ARIMA per series with a stepwise order search by AIC (statsmodels).",
+    ),
+    "lightgbm": (
+        "kiln.forecasting._gbm:LightGBM",
+        "One gradient-boosted tree model over all series: lags, windows, calendar, covariates.",
+    ),
 }
 
 
