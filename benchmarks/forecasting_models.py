@@ -15,11 +15,11 @@ a machine busy with other work does not inflate. Run from the repository root::
 
 from __future__ import annotations
 
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY before numpy loads)
-
 import argparse
 import json
 import time
+
+import _common  # noqa: F401  (sets OMP_WAIT_POLICY before numpy loads)
 
 
 def make_panel(series: int, length: int):
