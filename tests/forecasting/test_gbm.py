@@ -115,6 +115,7 @@ def test_no_leakage_and_the_same_forecast_for_a_seed(shops, fitted):
         ({"lags": [0, 7]}, "lags"),
         ({"learning_rate": 2}, "learning_rate"),
         ({"windows": []}, "windows"),
+        ({"max_depth": 3}, "max_depth"),
     ],
 )
 def test_bad_hyperparameters_are_refused(hyperparameters, field):

@@ -111,7 +111,11 @@ def test_a_failing_configuration_is_skipped_and_a_failing_series_falls_back(monk
 
 @pytest.mark.parametrize(
     ("name", "hyperparameters", "field"),
-    [("ets", {"damped": "yes"}, "damped"), ("arima", {"max_order": -1}, "max_order")],
+    [
+        ("ets", {"damped": "yes"}, "damped"),
+        ("arima", {"max_order": -1}, "max_order"),
+        ("theta", {"alpha": 0.5}, "alpha"),
+    ],
 )
 def test_bad_hyperparameters_are_refused(name, hyperparameters, field):
     with pytest.raises(ConfigError) as error:

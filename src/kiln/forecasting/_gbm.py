@@ -28,6 +28,7 @@ import pandas as pd
 from kiln.errors import ConfigError
 from kiln.forecasting._forecaster import Forecaster
 from kiln.forecasting._panel import SERIES, STEP, TARGET, TIMESTAMP, Panel, quantile_column
+from kiln.forecasting._statistical import refuse_unknown
 
 __all__ = ["LightGBM"]
 
@@ -81,6 +82,7 @@ class LightGBM(Forecaster):
         **settings,
     ):
         super().__init__(**settings)
+        refuse_unknown(self.name, self.hyperparameters)
         for field, value, low in (("n_estimators", n_estimators, 1), ("num_leaves", num_leaves, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(

@@ -30,7 +30,7 @@ from kiln.forecasting._forecaster import (
 )
 from kiln.forecasting._panel import SERIES, STEP, TARGET, Panel, quantile_column
 
-__all__ = ["ARIMA", "ETS", "Theta"]
+__all__ = ["ARIMA", "ETS", "Theta", "refuse_unknown"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,24 @@ logger = logging.getLogger(__name__)
 PARALLEL_FROM = 16
 
 
+def refuse_unknown(algorithm: str, hyperparameters: dict) -> None:
+    """Refuse hyperparameters an algorithm does not take (the base class would keep them)."""
+    if hyperparameters:
+        names = ", ".join(map(repr, hyperparameters))
+        raise ConfigError(
+            f"Forecasting algorithm {algorithm!r} does not take the hyperparameter(s) {names}; "
+            "docs/forecasting.md (Algorithms) lists each algorithm's.",
+            code="forecast.bad-hyperparameter",
+            field=next(iter(hyperparameters)),
+        )
+
+
 class StatisticalForecaster(LocalForecaster):
     """A per-series statsmodels model with a seasonal-naive fallback and parallel fitting."""
 
     def __init__(self, **settings):
         super().__init__(**settings)
+        refuse_unknown(self.name, self.hyperparameters)
         self.fallbacks = 0
 
     @abstractmethod
