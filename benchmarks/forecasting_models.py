@@ -7,11 +7,11 @@ level of 20 to 200, a weekly season of 10–30% of the level, a small trend and 
 Each algorithm is fitted and forecasts every series ``--horizon`` (14) steps ahead from its
 whole history (a local model fits each series when it forecasts; LightGBM trains twice, once to
 calibrate its quantiles), once with one process and once with ``--threads`` (2) processes
-(joblib's for the per-series models, LightGBM's own threads for LightGBM). The figures are wall-clock
-time over the number of series, and (one process only) the process's CPU time over it, which
-a machine busy with other work does not inflate. Run from the repository root::
+(joblib's for the per-series models, LightGBM's own threads for LightGBM). The figures are
+wall-clock time over the number of series, and (one process only) the process's CPU time over
+it, which a machine busy with other work does not inflate. Run from the repository root::
 
-    python benchmarks/forecasting_models.py --algorithms ets,theta,lightgbm --series 300 --length 400
+    python benchmarks/forecasting_models.py --algorithms ets,theta,lightgbm --series 300
 """
 
 from __future__ import annotations
