@@ -64,7 +64,7 @@ def test_beats_seasonal_naive_with_calibrated_ordered_quantiles(shops):
             lambda: _forecaster(name, **hyperparameters),
             shops,
             horizon=HORIZON,
-            windows=2,
+            windows=1,
             quantiles=QUANTILES,
         )
 
