@@ -109,6 +109,16 @@ def test_no_leakage_and_the_same_forecast_for_a_seed(shops, fitted):
     )
 
 
+def test_fitted_on_short_series_only_it_forecasts_by_seasonal_naive(shops):
+    short = shops.subset(["s0", "s1"])
+    short = type(shops)(**{**vars(short), "frame": short.frame.groupby("series").head(10)})
+    model = _forecaster(**SMALL).fit(short)
+    history = shops.subset(["s0"]).drop_last(HORIZON)
+    future = history.future(HORIZON, covariates=shops.frame)
+    forecast = model.predict(history, future)
+    np.testing.assert_allclose(forecast["mean"], history.values("s0")[-7:])
+
+
 @pytest.mark.parametrize(
     ("hyperparameters", "field"),
     [

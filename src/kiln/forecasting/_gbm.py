@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from kiln.errors import ConfigError
-from kiln.forecasting._forecaster import Forecaster
+from kiln.forecasting._forecaster import Forecaster, SeasonalNaive
 from kiln.forecasting._panel import SERIES, STEP, TARGET, TIMESTAMP, Panel, quantile_column
 from kiln.forecasting._statistical import refuse_unknown
 
@@ -176,14 +176,22 @@ class LightGBM(Forecaster):
 
     # --- training and forecasting -------------------------------------------------------
 
-    def _train(self, panel: Panel):
-        import lightgbm
-
+    def _training_rows(self, panel: Panel) -> tuple[pd.DataFrame, np.ndarray]:
+        """(features, scaled target) of the rows with a target and at least one value before."""
         frame = panel.frame
         scales = self._scales(frame)
         features = self._features(frame, scales)
         target = frame[TARGET].to_numpy(dtype=float) / frame[SERIES].map(scales).to_numpy(float)
         usable = np.isfinite(target) & features["lag1"].notna().to_numpy()
+        return features[usable], target[usable]
+
+    def _train(self, panel: Panel):
+        """A fitted LGBMRegressor, or None when the panel has no row to learn from."""
+        import lightgbm
+
+        features, target = self._training_rows(panel)
+        if len(target) == 0:
+            return None
         model = lightgbm.LGBMRegressor(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -194,7 +202,7 @@ class LightGBM(Forecaster):
             n_jobs=self.threads,
             verbose=-1,
         )
-        return model.fit(features[usable], target[usable])
+        return model.fit(features, target)
 
     def _recursive(self, model, panel: Panel, future: pd.DataFrame) -> pd.DataFrame:
         """``future`` with the scaled point forecast ``z`` and the series' ``scale``, each step
@@ -222,12 +230,16 @@ class LightGBM(Forecaster):
 
     def _calibrate(self, panel: Panel) -> None:
         """The error quantiles per step (see the module docstring)."""
-        history = panel.drop_last(self.horizon)
         steps = np.arange(1, self.horizon + 1)
-        self.offsets = np.zeros((self.horizon, len(self.quantiles)))
-        if len(history.frame) == 0:
+        history = panel.drop_last(self.horizon)
+        model = self._train(history) if len(history.frame) else None
+        if model is None:
+            # Too little history to hold out a horizon: the final model's one-step errors on
+            # its training rows, spread as a random walk's (narrower than the truth; rare).
+            features, target = self._training_rows(panel)
+            pooled = target - self.model.predict(features)
+            self.offsets = np.sqrt(steps)[:, None] * np.quantile(pooled, self.quantiles)[None, :]
             return
-        model = self._train(history)
         future = history.future(self.horizon, covariates=panel.frame)
         forecast = self._recursive(model, history, future)
         actual = panel.frame[[SERIES, TIMESTAMP, TARGET]]
@@ -242,10 +254,17 @@ class LightGBM(Forecaster):
 
     def _fit(self, panel: Panel) -> None:
         self._choose_features(panel)
-        self._calibrate(panel)
         self.model = self._train(panel)
+        if self.model is not None:
+            self._calibrate(panel)
 
     def _predict(self, panel: Panel, future: pd.DataFrame) -> pd.DataFrame:
+        if self.model is None:
+            # No series was long enough to learn from when it was fitted.
+            baseline = SeasonalNaive(
+                horizon=self.horizon, quantiles=self.quantiles, season_length=self.season_length
+            )
+            return baseline._predict(panel, future)
         out = self._recursive(self.model, panel, future)
         scale = out["scale"].to_numpy()
         z = out["z"].to_numpy(dtype=float)

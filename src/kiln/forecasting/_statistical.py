@@ -354,7 +354,7 @@ class ARIMA(StatisticalForecaster):
             (1, 0, seasonal, 0),
             (0, 1, 0, seasonal),
         ]
-        best = min(starts, key=aic)
+        best = min(starts[: self.max_models], key=aic)
         improved = True
         while improved and len(fitted) < self.max_models:
             improved = False
