@@ -12,6 +12,10 @@ wall-clock time over the number of series, and (one process only) the process's 
 it, which a machine busy with other work does not inflate. Run from the repository root::
 
     python benchmarks/forecasting_models.py --algorithms ets,theta,lightgbm --series 300
+    python benchmarks/forecasting_models.py --algorithms ets,theta,lightgbm --accuracy 60
+
+(the second backtests the first 60 of the same series, two windows of 14 days, against
+seasonal naive).
 """
 
 from __future__ import annotations
@@ -54,10 +58,35 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=400)
     parser.add_argument("--horizon", type=int, default=14)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--accuracy",
+        type=int,
+        default=0,
+        help="instead of timing, backtest this many of the series (2 windows) with each "
+        "algorithm and seasonal naive, and print MASE, WQL and coverage",
+    )
     args = parser.parse_args()
 
-    from kiln.forecasting import get_forecaster
+    from kiln.forecasting import backtest, get_forecaster
 
+    if args.accuracy:
+        panel = make_panel(args.accuracy, args.length)
+        for name in ["seasonal_naive", *args.algorithms.split(",")]:
+            result = backtest(
+                lambda name=name: get_forecaster(
+                    name,
+                    horizon=args.horizon,
+                    quantiles=[0.1, 0.5, 0.9],
+                    season_length=panel.season_length,
+                ),
+                panel,
+                horizon=args.horizon,
+                windows=2,
+                quantiles=[0.1, 0.5, 0.9],
+            )
+            wanted = ("mase", "wql", "coverage", "coverage_nominal")
+            print(json.dumps({"algorithm": name, **{k: result.metrics[k] for k in wanted}}))
+        return
     panel = make_panel(args.series, args.length)
     future = panel.future(args.horizon)
     results = []

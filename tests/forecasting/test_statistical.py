@@ -61,6 +61,7 @@ def test_beats_seasonal_naive_with_ordered_sane_intervals(seasonal, baseline, na
     assert result.metrics["wql"] < baseline["wql"]
     assert 0.6 <= result.metrics["coverage"] <= 0.98
     forecasts = result.forecasts
+    pd.testing.assert_frame_equal(forecasts, _scores(name, seasonal).forecasts)  # repeatable
     assert (forecasts["q0.1"] <= forecasts["q0.5"]).all()
     assert (forecasts["q0.5"] <= forecasts["q0.9"]).all()
     assert (forecasts["q0.9"] > forecasts["q0.1"]).any()

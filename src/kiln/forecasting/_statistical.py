@@ -211,7 +211,10 @@ class ETS(StatisticalForecaster):
                 best, best_score = result, score
         if best is None:
             raise ValueError("no ETS configuration could be fitted")
-        prediction = best.get_prediction(start=n, end=n + horizon - 1)
+        # Multiplicative-error intervals are simulated: seeded, so a forecast repeats.
+        prediction = best.get_prediction(
+            start=n, end=n + horizon - 1, rng=np.random.default_rng(self.seed)
+        )
         mean = np.asarray(prediction.predicted_mean, dtype=float)
 
         def interval(alpha):
