@@ -88,6 +88,19 @@ def test_a_promotion_covariate_changes_the_forecast(shops, fitted):
     assert ratio[~big].median() < 1.2
 
 
+def test_lags_and_windows_can_be_chosen(shops):
+    history = shops.drop_last(HORIZON)
+    model = _forecaster(**SMALL, lags=[7, 14], windows=[3]).fit(history)
+    assert [n for n in model.model.feature_name_ if n.startswith(("lag", "mean", "std"))] == [
+        "lag7",
+        "lag14",
+        "mean3",
+        "std3",
+    ]
+    forecast = model.predict(history, history.future(HORIZON, covariates=shops.frame))
+    assert np.isfinite(forecast["mean"]).all()
+
+
 def test_static_attributes_and_covariates_are_features(fitted):
     importance = dict(
         zip(fitted.model.feature_name_, fitted.model.feature_importances_, strict=True)

@@ -61,10 +61,18 @@ def test_beats_seasonal_naive_with_ordered_sane_intervals(seasonal, baseline, na
     assert result.metrics["wql"] < baseline["wql"]
     assert 0.6 <= result.metrics["coverage"] <= 0.98
     forecasts = result.forecasts
-    pd.testing.assert_frame_equal(forecasts, _scores(name, seasonal).forecasts)  # repeatable
     assert (forecasts["q0.1"] <= forecasts["q0.5"]).all()
     assert (forecasts["q0.5"] <= forecasts["q0.9"]).all()
     assert (forecasts["q0.9"] > forecasts["q0.1"]).any()
+
+
+def test_ets_with_simulated_intervals_repeats_its_forecast(seasonal):
+    y = seasonal.values("s0")
+    ets = get_forecaster("ets", horizon=HORIZON, quantiles=QUANTILES, season_length=7, seed=4)
+    ets.configurations = lambda _y: [("mul", None, "mul")]  # intervals by simulation
+    first, second = ets.forecast_series(y, HORIZON), ets.forecast_series(y, HORIZON)
+    np.testing.assert_array_equal(first[1], second[1])
+    assert ets.fallbacks == 0
 
 
 def test_arima_beats_naive_on_an_autoregressive_series():

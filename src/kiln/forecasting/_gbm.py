@@ -182,7 +182,8 @@ class LightGBM(Forecaster):
         scales = self._scales(frame)
         features = self._features(frame, scales)
         target = frame[TARGET].to_numpy(dtype=float) / frame[SERIES].map(scales).to_numpy(float)
-        usable = np.isfinite(target) & features["lag1"].notna().to_numpy()
+        has_past = frame.groupby(SERIES, sort=False).cumcount().to_numpy() > 0
+        usable = np.isfinite(target) & has_past
         return features[usable], target[usable]
 
     def _train(self, panel: Panel):

@@ -97,23 +97,18 @@ class StatisticalForecaster(LocalForecaster):
         for column in columns:
             out[column] = np.nan
         history = {name: group[TARGET].to_numpy(dtype=float) for name, group in panel.groups()}
-        wanted = [
-            (rows.index, rows[STEP].to_numpy(dtype=int))
-            for _, rows in future.groupby(SERIES, sort=False)
-        ]
-        tasks = [
-            (history[name], int(rows[STEP].max()))
-            for name, rows in future.groupby(SERIES, sort=False)
-        ]
+        groups = list(future.groupby(SERIES, sort=False))
+        tasks = [(history[name], int(rows[STEP].max())) for name, rows in groups]
         if self.threads > 1 and len(tasks) >= PARALLEL_FROM:
             results = Parallel(n_jobs=self.threads, backend="loky")(
                 delayed(self.forecast_one)(y, horizon) for y, horizon in tasks
             )
         else:
             results = [self.forecast_one(y, horizon) for y, horizon in tasks]
-        for (index, steps), (mean, quantiles, fell_back) in zip(wanted, results, strict=True):
-            out.loc[index, "mean"] = mean[steps - 1]
-            out.loc[index, columns] = quantiles[steps - 1]
+        for (_, rows), (mean, quantiles, fell_back) in zip(groups, results, strict=True):
+            steps = rows[STEP].to_numpy(dtype=int)
+            out.loc[rows.index, "mean"] = mean[steps - 1]
+            out.loc[rows.index, columns] = quantiles[steps - 1]
             self.fallbacks += int(fell_back)
         if self.fallbacks:
             logger.warning(
