@@ -137,3 +137,23 @@ def test_bad_hyperparameters_are_refused(name, hyperparameters, field):
         )
     assert error.value.code == "forecast.bad-hyperparameter"
     assert field in str(error.value)
+
+
+def test_training_refuses_a_bad_hyperparameter_before_any_job(ws, tmp_path):
+    days = pd.date_range("2024-01-01", periods=30, freq="D").strftime("%Y-%m-%d")
+    path = tmp_path / "sales.csv"
+    pd.DataFrame({"store": "a", "date": days, "sales": np.arange(30.0)}).to_csv(path, index=False)
+    ws.data.ingest(path, name="sales")
+    with pytest.raises(ConfigError) as error:
+        ws.train(
+            "sales",
+            problem_type="forecasting",
+            target="sales",
+            timestamp="date",
+            id="store",
+            horizon=HORIZON,
+            algorithm="ets",
+            hyperparameters={"damped": "maybe"},
+        )
+    assert error.value.code == "forecast.bad-hyperparameter"
+    assert ws.jobs.list() == []  # refused before any job started

@@ -16,7 +16,7 @@ import pandas as pd
 from kiln.compute import JobContext, executor_for
 from kiln.errors import DataError
 from kiln.forecasting._backtest import Backtest, backtest
-from kiln.forecasting._forecaster import forecaster_class, get_forecaster
+from kiln.forecasting._forecaster import get_forecaster
 from kiln.forecasting._model import ForecastModel
 from kiln.forecasting._panel import ForecastSpec, Panel, prepare_panel
 from kiln.problems import FORECASTING, metric_names
@@ -79,7 +79,14 @@ def forecasting_job_spec(
             field=missing[0],
         )
     if algorithm != "auto":
-        forecaster_class(algorithm)  # refuses an unknown name now, not in the job
+        # Refuses an unknown name or hyperparameter now, not in the job.
+        get_forecaster(
+            algorithm,
+            horizon=spec.horizon,
+            quantiles=spec.quantiles,
+            season_length=spec.season_length or 1,
+            hyperparameters=hyperparameters,
+        )
     criteria = [parse_criterion(c) for c in require or []]
     check_metric_names(criteria, metric_names(FORECASTING))
     problem_ref = None
