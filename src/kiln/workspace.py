@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
     from kiln.features import FeatureService
+    from kiln.forecasting import ForecastAutoMLResult
     from kiln.labeling import LabelingService
     from kiln.monitoring import MonitoringService
     from kiln.pipelines import PipelineService
@@ -121,9 +122,17 @@ class Workspace(Context):
 
     def automl(
         self, data: str, *, time_limit: float, target: str | None = None, **options: Any
-    ) -> AutoMLResult:
+    ) -> AutoMLResult | ForecastAutoMLResult:
         """Search algorithms, recipes and hyperparameters within ``time_limit`` seconds, and
-        register the best model or ensemble; see :func:`kiln.automl.automl`."""
+        register the best model or ensemble; see :func:`kiln.automl.automl`. With
+        ``problem_type="forecasting"`` it searches forecasters instead (``timestamp=``,
+        ``id=``, ``horizon=`` and the other forecasting options); see
+        :func:`kiln.forecasting.forecast_automl` and docs/forecasting.md."""
+        if options.get("problem_type") == "forecasting":
+            from kiln.forecasting import forecast_automl, forecast_spec_from_options
+
+            spec, rest = forecast_spec_from_options(target, options)
+            return forecast_automl(self, data, spec, time_limit=time_limit, **rest)
         from kiln.automl import automl
 
         return automl(self, data, target=target, time_limit=time_limit, **options)

@@ -6,7 +6,15 @@ backtests with MASE, sMAPE, MAPE, RMSE, WQL and coverage (:func:`backtest`), and
 :class:`ForecastModel` that endpoints and batch transform serve. See docs/forecasting.md.
 """
 
+from kiln.forecasting._automl import (
+    ForecastAutoMLResult,
+    forecast_automl,
+    forecast_spec_from_options,
+    plan_candidates,
+    search_forecasters,
+)
 from kiln.forecasting._backtest import Backtest, backtest, scale_of, score_forecasts
+from kiln.forecasting._ensemble import EnsembleForecaster, greedy_ensemble
 from kiln.forecasting._forecaster import (
     FORECASTERS,
     Forecaster,
@@ -42,6 +50,8 @@ __all__ = [
     "FORECASTERS",
     "SHORT_SERIES_RULES",
     "Backtest",
+    "EnsembleForecaster",
+    "ForecastAutoMLResult",
     "ForecastModel",
     "ForecastSpec",
     "Forecaster",
@@ -49,12 +59,16 @@ __all__ = [
     "Panel",
     "backtest",
     "backtest_frames",
+    "forecast_automl",
+    "forecast_spec_from_options",
     "forecaster_class",
     "forecaster_names",
     "forecasting_job_spec",
     "gaussian_quantiles",
     "get_forecaster",
+    "greedy_ensemble",
     "load_panel",
+    "plan_candidates",
     "prepare_panel",
     "quantile_column",
     "register_forecast_model",
@@ -62,6 +76,7 @@ __all__ = [
     "run_forecasting_job",
     "scale_of",
     "score_forecasts",
+    "search_forecasters",
     "series_names",
     "store_backtest",
     "train_forecaster",
