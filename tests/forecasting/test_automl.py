@@ -3,6 +3,7 @@ the job that registers and serves the choice."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import types
@@ -26,7 +27,6 @@ from kiln.forecasting import (
 )
 from kiln.forecasting._ensemble import ensemble_loss
 from kiln.forecasting._forecaster import SeasonalNaive
-from kiln.registry import TrainedModel
 
 QUANTILES = [0.1, 0.5, 0.9]
 
@@ -220,31 +220,34 @@ def test_bad_options_are_refused_before_any_job(ws):
     assert error.value.code == "forecast.missing-option"
 
 
-def test_automl_job_registers_a_model_with_its_leaderboard_that_serves(ws, tmp_path):
+def test_automl_job_registers_a_model_with_its_leaderboard_that_serves(ws, tmp_path, run_cli):
     path = tmp_path / "sales.csv"
     sales(series=3, length=42).to_csv(path, index=False)
     ws.data.ingest(str(path), name="sales")
-    result = ws.automl(
-        "sales",
-        time_limit=60,
-        problem_type="forecasting",
-        target="sales",
-        timestamp="date",
-        id="store",
-        horizon=7,
-        backtests=2,
-        candidates=["seasonal_naive", "naive", "drift"],
-        require=["mase<5"],
-    )
-    assert result.job.kind == "forecasting"
-    assert result.job.spec["algorithm"] == "auto" and result.job.spec["time_limit"] == 60
-    board = result.leaderboard
-    assert [r["candidate"] for r in board][0] == result.model.algorithm == "seasonal_naive"
+    out = run_cli(
+        "automl", "--data", "sales", "--problem-type", "forecasting", "--target", "sales",
+        "--timestamp", "date", "--id", "store", "--horizon", "7", "--backtests", "2",
+        "--quantiles", "0.1,0.5,0.9", "--time-limit", "60", "--require", "mase<5",
+        "--algorithms", "seasonal_naive,naive,drift", "--json",
+        home=ws.home, check=True,
+    )  # fmt: skip
+    summary = json.loads(out.stdout)
+    assert summary["passed"] is True
+    job = ws.jobs.get(summary["job"])
+    assert job.kind == "forecasting"
+    assert job.spec["algorithm"] == "auto" and job.spec["time_limit"] == 60
+    board = job.result["leaderboard"]["rows"]
+    assert board == summary["leaderboard"]["rows"]
+    version = ws.models.get(summary["model"])
+    assert board[0]["candidate"] == version.algorithm == "seasonal_naive"
     assert {r["state"] for r in board} == {"complete"}
-    assert result.model.details["leaderboard"]["rows"] == board
-    assert result.metrics["backtest"]["mase"] == board[0]["metrics"]["mase"]
-    assert result.to_dict()["passed"] is True
-    model = ws.models.load(result.model.ref)
-    assert isinstance(model, TrainedModel)
+    assert version.details["leaderboard"]["rows"] == board
+    assert summary["metrics"]["backtest"]["mase"] == board[0]["metrics"]["mase"]
+    model = ws.models.load(version.ref)
     forecast = model.forecast(["s1"])
     assert len(forecast) == 7 and {"mean", "q0.1", "q0.9"} <= set(forecast.columns)
+
+
+def test_forecasting_options_need_the_forecasting_problem_type(ws, run_cli):
+    out = run_cli("automl", "--data", "sales", "--time-limit", "60", "--horizon", "7", home=ws.home)
+    assert out.returncode == 2 and "--horizon" in out.stderr and "forecasting" in out.stderr

@@ -33,6 +33,21 @@ from kiln.cli._common import (
     workspace,
 )
 from kiln.cli._compile import compile_command as _compile_command
+from kiln.cli._forecasting import (
+    BacktestsOption,
+    CovariatesOption,
+    FillOption,
+    FrequencyOption,
+    HorizonOption,
+    IdOption,
+    QuantilesOption,
+    SeasonLengthOption,
+    ShortSeriesOption,
+    StaticOption,
+    TimestampOption,
+    forecasting_options,
+    print_forecast_automl,
+)
 from kiln.cli._lineage import lineage as _lineage_command
 from kiln.cli._script import train_with_script
 
@@ -332,10 +347,12 @@ def automl(
         ..., "--time-limit", help="Seconds for the whole run, search to registered model (>= 10)."
     ),
     metric: str = typer.Option(
-        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."
+        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss, rmse or wql)."
     ),
     problem_type: str = typer.Option(
-        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+        None,
+        "--problem-type",
+        help="binary, multiclass, regression (default: inferred) or forecasting.",
     ),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
     algorithms: str = typer.Option(
@@ -351,15 +368,57 @@ def automl(
     ),
     seed: int = typer.Option(42, "--seed"),
     problem: str = ProblemOption,
+    id_columns: str = IdOption,
+    timestamp: str = TimestampOption,
+    horizon: int = HorizonOption,
+    frequency: str = FrequencyOption,
+    quantiles: str = QuantilesOption,
+    covariates: str = CovariatesOption,
+    static: str = StaticOption,
+    fill: str = FillOption,
+    season_length: int = SeasonLengthOption,
+    backtests: int = BacktestsOption,
+    short_series: str = ShortSeriesOption,
+    require: list[str] = typer.Option(
+        None, "--require", help='Forecasting: success criterion, e.g. "mase<1" (repeatable).'
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """AutoML: search, ensemble and register the best model within a time limit.
 
     Searches algorithms, recipes and hyperparameters, ensembles the best and registers the
-    model."""
+    model. With --problem-type forecasting it searches forecasters scored by backtests (see
+    docs/forecasting.md)."""
     from kiln.automl import automl as run_automl
 
     ws = workspace(ctx)
+    options = forecasting_options(
+        id=id_columns, timestamp=timestamp, horizon=horizon, frequency=frequency,
+        quantiles=quantiles, covariates=covariates, static=static, fill=fill,
+        season_length=season_length, backtests=backtests, short_series=short_series,
+    )  # fmt: skip
+    if (options or require) and problem_type != "forecasting":
+        raise typer.BadParameter(
+            f"{', '.join('--' + k.replace('_', '-') for k in options) or '--require'} "
+            "apply to forecasting only: add --problem-type forecasting."
+        )
+    if problem_type == "forecasting":
+        with automl_progress(time_limit, quiet=as_json) as on_log:
+            result = ws.automl(
+                data, time_limit=time_limit, target=target, problem_type=problem_type,
+                metric=metric or "wql", name=name, seed=seed, require=require, problem=problem,
+                candidates=[a.strip() for a in algorithms.split(",")] if algorithms else None,
+                on_log=on_log, **options,
+            )  # fmt: skip
+        failed = any(not check["passed"] for check in result.criteria)
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            print_forecast_automl(result)
+            _print_criteria(result.criteria, result.job.result.get("problem"))
+        if failed:
+            raise typer.Exit(CRITERIA_NOT_MET)
+        return
     with automl_progress(time_limit, quiet=as_json) as on_log:
         result = run_automl(
             ws,
