@@ -6,7 +6,8 @@ its report and its id prefix are the forecasting job's; :func:`run_forecasting_j
 a job to :func:`run_forecast_automl`). The search, candidate by candidate in order of cost and
 expected value (see :func:`plan_candidates` and docs/forecasting.md, "Forecasting AutoML"):
 
-1. the cheap baselines (seasonal naive, naive, drift), always, on every backtest window;
+1. seasonal naive, always and on every backtest window (the reference every choice must beat),
+   then the other cheap baselines (naive, drift);
 2. ETS, Theta, LightGBM with its defaults, DeepAR (when PyTorch is installed and at least 40 %
    of the time limit is left; it gets half of what is left), ARIMA (when its cost, estimated
    from ETS's measured time, fits what is left), then other LightGBM settings while time
@@ -89,16 +90,17 @@ class Candidate:
     label: str
     algorithm: str
     hyperparameters: dict = field(default_factory=dict)
-    cheap: bool = False
+    # The reference: run whatever the time, on every window, so the search always has a choice.
+    reference: bool = False
 
 
 def plan_candidates(names: list[str] | None = None) -> list[Candidate]:
     """The candidates in the order they are tried (see the module docstring); ``names`` keeps
     only those algorithms, and adds any other registered name given after them."""
     plan = [
-        Candidate("seasonal_naive", "seasonal_naive", cheap=True),
-        Candidate("naive", "naive", cheap=True),
-        Candidate("drift", "drift", cheap=True),
+        Candidate("seasonal_naive", "seasonal_naive", reference=True),
+        Candidate("naive", "naive"),
+        Candidate("drift", "drift"),
         Candidate("ets", "ets"),
         Candidate("theta", "theta"),
         Candidate("lightgbm", "lightgbm"),
@@ -222,14 +224,14 @@ def search_forecasters(
                 continue
             share = DEEPAR_SHARE_OF_LEFT * left / (windows + 1)  # each window's fit and the refit
             row["hyperparameters"]["time_limit"] = round(share, 1)
-        if left <= 0 and not candidate.cheap:
+        if left <= 0 and not candidate.reference:
             row |= {"state": OUT_OF_TIME, "reason": "the search's deadline had passed"}
             log(f"Skipped {candidate.label}: out of time (the search's deadline had passed).")
             continue
         estimate = per_window.get(candidate.algorithm)
         if estimate is None and candidate.algorithm in COST_OVER_ETS and "ets" in per_window:
             estimate = COST_OVER_ETS[candidate.algorithm] * per_window["ets"]
-        if estimate and not candidate.cheap:
+        if estimate and not candidate.reference:
             want = min(windows, int(left // estimate))
             if want < 1:
                 row |= {
@@ -253,7 +255,7 @@ def search_forecasters(
                 horizon=spec.horizon,
                 windows=want,
                 quantiles=spec.quantiles,
-                deadline=None if candidate.cheap else search_deadline,
+                deadline=None if candidate.reference else search_deadline,
             )
         except Exception as exc:  # a candidate's failure must never end the search
             row |= {"state": FAILED, "reason": f"{type(exc).__name__}: {exc}"[:300]}
