@@ -218,6 +218,10 @@ def test_bad_options_are_refused_before_any_job(ws):
     with pytest.raises(ConfigError, match="timestamp") as error:
         ws.automl("sales", time_limit=10, target="sales", problem_type="forecasting", horizon=7)
     assert error.value.code == "forecast.missing-option"
+    with pytest.raises(ConfigError, match="test_size: not options") as error:
+        ws.automl("sales", time_limit=10, target="sales", problem_type="forecasting",
+                  timestamp="date", test_size=0.2)  # fmt: skip
+    assert error.value.code == "training.unknown-option"
 
 
 def test_automl_job_registers_a_model_with_its_leaderboard_that_serves(ws, tmp_path, run_cli):

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 IdOption = typer.Option(
-    None, "--id", help="Forecasting: the series id column(s), comma-separated (none: one series)."
+    None, "--id", help="Forecasting: the series id column(s) (repeatable, or a,b; none: one)."
 )
 TimestampOption = typer.Option(None, "--timestamp", help="Forecasting: the column of times.")
 HorizonOption = typer.Option(None, "--horizon", help="Forecasting: steps ahead (default 14).")
@@ -55,8 +55,12 @@ ShortSeriesOption = typer.Option(
 )
 
 
-def _columns(text: str | None) -> list[str] | None:
-    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+def _columns(texts: str | list[str] | None) -> list[str] | None:
+    """Column names from comma-separated (and, for a list, repeated) option values."""
+    if not texts:
+        return None
+    texts = [texts] if isinstance(texts, str) else texts
+    return [c.strip() for text in texts for c in text.split(",") if c.strip()]
 
 
 def _quantiles(text: str | None) -> list[float] | None:
@@ -75,7 +79,7 @@ def _quantiles(text: str | None) -> list[float] | None:
 
 def forecasting_options(
     *,
-    id: str | None,
+    id: list[str] | None,
     timestamp: str | None,
     horizon: int | None,
     frequency: str | None,

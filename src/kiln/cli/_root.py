@@ -368,7 +368,7 @@ def automl(
     ),
     seed: int = typer.Option(42, "--seed"),
     problem: str = ProblemOption,
-    id_columns: str = IdOption,
+    id_columns: list[str] = IdOption,
     timestamp: str = TimestampOption,
     horizon: int = HorizonOption,
     frequency: str = FrequencyOption,

@@ -473,10 +473,37 @@ SPEC_OPTIONS = (
 )
 
 
+# forecast_automl's own keywords that ws.automl passes on (``algorithms``, as tabular AutoML
+# names it, is taken for ``candidates``).
+SEARCH_OPTIONS = (
+    "metric",
+    "name",
+    "seed",
+    "require",
+    "problem",
+    "experiment",
+    "on_log",
+    "candidates",
+)
+
+
 def forecast_spec_from_options(target: str | None, options: dict) -> tuple[ForecastSpec, dict]:
     """(the problem, the other options) from ``ws.automl``'s keywords: ``target``,
-    ``timestamp``, ``id`` (one column or a list) and :data:`SPEC_OPTIONS`."""
-    rest = {k: v for k, v in options.items() if k not in (*SPEC_OPTIONS, "id", "problem_type")}
+    ``timestamp``, ``id`` (one column or a list), :data:`SPEC_OPTIONS` and
+    :data:`SEARCH_OPTIONS`; an option forecasting AutoML does not take is refused by name."""
+    options = dict(options)
+    if "algorithms" in options:
+        options["candidates"] = options.pop("algorithms")
+    known = (*SPEC_OPTIONS, *SEARCH_OPTIONS, "id", "problem_type")
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise ConfigError(
+            f"{', '.join(unknown)}: not options of forecasting AutoML, which scores candidates "
+            f"by rolling-origin backtests. It takes {', '.join(known)}.",
+            code="training.unknown-option",
+            field=unknown[0],
+        )
+    rest = {k: v for k, v in options.items() if k in SEARCH_OPTIONS and v is not None}
     given = {k: options[k] for k in SPEC_OPTIONS if options.get(k) is not None}
     missing = [k for k, v in (("target", target), ("timestamp", given.get("timestamp"))) if not v]
     if missing:
