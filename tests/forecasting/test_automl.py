@@ -18,6 +18,7 @@ from kiln.forecasting import (
     EnsembleForecaster,
     ForecastSpec,
     LocalForecaster,
+    backtest,
     forecast_automl,
     get_forecaster,
     prepare_panel,
@@ -25,6 +26,7 @@ from kiln.forecasting import (
     score_forecasts,
     search_forecasters,
 )
+from kiln.forecasting._automl import _choose
 from kiln.forecasting._ensemble import ensemble_loss
 from kiln.forecasting._forecaster import SeasonalNaive
 
@@ -76,11 +78,12 @@ def test_forecasters(monkeypatch):
     for cls in classes.values():
         setattr(module, cls.__name__, cls)
     monkeypatch.setitem(sys.modules, module.__name__, module)
+    saved = dict(FORECASTERS)
     for name, cls in classes.items():
         register_forecaster(name, f"{module.__name__}:{cls.__name__}", "A test forecaster.")
     yield
-    for name in classes:
-        FORECASTERS.pop(name)
+    FORECASTERS.clear()
+    FORECASTERS.update(saved)
 
 
 def sales(series: int = 4, length: int = 56, noise: float = 1.0) -> pd.DataFrame:
@@ -168,6 +171,49 @@ def test_candidates_after_the_deadline_are_skipped_and_logged(problem, test_fore
     assert rows["mean"]["state"] == "out of time" and "seconds" not in rows["mean"]
     assert any(line.startswith("Skipped mean: out of time") for line in lines)
     assert found.algorithm == "seasonal_naive"
+
+
+def test_candidates_on_fewer_windows_are_compared_on_the_windows_all_ran(problem):
+    spec, panel = problem
+    settings = {"horizon": 7, "quantiles": QUANTILES, "season_length": 7}
+    forecasts, rows = {}, []
+    for name, windows in (("seasonal_naive", 2), ("naive", 1)):
+        result = backtest(
+            lambda name=name: get_forecaster(name, **settings),
+            panel,
+            horizon=7,
+            windows=windows,
+            quantiles=QUANTILES,
+        )
+        result.forecasts["window"] += 2 - windows  # as the search numbers them
+        forecasts[name] = result.forecasts
+        rows.append({"candidate": name, "algorithm": name, "hyperparameters": {}})
+        rows[-1] |= {"state": "complete", "seconds": result.seconds, "windows": windows}
+    lines: list[str] = []
+    found = _choose(rows, forecasts, spec, "wql", 2, lines.append, time_left=0.0)
+    assert found.windows == [2] and set(found.backtest.forecasts["window"]) == {2}
+    last = forecasts["seasonal_naive"].query("window == 2")
+    assert rows[0]["metrics"] == score_forecasts(last, QUANTILES)[0]
+    assert "Candidates are compared on the last 1 backtest window(s), which all ran." in lines
+
+
+def test_the_ensemble_is_not_chosen_when_its_refit_does_not_fit_the_time_left(
+    problem, test_forecasters
+):
+    spec, panel = problem
+    settings = {"horizon": 7, "quantiles": QUANTILES, "season_length": 7}
+    forecasts, rows = {}, []
+    for name in ("up", "down"):
+        make = lambda name=name: get_forecaster(name, **settings)  # noqa: E731
+        result = backtest(make, panel, horizon=7, windows=2, quantiles=QUANTILES)
+        forecasts[name] = result.forecasts
+        rows.append({"candidate": name, "algorithm": name, "hyperparameters": {}})
+        rows[-1] |= {"state": "complete", "seconds": result.seconds, "windows": 2}
+    assert _choose(rows, forecasts, spec, "wql", 2, print).algorithm == "ensemble"
+    lines: list[str] = []
+    found = _choose(rows, forecasts, spec, "wql", 2, lines.append, time_left=0.0)
+    assert found.algorithm in ("up", "down")
+    assert any("does not fit the 0.0s left" in line for line in lines)
 
 
 def test_the_ensemble_forecaster_is_the_weighted_combination(problem, test_forecasters):

@@ -280,7 +280,7 @@ def search_forecasters(
         row["state"] = COMPLETE
         value = result.metrics.get(metric)
         log(f"Candidate {candidate.label}: {metric}={value} in {result.seconds:.1f}s.")
-    return _choose(rows, forecasts, spec, metric, windows, log)
+    return _choose(rows, forecasts, spec, metric, windows, log, time_left=deadline - time.time())
 
 
 def _choose(
@@ -290,8 +290,12 @@ def _choose(
     metric: str,
     windows: int,
     log: Callable[[str], None],
+    *,
+    time_left: float = float("inf"),
 ) -> SearchResult:
-    """Score the complete candidates on their common windows, ensemble them, and choose."""
+    """Score the complete candidates on their common windows, ensemble them, and choose: the
+    ensemble if it beats the best candidate and its refit (its members' seconds per backtest
+    window, summed) fits ``time_left``, else the best candidate."""
     if not forecasts:
         raise DataError(
             "No forecasting candidate completed its backtest within the time limit (see the "
@@ -340,6 +344,15 @@ def _choose(
     combined = combined[[c for c in aligned[best_label].columns if c in combined.columns]]
     ensemble_metrics, per_series, by_step = score_forecasts(combined, spec.quantiles)
     chosen_ensemble = len(members) > 1 and ensemble_score < best_score - 1e-12
+    refit = sum(
+        by_label[m["candidate"]]["seconds"] / by_label[m["candidate"]]["windows"] for m in members
+    )
+    if chosen_ensemble and refit > time_left:
+        chosen_ensemble = False
+        log(
+            f"The ensemble's refit (estimated {refit:.1f}s) does not fit the {time_left:.1f}s "
+            "left: the best single candidate is chosen instead."
+        )
     for row in rows:
         row["weight"] = 0.0
     if chosen_ensemble:
@@ -360,8 +373,8 @@ def _choose(
         algorithm = by_label[best_label]["algorithm"]
         hyperparameters = by_label[best_label]["hyperparameters"]
         log(
-            f"Chose {best_label} alone: the ensemble does not beat it ({metric}="
-            f"{ensemble_score:.6g} against {best_score:.6g})."
+            f"Chose {best_label} alone ({metric}={best_score:.6g}; the ensemble's: "
+            f"{ensemble_score:.6g})."
         )
     ensemble_row = {
         "candidate": "ensemble",
