@@ -247,6 +247,7 @@ def test_the_selection_loss_is_the_backtest_metric(problem, metric):
 
 BAD_OPTIONS = [
     ({"time_limit": 0}, "forecast.bad-time-limit"),
+    ({"time_limit": 9.5}, "forecast.bad-time-limit"),
     ({"time_limit": "60"}, "forecast.bad-time-limit"),
     ({"time_limit": 10, "metric": "rmse"}, "forecast.bad-metric"),
     ({"time_limit": 10, "candidates": ["prophet"]}, "forecast.unknown-algorithm"),

@@ -61,6 +61,8 @@ __all__ = [
     "search_forecasters",
 ]
 
+# The shortest time limit forecast_automl takes, as tabular AutoML's.
+MIN_TIME_LIMIT = 10.0
 # The share of the time limit kept after the search for the ensemble, the final refit on all
 # the data and the registration.
 FINAL_SHARE = 0.15
@@ -140,13 +142,14 @@ class SearchResult:
 
 
 def check_automl_options(time_limit: float, metric: str, candidates: list[str] | None) -> None:
-    """Refuse a time limit that is not a positive number of seconds, a metric the ensemble
+    """Refuse a time limit under :data:`MIN_TIME_LIMIT` seconds, a metric the ensemble
     cannot optimise, and candidates kiln does not have (``forecast.*``)."""
     if isinstance(time_limit, bool) or not isinstance(time_limit, int | float):
         time_limit = float("nan")
-    if not time_limit > 0 or not math.isfinite(time_limit):
+    if not time_limit >= MIN_TIME_LIMIT or not math.isfinite(time_limit):
         raise ConfigError(
-            f"The time limit must be a positive number of seconds; got {time_limit!r} "
+            f"The time limit must be a number of seconds, {MIN_TIME_LIMIT:g} or more (as for "
+            f"tabular AutoML: a job's start and the final refit take some); got {time_limit!r} "
             "(for example --time-limit 60).",
             code="forecast.bad-time-limit",
             field="time_limit",
