@@ -26,7 +26,7 @@ from kiln.forecasting import (
     score_forecasts,
     search_forecasters,
 )
-from kiln.forecasting._automl import _choose
+from kiln.forecasting._automl import PROBE_SERIES, _choose
 from kiln.forecasting._ensemble import ensemble_loss
 from kiln.forecasting._forecaster import SeasonalNaive
 
@@ -171,6 +171,16 @@ def test_candidates_after_the_deadline_are_skipped_and_logged(problem, test_fore
     assert rows["mean"]["state"] == "out of time" and "seconds" not in rows["mean"]
     assert any(line.startswith("Skipped mean: out of time") for line in lines)
     assert found.algorithm == "seasonal_naive"
+
+
+def test_a_candidate_whose_probed_cost_does_not_fit_is_skipped(problem, test_forecasters):
+    # On more than PROBE_SERIES series, a candidate not measured yet is first timed on a sample
+    # of them: slow's one probe window already takes more than the time left.
+    spec, _ = problem
+    panel, _, _ = prepare_panel(sales(series=PROBE_SERIES + 1, length=28), spec)
+    found, rows, lines = search((spec, panel), ["seasonal_naive", "slow"], time_limit=0.5)
+    assert rows["slow"]["state"] == "out of time" and "seconds" not in rows["slow"]
+    assert any(line.startswith("Skipped slow: out of time (estimated") for line in lines)
 
 
 def test_candidates_on_fewer_windows_are_compared_on_the_windows_all_ran(problem):
