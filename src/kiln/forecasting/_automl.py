@@ -15,8 +15,8 @@ expected value (see :func:`plan_candidates` and docs/forecasting.md, "Forecastin
 
 Each candidate's cost per window is estimated before it runs (see :func:`_estimate`); one whose
 estimated cost does not fit the time left runs on fewer windows: always the
-*last* ones (window ``k`` of a backtest ends ``(k - 1) × horizon`` steps before the series'
-end whatever the number of windows, so the last ``w`` windows of every candidate are the same
+*last* ones (the window that ends ``k × horizon`` steps before each series' end is the same
+cut whatever the number of windows, so the last ``w`` windows of every candidate are the same
 cuts), and the leaderboard and the ensemble compare every candidate on the windows all of them
 ran. A candidate that fails, or whose backtest the deadline cuts short, is logged and left out.
 """
@@ -64,9 +64,12 @@ __all__ = [
 
 # The shortest time limit forecast_automl takes, as tabular AutoML's.
 MIN_TIME_LIMIT = 10.0
-# The share of the time limit kept after the search for the ensemble, the final refit on all
-# the data and the registration.
+# The time kept after the search for the ensemble, the final refit on all the data and the
+# registration: this share of the time limit, or the best candidate's refit (its seconds per
+# backtest window, times REFIT_MARGIN: the refit sees more data and forecasts once more) if
+# longer.
 FINAL_SHARE = 0.15
+REFIT_MARGIN = 1.25
 # DeepAR runs only when this share of the time limit is left, and gets half of what is left.
 DEEPAR_MIN_SHARE = 0.4
 DEEPAR_SHARE_OF_LEFT = 0.5
@@ -194,7 +197,8 @@ def search_forecasters(
     the ensemble if its backtest ``metric`` beats the best single candidate's, else that one."""
     windows = spec.backtests
     started = deadline - time_limit
-    search_deadline = deadline - FINAL_SHARE * time_limit
+    reserve = FINAL_SHARE * time_limit  # grows to the best candidate's refit
+    best = float("inf")
     settings = {"horizon": spec.horizon, "quantiles": spec.quantiles}
     settings |= {"season_length": panel.season_length, "seed": seed}
     per_window: dict[str, float] = {}  # algorithm → measured seconds per backtest window
@@ -217,6 +221,7 @@ def search_forecasters(
             row |= {"state": NOT_REGISTERED, "reason": "this kiln has no such algorithm"}
             log(f"Skipped {candidate.label}: no forecaster of that name is registered.")
             continue
+        search_deadline = deadline - reserve
         left = search_deadline - time.time()
         want = windows
         if candidate.algorithm == "deepar":
@@ -243,17 +248,17 @@ def search_forecasters(
             if not candidate.reference and candidate.algorithm != "deepar":
                 estimate = _estimate(candidate.algorithm, make, panel, spec, per_window, seed)
             if estimate:
+                # Room for its own refit too, should it be chosen.
+                search_deadline = deadline - max(reserve, REFIT_MARGIN * estimate)
                 left = search_deadline - time.time()
                 want = min(windows, int(left // estimate))
                 if want < 1:
-                    row |= {
-                        "state": OUT_OF_TIME,
-                        "reason": f"estimated {estimate:.1f}s per window, {left:.1f}s left",
-                    }
-                    log(
-                        f"Skipped {candidate.label}: out of time (estimated {estimate:.1f}s per "
-                        f"backtest window, {left:.1f}s left)."
+                    why = (
+                        f"estimated {estimate:.1f}s per window and {REFIT_MARGIN * estimate:.1f}s "
+                        f"for its refit, {deadline - time.time():.1f}s left"
                     )
+                    row |= {"state": OUT_OF_TIME, "reason": why}
+                    log(f"Skipped {candidate.label}: out of time ({why}).")
                     continue
             progress(f"backtesting {candidate.label} on {want} window(s)")
             result = backtest(
@@ -286,6 +291,10 @@ def search_forecasters(
         forecasts[candidate.label] = frame
         row["state"] = COMPLETE
         value = result.metrics.get(metric)
+        if _sortable(value) < best:
+            best = _sortable(value)
+            refit = REFIT_MARGIN * per_window[candidate.algorithm]
+            reserve = max(FINAL_SHARE * time_limit, refit)
         log(f"Candidate {candidate.label}: {metric}={value} in {result.seconds:.1f}s.")
     return _choose(rows, forecasts, spec, metric, windows, log, time_left=deadline - time.time())
 
@@ -335,7 +344,7 @@ def _choose(
 ) -> SearchResult:
     """Score the complete candidates on their common windows, ensemble them, and choose: the
     ensemble if it beats the best candidate and its refit (its members' seconds per backtest
-    window, summed) fits ``time_left``, else the best candidate."""
+    window, summed, times REFIT_MARGIN) fits ``time_left``, else the best candidate."""
     if not forecasts:
         raise DataError(
             "No forecasting candidate completed its backtest within the time limit (see the "
@@ -384,7 +393,7 @@ def _choose(
     combined = combined[[c for c in aligned[best_label].columns if c in combined.columns]]
     ensemble_metrics, per_series, by_step = score_forecasts(combined, spec.quantiles)
     chosen_ensemble = len(members) > 1 and ensemble_score < best_score - 1e-12
-    refit = sum(
+    refit = REFIT_MARGIN * sum(
         by_label[m["candidate"]]["seconds"] / by_label[m["candidate"]]["windows"] for m in members
     )
     if chosen_ensemble and refit > time_left:
