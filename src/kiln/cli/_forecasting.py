@@ -1,12 +1,11 @@
-"""The forecasting options that ``kiln automl`` (and ``kiln train``) take with ``--problem-type
-forecasting``, their parsing into the SDK's keywords, and the AutoML leaderboard's table."""
+"""The forecasting options of ``kiln automl --problem-type forecasting`` (as ``kiln train``
+takes them) and the forecasting AutoML leaderboard's table."""
 
 from __future__ import annotations
 
 import typer
 
 from kiln.cli._common import console, table
-from kiln.errors import ConfigError
 
 __all__ = [
     "BacktestsOption",
@@ -20,7 +19,6 @@ __all__ = [
     "ShortSeriesOption",
     "StaticOption",
     "TimestampOption",
-    "forecasting_options",
     "print_forecast_automl",
 ]
 
@@ -53,60 +51,6 @@ BacktestsOption = typer.Option(
 ShortSeriesOption = typer.Option(
     None, "--short-series", help="Forecasting: baseline or drop a too-short series."
 )
-
-
-def _columns(texts: str | list[str] | None) -> list[str] | None:
-    """Column names from comma-separated (and, for a list, repeated) option values."""
-    if not texts:
-        return None
-    texts = [texts] if isinstance(texts, str) else texts
-    return [c.strip() for text in texts for c in text.split(",") if c.strip()]
-
-
-def _quantiles(text: str | None) -> list[float] | None:
-    if not text:
-        return None
-    try:
-        return [float(q) for q in text.split(",")]
-    except ValueError:
-        raise ConfigError(
-            f"--quantiles takes numbers between 0 and 1 separated by commas; got {text!r} "
-            "(for example 0.1,0.5,0.9).",
-            code="forecast.bad-quantiles",
-            field="quantiles",
-        ) from None
-
-
-def forecasting_options(
-    *,
-    id: list[str] | None,
-    timestamp: str | None,
-    horizon: int | None,
-    frequency: str | None,
-    quantiles: str | None,
-    covariates: str | None,
-    static: str | None,
-    fill: str | None,
-    season_length: int | None,
-    backtests: int | None,
-    short_series: str | None,
-) -> dict:
-    """The SDK's forecasting keywords from the options' text; options not given are left out,
-    so the SDK's defaults apply."""
-    given = {
-        "id": _columns(id),
-        "timestamp": timestamp,
-        "horizon": horizon,
-        "frequency": frequency,
-        "quantiles": _quantiles(quantiles),
-        "covariates": _columns(covariates),
-        "static": _columns(static),
-        "fill": fill,
-        "season_length": season_length,
-        "backtests": backtests,
-        "short_series": short_series,
-    }
-    return {k: v for k, v in given.items() if v is not None}
 
 
 def print_forecast_automl(result) -> None:

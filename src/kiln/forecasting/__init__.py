@@ -26,6 +26,12 @@ from kiln.forecasting._forecaster import (
     register_forecaster,
 )
 from kiln.forecasting._model import ForecastModel
+from kiln.forecasting._options import (
+    FORECAST_OPTIONS,
+    check_not_forecasting,
+    forecast_spec_of,
+    train_forecasting,
+)
 from kiln.forecasting._panel import (
     SHORT_SERIES_RULES,
     ForecastSpec,
@@ -33,6 +39,7 @@ from kiln.forecasting._panel import (
     prepare_panel,
     quantile_column,
 )
+from kiln.forecasting._report import backtest_sections, forecast_report
 from kiln.forecasting._train import (
     DEFAULT_ALGORITHM,
     backtest_frames,
@@ -48,6 +55,7 @@ from kiln.forecasting._train import (
 __all__ = [
     "DEFAULT_ALGORITHM",
     "FORECASTERS",
+    "FORECAST_OPTIONS",
     "SHORT_SERIES_RULES",
     "Backtest",
     "EnsembleForecaster",
@@ -59,6 +67,10 @@ __all__ = [
     "Panel",
     "backtest",
     "backtest_frames",
+    "backtest_sections",
+    "check_not_forecasting",
+    "forecast_report",
+    "forecast_spec_of",
     "forecast_automl",
     "forecast_spec_from_options",
     "forecaster_class",
@@ -80,4 +92,5 @@ __all__ = [
     "series_names",
     "store_backtest",
     "train_forecaster",
+    "train_forecasting",
 ]

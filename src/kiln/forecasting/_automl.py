@@ -44,7 +44,15 @@ from kiln.forecasting._ensemble import (
 )
 from kiln.forecasting._forecaster import FORECASTERS, Forecaster, forecaster_class, get_forecaster
 from kiln.forecasting._model import ForecastModel
-from kiln.forecasting._panel import SERIES, TIMESTAMP, ForecastSpec, Panel, quantile_column
+from kiln.forecasting._options import forecast_spec_of
+from kiln.forecasting._panel import (
+    SERIES,
+    TIMESTAMP,
+    ForecastSpec,
+    Panel,
+    prepare_panel,
+    quantile_column,
+)
 from kiln.forecasting._train import forecasting_job_spec, load_panel, register_forecast_model
 from kiln.training import TrainingResult
 
@@ -519,65 +527,28 @@ class ForecastAutoMLResult(TrainingResult):
         return super().to_dict() | {"leaderboard": self.job.result["leaderboard"]}
 
 
-# The keyword options of a forecasting problem (ForecastSpec's fields beside the target; ``id``
-# names the series id column(s)) that ws.automl takes beside the search's own.
-SPEC_OPTIONS = (
-    "timestamp",
-    "horizon",
-    "frequency",
-    "quantiles",
-    "covariates",
-    "static",
-    "fill",
-    "season_length",
-    "backtests",
-    "short_series",
-)
-
-
-# forecast_automl's own keywords that ws.automl passes on (``algorithms``, as tabular AutoML
-# names it, is taken for ``candidates``).
-SEARCH_OPTIONS = (
-    "metric",
-    "name",
-    "seed",
-    "require",
-    "problem",
-    "experiment",
-    "on_log",
-    "candidates",
-)
+# forecast_automl's own keywords that ws.automl takes beside the problem's (``algorithms``, as
+# tabular AutoML names it, is taken for ``candidates``).
+SEARCH_OPTIONS = ("metric", "candidates", "on_log")
 
 
 def forecast_spec_from_options(target: str | None, options: dict) -> tuple[ForecastSpec, dict]:
-    """(the problem, the other options) from ``ws.automl``'s keywords: ``target``,
-    ``timestamp``, ``id`` (one column or a list), :data:`SPEC_OPTIONS` and
-    :data:`SEARCH_OPTIONS`; an option forecasting AutoML does not take is refused by name."""
+    """(the problem, forecast_automl's other keywords) from ``ws.automl``'s keywords: those of
+    ``ws.train(problem_type="forecasting")`` (see :func:`forecast_spec_of`, which refuses the
+    ones a forecaster does not take) and :data:`SEARCH_OPTIONS`."""
     options = dict(options)
     if "algorithms" in options:
         options["candidates"] = options.pop("algorithms")
-    known = (*SPEC_OPTIONS, *SEARCH_OPTIONS, "id", "problem_type")
-    unknown = [k for k in options if k not in known]
-    if unknown:
+    search = {k: options.pop(k) for k in SEARCH_OPTIONS if k in options}
+    if "hyperparameters" in options:
         raise ConfigError(
-            f"{', '.join(unknown)}: not options of forecasting AutoML, which scores candidates "
-            f"by rolling-origin backtests. It takes {', '.join(known)}.",
-            code="training.unknown-option",
-            field=unknown[0],
+            "Forecasting AutoML chooses the hyperparameters of its candidates; to fit one "
+            "algorithm with yours, use ws.train(algorithm=..., hyperparameters=...).",
+            code="forecast.bad-option",
+            field="hyperparameters",
         )
-    rest = {k: v for k, v in options.items() if k in SEARCH_OPTIONS and v is not None}
-    given = {k: options[k] for k in SPEC_OPTIONS if options.get(k) is not None}
-    missing = [k for k, v in (("target", target), ("timestamp", given.get("timestamp"))) if not v]
-    if missing:
-        raise ConfigError(
-            f"Forecasting needs {' and '.join(missing)}: the column to forecast (target=, "
-            "--target) and the column of times (timestamp=, --timestamp).",
-            code="forecast.missing-option",
-            field=missing[0],
-        )
-    ids = options.get("id")
-    given["id_columns"] = [ids] if isinstance(ids, str) else list(ids or [])
-    return ForecastSpec(target=target, **given), rest
+    spec, rest = forecast_spec_of({"target": target, **options})
+    return spec, rest | {k: v for k, v in search.items() if v is not None}
 
 
 def forecast_automl(
@@ -619,6 +590,9 @@ def forecast_automl(
             "candidates": list(candidates) if candidates is not None else None,
         },
     )
+    # The table checked now (a bad timestamp, a duplicate, a gap), not as a failed job.
+    checked = ForecastSpec.from_dict(stored["spec"])
+    prepare_panel(workspace.data.load(dataset, columns=checked.columns), checked)
     job = workspace.jobs.create("forecasting", stored, experiment=experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = executor_for(workspace).run(job, on_log=on_log)

@@ -365,7 +365,10 @@ def timeseries_profile(
         },
         "series_with_gaps": int((per_series["missing_steps"] > 0).sum()),
         "hints": hints,
-        "per_series": per_series.to_dict(orient="records"),
+        # NaN (a strength not measured) as None: the result is JSON-ready.
+        "per_series": per_series.astype(object)
+        .where(per_series.notna(), None)
+        .to_dict(orient="records"),
     }
 
 
