@@ -304,6 +304,9 @@ def test_automl_job_registers_a_model_with_its_leaderboard_that_serves(ws, tmp_p
     assert {r["state"] for r in board} == {"complete"}
     assert version.details["leaderboard"]["rows"] == board
     assert summary["metrics"]["backtest"]["mase"] == board[0]["metrics"]["mase"]
+    report = ws.report(job.id)
+    assert report.sections[:2] == ["Summary", "Leaderboard"]
+    assert "AutoML (60 s): seasonal_naive" in report.path.read_text()
     model = ws.models.load(version.ref)
     forecast = model.forecast(["s1"])
     assert len(forecast) == 7 and {"mean", "q0.1", "q0.9"} <= set(forecast.columns)

@@ -508,6 +508,7 @@ def run_forecast_automl(workspace: Context, context: JobContext, stored: dict) -
         details={"leaderboard": summary},
         extra={
             "leaderboard": summary,
+            "algorithm": found.algorithm,
             "fit_seconds": round(fit_seconds, 3),
             "total_seconds": round(time.time() - (deadline - time_limit), 3),
             "time_limit": time_limit,
