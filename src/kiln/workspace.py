@@ -152,6 +152,11 @@ class Workspace(Context):
         ``problem_type="forecasting"`` it searches forecasters instead (``timestamp=``,
         ``id=``, ``horizon=`` and the other forecasting options); see
         :func:`kiln.forecasting.forecast_automl` and docs/forecasting.md."""
+        if options.get("problem") and options.get("problem_type") is None:
+            problem = self.problems.get(options["problem"])
+            if problem.problem_type == "forecasting":  # the problem says what it is
+                options = {**options, "problem_type": "forecasting"}
+                target = target or problem.target
         if options.get("problem_type") == "forecasting":
             from kiln.forecasting import forecast_automl, forecast_spec_from_options
 

@@ -275,6 +275,11 @@ def test_bad_options_are_refused_before_any_job(ws):
     with pytest.raises(ConfigError, match="timestamp") as error:
         ws.automl("sales", time_limit=10, target="sales", problem_type="forecasting", horizon=7)
     assert error.value.code == "forecast.missing-option"
+    # A forecasting problem routes ws.automl to forecasting AutoML (whose time limit is refused).
+    ws.problems.create("demand", {"target": "sales", "problem_type": "forecasting"})
+    with pytest.raises(ConfigError) as error:
+        ws.automl("sales", time_limit=5, problem="demand", timestamp="date")
+    assert error.value.code == "forecast.bad-time-limit"
     with pytest.raises(ConfigError, match="test_size") as error:
         ws.automl("sales", time_limit=10, target="sales", problem_type="forecasting",
                   timestamp="date", test_size=0.2)  # fmt: skip
