@@ -73,11 +73,12 @@ __all__ = [
 # The shortest time limit forecast_automl takes, as tabular AutoML's.
 MIN_TIME_LIMIT = 10.0
 # The time kept after the search for the ensemble, the final refit on all the data and the
-# registration: this share of the time limit, or the best candidate's refit (its seconds per
-# backtest window, times REFIT_MARGIN: the refit sees more data and forecasts once more) if
-# longer.
+# registration: this share of the time limit, or the refit of an ensemble of the best
+# ENSEMBLE_TOP candidates so far (their seconds per backtest window, summed, times
+# REFIT_MARGIN: the refit sees more data and forecasts once more) if longer.
 FINAL_SHARE = 0.15
-REFIT_MARGIN = 1.25
+REFIT_MARGIN = 1.5
+ENSEMBLE_TOP = 3
 # DeepAR runs only when this share of the time limit is left, and gets half of what is left.
 DEEPAR_MIN_SHARE = 0.4
 DEEPAR_SHARE_OF_LEFT = 0.5
@@ -87,11 +88,12 @@ DEEPAR_SHARE_OF_LEFT = 0.5
 COST_OVER_ETS = {"arima": 20.0, "theta": 0.3}
 # The series a candidate not measured yet is timed on, for its cost on all of them.
 PROBE_SERIES = 10
-# LightGBM settings tried after its defaults while time remains (fewer, larger leaves and a
-# slower rate; more, smaller leaves).
+# LightGBM settings tried after its defaults (300 trees of 31 leaves, rate 0.05) while time
+# remains: smaller trees and a faster rate; larger trees and fewer of them. Neither costs more
+# than the defaults (trees × leaves), whose measured time estimates theirs.
 LIGHTGBM_VARIANTS = (
-    {"num_leaves": 63, "learning_rate": 0.03, "n_estimators": 500},
     {"num_leaves": 15, "learning_rate": 0.1, "n_estimators": 200},
+    {"num_leaves": 63, "learning_rate": 0.1, "n_estimators": 150},
 )
 
 # A leaderboard row's states.
@@ -108,6 +110,9 @@ class Candidate:
     hyperparameters: dict = field(default_factory=dict)
     # The reference: run whatever the time, on every window, so the search always has a choice.
     reference: bool = False
+    # Tried only while time remains: never on fewer windows than the candidates before it (it
+    # would narrow every candidate's comparison to its windows).
+    extra: bool = False
 
 
 def plan_candidates(names: list[str] | None = None) -> list[Candidate]:
@@ -123,7 +128,7 @@ def plan_candidates(names: list[str] | None = None) -> list[Candidate]:
         Candidate("deepar", "deepar"),
         Candidate("arima", "arima"),
         *(
-            Candidate(f"lightgbm_{i}", "lightgbm", dict(settings))
+            Candidate(f"lightgbm_{i}", "lightgbm", dict(settings), extra=True)
             for i, settings in enumerate(LIGHTGBM_VARIANTS, start=2)
         ),
     ]
@@ -205,8 +210,8 @@ def search_forecasters(
     the ensemble if its backtest ``metric`` beats the best single candidate's, else that one."""
     windows = spec.backtests
     started = deadline - time_limit
-    reserve = FINAL_SHARE * time_limit  # grows to the best candidate's refit
-    best = float("inf")
+    reserve = FINAL_SHARE * time_limit  # grows to the refit of the best candidates
+    ranked: list[tuple[float, float]] = []  # (score, seconds per window) of the complete ones
     settings = {"horizon": spec.horizon, "quantiles": spec.quantiles}
     settings |= {"season_length": panel.season_length, "seed": seed}
     per_window: dict[str, float] = {}  # algorithm → measured seconds per backtest window
@@ -260,7 +265,8 @@ def search_forecasters(
                 search_deadline = deadline - max(reserve, REFIT_MARGIN * estimate)
                 left = search_deadline - time.time()
                 want = min(windows, int(left // estimate))
-                if want < 1:
+                fewest = min((r["windows"] for r in rows if r.get("state") == COMPLETE), default=1)
+                if want < (fewest if candidate.extra else 1):
                     why = (
                         f"estimated {estimate:.1f}s per window and {REFIT_MARGIN * estimate:.1f}s "
                         f"for its refit, {deadline - time.time():.1f}s left"
@@ -299,10 +305,9 @@ def search_forecasters(
         forecasts[candidate.label] = frame
         row["state"] = COMPLETE
         value = result.metrics.get(metric)
-        if _sortable(value) < best:
-            best = _sortable(value)
-            refit = REFIT_MARGIN * per_window[candidate.algorithm]
-            reserve = max(FINAL_SHARE * time_limit, refit)
+        ranked = sorted([*ranked, (_sortable(value), result.seconds / result.windows)])
+        refit = REFIT_MARGIN * sum(cost for _, cost in ranked[:ENSEMBLE_TOP])
+        reserve = max(FINAL_SHARE * time_limit, 1.1 * refit)  # and a tenth for the selection
         log(f"Candidate {candidate.label}: {metric}={value} in {result.seconds:.1f}s.")
     return _choose(rows, forecasts, spec, metric, windows, log, time_left=deadline - time.time())
 
@@ -317,16 +322,17 @@ def _estimate(
 ) -> float | None:
     """Seconds one backtest window of ``algorithm`` is expected to take on the whole panel:
     measured on an earlier candidate of the same algorithm; else ARIMA's and Theta's from
-    ETS's (:data:`COST_OVER_ETS`); else timed on one window of a sample of
-    :data:`PROBE_SERIES` series and scaled to all of them (a model's cost grows with the
-    number of series). None when the panel is no bigger than the sample: the backtest itself
-    is as cheap as a probe."""
+    ETS's (:data:`COST_OVER_ETS`); else, for a local model (fitted per series, so its cost
+    grows with their number), timed on one window of a sample of :data:`PROBE_SERIES` series
+    and scaled to all of them. None for a global model not measured yet (a sample does not
+    tell its cost: its fit has a fixed part) and when the panel is no bigger than the sample
+    (the backtest itself is as cheap as a probe)."""
     if algorithm in per_window:
         return per_window[algorithm]
     if algorithm in COST_OVER_ETS and "ets" in per_window:
         return COST_OVER_ETS[algorithm] * per_window["ets"]
     ids = panel.ids()
-    if len(ids) <= PROBE_SERIES:
+    if len(ids) <= PROBE_SERIES or forecaster_class(algorithm).is_global:
         return None
     sample = np.random.default_rng(seed).choice(len(ids), PROBE_SERIES, replace=False)
     started = time.perf_counter()
