@@ -31,6 +31,7 @@ from kiln.serving._access import AccessLog
 from kiln.serving._async import AsyncWorkers, async_exposition, async_router
 from kiln.serving._auth import Auth, KeyRing
 from kiln.serving._cache import (
+    UNLOADED,
     EndpointCache,
     EndpointUnavailable,
     LoadedEndpoint,
@@ -41,6 +42,7 @@ from kiln.serving._capture import CaptureWriter
 from kiln.serving._compiled import count_fallback, fallback_counter, score_compiled
 from kiln.serving._explain import explain_predictions
 from kiln.serving._features import FeatureEnricher, features_router
+from kiln.serving._forecast import forecast_refusal, score_forecast
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._human_review import ReviewQueue
 from kiln.serving._metrics import ServingMetrics
@@ -405,7 +407,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         loaded = await endpoint(name)
         if multimodels.serves(loaded):
             return multimodels.describe(loaded)
-        return {
+        described = {
             "name": loaded.name,
             "model": loaded.model_ref,
             "revision": loaded.revision,
@@ -414,6 +416,11 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "input_schema": loaded.schema.json_schema(),
             **serverless.state(loaded),
         }
+        if getattr(loaded.schema, "forecasting", False):  # docs/forecasting.md
+            model = loaded.model
+            count = len(model.series()) if model is not UNLOADED else None
+            described["forecasting"] = loaded.schema.describe(count)
+        return described
 
     @app.post(
         "/endpoints/{name}/invocations",
@@ -480,6 +487,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         if as_json and loaded.config.get("features"):  # docs/features.md
             section, inputs = loaded.config["features"], variant.loaded.schema.allowed
             body = await off_loop(enricher.enrich, section, body, inputs)
+        if explain and getattr(variant.loaded.schema, "forecasting", False):
+            raise forecast_refusal("explain")
         inference_id = uuid.uuid4().hex
         timing: dict[str, float] = {}
         try:
@@ -627,6 +636,8 @@ def _timed(loaded: LoadedModel, body: bytes, as_json: bool, timing: dict) -> tup
     """Score in a worker thread, timing the model's part of the request into ``timing``."""
     started = time.perf_counter()
     try:
+        if getattr(loaded.schema, "forecasting", False):  # no row pipeline: docs/forecasting.md
+            return score_forecast(loaded.model, body, as_json)
         return score_json(loaded, body) if as_json else score_csv(loaded, body)
     finally:
         timing["seconds"] = time.perf_counter() - started
