@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import os
 import random
@@ -598,6 +599,32 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         records = [label.model_dump() for label in labels]
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
+    @app.post(
+        "/endpoints/{name}/actuals",
+        summary="Upload actual values of a forecasting endpoint's series",
+        responses={s: _ERRORS[s] for s in (400, 404, 408, 413, 422)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+                "description": "Rows of the model's id columns, timestamp and target.",
+            }
+        },
+    )
+    async def upload_actuals(name: str, request: Request) -> dict:
+        """Store the actual values of a forecasting endpoint's series, which forecast-quality
+        monitors compare the captured forecasts with (docs/forecasting.md). Answers the counts."""
+        from kiln.monitoring import MonitoringService
+
+        body = await _read_body(request, max_bytes, body_timeout)
+        media_type = request.headers.get("content-type", "application/json").split(";")[0]
+        rows = actual_rows(body, media_type.strip().lower() in _CSV_TYPES)
+        service = MonitoringService(workspace)
+        return await anyio.to_thread.run_sync(service.upload_actuals, name, rows)
+
     app.include_router(async_router(workspace, _ERRORS))
     app.include_router(
         features_router(workspace, _ERRORS, lambda r: _read_body(r, max_bytes, body_timeout))
@@ -689,6 +716,32 @@ def _predict(loaded: LoadedModel, frame) -> list:
             f"The model could not score these rows: {cut(str(exc), 300)}",
             code="request.prediction-failed",
         ) from None
+
+
+def actual_rows(body: bytes, as_csv: bool):
+    """The rows of an actuals upload: a JSON list of row objects, or CSV with a header."""
+    if as_csv:
+        import pandas as pd
+
+        try:
+            return pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""])
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise RequestError(
+                f"The CSV body cannot be read: {cut(str(exc), 200)}.", code="request.bad-body"
+            ) from None
+    try:
+        rows = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(
+            f"The body is not valid JSON: {exc}.", code="request.malformed-json"
+        ) from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise RequestError(
+            "Actuals are a JSON list of row objects (the model's id columns, timestamp and "
+            "target), or CSV rows with a header.",
+            code="request.bad-body",
+        )
+    return rows
 
 
 def choose_variant(loaded: LoadedEndpoint, headers) -> LoadedVariant:
