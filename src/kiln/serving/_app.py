@@ -619,6 +619,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         monitors compare the captured forecasts with (docs/forecasting.md). Answers the counts."""
         from kiln.monitoring import MonitoringService
 
+        await anyio.to_thread.run_sync(workspace.endpoints.get, name)  # unknown: 404 first
         body = await _read_body(request, max_bytes, body_timeout)
         media_type = request.headers.get("content-type", "application/json").split(";")[0]
         rows = actual_rows(body, media_type.strip().lower() in _CSV_TYPES)
