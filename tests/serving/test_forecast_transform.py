@@ -67,3 +67,10 @@ def test_the_cli_transforms_every_series(forecasting, tmp_path, run_cli):
     )
     assert "forecast rows of 3 series" in result.stdout
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(SERIES) * HORIZON
+
+
+def test_a_model_that_scores_rows_still_needs_an_input(trained, tmp_path):
+    workspace, result = trained
+    with pytest.raises(ConfigError) as error:
+        workspace.transform(result.model.ref, output=tmp_path / "o.csv")
+    assert error.value.code == "transform.no-input"
