@@ -3,6 +3,7 @@ covariates, errors (never a 500), the endpoint's description, capture, metrics a
 
 from __future__ import annotations
 
+import orjson
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -203,3 +204,20 @@ def test_two_forecasters_as_live_variants_answer_by_weight_or_header(served):
     )
     response = forecast(client, {"series": ["s1"]}, "split", headers={"x-kiln-target-variant": "b"})
     assert response.status_code == 200 and response.json()["model"] == sales
+
+
+def test_asynchronous_forecasts_match_the_real_time_ones(served):
+    _, client, _, _ = served
+    body = {"series": ["s1", "s2"], "horizon": 2}
+    accepted = client.post("/endpoints/fc/async-invocations", json=body)
+    assert accepted.status_code == 202, accepted.text
+    inference_id = accepted.json()["id"]
+
+    def finished():
+        status = client.get(f"/async-invocations/{inference_id}").json()
+        return status if status["status"] in ("Completed", "Failed") else None
+
+    status = wait_for(finished, timeout=60, what="the asynchronous forecast")
+    assert status["status"] == "Completed", status
+    lines = client.get(f"/async-invocations/{inference_id}/result").content.splitlines()
+    assert [orjson.loads(line) for line in lines] == forecast(client, body).json()["predictions"]

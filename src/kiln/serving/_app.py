@@ -118,6 +118,21 @@ class TopicPrediction(BaseModel):
     topics: list[float] = Field(description="The row's weight on each topic.")
 
 
+class ForecastStep(BaseModel):
+    timestamp: str = Field(description="The step's time (ISO 8601).")
+    step: int = Field(description="Steps ahead of the series' last value (1 = the next).")
+    mean: float = Field(description="The point forecast.")
+    quantiles: dict[str, float] = Field(description='Forecast quantiles by level ("0.1": ...).')
+
+
+class SeriesForecast(BaseModel):
+    """A forecasting model's answer for one series (docs/forecasting.md)."""
+
+    series: str = Field(description="The series' key.")
+    id: dict[str, Any] = Field(description="Its id columns' values.")
+    forecast: list[ForecastStep]
+
+
 class InvocationResponse(BaseModel):
     """One prediction per input row, in input order."""
 
@@ -134,6 +149,7 @@ class InvocationResponse(BaseModel):
         | AnomalyPrediction
         | ComponentsPrediction
         | TopicPrediction
+        | SeriesForecast
     ]
     warnings: list[str] = Field(
         default_factory=list,
@@ -451,7 +467,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                     "text/csv": {"schema": {"type": "string"}},
                 },
                 "description": "Rows as JSON records or CSV with a header. Each endpoint's record "
-                "schema is at GET /endpoints/{name} (input_schema).",
+                "schema is at GET /endpoints/{name} (input_schema). A forecasting endpoint takes "
+                'one object, {"series", "history", "covariates", "horizon"} (each optional).',
             }
         },
     )

@@ -198,7 +198,7 @@ class AsyncWorkers:
     def _score(self, invocation: AsyncInvocation) -> tuple[int | None, str | None]:
         # The real-time scoring functions, with the model the cache holds (compiled forms too).
         from kiln.serving._app import choose_variant, score_csv, score_json
-        from kiln.serving._forecast import score_forecast
+        from kiln.serving._forecast import score_forecast_batch
 
         loaded = self.cache.lookup(invocation.endpoint)
         if loaded.cold:  # a serverless endpoint unloaded while idle: this worker warms it
@@ -220,8 +220,8 @@ class AsyncWorkers:
                     if time.monotonic() > deadline:
                         raise _timeout_error(invocation, rows)
                     if getattr(variant.loaded.schema, "forecasting", False):
-                        # CSV chunks of ids and history rows (docs/forecasting.md)
-                        predictions, _ = score_forecast(variant.loaded.model, body, as_json)
+                        # forecast request objects, or CSV request rows (docs/forecasting.md)
+                        predictions = score_forecast_batch(variant.loaded.model, body, as_json)
                     else:
                         score = score_json if as_json else score_csv
                         predictions, _warnings = score(variant.loaded, body)

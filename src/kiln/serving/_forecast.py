@@ -23,6 +23,7 @@ __all__ = [
     "is_forecasting",
     "request_schema",
     "score_forecast",
+    "score_forecast_batch",
 ]
 
 
@@ -143,6 +144,19 @@ def score_forecast(model, body: bytes, as_json: bool) -> tuple[list, list[str]]:
             f"The model could not forecast this request: {cut(str(exc), 300)}",
             code="request.prediction-failed",
         ) from None
+
+
+def score_forecast_batch(model, body: bytes, as_json: bool) -> list:
+    """An asynchronous invocation's chunk: JSON holds a list of forecast request objects (the
+    input was one object, a list of them or JSON lines of them), each answered in turn; CSV is
+    a table of request rows, as a real-time CSV body."""
+    if not as_json:
+        return score_forecast(model, body, as_json)[0]
+    requests = orjson.loads(body)
+    out = []
+    for request in requests if isinstance(requests, list) else [requests]:
+        out += score_forecast(model, orjson.dumps(request), True)[0]
+    return out
 
 
 def _csv_frame(body: bytes):
