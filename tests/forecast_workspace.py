@@ -4,6 +4,7 @@ with a known-in-advance covariate ``price``, its future rows in the data)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,26 @@ def history_rows(seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def forecast_workspace(home: Path):
-    """``(workspace, sales_ref, promo_ref)``: both models trained (seasonal naive) and approved."""
+_TEMPLATE: dict[str, tuple[Path, str, str]] = {}
+
+
+def forecast_workspace(tmp_path_factory) -> tuple:
+    """``(workspace, sales_ref, promo_ref)``, a private copy: both models trained (seasonal
+    naive) and approved once per test process, then the folder copied for each caller."""
+    import kiln
+
+    if "home" not in _TEMPLATE:
+        home = tmp_path_factory.mktemp("forecast-template") / "ws"
+        workspace, sales, promo = _build(home)
+        workspace.close()
+        _TEMPLATE["home"] = (home, sales, promo)
+    home, sales, promo = _TEMPLATE["home"]
+    copy = tmp_path_factory.mktemp("forecast") / "ws"
+    shutil.copytree(home, copy)
+    return kiln.Workspace(copy), sales, promo
+
+
+def _build(home: Path) -> tuple:
     import kiln
     from kiln.forecasting import ForecastSpec, train_forecaster
 

@@ -20,7 +20,7 @@ from kiln.store import now
 def monitored(tmp_path_factory):
     """'fc' serves ``sales`` and captured one forecast of s0 (2 steps) and one of s1 (1 step);
     actuals arrived for both of s0's steps and for a day nobody forecast."""
-    workspace, sales, _ = forecast_workspace(tmp_path_factory.mktemp("fcm") / "ws")
+    workspace, sales, _ = forecast_workspace(tmp_path_factory)
     workspace.endpoints.deploy(sales, endpoint="fc")
     workspace.endpoints.set_capture("fc", 100)
     with TestClient(create_app(workspace), base_url="http://localhost") as client:

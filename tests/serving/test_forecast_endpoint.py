@@ -18,7 +18,7 @@ from kiln.serving import create_app
 def served(tmp_path_factory):
     """``sales`` served by 'fc' (capturing everything, ``promo`` as its shadow), ``promo`` by
     'promo', both in one server."""
-    workspace, sales, promo = forecast_workspace(tmp_path_factory.mktemp("fc") / "ws")
+    workspace, sales, promo = forecast_workspace(tmp_path_factory)
     workspace.endpoints.deploy(sales, endpoint="fc")
     workspace.endpoints.deploy(promo, endpoint="fc", shadow=True, variant="candidate")
     workspace.endpoints.set_capture("fc", 100)

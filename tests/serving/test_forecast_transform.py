@@ -12,7 +12,7 @@ from kiln.errors import ConfigError, DataError
 
 @pytest.fixture(scope="module")
 def forecasting(tmp_path_factory):
-    workspace, sales, promo = forecast_workspace(tmp_path_factory.mktemp("fct") / "ws")
+    workspace, sales, promo = forecast_workspace(tmp_path_factory)
     yield workspace, sales, promo
     workspace.close()
 
