@@ -136,18 +136,31 @@ def test_bad_actuals_are_refused_and_nothing_is_stored(monitored, rows, code, fi
     assert workspace.artifacts.list_named("actuals/fc") == before
 
 
-def test_a_forecast_quality_monitor_raises_violations_past_its_thresholds(monitored):
+def test_a_forecast_quality_monitor_raises_violations_and_alarms(monitored, run_cli):
     workspace, _, _ = monitored
     default = workspace.monitoring.create("fc-default", endpoint="fc", type="forecast-quality")
     assert default.config["thresholds"] == {"mase": 1.2, "coverage": 0.7}
-    strict = workspace.monitoring.create(
+    run_cli(
+        "monitor",
+        "create",
         "fc-strict",
-        endpoint="fc",
-        type="forecast-quality",
-        window="1d",
-        thresholds={"mase": 0.001, "coverage": 1.0},
+        "--endpoint",
+        "fc",
+        "--type",
+        "forecast-quality",
+        "--window",
+        "1d",
+        "--threshold",
+        "mase=0.001",
+        "--threshold",
+        "coverage=1",
+        home=workspace.home,
+        check=True,
     )
-    run = workspace.monitoring.run(strict.name, at=now() + timedelta(minutes=1))
+    alarm = workspace.monitoring.alarms.create(
+        "fc-mase", on="monitor:fc-strict", when="mase > 0.001"
+    )
+    run = workspace.monitoring.run("fc-strict", at=now() + timedelta(minutes=1))
     assert run.status == "Completed", run.failure_reason
     quality = workspace.monitoring.forecast_quality("fc")
     assert run.metrics["mase"] == pytest.approx(quality["metrics"]["mase"], rel=1e-6)
@@ -155,6 +168,7 @@ def test_a_forecast_quality_monitor_raises_violations_past_its_thresholds(monito
     assert {v["column"] for v in run.violations} >= {"mase"}
     assert all(v["check"] == "forecast_quality_check" for v in run.violations)
     assert "Forecast quality" in workspace.monitoring.report(run.id).read_text()
+    assert workspace.monitoring.alarms.get(alarm.name).state == "ALARM"
 
 
 def test_monitors_of_the_wrong_kind_are_refused(monitored, trained):
