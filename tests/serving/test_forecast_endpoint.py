@@ -17,12 +17,14 @@ from kiln.serving import create_app
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """``sales`` served by 'fc' (capturing everything, ``promo`` as its shadow), ``promo`` by
-    'promo', both in one server."""
+    'promo', both by the multi-model endpoint 'many', ``sales`` by the serverless 'idle'."""
     workspace, sales, promo = forecast_workspace(tmp_path_factory)
     workspace.endpoints.deploy(sales, endpoint="fc")
     workspace.endpoints.deploy(promo, endpoint="fc", shadow=True, variant="candidate")
     workspace.endpoints.set_capture("fc", 100)
     workspace.endpoints.deploy(promo, endpoint="promo")
+    workspace.endpoints.deploy(endpoint="many", multi_model=True, groups=["sales", "promo"])
+    workspace.endpoints.deploy(sales, endpoint="idle", serverless=True)
     with TestClient(create_app(workspace), base_url="http://localhost") as client:
         yield workspace, client, sales, promo
     workspace.close()
@@ -221,3 +223,15 @@ def test_asynchronous_forecasts_match_the_real_time_ones(served):
     assert status["status"] == "Completed", status
     lines = client.get(f"/async-invocations/{inference_id}/result").content.splitlines()
     assert [orjson.loads(line) for line in lines] == forecast(client, body).json()["predictions"]
+
+
+def test_multi_model_and_serverless_endpoints_forecast(served):
+    _, client, sales, promo = served
+    body = {"series": ["s0"], "horizon": 1}
+    named = client.post(f"/endpoints/many/models/{promo.replace(':', '/')}/invocations", json=body)
+    assert named.status_code == 200, named.text
+    assert named.json()["model"] == promo
+    assert "series_count" not in client.get("/endpoints/idle").json()["forecasting"]  # cold
+    warmed = forecast(client, body, "idle")
+    assert warmed.status_code == 200 and warmed.json()["model"] == sales
+    assert client.get("/endpoints/idle").json()["forecasting"]["series_count"] == 3
