@@ -93,6 +93,8 @@ def test_forecast_quality_equals_the_hand_computed_metrics(monitored):
     for name, value in expected.items():
         assert quality["metrics"][name] == pytest.approx(value, rel=1e-5), name
     assert [row["step"] for row in quality["by_step"]] == [1, 2]
+    assert quality["by_variant"]["primary"]["matched"] == 2
+    assert quality["by_variant"]["primary"]["mase"] == quality["metrics"]["mase"]
     step_two = quality["by_step"][1]
     assert step_two["smape"] == pytest.approx(
         2 * abs(70 - forecast[1]["mean"]) / (70 + abs(forecast[1]["mean"])), rel=1e-5

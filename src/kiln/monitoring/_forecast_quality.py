@@ -203,9 +203,11 @@ def _naive(values) -> pd.Series:
 # -- scoring --------------------------------------------------------------------------------------
 def score_captured(ctx: Context, forecasts: pd.DataFrame, actuals: pd.DataFrame) -> dict:
     """Forecast steps joined with their actuals, scored: ``forecasts`` (captured steps),
-    ``matched`` (those with an actual), ``metrics``, ``by_step`` and ``per_series``."""
+    ``matched`` (those with an actual), ``metrics``, ``by_variant``, ``by_step`` and
+    ``per_series``."""
     if forecasts.empty:
-        return {"forecasts": 0, "matched": 0, "metrics": {}, "by_step": [], "per_series": []}
+        empty = {"metrics": {}, "by_variant": {}, "by_step": [], "per_series": []}
+        return {"forecasts": 0, "matched": 0} | empty
     joined = forecasts.merge(actuals, on=["series", "timestamp"], how="inner")
     quantiles = sorted(
         float(c[1:])
@@ -214,11 +216,16 @@ def score_captured(ctx: Context, forecasts: pd.DataFrame, actuals: pd.DataFrame)
     )
     out: dict[str, Any] = {"forecasts": int(len(forecasts)), "matched": int(len(joined))}
     if joined.empty or not quantiles:
-        return out | {"metrics": {}, "by_step": [], "per_series": []}
+        return out | {"metrics": {}, "by_variant": {}, "by_step": [], "per_series": []}
     joined["scale"] = _scales(ctx, joined)
     metrics, per_series, by_step = score_forecasts(joined, quantiles)
+    by_variant = {  # A/B tests between forecasters: each live variant on its own traffic
+        str(variant): {"matched": int(len(rows)), **score_forecasts(rows, quantiles)[0]}
+        for variant, rows in joined.groupby("variant", sort=True)
+    }
     return out | {
         "metrics": metrics,
+        "by_variant": by_variant,
         "by_step": _records(by_step),
         "per_series": _records(per_series.sort_values("mase", ascending=False, na_position="last")),
     }
@@ -337,6 +344,7 @@ def check_forecast_quality(ctx: Context, monitor, forecasts: pd.DataFrame) -> tu
                 **counts,
                 "metrics": scored["metrics"],
                 "thresholds": thresholds,
+                "by_variant": scored["by_variant"],
                 "by_step": scored["by_step"],
                 "worst_series": scored["per_series"][:10],
             }
