@@ -10,7 +10,6 @@ pipeline, the compiled recipe or the compiled model that other problem types sco
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import orjson
 
@@ -50,14 +49,6 @@ class ForecastSchema:
         self.columns = [c["name"] for c in self.inputs]
         # Feature enrichment (docs/features.md) may add these to a request's rows.
         self.allowed = set(self.columns)
-
-    def parse_json(self, body: bytes) -> Any:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError(
-                f"The body is not valid JSON: {exc}.", code="request.malformed-json"
-            ) from None
 
     def describe(self, series_count: int | None = None) -> dict:
         """The forecasting part of ``GET /endpoints/{name}``."""
