@@ -61,7 +61,8 @@ class Workspace(Context):
 
         Profiling the same version for the same target again returns the stored profile;
         ``refresh=True`` recomputes it. Options: ``sample_rows``, ``seed``, ``model``,
-        ``progress``. See docs/profiling.md.
+        ``progress``, and ``timeseries={"id": [...], "timestamp": "date", "target": "sales"}``
+        to profile the series of a long table. See docs/profiling.md and docs/forecasting.md.
         """
         from kiln.profile import profile_version
 
@@ -89,9 +90,32 @@ class Workspace(Context):
         :func:`kiln.training.train`. ``algorithm`` is a built-in's name or a custom estimator's
         import path (``pkg.module:Class``). With ``script`` instead, a training script runs on
         ``data`` (one data set or a list; options ``target``, ``name``, ``params``, ``on_log``);
-        see :func:`kiln.training.train_script` and docs/custom-code.md."""
+        see :func:`kiln.training.train_script` and docs/custom-code.md.
+
+        ``problem_type="forecasting"`` trains a forecaster instead (``timestamp=``, ``id=``,
+        ``horizon=``, ``quantiles=``, ``backtests=``, ...; ``algorithm`` defaults to
+        ``kiln.forecasting.DEFAULT_ALGORITHM``); see :func:`kiln.forecasting.train_forecasting`
+        and docs/forecasting.md."""
+        from kiln.forecasting import check_not_forecasting, train_forecasting
+        from kiln.problems import FORECASTING
         from kiln.training import train, train_script
 
+        given = options.get("options")
+        if options.get("problem") and options.get("problem_type") is None and given is None:
+            problem = self.problems.get(options["problem"])
+            if problem.problem_type == FORECASTING:  # the problem says what it is
+                options = {"problem_type": FORECASTING, "target": problem.target, **options}
+        if options.get("problem_type") == FORECASTING or (
+            given is not None and getattr(given, "problem_type", None) == FORECASTING
+        ):
+            if script is not None:
+                raise ConfigError(
+                    "A forecaster is trained with algorithm=, not a training script.",
+                    code="forecast.bad-option",
+                    field="script",
+                )
+            return train_forecasting(self, data, algorithm=algorithm, **options)
+        check_not_forecasting(options)
         if (algorithm is None) == (script is None):
             raise ConfigError(
                 "Give algorithm= (a built-in or 'pkg.module:Class') or script= (a training "

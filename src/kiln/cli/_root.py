@@ -136,7 +136,9 @@ def train(
     hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter key=value (repeatable)."),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
     problem_type: str = typer.Option(
-        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+        None,
+        "--problem-type",
+        help="binary, multiclass, regression (default: inferred) or forecasting.",
     ),
     ratios: str = typer.Option("0.7,0.1,0.2", "--ratios", help="train,validation,test shares."),
     time_column: str = typer.Option(
@@ -160,12 +162,90 @@ def train(
         None, "--recipe", help="Feature-engineering recipe (YAML) instead of the default one."
     ),
     problem: str = ProblemOption,
+    series_id: list[str] = typer.Option(
+        None, "--id", help="Forecasting: the series id column(s) (repeatable, or a,b)."
+    ),
+    timestamp: str = typer.Option(None, "--timestamp", help="Forecasting: the time column."),
+    horizon: int = typer.Option(None, "--horizon", help="Forecasting: steps to forecast."),
+    frequency: str = typer.Option(
+        None, "--frequency", help="Forecasting: D, W, MS, h, ... (default: inferred)."
+    ),
+    quantiles: str = typer.Option(
+        None, "--quantiles", help="Forecasting: quantiles, e.g. 0.1,0.5,0.9 (the default)."
+    ),
+    covariates: str = typer.Option(
+        None, "--covariates", help="Forecasting: known-in-advance covariate columns (a,b)."
+    ),
+    static: str = typer.Option(
+        None, "--static", help="Forecasting: static attribute columns, one value per series."
+    ),
+    fill: str = typer.Option(
+        None,
+        "--fill",
+        help="Forecasting: fill gaps by none (refuse; the default), zero, ffill or interpolate.",
+    ),  # fmt: skip
+    season_length: int = typer.Option(
+        None, "--season-length", help="Forecasting: steps per season (default: by frequency)."
+    ),
+    backtests: int = typer.Option(
+        None, "--backtests", help="Forecasting: rolling-origin backtest windows (default 3)."
+    ),
+    short_series: str = typer.Option(
+        None, "--short-series", help="Forecasting: baseline (the default) or drop."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Train a model as a job, evaluate it and register it."""
+    """Train a model (or, with --problem-type forecasting, a forecaster) as a job, evaluate it
+    and register it."""
     from kiln.training import TrainingOptions
 
     ws = workspace(ctx)
+    forecasting = {
+        "id": _names(series_id),
+        "timestamp": timestamp,
+        "horizon": horizon,
+        "frequency": frequency,
+        "quantiles": _numbers(quantiles, option="--quantiles"),
+        "covariates": _names(covariates and [covariates]),
+        "static": _names(static and [static]),
+        "fill": fill,
+        "season_length": season_length,
+        "backtests": backtests,
+        "short_series": short_series,
+    }
+    forecasting = {k: v for k, v in forecasting.items() if v is not None}
+    if problem_type == "forecasting":
+        # Options of ordinary training given away from their defaults go on, for the SDK to
+        # refuse by name.
+        given = {
+            "ratios": parse_ratios(ratios) if ratios != "0.7,0.1,0.2" else None,
+            "validation": validation if validation != "holdout" else None,
+            "time_column": time_column,
+            "group_column": group_column,
+            "cost_fp": cost_fp,
+            "cost_fn": cost_fn,
+            "recipe": recipe,
+        }
+        return _train_forecaster(
+            ws,
+            data,
+            algorithm=algorithm,
+            script=script,
+            as_json=as_json,
+            target=target,
+            hyperparameters=_literals(parse_key_values(hp, option="--hp")),
+            name=name,
+            require=require,
+            experiment=experiment,
+            seed=seed,
+            problem=problem,
+            **forecasting,
+            **{k: v for k, v in given.items() if v is not None},
+        )
+    if forecasting:
+        from kiln.forecasting import check_not_forecasting
+
+        check_not_forecasting(forecasting)
     if script is not None or algorithm is None:
         return train_with_script(
             ctx, ws, script, algorithm=algorithm, data=data, target=target, name=name, hp=hp,
@@ -209,6 +289,93 @@ def train(
     console.print(
         f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
         f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
+    )
+    if failed:
+        err_console.print(
+            f"Success criteria not met: {result.model.ref} is Rejected (exit status "
+            f"{CRITERIA_NOT_MET})."
+        )
+        raise typer.Exit(CRITERIA_NOT_MET)
+
+
+def _names(items: list[str] | None) -> list[str] | None:
+    """Column names from repeated and comma-separated options (``--id a --id b``, ``--id a,b``)."""
+    if not items:
+        return None
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
+def _numbers(text: str | None, *, option: str) -> list[float] | None:
+    from kiln.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} takes numbers separated by commas, e.g. 0.1,0.5,0.9. Got {text!r}.",
+            code="cli.bad-option",
+        ) from None
+
+
+def _literals(values: dict[str, str]) -> dict:
+    """``--hp`` values as JSON where they parse (numbers, true, lists), else as text: a
+    forecaster's hyperparameters have no declared types to convert them by."""
+    import json
+
+    out = {}
+    for key, value in values.items():
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _train_forecaster(ws, data: list[str], *, algorithm, script, as_json: bool, **options) -> None:
+    """``kiln train --problem-type forecasting``: the backtest's metrics and the model."""
+    from kiln.forecasting import DEFAULT_ALGORITHM
+
+    if len(data) != 1:
+        raise typer.BadParameter("A forecaster trains on one --data.")
+    options = {k: v for k, v in options.items() if v not in (None, {}, [])}
+    if script is not None:
+        options["script"] = script  # for ws.train to refuse with its reason
+    title = f"Forecasting with {algorithm or DEFAULT_ALGORITHM} on {data[0]}"
+    with job_progress(title, quiet=as_json) as on_log:
+        result = ws.train(
+            data[0], algorithm=algorithm, problem_type="forecasting", on_log=on_log, **options
+        )
+    series = result.job.result.get("series") or {}
+    failed = any(not check["passed"] for check in result.criteria)
+    if as_json:
+        print_json(result.to_dict() | {"series": series})
+        if failed:
+            raise typer.Exit(CRITERIA_NOT_MET)
+        return
+    backtest = result.job.result["backtest"]
+    metrics_table({"backtest": result.metrics["backtest"]}, title=f"Backtest of {result.model.ref}")
+    console.print(
+        f"{backtest['windows']} backtest window(s); {series.get('series')} series, frequency "
+        f"{series.get('frequency')!r}, season {series.get('season_length')} steps."
+    )
+    if series.get("dropped"):
+        err_console.print(
+            f"Warning: dropped {len(series['dropped'])} short series: "
+            f"{', '.join(map(str, series['dropped'][:10]))}."
+        )
+    elif series.get("short"):
+        console.print(
+            f"{len(series['short'])} series shorter than the horizon plus a season, forecast "
+            "by a baseline: "
+            f"{', '.join(map(str, series['short'][:10]))}."
+        )
+    _print_criteria(result.criteria, result.job.result.get("problem"))
+    console.print(
+        f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
+        f"model [bold]{result.model.ref}[/] ({result.model.approval_status}). Report: kiln jobs "
+        f"report {result.job.id}"
     )
     if failed:
         err_console.print(
@@ -335,7 +502,9 @@ def automl(
         None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."
     ),
     problem_type: str = typer.Option(
-        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+        None,
+        "--problem-type",
+        help="binary, multiclass, regression (default: inferred) or forecasting.",
     ),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
     algorithms: str = typer.Option(

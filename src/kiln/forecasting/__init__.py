@@ -18,6 +18,12 @@ from kiln.forecasting._forecaster import (
     register_forecaster,
 )
 from kiln.forecasting._model import ForecastModel
+from kiln.forecasting._options import (
+    FORECAST_OPTIONS,
+    check_not_forecasting,
+    forecast_spec_of,
+    train_forecasting,
+)
 from kiln.forecasting._panel import (
     SHORT_SERIES_RULES,
     ForecastSpec,
@@ -25,6 +31,7 @@ from kiln.forecasting._panel import (
     prepare_panel,
     quantile_column,
 )
+from kiln.forecasting._report import backtest_sections, forecast_report
 from kiln.forecasting._train import (
     DEFAULT_ALGORITHM,
     backtest_frames,
@@ -40,6 +47,7 @@ from kiln.forecasting._train import (
 __all__ = [
     "DEFAULT_ALGORITHM",
     "FORECASTERS",
+    "FORECAST_OPTIONS",
     "SHORT_SERIES_RULES",
     "Backtest",
     "ForecastModel",
@@ -49,6 +57,10 @@ __all__ = [
     "Panel",
     "backtest",
     "backtest_frames",
+    "backtest_sections",
+    "check_not_forecasting",
+    "forecast_report",
+    "forecast_spec_of",
     "forecaster_class",
     "forecaster_names",
     "forecasting_job_spec",
@@ -65,4 +77,5 @@ __all__ = [
     "series_names",
     "store_backtest",
     "train_forecaster",
+    "train_forecasting",
 ]

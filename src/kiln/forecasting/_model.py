@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from kiln.errors import RequestError
+from kiln.errors import DataError, RequestError
 from kiln.forecasting._forecaster import Forecaster
 from kiln.forecasting._panel import (
     SERIES,
@@ -133,7 +133,7 @@ class ForecastModel(TrainedModel):
             frame = self.forecaster.predict(
                 self.panel, self.panel.future(self.spec.horizon, self.future_covariates)
             )
-        except RequestError:
+        except DataError:
             return  # future covariates are missing: each request must send them
         self._cache = frame
 

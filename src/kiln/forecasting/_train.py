@@ -182,7 +182,7 @@ def store_backtest(workspace: Context, result: Backtest) -> dict:
 def backtest_frames(workspace: Context, digests: dict) -> dict[str, pd.DataFrame]:
     """The backtest tables a job stored (see :func:`store_backtest`)."""
     return {
-        part: pd.read_parquet(io.BytesIO(workspace.artifacts.get_bytes(digest)))
+        part: pd.read_parquet(io.BytesIO(workspace.artifacts.read_bytes(digest)))
         for part, digest in digests.items()
     }
 

@@ -7,6 +7,7 @@ shows the summary when a data set is profiled as time series (docs/forecasting.m
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -129,7 +130,7 @@ def infer_frequency(keys: pd.Series, timestamps: pd.Series, column: str) -> str:
     frame = pd.DataFrame({"series": keys.to_numpy(), "ts": timestamps.to_numpy()})
     for _, group in frame.sort_values(["series", "ts"]).groupby("series", sort=False):
         if len(group) >= 3:
-            found = pd.infer_freq(pd.DatetimeIndex(group["ts"]))
+            found = _infer_freq(pd.DatetimeIndex(group["ts"]))
             if found:
                 votes[found] += 1
         if len(votes) and sum(votes.values()) >= 50:
@@ -143,6 +144,14 @@ def infer_frequency(keys: pd.Series, timestamps: pd.Series, column: str) -> str:
             field=column,
         )
     return votes.most_common(1)[0][0]
+
+
+def _infer_freq(index: pd.DatetimeIndex) -> str | None:
+    """pandas' inferred frequency as text (pandas 3 announces an offset object instead)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        found = pd.infer_freq(index)
+    return getattr(found, "freqstr", found)
 
 
 def check_frequency(frequency: str) -> pd.DateOffset:
@@ -189,7 +198,7 @@ def check_grid(keys: pd.Series, timestamps: pd.Series, frequency: str, column: s
 
 def season_length(frequency: str) -> int:
     """The usual season of a frequency: 7 days, 52 weeks, 12 months, 4 quarters, 24 hours."""
-    base = check_frequency(frequency).name.split("-")[0].upper()
+    base = check_frequency(frequency).rule_code.split("-")[0].upper()
     return {
         "D": 7,
         "B": 5,
@@ -356,7 +365,10 @@ def timeseries_profile(
         },
         "series_with_gaps": int((per_series["missing_steps"] > 0).sum()),
         "hints": hints,
-        "per_series": per_series.to_dict(orient="records"),
+        # NaN (a strength not measured) as None: the result is JSON-ready.
+        "per_series": per_series.astype(object)
+        .where(per_series.notna(), None)
+        .to_dict(orient="records"),
     }
 
 
