@@ -275,12 +275,12 @@ class DeepAR(Forecaster):
         pad = window + max(self.lags)
         frame = panel.frame
         ids = panel.ids()
-        code = pd.Categorical(frame[SERIES], categories=ids).codes
-        lengths = np.bincount(code, minlength=len(ids))
+        number = pd.Categorical(frame[SERIES], categories=ids).codes
+        lengths = np.bincount(number, minlength=len(ids))
         # Every series left-padded with zeros (unobserved) and laid end to end, so a batch of
         # windows is one fancy index into flat arrays.
         starts = np.concatenate([[0], np.cumsum(lengths + pad)[:-1]]) + pad
-        at = starts[code] + frame.groupby(SERIES, sort=False).cumcount().to_numpy()
+        at = starts[number] + frame.groupby(SERIES, sort=False).cumcount().to_numpy()
         total = int((lengths + pad).sum())
         y = np.zeros(total, dtype=np.float32)
         observed = np.zeros(total, dtype=np.float32)
@@ -378,37 +378,37 @@ class DeepAR(Forecaster):
         features. Covariates of steps the future does not hold carry on from the nearest."""
         context, width = self.context_length, self.context_length + max(self.lags)
         frame = panel.frame
-        code = pd.Categorical(frame[SERIES], categories=wanted).codes
+        number = pd.Categorical(frame[SERIES], categories=wanted).codes
         back = frame.groupby(SERIES, sort=False).cumcount(ascending=False).to_numpy()
         n, columns = len(wanted), len(self._covariates) + CALENDAR_FEATURES
         y = np.zeros((n, width + steps), dtype=np.float32)
         near = back < width
-        y[code[near], width - 1 - back[near]] = frame[TARGET].to_numpy(dtype=np.float32)[near]
+        y[number[near], width - 1 - back[near]] = frame[TARGET].to_numpy(dtype=np.float32)[near]
         seen = np.zeros((n, context), dtype=np.float32)
         past = np.zeros((n, context, columns), dtype=np.float32)
         near = back < context
-        seen[code[near], context - 1 - back[near]] = 1.0
-        past[code[near], context - 1 - back[near]] = self._time_features(frame[near])
+        seen[number[near], context - 1 - back[near]] = 1.0
+        past[number[near], context - 1 - back[near]] = self._time_features(frame[near])
         last = pd.DatetimeIndex(frame.loc[back == 0, TIMESTAMP].to_numpy())
-        last_code = code[back == 0]
+        last_number = number[back == 0]
         offset = panel.offset
         grid = pd.DataFrame(
             {
-                SERIES: np.repeat(np.asarray(wanted, dtype=object)[last_code], steps),
+                SERIES: np.repeat(np.asarray(wanted, dtype=object)[last_number], steps),
                 STEP: np.tile(np.arange(1, steps + 1), n),
                 TIMESTAMP: np.stack([last + offset * k for k in range(1, steps + 1)], axis=1)
                 .reshape(-1)
                 .astype("datetime64[ns]"),
-                "code": np.repeat(last_code, steps),
+                "number": np.repeat(last_number, steps),
             }
         )
         if self._covariates:
             given = future[[SERIES, STEP, *self._covariates]].drop_duplicates([SERIES, STEP])
             grid = grid.merge(given.astype({SERIES: object}), on=[SERIES, STEP], how="left")
-            filled = grid.groupby("code")[self._covariates]
+            filled = grid.groupby("number")[self._covariates]
             grid[self._covariates] = filled.ffill().fillna(filled.bfill())
         ahead = np.zeros((n, steps, columns), dtype=np.float32)
-        ahead[grid["code"].to_numpy(), grid[STEP].to_numpy() - 1] = self._time_features(grid)
+        ahead[grid["number"].to_numpy(), grid[STEP].to_numpy() - 1] = self._time_features(grid)
         return y, seen, past, ahead
 
     def _sample_paths(self, torch, y, seen, past, ahead, cats, reals, rng) -> np.ndarray:
