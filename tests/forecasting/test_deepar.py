@@ -160,3 +160,15 @@ def test_without_torch_deepar_says_how_to_install_it(monkeypatch):
         get_forecaster("deepar", horizon=HORIZON, quantiles=QUANTILES, season_length=SEASON)
     assert caught.value.code == "forecast.needs-torch"
     assert "pip install 'kiln[deepar]'" in str(caught.value)
+
+
+def test_trained_on_only_short_series_it_forecasts_by_the_naive_baseline(setting):
+    panel, _history, _model = setting
+    short = panel.subset(["s0"]).drop_last(len(panel.values("s0")) - 10)
+    model = get_forecaster(
+        "deepar", horizon=HORIZON, quantiles=QUANTILES, season_length=SEASON, hyperparameters=TINY
+    ).fit(short)
+    assert model.history == []
+    longer = panel.subset(["s0"]).drop_last(HORIZON)
+    forecast = model.predict(longer, longer.future(HORIZON, covariates=panel.frame))
+    assert np.allclose(forecast["mean"], longer.values("s0")[-1])

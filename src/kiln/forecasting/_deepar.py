@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kiln.errors import ConfigError
-from kiln.forecasting._forecaster import Forecaster
+from kiln.forecasting._forecaster import Forecaster, Naive
 from kiln.forecasting._panel import SERIES, STEP, TARGET, TIMESTAMP, Panel, quantile_column
 
 __all__ = ["DISTRIBUTIONS", "DeepAR"]
@@ -172,6 +172,7 @@ class DeepAR(Forecaster):
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def _learn_encodings(self, panel: Panel) -> None:
+        """Learn the covariates' standardisation, the series ids' and static values' indices."""
         self._covariates = list(panel.covariates)
         if self._covariates:
             values = panel.frame[self._covariates].to_numpy(dtype=np.float32)
@@ -262,6 +263,8 @@ class DeepAR(Forecaster):
     # --- training --------------------------------------------------------------------------
 
     def _fit(self, panel: Panel) -> None:
+        if len(panel.frame) == 0:
+            return  # every series is too short: the naive baseline forecasts them all
         torch = _torch()
         torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
@@ -343,6 +346,12 @@ class DeepAR(Forecaster):
     # --- forecasting -----------------------------------------------------------------------
 
     def _predict(self, panel: Panel, future: pd.DataFrame) -> pd.DataFrame:
+        if self._state is None:
+            # Trained on no series (all were too short): what short series get, for all.
+            naive = Naive(
+                horizon=self.horizon, quantiles=self.quantiles, season_length=self.season_length
+            )
+            return naive._predict(panel, future)
         torch = _torch()
         torch.set_num_threads(self.threads)
         self._network()
