@@ -3,6 +3,7 @@ pickles; without PyTorch it says how to install it."""
 
 import pickle
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -172,3 +173,20 @@ def test_trained_on_only_short_series_it_forecasts_by_the_naive_baseline(setting
     longer = panel.subset(["s0"]).drop_last(HORIZON)
     forecast = model.predict(longer, longer.future(HORIZON, covariates=panel.frame))
     assert np.allclose(forecast["mean"], longer.values("s0")[-1])
+
+
+def test_empty_target_values_inside_a_series_are_left_out_of_the_loss(setting):
+    panel, history, _model = setting
+    holes = history.frame.copy()
+    holes.loc[holes.index[5:40:3], "y"] = np.nan
+    patchy = replace(history, frame=holes)
+    model = get_forecaster(
+        "deepar",
+        horizon=HORIZON,
+        quantiles=QUANTILES,
+        season_length=SEASON,
+        hyperparameters={**TINY, "epochs": 1, "batches_per_epoch": 3},
+    ).fit(patchy)
+    assert np.isfinite(model.history).all()
+    forecast = model.predict(patchy, _future(panel, patchy))
+    assert np.isfinite(forecast[["mean", "q0.1", "q0.9"]].to_numpy()).all()

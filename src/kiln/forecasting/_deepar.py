@@ -288,8 +288,10 @@ class DeepAR(Forecaster):
         y = np.zeros(total, dtype=np.float32)
         observed = np.zeros(total, dtype=np.float32)
         features = np.zeros((total, len(self._covariates) + CALENDAR_FEATURES), dtype=np.float32)
-        y[at] = frame[TARGET].to_numpy(dtype=np.float32)
-        observed[at] = 1.0
+        # An empty target inside a series is unobserved: a zero no loss is counted on.
+        values = frame[TARGET].to_numpy(dtype=np.float32)
+        y[at] = np.nan_to_num(values)
+        observed[at] = np.isfinite(values)
         features[at] = self._time_features(frame)
         cats, reals = self._encode_static(panel, ids)
         lag_offsets = np.asarray(self.lags)
@@ -392,11 +394,12 @@ class DeepAR(Forecaster):
         n, columns = len(wanted), len(self._covariates) + CALENDAR_FEATURES
         y = np.zeros((n, width + steps), dtype=np.float32)
         near = back < width
-        y[number[near], width - 1 - back[near]] = frame[TARGET].to_numpy(dtype=np.float32)[near]
+        values = frame[TARGET].to_numpy(dtype=np.float32)
+        y[number[near], width - 1 - back[near]] = np.nan_to_num(values[near])
         seen = np.zeros((n, context), dtype=np.float32)
         past = np.zeros((n, context, columns), dtype=np.float32)
         near = back < context
-        seen[number[near], context - 1 - back[near]] = 1.0
+        seen[number[near], context - 1 - back[near]] = np.isfinite(values[near])
         past[number[near], context - 1 - back[near]] = self._time_features(frame[near])
         last = pd.DatetimeIndex(frame.loc[back == 0, TIMESTAMP].to_numpy())
         last_number = number[back == 0]
