@@ -190,3 +190,24 @@ def test_empty_target_values_inside_a_series_are_left_out_of_the_loss(setting):
     assert np.isfinite(model.history).all()
     forecast = model.predict(patchy, _future(panel, patchy))
     assert np.isfinite(forecast[["mean", "q0.1", "q0.9"]].to_numpy()).all()
+
+
+def test_training_is_deterministic_for_a_seed(setting):
+    panel, history, _model = setting
+    quick = {**TINY, "epochs": 1, "batches_per_epoch": 3}
+    future = _future(panel, history)
+    forecasts = [
+        get_forecaster(
+            "deepar",
+            horizon=HORIZON,
+            quantiles=QUANTILES,
+            season_length=SEASON,
+            seed=seed,
+            hyperparameters=quick,
+        )
+        .fit(history)
+        .predict(history, future)["mean"]
+        for seed in (3, 3, 4)
+    ]
+    assert np.array_equal(forecasts[0], forecasts[1])
+    assert not np.allclose(forecasts[0], forecasts[2])
