@@ -15,8 +15,8 @@ from kiln.forecasting import ForecastSpec, get_forecaster, prepare_panel
 HORIZON, SEASON = 7, 7
 QUANTILES = [0.1, 0.5, 0.9]
 TINY = {
-    "epochs": 8,
-    "batches_per_epoch": 25,
+    "epochs": 6,
+    "batches_per_epoch": 20,
     "batch_size": 32,
     "hidden_size": 16,
     "layers": 1,
