@@ -306,10 +306,10 @@ class DeepAR(Forecaster):
                 # The window's last step: anywhere from the second value to the series' end.
                 ends = rng.integers(np.minimum(2, lengths[which]), lengths[which] + 1)
                 positions = (starts[which] + ends - window)[:, None] + np.arange(window)
-                values = y[positions]
+                window_y = y[positions]
                 seen = observed[positions]
                 context = slice(0, self.context_length)
-                scale = np.abs(values[:, context] * seen[:, context]).sum(axis=1) / np.maximum(
+                scale = np.abs(window_y[:, context] * seen[:, context]).sum(axis=1) / np.maximum(
                     seen[:, context].sum(axis=1), 1
                 )
                 scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
@@ -326,7 +326,7 @@ class DeepAR(Forecaster):
                 )
                 output, _state = self._net["lstm"](inputs)
                 distribution = self._distribution(torch, self._net["head"](output))
-                target = torch.from_numpy(values / scale[:, None])
+                target = torch.from_numpy(window_y / scale[:, None])
                 mask = torch.from_numpy(seen)
                 loss = -(distribution.log_prob(target) * mask).sum() / mask.sum().clamp(min=1)
                 optimiser.zero_grad()
