@@ -177,8 +177,11 @@ class Workspace(Context):
 
         return ClarifyService(self)
 
-    def transform(self, model: str, *, input: str | Path, output: str | Path, **options: Any):
-        """Batch transform a file with a model; see :func:`kiln.serving.transform`."""
+    def transform(
+        self, model: str, *, input: str | Path | None = None, output: str | Path, **options: Any
+    ):
+        """Batch transform a file with a model (a forecasting model: every series when there is
+        no ``input``); see :func:`kiln.serving.transform`."""
         from kiln.serving import transform
 
         return transform(self, model, input=input, output=output, **options)

@@ -930,6 +930,11 @@ def predict(
             rows.append(
                 [i, p["label"], ", ".join(f"{k}={v:.3f}" for k, v in p["probabilities"].items())]
             )
+        elif "forecast" in p:  # a forecasting model: one line per series and step
+            for step in p["forecast"]:
+                quantiles = ", ".join(f"q{k}={v:.3f}" for k, v in step["quantiles"].items())
+                where = f"{p['series']} {step['timestamp']}"
+                rows.append([where, f"{step['mean']:.4f}", quantiles])
         else:
             rows.append([i, f"{p['value']:.4f}", ""])
     table(f"Predictions of {response['model']}", ["row", "prediction", "probabilities"], rows)
@@ -942,7 +947,10 @@ def transform(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="GROUP:VERSION"),
     input: Path = typer.Option(
-        ..., "--input", help="CSV or Parquet file, or a folder or glob of Parquet parts."
+        None,
+        "--input",
+        help="CSV or Parquet file, or a folder or glob of Parquet parts (a forecasting model: "
+        "optional; series ids or history rows, every series when omitted).",
     ),
     output: Path = typer.Option(
         ..., "--output", help="CSV or Parquet file to write (a folder for Parquet parts)."
@@ -972,6 +980,12 @@ def transform(
         )
     if as_json:
         print_json({"job": job.id} | job.result)
+        return
+    if "series" in job.result:  # a forecasting model
+        console.print(
+            f"Wrote {job.result['rows']:,} forecast rows of {job.result['series']:,} series to "
+            f"[bold]{job.result['output']}[/] in {job.result['seconds']:.1f}s (job {job.id})."
+        )
         return
     parts = f" ({job.result['parts']} parts)" if "parts" in job.result else ""
     console.print(

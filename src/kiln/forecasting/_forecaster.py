@@ -246,6 +246,7 @@ FORECASTERS: dict[str, tuple[str, str]] = {
     ),
     "mean": ("kiln.forecasting._forecaster:Mean", "The series' mean."),
     "drift": ("kiln.forecasting._forecaster:Drift", "A line through the first and last values."),
+    "deepar": ("kiln.forecasting._deepar:DeepAR", "A global probabilistic LSTM (PyTorch)."),
 }
 
 
