@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
     from kiln.features import FeatureService
+    from kiln.forecasting import ForecastAutoMLResult
     from kiln.labeling import LabelingService
     from kiln.monitoring import MonitoringService
     from kiln.pipelines import PipelineService
@@ -145,10 +146,26 @@ class Workspace(Context):
 
     def automl(
         self, data: str, *, time_limit: float, target: str | None = None, **options: Any
-    ) -> AutoMLResult:
+    ) -> AutoMLResult | ForecastAutoMLResult:
         """Search algorithms, recipes and hyperparameters within ``time_limit`` seconds, and
-        register the best model or ensemble; see :func:`kiln.automl.automl`."""
+        register the best model or ensemble; see :func:`kiln.automl.automl`. With
+        ``problem_type="forecasting"`` it searches forecasters instead (``timestamp=``,
+        ``id=``, ``horizon=`` and the other forecasting options); see
+        :func:`kiln.forecasting.forecast_automl` and docs/forecasting.md."""
+        if options.get("problem") and options.get("problem_type") is None:
+            problem = self.problems.get(options["problem"])
+            if problem.problem_type == "forecasting":  # the problem says what it is
+                options = {**options, "problem_type": "forecasting"}
+                target = target or problem.target
+        if options.get("problem_type") == "forecasting":
+            from kiln.forecasting import forecast_automl, forecast_spec_from_options
+
+            spec, rest = forecast_spec_from_options(target, options)
+            return forecast_automl(self, data, spec, time_limit=time_limit, **rest)
         from kiln.automl import automl
+        from kiln.forecasting import check_not_forecasting
+
+        check_not_forecasting(options)
 
         return automl(self, data, target=target, time_limit=time_limit, **options)
 
@@ -160,8 +177,11 @@ class Workspace(Context):
 
         return ClarifyService(self)
 
-    def transform(self, model: str, *, input: str | Path, output: str | Path, **options: Any):
-        """Batch transform a file with a model; see :func:`kiln.serving.transform`."""
+    def transform(
+        self, model: str, *, input: str | Path | None = None, output: str | Path, **options: Any
+    ):
+        """Batch transform a file with a model (a forecasting model: every series when there is
+        no ``input``); see :func:`kiln.serving.transform`."""
         from kiln.serving import transform
 
         return transform(self, model, input=input, output=output, **options)

@@ -102,3 +102,34 @@ def test_future_covariates_come_from_the_request_and_are_named_when_missing():
     ]
     answer = model.answer({"series": ["a|1"], "covariates": rows})
     assert len(answer[0]["forecast"]) == 7
+
+
+def history_rows(start, days, store="a"):
+    return [
+        {"store": store, "item": 1, "date": str(d.date()), "sales": 10.0 + k % 7}
+        for k, d in enumerate(pd.date_range(start, periods=days))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"series": [["a|1"]]}, "forecast.bad-series"),
+        ({"series": []}, "forecast.bad-series"),
+        ({"history": history_rows("2024-01-29", 3) * 2}, "timeseries.duplicate-timestamps"),
+        ({"history": history_rows("2024-02-10", 3)}, "timeseries.gaps"),  # held data ends 01-28
+        (
+            {"history": [{"store": "a", "item": 1, "date": "2024-01-29 06:00", "sales": 1.0}]},
+            "timeseries.irregular",
+        ),
+    ],
+)
+def test_bad_series_and_history_are_refused(model, body, code):
+    with pytest.raises(DataError) as caught:
+        model.answer(body)
+    assert caught.value.code == code and caught.value.http_status in (404, 422)
+
+
+def test_history_that_continues_a_held_series_extends_it(model):
+    answer = model.answer({"history": history_rows("2024-01-29", 7), "horizon": 1})
+    assert answer[0]["forecast"][0]["timestamp"] == "2024-02-05T00:00:00"

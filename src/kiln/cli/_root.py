@@ -33,6 +33,20 @@ from kiln.cli._common import (
     workspace,
 )
 from kiln.cli._compile import compile_command as _compile_command
+from kiln.cli._forecasting import (
+    BacktestsOption,
+    CovariatesOption,
+    FillOption,
+    FrequencyOption,
+    HorizonOption,
+    IdOption,
+    QuantilesOption,
+    SeasonLengthOption,
+    ShortSeriesOption,
+    StaticOption,
+    TimestampOption,
+    print_forecast_automl,
+)
 from kiln.cli._lineage import lineage as _lineage_command
 from kiln.cli._script import train_with_script
 
@@ -499,7 +513,7 @@ def automl(
         ..., "--time-limit", help="Seconds for the whole run, search to registered model (>= 10)."
     ),
     metric: str = typer.Option(
-        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."
+        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss, rmse or wql)."
     ),
     problem_type: str = typer.Option(
         None,
@@ -520,15 +534,72 @@ def automl(
     ),
     seed: int = typer.Option(42, "--seed"),
     problem: str = ProblemOption,
+    id_columns: list[str] = IdOption,
+    timestamp: str = TimestampOption,
+    horizon: int = HorizonOption,
+    frequency: str = FrequencyOption,
+    quantiles: str = QuantilesOption,
+    covariates: str = CovariatesOption,
+    static: str = StaticOption,
+    fill: str = FillOption,
+    season_length: int = SeasonLengthOption,
+    backtests: int = BacktestsOption,
+    short_series: str = ShortSeriesOption,
+    require: list[str] = typer.Option(
+        None, "--require", help='Forecasting: success criterion, e.g. "mase<1" (repeatable).'
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """AutoML: search, ensemble and register the best model within a time limit.
 
     Searches algorithms, recipes and hyperparameters, ensembles the best and registers the
-    model."""
+    model. With --problem-type forecasting it searches forecasters scored by backtests (see
+    docs/forecasting.md)."""
     from kiln.automl import automl as run_automl
 
     ws = workspace(ctx)
+    forecasting = {
+        "id": _names(id_columns),
+        "timestamp": timestamp,
+        "horizon": horizon,
+        "frequency": frequency,
+        "quantiles": _numbers(quantiles, option="--quantiles"),
+        "covariates": _names(covariates and [covariates]),
+        "static": _names(static and [static]),
+        "fill": fill,
+        "season_length": season_length,
+        "backtests": backtests,
+        "short_series": short_series,
+    }
+    forecasting = {k: v for k, v in forecasting.items() if v is not None}
+    if problem_type != "forecasting":
+        from kiln.forecasting import check_not_forecasting
+
+        check_not_forecasting(forecasting)
+        if require:
+            raise typer.BadParameter(
+                "--require applies to forecasting AutoML; tabular AutoML checks the criteria of "
+                "its --problem."
+            )
+    if problem_type == "forecasting":
+        with automl_progress(time_limit, quiet=as_json) as on_log:
+            result = ws.automl(
+                data, time_limit=time_limit, target=target, problem_type=problem_type,
+                metric=metric or "wql", name=name, seed=seed, require=require, problem=problem,
+                candidates=[a.strip() for a in algorithms.split(",")] if algorithms else None,
+                on_log=on_log, **forecasting,
+                # given on for the SDK to refuse by name (a forecaster is scored by backtests)
+                **{k: v for k, v in (("test_size", test_size), ("test_data", test_data)) if v},
+            )  # fmt: skip
+        failed = any(not check["passed"] for check in result.criteria)
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            print_forecast_automl(result)
+            _print_criteria(result.criteria, result.job.result.get("problem"))
+        if failed:
+            raise typer.Exit(CRITERIA_NOT_MET)
+        return
     with automl_progress(time_limit, quiet=as_json) as on_log:
         result = run_automl(
             ws,
@@ -859,6 +930,11 @@ def predict(
             rows.append(
                 [i, p["label"], ", ".join(f"{k}={v:.3f}" for k, v in p["probabilities"].items())]
             )
+        elif "forecast" in p:  # a forecasting model: one line per series and step
+            for step in p["forecast"]:
+                quantiles = ", ".join(f"q{k}={v:.3f}" for k, v in step["quantiles"].items())
+                where = f"{p['series']} {step['timestamp']}"
+                rows.append([where, f"{step['mean']:.4f}", quantiles])
         else:
             rows.append([i, f"{p['value']:.4f}", ""])
     table(f"Predictions of {response['model']}", ["row", "prediction", "probabilities"], rows)
@@ -871,7 +947,10 @@ def transform(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="GROUP:VERSION"),
     input: Path = typer.Option(
-        ..., "--input", help="CSV or Parquet file, or a folder or glob of Parquet parts."
+        None,
+        "--input",
+        help="CSV or Parquet file, or a folder or glob of Parquet parts (a forecasting model: "
+        "optional; series ids or history rows, every series when omitted).",
     ),
     output: Path = typer.Option(
         ..., "--output", help="CSV or Parquet file to write (a folder for Parquet parts)."
@@ -901,6 +980,12 @@ def transform(
         )
     if as_json:
         print_json({"job": job.id} | job.result)
+        return
+    if "series" in job.result:  # a forecasting model
+        console.print(
+            f"Wrote {job.result['rows']:,} forecast rows of {job.result['series']:,} series to "
+            f"[bold]{job.result['output']}[/] in {job.result['seconds']:.1f}s (job {job.id})."
+        )
         return
     parts = f" ({job.result['parts']} parts)" if "parts" in job.result else ""
     console.print(

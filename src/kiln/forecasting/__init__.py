@@ -6,7 +6,15 @@ backtests with MASE, sMAPE, MAPE, RMSE, WQL and coverage (:func:`backtest`), and
 :class:`ForecastModel` that endpoints and batch transform serve. See docs/forecasting.md.
 """
 
+from kiln.forecasting._automl import (
+    ForecastAutoMLResult,
+    forecast_automl,
+    forecast_spec_from_options,
+    plan_candidates,
+    search_forecasters,
+)
 from kiln.forecasting._backtest import Backtest, backtest, scale_of, score_forecasts
+from kiln.forecasting._ensemble import EnsembleForecaster, greedy_ensemble
 from kiln.forecasting._forecaster import (
     FORECASTERS,
     Forecaster,
@@ -50,6 +58,8 @@ __all__ = [
     "FORECAST_OPTIONS",
     "SHORT_SERIES_RULES",
     "Backtest",
+    "EnsembleForecaster",
+    "ForecastAutoMLResult",
     "ForecastModel",
     "ForecastSpec",
     "Forecaster",
@@ -61,12 +71,16 @@ __all__ = [
     "check_not_forecasting",
     "forecast_report",
     "forecast_spec_of",
+    "forecast_automl",
+    "forecast_spec_from_options",
     "forecaster_class",
     "forecaster_names",
     "forecasting_job_spec",
     "gaussian_quantiles",
     "get_forecaster",
+    "greedy_ensemble",
     "load_panel",
+    "plan_candidates",
     "prepare_panel",
     "quantile_column",
     "register_forecast_model",
@@ -74,6 +88,7 @@ __all__ = [
     "run_forecasting_job",
     "scale_of",
     "score_forecasts",
+    "search_forecasters",
     "series_names",
     "store_backtest",
     "train_forecaster",

@@ -219,6 +219,37 @@ def backtest_sections(workspace: Context, result: dict, spec: dict) -> list[Sect
     return sections
 
 
+def _leaderboard_section(summary: dict) -> Section:
+    """Forecasting AutoML's candidates, best first: state, backtest metrics on the windows all
+    of them ran, seconds, ensemble weight, and why one did not run."""
+    metric = summary["metric"]
+    other = "mase" if metric == "wql" else "wql"
+    rows = [
+        [
+            row["candidate"],
+            row["state"],
+            (row.get("metrics") or {}).get(metric),
+            (row.get("metrics") or {}).get(other),
+            row.get("windows"),
+            row.get("seconds"),
+            row.get("weight") or None,
+            row.get("reason", ""),
+        ]
+        for row in summary["rows"]
+    ]
+    windows = ", ".join(map(str, summary["windows"]))
+    return Section(
+        "Leaderboard",
+        table(["candidate", "state", metric, other, "windows", "seconds", "weight", "note"], rows)
+        + note(
+            f"Each candidate's rolling-origin backtest, compared on window(s) {windows} (those "
+            f"all of them ran), best {metric} first. The ensemble (greedy selection on the "
+            "backtest forecasts) is registered only when it beats the best candidate; weight is "
+            "each candidate's share in what was registered."
+        ),
+    )
+
+
 def forecast_report(
     workspace: Context, job: Job, *, out: str | Path | None = None, **_options: Any
 ) -> JobReport:
@@ -237,8 +268,11 @@ def forecast_report(
         f"{result['backtest']['seconds']:.1f} s",
         "Final fit": f"{result['fit_seconds']:.1f} s" if "fit_seconds" in result else None,
     }
+    if "leaderboard" in result:  # a forecasting AutoML job
+        summary["Algorithm"] = f"AutoML ({result['time_limit']:g} s): {result['algorithm']}"
     sections = [
         Section("Summary", fields(summary)),
+        *([_leaderboard_section(result["leaderboard"])] if "leaderboard" in result else []),
         *backtest_sections(workspace, result, spec),
     ]
     path = Path(out) if out else Path(workspace.home) / "reports" / f"{job.id}.html"

@@ -195,7 +195,12 @@ def backtest_frames(workspace: Context, digests: dict) -> dict[str, pd.DataFrame
 
 
 def run_forecasting_job(workspace: Context, context: JobContext, stored: dict) -> dict:
-    """The job's process: panel, backtest, final fit, register (see the module docstring)."""
+    """The job's process: panel, backtest, final fit, register (see the module docstring).
+    A job of ``"algorithm": "auto"`` is forecasting AutoML's (see :mod:`._automl`)."""
+    if stored["algorithm"] == "auto":
+        from kiln.forecasting._automl import run_forecast_automl  # it imports this module
+
+        return run_forecast_automl(workspace, context, stored)
     started = time.perf_counter()
     log = context.log
     spec, panel, future, notes, names = load_panel(workspace, stored, log)

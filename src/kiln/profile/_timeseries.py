@@ -167,7 +167,9 @@ def check_frequency(frequency: str) -> pd.DateOffset:
         ) from None
 
 
-def check_grid(keys: pd.Series, timestamps: pd.Series, frequency: str, column: str) -> None:
+def check_grid(
+    keys: pd.Series, timestamps: pd.Series, frequency: str, column: str, *, rows: bool = True
+) -> None:
     """Refuse times that are off their series' regular grid (``timeseries.irregular``): a
     daily series with one row at noon, a monthly one with a mid-month date."""
     offset = check_frequency(frequency)
@@ -187,10 +189,10 @@ def check_grid(keys: pd.Series, timestamps: pd.Series, frequency: str, column: s
     if not off:
         return
     shown = "; ".join(f"series {n!r} at {t}" for n, t, _ in off[:_SHOWN])
+    where = f" (data rows {_rows([i for *_, i in off])})" if rows else ""
     raise DataError(
-        f"Times of {column!r} are off the {frequency!r} grid: {shown} (data rows "
-        f"{_rows([i for *_, i in off])}). Align them to the frequency (for example, "
-        "floor them to the day) or give the right --frequency.",
+        f"Times of {column!r} are off the {frequency!r} grid: {shown}{where}. Align them to "
+        "the frequency (for example, floor them to the day) or give the right --frequency.",
         code="timeseries.irregular",
         field=column,
     )

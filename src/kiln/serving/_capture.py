@@ -245,7 +245,8 @@ def _request_rows(body: bytes, content_type: str) -> list | None:
     if content_type in _JSON_TYPES:
         parsed = orjson.loads(body)
         if isinstance(parsed, dict):
-            parsed = parsed.get("instances")
+            # {"instances": rows}; a forecast request object is kept whole, as one record
+            parsed = parsed.get("instances", [parsed])
         return parsed if isinstance(parsed, list) else [parsed]
     return csv_bytes_to_table(body).to_pylist()
 
