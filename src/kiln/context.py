@@ -75,7 +75,7 @@ register_job_kind(
     run="kiln.forecasting:run_forecasting_job",
     report="kiln.forecasting:forecast_report",
     id_prefix="fcst",
-    title="forecasting job",
+    title="forecasting",
 )
 register_job_kind("transform", run="kiln.serving:run_transform_job", id_prefix="trans")
 register_job_kind(

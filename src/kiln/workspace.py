@@ -102,7 +102,7 @@ class Workspace(Context):
         from kiln.training import train, train_script
 
         given = options.get("options")
-        if options.get("problem") and options.get("problem_type") is None and given is None:
+        if script is None and options.get("problem") and options.get("problem_type") is None:
             problem = self.problems.get(options["problem"])
             if problem.problem_type == FORECASTING:  # the problem says what it is
                 options = {"problem_type": FORECASTING, "target": problem.target, **options}

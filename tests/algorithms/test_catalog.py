@@ -250,7 +250,13 @@ def test_a_registered_name_cannot_be_registered_again():
 
 
 def test_automl_and_tuning_share_the_default_objective():
-    from kiln.automl._search import METRICS
-    from kiln.problems import DEFAULT_OBJECTIVE
+    import inspect
 
-    assert {kind: names[0] for kind, names in METRICS.items()} == DEFAULT_OBJECTIVE
+    from kiln.automl._search import METRICS
+    from kiln.forecasting import forecast_automl
+    from kiln.problems import DEFAULT_OBJECTIVE, FORECASTING
+
+    tabular = {k: v for k, v in DEFAULT_OBJECTIVE.items() if k != FORECASTING}
+    assert {kind: names[0] for kind, names in METRICS.items()} == tabular
+    metric = inspect.signature(forecast_automl).parameters["metric"].default
+    assert DEFAULT_OBJECTIVE[FORECASTING] == metric

@@ -34,5 +34,6 @@ def test_a_kind_names_its_functions_as_module_function():
 def test_a_job_without_a_report_says_which_kinds_have_one(ws):
     job = ws.jobs.create("transform", {})
     ws.jobs.finish(job.id, "Completed", result={})
-    with pytest.raises(ConfigError, match="training, tuning, AutoML and training script jobs"):
+    reportable = "training, tuning, AutoML, forecasting and training script jobs"
+    with pytest.raises(ConfigError, match=reportable):
         ws.report(job.id)

@@ -19,6 +19,7 @@ __all__ = [
     "ShortSeriesOption",
     "StaticOption",
     "TimestampOption",
+    "forecast_options",
     "print_forecast_automl",
 ]
 
@@ -51,6 +52,49 @@ BacktestsOption = typer.Option(
 ShortSeriesOption = typer.Option(
     None, "--short-series", help="Forecasting: baseline or drop a too-short series."
 )
+
+
+def forecast_options(
+    id_columns, timestamp, horizon, frequency, quantiles, covariates, static, fill,
+    season_length, backtests, short_series,
+) -> dict:  # fmt: skip
+    """The forecasting options given on the command line, as ``ws.train``/``ws.automl`` take
+    them (those not given left out)."""
+    options = {
+        "id": _names(id_columns),
+        "timestamp": timestamp,
+        "horizon": horizon,
+        "frequency": frequency,
+        "quantiles": _numbers(quantiles, option="--quantiles"),
+        "covariates": _names(covariates and [covariates]),
+        "static": _names(static and [static]),
+        "fill": fill,
+        "season_length": season_length,
+        "backtests": backtests,
+        "short_series": short_series,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _names(items: list[str] | None) -> list[str] | None:
+    """Column names from repeated and comma-separated options (``--id a --id b``, ``--id a,b``)."""
+    if not items:
+        return None
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
+def _numbers(text: str | None, *, option: str) -> list[float] | None:
+    from kiln.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} takes numbers separated by commas, e.g. 0.1,0.5,0.9. Got {text!r}.",
+            code="cli.bad-option",
+        ) from None
 
 
 def print_forecast_automl(result) -> None:

@@ -304,8 +304,8 @@ def report_(
     ctx: typer.Context,
     job_id: str = typer.Argument(
         ...,
-        help="A completed training, tuning, AutoML or training script job: its id, or a unique "
-        "prefix of it.",
+        help="A completed training, tuning, AutoML, forecasting or training script job: its id, "
+        "or a unique prefix of it.",
     ),
     out: Path = typer.Option(
         None, "--out", help="The HTML file (default: <workspace>/reports/<job id>.html)."
@@ -317,12 +317,13 @@ def report_(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Write the HTML report of a completed training, tuning, AutoML or training script job.
+    """Write the HTML report of a completed job (training, tuning, AutoML, forecasting, script).
 
     For a training job its evaluation (metrics, curves, calibration, learning curve, feature
     importance, bias/variance diagnosis); for a tuning job its trials; for an AutoML job its
-    leaderboard and ensemble; for a training script job what it ran and logged. One HTML page,
-    with plotly.js in a file beside it."""
+    leaderboard and ensemble; for a forecasting job its backtest (metrics by step, forecasts
+    against actuals, the worst series); for a training script job what it ran and logged. One
+    HTML page, with plotly.js in a file beside it."""
     ws = workspace(ctx)
     if as_json:
         print_json(ws.report(job_id, out=out, learning_curve=learning_curve).to_dict())

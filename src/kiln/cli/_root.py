@@ -45,6 +45,7 @@ from kiln.cli._forecasting import (
     ShortSeriesOption,
     StaticOption,
     TimestampOption,
+    forecast_options,
     print_forecast_automl,
 )
 from kiln.cli._lineage import lineage as _lineage_command
@@ -176,58 +177,27 @@ def train(
         None, "--recipe", help="Feature-engineering recipe (YAML) instead of the default one."
     ),
     problem: str = ProblemOption,
-    series_id: list[str] = typer.Option(
-        None, "--id", help="Forecasting: the series id column(s) (repeatable, or a,b)."
-    ),
-    timestamp: str = typer.Option(None, "--timestamp", help="Forecasting: the time column."),
-    horizon: int = typer.Option(None, "--horizon", help="Forecasting: steps to forecast."),
-    frequency: str = typer.Option(
-        None, "--frequency", help="Forecasting: D, W, MS, h, ... (default: inferred)."
-    ),
-    quantiles: str = typer.Option(
-        None, "--quantiles", help="Forecasting: quantiles, e.g. 0.1,0.5,0.9 (the default)."
-    ),
-    covariates: str = typer.Option(
-        None, "--covariates", help="Forecasting: known-in-advance covariate columns (a,b)."
-    ),
-    static: str = typer.Option(
-        None, "--static", help="Forecasting: static attribute columns, one value per series."
-    ),
-    fill: str = typer.Option(
-        None,
-        "--fill",
-        help="Forecasting: fill gaps by none (refuse; the default), zero, ffill or interpolate.",
-    ),  # fmt: skip
-    season_length: int = typer.Option(
-        None, "--season-length", help="Forecasting: steps per season (default: by frequency)."
-    ),
-    backtests: int = typer.Option(
-        None, "--backtests", help="Forecasting: rolling-origin backtest windows (default 3)."
-    ),
-    short_series: str = typer.Option(
-        None, "--short-series", help="Forecasting: baseline (the default) or drop."
-    ),
+    series_id: list[str] = IdOption,
+    timestamp: str = TimestampOption,
+    horizon: int = HorizonOption,
+    frequency: str = FrequencyOption,
+    quantiles: str = QuantilesOption,
+    covariates: str = CovariatesOption,
+    static: str = StaticOption,
+    fill: str = FillOption,
+    season_length: int = SeasonLengthOption,
+    backtests: int = BacktestsOption,
+    short_series: str = ShortSeriesOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Train a model (or, with --problem-type forecasting, a forecaster) as a job, evaluate it
-    and register it."""
+    """Train a model as a job, evaluate it and register it (--problem-type forecasting too)."""
     from kiln.training import TrainingOptions
 
     ws = workspace(ctx)
-    forecasting = {
-        "id": _names(series_id),
-        "timestamp": timestamp,
-        "horizon": horizon,
-        "frequency": frequency,
-        "quantiles": _numbers(quantiles, option="--quantiles"),
-        "covariates": _names(covariates and [covariates]),
-        "static": _names(static and [static]),
-        "fill": fill,
-        "season_length": season_length,
-        "backtests": backtests,
-        "short_series": short_series,
-    }
-    forecasting = {k: v for k, v in forecasting.items() if v is not None}
+    forecasting = forecast_options(
+        series_id, timestamp, horizon, frequency, quantiles, covariates, static, fill,
+        season_length, backtests, short_series,
+    )  # fmt: skip
     if problem_type == "forecasting":
         # Options of ordinary training given away from their defaults go on, for the SDK to
         # refuse by name.
@@ -310,27 +280,6 @@ def train(
             f"{CRITERIA_NOT_MET})."
         )
         raise typer.Exit(CRITERIA_NOT_MET)
-
-
-def _names(items: list[str] | None) -> list[str] | None:
-    """Column names from repeated and comma-separated options (``--id a --id b``, ``--id a,b``)."""
-    if not items:
-        return None
-    return [name.strip() for item in items for name in item.split(",") if name.strip()]
-
-
-def _numbers(text: str | None, *, option: str) -> list[float] | None:
-    from kiln.errors import ConfigError
-
-    if text is None:
-        return None
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"{option} takes numbers separated by commas, e.g. 0.1,0.5,0.9. Got {text!r}.",
-            code="cli.bad-option",
-        ) from None
 
 
 def _literals(values: dict[str, str]) -> dict:
@@ -558,20 +507,10 @@ def automl(
     from kiln.automl import automl as run_automl
 
     ws = workspace(ctx)
-    forecasting = {
-        "id": _names(id_columns),
-        "timestamp": timestamp,
-        "horizon": horizon,
-        "frequency": frequency,
-        "quantiles": _numbers(quantiles, option="--quantiles"),
-        "covariates": _names(covariates and [covariates]),
-        "static": _names(static and [static]),
-        "fill": fill,
-        "season_length": season_length,
-        "backtests": backtests,
-        "short_series": short_series,
-    }
-    forecasting = {k: v for k, v in forecasting.items() if v is not None}
+    forecasting = forecast_options(
+        id_columns, timestamp, horizon, frequency, quantiles, covariates, static, fill,
+        season_length, backtests, short_series,
+    )  # fmt: skip
     if problem_type != "forecasting":
         from kiln.forecasting import check_not_forecasting
 
