@@ -165,3 +165,12 @@ def test_short_series_fall_back_to_naive_and_unknown_series_are_refused():
     with pytest.raises(DataError) as caught:
         model.predict(panel, stranger)
     assert caught.value.code == "forecast.unknown-series"
+
+
+def test_coverage_is_not_measured_with_a_single_quantile():
+    forecasts = pd.DataFrame(
+        {"series": ["a"], "step": [1], "mean": [5.0], "q0.9": [6.0], "y": [5.0], "scale": [1.0]}
+    )
+    overall, _, _ = score_forecasts(forecasts, [0.9])
+    assert overall["coverage"] is None and overall["coverage_nominal"] is None
+    assert overall["wql"] == pytest.approx(2 * 0.1 * 1.0 / 5.0)  # over-forecast by 1

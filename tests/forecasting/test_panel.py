@@ -150,3 +150,32 @@ def test_a_static_attribute_that_changes_within_a_series_is_refused():
     with pytest.raises(DataError) as caught:
         prepare_panel(frame, ForecastSpec(**{**SPEC.to_dict(), "static": ["region"]}))
     assert caught.value.code == "forecast.static-varies"
+
+
+def test_an_empty_target_inside_a_series_is_a_gap_and_leading_ones_are_trimmed():
+    frame = long_table()
+    frame.loc[[0, 1], "sales"] = np.nan  # s0 starts late
+    frame.loc[15, "sales"] = np.nan  # an empty value inside s0
+    with pytest.raises(DataError, match="Series 's0' misses 1 .*2024-01-16") as caught:
+        prepare_panel(frame, SPEC)
+    assert caught.value.code == "timeseries.gaps"
+    panel, _, notes = prepare_panel(frame, ForecastSpec(**{**SPEC.to_dict(), "fill": "ffill"}))
+    s0 = panel.frame[panel.frame["series"] == "s0"]
+    assert notes["filled"] == {"s0": 1}
+    assert len(s0) == 38 and s0["y"].notna().all()
+    assert s0["y"].iloc[13] == frame.loc[14, "sales"]
+
+
+def test_dates_in_a_time_zone_keep_their_local_day_across_a_dst_change():
+    days = pd.date_range("2024-03-20", periods=30, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"date": days, "sales": np.arange(30.0)})
+    text = frame.assign(date=[str(d) for d in days])  # "+01:00" then "+02:00"
+    spec = ForecastSpec(target="sales", timestamp="date", horizon=7)
+    for table in (frame, text):
+        panel, _, notes = prepare_panel(table, spec)
+        assert notes["frequency"] == "D"
+        assert panel.frame["timestamp"].iloc[-1] == pd.Timestamp("2024-04-18")
+    hours = pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")
+    panel, _, notes = prepare_panel(pd.DataFrame({"date": hours, "sales": 1.0}), spec)
+    assert notes["frequency"] == "h"  # hours stay in UTC: a DST change is no gap
+    assert panel.frame["timestamp"].iloc[0] == pd.Timestamp("2024-03-29 23:00")

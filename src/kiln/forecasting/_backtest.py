@@ -14,7 +14,8 @@ Metrics (Hyndman & Koehler 2006; AutoGluon's and GluonTS's WQL):
 * MAPE: mean of ``|y - ŷ| / |y|`` over rows where ``y`` is not zero; a fraction.
 * RMSE: root mean squared error.
 * WQL: for each quantile ``q``, ``2 Σ pinball_q / Σ |y|``, averaged over the quantiles.
-* coverage: the share of actual values within the outermost quantiles (nominal: their gap).
+* coverage: the share of actual values within the outermost quantiles (nominal: their gap);
+  not measured (None) with a single quantile, which bounds no interval.
 """
 
 from __future__ import annotations
@@ -179,4 +180,7 @@ def score_forecasts(
         values = per_series[name].dropna()
         overall[name] = float(values.mean()) if len(values) else None
     overall["coverage_nominal"] = round(max(quantiles) - min(quantiles), 6)
+    if len(quantiles) < 2:  # one quantile bounds no interval: nothing to cover
+        overall["coverage"] = overall["coverage_nominal"] = None
+        per_series["coverage"] = by_step["coverage"] = np.nan
     return _rounded(overall), per_series.round(6), by_step.round(6)

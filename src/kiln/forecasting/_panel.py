@@ -341,13 +341,15 @@ def prepare_panel(
             )
         data[column] = values.to_numpy(dtype=float)
     data = data.sort_values([SERIES, TIMESTAMP], kind="stable").reset_index(drop=True)
-    # Rows after each series' last target value are its future covariates.
+    # Rows after each series' last target value are its future covariates; rows before its
+    # first one are not part of it (it starts late); empty values between are gaps to fill.
     has_y = data[TARGET].notna()
     last_y = data[TIMESTAMP].where(has_y).groupby(data[SERIES]).transform("max")
+    first_y = data[TIMESTAMP].where(has_y).groupby(data[SERIES]).transform("min")
     future_rows = data[TIMESTAMP] > last_y
     future = data[future_rows & (last_y.notna())].drop(columns=[TARGET]).reset_index(drop=True)
     empty_series = sorted(data.loc[last_y.isna(), SERIES].unique().tolist())
-    data = data[~future_rows & last_y.notna()].reset_index(drop=True)
+    data = data[~future_rows & (data[TIMESTAMP] >= first_y)].reset_index(drop=True)
     if len(data) == 0:
         raise DataError(
             f"The target {spec.target!r} is empty in every row: nothing to learn from.",

@@ -7,6 +7,7 @@ shows the summary when a data set is profiled as time series (docs/forecasting.m
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 
@@ -41,12 +42,17 @@ def _rows(index) -> str:
 
 
 def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
-    """``values`` as timezone-naive timestamps (aware ones are converted to UTC first).
+    """``values`` as timezone-naive timestamps. Aware ones are converted to UTC, except when
+    every one is a local midnight (dates in a time zone: daily or coarser data), which keep
+    their local day: in UTC a summer-time change would move them off the daily grid.
 
     A value that does not parse is refused with ``timeseries.bad-timestamp`` naming the rows and
     values; so is a missing one."""
+    wall = None  # the local times of aware values, when they are known
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
+        if getattr(parsed.dt, "tz", None) is not None:
+            wall = parsed.dt.tz_localize(None)
     else:
         text = values.astype("string")
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
@@ -60,8 +66,16 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
                 code="timeseries.bad-timestamp",
                 field=column,
             )
+        if re.search(_UTC_OFFSET, str(text.dropna().iloc[0]) if text.notna().any() else ""):
+            # pandas reads text of several UTC offsets (summer and winter time) only as UTC, so
+            # the local times are read again without their offsets.
+            wall = pd.to_datetime(
+                text.str.replace(_UTC_OFFSET, "", regex=True), errors="coerce", format="mixed"
+            )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        if wall is not None and _all_midnight(wall) and not _all_midnight(parsed):
+            parsed = wall
     missing = parsed.isna()
     if missing.any():
         raise DataError(
@@ -71,6 +85,15 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
             field=column,
         )
     return parsed.astype("datetime64[ns]")
+
+
+# A UTC offset ending a time written as text: Z, +02:00, -0530.
+_UTC_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def _all_midnight(times: pd.Series) -> bool:
+    present = times.dropna()
+    return bool(len(present)) and bool((present == present.dt.normalize()).all())
 
 
 def series_keys(frame: pd.DataFrame, id_columns: list[str]) -> pd.Series:
@@ -236,9 +259,9 @@ def fill_gaps(
     covariates: list[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Every series on its full grid from its first to its last time, sorted. Missing steps of
-    ``values`` are filled by ``rule`` (none refuses them with ``timeseries.gaps``, naming the
-    series and times); covariates carry forward. Returns the frame and the steps filled per
-    series (only series that had gaps)."""
+    ``values`` (no row, or an empty value) are filled by ``rule`` (none refuses them with
+    ``timeseries.gaps``, naming the series and times); covariates carry forward. Returns the
+    frame and the steps filled per series (only series that had gaps)."""
     if rule not in FILL_RULES:
         raise ConfigError(
             f"Fill rule {rule!r} is not one of {', '.join(FILL_RULES)}.",
@@ -249,12 +272,12 @@ def fill_gaps(
     parts, filled = [], {}
     for name, group in frame.sort_values([series, timestamp]).groupby(series, sort=False):
         grid = pd.date_range(group[timestamp].iloc[0], group[timestamp].iloc[-1], freq=offset)
-        if len(grid) == len(group):
+        if len(grid) == len(group) and not group[values].isna().any(axis=None):
             parts.append(group)
             continue
         full = group.set_index(timestamp).reindex(grid)
         full.index.name = timestamp
-        missing = full[series].isna()
+        missing = full[values].isna().any(axis=1).to_numpy()
         filled[name] = int(missing.sum())
         full[series] = name
         parts.append(full.reset_index())
