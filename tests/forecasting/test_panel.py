@@ -179,3 +179,19 @@ def test_dates_in_a_time_zone_keep_their_local_day_across_a_dst_change():
     panel, _, notes = prepare_panel(pd.DataFrame({"date": hours, "sales": 1.0}), spec)
     assert notes["frequency"] == "h"  # hours stay in UTC: a DST change is no gap
     assert panel.frame["timestamp"].iloc[0] == pd.Timestamp("2024-03-29 23:00")
+
+
+def test_series_that_start_at_different_times_are_checked_and_filled_on_their_own_grids():
+    frame = pd.concat(
+        [long_table(series=2), long_table(series=1, start="2024-01-05").assign(store="late")],
+        ignore_index=True,
+    ).drop(index=[50, 90])  # a gap in s1 (2024-01-11) and in late (2024-01-15)
+    panel, _, notes = prepare_panel(frame, ForecastSpec(**{**SPEC.to_dict(), "fill": "zero"}))
+    assert notes["filled"] == {"late": 1, "s1": 1}
+    assert panel.lengths().to_dict() == {"late": 40, "s0": 40, "s1": 40}
+    late = panel.frame[panel.frame["series"] == "late"]
+    assert late["timestamp"].iloc[0] == pd.Timestamp("2024-01-05") and late["y"].iloc[10] == 0
+    frame.loc[85, "date"] = "2024-01-10 12:00"  # off the daily grid, in the late series
+    with pytest.raises(DataError, match="series 'late' at 2024-01-10 12:00") as caught:
+        prepare_panel(frame, SPEC)
+    assert caught.value.code == "timeseries.irregular"

@@ -198,19 +198,22 @@ def check_grid(
     offset = check_frequency(frequency)
     frame = pd.DataFrame({"series": keys.to_numpy(), "ts": timestamps.to_numpy()})
     off: list[tuple[str, pd.Timestamp, int]] = []
-    for name, group in frame.groupby("series", sort=False):
+    # Series that start at one time share one grid: checked together (10,000 short series
+    # would otherwise build 10,000 grids).
+    first = frame.groupby("series", sort=False)["ts"].transform("min")
+    for start, group in frame.groupby(first, sort=False):
         ts = group["ts"]
-        first = ts.min()
-        if not offset.is_on_offset(first):
+        if not offset.is_on_offset(start):
             bad = group.index[~ts.map(offset.is_on_offset)]
         else:
-            grid = pd.date_range(first, ts.max(), freq=offset)
+            grid = pd.date_range(start, ts.max(), freq=offset)
             bad = group.index[~ts.isin(grid)]
-        off.extend((name, frame.at[i, "ts"], i) for i in bad)
+        off.extend((frame.at[i, "series"], frame.at[i, "ts"], i) for i in bad)
         if len(off) > 100:
             break
     if not off:
         return
+    off.sort(key=lambda found: found[2])
     shown = "; ".join(f"series {n!r} at {t}" for n, t, _ in off[:_SHOWN])
     where = f" (data rows {_rows([i for *_, i in off])})" if rows else ""
     raise DataError(
@@ -269,12 +272,18 @@ def fill_gaps(
             field="fill",
         )
     offset = check_frequency(frequency)
-    parts, filled = [], {}
-    for name, group in frame.sort_values([series, timestamp]).groupby(series, sort=False):
+    ordered = frame.sort_values([series, timestamp], kind="stable").reset_index(drop=True)
+    by_series = ordered.groupby(series, sort=False)
+    holes = ordered[list(values)].isna().any(axis=1).groupby(ordered[series], sort=False).any()
+    counts = by_series.size()
+    steps = _grid_steps(by_series[timestamp].agg(["min", "max"]), offset)
+    complete = (steps.reindex(counts.index) == counts) & ~holes.reindex(counts.index)
+    if complete.all():
+        return ordered, {}
+    parts, filled = [ordered[ordered[series].isin(complete.index[complete])]], {}
+    gappy = ordered[ordered[series].isin(complete.index[~complete])]
+    for name, group in gappy.groupby(series, sort=False):
         grid = pd.date_range(group[timestamp].iloc[0], group[timestamp].iloc[-1], freq=offset)
-        if len(grid) == len(group) and not group[values].isna().any(axis=None):
-            parts.append(group)
-            continue
         full = group.set_index(timestamp).reindex(grid)
         full.index.name = timestamp
         missing = full[values].isna().any(axis=1).to_numpy()
@@ -290,7 +299,8 @@ def fill_gaps(
                 code="timeseries.gaps",
                 field=timestamp,
             )
-    out = pd.concat(parts, ignore_index=True) if parts else frame.iloc[:0]
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values([series, timestamp], kind="stable").reset_index(drop=True)
     if filled:
         by_series = out.groupby(series, sort=False)
         for column in values:
@@ -305,6 +315,16 @@ def fill_gaps(
         for column in covariates:
             out[column] = by_series[column].ffill()
     return out, filled
+
+
+def _grid_steps(bounds: pd.DataFrame, offset: pd.DateOffset) -> pd.Series:
+    """The steps of each series' grid from its first time to its last (``bounds``: ``min`` and
+    ``max`` per series): one grid per start time shared by the series that start then."""
+    steps = pd.Series(0, index=bounds.index, dtype=int)
+    for start, group in bounds.groupby("min", sort=False):
+        grid = pd.date_range(start, group["max"].max(), freq=offset)
+        steps[group.index] = grid.searchsorted(pd.DatetimeIndex(group["max"]), side="right")
+    return steps
 
 
 def _strengths(y: np.ndarray, period: int) -> tuple[float | None, float | None]:
