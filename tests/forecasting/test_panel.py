@@ -195,3 +195,16 @@ def test_series_that_start_at_different_times_are_checked_and_filled_on_their_ow
     with pytest.raises(DataError, match="series 'late' at 2024-01-10 12:00") as caught:
         prepare_panel(frame, SPEC)
     assert caught.value.code == "timeseries.irregular"
+
+
+def test_one_column_name_is_a_list_of_one_and_flags_are_not_counts():
+    spec = ForecastSpec(
+        target="sales", timestamp="date", id_columns="store", covariates="price", static="size"
+    ).check()
+    assert (spec.id_columns, spec.covariates, spec.static) == (["store"], ["price"], ["size"])
+    with pytest.raises(ConfigError, match="covariates must be a column name") as caught:
+        ForecastSpec(target="sales", timestamp="date", covariates=[1]).check()
+    assert caught.value.code == "forecast.bad-option"
+    for flag in ({"backtests": True}, {"season_length": True}):
+        with pytest.raises(ConfigError, match="True"):
+            ForecastSpec(target="sales", timestamp="date", **flag).check()
