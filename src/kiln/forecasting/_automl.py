@@ -360,6 +360,15 @@ def _choose(
     ensemble if it beats the best candidate and its refit (its members' seconds per backtest
     window, summed, times REFIT_MARGIN) fits ``time_left``, else the best candidate."""
     if not forecasts:
+        failed = [r for r in rows if r.get("state") == FAILED]
+        if failed and len(failed) == len(rows):
+            reasons = "; ".join(f"{r['candidate']}: {r['reason']}" for r in failed[:5])
+            raise DataError(
+                f"Every forecasting candidate failed ({reasons}). A longer time limit will not "
+                "help: fix what their errors name, or choose other --candidates.",
+                code="forecast.automl-nothing-fitted",
+                field="candidates",
+            )
         raise DataError(
             "No forecasting candidate completed its backtest within the time limit (see the "
             "job's log for each one's reason). Give a longer --time-limit.",
