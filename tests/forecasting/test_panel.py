@@ -170,8 +170,9 @@ def test_dates_in_a_time_zone_keep_their_local_day_across_a_dst_change():
     days = pd.date_range("2024-03-20", periods=30, freq="D", tz="Europe/Berlin")
     frame = pd.DataFrame({"date": days, "sales": np.arange(30.0)})
     text = frame.assign(date=[str(d) for d in days])  # "+01:00" then "+02:00"
+    ingested = frame.assign(date=days.tz_convert("UTC"))  # 23:00 then 22:00, as data ingest
     spec = ForecastSpec(target="sales", timestamp="date", horizon=7)
-    for table in (frame, text):
+    for table in (frame, text, ingested):
         panel, _, notes = prepare_panel(table, spec)
         assert notes["frequency"] == "D"
         assert panel.frame["timestamp"].iloc[-1] == pd.Timestamp("2024-04-18")

@@ -44,7 +44,8 @@ def _rows(index) -> str:
 def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
     """``values`` as timezone-naive timestamps. Aware ones are converted to UTC, except when
     every one is a local midnight (dates in a time zone: daily or coarser data), which keep
-    their local day: in UTC a summer-time change would move them off the daily grid.
+    their local day: in UTC a summer-time change would move them off the daily grid (so do
+    UTC times at two times of day an hour apart, see :func:`_local_days_in_utc`).
 
     A value that does not parse is refused with ``timeseries.bad-timestamp`` naming the rows and
     values; so is a missing one."""
@@ -76,6 +77,8 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         if wall is not None and _all_midnight(wall) and not _all_midnight(parsed):
             parsed = wall
+        else:
+            parsed = _local_days_in_utc(parsed)
     missing = parsed.isna()
     if missing.any():
         raise DataError(
@@ -89,6 +92,16 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
 
 # A UTC offset ending a time written as text: Z, +02:00, -0530.
 _UTC_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def _local_days_in_utc(times: pd.Series) -> pd.Series:
+    """Local midnights already converted to UTC (a CSV's dates with their offsets, as ingested)
+    sit at two times of day an hour apart when the data spans a summer-time change: they are
+    moved to the nearest midnight, which is their local day for offsets within ±12 hours."""
+    times_of_day = np.sort((times - times.dt.normalize()).dropna().unique())
+    if len(times_of_day) == 2 and times_of_day[1] - times_of_day[0] == pd.Timedelta(hours=1):
+        return times.dt.round("D")
+    return times
 
 
 def _all_midnight(times: pd.Series) -> bool:
@@ -294,8 +307,9 @@ def fill_gaps(
             times = ", ".join(str(t.date() if t == t.normalize() else t) for t in grid[missing][:3])
             raise DataError(
                 f"Series {name!r} misses {int(missing.sum())} of its {len(grid)} {frequency!r} "
-                f"steps (first {times}). Choose how gaps are filled: --fill zero (no sales "
-                "that day), ffill (the last value carries on) or interpolate.",
+                f"steps (no row or an empty value; first {times}). Choose how gaps are "
+                "filled: --fill zero (no sales that day), ffill (the last value carries on) or "
+                "interpolate.",
                 code="timeseries.gaps",
                 field=timestamp,
             )
@@ -373,13 +387,16 @@ def timeseries_profile(
     for name, group in data.sort_values(["series", "ts"]).groupby("series", sort=False):
         steps = len(pd.date_range(group["ts"].iloc[0], group["ts"].iloc[-1], freq=offset))
         y = group["y"].to_numpy(dtype=float)
+        present = np.flatnonzero(~np.isnan(y))
+        # Empty values between the first and the last are gaps too (a forecast fills them).
+        inside = int(np.isnan(y[present[0] : present[-1] + 1]).sum()) if len(present) else 0
         rows.append(
             {
                 "series": str(name),
                 "start": str(group["ts"].iloc[0]),
                 "end": str(group["ts"].iloc[-1]),
                 "length": len(group),
-                "missing_steps": steps - len(group),
+                "missing_steps": steps - len(group) + inside,
                 "missing_values": int(np.isnan(y).sum()),
                 "mean": _round(np.nanmean(y)) if len(y) else None,
                 "std": _round(np.nanstd(y)) if len(y) else None,
