@@ -14,6 +14,7 @@ from kiln.forecasting import (
     get_forecaster,
     prepare_panel,
     score_forecasts,
+    unmeasured,
 )
 
 QUANTILES = [0.1, 0.5, 0.9]
@@ -174,3 +175,16 @@ def test_coverage_is_not_measured_with_a_single_quantile():
     overall, _, _ = score_forecasts(forecasts, [0.9])
     assert overall["coverage"] is None and overall["coverage_nominal"] is None
     assert overall["wql"] == pytest.approx(2 * 0.1 * 1.0 / 5.0)  # over-forecast by 1
+
+
+def test_metrics_of_all_zero_series_are_none_and_say_why():
+    panel, _, _ = prepare_panel(
+        pd.DataFrame({"date": pd.date_range("2024-01-01", periods=30), "sales": 0.0}),
+        ForecastSpec(target="sales", timestamp="date", horizon=7),
+    )
+    result = backtest(make("naive", panel), panel, horizon=7, windows=2, quantiles=QUANTILES)
+    assert result.metrics["rmse"] == 0.0 and result.metrics["coverage"] == 1.0
+    assert [result.metrics[m] for m in ("mase", "smape", "mape", "wql")] == [None] * 4
+    assert unmeasured(result.metrics)[-1] == (
+        "wql is not measured: every actual value is zero (no total to weigh the loss by)."
+    )

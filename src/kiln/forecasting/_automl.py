@@ -35,7 +35,13 @@ import pandas as pd
 
 from kiln.compute import JobContext, executor_for
 from kiln.errors import ConfigError, DataError
-from kiln.forecasting._backtest import WINDOW, Backtest, backtest, score_forecasts
+from kiln.forecasting._backtest import (
+    WINDOW,
+    Backtest,
+    backtest,
+    score_forecasts,
+    unmeasured,
+)
 from kiln.forecasting._ensemble import (
     ENSEMBLE_METRICS,
     EnsembleForecaster,
@@ -505,6 +511,8 @@ def run_forecast_automl(workspace: Context, context: JobContext, stored: dict) -
         candidates=stored.get("candidates"),
         log=log,
     )
+    for line in unmeasured(found.backtest.metrics):
+        log(line)
     fit_started = time.perf_counter()
     final = found.make(spec, panel, seed).fit(panel)
     model = ForecastModel(final, spec=spec, panel=panel, future_covariates=future, ids=names)

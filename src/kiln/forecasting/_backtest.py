@@ -30,7 +30,7 @@ import pandas as pd
 from kiln.forecasting._forecaster import Forecaster
 from kiln.forecasting._panel import SERIES, STEP, TARGET, TIMESTAMP, Panel, quantile_column
 
-__all__ = ["Backtest", "backtest", "scale_of", "score_forecasts"]
+__all__ = ["Backtest", "backtest", "scale_of", "score_forecasts", "unmeasured"]
 
 WINDOW = "window"
 
@@ -158,6 +158,25 @@ def _rounded(values: dict) -> dict:
     return {
         k: (round(v, 6) if v is not None and np.isfinite(v) else None) for k, v in values.items()
     }
+
+
+# Why a metric can be None (not measured), as the job's log says it.
+UNMEASURED = {
+    "mase": "every series' history before its cut is constant (no scale to divide by)",
+    "smape": "every actual value and forecast is zero",
+    "mape": "every actual value is zero",
+    "wql": "every actual value is zero (no total to weigh the loss by)",
+    "coverage": "a single quantile bounds no interval",
+}
+
+
+def unmeasured(metrics: dict) -> list[str]:
+    """Sentences naming the metrics left None and why (for the job's log)."""
+    return [
+        f"{name} is not measured: {why}."
+        for name, why in UNMEASURED.items()
+        if name in metrics and metrics[name] is None
+    ]
 
 
 def score_forecasts(

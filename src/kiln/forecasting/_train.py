@@ -15,7 +15,7 @@ import pandas as pd
 
 from kiln.compute import JobContext, executor_for
 from kiln.errors import DataError
-from kiln.forecasting._backtest import Backtest, backtest
+from kiln.forecasting._backtest import Backtest, backtest, unmeasured
 from kiln.forecasting._forecaster import forecaster_class, get_forecaster
 from kiln.forecasting._model import ForecastModel
 from kiln.forecasting._panel import ForecastSpec, Panel, prepare_panel
@@ -225,6 +225,8 @@ def run_forecasting_job(workspace: Context, context: JobContext, stored: dict) -
             field="horizon",
         )
     log("Backtest: " + ", ".join(f"{k}={v}" for k, v in result.metrics.items()))
+    for line in unmeasured(result.metrics):
+        log(line)
     fit_started = time.perf_counter()
     final = make().fit(panel)
     model = ForecastModel(final, spec=spec, panel=panel, future_covariates=future, ids=names)
