@@ -209,3 +209,17 @@ def test_one_column_name_is_a_list_of_one_and_flags_are_not_counts():
     for flag in ({"backtests": True}, {"season_length": True}):
         with pytest.raises(ConfigError, match="True"):
             ForecastSpec(target="sales", timestamp="date", **flag).check()
+
+
+def test_numbers_as_times_are_years_or_yyyymmdd_and_unix_times_are_refused_with_a_hint():
+    spec = ForecastSpec(target="sales", timestamp="date", horizon=2)
+    for numbers, first in (
+        (np.arange(2000, 2010), "2000-01-01"),
+        ([20240101 + i for i in range(9)], "2024-01-01"),
+    ):
+        panel, _, _ = prepare_panel(pd.DataFrame({"date": numbers, "sales": 1.0}), spec)
+        assert panel.frame["timestamp"].iloc[0] == pd.Timestamp(first)
+    epoch = pd.DataFrame({"date": 1704067200 + 86400 * np.arange(9), "sales": 1.0})
+    with pytest.raises(DataError, match="such as 1704067200.*unit='s'") as caught:
+        prepare_panel(epoch, spec)
+    assert caught.value.code == "timeseries.bad-timestamp"

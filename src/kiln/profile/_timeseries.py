@@ -58,6 +58,15 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
         text = values.astype("string")
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
         bad = parsed.isna() & text.notna()
+        if bad.any() and pd.api.types.is_numeric_dtype(values):
+            raise DataError(
+                f"Timestamp column {column!r} holds numbers such as {text[bad].iloc[0]}, which "
+                "are not dates: kiln reads numbers only as years (2024) or YYYYMMDD (20240131). "
+                "If they are Unix times, kiln does not guess their unit: convert them to dates "
+                "first (pandas.to_datetime(values, unit='s'), or unit='ms').",
+                code="timeseries.bad-timestamp",
+                field=column,
+            )
         if bad.any():
             examples = ", ".join(repr(v) for v in text[bad].head(_SHOWN))
             raise DataError(
