@@ -392,27 +392,29 @@ def timeseries_profile(
     offset = check_frequency(frequency)
     data = pd.DataFrame({"series": keys.to_numpy(), "ts": ts.to_numpy()})
     data["y"] = pd.to_numeric(frame[target], errors="coerce").to_numpy()
-    rows = []
-    for name, group in data.sort_values(["series", "ts"]).groupby("series", sort=False):
-        steps = len(pd.date_range(group["ts"].iloc[0], group["ts"].iloc[-1], freq=offset))
-        y = group["y"].to_numpy(dtype=float)
-        present = np.flatnonzero(~np.isnan(y))
-        # Empty values between the first and the last are gaps too (a forecast fills them).
-        inside = int(np.isnan(y[present[0] : present[-1] + 1]).sum()) if len(present) else 0
-        rows.append(
-            {
-                "series": str(name),
-                "start": str(group["ts"].iloc[0]),
-                "end": str(group["ts"].iloc[-1]),
-                "length": len(group),
-                "missing_steps": steps - len(group) + inside,
-                "missing_values": int(np.isnan(y).sum()),
-                "mean": _round(np.nanmean(y)) if len(y) else None,
-                "std": _round(np.nanstd(y)) if len(y) else None,
-                "zeros": _round(float(np.mean(y == 0))) if len(y) else None,
-            }
-        )
-    per_series = pd.DataFrame(rows)
+    # Per-series statistics by group aggregates, not a loop: tables of 10,000 series are usual.
+    data = data.sort_values(["series", "ts"], kind="stable").reset_index(drop=True)
+    by_series = data.groupby("series", sort=True)
+    bounds = by_series["ts"].agg(["min", "max"])
+    lengths = by_series.size()
+    empty = data["y"].isna()
+    # Empty values between a series' first and last value are gaps too (a forecast fills them).
+    after_first = (~empty).astype(int).groupby(data["series"]).cumsum() > 0
+    before_last = (~empty)[::-1].astype(int).groupby(data["series"][::-1]).cumsum()[::-1] > 0
+    inside = (empty & after_first & before_last).groupby(data["series"]).sum()
+    per_series = pd.DataFrame(
+        {
+            "series": bounds.index.astype(str),
+            "start": bounds["min"].map(str).to_numpy(),
+            "end": bounds["max"].map(str).to_numpy(),
+            "length": lengths.to_numpy(),
+            "missing_steps": (_grid_steps(bounds, offset) - lengths + inside).to_numpy(),
+            "missing_values": empty.groupby(data["series"]).sum().to_numpy(),
+            "mean": by_series["y"].mean().map(_round).to_numpy(),
+            "std": by_series["y"].std(ddof=0).map(_round).to_numpy(),
+            "zeros": (data["y"] == 0).groupby(data["series"]).mean().map(_round).to_numpy(),
+        }
+    )
     rng = np.random.default_rng(0)
     names = per_series["series"].tolist()
     chosen = set(rng.choice(names, size=min(sample, len(names)), replace=False).tolist())
