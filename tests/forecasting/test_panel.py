@@ -129,6 +129,9 @@ def test_rows_after_the_last_target_hold_the_future_covariates():
     with pytest.raises(DataError, match="'promo'.*series 's0' step 1") as caught:
         panel.future(7, covariates.iloc[1:])
     assert caught.value.code == "forecast.missing-covariates"
+    frame.loc[33, "promo"] = np.nan  # s1's 4th day, in the history
+    with pytest.raises(DataError, match="'promo' is empty in 1 row.*series 's1' at 2024-01-04"):
+        prepare_panel(frame, spec)
 
 
 def test_several_id_columns_make_one_series_each():

@@ -394,9 +394,14 @@ def prepare_panel(
     )
     if spec.covariates and data[spec.covariates].isna().any(axis=None):
         column = next(c for c in spec.covariates if data[c].isna().any())
+        empty = data[data[column].isna()]
+        shown = "; ".join(
+            f"series {s!r} at {t}" for s, t in empty[[SERIES, TIMESTAMP]].head(5).itertuples(False)
+        )
         raise DataError(
-            f"Covariate {column!r} is empty in {int(data[column].isna().sum())} row(s) with a "
-            "target value. Fill it in the data (a covariate is known for every step).",
+            f"Covariate {column!r} is empty in {len(empty)} row(s) with a target value ("
+            f"{shown}{' ...' if len(empty) > 5 else ''}). Fill it in the data (a covariate is "
+            "known for every step).",
             code="forecast.missing-covariates",
             field=column,
         )
