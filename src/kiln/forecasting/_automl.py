@@ -59,7 +59,12 @@ from kiln.forecasting._panel import (
     prepare_panel,
     quantile_column,
 )
-from kiln.forecasting._train import forecasting_job_spec, load_panel, register_forecast_model
+from kiln.forecasting._train import (
+    check_backtest_room,
+    forecasting_job_spec,
+    load_panel,
+    register_forecast_model,
+)
 from kiln.training import TrainingResult
 
 if TYPE_CHECKING:
@@ -616,7 +621,8 @@ def forecast_automl(
     )
     # The table checked now (a bad timestamp, a duplicate, a gap), not as a failed job.
     checked = ForecastSpec.from_dict(stored["spec"])
-    prepare_panel(workspace.data.load(dataset, columns=checked.columns), checked)
+    panel, _, _ = prepare_panel(workspace.data.load(dataset, columns=checked.columns), checked)
+    check_backtest_room(panel, checked)
     job = workspace.jobs.create("forecasting", stored, experiment=experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = executor_for(workspace).run(job, on_log=on_log)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ALGORITHM",
+    "check_backtest_room",
     "backtest_frames",
     "forecasting_job_spec",
     "load_panel",
@@ -137,6 +138,19 @@ def train_forecaster(
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = executor_for(workspace).run(job, on_log=on_log)
     return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
+
+
+def check_backtest_room(panel: Panel, spec: ForecastSpec) -> None:
+    """Refuse a panel none of whose series is longer than the horizon (``forecast.too-short``):
+    no backtest window has a value before its cut. Checked before a job starts too."""
+    if int(panel.lengths().max()) <= spec.horizon:
+        raise DataError(
+            f"No series is longer than the horizon ({spec.horizon} steps; the longest has "
+            f"{int(panel.lengths().max())}), so there is nothing to backtest on. Shorten the "
+            "horizon or give longer series.",
+            code="forecast.too-short",
+            field="horizon",
+        )
 
 
 def load_panel(
