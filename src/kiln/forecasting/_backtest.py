@@ -46,6 +46,21 @@ def scale_of(y: np.ndarray, season_length: int) -> float:
     return float("nan")
 
 
+def _scales(history: Panel) -> pd.Series:
+    """:func:`scale_of` of every series of ``history`` at once (by group means of lagged
+    differences, not a loop: a panel may hold 10,000 series)."""
+    frame = history.frame
+    by_series = frame.groupby(SERIES, sort=False)[TARGET]
+    scales = pd.Series(np.nan, index=by_series.size().index)
+    for lag in (history.season_length, 1):  # the season's lag first, lag 1 where it fails
+        if lag < 1:
+            continue
+        errors = by_series.diff(lag).abs()
+        found = errors.groupby(frame[SERIES], sort=False).mean()
+        scales = scales.fillna(found.where(found > 0))
+    return scales
+
+
 @dataclass
 class Backtest:
     """A backtest's forecasts beside the actual values, and the metrics measured on them."""
@@ -86,11 +101,7 @@ def backtest(
         forecast = model.predict(history, future)
         actual = panel.frame[[SERIES, TIMESTAMP, TARGET]]
         forecast = forecast.merge(actual, on=[SERIES, TIMESTAMP], how="inner")
-        scales = {
-            name: scale_of(group[TARGET].to_numpy(dtype=float), panel.season_length)
-            for name, group in history.groups()
-        }
-        forecast["scale"] = forecast[SERIES].map(scales).astype(float)
+        forecast["scale"] = forecast[SERIES].map(_scales(history)).astype(float)
         forecast.insert(0, WINDOW, windows - k + 1)
         parts.append(forecast)
         if log:
@@ -138,20 +149,32 @@ def _row_errors(frame: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
     return out
 
 
-def _aggregate(errors: pd.DataFrame) -> dict:
-    def mean(values):
-        values = values[np.isfinite(values)]
-        return float(np.mean(values)) if len(values) else None
-
-    absy = float(errors["absy"].sum())
-    return {
-        "mase": mean(errors["scaled"].to_numpy()),
-        "smape": mean(errors["smape"].to_numpy()),
-        "mape": mean(errors["ape"].to_numpy()),
-        "rmse": float(np.sqrt(errors["sq"].mean())) if len(errors) else None,
-        "wql": float(errors["pinball"].sum() / absy) if absy > 0 else None,
-        "coverage": float(errors["covered"].mean()) if len(errors) else None,
-    }
+def _aggregate(errors: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """The metrics of ``errors`` (one row), or of each of its ``by`` groups (one row each): by
+    group sums, not a loop over groups (a panel may hold 10,000 series). A metric with nothing
+    to measure is NaN (None once rounded)."""
+    keys = errors[by] if by else pd.Series(0, index=errors.index)
+    finite = errors[["scaled", "smape", "ape"]].where(
+        np.isfinite(errors[["scaled", "smape", "ape"]].to_numpy(dtype=float))
+    )
+    grouped = pd.concat([finite, errors[["sq", "pinball", "absy", "covered"]]], axis=1).groupby(
+        keys.to_numpy(), sort=by == STEP
+    )
+    means, sums = grouped.mean(), grouped.sum()
+    absy = sums["absy"]
+    out = pd.DataFrame(
+        {
+            "mase": means["scaled"],
+            "smape": means["smape"],
+            "mape": means["ape"],
+            "rmse": np.sqrt(means["sq"]),
+            "wql": (sums["pinball"] / absy.where(absy > 0)),
+            "coverage": means["covered"],
+        }
+    )
+    if by:
+        out.insert(0, by, out.index)
+    return out.reset_index(drop=True)
 
 
 def _rounded(values: dict) -> dict:
@@ -188,13 +211,10 @@ def score_forecasts(
     if len(forecasts) == 0:
         return {}, pd.DataFrame(), pd.DataFrame()
     errors = _row_errors(forecasts, quantiles)
-    per_series = pd.DataFrame(
-        [{SERIES: name, **_aggregate(group)} for name, group in errors.groupby(SERIES, sort=False)]
-    )
-    by_step = pd.DataFrame(
-        [{STEP: int(k), **_aggregate(group)} for k, group in errors.groupby(STEP)]
-    )
-    overall = _aggregate(errors)
+    per_series = _aggregate(errors, SERIES)
+    by_step = _aggregate(errors, STEP)
+    by_step[STEP] = by_step[STEP].astype(int)
+    overall = {k: (None if pd.isna(v) else float(v)) for k, v in _aggregate(errors).iloc[0].items()}
     for name in ("mase", "smape", "mape"):
         values = per_series[name].dropna()
         overall[name] = float(values.mean()) if len(values) else None

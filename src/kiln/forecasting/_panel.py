@@ -239,12 +239,16 @@ class Panel:
         refused with ``forecast.missing-covariates``, naming the columns, series and steps."""
         offset = self.offset
         last = self.frame.groupby(SERIES, sort=False)[TIMESTAMP].max()
+        steps_after = {
+            t: pd.date_range(t + offset, periods=horizon, freq=offset).to_numpy()
+            for t in last.unique()
+        }
         steps = np.arange(1, horizon + 1)
         out = pd.DataFrame(
             {
                 SERIES: np.repeat(last.index.to_numpy(), horizon),
                 TIMESTAMP: np.concatenate(
-                    [pd.date_range(t + offset, periods=horizon, freq=offset) for t in last]
+                    [steps_after[t] for t in last]  # one range per end time, not per series
                 )
                 if len(last)
                 else np.array([], dtype="datetime64[ns]"),
