@@ -26,7 +26,8 @@ from kiln.forecasting import (
     score_forecasts,
     search_forecasters,
 )
-from kiln.forecasting._automl import PROBE_SERIES, _choose
+from kiln.forecasting import _automl as automl_module
+from kiln.forecasting._automl import PROBE_SERIES, _choose, _estimate
 from kiln.forecasting._ensemble import ensemble_loss, greedy_ensemble
 from kiln.forecasting._forecaster import SeasonalNaive
 
@@ -199,6 +200,31 @@ def test_a_candidate_whose_probed_cost_does_not_fit_is_skipped(problem, test_for
     found, rows, lines = search((spec, panel), ["seasonal_naive", "slow"], time_limit=0.5)
     assert rows["slow"]["state"] == "out of time" and "seconds" not in rows["slow"]
     assert any(line.startswith("Skipped slow: out of time (estimated") for line in lines)
+
+
+def test_a_probed_cost_is_a_fixed_part_and_a_part_per_series(monkeypatch):
+    # A window costs 1 s plus 0.01 s a series (a fake clock): on 1,000 series, 11 s; scaling
+    # the sample's whole time by 100 would say 110 s and skip a cheap candidate.
+    clock = [0.0]
+
+    class Series:
+        def __init__(self, names):
+            self.names = list(names)
+
+        def ids(self):
+            return self.names
+
+        def subset(self, names):
+            return Series(names)
+
+    def fake_backtest(make, panel, **_):
+        clock[0] += 1.0 + 0.01 * len(panel.ids())
+
+    monkeypatch.setattr(automl_module, "backtest", fake_backtest)
+    monkeypatch.setattr(automl_module.time, "perf_counter", lambda: clock[0])
+    spec = ForecastSpec(target="y", timestamp="t", horizon=7)
+    panel = Series(f"s{i}" for i in range(1000))
+    assert _estimate("naive", None, panel, spec, {}, 0) == pytest.approx(11.0)
 
 
 def test_candidates_on_fewer_windows_are_compared_on_the_windows_all_ran(problem):
