@@ -225,6 +225,8 @@ def test_a_probed_cost_is_a_fixed_part_and_a_part_per_series(monkeypatch):
     spec = ForecastSpec(target="y", timestamp="t", horizon=7)
     panel = Series(f"s{i}" for i in range(1000))
     assert _estimate("naive", None, panel, spec, {}, 0) == pytest.approx(11.0)
+    # The other baselines cost about what the reference, measured first, did.
+    assert _estimate("drift", None, panel, spec, {"seasonal_naive": 2.0}, 0) == 3.0
 
 
 def test_candidates_on_fewer_windows_are_compared_on_the_windows_all_ran(problem):

@@ -97,6 +97,9 @@ DEEPAR_SHARE_OF_LEFT = 0.5
 # measured (auto ARIMA searches orders per series). Measured on 20 daily series of 200 steps, one
 # window, with kiln's statsmodels models: ETS 3.7 s, Theta 1.1 s, auto ARIMA 74 s.
 COST_OVER_ETS = {"arima": 20.0, "theta": 0.3}
+# The cheap baselines' cost per window relative to seasonal naive's (the reference, always
+# measured first): the same per-series loop with a different formula, with a margin.
+COST_OVER_REFERENCE = {"naive": 1.5, "drift": 1.5, "mean": 1.5}
 # The series a candidate not measured yet is timed on, for its cost on all of them.
 PROBE_SERIES = 10
 # LightGBM settings tried after its defaults (300 trees of 31 leaves, rate 0.05) while time
@@ -333,7 +336,8 @@ def _estimate(
 ) -> float | None:
     """Seconds one backtest window of ``algorithm`` is expected to take on the whole panel:
     measured on an earlier candidate of the same algorithm; else ARIMA's and Theta's from
-    ETS's (:data:`COST_OVER_ETS`); else, for a local model (fitted per series, so its cost
+    ETS's (:data:`COST_OVER_ETS`), the other baselines' from seasonal naive's
+    (:data:`COST_OVER_REFERENCE`); else, for a local model (fitted per series, so its cost
     grows with their number), timed on one window of one series and of a sample of
     :data:`PROBE_SERIES` series, and extrapolated (a fixed part and a part per series) to all
     of them. None for a global model not measured yet (a sample does not
@@ -343,6 +347,8 @@ def _estimate(
         return per_window[algorithm]
     if algorithm in COST_OVER_ETS and "ets" in per_window:
         return COST_OVER_ETS[algorithm] * per_window["ets"]
+    if algorithm in COST_OVER_REFERENCE and "seasonal_naive" in per_window:
+        return COST_OVER_REFERENCE[algorithm] * per_window["seasonal_naive"]
     ids = panel.ids()
     if len(ids) <= PROBE_SERIES or forecaster_class(algorithm).is_global:
         return None
