@@ -188,3 +188,32 @@ def test_metrics_of_all_zero_series_are_none_and_say_why():
     assert unmeasured(result.metrics)[-1] == (
         "wql is not measured: every actual value is zero (no total to weigh the loss by)."
     )
+
+
+def test_a_window_that_cannot_end_before_the_deadline_is_not_started():
+    import time
+
+    class Sleepy(Forecaster):
+        name = "sleepy"
+
+        def _fit(self, panel):
+            time.sleep(0.3)
+
+        def _predict(self, panel, future):
+            return get_forecaster(
+                "naive", horizon=7, quantiles=QUANTILES, season_length=7
+            )._predict(panel, future)
+
+    frame, spec = seasonal_panel(series=2, length=40)
+    panel, _, _ = prepare_panel(frame, spec)
+    result = backtest(
+        lambda: Sleepy(horizon=7, quantiles=QUANTILES, season_length=7),
+        panel,
+        horizon=7,
+        windows=3,
+        quantiles=QUANTILES,
+        deadline=time.time() + 0.5,  # window 1 ends at 0.3 s; window 2 would end at 0.6 s
+    )
+    assert result.stopped and result.windows == 1
+    whole = backtest(make("naive", panel), panel, horizon=7, windows=3, quantiles=QUANTILES)
+    assert not whole.stopped and whole.windows == 3

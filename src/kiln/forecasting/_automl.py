@@ -309,7 +309,7 @@ def search_forecasters(
                 code="forecast.too-short",
                 field="horizon",
             )
-        if result.windows < want and time.time() > search_deadline:
+        if result.stopped:
             row |= {"state": OUT_OF_TIME, "reason": "the deadline cut its backtest short"}
             log(f"Left out {candidate.label}: the deadline cut its backtest short.")
             continue

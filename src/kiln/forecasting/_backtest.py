@@ -71,6 +71,8 @@ class Backtest:
     by_step: pd.DataFrame
     seconds: float
     windows: int
+    # Whether the deadline stopped it before its last window (the windows done are scored).
+    stopped: bool = False
 
     def summary(self) -> dict:
         return {"metrics": self.metrics, "windows": self.windows, "seconds": self.seconds}
@@ -88,14 +90,18 @@ def backtest(
 ) -> Backtest:
     """Fit ``make()`` once per window on the panel cut before it, and score its forecasts.
 
-    A series with no values before a window's cut is not scored in that window. Stops after a
-    window when ``time.time()`` passes ``deadline`` (the windows done are scored)."""
+    A series with no values before a window's cut is not scored in that window. Stops (and
+    says so in ``stopped``) after a window when ``time.time()`` has passed ``deadline``, or
+    would pass it before another window like the last one ends (the windows done are
+    scored)."""
     started = time.perf_counter()
     parts = []
+    stopped = False
     for k in range(windows, 0, -1):
         history = panel.drop_last(k * horizon)
         if len(history.frame) == 0:
             continue
+        window_started = time.time()
         model = make().fit(history)
         future = history.future(horizon, covariates=panel.frame)
         forecast = model.predict(history, future)
@@ -106,7 +112,10 @@ def backtest(
         parts.append(forecast)
         if log:
             log(f"Backtest window {windows - k + 1}/{windows}: {len(forecast)} forecasts scored.")
-        if deadline is not None and time.time() > deadline:
+        # The next window is not started when it cannot end in time (as long as this one).
+        ending = time.time() + (time.time() - window_started)
+        if deadline is not None and k > 1 and ending > deadline:
+            stopped = True
             break
     forecasts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     metrics, per_series, by_step = score_forecasts(forecasts, quantiles)
@@ -117,6 +126,7 @@ def backtest(
         by_step=by_step,
         seconds=round(time.perf_counter() - started, 3),
         windows=len(parts),
+        stopped=stopped,
     )
 
 
