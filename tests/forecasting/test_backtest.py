@@ -14,6 +14,7 @@ from kiln.forecasting import (
     get_forecaster,
     prepare_panel,
     score_forecasts,
+    unmeasured,
 )
 
 QUANTILES = [0.1, 0.5, 0.9]
@@ -165,3 +166,54 @@ def test_short_series_fall_back_to_naive_and_unknown_series_are_refused():
     with pytest.raises(DataError) as caught:
         model.predict(panel, stranger)
     assert caught.value.code == "forecast.unknown-series"
+
+
+def test_coverage_is_not_measured_with_a_single_quantile():
+    forecasts = pd.DataFrame(
+        {"series": ["a"], "step": [1], "mean": [5.0], "q0.9": [6.0], "y": [5.0], "scale": [1.0]}
+    )
+    overall, _, _ = score_forecasts(forecasts, [0.9])
+    assert overall["coverage"] is None and overall["coverage_nominal"] is None
+    assert overall["wql"] == pytest.approx(2 * 0.1 * 1.0 / 5.0)  # over-forecast by 1
+
+
+def test_metrics_of_all_zero_series_are_none_and_say_why():
+    panel, _, _ = prepare_panel(
+        pd.DataFrame({"date": pd.date_range("2024-01-01", periods=30), "sales": 0.0}),
+        ForecastSpec(target="sales", timestamp="date", horizon=7),
+    )
+    result = backtest(make("naive", panel), panel, horizon=7, windows=2, quantiles=QUANTILES)
+    assert result.metrics["rmse"] == 0.0 and result.metrics["coverage"] == 1.0
+    assert [result.metrics[m] for m in ("mase", "smape", "mape", "wql")] == [None] * 4
+    assert unmeasured(result.metrics)[-1] == (
+        "wql is not measured: every actual value is zero (no total to weigh the loss by)."
+    )
+
+
+def test_a_window_that_cannot_end_before_the_deadline_is_not_started():
+    import time
+
+    class Sleepy(Forecaster):
+        name = "sleepy"
+
+        def _fit(self, panel):
+            time.sleep(0.3)
+
+        def _predict(self, panel, future):
+            return get_forecaster(
+                "naive", horizon=7, quantiles=QUANTILES, season_length=7
+            )._predict(panel, future)
+
+    frame, spec = seasonal_panel(series=2, length=40)
+    panel, _, _ = prepare_panel(frame, spec)
+    result = backtest(
+        lambda: Sleepy(horizon=7, quantiles=QUANTILES, season_length=7),
+        panel,
+        horizon=7,
+        windows=3,
+        quantiles=QUANTILES,
+        deadline=time.time() + 0.5,  # window 1 ends at 0.3 s; window 2 would end at 0.6 s
+    )
+    assert result.stopped and result.windows == 1
+    whole = backtest(make("naive", panel), panel, horizon=7, windows=3, quantiles=QUANTILES)
+    assert not whole.stopped and whole.windows == 3

@@ -129,6 +129,9 @@ def test_rows_after_the_last_target_hold_the_future_covariates():
     with pytest.raises(DataError, match="'promo'.*series 's0' step 1") as caught:
         panel.future(7, covariates.iloc[1:])
     assert caught.value.code == "forecast.missing-covariates"
+    frame.loc[33, "promo"] = np.nan  # s1's 4th day, in the history
+    with pytest.raises(DataError, match="'promo' is empty in 1 row.*series 's1' at 2024-01-04"):
+        prepare_panel(frame, spec)
 
 
 def test_several_id_columns_make_one_series_each():
@@ -150,3 +153,76 @@ def test_a_static_attribute_that_changes_within_a_series_is_refused():
     with pytest.raises(DataError) as caught:
         prepare_panel(frame, ForecastSpec(**{**SPEC.to_dict(), "static": ["region"]}))
     assert caught.value.code == "forecast.static-varies"
+
+
+def test_an_empty_target_inside_a_series_is_a_gap_and_leading_ones_are_trimmed():
+    frame = long_table()
+    frame.loc[[0, 1], "sales"] = np.nan  # s0 starts late
+    frame.loc[15, "sales"] = np.nan  # an empty value inside s0
+    with pytest.raises(DataError, match="Series 's0' misses 1 .*2024-01-16") as caught:
+        prepare_panel(frame, SPEC)
+    assert caught.value.code == "timeseries.gaps"
+    panel, _, notes = prepare_panel(frame, ForecastSpec(**{**SPEC.to_dict(), "fill": "ffill"}))
+    s0 = panel.frame[panel.frame["series"] == "s0"]
+    assert notes["filled"] == {"s0": 1}
+    assert len(s0) == 38 and s0["y"].notna().all()
+    assert s0["y"].iloc[13] == frame.loc[14, "sales"]
+
+
+def test_dates_in_a_time_zone_keep_their_local_day_across_a_dst_change():
+    days = pd.date_range("2024-03-20", periods=30, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"date": days, "sales": np.arange(30.0)})
+    text = frame.assign(date=[str(d) for d in days])  # "+01:00" then "+02:00"
+    ingested = frame.assign(date=days.tz_convert("UTC"))  # 23:00 then 22:00, as data ingest
+    spec = ForecastSpec(target="sales", timestamp="date", horizon=7)
+    for table in (frame, text, ingested):
+        panel, _, notes = prepare_panel(table, spec)
+        assert notes["frequency"] == "D"
+        assert panel.frame["timestamp"].iloc[-1] == pd.Timestamp("2024-04-18")
+    hours = pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")
+    panel, _, notes = prepare_panel(pd.DataFrame({"date": hours, "sales": 1.0}), spec)
+    assert notes["frequency"] == "h"  # hours stay in UTC: a DST change is no gap
+    assert panel.frame["timestamp"].iloc[0] == pd.Timestamp("2024-03-29 23:00")
+
+
+def test_series_that_start_at_different_times_are_checked_and_filled_on_their_own_grids():
+    frame = pd.concat(
+        [long_table(series=2), long_table(series=1, start="2024-01-05").assign(store="late")],
+        ignore_index=True,
+    ).drop(index=[50, 90])  # a gap in s1 (2024-01-11) and in late (2024-01-15)
+    panel, _, notes = prepare_panel(frame, ForecastSpec(**{**SPEC.to_dict(), "fill": "zero"}))
+    assert notes["filled"] == {"late": 1, "s1": 1}
+    assert panel.lengths().to_dict() == {"late": 40, "s0": 40, "s1": 40}
+    late = panel.frame[panel.frame["series"] == "late"]
+    assert late["timestamp"].iloc[0] == pd.Timestamp("2024-01-05") and late["y"].iloc[10] == 0
+    frame.loc[85, "date"] = "2024-01-10 12:00"  # off the daily grid, in the late series
+    with pytest.raises(DataError, match="series 'late' at 2024-01-10 12:00") as caught:
+        prepare_panel(frame, SPEC)
+    assert caught.value.code == "timeseries.irregular"
+
+
+def test_one_column_name_is_a_list_of_one_and_flags_are_not_counts():
+    spec = ForecastSpec(
+        target="sales", timestamp="date", id_columns="store", covariates="price", static="size"
+    ).check()
+    assert (spec.id_columns, spec.covariates, spec.static) == (["store"], ["price"], ["size"])
+    with pytest.raises(ConfigError, match="covariates must be a column name") as caught:
+        ForecastSpec(target="sales", timestamp="date", covariates=[1]).check()
+    assert caught.value.code == "forecast.bad-option"
+    for flag in ({"backtests": True}, {"season_length": True}):
+        with pytest.raises(ConfigError, match="True"):
+            ForecastSpec(target="sales", timestamp="date", **flag).check()
+
+
+def test_numbers_as_times_are_years_or_yyyymmdd_and_unix_times_are_refused_with_a_hint():
+    spec = ForecastSpec(target="sales", timestamp="date", horizon=2)
+    for numbers, first in (
+        (np.arange(2000, 2010), "2000-01-01"),
+        ([20240101 + i for i in range(9)], "2024-01-01"),
+    ):
+        panel, _, _ = prepare_panel(pd.DataFrame({"date": numbers, "sales": 1.0}), spec)
+        assert panel.frame["timestamp"].iloc[0] == pd.Timestamp(first)
+    epoch = pd.DataFrame({"date": 1704067200 + 86400 * np.arange(9), "sales": 1.0})
+    with pytest.raises(DataError, match="such as 1704067200.*unit='s'") as caught:
+        prepare_panel(epoch, spec)
+    assert caught.value.code == "timeseries.bad-timestamp"

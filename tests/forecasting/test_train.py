@@ -112,6 +112,7 @@ def test_the_report_shows_the_backtest_and_the_worst_series(fc, tmp_path):
         ("sales", {"horizn": 3}, "training.unknown-option"),
         ("sales", {"timestamp": None}, "forecast.missing-option"),
         ("sales", {"problem_type": None}, "forecast.needs-problem-type"),
+        ("sales", {"horizon": 40}, "forecast.too-short"),  # the longest series has 40 days
     ],
 )
 def test_bad_input_is_refused_before_any_job(fc, data, options, code):
@@ -122,6 +123,9 @@ def test_bad_input_is_refused_before_any_job(fc, data, options, code):
     with pytest.raises(KilnError) as caught:
         ws.train(data, algorithm="naive", **given)
     assert caught.value.code == code
+    if code == "forecast.too-short":  # forecasting AutoML checks it before its job too
+        with pytest.raises(KilnError, match="the longest has 40") as caught:
+            ws.automl(data, time_limit=10, **given)
     assert len(ws.jobs.list(limit=None)) == jobs
 
 

@@ -63,3 +63,15 @@ def test_bad_time_series_are_refused(change, options, code):
     with pytest.raises(KilnError) as caught:
         profile(change(_sales()).reset_index(drop=True), timeseries=options, model=False)
     assert caught.value.code == code
+
+
+def test_an_empty_target_inside_a_series_counts_as_a_gap_and_trailing_ones_do_not():
+    from kiln.profile import timeseries_profile
+
+    frame = _sales().reset_index(drop=True)
+    frame.loc[5, "sales"] = np.nan  # inside store a
+    frame.loc[len(frame) - 1, "sales"] = np.nan  # store c's last row: a future step
+    found = timeseries_profile(frame, id_columns=["store"], timestamp="date", target="sales")
+    steps = {r["series"]: r["missing_steps"] for r in found["per_series"]}
+    assert steps == {"a": 1, "b": 2, "c": 0} and found["series_with_gaps"] == 2
+    assert any("2 series miss steps" in hint for hint in found["hints"])

@@ -13,7 +13,7 @@ from kiln.forecasting._automl import (
     plan_candidates,
     search_forecasters,
 )
-from kiln.forecasting._backtest import Backtest, backtest, scale_of, score_forecasts
+from kiln.forecasting._backtest import Backtest, backtest, scale_of, score_forecasts, unmeasured
 from kiln.forecasting._ensemble import EnsembleForecaster, greedy_ensemble
 from kiln.forecasting._forecaster import (
     FORECASTERS,
@@ -88,6 +88,7 @@ __all__ = [
     "run_forecasting_job",
     "scale_of",
     "score_forecasts",
+    "unmeasured",
     "search_forecasters",
     "series_names",
     "store_backtest",

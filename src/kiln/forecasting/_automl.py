@@ -35,7 +35,13 @@ import pandas as pd
 
 from kiln.compute import JobContext, executor_for
 from kiln.errors import ConfigError, DataError
-from kiln.forecasting._backtest import WINDOW, Backtest, backtest, score_forecasts
+from kiln.forecasting._backtest import (
+    WINDOW,
+    Backtest,
+    backtest,
+    score_forecasts,
+    unmeasured,
+)
 from kiln.forecasting._ensemble import (
     ENSEMBLE_METRICS,
     EnsembleForecaster,
@@ -53,7 +59,12 @@ from kiln.forecasting._panel import (
     prepare_panel,
     quantile_column,
 )
-from kiln.forecasting._train import forecasting_job_spec, load_panel, register_forecast_model
+from kiln.forecasting._train import (
+    check_backtest_room,
+    forecasting_job_spec,
+    load_panel,
+    register_forecast_model,
+)
 from kiln.training import TrainingResult
 
 if TYPE_CHECKING:
@@ -86,6 +97,9 @@ DEEPAR_SHARE_OF_LEFT = 0.5
 # measured (auto ARIMA searches orders per series). benchmarks/forecasting_models.py, 300 daily
 # series of 400 steps (docs/benchmarks.md): ETS 75 CPU-ms a series, Theta 20, ARIMA about 2,300.
 COST_OVER_ETS = {"arima": 30.0, "theta": 0.3}
+# The cheap baselines' cost per window relative to seasonal naive's (the reference, always
+# measured first): the same per-series loop with a different formula, with a margin.
+COST_OVER_REFERENCE = {"naive": 1.5, "drift": 1.5, "mean": 1.5}
 # The series a candidate not measured yet is timed on, for its cost on all of them.
 PROBE_SERIES = 10
 # LightGBM settings tried after its defaults (300 trees of 31 leaves, rate 0.05) while time
@@ -295,7 +309,7 @@ def search_forecasters(
                 code="forecast.too-short",
                 field="horizon",
             )
-        if result.windows < want and time.time() > search_deadline:
+        if result.stopped:
             row |= {"state": OUT_OF_TIME, "reason": "the deadline cut its backtest short"}
             log(f"Left out {candidate.label}: the deadline cut its backtest short.")
             continue
@@ -322,28 +336,41 @@ def _estimate(
 ) -> float | None:
     """Seconds one backtest window of ``algorithm`` is expected to take on the whole panel:
     measured on an earlier candidate of the same algorithm; else ARIMA's and Theta's from
-    ETS's (:data:`COST_OVER_ETS`); else, for a local model (fitted per series, so its cost
-    grows with their number), timed on one window of a sample of :data:`PROBE_SERIES` series
-    and scaled to all of them. None for a global model not measured yet (a sample does not
+    ETS's (:data:`COST_OVER_ETS`), the other baselines' from seasonal naive's
+    (:data:`COST_OVER_REFERENCE`); else, for a local model (fitted per series, so its cost
+    grows with their number), timed on one window of one series and of a sample of
+    :data:`PROBE_SERIES` series, and extrapolated (a fixed part and a part per series) to all
+    of them. None for a global model not measured yet (a sample does not
     tell its cost: its fit has a fixed part) and when the panel is no bigger than the sample
     (the backtest itself is as cheap as a probe)."""
     if algorithm in per_window:
         return per_window[algorithm]
     if algorithm in COST_OVER_ETS and "ets" in per_window:
         return COST_OVER_ETS[algorithm] * per_window["ets"]
+    if algorithm in COST_OVER_REFERENCE and "seasonal_naive" in per_window:
+        return COST_OVER_REFERENCE[algorithm] * per_window["seasonal_naive"]
     ids = panel.ids()
     if len(ids) <= PROBE_SERIES or forecaster_class(algorithm).is_global:
         return None
     sample = np.random.default_rng(seed).choice(len(ids), PROBE_SERIES, replace=False)
-    started = time.perf_counter()
-    backtest(
-        make,
-        panel.subset([ids[i] for i in sample]),
-        horizon=spec.horizon,
-        windows=1,
-        quantiles=spec.quantiles,
-    )
-    return (time.perf_counter() - started) * len(ids) / PROBE_SERIES
+
+    def probe(count: int) -> float:
+        started = time.perf_counter()
+        backtest(
+            make,
+            panel.subset([ids[i] for i in sample[:count]]),
+            horizon=spec.horizon,
+            windows=1,
+            quantiles=spec.quantiles,
+        )
+        return time.perf_counter() - started
+
+    # A window's cost is a fixed part (the backtest's own table work) and a part per series:
+    # one series and the whole sample tell both. Scaling the sample's whole time to 10,000
+    # series multiplied the fixed part too (naive estimated at 200 s a window for 2 s).
+    one, whole = probe(1), probe(PROBE_SERIES)
+    per_series = max(whole - one, 0.0) / (PROBE_SERIES - 1)
+    return max(whole, one - per_series + per_series * len(ids))
 
 
 def _choose(
@@ -360,6 +387,15 @@ def _choose(
     ensemble if it beats the best candidate and its refit (its members' seconds per backtest
     window, summed, times REFIT_MARGIN) fits ``time_left``, else the best candidate."""
     if not forecasts:
+        failed = [r for r in rows if r.get("state") == FAILED]
+        if failed and len(failed) == len(rows):
+            reasons = "; ".join(f"{r['candidate']}: {r['reason']}" for r in failed[:5])
+            raise DataError(
+                f"Every forecasting candidate failed ({reasons}). A longer time limit will not "
+                "help: fix what their errors name, or choose other --candidates.",
+                code="forecast.automl-nothing-fitted",
+                field="candidates",
+            )
         raise DataError(
             "No forecasting candidate completed its backtest within the time limit (see the "
             "job's log for each one's reason). Give a longer --time-limit.",
@@ -496,6 +532,8 @@ def run_forecast_automl(workspace: Context, context: JobContext, stored: dict) -
         candidates=stored.get("candidates"),
         log=log,
     )
+    for line in unmeasured(found.backtest.metrics):
+        log(line)
     fit_started = time.perf_counter()
     final = found.make(spec, panel, seed).fit(panel)
     model = ForecastModel(final, spec=spec, panel=panel, future_covariates=future, ids=names)
@@ -599,7 +637,8 @@ def forecast_automl(
     )
     # The table checked now (a bad timestamp, a duplicate, a gap), not as a failed job.
     checked = ForecastSpec.from_dict(stored["spec"])
-    prepare_panel(workspace.data.load(dataset, columns=checked.columns), checked)
+    panel, _, _ = prepare_panel(workspace.data.load(dataset, columns=checked.columns), checked)
+    check_backtest_room(panel, checked)
     job = workspace.jobs.create("forecasting", stored, experiment=experiment)
     workspace.jobs.add_lineage(job.id, ("dataset_version", dataset.id), "input")
     finished = executor_for(workspace).run(job, on_log=on_log)

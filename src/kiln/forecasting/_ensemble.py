@@ -3,10 +3,10 @@
 
 Greedy ensemble selection (Caruana, Niculescu-Mizil, Crew & Ksikes, ICML 2004): start from the
 empty ensemble and, for a fixed number of rounds, add (with replacement) the candidate whose
-addition gives the lowest backtest loss of the averaged forecast; a member's weight is the share
-of rounds that picked it. The same weights combine the point forecast (``mean``) and every
-quantile column, so the ensemble's quantiles stay ordered (a convex combination of ordered
-vectors is ordered).
+addition gives the lowest backtest loss of the averaged forecast, and keep the round whose
+ensemble scored best; a member's weight is its share of that round's picks. The same weights
+combine the point forecast (``mean``) and every quantile column, so the ensemble's quantiles
+stay ordered (a convex combination of ordered vectors is ordered).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class EnsembleForecaster(Forecaster):
 
     def __init__(self, *, members: list[dict], **settings):
         weights = [float(m["weight"]) for m in members]
-        if not members or min(weights) <= 0 or abs(sum(weights) - 1) > 1e-6:
+        # Stored weights are rounded (to 6 places): shares of 13 rounds, say, sum to 1 only
+        # within the rounding of each, so they are normalised.
+        if not members or min(weights) <= 0 or abs(sum(weights) - 1) > 1e-4:
             raise ConfigError(
                 f"An ensemble needs members with positive weights that sum to 1; got {weights}.",
                 code="forecast.bad-hyperparameter",
@@ -54,7 +56,7 @@ class EnsembleForecaster(Forecaster):
             )
             for m in members
         ]
-        self.weights = np.asarray(weights)
+        self.weights = np.asarray(weights) / sum(weights)
 
     def min_length(self) -> int:
         """The shortest any member takes: each member falls back to naive on its own."""
@@ -111,11 +113,14 @@ def greedy_ensemble(
     ``predictions`` (each rows × [mean, quantiles...], aligned row by row)."""
     counts = np.zeros(len(predictions))
     current = np.zeros_like(predictions[0])
-    best = float("inf")
+    best, best_counts = float("inf"), counts.copy()
     for done in range(rounds):
         scores = [loss((current * done + p) / (done + 1)) for p in predictions]
         pick = int(np.argmin(scores))
         counts[pick] += 1
         current = (current * done + predictions[pick]) / (done + 1)
-        best = scores[pick]
-    return counts / rounds, best
+        # The best ensemble of any round (Caruana et al.): a round must add a member, and the
+        # rounds after the best mix can only move away from it.
+        if scores[pick] < best:
+            best, best_counts = scores[pick], counts.copy()
+    return best_counts / best_counts.sum(), best

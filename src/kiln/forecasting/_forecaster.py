@@ -13,6 +13,7 @@ the panel does not hold is refused (``forecast.unknown-series``).
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -134,9 +135,16 @@ def _tidy(out: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _normal_scores(quantiles: tuple[float, ...]) -> np.ndarray:
+    """The standard normal's quantiles, computed once per set (a local model asks per series,
+    and scipy's ppf costs more than the rest of a seasonal-naive forecast)."""
+    return norm.ppf(np.asarray(quantiles, dtype=float))
+
+
 def gaussian_quantiles(mean: np.ndarray, sd: np.ndarray, quantiles: list[float]) -> np.ndarray:
     """Quantiles (steps × quantiles) of normal forecasts with these means and deviations."""
-    z = norm.ppf(np.asarray(quantiles, dtype=float))
+    z = _normal_scores(tuple(float(q) for q in quantiles))
     return mean[:, None] + np.asarray(sd, dtype=float)[:, None] * z[None, :]
 
 
@@ -157,7 +165,11 @@ class LocalForecaster(Forecaster):
         # per series took most of a backtest's time (a per-series loop is what local models are).
         values = np.full((len(future), 1 + len(columns)), np.nan)
         all_steps = future[STEP].to_numpy(dtype=int)
-        history = {name: group["y"].to_numpy(dtype=float) for name, group in panel.groups()}
+        targets = panel.frame["y"].to_numpy(dtype=float)  # by position: no frame per series
+        history = {
+            name: targets[rows]
+            for name, rows in panel.frame.groupby(SERIES, sort=False).indices.items()
+        }
         for name, positions in future.groupby(SERIES, sort=False).indices.items():
             steps = all_steps[positions]
             mean, quantiles = self.forecast_series(history[name], int(steps.max()))

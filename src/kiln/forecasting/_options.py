@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.errors import ConfigError
 from kiln.forecasting._panel import ForecastSpec, prepare_panel
-from kiln.forecasting._train import DEFAULT_ALGORITHM, train_forecaster
+from kiln.forecasting._train import DEFAULT_ALGORITHM, check_backtest_room, train_forecaster
 from kiln.problems import FORECASTING
 
 if TYPE_CHECKING:
@@ -155,7 +155,8 @@ def train_forecasting(
     dataset = workspace.data.get(data)
     columns = set(dataset.column_types())
     if all(c in columns for c in spec.columns):  # else the job spec names the missing ones
-        prepare_panel(workspace.data.load(dataset, columns=spec.columns), spec)
+        panel, _, _ = prepare_panel(workspace.data.load(dataset, columns=spec.columns), spec)
+        check_backtest_room(panel, spec)
     return train_forecaster(
         workspace,
         dataset.ref,

@@ -67,6 +67,10 @@ class ForecastSpec:
     short_series: str = "baseline"
 
     def check(self) -> ForecastSpec:
+        columns = {
+            role: _column_list(getattr(self, role), role)
+            for role in ("id_columns", "covariates", "static")
+        }
         if isinstance(self.horizon, bool) or not isinstance(self.horizon, int | np.integer):
             raise ConfigError(
                 f"The horizon must be a whole number of steps; got {self.horizon!r}.",
@@ -97,14 +101,20 @@ class ForecastSpec:
                 code="forecast.bad-quantiles",
                 field="quantiles",
             )
-        if not isinstance(self.backtests, int) or self.backtests < 1:
+        if (
+            isinstance(self.backtests, bool)
+            or not isinstance(self.backtests, int)
+            or (self.backtests < 1)
+        ):
             raise ConfigError(
                 f"Backtests must be 1 or more windows; got {self.backtests!r}.",
                 code="forecast.bad-backtests",
                 field="backtests",
             )
         if self.season_length is not None and (
-            not isinstance(self.season_length, int) or self.season_length < 1
+            isinstance(self.season_length, bool)
+            or not isinstance(self.season_length, int)
+            or self.season_length < 1
         ):
             raise ConfigError(
                 f"The season length must be a whole number of steps, 1 or more; got "
@@ -127,7 +137,7 @@ class ForecastSpec:
             )
         if self.frequency is not None:
             check_frequency(self.frequency)
-        named = [self.target, self.timestamp, *self.id_columns, *self.covariates, *self.static]
+        named = [self.target, self.timestamp, *(c for role in columns.values() for c in role)]
         twice = sorted({c for c in named if named.count(c) > 1})
         if twice:
             raise ConfigError(
@@ -135,14 +145,14 @@ class ForecastSpec:
                 "(target, timestamp, id, covariate, static).",
                 code="forecast.column-twice",
             )
-        clash = [c for c in [*self.covariates, *self.static] if c in RESERVED]
+        clash = [c for c in [*columns["covariates"], *columns["static"]] if c in RESERVED]
         if clash:
             raise ConfigError(
                 f"Covariate or static column(s) {', '.join(map(repr, clash))} have a name kiln's "
                 f"forecasts use ({', '.join(RESERVED)}). Rename them.",
                 code="forecast.reserved-name",
             )
-        return replace(self, quantiles=sorted(float(q) for q in quantiles))
+        return replace(self, quantiles=sorted(float(q) for q in quantiles), **columns)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,6 +171,19 @@ class ForecastSpec:
             *self.covariates,
             *self.static,
         ]
+
+
+def _column_list(value, role: str) -> list[str]:
+    """A role's columns as a list: one name alone is a list of one (not its letters)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(c, str) for c in value):
+        return list(value)
+    raise ConfigError(
+        f"{role} must be a column name or a list of them; got {value!r}.",
+        code="forecast.bad-option",
+        field=role,
+    )
 
 
 @dataclass
@@ -216,12 +239,16 @@ class Panel:
         refused with ``forecast.missing-covariates``, naming the columns, series and steps."""
         offset = self.offset
         last = self.frame.groupby(SERIES, sort=False)[TIMESTAMP].max()
+        steps_after = {
+            t: pd.date_range(t + offset, periods=horizon, freq=offset).to_numpy()
+            for t in last.unique()
+        }
         steps = np.arange(1, horizon + 1)
         out = pd.DataFrame(
             {
                 SERIES: np.repeat(last.index.to_numpy(), horizon),
                 TIMESTAMP: np.concatenate(
-                    [pd.date_range(t + offset, periods=horizon, freq=offset) for t in last]
+                    [steps_after[t] for t in last]  # one range per end time, not per series
                 )
                 if len(last)
                 else np.array([], dtype="datetime64[ns]"),
@@ -341,13 +368,15 @@ def prepare_panel(
             )
         data[column] = values.to_numpy(dtype=float)
     data = data.sort_values([SERIES, TIMESTAMP], kind="stable").reset_index(drop=True)
-    # Rows after each series' last target value are its future covariates.
+    # Rows after each series' last target value are its future covariates; rows before its
+    # first one are not part of it (it starts late); empty values between are gaps to fill.
     has_y = data[TARGET].notna()
     last_y = data[TIMESTAMP].where(has_y).groupby(data[SERIES]).transform("max")
+    first_y = data[TIMESTAMP].where(has_y).groupby(data[SERIES]).transform("min")
     future_rows = data[TIMESTAMP] > last_y
     future = data[future_rows & (last_y.notna())].drop(columns=[TARGET]).reset_index(drop=True)
     empty_series = sorted(data.loc[last_y.isna(), SERIES].unique().tolist())
-    data = data[~future_rows & last_y.notna()].reset_index(drop=True)
+    data = data[~future_rows & (data[TIMESTAMP] >= first_y)].reset_index(drop=True)
     if len(data) == 0:
         raise DataError(
             f"The target {spec.target!r} is empty in every row: nothing to learn from.",
@@ -369,9 +398,14 @@ def prepare_panel(
     )
     if spec.covariates and data[spec.covariates].isna().any(axis=None):
         column = next(c for c in spec.covariates if data[c].isna().any())
+        empty = data[data[column].isna()]
+        shown = "; ".join(
+            f"series {s!r} at {t}" for s, t in empty[[SERIES, TIMESTAMP]].head(5).itertuples(False)
+        )
         raise DataError(
-            f"Covariate {column!r} is empty in {int(data[column].isna().sum())} row(s) with a "
-            "target value. Fill it in the data (a covariate is known for every step).",
+            f"Covariate {column!r} is empty in {len(empty)} row(s) with a target value ("
+            f"{shown}{' ...' if len(empty) > 5 else ''}). Fill it in the data (a covariate is "
+            "known for every step).",
             code="forecast.missing-covariates",
             field=column,
         )

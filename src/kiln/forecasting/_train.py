@@ -15,7 +15,7 @@ import pandas as pd
 
 from kiln.compute import JobContext, executor_for
 from kiln.errors import DataError
-from kiln.forecasting._backtest import Backtest, backtest
+from kiln.forecasting._backtest import Backtest, backtest, unmeasured
 from kiln.forecasting._forecaster import get_forecaster
 from kiln.forecasting._model import ForecastModel
 from kiln.forecasting._panel import ForecastSpec, Panel, prepare_panel
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ALGORITHM",
+    "check_backtest_room",
     "backtest_frames",
     "forecasting_job_spec",
     "load_panel",
@@ -146,6 +147,19 @@ def train_forecaster(
     return TrainingResult(job=finished, model=workspace.models.get(finished.result["model"]))
 
 
+def check_backtest_room(panel: Panel, spec: ForecastSpec) -> None:
+    """Refuse a panel none of whose series is longer than the horizon (``forecast.too-short``):
+    no backtest window has a value before its cut. Checked before a job starts too."""
+    if int(panel.lengths().max()) <= spec.horizon:
+        raise DataError(
+            f"No series is longer than the horizon ({spec.horizon} steps; the longest has "
+            f"{int(panel.lengths().max())}), so there is nothing to backtest on. Shorten the "
+            "horizon or give longer series.",
+            code="forecast.too-short",
+            field="horizon",
+        )
+
+
 def load_panel(
     workspace: Context, stored: dict, log
 ) -> tuple[ForecastSpec, Panel, pd.DataFrame, dict, dict]:
@@ -232,6 +246,8 @@ def run_forecasting_job(workspace: Context, context: JobContext, stored: dict) -
             field="horizon",
         )
     log("Backtest: " + ", ".join(f"{k}={v}" for k, v in result.metrics.items()))
+    for line in unmeasured(result.metrics):
+        log(line)
     fit_started = time.perf_counter()
     final = make().fit(panel)
     model = ForecastModel(final, spec=spec, panel=panel, future_covariates=future, ids=names)

@@ -7,6 +7,7 @@ shows the summary when a data set is profiled as time series (docs/forecasting.m
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 
@@ -41,16 +42,31 @@ def _rows(index) -> str:
 
 
 def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
-    """``values`` as timezone-naive timestamps (aware ones are converted to UTC first).
+    """``values`` as timezone-naive timestamps. Aware ones are converted to UTC, except when
+    every one is a local midnight (dates in a time zone: daily or coarser data), which keep
+    their local day: in UTC a summer-time change would move them off the daily grid (so do
+    UTC times at two times of day an hour apart, see :func:`_local_days_in_utc`).
 
     A value that does not parse is refused with ``timeseries.bad-timestamp`` naming the rows and
     values; so is a missing one."""
+    wall = None  # the local times of aware values, when they are known
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
+        if getattr(parsed.dt, "tz", None) is not None:
+            wall = parsed.dt.tz_localize(None)
     else:
         text = values.astype("string")
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
         bad = parsed.isna() & text.notna()
+        if bad.any() and pd.api.types.is_numeric_dtype(values):
+            raise DataError(
+                f"Timestamp column {column!r} holds numbers such as {text[bad].iloc[0]}, which "
+                "are not dates: kiln reads numbers only as years (2024) or YYYYMMDD (20240131). "
+                "If they are Unix times, kiln does not guess their unit: convert them to dates "
+                "first (pandas.to_datetime(values, unit='s'), or unit='ms').",
+                code="timeseries.bad-timestamp",
+                field=column,
+            )
         if bad.any():
             examples = ", ".join(repr(v) for v in text[bad].head(_SHOWN))
             raise DataError(
@@ -60,8 +76,18 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
                 code="timeseries.bad-timestamp",
                 field=column,
             )
+        if re.search(_UTC_OFFSET, str(text.dropna().iloc[0]) if text.notna().any() else ""):
+            # pandas reads text of several UTC offsets (summer and winter time) only as UTC, so
+            # the local times are read again without their offsets.
+            wall = pd.to_datetime(
+                text.str.replace(_UTC_OFFSET, "", regex=True), errors="coerce", format="mixed"
+            )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        if wall is not None and _all_midnight(wall) and not _all_midnight(parsed):
+            parsed = wall
+        else:
+            parsed = _local_days_in_utc(parsed)
     missing = parsed.isna()
     if missing.any():
         raise DataError(
@@ -71,6 +97,25 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
             field=column,
         )
     return parsed.astype("datetime64[ns]")
+
+
+# A UTC offset ending a time written as text: Z, +02:00, -0530.
+_UTC_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def _local_days_in_utc(times: pd.Series) -> pd.Series:
+    """Local midnights already converted to UTC (a CSV's dates with their offsets, as ingested)
+    sit at two times of day an hour apart when the data spans a summer-time change: they are
+    moved to the nearest midnight, which is their local day for offsets within ±12 hours."""
+    times_of_day = np.sort((times - times.dt.normalize()).dropna().unique())
+    if len(times_of_day) == 2 and times_of_day[1] - times_of_day[0] == pd.Timedelta(hours=1):
+        return times.dt.round("D")
+    return times
+
+
+def _all_midnight(times: pd.Series) -> bool:
+    present = times.dropna()
+    return bool(len(present)) and bool((present == present.dt.normalize()).all())
 
 
 def series_keys(frame: pd.DataFrame, id_columns: list[str]) -> pd.Series:
@@ -175,19 +220,22 @@ def check_grid(
     offset = check_frequency(frequency)
     frame = pd.DataFrame({"series": keys.to_numpy(), "ts": timestamps.to_numpy()})
     off: list[tuple[str, pd.Timestamp, int]] = []
-    for name, group in frame.groupby("series", sort=False):
+    # Series that start at one time share one grid: checked together (10,000 short series
+    # would otherwise build 10,000 grids).
+    first = frame.groupby("series", sort=False)["ts"].transform("min")
+    for start, group in frame.groupby(first, sort=False):
         ts = group["ts"]
-        first = ts.min()
-        if not offset.is_on_offset(first):
+        if not offset.is_on_offset(start):
             bad = group.index[~ts.map(offset.is_on_offset)]
         else:
-            grid = pd.date_range(first, ts.max(), freq=offset)
+            grid = pd.date_range(start, ts.max(), freq=offset)
             bad = group.index[~ts.isin(grid)]
-        off.extend((name, frame.at[i, "ts"], i) for i in bad)
+        off.extend((frame.at[i, "series"], frame.at[i, "ts"], i) for i in bad)
         if len(off) > 100:
             break
     if not off:
         return
+    off.sort(key=lambda found: found[2])
     shown = "; ".join(f"series {n!r} at {t}" for n, t, _ in off[:_SHOWN])
     where = f" (data rows {_rows([i for *_, i in off])})" if rows else ""
     raise DataError(
@@ -236,9 +284,9 @@ def fill_gaps(
     covariates: list[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Every series on its full grid from its first to its last time, sorted. Missing steps of
-    ``values`` are filled by ``rule`` (none refuses them with ``timeseries.gaps``, naming the
-    series and times); covariates carry forward. Returns the frame and the steps filled per
-    series (only series that had gaps)."""
+    ``values`` (no row, or an empty value) are filled by ``rule`` (none refuses them with
+    ``timeseries.gaps``, naming the series and times); covariates carry forward. Returns the
+    frame and the steps filled per series (only series that had gaps)."""
     if rule not in FILL_RULES:
         raise ConfigError(
             f"Fill rule {rule!r} is not one of {', '.join(FILL_RULES)}.",
@@ -246,15 +294,21 @@ def fill_gaps(
             field="fill",
         )
     offset = check_frequency(frequency)
-    parts, filled = [], {}
-    for name, group in frame.sort_values([series, timestamp]).groupby(series, sort=False):
+    ordered = frame.sort_values([series, timestamp], kind="stable").reset_index(drop=True)
+    by_series = ordered.groupby(series, sort=False)
+    holes = ordered[list(values)].isna().any(axis=1).groupby(ordered[series], sort=False).any()
+    counts = by_series.size()
+    steps = _grid_steps(by_series[timestamp].agg(["min", "max"]), offset)
+    complete = (steps.reindex(counts.index) == counts) & ~holes.reindex(counts.index)
+    if complete.all():
+        return ordered, {}
+    parts, filled = [ordered[ordered[series].isin(complete.index[complete])]], {}
+    gappy = ordered[ordered[series].isin(complete.index[~complete])]
+    for name, group in gappy.groupby(series, sort=False):
         grid = pd.date_range(group[timestamp].iloc[0], group[timestamp].iloc[-1], freq=offset)
-        if len(grid) == len(group):
-            parts.append(group)
-            continue
         full = group.set_index(timestamp).reindex(grid)
         full.index.name = timestamp
-        missing = full[series].isna()
+        missing = full[values].isna().any(axis=1).to_numpy()
         filled[name] = int(missing.sum())
         full[series] = name
         parts.append(full.reset_index())
@@ -262,12 +316,14 @@ def fill_gaps(
             times = ", ".join(str(t.date() if t == t.normalize() else t) for t in grid[missing][:3])
             raise DataError(
                 f"Series {name!r} misses {int(missing.sum())} of its {len(grid)} {frequency!r} "
-                f"steps (first {times}). Choose how gaps are filled: --fill zero (no sales "
-                "that day), ffill (the last value carries on) or interpolate.",
+                f"steps (no row or an empty value; first {times}). Choose how gaps are "
+                "filled: --fill zero (no sales that day), ffill (the last value carries on) or "
+                "interpolate.",
                 code="timeseries.gaps",
                 field=timestamp,
             )
-    out = pd.concat(parts, ignore_index=True) if parts else frame.iloc[:0]
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values([series, timestamp], kind="stable").reset_index(drop=True)
     if filled:
         by_series = out.groupby(series, sort=False)
         for column in values:
@@ -282,6 +338,16 @@ def fill_gaps(
         for column in covariates:
             out[column] = by_series[column].ffill()
     return out, filled
+
+
+def _grid_steps(bounds: pd.DataFrame, offset: pd.DateOffset) -> pd.Series:
+    """The steps of each series' grid from its first time to its last (``bounds``: ``min`` and
+    ``max`` per series): one grid per start time shared by the series that start then."""
+    steps = pd.Series(0, index=bounds.index, dtype=int)
+    for start, group in bounds.groupby("min", sort=False):
+        grid = pd.date_range(start, group["max"].max(), freq=offset)
+        steps[group.index] = grid.searchsorted(pd.DatetimeIndex(group["max"]), side="right")
+    return steps
 
 
 def _strengths(y: np.ndarray, period: int) -> tuple[float | None, float | None]:
@@ -326,24 +392,29 @@ def timeseries_profile(
     offset = check_frequency(frequency)
     data = pd.DataFrame({"series": keys.to_numpy(), "ts": ts.to_numpy()})
     data["y"] = pd.to_numeric(frame[target], errors="coerce").to_numpy()
-    rows = []
-    for name, group in data.sort_values(["series", "ts"]).groupby("series", sort=False):
-        steps = len(pd.date_range(group["ts"].iloc[0], group["ts"].iloc[-1], freq=offset))
-        y = group["y"].to_numpy(dtype=float)
-        rows.append(
-            {
-                "series": str(name),
-                "start": str(group["ts"].iloc[0]),
-                "end": str(group["ts"].iloc[-1]),
-                "length": len(group),
-                "missing_steps": steps - len(group),
-                "missing_values": int(np.isnan(y).sum()),
-                "mean": _round(np.nanmean(y)) if len(y) else None,
-                "std": _round(np.nanstd(y)) if len(y) else None,
-                "zeros": _round(float(np.mean(y == 0))) if len(y) else None,
-            }
-        )
-    per_series = pd.DataFrame(rows)
+    # Per-series statistics by group aggregates, not a loop: tables of 10,000 series are usual.
+    data = data.sort_values(["series", "ts"], kind="stable").reset_index(drop=True)
+    by_series = data.groupby("series", sort=True)
+    bounds = by_series["ts"].agg(["min", "max"])
+    lengths = by_series.size()
+    empty = data["y"].isna()
+    # Empty values between a series' first and last value are gaps too (a forecast fills them).
+    after_first = (~empty).astype(int).groupby(data["series"]).cumsum() > 0
+    before_last = (~empty)[::-1].astype(int).groupby(data["series"][::-1]).cumsum()[::-1] > 0
+    inside = (empty & after_first & before_last).groupby(data["series"]).sum()
+    per_series = pd.DataFrame(
+        {
+            "series": bounds.index.astype(str),
+            "start": bounds["min"].map(str).to_numpy(),
+            "end": bounds["max"].map(str).to_numpy(),
+            "length": lengths.to_numpy(),
+            "missing_steps": (_grid_steps(bounds, offset) - lengths + inside).to_numpy(),
+            "missing_values": empty.groupby(data["series"]).sum().to_numpy(),
+            "mean": by_series["y"].mean().map(_round).to_numpy(),
+            "std": by_series["y"].std(ddof=0).map(_round).to_numpy(),
+            "zeros": (data["y"] == 0).groupby(data["series"]).mean().map(_round).to_numpy(),
+        }
+    )
     rng = np.random.default_rng(0)
     names = per_series["series"].tolist()
     chosen = set(rng.choice(names, size=min(sample, len(names)), replace=False).tolist())
