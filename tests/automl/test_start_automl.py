@@ -52,7 +52,8 @@ def test_a_started_run_answers_at_once_and_its_progress_ends_on_the_result(small
     result = done["result"]
     assert result["model"] == "small:1" and result["metric"] == "roc_auc"
     assert result["leaderboard"][0]["rank"] == 0
-    assert result["explanation"]["permutation_importance"]
+    explanation = result["explanation"]  # a busy machine may leave no time to explain, said so
+    assert explanation["permutation_importance"] or explanation["permutation_importance_skipped"]
 
 
 def test_the_target_check_names_the_problem_or_the_reason_it_cannot_be_one(small):
