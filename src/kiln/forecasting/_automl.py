@@ -93,6 +93,12 @@ ENSEMBLE_TOP = 3
 # DeepAR runs only when this share of the time limit is left, and gets half of what is left.
 DEEPAR_MIN_SHARE = 0.4
 DEEPAR_SHARE_OF_LEFT = 0.5
+# DeepAR's forecast draws sample paths step by step, outside its training time limit: measured
+# 0.65 CPU-s for 300 series x 100 paths x 14 steps (docs/benchmarks.md), 1.5e-6 s a path-step,
+# kept with a margin. Its paths are cut (not below DEEPAR_FEWEST_PATHS) so that sampling takes
+# at most half of a window's share, else it is skipped.
+DEEPAR_PATH_STEP_SECONDS = 2.5e-6
+DEEPAR_PATHS, DEEPAR_FEWEST_PATHS = 100, 20
 # A candidate's cost per backtest window relative to ETS's measured one, for candidates not yet
 # measured (auto ARIMA searches orders per series). benchmarks/forecasting_models.py, 300 daily
 # series of 400 steps (docs/benchmarks.md): ETS 75 CPU-ms a series, Theta 20, ARIMA about 2,300.
@@ -261,7 +267,21 @@ def search_forecasters(
                 log("Skipped deepar: less than 40% of the time limit is left.")
                 continue
             share = DEEPAR_SHARE_OF_LEFT * left / (windows + 1)  # each window's fit and the refit
-            row["hyperparameters"]["time_limit"] = round(share, 1)
+            per_path = DEEPAR_PATH_STEP_SECONDS * len(panel.ids()) * spec.horizon
+            paths = min(DEEPAR_PATHS, int(0.5 * share / per_path))
+            if paths < DEEPAR_FEWEST_PATHS:
+                why = (
+                    f"drawing {DEEPAR_FEWEST_PATHS} sample paths for {len(panel.ids())} series "
+                    f"would take about {DEEPAR_FEWEST_PATHS * per_path:.1f}s a window, "
+                    f"{share:.1f}s is its share"
+                )
+                row |= {"state": OUT_OF_TIME, "reason": why}
+                log(f"Skipped deepar: out of time ({why}).")
+                continue
+            # Training gets the share less the sampling's estimate (at least half of it).
+            row["hyperparameters"]["time_limit"] = round(share - paths * per_path, 1)
+            if paths < DEEPAR_PATHS:
+                row["hyperparameters"]["num_samples"] = paths
         if left <= 0 and not candidate.reference:
             row |= {"state": OUT_OF_TIME, "reason": "the search's deadline had passed"}
             log(f"Skipped {candidate.label}: out of time (the search's deadline had passed).")
