@@ -369,3 +369,26 @@ def test_forecasting_options_need_the_forecasting_problem_type(ws, run_cli):
     with pytest.raises(ConfigError) as error:
         ws.automl("sales", time_limit=60, target="sales", timestamp="date")
     assert error.value.code == "forecast.needs-problem-type"
+
+
+def test_deepar_draws_fewer_paths_on_a_big_panel_and_is_skipped_when_even_few_would_not_fit(
+    problem, monkeypatch
+):
+    calls = []
+
+    def backtest_spy(make, panel, **options):
+        calls.append(make().hyperparameters)
+        return backtest(lambda: get_forecaster("seasonal_naive", **settings), panel, **options)
+
+    spec, panel = problem
+    settings = {"horizon": spec.horizon, "quantiles": spec.quantiles, "season_length": 7}
+    monkeypatch.setattr(automl_module, "_torch_installed", lambda: True)
+    monkeypatch.setattr(automl_module, "backtest", backtest_spy)
+    # Sampling as slow as 10,000 series: a share of the 30 s affords fewer than 100 paths.
+    monkeypatch.setattr(automl_module, "DEEPAR_PATH_STEP_SECONDS", 0.002)
+    _, rows, _ = search(problem, ["seasonal_naive", "deepar"])
+    assert 20 <= calls[-1]["num_samples"] < 100 and rows["deepar"]["state"] == "complete"
+    monkeypatch.setattr(automl_module, "DEEPAR_PATH_STEP_SECONDS", 1.0)
+    _, rows, lines = search(problem, ["seasonal_naive", "deepar"])
+    assert rows["deepar"]["state"] == "out of time"
+    assert any(line.startswith("Skipped deepar: out of time (drawing 20") for line in lines)
