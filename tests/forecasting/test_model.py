@@ -133,3 +133,35 @@ def test_bad_series_and_history_are_refused(model, body, code):
 def test_history_that_continues_a_held_series_extends_it(model):
     answer = model.answer({"history": history_rows("2024-01-29", 7), "horizon": 1})
     assert answer[0]["forecast"][0]["timestamp"] == "2024-02-05T00:00:00"
+
+
+def test_an_unknown_series_is_named_against_the_held_count_and_a_nested_id_is_refused(model):
+    with pytest.raises(RequestError, match="not among the 2 series the model") as caught:
+        model.answer({"series": ["z|9"], "history": history_rows("2024-01-01", 20, store="c")})
+    assert caught.value.http_status == 404
+    with pytest.raises(RequestError, match="'store'.*\\{'a': 1\\}") as caught:
+        model.answer({"series": [{"store": {"a": 1}, "item": 1}]})
+    assert caught.value.code == "forecast.bad-series" and caught.value.http_status == 422
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(float("inf"), "inf"), ("abc", "'abc'"), (None, "empty")]
+)
+def test_history_values_that_are_not_finite_numbers_are_named(model, value, shown):
+    rows = history_rows("2024-01-29", 3)
+    rows[1]["sales"] = value
+    with pytest.raises(RequestError, match=f"row 2 \\({shown}\\)") as caught:
+        model.answer({"history": rows})
+    assert caught.value.code == "forecast.bad-request-rows"
+
+
+def test_a_covariate_value_that_is_not_a_number_is_named_not_called_missing():
+    model = build(covariates=["promo"])
+    rows = [
+        {"store": "a", "item": 1, "date": str(d.date()), "promo": 1.0}
+        for d in pd.date_range("2024-01-29", periods=7)
+    ]
+    rows[2]["promo"] = "yes"
+    with pytest.raises(RequestError, match="'promo'.*row 3 \\('yes'\\)") as caught:
+        model.answer({"series": ["a|1"], "covariates": rows})
+    assert caught.value.code == "forecast.bad-request-rows"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kiln.errors import DataError, RequestError
@@ -104,8 +105,8 @@ class ForecastModel(TrainedModel):
         if unknown:
             error = RequestError(
                 f"Series {', '.join(map(repr, unknown[:5]))} are not among the "
-                f"{len(known)} series model was trained on, and the request sends no history "
-                "for them. Send their recent values (history) to forecast them.",
+                f"{len(self.panel.lengths())} series the model was trained on, and the request "
+                "sends no history for them. Send their recent values (history) to forecast them.",
                 code="forecast.unknown-series",
                 field="series",
             )
@@ -175,6 +176,14 @@ class ForecastModel(TrainedModel):
                         code="forecast.bad-series",
                         field="series",
                     )
+                nested = [c for c in self.spec.id_columns if isinstance(item[c], dict | list)]
+                if nested:
+                    raise RequestError(
+                        f"Series {item!r}: id column {nested[0]!r} is {item[nested[0]]!r}; an "
+                        "id column's value is a text or a number.",
+                        code="forecast.bad-series",
+                        field="series",
+                    )
                 frame = pd.DataFrame([{c: item[c] for c in self.spec.id_columns}])
                 keys.append(str(series_keys(frame, self.spec.id_columns).iloc[0]))
             elif item is None or isinstance(item, list | bool):
@@ -209,16 +218,13 @@ class ForecastModel(TrainedModel):
             }
         )
         if with_target:
-            out[TARGET] = pd.to_numeric(frame[spec.target], errors="coerce").to_numpy(float)
-            if out[TARGET].isna().any():
-                raise RequestError(
-                    f"History values of {spec.target!r} must be numbers; some are missing or "
-                    "not numbers.",
-                    code="forecast.bad-request-rows",
-                    field=spec.target,
-                )
+            out[TARGET] = _numbers(frame[spec.target], f"History values of {spec.target!r}")
         for column in spec.covariates:
-            out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+            # a blank covariate is left missing (the future step then asks for it by name);
+            # a given value that is not a number is refused here, naming it
+            out[column] = _numbers(
+                frame[column], f"Values of the covariate {column!r}", allow_missing=True
+            )
         out[SERIES] = out[SERIES].astype("string")
         return out
 
@@ -346,6 +352,32 @@ def _rows_frame(rows, what: str) -> pd.DataFrame | None:
             field=what,
         )
     return pd.DataFrame(rows) if rows else None
+
+
+def _numbers(values: pd.Series, what: str, *, allow_missing: bool = False) -> np.ndarray:
+    """A request column as finite floats, refusing (``forecast.bad-request-rows``) the values
+    that are not, by row number (1-based) and value."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    missing = values.isna().to_numpy()
+    bad = ~np.isfinite(numbers) & ~(missing & allow_missing)
+    if bad.any():
+        shown = "; ".join(
+            f"row {i + 1} ({_shown(values.iloc[i])})" for i in np.flatnonzero(bad)[:5]
+        )
+        need = "finite numbers (blank where unknown)" if allow_missing else "finite numbers"
+        raise RequestError(
+            f"{what} must be {need}; {int(bad.sum())} are not: {shown}. Fix those rows.",
+            code="forecast.bad-request-rows",
+            field=str(values.name),
+        )
+    return numbers
+
+
+def _shown(value) -> str:
+    """A request value as an error message shows it."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "empty"
+    return repr(_native(value))
 
 
 def _key_text(value) -> str:
