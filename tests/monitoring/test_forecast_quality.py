@@ -187,3 +187,17 @@ def test_monitors_of_the_wrong_kind_are_refused(monitored, trained):
     with pytest.raises(ConfigError) as not_forecasting:
         churn.monitoring.upload_actuals("churn", [{"store": "s0"}])
     assert not_forecasting.value.code == "monitor.not-forecasting"
+
+
+def test_bad_actuals_messages_name_the_rows_and_values_and_an_empty_upload_says_so(monitored):
+    workspace, _, _ = monitored
+    rows = [
+        {"store": "s0", "date": "2024-02-05", "sales": 1.0},
+        {"store": "s0", "date": "2024-02-06", "sales": "many"},
+        {"store": "s0", "date": "2024-02-07", "sales": float("inf")},
+    ]
+    with pytest.raises(DataError, match="row 2 \\('many'\\); row 3 \\(inf\\)"):
+        workspace.monitoring.upload_actuals("fc", rows)
+    with pytest.raises(DataError, match="no rows") as empty:
+        workspace.monitoring.upload_actuals("fc", [])
+    assert empty.value.code == "forecast.bad-actuals"

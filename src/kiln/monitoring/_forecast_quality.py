@@ -73,6 +73,11 @@ def upload_actuals(
     version = forecasting_model(ctx, endpoint)
     spec = version.signature["forecasting"]
     frame = _actuals_frame(source)
+    if frame.empty:
+        raise DataError(
+            "The actuals have no rows: send rows of the model's id columns, timestamp and target.",
+            code="forecast.bad-actuals",
+        )
     needed = [*spec["id_columns"], spec["timestamp"], spec["target"]]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -82,15 +87,17 @@ def upload_actuals(
             code="forecast.bad-actuals",
             field=missing[0],
         )
-    if frame.empty:
-        raise DataError("The actuals have no rows.", code="forecast.bad-actuals")
     values = pd.to_numeric(frame[spec["target"]], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0).to_numpy(float))
     if bad.any():
-        rows = ", ".join(str(i) for i in np.flatnonzero(bad.to_numpy())[:5])
+        given = frame[spec["target"]]
+        rows = "; ".join(
+            f"row {i + 1} ({'empty' if pd.isna(given.iloc[i]) else repr(_native(given.iloc[i]))})"
+            for i in np.flatnonzero(bad.to_numpy())[:5]
+        )
         raise DataError(
-            f"Actual values of {spec['target']!r} must be finite numbers; row(s) {rows} are "
-            "missing or not numbers.",
+            f"Actual values of {spec['target']!r} must be finite numbers; {int(bad.sum())} are "
+            f"not: {rows}. Fix or remove those rows.",
             code="forecast.bad-actuals",
             field=spec["target"],
         )
@@ -190,6 +197,11 @@ def forecast_rows(records: list[dict]) -> pd.DataFrame:
     if not frame.empty:
         frame["timestamp"] = _naive(pd.to_datetime(frame["timestamp"]))
     return frame
+
+
+def _native(value):
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _naive(values) -> pd.Series:
