@@ -165,3 +165,11 @@ def test_a_covariate_value_that_is_not_a_number_is_named_not_called_missing():
     with pytest.raises(RequestError, match="'promo'.*row 3 \\('yes'\\)") as caught:
         model.answer({"series": ["a|1"], "covariates": rows})
     assert caught.value.code == "forecast.bad-request-rows"
+
+
+def test_a_series_too_short_for_the_model_is_forecast_by_naive_and_said_so(model):
+    answer, warnings = model.answer_with_warnings({"history": history_rows("2024-03-01", 5, "c")})
+    assert [s["mean"] for s in answer[0]["forecast"]] == [14.0] * 7  # the last value, carried on
+    assert len(warnings) == 1
+    assert "'c|1' (5 values)" in warnings[0] and "the 7 values seasonal_naive" in warnings[0]
+    assert model.answer_with_warnings({"series": ["a|1"]})[1] == []

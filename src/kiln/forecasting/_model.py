@@ -30,6 +30,9 @@ from kiln.registry import TrainedModel
 
 __all__ = ["ForecastModel"]
 
+# A forecast table's attribute: the series the naive baseline forecast, and their lengths.
+NAIVE_FALLBACK = "naive_fallback"
+
 
 class ForecastModel(TrainedModel):
     """A forecaster fitted on ``panel``, for the problem ``spec``.
@@ -112,10 +115,12 @@ class ForecastModel(TrainedModel):
             )
             error.http_status = 404
             raise error
+        lengths = panel.lengths()
+        short = {k: lengths[k] for k in keys if lengths[k] < self.forecaster.min_length()}
         fresh = history is None and covariates is None
         if fresh and self._cache is not None:
             cached = self._cache[self._cache[SERIES].isin(keys) & (self._cache[STEP] <= horizon)]
-            return self._answer(cached, keys, names)
+            return self._answer(cached, keys, names, short)
         future_covs = self.future_covariates
         if covariates is not None and len(covariates):
             given = self._panel_rows(covariates, with_target=False)
@@ -125,7 +130,7 @@ class ForecastModel(TrainedModel):
         subset = panel.subset(keys)
         future = subset.future(horizon, covariates=future_covs)
         out = self.forecaster.predict(subset, future)
-        return self._answer(out, keys, names)
+        return self._answer(out, keys, names, short)
 
     def cache_default_forecast(self) -> None:
         """Forecast every held series once (what a request with only ids is answered from)."""
@@ -228,7 +233,9 @@ class ForecastModel(TrainedModel):
         out[SERIES] = out[SERIES].astype("string")
         return out
 
-    def _answer(self, frame: pd.DataFrame, keys: list[str], names: dict) -> pd.DataFrame:
+    def _answer(
+        self, frame: pd.DataFrame, keys: list[str], names: dict, short: dict[str, int]
+    ) -> pd.DataFrame:
         order = {k: i for i, k in enumerate(keys)}
         frame = frame.sort_values(
             [SERIES, STEP], key=lambda s: s.map(order) if s.name == SERIES else s
@@ -242,13 +249,43 @@ class ForecastModel(TrainedModel):
         for q in self.spec.quantiles:
             out[quantile_column(q)] = frame[quantile_column(q)].to_numpy(dtype=float)
         out.insert(0, SERIES, frame[SERIES].to_numpy())
+        out.attrs[NAIVE_FALLBACK] = {k: int(n) for k, n in short.items()}
         return out
+
+    def forecast_warnings(self, table: pd.DataFrame) -> list[str]:
+        """What an answer should say about a forecast table: the series too short for the
+        model's forecaster, which the naive baseline forecast instead (as in training)."""
+        short = table.attrs.get(NAIVE_FALLBACK) or {}
+        if not short:
+            return []
+        named = ", ".join(f"{k!r} ({n} values)" for k, n in list(short.items())[:5])
+        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+        return [
+            f"Series {named}{more} are shorter than the {self.forecaster.min_length()} values "
+            f"{self.algorithm} needs: the naive baseline forecast them (the last value carried "
+            "on). Send more of their history for a model forecast."
+        ]
+
+    def answer_with_warnings(self, request: dict) -> tuple[list[dict[str, Any]], list[str]]:
+        """:meth:`answer` and the warnings of :meth:`forecast_warnings`."""
+        table = self._request_table(request)
+        return self.format_forecasts(table), self.forecast_warnings(table)
+
+    def predictions_with_warnings(self, frame: pd.DataFrame) -> tuple[list[dict], list[str]]:
+        """:meth:`predictions` and the warnings of :meth:`forecast_warnings`."""
+        series, history, covariates = self.request_frames(frame)
+        table = self.forecast(series, history=history, covariates=covariates)
+        return self.format_forecasts(table), self.forecast_warnings(table)
 
     # -- what endpoints and batch transform call -------------------------------------------------
     def answer(self, request: dict) -> list[dict[str, Any]]:
         """A JSON request's forecasts: ``{"series": [...], "history": [rows], "covariates":
         [rows], "horizon": k}`` (each key optional) → one object per series with its ``id``
         and ``forecast`` (``timestamp``, ``step``, ``mean``, ``quantiles``) per step."""
+        return self.format_forecasts(self._request_table(request))
+
+    def _request_table(self, request: dict) -> pd.DataFrame:
+        """A JSON request checked and forecast (see :meth:`answer`)."""
         if not isinstance(request, dict):
             raise RequestError(
                 'A forecast request is a JSON object: {"series": [ids], "history": [rows], '
@@ -265,13 +302,12 @@ class ForecastModel(TrainedModel):
             )
         history = _rows_frame(request.get("history"), "history")
         covariates = _rows_frame(request.get("covariates"), "covariates")
-        table = self.forecast(
+        return self.forecast(
             request.get("series"),
             history=history,
             covariates=covariates,
             horizon=request.get("horizon"),
         )
-        return self.format_forecasts(table)
 
     def format_forecasts(self, table: pd.DataFrame) -> list[dict[str, Any]]:
         out = []
@@ -303,8 +339,7 @@ class ForecastModel(TrainedModel):
     def predictions(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
         """Forecasts for a table of rows: rows with a target value are history, rows without
         one (but with a timestamp) future covariates, and rows with only ids name series."""
-        series, history, covariates = self.request_frames(frame)
-        return self.format_forecasts(self.forecast(series, history=history, covariates=covariates))
+        return self.predictions_with_warnings(frame)[0]
 
     def prediction_table(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """Forecasts as a table (batch transform): every held series when ``frame`` is None or
