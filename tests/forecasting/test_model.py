@@ -173,3 +173,19 @@ def test_a_series_too_short_for_the_model_is_forecast_by_naive_and_said_so(model
     assert len(warnings) == 1
     assert "'c|1' (5 values)" in warnings[0] and "the 7 values seasonal_naive" in warnings[0]
     assert model.answer_with_warnings({"series": ["a|1"]})[1] == []
+
+
+def test_the_sdk_takes_numpy_horizons_and_series_as_any_list_like(model):
+    table = model.forecast(pd.Series(["a|1", "b|1"]), horizon=np.int64(2))
+    assert table["series"].tolist() == ["a|1", "a|1", "b|1", "b|1"]
+    assert model.forecast(("a|1",), horizon=np.int32(1))["step"].tolist() == [1]
+
+
+def test_a_csv_row_with_a_time_but_no_value_is_refused_when_it_cannot_be_a_covariate(model):
+    frame = pd.DataFrame(
+        {"store": ["a", "a"], "item": ["1", "1"], "date": ["2024-01-29", "2024-01-30"]}
+        | {"sales": [None, "3"]}
+    )
+    with pytest.raises(RequestError, match="Row\\(s\\) 1 have a 'date' but no 'sales'") as caught:
+        model.predictions(frame)
+    assert caught.value.code == "forecast.bad-request-rows"

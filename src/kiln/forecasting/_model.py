@@ -8,6 +8,7 @@ the future steps taken from the request, else from the training data's future ro
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,7 @@ class ForecastModel(TrainedModel):
             return self.spec.horizon
         if (
             isinstance(horizon, bool)
-            or not isinstance(horizon, int)
+            or not isinstance(horizon, Integral)  # numpy's integers too
             or not (1 <= horizon <= self.spec.horizon)
         ):
             raise RequestError(
@@ -157,13 +158,15 @@ class ForecastModel(TrainedModel):
                 code="forecast.bad-horizon",
                 field="horizon",
             )
-        return horizon
+        return int(horizon)
 
     def _keys(self, series: list) -> list[str]:
         """Series keys from what a caller names them by: a key, an id value, or a mapping of
         the id columns' values."""
         if isinstance(series, str | int | float | dict):
             series = [series]
+        elif isinstance(series, tuple | np.ndarray | pd.Series | pd.Index):
+            series = list(series)
         if not isinstance(series, list) or not series:
             raise RequestError(
                 f"'series' must be a non-empty list of series ids (or leave it out to forecast "
@@ -367,10 +370,20 @@ class ForecastModel(TrainedModel):
         has_y = frame[spec.target].notna() if spec.target in frame.columns else has_time & False
         history = frame[has_time & has_y]
         covariates = frame[has_time & ~has_y]
+        if len(covariates) and not spec.covariates:  # would be dropped, leaving a gap unsaid
+            rows = ", ".join(str(i + 1) for i in np.flatnonzero(has_time & ~has_y)[:5])
+            raise RequestError(
+                f"Row(s) {rows} have a {spec.timestamp!r} but no {spec.target!r}: this model "
+                "takes no future covariates, so a row with a time is a history row and needs "
+                f"its value. Fill in {spec.target!r}, or leave {spec.timestamp!r} empty to only "
+                "name the series.",
+                code="forecast.bad-request-rows",
+                field=spec.target,
+            )
         return (
             series,
             history if len(history) else None,
-            covariates if len(covariates) and spec.covariates else None,
+            covariates if len(covariates) else None,
         )
 
     def set_threads(self, threads: int) -> None:
