@@ -201,3 +201,29 @@ def test_bad_actuals_messages_name_the_rows_and_values_and_an_empty_upload_says_
     with pytest.raises(DataError, match="no rows") as empty:
         workspace.monitoring.upload_actuals("fc", [])
     assert empty.value.code == "forecast.bad-actuals"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("bad.csv", b"\xff\xfe\x00not text"),
+        ("empty.csv", b""),
+        ("quote.csv", b'store,date,sales\n"s0,2024-02-05,1\n'),
+        ("bad.parquet", b"not parquet"),
+        ("bad.jsonl", b'{"store": "s0"}\nnot json\n'),
+    ],
+)
+def test_an_unreadable_actuals_file_is_a_clear_error(monitored, tmp_path, name, content):
+    workspace, _, _ = monitored
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"{name} cannot be read") as caught:
+        workspace.monitoring.upload_actuals("fc", path)
+    assert caught.value.code == "forecast.bad-actuals"
+
+
+def test_json_lines_under_a_json_name_are_read(monitored, tmp_path):
+    workspace, _, _ = monitored
+    path = tmp_path / "late.json"
+    path.write_text('{"store": "s2", "date": "2024-03-02", "sales": 1}\n' * 2)
+    assert workspace.monitoring.upload_actuals("fc", path)["stored"] == 1

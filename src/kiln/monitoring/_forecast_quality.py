@@ -140,12 +140,27 @@ def _actuals_frame(source) -> pd.DataFrame:
     path = Path(source)
     if not path.is_file():
         raise DataError(f"No such actuals file: {path}.", code="data.file-not-found")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return pd.read_json(path, lines=path.suffix.lower() == ".jsonl", dtype=False)
-    # ids stay as written (a store "007" is not the number 7); the values are parsed above
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".json":  # a JSON list of rows, or JSON lines under a .json name
+            try:
+                return pd.read_json(path, dtype=False)
+            except ValueError:
+                return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        # ids stay as written (a store "007" is not the number 7); the values are parsed above
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+        kind = {".parquet": "Parquet", ".pq": "Parquet", ".json": "JSON", ".jsonl": "JSON lines"}
+        raise DataError(
+            f"The actuals file {path} cannot be read as {kind.get(suffix, 'CSV')}: "
+            f"{str(exc)[:200]}. Send a UTF-8 CSV with a header, Parquet, or JSON lines of "
+            "rows (the format goes by the file's name).",
+            code="forecast.bad-actuals",
+        ) from None
 
 
 def read_actuals(ctx: Context, endpoint: str) -> pd.DataFrame:
