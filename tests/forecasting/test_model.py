@@ -189,3 +189,10 @@ def test_a_csv_row_with_a_time_but_no_value_is_refused_when_it_cannot_be_a_covar
     with pytest.raises(RequestError, match="Row\\(s\\) 1 have a 'date' but no 'sales'") as caught:
         model.predictions(frame)
     assert caught.value.code == "forecast.bad-request-rows"
+
+
+@pytest.mark.parametrize("call", ["predict", "predict_values", "predict_proba", "embed"])
+def test_row_scoring_calls_are_refused_pointing_to_forecast(model, call):
+    with pytest.raises(RequestError, match="forecast\\(series") as caught:
+        getattr(model, call)(pd.DataFrame({"store": ["a"], "item": [1]}))
+    assert caught.value.code == "forecast.unsupported"

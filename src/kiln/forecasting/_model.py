@@ -386,6 +386,27 @@ class ForecastModel(TrainedModel):
             covariates if len(covariates) else None,
         )
 
+    # -- the row-model calls a forecaster does not answer -----------------------------------------
+    def _rows_refused(self, call: str) -> RequestError:
+        return RequestError(
+            f"{call}() scores input rows, and model {self.algorithm!r} forecasts series: call "
+            "forecast(series, history=..., horizon=...) or prediction_table(frame) instead.",
+            code="forecast.unsupported",
+            field=call,
+        )
+
+    def predict(self, frame: pd.DataFrame):
+        raise self._rows_refused("predict")
+
+    def predict_values(self, frame: pd.DataFrame):
+        raise self._rows_refused("predict_values")
+
+    def predict_proba(self, frame: pd.DataFrame):
+        raise self._rows_refused("predict_proba")
+
+    def embed(self, frame: pd.DataFrame):
+        raise self._rows_refused("embed")
+
     def set_threads(self, threads: int) -> None:
         self.forecaster.threads = threads
 
