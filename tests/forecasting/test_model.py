@@ -196,3 +196,27 @@ def test_row_scoring_calls_are_refused_pointing_to_forecast(model, call):
     with pytest.raises(RequestError, match="forecast\\(series") as caught:
         getattr(model, call)(pd.DataFrame({"store": ["a"], "item": [1]}))
     assert caught.value.code == "forecast.unsupported"
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "shown"),
+    [
+        ({"store": ["a", "b"]}, "store", "\\['a', 'b'\\]"),
+        ({"store": {"a": 1}}, "store", "\\{'a': 1\\}"),
+        ({"item": True}, "item", "True"),
+        ({"sales": True}, "sales", "True"),
+    ],
+)
+def test_history_ids_and_values_of_the_wrong_kind_are_refused_not_made_a_series(
+    model, row, field, shown
+):
+    rows = history_rows("2024-01-29", 2)
+    rows[1] |= row
+    with pytest.raises(RequestError, match=f"row 2 \\({shown}\\)") as caught:
+        model.answer({"history": rows})
+    assert caught.value.code == "forecast.bad-request-rows" and caught.value.field == field
+
+
+def test_rows_without_the_id_columns_are_told_which_columns_they_have(model):
+    with pytest.raises(RequestError, match="these rows have \\['store;item'\\]"):
+        model.predictions(pd.DataFrame({"store;item": ["a;1"]}))

@@ -219,6 +219,15 @@ class ForecastModel(TrainedModel):
                 code="forecast.bad-request-rows",
                 field=missing[0],
             )
+        for column in spec.id_columns:
+            odd = frame[column].map(lambda v: isinstance(v, dict | list | bool)).to_numpy(bool)
+            if odd.any():
+                raise RequestError(
+                    f"The request's {what} rows name their series in {column!r} by a text or a "
+                    f"number; {int(odd.sum())} do not: {_named_rows(frame[column], odd)}.",
+                    code="forecast.bad-request-rows",
+                    field=column,
+                )
         out = pd.DataFrame(
             {
                 SERIES: series_keys(frame, spec.id_columns).to_numpy(),
@@ -358,7 +367,9 @@ class ForecastModel(TrainedModel):
         missing = [c for c in spec.id_columns if c not in frame.columns]
         if missing:
             raise RequestError(
-                f"Forecast rows need the series id column(s) {missing}.",
+                f"Forecast rows need the series id column(s) {missing}; these rows have "
+                f"{[str(c) for c in frame.columns][:10]}. Send a header that names them (a CSV "
+                "body is comma-separated).",
                 code="forecast.bad-request-rows",
                 field=missing[0],
             )
@@ -426,13 +437,12 @@ def _rows_frame(rows, what: str) -> pd.DataFrame | None:
 def _numbers(values: pd.Series, what: str, *, allow_missing: bool = False) -> np.ndarray:
     """A request column as finite floats, refusing (``forecast.bad-request-rows``) the values
     that are not, by row number (1-based) and value."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(float)
-    missing = values.isna().to_numpy()
+    flags = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
+    numbers = pd.to_numeric(values.mask(flags), errors="coerce").to_numpy(float)
+    missing = values.isna().to_numpy() & ~flags
     bad = ~np.isfinite(numbers) & ~(missing & allow_missing)
     if bad.any():
-        shown = "; ".join(
-            f"row {i + 1} ({_shown(values.iloc[i])})" for i in np.flatnonzero(bad)[:5]
-        )
+        shown = _named_rows(values, bad)
         need = "finite numbers (blank where unknown)" if allow_missing else "finite numbers"
         raise RequestError(
             f"{what} must be {need}; {int(bad.sum())} are not: {shown}. Fix those rows.",
@@ -440,6 +450,11 @@ def _numbers(values: pd.Series, what: str, *, allow_missing: bool = False) -> np
             field=str(values.name),
         )
     return numbers
+
+
+def _named_rows(values: pd.Series, bad: np.ndarray) -> str:
+    """The first five flagged rows of a request column, by 1-based row number and value."""
+    return "; ".join(f"row {i + 1} ({_shown(values.iloc[i])})" for i in np.flatnonzero(bad)[:5])
 
 
 def _shown(value) -> str:
