@@ -220,3 +220,10 @@ def test_history_ids_and_values_of_the_wrong_kind_are_refused_not_made_a_series(
 def test_rows_without_the_id_columns_are_told_which_columns_they_have(model):
     with pytest.raises(RequestError, match="these rows have \\['store;item'\\]"):
         model.predictions(pd.DataFrame({"store;item": ["a;1"]}))
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_a_history_time_outside_what_timestamps_hold_is_a_bad_timestamp(model, day):
+    with pytest.raises(DataError, match=f"outside the years.*{day[:4]}") as caught:
+        model.answer({"history": [{"store": "a", "item": 1, "date": day, "sales": 1.0}]})
+    assert caught.value.code == "timeseries.bad-timestamp"
