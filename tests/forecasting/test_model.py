@@ -227,3 +227,9 @@ def test_a_history_time_outside_what_timestamps_hold_is_a_bad_timestamp(model, d
     with pytest.raises(DataError, match=f"outside the years.*{day[:4]}") as caught:
         model.answer({"history": [{"store": "a", "item": 1, "date": day, "sales": 1.0}]})
     assert caught.value.code == "timeseries.bad-timestamp"
+
+
+def test_a_gap_in_the_history_says_where_the_held_series_ends_not_how_to_train(model):
+    with pytest.raises(DataError, match="'a\\|1' ends 2024-01-28") as caught:
+        model.answer({"history": history_rows("2024-02-10", 3)})
+    assert caught.value.code == "timeseries.gaps" and "--fill" not in str(caught.value)

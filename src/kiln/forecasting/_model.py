@@ -99,7 +99,7 @@ class ForecastModel(TrainedModel):
         if history is not None and len(history):
             rows = self._panel_rows(history, with_target=True)
             keys = keys if keys is not None else list(dict.fromkeys(rows[SERIES]))
-            panel = panel.append(rows, fill=self.spec.fill)
+            panel = self._with_history(panel, rows)
             names = dict(names)  # a request's new series are named in its answer only
             for key, row in zip(rows[SERIES], history.to_dict(orient="records"), strict=True):
                 names.setdefault(key, {c: row.get(c) for c in self.spec.id_columns})
@@ -132,6 +132,25 @@ class ForecastModel(TrainedModel):
         future = subset.future(horizon, covariates=future_covs)
         out = self.forecaster.predict(subset, future)
         return self._answer(out, keys, names, short)
+
+    def _with_history(self, panel: Panel, rows: pd.DataFrame) -> Panel:
+        """``panel`` extended by a request's history rows; a gap is refused saying where the
+        held series end (the training data's --fill advice does not apply to a request)."""
+        try:
+            return panel.append(rows, fill=self.spec.fill)
+        except DataError as error:
+            if error.code != "timeseries.gaps":
+                raise
+            ends = self.panel.frame.groupby(SERIES, sort=False)[TIMESTAMP].max()
+            held = [k for k in dict.fromkeys(rows[SERIES]) if k in ends.index][:3]
+            where = "; ".join(f"{k!r} ends {ends[k]}" for k in held)
+            raise DataError(
+                f"{str(error).split(' Choose how gaps')[0]} The request's history must leave no "
+                "step out: send every step's value from the step after the held data's end"
+                f"{f' ({where})' if where else ''}.",
+                code="timeseries.gaps",
+                field=error.field,
+            ) from None
 
     def cache_default_forecast(self) -> None:
         """Forecast every held series once (what a request with only ids is answered from)."""
