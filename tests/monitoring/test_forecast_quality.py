@@ -227,3 +227,17 @@ def test_json_lines_under_a_json_name_are_read(monitored, tmp_path):
     path = tmp_path / "late.json"
     path.write_text('{"store": "s2", "date": "2024-03-02", "sales": 1}\n' * 2)
     assert workspace.monitoring.upload_actuals("fc", path)["stored"] == 1
+
+
+def test_actual_times_off_the_models_grid_are_refused_not_stored_unmatchable(monitored):
+    workspace, _, _ = monitored
+    before = workspace.artifacts.list_named("actuals/fc")
+    rows = [
+        {"store": "s0", "date": "2024-02-05T00:00:00Z", "sales": 1.0},  # UTC midnight: on it
+        {"store": "s0", "date": "2024-02-06T00:00:00+01:00", "sales": 1.0},
+    ]
+    shown = "row 2 \\(2024-02-06T00:00:00\\+01:00 is 2024-02-05 23"
+    with pytest.raises(DataError, match=shown) as e:
+        workspace.monitoring.upload_actuals("fc", rows)
+    assert e.value.code == "timeseries.irregular"
+    assert workspace.artifacts.list_named("actuals/fc") == before

@@ -163,6 +163,25 @@ class ForecastModel(TrainedModel):
             return  # future covariates are missing: each request must send them
         self._cache = frame
 
+    def off_grid(self, keys: pd.Series, times: pd.Series) -> np.ndarray:
+        """Which of these (series key, time) pairs are off their held series' time grid, so no
+        forecast can have that time (an actual at 23:00 for a daily series held at midnight).
+        Series the model does not hold are not judged."""
+        offset = self.panel.offset
+        ends = self.panel.frame.groupby(SERIES, sort=False)[TIMESTAMP].max()
+        end = keys.map(ends).to_numpy(dtype="datetime64[ns]")
+        held = ~np.isnat(end)
+        times = times.to_numpy(dtype="datetime64[ns]")
+        try:
+            step = pd.Timedelta(offset).to_timedelta64()  # fixed steps: days, hours, minutes
+        except (ValueError, TypeError):
+            step = None
+        if step is not None:  # whole steps from the series' end
+            off = (times - end) % step != np.timedelta64(0, "ns")
+        else:  # calendar steps (month starts, weeks ending Sunday): on the offset's anchor
+            off = ~pd.Series(times).map(offset.is_on_offset).to_numpy(bool)
+        return held & off
+
     def _horizon(self, horizon: int | None) -> int:
         if horizon is None:
             return self.spec.horizon

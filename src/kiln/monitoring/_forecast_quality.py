@@ -110,6 +110,20 @@ def upload_actuals(
             "y": values.to_numpy(float),
         }
     )
+    off = ctx.models.load(version).off_grid(table["series"], table["timestamp"])
+    if off.any():  # no forecast has such a time: stored, they would never be matched
+        given = frame[spec["timestamp"]]
+        shown = "; ".join(
+            f"row {i + 1} ({given.iloc[i]} is {table['timestamp'].iloc[i]})"
+            for i in np.flatnonzero(off)[:5]
+        )
+        raise DataError(
+            f"{int(off.sum())} actual time(s) are off the model's {spec.get('frequency')!r} "
+            f"grid, so no forecast has them: {shown}. Times with a UTC offset are converted "
+            "to UTC; send the times as the model's data has them.",
+            code="timeseries.irregular",
+            field=spec["timestamp"],
+        )
     table = table.drop_duplicates(["series", "timestamp"], keep="last")
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
