@@ -119,8 +119,8 @@ def upload_actuals(
         )
         raise DataError(
             f"{int(off.sum())} actual time(s) are off the model's {spec.get('frequency')!r} "
-            f"grid, so no forecast has them: {shown}. Times with a UTC offset are converted "
-            "to UTC; send the times as the model's data has them.",
+            f"grid, so no forecast has them: {shown}. Send the times on that grid, as the "
+            "model's data has them (a time with a UTC offset may be read as UTC).",
             code="timeseries.irregular",
             field=spec["timestamp"],
         )
