@@ -187,3 +187,57 @@ def test_monitors_of_the_wrong_kind_are_refused(monitored, trained):
     with pytest.raises(ConfigError) as not_forecasting:
         churn.monitoring.upload_actuals("churn", [{"store": "s0"}])
     assert not_forecasting.value.code == "monitor.not-forecasting"
+
+
+def test_bad_actuals_messages_name_the_rows_and_values_and_an_empty_upload_says_so(monitored):
+    workspace, _, _ = monitored
+    rows = [
+        {"store": "s0", "date": "2024-02-05", "sales": 1.0},
+        {"store": "s0", "date": "2024-02-06", "sales": "many"},
+        {"store": "s0", "date": "2024-02-07", "sales": float("inf")},
+    ]
+    with pytest.raises(DataError, match="row 2 \\('many'\\); row 3 \\(inf\\)"):
+        workspace.monitoring.upload_actuals("fc", rows)
+    with pytest.raises(DataError, match="no rows") as empty:
+        workspace.monitoring.upload_actuals("fc", [])
+    assert empty.value.code == "forecast.bad-actuals"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("bad.csv", b"\xff\xfe\x00not text"),
+        ("empty.csv", b""),
+        ("quote.csv", b'store,date,sales\n"s0,2024-02-05,1\n'),
+        ("bad.parquet", b"not parquet"),
+        ("bad.jsonl", b'{"store": "s0"}\nnot json\n'),
+    ],
+)
+def test_an_unreadable_actuals_file_is_a_clear_error(monitored, tmp_path, name, content):
+    workspace, _, _ = monitored
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"{name} cannot be read") as caught:
+        workspace.monitoring.upload_actuals("fc", path)
+    assert caught.value.code == "forecast.bad-actuals"
+
+
+def test_json_lines_under_a_json_name_are_read(monitored, tmp_path):
+    workspace, _, _ = monitored
+    path = tmp_path / "late.json"
+    path.write_text('{"store": "s2", "date": "2024-03-02", "sales": 1}\n' * 2)
+    assert workspace.monitoring.upload_actuals("fc", path)["stored"] == 1
+
+
+def test_actual_times_off_the_models_grid_are_refused_not_stored_unmatchable(monitored):
+    workspace, _, _ = monitored
+    before = workspace.artifacts.list_named("actuals/fc")
+    rows = [
+        {"store": "s0", "date": "2024-02-05", "sales": 1.0},
+        {"store": "s0", "date": "2024-02-06 12:00", "sales": 1.0},  # a daily series' noon
+    ]
+    shown = "row 2 \\(2024-02-06 12:00 is 2024-02-06 12:00:00\\)"
+    with pytest.raises(DataError, match=shown) as e:
+        workspace.monitoring.upload_actuals("fc", rows)
+    assert e.value.code == "timeseries.irregular"
+    assert workspace.artifacts.list_named("actuals/fc") == before

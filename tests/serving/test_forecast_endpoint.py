@@ -83,6 +83,21 @@ def test_an_unknown_series_is_a_404_naming_it_unless_its_history_is_sent(served)
     assert answer["id"] == {"store": "n1"}
     # 21 days from 2024-01-01: the forecast starts the day after the last one sent
     assert [s["timestamp"][:10] for s in answer["forecast"]] == ["2024-01-22", "2024-01-23"]
+    assert "warnings" not in cold.json()
+
+
+def test_a_series_too_short_for_the_model_is_answered_with_a_warning(served):
+    _, client, _, _ = served
+    history = [{k: v for k, v in r.items() if k != "price"} for r in new_series_history("n3", 4)]
+    short = forecast(client, {"history": history, "horizon": 1})
+    assert short.status_code == 200, short.text
+    (warning,) = short.json()["warnings"]
+    assert "'n3' (4 values)" in warning and "naive baseline" in warning
+    csv = pd.DataFrame(history).to_csv(index=False).encode()
+    as_csv = client.post(
+        "/endpoints/fc/invocations", content=csv, headers={"content-type": "text/csv"}
+    )
+    assert as_csv.json()["warnings"] == [warning]
 
 
 def test_future_covariates_come_from_the_request_and_missing_ones_are_named(served):

@@ -73,6 +73,11 @@ def upload_actuals(
     version = forecasting_model(ctx, endpoint)
     spec = version.signature["forecasting"]
     frame = _actuals_frame(source)
+    if frame.empty:
+        raise DataError(
+            "The actuals have no rows: send rows of the model's id columns, timestamp and target.",
+            code="forecast.bad-actuals",
+        )
     needed = [*spec["id_columns"], spec["timestamp"], spec["target"]]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -82,15 +87,17 @@ def upload_actuals(
             code="forecast.bad-actuals",
             field=missing[0],
         )
-    if frame.empty:
-        raise DataError("The actuals have no rows.", code="forecast.bad-actuals")
     values = pd.to_numeric(frame[spec["target"]], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0).to_numpy(float))
     if bad.any():
-        rows = ", ".join(str(i) for i in np.flatnonzero(bad.to_numpy())[:5])
+        given = frame[spec["target"]]
+        rows = "; ".join(
+            f"row {i + 1} ({'empty' if pd.isna(given.iloc[i]) else repr(_native(given.iloc[i]))})"
+            for i in np.flatnonzero(bad.to_numpy())[:5]
+        )
         raise DataError(
-            f"Actual values of {spec['target']!r} must be finite numbers; row(s) {rows} are "
-            "missing or not numbers.",
+            f"Actual values of {spec['target']!r} must be finite numbers; {int(bad.sum())} are "
+            f"not: {rows}. Fix or remove those rows.",
             code="forecast.bad-actuals",
             field=spec["target"],
         )
@@ -103,6 +110,20 @@ def upload_actuals(
             "y": values.to_numpy(float),
         }
     )
+    off = ctx.models.load(version).off_grid(table["series"], table["timestamp"])
+    if off.any():  # no forecast has such a time: stored, they would never be matched
+        given = frame[spec["timestamp"]]
+        shown = "; ".join(
+            f"row {i + 1} ({given.iloc[i]} is {table['timestamp'].iloc[i]})"
+            for i in np.flatnonzero(off)[:5]
+        )
+        raise DataError(
+            f"{int(off.sum())} actual time(s) are off the model's {spec.get('frequency')!r} "
+            f"grid, so no forecast has them: {shown}. Send the times on that grid, as the "
+            "model's data has them (a time with a UTC offset may be read as UTC).",
+            code="timeseries.irregular",
+            field=spec["timestamp"],
+        )
     table = table.drop_duplicates(["series", "timestamp"], keep="last")
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
@@ -133,12 +154,27 @@ def _actuals_frame(source) -> pd.DataFrame:
     path = Path(source)
     if not path.is_file():
         raise DataError(f"No such actuals file: {path}.", code="data.file-not-found")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return pd.read_json(path, lines=path.suffix.lower() == ".jsonl", dtype=False)
-    # ids stay as written (a store "007" is not the number 7); the values are parsed above
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".json":  # a JSON list of rows, or JSON lines under a .json name
+            try:
+                return pd.read_json(path, dtype=False)
+            except ValueError:
+                return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        # ids stay as written (a store "007" is not the number 7); the values are parsed above
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+        kind = {".parquet": "Parquet", ".pq": "Parquet", ".json": "JSON", ".jsonl": "JSON lines"}
+        raise DataError(
+            f"The actuals file {path} cannot be read as {kind.get(suffix, 'CSV')}: "
+            f"{str(exc)[:200]}. Send a UTF-8 CSV with a header, Parquet, or JSON lines of "
+            "rows (the format goes by the file's name).",
+            code="forecast.bad-actuals",
+        ) from None
 
 
 def read_actuals(ctx: Context, endpoint: str) -> pd.DataFrame:
@@ -190,6 +226,11 @@ def forecast_rows(records: list[dict]) -> pd.DataFrame:
     if not frame.empty:
         frame["timestamp"] = _naive(pd.to_datetime(frame["timestamp"]))
     return frame
+
+
+def _native(value):
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _naive(values) -> pd.Series:

@@ -96,6 +96,17 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
             code="timeseries.bad-timestamp",
             field=column,
         )
+    # pandas parses 0001-01-01 or 9999-12-31, but nanosecond timestamps stop at 1677 and 2262
+    outside = (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)
+    if outside.any():
+        examples = ", ".join(str(v) for v in parsed[outside].head(_SHOWN))
+        raise DataError(
+            f"Timestamp column {column!r} has {int(outside.sum())} value(s) outside the years "
+            f"1678 to 2261 that timestamps can hold: {examples} (data rows "
+            f"{_rows(np.flatnonzero(outside))}). Fix or remove those rows.",
+            code="timeseries.bad-timestamp",
+            field=column,
+        )
     return parsed.astype("datetime64[ns]")
 
 

@@ -117,13 +117,13 @@ def forecast_refusal(feature: str) -> RequestError:
 
 
 def score_forecast(model, body: bytes, as_json: bool) -> tuple[list, list[str]]:
-    """A forecasting model's answer to a JSON or CSV body: the per-series forecasts, and no
-    warnings. Anything the forecaster cannot do with the request is a 4xx, never a 500."""
+    """A forecasting model's answer to a JSON or CSV body: the per-series forecasts, and the
+    warnings (series the naive baseline forecast, too short for the model). Anything the
+    forecaster cannot do with the request is a 4xx, never a 500."""
     try:
         if as_json:
-            parsed = orjson.loads(body)
-            return model.answer(parsed), []
-        return model.predictions(_csv_frame(body)), []
+            return model.answer_with_warnings(orjson.loads(body))
+        return model.predictions_with_warnings(_csv_frame(body))
     except orjson.JSONDecodeError as exc:
         raise RequestError(
             f"The body is not valid JSON: {exc}.", code="request.malformed-json"

@@ -716,6 +716,8 @@ def _run_forecast_job(workspace: Context, context: JobContext, spec: dict) -> di
         for first in range(0, len(keys), FORECAST_CHUNK_SERIES):
             chunk = keys[first : first + FORECAST_CHUNK_SERIES]
             parts.append(model.forecast(chunk))
+            for warning in model.forecast_warnings(parts[-1]):
+                context.log(warning)
             done += len(chunk)
             context.log(
                 f"Progress {done / max(len(keys), 1) * 100:.1f}% "
@@ -727,6 +729,8 @@ def _run_forecast_job(workspace: Context, context: JobContext, spec: dict) -> di
         context.log(f"Forecasting the series of {source} with {version.ref} into {target}.")
         frame = _forecast_input(source)
         table = model.prediction_table(frame)
+        for warning in model.forecast_warnings(table):
+            context.log(warning)
         context.log(f"Progress 100.0% ({len(table)} rows)")
     id_columns = model.spec.id_columns
     if id_columns:  # the id columns name each series; the internal key is left out
