@@ -50,5 +50,6 @@ def test_a_forecasters_pages_render_and_its_records_carry_the_backtest(page, api
         page.open(path)
         page.wait_for_load_state("networkidle")
         assert not page.locator("main .error").all_inner_texts(), path
+        assert "null" not in page.inner_text("main").split(), path
         page.screenshot_as(path.strip("/").replace("/", "-"))
     page.assert_no_errors()

@@ -12,7 +12,7 @@ export function modelHref(ref) {
 
 // The held-out value of the version's headline metric: test, else cv mean, validation, oof.
 function heldOut(metrics, name) {
-  for (const split of ["test", "cv_mean", "validation", "oof"]) {
+  for (const split of ["test", "cv_mean", "validation", "oof", "backtest"]) {
     const value = metrics && metrics[split] && metrics[split][name];
     if (value !== undefined && value !== null) return [split, value];
   }
@@ -205,7 +205,7 @@ export function strategyInputs(prefix, initial = "canary") {
 
 function deployCard(ref, body) {
   const role = body.require_approval ? "approver" : "scientist";
-  if (!can(role)) return null;
+  if (!can(role)) return "";  // (main.append would write null as the text "null")
   const endpoint = h("input", { id: "deploy-endpoint", placeholder: "endpoint name", value: body.endpoints[0] || "" });
   const strategy = strategyInputs("deploy", body.endpoints.length ? "canary" : "all-at-once");
   const message = h("div");
