@@ -20,9 +20,10 @@ Tools (the budget is the time limit in seconds; 0 = untimed):
 * ``seasonal_naive``: kiln's ``train_forecaster(..., algorithm="seasonal_naive")`` (a job).
 * ``kiln``: kiln's forecasting AutoML, ``ws.automl(..., problem_type="forecasting")``.
 * ``autoets``: statsforecast's AutoETS alone (own venv, ``--sf-python``).
-* ``sf_best``: statsforecast's AutoETS, AutoTheta and (when the time left allows, judged from
-  AutoETS's measured time) AutoARIMA, the best by WQL on a backtest of the training part, refit
-  on all of it (own venv).
+* ``sf_best``: statsforecast's best model within the time limit: AutoETS, AutoTheta and
+  AutoARIMA, those whose refit on every series fits in the time (judged from AutoETS's
+  measured cost), compared by WQL on a backtest of the training part; the best refit on all of
+  it (own venv).
 * ``ag``: AutoGluon-TimeSeries, ``medium_quality`` at a budget under 300 s and ``high_quality``
   at 300 s and more, Chronos/Toto excluded, ``HF_HUB_OFFLINE=1`` (own venv, ``--ag-python``).
 
@@ -258,13 +259,27 @@ def fit_kiln(train, test, name, budget):
         forecasts = _kiln_forecasts(workspace, result.model.ref)
         seconds = time.perf_counter() - started
         job = result.job.result or {}
-        board = job.get("leaderboard") or []
+        board = (job.get("leaderboard") or {}).get("rows") or []
+        chosen = [
+            f"{r['candidate']} {r['weight']:.2f}"
+            for r in board
+            if r.get("weight") and r.get("candidate") != "ensemble"
+        ]
         extra = {
             "model": result.model.ref,
-            "chosen": job.get("algorithm") or job.get("chosen"),
+            "chosen": ", ".join(chosen) or None,
+            "search_windows": (job.get("leaderboard") or {}).get("windows"),
+            "job_total_seconds": job.get("total_seconds"),
             "leaderboard": [
-                {k: row.get(k) for k in ("candidate", "algorithm", "weight", "seconds")}
-                for row in board
+                {
+                    "candidate": r.get("candidate"),
+                    "state": r.get("state"),
+                    "weight": r.get("weight"),
+                    "seconds": r.get("seconds"),
+                    "wql": (r.get("metrics") or {}).get("wql"),
+                    "mase": (r.get("metrics") or {}).get("mase"),
+                }
+                for r in board
             ],
         }
         return forecasts, seconds, extra
@@ -355,15 +370,22 @@ def _sf_backtest(train, name, kind, windows: int) -> tuple[float, float]:
     return _wql(scored), time.perf_counter() - started
 
 
-# AutoARIMA's cost per series against AutoETS's, measured on 100 daily series (2130 ms / 202 ms;
-# /work/notes/forecasting-research.md): what decides whether it fits the time left.
-ARIMA_COST_RATIO = 10.5
+# Each model's cost per series fit against AutoETS's, measured on 100 daily series (AutoTheta
+# 56 ms, AutoARIMA 2130 ms, AutoETS 202 ms; /work/notes/forecasting-research.md).
+COST_RATIO = {"AutoETS": 1.0, "AutoTheta": 0.28, "AutoARIMA": 10.5}
+PROBE_SERIES = 8
 
 
 def fit_sf_best(train, test, name, budget):
-    """AutoETS, AutoTheta, then AutoARIMA if its estimated backtest and refit fit the time
-    left, compared by WQL over one or two backtest windows; the best refit on the whole training
-    part."""
+    """statsforecast's best model within the time limit (statsforecast has none of its own).
+
+    AutoETS's cost per series is measured on a few series after a warm-up and each model's
+    cost estimated from it (``COST_RATIO``); a model is a candidate when its refit on every
+    series fits in half the time left (AutoTheta, the cheapest, always is); the candidates are
+    compared by WQL on a backtest of the training part (one or two windows, on as many series
+    as the other half of the time allows), and the best is refit on the whole training part."""
+    import numpy as np
+
     started = time.perf_counter()
     horizon, season = DATASETS[name][1], DATASETS[name][2]
     lengths = train.groupby(ID).size()
@@ -374,25 +396,35 @@ def fit_sf_best(train, test, name, budget):
         eligible = lengths[lengths >= windows * horizon + max(2 * season, 10)].index
         if 2 * len(eligible) >= len(lengths):
             break
-    history = train[train[ID].isin(eligible)]
-    scores, seconds = {}, {}
-    for kind in ("AutoETS", "AutoTheta"):
-        scores[kind], seconds[kind] = _sf_backtest(history, name, kind, windows)
-    arima_estimate = ARIMA_COST_RATIO * seconds["AutoETS"] * (windows + 1) / windows
+    rng = np.random.default_rng(0)
+    eligible = list(rng.permutation(np.asarray(eligible)))
+    # The first fits of a process warm statsforecast up (about 0.5 s): the cost is measured
+    # after a warm-up fit on two series.
+    warm_up, probe = eligible[:2], eligible[2 : 2 + PROBE_SERIES] or eligible[:2]
+    _sf_forecast(train[train[ID].isin(warm_up)], test[test[ID].isin(warm_up)], name, "AutoETS")
+    probe_started = time.perf_counter()
+    _sf_forecast(train[train[ID].isin(probe)], test[test[ID].isin(probe)], name, "AutoETS")
+    per_series = (time.perf_counter() - probe_started) / max(len(probe), 1)
     left = budget - (time.perf_counter() - started)
-    if arima_estimate < left:
-        scores["AutoARIMA"], seconds["AutoARIMA"] = _sf_backtest(
-            history, name, "AutoARIMA", windows
-        )
-    best = min(scores, key=scores.get)
+    refit = {k: r * per_series * len(lengths) for k, r in COST_RATIO.items()}
+    kinds = [k for k in COST_RATIO if k == "AutoTheta" or refit[k] <= left / 2]
+    scores, seconds, backtest_series = {}, {}, 0
+    if len(kinds) > 1:
+        per_backtest_series = per_series * windows * sum(COST_RATIO[k] for k in kinds)
+        backtest_series = int(min(len(eligible), max(5, (left / 2) // per_backtest_series)))
+        history = train[train[ID].isin(eligible[:backtest_series])]
+        for kind in kinds:
+            scores[kind], seconds[kind] = _sf_backtest(history, name, kind, windows)
+    best = min(scores, key=scores.get) if scores else kinds[0]
     forecasts = _sf_forecast(train, test, name, best)
     extra = {
         "chosen": best,
+        "candidates": kinds,
+        "probe_seconds_per_series": round(per_series, 3),
         "backtest_windows": windows,
-        "backtest_series": len(eligible),
+        "backtest_series": backtest_series,
         "backtest_wql": {k: round(v, 5) for k, v in scores.items()},
         "backtest_seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "arima_estimate_seconds": round(arima_estimate, 1),
     }
     return forecasts, time.perf_counter() - started, extra
 
@@ -518,7 +550,10 @@ def timeout_of(tool: str, budget: float) -> float:
 
 
 def launch(tool, name, budget, cpu, python, logs: Path):
-    command = [python, str(Path(__file__)), "--run", tool, name, str(budget)]
+    # -P: benchmarks/ is not put on sys.path, where benchmarks/profile.py would shadow the
+    # standard library's profile module (torch's import of cProfile fails on it, and with it
+    # AutoGluon's DeepAR and TemporalFusionTransformer).
+    command = [python, "-P", str(Path(__file__)), "--run", tool, name, str(budget)]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     env = {
