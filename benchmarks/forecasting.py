@@ -255,6 +255,7 @@ def fit_kiln(train, test, name, budget):
             quantiles=QUANTILES,
             covariates=covariates,
             season_length=season,
+            on_log=lambda line: print(line, file=sys.stderr, flush=True),  # the run's .err log
         )
         forecasts = _kiln_forecasts(workspace, result.model.ref)
         seconds = time.perf_counter() - started
@@ -625,12 +626,14 @@ def sweep(runs, cpus, pythons, out: Path) -> None:
 # ---------------------------------------------------------------- the table
 
 
-def latest_rows(path: Path) -> dict:
+def latest_rows(*paths: Path) -> dict:
+    """The latest row of each (tool, data set, budget) over the results files, in order."""
     latest: dict = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            latest[(row["tool"], row["dataset"], float(row["budget"]))] = row
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                latest[(row["tool"], row["dataset"], float(row["budget"]))] = row
     return latest
 
 
@@ -644,11 +647,11 @@ def _label(tool: str, budget: float, row: dict) -> str:
     return f"{names[tool]} {budget:g} s" + (f" ({detail})" if detail else "")
 
 
-def table(path: Path) -> str:
+def table(*paths: Path) -> str:
     """Per data set: each tool's MASE, WQL, fit seconds and peak MB (best in bold), then the
     verdict against the target: kiln beats seasonal naive, and matches or beats the best peer
     (within 2 % of its WQL and MASE) at the same budget."""
-    latest = latest_rows(path)
+    latest = latest_rows(*paths)
     out, verdicts = [], []
     for name in DATASETS:
         rows = {key: row for key, row in latest.items() if key[1] == name}
@@ -684,17 +687,26 @@ def table(path: Path) -> str:
             )
         verdicts += _verdicts(name, scored)
     if verdicts:
-        out += ["\n### Against the target\n", *verdicts]
+        out += ["\n### Against the target\n", *_summary(verdicts), ""]
+        out += [v[3] for v in verdicts]
     return "\n".join(out)
 
 
-def _verdicts(name: str, scored: dict) -> list[str]:
+# kiln "matches" a peer when its WQL is at most this much above the peer's.
+MATCH_TOLERANCE = 0.02
+
+
+def _verdicts(name: str, scored: dict) -> list[tuple[float, bool, bool, str]]:
+    """(budget, beats seasonal naive, matches or beats the best peer, line) per kiln run: the
+    peers are statsforecast's best and AutoGluon at the same budget, compared by WQL (AutoETS,
+    untimed, is quoted beside them)."""
     naive = scored.get(("seasonal_naive", name, 0.0))
-    lines = []
+    autoets = scored.get(("autoets", name, 0.0))
+    out = []
     for (tool, _, budget), row in sorted(scored.items(), key=lambda kv: kv[0][2]):
         if tool != "kiln":
             continue
-        parts = []
+        parts, beats, matches = [], False, False
         if naive:
             beats = row["mase"] < naive["mase"] and row["wql"] < naive["wql"]
             parts.append(
@@ -702,21 +714,32 @@ def _verdicts(name: str, scored: dict) -> list[str]:
                 f"(MASE {row['mase']:.3f} vs {naive['mase']:.3f}, WQL {row['wql']:.4f} vs "
                 f"{naive['wql']:.4f})"
             )
-        peers = {
-            k: r
-            for k, r in scored.items()
-            if k[0] in ("sf_best", "ag") and k[2] == budget or k[0] == "autoets"
-        }
+        peers = {k: r for k, r in scored.items() if k[0] in ("sf_best", "ag") and k[2] == budget}
         if peers:
             best_key = min(peers, key=lambda k: peers[k]["wql"])
             best = peers[best_key]
-            matches = row["wql"] <= 1.02 * best["wql"]
+            matches = row["wql"] <= (1 + MATCH_TOLERANCE) * best["wql"]
             parts.append(
-                f"{'matches or beats' if matches else 'is behind'} the best peer by WQL, "
-                f"{best_key[0]} (WQL {row['wql']:.4f} vs {best['wql']:.4f}, MASE "
-                f"{row['mase']:.3f} vs {best['mase']:.3f})"
+                f"{'matches or beats' if matches else 'is behind'} the best peer, "
+                f"{_label(best_key[0], budget, best)} (WQL {row['wql']:.4f} vs "
+                f"{best['wql']:.4f}, MASE {row['mase']:.3f} vs {best['mase']:.3f})"
             )
-        lines.append(f"- {name}, {budget:g} s: kiln " + "; ".join(parts) + ".")
+        if autoets:
+            parts.append(f"AutoETS alone: WQL {autoets['wql']:.4f}, MASE {autoets['mase']:.3f}")
+        line = f"- {name}, {budget:g} s: kiln " + "; ".join(parts) + "."
+        out.append((budget, beats, matches, line))
+    return out
+
+
+def _summary(verdicts: list[tuple[float, bool, bool, str]]) -> list[str]:
+    lines = []
+    for budget in sorted({v[0] for v in verdicts}):
+        at = [v for v in verdicts if v[0] == budget]
+        lines.append(
+            f"- **{budget:g} s**: kiln beats seasonal naive on {sum(v[1] for v in at)} of "
+            f"{len(at)} data sets and matches or beats the best peer (WQL within "
+            f"{MATCH_TOLERANCE:.0%}) on {sum(v[2] for v in at)} of {len(at)}."
+        )
     return lines
 
 
@@ -734,6 +757,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="skip runs --out already has")
     parser.add_argument("--out", type=Path, default=HERE / "out/forecasting.jsonl")
     parser.add_argument("--table", action="store_true")
+    parser.add_argument(
+        "--also", type=Path, action="append", default=[], help="more results for --table"
+    )
     args = parser.parse_args()
     if args.prepare:
         prepare(args.aeon_wheel)
@@ -743,7 +769,7 @@ def main() -> None:
         print(json.dumps(run_one(tool, name, float(budget))))
         return
     if args.table:
-        print(table(args.out))
+        print(table(args.out, *args.also))
         return
     tools, names = args.tools.split(","), args.datasets.split(",")
     unknown = sorted(set(tools) - set(TOOLS)) + sorted(set(names) - set(DATASETS))
