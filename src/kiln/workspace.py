@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kiln.clarify import ClarifyService
     from kiln.data import DatasetVersion
     from kiln.features import FeatureService
+    from kiln.forecasting import ForecastAutoMLResult
     from kiln.labeling import LabelingService
     from kiln.monitoring import MonitoringService
     from kiln.pipelines import PipelineService
@@ -61,7 +62,8 @@ class Workspace(Context):
 
         Profiling the same version for the same target again returns the stored profile;
         ``refresh=True`` recomputes it. Options: ``sample_rows``, ``seed``, ``model``,
-        ``progress``. See docs/profiling.md.
+        ``progress``, and ``timeseries={"id": [...], "timestamp": "date", "target": "sales"}``
+        to profile the series of a long table. See docs/profiling.md and docs/forecasting.md.
         """
         from kiln.profile import profile_version
 
@@ -89,9 +91,32 @@ class Workspace(Context):
         :func:`kiln.training.train`. ``algorithm`` is a built-in's name or a custom estimator's
         import path (``pkg.module:Class``). With ``script`` instead, a training script runs on
         ``data`` (one data set or a list; options ``target``, ``name``, ``params``, ``on_log``);
-        see :func:`kiln.training.train_script` and docs/custom-code.md."""
+        see :func:`kiln.training.train_script` and docs/custom-code.md.
+
+        ``problem_type="forecasting"`` trains a forecaster instead (``timestamp=``, ``id=``,
+        ``horizon=``, ``quantiles=``, ``backtests=``, ...; ``algorithm`` defaults to
+        ``kiln.forecasting.DEFAULT_ALGORITHM``); see :func:`kiln.forecasting.train_forecasting`
+        and docs/forecasting.md."""
+        from kiln.forecasting import check_not_forecasting, train_forecasting
+        from kiln.problems import FORECASTING
         from kiln.training import train, train_script
 
+        given = options.get("options")
+        if options.get("problem") and options.get("problem_type") is None and given is None:
+            problem = self.problems.get(options["problem"])
+            if problem.problem_type == FORECASTING:  # the problem says what it is
+                options = {"problem_type": FORECASTING, "target": problem.target, **options}
+        if options.get("problem_type") == FORECASTING or (
+            given is not None and getattr(given, "problem_type", None) == FORECASTING
+        ):
+            if script is not None:
+                raise ConfigError(
+                    "A forecaster is trained with algorithm=, not a training script.",
+                    code="forecast.bad-option",
+                    field="script",
+                )
+            return train_forecasting(self, data, algorithm=algorithm, **options)
+        check_not_forecasting(options)
         if (algorithm is None) == (script is None):
             raise ConfigError(
                 "Give algorithm= (a built-in or 'pkg.module:Class') or script= (a training "
@@ -121,10 +146,26 @@ class Workspace(Context):
 
     def automl(
         self, data: str, *, time_limit: float, target: str | None = None, **options: Any
-    ) -> AutoMLResult:
+    ) -> AutoMLResult | ForecastAutoMLResult:
         """Search algorithms, recipes and hyperparameters within ``time_limit`` seconds, and
-        register the best model or ensemble; see :func:`kiln.automl.automl`."""
+        register the best model or ensemble; see :func:`kiln.automl.automl`. With
+        ``problem_type="forecasting"`` it searches forecasters instead (``timestamp=``,
+        ``id=``, ``horizon=`` and the other forecasting options); see
+        :func:`kiln.forecasting.forecast_automl` and docs/forecasting.md."""
+        if options.get("problem") and options.get("problem_type") is None:
+            problem = self.problems.get(options["problem"])
+            if problem.problem_type == "forecasting":  # the problem says what it is
+                options = {**options, "problem_type": "forecasting"}
+                target = target or problem.target
+        if options.get("problem_type") == "forecasting":
+            from kiln.forecasting import forecast_automl, forecast_spec_from_options
+
+            spec, rest = forecast_spec_from_options(target, options)
+            return forecast_automl(self, data, spec, time_limit=time_limit, **rest)
         from kiln.automl import automl
+        from kiln.forecasting import check_not_forecasting
+
+        check_not_forecasting(options)
 
         return automl(self, data, target=target, time_limit=time_limit, **options)
 
@@ -136,8 +177,11 @@ class Workspace(Context):
 
         return ClarifyService(self)
 
-    def transform(self, model: str, *, input: str | Path, output: str | Path, **options: Any):
-        """Batch transform a file with a model; see :func:`kiln.serving.transform`."""
+    def transform(
+        self, model: str, *, input: str | Path | None = None, output: str | Path, **options: Any
+    ):
+        """Batch transform a file with a model (a forecasting model: every series when there is
+        no ``input``); see :func:`kiln.serving.transform`."""
         from kiln.serving import transform
 
         return transform(self, model, input=input, output=output, **options)

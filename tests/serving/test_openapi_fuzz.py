@@ -30,6 +30,7 @@ EXAMPLES = {("/endpoints/{name}/models/{group}/{version}/invocations", "POST"): 
 # Routes that write to the workspace: fuzzed on a private copy of it.
 WRITING_ROUTES = [
     ("/endpoints/{name}/ground-truth", "POST"),
+    ("/endpoints/{name}/actuals", "POST"),
     ("/endpoints/{name}/async-invocations", "POST"),
     ("/features/{group}/records", "PUT"),
     ("/features/{group}/records", "POST"),

@@ -165,7 +165,7 @@ def metrics_table(metrics: dict[str, dict], title: str = "Metrics") -> None:
 
     labels = {"train": "train", "cv_std": "cv std", **METRIC_SOURCES}
     # "script": what a training script logged (kiln train --script)
-    order = ("train", "cv_mean", "cv_std", "oof", "validation", "test", "script")
+    order = ("train", "cv_mean", "cv_std", "oof", "validation", "test", "backtest", "script")
     parts = [p for p in order if metrics.get(p)]
     names: list[str] = []
     for part in parts:

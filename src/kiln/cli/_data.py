@@ -261,6 +261,19 @@ def split(
     )
 
 
+def _series_line(series: dict | None) -> dict:
+    """The time-series facts in a line or two of the profile's summary."""
+    if not series:
+        return {}
+    length = series["length"]
+    return {
+        "time series": f"{series['series']:,} series, frequency {series['frequency']!r}, season "
+        f"{series['season_length']}, lengths {length['min']}–{length['max']}, "
+        f"{series['series_with_gaps']} with gaps",
+        **({"hints": " ".join(series["hints"])} if series["hints"] else {}),
+    }
+
+
 @app.command()
 def profile(
     ctx: typer.Context,
@@ -285,12 +298,25 @@ def profile(
         help="Row limit of the sample used for plots and the quick model.",
     ),
     no_model: bool = typer.Option(False, "--no-model", help="Skip the quick model."),
+    series_id: list[str] = typer.Option(
+        None, "--id", help="Time series: the series id column(s) (repeatable, or a,b)."
+    ),
+    timestamp: str = typer.Option(
+        None, "--timestamp", help="Profile as time series with this time column (and --target)."
+    ),
+    frequency: str = typer.Option(
+        None, "--frequency", help="Time series: D, W, MS, h, ... (default: inferred)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Profile a data set version: statistics, warnings, plots and a quick model, as HTML."""
     from kiln.cli._common import job_progress
 
     ws = workspace(ctx)
+    ids = [c.strip() for item in series_id or [] for c in item.split(",") if c.strip()]
+    timeseries = None
+    if timestamp is not None or ids or frequency is not None:
+        timeseries = {"id": ids, "timestamp": timestamp, "frequency": frequency}
     with job_progress(f"Profiling {ref}", quiet=as_json) as on_stage:
         result = ws.profile(
             ref,
@@ -299,6 +325,7 @@ def profile(
             sample_rows=sample_rows,
             model=not no_model,
             progress=on_stage,
+            **({"timeseries": timeseries} if timeseries else {}),
         )
     path = result.write_html(out or Path(ws.home) / "reports" / result.default_filename)
     if as_json:
@@ -323,6 +350,7 @@ def profile(
             "duplicated rows": f"{facts['duplicate_rows']:,}",
             "target": target or "none",
             "quick model": model_line,
+            **_series_line(facts.get("timeseries")),
             "report": str(path),
         },
     )

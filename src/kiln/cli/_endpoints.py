@@ -406,6 +406,26 @@ def endpoints_ground_truth(
         )
 
 
+@app.command("actuals")
+def endpoints_actuals(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    file: str = typer.Argument(
+        ..., help="CSV, Parquet or JSON-lines rows of the model's id columns, timestamp, target."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Upload actual values of a forecasting endpoint's series (what forecasts are scored on)."""
+    counts = workspace(ctx).monitoring.upload_actuals(name, file)
+    if as_json:
+        print_json(counts)
+        return
+    console.print(
+        f"Stored {counts['stored']} actual value(s) of {counts['series']} series "
+        f"({counts['first']} to {counts['last']}) for endpoint [bold]{name}[/]."
+    )
+
+
 @app.command("capture-ingest")
 def endpoints_capture_ingest(
     ctx: typer.Context,

@@ -312,17 +312,30 @@ def export(
 
 
 @algorithms_app.command("list")
-def algorithms_list(as_json: bool = JsonOption) -> None:
-    """List the built-in algorithms."""
+def algorithms_list(
+    problem_type: str = typer.Option(
+        None, "--problem-type", help="Only the algorithms of this problem type (forecasting, ...)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """List the built-in algorithms, the forecasting ones included."""
     from kiln.algorithms import ALGORITHMS
+    from kiln.forecasting import FORECASTERS
+    from kiln.problems import FORECASTING
 
+    entries = [a.to_dict() for a in ALGORITHMS.values()] + [
+        {"name": name, "summary": summary, "problem_types": [FORECASTING]}
+        for name, (_path, summary) in FORECASTERS.items()
+    ]
+    if problem_type is not None:
+        entries = [e for e in entries if problem_type in e["problem_types"]]
     if as_json:
-        print_json([a.to_dict() for a in ALGORITHMS.values()])
+        print_json(entries)
         return
     table(
         "Algorithms",
         ["algorithm", "problem types", "summary"],
-        [[a.name, ", ".join(a.problem_types), a.summary] for a in ALGORITHMS.values()],
+        [[e["name"], ", ".join(e["problem_types"]), e["summary"]] for e in entries],
     )
 
 

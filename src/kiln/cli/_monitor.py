@@ -172,7 +172,9 @@ def monitor_create(
     name: str = typer.Argument(..., help="The monitor's name."),
     endpoint: str = typer.Option(..., "--endpoint", help="The endpoint whose traffic to check."),
     type: str = typer.Option(
-        ..., "--type", help="data-quality, model-quality, bias or attribution."
+        ...,
+        "--type",
+        help="data-quality, model-quality, bias, attribution or forecast-quality.",
     ),
     schedule: str = typer.Option(
         "hourly", "--schedule", help="hourly, daily, or a cron expression (UTC)."
@@ -189,7 +191,8 @@ def monitor_create(
     threshold: list[str] = typer.Option(
         None,
         "--threshold",
-        help="METRIC=VALUE: model quality (accuracy=0.8) or a bias range (DPPL=[-0.05,0.05]).",
+        help="METRIC=VALUE: model quality (accuracy=0.8), a bias range (DPPL=[-0.05,0.05]) or "
+        "forecast quality (mase=1.2, coverage=0.7).",
     ),
     as_json: bool = JsonOption,
 ) -> None:

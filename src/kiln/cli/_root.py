@@ -33,6 +33,20 @@ from kiln.cli._common import (
     workspace,
 )
 from kiln.cli._compile import compile_command as _compile_command
+from kiln.cli._forecasting import (
+    BacktestsOption,
+    CovariatesOption,
+    FillOption,
+    FrequencyOption,
+    HorizonOption,
+    IdOption,
+    QuantilesOption,
+    SeasonLengthOption,
+    ShortSeriesOption,
+    StaticOption,
+    TimestampOption,
+    print_forecast_automl,
+)
 from kiln.cli._lineage import lineage as _lineage_command
 from kiln.cli._script import train_with_script
 
@@ -136,7 +150,9 @@ def train(
     hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter key=value (repeatable)."),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
     problem_type: str = typer.Option(
-        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+        None,
+        "--problem-type",
+        help="binary, multiclass, regression (default: inferred) or forecasting.",
     ),
     ratios: str = typer.Option("0.7,0.1,0.2", "--ratios", help="train,validation,test shares."),
     time_column: str = typer.Option(
@@ -160,12 +176,90 @@ def train(
         None, "--recipe", help="Feature-engineering recipe (YAML) instead of the default one."
     ),
     problem: str = ProblemOption,
+    series_id: list[str] = typer.Option(
+        None, "--id", help="Forecasting: the series id column(s) (repeatable, or a,b)."
+    ),
+    timestamp: str = typer.Option(None, "--timestamp", help="Forecasting: the time column."),
+    horizon: int = typer.Option(None, "--horizon", help="Forecasting: steps to forecast."),
+    frequency: str = typer.Option(
+        None, "--frequency", help="Forecasting: D, W, MS, h, ... (default: inferred)."
+    ),
+    quantiles: str = typer.Option(
+        None, "--quantiles", help="Forecasting: quantiles, e.g. 0.1,0.5,0.9 (the default)."
+    ),
+    covariates: str = typer.Option(
+        None, "--covariates", help="Forecasting: known-in-advance covariate columns (a,b)."
+    ),
+    static: str = typer.Option(
+        None, "--static", help="Forecasting: static attribute columns, one value per series."
+    ),
+    fill: str = typer.Option(
+        None,
+        "--fill",
+        help="Forecasting: fill gaps by none (refuse; the default), zero, ffill or interpolate.",
+    ),  # fmt: skip
+    season_length: int = typer.Option(
+        None, "--season-length", help="Forecasting: steps per season (default: by frequency)."
+    ),
+    backtests: int = typer.Option(
+        None, "--backtests", help="Forecasting: rolling-origin backtest windows (default 3)."
+    ),
+    short_series: str = typer.Option(
+        None, "--short-series", help="Forecasting: baseline (the default) or drop."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Train a model as a job, evaluate it and register it."""
+    """Train a model (or, with --problem-type forecasting, a forecaster) as a job, evaluate it
+    and register it."""
     from kiln.training import TrainingOptions
 
     ws = workspace(ctx)
+    forecasting = {
+        "id": _names(series_id),
+        "timestamp": timestamp,
+        "horizon": horizon,
+        "frequency": frequency,
+        "quantiles": _numbers(quantiles, option="--quantiles"),
+        "covariates": _names(covariates and [covariates]),
+        "static": _names(static and [static]),
+        "fill": fill,
+        "season_length": season_length,
+        "backtests": backtests,
+        "short_series": short_series,
+    }
+    forecasting = {k: v for k, v in forecasting.items() if v is not None}
+    if problem_type == "forecasting":
+        # Options of ordinary training given away from their defaults go on, for the SDK to
+        # refuse by name.
+        given = {
+            "ratios": parse_ratios(ratios) if ratios != "0.7,0.1,0.2" else None,
+            "validation": validation if validation != "holdout" else None,
+            "time_column": time_column,
+            "group_column": group_column,
+            "cost_fp": cost_fp,
+            "cost_fn": cost_fn,
+            "recipe": recipe,
+        }
+        return _train_forecaster(
+            ws,
+            data,
+            algorithm=algorithm,
+            script=script,
+            as_json=as_json,
+            target=target,
+            hyperparameters=_literals(parse_key_values(hp, option="--hp")),
+            name=name,
+            require=require,
+            experiment=experiment,
+            seed=seed,
+            problem=problem,
+            **forecasting,
+            **{k: v for k, v in given.items() if v is not None},
+        )
+    if forecasting:
+        from kiln.forecasting import check_not_forecasting
+
+        check_not_forecasting(forecasting)
     if script is not None or algorithm is None:
         return train_with_script(
             ctx, ws, script, algorithm=algorithm, data=data, target=target, name=name, hp=hp,
@@ -209,6 +303,93 @@ def train(
     console.print(
         f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
         f"model [bold]{result.model.ref}[/] ({result.model.approval_status})."
+    )
+    if failed:
+        err_console.print(
+            f"Success criteria not met: {result.model.ref} is Rejected (exit status "
+            f"{CRITERIA_NOT_MET})."
+        )
+        raise typer.Exit(CRITERIA_NOT_MET)
+
+
+def _names(items: list[str] | None) -> list[str] | None:
+    """Column names from repeated and comma-separated options (``--id a --id b``, ``--id a,b``)."""
+    if not items:
+        return None
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
+def _numbers(text: str | None, *, option: str) -> list[float] | None:
+    from kiln.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} takes numbers separated by commas, e.g. 0.1,0.5,0.9. Got {text!r}.",
+            code="cli.bad-option",
+        ) from None
+
+
+def _literals(values: dict[str, str]) -> dict:
+    """``--hp`` values as JSON where they parse (numbers, true, lists), else as text: a
+    forecaster's hyperparameters have no declared types to convert them by."""
+    import json
+
+    out = {}
+    for key, value in values.items():
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _train_forecaster(ws, data: list[str], *, algorithm, script, as_json: bool, **options) -> None:
+    """``kiln train --problem-type forecasting``: the backtest's metrics and the model."""
+    from kiln.forecasting import DEFAULT_ALGORITHM
+
+    if len(data) != 1:
+        raise typer.BadParameter("A forecaster trains on one --data.")
+    options = {k: v for k, v in options.items() if v not in (None, {}, [])}
+    if script is not None:
+        options["script"] = script  # for ws.train to refuse with its reason
+    title = f"Forecasting with {algorithm or DEFAULT_ALGORITHM} on {data[0]}"
+    with job_progress(title, quiet=as_json) as on_log:
+        result = ws.train(
+            data[0], algorithm=algorithm, problem_type="forecasting", on_log=on_log, **options
+        )
+    series = result.job.result.get("series") or {}
+    failed = any(not check["passed"] for check in result.criteria)
+    if as_json:
+        print_json(result.to_dict() | {"series": series})
+        if failed:
+            raise typer.Exit(CRITERIA_NOT_MET)
+        return
+    backtest = result.job.result["backtest"]
+    metrics_table({"backtest": result.metrics["backtest"]}, title=f"Backtest of {result.model.ref}")
+    console.print(
+        f"{backtest['windows']} backtest window(s); {series.get('series')} series, frequency "
+        f"{series.get('frequency')!r}, season {series.get('season_length')} steps."
+    )
+    if series.get("dropped"):
+        err_console.print(
+            f"Warning: dropped {len(series['dropped'])} short series: "
+            f"{', '.join(map(str, series['dropped'][:10]))}."
+        )
+    elif series.get("short"):
+        console.print(
+            f"{len(series['short'])} series shorter than the horizon plus a season, forecast "
+            "by a baseline: "
+            f"{', '.join(map(str, series['short'][:10]))}."
+        )
+    _print_criteria(result.criteria, result.job.result.get("problem"))
+    console.print(
+        f"Job [bold]{result.job.id}[/] completed in {result.job.duration_seconds:.1f}s; registered "
+        f"model [bold]{result.model.ref}[/] ({result.model.approval_status}). Report: kiln jobs "
+        f"report {result.job.id}"
     )
     if failed:
         err_console.print(
@@ -332,10 +513,12 @@ def automl(
         ..., "--time-limit", help="Seconds for the whole run, search to registered model (>= 10)."
     ),
     metric: str = typer.Option(
-        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."
+        None, "--metric", help="Metric to optimise (default: roc_auc, log_loss, rmse or wql)."
     ),
     problem_type: str = typer.Option(
-        None, "--problem-type", help="binary, multiclass or regression (default: inferred)."
+        None,
+        "--problem-type",
+        help="binary, multiclass, regression (default: inferred) or forecasting.",
     ),
     name: str = typer.Option(None, "--name", help="Model group (default: the data set name)."),
     algorithms: str = typer.Option(
@@ -351,15 +534,72 @@ def automl(
     ),
     seed: int = typer.Option(42, "--seed"),
     problem: str = ProblemOption,
+    id_columns: list[str] = IdOption,
+    timestamp: str = TimestampOption,
+    horizon: int = HorizonOption,
+    frequency: str = FrequencyOption,
+    quantiles: str = QuantilesOption,
+    covariates: str = CovariatesOption,
+    static: str = StaticOption,
+    fill: str = FillOption,
+    season_length: int = SeasonLengthOption,
+    backtests: int = BacktestsOption,
+    short_series: str = ShortSeriesOption,
+    require: list[str] = typer.Option(
+        None, "--require", help='Forecasting: success criterion, e.g. "mase<1" (repeatable).'
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """AutoML: search, ensemble and register the best model within a time limit.
 
     Searches algorithms, recipes and hyperparameters, ensembles the best and registers the
-    model."""
+    model. With --problem-type forecasting it searches forecasters scored by backtests (see
+    docs/forecasting.md)."""
     from kiln.automl import automl as run_automl
 
     ws = workspace(ctx)
+    forecasting = {
+        "id": _names(id_columns),
+        "timestamp": timestamp,
+        "horizon": horizon,
+        "frequency": frequency,
+        "quantiles": _numbers(quantiles, option="--quantiles"),
+        "covariates": _names(covariates and [covariates]),
+        "static": _names(static and [static]),
+        "fill": fill,
+        "season_length": season_length,
+        "backtests": backtests,
+        "short_series": short_series,
+    }
+    forecasting = {k: v for k, v in forecasting.items() if v is not None}
+    if problem_type != "forecasting":
+        from kiln.forecasting import check_not_forecasting
+
+        check_not_forecasting(forecasting)
+        if require:
+            raise typer.BadParameter(
+                "--require applies to forecasting AutoML; tabular AutoML checks the criteria of "
+                "its --problem."
+            )
+    if problem_type == "forecasting":
+        with automl_progress(time_limit, quiet=as_json) as on_log:
+            result = ws.automl(
+                data, time_limit=time_limit, target=target, problem_type=problem_type,
+                metric=metric or "wql", name=name, seed=seed, require=require, problem=problem,
+                candidates=[a.strip() for a in algorithms.split(",")] if algorithms else None,
+                on_log=on_log, **forecasting,
+                # given on for the SDK to refuse by name (a forecaster is scored by backtests)
+                **{k: v for k, v in (("test_size", test_size), ("test_data", test_data)) if v},
+            )  # fmt: skip
+        failed = any(not check["passed"] for check in result.criteria)
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            print_forecast_automl(result)
+            _print_criteria(result.criteria, result.job.result.get("problem"))
+        if failed:
+            raise typer.Exit(CRITERIA_NOT_MET)
+        return
     with automl_progress(time_limit, quiet=as_json) as on_log:
         result = run_automl(
             ws,
@@ -690,6 +930,11 @@ def predict(
             rows.append(
                 [i, p["label"], ", ".join(f"{k}={v:.3f}" for k, v in p["probabilities"].items())]
             )
+        elif "forecast" in p:  # a forecasting model: one line per series and step
+            for step in p["forecast"]:
+                quantiles = ", ".join(f"q{k}={v:.3f}" for k, v in step["quantiles"].items())
+                where = f"{p['series']} {step['timestamp']}"
+                rows.append([where, f"{step['mean']:.4f}", quantiles])
         else:
             rows.append([i, f"{p['value']:.4f}", ""])
     table(f"Predictions of {response['model']}", ["row", "prediction", "probabilities"], rows)
@@ -702,7 +947,10 @@ def transform(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="GROUP:VERSION"),
     input: Path = typer.Option(
-        ..., "--input", help="CSV or Parquet file, or a folder or glob of Parquet parts."
+        None,
+        "--input",
+        help="CSV or Parquet file, or a folder or glob of Parquet parts (a forecasting model: "
+        "optional; series ids or history rows, every series when omitted).",
     ),
     output: Path = typer.Option(
         ..., "--output", help="CSV or Parquet file to write (a folder for Parquet parts)."
@@ -732,6 +980,12 @@ def transform(
         )
     if as_json:
         print_json({"job": job.id} | job.result)
+        return
+    if "series" in job.result:  # a forecasting model
+        console.print(
+            f"Wrote {job.result['rows']:,} forecast rows of {job.result['series']:,} series to "
+            f"[bold]{job.result['output']}[/] in {job.result['seconds']:.1f}s (job {job.id})."
+        )
         return
     parts = f" ({job.result['parts']} parts)" if "parts" in job.result else ""
     console.print(

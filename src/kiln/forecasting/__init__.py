@@ -6,7 +6,15 @@ backtests with MASE, sMAPE, MAPE, RMSE, WQL and coverage (:func:`backtest`), and
 :class:`ForecastModel` that endpoints and batch transform serve. See docs/forecasting.md.
 """
 
+from kiln.forecasting._automl import (
+    ForecastAutoMLResult,
+    forecast_automl,
+    forecast_spec_from_options,
+    plan_candidates,
+    search_forecasters,
+)
 from kiln.forecasting._backtest import Backtest, backtest, scale_of, score_forecasts
+from kiln.forecasting._ensemble import EnsembleForecaster, greedy_ensemble
 from kiln.forecasting._forecaster import (
     FORECASTERS,
     Forecaster,
@@ -18,6 +26,12 @@ from kiln.forecasting._forecaster import (
     register_forecaster,
 )
 from kiln.forecasting._model import ForecastModel
+from kiln.forecasting._options import (
+    FORECAST_OPTIONS,
+    check_not_forecasting,
+    forecast_spec_of,
+    train_forecasting,
+)
 from kiln.forecasting._panel import (
     SHORT_SERIES_RULES,
     ForecastSpec,
@@ -25,6 +39,7 @@ from kiln.forecasting._panel import (
     prepare_panel,
     quantile_column,
 )
+from kiln.forecasting._report import backtest_sections, forecast_report
 from kiln.forecasting._train import (
     DEFAULT_ALGORITHM,
     backtest_frames,
@@ -40,8 +55,11 @@ from kiln.forecasting._train import (
 __all__ = [
     "DEFAULT_ALGORITHM",
     "FORECASTERS",
+    "FORECAST_OPTIONS",
     "SHORT_SERIES_RULES",
     "Backtest",
+    "EnsembleForecaster",
+    "ForecastAutoMLResult",
     "ForecastModel",
     "ForecastSpec",
     "Forecaster",
@@ -49,12 +67,20 @@ __all__ = [
     "Panel",
     "backtest",
     "backtest_frames",
+    "backtest_sections",
+    "check_not_forecasting",
+    "forecast_report",
+    "forecast_spec_of",
+    "forecast_automl",
+    "forecast_spec_from_options",
     "forecaster_class",
     "forecaster_names",
     "forecasting_job_spec",
     "gaussian_quantiles",
     "get_forecaster",
+    "greedy_ensemble",
     "load_panel",
+    "plan_candidates",
     "prepare_panel",
     "quantile_column",
     "register_forecast_model",
@@ -62,7 +88,9 @@ __all__ = [
     "run_forecasting_job",
     "scale_of",
     "score_forecasts",
+    "search_forecasters",
     "series_names",
     "store_backtest",
     "train_forecaster",
+    "train_forecasting",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from kiln.errors import RequestError
+from kiln.errors import DataError, RequestError
 from kiln.forecasting._forecaster import Forecaster
 from kiln.forecasting._panel import (
     SERIES,
@@ -94,7 +94,7 @@ class ForecastModel(TrainedModel):
         if history is not None and len(history):
             rows = self._panel_rows(history, with_target=True)
             keys = keys if keys is not None else list(dict.fromkeys(rows[SERIES]))
-            panel = panel.append(rows)
+            panel = panel.append(rows, fill=self.spec.fill)
             names = dict(names)  # a request's new series are named in its answer only
             for key, row in zip(rows[SERIES], history.to_dict(orient="records"), strict=True):
                 names.setdefault(key, {c: row.get(c) for c in self.spec.id_columns})
@@ -133,7 +133,7 @@ class ForecastModel(TrainedModel):
             frame = self.forecaster.predict(
                 self.panel, self.panel.future(self.spec.horizon, self.future_covariates)
             )
-        except RequestError:
+        except DataError:
             return  # future covariates are missing: each request must send them
         self._cache = frame
 
@@ -158,6 +158,13 @@ class ForecastModel(TrainedModel):
         the id columns' values."""
         if isinstance(series, str | int | float | dict):
             series = [series]
+        if not isinstance(series, list) or not series:
+            raise RequestError(
+                f"'series' must be a non-empty list of series ids (or leave it out to forecast "
+                f"every series); got {str(series)[:100]}.",
+                code="forecast.bad-series",
+                field="series",
+            )
         keys = []
         for item in series:
             if isinstance(item, dict):
@@ -170,9 +177,12 @@ class ForecastModel(TrainedModel):
                     )
                 frame = pd.DataFrame([{c: item[c] for c in self.spec.id_columns}])
                 keys.append(str(series_keys(frame, self.spec.id_columns).iloc[0]))
-            elif item is None:
+            elif item is None or isinstance(item, list | bool):
                 raise RequestError(
-                    "A series id is null.", code="forecast.bad-series", field="series"
+                    f"A series id must be a text, a number or a mapping of the id columns; got "
+                    f"{str(item)[:100]}.",
+                    code="forecast.bad-series",
+                    field="series",
                 )
             else:
                 keys.append(_key_text(item))

@@ -257,11 +257,34 @@ class Panel:
             )
         return joined
 
-    def append(self, history: pd.DataFrame) -> Panel:
+    def append(self, history: pd.DataFrame, *, fill: str = "none") -> Panel:
         """The panel with ``history`` (rows in panel columns) replacing or extending its
-        series: a request's recent values. Rows at times the panel has replace those."""
+        series: a request's recent values. Rows at times the panel has replace those; the
+        history must be on the panel's grid (``timeseries.irregular``), hold each time once
+        (``timeseries.duplicate-timestamps``), and leave no gap the ``fill`` rule does not
+        fill (``timeseries.gaps``)."""
+        duplicate_timestamps(history[SERIES], history[TIMESTAMP], "history")
+        touched = set(history[SERIES])
         frame = pd.concat([self.frame, history], ignore_index=True)
         frame = frame.drop_duplicates([SERIES, TIMESTAMP], keep="last")
+        frame = frame.sort_values([SERIES, TIMESTAMP], kind="stable").reset_index(drop=True)
+        is_touched = frame[SERIES].isin(touched)
+        check_grid(  # on the held series' own grid: the history continues them
+            frame.loc[is_touched, SERIES],
+            frame.loc[is_touched, TIMESTAMP],
+            self.frequency,
+            "history",
+        )
+        filled, _ = fill_gaps(
+            frame[is_touched],
+            series=SERIES,
+            timestamp=TIMESTAMP,
+            frequency=self.frequency,
+            values=[TARGET],
+            rule=fill,
+            covariates=self.covariates,
+        )
+        frame = pd.concat([frame[~is_touched], filled], ignore_index=True)
         frame = frame.sort_values([SERIES, TIMESTAMP], kind="stable").reset_index(drop=True)
         return replace(self, frame=frame)
 

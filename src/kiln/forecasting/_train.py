@@ -16,7 +16,7 @@ import pandas as pd
 from kiln.compute import JobContext, executor_for
 from kiln.errors import DataError
 from kiln.forecasting._backtest import Backtest, backtest
-from kiln.forecasting._forecaster import forecaster_class, get_forecaster
+from kiln.forecasting._forecaster import get_forecaster
 from kiln.forecasting._model import ForecastModel
 from kiln.forecasting._panel import ForecastSpec, Panel, prepare_panel
 from kiln.problems import FORECASTING, metric_names
@@ -79,7 +79,14 @@ def forecasting_job_spec(
             field=missing[0],
         )
     if algorithm != "auto":
-        forecaster_class(algorithm)  # refuses an unknown name now, not in the job
+        # Refuses an unknown name or hyperparameter now, not in the job.
+        get_forecaster(
+            algorithm,
+            horizon=spec.horizon,
+            quantiles=spec.quantiles,
+            season_length=spec.season_length or 1,
+            hyperparameters=hyperparameters,
+        )
     criteria = [parse_criterion(c) for c in require or []]
     check_metric_names(criteria, metric_names(FORECASTING))
     problem_ref = None
@@ -182,13 +189,18 @@ def store_backtest(workspace: Context, result: Backtest) -> dict:
 def backtest_frames(workspace: Context, digests: dict) -> dict[str, pd.DataFrame]:
     """The backtest tables a job stored (see :func:`store_backtest`)."""
     return {
-        part: pd.read_parquet(io.BytesIO(workspace.artifacts.get_bytes(digest)))
+        part: pd.read_parquet(io.BytesIO(workspace.artifacts.read_bytes(digest)))
         for part, digest in digests.items()
     }
 
 
 def run_forecasting_job(workspace: Context, context: JobContext, stored: dict) -> dict:
-    """The job's process: panel, backtest, final fit, register (see the module docstring)."""
+    """The job's process: panel, backtest, final fit, register (see the module docstring).
+    A job of ``"algorithm": "auto"`` is forecasting AutoML's (see :mod:`._automl`)."""
+    if stored["algorithm"] == "auto":
+        from kiln.forecasting._automl import run_forecast_automl  # it imports this module
+
+        return run_forecast_automl(workspace, context, stored)
     started = time.perf_counter()
     log = context.log
     spec, panel, future, notes, names = load_panel(workspace, stored, log)

@@ -58,13 +58,14 @@ __all__ = [
     "start_monitor_run",
 ]
 
-DATA_QUALITY, MODEL_QUALITY, BIAS, ATTRIBUTION = (
+DATA_QUALITY, MODEL_QUALITY, BIAS, ATTRIBUTION, FORECAST_QUALITY = (
     "data-quality",
     "model-quality",
     "bias",
     "attribution",
+    "forecast-quality",
 )
-MONITOR_TYPES = (DATA_QUALITY, MODEL_QUALITY, BIAS, ATTRIBUTION)
+MONITOR_TYPES = (DATA_QUALITY, MODEL_QUALITY, BIAS, ATTRIBUTION, FORECAST_QUALITY)
 COMPLETED, NO_DATA, FAILED = "Completed", "NoData", "Failed"
 # Labelled rows a model-quality or bias run needs before its figures mean anything.
 MIN_LABELLED_ROWS = 20
@@ -125,7 +126,9 @@ def create_monitor(
 ) -> Monitor:
     """Create monitor ``name`` on ``endpoint``'s captured traffic, and its schedule.
 
-    ``type``: data-quality, model-quality, bias or attribution. Without ``baseline``, one is
+    ``type``: data-quality, model-quality, bias, attribution, or forecast-quality (a forecasting
+    endpoint's forecasts against the actuals uploaded for them; ``thresholds`` default to
+    ``mase`` 1.2 and ``coverage`` nominal − 0.1; docs/forecasting.md). Without ``baseline``, one is
     made from the endpoint's model (its training data, with its predictions). ``window``: how
     much traffic each run reads; ``offset``: how long before the run the window ends (labels
     arrive late). Bias monitors need ``facet`` and ``label_value`` in ``config`` (and may give
@@ -156,6 +159,7 @@ def create_monitor(
             "ws.endpoints.set_capture), then create the monitor.",
             code="monitor.no-capture",
         )
+    config = _check_forecasting(ctx, endpoint, type, config)
     if type == BIAS:
         _check_bias_config(config)
         _check_facet_column(ctx, endpoint, target.model, config["facet"])
@@ -209,6 +213,31 @@ def create_monitor(
         f"monitor:{name}", kind="monitor", target={"monitor": name}, expression=expression
     )
     return monitor
+
+
+def _check_forecasting(ctx: Context, endpoint: str, type: str, config: dict) -> dict:
+    """Forecast endpoints take forecast-quality monitors only, and only they take them; the
+    config with the default thresholds filled in."""
+    from kiln.monitoring._forecast_quality import (
+        check_forecast_thresholds,
+        default_forecast_thresholds,
+        forecasting_model,
+    )
+
+    if type == FORECAST_QUALITY:
+        forecasting_model(ctx, endpoint)  # refused unless the endpoint forecasts
+        config = {"thresholds": default_forecast_thresholds(ctx, endpoint)} | config
+        check_forecast_thresholds(config["thresholds"])
+        return config
+    model = ctx.endpoints.get(endpoint).model
+    if model and ctx.models.get(model).problem_type == "forecasting":
+        raise ConfigError(
+            f"Endpoint {endpoint!r} serves a forecasting model: its traffic is series and "
+            f"forecasts, not rows, so a {type} monitor cannot check it. Use --type "
+            "forecast-quality (with actuals uploaded by 'kiln endpoints actuals').",
+            code="monitor.forecasting-endpoint",
+        )
+    return config
 
 
 def _baseline_refusal(type: str, chosen: Baseline | None, config: dict) -> ConfigError | None:
@@ -424,7 +453,16 @@ def execute_monitor(
     """Check ``monitor``'s window and store the run (Completed, NoData or Failed)."""
     started = now()
     needs_labels = monitor.type in (MODEL_QUALITY, BIAS)
-    frame, skipped = read_window(ctx, monitor.endpoint, start, end, labels=needs_labels)
+    if monitor.type == FORECAST_QUALITY:  # one row per captured series and step
+        from kiln.monitoring._forecast_quality import forecast_rows
+
+        skipped = {}
+        records = capture_records(
+            ctx.artifacts, monitor.endpoint, since=start, until=end, skipped=skipped
+        )
+        frame = forecast_rows(records)
+    else:
+        frame, skipped = read_window(ctx, monitor.endpoint, start, end, labels=needs_labels)
     summary: dict[str, Any] = {"rows": int(len(frame)), **skipped}
     if skipped.get("corrupt_lines") or skipped.get("unreadable_files"):
         log(
@@ -497,6 +535,10 @@ def _check(
         return check_model_quality(ctx, monitor, baseline, frame)
     if monitor.type == BIAS:
         return _bias(monitor, frame)
+    if monitor.type == FORECAST_QUALITY:
+        from kiln.monitoring._forecast_quality import check_forecast_quality
+
+        return check_forecast_quality(ctx, monitor, frame)
     return _attribution(ctx, monitor, baseline, frame)
 
 

@@ -351,7 +351,12 @@ def monitor_report(run: dict) -> str:
     columns = _columns(summary)
     if columns:
         sections.append(columns)
-    titles = {"quality": "Model quality", "bias": "Bias", "attribution": "Attribution"}
+    titles = {
+        "quality": "Model quality",
+        "forecast_quality": "Forecast quality",
+        "bias": "Bias",
+        "attribution": "Attribution",
+    }
     for key, title in titles.items():
         if summary.get(key) is not None:
             sections.append(_generic(title, summary[key]))

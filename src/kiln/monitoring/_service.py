@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from kiln.monitoring import _baselines, _monitors
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from kiln.context import Context
     from kiln.monitoring._alarms import AlarmService
     from kiln.monitoring._baselines import Baseline
@@ -149,6 +151,24 @@ class MonitoringService:
     ) -> Path:
         """An HTML page plotting each metric of monitor ``name`` over time."""
         return _monitors.history_report(self._ctx, name, out=out, metrics=metrics)
+
+    # -- forecasting endpoints ------------------------------------------------------------------
+    def upload_actuals(self, endpoint: str, source: str | Path | pd.DataFrame | list[dict]) -> dict:
+        """Store actual values of forecasting endpoint ``endpoint``'s series (rows of its model's
+        id columns, timestamp and target): what forecast-quality monitors compare the captured
+        forecasts with. Answers the counts; see docs/forecasting.md."""
+        from kiln.monitoring._forecast_quality import upload_actuals
+
+        return upload_actuals(self._ctx, endpoint, source)
+
+    def forecast_quality(
+        self, endpoint: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict:
+        """MASE, WQL, sMAPE, MAPE, RMSE and coverage of the forecasts ``endpoint`` captured
+        whose actuals have arrived, overall, by step and per series (no monitor needed)."""
+        from kiln.monitoring._forecast_quality import forecast_quality
+
+        return forecast_quality(self._ctx, endpoint, since=since, until=until)
 
     # -- alarms, schedules, retraining ----------------------------------------------------------
     @cached_property

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kiln.errors import ConfigError
 from kiln.problems._spec import BASELINES, bad_field
-from kiln.problems._target import PROBLEM_TYPES, UNSUPERVISED_PROBLEM_TYPES
+from kiln.problems._target import FORECASTING, PROBLEM_TYPES, UNSUPERVISED_PROBLEM_TYPES
 
 __all__ = ["validate"]
 
@@ -40,7 +40,7 @@ class _Latency(_Strict):
 class _Spec(_Strict):
     description: str = ""
     target: str | None = None
-    problem_type: Literal[PROBLEM_TYPES + UNSUPERVISED_PROBLEM_TYPES] | None = None  # type: ignore[valid-type]
+    problem_type: Literal[PROBLEM_TYPES + (FORECASTING,) + UNSUPERVISED_PROBLEM_TYPES] | None = None  # type: ignore[valid-type]
     criteria: list[str] = []
     cost: _Cost | None = None
     latency: _Latency | None = None

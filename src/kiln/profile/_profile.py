@@ -29,6 +29,7 @@ from kiln.errors import DataError
 from kiln.profile import _stats, _target, _warnings
 from kiln.profile._format import counted
 from kiln.profile._report import render_profile
+from kiln.profile._series import series_facts, timeseries_options
 from kiln.profile._stats import clean
 from kiln.reports import write
 
@@ -133,6 +134,7 @@ def profile(
     sample_rows: int = SAMPLE_ROWS,
     seed: int = 42,
     model: bool = True,
+    timeseries: dict | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Profile:
     """Profile a table: exact column statistics, warnings, plot aggregates and a quick model.
@@ -156,6 +158,12 @@ def profile(
         Seed of the sample and the quick model.
     model
         ``False`` skips the quick model.
+    timeseries
+        Profile the table as a long table of time series: ``{"id": [columns], "timestamp":
+        column, "target": column (default: ``target``), "frequency": None}`` adds the
+        frequency, season, series lengths, gaps, hints and per-series statistics (see
+        :func:`kiln.profile.timeseries_profile`). The quick model is skipped: shuffled folds
+        would score the future from the past's neighbours; backtest a forecaster instead.
     progress
         Called with the name of each stage as it starts.
 
@@ -176,9 +184,12 @@ def profile(
             code="profile.bad-input",
             field="sample_rows",
         )
+    series = timeseries_options(timeseries, target)
     source, table = _as_source(data)
     try:
-        return _profile(source, table, target, types, title, sample_rows, seed, model, say, started)
+        return _profile(
+            source, table, target, types, title, sample_rows, seed, model, say, started, series
+        )
     finally:
         source.close()
 
@@ -201,8 +212,15 @@ def _check(source: _stats.Source, target: str | None, title: str) -> None:
         )
 
 
-def _profile(source, table, target, types, title, sample_rows, seed, model, say, started):
+def _profile(source, table, target, types, title, sample_rows, seed, model, say, started, series):
     _check(source, target, title)
+    series_found = None
+    if series is not None:
+        # First: a timestamp that does not parse or a duplicate stops the profile at once.
+        say("time series")
+        series_started = time.perf_counter()
+        series_found = series_facts(source, series)
+        series_seconds = time.perf_counter() - series_started
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -297,6 +315,12 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
         problem = target_facts["problem_type"]
         if not model:
             quick = {"status": "skipped", "reason": "the quick model was turned off"}
+        elif series is not None:
+            quick = {
+                "status": "skipped",
+                "reason": "a time-series profile (shuffled folds would leak the future); "
+                "backtest a forecaster with kiln train --problem-type forecasting",
+            }
         elif problem is None:
             quick = {"status": "skipped", "reason": f"the target {target!r} has a single value"}
         elif target_facts.get("too_many_classes"):
@@ -353,6 +377,10 @@ def _profile(source, table, target, types, title, sample_rows, seed, model, say,
         "warnings": warnings,
         "kiln_version": __version__,
     }
+    if series_found is not None:
+        facts["timeseries"] = series_found[0] | {"options": series}
+        plots["timeseries"] = series_found[1]
+        timings["timeseries"] = round(series_seconds, 3)
     facts["timings"] = timings
     facts["seconds"] = round(time.perf_counter() - started, 3)
     return Profile(facts, plots)

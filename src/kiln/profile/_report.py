@@ -17,7 +17,7 @@ import markupsafe
 
 from kiln.data import NUMERIC
 from kiln.profile._format import counted, percent
-from kiln.reports import Section, compact_template, fields, grid, note, render, table
+from kiln.reports import Section, bullets, compact_template, fields, grid, note, render, table
 
 if TYPE_CHECKING:
     from kiln.profile._profile import Profile
@@ -138,6 +138,7 @@ def render_profile(profile: Profile) -> str:
             _overview(facts),
             _warnings(facts),
             *([_target(facts, plots)] if facts["target"] else []),
+            *([_timeseries(facts, plots)] if facts.get("timeseries") else []),
             _quick_model(facts),
             _columns(facts, plots),
             _correlations(facts, plots),
@@ -656,3 +657,57 @@ def _missing(facts: dict, plots: dict) -> Section:
             "shows each column's missing share per block: stripes show rows missing together."
         ),
     )
+
+
+TIMESERIES_ROWS = 20  # per-series rows shown: the most gaps first, then the shortest
+_SERIES_COLUMNS = (
+    "series",
+    "start",
+    "end",
+    "length",
+    "missing_steps",
+    "missing_values",
+    "mean",
+    "std",
+    "zeros",
+    "trend_strength",
+    "seasonal_strength",
+)
+
+
+def _timeseries(facts: dict, plots: dict) -> Section:
+    """Frequency, season, lengths, gaps, hints, the per-series table and a few series."""
+    series = facts["timeseries"]
+    options = series.get("options") or {}
+    length = series["length"]
+    values = {
+        "Series": f"{series['series']:,}"
+        + (f" (id: {', '.join(options['id'])})" if options.get("id") else " (one, no id)"),
+        "Time column": options.get("timestamp"),
+        "Target": options.get("target"),
+        "Frequency": series["frequency"] + (" (given)" if options.get("frequency") else ""),
+        "Season": f"{series['season_length']} steps",
+        "Length": f"{length['min']:,} to {length['max']:,} steps (median {length['median']:g})",
+        "Series with gaps": f"{series['series_with_gaps']:,}",
+    }
+    rows = sorted(series["per_series"], key=lambda r: (-r["missing_steps"], r["length"]))
+    shown = rows[:TIMESERIES_ROWS]
+    fig = _Figure(
+        *[
+            _trace("scatter", x=values_["x"], y=values_["y"], mode="lines", name=name)
+            for name, values_ in (plots.get("timeseries") or {}).items()
+        ]
+    )
+    fig.update_layout(title="The longest series (their last values)", yaxis_title="target")
+    body = (
+        fields(values)
+        + (bullets(series["hints"]) if series["hints"] else note("No hints."))
+        + _fig(fig, 340)
+        + table(list(_SERIES_COLUMNS), [[r.get(c) for c in _SERIES_COLUMNS] for r in shown])
+        + note(
+            f"{len(shown)} of {counted(series['series'], 'series', 'series')}: the most missing "
+            "steps first, then the shortest. Trend and seasonal strength (0 to 1) come from an "
+            "STL decomposition of up to 200 series; the whole table is in the profile's JSON."
+        )
+    )
+    return _section("Time series", body)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kiln.profile._profile import FORMAT, SAMPLE_ROWS, profile
+from kiln.profile._series import timeseries_options
 from kiln.reports import join_library, library_digest, split_library, write
 from kiln.store import DatasetProfileRow, new_id, now, who
 
@@ -125,11 +126,16 @@ def profile_version(
     sample_rows: int = SAMPLE_ROWS,
     seed: int = 42,
     model: bool = True,
+    timeseries: dict | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DatasetProfile:
-    """The stored profile of a data set version for ``target``, computed and stored if needed."""
+    """The stored profile of a data set version for ``target``, computed and stored if needed.
+    ``timeseries`` profiles it as time series too (see :func:`kiln.profile.profile`)."""
     version = ws.data.get(ref) if isinstance(ref, str) else ref
     settings = {"format": FORMAT, "sample_rows": sample_rows, "seed": seed, "model": model}
+    series = timeseries_options(timeseries, target)
+    if series is not None:  # only then: profiles stored before it existed stay current
+        settings["timeseries"] = series
     if not refresh:
         with ws.store.read() as session:
             row = _find(session, version.id, target)
@@ -143,6 +149,7 @@ def profile_version(
         sample_rows=sample_rows,
         seed=seed,
         model=model,
+        timeseries=series,
         progress=progress,
     )
     if progress:
@@ -168,6 +175,10 @@ def profile_version(
             k: facts["quick_model"].get(k) for k in ("status", "primary_metric", "metrics")
         },
     }
+    if "timeseries" in facts:
+        summary["timeseries"] = {
+            k: facts["timeseries"][k] for k in ("frequency", "season_length", "series")
+        }
     with ws.store.write() as session:
         row = _find(session, version.id, target)
         if row is None:

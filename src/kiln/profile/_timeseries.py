@@ -7,6 +7,7 @@ shows the summary when a data set is profiled as time series (docs/forecasting.m
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -129,7 +130,7 @@ def infer_frequency(keys: pd.Series, timestamps: pd.Series, column: str) -> str:
     frame = pd.DataFrame({"series": keys.to_numpy(), "ts": timestamps.to_numpy()})
     for _, group in frame.sort_values(["series", "ts"]).groupby("series", sort=False):
         if len(group) >= 3:
-            found = pd.infer_freq(pd.DatetimeIndex(group["ts"]))
+            found = _infer_freq(pd.DatetimeIndex(group["ts"]))
             if found:
                 votes[found] += 1
         if len(votes) and sum(votes.values()) >= 50:
@@ -145,6 +146,14 @@ def infer_frequency(keys: pd.Series, timestamps: pd.Series, column: str) -> str:
     return votes.most_common(1)[0][0]
 
 
+def _infer_freq(index: pd.DatetimeIndex) -> str | None:
+    """pandas' inferred frequency as text (pandas 3 announces an offset object instead)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        found = pd.infer_freq(index)
+    return getattr(found, "freqstr", found)
+
+
 def check_frequency(frequency: str) -> pd.DateOffset:
     """A frequency given by the user, as a pandas offset (``timeseries.bad-frequency`` else)."""
     try:
@@ -158,7 +167,9 @@ def check_frequency(frequency: str) -> pd.DateOffset:
         ) from None
 
 
-def check_grid(keys: pd.Series, timestamps: pd.Series, frequency: str, column: str) -> None:
+def check_grid(
+    keys: pd.Series, timestamps: pd.Series, frequency: str, column: str, *, rows: bool = True
+) -> None:
     """Refuse times that are off their series' regular grid (``timeseries.irregular``): a
     daily series with one row at noon, a monthly one with a mid-month date."""
     offset = check_frequency(frequency)
@@ -178,10 +189,10 @@ def check_grid(keys: pd.Series, timestamps: pd.Series, frequency: str, column: s
     if not off:
         return
     shown = "; ".join(f"series {n!r} at {t}" for n, t, _ in off[:_SHOWN])
+    where = f" (data rows {_rows([i for *_, i in off])})" if rows else ""
     raise DataError(
-        f"Times of {column!r} are off the {frequency!r} grid: {shown} (data rows "
-        f"{_rows([i for *_, i in off])}). Align them to the frequency (for example, "
-        "floor them to the day) or give the right --frequency.",
+        f"Times of {column!r} are off the {frequency!r} grid: {shown}{where}. Align them to "
+        "the frequency (for example, floor them to the day) or give the right --frequency.",
         code="timeseries.irregular",
         field=column,
     )
@@ -189,7 +200,7 @@ def check_grid(keys: pd.Series, timestamps: pd.Series, frequency: str, column: s
 
 def season_length(frequency: str) -> int:
     """The usual season of a frequency: 7 days, 52 weeks, 12 months, 4 quarters, 24 hours."""
-    base = check_frequency(frequency).name.split("-")[0].upper()
+    base = check_frequency(frequency).rule_code.split("-")[0].upper()
     return {
         "D": 7,
         "B": 5,
@@ -356,7 +367,10 @@ def timeseries_profile(
         },
         "series_with_gaps": int((per_series["missing_steps"] > 0).sum()),
         "hints": hints,
-        "per_series": per_series.to_dict(orient="records"),
+        # NaN (a strength not measured) as None: the result is JSON-ready.
+        "per_series": per_series.astype(object)
+        .where(per_series.notna(), None)
+        .to_dict(orient="records"),
     }
 
 

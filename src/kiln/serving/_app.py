@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import os
 import random
@@ -31,6 +32,7 @@ from kiln.serving._access import AccessLog
 from kiln.serving._async import AsyncWorkers, async_exposition, async_router
 from kiln.serving._auth import Auth, KeyRing
 from kiln.serving._cache import (
+    UNLOADED,
     EndpointCache,
     EndpointUnavailable,
     LoadedEndpoint,
@@ -41,6 +43,7 @@ from kiln.serving._capture import CaptureWriter
 from kiln.serving._compiled import count_fallback, fallback_counter, score_compiled
 from kiln.serving._explain import explain_predictions
 from kiln.serving._features import FeatureEnricher, features_router
+from kiln.serving._forecast import forecast_refusal, score_forecast
 from kiln.serving._guard import Guard, allowed_hosts_for
 from kiln.serving._human_review import ReviewQueue
 from kiln.serving._metrics import ServingMetrics
@@ -115,6 +118,21 @@ class TopicPrediction(BaseModel):
     topics: list[float] = Field(description="The row's weight on each topic.")
 
 
+class ForecastStep(BaseModel):
+    timestamp: str = Field(description="The step's time (ISO 8601).")
+    step: int = Field(description="Steps ahead of the series' last value (1 = the next).")
+    mean: float = Field(description="The point forecast.")
+    quantiles: dict[str, float] = Field(description='Forecast quantiles by level ("0.1": ...).')
+
+
+class SeriesForecast(BaseModel):
+    """A forecasting model's answer for one series (docs/forecasting.md)."""
+
+    series: str = Field(description="The series' key.")
+    id: dict[str, Any] = Field(description="Its id columns' values.")
+    forecast: list[ForecastStep]
+
+
 class InvocationResponse(BaseModel):
     """One prediction per input row, in input order."""
 
@@ -131,6 +149,7 @@ class InvocationResponse(BaseModel):
         | AnomalyPrediction
         | ComponentsPrediction
         | TopicPrediction
+        | SeriesForecast
     ]
     warnings: list[str] = Field(
         default_factory=list,
@@ -405,7 +424,7 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         loaded = await endpoint(name)
         if multimodels.serves(loaded):
             return multimodels.describe(loaded)
-        return {
+        described = {
             "name": loaded.name,
             "model": loaded.model_ref,
             "revision": loaded.revision,
@@ -414,6 +433,11 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
             "input_schema": loaded.schema.json_schema(),
             **serverless.state(loaded),
         }
+        if getattr(loaded.schema, "forecasting", False):  # docs/forecasting.md
+            model = loaded.model
+            count = len(model.series()) if model is not UNLOADED else None
+            described["forecasting"] = loaded.schema.describe(count)
+        return described
 
     @app.post(
         "/endpoints/{name}/invocations",
@@ -443,7 +467,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
                     "text/csv": {"schema": {"type": "string"}},
                 },
                 "description": "Rows as JSON records or CSV with a header. Each endpoint's record "
-                "schema is at GET /endpoints/{name} (input_schema).",
+                "schema is at GET /endpoints/{name} (input_schema). A forecasting endpoint takes "
+                'one object, {"series", "history", "covariates", "horizon"} (each optional).',
             }
         },
     )
@@ -480,6 +505,8 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         if as_json and loaded.config.get("features"):  # docs/features.md
             section, inputs = loaded.config["features"], variant.loaded.schema.allowed
             body = await off_loop(enricher.enrich, section, body, inputs)
+        if explain and getattr(variant.loaded.schema, "forecasting", False):
+            raise forecast_refusal("explain")
         inference_id = uuid.uuid4().hex
         timing: dict[str, float] = {}
         try:
@@ -589,6 +616,33 @@ def create_app(workspace: Context | None = None, *, host: str = "127.0.0.1") -> 
         records = [label.model_dump() for label in labels]
         return await anyio.to_thread.run_sync(workspace.endpoints.ground_truth, name, records)
 
+    @app.post(
+        "/endpoints/{name}/actuals",
+        summary="Upload actual values of a forecasting endpoint's series",
+        responses={s: _ERRORS[s] for s in (400, 404, 408, 413, 422)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+                "description": "Rows of the model's id columns, timestamp and target.",
+            }
+        },
+    )
+    async def upload_actuals(name: str, request: Request) -> dict:
+        """Store the actual values of a forecasting endpoint's series, which forecast-quality
+        monitors compare the captured forecasts with (docs/forecasting.md). Answers the counts."""
+        from kiln.monitoring import MonitoringService
+
+        await anyio.to_thread.run_sync(workspace.endpoints.get, name)  # unknown: 404 first
+        body = await _read_body(request, max_bytes, body_timeout)
+        media_type = request.headers.get("content-type", "application/json").split(";")[0]
+        rows = actual_rows(body, media_type.strip().lower() in _CSV_TYPES)
+        service = MonitoringService(workspace)
+        return await anyio.to_thread.run_sync(service.upload_actuals, name, rows)
+
     app.include_router(async_router(workspace, _ERRORS))
     app.include_router(
         features_router(workspace, _ERRORS, lambda r: _read_body(r, max_bytes, body_timeout))
@@ -627,6 +681,8 @@ def _timed(loaded: LoadedModel, body: bytes, as_json: bool, timing: dict) -> tup
     """Score in a worker thread, timing the model's part of the request into ``timing``."""
     started = time.perf_counter()
     try:
+        if getattr(loaded.schema, "forecasting", False):  # no row pipeline: docs/forecasting.md
+            return score_forecast(loaded.model, body, as_json)
         return score_json(loaded, body) if as_json else score_csv(loaded, body)
     finally:
         timing["seconds"] = time.perf_counter() - started
@@ -678,6 +734,32 @@ def _predict(loaded: LoadedModel, frame) -> list:
             f"The model could not score these rows: {cut(str(exc), 300)}",
             code="request.prediction-failed",
         ) from None
+
+
+def actual_rows(body: bytes, as_csv: bool):
+    """The rows of an actuals upload: a JSON list of row objects, or CSV with a header."""
+    if as_csv:
+        import pandas as pd
+
+        try:
+            return pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""])
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise RequestError(
+                f"The CSV body cannot be read: {cut(str(exc), 200)}.", code="request.bad-body"
+            ) from None
+    try:
+        rows = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(
+            f"The body is not valid JSON: {exc}.", code="request.malformed-json"
+        ) from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise RequestError(
+            "Actuals are a JSON list of row objects (the model's id columns, timestamp and "
+            "target), or CSV rows with a header.",
+            code="request.bad-body",
+        )
+    return rows
 
 
 def choose_variant(loaded: LoadedEndpoint, headers) -> LoadedVariant:

@@ -198,6 +198,7 @@ class AsyncWorkers:
     def _score(self, invocation: AsyncInvocation) -> tuple[int | None, str | None]:
         # The real-time scoring functions, with the model the cache holds (compiled forms too).
         from kiln.serving._app import choose_variant, score_csv, score_json
+        from kiln.serving._forecast import score_forecast_batch
 
         loaded = self.cache.lookup(invocation.endpoint)
         if loaded.cold:  # a serverless endpoint unloaded while idle: this worker warms it
@@ -218,8 +219,12 @@ class AsyncWorkers:
                         return None, variant.model_ref
                     if time.monotonic() > deadline:
                         raise _timeout_error(invocation, rows)
-                    score = score_json if as_json else score_csv
-                    predictions, _warnings = score(variant.loaded, body)
+                    if getattr(variant.loaded.schema, "forecasting", False):
+                        # forecast request objects, or CSV request rows (docs/forecasting.md)
+                        predictions = score_forecast_batch(variant.loaded.model, body, as_json)
+                    else:
+                        score = score_json if as_json else score_csv
+                        predictions, _warnings = score(variant.loaded, body)
                     handle.write(
                         b"".join(
                             orjson.dumps(p, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"

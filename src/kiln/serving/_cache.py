@@ -24,6 +24,7 @@ from kiln.context import Context
 from kiln.errors import KilnError, NotFound, RequestError
 from kiln.recipe import RowEncoder, probe_rows
 from kiln.registry import TrainedModel
+from kiln.serving._forecast import ForecastSchema, request_schema
 from kiln.serving._validation import RequestSchema, cut
 
 log = logging.getLogger("kiln.serving")
@@ -48,7 +49,7 @@ class LoadedModel:
 
     ref: str
     model: TrainedModel
-    schema: RequestSchema
+    schema: RequestSchema | ForecastSchema
     fast: RowEncoder | None = None  # the compiled recipe, when it reproduces the pipeline
     # The version's compiled form (kiln compile), used before ``fast`` when present.
     compiled: CompiledModel | None = None
@@ -143,7 +144,7 @@ class LoadedEndpoint:
         return self.main.loaded.model
 
     @property
-    def schema(self) -> RequestSchema:
+    def schema(self) -> RequestSchema | ForecastSchema:
         return self.main.loaded.schema
 
 
@@ -392,7 +393,7 @@ class EndpointCache:
     def _unloaded_model(self, ref: str) -> LoadedModel:
         """A model version as a cold serverless endpoint holds it: its request schema only."""
         version = self.workspace.models.get(ref)
-        return LoadedModel(version.ref, UNLOADED, RequestSchema(version.signature))
+        return LoadedModel(version.ref, UNLOADED, request_schema(version.signature))
 
     # -- serverless endpoints: unloaded when idle, loaded again by a request ----------------------
     def unload(self, name: str) -> bool:
@@ -454,7 +455,7 @@ class EndpointCache:
         if compiled is not None:
             compiled.set_threads(1)
         return LoadedModel(
-            version.ref, model, RequestSchema(version.signature), fast, compiled, self.fallbacks
+            version.ref, model, request_schema(version.signature), fast, compiled, self.fallbacks
         )
 
     # -- reading, from requests ---------------------------------------------------------------

@@ -14,13 +14,10 @@ per distinct error; serving goes on.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import queue
 import random
 import socket
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,22 +25,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from kiln.data import CAPTURE_FORMATS, capture_file_name, csv_bytes_to_table
 from kiln.recipe import pii_columns, pii_token
-from kiln.serving._validation import cut
+from kiln.serving._writer import FLUSH_SECONDS, MAX_QUEUE, BatchWriter
 
 if TYPE_CHECKING:
     from kiln.context import Context
 
 __all__ = ["CaptureWriter"]
 
-log = logging.getLogger("kiln.serving.capture")
-
-FLUSH_SECONDS = 1.0
-MAX_QUEUE = 10_000  # invocations waiting to be written; more are dropped (and counted)
-MAX_QUEUE_BYTES = 256 * 1024 * 1024  # and their bodies' bytes: memory stays bounded
+MAX_QUEUE_BYTES = 256 * 1024 * 1024  # of queued bodies; more are dropped: memory stays bounded
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a JSON-lines file is rotated past this size
 _JSON_TYPES = ("application/json", "", "*/*", "application/x-www-form-urlencoded")
 
@@ -63,7 +56,7 @@ class _Offered:
     timestamp: float  # time.time() when the request arrived
 
 
-class CaptureWriter:
+class CaptureWriter(BatchWriter[_Offered]):
     """Samples, queues and writes the invocations of a workspace's endpoints that capture.
 
     Parameters
@@ -79,6 +72,18 @@ class CaptureWriter:
         Seeds the sampling of endpoints that capture less than 100 %.
     """
 
+    thread_name = "kiln-capture-writer"
+    log = logging.getLogger("kiln.serving.capture")
+    metric = "kiln_capture"
+    written_name = "records"
+    written_help = "Invocations written to the data capture."
+    dropped_help = "Sampled invocations not captured because the capture queue was full."
+    failures_help = (
+        "Sampled invocations whose capture could not be written (a full or unwritable "
+        "artifact store) or read back from the request."
+    )
+    max_batch = 5000
+
     def __init__(
         self,
         workspace: Context,
@@ -90,44 +95,20 @@ class CaptureWriter:
         max_file_bytes: int = MAX_FILE_BYTES,
         seed: int | None = None,
     ):
+        super().__init__(
+            registry=registry,
+            flush_seconds=flush_seconds,
+            max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
+        )
         self.workspace = workspace
-        self.flush_seconds = flush_seconds
         self.max_file_bytes = max_file_bytes
-        self.registry = registry if registry is not None else CollectorRegistry()
-        self.records = Counter(
-            "kiln_capture_records",
-            "Invocations written to the data capture.",
-            ["endpoint"],
-            registry=self.registry,
-        )
-        self.dropped = Counter(
-            "kiln_capture_dropped",
-            "Sampled invocations not captured because the capture queue was full.",
-            ["endpoint"],
-            registry=self.registry,
-        )
-        self.failures = Counter(
-            "kiln_capture_failures",
-            "Sampled invocations whose capture could not be written (a full or unwritable "
-            "artifact store) or read back from the request.",
-            ["endpoint"],
-            registry=self.registry,
-        )
         # {endpoint: {"percent": ..., "format": ...}} of endpoints that capture; replaced whole
         # by the writer thread, read lock-free by requests.
         self.settings: dict[str, dict] = {}
-        self._queue: queue.Queue[_Offered] = queue.Queue(maxsize=max_queue)
-        self.max_queue_bytes = max_queue_bytes
-        self._queued_bytes = 0  # of the bodies in the queue
-        self._bytes_lock = threading.Lock()
         self._random = random.Random(seed)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._errors_logged: set[str] = set()
         self._stem = f"{_safe(socket.gethostname())}-{os.getpid()}"
         self._seq = 0
-        self.last_failure: tuple[float, str] | None = None  # (time.monotonic(), what failed)
         self._open: dict[tuple[str, str], tuple[str, int]] = {}  # (endpoint, hour) → (name, size)
         self._pii: dict[str, list[str]] = {}  # model ref → its PII columns
 
@@ -172,43 +153,9 @@ class CaptureWriter:
             latency_ms,
             time.time() if timestamp is None else timestamp,
         )
-        size = len(body) + len(response)
-        with self._bytes_lock:
-            room = self._queued_bytes + size <= self.max_queue_bytes
-            if room:
-                try:
-                    self._queue.put_nowait(item)
-                except queue.Full:
-                    room = False
-                else:
-                    self._queued_bytes += size
-        if not room:
-            self.dropped.labels(endpoint).inc()
-        return room
+        return self._enqueue(endpoint, item, len(body) + len(response))
 
     # -- the writer thread ------------------------------------------------------------------
-    def start(self) -> None:
-        """Read the capture settings, then write in a daemon thread (idempotent)."""
-        with self._lock:
-            if self._thread is not None:
-                return
-            self.refresh_settings()
-            self._stop = stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(stop,), name="kiln-capture-writer", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Write everything queued, then end the thread (a later ``start`` begins again)."""
-        with self._lock:
-            if self._thread is None:
-                return
-            self._stop.set()
-            self._thread.join(timeout=60)
-            self._thread = None
-        self._flush(self._drain())  # anything offered while the thread was ending
-
     def refresh_settings(self) -> None:
         """Re-read which endpoints capture (the writer thread does it every flush)."""
         try:
@@ -218,35 +165,10 @@ class CaptureWriter:
             return
         self.settings = {name: dict(c) for name, c in found.items() if c and c.get("percent")}
 
-    def _run(self, stop: threading.Event) -> None:
-        next_flush = time.monotonic() + self.flush_seconds
-        batch: list[_Offered] = []
-        while not stop.is_set():
-            with contextlib.suppress(queue.Empty):
-                item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
-                batch.append(self._taken(item))
-            if time.monotonic() >= next_flush or len(batch) >= 5000:
-                batch += self._drain()
-                self._flush(batch)
-                batch = []
-                self.refresh_settings()
-                next_flush = time.monotonic() + self.flush_seconds
-        self._flush(batch + self._drain())
+    def _refresh(self) -> None:
+        self.refresh_settings()
 
-    def _taken(self, item: _Offered) -> _Offered:
-        with self._bytes_lock:
-            self._queued_bytes -= len(item.body) + len(item.response)
-        return item
-
-    def _drain(self) -> list[_Offered]:
-        items = []
-        while True:
-            try:
-                items.append(self._taken(self._queue.get_nowait()))
-            except queue.Empty:
-                return items
-
-    def _flush(self, batch: list[_Offered]) -> None:
+    def _write_batch(self, batch: list[_Offered]) -> None:
         """Write ``batch``: per endpoint and hour, one append (JSON lines) or one file."""
         groups: dict[tuple[str, str, str], list[bytes | dict]] = defaultdict(list)
         for item in batch:
@@ -269,7 +191,7 @@ class CaptureWriter:
                 # A failed append may have left half a line: later records go to a new file.
                 self._open.pop((endpoint, hour), None)
             else:
-                self.records.labels(endpoint).inc(len(records))
+                self.written.labels(endpoint).inc(len(records))
 
     def _record(self, item: _Offered) -> dict:
         rows = _request_rows(item.body, item.content_type)
@@ -317,20 +239,14 @@ class CaptureWriter:
         self._seq += 1
         return capture_file_name(endpoint, when, f"{self._stem}-{self._seq:06d}", format)
 
-    def _log_once(self, what: str, exc: Exception) -> None:
-        message = f"{what}: {type(exc).__name__}: {cut(str(exc), 300)}"
-        self.last_failure = (time.monotonic(), message)  # /ping reports it (degraded)
-        if message not in self._errors_logged:  # once per distinct error, not per request
-            self._errors_logged.add(message)
-            log.error("%s (counted in kiln_capture_failures_total; logged once)", message)
-
 
 def _request_rows(body: bytes, content_type: str) -> list | None:
     """The request's rows as records, as the endpoint read them."""
     if content_type in _JSON_TYPES:
         parsed = orjson.loads(body)
         if isinstance(parsed, dict):
-            parsed = parsed.get("instances")
+            # {"instances": rows}; a forecast request object is kept whole, as one record
+            parsed = parsed.get("instances", [parsed])
         return parsed if isinstance(parsed, list) else [parsed]
     return csv_bytes_to_table(body).to_pylist()
 

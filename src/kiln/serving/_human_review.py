@@ -10,30 +10,21 @@ store is down, the job was closed) is counted and logged once per distinct error
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import random
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from kiln.labeling import REVIEW_SECTION, LabelingService, rows_for_review
 from kiln.serving._capture import _request_rows
-from kiln.serving._validation import cut
+from kiln.serving._writer import FLUSH_SECONDS, MAX_QUEUE, BatchWriter
 
 if TYPE_CHECKING:
     from kiln.context import Context
 
 __all__ = ["ReviewQueue"]
-
-log = logging.getLogger("kiln.serving.review")
-
-FLUSH_SECONDS = 1.0
-MAX_QUEUE = 10_000  # invocations waiting to be added to their review jobs; more are dropped
 
 
 @dataclass(frozen=True)
@@ -47,12 +38,22 @@ class _Offered:
     predictions: list
 
 
-class ReviewQueue:
+class ReviewQueue(BatchWriter[_Offered]):
     """Queues the rows of answered invocations that go to human review, and adds them to their
     review jobs (``ws.labeling.add_items``) in a daemon thread about once a second.
 
     The counters ``kiln_review_items_total``, ``kiln_review_dropped_total`` and
     ``kiln_review_failures_total`` (by endpoint) go to ``registry``: the app's ``/metrics``."""
+
+    thread_name = "kiln-human-review"
+    log = logging.getLogger("kiln.serving.review")
+    metric = "kiln_review"
+    written_name = "items"
+    written_help = "Predictions added to a human review job."
+    dropped_help = (
+        "Invocations meeting the review condition not reviewed: the review queue was full."
+    )
+    failures_help = "Predictions meeting the review condition that could not be added to the job."
 
     def __init__(
         self,
@@ -63,34 +64,10 @@ class ReviewQueue:
         max_queue: int = MAX_QUEUE,
         seed: int | None = None,
     ):
+        super().__init__(registry=registry, flush_seconds=flush_seconds, max_queue=max_queue)
         self.workspace = workspace
         self._labeling = LabelingService(workspace)
-        self.flush_seconds = flush_seconds
-        self.registry = registry = registry if registry is not None else CollectorRegistry()
-        self.items = Counter(
-            "kiln_review_items",
-            "Predictions added to a human review job.",
-            ["endpoint"],
-            registry=registry,
-        )
-        self.dropped = Counter(
-            "kiln_review_dropped",
-            "Invocations meeting the review condition not reviewed: the review queue was full.",
-            ["endpoint"],
-            registry=registry,
-        )
-        self.failures = Counter(
-            "kiln_review_failures",
-            "Predictions meeting the review condition that could not be added to the job.",
-            ["endpoint"],
-            registry=registry,
-        )
-        self._queue: queue.Queue[_Offered] = queue.Queue(maxsize=max_queue)
         self._random = random.Random(seed)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._errors_logged: set[str] = set()
 
     # -- the request path -------------------------------------------------------------------
     def offer(
@@ -120,62 +97,11 @@ class ReviewQueue:
             rows,
             [predictions[r] for r in rows],
         )
-        try:
-            self._queue.put_nowait(offered)
-        except queue.Full:
-            self.dropped.labels(endpoint).inc()
-            return 0
-        return len(rows)
+        return len(rows) if self._enqueue(endpoint, offered) else 0
 
     # -- the writer thread ------------------------------------------------------------------
-    def start(self) -> None:
-        """Add queued rows to their jobs in a daemon thread (idempotent)."""
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._stop = stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(stop,), name="kiln-human-review", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Add everything queued, then end the thread."""
-        with self._lock:
-            if self._thread is None:
-                return
-            self._stop.set()
-            self._thread.join(timeout=60)
-            self._thread = None
-        self.flush()
-
-    def flush(self) -> None:
-        """Add everything queued now (the thread does it about once a second)."""
-        self._write(self._drain())
-
-    def _run(self, stop: threading.Event) -> None:
-        # One write a flush interval at most: each is a transaction, and under load a batch of
-        # a second's predictions costs the serving threads far less than many small ones.
-        next_flush = time.monotonic() + self.flush_seconds
-        batch: list[_Offered] = []
-        while not stop.is_set():
-            with contextlib.suppress(queue.Empty):
-                batch.append(self._queue.get(timeout=max(0.0, next_flush - time.monotonic())))
-            if time.monotonic() >= next_flush:
-                self._write(batch + self._drain())
-                batch = []
-                next_flush = time.monotonic() + self.flush_seconds
-        self._write(batch + self._drain())
-
-    def _drain(self) -> list[_Offered]:
-        items = []
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                return items
-
-    def _write(self, batch: list[_Offered]) -> None:
+    def _write_batch(self, batch: list[_Offered]) -> None:
+        """Add ``batch``'s rows to their review jobs: one ``add_items`` per endpoint and job."""
         by_job: dict[tuple[str, str], list[dict]] = {}
         for offered in batch:
             try:
@@ -202,7 +128,7 @@ class ReviewQueue:
                 self.failures.labels(endpoint).inc(len(items))
                 self._log_once(f"Could not add predictions of {endpoint} to review job {job}", exc)
             else:
-                self.items.labels(endpoint).inc(added)
+                self.written.labels(endpoint).inc(added)
 
     def _known_classes(self, endpoint: str, job: str, items: list[dict]) -> list[dict]:
         """The items whose predicted class is one of the job's labels. The others (the
@@ -222,9 +148,3 @@ class ReviewQueue:
                 ),
             )
         return known
-
-    def _log_once(self, what: str, exc: Exception) -> None:
-        message = f"{what}: {type(exc).__name__}: {cut(str(exc), 300)}"
-        if message not in self._errors_logged:  # once per distinct error, not per request
-            self._errors_logged.add(message)
-            log.error("%s (counted in kiln_review_failures_total; logged once)", message)

@@ -172,6 +172,8 @@ class ServingMetrics:
                 labels[str(prediction["cluster"])] += 1
             elif "anomaly" in prediction:
                 labels[str(prediction["anomaly"]).lower()] += 1
+            elif "forecast" in prediction:  # a series' forecast: its steps' means
+                values.extend(float(step["mean"]) for step in prediction["forecast"])
         children = self._children(endpoint, variant, model)
         for label, count in labels.items():
             child = children.labels.get(label)

@@ -84,8 +84,8 @@ class ShadowCopies:
 
 def compare(live: list, shadow: list) -> tuple[bool, float | None]:
     """Whether the shadow's answer agrees with the live one (every row: the same class; values
-    within VALUE_TOLERANCE), and the largest difference: of a class probability, or of a value
-    relative to the live value."""
+    within VALUE_TOLERANCE; forecasts: every step's mean within it), and the largest difference:
+    of a class probability, or of a value relative to the live value."""
     if len(live) != len(shadow):
         return False, None
     agreed, largest = True, 0.0
@@ -97,12 +97,22 @@ def compare(live: list, shadow: list) -> tuple[bool, float | None]:
             for label in probabilities.keys() | other.keys():
                 largest = max(largest, abs(probabilities.get(label, 0.0) - other.get(label, 0.0)))
         elif "value" in mine and "value" in theirs:
-            scale = max(abs(mine["value"]), 1e-12)
-            relative = abs(mine["value"] - theirs["value"]) / scale
-            if not math.isfinite(relative):
-                relative = math.inf
+            relative = _relative(mine["value"], theirs["value"])
             agreed &= relative <= VALUE_TOLERANCE
             largest = max(largest, relative)
+        elif "forecast" in mine and "forecast" in theirs:  # a series' forecast: every step's mean
+            steps = list(zip(mine["forecast"], theirs["forecast"], strict=False))
+            agreed &= mine["series"] == theirs["series"] and len(steps) == len(mine["forecast"])
+            for live_step, shadow_step in steps:
+                relative = _relative(live_step["mean"], shadow_step["mean"])
+                agreed &= relative <= VALUE_TOLERANCE
+                largest = max(largest, relative)
         else:
             agreed &= mine == theirs
     return agreed, largest
+
+
+def _relative(live: float, shadow: float) -> float:
+    """The difference of a shadow's value from the live one, relative to the live value."""
+    relative = abs(live - shadow) / max(abs(live), 1e-12)
+    return relative if math.isfinite(relative) else math.inf

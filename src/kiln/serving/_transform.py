@@ -1,4 +1,9 @@
-"""Batch transform: score a CSV or Parquet file of any size in chunks, memory bounded."""
+"""Batch transform: score a CSV or Parquet file of any size in chunks, memory bounded.
+
+Forecasting models have their own path (:func:`_run_forecast_job`): they forecast series, not
+rows, so with no input file they write every series' forecast, and an input file names series
+or sends their recent history and future covariates (see docs/forecasting.md).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING
 from kiln.compute import executor_for, run_in_background
 from kiln.data import count_records, csv_parse_options, sniff_delimiter
 from kiln.errors import ConfigError, DataError
+from kiln.problems import FORECASTING
 from kiln.serving._validation import RequestSchema, arrow_types, name_csv_column
 
 if TYPE_CHECKING:
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
     from kiln.serving._validation import RequestSchema
 
 DEFAULT_CHUNK_ROWS = 100_000
+# A forecasting transform forecasts this many series at a time, logging progress after each.
+FORECAST_CHUNK_SERIES = 1_000
 _FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -43,7 +51,7 @@ def transform(
     workspace: Context,
     model: str,
     *,
-    input: str | os.PathLike,
+    input: str | os.PathLike | None = None,
     output: str | os.PathLike,
     keep: str = "input",
     id_column: str | None = None,
@@ -57,11 +65,27 @@ def transform(
     ``id_column``, ``keep="none"`` only the predictions. Returns the completed Job; with
     ``wait=False``, the Pending job at once, run from a thread (a caller that shows progress,
     such as Studio: its logs say how many rows are scored).
-    """
 
+    A forecasting model takes no ``input`` (every series it holds is forecast), or a file of
+    series ids, or of history and future covariate rows; it writes one row per series and step.
+    """
+    version = workspace.models.get(model)
+    if version.problem_type == FORECASTING:
+        spec = _forecast_spec(version, input, output, keep=keep, id_column=id_column)
+        job = workspace.jobs.create("transform", spec)
+        workspace.jobs.add_lineage(job.id, ("model_version", version.id), "input")
+        if not wait:
+            run_in_background(workspace, job)
+            return job
+        return executor_for(workspace).run(job, on_log=on_log)
+    if input is None:
+        raise ConfigError(
+            f"Model {version.ref} ({version.problem_type}) scores rows: name the file to score "
+            "with input (--input).",
+            code="transform.no-input",
+        )
     partitioned = _partitioned_input(input)
     source, target = Path(input).resolve(), Path(output).resolve()
-    version = workspace.models.get(model)
     if partitioned is None and not source.exists():
         raise DataError(f"No such input file: {source}.", code="data.file-not-found")
     if source == target:
@@ -411,6 +435,8 @@ def pd_range(rows: int):
 
 
 def run_transform_job(workspace: Context, context: JobContext, spec: dict) -> dict:
+    if spec.get("forecasting"):
+        return _run_forecast_job(workspace, context, spec)
     if spec.get("parts") is not None:
         return _run_partitioned_job(workspace, context, spec)
     started = time.perf_counter()
@@ -634,3 +660,114 @@ def _check_columns(columns: list[str], schema: RequestSchema, spec: dict, source
             code="data.unknown-column",
             field=spec["id_column"],
         )
+
+
+# -- forecasting models --------------------------------------------------------------------------
+def _forecast_spec(
+    version, input: str | os.PathLike | None, output: str | os.PathLike, *, keep: str, id_column
+) -> dict:
+    """The job spec of a forecasting transform, its options checked."""
+    if keep != "input" or id_column:
+        raise ConfigError(
+            f"Model {version.ref} forecasts series: its output is each series' id columns, "
+            "timestamp, step, mean and quantiles, so keep and id_column (--keep, --id-column) "
+            "do not apply. Leave them out.",
+            code="transform.bad-keep",
+        )
+    target = Path(output).resolve()
+    _format(target, None, what="output")
+    _check_output(target)
+    source = None
+    if input is not None:
+        source = Path(input).resolve()
+        if not source.is_file():
+            raise DataError(
+                f"No such input file: {source}. A forecasting model takes one CSV or Parquet "
+                "file of series ids (or history and future covariate rows), or none.",
+                code="data.file-not-found",
+            )
+        _format(source, None, what="input")
+        if source == target:
+            raise ConfigError(
+                "The output file must differ from the input file.", code="transform.same-file"
+            )
+    return {
+        "forecasting": True,
+        "model": version.ref,
+        "model_version_id": version.id,
+        "input": str(source) if source is not None else None,
+        "output": str(target),
+    }
+
+
+def _run_forecast_job(workspace: Context, context: JobContext, spec: dict) -> dict:
+    """Forecast every held series (no input), or the series an input file names or sends the
+    history of, and write one row per series and step."""
+    import pandas as pd
+
+    started = time.perf_counter()
+    version = workspace.models.get_by_id(spec["model_version_id"])
+    model = workspace.models.load(version)
+    target = Path(spec["output"])
+    if spec["input"] is None:
+        keys = model.series()
+        context.log(f"Forecasting all {len(keys)} series of {version.ref} into {target}.")
+        parts, done = [], 0
+        for first in range(0, len(keys), FORECAST_CHUNK_SERIES):
+            chunk = keys[first : first + FORECAST_CHUNK_SERIES]
+            parts.append(model.forecast(chunk))
+            done += len(chunk)
+            context.log(
+                f"Progress {done / max(len(keys), 1) * 100:.1f}% "
+                f"({sum(len(p) for p in parts)} rows)"
+            )
+        table = pd.concat(parts, ignore_index=True)
+    else:
+        source = Path(spec["input"])
+        context.log(f"Forecasting the series of {source} with {version.ref} into {target}.")
+        frame = _forecast_input(source)
+        table = model.prediction_table(frame)
+        context.log(f"Progress 100.0% ({len(table)} rows)")
+    id_columns = model.spec.id_columns
+    if id_columns:  # the id columns name each series; the internal key is left out
+        table = table.drop(columns=["series"])
+    _write_frame(table, target)
+    seconds = time.perf_counter() - started
+    series = int(table[id_columns].drop_duplicates().shape[0]) if id_columns else 1
+    context.log(
+        f"Wrote {len(table)} forecast rows of {series} series to {target} in {seconds:.1f}s."
+    )
+    return {
+        "rows": len(table),
+        "series": series,
+        "output": str(target),
+        "seconds": round(seconds, 3),
+        "model": version.ref,
+    }
+
+
+def _forecast_input(source: Path):
+    """An input file of a forecasting transform: CSV as text (ids stay as written; the model
+    parses timestamps and numbers), or Parquet as stored."""
+    import pandas as pd
+
+    if _format(source, None, what="input") == "parquet":
+        return pd.read_parquet(source)
+    return pd.read_csv(
+        source, dtype=str, keep_default_na=False, na_values=[""], sep=sniff_delimiter(source)
+    )
+
+
+def _write_frame(frame, target: Path) -> None:
+    """Write ``frame`` whole or not at all (a partial file, then renamed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        if _format(target, None, what="output") == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
