@@ -371,7 +371,7 @@ def test_forecasting_options_need_the_forecasting_problem_type(ws, run_cli):
     assert error.value.code == "forecast.needs-problem-type"
 
 
-def test_deepar_draws_fewer_paths_on_a_big_panel_and_is_skipped_when_even_few_would_not_fit(
+def test_deepar_needs_many_series_draws_fewer_paths_on_a_big_panel_and_fits_its_time(
     problem, monkeypatch
 ):
     calls = []
@@ -384,6 +384,9 @@ def test_deepar_draws_fewer_paths_on_a_big_panel_and_is_skipped_when_even_few_wo
     settings = {"horizon": spec.horizon, "quantiles": spec.quantiles, "season_length": 7}
     monkeypatch.setattr(automl_module, "_torch_installed", lambda: True)
     monkeypatch.setattr(automl_module, "backtest", backtest_spy)
+    _, rows, _ = search(problem, ["seasonal_naive", "deepar"])  # 4 series: too few for it
+    assert rows["deepar"]["state"] == "skipped" and "has 4" in rows["deepar"]["reason"]
+    monkeypatch.setattr(automl_module, "DEEPAR_MIN_SERIES", 4)
     # Sampling as slow as 10,000 series: a share of the 30 s affords fewer than 100 paths.
     monkeypatch.setattr(automl_module, "DEEPAR_PATH_STEP_SECONDS", 0.002)
     _, rows, _ = search(problem, ["seasonal_naive", "deepar"])
