@@ -57,7 +57,12 @@ def test_a_canary_under_load_shifts_all_traffic_with_no_failed_request(two_model
     ws, first, second = two_models_copy
     with ServerThread(ws) as server, Load(server.url, rows) as load:
         wait_for(lambda: len(load.answers) > 20, what="the first answers")
-        job = ws.endpoints.deploy(second, endpoint="churn", strategy="canary:50%:3s")
+        # Guarded by errors only: on a busy test machine one stalled request lifts the new
+        # variant's p99 over 3x the old one's (a rollback seen under three workers). The latency
+        # guard has its own test below (test_a_bad_model_is_rolled_back_by_its_alarm[latency]).
+        job = ws.endpoints.deploy(
+            second, endpoint="churn", strategy="canary:50%:3s", alarms=["error_rate>0.05"]
+        )
         wait_for(lambda: load.answers[-1][1] == second, what="the new model answering")
     assert job.status == "Completed" and job.result["outcome"] == "completed"
     statuses = {status for status, _ in load.answers}
