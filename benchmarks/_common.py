@@ -254,6 +254,59 @@ def summarize_ms(samples_s: list[float]) -> dict[str, float]:
     }
 
 
+# -- peers and kiln in processes of their own (automl.py, forecasting.py) -----------------------
+def peak_rss_mb() -> float:
+    """This process's peak RSS or its largest child's (a job's process), in MB."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)
+
+
+def start_pinned(command: list[str], cpu: int | None, stem: Path, **env: str):
+    """Start ``command`` pinned to ``cpu`` (taskset), its output in ``stem``.out and .err, with
+    warnings off, passive OpenMP and ``env``; returns (process, stem, start time)."""
+    if cpu is not None:
+        command = ["taskset", "-c", str(cpu), *command]
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE", **env}
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = open(f"{stem}.out", "w"), open(f"{stem}.err", "w")  # noqa: SIM115
+    # A session of its own, so a run past its deadline is killed with every process it started.
+    process = subprocess.Popen(
+        command, stdout=stdout, stderr=stderr, env=environment, start_new_session=True
+    )
+    return process, stem, time.monotonic()
+
+
+def pinned_sweep(runs, cpus, *, launch, timeout_of, collect, out: Path, show) -> None:
+    """Run ``runs`` (tool, data set, budget) at most one per CPU at a time: ``launch(tool, name,
+    budget, cpu)`` starts one (see :func:`start_pinned`); one past ``timeout_of(tool, budget)``
+    seconds is killed with its session; ``collect(process, stem, tool, name, budget, timed_out)``
+    makes its row, appended to ``out`` as a JSON line; ``show(row)`` is what is printed of it."""
+    import signal
+
+    waiting, running = list(runs), {}  # cpu: (process, stem, started, run)
+    while waiting or running:
+        for cpu in cpus:
+            if cpu not in running and waiting:
+                tool, name, budget = run = waiting.pop(0)
+                running[cpu] = (*launch(tool, name, budget, cpu), run)
+        time.sleep(0.5)
+        for cpu, (process, stem, started, (tool, name, budget)) in list(running.items()):
+            timed_out = time.monotonic() - started > timeout_of(tool, budget)
+            if timed_out and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            if process.poll() is None:
+                continue
+            del running[cpu]
+            row = collect(process, stem, tool, name, budget, timed_out)
+            with out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(f"{show(tool, name, budget, cpu, row)}", flush=True)
+
+
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):

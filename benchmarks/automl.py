@@ -37,12 +37,12 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import peak_rss_mb, pinned_sweep, start_pinned
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -198,14 +198,6 @@ def paired_bootstrap(metric, truth, first, second, classes, resamples: int = 100
         except ValueError:  # a resample with one class only
             continue
     return difference, float(np.std(differences, ddof=1))
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)
 
 
 def preds_path(tool: str, name: str, budget: float) -> Path:
@@ -379,17 +371,7 @@ def run_one(tool: str, name: str, budget: float) -> dict:
 
 def launch(tool, name, budget, cpu, python, logs: Path):
     command = [python, str(Path(__file__)), "--run", tool, name, str(budget)]
-    if cpu is not None:
-        command = ["taskset", "-c", str(cpu), *command]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE"}
-    logs.mkdir(parents=True, exist_ok=True)
-    stem = logs / f"{tool}-{name}-{budget:g}"
-    stdout, stderr = open(f"{stem}.out", "w"), open(f"{stem}.err", "w")  # noqa: SIM115
-    # A session of its own, so a run past its deadline is killed with every process it started.
-    process = subprocess.Popen(
-        command, stdout=stdout, stderr=stderr, env=env, start_new_session=True
-    )
-    return process, stem, time.monotonic()
+    return start_pinned(command, cpu, logs / f"{tool}-{name}-{budget:g}")
 
 
 def collect(process, stem: Path, tool, name, budget, timed_out: bool) -> dict:
@@ -405,26 +387,20 @@ def collect(process, stem: Path, tool, name, budget, timed_out: bool) -> dict:
 def sweep(runs, cpus, pythons, out: Path) -> None:
     """Run ``runs`` (tool, data set, budget) at most one per CPU at a time, each in a fresh
     process pinned to its CPU; a run that takes more than 3× its budget + 2 min is killed."""
-    waiting, running = list(runs), {}  # cpu: (process, stem, started, run)
-    while waiting or running:
-        for cpu in cpus:
-            if cpu not in running and waiting:
-                tool, name, budget = run = waiting.pop(0)
-                running[cpu] = (*launch(tool, name, budget, cpu, pythons[tool], OUT / "logs"), run)
-        time.sleep(0.5)
-        for cpu, (process, stem, started, (tool, name, budget)) in list(running.items()):
-            timed_out = time.monotonic() - started > 3 * budget + 120
-            if timed_out and process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            if process.poll() is None:
-                continue
-            del running[cpu]
-            row = collect(process, stem, tool, name, budget, timed_out)
-            with out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            shown = row.get("score", row.get("error", "")[-200:])
-            print(f"{tool:9} {name:26} {budget:5g} s  cpu {cpu}  {shown}", flush=True)
+    pinned_sweep(
+        runs,
+        cpus,
+        launch=lambda tool, name, budget, cpu: launch(
+            tool, name, budget, cpu, pythons[tool], OUT / "logs"
+        ),
+        timeout_of=lambda _tool, budget: 3 * budget + 120,
+        collect=collect,
+        out=out,
+        show=lambda tool, name, budget, cpu, row: (
+            f"{tool:9} {name:26} {budget:5g} s  cpu {cpu}  "
+            f"{row.get('score', row.get('error', '')[-200:])}"
+        ),
+    )
 
 
 # ---------------------------------------------------------------- the table

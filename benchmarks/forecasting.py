@@ -48,14 +48,17 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Run with -P (see launch): benchmarks/ goes last on the path, for _common only, so that its
+# profile.py never shadows the standard library's.
+sys.path.append(str(HERE))
+from _common import peak_rss_mb, pinned_sweep, start_pinned  # noqa: E402
+
 OUT = HERE / "out/forecasting"
 DATA = OUT / "data"
 QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -180,14 +183,6 @@ def quantile_column(q: float) -> str:
 
 
 # ---------------------------------------------------------------- the tools
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)
 
 
 def _kiln_workspace(train, test, name: str):
@@ -558,23 +553,13 @@ def launch(tool, name, budget, cpu, python, logs: Path):
     # standard library's profile module (torch's import of cProfile fails on it, and with it
     # AutoGluon's DeepAR and TemporalFusionTransformer).
     command = [python, "-P", str(Path(__file__)), "--run", tool, name, str(budget)]
-    if cpu is not None:
-        command = ["taskset", "-c", str(cpu), *command]
-    env = {
-        **os.environ,
-        "PYTHONWARNINGS": "ignore",
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    logs.mkdir(parents=True, exist_ok=True)
-    stem = logs / f"{tool}-{name}-{budget:g}"
-    stdout, stderr = open(f"{stem}.out", "w"), open(f"{stem}.err", "w")  # noqa: SIM115
-    # A session of its own, so a run past its deadline is killed with every process it started.
-    process = subprocess.Popen(
-        command, stdout=stdout, stderr=stderr, env=env, start_new_session=True
+    return start_pinned(
+        command,
+        cpu,
+        logs / f"{tool}-{name}-{budget:g}",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
     )
-    return process, stem, time.monotonic()
 
 
 def collect(process, stem: Path, tool, name, budget, timed_out: bool) -> dict:
@@ -597,33 +582,26 @@ def collect(process, stem: Path, tool, name, budget, timed_out: bool) -> dict:
 def sweep(runs, cpus, pythons, out: Path) -> None:
     """Run ``runs`` (tool, data set, budget) at most one per CPU at a time, each in a fresh
     process pinned to its CPU; a run past its timeout is killed (``timeout_of``)."""
-    waiting, running = list(runs), {}  # cpu: (process, stem, started, run)
-    while waiting or running:
-        for cpu in cpus:
-            if cpu not in running and waiting:
-                tool, name, budget = run = waiting.pop(0)
-                running[cpu] = (
-                    *launch(tool, name, budget, cpu, pythons[tool], OUT / "logs"),
-                    run,
-                )
-        time.sleep(0.5)
-        for cpu, (process, stem, started, (tool, name, budget)) in list(running.items()):
-            timed_out = time.monotonic() - started > timeout_of(tool, budget)
-            if timed_out and process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            if process.poll() is None:
-                continue
-            del running[cpu]
-            row = collect(process, stem, tool, name, budget, timed_out)
-            with out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            shown = (
-                f"MASE {row['mase']} WQL {row['wql']} {row['fit_seconds']} s"
-                if "error" not in row
-                else row["error"][-200:]
-            )
-            print(f"{tool:14} {name:14} {budget:5g} s  cpu {cpu}  {shown}", flush=True)
+
+    def show(tool, name, budget, cpu, row) -> str:
+        shown = (
+            f"MASE {row['mase']} WQL {row['wql']} {row['fit_seconds']} s"
+            if "error" not in row
+            else row["error"][-200:]
+        )
+        return f"{tool:14} {name:14} {budget:5g} s  cpu {cpu}  {shown}"
+
+    pinned_sweep(
+        runs,
+        cpus,
+        launch=lambda tool, name, budget, cpu: launch(
+            tool, name, budget, cpu, pythons[tool], OUT / "logs"
+        ),
+        timeout_of=timeout_of,
+        collect=collect,
+        out=out,
+        show=show,
+    )
 
 
 # ---------------------------------------------------------------- the table
