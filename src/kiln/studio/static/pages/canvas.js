@@ -220,7 +220,8 @@ route("/canvas", async (main, _params, query) => {
         h("thead", {}, h("tr", {}, ["Rank", "Model", "Recipe", metric, "Fit time", "Weight", "Settings"].map((t) => h("th", {}, t)))),
         h("tbody", {}, rows)),
       h("h3", {}, "What mattered (permutation importance)"),
-      importance.length ? plot : h("p", { class: "muted" }, "No feature importance was stored with this model (the run had no time left for it).")));
+      importance.length ? plot : h("p", { class: "muted", id: "canvas-importance-skipped" },
+        `No feature importance was stored with this model: ${(result.explanation && result.explanation.permutation_importance_skipped) || "the run had no time left for it"}.`)));
     if (importance.length) {
       const top = importance.slice(0, 15).reverse();
       chart(plot, [{ type: "bar", orientation: "h", x: top.map((r) => r.importance), y: top.map((r) => r.feature), error_x: { type: "data", array: top.map((r) => r.std || 0) } }],
