@@ -1,6 +1,8 @@
 """ETS, Theta and ARIMA: better than the baselines where they should be, sane intervals, and a
 series whose fit fails forecast by the seasonal naive fallback (counted)."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +91,57 @@ def test_arima_beats_naive_on_an_autoregressive_series():
     naive = _scores("naive", panel)
     assert arima.metrics["mase"] < 0.85 * naive.metrics["mase"]
     assert 0.5 <= arima.metrics["coverage"] <= 1.0
+
+
+def _promoted(constant: bool = False):
+    """Two daily series lifted by 15 on promotion days (random, known in advance), with
+    autoregressive noise; ``constant``: the promotion never changes over the history."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for name in ("a", "b"):
+        promo = (rng.random(90) < 0.3).astype(float)
+        if constant:
+            promo[:] = 1.0
+        noise = np.zeros(90)
+        for k in range(1, 90):
+            noise[k] = 0.5 * noise[k - 1] + rng.normal(0, 1)
+        days = pd.date_range("2024-01-01", periods=90, freq="D")
+        frames.append(pd.DataFrame({"id": name, "day": days, "y": 40 + 15 * promo + noise}))
+        frames[-1]["promo"] = promo
+    spec = ForecastSpec(
+        target="y", timestamp="day", id_columns=["id"], horizon=HORIZON, covariates=["promo"]
+    )
+    panel = prepare_panel(pd.concat(frames), spec)[0]
+    panel.season_length = 1
+    return panel
+
+
+def test_arima_regresses_on_known_covariates_with_arima_errors():
+    panel = _promoted()
+    with_promo = _scores("arima", panel, max_models=4)
+    without = _scores("arima", dataclasses.replace(panel, covariates=[]), max_models=4)
+    assert with_promo.metrics["mase"] < 0.5 * without.metrics["mase"]
+    assert 0.6 <= with_promo.metrics["coverage"] <= 1.0
+
+
+def test_arima_leaves_out_a_covariate_constant_over_the_history():
+    panel = _promoted(constant=True)
+    arima = get_forecaster(
+        "arima", horizon=HORIZON, quantiles=QUANTILES, season_length=1, hyperparameters={}
+    )
+    plain = dataclasses.replace(panel, covariates=[])
+    ahead = plain.future(HORIZON).assign(promo=1.0)
+    forecast = arima.fit(panel).predict(panel, panel.future(HORIZON, covariates=ahead))
+    expected = arima.predict(plain, plain.future(HORIZON))
+    assert arima.fallbacks == 0
+    np.testing.assert_allclose(forecast["mean"], expected["mean"])
+
+
+def test_arima_differences_a_random_walk_once():
+    walk = np.cumsum(np.random.default_rng(4).normal(0, 1, 200))
+    arima = get_forecaster("arima", horizon=HORIZON, quantiles=QUANTILES, season_length=1)
+    assert arima.differences(walk) == (1, 0)
+    assert arima.differences(np.random.default_rng(0).normal(0, 1, 200)) == (0, 0)
 
 
 def test_a_failing_configuration_is_skipped_and_a_failing_series_falls_back(monkeypatch):

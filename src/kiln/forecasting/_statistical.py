@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 # Fewer series than this are fitted in this process: starting worker processes costs more.
 PARALLEL_FROM = 16
 
+# A series' known-in-advance covariates: (over its history, over the steps to forecast).
+Covariates = tuple[np.ndarray, np.ndarray] | None
+
 
 def refuse_unknown(algorithm: str, hyperparameters: dict) -> None:
     """Refuse hyperparameters an algorithm does not take (the base class would keep them)."""
@@ -59,8 +62,12 @@ class StatisticalForecaster(LocalForecaster):
         self.fallbacks = 0
 
     @abstractmethod
-    def fit_series(self, y: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, quantiles) of the model fitted on ``y``; raises when no fit succeeds."""
+    def fit_series(
+        self, y: np.ndarray, horizon: int, covariates: Covariates = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, quantiles) of the model fitted on ``y``; raises when no fit succeeds.
+        ``covariates`` (only for a model that ``uses_covariates``): their values over ``y``'s
+        steps and over the ``horizon`` steps after it."""
 
     def _fallback(self, y: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         baseline = SeasonalNaive if len(y) >= self.season_length else Naive
@@ -69,7 +76,9 @@ class StatisticalForecaster(LocalForecaster):
         )
         return model.forecast_series(y, horizon)
 
-    def forecast_one(self, y: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    def forecast_one(
+        self, y: np.ndarray, horizon: int, covariates: Covariates = None
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(mean, quantiles, whether the seasonal naive fallback made them)."""
         try:
             # One BLAS thread per fit: the fits are small, and parallelism is across series.
@@ -77,7 +86,7 @@ class StatisticalForecaster(LocalForecaster):
                 # statsmodels warns on every hard optimisation; a bad fit is judged by its
                 # criterion and by the forecast being finite, not by the warnings.
                 warnings.simplefilter("ignore")
-                mean, quantiles = self.fit_series(y, horizon)
+                mean, quantiles = self.fit_series(y, horizon, covariates)
             if np.isfinite(mean).all() and np.isfinite(quantiles).all():
                 return mean, quantiles, False
         except (ValueError, np.linalg.LinAlgError, FloatingPointError, IndexError) as exc:
@@ -96,15 +105,22 @@ class StatisticalForecaster(LocalForecaster):
         out["mean"] = np.nan
         for column in columns:
             out[column] = np.nan
-        history = {name: group[TARGET].to_numpy(dtype=float) for name, group in panel.groups()}
+        history = dict(panel.groups())
         groups = list(future.groupby(SERIES, sort=False))
-        tasks = [(history[name], int(rows[STEP].max())) for name, rows in groups]
+        tasks = [
+            (
+                history[name][TARGET].to_numpy(dtype=float),
+                int(rows[STEP].max()),
+                self._covariates(panel, history[name], rows),
+            )
+            for name, rows in groups
+        ]
         if self.threads > 1 and len(tasks) >= PARALLEL_FROM:
             results = Parallel(n_jobs=self.threads, backend="loky")(
-                delayed(self.forecast_one)(y, horizon) for y, horizon in tasks
+                delayed(self.forecast_one)(*task) for task in tasks
             )
         else:
-            results = [self.forecast_one(y, horizon) for y, horizon in tasks]
+            results = [self.forecast_one(*task) for task in tasks]
         for (_, rows), (mean, quantiles, fell_back) in zip(groups, results, strict=True):
             steps = rows[STEP].to_numpy(dtype=int)
             out.loc[rows.index, "mean"] = mean[steps - 1]
@@ -117,6 +133,19 @@ class StatisticalForecaster(LocalForecaster):
                 self.fallbacks,
             )
         return out
+
+    def _covariates(self, panel: Panel, history: pd.DataFrame, future: pd.DataFrame) -> Covariates:
+        """A series' covariates over its history and its next steps 1..max step, for a model
+        that uses them; None when it does not, or when a value is missing at some step (the
+        series is then forecast from its own values)."""
+        if not (self.uses_covariates and panel.covariates):
+            return None
+        past = history[panel.covariates].to_numpy(dtype=float)
+        ahead = np.full((int(future[STEP].max()), len(panel.covariates)), np.nan)
+        ahead[future[STEP].to_numpy(dtype=int) - 1] = future[panel.covariates].to_numpy(float)
+        if not (np.isfinite(past).all() and np.isfinite(ahead).all()):
+            return None
+        return past, ahead
 
     def describe(self) -> dict:
         return {**super().describe(), "fallbacks": self.fallbacks}
@@ -174,7 +203,7 @@ class ETS(StatisticalForecaster):
             if not (error == "add" and season == "mul")
         ]
 
-    def fit_series(self, y, horizon):
+    def fit_series(self, y, horizon, covariates=None):
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         # statsmodels' prediction needs a pandas index (it fails on plain arrays).
@@ -239,7 +268,7 @@ class Theta(StatisticalForecaster):
         seasonal = m > 1 and len(y) >= 2 * m
         return ThetaModel(pd.Series(y), period=m if seasonal else 1, deseasonalize=seasonal).fit()
 
-    def fit_series(self, y, horizon):
+    def fit_series(self, y, horizon, covariates=None):
         result = self._fit_theta(y)
         mean = np.asarray(result.forecast(horizon), dtype=float)
         alpha = float(result.params["alpha"])
@@ -265,9 +294,15 @@ class ARIMA(StatisticalForecaster):
     * start from (2,d,2)(1,D,1), (0,d,0)(0,D,0), (1,d,0)(1,D,0), (0,d,1)(0,D,1); then move one
       of p, q, P, Q by ±1 from the best while the AIC improves, at most ``max_models`` (10) fits;
     * a constant when d + D = 0, a drift when d + D = 1, neither otherwise;
-    * fitted on the last ``max_history`` (500) values (ARIMA fits grow with the length)."""
+    * fitted on the last ``max_history`` (500) values (ARIMA fits grow with the length);
+    * with known-in-advance covariates, a regression on them with ARIMA errors (R's
+      ``auto.arima(xreg=)``, statsforecast's AutoARIMA with exogenous columns): the differences
+      are chosen on the residuals of the least-squares regression, and the order search fits
+      the regression and the errors together. A covariate constant over the history is left
+      out (it cannot be told from the constant)."""
 
     name = "arima"
+    uses_covariates = True
 
     def __init__(
         self, *, max_order: int = 3, max_models: int = 10, max_history: int = 500, **settings
@@ -309,19 +344,34 @@ class ARIMA(StatisticalForecaster):
                 y = y[m:] - y[:-m]
         d = 0
         while d < 2 and len(y) > 10 and np.ptp(y) > 0:
-            _, p_value, *_ = kpss(y, regression="c", nlags="auto")
+            # R's auto.arima (urca's "short" lags), as statsforecast: statsmodels' "auto"
+            # lags differenced less often than both on the same series.
+            lags = int(4 * (len(y) / 100) ** 0.25)
+            _, p_value, *_ = kpss(y, regression="c", nlags=lags)
             if p_value >= 0.05:
                 break
             y = np.diff(y)
             d += 1
         return d, seasonal_d
 
-    def fit_series(self, y, horizon):
+    def fit_series(self, y, horizon, covariates=None):
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         y = y[-self.max_history :]
         m = self.season_length if self.season_length > 1 else 0
-        d, seasonal_d = self.differences(y)
+        exog, exog_ahead = None, None
+        if covariates is not None:
+            past, ahead = covariates
+            past = past[-self.max_history :]
+            varies = np.ptp(past, axis=0) > 0
+            if varies.any():
+                exog, exog_ahead = past[:, varies], ahead[:horizon, varies]
+        if exog is None:
+            d, seasonal_d = self.differences(y)
+        else:
+            design = np.column_stack([np.ones(len(y)), exog])
+            coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+            d, seasonal_d = self.differences(y - design @ coefficients)
         if not m:
             seasonal_d = 0
         trend = {0: "c", 1: "t"}.get(d + seasonal_d, "n")
@@ -335,6 +385,7 @@ class ARIMA(StatisticalForecaster):
             try:
                 result = SARIMAX(
                     endog,
+                    exog=exog,
                     order=(p, d, q),
                     seasonal_order=(sp, seasonal_d, sq, m) if m else (0, 0, 0, 0),
                     trend=trend,
@@ -369,7 +420,7 @@ class ARIMA(StatisticalForecaster):
         score, result = fitted[best]
         if result is None:
             raise ValueError("no ARIMA order could be fitted")
-        forecast = result.get_forecast(horizon)
+        forecast = result.get_forecast(horizon, exog=exog_ahead)
         mean = np.asarray(forecast.predicted_mean, dtype=float)
         sd = np.sqrt(np.maximum(np.asarray(forecast.var_pred_mean, dtype=float), 0))
         return mean, gaussian_quantiles(mean, sd, self.quantiles)
