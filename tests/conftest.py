@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_CSV = ROOT / "examples" / "churn" / "telco_churn.csv"
 FIXTURES = Path(__file__).parent / "fixtures"
+RETRAINING_EXAMPLE = ROOT / "examples" / "retraining" / "retraining_loop.py"
 
 from helpers import free_port  # noqa: E402
 
@@ -145,6 +146,41 @@ def trained_copy(trained, tmp_path):
     workspace = copy_workspace(source, tmp_path / "trained_copy")
     yield workspace, result
     workspace.close()
+
+
+@pytest.fixture(scope="session")
+def monitored(trained, tmp_path_factory):
+    """A copy of ``trained`` with monitor 'quality' on endpoint 'churn' (a calm run, then a
+    drifted one) and alarm 'drifting' on it, in ALARM: built once per worker, read-only; tests
+    take ``monitored_copy``."""
+    import importlib.util
+
+    from kiln.monitoring import simulate_traffic
+
+    source, _ = trained
+    ws = copy_workspace(source, tmp_path_factory.mktemp("monitored") / "ws")
+    ws.endpoints.set_capture("churn", 100)
+    churn = ws.data.load("churn")
+    spec = importlib.util.spec_from_file_location("retraining_loop", RETRAINING_EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
+    for drift, seed in ((0.0, 1), (1.0, 2)):
+        rows = simulate_traffic(churn, rows=200, drift=drift, exclude=("churn",), seed=seed)
+        example.replay(ws, "churn", rows.drop(columns=["churn"]))
+        ws.monitoring.run("quality")
+    ws.monitoring.alarms.create("drifting", on="monitor:quality", when="drift.num_cols > 2")
+    ws.monitoring.alarms.evaluate()
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def monitored_copy(monitored, tmp_path):
+    """A private copy of ``monitored``, for a test to change."""
+    ws = copy_workspace(monitored, tmp_path / "monitored")
+    yield ws
+    ws.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from kiln.algorithms import get_algorithm
 
 def test_a_short_run_has_a_default_hist_gradient_boosting_trial(tmp_path):
     frame = load_breast_cancer(as_frame=True).frame.sample(300, random_state=0)
-    automl = AutoML(target="target", time_limit=15, workspace=str(tmp_path / "ws")).fit(frame)
+    automl = AutoML(target="target", time_limit=10, workspace=str(tmp_path / "ws")).fit(frame)
     board = automl.leaderboard()
     trials = board[board["algorithm"] == "hist_gradient_boosting"]
     defaults = get_algorithm("hist_gradient_boosting").hyperparameters()

@@ -99,7 +99,8 @@ def test_cli_report_json_and_text(trained, tmp_path, run_cli):
 
 
 def test_cost_threshold_and_cross_validation(ws, churn_csv, tmp_path):
-    ws.data.ingest(churn_csv, name="churn")
+    # 2,000 customers: what is checked is which sections the report has, not the model's skill.
+    ws.data.ingest(pd.read_csv(churn_csv).sample(2000, random_state=0), name="churn")
     trained = ws.train(
         "churn",
         target="churn",

@@ -3,6 +3,7 @@ the job that registers and serves the choice."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -150,6 +151,21 @@ def test_the_best_single_candidate_wins_when_the_ensemble_does_not_beat_it(probl
     assert rows["seasonal_naive"]["weight"] == 1.0 and "ensemble" not in rows
     assert any(line.startswith("Chose seasonal_naive alone") for line in lines)
     assert found.backtest.metrics == rows["seasonal_naive"]["metrics"]
+
+
+def test_lightgbm_is_tried_on_levels_on_changes_and_on_changes_over_a_season(problem):
+    spec, panel = problem
+    _, rows, _ = search(problem, ["seasonal_naive", "lightgbm"])
+    differences = {k: r["hyperparameters"].get("differences") for k, r in rows.items()}
+    assert differences["lightgbm"] is None and differences["lightgbm_changes"] == 1
+    assert differences["lightgbm_seasonal_changes"] == 7  # the panel's season
+    assert rows["lightgbm_seasonal_changes"]["state"] == "complete"
+    assert rows["lightgbm_changes"]["algorithm"] == "lightgbm"
+    # A season of one step would repeat the model of changes from the previous step.
+    yearly = dataclasses.replace(panel, season_length=1)
+    _, rows, lines = search((spec, yearly), ["seasonal_naive", "lightgbm"])
+    assert rows["lightgbm_seasonal_changes"]["state"] == "skipped"
+    assert any("lightgbm_seasonal_changes: the season is one step" in line for line in lines)
 
 
 def test_a_failing_or_unregistered_candidate_is_logged_and_skipped(problem, test_forecasters):

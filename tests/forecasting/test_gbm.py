@@ -139,6 +139,9 @@ def test_fitted_on_short_series_only_it_forecasts_by_seasonal_naive(shops):
         ({"learning_rate": 2}, "learning_rate"),
         ({"windows": []}, "windows"),
         ({"max_depth": 3}, "max_depth"),
+        ({"differences": -1}, "differences"),
+        ({"differences": True}, "differences"),
+        ({"differences": 1.5}, "differences"),
     ],
 )
 def test_bad_hyperparameters_are_refused(hyperparameters, field):
@@ -146,3 +149,51 @@ def test_bad_hyperparameters_are_refused(hyperparameters, field):
         _forecaster(**hyperparameters)
     assert error.value.code == "forecast.bad-hyperparameter"
     assert field in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def trending():
+    """Six daily series that grow steadily (each at its own rate) with a weekly season."""
+    rng = np.random.default_rng(8)
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    t = np.arange(len(days))
+    frame = pd.concat(
+        pd.DataFrame(
+            {
+                "shop": f"s{i}",
+                "day": days,
+                "sales": (50 + (1 + i) * t) * (1 + 0.2 * np.sin(2 * np.pi * t / 7))
+                + rng.normal(0, 2, len(t)),
+            }
+        )
+        for i in range(6)
+    )
+    spec = ForecastSpec(target="sales", timestamp="day", id_columns=["shop"], horizon=HORIZON)
+    return prepare_panel(frame, spec)[0]
+
+
+@pytest.mark.parametrize("differences", [1, 7])
+def test_a_model_of_changes_carries_a_trend_on_where_levels_flatten(trending, differences):
+    def scores(**hyperparameters):
+        return backtest(
+            lambda: _forecaster(**SMALL, **hyperparameters),
+            trending,
+            horizon=HORIZON,
+            windows=2,
+            quantiles=QUANTILES,
+        ).metrics
+
+    levels, changes = scores(), scores(differences=differences)
+    assert changes["mase"] < 0.5 * levels["mase"]
+    assert changes["wql"] < levels["wql"]
+    assert 0.5 <= changes["coverage"] <= 1.0
+
+
+def test_a_model_of_changes_over_more_than_a_season_needs_that_history(trending):
+    model = _forecaster(**SMALL, differences=30)
+    assert model.min_length() == 30 + HORIZON
+    short = trending.subset(["s0"])
+    short = type(trending)(**{**vars(short), "frame": short.frame.head(30)})
+    forecast = model.fit(trending).predict(short, short.future(HORIZON))
+    # Too short to start from a change 30 days back: the naive baseline's forecast.
+    np.testing.assert_allclose(forecast["mean"], short.values("s0")[-1])

@@ -4,37 +4,17 @@ waiting, and a page of an alarm's events."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from kiln.errors import ConfigError, NotFound
-from kiln.monitoring import simulate_traffic
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "retraining" / "retraining_loop.py"
-
-
-def replay(ws, rows) -> None:
-    """Send ``rows`` to endpoint 'churn' (captured), with the retraining example's replay."""
-    spec = importlib.util.spec_from_file_location("retraining_loop", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.replay(ws, "churn", rows.drop(columns=["churn"], errors="ignore"))
 
 
 @pytest.fixture
-def monitored(capturing):
-    """Monitor 'quality' with a calm run then a drifted one, and alarm 'drifting' on it."""
-    ws, churn = capturing
-    ws.monitoring.create("quality", endpoint="churn", type="data-quality")
-    replay(ws, simulate_traffic(churn, rows=200, drift=0.0, seed=1))
-    calm = ws.monitoring.run("quality")
-    replay(ws, simulate_traffic(churn, rows=200, drift=1.0, exclude=("churn",), seed=2))
-    stormy = ws.monitoring.run("quality")
-    ws.monitoring.alarms.create("drifting", on="monitor:quality", when="drift.num_cols > 2")
-    ws.monitoring.alarms.evaluate()
-    return ws, calm, stormy
+def monitored(monitored_copy):
+    """A private copy of the shared workspace with monitor 'quality' (a calm run, then a drifted
+    one) and alarm 'drifting' in ALARM, and its two runs."""
+    stormy, calm = monitored_copy.monitoring.runs("quality")
+    return monitored_copy, calm, stormy
 
 
 def test_summaries_give_each_monitor_its_latest_run_and_next_run(monitored):

@@ -8,10 +8,12 @@ expected value (see :func:`plan_candidates` and docs/forecasting.md, "Forecastin
 
 1. seasonal naive, always and on every backtest window (the reference every choice must beat),
    then the other cheap baselines (naive, drift);
-2. ETS, Theta, LightGBM with its defaults, DeepAR (when PyTorch is installed and at least 40 %
-   of the time limit is left; it gets half of what is left), ARIMA (when its cost, estimated
-   from ETS's measured time, fits what is left), then other LightGBM settings while time
-   remains. A name the installed kiln does not register is logged and skipped.
+2. LightGBM with its defaults, then learning the changes from the previous step and from a
+   season before (cheap: one global model, and the changes carry trends on), ETS, Theta,
+   DeepAR (when PyTorch is installed and at least 40 % of the time limit is left; it gets half
+   of what is left), ARIMA (when its cost, estimated from ETS's measured time, fits what is
+   left), then other LightGBM settings while time remains. A name the installed kiln does not
+   register is logged and skipped.
 
 Each candidate's cost per window is estimated before it runs (see :func:`_estimate`); one whose
 estimated cost does not fit the time left runs on fewer windows: always the
@@ -115,6 +117,8 @@ PROBE_SERIES = 10
 # LightGBM settings tried after its defaults (300 trees of 31 leaves, rate 0.05) while time
 # remains: smaller trees and a faster rate; larger trees and fewer of them. Neither costs more
 # than the defaults (trees × leaves), whose measured time estimates theirs.
+# A hyperparameter value that stands for the panel's season length (known when the search runs).
+SEASON = "season"
 LIGHTGBM_VARIANTS = (
     {"num_leaves": 15, "learning_rate": 0.1, "n_estimators": 200},
     {"num_leaves": 63, "learning_rate": 0.1, "n_estimators": 150},
@@ -146,9 +150,11 @@ def plan_candidates(names: list[str] | None = None) -> list[Candidate]:
         Candidate("seasonal_naive", "seasonal_naive", reference=True),
         Candidate("naive", "naive"),
         Candidate("drift", "drift"),
+        Candidate("lightgbm", "lightgbm"),
+        Candidate("lightgbm_changes", "lightgbm", {"differences": 1}),
+        Candidate("lightgbm_seasonal_changes", "lightgbm", {"differences": SEASON}),
         Candidate("ets", "ets"),
         Candidate("theta", "theta"),
-        Candidate("lightgbm", "lightgbm"),
         Candidate("deepar", "deepar"),
         Candidate("arima", "arima"),
         *(
@@ -254,6 +260,13 @@ def search_forecasters(
             "hyperparameters": dict(candidate.hyperparameters),
         }
         rows.append(row)
+        seasonal = [k for k, v in candidate.hyperparameters.items() if v == SEASON]
+        if seasonal and panel.season_length <= 1:
+            why = "the season is one step long: the same model as an earlier candidate"
+            row |= {"state": SKIPPED, "reason": why}
+            log(f"Skipped {candidate.label}: {why}.")
+            continue
+        row["hyperparameters"] |= dict.fromkeys(seasonal, panel.season_length)
         if candidate.algorithm not in FORECASTERS:
             row |= {"state": NOT_REGISTERED, "reason": "this kiln has no such algorithm"}
             log(f"Skipped {candidate.label}: no forecaster of that name is registered.")

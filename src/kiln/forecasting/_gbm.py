@@ -11,6 +11,13 @@ Multi-step forecasts are **recursive**: the model predicts step 1, that predicti
 step 2's lag 1, and so on. One model serves every horizon (a direct model per step would train
 ``horizon`` models), and the lags a step sees are the same as in training.
 
+With ``differences=k`` the model learns the change from ``k`` steps before (scaled) instead of
+the level: 1 for the change from the previous step, the season's length for the change from the
+same point a season earlier. Trees cannot predict outside the values they were trained on, so a
+level model flattens a trend at its last seen level, where a model of changes carries it on (as
+mlforecast's differencing target transform, which AutoGluon's recursive tabular model applies at
+the season's lag).
+
 Quantiles are **residual quantiles** (split-conformal, per horizon step): ``fit`` first learns on
 the panel without its last ``horizon`` steps, forecasts those steps recursively, and keeps the
 scaled errors; each quantile of a step is the point forecast plus that quantile of the errors at
@@ -64,8 +71,9 @@ class LightGBM(Forecaster):
     """One LightGBM regressor over all series (see the module docstring).
 
     Hyperparameters: ``n_estimators`` (300), ``learning_rate`` (0.05), ``num_leaves`` (31),
-    ``lags`` (default 1..season and 2, 3, 4 seasons, up to half the typical series length) and
-    ``windows`` (default one and four seasons) of the rolling means and deviations."""
+    ``lags`` (default 1..season and 2, 3, 4 seasons, up to half the typical series length),
+    ``windows`` (default one and four seasons) of the rolling means and deviations, and
+    ``differences`` (0: learn the level; k: the change from k steps before)."""
 
     name = "lightgbm"
     uses_covariates = True
@@ -79,6 +87,7 @@ class LightGBM(Forecaster):
         num_leaves: int = 31,
         lags: list[int] | None = None,
         windows: list[int] | None = None,
+        differences: int = 0,
         **settings,
     ):
         super().__init__(**settings)
@@ -90,6 +99,13 @@ class LightGBM(Forecaster):
                     code="forecast.bad-hyperparameter",
                     field=field,
                 )
+        if isinstance(differences, bool) or not isinstance(differences, int) or differences < 0:
+            raise ConfigError(
+                f"LightGBM's differences must be a whole number of steps: 0 to learn the level, "
+                f"k to learn the change from k steps before; got {differences!r}.",
+                code="forecast.bad-hyperparameter",
+                field="differences",
+            )
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
             learning_rate = -1
         if not 0 < learning_rate <= 1:
@@ -103,13 +119,20 @@ class LightGBM(Forecaster):
         self.num_leaves = num_leaves
         self.lags = None if lags is None else _whole_numbers("lags", lags, 1)
         self.windows = None if windows is None else _whole_numbers("windows", windows, 2)
+        self.differences = differences
         self.hyperparameters = {
             "n_estimators": n_estimators,
             "learning_rate": self.learning_rate,
             "num_leaves": num_leaves,
             "lags": self.lags,
             "windows": self.windows,
+            "differences": differences,
         }
+
+    def min_length(self) -> int:
+        """The problem's rule, and for a model of changes over more steps than a season, those
+        steps and the horizon (a shorter series has no change to start from)."""
+        return max(super().min_length(), self.differences + self.horizon)
 
     # --- features -------------------------------------------------------------------------
 
@@ -138,8 +161,15 @@ class LightGBM(Forecaster):
                 self.categories[column] = sorted(values.dropna().astype(str).unique().tolist())
 
     def _scales(self, frame: pd.DataFrame) -> pd.Series:
-        """Each series' scale: the mean absolute value of its last (longest window) values."""
-        recent = frame.groupby(SERIES, sort=False).tail(max(self.used_windows))
+        """Each series' scale: the mean absolute value of its last (longest window) values, or
+        for a model of changes, of its changes over its whole history (so that a calm series
+        and a volatile one share the model)."""
+        values = frame[TARGET]
+        if self.differences:
+            values = values - values.groupby(frame[SERIES], sort=False).shift(self.differences)
+            recent = values.to_frame().assign(**{SERIES: frame[SERIES]})
+        else:
+            recent = frame.groupby(SERIES, sort=False).tail(max(self.used_windows))
         scale = recent[TARGET].abs().groupby(recent[SERIES], sort=False).mean()
         return scale.where(scale > 0, 1.0).fillna(1.0)
 
@@ -148,6 +178,9 @@ class LightGBM(Forecaster):
         row is never among its own features)."""
         scale = frame[SERIES].map(scales).astype(float).to_numpy()
         z = pd.Series(frame[TARGET].to_numpy(dtype=float) / scale, index=frame.index)
+        # A model of changes reads the changes: the lags and windows of the levels would show
+        # it values it never saw in training once a trend carries the series on.
+        z = z - self._base(frame, z.to_numpy())
         groups = z.groupby(frame[SERIES], sort=False)
         features = {f"lag{lag}": groups.shift(lag) for lag in self.used_lags}
         previous = groups.shift(1)
@@ -182,9 +215,18 @@ class LightGBM(Forecaster):
         scales = self._scales(frame)
         features = self._features(frame, scales)
         target = frame[TARGET].to_numpy(dtype=float) / frame[SERIES].map(scales).to_numpy(float)
+        target = target - self._base(frame, target)
         has_past = frame.groupby(SERIES, sort=False).cumcount().to_numpy() > 0
         usable = np.isfinite(target) & has_past
         return features[usable], target[usable]
+
+    def _base(self, frame: pd.DataFrame, z: np.ndarray) -> np.ndarray:
+        """What the model's output is added to: 0 for a level model; for a model of changes,
+        each row's scaled value ``differences`` steps before in its series (NaN before that)."""
+        if not self.differences:
+            return np.zeros(len(frame))
+        by_series = pd.Series(z, index=frame.index).groupby(frame[SERIES], sort=False)
+        return by_series.shift(self.differences).to_numpy()
 
     def _train(self, panel: Panel):
         """A fitted LGBMRegressor, or None when the panel has no row to learn from."""
@@ -208,7 +250,9 @@ class LightGBM(Forecaster):
     def _recursive(self, model, panel: Panel, future: pd.DataFrame) -> pd.DataFrame:
         """``future`` with the scaled point forecast ``z`` and the series' ``scale``, each step
         predicted from the history and the steps predicted before it."""
-        span = max([*self.used_lags, *self.used_windows]) + 1
+        # The rows the features read: the longest lag or window, of changes over
+        # ``differences`` steps for a model of changes.
+        span = max([*self.used_lags, *self.used_windows]) + self.differences + 1
         columns = [SERIES, TIMESTAMP, TARGET, *self.covariates]
         work = panel.frame.groupby(SERIES, sort=False).tail(span)[columns]
         scales = self._scales(panel.frame)
@@ -222,7 +266,8 @@ class LightGBM(Forecaster):
             # The rows just added are the ones without a target; forecast them.
             todo = work[TARGET].isna()
             features = self._features(work, scales)[todo.to_numpy()]
-            z = model.predict(features)
+            scaled = work[TARGET].to_numpy(dtype=float) / work[SERIES].map(scales).to_numpy(float)
+            z = model.predict(features) + self._base(work, scaled)[todo.to_numpy()]
             work.loc[todo, TARGET] = z * work.loc[todo, SERIES].map(scales).to_numpy(float)
             predicted = pd.Series(z, index=work.loc[todo, SERIES].to_numpy())
             out.loc[rows.index, "z"] = predicted.reindex(rows[SERIES]).to_numpy()
@@ -238,7 +283,9 @@ class LightGBM(Forecaster):
             # Too little history to hold out a horizon: the final model's one-step errors on
             # its training rows, spread as a random walk's (narrower than the truth; rare).
             features, target = self._training_rows(panel)
-            pooled = target - self.model.predict(features)
+            pooled = target - self.model.predict(
+                features
+            )  # one step: a change's error is the level's
             self.offsets = np.sqrt(steps)[:, None] * np.quantile(pooled, self.quantiles)[None, :]
             return
         future = history.future(self.horizon, covariates=panel.frame)
@@ -246,7 +293,8 @@ class LightGBM(Forecaster):
         actual = panel.frame[[SERIES, TIMESTAMP, TARGET]]
         scored = forecast.merge(actual, on=[SERIES, TIMESTAMP], how="inner")
         errors = scored[TARGET] / scored["scale"] - scored["z"]
-        by_step = [errors[scored[STEP] == k].to_numpy() for k in steps]
+        finite = np.isfinite(errors.to_numpy())
+        by_step = [errors[(scored[STEP] == k).to_numpy() & finite].to_numpy() for k in steps]
         if min(len(e) for e in by_step) >= PER_STEP_FROM:
             self.offsets = np.array([np.quantile(e, self.quantiles) for e in by_step])
         else:

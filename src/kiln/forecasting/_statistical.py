@@ -330,6 +330,7 @@ class ARIMA(StatisticalForecaster):
 
     def differences(self, y: np.ndarray) -> tuple[int, int]:
         """(d, D): the regular and seasonal differences the series needs."""
+        from statsmodels.tools.sm_exceptions import InterpolationWarning
         from statsmodels.tsa.seasonal import STL
         from statsmodels.tsa.stattools import kpss
 
@@ -347,7 +348,10 @@ class ARIMA(StatisticalForecaster):
             # R's auto.arima (urca's "short" lags), as statsforecast: statsmodels' "auto"
             # lags differenced less often than both on the same series.
             lags = int(4 * (len(y) / 100) ** 0.25)
-            _, p_value, *_ = kpss(y, regression="c", nlags=lags)
+            with warnings.catch_warnings():
+                # Its p-value table stops at 0.01 and 0.1, which is all a 5 % test needs.
+                warnings.simplefilter("ignore", InterpolationWarning)
+                p_value = kpss(y, regression="c", nlags=lags, result_object=True).pvalue
             if p_value >= 0.05:
                 break
             y = np.diff(y)
