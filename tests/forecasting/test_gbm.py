@@ -197,3 +197,31 @@ def test_a_model_of_changes_over_more_than_a_season_needs_that_history(trending)
     forecast = model.fit(trending).predict(short, short.future(HORIZON))
     # Too short to start from a change 30 days back: the naive baseline's forecast.
     np.testing.assert_allclose(forecast["mean"], short.values("s0")[-1])
+
+
+def test_a_flat_stretch_does_not_blow_a_model_of_changes_intervals_up(trending):
+    # M1 had series whose few changes were next to nothing: divided by their size, one error
+    # was hundreds of scales, and 80% intervals came out 36 times the series' level.
+    flat = trending.frame[trending.frame["series"] == "s0"].assign(series="flat", y=1000.0)
+    flat.loc[flat.index[-20:], "y"] = 1000.0 + np.arange(20) * 0.01
+    frame = pd.concat([trending.frame, flat], ignore_index=True)
+    panel = type(trending)(**{**vars(trending), "frame": frame})
+    model = _forecaster(**SMALL, differences=1).fit(panel)
+    forecast = model.predict(panel, panel.future(HORIZON))
+    width = (forecast["q0.9"] - forecast["q0.1"]) / forecast["mean"].abs()
+    assert (width < 1).all(), forecast[width >= 1]
+
+
+def test_a_volatile_series_gets_wider_intervals_than_a_smooth_one(trending):
+    rng = np.random.default_rng(9)
+    frame = trending.frame.copy()
+    noisy = frame["series"] == "s5"
+    frame.loc[noisy, "y"] += rng.normal(0, 40, int(noisy.sum()))
+    panel = type(trending)(**{**vars(trending), "frame": frame})
+    model = _forecaster(**SMALL, differences=1).fit(panel)
+    forecast = model.predict(panel, panel.future(HORIZON))
+    width = (forecast["q0.9"] - forecast["q0.1"]) / forecast["mean"].abs()
+    by_series = width.groupby(forecast["series"]).mean()
+    assert by_series["s5"] > 2 * by_series.drop("s5").max()
+    # A series the calibration never saw (a request's new history) gets the typical width.
+    assert model._widths(pd.Series(["new"]))[0] == model.typical_width

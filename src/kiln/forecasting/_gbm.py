@@ -20,8 +20,10 @@ the season's lag).
 
 Quantiles are **residual quantiles** (split-conformal, per horizon step): ``fit`` first learns on
 the panel without its last ``horizon`` steps, forecasts those steps recursively, and keeps the
-scaled errors; each quantile of a step is the point forecast plus that quantile of the errors at
-that step, so the spread grows with the step as the recursion's errors do. LightGBM's own
+scaled errors, each divided by its series' width (how large that series' errors run); each
+quantile of a step is the point forecast plus that quantile of the errors at that step times
+the series' width, so the spread grows with the step as the recursion's errors do and is wider
+for a volatile series than for a smooth one. LightGBM's own
 quantile objective under-covers (an 80% interval covered 72% of points in kiln's research,
 /work/notes/forecasting-research.md section 5); calibrated residuals are near nominal by
 construction. The model is then refitted on every step.
@@ -51,6 +53,8 @@ CALENDAR = {
 # Below this many calibration errors at one step, the steps' errors are pooled, each divided by
 # the square root of its step (the spread of a random walk), and scaled back per step.
 PER_STEP_FROM = 50
+# A series' error width (see LightGBM._measure_widths) is at least this share of the median one.
+WIDTH_FLOOR = 0.25
 
 
 def _whole_numbers(name: str, values, low: int) -> list[int]:
@@ -161,15 +165,10 @@ class LightGBM(Forecaster):
                 self.categories[column] = sorted(values.dropna().astype(str).unique().tolist())
 
     def _scales(self, frame: pd.DataFrame) -> pd.Series:
-        """Each series' scale: the mean absolute value of its last (longest window) values, or
-        for a model of changes, of its changes over its whole history (so that a calm series
-        and a volatile one share the model)."""
-        values = frame[TARGET]
-        if self.differences:
-            values = values - values.groupby(frame[SERIES], sort=False).shift(self.differences)
-            recent = values.to_frame().assign(**{SERIES: frame[SERIES]})
-        else:
-            recent = frame.groupby(SERIES, sort=False).tail(max(self.used_windows))
+        """Each series' scale: the mean absolute value of its last (longest window) values. A
+        model of changes is scaled by its levels too: the mean size of a few changes can be
+        next to nothing (a flat stretch), and errors divided by it swamped the quantiles."""
+        recent = frame.groupby(SERIES, sort=False).tail(max(self.used_windows))
         scale = recent[TARGET].abs().groupby(recent[SERIES], sort=False).mean()
         return scale.where(scale > 0, 1.0).fillna(1.0)
 
@@ -283,16 +282,17 @@ class LightGBM(Forecaster):
             # Too little history to hold out a horizon: the final model's one-step errors on
             # its training rows, spread as a random walk's (narrower than the truth; rare).
             features, target = self._training_rows(panel)
-            pooled = target - self.model.predict(
-                features
-            )  # one step: a change's error is the level's
+            pooled = target - self.model.predict(features)  # a change's one-step error: a level's
             self.offsets = np.sqrt(steps)[:, None] * np.quantile(pooled, self.quantiles)[None, :]
+            self.series_widths = None  # errors not per series: one width for every series
             return
         future = history.future(self.horizon, covariates=panel.frame)
         forecast = self._recursive(model, history, future)
         actual = panel.frame[[SERIES, TIMESTAMP, TARGET]]
         scored = forecast.merge(actual, on=[SERIES, TIMESTAMP], how="inner")
         errors = scored[TARGET] / scored["scale"] - scored["z"]
+        self._measure_widths(history, scored, errors)
+        errors = errors / self._widths(scored[SERIES])
         finite = np.isfinite(errors.to_numpy())
         by_step = [errors[(scored[STEP] == k).to_numpy() & finite].to_numpy() for k in steps]
         if min(len(e) for e in by_step) >= PER_STEP_FROM:
@@ -300,6 +300,37 @@ class LightGBM(Forecaster):
         else:
             pooled = np.concatenate([e / np.sqrt(k) for k, e in zip(steps, by_step, strict=True)])
             self.offsets = np.sqrt(steps)[:, None] * np.quantile(pooled, self.quantiles)[None, :]
+
+    def _measure_widths(self, history: Panel, scored: pd.DataFrame, errors: pd.Series) -> None:
+        """Each series' width: how large its errors run, in its scale's units. The geometric
+        mean of two measures, since each alone misled on one of the benchmark's data sets: the
+        series' own calibration errors (root mean square, each step's divided by the square
+        root of the step; a few errors per series, so noisy) and its recent volatility (the mean
+        absolute change from one step to the next over its last values). Widths are at least
+        WIDTH_FLOOR of the median one (a flat stretch would make a series' errors look
+        endless); a series the calibration did not see gets the median."""
+        own = (errors**2 / scored[STEP]).groupby(scored[SERIES], sort=False).mean() ** 0.5
+        frame = history.frame
+        recent = frame.groupby(SERIES, sort=False).tail(max(self.used_windows) + 1)
+        scaled = recent[TARGET] / recent[SERIES].map(self._scales(frame)).astype(float)
+        changes = scaled.groupby(recent[SERIES], sort=False).diff().abs()
+        volatility = changes.groupby(recent[SERIES], sort=False).mean()
+        widths = np.sqrt(own * volatility.reindex(own.index))
+        usable = widths[np.isfinite(widths) & (widths > 0)]
+        if not len(usable):
+            self.series_widths = None
+            return
+        self.typical_width = float(usable.median())
+        floor = WIDTH_FLOOR * self.typical_width
+        self.series_widths = widths.where(np.isfinite(widths), self.typical_width).clip(floor)
+
+    def _widths(self, series: pd.Series) -> np.ndarray:
+        """What each row's error quantiles are multiplied by: its series' width (see
+        ``_measure_widths``); 1 for a model calibrated without them."""
+        widths = getattr(self, "series_widths", None)  # a model saved before them has none
+        if widths is None:
+            return np.ones(len(series))
+        return series.map(widths).astype(float).fillna(self.typical_width).to_numpy()
 
     def _fit(self, panel: Panel) -> None:
         self._choose_features(panel)
@@ -318,7 +349,8 @@ class LightGBM(Forecaster):
         scale = out["scale"].to_numpy()
         z = out["z"].to_numpy(dtype=float)
         steps = np.minimum(out[STEP].to_numpy(dtype=int), self.horizon) - 1
+        widths = self._widths(out[SERIES])
         out["mean"] = z * scale
         for index, q in enumerate(self.quantiles):
-            out[quantile_column(q)] = (z + self.offsets[steps, index]) * scale
+            out[quantile_column(q)] = (z + widths * self.offsets[steps, index]) * scale
         return out.drop(columns=["z", "scale"])
