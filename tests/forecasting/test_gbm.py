@@ -225,3 +225,14 @@ def test_a_volatile_series_gets_wider_intervals_than_a_smooth_one(trending):
     assert by_series["s5"] > 2 * by_series.drop("s5").max()
     # A series the calibration never saw (a request's new history) gets the typical width.
     assert model._widths(pd.Series(["new"]))[0] == model.typical_width
+
+
+def test_a_model_saved_before_changes_and_widths_still_forecasts(shops, fitted):
+    import copy
+
+    old = copy.deepcopy(fitted)
+    for attribute in ("differences", "series_widths", "typical_width"):
+        old.__dict__.pop(attribute, None)  # what an older kiln pickled
+    history = shops.drop_last(HORIZON)
+    forecast = old.predict(history, history.future(HORIZON, covariates=shops.frame))
+    assert np.isfinite(forecast[["mean", "q0.1", "q0.9"]].to_numpy()).all()

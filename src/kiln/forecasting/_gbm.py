@@ -82,6 +82,9 @@ class LightGBM(Forecaster):
     name = "lightgbm"
     uses_covariates = True
     is_global = True
+    # What a model saved before these settings existed reads (it learnt levels, one width).
+    differences = 0
+    series_widths = None
 
     def __init__(
         self,
@@ -327,7 +330,7 @@ class LightGBM(Forecaster):
     def _widths(self, series: pd.Series) -> np.ndarray:
         """What each row's error quantiles are multiplied by: its series' width (see
         ``_measure_widths``); 1 for a model calibrated without them."""
-        widths = getattr(self, "series_widths", None)  # a model saved before them has none
+        widths = self.series_widths
         if widths is None:
             return np.ones(len(series))
         return series.map(widths).astype(float).fillna(self.typical_width).to_numpy()
