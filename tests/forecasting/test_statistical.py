@@ -210,3 +210,20 @@ def test_training_refuses_a_bad_hyperparameter_before_any_job(ws, tmp_path):
         )
     assert error.value.code == "forecast.bad-hyperparameter"
     assert ws.jobs.list() == []  # refused before any job started
+
+
+def test_many_series_fit_in_worker_processes_give_the_same_forecast():
+    rng = np.random.default_rng(6)
+    t = np.arange(42)
+    panel = _panel(
+        {f"s{i}": 50 + 10 * np.sin(2 * np.pi * t / 7 + i) + rng.normal(0, 1, 42) for i in range(16)}
+    )
+
+    def forecast(threads):
+        theta = get_forecaster(
+            "theta", horizon=HORIZON, quantiles=QUANTILES, season_length=7, threads=threads
+        )
+        return theta.fit(panel).predict(panel, panel.future(HORIZON))
+
+    # 16 series: the parallel path (joblib's worker processes) against one process.
+    pd.testing.assert_frame_equal(forecast(2), forecast(1))
