@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, DataError
 from kiln.forecasting import ForecastSpec, backtest, get_forecaster, prepare_panel
 
 QUANTILES = [0.1, 0.5, 0.9]
@@ -236,3 +236,16 @@ def test_a_model_saved_before_changes_and_widths_still_forecasts(shops, fitted):
     history = shops.drop_last(HORIZON)
     forecast = old.predict(history, history.future(HORIZON, covariates=shops.frame))
     assert np.isfinite(forecast[["mean", "q0.1", "q0.9"]].to_numpy()).all()
+
+
+def test_a_model_of_changes_names_a_series_whose_values_are_not_finite(trending):
+    # An infinite value made the series' scale infinite and a step's forecast NaN; the next
+    # step forecast that row again too, and pandas failed on the duplicate series.
+    frame = trending.frame.copy()
+    frame.loc[frame.index[frame["series"] == "s1"][-3], "y"] = np.inf
+    panel = type(trending)(**{**vars(trending), "frame": frame})
+    model = _forecaster(**SMALL, differences=1).fit(trending)
+    with pytest.raises(DataError) as error:
+        model.predict(panel, panel.future(HORIZON))
+    assert error.value.code == "forecast.non-finite"
+    assert "'s1'" in str(error.value)

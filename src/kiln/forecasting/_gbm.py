@@ -263,10 +263,13 @@ class LightGBM(Forecaster):
         for step in sorted(out[STEP].unique()):
             rows = out[out[STEP] == step]
             added = rows[[SERIES, TIMESTAMP, *self.covariates]].assign(**{TARGET: np.nan})
-            work = pd.concat([work, added[columns]], ignore_index=True)
+            work = pd.concat(
+                [work.assign(todo=False), added[columns].assign(todo=True)], ignore_index=True
+            )
             work = work.sort_values([SERIES, TIMESTAMP], kind="stable").reset_index(drop=True)
-            # The rows just added are the ones without a target; forecast them.
-            todo = work[TARGET].isna()
+            # Forecast the rows just added (not every row without a target: a step whose
+            # forecast came out NaN would be forecast again, twice in one series).
+            todo = work.pop("todo").astype(bool)
             features = self._features(work, scales)[todo.to_numpy()]
             scaled = work[TARGET].to_numpy(dtype=float) / work[SERIES].map(scales).to_numpy(float)
             z = model.predict(features) + self._base(work, scaled)[todo.to_numpy()]
