@@ -144,6 +144,23 @@ def test_arima_differences_a_random_walk_once():
     assert arima.differences(np.random.default_rng(0).normal(0, 1, 200)) == (0, 0)
 
 
+def test_arima_differences_with_the_oldest_statsmodels_kiln_accepts(monkeypatch):
+    # statsmodels 0.14 (pyproject: >=0.14.5) returns KPSS's result as a tuple and takes no
+    # result_object; passing it raised a TypeError, which no fallback catches.
+    from statsmodels.tsa import stattools
+
+    newer = stattools.kpss
+
+    def kpss(x, regression="c", nlags="auto", store=False):
+        return newer(x, regression=regression, nlags=nlags, store=store, result_object=False)
+
+    monkeypatch.setattr(stattools, "kpss", kpss)
+    walk = np.cumsum(np.random.default_rng(4).normal(0, 1, 200))
+    arima = get_forecaster("arima", horizon=HORIZON, quantiles=QUANTILES, season_length=1)
+    assert arima.differences(walk) == (1, 0)
+    assert arima.differences(np.random.default_rng(0).normal(0, 1, 200)) == (0, 0)
+
+
 def test_a_failing_configuration_is_skipped_and_a_failing_series_falls_back(monkeypatch):
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
