@@ -152,3 +152,20 @@ def test_a_forecasting_problem_routes_training_and_checks_its_criteria(fc):
     assert result.job.result["problem"] == "demand:1"
     assert result.model.approval_status == "Rejected"
     assert result.job.result["criteria"][0]["metric"] == "mase"
+
+
+def test_series_too_short_for_a_model_of_changes_are_named_in_the_log(fc):
+    # differences=35 needs 35 values and the horizon, 42: no store has them (s0 has 5, the
+    # others 40), so the registered lightgbm is the naive baseline on every series.
+    ws, _ = fc
+    result = ws.train(
+        "sales",
+        algorithm="lightgbm",
+        horizon=HORIZON,
+        backtests=1,
+        hyperparameters={"differences": 35, "n_estimators": 20},
+        **OPTIONS,
+    )
+    lines = [line[3] for line in ws.jobs.logs(result.job.id)]
+    warned = [line for line in lines if "shorter than the 42 values" in line]
+    assert warned and "5 of 5 series" in warned[0] and "naive baseline" in warned[0], lines

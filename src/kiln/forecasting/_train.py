@@ -254,6 +254,16 @@ def run_forecasting_job(workspace: Context, context: JobContext, stored: dict) -
     model.cache_default_forecast()
     fit_seconds = time.perf_counter() - fit_started
     log(f"Fitted {algorithm} on all {len(panel.ids())} series in {fit_seconds:.1f}s.")
+    needed = final.min_length()
+    if needed > spec.horizon + panel.season_length:  # beyond the problem's rule, listed already
+        short = panel.lengths() < needed
+        if short.any():
+            log(
+                f"Warning: {int(short.sum())} of {len(short)} series are shorter than the "
+                f"{needed} values {algorithm} needs with these hyperparameters; the naive baseline "
+                "forecasts them. Lower the hyperparameter that needs them (LightGBM's differences) "
+                "or give longer series."
+            )
     return register_forecast_model(
         workspace,
         context,
