@@ -2,7 +2,6 @@
 series whose fit fails forecast by the seasonal naive fallback (counted)."""
 
 import dataclasses
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -139,25 +138,6 @@ def test_arima_leaves_out_a_covariate_constant_over_the_history():
 
 
 def test_arima_differences_a_random_walk_once():
-    walk = np.cumsum(np.random.default_rng(4).normal(0, 1, 200))
-    arima = get_forecaster("arima", horizon=HORIZON, quantiles=QUANTILES, season_length=1)
-    assert arima.differences(walk) == (1, 0)
-    assert arima.differences(np.random.default_rng(0).normal(0, 1, 200)) == (0, 0)
-
-
-def test_arima_differences_with_the_oldest_statsmodels_kiln_accepts(monkeypatch):
-    # statsmodels 0.14 (pyproject: >=0.14.5) returns KPSS's result as a tuple and takes no
-    # result_object; passing it raised a TypeError, which no fallback catches.
-    from statsmodels.tsa import stattools
-
-    installed = stattools.kpss
-
-    def kpss(x, regression="c", nlags="auto", store=False):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # 0.15: "will return an object"
-            return tuple(installed(x, regression=regression, nlags=nlags, store=store))
-
-    monkeypatch.setattr(stattools, "kpss", kpss)
     walk = np.cumsum(np.random.default_rng(4).normal(0, 1, 200))
     arima = get_forecaster("arima", horizon=HORIZON, quantiles=QUANTILES, season_length=1)
     assert arima.differences(walk) == (1, 0)

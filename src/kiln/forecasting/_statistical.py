@@ -11,7 +11,6 @@ but it caps pandas below 3 and kiln runs pandas 3 (docs/forecasting.md, "Algorit
 
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from abc import abstractmethod
@@ -344,10 +343,6 @@ class ARIMA(StatisticalForecaster):
             if strength > 0.64:
                 seasonal_d = 1
                 y = y[m:] - y[:-m]
-        # statsmodels 0.15 returns a result object when asked (and warns when not asked); 0.14
-        # (pyproject allows it) returns a tuple and takes no result_object.
-        as_object = "result_object" in inspect.signature(kpss).parameters
-        options = {"result_object": True} if as_object else {}
         d = 0
         while d < 2 and len(y) > 10 and np.ptp(y) > 0:
             # R's auto.arima (urca's "short" lags), as statsforecast: statsmodels' "auto"
@@ -356,8 +351,7 @@ class ARIMA(StatisticalForecaster):
             with warnings.catch_warnings():
                 # Its p-value table stops at 0.01 and 0.1, which is all a 5 % test needs.
                 warnings.simplefilter("ignore", InterpolationWarning)
-                result = kpss(y, regression="c", nlags=lags, **options)
-            p_value = result.pvalue if as_object else result[1]
+                p_value = kpss(y, regression="c", nlags=lags, result_object=True).pvalue
             if p_value >= 0.05:
                 break
             y = np.diff(y)
