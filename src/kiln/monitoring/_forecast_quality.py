@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FORECAST_METRICS",
     "check_forecast_quality",
-    "check_forecast_thresholds",
     "default_forecast_thresholds",
     "forecast_quality",
     "forecast_rows",
@@ -317,29 +316,6 @@ def default_forecast_thresholds(ctx: Context, endpoint: str) -> dict:
         "mase": DEFAULT_MASE_LIMIT,
         "coverage": round(max(nominal - COVERAGE_SLACK, 0.0), 6),
     }
-
-
-def check_forecast_thresholds(thresholds: Any) -> None:
-    """A forecast-quality monitor's thresholds: known metrics, numbers."""
-    if not isinstance(thresholds, dict) or not thresholds:
-        raise ConfigError(
-            "A forecast-quality monitor's thresholds are metric=number pairs, e.g. --threshold "
-            f"mase=1.2. Got {thresholds!r}.",
-            code="monitor.bad-threshold",
-        )
-    for metric, value in thresholds.items():
-        if metric not in FORECAST_METRICS:
-            raise ConfigError(
-                f"Unknown forecast metric {metric!r} in --threshold {metric}={value}. The "
-                f"metrics are {', '.join(FORECAST_METRICS)}.",
-                code="monitor.bad-threshold",
-            )
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise ConfigError(
-                f"The threshold of {metric} must be a number, e.g. --threshold {metric}=1.2. "
-                f"Got {value!r}.",
-                code="monitor.bad-threshold",
-            )
 
 
 def check_forecast_quality(ctx: Context, monitor, forecasts: pd.DataFrame) -> tuple:

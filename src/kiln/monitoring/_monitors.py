@@ -219,7 +219,7 @@ def _check_forecasting(ctx: Context, endpoint: str, type: str, config: dict) -> 
     """Forecast endpoints take forecast-quality monitors only, and only they take them; the
     config with the default thresholds filled in."""
     from kiln.monitoring._forecast_quality import (
-        check_forecast_thresholds,
+        FORECAST_METRICS,
         default_forecast_thresholds,
         forecasting_model,
     )
@@ -227,7 +227,9 @@ def _check_forecasting(ctx: Context, endpoint: str, type: str, config: dict) -> 
     if type == FORECAST_QUALITY:
         forecasting_model(ctx, endpoint)  # refused unless the endpoint forecasts
         config = {"thresholds": default_forecast_thresholds(ctx, endpoint)} | config
-        check_forecast_thresholds(config["thresholds"])
+        check_metric_thresholds(
+            config["thresholds"], list(FORECAST_METRICS), "forecast-quality", example=("mase", 1.2)
+        )
         return config
     model = ctx.endpoints.get(endpoint).model
     if model and ctx.models.get(model).problem_type == "forecasting":
@@ -317,23 +319,31 @@ def _check_quality_thresholds(thresholds: Any) -> None:
     from kiln.problems import BINARY, MULTICLASS, REGRESSION, metric_names
 
     known = metric_names(BINARY) | metric_names(MULTICLASS) | metric_names(REGRESSION)
+    check_metric_thresholds(thresholds, sorted(known), "model-quality", example=("accuracy", 0.8))
+
+
+def check_metric_thresholds(
+    thresholds: Any, known: list[str], kind: str, *, example: tuple[str, float]
+) -> None:
+    """A ``kind`` monitor's thresholds: a non-empty dict of ``known`` metrics to numbers
+    (``example``: the metric and value an error message suggests)."""
     if not isinstance(thresholds, dict) or not thresholds:
         raise ConfigError(
-            f"A model-quality monitor's thresholds are metric=number pairs, e.g. --threshold "
-            f"accuracy=0.8. Got {thresholds!r}.",
+            f"A {kind} monitor's thresholds are metric=number pairs, e.g. --threshold "
+            f"{example[0]}={example[1]}. Got {thresholds!r}.",
             code="monitor.bad-threshold",
         )
     for metric, value in thresholds.items():
         if metric not in known:
             raise ConfigError(
-                f"Unknown model-quality metric {metric!r} in --threshold {metric}={value}. The "
-                f"metrics are {', '.join(sorted(known))}.",
+                f"Unknown {kind} metric {metric!r} in --threshold {metric}={value}. The "
+                f"metrics are {', '.join(known)}.",
                 code="monitor.bad-threshold",
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise ConfigError(
-                f"The threshold of {metric} must be a number, e.g. --threshold {metric}=0.8. "
-                f"Got {value!r}.",
+                f"The threshold of {metric} must be a number, e.g. --threshold "
+                f"{metric}={example[1]}. Got {value!r}.",
                 code="monitor.bad-threshold",
             )
 
