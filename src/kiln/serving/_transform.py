@@ -72,12 +72,7 @@ def transform(
     version = workspace.models.get(model)
     if version.problem_type == FORECASTING:
         spec = _forecast_spec(version, input, output, keep=keep, id_column=id_column)
-        job = workspace.jobs.create("transform", spec)
-        workspace.jobs.add_lineage(job.id, ("model_version", version.id), "input")
-        if not wait:
-            run_in_background(workspace, job)
-            return job
-        return executor_for(workspace).run(job, on_log=on_log)
+        return _start(workspace, version, spec, wait=wait, on_log=on_log)
     if input is None:
         raise ConfigError(
             f"Model {version.ref} ({version.problem_type}) scores rows: name the file to score "
@@ -119,6 +114,12 @@ def transform(
         base, parts = partitioned
         _check_output_folder(target, base)
         spec |= {"input": str(input), "base": str(base), "parts": [str(p) for p in parts]}
+    return _start(workspace, version, spec, wait=wait, on_log=on_log)
+
+
+def _start(workspace: Context, version, spec: dict, *, wait: bool, on_log):
+    """The transform job of ``spec``, its model version in its lineage: run to its end, or
+    started in the background when not ``wait``."""
     job = workspace.jobs.create("transform", spec)
     workspace.jobs.add_lineage(job.id, ("model_version", version.id), "input")
     if not wait:
