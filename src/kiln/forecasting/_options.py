@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import ConfigError
-from kiln.forecasting._panel import ForecastSpec, prepare_panel
+from kiln.forecasting._panel import ForecastSpec, _column_list, prepare_panel
 from kiln.forecasting._train import DEFAULT_ALGORITHM, check_backtest_room, train_forecaster
 from kiln.problems import FORECASTING
 
@@ -75,17 +75,7 @@ def check_not_forecasting(options: dict[str, Any]) -> None:
 
 
 def _id_columns(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list | tuple) and all(isinstance(c, str) for c in value):
-        return list(value)
-    raise ConfigError(
-        f"id must be a column name or a list of them; got {value!r}.",
-        code="forecast.bad-option",
-        field="id",
-    )
+    return [] if value is None else _column_list(value, "id")
 
 
 def forecast_spec_of(options: dict[str, Any]) -> tuple[ForecastSpec, dict[str, Any]]:
