@@ -277,7 +277,9 @@ def test_sigterm_to_a_tune_command_stops_its_trials_and_registers_nothing(churn_
 
     cli = start_kiln(
         *("tune", "--data", "churn", "--target", "churn", "--algorithm", "random_forest"),
-        *("--max-jobs", "3", "--hp", "n_estimators=3000", "--range", "max_depth=3,5"),
+        # More trials than the test waits for: on a busy machine the first trial seen running
+        # was once the last of three, and the search completed before the signal reached it.
+        *("--max-jobs", "20", "--hp", "n_estimators=3000", "--range", "max_depth=3,5"),
         home=churn_ws.home,
         log=tmp_path / "tune.log",
     )
