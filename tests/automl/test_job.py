@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from kiln.automl._job import peak_memory_mb
+from kiln.automl._job import _recipes, _wordy_categoricals, peak_memory_mb
 
 
 def _touch(megabytes: int) -> int:
@@ -47,3 +48,23 @@ def test_shap_of_a_transformed_targets_member_is_in_the_transformed_units():
     assert shap["mean_abs"][0]["value"] > 0.5  # a moves log(y) by about 0.8 on average
     plain = Pipeline([("identity", FunctionTransformer()), ("model", booster)])
     assert _shap(Trial(1, "lightgbm", "default", {}), plain, X.head(50))["units"] == "target units"
+
+
+def test_categorical_columns_of_short_texts_get_their_words_as_features_too():
+    rows = 300
+    frame = pd.DataFrame(
+        {
+            "title": [f"Study number {i} in blue" for i in range(rows)],  # many values, words
+            "artist": [f"Artist{i % 120}" for i in range(rows)],  # many values, one word each
+            "colour": ["red shade", "blue shade"] * (rows // 2),  # words, but two values
+            "n": range(rows),
+        }
+    )
+    types = {"title": "categorical", "artist": "categorical", "colour": "categorical"}
+    types["n"] = "numeric"
+    wordy = _wordy_categoricals(frame, types, list(frame.columns))
+    assert wordy == ["title"]
+    recipes = _recipes(types, list(frame.columns), [], wordy)
+    step = {"step": "tfidf", "columns": ["title"], "max_features": 5000, "min_df": 2, "keep": True}
+    assert recipes["trees"]["default"] == [step]
+    assert recipes["scaled"]["power"][0] == step

@@ -1,9 +1,10 @@
 """kiln compile: each target on each algorithm family it covers, the parity gate (passing and
 failing), the record on the version, the no-compiled-form errors, and the CLI.
 
-The models other than the session's LightGBM are fitted here on the session model's own fitted
-recipe (a few hundred rows, well under a second), so every family shares one real default
-recipe without a training job each."""
+The models other than the session's LightGBM are fitted here on the default recipe with one-hot
+categoricals, fitted on the session model's input columns (a few hundred rows, well under a
+second), so every family shares one real default recipe without a training job each. (The
+session's LightGBM itself reads categorical codes.)"""
 
 from __future__ import annotations
 
@@ -14,18 +15,28 @@ from sklearn.pipeline import Pipeline
 
 from kiln.compiler import CompileError, load_compiled, request_columns
 from kiln.errors import ConfigError
+from kiln.recipe import build_preprocessor
 from kiln.registry import TrainedModel
+
+
+def one_hot_recipe(ws, base: TrainedModel):
+    """The default recipe with one-hot categoricals, fitted on the churn rows these tests use."""
+    types = ws.data.get("churn").column_types()
+    features = ws.data.load("churn").head(600)[base.input_columns]
+    recipe = build_preprocessor({c: types[c] for c in base.input_columns}, scale_numeric=False)
+    return recipe.fit(features)
 
 
 def register(ws, estimator, *, base: TrainedModel, algorithm: str, problem_type="binary", y=None):
     """Fit ``estimator`` on the session model's recipe and register it as a version."""
     frame = ws.data.load("churn").head(600)
     features = frame[base.input_columns]
-    encoded = base.pipeline[0].transform(features)
+    recipe = one_hot_recipe(ws, base)
+    encoded = recipe.transform(features)
     if y is None:
         y = (frame["churn"] == "Yes").astype(int).to_numpy()
     estimator.fit(encoded, y)
-    pipeline = Pipeline([("preprocess", base.pipeline[0]), ("model", estimator)])
+    pipeline = Pipeline([("preprocess", recipe), ("model", estimator)])
     classes = base.classes if problem_type != "regression" else None
     model = TrainedModel(
         pipeline, problem_type=problem_type, classes=classes, signature=base.signature
@@ -131,7 +142,7 @@ def test_an_unsupervised_model_has_no_compiled_form(base):
 
     ws, _, model = base
     frame = ws.data.load("churn").head(200)[model.input_columns]
-    pipeline = Pipeline([("preprocess", model.pipeline[0]), ("model", KMeans(2, n_init=1))])
+    pipeline = Pipeline([("preprocess", one_hot_recipe(ws, model)), ("model", KMeans(2, n_init=1))])
     pipeline.fit(frame)
     clusters = TrainedModel(
         pipeline, problem_type="clustering", classes=None, signature=model.signature
@@ -224,7 +235,8 @@ def ensemble_of(
 
     frame = ws.data.load("churn").head(600)
     features = frame[model.input_columns]
-    encoded = model.pipeline[0].transform(features)
+    recipe = one_hot_recipe(ws, model)
+    encoded = recipe.transform(features)
     y = (frame["churn"] == "Yes").astype(int).to_numpy()
     bagged = []
     for name, estimators in members.items():
@@ -232,7 +244,7 @@ def ensemble_of(
         for fold, estimator in enumerate(estimators):
             rows = np.arange(len(y)) % len(estimators) != fold if len(estimators) > 1 else ...
             estimator.fit(encoded[rows], y[rows])
-            pipelines.append(Pipeline([("preprocess", model.pipeline[0]), ("model", estimator)]))
+            pipelines.append(Pipeline([("preprocess", recipe), ("model", estimator)]))
         bagged.append(BaggedMember(name, pipelines, "binary", 2))
     ensemble = WeightedEnsemble(bagged, weights, "binary", calibration)
     trained = TrainedModel(

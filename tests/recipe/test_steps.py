@@ -473,6 +473,30 @@ def test_vectorizers_make_a_sparse_block_from_training_vocabulary(docstrings, st
     assert unseen[:, -len(names) :].nnz == 0
 
 
+def test_a_vectorizer_that_keeps_a_categorical_column_adds_its_words_beside_its_encoding():
+    """Titles typed as categorical: their words as a TF-IDF block, and the column itself still
+    encoded by the default recipe (one-hot here, codes for the models that take them)."""
+    titles = ["Untitled red", "Untitled blue", "Study in red", "Study in blue", "Red shore"]
+    frame = pd.DataFrame({"title": titles * 20, "n": np.arange(100.0)})
+    data = (frame, {"title": "categorical", "n": "numeric"}, np.arange(100) % 2)
+    kept, X, _ = fit([{"step": "tfidf", "columns": ["title"], "keep": True}], data)
+    names = list(kept.get_feature_names_out())
+    assert "title_tfidf=untitled" in names and "title_Untitled red" in names
+    assert X.shape[1] == len(names)
+    dropped, _, _ = fit([{"step": "tfidf", "columns": ["title"]}], data)
+    assert not [n for n in dropped.get_feature_names_out() if n.startswith("title_Untitled")]
+    codes = compile_recipe(
+        [{"step": "tfidf", "columns": ["title"], "keep": True}],
+        data[1],
+        problem_type="binary",
+        scale_numeric=False,
+        seed=0,
+        categorical_codes=255,
+    )
+    codes.fit_resample(frame, data[2])
+    assert "title" in list(codes.get_feature_names_out())  # one column of codes
+
+
 def test_osb_tokens_pair_words_with_their_gap():
     from kiln.recipe._ops import OsbAnalyzer
 

@@ -19,12 +19,16 @@ def _columns(frame):
     return {c: frame[c].to_numpy(dtype=object) for c in frame.columns}
 
 
-@pytest.mark.parametrize("scale", [True, False])
-def test_compiled_recipe_matches_the_fitted_one(trained, churn_rows, scale):
+@pytest.mark.parametrize(
+    ("scale", "codes"), [(True, None), (False, None), (False, 255), (False, 3)]
+)
+def test_compiled_recipe_matches_the_fitted_one(trained, churn_rows, scale, codes):
+    """One-hot columns, or categorical codes (3: the rarest values grouped under one code)."""
     ws, result = trained
     types = {c["name"]: c["type"] for c in result.model.signature["inputs"]}
     train = ws.data.load(result.job.result["splits"]["train"])[list(types)]
-    preprocessor = build_preprocessor(types, scale_numeric=scale).fit(train)
+    preprocessor = build_preprocessor(types, scale_numeric=scale, categorical_codes=codes)
+    preprocessor.fit(train)
     encoder = RowEncoder.compile(preprocessor, probe_rows(result.model.signature, preprocessor))
     assert encoder is not None
     expected = preprocessor.transform(churn_rows[list(types)])
@@ -58,7 +62,7 @@ def test_small_and_large_batches_encode_alike(trained, churn_rows):
     frame = churn_rows[model.input_columns]
     whole = encoder.encode(_columns(frame))  # index lookups
     rows = np.vstack([encoder.encode(_columns(frame.iloc[i : i + 1])) for i in range(40)])
-    assert np.array_equal(whole[:40], rows)
+    assert np.array_equal(whole[:40], rows, equal_nan=True)
 
 
 def test_batches_of_mixed_values_and_arrow_columns_encode_as_single_rows(trained, churn_rows):
@@ -82,10 +86,10 @@ def test_batches_of_mixed_values_and_arrow_columns_encode_as_single_rows(trained
     rows = np.vstack(
         [encoder.encode({c: v[i : i + 1] for c, v in columns.items()}) for i in range(40)]
     )
-    assert np.array_equal(whole, rows)
+    assert np.array_equal(whole, rows, equal_nan=True)
     as_arrow = dict(_columns(frame))
     for name in encoder.categorical:
         values = frame[name]
         halves = [values.iloc[:20], values.iloc[20:]]
         as_arrow[name] = pa.chunked_array([pa.array(h, from_pandas=True) for h in halves])
-    assert np.array_equal(encoder.encode(as_arrow), encoder.encode(_columns(frame)))
+    assert np.array_equal(encoder.encode(as_arrow), encoder.encode(_columns(frame)), equal_nan=True)

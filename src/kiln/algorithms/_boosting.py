@@ -64,6 +64,15 @@ def _xgboost_curves(estimator) -> dict[str, list[float]]:
 
 
 # -- LightGBM -------------------------------------------------------------------------------------
+CATEGORICAL_ENCODING = Param(
+    "categorical_encoding",
+    "choice",
+    "native",
+    "categorical columns as one integer code each that the trees split by category (native; at "
+    "most 255 values, the rarest grouped) or as one-hot columns (one_hot)",
+    choices=("native", "one_hot"),
+)
+
 _LIGHTGBM_PARAMS = [
     Param("n_estimators", "int", 300, "number of boosting rounds", 1, 10000),
     Param("learning_rate", "float", 0.05, "shrinkage per round", 1e-4, 1.0),
@@ -82,13 +91,17 @@ _LIGHTGBM_PARAMS = [
         0,
         10000,
     ),
+    CATEGORICAL_ENCODING,
 ]
 
 
 def _build_lightgbm(problem_type: str, hp: dict, seed: int):
     import lightgbm
 
-    params = {k: v for k, v in hp.items() if k != "early_stopping_rounds"}
+    # The categorical encoding is the recipe's (kiln.training.build_features), not LightGBM's.
+    params = {
+        k: v for k, v in hp.items() if k not in ("early_stopping_rounds", "categorical_encoding")
+    }
     common = dict(
         random_state=seed, n_jobs=default_threads(), verbose=-1, subsample_freq=1, **params
     )
@@ -151,6 +164,7 @@ _HIST_GRADIENT_BOOSTING_PARAMS = [
         choices=("auto", "on", "off"),
     ),
     CLASS_WEIGHT,
+    CATEGORICAL_ENCODING,
 ]
 _EARLY_STOPPING = {"auto": "auto", "on": True, "off": False}
 

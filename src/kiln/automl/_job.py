@@ -29,7 +29,7 @@ from kiln.automl._search import (
 from kiln.automl._target import unwrap
 from kiln.compute import JobContext
 from kiln.context import Context
-from kiln.data import NUMERIC, TEXT
+from kiln.data import CATEGORICAL, NUMERIC, TEXT
 from kiln.errors import DataError
 from kiln.evaluation import evaluate, shap_values, transformed_feature_names
 from kiln.problems import (
@@ -51,6 +51,10 @@ from kiln.training import (
 
 IMBALANCED_SHARE = 0.2  # the rarest class under this share of the rows: an imbalanced target
 TEXT_VOCABULARY = 5000
+# A categorical column with more distinct values than this (the default recipe's one-hot columns
+# per column) whose values have this many words on average is short text: titles, descriptions.
+WORDY_DISTINCT = 50
+WORDY_WORDS = 2.0
 EXPLAIN_ROWS = 300
 SHAP_ROWS = 200
 # Members whose SHAP values the booster computes itself, and those shap.TreeExplainer can read.
@@ -188,7 +192,13 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
                 f"{counts.min() / counts.sum():.1%} of rows; class weights join the search and "
                 "folds are stratified."
             )
-    recipes = _recipes(column_types, features, text_columns)
+    wordy = _wordy_categoricals(frame, column_types, features)
+    if wordy:
+        log(
+            f"Categorical columns of short texts, whose words are features too (TF-IDF): "
+            f"{', '.join(wordy)}."
+        )
+    recipes = _recipes(column_types, features, text_columns, wordy)
     families = _families(problem_type, len(frame), spec.get("algorithms"))
     X = frame[features]
     workers = max(1, min(default_threads(), 5))
@@ -507,14 +517,40 @@ def _shown(loss: float, metric: str):
     return round(loss if metric in LOWER_IS_BETTER else -loss, 6)
 
 
-def _recipes(column_types: dict, features: list[str], text_columns: list[str]) -> dict:
+def _wordy_categoricals(frame: pd.DataFrame, column_types: dict, features: list[str]) -> list[str]:
+    """Categorical columns whose values are short texts (see WORDY_DISTINCT): one-hot columns
+    or codes see a few hundred of their values at most, their words reach every row."""
+    wordy = []
+    for c in features:
+        if column_types.get(c) != CATEGORICAL:
+            continue
+        values = frame[c].dropna().astype(str)
+        if values.nunique() > WORDY_DISTINCT and values.str.split().str.len().mean() >= WORDY_WORDS:
+            wordy.append(c)
+    return wordy
+
+
+def _recipes(
+    column_types: dict, features: list[str], text_columns: list[str], wordy: list[str] = ()
+) -> dict:
     """Recipe variants (name → steps; None is the default recipe) for tree models and for the
-    scale-sensitive ones (linear, k-NN, neural nets)."""
+    scale-sensitive ones (linear, k-NN, neural nets). ``wordy`` categorical columns get their
+    words as TF-IDF features and keep their categorical encoding."""
     text = [c for c in features if c in text_columns]
     base: list[dict] = []
     if text:
         base.append(
             {"step": "tfidf", "columns": text, "max_features": TEXT_VOCABULARY, "min_df": 2}
+        )
+    if wordy:
+        base.append(
+            {
+                "step": "tfidf",
+                "columns": list(wordy),
+                "max_features": TEXT_VOCABULARY,
+                "min_df": 2,
+                "keep": True,
+            }
         )
     trees = {"default": base or None}
     scaled = dict(trees)

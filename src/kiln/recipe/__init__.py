@@ -7,7 +7,13 @@ declarative list of steps (``_spec``), fit on training rows only (``_ops``, ``_c
 from __future__ import annotations
 
 from kiln.recipe._compile import ModelPipeline, RecipeTransformer, compile_recipe, plan
-from kiln.recipe._default import build_preprocessor, build_text_preprocessor
+from kiln.recipe._default import (
+    MAX_CODES,
+    build_preprocessor,
+    build_text_preprocessor,
+    categorical_code_columns,
+    native_categorical_options,
+)
 from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
 from kiln.recipe._inputs import model_inputs, recipe_reads
 from kiln.recipe._pii import pii_columns, pii_token
@@ -15,6 +21,7 @@ from kiln.recipe._preview import RecipePreview, preview
 from kiln.recipe._spec import STEPS, Recipe, RecipeError
 
 __all__ = [
+    "MAX_CODES",
     "STEPS",
     "ModelPipeline",
     "Recipe",
@@ -24,9 +31,11 @@ __all__ = [
     "RowEncoder",
     "build_preprocessor",
     "build_text_preprocessor",
+    "categorical_code_columns",
     "compile_recipe",
     "finish_signature",
     "model_inputs",
+    "native_categorical_options",
     "pii_columns",
     "pii_token",
     "plan",

@@ -18,7 +18,11 @@ from sklearn.pipeline import Pipeline
 
 from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER, NUMERIC, TEXT
 from kiln.recipe import _spec as s
-from kiln.recipe._default import build_preprocessor
+from kiln.recipe._default import (
+    build_preprocessor,
+    categorical_code_columns,
+    native_categorical_options,
+)
 from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
 from kiln.recipe._frame import SPARSE, Frame, select, step_label
 from kiln.recipe._ops import Context, ResampleOp, op_for
@@ -111,12 +115,14 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
         problem_type: str | None = None,
         scale_numeric: bool = False,
         seed: int = 42,
+        categorical_codes: int | None = None,
     ):
         self.recipe = recipe  # not ``steps``: code that walks Pipelines reads that name
         self.column_types = column_types
         self.problem_type = problem_type
         self.scale_numeric = scale_numeric
         self.seed = seed
+        self.categorical_codes = categorical_codes
 
     # -- fitting --------------------------------------------------------------------------
 
@@ -163,7 +169,11 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
         self.finish_ = None
         if raw:
             self.finish_ = build_preprocessor(
-                raw, scale_numeric=self.scale_numeric and not scaled, sparse=False
+                raw,
+                scale_numeric=self.scale_numeric and not scaled,
+                sparse=False,
+                # A recipe fitted before codes existed has no such attribute.
+                categorical_codes=getattr(self, "categorical_codes", None),
             ).fit(frame.dense[list(raw)], y)
         self.finish_columns_ = list(raw)
         self.blocks_ = list(frame.blocks)
@@ -241,11 +251,17 @@ class RecipeTransformer(TransformerMixin, BaseEstimator):
 
 class ModelPipeline(Pipeline):
     """recipe + estimator, fitted through ``fit_resample`` so that resampled rows keep their
-    labels (scikit-learn's Pipeline passes the original ``y`` to the estimator)."""
+    labels (scikit-learn's Pipeline passes the original ``y`` to the estimator), and with the
+    columns of categorical codes made known to an estimator that splits categories itself."""
 
     def fit(self, X, y=None, **params: Any):
         recipe, estimator = self.steps[0][1], self.steps[-1][1]
-        Xt, yt = recipe.fit_resample(X, y)
+        if hasattr(recipe, "fit_resample"):
+            Xt, yt = recipe.fit_resample(X, y)
+        else:
+            Xt, yt = recipe.fit_transform(X, y), y
+        codes = categorical_code_columns(recipe)
+        params = {**native_categorical_options(estimator, codes, Xt.shape[1]), **params}
         estimator.fit(Xt, yt, **params)
         return self
 
@@ -257,8 +273,10 @@ def compile_recipe(
     problem_type: str | None,
     scale_numeric: bool,
     seed: int,
+    categorical_codes: int | None = None,
 ) -> RecipeTransformer:
-    """An unfitted RecipeTransformer for ``recipe`` (a Recipe, list of dicts or YAML path)."""
+    """An unfitted RecipeTransformer for ``recipe`` (a Recipe, list of dicts or YAML path);
+    ``categorical_codes`` as ``build_preprocessor``'s, for the columns the recipe leaves."""
     parsed = Recipe.parse(recipe)
     return RecipeTransformer(
         recipe=parsed.to_list(),
@@ -266,4 +284,5 @@ def compile_recipe(
         problem_type=problem_type,
         scale_numeric=scale_numeric,
         seed=seed,
+        categorical_codes=categorical_codes,
     )

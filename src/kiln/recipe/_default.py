@@ -2,22 +2,34 @@
 
 Numerics: median imputation plus a missing-indicator column (and standard scaling for linear
 models). Categoricals and booleans: one-hot with the rarest values grouped, unseen values mapped to
-that group (or to all zeros). Datetimes: calendar parts. Text and identifier columns are not used.
+that group (or to all zeros); for models that split categories themselves (LightGBM, histogram
+gradient boosting), one integer code per value instead, the rarest grouped, unseen values missing.
+Datetimes: calendar parts. Text and identifier columns are not used.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
 from kiln.data import BOOLEAN, CATEGORICAL, DATETIME, NUMERIC
 
 MISSING_CATEGORY = "__missing__"
 MAX_CATEGORIES = 50
+# Codes per categorical column at most (the rarest values share one): scikit-learn's histogram
+# gradient boosting splits at most its ``max_bins`` (255) categories.
+MAX_CODES = 255
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
@@ -61,11 +73,18 @@ def datetime_part_names(transformer, names) -> list[str]:
 
 
 def build_preprocessor(
-    column_types: dict[str, str], *, scale_numeric: bool, sparse: bool = False
+    column_types: dict[str, str],
+    *,
+    scale_numeric: bool,
+    sparse: bool = False,
+    categorical_codes: int | None = None,
 ) -> ColumnTransformer:
     """A ColumnTransformer for the columns the model uses (others must be dropped beforehand).
 
     ``sparse=True`` keeps the one-hot block sparse and returns a scipy sparse matrix.
+    ``categorical_codes=N`` gives each categorical column one integer code per value instead of
+    one-hot columns, at most N codes (the rarest values share the last), unseen values missing:
+    for a model that splits categories itself (see ``native_categorical_options``).
     """
     numeric = [c for c, t in column_types.items() if t == NUMERIC]
     categorical = [c for c, t in column_types.items() if t in (CATEGORICAL, BOOLEAN)]
@@ -88,14 +107,7 @@ def build_preprocessor(
                                 as_category_strings, feature_names_out="one-to-one"
                             ),
                         ),
-                        (
-                            "one_hot",
-                            OneHotEncoder(
-                                handle_unknown="infrequent_if_exist",
-                                max_categories=MAX_CATEGORIES,
-                                sparse_output=sparse,
-                            ),
-                        ),
+                        _categorical_encoder(sparse, categorical_codes),
                     ]
                 ),
                 categorical,
@@ -115,6 +127,49 @@ def build_preprocessor(
         verbose_feature_names_out=True,
         sparse_threshold=1.0 if sparse else 0.0,
     )
+
+
+def _categorical_encoder(sparse: bool, codes: int | None) -> tuple[str, object]:
+    if codes is None:
+        return "one_hot", OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            max_categories=MAX_CATEGORIES,
+            sparse_output=sparse,
+        )
+    # Missing values are a category of their own (``as_category_strings``); unseen ones are NaN,
+    # which the models that take codes read as missing.
+    return "codes", OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=codes
+    )
+
+
+def categorical_code_columns(preprocessor) -> list[int]:
+    """The output columns of a fitted default recipe (a ColumnTransformer, or the completion of
+    a ``RecipeTransformer``, which comes first in its output) that hold categorical codes."""
+    preprocessor = getattr(preprocessor, "finish_", preprocessor)
+    if not isinstance(preprocessor, ColumnTransformer):
+        return []
+    block = dict((n, t) for n, t, _ in preprocessor.transformers_).get("categorical")
+    if block is None or "codes" not in block.named_steps:
+        return []
+    where = preprocessor.output_indices_["categorical"]
+    return list(range(where.start, where.stop))
+
+
+def native_categorical_options(estimator, columns: list[int], width: int) -> dict:
+    """Tell an estimator that splits categories natively which of its ``width`` input columns
+    hold codes: scikit-learn's histogram gradient boosting takes them as a parameter (set here),
+    LightGBM as a fit argument (returned, to pass to ``fit``)."""
+    if not columns:
+        return {}
+    if "categorical_features" in estimator.get_params(deep=False):
+        mask = np.zeros(width, dtype=bool)
+        mask[columns] = True
+        estimator.set_params(categorical_features=mask)
+        return {}
+    if "categorical_feature" in inspect.signature(estimator.fit).parameters:
+        return {"categorical_feature": list(columns)}
+    return {}
 
 
 def join_text(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

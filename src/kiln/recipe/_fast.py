@@ -3,9 +3,10 @@
 A fitted ColumnTransformer spends milliseconds on a one-row pandas DataFrame (column selection,
 validation, dtype checks); the trees then answer in microseconds. For endpoints, ``RowEncoder``
 reads the fitted recipe's learned state (medians, missing indicators, scaling, the one-hot
-encoder's own column for every category) and builds the model's input matrix with NumPy directly
-from the request's columns. It is checked against the fitted recipe when compiled and used only
-when both agree; anything it does not know (custom recipes, datetime parts) keeps the pipeline.
+encoder's own column for every category, or the code of every category) and builds the model's
+input matrix with NumPy directly from the request's columns. It is checked against the fitted
+recipe when compiled and used only when both agree; anything it does not know (custom recipes,
+datetime parts) keeps the pipeline.
 """
 
 from __future__ import annotations
@@ -69,8 +70,13 @@ class RowEncoder:
             scaler = steps.get("scale")
             self.mean = scaler.mean_ if scaler is not None and scaler.with_mean else None
             self.scale = scaler.scale_ if scaler is not None and scaler.with_std else None
+        self.codes = None
         if categorical[0] is not None:
             steps = categorical[0].named_steps
+            if set(steps) == {"as_text", "codes"}:
+                self.codes = cls._code_lookups(steps["codes"])
+                self.width = len(self.categorical)
+                return self
             if set(steps) != {"as_text", "one_hot"}:
                 return None
             one_hot = steps["one_hot"]
@@ -95,6 +101,42 @@ class RowEncoder:
             self.positions = [np.array(list(lookup.values()), dtype=int) for lookup in self.lookup]
         return self
 
+    @staticmethod
+    def _code_lookups(encoder) -> list[tuple[pd.Index, np.ndarray]]:
+        """Per column: its known values and each one's code, read by asking the fitted encoder
+        (it groups the rarest values under one code)."""
+        lookups = []
+        base = [str(c[0]) for c in encoder.categories_]
+        for j, categories in enumerate(encoder.categories_):
+            values = [str(c) for c in categories]
+            probe = np.array([base] * len(values), dtype=object)
+            probe[:, j] = values
+            codes = np.asarray(encoder.transform(probe), dtype=float)[:, j]
+            lookups.append((pd.Index(values), codes))
+        return lookups
+
+    def _encode_codes(self, columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+        """The code of every row's value (NaN when unseen), each distinct value converted to
+        the recipe's text once."""
+        block = np.full((n, len(self.categorical)), np.nan)
+        for j, name in enumerate(self.categorical):
+            index, codes = self.codes[j]
+            values = columns[name]
+            if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+                values = values.to_numpy(zero_copy_only=False)  # an Arrow array (batch transform)
+            values = np.asarray(values, dtype=object)
+            rows, distinct = pd.factorize(values, use_na_sentinel=False)
+            if any(isinstance(v, bool | np.bool_) for v in distinct):
+                # True == 1 to a hash table: factorize would merge them; the recipe does not.
+                rows, distinct = np.arange(n), values
+            texts = [
+                MISSING_CATEGORY if v is None or v != v else category_text(v) for v in distinct
+            ]
+            found = index.get_indexer(texts) if texts else np.empty(0, dtype=int)
+            per_value = np.where(found >= 0, codes[np.maximum(found, 0)], np.nan)
+            block[:, j] = per_value[rows]
+        return block
+
     def encode(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(columns.values())))
         parts = []
@@ -111,6 +153,8 @@ class RowEncoder:
                 if self.scale is not None:
                     block = block / self.scale
                 parts.append(block)
+            elif self.codes is not None:
+                parts.append(self._encode_codes(columns, n))
             else:
                 block = np.zeros((n, self.width))
                 for j, name_j in enumerate(self.categorical):
@@ -177,7 +221,8 @@ def finish_signature(preprocessor) -> dict | None:
         if name == "numeric":
             inputs += [{"name": c, "dtype": "number"} for c in columns]
         elif name == "categorical":
-            learnt = transformer.named_steps["one_hot"].categories_
+            steps = transformer.named_steps
+            learnt = (steps["codes"] if "codes" in steps else steps["one_hot"]).categories_
             inputs += [
                 {"name": c, "dtype": "string", "categories": [str(v) for v in known]}
                 for c, known in zip(columns, learnt, strict=True)

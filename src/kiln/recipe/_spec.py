@@ -389,10 +389,16 @@ class Stem(Step):
 
 
 class _Vectorizer(Step):
-    accepts = ("text",)
+    # A categorical column of many multi-word values (titles, descriptions) is text too.
+    accepts = ("text", "categorical")
     columns: Columns = "text"
     max_features: int = Field(10000, ge=1, description="Vocabulary size at most.")
     min_df: int = Field(1, ge=1, description="Ignore terms in fewer training documents.")
+    keep: bool = Field(
+        False,
+        description="Keep the column for the later steps and the default recipe as well "
+        "(a categorical column then gets its words and its own encoding).",
+    )
 
 
 class BagOfWords(_Vectorizer):

@@ -22,7 +22,12 @@ from kiln.context import Context
 from kiln.errors import ConfigError, DataError
 from kiln.evaluation import evaluate
 from kiln.problems import encode_target, infer_problem_type, metric_names, order_classes
-from kiln.recipe import ModelPipeline, recipe_reads
+from kiln.recipe import (
+    ModelPipeline,
+    categorical_code_columns,
+    native_categorical_options,
+    recipe_reads,
+)
 from kiln.registry import TrainedModel, set_estimator_threads
 from kiln.training._criteria import check_metric_names, parse_criterion
 from kiln.training._live import LiveLoss, attach, fit_until, grows_in_steps, stop_at, unhook
@@ -78,6 +83,8 @@ class Problem:
         estimator = self.algorithm.build_estimator(self.problem_type, hp, self.seed)
         if self.threads is not None:
             set_estimator_threads(estimator, self.threads)
+        codes = categorical_code_columns(preprocessor)
+        categorical = native_categorical_options(estimator, codes, Xt.shape[1])
         options = {}
         if self.algorithm.fit_options is not None and has_eval:
             options = self.algorithm.fit_options(
@@ -90,7 +97,7 @@ class Problem:
         if self.deadline is not None and not options and grows_in_steps(estimator):
             fit_until(estimator, Xt, y_train, self.deadline)
         else:
-            estimator.fit(Xt, y_train, **options)
+            estimator.fit(Xt, y_train, **options, **categorical)
         if self.live is not None:
             self.live.flush()
         if self.deadline is not None or self.live is not None:
@@ -98,7 +105,8 @@ class Problem:
         curves = {}
         if self.algorithm.iteration_metrics is not None and options:
             curves = self.algorithm.iteration_metrics(estimator)
-        kind = ModelPipeline if self.recipe else Pipeline
+        # A ModelPipeline refits (learning curves) with the codes made known again.
+        kind = ModelPipeline if self.recipe or codes else Pipeline
         return kind([("preprocess", preprocessor), ("model", estimator)]), curves
 
     def model(self, pipeline, signature=None, threshold=None) -> TrainedModel:

@@ -24,7 +24,13 @@ from kiln.evaluation import (
     topic_metrics,
 )
 from kiln.problems import order_classes
-from kiln.recipe import build_preprocessor, build_text_preprocessor, compile_recipe, recipe_reads
+from kiln.recipe import (
+    MAX_CODES,
+    build_preprocessor,
+    build_text_preprocessor,
+    compile_recipe,
+    recipe_reads,
+)
 from kiln.registry import TrainedModel
 from kiln.training._options import TrainingSpec
 from kiln.training._register import held_out_frame, register_and_finish
@@ -35,7 +41,9 @@ def build_features(
     algorithm: Algorithm, problem_type: str, features, column_types, hp, recipe=None, seed=42
 ):
     """The recipe part of the pipeline: the user's recipe, else the text vectoriser or the
-    default tabular recipe."""
+    default tabular recipe. An algorithm whose ``categorical_encoding`` is ``native`` gets its
+    categorical columns as codes (the estimator is told which: ``ModelPipeline``)."""
+    codes = _categorical_codes(hp, recipe)
     if recipe:
         return compile_recipe(
             recipe,
@@ -43,6 +51,7 @@ def build_features(
             problem_type=problem_type,
             scale_numeric=algorithm.scale_numeric,
             seed=seed,
+            categorical_codes=codes,
         )
     if algorithm.text_input:
         return build_text_preprocessor(
@@ -56,7 +65,23 @@ def build_features(
         {c: column_types[c] for c in features},
         scale_numeric=algorithm.scale_numeric,
         sparse=algorithm.sparse_input,
+        categorical_codes=codes,
     )
+
+
+# Recipe steps that synthesise rows between existing ones: a code interpolated between two
+# categories' codes is no category, so their models keep one-hot columns.
+_SYNTHESISING_STEPS = ("smote", "adasyn")
+
+
+def _categorical_codes(hp: dict, recipe) -> int | None:
+    """At most how many codes per categorical column, or None for one-hot columns."""
+    if hp.get("categorical_encoding") != "native":
+        return None
+    steps = recipe if isinstance(recipe, list) else []
+    if any(isinstance(step, dict) and step.get("step") in _SYNTHESISING_STEPS for step in steps):
+        return None
+    return min(MAX_CODES, int(hp.get("max_bins", MAX_CODES)))
 
 
 def run_unsupervised(

@@ -135,7 +135,8 @@ class VectorizeOp(Op):
                 names,
                 sp.csr_matrix(model.transform(_texts(frame.dense[c])), dtype=float),
             )
-        frame.drop(self.columns)
+        if not self.step.keep:
+            frame.drop(self.columns)
         return frame
 
 
