@@ -65,6 +65,7 @@ def test_categorical_columns_of_short_texts_get_their_words_as_features_too():
     wordy = _wordy_categoricals(frame, types, list(frame.columns))
     assert wordy == ["title"]
     recipes = _recipes(types, list(frame.columns), [], wordy)
+    stats = {"step": "text_stats", "columns": ["title"]}
     step = {"step": "tfidf", "columns": ["title"], "max_features": 5000, "min_df": 2, "keep": True}
-    assert recipes["trees"]["default"] == [step]
-    assert recipes["scaled"]["power"][0] == step
+    assert recipes["trees"]["default"] == [stats, step]
+    assert recipes["scaled"]["power"][:2] == [stats, step]

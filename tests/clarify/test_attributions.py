@@ -25,6 +25,29 @@ def model_and_rows(trained):
     return model, rows
 
 
+@pytest.fixture(scope="module")
+def one_hot_model(trained):
+    """The session's LightGBM refitted on one-hot categoricals (its own reads codes)."""
+    import lightgbm
+    from sklearn.pipeline import Pipeline
+
+    from kiln.recipe import build_preprocessor
+    from kiln.registry import TrainedModel
+
+    ws, result = trained
+    model = ws.models.load(result.model.ref)
+    train = ws.data.load(result.job.result["splits"]["train"])
+    types = {c["name"]: c["type"] for c in result.model.signature["inputs"]}
+    recipe = build_preprocessor(types, scale_numeric=False).fit(train[model.input_columns])
+    y = (train["churn"] == model.classes[1]).to_numpy(dtype=int)
+    booster = lightgbm.LGBMClassifier(n_estimators=60, verbose=-1)
+    booster.fit(recipe.transform(train[model.input_columns]), y)
+    pipeline = Pipeline([("preprocess", recipe), ("model", booster)])
+    return TrainedModel(
+        pipeline, problem_type="binary", classes=model.classes, signature=model.signature
+    )
+
+
 def test_ndcg_matches_the_hand_computed_value():
     # Baseline order a (3), b (2), c (1); the current order is b, c, a.
     dcg = 2 / log2(2) + 1 / log2(3) + 3 / log2(4)
@@ -52,15 +75,20 @@ def test_unusable_baseline_attributions_are_refused(baseline):
     assert caught.value.code == "clarify.bad-attributions"
 
 
-def test_an_input_columns_attribution_is_the_sum_of_its_features_shap_values(model_and_rows):
+@pytest.mark.parametrize(("encoding", "features"), [("codes", 1), ("one_hot", 3)])
+def test_an_input_columns_attribution_is_the_sum_of_its_features_shap_values(
+    model_and_rows, one_hot_model, encoding, features
+):
     model, rows = model_and_rows
+    if encoding == "one_hot":
+        model = one_hot_model
     by_column, _, units = shap_by_column(model, rows)
     preprocessor = model.pipeline[:-1]
     Xt = preprocessor.transform(rows[model.input_columns])
     raw, _, _ = shap_values(model.pipeline[-1], Xt)
     names = transformed_feature_names(preprocessor, raw.shape[-1])
-    contract = [i for i, n in enumerate(names) if n.startswith("contract_")]
-    assert len(contract) == 3 and units == "log-odds"
+    contract = [i for i, n in enumerate(names) if n.startswith("contract")]
+    assert len(contract) == features and units == "log-odds"
     column = model.input_columns.index("contract")
     np.testing.assert_allclose(by_column[:, 0, column], raw[:, 0, contract].sum(axis=1))
     # the missing-value indicator of total_charges counts for total_charges

@@ -497,6 +497,30 @@ def test_a_vectorizer_that_keeps_a_categorical_column_adds_its_words_beside_its_
     assert "title" in list(codes.get_feature_names_out())  # one column of codes
 
 
+def test_text_stats_describe_each_text_and_keep_it_for_the_vectorizer():
+    frame = pd.DataFrame(
+        {
+            "t": ["Hello @bob! See https://x.co #win", None, "plain words here."],
+            "n": [1.0, 2.0, 3.0],
+        }
+    )
+    data = (frame, {"t": "text", "n": "numeric"}, np.array([0, 1, 0]))
+    recipe, X, _ = fit([{"step": "text_stats"}, {"step": "tfidf", "columns": ["t"]}], data)
+    out = after(recipe, frame)
+    first = out.iloc[0]
+    assert (first["t_characters"], first["t_words"]) == (33, 5)
+    assert (first["t_links"], first["t_mentions"], first["t_hashtags"]) == (1, 1, 1)
+    assert first["t_exclamations"] == 1 and first["t_slashes"] == 2
+    assert first["t_capitals"] == pytest.approx(2 / 33)
+    assert out.iloc[1][["t_characters", "t_words", "t_links"]].isna().all()  # no text
+    assert out.iloc[2]["t_punctuation"] == pytest.approx(1 / 17)
+    names = list(recipe.get_feature_names_out())
+    assert "t_words" in names and "t_tfidf=plain" in names and X.shape[1] == len(names)
+    assert plan(Recipe.parse([{"step": "text_stats"}, {"step": "tfidf"}]), data[1], "binary") == [
+        "t"
+    ]
+
+
 def test_osb_tokens_pair_words_with_their_gap():
     from kiln.recipe._ops import OsbAnalyzer
 

@@ -534,10 +534,14 @@ def _recipes(
     column_types: dict, features: list[str], text_columns: list[str], wordy: list[str] = ()
 ) -> dict:
     """Recipe variants (name → steps; None is the default recipe) for tree models and for the
-    scale-sensitive ones (linear, k-NN, neural nets). ``wordy`` categorical columns get their
-    words as TF-IDF features and keep their categorical encoding."""
+    scale-sensitive ones (linear, k-NN, neural nets). Text columns get their statistics and
+    words (TF-IDF) as features; so do ``wordy`` categorical columns, which keep their categorical
+    encoding too."""
     text = [c for c in features if c in text_columns]
     base: list[dict] = []
+    if text or wordy:
+        # Length, capitals, punctuation, links: the style that word vectors lose.
+        base.append({"step": "text_stats", "columns": [*text, *wordy]})
     if text:
         base.append(
             {"step": "tfidf", "columns": text, "max_features": TEXT_VOCABULARY, "min_df": 2}

@@ -25,7 +25,7 @@ from kiln.recipe._default import (
 )
 from kiln.recipe._fast import RowEncoder, finish_signature, probe_rows
 from kiln.recipe._frame import SPARSE, Frame, select, step_label
-from kiln.recipe._ops import Context, ResampleOp, op_for
+from kiln.recipe._ops import TEXT_STATS, Context, ResampleOp, op_for
 from kiln.recipe._spec import Recipe, RecipeError
 
 RAW_TYPES = (NUMERIC, CATEGORICAL, BOOLEAN, DATETIME)
@@ -75,7 +75,10 @@ def plan(recipe: Recipe, column_types: dict[str, str], problem_type: str | None)
             and column_types[c] in (TEXT, IDENTIFIER)
             and c not in reads
         ]
-        output = step.output_type
+        # A vectorizer told to keep its columns leaves them as they were, beside its blocks.
+        output = "same" if getattr(step, "keep", False) else step.output_type
+        if isinstance(step, s._Vectorizer):
+            open_ended = True
         if output is None:
             for c in columns:
                 types.pop(c, None)
@@ -86,6 +89,8 @@ def plan(recipe: Recipe, column_types: dict[str, str], problem_type: str | None)
             types.update({f"{c}_missing": NUMERIC for c in columns})
         elif isinstance(step, s.Cross):
             types["_x_".join(columns)] = CATEGORICAL
+        elif isinstance(step, s.TextStats):
+            types.update({f"{c}_{stat}": NUMERIC for c in columns for stat in TEXT_STATS})
         elif isinstance(step, s.Ratio):
             types.update(
                 {f"{a}_per_{b}": NUMERIC for a in step.numerator for b in step.denominator}

@@ -388,6 +388,21 @@ class Stem(Step):
     language: str = Field("english", description="A Snowball stemmer language.")
 
 
+class TextStats(Step):
+    """Numbers that describe each text, as ``COLUMN_STAT`` columns beside it (the text stays for
+    the steps after): its length in characters and words, the shares of capitals, digits,
+    spaces and punctuation, and counts of links, mentions (@), hashtags (#), exclamation and
+    question marks, quotes, periods, commas, colons, hyphens, ampersands and slashes. Style
+    that word vectors lose (they lower-case and drop punctuation). A missing text: missing
+    values."""
+
+    name = "text_stats"
+    group = "text"
+    example = "{step: text_stats, columns: [review]}"
+    accepts = ("text", "categorical")
+    columns: Columns = "text"
+
+
 class _Vectorizer(Step):
     # A categorical column of many multi-word values (titles, descriptions) is text too.
     accepts = ("text", "categorical")
@@ -649,6 +664,7 @@ STEPS: dict[str, type[Step]] = {
         RemovePunctuation,
         RemoveStopwords,
         Stem,
+        TextStats,
         BagOfWords,
         Tfidf,
         Osb,

@@ -33,15 +33,18 @@ from kiln.recipe._ops._other import DropColumnsOp, FunctionOp, HashPiiOp, Resamp
 from kiln.recipe._ops._outliers import OutliersOp
 from kiln.recipe._ops._selection import ReduceOp, SelectOp
 from kiln.recipe._ops._text import (
+    TEXT_STATS,
     LowercaseOp,
     OsbAnalyzer,
     RemovePunctuationOp,
     RemoveStopwordsOp,
     StemOp,
+    TextStatsOp,
     VectorizeOp,
 )
 
 __all__ = [
+    "TEXT_STATS",
     "BinOp",
     "Context",
     "CrossOp",
@@ -71,6 +74,7 @@ __all__ = [
     "ScaleOp",
     "SelectOp",
     "StemOp",
+    "TextStatsOp",
     "TargetEncodeOp",
     "TransformOp",
     "TreeLeavesOp",

@@ -5,18 +5,22 @@ from __future__ import annotations
 import re
 import string
 
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from kiln.data import NUMERIC
 from kiln.recipe import _spec as s
 from kiln.recipe._ops._base import Op, performs
 
 __all__ = [
+    "TEXT_STATS",
     "LowercaseOp",
     "OsbAnalyzer",
     "RemovePunctuationOp",
     "RemoveStopwordsOp",
     "StemOp",
+    "TextStatsOp",
     "VectorizeOp",
 ]
 
@@ -86,6 +90,47 @@ class StemOp(_TextOp):
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k != "_cached"}
+
+
+# The text_stats columns: name → what it counts in a text (a share of its characters for the
+# ``SHARES``). AutoGluon's text "special features" count much the same.
+_COUNTED = {
+    "capitals": r"[A-Z]",
+    "digits": r"\d",
+    "spaces": r"\s",
+    "punctuation": f"[{re.escape(string.punctuation)}]",
+    "links": r"https?://",
+    "mentions": r"@\w",
+    "hashtags": r"#\w",
+    "exclamations": r"!",
+    "questions": r"\?",
+    "quotes": r"[\"\u201c\u201d]",
+    "periods": r"\.",
+    "commas": r",",
+    "colons": r":",
+    "hyphens": r"-",
+    "ampersands": r"&",
+    "slashes": r"/",
+}
+_SHARES = ("capitals", "digits", "spaces", "punctuation")
+TEXT_STATS = ("characters", "words", *_COUNTED)
+
+
+@performs(s.TextStats)
+class TextStatsOp(Op):
+    def apply(self, frame):
+        out = {}
+        for c in self.columns:
+            column = frame.dense[c]
+            text = column.astype(object).where(column.notna()).astype("string")
+            length = text.str.len().astype(float)
+            out[f"{c}_characters"] = length
+            out[f"{c}_words"] = text.str.count(r"\S+").astype(float)
+            for stat, pattern in _COUNTED.items():
+                count = text.str.count(pattern).astype(float)
+                out[f"{c}_{stat}"] = count / length.clip(lower=1) if stat in _SHARES else count
+        frame.put({k: v.to_numpy(dtype=float, na_value=np.nan) for k, v in out.items()}, NUMERIC)
+        return frame
 
 
 class OsbAnalyzer:
