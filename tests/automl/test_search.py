@@ -226,6 +226,44 @@ def test_the_first_trial_is_a_floor_candidates_whatever_the_algorithms_order():
     assert search.pick(100.0).name == "linear"
 
 
+def test_each_round_runs_the_cheapest_expected_trial_first():
+    """A slow family (XGBoost's first trial is expected at 1.5 times the slowest so far) waits
+    for the cheap ones of the same round (extra trees: 1 time), whatever the catalog's order."""
+    from kiln.automl._search import Trial
+
+    frame = datasets.load_diabetes(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, REGRESSION, "rmse", families=["linear", "xgboost", "extra_trees"])
+    linear = next(f for f in search.families if f.name == "linear")
+    done = Trial(1, "linear", "default", {}, loss=50.0, seconds=2.0, pipelines=[], floor=True)
+    search.trials.append(done)
+    linear.trials, linear.best, linear.slowest, linear.spent = 1, 50.0, 2.0, 2.0
+    assert search.pick(100.0).name == "extra_trees"
+    next(f for f in search.families if f.name == "extra_trees").trials = 1
+    assert search.pick(100.0).name == "xgboost"
+    # With 2.5 s left XGBoost's 3 s does not fit; of the next round, linear and the extra trees
+    # both expect 2 s, and the catalog's order breaks the tie.
+    next(f for f in search.families if f.name == "extra_trees").slowest = 2.0
+    assert search.pick(2.5).name == "linear"
+
+
+def test_the_power_recipe_leaves_out_columns_it_cannot_change():
+    rows = 200
+    frame = pd.DataFrame(
+        {
+            "constant": np.zeros(rows),
+            "two_values": np.arange(rows) % 2,
+            "one_rare_value": np.r_[np.zeros(rows - 5), np.arange(1, 6)],
+            "spread": np.random.default_rng(0).lognormal(size=rows),
+        }
+    )
+    types = {c: NUMERIC for c in frame.columns}
+    recipes = _recipes(types, list(frame.columns), [], frame=frame)
+    assert recipes["scaled"]["power"] == [
+        {"step": "transform", "columns": ["spread"], "function": "yeo_johnson"}
+    ]
+
+
 def test_the_fit_workers_peak_memory_is_read_before_they_stop():
     frame = datasets.load_breast_cancer(as_frame=True).frame
     X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()

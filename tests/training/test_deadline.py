@@ -1,4 +1,5 @@
-"""Fits that stop at a deadline: a forest grown a few trees at a time (AutoML's time limit)."""
+"""Fits that stop at a deadline (AutoML's time limit): a forest grown a few trees at a time, and
+kiln's epoch-trained models."""
 
 from __future__ import annotations
 
@@ -31,3 +32,23 @@ def test_only_forests_grow_in_steps():
 
     assert grows_in_steps(RandomForestRegressor()) and grows_in_steps(ExtraTreesClassifier())
     assert not grows_in_steps(Ridge())
+
+
+def test_an_epoch_trained_model_ends_after_the_epoch_that_passes_the_deadline():
+    """AutoML's deadline reaches kiln's epoch loop (the MLP, the linear learner, factorization
+    machines) through stop_at, as it reaches the boosters' callbacks."""
+    from kiln.algorithms import get_algorithm
+    from kiln.training._live import stop_at
+
+    X, y = make_classification(600, 8, random_state=0)
+    for name in ("mlp", "linear_learner", "factorization_machines"):
+        algorithm = get_algorithm(name)
+        hp = algorithm.hyperparameters({"epochs": 200, "early_stopping_rounds": 0})
+        estimator = algorithm.build_estimator("binary", hp, 0)
+        options = algorithm.fit_options(hp, (X, y), (X[:100], y[:100]))
+        stop_at(name, estimator, options, deadline=time.time() - 1)  # already passed
+        estimator.fit(X, y, **options)
+        assert estimator.n_iter_ == 1, name
+        assert estimator.predict_proba(X).shape == (600, 2)
+        estimator.fit(X, y, eval_set=(X[:100], y[:100]), deadline=time.time() + 600)
+        assert estimator.n_iter_ == 200, name

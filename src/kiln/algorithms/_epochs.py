@@ -170,7 +170,7 @@ ALGORITHMS: list[Algorithm] = [
             "batch_size=16:256:log",
             "activation=relu,tanh",
         ),
-        automl=AutoMLHints(order=7, first_trial_cost=3.0),
+        automl=AutoMLHints(order=7, first_trial_cost=1.5),
     ),
     Algorithm(
         "factorization_machines",

@@ -18,6 +18,7 @@ optional.
 from __future__ import annotations
 
 import math
+import time
 from abc import ABCMeta, abstractmethod
 from typing import Any, ClassVar
 
@@ -63,8 +64,10 @@ class EpochTrainedEstimator(BaseEstimator, metaclass=ABCMeta):
     _classifier: ClassVar[bool]
     _max_classes: ClassVar[int | None] = None
 
-    def fit(self, X, y, eval_set: tuple | None = None):
-        """Train on ``(X, y)``; ``eval_set`` is one ``(X, y)`` pair for the validation loss."""
+    def fit(self, X, y, eval_set: tuple | None = None, deadline: float | None = None):
+        """Train on ``(X, y)``; ``eval_set`` is one ``(X, y)`` pair for the validation loss.
+        Training ends after the epoch that passes ``deadline`` (``time.time()``; AutoML's time
+        limit), keeping the best epoch so far."""
         hp = self._hyperparameters()
         X, y = check_X_y(X, y, accept_sparse="csr", dtype=np.float64, y_numeric=False)
         self.n_features_in_ = X.shape[1]
@@ -88,7 +91,10 @@ class EpochTrainedEstimator(BaseEstimator, metaclass=ABCMeta):
                 self.train_loss_.append(self._loss(X, target))
                 self._check_finite(self.train_loss_[-1], epoch)
                 self._end_epoch(hp)
+                past_deadline = deadline is not None and time.time() > deadline
                 if validation is None:
+                    if past_deadline:
+                        break
                     continue
                 loss = self._loss(*validation)
                 self.validation_loss_.append(loss)
@@ -99,6 +105,8 @@ class EpochTrainedEstimator(BaseEstimator, metaclass=ABCMeta):
                     waited += 1
                     if patience and waited >= patience:
                         break
+                if past_deadline:
+                    break
         self.n_iter_ = len(self.train_loss_)
         if best_state is not None:
             self._restore(best_state)

@@ -54,6 +54,10 @@ TEXT_VOCABULARY = 5000
 # A categorical column with more distinct values than this (the default recipe's one-hot columns
 # per column) whose values have this many words on average is short text: titles, descriptions.
 WORDY_DISTINCT = 50
+# The power recipe's Yeo-Johnson transforms a numeric column of this many distinct values and
+# this many rows besides its most frequent value.
+POWER_MIN_VALUES = 10
+POWER_MIN_ROWS = 20
 WORDY_WORDS = 2.0
 EXPLAIN_ROWS = 300
 SHAP_ROWS = 200
@@ -198,7 +202,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             f"Categorical columns of short texts, whose words are features too (TF-IDF): "
             f"{', '.join(wordy)}."
         )
-    recipes = _recipes(column_types, features, text_columns, wordy)
+    recipes = _recipes(column_types, features, text_columns, wordy, frame)
     families = _families(problem_type, len(frame), spec.get("algorithms"))
     X = frame[features]
     workers = max(1, min(default_threads(), 5))
@@ -530,13 +534,27 @@ def _wordy_categoricals(frame: pd.DataFrame, column_types: dict, features: list[
     return wordy
 
 
+def _worth_a_power_transform(column: pd.Series) -> bool:
+    """Whether Yeo-Johnson can change what a scaled linear model sees in a column: not on a
+    few values (on two it is a rescaling, which the scaling does anyway), and not on a column
+    that is one value but in a handful of rows (a fold's training rows may hold that value
+    alone, which the transform refuses)."""
+    counts = column.value_counts()
+    return len(counts) >= POWER_MIN_VALUES and counts.sum() - counts.iloc[0] >= POWER_MIN_ROWS
+
+
 def _recipes(
-    column_types: dict, features: list[str], text_columns: list[str], wordy: list[str] = ()
+    column_types: dict,
+    features: list[str],
+    text_columns: list[str],
+    wordy: list[str] = (),
+    frame: pd.DataFrame | None = None,
 ) -> dict:
     """Recipe variants (name → steps; None is the default recipe) for tree models and for the
     scale-sensitive ones (linear, k-NN, neural nets). Text columns get their statistics and
     words (TF-IDF) as features; so do ``wordy`` categorical columns, which keep their categorical
-    encoding too."""
+    encoding too. The power recipe transforms the numeric columns of ``frame`` (all of them
+    without it) worth it."""
     text = [c for c in features if c in text_columns]
     base: list[dict] = []
     if text or wordy:
@@ -559,6 +577,8 @@ def _recipes(
     trees = {"default": base or None}
     scaled = dict(trees)
     numeric = [c for c in features if column_types.get(c) == NUMERIC]
+    if frame is not None:
+        numeric = [c for c in numeric if _worth_a_power_transform(frame[c])]
     if numeric:
         scaled["power"] = [
             *base,

@@ -415,10 +415,10 @@ class Search:
         return seen * get_algorithm(family.name).automl.first_trial_cost
 
     def pick(self, remaining: float, hard_remaining: float | None = None) -> Family | None:
-        """The family to run next: every family's portfolio first (in FAMILIES order, one
-        config per family per round), then a share of the time proportional to how close its
-        best score is to the leader's, so the best families get most of it and cheap trials
-        naturally get more of them."""
+        """The family to run next: every family's portfolio first (one config per family per
+        round, the cheapest expected trial first, ties in FAMILIES order), then a share of the
+        time proportional to how close its best score is to the leader's, so the best families
+        get most of it and cheap trials naturally get more of them."""
         alive = [f for f in self.families if f.failures < 3]
         if not self.kept():
             # No model yet: one more trial whatever the clock says: a floor candidate's (the
@@ -438,8 +438,10 @@ class Search:
             return None
         starting = [f for f in eligible if f.trials < len(f.portfolio)]
         if starting:
+            # Round by round, the cheapest expected trial first: a slow family (CatBoost on ten
+            # classes) then cannot starve the cheap, different ones of their first trial.
             fewest = min(f.trials for f in starting)
-            return next(f for f in starting if f.trials == fewest)
+            return min((f for f in starting if f.trials == fewest), key=self._estimate)
         scored = [f for f in eligible if math.isfinite(f.best)]
         if not scored:
             return eligible[0]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 LIVE_METRIC = "live_validation_loss"
+# The algorithms of kiln's own epoch loop (kiln.algorithms._iterative), whose fit takes deadline=.
+EPOCH_TRAINED = ("linear_learner", "mlp", "factorization_machines")
 EVERY = 10  # iterations per write: one small transaction, not one per tree
 
 
@@ -55,7 +57,8 @@ def attach(algorithm: str, estimator: Any, options: dict, live: LiveLoss) -> Non
 
 def stop_at(algorithm: str, estimator: Any, options: dict, deadline: float) -> None:
     """Stop a LightGBM, XGBoost or CatBoost fit at ``deadline`` (``time.time()``), keeping the
-    trees grown so far: AutoML's time limit holds even when a trial is slower than expected."""
+    trees grown so far, or an epoch-trained model's after the epoch that passes it: AutoML's
+    time limit holds even when a trial is slower than expected."""
     import time
 
     if algorithm == "lightgbm":
@@ -77,6 +80,8 @@ def stop_at(algorithm: str, estimator: Any, options: dict, deadline: float) -> N
 
         callbacks = list(estimator.get_params().get("callbacks") or [])
         estimator.set_params(callbacks=[*callbacks, Callback()])
+    elif algorithm in EPOCH_TRAINED:
+        options["deadline"] = deadline  # kiln's own epoch loop checks it after each epoch
     elif algorithm == "catboost":
 
         class Continue:
