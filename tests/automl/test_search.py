@@ -247,6 +247,30 @@ def test_each_round_runs_the_cheapest_expected_trial_first():
     assert search.pick(2.5).name == "linear"
 
 
+def test_a_family_far_behind_goes_on_with_its_portfolio_only_while_it_is_cheap():
+    from kiln.automl._search import Trial
+
+    frame = datasets.load_diabetes(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, REGRESSION, "rmse", families=["linear", "mlp"])
+    linear, mlp = search.families
+    for family, loss, seconds in ((linear, 50.0, 0.2), (mlp, 80.0, 8.0)):
+        trial = Trial(len(search.trials) + 1, family.name, "default", {}, loss=loss)
+        trial.seconds, trial.pipelines = seconds, []
+        search.trials.append(trial)
+        family.trials, family.best, family.slowest, family.spent = 1, loss, seconds, seconds
+    assert len(mlp.portfolio) > 1 and len(linear.portfolio) > 1
+    # 8 s of 100 left is more than 5 %: the MLP, 60 % behind, waits; linear's 0.2 s goes on.
+    assert search.pick(100.0).name == "linear"
+    linear.trials = len(linear.portfolio)
+    assert search.pick(100.0).name == "linear"  # the time shares: the leader's
+    # Cheap enough (8 s of 200 s left is 4 %): the MLP's portfolio goes on.
+    linear.trials = 1
+    assert search.pick(200.0).name == "linear"  # the same round, linear first (0.2 s)
+    linear.trials = 2
+    assert search.pick(200.0).name == "mlp"
+
+
 def test_the_power_recipe_leaves_out_columns_it_cannot_change():
     rows = 200
     frame = pd.DataFrame(
