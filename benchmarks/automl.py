@@ -45,6 +45,9 @@ from pathlib import Path
 from _common import peak_rss_mb, pinned_sweep, start_pinned
 
 HERE = Path(__file__).resolve().parent
+# This folder's profile.py would shadow the standard library's profile module, which AutoGluon's
+# dependencies import (its runs failed with "module 'profile' has no attribute 'run'").
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 ROOT = HERE.parent
 OUT = HERE / "out/automl"
 AUTOML_DATA = HERE / "data/automl"
