@@ -53,3 +53,20 @@ def test_started_by_tells_a_process_from_a_later_one_with_its_pid():
     me = this_process()
     assert started_by(me.pid, me.created + 60)
     assert not started_by(me.pid, me.created - 60)
+
+
+def test_a_step_of_the_system_clock_does_not_make_a_running_launcher_look_newer(monkeypatch):
+    """psutil's start times are the boot time plus ticks since boot, and the kernel moves the
+    boot time when the clock is stepped: a launcher's start time read after a 30 s step must
+    not be compared with this process's start time read before it."""
+    from psutil import _pslinux
+
+    from kiln.compute._process import started_before_this
+
+    parent = os.getppid()
+    before = this_process().created  # what a job used to keep from its start
+    real = _pslinux.boot_time
+    monkeypatch.setattr(_pslinux, "boot_time", lambda: real() + 30.0)  # the clock stepped
+    assert started_before_this(parent)
+    assert not started_by(parent, before)  # the old check: the launcher "started after" us
+    assert not started_before_this(2**22 + 7)  # no such process

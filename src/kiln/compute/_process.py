@@ -14,7 +14,15 @@ from typing import NamedTuple
 
 import psutil
 
-__all__ = ["ProcessId", "host_name", "is_running", "pid_alive", "started_by", "this_process"]
+__all__ = [
+    "ProcessId",
+    "host_name",
+    "is_running",
+    "pid_alive",
+    "started_before_this",
+    "started_by",
+    "this_process",
+]
 
 # Two readings of one process's start time can differ by clock adjustments between them (psutil
 # adds the boot time, itself derived from the wall clock); a reused pid starts later than that.
@@ -62,6 +70,25 @@ def pid_alive(pid: int) -> bool:
     """Whether some live (not zombie) process of this host has ``pid``, whichever it is."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def started_before_this(pid: int) -> bool:
+    """Whether process ``pid`` of this host is running and started before this process (a
+    process that took the pid over later did not). Both start times are read now: psutil gives
+    them as the boot time plus ticks since boot, and the kernel moves the boot time whenever
+    the system clock is stepped, so a start time read earlier and kept would compare against a
+    later one across the step (seen on a VM: two jobs stopped at the same instant, their
+    launchers "started after them")."""
+    try:
+        process = psutil.Process(pid)
+        return (
+            process.status() != psutil.STATUS_ZOMBIE
+            and process.create_time() <= psutil.Process().create_time() + _START_TIME_TOLERANCE
+        )
     except psutil.NoSuchProcess:
         return False
     except psutil.AccessDenied:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from kiln.compute._jobs import COMPLETED, FAILED, STOPPED
 from kiln.compute._kinds import job_kind
-from kiln.compute._process import started_by, this_process
+from kiln.compute._process import started_before_this
 from kiln.errors import KilnError, StateError, public_class
 
 if TYPE_CHECKING:
@@ -97,7 +97,6 @@ class _Watch:
         self._jobs, self._job_id = jobs, job_id
         self._heartbeat_seconds = heartbeat_seconds
         self._launcher = launcher
-        self._started = this_process().created or time.time()
         self._stopping = stopping
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kiln-job-watch", daemon=True)
@@ -114,7 +113,7 @@ class _Watch:
         ends, which for a tuning trial is a pool thread."""
         if self._launcher is None or os.getppid() == self._launcher:
             return None
-        if started_by(self._launcher, self._started):
+        if started_before_this(self._launcher):
             return None
         return (
             f"Stopped: the command that started it (pid {self._launcher}) is gone, and a job "
