@@ -89,7 +89,7 @@ def test_a_bad_model_is_rolled_back_by_its_alarm(two_models_copy, rows, fault):
         cache = server.app.state.cache
         load_model = cache._load_model
 
-        def planted(ref):  # the new version breaks in the server: raises, or is 10x slower
+        def planted(ref):  # the new version breaks in the server: raises, or is much slower
             loaded = load_model(ref)
             if ref == second:
                 real = loaded.model.score_encoded
@@ -99,7 +99,9 @@ def test_a_bad_model_is_rolled_back_by_its_alarm(two_models_copy, rows, fault):
                         raise ValueError("unknown category 'Month-to-month'")
                     import time
 
-                    time.sleep(0.05)
+                    # Far beyond the alarm's 3x: on a machine busy with the rest of the suite,
+                    # the old variant's own p99 reached tens of ms, and 50 ms did not stand out.
+                    time.sleep(0.25)
                     return real(*args, **kwargs)
 
                 loaded.model.score_encoded = bad

@@ -75,6 +75,9 @@ class RowEncoder:
             steps = categorical[0].named_steps
             if set(steps) == {"as_text", "codes"}:
                 self.codes = cls._code_lookups(steps["codes"])
+                self.code_of = [
+                    dict(zip(index, codes.tolist(), strict=True)) for index, codes in self.codes
+                ]
                 self.width = len(self.categorical)
                 return self
             if set(steps) != {"as_text", "one_hot"}:
@@ -122,6 +125,17 @@ class RowEncoder:
         for j, name in enumerate(self.categorical):
             index, codes = self.codes[j]
             values = columns[name]
+            if n <= VECTOR_ROWS and not hasattr(values, "dictionary_encode"):
+                # A request's few rows: a dict lookup each (factorize costs more per call).
+                lookup = self.code_of[j]
+                for i, value in enumerate(values):
+                    key = (
+                        MISSING_CATEGORY
+                        if value is None or value != value
+                        else category_text(value)
+                    )
+                    block[i, j] = lookup.get(key, np.nan)
+                continue
             if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
                 values = values.to_numpy(zero_copy_only=False)  # an Arrow array (batch transform)
             values = np.asarray(values, dtype=object)
