@@ -237,7 +237,21 @@ def fit_kiln(train, X_test, target, task, budget, cores):
         proba = automl.predict_proba(X_test)
         return proba.to_numpy(), list(proba.columns), extra
     finally:
+        _print_job_logs(home)  # to this run's .err file: the workspace goes next
         shutil.rmtree(home, ignore_errors=True)  # a sweep would fill /tmp with workspaces
+
+
+def _print_job_logs(home: str) -> None:
+    """Every job's log of a kiln workspace, to stderr (where a run past its limit is explained)."""
+    try:
+        import kiln
+
+        jobs = kiln.Workspace(home).jobs
+        for job in jobs.list(limit=None):
+            for _seq, moment, level, message in jobs.logs(job.id):
+                print(f"{job.id} {moment:%H:%M:%S} {level} {message}", file=sys.stderr)
+    except Exception as exc:  # the logs are a diagnosis, never a reason to fail the run
+        print(f"(no job logs: {type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def fit_flaml(train, X_test, target, task, budget, cores):

@@ -54,6 +54,8 @@ TEXT_VOCABULARY = 5000
 # A categorical column with more distinct values than this (the default recipe's one-hot columns
 # per column) whose values have this many words on average is short text: titles, descriptions.
 WORDY_DISTINCT = 50
+# The one AutoML family whose estimator refuses a sparse matrix (text columns' TF-IDF blocks).
+DENSE_ONLY = "hist_gradient_boosting"
 # The power recipe's Yeo-Johnson transforms a numeric column of this many distinct values and
 # this many rows besides its most frequent value.
 POWER_MIN_VALUES = 10
@@ -204,6 +206,12 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         )
     recipes = _recipes(column_types, features, text_columns, wordy, frame)
     families = _families(problem_type, len(frame), spec.get("algorithms"))
+    if (text_columns or wordy) and spec.get("algorithms") is None and DENSE_ONLY in families:
+        families.remove(DENSE_ONLY)
+        log(
+            f"{DENSE_ONLY} is left out: scikit-learn's histogram gradient boosting takes no "
+            "sparse input, and the text columns' TF-IDF words are sparse."
+        )
     X = frame[features]
     workers = max(1, min(default_threads(), 5))
     search = Search(
@@ -469,10 +477,18 @@ def _floor(search: Search, ensemble_loss: float, metric: str, log) -> dict:
     missing = sorted(
         {f.name for f in search.families if f.algorithm.automl.floor} - {t.family for t in scored}
     )
-    if missing:
+    failed = sorted({t.family for t in floors if t.state == "failed"} & set(missing))
+    late = [name for name in missing if name not in failed]
+    if late:
         log(
-            f"Floor: the default-settings trial of {', '.join(missing)} did not finish within "
+            f"Floor: the default-settings trial of {', '.join(late)} did not finish within "
             "the time limit; the floor holds over the others.",
+            level="WARNING",
+        )
+    if failed:
+        log(
+            f"Floor: the default-settings trial of {', '.join(failed)} failed (its error is in "
+            "the leaderboard); the floor holds over the others.",
             level="WARNING",
         )
     if not scored:
