@@ -71,6 +71,8 @@ class Algorithm:
     scale_numeric: bool = False
     # One-hot columns stay a scipy sparse matrix (for models built for sparse input).
     sparse_input: bool = False
+    # The estimator refuses a sparse matrix, so text columns' TF-IDF blocks are no input for it.
+    dense_input_only: bool = False
     # Reads the data set's text columns (TF-IDF / counts) instead of the tabular recipe.
     text_input: bool = False
     # Reads per-iteration losses off a fitted estimator: {metric name: [values by iteration]}.

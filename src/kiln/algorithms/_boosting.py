@@ -351,6 +351,7 @@ ALGORITHMS: list[Algorithm] = [
         # No fit_options: it early-stops on its own internal split (early_stopping), so AutoML's
         # deadline cannot stop it mid-fit; its default of 100 iterations is fit in one call.
         iterations_param="max_iter",
+        dense_input_only=True,
         tuning_ranges=(
             "learning_rate=0.01:0.3:log",
             "max_iter=50:1000:log",

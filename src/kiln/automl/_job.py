@@ -54,8 +54,6 @@ TEXT_VOCABULARY = 5000
 # A categorical column with more distinct values than this (the default recipe's one-hot columns
 # per column) whose values have this many words on average is short text: titles, descriptions.
 WORDY_DISTINCT = 50
-# The one AutoML family whose estimator refuses a sparse matrix (text columns' TF-IDF blocks).
-DENSE_ONLY = "hist_gradient_boosting"
 # The power recipe's Yeo-Johnson transforms a numeric column of this many distinct values and
 # this many rows besides its most frequent value.
 POWER_MIN_VALUES = 10
@@ -206,12 +204,14 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         )
     recipes = _recipes(column_types, features, text_columns, wordy, frame)
     families = _families(problem_type, len(frame), spec.get("algorithms"))
-    if (text_columns or wordy) and spec.get("algorithms") is None and DENSE_ONLY in families:
-        families.remove(DENSE_ONLY)
-        log(
-            f"{DENSE_ONLY} is left out: scikit-learn's histogram gradient boosting takes no "
-            "sparse input, and the text columns' TF-IDF words are sparse."
-        )
+    dense_only = [f for f in families if get_algorithm(f).dense_input_only]
+    if (text_columns or wordy) and spec.get("algorithms") is None and dense_only:
+        families = [f for f in families if f not in dense_only]
+        for name in dense_only:
+            log(
+                f"{name} is left out: it takes no sparse input, and the text columns' TF-IDF "
+                "words are sparse."
+            )
     X = frame[features]
     workers = max(1, min(default_threads(), 5))
     search = Search(

@@ -22,6 +22,11 @@ _UNKNOWN = "\x00kiln-unseen\x00"
 VECTOR_ROWS = 16
 
 
+def _category_key(value) -> str:
+    """A raw value's category as the fitted recipe names it: its text, or the missing one."""
+    return MISSING_CATEGORY if value is None or value != value else category_text(value)
+
+
 class RowEncoder:
     """Turns request columns into the estimator's input matrix, like the fitted recipe does."""
 
@@ -129,12 +134,7 @@ class RowEncoder:
                 # A request's few rows: a dict lookup each (factorize costs more per call).
                 lookup = self.code_of[j]
                 for i, value in enumerate(values):
-                    key = (
-                        MISSING_CATEGORY
-                        if value is None or value != value
-                        else category_text(value)
-                    )
-                    block[i, j] = lookup.get(key, np.nan)
+                    block[i, j] = lookup.get(_category_key(value), np.nan)
                 continue
             if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
                 values = values.to_numpy(zero_copy_only=False)  # an Arrow array (batch transform)
@@ -143,9 +143,7 @@ class RowEncoder:
             if any(isinstance(v, bool | np.bool_) for v in distinct):
                 # True == 1 to a hash table: factorize would merge them; the recipe does not.
                 rows, distinct = np.arange(n), values
-            texts = [
-                MISSING_CATEGORY if v is None or v != v else category_text(v) for v in distinct
-            ]
+            texts = [_category_key(v) for v in distinct]
             found = index.get_indexer(texts) if texts else np.empty(0, dtype=int)
             per_value = np.where(found >= 0, codes[np.maximum(found, 0)], np.nan)
             block[:, j] = per_value[rows]
@@ -177,12 +175,7 @@ class RowEncoder:
                         continue
                     lookup, unknown, offset = self.lookup[j], self.unknown[j], self.offsets[j]
                     for i, value in enumerate(columns[name_j]):
-                        key = (
-                            MISSING_CATEGORY
-                            if value is None or value != value
-                            else category_text(value)
-                        )
-                        position = lookup.get(key, unknown)
+                        position = lookup.get(_category_key(value), unknown)
                         if position >= 0:
                             block[i, offset + position] = 1.0
                 parts.append(block)
@@ -208,7 +201,7 @@ class RowEncoder:
                 self._one_hot_values(block, j, values)
                 return
         missing = self.lookup[j].get(MISSING_CATEGORY, self.unknown[j])
-        texts = [MISSING_CATEGORY if v is None or v != v else category_text(v) for v in distinct]
+        texts = [_category_key(v) for v in distinct]
         found = self.indexes[j].get_indexer(texts) if texts else np.empty(0, dtype=int)
         per_value = np.where(found >= 0, self.positions[j][found], self.unknown[j])
         # Code -1 (missing) reads the last entry: the missing category's column.

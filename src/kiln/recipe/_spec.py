@@ -45,6 +45,9 @@ class Step(BaseModel):
     takes_blocks: ClassVar[bool] = False
     # Steps that change training rows (drop, resample): they run at fit time only.
     training_only: ClassVar[bool] = False
+    # Steps that synthesise rows between existing ones (SMOTE): a categorical code interpolated
+    # between two categories' codes is no category, so their models keep one-hot columns.
+    synthesises_rows: ClassVar[bool] = False
     # The semantic type the step leaves its selected columns with, for planning without data:
     # "same" (unchanged), another type, or None (the columns are consumed, replaced by new ones
     # whose names depend on the data). What the step does to data is its Op (see _ops.performs).
@@ -585,6 +588,7 @@ class Smote(_Balancer):
     """Synthesize minority-class training rows between neighbours (SMOTE)."""
 
     name = "smote"
+    synthesises_rows = True
     group = "class imbalance"
     example = "{step: smote, k_neighbors: 5}"
     k_neighbors: int = Field(5, ge=1, description="Neighbours to interpolate between.")
@@ -594,6 +598,7 @@ class Adasyn(_Resampler):
     """Synthesize minority rows where they are hardest to learn (ADASYN)."""
 
     name = "adasyn"
+    synthesises_rows = True
     group = "class imbalance"
     example = "{step: adasyn, n_neighbors: 5}"
     n_neighbors: int = Field(5, ge=1, description="Neighbours considered.")

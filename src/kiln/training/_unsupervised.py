@@ -26,6 +26,7 @@ from kiln.evaluation import (
 from kiln.problems import order_classes
 from kiln.recipe import (
     MAX_CODES,
+    STEPS,
     build_preprocessor,
     build_text_preprocessor,
     compile_recipe,
@@ -69,18 +70,16 @@ def build_features(
     )
 
 
-# Recipe steps that synthesise rows between existing ones: a code interpolated between two
-# categories' codes is no category, so their models keep one-hot columns.
-_SYNTHESISING_STEPS = ("smote", "adasyn")
-
-
 def _categorical_codes(hp: dict, recipe) -> int | None:
     """At most how many codes per categorical column, or None for one-hot columns."""
     if hp.get("categorical_encoding") != "native":
         return None
     steps = recipe if isinstance(recipe, list) else []
-    if any(isinstance(step, dict) and step.get("step") in _SYNTHESISING_STEPS for step in steps):
-        return None
+    if any(
+        isinstance(step, dict) and getattr(STEPS.get(step.get("step")), "synthesises_rows", False)
+        for step in steps
+    ):
+        return None  # see Step.synthesises_rows
     return min(MAX_CODES, int(hp.get("max_bins", MAX_CODES)))
 
 
