@@ -59,6 +59,8 @@ def probe(workspace, context, spec):
         "threads": threading.active_count(),
         "draw": float(np.random.random()),
         "pgid": os.getpgid(0),
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
     }
 """
 
@@ -279,6 +281,30 @@ def test_a_warm_worker_whose_sources_change_is_replaced(warm, ws):
         assert time.monotonic() < deadline, "the stale worker did not exit"
         time.sleep(0.05)
     assert _run_probe(ws)["ppid"] == new
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to one")
+def test_a_launcher_pinned_to_other_cpus_gets_a_worker_whose_jobs_run_on_them(warm, ws):
+    """A forked job keeps its worker's CPUs: one worker shared by launchers pinned to different
+    CPUs ran all their jobs on the first one's."""
+    folder, _, _, _ = warm
+    everywhere = os.sched_getaffinity(0)
+    shared = _run_probe(ws)
+    assert shared["cpus"] == sorted(everywhere)
+    one = {max(everywhere)}
+    os.sched_setaffinity(0, one)
+    try:
+        # Another key: this job starts the old way, and a worker pinned as this launcher is.
+        assert _run_probe(ws)["ppid"] == os.getpid()
+        pinned = _wait_for_worker(folder, other_than=shared["ppid"])
+        assert psutil.Process(pinned).cpu_affinity() == sorted(one)
+        result = _run_probe(ws)
+        assert result["ppid"] == pinned and result["cpus"] == sorted(one)
+    finally:
+        os.sched_setaffinity(0, everywhere)
+    # The first worker still serves launchers that may use every CPU.
+    result = _run_probe(ws)
+    assert result["ppid"] == shared["ppid"] and result["cpus"] == sorted(everywhere)
 
 
 def test_a_job_whose_launcher_is_sigkilled_stops_itself(warm, ws, tmp_path):

@@ -5,8 +5,9 @@ The warm worker (``python -m kiln.compute._zygote``, a "zygote") listens on a Un
 user's runtime folder (mode 0700, the socket 0600). Its name is a key of everything that shapes a
 process at import time: the Python executable, kiln's version and its source files' mtimes, the
 site-packages folders, and the environment variables that libraries read when they load
-(``PYTHONPATH``, OpenMP/BLAS thread settings, locale). Per-job values (``KILN_HOME``, the store
-URL, the launcher's pid) are not part of it, so one warm worker serves every workspace of a user.
+(``PYTHONPATH``, OpenMP/BLAS thread settings, locale), and of what a forked child keeps: the
+CPUs and nice value it runs with. Per-job values (``KILN_HOME``, the store URL, the launcher's
+pid) are not part of it, so one warm worker serves every workspace of a user.
 
 A launcher (:class:`kiln.compute.LocalExecutor`) connects, sends the job's id, environment,
 working folder, umask, ignored signals and its stdin/stdout/stderr descriptors
@@ -162,9 +163,19 @@ def warm_key(env: dict[str, str], *, stamp: str | None = None) -> str:
             if os.path.isdir(folder)
         ],
         "environment": sorted(_import_environment(env).items()),
+        "placement": _placement(),
     }
     digest.update(json.dumps(parts, sort_keys=True).encode())
     return digest.hexdigest()[:20]
+
+
+def _placement() -> dict:
+    """The CPUs this process may run on and its nice value. A forked job keeps the worker's,
+    not its launcher's, and libraries size their thread pools by the CPUs they see at import:
+    a launcher pinned (``taskset``) or niced otherwise gets a worker of its own. (One shared
+    worker ran the jobs of two benchmark runs pinned to different CPUs on the same CPU.)"""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpus": cpus, "nice": os.getpriority(os.PRIO_PROCESS, 0)}
 
 
 def runtime_folder() -> Path:
