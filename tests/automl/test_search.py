@@ -4,6 +4,7 @@ library's fold models are kept, and a regression target's transforms are searche
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -205,6 +206,46 @@ def test_a_forest_refit_that_the_deadline_stopped_keeps_its_fold_models():
     assert search.refit([trial], 0.01) == {}
     refit = search.refit([trial], 60.0)[trial.number]
     assert len(refit[-1].estimators_) == 300
+
+
+def test_the_librarys_forests_wait_on_disk_and_the_others_leave_it(tmp_path):
+    """A library forest's fold models are spilled to disk (at 300 s, forests were the largest
+    part of AutoML's peak memory); a trial that leaves the library leaves the disk too, and a
+    spilled forest is read back, and refit, as it was fitted."""
+    frame = datasets.load_wine(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(
+        X, y, MULTICLASS, "log_loss", classes=[0, 1, 2], families=["extra_trees", "linear"]
+    )
+    search.spill_dir = str(tmp_path)
+    now = time.monotonic()
+    search.run(now + SECONDS, hard_deadline=now + 4 * SECONDS)
+    forests = [t for t in search.trials if t.family == "extra_trees" and t.state == "complete"]
+    assert forests, [t.row("log_loss") for t in search.trials]
+    library = {t.number for t in search.library()}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"trial-{t.number}.joblib" for t in forests if t.number in library
+    }
+    assert all(t.pipelines is None and t.spilled for t in forests if t.number in library)
+    # The linear models stay in memory: spilling a booster's or a linear model's folds would
+    # cost more time than the memory it saves.
+    assert all(t.pipelines is not None for t in search.library() if t.family == "linear")
+    trial = next(t for t in search.library() if t.family == "extra_trees")
+    models = search.fold_models(trial)
+    assert len(models) == len(search.folds)
+    oof = np.zeros_like(trial.oof)
+    for (_, held), model in zip(search.folds, models, strict=True):
+        oof[held] += model.predict_proba(X.iloc[held])
+    oof /= np.bincount(np.concatenate([h for _, h in search.folds]))[:, None]
+    np.testing.assert_allclose(oof, trial.oof)
+    trees = trial.fold_facts["trees"]
+    assert trees == min(len(m[-1].estimators_) for m in models)
+    refit = search.refit([trial], 60.0)[trial.number]
+    assert len(refit[-1].estimators_) == trees
+    # A trial that leaves the library leaves the disk.
+    trial.loss = math.inf
+    search._forget_models()
+    assert trial.spilled is None and not (tmp_path / f"trial-{trial.number}.joblib").exists()
 
 
 def test_a_skewed_target_no_transform_can_give_back_is_searched_untransformed():

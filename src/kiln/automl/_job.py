@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 
 import numpy as np
@@ -214,6 +215,9 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             )
     X = frame[features]
     workers = max(1, min(default_threads(), 5))
+    # The library's forests wait here (see Search._forget_models); removed once the ensemble
+    # is built, or at the process's exit if the job fails before.
+    spill = tempfile.TemporaryDirectory(prefix="kiln-automl-")
     search = Search(
         problem_type=problem_type,
         X=X,
@@ -230,6 +234,7 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         workers=workers,
         seed=spec["seed"],
         log=log,
+        spill_dir=spill.name,
     )
     log(
         f"Candidates: {', '.join(f.name for f in search.families)}; {search.validation}; "
@@ -292,6 +297,15 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     # keep their fold models.
     refit_seconds = deadline - time.monotonic() - explain_seconds(time_limit, 1e9) - 2.0
     refits = search.refit([t for t, _ in chosen], refit_seconds) if refit_seconds > 0 else {}
+    for t, _ in chosen:
+        if t.number not in refits:
+            t.pipelines = search.fold_models(t)  # read back from disk if it was spilled
+    spill.cleanup()
+    if search.spilled[0]:
+        log(
+            f"The search kept {search.spilled[0]} forest candidate(s)' fold models on disk, "
+            f"not in memory ({search.spilled[1] / 1e6:.0f} MB written)."
+        )
     members = [
         BaggedMember(
             f"trial {t.number} {t.family}",
@@ -715,6 +729,11 @@ def _leaderboard(search: Search, chosen, ensemble_loss: float, metric: str) -> l
     return rows
 
 
+def _model_of(trial: Trial, final: dict):
+    """The member's model to explain: its refit on all rows, else its first fold model."""
+    return final[trial.number] if trial.number in final else trial.pipelines[0]
+
+
 def explain(
     model,
     X: pd.DataFrame,
@@ -757,11 +776,11 @@ def explain(
     if native:
         trial, _ = max(native, key=lambda pair: pair[1])
         rows = max(MIN_SHAP_ROWS, min(SHAP_ROWS, affordable))
-        out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
+        out["shap"] = _shap(trial, _model_of(trial, final), sample.head(rows))
     elif trees and remaining > 0.3 and affordable >= MIN_SHAP_ROWS:
         trial, _ = max(trees, key=lambda pair: pair[1])
         rows = min(FOREST_SHAP_ROWS, affordable)
-        out["shap"] = _shap(trial, final.get(trial.number, trial.pipelines[0]), sample.head(rows))
+        out["shap"] = _shap(trial, _model_of(trial, final), sample.head(rows))
     elif trees:
         out["shap_skipped"] = (
             f"the explanation's {seconds:.1f} s went to permutation importance, and shap's "

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,11 @@ class Trial:
     error: str | None = None
     oof: np.ndarray | None = None
     pipelines: list | None = None
+    # A forest's fold models moved to disk (Search.fold_models reads them back): see _forget_models.
+    spilled: str | None = None
+    # What a refit on all rows needs of the fold models, read when they were fitted: their best
+    # iterations (early stopping), residual quantiles (a transformed target) and fewest trees.
+    fold_facts: dict | None = None
     problem: object | None = None  # the fit's settings (no data), to refit on all rows
     fold_seconds: float = 0.0
     target_transform: str | None = None  # regression: none | log | power
@@ -264,8 +270,11 @@ class Search:
         workers: int,
         seed: int,
         log: Callable[..., None],
+        spill_dir: str | None = None,
     ):
         self.problem_type = problem_type
+        self.spill_dir = spill_dir  # where the library's forests wait on disk (None: in memory)
+        self.spilled = [0, 0]  # trials written there, and their bytes
         self.X, self.y = X, y
         self.column_types = column_types
         self.features = features
@@ -563,6 +572,7 @@ class Search:
         if results is not None:
             pipelines, oof = results
             trial.oof, trial.pipelines = oof, pipelines
+            trial.fold_facts = _fold_facts(problem.algorithm, pipelines)
             trial.fold_seconds = self._last_fold_seconds
             trial.loss = loss
             if not math.isfinite(trial.loss):
@@ -640,14 +650,39 @@ class Search:
         return pipelines, oof
 
     def _forget_models(self) -> None:
-        """Keep the fold models of the ensemble library's trials only (memory: a forest's ten
-        fold models can take hundreds of MB); every trial's score and out-of-fold predictions
-        stay. A dropped trial can never re-enter the library: it only holds each family's
-        best and the best few overall, and a trial that left it was beaten on both counts."""
+        """Keep the fold models of the ensemble library's trials only; every trial's score and
+        out-of-fold predictions stay. A dropped trial can never re-enter the library: it only
+        holds each family's best and the best few overall, and a trial that left it was beaten
+        on both counts. A library forest's fold models (up to FOREST_MB: ten fold models of
+        fully grown trees) wait on disk, from which the few the ensemble keeps are read back:
+        at 300 s, the library's forests were the largest part of AutoML's peak memory."""
+        import joblib
+
         keep = {t.number for t in self.library()}
         for t in self.trials:
-            if t.pipelines is not None and t.number not in keep:
+            if t.number not in keep:
                 t.pipelines = None
+                if t.spilled:
+                    Path(t.spilled).unlink(missing_ok=True)
+                    t.spilled = None
+            elif (
+                self.spill_dir
+                and t.pipelines is not None
+                and grows_in_steps(unwrap(t.pipelines[0][-1]))
+            ):
+                path = Path(self.spill_dir) / f"trial-{t.number}.joblib"
+                joblib.dump(t.pipelines, path)
+                t.pipelines, t.spilled = None, str(path)
+                self.spilled[0] += 1
+                self.spilled[1] += path.stat().st_size
+
+    def fold_models(self, trial: Trial) -> list:
+        """A library trial's fold models, read back from disk when they were spilled there."""
+        if trial.pipelines is None and trial.spilled:
+            import joblib
+
+            return joblib.load(trial.spilled)
+        return trial.pipelines
 
     def refit(self, trials: list[Trial], seconds: float) -> dict[int, object]:
         """Refit trials on all rows, in the order given, as many as fit in ``seconds``:
@@ -668,9 +703,8 @@ class Search:
         tasks = []
         for trial in chosen:
             problem = replace(trial.problem, deadline=time.time() + seconds)
-            algorithm = problem.algorithm
-            best = [best_iteration(algorithm, unwrap(p[-1])) for p in trial.pipelines]
-            best = [b for b in best if b]
+            algorithm, facts = problem.algorithm, trial.fold_facts
+            best = facts["best_iterations"]
             if best and algorithm.iterations_param in problem.hyperparameters:
                 rounds = int(round(np.mean(best) / (1 - EARLY_STOPPING_SHARE)))
                 problem.hyperparameters = {
@@ -679,8 +713,7 @@ class Search:
                 }
             target, residuals = self._target(trial.target_transform), None
             if target is not None and target[1]:
-                # The folds' residual quantiles, averaged: the refit has no unseen rows.
-                residuals = np.mean([p[-1].residuals for p in trial.pipelines], axis=0)
+                residuals = facts["residuals"]
             tasks.append(delayed(_refit)(problem, self.X, self.y, target and target[0], residuals))
         workers = min(self.workers, len(tasks))
         backend = "loky" if workers > 1 else "sequential"
@@ -689,7 +722,7 @@ class Search:
         return {
             t.number: p
             for t, p in zip(chosen, pipelines, strict=True)
-            if _fully_grown(p, t.pipelines)
+            if _fully_grown(p, t.fold_facts["trees"])
         }
 
     def family(self, name: str) -> Family:
@@ -709,19 +742,38 @@ class Search:
     def kept(self) -> list[Trial]:
         """Completed trials with models, best first."""
         return sorted(
-            (t for t in self.trials if t.pipelines is not None and math.isfinite(t.loss)),
+            (
+                t
+                for t in self.trials
+                if (t.pipelines is not None or t.spilled) and math.isfinite(t.loss)
+            ),
             key=lambda t: t.loss,
         )
 
 
-def _fully_grown(refit, folds: list) -> bool:
+def _fold_facts(algorithm: Algorithm, pipelines: list) -> dict:
+    """What a refit on all rows needs of a trial's fold models (see Trial.fold_facts)."""
+    models = [unwrap(p[-1]) for p in pipelines]
+    best = [best_iteration(algorithm, m) for m in models]
+    residuals = [getattr(p[-1], "residuals", None) for p in pipelines]
+    return {
+        "best_iterations": [b for b in best if b],
+        # The folds' residual quantiles, averaged: the refit has no unseen rows.
+        "residuals": (
+            np.mean(residuals, axis=0) if all(r is not None for r in residuals) else None
+        ),
+        "trees": (min(len(m.estimators_) for m in models) if grows_in_steps(models[0]) else None),
+    }
+
+
+def _fully_grown(refit, fold_trees: int | None) -> bool:
     """Whether a refit forest has as many trees as its fold models: one the deadline stopped
     part-way (kiln.training's fit_until keeps the trees grown so far) was never scored, and its
     fold models, which were, stay instead."""
     estimator = unwrap(refit[-1])
-    if not grows_in_steps(estimator):
+    if not grows_in_steps(estimator) or fold_trees is None:
         return True
-    return len(estimator.estimators_) >= min(len(unwrap(p[-1]).estimators_) for p in folds)
+    return len(estimator.estimators_) >= fold_trees
 
 
 def live_children_peak_kb() -> list[int]:
