@@ -217,27 +217,23 @@ def test_multiclass_uses_log_loss_and_one_probability_column_per_class(tmp_path)
     assert (automl.predict(frame) == frame["target"]).mean() > 0.9
 
 
-def test_an_ensemble_of_forests_whose_fold_models_waited_on_disk(tmp_path, monkeypatch):
-    """The library's forests are spilled to a temporary folder during the search (memory);
-    the ensemble is built from them, and the folder is gone when the job ends."""
+def test_an_ensemble_of_forests_whose_fold_models_waited_on_disk(tmp_path):
+    """The library's forests are spilled to the workspace's disk during the search (memory);
+    the ensemble is built from them, and the job's log says so."""
     from sklearn.datasets import load_wine
 
-    spill = tmp_path / "tmp"
-    spill.mkdir()
-    monkeypatch.setenv("TMPDIR", str(spill))  # the job's process reads it
+    import kiln
+
     frame = load_wine(as_frame=True).frame
     automl = AutoML(
         target="target",
-        time_limit=10,
+        time_limit=20,  # a forest trial finishes before the search's deadline, busy or not
         algorithms=["extra_trees", "random_forest"],
         workspace=str(tmp_path / "ws"),
     ).fit(frame)
     members = automl.result.job.result["ensemble"]
     assert members and {m["algorithm"] for m in members} <= {"extra_trees", "random_forest"}
     assert (automl.predict(frame) == frame["target"]).mean() > 0.95
-    assert not list(spill.glob("kiln-automl-*"))
-    import kiln
-
     log = [m for *_, m in kiln.Workspace(tmp_path / "ws").jobs.logs(automl.result.job.id)]
     assert any("fold models on disk, not in memory" in line for line in log), log
 

@@ -209,9 +209,10 @@ def test_a_forest_refit_that_the_deadline_stopped_keeps_its_fold_models():
 
 
 def test_the_librarys_forests_wait_on_disk_and_the_others_leave_it(tmp_path):
-    """A library forest's fold models are spilled to disk (at 300 s, forests were the largest
-    part of AutoML's peak memory); a trial that leaves the library leaves the disk too, and a
-    spilled forest is read back, and refit, as it was fitted."""
+    """A library forest's fold estimators are spilled to an unlinked file (at 300 s, forests
+    were the largest part of AutoML's peak memory) and its fitted recipes stay; a trial that
+    leaves the library closes its file, and a spilled forest is read back, and refit, as it
+    was fitted."""
     frame = datasets.load_wine(as_frame=True).frame
     X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
     search = make_search(
@@ -223,15 +224,21 @@ def test_the_librarys_forests_wait_on_disk_and_the_others_leave_it(tmp_path):
     forests = [t for t in search.trials if t.family == "extra_trees" and t.state == "complete"]
     assert forests, [t.row("log_loss") for t in search.trials]
     library = {t.number for t in search.library()}
-    assert {p.name for p in tmp_path.iterdir()} == {
-        f"trial-{t.number}.joblib" for t in forests if t.number in library
-    }
-    assert all(t.pipelines is None and t.spilled for t in forests if t.number in library)
+    for t in forests:
+        if t.number in library:
+            assert t.spilled is not None and not t.spilled.closed
+            assert all(p.steps[-1][1] is None and len(p.steps) > 1 for p in t.pipelines)
+        else:
+            assert t.spilled is None and t.pipelines is None
+    assert search.spilled[0] >= 1 and search.spilled[1] > 0
+    assert not list(tmp_path.iterdir())  # unlinked: nothing is left whatever ends the job
     # The linear models stay in memory: spilling a booster's or a linear model's folds would
     # cost more time than the memory it saves.
-    assert all(t.pipelines is not None for t in search.library() if t.family == "linear")
+    assert all(t.spilled is None for t in search.library() if t.family == "linear")
     trial = next(t for t in search.library() if t.family == "extra_trees")
+    handle = trial.spilled
     models = search.fold_models(trial)
+    assert handle.closed and trial.spilled is None and models is trial.pipelines
     assert len(models) == len(search.folds)
     oof = np.zeros_like(trial.oof)
     for (_, held), model in zip(search.folds, models, strict=True):
@@ -242,10 +249,27 @@ def test_the_librarys_forests_wait_on_disk_and_the_others_leave_it(tmp_path):
     assert trees == min(len(m[-1].estimators_) for m in models)
     refit = search.refit([trial], 60.0)[trial.number]
     assert len(refit[-1].estimators_) == trees
-    # A trial that leaves the library leaves the disk.
-    trial.loss = math.inf
+    # A spilled trial that leaves the library closes its file.
+    others = [t for t in search.library() if t.spilled is not None]
+    for t in others:
+        t.loss = math.inf
     search._forget_models()
-    assert trial.spilled is None and not (tmp_path / f"trial-{trial.number}.joblib").exists()
+    assert all(t.spilled is None and t.pipelines is None for t in others)
+
+
+def test_a_forest_stays_in_memory_when_its_folder_cannot_be_written(tmp_path):
+    frame = datasets.load_wine(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    search = make_search(X, y, MULTICLASS, "log_loss", classes=[0, 1, 2], families=["extra_trees"])
+    messages = []
+    search.log = lambda message, **_: messages.append(message)
+    search.spill_dir = str(tmp_path / "missing")
+    now = time.monotonic()
+    search.run(now + SECONDS, hard_deadline=now + 4 * SECONDS)
+    trial = search.kept()[0]
+    assert trial.spilled is None and trial.pipelines[0][-1] is not None
+    assert search.spill_dir is None
+    assert any("stay in memory" in m and "missing" in m for m in messages), messages
 
 
 def test_a_skewed_target_no_transform_can_give_back_is_searched_untransformed():

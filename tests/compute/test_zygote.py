@@ -290,6 +290,7 @@ def test_a_launcher_pinned_to_other_cpus_gets_a_worker_whose_jobs_run_on_them(wa
     folder, _, _, _ = warm
     everywhere = os.sched_getaffinity(0)
     shared = _run_probe(ws)
+    assert shared["ppid"] != os.getpid()  # a fork of the module's worker
     assert shared["cpus"] == sorted(everywhere)
     one = {max(everywhere)}
     os.sched_setaffinity(0, one)

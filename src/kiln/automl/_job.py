@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 
 import numpy as np
@@ -215,9 +214,6 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
             )
     X = frame[features]
     workers = max(1, min(default_threads(), 5))
-    # The library's forests wait here (see Search._forget_models); removed once the ensemble
-    # is built, or at the process's exit if the job fails before.
-    spill = tempfile.TemporaryDirectory(prefix="kiln-automl-")
     search = Search(
         problem_type=problem_type,
         X=X,
@@ -234,7 +230,9 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
         workers=workers,
         seed=spec["seed"],
         log=log,
-        spill_dir=spill.name,
+        # The library's forests wait on the workspace's disk (see Search._forget_models): not
+        # in TMPDIR, which is memory where /tmp is a tmpfs.
+        spill_dir=str(workspace.home),
     )
     log(
         f"Candidates: {', '.join(f.name for f in search.families)}; {search.validation}; "
@@ -299,8 +297,8 @@ def run_automl_job(workspace: Context, context: JobContext, spec: dict) -> dict:
     refits = search.refit([t for t, _ in chosen], refit_seconds) if refit_seconds > 0 else {}
     for t, _ in chosen:
         if t.number not in refits:
-            t.pipelines = search.fold_models(t)  # read back from disk if it was spilled
-    spill.cleanup()
+            search.fold_models(t)  # its estimators read back from disk if they were spilled
+    search.release_disk()
     if search.spilled[0]:
         log(
             f"The search kept {search.spilled[0]} forest candidate(s)' fold models on disk, "

@@ -11,10 +11,11 @@ algorithms is kiln's own (below, ``Search.pick``); sampling within an algorithm 
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -125,8 +126,9 @@ class Trial:
     error: str | None = None
     oof: np.ndarray | None = None
     pipelines: list | None = None
-    # A forest's fold models moved to disk (Search.fold_models reads them back): see _forget_models.
-    spilled: str | None = None
+    # The unlinked file a forest's fold estimators wait in (pipelines then end in None; see
+    # Search._forget_models and Search.fold_models).
+    spilled: IO[bytes] | None = None
     # What a refit on all rows needs of the fold models, read when they were fitted: their best
     # iterations (early stopping), residual quantiles (a transformed target) and fewest trees.
     fold_facts: dict | None = None
@@ -275,6 +277,7 @@ class Search:
         self.problem_type = problem_type
         self.spill_dir = spill_dir  # where the library's forests wait on disk (None: in memory)
         self.spilled = [0, 0]  # trials written there, and their bytes
+        self.spill_until = math.inf  # time.monotonic(): run() sets its deadline
         self.X, self.y = X, y
         self.column_types = column_types
         self.features = features
@@ -394,6 +397,7 @@ class Search:
         from joblib import Parallel
 
         hard = hard_deadline if hard_deadline is not None else deadline
+        self.spill_until = deadline
         self.stop_time = time.time() + (hard - time.monotonic())
         self.last_stop_time = time.time() + (last_stop - time.monotonic()) if last_stop else None
 
@@ -553,6 +557,7 @@ class Search:
             results = self._fit_folds(problem, deadline, must_finish=not self.kept(), target=target)
             trial.problem = problem
             loss = self.loss(results[1])
+            facts = _fold_facts(problem.algorithm, results[0])
         except OutOfTime as exc:
             trial.state, trial.error = "out of time", str(exc)
             if optuna_trial is not None:
@@ -572,7 +577,7 @@ class Search:
         if results is not None:
             pipelines, oof = results
             trial.oof, trial.pipelines = oof, pipelines
-            trial.fold_facts = _fold_facts(problem.algorithm, pipelines)
+            trial.fold_facts = facts
             trial.fold_seconds = self._last_fold_seconds
             trial.loss = loss
             if not math.isfinite(trial.loss):
@@ -653,36 +658,73 @@ class Search:
         """Keep the fold models of the ensemble library's trials only; every trial's score and
         out-of-fold predictions stay. A dropped trial can never re-enter the library: it only
         holds each family's best and the best few overall, and a trial that left it was beaten
-        on both counts. A library forest's fold models (up to FOREST_MB: ten fold models of
+        on both counts. A library forest's fold estimators (up to FOREST_MB: ten fold models of
         fully grown trees) wait on disk, from which the few the ensemble keeps are read back:
         at 300 s, the library's forests were the largest part of AutoML's peak memory."""
-        import joblib
-
         keep = {t.number for t in self.library()}
         for t in self.trials:
             if t.number not in keep:
                 t.pipelines = None
-                if t.spilled:
-                    Path(t.spilled).unlink(missing_ok=True)
+                if t.spilled is not None:
+                    t.spilled.close()  # an unlinked file: closing it frees its disk space
                     t.spilled = None
             elif (
-                self.spill_dir
-                and t.pipelines is not None
+                t.pipelines is not None
+                and t.spilled is None
+                and self.spill_dir is not None
+                and time.monotonic() < self.spill_until  # the last trials' are read back soon
                 and grows_in_steps(unwrap(t.pipelines[0][-1]))
             ):
-                path = Path(self.spill_dir) / f"trial-{t.number}.joblib"
-                joblib.dump(t.pipelines, path)
-                t.pipelines, t.spilled = None, str(path)
-                self.spilled[0] += 1
-                self.spilled[1] += path.stat().st_size
+                self._spill(t)
+
+    def _spill(self, trial: Trial) -> None:
+        """Write a trial's fold estimators to an unlinked file in ``spill_dir`` (the kernel
+        frees it when the job's process ends, however it ends). Its fitted recipes stay in
+        memory: share_identical_steps merges them with other members' by their pickled bytes."""
+        import joblib
+
+        handle = None
+        try:
+            # The file outlives this call: the trial keeps it open until it is read back.
+            handle = tempfile.TemporaryFile(dir=self.spill_dir, prefix="kiln-automl-")  # noqa: SIM115
+            joblib.dump([p.steps[-1][1] for p in trial.pipelines], handle)
+        except OSError as exc:
+            if handle is not None:
+                handle.close()
+            self.log(
+                f"Forest candidates' fold models stay in memory: writing them to "
+                f"{self.spill_dir} failed ({exc}).",
+                level="WARNING",
+            )
+            self.spill_dir = None
+            return
+        for pipeline in trial.pipelines:
+            pipeline.steps[-1] = (pipeline.steps[-1][0], None)
+        trial.spilled = handle
+        self.spilled[0] += 1
+        self.spilled[1] += handle.tell()
 
     def fold_models(self, trial: Trial) -> list:
-        """A library trial's fold models, read back from disk when they were spilled there."""
-        if trial.pipelines is None and trial.spilled:
+        """A library trial's fold models, its estimators read back (in place) if they were
+        spilled to disk."""
+        if trial.spilled is not None:
             import joblib
 
-            return joblib.load(trial.spilled)
+            trial.spilled.seek(0)
+            estimators = joblib.load(trial.spilled)
+            trial.spilled.close()
+            trial.spilled = None
+            for pipeline, estimator in zip(trial.pipelines, estimators, strict=True):
+                pipeline.steps[-1] = (pipeline.steps[-1][0], estimator)
         return trial.pipelines
+
+    def release_disk(self) -> None:
+        """Close the spilled trials' files (unlinked: their disk space is freed); those trials
+        lose their models, as a trial that leaves the library does."""
+        for t in self.trials:
+            if t.spilled is not None:
+                t.spilled.close()
+                t.spilled, t.pipelines = None, None
 
     def refit(self, trials: list[Trial], seconds: float) -> dict[int, object]:
         """Refit trials on all rows, in the order given, as many as fit in ``seconds``:
@@ -742,11 +784,7 @@ class Search:
     def kept(self) -> list[Trial]:
         """Completed trials with models, best first."""
         return sorted(
-            (
-                t
-                for t in self.trials
-                if (t.pipelines is not None or t.spilled) and math.isfinite(t.loss)
-            ),
+            (t for t in self.trials if t.pipelines is not None and math.isfinite(t.loss)),
             key=lambda t: t.loss,
         )
 

@@ -76,7 +76,9 @@ def _categorical_codes(hp: dict, recipe) -> int | None:
         return None
     steps = recipe if isinstance(recipe, list) else []
     if any(
-        isinstance(step, dict) and getattr(STEPS.get(step.get("step")), "synthesises_rows", False)
+        isinstance(step, dict)
+        and isinstance(step.get("step"), str)
+        and getattr(STEPS.get(step["step"]), "synthesises_rows", False)
         for step in steps
     ):
         return None  # see Step.synthesises_rows
