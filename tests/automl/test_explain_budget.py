@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn import datasets
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -72,3 +73,29 @@ def test_the_explanation_says_what_it_left_out_and_why():
     assert "permutation_importance_skipped" not in full
     assert np.isfinite([i["importance"] for i in full["permutation_importance"]]).all()
     assert isinstance(pd.DataFrame(full["permutation_importance"]), pd.DataFrame)
+
+
+def test_a_forest_whose_shap_rows_are_slower_than_its_predictions_is_skipped(monkeypatch):
+    """Deep forests take shap's TreeExplainer seconds a row, which their prediction time does
+    not foretell: the first row is timed, and the SHAP values are left out (saying why) when
+    MIN_SHAP_ROWS rows would not fit. (A clock of 100 s per reading stands for such a forest.)"""
+    pytest.importorskip("shap")
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    from kiln.automl._search import Trial
+    from kiln.evaluation import _explain
+
+    frame = datasets.load_breast_cancer(as_frame=True).frame
+    X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", ExtraTreesClassifier(20))])
+    pipeline.fit(X, y)
+    signature = {"inputs": [{"name": c} for c in X.columns], "outputs": {}}
+    model = TrainedModel(pipeline, problem_type="binary", classes=[0, 1], signature=signature)
+    trial = Trial(number=1, family="extra_trees", recipe="default", hyperparameters={})
+    chosen, final = [(trial, 1.0)], {1: pipeline}
+    explained = explain(model, X, y, "roc_auc", chosen, seconds=30.0, seed=0, final=final)
+    assert explained["shap"]["method"] == "shap.TreeExplainer"
+    ticks = iter(range(0, 10**6, 100))
+    monkeypatch.setattr(_explain.time, "perf_counter", lambda: float(next(ticks)))
+    out = explain(model, X, y, "roc_auc", chosen, seconds=30.0, seed=0, final=final)
+    assert "shap" not in out and "100.0 s a row" in out["shap_skipped"]

@@ -31,7 +31,7 @@ from kiln.compute import JobContext
 from kiln.context import Context
 from kiln.data import CATEGORICAL, NUMERIC, TEXT
 from kiln.errors import DataError
-from kiln.evaluation import evaluate, shap_values, transformed_feature_names
+from kiln.evaluation import ShapUnavailable, evaluate, shap_values, transformed_feature_names
 from kiln.problems import (
     DEFAULT_OBJECTIVE,
     LOWER_IS_BETTER,
@@ -778,7 +778,12 @@ def explain(
     elif trees and remaining > 0.3 and affordable >= MIN_SHAP_ROWS:
         trial, _ = max(trees, key=lambda pair: pair[1])
         rows = min(FOREST_SHAP_ROWS, affordable)
-        out["shap"] = _shap(trial, _model_of(trial, final), sample.head(rows))
+        # Its cost per row is measured, not foretold: deep forests take it seconds a row.
+        shap = _shap(trial, _model_of(trial, final), sample.head(rows), seconds=remaining)
+        if "skipped" in shap:
+            out["shap_skipped"] = shap["skipped"]
+        else:
+            out["shap"] = shap
     elif trees:
         out["shap_skipped"] = (
             f"the explanation's {seconds:.1f} s went to permutation importance, and shap's "
@@ -861,14 +866,24 @@ def _permutation_importance(
     ], row_seconds
 
 
-def _shap(trial: Trial, pipeline, sample: pd.DataFrame) -> dict:
+def _shap(trial: Trial, pipeline, sample: pd.DataFrame, seconds: float | None = None) -> dict:
     """Mean |SHAP| per model feature of one member's pipeline (its refit model, else its first
-    fold model)."""
+    fold model); ``{"skipped": why}`` when shap's TreeExplainer is too slow for ``seconds``."""
     # A transformed target's member is explained on the transformed scale (its own model).
     preprocessor, estimator = pipeline[:-1], unwrap(pipeline[-1])
+    started = time.monotonic()
     try:
         Xt = preprocessor.transform(sample)
-        values, method, units = shap_values(estimator, Xt)
+        values, method, units = shap_values(
+            estimator,
+            Xt,
+            seconds=None if seconds is None else seconds - (time.monotonic() - started),
+            min_rows=MIN_SHAP_ROWS,
+        )
+    except ShapUnavailable as exc:
+        if seconds is None:
+            return {"error": f"ShapUnavailable: {exc}"[:300], "trial": trial.number}
+        return {"skipped": str(exc)}
     except Exception as exc:  # noqa: BLE001 - an optional part of the explanation
         return {"error": f"{type(exc).__name__}: {exc}"[:300], "trial": trial.number}
     if estimator is not pipeline[-1]:
