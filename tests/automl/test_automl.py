@@ -227,7 +227,7 @@ def test_an_ensemble_of_forests_whose_fold_models_waited_on_disk(tmp_path):
     frame = load_wine(as_frame=True).frame
     automl = AutoML(
         target="target",
-        time_limit=20,  # a forest trial finishes before the search's deadline, busy or not
+        time_limit=30,  # a forest trial ends before the search's deadline, busy or not
         algorithms=["extra_trees", "random_forest"],
         workspace=str(tmp_path / "ws"),
     ).fit(frame)
