@@ -183,6 +183,38 @@ def test_a_forest_trial_is_sized_to_stay_under_its_memory_budget():
     assert sized_on_wine() == get_algorithm("random_forest").hyperparameters({})
 
 
+def test_a_catboost_trial_is_sized_to_stay_under_its_memory_budget():
+    """Depth 10 and 1,500 rounds on ten classes would be five fold models of 680 MB together:
+    the depth goes down first (to 6 at most), then the rounds; binary targets keep more."""
+    import pickle
+
+    from kiln.automl._search import CATBOOST_MB
+
+    X, y = datasets.load_digits(return_X_y=True)
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(64)])
+    search = make_search(
+        frame, y, MULTICLASS, "log_loss", classes=list(range(10)), families=["catboost"]
+    )
+    assert len(search.folds) == 5
+    deep = {**get_algorithm("catboost").hyperparameters({}), "depth": 10, "n_estimators": 1500}
+    assert search._sized(deep) == {**deep, "depth": 7}  # 84 MB
+    # Depth 6 is as low as it goes; then the rounds.
+    sized = search._sized({**deep, "n_estimators": 10000})
+    assert sized["depth"] == 6 and 4000 < sized["n_estimators"] < 5000
+    # One fold model as sized, measured with 50 of its rounds: the folds stay under the budget.
+    algorithm = get_algorithm("catboost")
+    train, _ = search.folds[0]
+    model = algorithm.build_estimator(MULTICLASS, {**sized, "n_estimators": 50}, 0)
+    model.set_params(thread_count=1).fit(X[train], y[train])
+    megabytes = len(pickle.dumps(model)) / 1e6 * sized["n_estimators"] / 50 * len(search.folds)
+    assert megabytes <= CATBOOST_MB * 1.1, megabytes
+    # Defaults (depth 6, 500 rounds) are left alone, and a binary target keeps depth 10.
+    defaults = get_algorithm("catboost").hyperparameters({})
+    assert search._sized(defaults) == defaults
+    binary = make_search(frame, (y > 4).astype(int), BINARY, "roc_auc", classes=[0, 1])
+    assert binary._sized(deep) == deep
+
+
 def sized_on_wine() -> dict:
     frame = datasets.load_wine(as_frame=True).frame
     X, y = frame.drop(columns=["target"]), frame["target"].to_numpy()

@@ -69,6 +69,11 @@ PORTFOLIO_SHARE = 0.05
 PORTFOLIO_CHEAP = 0.05
 SKEWED = 0.5  # |skewness| of a regression target above which it counts as skewed
 FOREST_MB = 128  # a forest trial's fold models together: trees are sized to stay under it
+# A CatBoost trial's fold models together (its symmetric trees have 2**depth leaves, a value per
+# class in each: 8.8 bytes measured): depth is lowered (to MIN_OBLIVIOUS_DEPTH), then rounds.
+CATBOOST_MB = 128
+LEAF_OUTPUT_BYTES = 8.8
+MIN_OBLIVIOUS_DEPTH = 6
 MIN_FOREST_TREES = 100
 # Nodes per training row of a fully grown classification tree: 0.05–0.24 (random forest) and
 # 0.38–0.61 (extra trees) measured on the credit card, mortgage and spam benchmark sets.
@@ -597,6 +602,8 @@ class Search:
         two nodes per training row; ten fold models of 300 such trees on 5,000 rows take a
         gigabyte, and on 80,000 rows one model does. A classification tree stops at pure
         leaves: NODES_PER_ROW_CLASSIFICATION."""
+        if {"n_estimators", "depth", "l2_leaf_reg"} <= set(hyperparameters):
+            return self._sized_catboost(hyperparameters)
         if not {"n_estimators", "min_samples_leaf", "max_features"} <= set(hyperparameters):
             return hyperparameters
         rows = float(np.mean([len(train) for train, _ in self.folds]))
@@ -624,6 +631,24 @@ class Search:
         while trees * tree_bytes(leaf) > budget:
             leaf += max(1, leaf // 4)
         return {**hyperparameters, "n_estimators": trees, "min_samples_leaf": leaf}
+
+    def _sized_catboost(self, hyperparameters: dict) -> dict:
+        """CatBoost's rounds and depth sized so that its fold models stay under CATBOOST_MB:
+        at depth 10, 1,500 rounds on ten classes, ten fold models would take 1.3 GB (and fit
+        for minutes). Early stopping usually ends sooner; the budget assumes every round."""
+        outputs = len(self.classes) if self.classes and len(self.classes) > 2 else 1
+        folds = len(self.folds)
+        rounds, depth = int(hyperparameters["n_estimators"]), int(hyperparameters["depth"])
+
+        def megabytes(rounds: int, depth: int) -> float:
+            return rounds * 2.0**depth * outputs * LEAF_OUTPUT_BYTES * folds / 1e6
+
+        if megabytes(rounds, depth) <= CATBOOST_MB:
+            return hyperparameters
+        while depth > MIN_OBLIVIOUS_DEPTH and megabytes(rounds, depth) > CATBOOST_MB:
+            depth -= 1
+        rounds = max(1, min(rounds, int(CATBOOST_MB / megabytes(1, depth))))
+        return {**hyperparameters, "depth": depth, "n_estimators": rounds}
 
     def _target(self, transform: str | None):
         """``_fit_fold``'s target argument for a trial's transform (None: the target as is)."""
